@@ -1,0 +1,96 @@
+/**
+ * Engine adapter over any onnxruntime JavaScript API (onnxruntime-web's wasm/WebGPU
+ * builds, onnxruntime-node). The ORT module is passed in, so this file imports none:
+ * the browser passes `onnxruntime-web/webgpu`, Node passes `onnxruntime-web` or
+ * `onnxruntime-node`. Session calls are queued: ORT-web does not allow concurrent
+ * `run` on one session, and overlapping runs only fight for the same threads.
+ */
+import { QpError } from '../protocol/errors.ts';
+import type { Engine, EngineKind, EngineSession, FloatTensor, SessionOptions } from './types.ts';
+
+/** The subset of the ORT API we use (shared by onnxruntime-web and onnxruntime-node). */
+export interface OrtModule {
+  InferenceSession: {
+    create(model: Uint8Array, options?: Record<string, unknown>): Promise<OrtSession>;
+  };
+  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
+  env: { versions?: Record<string, string>; wasm?: { numThreads?: number } };
+}
+interface OrtTensor {
+  data: unknown;
+  dims: readonly number[];
+  type: string;
+  dispose?: () => void;
+}
+interface OrtSession {
+  inputNames: readonly string[];
+  outputNames: readonly string[];
+  run(feeds: Record<string, OrtTensor>, fetches?: readonly string[]): Promise<Record<string, OrtTensor>>;
+  release(): Promise<void>;
+}
+
+export interface OrtEngineOptions {
+  kind: EngineKind;
+  /** ORT execution providers, e.g. ['webgpu'] or ['wasm'] */
+  executionProviders?: string[];
+  /** extra session options (e.g. intraOpNumThreads for onnxruntime-node) */
+  sessionOptions?: Record<string, unknown>;
+  description: string;
+}
+
+/** Serializes async work: ORT sessions must not run concurrently. */
+class Queue {
+  private tail: Promise<unknown> = Promise.resolve();
+  push<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+export function createOrtEngine(ort: OrtModule, opts: OrtEngineOptions): Engine {
+  const queue = new Queue();
+  return {
+    kind: opts.kind,
+    description: opts.description,
+    async createSession(model: Uint8Array, options: SessionOptions = {}): Promise<EngineSession> {
+      let session: OrtSession;
+      try {
+        session = await queue.push(() =>
+          ort.InferenceSession.create(model, {
+            graphOptimizationLevel: options.optimization ?? 'all',
+            ...(opts.executionProviders ? { executionProviders: opts.executionProviders } : {}),
+            ...opts.sessionOptions,
+          }),
+        );
+      } catch (e) {
+        throw new QpError('ENGINE_FAILED', `The ${opts.kind} engine could not load the model graph: ${(e as Error).message}`);
+      }
+      return {
+        inputNames: session.inputNames,
+        outputNames: session.outputNames,
+        run(feeds, fetches) {
+          return queue.push(async () => {
+            const ortFeeds: Record<string, OrtTensor> = {};
+            for (const [k, t] of Object.entries(feeds)) ortFeeds[k] = new ort.Tensor('float32', t.data, t.dims);
+            let out: Record<string, OrtTensor>;
+            try {
+              out = fetches ? await session.run(ortFeeds, fetches) : await session.run(ortFeeds);
+            } catch (e) {
+              throw new QpError('ENGINE_FAILED', `The ${opts.kind} engine failed while running the model: ${(e as Error).message}`);
+            }
+            const res: Record<string, FloatTensor> = {};
+            for (const [k, t] of Object.entries(out)) {
+              if (t.type !== 'float32') {
+                throw new QpError('ENGINE_FAILED', `Output "${k}" has type ${t.type}; only float32 outputs are supported.`);
+              }
+              res[k] = { data: t.data as Float32Array, dims: [...t.dims] };
+            }
+            return res;
+          });
+        },
+        release: () => queue.push(() => session.release()),
+      };
+    },
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * ExperimentConfig: the one versioned, serializable object that fully determines a run.
+ * The CLI, the worker and the URL hash all carry this type. Pure data, no logic here
+ * beyond the type (resolution from presets lives in src/lib/experiment/config.ts).
+ */
+import type { BackendName, Granularity, ObserverName } from '../quant/types.ts';
+
+export const CONFIG_VERSION = 1 as const;
+
+/** Which tensors get an activation fake-quantizer, per MQBench backend placement rules. */
+export interface PlacementRules {
+  /** inputs of Conv (incl. depthwise/grouped) — always true in every preset */
+  conv: boolean;
+  /** inputs of Gemm / MatMul (the classifier) */
+  gemm: boolean;
+  /** both inputs of elementwise Add (residual joins) */
+  add: boolean;
+  /** inputs of MaxPool / AveragePool / GlobalAveragePool */
+  pool: boolean;
+  /** inputs of Concat */
+  concat: boolean;
+  /** the model input itself, even where no quantized op reads it directly */
+  modelInput: boolean;
+}
+
+/** When activations use an unsigned integer range. */
+export type ActivationSign = 'signed' | 'unsigned' | 'auto';
+
+export interface ExperimentConfig {
+  v: typeof CONFIG_VERSION;
+  /** registry id ('mobilenet-v2', ...) or 'sha256:<hex>' for a user's file */
+  model: string;
+  /** dataset id, e.g. 'imagenet-sample' */
+  dataset: string;
+  backend: BackendName;
+
+  wBits: number;
+  wGranularity: Granularity;
+  wSymmetric: boolean;
+  wNarrowRange: boolean;
+  wPowerOfTwo: boolean;
+  wObserver: ObserverName;
+
+  aBits: number;
+  aSymmetric: boolean;
+  aNarrowRange: boolean;
+  aPowerOfTwo: boolean;
+  /** 'auto': unsigned where the calibrated range is non-negative (OpenVINO after ReLU) */
+  aSign: ActivationSign;
+  aObserver: ObserverName;
+
+  placement: PlacementRules;
+  /** keep the first conv and the classifier at 8 bits (MQBench academic setting) */
+  firstLast8bit: boolean;
+  /** fold BatchNormalization into the preceding Conv before quantizing */
+  foldBn: boolean;
+
+  calib: number;
+  eval: number;
+  seed: number;
+
+  /** forward-only corrections applied after calibration (issue: see why accuracy drops) */
+  biasCorrection: boolean;
+  bnReestimate: boolean;
+}
+
+/** The fields a backend preset sets. Everything else comes from defaults. */
+export type PresetFields = Pick<
+  ExperimentConfig,
+  | 'wBits'
+  | 'wGranularity'
+  | 'wSymmetric'
+  | 'wNarrowRange'
+  | 'wPowerOfTwo'
+  | 'wObserver'
+  | 'aBits'
+  | 'aSymmetric'
+  | 'aNarrowRange'
+  | 'aPowerOfTwo'
+  | 'aSign'
+  | 'aObserver'
+  | 'placement'
+  | 'firstLast8bit'
+>;
+
+export interface BackendPreset extends PresetFields {
+  name: BackendName;
+  label: string;
+  /** one sentence for the UI: what hardware, what the scheme is */
+  description: string;
+}
