@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { PlacementRules } from '../../src/lib/protocol/config.ts';
+import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
+import { makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
+import { parseModel } from '../../src/lib/onnx/model.ts';
+import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
+import { HAVE_MOBILENET, MOBILENET, NO_MOBILENET_MSG, smallCnn } from './onnx-helpers.ts';
+
+const CONV_GEMM: PlacementRules = { conv: true, gemm: true, add: false, pool: false, concat: false, modelInput: false };
+const ALL: PlacementRules = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
+
+describe('findQuantPoints on a small graph', () => {
+  const g = foldBatchNorm(smallCnn()).graph;
+
+  it('conv+gemm: conv data inputs and the classifier input, with weight axes', () => {
+    const p = findQuantPoints(g, CONV_GEMM);
+    expect(p.activations.map((a) => a.tensor)).toEqual(['input', 'r1', 'flat']);
+    expect(p.activations[0]).toEqual({ tensor: 'input', consumers: ['conv1'], reasons: ['Conv input'], firstLayerInput: true, lastLayerInput: false });
+    expect(p.activations[2].lastLayerInput).toBe(true);
+    expect(p.weights).toEqual([
+      { initializer: 'w1', node: 'conv1', opType: 'Conv', axis: 0, isFirst: true, isLast: false, depthwise: false },
+      { initializer: 'w2', node: 'dwconv', opType: 'Conv', axis: 0, isFirst: false, isLast: false, depthwise: true },
+      { initializer: 'wfc', node: 'fc', opType: 'Gemm', axis: 0, isFirst: false, isLast: true, depthwise: false },
+    ]);
+    expect(p.unquantizedOps).toEqual([]);
+  });
+
+  it('all rules: adds Add inputs (deduped with the Conv input), pool input, in network order', () => {
+    const p = findQuantPoints(g, ALL);
+    expect(p.activations.map((a) => a.tensor)).toEqual(['input', 'r1', 'b2', 'sumbn', 'flat']);
+    const r1 = p.activations.find((a) => a.tensor === 'r1')!;
+    expect(r1.consumers).toEqual(['dwconv', 'add']);
+    expect(r1.reasons).toEqual(['Conv input', 'Add input']);
+    expect(p.activations.find((a) => a.tensor === 'sumbn')!.reasons).toEqual(['GlobalAveragePool input']);
+  });
+
+  it('gemm off: the classifier is reported unquantized; unknown ops too', () => {
+    const p = findQuantPoints(g, { ...CONV_GEMM, gemm: false });
+    expect(p.activations.map((a) => a.tensor)).toEqual(['input', 'r1']);
+    expect(p.weights.map((w) => w.initializer)).toEqual(['w1', 'w2']);
+    expect(p.weights[1].isLast).toBe(true);
+    expect(p.unquantizedOps).toEqual(['Gemm']);
+  });
+
+  it('MatMul weights use axis 1; shape arithmetic and initializers are not activation points', () => {
+    const h = makeGraph({
+      inputs: [makeValueInfo('x', [2, 4, 1, 1])],
+      outputs: [makeValueInfo('y', null)],
+      initializers: [makeTensor('W', [4, 3], new Float32Array(12)), makeTensor('one', [1], [0n], 'int64'), makeTensor('c', [1], [1])],
+      nodes: [
+        makeNode('Shape', ['x'], ['s'], {}, { name: 'shape' }),
+        makeNode('Gather', ['s', 'one'], ['n'], { axis: 0 }, { name: 'gather' }),
+        makeNode('Concat', ['n', 'one'], ['shp'], { axis: 0 }, { name: 'concat_shape' }),
+        makeNode('Concat', ['x', 'x'], ['xx'], { axis: 1 }, { name: 'concat_x' }),
+        makeNode('Reshape', ['x', 'shp'], ['flat'], {}, { name: 'reshape' }),
+        makeNode('Add', ['flat', 'c'], ['flat2'], {}, { name: 'addc' }),
+        makeNode('MatMul', ['flat2', 'W'], ['y'], {}, { name: 'mm' }),
+        makeNode('LSTM', ['xx'], ['unused'], {}, { name: 'lstm' }),
+      ],
+    });
+    const p = findQuantPoints(h, ALL);
+    expect(p.activations.map((a) => a.tensor)).toEqual(['x', 'flat', 'flat2']);
+    expect(p.activations[0].reasons).toEqual(['model input', 'Concat input']);
+    expect(p.weights).toEqual([{ initializer: 'W', node: 'mm', opType: 'MatMul', axis: 1, isFirst: true, isLast: true, depthwise: false }]);
+    expect(p.unquantizedOps).toEqual(['LSTM']);
+  });
+});
+
+describe.skipIf(!HAVE_MOBILENET)(`placement on MobileNet-V2${HAVE_MOBILENET ? '' : ` (${NO_MOBILENET_MSG})`}`, () => {
+  it('conv+gemm gives 53 activation and 53 weight points', () => {
+    const g = parseModel(new Uint8Array(readFileSync(MOBILENET)));
+    // Expected count by reasoning from the graph: MobileNet-V2 has 52 Conv nodes (first conv,
+    // 17 inverted-residual blocks of expand-1x1 (absent in block 1) + depthwise 3x3 +
+    // project-1x1 = 16·3 + 2 = 50, and the final 1x1 to 1280 channels) and one classifier
+    // MatMul. No tensor feeds two convs (there is no shortcut conv; residual tensors feed
+    // one conv and one Add), so the 52 conv inputs are distinct; plus the MatMul's flattened
+    // input: 53. Every Conv and the MatMul carry an initializer weight: 53 weights.
+    const convs = g.nodes.filter((n) => n.opType === 'Conv');
+    expect(convs.length).toBe(1 + (16 * 3 + 2) + 1);
+    const p = findQuantPoints(g, CONV_GEMM);
+    expect(p.activations.length).toBe(53);
+    expect(p.weights.length).toBe(53);
+    expect(p.activations[0].tensor).toBe('input');
+    expect(p.activations[0].firstLayerInput).toBe(true);
+    expect(p.activations[52]).toMatchObject({ tensor: 'flat', reasons: ['MatMul input'], lastLayerInput: true });
+    expect(p.weights.filter((w) => w.depthwise).length).toBe(17);
+    expect(p.weights[52]).toMatchObject({ initializer: 'fc_weight', opType: 'MatMul', axis: 1, isLast: true });
+    expect(p.weights.filter((w) => w.isFirst).map((w) => w.node)).toEqual(['Conv_0']);
+    expect(p.unquantizedOps).toEqual([]);
+    // all rules: + 10 residual-branch Add inputs + the classifier bias Add input + the pool input
+    expect(findQuantPoints(g, ALL).activations.length).toBe(53 + 10 + 1 + 1);
+  });
+});
