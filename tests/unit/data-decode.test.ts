@@ -1,0 +1,183 @@
+// decodeImage: JPEG (real, grayscale, CMYK), PNG under a .JPEG name, and the error paths.
+import { describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import jpeg from 'jpeg-js';
+import { encode as encodePng } from 'fast-png';
+import { decodeImage, jpegDimensions } from '../../src/lib/data/decode.ts';
+import { QpError } from '../../src/lib/protocol/errors.ts';
+
+const SHARED = fileURLToPath(new URL('../../../shared/data/', import.meta.url));
+const SAMPLE = SHARED + 'imagenet-sample/';
+const hasShared = existsSync(SAMPLE);
+const FIX = fileURLToPath(new URL('../fixtures/data/', import.meta.url));
+if (!hasShared) console.warn(`[data-decode] ${SHARED} is absent: real-image decode tests are skipped.`);
+
+function gradient(w: number, h: number): Uint8Array {
+  const rgba = new Uint8Array(w * h * 4);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * 4;
+      rgba[i] = (x * 255) / (w - 1);
+      rgba[i + 1] = (y * 255) / (h - 1);
+      rgba[i + 2] = 128;
+      rgba[i + 3] = 255;
+    }
+  return rgba;
+}
+
+function encodeJpeg(w: number, h: number, quality = 95): Uint8Array {
+  return new Uint8Array(jpeg.encode({ width: w, height: h, data: gradient(w, h) }, quality).data);
+}
+
+function errorOf(fn: () => unknown): QpError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(QpError);
+    return e as QpError;
+  }
+  throw new Error('expected a QpError');
+}
+
+function meanAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += Math.abs(a[i] - b[i]);
+  return s / a.length;
+}
+
+describe.skipIf(!hasShared)('decode real ImageNet sample JPEGs', () => {
+  it('decodes n01440764.JPEG to 500×375 RGB with a sane mean (PIL: 106.5, 111.3, 94.7)', () => {
+    const img = decodeImage(new Uint8Array(readFileSync(SAMPLE + 'n01440764.JPEG')), 'n01440764.JPEG');
+    expect([img.width, img.height]).toEqual([500, 375]);
+    expect(img.data.length).toBe(500 * 375 * 3);
+    const mean = [0, 0, 0];
+    for (let i = 0; i < img.data.length; i++) mean[i % 3] += img.data[i];
+    const n = 500 * 375;
+    expect(mean[0] / n).toBeCloseTo(106.5, 0);
+    expect(mean[1] / n).toBeCloseTo(111.3, 0);
+    expect(mean[2] / n).toBeCloseTo(94.7, 0);
+  });
+
+  it('replicates a real grayscale JPEG (n02096051.JPEG) to three equal channels', () => {
+    const img = decodeImage(new Uint8Array(readFileSync(SAMPLE + 'n02096051.JPEG')), 'n02096051.JPEG');
+    expect([img.width, img.height]).toEqual([500, 330]);
+    let sum = 0;
+    let unequal = 0;
+    for (let i = 0; i < img.data.length; i += 3) {
+      if (img.data[i + 1] !== img.data[i] || img.data[i + 2] !== img.data[i]) unequal++;
+      sum += img.data[i];
+    }
+    expect(unequal).toBe(0);
+    expect(sum / (500 * 330)).toBeCloseTo(122.7, 0);
+  });
+});
+
+describe('decode fixtures made with Pillow (tests/fixtures/data/gen_pil_golden.py)', () => {
+  const ref = JSON.parse(readFileSync(FIX + 'decode-pil-rgb.json', 'utf8')) as Record<string, string>;
+  const pil = (name: string) => new Uint8Array(Buffer.from(ref[name], 'base64'));
+
+  it('grayscale JPEG → RGB with equal channels, within 1 level of PIL', () => {
+    const img = decodeImage(new Uint8Array(readFileSync(FIX + 'gray-24x16.jpg')), 'gray');
+    expect([img.width, img.height]).toEqual([24, 16]);
+    for (let i = 0; i < img.data.length; i += 3) expect(img.data[i + 2]).toBe(img.data[i]);
+    expect(meanAbsDiff(img.data, pil('gray-24x16.jpg'))).toBeLessThan(0.5);
+  });
+
+  it('CMYK (Adobe) JPEG → RGB close to PIL convert("RGB")', () => {
+    const img = decodeImage(new Uint8Array(readFileSync(FIX + 'cmyk-24x16.jpg')), 'cmyk');
+    expect(meanAbsDiff(img.data, pil('cmyk-24x16.jpg'))).toBeLessThan(0.5);
+  });
+
+  it.each(['ycc420-23x15.jpg', 'ycc422-23x15.jpg', 'ycc444-23x15.jpg'])(
+    '%s: libjpeg fancy chroma upsampling + rounded YCbCr→RGB, within ±3 (IDCT) of PIL',
+    (name) => {
+      const img = decodeImage(new Uint8Array(readFileSync(FIX + name)), name);
+      const ref = pil(name);
+      expect([img.width, img.height]).toEqual([23, 15]);
+      // jpeg-js's own conversion (replicated chroma, truncation) is 9–14 levels off on 4:2:x here
+      expect(meanAbsDiff(img.data, ref)).toBeLessThan(0.3);
+      let max = 0;
+      for (let i = 0; i < ref.length; i++) max = Math.max(max, Math.abs(ref[i] - img.data[i]));
+      expect(max).toBeLessThanOrEqual(3);
+    },
+  );
+
+  it('palette PNG → RGB exactly as PIL', () => {
+    const img = decodeImage(new Uint8Array(readFileSync(FIX + 'palette-24x16.png')), 'pal.JPEG');
+    expect(Array.from(img.data)).toEqual(Array.from(pil('palette-24x16.png')));
+  });
+});
+
+describe('decodeImage on synthetic input', () => {
+  it('round-trips a jpeg-js-encoded gradient closely', () => {
+    const bytes = encodeJpeg(40, 30, 100);
+    const img = decodeImage(bytes, 'grad');
+    expect([img.width, img.height]).toEqual([40, 30]);
+    expect(jpegDimensions(bytes)).toEqual([40, 30]);
+    const rgba = gradient(40, 30);
+    const rgb = new Uint8Array(40 * 30 * 3);
+    for (let p = 0; p < 40 * 30; p++) rgb.set(rgba.subarray(p * 4, p * 4 + 3), p * 3);
+    expect(meanAbsDiff(img.data, rgb)).toBeLessThan(2);
+  });
+
+  it('zero bytes → IMAGE_UNREADABLE naming the image', () => {
+    const e = errorOf(() => decodeImage(new Uint8Array(0), 'n01440764_empty.JPEG'));
+    expect(e.code).toBe('IMAGE_UNREADABLE');
+    expect(e.message).toContain('n01440764_empty.JPEG');
+    expect(e.message).toMatch(/empty/);
+  });
+
+  it('truncated JPEG → IMAGE_UNREADABLE', () => {
+    const bytes = encodeJpeg(64, 48);
+    const e = errorOf(() => decodeImage(bytes.subarray(0, Math.floor(bytes.length / 2)), 'cut.JPEG'));
+    expect(e.code).toBe('IMAGE_UNREADABLE');
+    expect(e.message).toContain('cut.JPEG');
+    expect(e.message).toMatch(/truncated or corrupt/);
+  });
+
+  it('PNG bytes named .JPEG are decoded (RGBA → RGB drops alpha, like PIL convert("RGB"))', () => {
+    const rgba = gradient(10, 6);
+    rgba[3] = 0; // transparent pixel keeps its colour
+    const png = encodePng({ width: 10, height: 6, data: rgba, channels: 4, depth: 8 });
+    const img = decodeImage(png, 'n01440764.JPEG');
+    expect([img.width, img.height]).toEqual([10, 6]);
+    for (let p = 0; p < 60; p++) {
+      expect(img.data[p * 3]).toBe(rgba[p * 4]);
+      expect(img.data[p * 3 + 1]).toBe(rgba[p * 4 + 1]);
+      expect(img.data[p * 3 + 2]).toBe(rgba[p * 4 + 2]);
+    }
+  });
+
+  it('16-bit grayscale PNG keeps the high byte, replicated to RGB', () => {
+    const g = new Uint16Array([0, 0x1234, 0xff00, 0xffff]);
+    const img = decodeImage(encodePng({ width: 2, height: 2, data: g, channels: 1, depth: 16 }), 'g16');
+    expect(Array.from(img.data)).toEqual([0, 0, 0, 0x12, 0x12, 0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+  });
+
+  it('a corrupt PNG → IMAGE_UNREADABLE saying it is a PNG file', () => {
+    const png = encodePng({ width: 10, height: 6, data: gradient(10, 6), channels: 4, depth: 8 });
+    const e = errorOf(() => decodeImage(png.subarray(0, 40), 'x.JPEG'));
+    expect(e.code).toBe('IMAGE_UNREADABLE');
+    expect(e.message).toMatch(/is a PNG file/);
+  });
+
+  it('GIF and unknown bytes → IMAGE_UNREADABLE with the format named', () => {
+    const gif = new TextEncoder().encode('GIF89a\x01\x00\x01\x00');
+    expect(errorOf(() => decodeImage(gif, 'a.JPEG')).message).toMatch(/is a GIF file/);
+    const txt = new TextEncoder().encode('hello world');
+    const e = errorOf(() => decodeImage(txt, 'b.JPEG'));
+    expect(e.code).toBe('IMAGE_UNREADABLE');
+    expect(e.message).toMatch(/not a JPEG or PNG/);
+  });
+
+  it('images over the size limit → IMAGE_TOO_LARGE (JPEG and PNG)', () => {
+    const limits = { maxMegapixels: 0.001, maxMemoryMB: 64 }; // 1000 px
+    const j = errorOf(() => decodeImage(encodeJpeg(64, 48), 'big.JPEG', limits));
+    expect(j.code).toBe('IMAGE_TOO_LARGE');
+    expect(j.message).toContain('64×48');
+    const png = encodePng({ width: 64, height: 48, data: new Uint8Array(64 * 48 * 3), channels: 3, depth: 8 });
+    expect(errorOf(() => decodeImage(png, 'big.png', limits)).code).toBe('IMAGE_TOO_LARGE');
+  });
+});
