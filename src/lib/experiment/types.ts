@@ -43,3 +43,38 @@ export interface Progress {
 }
 
 export type ProgressFn = (p: Progress) => void;
+
+/** What the pipeline needs to know about a model beyond its bytes. */
+export interface ModelSpec {
+  /** registry id ('mobilenet-v2', 'resnet18', 'efficientnet-lite0') or 'sha256:<hex>' */
+  id: string;
+  label: string;
+  /** preprocessing the weights were trained with */
+  preprocess: import('../data/types.ts').PreprocessSpec;
+  /** number of classes the classifier outputs (1000 for ImageNet) */
+  classes: number;
+}
+
+export interface RunInputs {
+  engine: import('../engine/types.ts').Engine;
+  modelBytes: Uint8Array;
+  model: ModelSpec;
+  dataset: import('../data/types.ts').Dataset;
+  /** cache of preprocessed crops (disk in Node, IndexedDB in the browser) */
+  cropStore?: import('../data/types.ts').CropStore;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  onProgress?: ProgressFn;
+}
+
+/**
+ * Implemented in src/lib/experiment/run.ts: runs every config, sharing the FP32
+ * evaluation and the calibration statistics between configs of one model and dataset.
+ */
+export type RunExperiments = (
+  configs: import('../protocol/config.ts').ExperimentConfig[],
+  inputs: RunInputs,
+  opts?: RunOptions,
+) => Promise<ExperimentResult[]>;

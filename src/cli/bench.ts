@@ -1,0 +1,81 @@
+/**
+ * `npm run bench`: the headless front door. Loads a model and an image folder from
+ * disk and runs the same pipeline as the browser worker, printing an MQBench-style
+ * table (stdout) and progress (stderr). Errors: one line, non-zero exit.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { QpError, toErrorInfo } from '../lib/protocol/errors.ts';
+import { DiskCropStore, loadImageFolder } from '../lib/data/dataset.node.ts';
+import { EFFICIENTNET_LITE_SPEC, TORCHVISION_SPEC } from '../lib/data/preprocess.ts';
+import { createNodeEngine } from '../lib/engine/node.ts';
+import { resultsTable } from '../lib/experiment/report.ts';
+import { runExperiments } from '../lib/experiment/run.ts';
+import type { ModelSpec, Progress } from '../lib/experiment/types.ts';
+import { parseModel } from '../lib/onnx/model.ts';
+import { MODEL_REGISTRY } from '../lib/models/registry.ts';
+import { validateClassifier } from '../lib/models/validate.ts';
+import { parseBenchArgs } from './args.ts';
+
+async function readInput(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new QpError('FILE_NOT_FOUND', `${what} "${path}" does not exist.`);
+    if (code === 'EISDIR') throw new QpError('FILE_NOT_FOUND', `${what} "${path}" is a folder; give the .onnx file.`);
+    throw new QpError('FILE_NOT_FOUND', `${what} "${path}" could not be read (${code ?? (e as Error).message}).`);
+  }
+}
+
+/** Model identity: the registry id when the bytes match a known file, else its hash. */
+function identifyModel(bytes: Uint8Array, classes: number, preprocess?: string): ModelSpec {
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  const entry = MODEL_REGISTRY.find((m) => m.downloads.some((d) => d.sha256 === sha) || m.knownSha256.includes(sha));
+  const spec = preprocess === 'efficientnet-lite' ? EFFICIENTNET_LITE_SPEC : preprocess === 'torchvision' ? TORCHVISION_SPEC : (entry?.preprocess ?? TORCHVISION_SPEC);
+  return { id: entry?.id ?? `sha256:${sha.slice(0, 16)}`, label: entry?.label ?? 'user model', preprocess: spec, classes };
+}
+
+function progressPrinter() {
+  let last = 0;
+  let lastStage = '';
+  return (p: Progress) => {
+    const now = Date.now();
+    if (p.stage === lastStage && now - last < 1000 && p.done < p.total) return;
+    last = now;
+    lastStage = p.stage;
+    const eta = p.etaSeconds !== undefined && p.done < p.total ? `, ~${Math.ceil(p.etaSeconds)} s left` : '';
+    process.stderr.write(`[${p.stage}] ${p.message}${eta}\n`);
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const args = parseBenchArgs(argv);
+    const modelBytes = await readInput(args.model, 'Model file');
+    const graph = parseModel(modelBytes);
+    const dataset = await loadImageFolder(args.data, args.labels);
+    const info = validateClassifier(graph, { labels: dataset.classes });
+    const model = identifyModel(modelBytes, info.classes, args.preprocess);
+    const n = dataset.items.length;
+    const configs = args.configs.map((c) => ({
+      ...c,
+      model: model.id,
+      dataset: dataset.name,
+      eval: c.eval === -1 ? n - c.calib : c.eval,
+    }));
+    if (configs[0].eval < 1) throw new QpError('DATA_TOO_FEW_IMAGES', `The folder has ${n} images; with --calib ${configs[0].calib} none are left to evaluate. Lower --calib.`);
+    const engine = await createNodeEngine(args.engine, args.threads);
+    process.stderr.write(`model ${model.id} (${model.label}), ${n} images, ${configs.length} config(s), engine ${engine.description}\n`);
+    const results = await runExperiments(configs, { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() }, { onProgress: progressPrinter() });
+    process.stdout.write(`\n${resultsTable(results)}\n`);
+    if (results[0].images.skipped) process.stdout.write(`(${results[0].images.skipped} unreadable image(s) skipped)\n`);
+    if (results[0].unquantizedOps.length) process.stdout.write(`ops left in float: ${results[0].unquantizedOps.join(', ')}\n`);
+    if (args.json) await writeFile(args.json, JSON.stringify(results, null, 2));
+    return 0;
+  } catch (e) {
+    const info = toErrorInfo(e);
+    process.stderr.write(info.code === 'ARG_INVALID' && info.message.startsWith('usage:') ? `${info.message}\n` : `error [${info.code}]: ${info.message}\n`);
+    return info.userError ? 2 : 1;
+  }
+}

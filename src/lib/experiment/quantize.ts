@@ -1,0 +1,84 @@
+/**
+ * From a resolved config, calibration statistics and the quantization points to the
+ * numbers that go into the fake-quant graph: fake-quantized weight values and the
+ * QParams of every activation point. Pure: no engine, no I/O.
+ */
+import type { ExperimentConfig } from '../protocol/config.ts';
+import type { Graph } from '../onnx/ir.ts';
+import type { ActivationPoint, QuantPoints, WeightPoint } from '../onnx/placement.ts';
+import { observeActivation, observeWeight } from '../quant/observers.ts';
+import { activationSpec, weightSpec } from '../quant/presets.ts';
+import { computeQParams, fakeQuantize } from '../quant/quantizer.ts';
+import type { ActivationStats, QParams } from '../quant/types.ts';
+
+export interface WeightQuant {
+  point: WeightPoint;
+  qparams: QParams;
+  /** fake-quantized values, same shape as the initializer */
+  values: Float32Array;
+}
+
+export interface ActivationQuant {
+  point: ActivationPoint;
+  qparams: QParams;
+  /** calibrated clipping range (before zero-point/scale rounding) */
+  min: number;
+  max: number;
+}
+
+
+/** The fields of a config that change weight quantization (cache key for sweeps). */
+export function weightKey(cfg: ExperimentConfig): string {
+  return JSON.stringify([cfg.wBits, cfg.wGranularity, cfg.wSymmetric, cfg.wNarrowRange, cfg.wPowerOfTwo, cfg.wObserver, cfg.firstLast8bit]);
+}
+
+export function quantizeWeights(graph: Graph, points: QuantPoints, cfg: ExperimentConfig): WeightQuant[] {
+  return points.weights.map((point) => {
+    const init = graph.initializers.get(point.initializer)!;
+    const data = init.data as Float32Array;
+    const spec = weightSpec(cfg, point.axis, cfg.firstLast8bit && (point.isFirst || point.isLast) ? Math.max(8, cfg.wBits) : undefined);
+    const range = observeWeight(cfg.wObserver, data, init.dims, spec);
+    const qparams = computeQParams(range, spec);
+    return { point, qparams, values: fakeQuantize(data, init.dims, qparams) };
+  });
+}
+
+export function quantizeActivations(
+  points: QuantPoints,
+  stats: Map<string, ActivationStats>,
+  cfg: ExperimentConfig,
+): ActivationQuant[] {
+  const active = points.activations.filter((p) => includeActivation(p, cfg));
+  return active.map((point) => {
+    const s = stats.get(point.tensor);
+    if (!s || s.batches.length === 0) throw new Error(`no calibration statistics for ${point.tensor}`);
+    const nonNegative = Math.min(...s.batches.map((b) => b.min)) >= 0;
+    const bits = cfg.firstLast8bit && (point.firstLayerInput || point.lastLayerInput) ? Math.max(8, cfg.aBits) : undefined;
+    const spec = activationSpec(cfg, nonNegative, bits);
+    const range = observeActivation(cfg.aObserver, s, spec);
+    const qparams = computeQParams(range, spec);
+    return { point, qparams, min: range.min[0], max: range.max[0] };
+  });
+}
+
+/**
+ * Whether a candidate activation point is quantized under this config's placement
+ * rules. Points are found for the union of rules of a sweep, then filtered per config.
+ */
+export function includeActivation(p: ActivationPoint, cfg: ExperimentConfig): boolean {
+  return p.reasons.some((r) => {
+    const kind = reasonKind(r);
+    return kind ? cfg.placement[kind] : false;
+  });
+}
+
+function reasonKind(reason: string): keyof ExperimentConfig['placement'] | undefined {
+  const r = reason.toLowerCase();
+  if (r.includes('conv')) return 'conv';
+  if (r.includes('gemm') || r.includes('matmul')) return 'gemm';
+  if (r.includes('add')) return 'add';
+  if (r.includes('pool')) return 'pool';
+  if (r.includes('concat')) return 'concat';
+  if (r.includes('input')) return 'modelInput';
+  return undefined;
+}

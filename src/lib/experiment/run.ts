@@ -1,0 +1,199 @@
+/**
+ * The experiment pipeline, shared by the CLI and the browser worker:
+ * parse → fold BN → pick quantization points → FP32 evaluation → calibration
+ * statistics → observers → fake-quant graph → evaluation → metrics.
+ *
+ * A sweep (several configs) does the FP32 evaluation and the calibration statistics
+ * once per (foldBn, calib, eval, seed) group and reuses them; weight quantization is
+ * reused across configs that quantize weights the same way.
+ */
+import { QpError, throwIfAborted } from '../protocol/errors.ts';
+import type { ExperimentConfig, PlacementRules } from '../protocol/config.ts';
+import { prepareCrops } from '../data/crops.ts';
+import { sampleSplits } from '../data/dataset.ts';
+import type { Engine } from '../engine/types.ts';
+import { foldBatchNorm } from '../onnx/fold-bn.ts';
+import { insertFakeQuant } from '../onnx/fake-quant.ts';
+import type { Graph } from '../onnx/ir.ts';
+import { parseModel, serializeModel } from '../onnx/model.ts';
+import { findQuantPoints, type QuantPoints } from '../onnx/placement.ts';
+import { observerNeedsHistogram } from '../quant/observers.ts';
+import type { ActivationStats } from '../quant/types.ts';
+import { Eta } from './batches.ts';
+import { collectActivationStats, DEFAULT_BINS } from './calibrate.ts';
+import { configHash } from './config.ts';
+import { agreement, evaluate, toAccuracy, type EvalOutcome } from './evaluate.ts';
+import { quantizeActivations, quantizeWeights, weightKey, type WeightQuant } from './quantize.ts';
+import type { ExperimentResult, ProgressFn, RunExperiments, RunInputs, RunOptions, Stage } from './types.ts';
+
+export interface PipelineTuning {
+  evalBatch: number;
+  calibBatch: number;
+  histBatch: number;
+}
+
+/** Batch sizes: 32 matches MQBench's calibration batches; histogram pass fetches whole activations, so it goes smaller. */
+export const DEFAULT_TUNING: PipelineTuning = { evalBatch: 32, calibBatch: 32, histBatch: 8 };
+
+/** Everything a group of configs with the same data split shares. */
+export interface PreparedGroup {
+  graph: Graph;
+  points: QuantPoints;
+  calibCrops: Uint8Array[];
+  evalCrops: Uint8Array[];
+  evalLabels: number[];
+  skipped: number;
+  fp32: EvalOutcome;
+  stats: Map<string, ActivationStats>;
+  seconds: number;
+}
+
+const ALL_PLACEMENT: PlacementRules = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
+
+function progress(onProgress: ProgressFn | undefined, stage: Stage, eta: Eta, done: number, total: number, message: string) {
+  onProgress?.({ stage, done, total, etaSeconds: eta.estimate(done, total), message });
+}
+
+function groupKey(c: ExperimentConfig): string {
+  return JSON.stringify([c.foldBn, c.calib, c.eval, c.seed]);
+}
+
+/** Loads data, runs FP32 and gathers calibration statistics for one group of configs. */
+export async function prepareGroup(
+  base: Graph,
+  configs: ExperimentConfig[],
+  inputs: RunInputs,
+  opts: RunOptions & { tuning?: PipelineTuning },
+): Promise<PreparedGroup> {
+  const t0 = performance.now();
+  const tuning = opts.tuning ?? DEFAULT_TUNING;
+  const { engine, model, dataset } = inputs;
+  const cfg = configs[0];
+  const graph = cfg.foldBn ? foldBatchNorm(base).graph : base;
+  const points = findQuantPoints(graph, ALL_PLACEMENT, { firstLast8bit: true });
+
+  const split = sampleSplits(dataset.items.length, cfg.calib, cfg.eval, cfg.seed);
+  const wanted = [...split.calib, ...split.eval].map((i) => dataset.items[i]);
+  let eta = new Eta();
+  const { crops, skipped } = await prepareCrops(wanted, model.preprocess, inputs.cropStore, {
+    signal: opts.signal,
+    onProgress: (d, t) => progress(opts.onProgress, 'decode', eta, d, t, `Decoding images ${d}/${t}`),
+  });
+  const calibCrops: Uint8Array[] = [];
+  const evalCrops: Uint8Array[] = [];
+  const evalLabels: number[] = [];
+  crops.forEach((c, i) => {
+    if (!c) return;
+    if (i < split.calib.length) calibCrops.push(c);
+    else {
+      evalCrops.push(c);
+      evalLabels.push(wanted[i].label);
+    }
+  });
+  if (evalCrops.length === 0) throw new QpError('DATA_EMPTY', 'None of the evaluation images could be read, so nothing can be evaluated. Check that the data folder contains JPEG images.');
+  if (calibCrops.length === 0) throw new QpError('DATA_EMPTY', 'None of the calibration images could be read. Check that the data folder contains JPEG images.');
+
+  throwIfAborted(opts.signal);
+  eta = new Eta();
+  const fpSession = await engine.createSession(serializeModel(graph));
+  let fp32: EvalOutcome;
+  try {
+    fp32 = await evaluate(fpSession, evalCrops, evalLabels, model.preprocess, {
+      batchSize: tuning.evalBatch,
+      signal: opts.signal,
+      onBatch: (d, t) => progress(opts.onProgress, 'fp32', eta, d, t, `FP32 evaluation ${d}/${t}`),
+    });
+  } finally {
+    await fpSession.release();
+  }
+
+  const histogram = configs.some((c) => observerNeedsHistogram(c.aObserver));
+  eta = new Eta();
+  const stats = await collectActivationStats(engine, graph, points.activations.map((p) => p.tensor), calibCrops, model.preprocess, {
+    batchSize: tuning.calibBatch,
+    histBatchSize: tuning.histBatch,
+    histogram,
+    bins: DEFAULT_BINS,
+    signal: opts.signal,
+    onProgress: (pass, d, t) => {
+      const total = histogram ? 2 * t : t;
+      const done = pass === 1 ? d : t + d;
+      progress(opts.onProgress, 'calibrate', eta, done, total, `Calibration ${pass === 1 ? 'statistics' : 'histograms'} ${d}/${t}`);
+    },
+  });
+  return {
+    graph, points, calibCrops, evalCrops, evalLabels,
+    skipped: skipped.length, fp32, stats,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** Builds the fake-quant graph of one config and evaluates it. */
+export async function runConfig(
+  engine: Engine,
+  group: PreparedGroup,
+  cfg: ExperimentConfig,
+  inputs: RunInputs,
+  weights: WeightQuant[],
+  opts: RunOptions & { tuning?: PipelineTuning },
+): Promise<Omit<ExperimentResult, 'configHash' | 'seconds' | 'createdAt'>> {
+  const tuning = opts.tuning ?? DEFAULT_TUNING;
+  const acts = quantizeActivations(group.points, group.stats, cfg);
+  const fq = insertFakeQuant(group.graph, {
+    weights: new Map(weights.map((w) => [w.point.initializer, w.values])),
+    activations: new Map(acts.map((a) => [a.point.tensor, a.qparams])),
+  });
+  const session = await engine.createSession(serializeModel(fq));
+  const eta = new Eta();
+  let q: EvalOutcome;
+  try {
+    q = await evaluate(session, group.evalCrops, group.evalLabels, inputs.model.preprocess, {
+      batchSize: tuning.evalBatch,
+      signal: opts.signal,
+      onBatch: (d, t) => progress(opts.onProgress, 'evaluate', eta, d, t, `Quantized evaluation ${d}/${t}`),
+    });
+  } finally {
+    await session.release();
+  }
+  return {
+    config: cfg,
+    fp32: toAccuracy(group.fp32),
+    quant: toAccuracy(q),
+    agreement: agreement(group.fp32.preds, q.preds),
+    images: { calib: group.calibCrops.length, eval: group.evalCrops.length, skipped: group.skipped },
+    engine: engine.description,
+    quantPoints: { activations: acts.length, weights: weights.length },
+    unquantizedOps: group.points.unquantizedOps,
+  };
+}
+
+export const runExperiments: RunExperiments = async (configs, inputs, opts = {}) => {
+  const base = parseModel(inputs.modelBytes);
+  const groups = new Map<string, ExperimentConfig[]>();
+  for (const c of configs) {
+    const k = groupKey(c);
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k)!.push(c);
+  }
+  const results = new Map<ExperimentConfig, ExperimentResult>();
+  for (const group of groups.values()) {
+    const prepared = await prepareGroup(base, group, inputs, opts);
+    const shared = prepared.seconds / group.length;
+    const weightCache = new Map<string, WeightQuant[]>();
+    for (const cfg of group) {
+      throwIfAborted(opts.signal);
+      const t0 = performance.now();
+      opts.onProgress?.({ stage: 'quantize', done: 0, total: 1, message: `Quantizing weights for ${cfg.backend} W${cfg.wBits}A${cfg.aBits}` });
+      const wk = weightKey(cfg);
+      if (!weightCache.has(wk)) weightCache.set(wk, quantizeWeights(prepared.graph, prepared.points, cfg));
+      const r = await runConfig(inputs.engine, prepared, cfg, inputs, weightCache.get(wk)!, opts);
+      results.set(cfg, {
+        ...r,
+        configHash: await configHash(cfg),
+        seconds: shared + (performance.now() - t0) / 1000,
+        createdAt: new Date().toISOString(),
+      });
+    }
+  }
+  return configs.map((c) => results.get(c)!);
+};
