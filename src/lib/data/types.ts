@@ -31,6 +31,11 @@ export interface Dataset {
   /** class index → [wnid, human name] */
   classNames: [string, string][];
   items: ImageSource[];
+  /**
+   * Distinguishes this data set's images in a shared crop cache (ids are only unique
+   * within one data set), e.g. a hash of the folder path or base URL.
+   */
+  cacheNamespace?: string;
 }
 
 /**

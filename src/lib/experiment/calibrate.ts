@@ -23,6 +23,8 @@ export interface CalibrationOptions {
   batchSize: number;
   /** images per forward pass while fetching whole activations for histograms */
   histBatchSize: number;
+  /** images per forward pass in pass 1 when the graph needs smaller batches (fixed batch 1) */
+  feedBatchSize?: number;
   histogram: boolean;
   bins: number;
   signal?: AbortSignal;
@@ -49,21 +51,34 @@ export async function collectActivationStats(
   const fetches = [...outputs.values()].flatMap((o) => [o.min, o.max, o.sum, o.sumSq]);
   // Element counts per image come from one fetched sample: Σx alone can't give a mean.
   const perImage = await elementsPerImage(engine, graph, tensors, crops[0], spec);
+  // Engines fed one image at a time (fixed batch-1 graphs) still merge statistics per
+  // observer batch, so EMA observers see the same batches either way.
+  const feed = opts.feedBatchSize ?? opts.batchSize;
   let done = 0;
   try {
-    for (const b of batches(crops, spec, opts.batchSize)) {
+    for (const b of batches(crops, spec, feed)) {
       throwIfAborted(opts.signal);
       const out = await session.run({ [input]: b.tensor }, fetches);
+      const batchIndex = Math.floor(b.rows[0] / opts.batchSize);
       for (const t of tensors) {
         const o = outputs.get(t)!;
-        const bs: BatchStats = {
+        const list = stats.get(t)!.batches;
+        const part: BatchStats = {
           min: out[o.min].data[0],
           max: out[o.max].data[0],
           sum: out[o.sum].data[0],
           sumSq: out[o.sumSq].data[0],
           count: perImage.get(t)! * b.rows.length,
         };
-        stats.get(t)!.batches.push(bs);
+        const into = list[batchIndex];
+        if (!into) list[batchIndex] = part;
+        else {
+          into.min = Math.min(into.min, part.min);
+          into.max = Math.max(into.max, part.max);
+          into.sum += part.sum;
+          into.sumSq += part.sumSq;
+          into.count += part.count;
+        }
       }
       done += b.rows.length;
       opts.onProgress?.(1, done, crops.length);

@@ -17,6 +17,7 @@ import { insertFakeQuant } from '../onnx/fake-quant.ts';
 import type { Graph } from '../onnx/ir.ts';
 import { parseModel, serializeModel } from '../onnx/model.ts';
 import { findQuantPoints, type QuantPoints } from '../onnx/placement.ts';
+import { validateClassifier } from '../models/validate.ts';
 import { observerNeedsHistogram } from '../quant/observers.ts';
 import type { ActivationStats } from '../quant/types.ts';
 import { Eta } from './batches.ts';
@@ -30,6 +31,8 @@ export interface PipelineTuning {
   evalBatch: number;
   calibBatch: number;
   histBatch: number;
+  /** the graph only accepts batch 1: calibration batches are fed image by image */
+  fixedBatch?: boolean;
 }
 
 /** Batch sizes: 32 matches MQBench's calibration batches; histogram pass fetches whole activations, so it goes smaller. */
@@ -77,6 +80,7 @@ export async function prepareGroup(
   let eta = new Eta();
   const { crops, skipped } = await prepareCrops(wanted, model.preprocess, inputs.cropStore, {
     signal: opts.signal,
+    namespace: dataset.cacheNamespace,
     onProgress: (d, t) => progress(opts.onProgress, 'decode', eta, d, t, `Decoding images ${d}/${t}`),
   });
   const calibCrops: Uint8Array[] = [];
@@ -111,6 +115,7 @@ export async function prepareGroup(
   eta = new Eta();
   const stats = await collectActivationStats(engine, graph, points.activations.map((p) => p.tensor), calibCrops, model.preprocess, {
     batchSize: tuning.calibBatch,
+    feedBatchSize: tuning.fixedBatch ? 1 : undefined,
     histBatchSize: tuning.histBatch,
     histogram,
     bins: DEFAULT_BINS,
@@ -167,8 +172,35 @@ export async function runConfig(
   };
 }
 
-export const runExperiments: RunExperiments = async (configs, inputs, opts = {}) => {
-  const base = parseModel(inputs.modelBytes);
+/**
+ * Checks that the graph is an image classifier and adapts the model's preprocessing to
+ * what the graph declares (layout, input size). Models with a fixed batch of 1 are
+ * evaluated one image at a time. Throws the validator's QpError for unusable models.
+ */
+export function resolveModelInput(graph: Graph, inputs: RunInputs, tuning: PipelineTuning): { inputs: RunInputs; tuning: PipelineTuning } {
+  const info = validateClassifier(graph, { labels: inputs.dataset.classes });
+  const spec = inputs.model.preprocess;
+  const preprocess = {
+    ...spec,
+    layout: info.layout,
+    crop: info.size,
+    // keep the model's crop fraction (e.g. 224/256) when its size differs from the spec's
+    resizeShorter: info.size === spec.crop ? spec.resizeShorter : Math.round((info.size * spec.resizeShorter) / spec.crop),
+  };
+  const fixed = typeof info.batch === 'number' ? info.batch : undefined;
+  if (fixed !== undefined && fixed !== 1) {
+    throw new QpError('MODEL_UNSUPPORTED', `The model's batch size is fixed at ${fixed}; only a dynamic batch or a batch of 1 can be evaluated. Export it with a dynamic batch axis.`);
+  }
+  return {
+    inputs: { ...inputs, model: { ...inputs.model, preprocess, classes: info.classes } },
+    tuning: fixed === 1 ? { evalBatch: 1, calibBatch: tuning.calibBatch, histBatch: 1, fixedBatch: true } : tuning,
+  };
+}
+
+export const runExperiments: RunExperiments = async (configs, rawInputs, runOpts = {}) => {
+  const base = parseModel(rawInputs.modelBytes);
+  const { inputs, tuning } = resolveModelInput(base, rawInputs, (runOpts as { tuning?: PipelineTuning }).tuning ?? DEFAULT_TUNING);
+  const opts = { ...runOpts, tuning };
   const groups = new Map<string, ExperimentConfig[]>();
   for (const c of configs) {
     const k = groupKey(c);
