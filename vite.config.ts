@@ -1,4 +1,7 @@
-import { defineConfig } from 'vite';
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { extname, join, resolve, sep } from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { defineConfig, type Plugin } from 'vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 
 // wasm threads need cross-origin isolation on dev *and* preview servers, else ORT
@@ -8,10 +11,86 @@ const isolation = {
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
 
+const CONTENT_TYPES: Record<string, string> = {
+  '.json': 'application/json; charset=utf-8',
+  '.jpeg': 'image/jpeg',
+  '.jpg': 'image/jpeg',
+  '.png': 'image/png',
+  '.onnx': 'application/octet-stream',
+  '.md': 'text/markdown; charset=utf-8',
+};
+
+/**
+ * Dev/preview only: serve ../shared/data (or $QP_SHARED_DATA) read-only under /shared-data/,
+ * with generated manifests (`imagenet-sample/manifest.json` {files, classIndex} and
+ * `models/manifest.json` {files: [{name, size}]}), real content types, isolation headers
+ * (the page is cross-origin isolated) and a real 404 — never Vite's SPA fallback
+ * (index.html with 200), which would reach the model loader as a bogus ".onnx".
+ * Nothing of it goes into a production build.
+ */
+function sharedData(): Plugin {
+  let dir = '';
+  const handler = (req: IncomingMessage, res: ServerResponse, next: () => void) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (!url.pathname.startsWith('/shared-data/')) return next();
+    const send = (status: number, type: string, body: string | Buffer) => {
+      res.writeHead(status, { 'Content-Type': type, 'Cross-Origin-Resource-Policy': 'same-origin', 'Cache-Control': 'no-cache', ...isolation });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (!dir) return send(404, 'text/plain; charset=utf-8', 'No shared data on this server.');
+    const rel = decodeURIComponent(url.pathname.slice('/shared-data/'.length));
+    const listing = (sub: string) =>
+      readdirSync(join(dir, sub))
+        .filter((f) => !f.startsWith('.') && statSync(join(dir, sub, f)).isFile())
+        .sort();
+    if (rel === 'imagenet-sample/manifest.json') {
+      const files = listing('imagenet-sample').filter((f) => /\.(jpe?g|png)$/i.test(f));
+      return send(200, CONTENT_TYPES['.json'], JSON.stringify({ files, classIndex: '../imagenet_class_index.json' }));
+    }
+    if (rel === 'models/manifest.json') {
+      const files = listing('models')
+        .filter((f) => f.endsWith('.onnx'))
+        .map((name) => ({ name, size: statSync(join(dir, 'models', name)).size }));
+      return send(200, CONTENT_TYPES['.json'], JSON.stringify({ files }));
+    }
+    const file = resolve(dir, rel);
+    if (!(file === dir || file.startsWith(dir + sep)) || !existsSync(file) || !statSync(file).isFile()) {
+      return send(404, 'text/plain; charset=utf-8', `Not found: ${rel}`);
+    }
+    const type = CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
+    res.writeHead(200, {
+      'Content-Type': type,
+      'Content-Length': String(statSync(file).size),
+      'Cross-Origin-Resource-Policy': 'same-origin',
+      ...isolation,
+    });
+    if (req.method === 'HEAD') return res.end();
+    createReadStream(file).pipe(res);
+  };
+  return {
+    name: 'qp-shared-data',
+    apply: (_config, env) => env.command === 'serve' || !!env.isPreview,
+    configResolved(config) {
+      const candidate = process.env.QP_SHARED_DATA ?? resolve(config.root, '../shared/data');
+      dir = existsSync(candidate) ? resolve(candidate) : '';
+    },
+    configureServer(server) {
+      server.middlewares.use(handler);
+    },
+    configurePreviewServer(server) {
+      server.middlewares.use(handler);
+    },
+  };
+}
+
 export default defineConfig({
-  plugins: [svelte()],
+  plugins: [svelte(), sharedData()],
   worker: { format: 'es' },
   server: { headers: isolation },
   preview: { headers: isolation },
+  // ORT's bundle locates its .wasm and its pthread worker script relative to its own
+  // module URL: pre-bundling would move it. The .wasm is imported with `?url` in
+  // src/lib/engine/browser.ts, so Vite serves it in dev and emits it in the build.
   optimizeDeps: { exclude: ['onnxruntime-web'] },
+  build: { target: 'es2022', chunkSizeWarningLimit: 1500 },
 });

@@ -1,0 +1,111 @@
+/**
+ * `npm run bench:browser`: the same experiment (real MobileNet-V2, the same sample images)
+ * evaluated in the built app in Chromium (worker, onnxruntime-web wasm) and in Node by the
+ * CLI's path (runExperiments + onnxruntime-web wasm, same thread count), plus the browser's
+ * first-run vs cached-run (IndexedDB crops and model) time to the first batch.
+ *
+ * Usage: npm run bench:browser -- [--calib 32] [--eval 64]
+ * Needs /usr/bin/chromium and ../shared/data; builds dist/ when missing.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+import { preview } from 'vite';
+import { resolveConfig } from '../src/lib/experiment/config.ts';
+import { runExperiments } from '../src/lib/experiment/run.ts';
+import { createNodeWasmEngine } from '../src/lib/engine/node.ts';
+import { loadImageFolder } from '../src/lib/data/dataset.node.ts';
+import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
+import { sha256Hex } from '../workers/api.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const SHARED = resolve(ROOT, '../shared/data');
+const arg = (name: string, d: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : d;
+};
+const calib = arg('calib', 32);
+const evalN = arg('eval', 64);
+
+if (!existsSync('/usr/bin/chromium') || !existsSync(SHARED)) {
+  console.error('bench:browser needs /usr/bin/chromium and ../shared/data.');
+  process.exit(1);
+}
+if (!existsSync(resolve(ROOT, 'dist/index.html'))) execFileSync('npx', ['vite', 'build'], { cwd: ROOT, stdio: 'inherit' });
+
+const port = await new Promise<number>((res) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const p = (s.address() as { port: number }).port;
+    s.close(() => res(p));
+  });
+});
+const server = await preview({ root: ROOT, logLevel: 'warn', preview: { port, strictPort: true, host: '127.0.0.1' } });
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
+});
+
+interface BrowserRun {
+  seconds: number;
+  wallMs: number;
+  msFirstBatch: number;
+  top1: string;
+}
+
+try {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.waitForSelector('main[data-ready=true]');
+  const threads = await page.evaluate(() => (crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency) : 1));
+  await page.locator('[data-testid=shared-model]', { hasText: 'mobilenetv2-7-fp32.onnx' }).click();
+  await page.waitForSelector('section[data-state=ready] [data-testid=model-current]');
+  await page.locator('[data-testid=shared-data]').click();
+  await page.waitForSelector('section[data-state=ready] [data-testid=data-current]');
+  for (const [f, v] of [['calib', calib], ['eval', evalN]] as const) {
+    await page.locator(`[data-field=${f}]`).fill(String(v));
+    await page.locator(`[data-field=${f}]`).dispatchEvent('change');
+  }
+  await page.locator('[data-engine=wasm]').check();
+
+  const runOnce = async (): Promise<BrowserRun> => {
+    const t0 = Date.now();
+    await page.locator('[data-testid=run]').click();
+    await page.locator('[data-testid=run-panel][data-state=running]').waitFor();
+    await page.locator('[data-testid=run-panel][data-state=done]').waitFor({ timeout: 900_000 });
+    return {
+      wallMs: Date.now() - t0,
+      seconds: Number(await page.locator('[data-metric=seconds]').getAttribute('data-seconds')),
+      msFirstBatch: Number(await page.locator('[data-testid=engine-used]').getAttribute('data-ms-first-batch')),
+      top1: await page.locator('tr[data-row=quant] [data-metric=top1]').innerText(),
+    };
+  };
+  const first = await runOnce();
+  const cached = await runOnce();
+
+  // Node, the CLI's path: same config, same images, same engine family and threads.
+  const modelBytes = new Uint8Array(readFileSync(resolve(SHARED, 'models/mobilenetv2-7-fp32.onnx')));
+  const sha = await sha256Hex(modelBytes);
+  const dataset = await loadImageFolder(resolve(SHARED, 'imagenet-sample'), resolve(SHARED, 'imagenet_class_index.json'));
+  const engine = await createNodeWasmEngine(threads);
+  const cfg = resolveConfig({ model: `sha256:${sha}`, calib, eval: evalN });
+  const t0 = performance.now();
+  const [node] = await runExperiments([cfg], {
+    engine,
+    modelBytes,
+    model: { id: cfg.model, label: 'mobilenetv2-7-fp32', preprocess: TORCHVISION_SPEC, classes: 1000 },
+    dataset,
+  });
+  const nodeWall = performance.now() - t0;
+
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  console.log(`\nMobileNet-V2 (shared copy), TensorRT W8A8, ${calib} calibration + ${evalN} evaluation images, wasm ${threads} thread(s)`);
+  console.log(`browser first run : ${first.seconds.toFixed(1)} s pipeline, ${(first.wallMs / 1000).toFixed(1)} s click-to-result, first batch after ${first.msFirstBatch} ms, quant top-1 ${first.top1}`);
+  console.log(`browser cached run: ${cached.seconds.toFixed(1)} s pipeline, ${(cached.wallMs / 1000).toFixed(1)} s click-to-result, first batch after ${cached.msFirstBatch} ms`);
+  console.log(`node (CLI path)   : ${node.seconds.toFixed(1)} s pipeline, ${(nodeWall / 1000).toFixed(1)} s wall (no crop cache), quant top-1 ${pct(node.quant.top1)}`);
+  console.log(`browser / node pipeline time: ${(first.seconds / node.seconds).toFixed(2)}×; same top-1: ${first.top1 === pct(node.quant.top1)}`);
+} finally {
+  await browser.close();
+  await server.close();
+}

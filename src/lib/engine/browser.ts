@@ -1,0 +1,203 @@
+/**
+ * The browser engine (runs inside the worker): onnxruntime-web's WebGPU build, which
+ * also carries the wasm execution provider. The default `onnxruntime-web` import is NOT
+ * used: its WebGPU path computes our fake-quant graphs wrongly (measured).
+ *
+ * Configures `env.wasm` once, before the first session: thread count (needs
+ * cross-origin isolation, else 1) and the URL of the .wasm binary as Vite serves it.
+ * ORT is imported dynamically so it becomes its own chunk: ORT starts its pthread
+ * workers from its own module URL, and that chunk must contain ORT only.
+ *
+ * WebGPU failures never end a run: no adapter, a session that cannot be created, or a
+ * `run` that throws (op error, device lost) switch this engine to wasm for the rest of
+ * the run, and `fallbackReason` / `description` say so.
+ * Must not: know about quantization, datasets or the DOM.
+ */
+import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
+import { QpError } from '../protocol/errors.ts';
+import { createOrtEngine, type OrtModule } from './ort.ts';
+import type { Engine, EngineKind, EngineSession, FloatTensor, SessionOptions } from './types.ts';
+
+export type EnginePref = 'auto' | 'webgpu' | 'wasm';
+
+export interface BrowserEngine {
+  engine: Engine;
+  /** set when WebGPU was asked for (or auto) but the run uses wasm; a full sentence */
+  fallbackReason?: string;
+}
+
+export interface GpuInfo {
+  available: boolean;
+  /** adapter description, e.g. "SwiftShader" or a GPU name */
+  adapter?: string;
+  /** why not available, a full sentence */
+  reason?: string;
+}
+
+type OrtWeb = OrtModule & {
+  env: OrtModule['env'] & {
+    wasm: { numThreads?: number; wasmPaths?: string | { wasm?: string; mjs?: string }; proxy?: boolean };
+    logLevel?: string;
+  };
+};
+
+const MAX_THREADS = 4;
+let ortPromise: Promise<OrtWeb> | undefined;
+let threads = 1;
+
+/** Threads ORT may use: hardware threads (capped), 1 without cross-origin isolation. */
+export function wasmThreadCount(): number {
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  const hc = typeof navigator !== 'undefined' && navigator.hardwareConcurrency ? navigator.hardwareConcurrency : 1;
+  return isolated ? Math.max(1, Math.min(MAX_THREADS, hc)) : 1;
+}
+
+/** Import ORT once and set env.wasm before any session exists. */
+function loadOrt(): Promise<OrtWeb> {
+  ortPromise ??= import('onnxruntime-web/webgpu').then((m) => {
+    const ort = ((m as { default?: unknown }).default ?? m) as OrtWeb;
+    threads = wasmThreadCount();
+    ort.env.wasm.numThreads = threads;
+    // The bundle inlines the JS glue; only the .wasm binary is fetched, from Vite's URL.
+    ort.env.wasm.wasmPaths = { wasm: new URL(wasmUrl, globalThis.location?.href).href };
+    ort.env.logLevel = 'error';
+    return ort;
+  });
+  return ortPromise;
+}
+
+let gpuInfo: Promise<GpuInfo> | undefined;
+
+/** Whether a WebGPU adapter can be obtained here (cached). Never throws. */
+export function detectWebGpu(): Promise<GpuInfo> {
+  gpuInfo ??= (async (): Promise<GpuInfo> => {
+    const gpu = (globalThis.navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+    if (!gpu) return { available: false, reason: 'This browser does not offer WebGPU (navigator.gpu is missing).' };
+    try {
+      const adapter = (await gpu.requestAdapter()) as { info?: { description?: string; vendor?: string; architecture?: string } } | null;
+      if (!adapter) return { available: false, reason: 'WebGPU is present but no GPU adapter was found (blocklisted driver or disabled).' };
+      const i = adapter.info ?? {};
+      const name = [i.vendor, i.architecture, i.description].filter(Boolean).join(' ') || 'unknown adapter';
+      return { available: true, adapter: name };
+    } catch (e) {
+      return { available: false, reason: `Requesting a WebGPU adapter failed: ${(e as Error).message}` };
+    }
+  })();
+  return gpuInfo;
+}
+
+function ortVersion(ort: OrtWeb): string {
+  return ort.env.versions?.web ?? ort.env.versions?.common ?? '';
+}
+
+function plainEngine(ort: OrtWeb, kind: Exclude<EngineKind, 'node'>, extra = ''): Engine {
+  const desc =
+    kind === 'wasm'
+      ? `onnxruntime-web ${ortVersion(ort)} wasm, ${threads} thread${threads === 1 ? '' : 's'}`
+      : `onnxruntime-web ${ortVersion(ort)} WebGPU${extra ? ` (${extra})` : ''}`;
+  return createOrtEngine(ort, { kind, executionProviders: [kind], description: desc });
+}
+
+/**
+ * A WebGPU engine that switches itself to wasm on the first WebGPU failure. Sessions
+ * created before the switch re-create themselves on wasm when their run fails.
+ */
+class FallbackEngine implements Engine {
+  private current: Engine;
+  reason: string | undefined;
+  constructor(
+    private readonly gpu: Engine,
+    private readonly wasm: Engine,
+    private readonly onFallback: (reason: string) => void,
+  ) {
+    this.current = gpu;
+  }
+  get kind(): EngineKind {
+    return this.current.kind;
+  }
+  get description(): string {
+    return this.reason ? `${this.wasm.description} (WebGPU failed, fell back to wasm)` : this.current.description;
+  }
+  private fallBack(e: unknown): void {
+    if (this.reason) return;
+    const msg = (e as Error)?.message ?? String(e);
+    this.reason = `WebGPU failed, so the run continued on wasm: ${msg}`;
+    this.current = this.wasm;
+    this.onFallback(this.reason);
+  }
+  async createSession(model: Uint8Array, options?: SessionOptions): Promise<EngineSession> {
+    if (this.current === this.gpu) {
+      try {
+        const s = await this.gpu.createSession(model, options);
+        return this.wrap(s, model, options);
+      } catch (e) {
+        this.fallBack(e);
+      }
+    }
+    return this.wasm.createSession(model, options);
+  }
+  private wrap(s: EngineSession, model: Uint8Array, options?: SessionOptions): EngineSession {
+    let active = s;
+    let onWasm = false;
+    return {
+      inputNames: s.inputNames,
+      outputNames: s.outputNames,
+      run: async (feeds: Record<string, FloatTensor>, fetches?: readonly string[]) => {
+        if (!onWasm && this.reason) {
+          // another session already fell back: follow it so one run never mixes engines
+          await active.release().catch(() => undefined);
+          active = await this.wasm.createSession(model, options);
+          onWasm = true;
+        }
+        try {
+          return await active.run(feeds, fetches);
+        } catch (e) {
+          if (onWasm) throw e;
+          this.fallBack(e);
+          await active.release().catch(() => undefined);
+          active = await this.wasm.createSession(model, options);
+          onWasm = true;
+          return active.run(feeds, fetches);
+        }
+      },
+      release: () => active.release(),
+    };
+  }
+}
+
+/**
+ * The engine for a run. 'wasm' always gives wasm; 'webgpu' and 'auto' give WebGPU when
+ * an adapter exists, else wasm with `fallbackReason` set. A later WebGPU failure during
+ * the run also switches to wasm; read `fallbackReason()` from the returned getter.
+ * Throws QpError('ENGINE_FAILED') only when ORT itself cannot be loaded.
+ */
+export async function createBrowserEngine(
+  pref: EnginePref,
+): Promise<BrowserEngine & { laterFallback: () => string | undefined }> {
+  let ort: OrtWeb;
+  try {
+    ort = await loadOrt();
+  } catch (e) {
+    throw new QpError('ENGINE_FAILED', `onnxruntime-web could not be loaded: ${(e as Error).message}`);
+  }
+  const wasm = plainEngine(ort, 'wasm');
+  if (pref === 'wasm') return { engine: wasm, laterFallback: () => undefined };
+  const gpu = await detectWebGpu();
+  if (!gpu.available) {
+    return { engine: wasm, fallbackReason: `${gpu.reason} The run uses wasm instead.`, laterFallback: () => undefined };
+  }
+  let later: string | undefined;
+  const engine = new FallbackEngine(plainEngine(ort, 'webgpu', gpu.adapter), wasm, (r) => {
+    later = r;
+  });
+  return { engine, laterFallback: () => later };
+}
+
+/** Facts for the UI's engine panel. Never throws. */
+export async function engineEnvironment(): Promise<{ gpu: GpuInfo; threads: number; crossOriginIsolated: boolean }> {
+  return {
+    gpu: await detectWebGpu(),
+    threads: wasmThreadCount(),
+    crossOriginIsolated: (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true,
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * The one typed contract between the UI and the quantization worker (comlink).
+ * Every method returns data: `Result<T>` with an ErrorInfo on failure (comlink would
+ * lose error classes). Progress arrives through a comlink-proxied callback; `cancel()`
+ * aborts the work in progress. Big buffers go in with `Comlink.transfer`.
+ * Must not: contain logic; import Svelte, idb or ORT.
+ */
+import type { Result } from './errors.ts';
+import type { ExperimentConfig } from './config.ts';
+import type { ExperimentResult, Progress } from '../experiment/types.ts';
+
+export type EnginePref = 'auto' | 'webgpu' | 'wasm';
+
+export interface EnvInfo {
+  webgpu: { available: boolean; adapter?: string; reason?: string };
+  /** wasm threads ORT will use */
+  threads: number;
+  crossOriginIsolated: boolean;
+  /** the dev/preview server serves ../shared/data under /shared-data/ */
+  sharedData: boolean;
+}
+
+/** Where model bytes come from. */
+export type ModelSource =
+  /** bytes the user opened or dropped (transfer the buffer) */
+  | { kind: 'bytes'; bytes: Uint8Array; name: string }
+  /** a URL; `expect` is checked when given (registry facts) */
+  | { kind: 'url'; url: string; name?: string; expect?: { bytes: number; sha256: string } }
+  /** a registry model: cached copy by sha256, else downloaded from its URL and checked */
+  | { kind: 'registry'; id: string; download?: number }
+  /** a model already in this browser's cache */
+  | { kind: 'cached'; sha256: string };
+
+export interface LoadedModel {
+  /** config `model` value: the registry id when the bytes match it, else 'sha256:<hex>' */
+  id: string;
+  name: string;
+  sha256: string;
+  size: number;
+  /** 'match': size and sha256 equal the registry's; 'unknown': nothing to compare with */
+  verified: 'match' | 'unknown';
+  fromCache: boolean;
+  inputName: string;
+  outputName: string;
+  classes: number;
+}
+
+export type DataSource =
+  /** files the user picked or dropped, named by WordNet id; a class index JSON may be among them */
+  | { kind: 'files'; files: File[] }
+  /** a folder URL with manifest.json {files: string[]} (and imagenet_class_index.json, optional) */
+  | { kind: 'url'; baseUrl: string; classIndexUrl?: string };
+
+export interface DatasetInfo {
+  name: string;
+  images: number;
+  classes: number;
+  ignored: number;
+  ignoredNames: string[];
+}
+
+export interface DownloadProgress {
+  loaded: number;
+  /** bytes expected, when known */
+  total?: number;
+}
+
+export interface RunOutcome {
+  results: ExperimentResult[];
+  /** the engine actually used (description) */
+  engine: string;
+  engineKind: 'wasm' | 'webgpu';
+  /** why WebGPU was not used although asked for (full sentence) */
+  fallbackReason?: string;
+  /** things worth telling the user that did not stop the run (full sentences) */
+  warnings: string[];
+  /** performance.now() ms from run start to the first evaluated batch's progress */
+  msToFirstBatch?: number;
+}
+
+export interface CacheEstimate {
+  /** bytes used by this origin (navigator.storage.estimate) or by our stores (summed) */
+  usage: number;
+  /** bytes available to this origin, when the browser says */
+  quota?: number;
+  models: number;
+  modelBytes: number;
+  crops: number;
+  cropBytes: number;
+  runs: number;
+  source: 'navigator.storage' | 'summed';
+}
+
+export interface QuantApi {
+  env(): Promise<Result<EnvInfo>>;
+  loadModel(src: ModelSource, onProgress?: (p: DownloadProgress) => void): Promise<Result<LoadedModel>>;
+  loadDataset(src: DataSource, onProgress?: (p: DownloadProgress) => void): Promise<Result<DatasetInfo>>;
+  /** Runs configs on the loaded model and dataset; stores each result by config hash. */
+  run(configs: ExperimentConfig[], engine: EnginePref, onProgress?: (p: Progress) => void): Promise<Result<RunOutcome>>;
+  /** Aborts the model download, dataset load or run in progress (it returns CANCELLED). */
+  cancel(): Promise<void>;
+  listModels(): Promise<Result<{ sha256: string; name: string; size: number; url?: string; addedAt: number }[]>>;
+  getRun(configHash: string): Promise<Result<ExperimentResult | null>>;
+  listRuns(): Promise<Result<ExperimentResult[]>>;
+  deleteRun(configHash: string): Promise<Result<void>>;
+  cacheEstimate(): Promise<Result<CacheEstimate>>;
+  clearCache(): Promise<Result<void>>;
+}

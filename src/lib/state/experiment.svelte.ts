@@ -1,0 +1,85 @@
+/**
+ * The experiment being edited: a resolved ExperimentConfig kept in sync with the URL
+ * hash, which fields are custom overrides of the backend preset, and which controls a
+ * teaching link hides. Rune class; pure apart from reading/writing location.
+ * Must not: talk to the worker (AppState does) or import components.
+ */
+import type { ExperimentConfig, PresetFields } from '../protocol/config.ts';
+import { configHash, defaultConfig, overriddenFields, presetFields, validateConfig } from '../experiment/config.ts';
+import type { BackendName } from '../quant/types.ts';
+import { parse, serialize } from './url.ts';
+
+export class ExperimentState {
+  config = $state<ExperimentConfig>(defaultConfig());
+  hidden = $state<Set<string>>(new Set());
+  /** notices from reading the link (full sentences) */
+  notices = $state<string[]>([]);
+  /** validation problem of the current edit, if any */
+  invalid = $state<string | undefined>(undefined);
+
+  overridden = $derived<(keyof PresetFields)[]>(overriddenFields(this.config));
+  hash = $derived(serialize(this.config, this.hidden));
+  /** configHash of the current config, resolved asynchronously */
+  key = $state<string | undefined>(undefined);
+
+  constructor(initialHash = '') {
+    this.loadHash(initialHash);
+    $effect.root(() => {
+      $effect(() => {
+        const c = $state.snapshot(this.config) as ExperimentConfig;
+        let live = true;
+        void configHash(c).then((h) => {
+          if (live) this.key = h;
+        });
+        return () => {
+          live = false;
+        };
+      });
+    });
+  }
+
+  /** Replace the config from a hash (link opened, hash edited). */
+  loadHash(hash: string): void {
+    const p = parse(hash);
+    this.config = p.config;
+    this.hidden = p.hidden;
+    this.notices = p.notices;
+    this.invalid = undefined;
+  }
+
+  isHidden(name: string): boolean {
+    return this.hidden.has(name);
+  }
+
+  /** Switch backend: preset fields take the new preset's values, the rest are kept. */
+  setBackend(b: BackendName): void {
+    this.config = { ...this.config, backend: b, ...presetFields(b) };
+    this.invalid = undefined;
+  }
+
+  /** Restore one preset field (or all) to the backend preset's value. */
+  resetField(k?: keyof PresetFields): void {
+    const p = presetFields(this.config.backend);
+    this.config = k ? { ...this.config, [k]: p[k] } : { ...this.config, ...p };
+  }
+
+  /** Set a field; an invalid value is kept out of the config and reported. */
+  set<K extends keyof ExperimentConfig>(k: K, v: ExperimentConfig[K]): void {
+    const next = { ...this.config, [k]: v };
+    try {
+      validateConfig(next);
+      this.config = next;
+      this.invalid = undefined;
+    } catch (e) {
+      this.invalid = (e as Error).message;
+    }
+  }
+
+  setPlacement(k: keyof ExperimentConfig['placement'], v: boolean): void {
+    this.config = { ...this.config, placement: { ...this.config.placement, [k]: v } };
+  }
+
+  snapshot(): ExperimentConfig {
+    return $state.snapshot(this.config) as ExperimentConfig;
+  }
+}

@@ -1,0 +1,327 @@
+/**
+ * The one typed IndexedDB module of the app (idb). Stores model bytes (by sha256),
+ * preprocessed crops (uint8 HWC, by `${specKey}/${imageId}`), run results (by config
+ * hash) and small metadata. Used by the worker (models, crops, runs) and the UI (runs,
+ * cache size, clear).
+ *
+ * Rules kept here: migrations are `if (oldVersion < N)` steps; `blocked`, `blocking`
+ * and `terminated` are handled (the connection is reopened lazily); nothing but IDB
+ * requests is awaited inside a transaction (idb README, "Transaction lifetime");
+ * every write is one transaction, so a failure (QuotaExceededError above all) leaves
+ * nothing partial behind, and is reported as QpError STORAGE_QUOTA / STORAGE_FAILED.
+ * Must not: fetch, hash, decode or touch the DOM.
+ */
+import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
+import { QpError } from '../protocol/errors.ts';
+import type { CropStore } from '../data/types.ts';
+import type { ExperimentResult } from '../experiment/types.ts';
+import type { CacheEstimate } from '../protocol/api.ts';
+
+export type { CacheEstimate };
+
+export const DB_NAME = 'quant-playground';
+/**
+ * Schema history:
+ * - v1: `models` {sha256, bytes, name, url, addedAt}, `runs` {configHash → result}.
+ * - v2: `models` gain `size` (backfilled) and an `addedAt` index; new `crops`
+ *   (key → Uint8Array) and `meta` stores; `runs` get a `createdAt` index.
+ */
+export const DB_VERSION = 2;
+
+export interface StoredModel {
+  sha256: string;
+  bytes: Uint8Array;
+  /** bytes.byteLength */
+  size: number;
+  /** display name: registry label or file name */
+  name: string;
+  /** where it came from, when downloaded */
+  url?: string;
+  /** ms since epoch */
+  addedAt: number;
+}
+
+export type StoredModelInfo = Omit<StoredModel, 'bytes'>;
+
+export interface QpSchema extends DBSchema {
+  models: { key: string; value: StoredModel; indexes: { addedAt: number } };
+  crops: { key: string; value: Uint8Array };
+  runs: { key: string; value: ExperimentResult; indexes: { createdAt: string } };
+  meta: { key: string; value: unknown };
+}
+
+export interface StorageEvents {
+  /** another tab holds an older version open; ask the user to close it */
+  onBlocked?: () => void;
+  /** the connection was closed for another tab's upgrade or by the browser */
+  onClosed?: (reason: 'blocking' | 'terminated') => void;
+}
+
+
+function isQuotaError(e: unknown): boolean {
+  const name = (e as { name?: string } | null)?.name;
+  return name === 'QuotaExceededError' || name === 'NS_ERROR_DOM_QUOTA_REACHED';
+}
+
+/** Map a DOMException from IDB to a QpError; QpErrors pass through. */
+export function storageError(e: unknown, what: string): QpError {
+  if (e instanceof QpError) return e;
+  if (isQuotaError(e)) {
+    return new QpError(
+      'STORAGE_QUOTA',
+      `The browser refused to store ${what} because this site's storage quota is full. Nothing was saved. Clear the cache in the Storage panel (or free disk space) and try again.`,
+      true,
+    );
+  }
+  const msg = (e as Error | undefined)?.message ?? String(e);
+  return new QpError('STORAGE_FAILED', `Storing ${what} in the browser's IndexedDB failed: ${msg}`, false);
+}
+
+/** Upgrade steps. Only IDB calls here: the versionchange transaction must not idle. */
+function upgrade(
+  db: IDBPDatabase<QpSchema>,
+  oldVersion: number,
+  tx: IDBPTransaction<QpSchema, StoreNames<QpSchema>[], 'versionchange'>,
+): void {
+  if (oldVersion < 1) {
+    db.createObjectStore('models', { keyPath: 'sha256' });
+    db.createObjectStore('runs', { keyPath: 'configHash' });
+  }
+  if (oldVersion < 2) {
+    const models = tx.objectStore('models');
+    models.createIndex('addedAt', 'addedAt');
+    // v1 records have no size: backfill it with a cursor inside the upgrade transaction.
+    void models.openCursor().then(async function step(cursor): Promise<void> {
+      if (!cursor) return;
+      const v = cursor.value as StoredModel;
+      if (typeof v.size !== 'number') await cursor.update({ ...v, size: v.bytes.byteLength });
+      return step(await cursor.continue());
+    });
+    tx.objectStore('runs').createIndex('createdAt', 'createdAt');
+    db.createObjectStore('crops');
+    db.createObjectStore('meta');
+  }
+}
+
+/**
+ * Typed access to the app's IndexedDB. One instance per realm (worker or page);
+ * the connection is opened lazily and reopened after `blocking`/`terminated`.
+ */
+export class QpStorage {
+  private conn: Promise<IDBPDatabase<QpSchema>> | undefined;
+
+  constructor(
+    readonly name = DB_NAME,
+    private readonly events: StorageEvents = {},
+    private readonly factory: { estimate?: () => Promise<StorageEstimate> } = {},
+  ) {}
+
+  /** The open connection (opens or reopens it). Throws STORAGE_FAILED when IDB is unavailable. */
+  db(): Promise<IDBPDatabase<QpSchema>> {
+    if (!this.conn) {
+      if (typeof indexedDB === 'undefined') {
+        return Promise.reject(
+          new QpError('STORAGE_FAILED', 'This browser does not offer IndexedDB (private mode?), so models and results cannot be cached.', true),
+        );
+      }
+      const p = openDB<QpSchema>(this.name, DB_VERSION, {
+        upgrade: (db, oldVersion, _newVersion, tx) => upgrade(db, oldVersion, tx),
+        blocked: () => this.events.onBlocked?.(),
+        blocking: () => {
+          // Another tab wants a newer version: step aside, reopen on next use.
+          void p.then((db) => db.close());
+          this.conn = undefined;
+          this.events.onClosed?.('blocking');
+        },
+        terminated: () => {
+          this.conn = undefined;
+          this.events.onClosed?.('terminated');
+        },
+      });
+      this.conn = p;
+      p.catch(() => {
+        if (this.conn === p) this.conn = undefined;
+      });
+    }
+    return this.conn.catch((e) => {
+      throw storageError(e, 'data');
+    });
+  }
+
+  async close(): Promise<void> {
+    const c = this.conn;
+    this.conn = undefined;
+    if (c) (await c.catch(() => undefined))?.close();
+  }
+
+  // ---- models ----
+
+  async getModel(sha256: string): Promise<StoredModel | undefined> {
+    return (await this.db()).get('models', sha256);
+  }
+
+  /** Store model bytes. `rec.sha256` must already be computed (never inside the transaction). */
+  async putModel(rec: Omit<StoredModel, 'size' | 'addedAt'> & { addedAt?: number }): Promise<void> {
+    const full: StoredModel = { ...rec, size: rec.bytes.byteLength, addedAt: rec.addedAt ?? Date.now() };
+    await this.write(['models'], `the model "${rec.name}" (${(full.size / 1e6).toFixed(1)} MB)`, (tx) => [tx.objectStore('models').put(full)]);
+  }
+
+  /** Model metadata without the bytes (walks a cursor so big buffers are not kept). */
+  async listModels(): Promise<StoredModelInfo[]> {
+    const db = await this.db();
+    const out: StoredModelInfo[] = [];
+    let cursor = await db.transaction('models').store.index('addedAt').openCursor();
+    while (cursor) {
+      const { bytes: _bytes, ...info } = cursor.value;
+      out.push(info);
+      cursor = await cursor.continue();
+    }
+    return out;
+  }
+
+  async deleteModel(sha256: string): Promise<void> {
+    await this.write(['models'], 'a model deletion', (tx) => [tx.objectStore('models').delete(sha256)]);
+  }
+
+  // ---- crops ----
+
+  async getCrop(key: string): Promise<Uint8Array | undefined> {
+    return (await this.db()).get('crops', key);
+  }
+
+  async putCrop(key: string, crop: Uint8Array): Promise<void> {
+    await this.write(['crops'], 'a preprocessed image', (tx) => [tx.objectStore('crops').put(crop, key)]);
+  }
+
+  /**
+   * A CropStore for the pipeline. Caching is best effort: when the quota is full the
+   * store stops writing (reads still hit) and `quotaHit` tells the caller to warn.
+   */
+  cropStore(): CropStore & { readonly quotaHit: boolean; hits: number; misses: number } {
+    const self = this;
+    return {
+      quotaHit: false,
+      hits: 0,
+      misses: 0,
+      async get(key) {
+        const v = await self.getCrop(key);
+        if (v) this.hits++;
+        else this.misses++;
+        return v;
+      },
+      async put(key, crop) {
+        if (this.quotaHit) return;
+        try {
+          await self.putCrop(key, crop);
+        } catch (e) {
+          if (e instanceof QpError && e.code === 'STORAGE_QUOTA') (this as { quotaHit: boolean }).quotaHit = true;
+          else throw e;
+        }
+      },
+    };
+  }
+
+  // ---- runs ----
+
+  async getRun(configHash: string): Promise<ExperimentResult | undefined> {
+    return (await this.db()).get('runs', configHash);
+  }
+
+  async putRun(r: ExperimentResult): Promise<void> {
+    await this.write(['runs'], 'the run result', (tx) => [tx.objectStore('runs').put(r)]);
+  }
+
+  /** All stored runs, oldest first. */
+  async listRuns(): Promise<ExperimentResult[]> {
+    return (await this.db()).getAllFromIndex('runs', 'createdAt');
+  }
+
+  async deleteRun(configHash: string): Promise<void> {
+    await this.write(['runs'], 'a run deletion', (tx) => [tx.objectStore('runs').delete(configHash)]);
+  }
+
+  // ---- meta ----
+
+  async getMeta<T>(key: string): Promise<T | undefined> {
+    return (await (await this.db()).get('meta', key)) as T | undefined;
+  }
+
+  async setMeta(key: string, value: unknown): Promise<void> {
+    await this.write(['meta'], `setting "${key}"`, (tx) => [tx.objectStore('meta').put(value, key)]);
+  }
+
+  // ---- cache ----
+
+  async estimate(): Promise<CacheEstimate> {
+    const db = await this.db();
+    const tx = db.transaction(['models', 'crops', 'runs']);
+    let modelBytes = 0;
+    let models = 0;
+    // Walk keys and sizes only through the index cursor values; model records are few.
+    let mc = await tx.objectStore('models').openCursor();
+    while (mc) {
+      models++;
+      modelBytes += mc.value.size ?? mc.value.bytes.byteLength;
+      mc = await mc.continue();
+    }
+    const crops = await tx.objectStore('crops').count();
+    const firstCrop = crops ? await tx.objectStore('crops').openCursor() : null;
+    // Crops of one spec all have the same size; sum by count × first size (no 1000× reads).
+    const cropBytes = firstCrop ? crops * firstCrop.value.byteLength : 0;
+    const runs = await tx.objectStore('runs').count();
+    await tx.done;
+    const est = this.factory.estimate ?? (typeof navigator !== 'undefined' ? navigator.storage?.estimate?.bind(navigator.storage) : undefined);
+    if (est) {
+      try {
+        const e = await est();
+        if (typeof e.usage === 'number') {
+          return { usage: e.usage, quota: e.quota, models, modelBytes, crops, cropBytes, runs, source: 'navigator.storage' };
+        }
+      } catch {
+        /* fall back to summed sizes */
+      }
+    }
+    return { usage: modelBytes + cropBytes, models, modelBytes, crops, cropBytes, runs, source: 'summed' };
+  }
+
+  /** Delete cached data. Default: models and crops (runs are the user's history, kept). */
+  async clear(stores: ('models' | 'crops' | 'runs' | 'meta')[] = ['models', 'crops']): Promise<void> {
+    await this.write(stores, 'the cache clearing', (tx) => stores.map((s) => tx.objectStore(s).clear()));
+  }
+
+  /**
+   * One readwrite transaction: issue the requests synchronously, then await them and
+   * `tx.done`. Any failure aborts the whole transaction (nothing partial) and is mapped.
+   */
+  private async write<S extends ('models' | 'crops' | 'runs' | 'meta')[]>(
+    stores: S,
+    what: string,
+    body: (tx: IDBPTransaction<QpSchema, StoreNames<QpSchema>[], 'readwrite'>) => Promise<unknown>[],
+  ): Promise<void> {
+    const db = await this.db();
+    const tx = db.transaction(stores, 'readwrite');
+    const done = tx.done;
+    done.catch(() => undefined); // observed below; avoid an unhandled rejection on abort
+    try {
+      const reqs = body(tx as unknown as IDBPTransaction<QpSchema, StoreNames<QpSchema>[], 'readwrite'>);
+      await Promise.all(reqs);
+      await done;
+    } catch (e) {
+      try {
+        tx.abort();
+      } catch {
+        /* already finished or aborted */
+      }
+      // The transaction error (e.g. QuotaExceededError on commit) says more than AbortError.
+      const txErr = (tx as unknown as { error?: unknown }).error;
+      throw storageError(isQuotaError(txErr) ? txErr : e, what);
+    }
+  }
+}
+
+/** The default storage of this realm (worker or page). */
+let shared: QpStorage | undefined;
+export function getStorage(events?: StorageEvents): QpStorage {
+  shared ??= new QpStorage(DB_NAME, events);
+  return shared;
+}
