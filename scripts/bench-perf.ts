@@ -15,7 +15,6 @@ import { prepareCrops } from '../src/lib/data/crops.ts';
 import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
-import type { Engine } from '../src/lib/engine/types.ts';
 import { batches } from '../src/lib/experiment/batches.ts';
 import { collectActivationStats, DEFAULT_BINS } from '../src/lib/experiment/calibrate.ts';
 import { resolveConfig } from '../src/lib/experiment/config.ts';
@@ -35,28 +34,18 @@ const { values: v } = parseArgs({
     images: { type: 'string', default: '128' },
     engine: { type: 'string', default: 'wasm' },
     threads: { type: 'string' },
+    repeats: { type: 'string', default: '3' },
   },
 });
 const N = Number(v.images);
 const spec = TORCHVISION_SPEC;
 const B = 32;
+const REPEATS = Number(v.repeats);
 
 async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
   const t0 = performance.now();
   const r = await fn();
   return [(performance.now() - t0) / 1000, r];
-}
-
-/** FP32 pass over pre-made float tensors: the floor the product is compared with. */
-async function rawPass(engine: Engine, model: Uint8Array, tensors: ReturnType<typeof batchesOf>) {
-  const s = await engine.createSession(model);
-  const input = s.inputNames[0];
-  await s.run({ [input]: tensors[0].tensor }); // warm-up
-  const [sec] = await time(async () => {
-    for (const b of tensors) await s.run({ [input]: b.tensor });
-  });
-  await s.release();
-  return sec;
 }
 
 function batchesOf(crops: Uint8Array[]) {
@@ -75,19 +64,10 @@ async function main() {
   const tensors = batchesOf(imgs);
   console.error(`engine: ${engine.description}; ${imgs.length} images, batch ${B}`);
 
-  const raw = await rawPass(engine, fp32Bytes, tensors);
-
-  const fpSession = await engine.createSession(fp32Bytes);
-  await fpSession.run({ [fpSession.inputNames[0]]: tensors[0].tensor });
-  const [product] = await time(() => evaluate(fpSession, imgs, labels, spec, { batchSize: B }));
-  await fpSession.release();
-
   const points = findQuantPoints(graph, { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true });
   const tensorsToWatch = points.activations.map((p) => p.tensor);
-  const calibOpts = { batchSize: B, histBatchSize: 8, bins: DEFAULT_BINS };
-  const [minmax] = await time(() => collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, { ...calibOpts, histogram: false }));
-  const [hist, stats] = await time(() => collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, { ...calibOpts, histogram: true }));
-
+  const calibOpts = { batchSize: B, histBatchSize: 8, bins: DEFAULT_BINS, moments: false };
+  const stats = await collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, { ...calibOpts, histogram: false });
   const cfg = resolveConfig({ backend: 'tensorrt' });
   const weights = quantizeWeights(graph, points, cfg);
   const acts = quantizeActivations(points, stats, cfg);
@@ -95,14 +75,34 @@ async function main() {
     weights: new Map(weights.map((w) => [w.point.initializer, w.values])),
     activations: new Map(acts.map((a) => [a.point.tensor, a.qparams])),
   }));
+
+  // Sessions are created (and warmed up) once; each measurement is repeated, interleaved
+  // with the others, and the median is kept, so a burst of load on the machine moves one
+  // sample rather than one side of a ratio. Calibration times include creating their
+  // statistics graphs' sessions, as a real run does.
+  const fpSession = await engine.createSession(fp32Bytes);
   const fqSession = await engine.createSession(fq);
-  await fqSession.run({ [fqSession.inputNames[0]]: tensors[0].tensor });
-  const [fqEval] = await time(() => evaluate(fqSession, imgs, labels, spec, { batchSize: B }));
+  for (const s of [fpSession, fqSession]) await s.run({ [s.inputNames[0]]: tensors[0].tensor });
+  const samples: Record<string, number[]> = { raw: [], product: [], minmax: [], hist: [], fq: [] };
+  for (let rep = 0; rep < REPEATS; rep++) {
+    samples.raw.push((await time(async () => {
+      for (const b of tensors) await fpSession.run({ [fpSession.inputNames[0]]: b.tensor });
+    }))[0]);
+    samples.product.push((await time(() => evaluate(fpSession, imgs, labels, spec, { batchSize: B })))[0]);
+    samples.fq.push((await time(() => evaluate(fqSession, imgs, labels, spec, { batchSize: B })))[0]);
+    samples.minmax.push((await time(() => collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, { ...calibOpts, histogram: false })))[0]);
+    samples.hist.push((await time(() => collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, { ...calibOpts, histogram: true })))[0]);
+    console.error(`round ${rep + 1}/${REPEATS}: ${Object.entries(samples).map(([k, v]) => `${k} ${v[rep].toFixed(2)} s`).join(', ')}`);
+  }
+  await fpSession.release();
   await fqSession.release();
-  const fpSession2 = await engine.createSession(fp32Bytes);
-  await fpSession2.run({ [fpSession2.inputNames[0]]: tensors[0].tensor });
-  const [fpEval] = await time(() => evaluate(fpSession2, imgs, labels, spec, { batchSize: B }));
-  await fpSession2.release();
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const raw = median(samples.raw);
+  const product = median(samples.product);
+  const minmax = median(samples.minmax);
+  const hist = median(samples.hist);
+  const fqEval = median(samples.fq);
+  const fpEval = product;
 
   const row = (what: string, a: number, b: number, target: number) => [what, a.toFixed(2), b.toFixed(2), (a / b).toFixed(2) + '×', `≤ ${target}×`, a / b <= target ? 'met' : 'NOT met'];
   console.log(table(

@@ -14,7 +14,7 @@ describe('buildStatsGraph', () => {
     const { graph, outputs } = buildStatsGraph(addOutputs(g, TENSORS), TENSORS);
     expect(g.outputs.length).toBe(1); // input graph untouched
     expect([...outputs.keys()]).toEqual(TENSORS);
-    const fetch = [...TENSORS, ...[...outputs.values()].flatMap((o) => [o.min, o.max, o.sum, o.sumSq])];
+    const fetch = [...TENSORS, ...[...outputs.values()].flatMap((o) => [o.min, o.max, o.sum!, o.sumSq!, o.dims])];
     const out = await runGraph(graph, feeds(), fetch);
     for (const t of TENSORS) {
       const x = out[t].data;
@@ -31,9 +31,17 @@ describe('buildStatsGraph', () => {
       expect(out[o.min].data[0], `${t} min`).toBe(mn);
       expect(out[o.max].data[0], `${t} max`).toBe(mx);
       // float32 sums of ≤ 600 terms: relative error well under 1e-5 of Σ|x|
-      expect(Math.abs(out[o.sum].data[0] - s), `${t} sum`).toBeLessThanOrEqual(1e-5 * sAbs + 1e-6);
-      expect(Math.abs(out[o.sumSq].data[0] - sq), `${t} sumSq`).toBeLessThanOrEqual(1e-5 * sq + 1e-6);
+      expect(Math.abs(out[o.sum!].data[0] - s), `${t} sum`).toBeLessThanOrEqual(1e-5 * sAbs + 1e-6);
+      expect(Math.abs(out[o.sumSq!].data[0] - sq), `${t} sumSq`).toBeLessThanOrEqual(1e-5 * sq + 1e-6);
+      expect([...out[o.dims].data], `${t} dims`).toEqual(out[t].dims);
     }
+  });
+
+  it('leaves out the moment reductions unless asked', () => {
+    const g = foldBatchNorm(smallCnn({ seed: 8 })).graph;
+    const { graph, outputs } = buildStatsGraph(g, TENSORS, { moments: false });
+    expect(graph.nodes.some((n) => n.opType === 'ReduceSum' || n.opType === 'ReduceSumSquare')).toBe(false);
+    expect([...outputs.values()].every((o) => o.sum === undefined && o.sumSq === undefined)).toBe(true);
   });
 });
 

@@ -26,6 +26,8 @@ export interface CalibrationOptions {
   /** images per forward pass in pass 1 when the graph needs smaller batches (fixed batch 1) */
   feedBatchSize?: number;
   histogram: boolean;
+  /** in-graph Σx and Σx² (for ClipStd); off saves two passes over every activation */
+  moments: boolean;
   bins: number;
   signal?: AbortSignal;
   onProgress?: (pass: 1 | 2, done: number, total: number) => void;
@@ -45,12 +47,10 @@ export async function collectActivationStats(
   if (tensors.length === 0 || crops.length === 0) return stats;
 
   // Pass 1: in-graph reductions.
-  const { graph: sg, outputs } = buildStatsGraph(graph, tensors);
+  const { graph: sg, outputs } = buildStatsGraph(graph, tensors, { moments: opts.moments });
   const session = await engine.createSession(serializeModel(sg));
   const input = session.inputNames[0];
-  const fetches = [...outputs.values()].flatMap((o) => [o.min, o.max, o.sum, o.sumSq]);
-  // Element counts per image come from one fetched sample: Σx alone can't give a mean.
-  const perImage = await elementsPerImage(engine, graph, tensors, crops[0], spec);
+  const fetches = [...outputs.values()].flatMap((o) => (o.sum && o.sumSq ? [o.min, o.max, o.dims, o.sum, o.sumSq] : [o.min, o.max, o.dims]));
   // Engines fed one image at a time (fixed batch-1 graphs) still merge statistics per
   // observer batch, so EMA observers see the same batches either way.
   const feed = opts.feedBatchSize ?? opts.batchSize;
@@ -66,9 +66,9 @@ export async function collectActivationStats(
         const part: BatchStats = {
           min: out[o.min].data[0],
           max: out[o.max].data[0],
-          sum: out[o.sum].data[0],
-          sumSq: out[o.sumSq].data[0],
-          count: perImage.get(t)! * b.rows.length,
+          sum: o.sum ? out[o.sum].data[0] : NaN,
+          sumSq: o.sumSq ? out[o.sumSq].data[0] : NaN,
+          count: out[o.dims].data.reduce((a, d) => a * d, 1),
         };
         const into = list[batchIndex];
         if (!into) list[batchIndex] = part;
@@ -123,21 +123,4 @@ export async function collectActivationStats(
     await tapSession.release();
   }
   return stats;
-}
-
-async function elementsPerImage(
-  engine: Engine,
-  graph: Graph,
-  tensors: string[],
-  crop: Uint8Array,
-  spec: PreprocessSpec,
-): Promise<Map<string, number>> {
-  const session = await engine.createSession(serializeModel(addOutputs(graph, tensors)));
-  try {
-    const b = batches([crop], spec, 1).next().value!;
-    const out = await session.run({ [session.inputNames[0]]: b.tensor }, tensors);
-    return new Map(tensors.map((t) => [t, out[t].data.length]));
-  } finally {
-    await session.release();
-  }
 }

@@ -118,6 +118,7 @@ export async function prepareGroup(
     feedBatchSize: tuning.fixedBatch ? 1 : undefined,
     histBatchSize: tuning.histBatch,
     histogram,
+    moments: configs.some((c) => c.aObserver === 'clipstd'),
     bins: DEFAULT_BINS,
     signal: opts.signal,
     onProgress: (pass, d, t) => {
@@ -174,11 +175,12 @@ export async function runConfig(
 
 /**
  * Checks that the graph is an image classifier and adapts the model's preprocessing to
- * what the graph declares (layout, input size). Models with a fixed batch of 1 are
+ * what the graph declares (layout, input size; `model.inputSize` when the graph's size is
+ * symbolic, else MODEL_INPUT_SIZE_UNKNOWN). Models with a fixed batch of 1 are
  * evaluated one image at a time. Throws the validator's QpError for unusable models.
  */
 export function resolveModelInput(graph: Graph, inputs: RunInputs, tuning: PipelineTuning): { inputs: RunInputs; tuning: PipelineTuning } {
-  const info = validateClassifier(graph, { labels: inputs.dataset.classes });
+  const info = validateClassifier(graph, { labels: inputs.dataset.classes, inputSize: inputs.model.inputSize });
   const spec = inputs.model.preprocess;
   const preprocess = {
     ...spec,

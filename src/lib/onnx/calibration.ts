@@ -15,8 +15,16 @@ export interface StatsOutputs {
   /** output names of the scalar reductions of one tensor */
   min: string;
   max: string;
-  sum: string;
-  sumSq: string;
+  /** Σx and Σx², only when moments were requested */
+  sum?: string;
+  sumSq?: string;
+  /** the tensor's shape as a float vector (exact: dims are small integers) */
+  dims: string;
+}
+
+export interface StatsGraphOptions {
+  /** add ReduceSum / ReduceSumSquare (ClipStd needs them; each costs a pass over the tensor) */
+  moments?: boolean;
 }
 
 export interface ChannelStatsOutputs {
@@ -37,12 +45,12 @@ function check(g: Graph, tensors: string[]): void {
 }
 
 /**
- * Add ReduceMin, ReduceMax, ReduceSum and ReduceSumSquare over all axes (keepdims=0, no
- * `axes` given: portable across opsets 1–21) of each tensor as scalar graph outputs.
- * Element counts are not in the graph: the caller knows the activation shapes from the
- * batch (or fetches one activation once). Throws QpError INTERNAL for an unknown tensor.
+ * Add ReduceMin, ReduceMax (and with `moments` ReduceSum, ReduceSumSquare) over all axes
+ * (keepdims=0, no `axes` given: portable across opsets 1–21) of each tensor as scalar
+ * graph outputs, plus its shape as floats so the caller knows element counts.
+ * Throws QpError INTERNAL for an unknown tensor.
  */
-export function buildStatsGraph(g: Graph, tensors: string[]): { graph: Graph; outputs: Map<string, StatsOutputs> } {
+export function buildStatsGraph(g: Graph, tensors: string[], opts: StatsGraphOptions = { moments: true }): { graph: Graph; outputs: Map<string, StatsOutputs> } {
   check(g, tensors);
   const out = cloneGraph(g, { shareInitializers: true });
   const names = new NameAllocator(out);
@@ -52,16 +60,25 @@ export function buildStatsGraph(g: Graph, tensors: string[]): { graph: Graph; ou
     const o: StatsOutputs = {
       min: names.take(`${t}__min`),
       max: names.take(`${t}__max`),
-      sum: names.take(`${t}__sum`),
-      sumSq: names.take(`${t}__sumsq`),
+      dims: names.take(`${t}__dims`),
     };
+    const shape = names.take(`${t}__shape`);
     added.push(
       makeNode('ReduceMin', [t], [o.min], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceMin`) }),
       makeNode('ReduceMax', [t], [o.max], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceMax`) }),
-      makeNode('ReduceSum', [t], [o.sum], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceSum`) }),
-      makeNode('ReduceSumSquare', [t], [o.sumSq], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceSumSquare`) }),
+      makeNode('Shape', [t], [shape], {}, { name: names.take(`${t}__stats/Shape`) }),
+      makeNode('Cast', [shape], [o.dims], { to: 1 }, { name: names.take(`${t}__stats/Cast`) }),
     );
-    for (const n of [o.min, o.max, o.sum, o.sumSq]) out.outputs.push({ name: n, dtype: 'float32', shape: [] });
+    out.outputs.push({ name: o.min, dtype: 'float32', shape: [] }, { name: o.max, dtype: 'float32', shape: [] }, { name: o.dims, dtype: 'float32', shape: [null] });
+    if (opts.moments) {
+      o.sum = names.take(`${t}__sum`);
+      o.sumSq = names.take(`${t}__sumsq`);
+      added.push(
+        makeNode('ReduceSum', [t], [o.sum], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceSum`) }),
+        makeNode('ReduceSumSquare', [t], [o.sumSq], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceSumSquare`) }),
+      );
+      out.outputs.push({ name: o.sum, dtype: 'float32', shape: [] }, { name: o.sumSq, dtype: 'float32', shape: [] });
+    }
     outputs.set(t, o);
   }
   // Reductions only read existing tensors, so appending them keeps topological order.
