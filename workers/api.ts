@@ -26,7 +26,7 @@ import type { Dataset } from '../src/lib/data/types.ts';
 import type { ModelSpec, Progress, RunExperiments } from '../src/lib/experiment/types.ts';
 import { datasetFromFiles, loadClassIndex, type NamedFile } from '../src/lib/data/dataset.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
-import { MODEL_REGISTRY, getModelEntry, toModelSpec } from '../src/lib/models/registry.ts';
+import { findModelBySha256, getModelEntry, knownHashes, toModelSpec } from '../src/lib/models/registry.ts';
 import { validateClassifier } from '../src/lib/models/validate.ts';
 import { parseModel } from '../src/lib/onnx/model.ts';
 import { QpStorage, getStorage } from '../src/lib/storage/db.ts';
@@ -175,7 +175,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     }
     const graph = parseModel(bytes);
     const cls = validateClassifier(graph);
-    const entry = MODEL_REGISTRY.find((e) => e.downloads.some((d) => d.sha256 === sha256 && d.bytes === bytes.byteLength));
+    const entry = findModelBySha256(sha256);
     const id = entry ? entry.id : `sha256:${sha256}`;
     const spec: ModelSpec = entry
       ? toModelSpec(entry)
@@ -247,8 +247,10 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
           case 'registry': {
             const entry = getModelEntry(src.id);
             const d = entry.downloads[src.download ?? 0] ?? entry.downloads[0];
-            const cached = await deps.storage.getModel(d.sha256);
-            if (cached) return adopt(cached.bytes, entry.label, { fromCache: true, sha256: cached.sha256 });
+            for (const sha of knownHashes(entry)) {
+              const cached = await deps.storage.getModel(sha);
+              if (cached) return adopt(cached.bytes, entry.label, { fromCache: true, sha256: cached.sha256 });
+            }
             return fetchModel(d.url, entry.label, signal, { bytes: d.bytes, sha256: d.sha256 }, onProgress);
           }
           case 'url': {

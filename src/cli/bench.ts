@@ -9,11 +9,12 @@ import { QpError, toErrorInfo } from '../lib/protocol/errors.ts';
 import { DiskCropStore, loadImageFolder } from '../lib/data/dataset.node.ts';
 import { EFFICIENTNET_LITE_SPEC, TORCHVISION_SPEC } from '../lib/data/preprocess.ts';
 import { createNodeEngine } from '../lib/engine/node.ts';
-import { resultsTable } from '../lib/experiment/report.ts';
+import { configLabel, fixesAndAnalysisSummary, layersTable, resultsTable, worstLayers } from '../lib/experiment/report.ts';
 import { runExperiments } from '../lib/experiment/run.ts';
 import type { ModelSpec, Progress } from '../lib/experiment/types.ts';
+import type { Graph } from '../lib/onnx/ir.ts';
 import { parseModel } from '../lib/onnx/model.ts';
-import { MODEL_REGISTRY } from '../lib/models/registry.ts';
+import { findModelBySha256 } from '../lib/models/registry.ts';
 import { validateClassifier } from '../lib/models/validate.ts';
 import { parseBenchArgs } from './args.ts';
 
@@ -28,12 +29,17 @@ async function readInput(path: string, what: string): Promise<Uint8Array> {
   }
 }
 
-/** Model identity: the registry id when the bytes match a known file, else its hash. */
-function identifyModel(bytes: Uint8Array, classes: number, preprocess?: string): ModelSpec {
+/**
+ * Model identity: the registry id when the bytes match a known file, else its hash. Models
+ * written by `npm run make-models` carry metadata synthetic=true and are labelled as such.
+ */
+function identifyModel(bytes: Uint8Array, graph: Graph, classes: number, preprocess?: string, inputSize?: number): ModelSpec {
   const sha = createHash('sha256').update(bytes).digest('hex');
-  const entry = MODEL_REGISTRY.find((m) => m.downloads.some((d) => d.sha256 === sha) || m.knownSha256.includes(sha));
+  const entry = findModelBySha256(sha);
   const spec = preprocess === 'efficientnet-lite' ? EFFICIENTNET_LITE_SPEC : preprocess === 'torchvision' ? TORCHVISION_SPEC : (entry?.preprocess ?? TORCHVISION_SPEC);
-  return { id: entry?.id ?? `sha256:${sha.slice(0, 16)}`, label: entry?.label ?? 'user model', preprocess: spec, classes };
+  const meta = (k: string) => graph.meta.metadataProps.find((p) => p.key === k)?.value;
+  const label = entry?.label ?? (meta('synthetic') === 'true' ? `SYNTHETIC ${meta('architecture') ?? 'model'}` : 'user model');
+  return { id: entry?.id ?? `sha256:${sha.slice(0, 16)}`, label, preprocess: spec, classes, inputSize };
 }
 
 function progressPrinter() {
@@ -55,8 +61,8 @@ export async function main(argv: string[]): Promise<number> {
     const modelBytes = await readInput(args.model, 'Model file');
     const graph = parseModel(modelBytes);
     const dataset = await loadImageFolder(args.data, args.labels);
-    const info = validateClassifier(graph, { labels: dataset.classes });
-    const model = identifyModel(modelBytes, info.classes, args.preprocess);
+    const info = validateClassifier(graph, { labels: dataset.classes, inputSize: args.inputSize });
+    const model = identifyModel(modelBytes, graph, info.classes, args.preprocess, args.inputSize);
     const n = dataset.items.length;
     const configs = args.configs.map((c) => ({
       ...c,
@@ -67,14 +73,25 @@ export async function main(argv: string[]): Promise<number> {
     if (configs[0].eval < 1) throw new QpError('DATA_TOO_FEW_IMAGES', `The folder has ${n} images; with --calib ${configs[0].calib} none are left to evaluate. Lower --calib.`);
     const engine = await createNodeEngine(args.engine, args.threads);
     process.stderr.write(`model ${model.id} (${model.label}), ${n} images, ${configs.length} config(s), engine ${engine.description}\n`);
-    const results = await runExperiments(configs, { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() }, { onProgress: progressPrinter() });
+    const results = await runExperiments(configs, { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() }, { onProgress: progressPrinter(), analyze: args.analyze });
     process.stdout.write(`\n${resultsTable(results)}\n`);
+    const summary = fixesAndAnalysisSummary(results);
+    if (summary) process.stdout.write(`${summary}\n`);
+    for (const r of results) {
+      if (!r.layers) continue;
+      process.stdout.write(`\nPer-layer error, ${configLabel(r)} (SQNR in dB on ${r.analysis?.images ?? '?'} evaluation images; drift = quantized vs FP32 output statistics):\n${layersTable(r.layers)}\n`);
+      process.stdout.write(`worst layers (lowest standalone SQNR): ${worstLayers(r.layers).map((l) => `${l.name} (${l.standalone.sqnrDb.toFixed(1)} dB)`).join(', ')}\n`);
+    }
     if (results[0].images.skipped) process.stdout.write(`(${results[0].images.skipped} unreadable image(s) skipped)\n`);
+    if (model.label.startsWith('SYNTHETIC')) {
+      process.stdout.write('note: this model has SYNTHETIC seeded (untrained) weights: its accuracy figures mean nothing; use it for graph handling and timing only.\n');
+    }
     if (results[0].unquantizedOps.length) process.stdout.write(`ops left in float: ${results[0].unquantizedOps.join(', ')}\n`);
     if (args.json) await writeFile(args.json, JSON.stringify(results, null, 2));
     return 0;
   } catch (e) {
     const info = toErrorInfo(e);
+    if (info.code === 'MODEL_INPUT_SIZE_UNKNOWN') info.message += ' Pass it with --input-size N.';
     process.stderr.write(info.code === 'ARG_INVALID' && info.message.startsWith('usage:') ? `${info.message}\n` : `error [${info.code}]: ${info.message}\n`);
     return info.userError ? 2 : 1;
   }

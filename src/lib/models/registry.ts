@@ -208,6 +208,16 @@ export const MODEL_REGISTRY: ModelEntry[] = [
 ];
 
 /** The registry entry for `id`. Throws QpError('ARG_INVALID') naming the known ids. */
+/** Every sha256 under which a file of this model's trained weights is known. */
+export function knownHashes(entry: ModelEntry): string[] {
+  return [...entry.downloads.map((d) => d.sha256), ...entry.knownSha256];
+}
+
+/** The registry model whose weights a file with this sha256 holds, if any. */
+export function findModelBySha256(sha256: string): ModelEntry | undefined {
+  return MODEL_REGISTRY.find((e) => knownHashes(e).includes(sha256));
+}
+
 export function getModelEntry(id: string): ModelEntry {
   const entry = MODEL_REGISTRY.find((e) => e.id === id);
   if (!entry) {
