@@ -32,3 +32,44 @@ export function resultsTable(results: ExperimentResult[]): string {
   ]);
   return table(header, rows);
 }
+
+const db = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : x > 0 ? 'inf' : '-inf');
+
+/** Per-layer analysis table in network order (issue "See why accuracy drops"). */
+export function layersTable(layers: import('../analysis/types.ts').LayerAnalysis[]): string {
+  const header = ['layer', 'op', 'W bits', 'W SQNR', 'act SQNR alone', 'act SQNR accum', 'cos accum', '|Δμ|/σ', 'σq/σ', 'vanished'];
+  const rows = layers.map((l) => [
+    l.name,
+    l.opType === 'Conv' && l.depthwise ? 'Conv dw' : l.opType,
+    String(l.weightBits),
+    db(l.weightSqnrDb),
+    db(l.standalone.sqnrDb),
+    db(l.accumulated.sqnrDb),
+    l.accumulated.cosine.toFixed(3),
+    l.drift.meanAbsShift.toFixed(3),
+    l.drift.stdRatio.toFixed(3),
+    `${l.vanishedChannels}/${l.channels}`,
+  ]);
+  return table(header, rows);
+}
+
+/** The n layers with the lowest standalone activation SQNR (their own quantization error), worst first. */
+export function worstLayers<T extends { standalone: { sqnrDb: number } }>(layers: T[], n = 5): T[] {
+  return [...layers].sort((a, b) => a.standalone.sqnrDb - b.standalone.sqnrDb).slice(0, n);
+}
+
+/** One line per result that applied fixes: top-1 before → after, and the weight/activation-only split when analysed. */
+export function fixesAndAnalysisSummary(results: ExperimentResult[]): string {
+  const lines: string[] = [];
+  for (const r of results) {
+    if (r.beforeFixes) lines.push(`${configLabel(r)}: top-1 ${pct(r.beforeFixes.top1)} before fixes → ${pct(r.quant.top1)} after`);
+    if (r.analysis) {
+      const a = r.analysis;
+      lines.push(
+        `${configLabel(r)}: weight-only top-1 ${pct(a.weightOnly.top1)}, activation-only ${pct(a.activationOnly.top1)}; ` +
+          `logits SQNR full ${db(a.logitsSqnrDb.full)} dB, weight-only ${db(a.logitsSqnrDb.weightOnly)} dB, activation-only ${db(a.logitsSqnrDb.activationOnly)} dB (${a.images} images)`,
+      );
+    }
+  }
+  return lines.join('\n');
+}

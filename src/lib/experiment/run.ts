@@ -18,6 +18,8 @@ import type { Graph } from '../onnx/ir.ts';
 import { parseModel, serializeModel } from '../onnx/model.ts';
 import { findQuantPoints, type QuantPoints } from '../onnx/placement.ts';
 import { validateClassifier } from '../models/validate.ts';
+import { analyzeQuantization, type AnalysisOutput } from '../analysis/analyze.ts';
+import { applyFixes } from '../analysis/fixes.ts';
 import { observerNeedsHistogram } from '../quant/observers.ts';
 import type { ActivationStats } from '../quant/types.ts';
 import { Eta } from './batches.ts';
@@ -75,6 +77,9 @@ export async function prepareGroup(
   const graph = cfg.foldBn ? foldBatchNorm(base).graph : base;
   const points = findQuantPoints(graph, ALL_PLACEMENT, { firstLast8bit: true });
 
+  if (dataset.items.length === 0) {
+    throw new QpError('DATA_EMPTY', `The data set "${dataset.name}" holds no images, so there is nothing to calibrate or evaluate. Add JPEG images named after their class (e.g. n01440764.JPEG).`);
+  }
   const split = sampleSplits(dataset.items.length, cfg.calib, cfg.eval, cfg.seed);
   const wanted = [...split.calib, ...split.eval].map((i) => dataset.items[i]);
   let eta = new Eta();
@@ -134,7 +139,12 @@ export async function prepareGroup(
   };
 }
 
-/** Builds the fake-quant graph of one config and evaluates it. */
+/**
+ * Builds the fake-quant graph of one config and evaluates it. With biasCorrection /
+ * bnReestimate the corrections are computed on the calibration images and the
+ * uncorrected model is evaluated too (`beforeFixes`); with opts.analyze the evaluated
+ * model is analysed per layer (src/lib/analysis), which does not change its numbers.
+ */
 export async function runConfig(
   engine: Engine,
   group: PreparedGroup,
@@ -149,17 +159,44 @@ export async function runConfig(
     weights: new Map(weights.map((w) => [w.point.initializer, w.values])),
     activations: new Map(acts.map((a) => [a.point.tensor, a.qparams])),
   });
-  const session = await engine.createSession(serializeModel(fq));
-  const eta = new Eta();
-  let q: EvalOutcome;
-  try {
-    q = await evaluate(session, group.evalCrops, group.evalLabels, inputs.model.preprocess, {
-      batchSize: tuning.evalBatch,
-      signal: opts.signal,
-      onBatch: (d, t) => progress(opts.onProgress, 'evaluate', eta, d, t, `Quantized evaluation ${d}/${t}`),
+  const spec = inputs.model.preprocess;
+  const run = async (graph: Graph, label: string): Promise<EvalOutcome> => {
+    const session = await engine.createSession(serializeModel(graph));
+    const eta = new Eta();
+    try {
+      return await evaluate(session, group.evalCrops, group.evalLabels, spec, {
+        batchSize: tuning.evalBatch,
+        signal: opts.signal,
+        onBatch: (d, t) => progress(opts.onProgress, 'evaluate', eta, d, t, `${label} ${d}/${t}`),
+      });
+    } finally {
+      await session.release();
+    }
+  };
+  let corrected: Awaited<ReturnType<typeof applyFixes>> | undefined;
+  if (cfg.biasCorrection || cfg.bnReestimate) {
+    const eta = new Eta();
+    corrected = await applyFixes(
+      {
+        engine, graph: group.graph, points: group.points, weights, activations: acts,
+        crops: group.calibCrops, spec, batchSize: tuning.fixedBatch ? 1 : tuning.calibBatch, signal: opts.signal,
+        onProgress: (m, d, t) => progress(opts.onProgress, 'quantize', eta, d, t, `Fixes: ${m}`),
+      },
+      { biasCorrection: cfg.biasCorrection, bnReestimate: cfg.bnReestimate },
+    );
+  }
+  const q = await run(corrected?.graph ?? fq, 'Quantized evaluation');
+  const before = corrected ? await run(fq, 'Evaluation before fixes') : undefined;
+  let analysis: AnalysisOutput | undefined;
+  if (opts.analyze) {
+    const n = typeof opts.analyze === 'object' && opts.analyze.images ? opts.analyze.images : 64;
+    const eta = new Eta();
+    analysis = await analyzeQuantization({
+      engine, graph: group.graph, points: group.points, weights, activations: acts, quantized: corrected?.graph,
+      spec, crops: group.evalCrops.slice(0, n), evalCrops: group.evalCrops, evalLabels: group.evalLabels,
+      batchSize: tuning.fixedBatch ? 1 : 8, evalBatch: tuning.evalBatch, signal: opts.signal,
+      onProgress: (m, d, t) => progress(opts.onProgress, 'analyze', eta, d, t, m),
     });
-  } finally {
-    await session.release();
   }
   return {
     config: cfg,
@@ -170,6 +207,9 @@ export async function runConfig(
     engine: engine.description,
     quantPoints: { activations: acts.length, weights: weights.length },
     unquantizedOps: group.points.unquantizedOps,
+    ...(before ? { beforeFixes: toAccuracy(before) } : {}),
+    ...(corrected ? { fixes: corrected.report } : {}),
+    ...(analysis ? { layers: analysis.layers, analysis: analysis.analysis } : {}),
   };
 }
 

@@ -28,6 +28,12 @@ export interface ExperimentResult {
   unquantizedOps: string[];
   /** accuracy before fixes when biasCorrection / bnReestimate were applied */
   beforeFixes?: Accuracy;
+  /** what the fixes did, pass by pass (when biasCorrection / bnReestimate were applied) */
+  fixes?: import('../analysis/types.ts').FixReport;
+  /** per-layer error and BN drift, in network order (RunOptions.analyze) */
+  layers?: import('../analysis/types.ts').LayerAnalysis[];
+  /** whole-model weight-only / activation-only comparison (RunOptions.analyze) */
+  analysis?: import('../analysis/types.ts').ModelAnalysis;
   createdAt: string;
 }
 
@@ -53,6 +59,11 @@ export interface ModelSpec {
   preprocess: import('../data/types.ts').PreprocessSpec;
   /** number of classes the classifier outputs (1000 for ImageNet) */
   classes: number;
+  /**
+   * Square input size in pixels to use when the graph leaves height/width symbolic (the
+   * user's answer to MODEL_INPUT_SIZE_UNKNOWN). Ignored when the graph fixes its size.
+   */
+  inputSize?: number;
 }
 
 export interface RunInputs {
@@ -67,6 +78,12 @@ export interface RunInputs {
 export interface RunOptions {
   signal?: AbortSignal;
   onProgress?: ProgressFn;
+  /**
+   * Also analyse each config (per-layer error, BN drift, weight-only vs activation-only):
+   * `true` or the number of analysis images (default 64, from the start of the evaluation
+   * split). Does not change the run's accuracy numbers.
+   */
+  analyze?: boolean | { images?: number };
 }
 
 /**
