@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  accumulateCounts,
   accumulateHistogram,
   binCenters,
   foldAbsHistogram,
@@ -17,6 +18,12 @@ describe('accumulateHistogram', () => {
     accumulateHistogram(Float32Array.of(0, 0.999, 1, 2.5, 3.999, 4, -5, 100, NaN, Infinity, -Infinity), 0, 4, h);
     // 0, 0.999, -5, -Inf -> bin 0 ; 1 -> bin 1 ; 2.5 -> bin 2 ; 3.999, 4 (hi), 100, +Inf -> bin 3
     expect(Array.from(h)).toEqual([4, 1, 1, 4]);
+  });
+
+  it('integer counts bin exactly like the float histogram', () => {
+    const c = new Uint32Array(4);
+    accumulateCounts(Float32Array.of(0, 0.999, 1, 2.5, 3.999, 4, -5, 100, NaN, Infinity, -Infinity), 0, 4, c);
+    expect(Array.from(c)).toEqual([4, 1, 1, 4]);
   });
 
   it('accumulates across calls and handles huge values without int32 wrap', () => {

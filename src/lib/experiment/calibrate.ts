@@ -14,7 +14,7 @@ import { buildStatsGraph } from '../onnx/calibration.ts';
 import { addOutputs } from '../onnx/fake-quant.ts';
 import type { Graph } from '../onnx/ir.ts';
 import { serializeModel } from '../onnx/model.ts';
-import { accumulateHistogram } from '../quant/histogram.ts';
+import { accumulateCounts, addCounts } from '../quant/histogram.ts';
 import type { ActivationStats, BatchStats } from '../quant/types.ts';
 import { batches } from './batches.ts';
 
@@ -103,6 +103,7 @@ export async function collectActivationStats(
     s.histHi = hi;
     for (const b of s.batches) b.hist = new Float64Array(opts.bins);
   }
+  const counts = new Uint32Array(opts.bins);
   const tg = addOutputs(graph, tensors);
   const tapSession = await engine.createSession(serializeModel(tg));
   done = 0;
@@ -114,7 +115,9 @@ export async function collectActivationStats(
       const batchIndex = Math.floor(b.rows[0] / opts.batchSize);
       for (const t of tensors) {
         const s = stats.get(t)!;
-        accumulateHistogram(out[t].data, s.histLo!, s.histHi!, s.batches[batchIndex].hist!);
+        counts.fill(0);
+        accumulateCounts(out[t].data, s.histLo!, s.histHi!, counts);
+        addCounts(s.batches[batchIndex].hist!, counts);
       }
       done += b.rows.length;
       opts.onProgress?.(2, done, crops.length);
