@@ -7,6 +7,9 @@
  *   fake-quant evaluation / FP32 evaluation                     ≤ 1.5×
  * Ratios, not absolute times, are the claim: these machines are noisy.
  * Options: --model FILE --data DIR [--images N] [--engine wasm|node] [--threads N]
+ *   [--models all|none|id,id] [--model-images N]
+ * Then, unless --models none: evaluation throughput (images/s) of the three synthetic
+ * exact architectures next to the same-session raw ORT figure (scripts/perf-models.ts).
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -25,6 +28,7 @@ import { insertFakeQuant } from '../src/lib/onnx/fake-quant.ts';
 import { foldBatchNorm } from '../src/lib/onnx/fold-bn.ts';
 import { parseModel, serializeModel } from '../src/lib/onnx/model.ts';
 import { findQuantPoints } from '../src/lib/onnx/placement.ts';
+import { measureModel, parseModelList, throughputTable } from './perf-models.ts';
 
 const shared = resolve(import.meta.dirname, '../../shared/data');
 const { values: v } = parseArgs({
@@ -35,8 +39,11 @@ const { values: v } = parseArgs({
     engine: { type: 'string', default: 'wasm' },
     threads: { type: 'string' },
     repeats: { type: 'string', default: '3' },
+    models: { type: 'string', default: 'all' },
+    'model-images': { type: 'string', default: '64' },
   },
 });
+const MODELS = parseModelList(v.models);
 const N = Number(v.images);
 const spec = TORCHVISION_SPEC;
 const B = 32;
@@ -114,6 +121,18 @@ async function main() {
       row(`fake-quant eval (${acts.length} act points) vs FP32 eval`, fqEval, fpEval, 1.5),
     ],
   ));
+
+  if (MODELS.length) {
+    const n = Math.min(Number(v['model-images']), imgs.length);
+    console.error(`synthetic architectures: ${MODELS.join(', ')}; ${n} images, batch ${B}, median of ${REPEATS}`);
+    const rows = [];
+    for (const id of MODELS) {
+      rows.push(await measureModel(engine, id, imgs.slice(0, n), labels.slice(0, n), spec, { batch: B, repeats: REPEATS }));
+      console.error(`  ${id} done`);
+    }
+    console.log(`\nEvaluation throughput, ${engine.description}, this machine (SYNTHETIC seeded weights: timing only)`);
+    console.log(throughputTable(rows));
+  }
 }
 
 await main();

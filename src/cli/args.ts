@@ -17,6 +17,8 @@ export interface BenchArgs {
   engine: 'wasm' | 'node';
   threads?: number;
   preprocess?: string;
+  /** square input size for models whose height/width are symbolic */
+  inputSize?: number;
   analyze: boolean;
   /** every combination to run; model/dataset ids are filled in later */
   configs: ExperimentConfig[];
@@ -26,7 +28,7 @@ export const USAGE = `usage: npm run bench -- --model FILE --data DIR [--labels 
   [--w-bits N[,N…]] [--a-bits N[,N…]] [--w-observer NAME[,…]] [--a-observer NAME[,…]]
   [--w-granularity per-tensor|per-channel] [--calib N] [--eval N] [--seed N] [--no-fold-bn]
   [--fix bias-correction,bn-reestimate] [--analyze] [--engine wasm|node] [--threads N]
-  [--preprocess torchvision|efficientnet-lite] [--json FILE]
+  [--preprocess torchvision|efficientnet-lite] [--input-size N] [--json FILE]
 backends: ${BACKEND_NAMES.join(' ')}
 observers: ${OBSERVER_NAMES.join(' ')}`;
 
@@ -77,6 +79,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         engine: { type: 'string' },
         threads: { type: 'string' },
         preprocess: { type: 'string' },
+        'input-size': { type: 'string' },
         fix: { type: 'string' },
         analyze: { type: 'boolean' },
         'no-fold-bn': { type: 'boolean' },
@@ -103,6 +106,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   const seed = v.seed ? int('seed', v.seed, 0, 0x7fffffff) : 0;
   const engine = v.engine ? oneOf('engine', v.engine, ['wasm', 'node'] as const) : 'wasm';
   const threads = v.threads ? int('threads', v.threads, 1, 64) : undefined;
+  const inputSize = v['input-size'] ? int('input-size', v['input-size'], 8, 4096) : undefined;
   if (v.preprocess) oneOf('preprocess', v.preprocess, ['torchvision', 'efficientnet-lite'] as const);
 
   const configs: ExperimentConfig[] = [];
@@ -141,6 +145,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     engine,
     threads,
     preprocess: v.preprocess,
+    inputSize,
     analyze: !!v.analyze,
     configs: evalN === undefined ? configs.map((c) => ({ ...c, eval: -1 })) : configs,
   };

@@ -234,7 +234,7 @@ export function buildAnalysisGraph(fp: Graph, layers: Layer[], spec: AnalysisGra
   });
 
   const ref = base.outputs[0].name;
-  const tag = `${P.r}logits`;
+  const tag = `${P.r}#logits`;
   const logitNodes: Node[] = [];
   const logits: LogitsOutputs = {
     count: count(logitNodes, ref, tag),
