@@ -21,21 +21,12 @@ import { serializeModel } from '../../src/lib/onnx/model.ts';
 import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
 import { sqnrDb } from '../../src/lib/quant/metrics.ts';
 import { concat, memoryDataset, spyEngine, syntheticImages, type SessionRecord } from './pipeline-helpers.ts';
+import { mulberry32 as seeded } from '../../src/lib/util/random.ts';
 
 const CLASSES = 10;
 const CALIB = 8;
 const EVAL = 16;
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Initializers with He-uniform weights (fan-in from all dims but the first, or `fanIn`). */
 function weights(seed: number) {

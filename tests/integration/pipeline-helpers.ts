@@ -12,6 +12,7 @@ import type { Dataset, ImageSource } from '../../src/lib/data/types.ts';
 import type { Engine, EngineSession, FloatTensor } from '../../src/lib/engine/types.ts';
 import type { Graph } from '../../src/lib/onnx/ir.ts';
 import { parseModel } from '../../src/lib/onnx/model.ts';
+import { mulberry32 } from '../../src/lib/util/random.ts';
 
 export interface SessionRecord {
   bytes: Uint8Array;
@@ -80,16 +81,6 @@ export function argmaxRows(scores: Float32Array, classes: number): Int32Array {
   return out;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A seeded w×h RGB JPEG: per-image random sinusoid mixtures per channel plus noise, so

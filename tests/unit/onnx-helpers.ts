@@ -8,22 +8,13 @@ import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import type { FloatTensor } from '../../src/lib/engine/types.ts';
 import { type Graph, makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';
+import { mulberry32 } from '../../src/lib/util/random.ts';
 
 export const MOBILENET = '/work/shared/data/models/mobilenetv2-7-fp32.onnx';
 export const HAVE_MOBILENET = existsSync(MOBILENET);
 export const NO_MOBILENET_MSG = `MobileNet-V2 not found at ${MOBILENET}; skipping real-model tests.`;
 
-/** mulberry32: tiny seeded PRNG, uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '../../src/lib/util/random.ts';
 
 export function randn(rng: () => number, n: number, scale = 1, offset = 0): Float32Array {
   const out = new Float32Array(n);

@@ -4,17 +4,9 @@
  * that reports the first differing index.
  */
 
-/** mulberry32: 32-bit seeded PRNG, uniform in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../../src/lib/util/random.ts';
+
+export { rng };
 
 /** Standard normal samples (Box-Muller). */
 export function gaussian(n: number, seed: number, sigma = 1): Float32Array {

@@ -12,6 +12,7 @@
  */
 import onnxProto from 'onnx-proto';
 import type { ModelId } from './registry.ts';
+import { mulberry32 } from '../util/random.ts';
 
 const { onnx } = onnxProto;
 type INodeProto = onnxProto.onnx.INodeProto;
@@ -21,17 +22,6 @@ type IAttributeProto = onnxProto.onnx.IAttributeProto;
 export const SYNTHETIC_NOTE = 'SYNTHETIC seeded weights — not trained; for graph handling and timing only';
 
 
-/** Tiny deterministic PRNG (mulberry32): uniform floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const A = onnx.AttributeProto.AttributeType;
 const ints = (name: string, v: number[]): IAttributeProto => ({ name, type: A.INTS, ints: v });
