@@ -3,6 +3,7 @@
  * code, and a runner over the project's engine (onnxruntime-web wasm in Node).
  * Not a test file itself (no .test.ts suffix).
  */
+import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import type { FloatTensor } from '../../src/lib/engine/types.ts';
@@ -10,7 +11,7 @@ import { type Graph, makeGraph, makeNode, makeTensor, makeValueInfo } from '../.
 import { serializeModel } from '../../src/lib/onnx/model.ts';
 import { mulberry32 } from '../../src/lib/util/random.ts';
 
-export const MOBILENET = '/work/shared/data/models/mobilenetv2-7-fp32.onnx';
+export const MOBILENET = fileURLToPath(new URL('../../../shared/data/models/mobilenetv2-7-fp32.onnx', import.meta.url));
 export const HAVE_MOBILENET = existsSync(MOBILENET);
 export const NO_MOBILENET_MSG = `MobileNet-V2 not found at ${MOBILENET}; skipping real-model tests.`;
 
