@@ -68,18 +68,18 @@ export function validateConfig(cfg: ExperimentConfig): void {
   };
   if (cfg.v !== CONFIG_VERSION) bad(`Config version ${String(cfg.v)} is not supported (expected ${CONFIG_VERSION}).`);
   for (const k of ['wBits', 'aBits'] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] < 2 || cfg[k] > 16) bad(`${k} must be an integer from 2 to 16, got ${cfg[k]}.`);
+    if (!Number.isInteger(cfg[k]) || cfg[k] < 2 || cfg[k] > 16) bad(`Bit width ${k} must be a whole number from 2 to 16, got ${cfg[k]}.`);
   }
   for (const k of ['wObserver', 'aObserver'] as const) {
     if (!OBSERVER_NAMES.includes(cfg[k])) bad(`Unknown ${k} "${cfg[k]}". Choose one of: ${OBSERVER_NAMES.join(', ')}.`);
   }
-  if (cfg.wGranularity !== 'per-tensor' && cfg.wGranularity !== 'per-channel') bad(`wGranularity must be per-tensor or per-channel.`);
-  if (!['signed', 'unsigned', 'auto'].includes(cfg.aSign)) bad(`aSign must be signed, unsigned or auto.`);
+  if (cfg.wGranularity !== 'per-tensor' && cfg.wGranularity !== 'per-channel') bad(`Weight granularity must be per-tensor or per-channel, got ${String(cfg.wGranularity)}.`);
+  if (!['signed', 'unsigned', 'auto'].includes(cfg.aSign)) bad(`Activation sign must be signed, unsigned or auto, got ${String(cfg.aSign)}.`);
   for (const k of ['calib', 'eval'] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) bad(`${k} must be a positive integer number of images, got ${cfg[k]}.`);
+    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) bad(`The number of ${k === 'calib' ? 'calibration' : 'evaluation'} images must be a positive whole number, got ${cfg[k]}.`);
   }
-  if (!Number.isInteger(cfg.seed) || cfg.seed < 0 || cfg.seed > 0x7fffffff) bad(`seed must be an integer from 0 to 2147483647.`);
-  if (typeof cfg.model !== 'string' || !cfg.model) bad('model must name a model.');
+  if (!Number.isInteger(cfg.seed) || cfg.seed < 0 || cfg.seed > 0x7fffffff) bad(`The seed must be a whole number from 0 to 2147483647, got ${cfg.seed}.`);
+  if (typeof cfg.model !== 'string' || !cfg.model) bad('The config names no model: choose one from the model list or open an ONNX file.');
 }
 
 /** JSON with sorted keys at every level: the canonical form that is hashed. */
