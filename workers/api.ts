@@ -6,9 +6,13 @@
  *
  * Every method returns `Result<T>`; nothing throws across the boundary. One piece of
  * work at a time: a new load or run cancels nothing by itself, `cancel()` does.
+ * An analysed run of one config (`analyzeExperiment`) leaves its analysis context here
+ * (graph, quantizers, calibration crops: tens of MB) so `layerDetail` answers without
+ * re-running anything; the next run or model/data load drops it.
  * Must not: hold UI state, import Svelte, or re-implement pipeline logic (it only
- * gathers inputs for `runExperiments`).
+ * gathers inputs for `runExperiments` / `analyzeExperiment`).
  */
+import { transfer } from 'comlink';
 import { asResult, QpError, throwIfAborted, type Result } from '../src/lib/protocol/errors.ts';
 import type {
   DataSource,
@@ -16,14 +20,17 @@ import type {
   DownloadProgress,
   EnginePref,
   EnvInfo,
+  LayerDetailView,
   LoadedModel,
   ModelSource,
   QuantApi,
   RunOutcome,
+  RunRequestOptions,
 } from '../src/lib/protocol/api.ts';
+import type { AnalyzedExperiment, LayerDetail } from '../src/lib/analysis/index.ts';
 import type { ExperimentConfig } from '../src/lib/protocol/config.ts';
 import type { Dataset } from '../src/lib/data/types.ts';
-import type { ModelSpec, Progress, RunExperiments } from '../src/lib/experiment/types.ts';
+import type { ExperimentResult, ModelSpec, Progress, RunExperiments, RunInputs, RunOptions } from '../src/lib/experiment/types.ts';
 import { datasetFromFiles, loadClassIndex, type NamedFile } from '../src/lib/data/dataset.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { findModelBySha256, getModelEntry, knownHashes, toModelSpec } from '../src/lib/models/registry.ts';
@@ -37,6 +44,8 @@ export interface QuantApiDeps {
   fetch: typeof fetch;
   createEngine: (pref: EnginePref) => Promise<BrowserEngine & { laterFallback?: () => string | undefined }>;
   runExperiments: () => Promise<RunExperiments>;
+  /** one config with analysis, keeping the context for layerDetail */
+  analyzeExperiment: () => Promise<(config: ExperimentConfig, inputs: RunInputs, opts: RunOptions) => Promise<AnalyzedExperiment>>;
   env: () => Promise<Omit<EnvInfo, 'sharedData'>>;
   /** base URL that relative URLs resolve against (the page's origin in a worker) */
   base: string;
@@ -100,6 +109,37 @@ async function readBody(res: Response, signal: AbortSignal, total: number | unde
   return out;
 }
 
+/** Analysis images asked for: a whole number from 1 to 10,000 (default 64). */
+function analysisImages(n: number | undefined): number {
+  if (n === undefined) return 64;
+  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new QpError('ARG_INVALID', `The number of analysis images must be a whole number from 1 to 10,000, got ${n}.`);
+  return n;
+}
+
+/** LayerDetail with its long arrays packed into typed arrays (to be transferred). */
+export function toDetailView(configHash: string, d: LayerDetail): LayerDetailView {
+  const w = d.weight;
+  return {
+    configHash,
+    name: d.name,
+    weight: {
+      ...w,
+      counts: Float64Array.from(w.counts),
+      quantizedCounts: Float64Array.from(w.quantizedCounts),
+      channelMin: Float32Array.from(w.channelMin),
+      channelMax: Float32Array.from(w.channelMax),
+      gridPoints: w.gridPoints ? Float64Array.from(w.gridPoints) : undefined,
+    },
+    activation: d.activation ? { ...d.activation, counts: Float64Array.from(d.activation.counts) } : null,
+  };
+}
+
+function detailBuffers(v: LayerDetailView): ArrayBuffer[] {
+  const w = v.weight;
+  const arrays = [w.counts, w.quantizedCounts, w.channelMin, w.channelMax, w.gridPoints, v.activation?.counts];
+  return arrays.filter((a) => a !== undefined).map((a) => a.buffer as ArrayBuffer);
+}
+
 interface CurrentModel {
   info: LoadedModel;
   bytes: Uint8Array;
@@ -113,6 +153,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     createEngine:
       overrides.createEngine ?? (async (pref) => (await import('../src/lib/engine/browser.ts')).createBrowserEngine(pref)),
     runExperiments: overrides.runExperiments ?? (async () => (await import('../src/lib/experiment/run.ts')).runExperiments),
+    analyzeExperiment: overrides.analyzeExperiment ?? (async () => (await import('../src/lib/analysis/experiment.ts')).analyzeExperiment),
     env:
       overrides.env ??
       (async () => {
@@ -125,12 +166,16 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   let model: CurrentModel | undefined;
   let dataset: Dataset | undefined;
   let sharedData: boolean | undefined;
+  /** the last analysed run of one config: what layerDetail answers from */
+  let analyzed: { hash: string; run: AnalyzedExperiment } | undefined;
 
   const abs = (u: string) => new URL(u, deps.base).href;
 
   /** A new AbortController for the next piece of work. */
   function begin(): AbortSignal {
     controller = new AbortController();
+    // Any new load or run makes the kept analysis stale; let its graph and crops go.
+    analyzed = undefined;
     return controller.signal;
   }
 
@@ -321,7 +366,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         return { name: ds.name, images: ds.items.length, classes: ds.classes, ignored: ds.ignored, ignoredNames: ds.ignoredNames };
       }),
 
-    run: (configs: ExperimentConfig[], enginePref: EnginePref, onProgress?: (p: Progress) => void): Promise<Result<RunOutcome>> =>
+    run: (configs: ExperimentConfig[], enginePref: EnginePref, onProgress?: (p: Progress) => void, opts?: RunRequestOptions): Promise<Result<RunOutcome>> =>
       asResult(async () => {
         const signal = begin();
         if (!model) throw new QpError('ARG_INVALID', 'No model is loaded. Pick a model before running.');
@@ -335,21 +380,26 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         let msToFirstBatch: number | undefined;
         const { engine, fallbackReason, laterFallback } = await deps.createEngine(enginePref);
         const cropStore = deps.storage.cropStore();
-        const run = await deps.runExperiments();
-        const results = await run(
-          configs,
-          { engine, modelBytes: model.bytes, model: model.spec, dataset, cropStore },
-          {
-            signal,
-            onProgress: (p) => {
-              if (msToFirstBatch === undefined && (p.stage === 'fp32' || p.stage === 'calibrate' || p.stage === 'evaluate') && p.done > 0) {
-                msToFirstBatch = performance.now() - t0;
-              }
-              // fire and forget: a comlink callback returns a promise we must not wait on
-              void Promise.resolve(onProgress?.(p)).catch(() => undefined);
-            },
+        const inputs: RunInputs = { engine, modelBytes: model.bytes, model: model.spec, dataset, cropStore };
+        const runOpts: RunOptions = {
+          signal,
+          onProgress: (p) => {
+            if (msToFirstBatch === undefined && (p.stage === 'fp32' || p.stage === 'calibrate' || p.stage === 'evaluate') && p.done > 0) {
+              msToFirstBatch = performance.now() - t0;
+            }
+            // fire and forget: a comlink callback returns a promise we must not wait on
+            void Promise.resolve(onProgress?.(p)).catch(() => undefined);
           },
-        );
+        };
+        const analyze = opts?.analyze ? { images: analysisImages(opts.analyze.images) } : undefined;
+        let results: ExperimentResult[];
+        if (analyze && configs.length === 1) {
+          const a = await (await deps.analyzeExperiment())(configs[0], inputs, { ...runOpts, analyze });
+          results = [a.result];
+          analyzed = { hash: a.result.configHash, run: a };
+        } else {
+          results = await (await deps.runExperiments())(configs, inputs, { ...runOpts, analyze });
+        }
         const warnings: string[] = [];
         for (const r of results) {
           try {
@@ -374,6 +424,21 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     cancel: async () => {
       controller?.abort();
     },
+
+    layerDetail: async (configHash, layer, opts) => {
+      const r = await asResult(async () => {
+        if (!analyzed || analyzed.hash !== configHash) {
+          throw new QpError(
+            'ARG_INVALID',
+            'The histograms of this result are no longer in memory (they are kept only for the last run analysed in this tab). Run these settings again with the analysis on to see them.',
+          );
+        }
+        return toDetailView(configHash, await analyzed.run.detail(layer, opts));
+      });
+      return r.ok ? transfer(r, detailBuffers(r.value)) : r;
+    },
+
+    analyzedRun: () => asResult(async () => analyzed?.hash ?? null),
 
     listModels: () => asResult(() => deps.storage.listModels()),
     getRun: (hash) => asResult(async () => (await deps.storage.getRun(hash)) ?? null),

@@ -6,33 +6,12 @@
  * Skips with a message when /usr/bin/chromium or ../shared/data is absent.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { resolve } from 'node:path';
-import { execFileSync } from 'node:child_process';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { PreviewServer } from 'vite';
+import type { BrowserContext, Page } from 'playwright-core';
 import { makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';
+import { ARTIFACTS, launch, setNumber, skipReason as missing, type E2eSession } from './helpers.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const CHROMIUM = '/usr/bin/chromium';
-const SHARED = resolve(ROOT, '../shared/data');
-const ARTIFACTS = resolve(ROOT, 'test-artifacts');
-const missing = !existsSync(CHROMIUM) ? `${CHROMIUM} is not installed (apt-get install chromium)` : !existsSync(SHARED) ? `${SHARED} is absent` : '';
 if (missing) console.warn(`[e2e] skipped: ${missing}.`);
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
 
 /** A tiny seeded classifier: Conv(3→8, 3×3, stride 4) → Relu → GAP → Flatten → Gemm(8→1000). */
 function tinyModel(): Uint8Array {
@@ -82,44 +61,19 @@ async function readNumbers(page: Page): Promise<Numbers> {
   };
 }
 
-async function setNumber(page: Page, field: string, v: number): Promise<void> {
-  const input = page.locator(`[data-field="${field}"]`);
-  await input.fill(String(v));
-  await input.dispatchEvent('change');
-}
-
 describe.skipIf(!!missing)('the playground in the browser (e2e)', () => {
-  let server: PreviewServer;
-  let browser: Browser;
+  let session: E2eSession;
   let context: BrowserContext;
   let page: Page;
   let base = '';
-  const logs: string[] = [];
 
   beforeAll(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
-    if (!existsSync(resolve(ROOT, 'dist/index.html'))) {
-      execFileSync('npx', ['vite', 'build'], { cwd: ROOT, stdio: 'inherit' });
-    }
-    const { preview } = await import('vite');
-    const port = await freePort();
-    server = await preview({ root: ROOT, logLevel: 'warn', preview: { port, strictPort: true, host: '127.0.0.1', open: false } });
-    base = `http://127.0.0.1:${port}/`;
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
-    });
-    context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
-    page = await context.newPage();
-    page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
-    page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
+    session = await launch();
+    ({ context, page, base } = session);
   });
 
   afterAll(async () => {
-    if (logs.length) console.log(logs.slice(-40).join('\n'));
-    await browser?.close();
-    await server?.close();
+    await session?.close();
   });
 
   let first: Numbers;

@@ -8,6 +8,7 @@ import { openDB } from 'idb';
 import { QpStorage, DB_VERSION } from '../../src/lib/storage/db.ts';
 import { QpError } from '../../src/lib/protocol/errors.ts';
 import type { ExperimentResult } from '../../src/lib/experiment/types.ts';
+import type { LayerAnalysis } from '../../src/lib/analysis/types.ts';
 
 let n = 0;
 const freshName = () => `qp-test-${n++}-${Math.random().toString(36).slice(2)}`;
@@ -26,6 +27,19 @@ function fakeResult(hash: string, createdAt: string): ExperimentResult {
     quantPoints: { activations: 1, weights: 1 },
     unquantizedOps: [],
     createdAt,
+  };
+}
+
+/** One per-layer row with `c` channels; values that float32 cannot hold exactly. */
+function fakeLayer(name: string, c: number): LayerAnalysis {
+  const ramp = (k: number) => Array.from({ length: c }, (_, i) => k + i / 3);
+  const m = { sqnrDb: 20.1, cosine: 0.99, mse: 0.01 };
+  return {
+    name, opType: 'Conv', depthwise: false, index: 0, output: `${name}_out`, weight: `${name}_w`, weightBits: 4,
+    weightSqnrDb: 18.2, standalone: m, accumulated: m, activationInput: null, channels: c, vanishedChannels: 1,
+    weightRanges: { min: ramp(-1), max: ramp(1) },
+    drift: { meanAbsShift: 0.1, stdRatio: 0.9, channels: c },
+    channelDrift: { fpMean: ramp(0), fpStd: ramp(1), qMean: ramp(0.1), qStd: ramp(1.1) },
   };
 }
 
@@ -146,5 +160,59 @@ describe('storage db', () => {
     const err = await s.getRun('x').catch((e) => e);
     expect(err).toBeInstanceOf(QpError);
     expect(err.code).toBe('STORAGE_FAILED');
+  });
+
+  it('migrates v2 runs with inline per-layer rows to runLayers, packed as Float32Array', async () => {
+    const name = freshName();
+    const v2 = await openDB(name, 2, {
+      upgrade(db) {
+        db.createObjectStore('models', { keyPath: 'sha256' }).createIndex('addedAt', 'addedAt');
+        db.createObjectStore('runs', { keyPath: 'configHash' }).createIndex('createdAt', 'createdAt');
+        db.createObjectStore('crops');
+        db.createObjectStore('meta');
+      },
+    });
+    await v2.put('runs', { ...fakeResult('a', '2024-01-01T00:00:00Z'), layers: [fakeLayer('Conv_0', 5), fakeLayer('Conv_2', 3)] });
+    await v2.put('runs', fakeResult('b', '2024-01-02T00:00:00Z'));
+    v2.close();
+
+    const s = storage(name);
+    const listed = await s.listRuns();
+    expect(listed.map((r) => r.configHash)).toEqual(['a', 'b']);
+    expect(listed.every((r) => r.layers === undefined)).toBe(true); // the history does not carry them
+    const a = await s.getRun('a');
+    expect(a?.layers?.map((l) => l.name)).toEqual(['Conv_0', 'Conv_2']);
+    const back = a!.layers![0].channelDrift.fpStd;
+    expect(Array.isArray(back)).toBe(true);
+    expect(back).toEqual(Array.from(Float32Array.from(fakeLayer('x', 5).channelDrift.fpStd)));
+    expect(back[1]).not.toBe(1 + 1 / 3); // float32-rounded, not the double
+    expect(Math.abs(back[1] - (1 + 1 / 3))).toBeLessThan(1e-6);
+    expect((await s.getRun('b'))?.layers).toBeUndefined();
+    const raw = await (await s.db()).get('runLayers', 'a');
+    expect(raw?.layers[0].weightRanges.min).toBeInstanceOf(Float32Array);
+    expect(raw?.layers[0].channelDrift.qMean).toBeInstanceOf(Float32Array);
+    expect((await (await s.db()).get('runs', 'a'))?.layers).toBeUndefined();
+  });
+
+  it('keeps per-layer rows with their run: replaced, deleted and cleared together', async () => {
+    const s = storage();
+    const analysed: ExperimentResult = { ...fakeResult('h', '2024-01-01T00:00:00Z'), layers: [fakeLayer('Conv_0', 4)] };
+    await s.putRun(analysed);
+    const got = await s.getRun('h');
+    expect(got?.layers?.[0].weightRanges.max).toEqual([1, 1 + 1 / 3, 1 + 2 / 3, 2].map((v) => Math.fround(v)));
+    expect(got?.layers?.[0].drift).toEqual(analysed.layers![0].drift);
+    // a run of the same settings without analysis replaces the rows too
+    await s.putRun(fakeResult('h', '2024-01-02T00:00:00Z'));
+    expect((await s.getRun('h'))?.layers).toBeUndefined();
+    expect(await (await s.db()).count('runLayers')).toBe(0);
+    await s.putRun(analysed);
+    await s.deleteRun('h');
+    expect(await s.getRun('h')).toBeUndefined();
+    expect(await (await s.db()).count('runLayers')).toBe(0);
+    await s.putRun(analysed);
+    await s.clear(['models', 'crops']);
+    expect((await s.getRun('h'))?.layers).toHaveLength(1);
+    await s.clear(['runs']);
+    expect(await (await s.db()).count('runLayers')).toBe(0);
   });
 });

@@ -8,6 +8,7 @@
 import type { Result } from './errors.ts';
 import type { ExperimentConfig } from './config.ts';
 import type { ExperimentResult, Progress } from '../experiment/types.ts';
+import type { ActivationHistogram, WeightHistogram } from '../analysis/detail.ts';
 
 export type EnginePref = 'auto' | 'webgpu' | 'wasm';
 
@@ -78,6 +79,35 @@ export interface RunOutcome {
   msToFirstBatch?: number;
 }
 
+/** Options of one `run` call that are not part of the config (they do not change its numbers). */
+export interface RunRequestOptions {
+  /**
+   * Also analyse why accuracy drops (per-layer error, BN statistic drift, weight-only vs
+   * activation-only accuracy) on the first `images` evaluation images (default 64). With
+   * one config, the worker keeps what `layerDetail` needs until the next run or load.
+   */
+  analyze?: { images?: number };
+}
+
+/**
+ * LayerDetail (src/lib/analysis/detail.ts) as it crosses the worker boundary: the long
+ * arrays are typed arrays, transferred rather than cloned. Counts stay Float64 (a bin of
+ * a calibration histogram may hold more than 2^24 values); weights are float32 anyway.
+ */
+export interface LayerDetailView {
+  /** the configHash of the analysed run it belongs to */
+  configHash: string;
+  name: string;
+  weight: Omit<WeightHistogram, 'counts' | 'quantizedCounts' | 'channelMin' | 'channelMax' | 'gridPoints'> & {
+    counts: Float64Array;
+    quantizedCounts: Float64Array;
+    channelMin: Float32Array;
+    channelMax: Float32Array;
+    gridPoints?: Float64Array;
+  };
+  activation: (Omit<ActivationHistogram, 'counts'> & { counts: Float64Array }) | null;
+}
+
 export interface CacheEstimate {
   /** bytes used by this origin (navigator.storage.estimate) or by our stores (summed) */
   usage: number;
@@ -95,8 +125,19 @@ export interface QuantApi {
   env(): Promise<Result<EnvInfo>>;
   loadModel(src: ModelSource, onProgress?: (p: DownloadProgress) => void): Promise<Result<LoadedModel>>;
   loadDataset(src: DataSource, onProgress?: (p: DownloadProgress) => void): Promise<Result<DatasetInfo>>;
-  /** Runs configs on the loaded model and dataset; stores each result by config hash. */
-  run(configs: ExperimentConfig[], engine: EnginePref, onProgress?: (p: Progress) => void): Promise<Result<RunOutcome>>;
+  /**
+   * Runs configs on the loaded model and dataset; stores each result by config hash.
+   * With `opts.analyze` each result carries `layers` and `analysis`.
+   */
+  run(configs: ExperimentConfig[], engine: EnginePref, onProgress?: (p: Progress) => void, opts?: RunRequestOptions): Promise<Result<RunOutcome>>;
+  /**
+   * Histogram data of one layer of the last analysed run (one config, this worker's
+   * lifetime). ARG_INVALID when `configHash` is not that run (e.g. a stored result from
+   * an earlier visit, or another run came since): run the analysis again.
+   */
+  layerDetail(configHash: string, layer: string, opts?: { bins?: number; sampleImages?: number }): Promise<Result<LayerDetailView>>;
+  /** configHash of the run whose layer details are available, if any. */
+  analyzedRun(): Promise<Result<string | null>>;
   /** Aborts the model download, dataset load or run in progress (it returns CANCELLED). */
   cancel(): Promise<void>;
   listModels(): Promise<Result<{ sha256: string; name: string; size: number; url?: string; addedAt: number }[]>>;

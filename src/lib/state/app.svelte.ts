@@ -19,6 +19,7 @@ import type {
 import type { ExperimentResult, Progress } from '../experiment/types.ts';
 import { callback, moveBytes, quantClient } from '../clients/quant.ts';
 import { ExperimentState } from './experiment.svelte.ts';
+import { AnalysisState } from './analysis.svelte.ts';
 import { getModelEntry } from '../models/registry.ts';
 
 export type LoadState = 'empty' | 'loading' | 'ready' | 'error';
@@ -46,6 +47,7 @@ export function formatBytes(n: number): string {
 
 export class AppState {
   readonly exp: ExperimentState;
+  readonly analysis: AnalysisState;
   env = $state<EnvInfo | undefined>(undefined);
   enginePref = $state<EnginePref>('auto');
 
@@ -59,6 +61,13 @@ export class AppState {
   dataState = $state<LoadState>('empty');
   dataset = $state<DatasetInfo | undefined>(undefined);
   dataError = $state<ErrorInfo | undefined>(undefined);
+
+  /** run option (not part of the config): also analyse why accuracy drops */
+  analyze = $state(false);
+  /** evaluation images the per-layer analysis uses (the first ones of the evaluation split) */
+  analysisImages = $state(64);
+  /** the run in progress was asked to analyse */
+  analyzing = $state(false);
 
   runState = $state<RunState>('idle');
   progress = $state<Progress | undefined>(undefined);
@@ -79,6 +88,7 @@ export class AppState {
 
   constructor(hash: string) {
     this.exp = new ExperimentState(hash);
+    this.analysis = new AnalysisState(() => this.result, () => this.api);
   }
 
   private get api() {
@@ -212,13 +222,17 @@ export class AppState {
     this.outcome = undefined;
     this.progress = { stage: 'load', done: 0, total: 1, message: 'Starting the engine' };
     const config = this.exp.snapshot();
+    this.analyzing = this.analyze;
+    const images = Math.max(1, Math.round(this.analysisImages) || 64);
     const r: Result<RunOutcome> = await this.api.run(
       [config],
       this.enginePref,
       callback((p: Progress) => {
         this.progress = p;
       }),
+      this.analyze ? { analyze: { images } } : undefined,
     );
+    this.analyzing = false;
     if (r.ok) {
       const { results, ...rest } = r.value;
       this.outcome = rest;
@@ -266,10 +280,17 @@ export class AppState {
     await Promise.all([this.refreshCache(), this.refreshCachedModels()]);
   }
 
-  /** Open a stored run: its config becomes the current one. */
-  openRun(r: ExperimentResult): void {
+  /**
+   * Open a stored run: its config becomes the current one. The history holds runs without
+   * their per-layer rows, so an analysed run is read again in full.
+   */
+  async openRun(r: ExperimentResult): Promise<void> {
     this.exp.config = structuredClone(r.config);
     this.result = r;
     this.resultSource = 'stored';
+    if (r.analysis) {
+      const full = await this.api.getRun(r.configHash);
+      if (full.ok && full.value && this.result?.configHash === r.configHash) this.result = full.value;
+    }
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The one typed IndexedDB module of the app (idb). Stores model bytes (by sha256),
  * preprocessed crops (uint8 HWC, by `${specKey}/${imageId}`), run results (by config
- * hash) and small metadata. Used by the worker (models, crops, runs) and the UI (runs,
+ * hash; an analysed run's per-layer rows apart, in `runLayers`) and small metadata. Used by the worker (models, crops, runs) and the UI (runs,
  * cache size, clear).
  *
  * Rules kept here: migrations are `if (oldVersion < N)` steps; `blocked`, `blocking`
@@ -15,6 +15,7 @@ import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type St
 import { QpError } from '../protocol/errors.ts';
 import type { CropStore } from '../data/types.ts';
 import type { ExperimentResult } from '../experiment/types.ts';
+import type { ChannelDrift, LayerAnalysis } from '../analysis/types.ts';
 import type { CacheEstimate } from '../protocol/api.ts';
 
 export type { CacheEstimate };
@@ -25,8 +26,12 @@ export const DB_NAME = 'quant-playground';
  * - v1: `models` {sha256, bytes, name, url, addedAt}, `runs` {configHash → result}.
  * - v2: `models` gain `size` (backfilled) and an `addedAt` index; new `crops`
  *   (key → Uint8Array) and `meta` stores; `runs` get a `createdAt` index.
+ * - v3: an analysed run's `layers` (per-layer rows with per-channel arrays, ~0.5 MB for
+ *   MobileNet-V2) move to `runLayers` (configHash → StoredLayers), so listing the history
+ *   does not read them; their per-channel arrays are stored as Float32Array (half the size
+ *   of doubles; they are statistics of float32 tensors). Runs stored inline are moved.
  */
-export const DB_VERSION = 2;
+export const DB_VERSION = 3;
 
 export interface StoredModel {
   sha256: string;
@@ -43,11 +48,51 @@ export interface StoredModel {
 
 export type StoredModelInfo = Omit<StoredModel, 'bytes'>;
 
+/** A LayerAnalysis with its per-channel arrays packed as Float32Array (storage only). */
+export type PackedLayer = Omit<LayerAnalysis, 'weightRanges' | 'channelDrift'> & {
+  weightRanges: { min: Float32Array; max: Float32Array };
+  channelDrift: { [K in keyof ChannelDrift]: Float32Array };
+};
+
+export interface StoredLayers {
+  configHash: string;
+  layers: PackedLayer[];
+}
+
 export interface QpSchema extends DBSchema {
   models: { key: string; value: StoredModel; indexes: { addedAt: number } };
   crops: { key: string; value: Uint8Array };
+  /** results without `layers` (those are in runLayers) */
   runs: { key: string; value: ExperimentResult; indexes: { createdAt: string } };
+  runLayers: { key: string; value: StoredLayers };
   meta: { key: string; value: unknown };
+}
+
+type StoreName = 'models' | 'crops' | 'runs' | 'runLayers' | 'meta';
+
+const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
+const plain = (a: ArrayLike<number>) => Array.from(a);
+
+/** Per-layer rows → storage form (per-channel arrays as Float32Array). */
+export function packLayers(layers: LayerAnalysis[]): PackedLayer[] {
+  return layers.map((l) => {
+    const d = l.channelDrift;
+    const drift = { fpMean: f32(d.fpMean), fpStd: f32(d.fpStd), qMean: f32(d.qMean), qStd: f32(d.qStd) } as PackedLayer['channelDrift'];
+    if (d.runningMean) drift.runningMean = f32(d.runningMean);
+    if (d.runningStd) drift.runningStd = f32(d.runningStd);
+    return { ...l, weightRanges: { min: f32(l.weightRanges.min), max: f32(l.weightRanges.max) }, channelDrift: drift };
+  });
+}
+
+/** Storage form → per-layer rows with plain number arrays (also accepts plain arrays). */
+export function unpackLayers(layers: PackedLayer[] | LayerAnalysis[]): LayerAnalysis[] {
+  return layers.map((l) => {
+    const d = l.channelDrift;
+    const drift: ChannelDrift = { fpMean: plain(d.fpMean), fpStd: plain(d.fpStd), qMean: plain(d.qMean), qStd: plain(d.qStd) };
+    if (d.runningMean) drift.runningMean = plain(d.runningMean);
+    if (d.runningStd) drift.runningStd = plain(d.runningStd);
+    return { ...l, weightRanges: { min: plain(l.weightRanges.min), max: plain(l.weightRanges.max) }, channelDrift: drift };
+  });
 }
 
 export interface StorageEvents {
@@ -100,6 +145,22 @@ function upgrade(
     tx.objectStore('runs').createIndex('createdAt', 'createdAt');
     db.createObjectStore('crops');
     db.createObjectStore('meta');
+  }
+  if (oldVersion < 3) {
+    db.createObjectStore('runLayers');
+    // Move per-layer rows stored inline in a run (none written by the app before v3, but
+    // keep whatever is there) to runLayers, packed.
+    const runs = tx.objectStore('runs');
+    const runLayers = tx.objectStore('runLayers');
+    void runs.openCursor().then(async function step(cursor): Promise<void> {
+      if (!cursor) return;
+      const { layers, ...rest } = cursor.value;
+      if (layers) {
+        await runLayers.put({ configHash: rest.configHash, layers: packLayers(layers) }, rest.configHash);
+        await cursor.update(rest);
+      }
+      return step(await cursor.continue());
+    });
   }
 }
 
@@ -223,21 +284,38 @@ export class QpStorage {
 
   // ---- runs ----
 
+  /** One stored run with its per-layer rows (when it was analysed). */
   async getRun(configHash: string): Promise<ExperimentResult | undefined> {
-    return (await this.db()).get('runs', configHash);
+    const tx = (await this.db()).transaction(['runs', 'runLayers']);
+    const [run, layers] = await Promise.all([tx.objectStore('runs').get(configHash), tx.objectStore('runLayers').get(configHash)]);
+    await tx.done;
+    if (!run) return undefined;
+    return layers ? { ...run, layers: unpackLayers(layers.layers) } : run;
   }
 
+  /**
+   * Store a result by its config hash, replacing the one stored before (a run without
+   * analysis also removes the earlier run's per-layer rows: they belong to its numbers).
+   */
   async putRun(r: ExperimentResult): Promise<void> {
-    await this.write(['runs'], 'the run result', (tx) => [tx.objectStore('runs').put(r)]);
+    const { layers, ...rest } = r;
+    const packed: StoredLayers | undefined = layers ? { configHash: r.configHash, layers: packLayers(layers) } : undefined;
+    await this.write(['runs', 'runLayers'], 'the run result', (tx) => [
+      tx.objectStore('runs').put(rest),
+      packed ? tx.objectStore('runLayers').put(packed, r.configHash) : tx.objectStore('runLayers').delete(r.configHash),
+    ]);
   }
 
-  /** All stored runs, oldest first. */
+  /** All stored runs, oldest first, without their per-layer rows (getRun has them). */
   async listRuns(): Promise<ExperimentResult[]> {
     return (await this.db()).getAllFromIndex('runs', 'createdAt');
   }
 
   async deleteRun(configHash: string): Promise<void> {
-    await this.write(['runs'], 'a run deletion', (tx) => [tx.objectStore('runs').delete(configHash)]);
+    await this.write(['runs', 'runLayers'], 'a run deletion', (tx) => [
+      tx.objectStore('runs').delete(configHash),
+      tx.objectStore('runLayers').delete(configHash),
+    ]);
   }
 
   // ---- meta ----
@@ -284,16 +362,17 @@ export class QpStorage {
     return { usage: modelBytes + cropBytes, models, modelBytes, crops, cropBytes, runs, source: 'summed' };
   }
 
-  /** Delete cached data. Default: models and crops (runs are the user's history, kept). */
+  /** Delete cached data. Default: models and crops (runs are the user's history, kept). Clearing runs clears their layers. */
   async clear(stores: ('models' | 'crops' | 'runs' | 'meta')[] = ['models', 'crops']): Promise<void> {
-    await this.write(stores, 'the cache clearing', (tx) => stores.map((s) => tx.objectStore(s).clear()));
+    const all: StoreName[] = stores.includes('runs') ? [...stores, 'runLayers'] : stores;
+    await this.write(all, 'the cache clearing', (tx) => all.map((s) => tx.objectStore(s).clear()));
   }
 
   /**
    * One readwrite transaction: issue the requests synchronously, then await them and
    * `tx.done`. Any failure aborts the whole transaction (nothing partial) and is mapped.
    */
-  private async write<S extends ('models' | 'crops' | 'runs' | 'meta')[]>(
+  private async write<S extends StoreName[]>(
     stores: S,
     what: string,
     body: (tx: IDBPTransaction<QpSchema, StoreNames<QpSchema>[], 'readwrite'>) => Promise<unknown>[],
