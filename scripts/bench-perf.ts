@@ -22,6 +22,7 @@ import { batches } from '../src/lib/experiment/batches.ts';
 import { collectActivationStats, DEFAULT_BINS } from '../src/lib/experiment/calibrate.ts';
 import { resolveConfig } from '../src/lib/experiment/config.ts';
 import { evaluate } from '../src/lib/experiment/evaluate.ts';
+import { DEFAULT_TUNING } from '../src/lib/experiment/run.ts';
 import { quantizeActivations, quantizeWeights } from '../src/lib/experiment/quantize.ts';
 import { table } from '../src/lib/experiment/report.ts';
 import { insertFakeQuant } from '../src/lib/onnx/fake-quant.ts';
@@ -73,7 +74,7 @@ async function main() {
 
   const points = findQuantPoints(graph, { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true });
   const tensorsToWatch = points.activations.map((p) => p.tensor);
-  const calibOpts = { batchSize: B, histBatchSize: 8, bins: DEFAULT_BINS, moments: false };
+  const calibOpts = { batchSize: B, histBatchSize: DEFAULT_TUNING.histBatch, bins: DEFAULT_BINS, moments: false };
   const stats = await collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, { ...calibOpts, histogram: false });
   const cfg = resolveConfig({ backend: 'tensorrt' });
   const weights = quantizeWeights(graph, points, cfg);
