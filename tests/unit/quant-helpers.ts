@@ -4,9 +4,22 @@
  * that reports the first differing index.
  */
 
+import type { QuantSpec } from '../../src/lib/quant/types.ts';
 import { mulberry32 as rng } from '../../src/lib/util/random.ts';
 
 export { rng };
+
+/** A QuantSpec for tests: signed symmetric 8-bit per-tensor, with overrides. */
+export const spec = (over: Partial<QuantSpec> = {}): QuantSpec => ({
+  bits: 8,
+  signed: true,
+  symmetric: true,
+  narrowRange: false,
+  granularity: 'per-tensor',
+  axis: -1,
+  powerOfTwo: false,
+  ...over,
+});
 
 /** Standard normal samples (Box-Muller). */
 export function gaussian(n: number, seed: number, sigma = 1): Float32Array {

@@ -11,18 +11,8 @@ import {
   observeWeight,
 } from '../../src/lib/quant/observers.ts';
 import { OBSERVER_NAMES, type ActivationStats, type BatchStats, type QuantSpec } from '../../src/lib/quant/types.ts';
-import { gaussian, laplace, uniform } from './quant-helpers.ts';
+import { gaussian, laplace, spec, uniform } from './quant-helpers.ts';
 
-const spec = (over: Partial<QuantSpec> = {}): QuantSpec => ({
-  bits: 8,
-  signed: true,
-  symmetric: true,
-  narrowRange: false,
-  granularity: 'per-tensor',
-  axis: -1,
-  powerOfTwo: false,
-  ...over,
-});
 
 /** BatchStats of a data batch with a histogram over [lo, hi]. */
 function batch(data: Float32Array, lo: number, hi: number, bins = 2048): BatchStats {

@@ -13,7 +13,7 @@ import {
   SCALE_EPS,
 } from '../../src/lib/quant/quantizer.ts';
 import type { QParams, QuantSpec } from '../../src/lib/quant/types.ts';
-import { expectExact } from './quant-helpers.ts';
+import { expectExact, spec } from './quant-helpers.ts';
 
 interface GoldenCase {
   name: string;
@@ -31,16 +31,6 @@ const golden = JSON.parse(
   readFileSync(new URL('../fixtures/quant/golden.json', import.meta.url), 'utf8'),
 ) as { cases: GoldenCase[] };
 
-const spec = (over: Partial<QuantSpec> = {}): QuantSpec => ({
-  bits: 8,
-  signed: true,
-  symmetric: true,
-  narrowRange: false,
-  granularity: 'per-tensor',
-  axis: -1,
-  powerOfTwo: false,
-  ...over,
-});
 
 describe('golden vectors', () => {
   it('has the cases the brief asks for', () => {
