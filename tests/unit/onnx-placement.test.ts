@@ -32,6 +32,7 @@ describe('findQuantPoints on a small graph', () => {
     const r1 = p.activations.find((a) => a.tensor === 'r1')!;
     expect(r1.consumers).toEqual(['dwconv', 'add']);
     expect(r1.reasons).toEqual(['Conv input', 'Add input']);
+    expect(r1.rules).toEqual(['conv', 'add']);
     expect(p.activations.find((a) => a.tensor === 'sumbn')!.reasons).toEqual(['GlobalAveragePool input']);
   });
 
@@ -62,6 +63,7 @@ describe('findQuantPoints on a small graph', () => {
     const p = findQuantPoints(h, ALL);
     expect(p.activations.map((a) => a.tensor)).toEqual(['x', 'flat', 'flat2']);
     expect(p.activations[0].reasons).toEqual(['model input', 'Concat input']);
+    expect(p.activations[0].rules).toEqual(['modelInput', 'concat']);
     expect(p.weights).toEqual([{ initializer: 'W', node: 'mm', opType: 'MatMul', axis: 1, isFirst: true, isLast: true, depthwise: false }]);
     expect(p.unquantizedOps).toEqual(['LSTM']);
   });

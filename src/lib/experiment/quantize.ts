@@ -32,6 +32,14 @@ export function weightKey(cfg: ExperimentConfig): string {
   return JSON.stringify([cfg.wBits, cfg.wGranularity, cfg.wSymmetric, cfg.wNarrowRange, cfg.wPowerOfTwo, cfg.wObserver, cfg.firstLast8bit]);
 }
 
+/**
+ * The fields that determine the uncorrected fake-quant model (weights, activations,
+ * placement): configs with the same key differ only in the fixes applied on top.
+ */
+export function quantKey(cfg: ExperimentConfig): string {
+  return JSON.stringify([weightKey(cfg), cfg.aBits, cfg.aSymmetric, cfg.aNarrowRange, cfg.aPowerOfTwo, cfg.aSign, cfg.aObserver, cfg.placement]);
+}
+
 export function quantizeWeights(graph: Graph, points: QuantPoints, cfg: ExperimentConfig): WeightQuant[] {
   return points.weights.map((point) => {
     const init = graph.initializers.get(point.initializer)!;
@@ -66,19 +74,5 @@ export function quantizeActivations(
  * rules. Points are found for the union of rules of a sweep, then filtered per config.
  */
 export function includeActivation(p: ActivationPoint, cfg: ExperimentConfig): boolean {
-  return p.reasons.some((r) => {
-    const kind = reasonKind(r);
-    return kind ? cfg.placement[kind] : false;
-  });
-}
-
-function reasonKind(reason: string): keyof ExperimentConfig['placement'] | undefined {
-  const r = reason.toLowerCase();
-  if (r.includes('conv')) return 'conv';
-  if (r.includes('gemm') || r.includes('matmul')) return 'gemm';
-  if (r.includes('add')) return 'add';
-  if (r.includes('pool')) return 'pool';
-  if (r.includes('concat')) return 'concat';
-  if (r.includes('input')) return 'modelInput';
-  return undefined;
+  return p.rules.some((rule) => cfg.placement[rule]);
 }

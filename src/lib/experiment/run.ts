@@ -26,7 +26,7 @@ import { Eta } from './batches.ts';
 import { collectActivationStats, DEFAULT_BINS } from './calibrate.ts';
 import { configHash } from './config.ts';
 import { agreement, evaluate, toAccuracy, type EvalOutcome } from './evaluate.ts';
-import { quantizeActivations, quantizeWeights, weightKey, type WeightQuant } from './quantize.ts';
+import { quantKey, quantizeActivations, quantizeWeights, weightKey, type WeightQuant } from './quantize.ts';
 import type { ExperimentResult, ProgressFn, RunExperiments, RunInputs, RunOptions, Stage } from './types.ts';
 
 export interface PipelineTuning {
@@ -54,6 +54,11 @@ export interface PreparedGroup {
   fp32: EvalOutcome;
   stats: Map<string, ActivationStats>;
   seconds: number;
+  /**
+   * Evaluations of uncorrected fake-quant models by quantKey, so configs that differ only
+   * in their fixes evaluate the shared "before fixes" model once.
+   */
+  uncorrected: Map<string, EvalOutcome>;
 }
 
 const ALL_PLACEMENT: PlacementRules = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
@@ -78,7 +83,7 @@ export async function prepareGroup(
   const { engine, model, dataset } = inputs;
   const cfg = configs[0];
   const graph = cfg.foldBn ? foldBatchNorm(base).graph : base;
-  const points = findQuantPoints(graph, ALL_PLACEMENT, { firstLast8bit: true });
+  const points = findQuantPoints(graph, ALL_PLACEMENT);
 
   if (dataset.items.length === 0) {
     throw new QpError('DATA_EMPTY', `The data set "${dataset.name}" holds no images, so there is nothing to calibrate or evaluate. Add JPEG images named after their class (e.g. n01440764.JPEG).`);
@@ -139,6 +144,7 @@ export async function prepareGroup(
     graph, points, calibCrops, evalCrops, evalLabels,
     skipped: skipped.length, fp32, stats,
     seconds: (performance.now() - t0) / 1000,
+    uncorrected: new Map(),
   };
 }
 
@@ -188,8 +194,14 @@ export async function runConfig(
       { biasCorrection: cfg.biasCorrection, bnReestimate: cfg.bnReestimate },
     );
   }
-  const q = await run(corrected?.graph ?? fq, 'Quantized evaluation');
-  const before = corrected ? await run(fq, 'Evaluation before fixes') : undefined;
+  const key = quantKey(cfg);
+  const uncorrected = async (label: string) => {
+    let o = group.uncorrected.get(key);
+    if (!o) group.uncorrected.set(key, (o = await run(fq, label)));
+    return o;
+  };
+  const q = corrected ? await run(corrected.graph, 'Quantized evaluation') : await uncorrected('Quantized evaluation');
+  const before = corrected ? await uncorrected('Evaluation before fixes') : undefined;
   let analysis: AnalysisOutput | undefined;
   if (opts.analyze) {
     const n = typeof opts.analyze === 'object' && opts.analyze.images ? opts.analyze.images : 64;

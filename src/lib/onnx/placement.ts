@@ -13,6 +13,8 @@ export interface ActivationPoint {
   consumers: string[];
   /** why it is a point, e.g. 'Conv input', 'model input' */
   reasons: string[];
+  /** the placement rules that made this tensor a point (a sweep filters by them per config) */
+  rules: (keyof PlacementRules)[];
   /** read by the first weighted layer (for firstLast8bit) */
   firstLayerInput: boolean;
   /** read by the last weighted layer (for firstLast8bit) */
@@ -83,24 +85,23 @@ function activationTensors(g: Graph): Set<string> {
 
 /**
  * Activation and weight quantization points of a graph, in network (topological) order,
- * deduplicated by tensor. `opts.firstLast8bit` does not change the points: the
- * isFirst/isLast/firstLayerInput/lastLayerInput flags are always set, and the caller
- * picks 8 bits for them when the option is on.
+ * deduplicated by tensor. The isFirst/isLast/firstLayerInput/lastLayerInput flags are
+ * always set; the caller picks 8 bits for them when `firstLast8bit` is on.
  */
-export function findQuantPoints(g: Graph, rules: PlacementRules, opts: { firstLast8bit?: boolean } = {}): QuantPoints {
-  void opts;
+export function findQuantPoints(g: Graph, rules: PlacementRules): QuantPoints {
   const act = activationTensors(g);
   const isAct = (t: string) => !!t && act.has(t) && !g.initializers.has(t);
   const points = new Map<string, ActivationPoint>();
-  const add = (t: string, consumer: string | null, reason: string) => {
+  const add = (t: string, consumer: string | null, rule: keyof PlacementRules, reason: string) => {
     if (!isAct(t)) return;
     let p = points.get(t);
-    if (!p) points.set(t, (p = { tensor: t, consumers: [], reasons: [], firstLayerInput: false, lastLayerInput: false }));
+    if (!p) points.set(t, (p = { tensor: t, consumers: [], reasons: [], rules: [], firstLayerInput: false, lastLayerInput: false }));
     if (consumer && !p.consumers.includes(consumer)) p.consumers.push(consumer);
     if (!p.reasons.includes(reason)) p.reasons.push(reason);
+    if (!p.rules.includes(rule)) p.rules.push(rule);
   };
 
-  if (rules.modelInput) for (const v of g.inputs) add(v.name, null, 'model input');
+  if (rules.modelInput) for (const v of g.inputs) add(v.name, null, 'modelInput', 'model input');
 
   const weights: WeightPoint[] = [];
   const weightedNodeInputs = new Map<Node, string[]>();
@@ -112,7 +113,7 @@ export function findQuantPoints(g: Graph, rules: PlacementRules, opts: { firstLa
     let quantized = false;
     if (op === 'Conv' && rules.conv) {
       quantized = true;
-      add(n.inputs[0], n.name, 'Conv input');
+      add(n.inputs[0], n.name, 'conv', 'Conv input');
       weightedNodeInputs.set(n, [n.inputs[0]]);
       const w = n.inputs[1];
       if (isInit(w)) {
@@ -132,7 +133,7 @@ export function findQuantPoints(g: Graph, rules: PlacementRules, opts: { firstLa
       quantized = true;
       const [a, b] = n.inputs;
       const dataIns = [a, b].filter((t) => !isInit(t));
-      for (const t of dataIns) add(t, n.name, `${op} input`);
+      for (const t of dataIns) add(t, n.name, 'gemm', `${op} input`);
       weightedNodeInputs.set(n, dataIns);
       if (isInit(b) && !isInit(a)) {
         const transB = op === 'Gemm' && n.attrs.transB === 1;
@@ -148,13 +149,13 @@ export function findQuantPoints(g: Graph, rules: PlacementRules, opts: { firstLa
       }
     } else if (op === 'Add' && rules.add) {
       quantized = true;
-      for (const t of n.inputs) add(t, n.name, 'Add input');
+      for (const t of n.inputs) add(t, n.name, 'add', 'Add input');
     } else if ((op === 'MaxPool' || op === 'AveragePool' || op === 'GlobalAveragePool' || op === 'GlobalMaxPool') && rules.pool) {
       quantized = true;
-      add(n.inputs[0], n.name, `${op} input`);
+      add(n.inputs[0], n.name, 'pool', `${op} input`);
     } else if (op === 'Concat' && rules.concat) {
       quantized = true;
-      for (const t of n.inputs) add(t, n.name, 'Concat input');
+      for (const t of n.inputs) add(t, n.name, 'concat', 'Concat input');
     }
     if (!quantized && !TRANSPARENT.has(op)) {
       unquantized.add(op);
