@@ -16,7 +16,7 @@ describe('findQuantPoints on a small graph', () => {
   it('conv+gemm: conv data inputs and the classifier input, with weight axes', () => {
     const p = findQuantPoints(g, CONV_GEMM);
     expect(p.activations.map((a) => a.tensor)).toEqual(['input', 'r1', 'flat']);
-    expect(p.activations[0]).toEqual({ tensor: 'input', consumers: ['conv1'], reasons: ['Conv input'], firstLayerInput: true, lastLayerInput: false });
+    expect(p.activations[0]).toEqual({ tensor: 'input', consumers: ['conv1'], reasons: ['Conv input'], rules: ['conv'], firstLayerInput: true, lastLayerInput: false });
     expect(p.activations[2].lastLayerInput).toBe(true);
     expect(p.weights).toEqual([
       { initializer: 'w1', node: 'conv1', opType: 'Conv', axis: 0, isFirst: true, isLast: false, depthwise: false },
