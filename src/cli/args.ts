@@ -1,13 +1,21 @@
 /**
  * Command-line arguments of `npm run bench`, parsed into the cartesian product of
- * ExperimentConfigs. Comma lists (`--backend tensorrt,snpe --w-bits 8,4`) multiply.
+ * configs. The config flags, their domains and the `--help` text come from the config
+ * schema (protocol/schema.ts); every config flag takes a comma list, and lists multiply
+ * (`--backend tensorrt,snpe --w-bits 8,4` is four runs).
  * Throws QpError('ARG_INVALID') with a one-line message on anything malformed.
  */
 import { parseArgs } from 'node:util';
 import { QpError } from '../lib/protocol/errors.ts';
 import type { ExperimentConfig } from '../lib/protocol/config.ts';
+import { CONFIG_FIELDS, type ConfigField } from '../lib/protocol/schema.ts';
 import { resolveConfig } from '../lib/experiment/config.ts';
-import { BACKEND_NAMES, OBSERVER_NAMES, type BackendName, type ObserverName } from '../lib/quant/types.ts';
+
+/** How many evaluation images: a count, or every image the calibration split leaves. */
+export type EvalCount = number | 'rest';
+
+/** A resolved config whose evaluation count may still be "the rest of the images". */
+export type BenchConfig = Omit<ExperimentConfig, 'eval'> & { eval: EvalCount };
 
 export interface BenchArgs {
   model: string;
@@ -20,17 +28,54 @@ export interface BenchArgs {
   /** square input size for models whose height/width are symbolic */
   inputSize?: number;
   analyze: boolean;
-  /** every combination to run; model/dataset ids are filled in later */
-  configs: ExperimentConfig[];
+  /** every combination to run; model/dataset ids are filled in once the inputs are read */
+  configs: BenchConfig[];
 }
 
-export const USAGE = `usage: npm run bench -- --model FILE --data DIR [--labels FILE] [--backend NAME[,NAME…]]
-  [--w-bits N[,N…]] [--a-bits N[,N…]] [--w-observer NAME[,…]] [--a-observer NAME[,…]]
-  [--w-granularity per-tensor|per-channel] [--calib N] [--eval N] [--seed N] [--no-fold-bn]
-  [--fix bias-correction,bn-reestimate] [--analyze] [--engine wasm|node] [--threads N]
-  [--preprocess torchvision|efficientnet-lite] [--input-size N] [--json FILE]
-backends: ${BACKEND_NAMES.join(' ')}
-observers: ${OBSERVER_NAMES.join(' ')}`;
+/** The config a BenchConfig stands for once the folder's image count is known. */
+export function withImageCount(c: BenchConfig, images: number): ExperimentConfig {
+  return { ...c, eval: c.eval === 'rest' ? images - c.calib : c.eval };
+}
+
+const VALUE_FIELDS = CONFIG_FIELDS.filter((f) => f.cli.role === 'value');
+const INPUT_FIELDS = CONFIG_FIELDS.filter((f) => f.cli.role === 'input');
+
+/** Fields the CLI multiplied in this order before the schema existed; kept so result tables keep their row order. */
+const PRODUCT_FIRST = ['backend', 'wBits', 'aBits', 'wObserver', 'aObserver'];
+const PRODUCT_ORDER = [
+  ...PRODUCT_FIRST.map((n) => VALUE_FIELDS.find((f) => f.name === n)!),
+  ...VALUE_FIELDS.filter((f) => !PRODUCT_FIRST.includes(f.name)),
+];
+
+/** Options that are not config fields. */
+const RUN_OPTIONS = `  --labels FILE            class index (JSON) when the folder has none
+  --fix bias-correction,bn-reestimate   same as --bias-correction 1 / --bn-reestimate 1
+  --no-fold-bn             same as --fold-bn 0
+  --analyze                also analyse why accuracy drops, layer by layer
+  --engine wasm|node       onnxruntime build to run on (default wasm)
+  --threads N              engine threads
+  --preprocess torchvision|efficientnet-lite   preprocessing of a user model
+  --input-size N           square input size for models with symbolic height/width
+  --json FILE              write the results as JSON`;
+
+function flagLine(f: ConfigField): string {
+  const def = f.name === 'eval' ? 'rest' : f.default === 'preset' ? 'from the backend preset' : typeof f.default === 'boolean' ? (f.default ? '1' : '0') : String(f.default);
+  const head = `  --${f.cli.flag} ${f.cli.arg}`;
+  return `${head.padEnd(40)} ${f.label}${f.group === 'weights' ? ' (weights)' : f.group === 'activations' ? ' (activations)' : ''}; default ${def}`;
+}
+
+function enumLine(title: string, name: string): string {
+  const t = CONFIG_FIELDS.find((f) => f.name === name)!.type;
+  return `${title}: ${t.kind === 'enum' ? t.values.join(' ') : ''}`;
+}
+
+export const USAGE = `usage: npm run bench -- ${INPUT_FIELDS.map((f) => `--${f.cli.flag} ${f.cli.arg}`).join(' ')} [options]
+Config flags (each takes a comma list; lists multiply into one run per combination; 1|0 flags also take true|false):
+${VALUE_FIELDS.map(flagLine).join('\n')}
+Other options:
+${RUN_OPTIONS}
+${enumLine('backends', 'backend')}
+${enumLine('observers', 'wObserver')}`;
 
 function bad(msg: string): never {
   throw new QpError('ARG_INVALID', msg);
@@ -55,98 +100,106 @@ function oneOf<T extends string>(name: string, v: string, allowed: readonly T[])
   return v as T;
 }
 
+/** One command-line value of a config field, checked against the field's schema domain. */
+export function parseFieldValue(f: ConfigField, raw: string): unknown {
+  const flag = f.cli.flag;
+  if (f.name === 'eval' && raw === 'rest') return 'rest';
+  switch (f.type.kind) {
+    case 'bool':
+      if (raw === '1' || raw === 'true') return true;
+      if (raw === '0' || raw === 'false') return false;
+      return bad(`--${flag} must be 1 or 0 (true or false), got "${raw}".`);
+    case 'int':
+      if (f.name === 'eval' && !/^\d+$/.test(raw)) bad(`--eval must be a whole number or "rest", got "${raw}".`);
+      return int(flag, raw, f.type.min, f.type.max);
+    case 'enum':
+      return oneOf(flag, raw, f.type.values);
+    case 'string':
+      if (raw.length > f.type.maxLength) bad(`--${flag} must be at most ${f.type.maxLength} characters long.`);
+      return raw;
+  }
+}
+
+/** The command-line text of a config value (the inverse of parseFieldValue). */
+export function formatFieldValue(f: ConfigField, v: unknown): string {
+  return f.type.kind === 'bool' ? (v ? '1' : '0') : String(v);
+}
+
+function product(lists: [ConfigField, unknown[]][]): Map<ConfigField, unknown>[] {
+  let out: Map<ConfigField, unknown>[] = [new Map()];
+  for (const [f, values] of lists) out = out.flatMap((m) => values.map((v) => new Map(m).set(f, v)));
+  return out;
+}
+
 export function parseBenchArgs(argv: string[]): BenchArgs {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    labels: { type: 'string' },
+    json: { type: 'string' },
+    engine: { type: 'string' },
+    threads: { type: 'string' },
+    preprocess: { type: 'string' },
+    'input-size': { type: 'string' },
+    fix: { type: 'string' },
+    analyze: { type: 'boolean' },
+    'no-fold-bn': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  };
+  for (const f of CONFIG_FIELDS) options[f.cli.flag] = { type: 'string' };
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        model: { type: 'string' },
-        data: { type: 'string' },
-        labels: { type: 'string' },
-        backend: { type: 'string' },
-        'w-bits': { type: 'string' },
-        'a-bits': { type: 'string' },
-        'w-observer': { type: 'string' },
-        'a-observer': { type: 'string' },
-        'w-granularity': { type: 'string' },
-        calib: { type: 'string' },
-        eval: { type: 'string' },
-        seed: { type: 'string' },
-        json: { type: 'string' },
-        engine: { type: 'string' },
-        threads: { type: 'string' },
-        preprocess: { type: 'string' },
-        'input-size': { type: 'string' },
-        fix: { type: 'string' },
-        analyze: { type: 'boolean' },
-        'no-fold-bn': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = parseArgs({ args: argv, strict: true, allowPositionals: false, options });
   } catch (e) {
     bad(`${(e as Error).message.split('\n')[0]} (see --help).`);
   }
-  const v = parsed.values;
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  const str = (k: string) => v[k] as string | undefined;
   if (v.help) throw new QpError('ARG_INVALID', USAGE);
   if (!v.model) bad('Missing --model FILE (an ONNX image classifier).');
   if (!v.data) bad('Missing --data DIR (a folder of images named by WordNet id).');
 
-  const backends = (list(v.backend) ?? ['tensorrt']).map((b) => oneOf('backend', b, BACKEND_NAMES));
-  const wBits = list(v['w-bits'])?.map((b) => int('w-bits', b, 2, 16));
-  const aBits = list(v['a-bits'])?.map((b) => int('a-bits', b, 2, 16));
-  const wObs = list(v['w-observer'])?.map((o) => oneOf('w-observer', o, OBSERVER_NAMES));
-  const aObs = list(v['a-observer'])?.map((o) => oneOf('a-observer', o, OBSERVER_NAMES));
-  const wGran = v['w-granularity'] ? oneOf('w-granularity', v['w-granularity'], ['per-tensor', 'per-channel'] as const) : undefined;
-  const fixes = list(v.fix)?.map((f) => oneOf('fix', f, ['bias-correction', 'bn-reestimate'] as const)) ?? [];
-  const calib = v.calib ? int('calib', v.calib, 1, 1_000_000) : 128;
-  const evalN = v.eval ? int('eval', v.eval, 1, 1_000_000) : undefined;
-  const seed = v.seed ? int('seed', v.seed, 0, 0x7fffffff) : 0;
-  const engine = v.engine ? oneOf('engine', v.engine, ['wasm', 'node'] as const) : 'wasm';
-  const threads = v.threads ? int('threads', v.threads, 1, 64) : undefined;
-  const inputSize = v['input-size'] ? int('input-size', v['input-size'], 8, 4096) : undefined;
-  if (v.preprocess) oneOf('preprocess', v.preprocess, ['torchvision', 'efficientnet-lite'] as const);
-
-  const configs: ExperimentConfig[] = [];
-  for (const backend of backends as BackendName[]) {
-    for (const wb of wBits ?? [undefined]) {
-      for (const ab of aBits ?? [undefined]) {
-        for (const wo of (wObs ?? [undefined]) as (ObserverName | undefined)[]) {
-          for (const ao of (aObs ?? [undefined]) as (ObserverName | undefined)[]) {
-            configs.push(
-              resolveConfig({
-                backend,
-                wBits: wb,
-                aBits: ab,
-                wObserver: wo,
-                aObserver: ao,
-                wGranularity: wGran,
-                calib,
-                // eval is set once the dataset size is known when not given
-                eval: evalN ?? 1,
-                seed,
-                foldBn: !v['no-fold-bn'],
-                biasCorrection: fixes.includes('bias-correction'),
-                bnReestimate: fixes.includes('bn-reestimate'),
-              }),
-            );
-          }
-        }
-      }
-    }
+  // Shorthands of the first release, kept so existing scripts keep working.
+  const shorthand = new Map<string, unknown[]>();
+  for (const fix of list(str('fix')) ?? []) {
+    const name = oneOf('fix', fix, ['bias-correction', 'bn-reestimate'] as const) === 'bias-correction' ? 'biasCorrection' : 'bnReestimate';
+    shorthand.set(name, [true]);
   }
+  if (v['no-fold-bn']) shorthand.set('foldBn', [false]);
+
+  const lists: [ConfigField, unknown[]][] = [];
+  for (const f of PRODUCT_ORDER) {
+    const raw = list(str(f.cli.flag));
+    const short = shorthand.get(f.name);
+    if (raw && short) bad(`--${f.cli.flag} and its shorthand (--fix or --no-fold-bn) were both given; use one of them.`);
+    if (raw) lists.push([f, raw.map((r) => parseFieldValue(f, r))]);
+    else if (short) lists.push([f, short]);
+  }
+  const engine = str('engine') ? oneOf('engine', str('engine')!, ['wasm', 'node'] as const) : 'wasm';
+  const threads = str('threads') ? int('threads', str('threads')!, 1, 64) : undefined;
+  const inputSize = str('input-size') ? int('input-size', str('input-size')!, 8, 4096) : undefined;
+  if (str('preprocess')) oneOf('preprocess', str('preprocess')!, ['torchvision', 'efficientnet-lite'] as const);
+
+  const configs: BenchConfig[] = product(lists).map((values) => {
+    const overrides: Record<string, unknown> = {};
+    let evalCount: EvalCount = 'rest';
+    for (const [f, value] of values) {
+      if (f.name === 'eval') evalCount = value as EvalCount;
+      else if (f.path.length === 2) overrides.placement = { ...(overrides.placement as object), [f.path[1]]: value };
+      else overrides[f.path[0]] = value;
+    }
+    // The numeric count is checked with the rest; "rest" is checked once the image count is known.
+    const cfg = resolveConfig({ ...(overrides as Partial<ExperimentConfig>), eval: evalCount === 'rest' ? undefined : evalCount });
+    return { ...cfg, eval: evalCount };
+  });
   return {
-    model: v.model,
-    data: v.data,
-    labels: v.labels,
-    json: v.json,
+    model: v.model as string,
+    data: v.data as string,
+    labels: str('labels'),
+    json: str('json'),
     engine,
     threads,
-    preprocess: v.preprocess,
+    preprocess: str('preprocess'),
     inputSize,
     analyze: !!v.analyze,
-    configs: evalN === undefined ? configs.map((c) => ({ ...c, eval: -1 })) : configs,
+    configs,
   };
 }

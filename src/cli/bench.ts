@@ -16,7 +16,7 @@ import type { Graph } from '../lib/onnx/ir.ts';
 import { parseModel } from '../lib/onnx/model.ts';
 import { findModelBySha256 } from '../lib/models/registry.ts';
 import { validateClassifier } from '../lib/models/validate.ts';
-import { parseBenchArgs } from './args.ts';
+import { parseBenchArgs, withImageCount } from './args.ts';
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {
   try {
@@ -64,12 +64,7 @@ export async function main(argv: string[]): Promise<number> {
     const info = validateClassifier(graph, { labels: dataset.classes, inputSize: args.inputSize });
     const model = identifyModel(modelBytes, graph, info.classes, args.preprocess, args.inputSize);
     const n = dataset.items.length;
-    const configs = args.configs.map((c) => ({
-      ...c,
-      model: model.id,
-      dataset: dataset.name,
-      eval: c.eval === -1 ? n - c.calib : c.eval,
-    }));
+    const configs = args.configs.map((c) => withImageCount({ ...c, model: model.id, dataset: dataset.name }, n));
     if (configs[0].eval < 1) throw new QpError('DATA_TOO_FEW_IMAGES', `The folder has ${n} images; with --calib ${configs[0].calib} none are left to evaluate. Lower --calib.`);
     const engine = await createNodeEngine(args.engine, args.threads);
     process.stderr.write(`model ${model.id} (${model.label}), ${n} images, ${configs.length} config(s), engine ${engine.description}\n`);

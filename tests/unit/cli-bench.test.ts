@@ -21,7 +21,7 @@ describe('parseBenchArgs', () => {
     expect(trt4mse.wNarrowRange).toBe(true);
     const snpe = a.configs.find((c) => c.backend === 'snpe')!;
     expect(snpe.wSymmetric).toBe(false);
-    expect(a.configs.every((c) => c.eval === -1 && c.calib === 128 && c.seed === 0)).toBe(true);
+    expect(a.configs.every((c) => c.eval === 'rest' && c.calib === 128 && c.seed === 0)).toBe(true);
   });
 
   it('uses each backend\'s default observers unless overridden', () => {

@@ -1,12 +1,14 @@
 /**
  * Building, validating and hashing ExperimentConfig. A config is resolved from a
  * backend preset plus the user's overrides; the resolved object (every field set)
- * is what runs, what is hashed, and what the URL carries.
+ * is what runs, what is hashed, and what the URL carries. Defaults and domains come
+ * from the config schema (protocol/schema.ts); preset values from quant/presets.ts.
  */
 import { CONFIG_VERSION, type ExperimentConfig, type PresetFields } from '../protocol/config.ts';
 import { QpError } from '../protocol/errors.ts';
+import { BACKEND_NAMES, type BackendName } from '../protocol/names.ts';
+import { CONFIG_FIELDS, describeDomain, getField, hashedForm, inDomain } from '../protocol/schema.ts';
 import { BACKEND_PRESETS } from '../quant/presets.ts';
-import { BACKEND_NAMES, OBSERVER_NAMES, type BackendName } from '../quant/types.ts';
 
 export const PRESET_FIELDS: readonly (keyof PresetFields)[] = [
   'wBits', 'wGranularity', 'wSymmetric', 'wNarrowRange', 'wPowerOfTwo', 'wObserver',
@@ -23,19 +25,11 @@ export function presetFields(backend: BackendName): PresetFields {
 }
 
 export function defaultConfig(backend: BackendName = 'tensorrt'): ExperimentConfig {
-  return {
-    v: CONFIG_VERSION,
-    model: 'mobilenet-v2',
-    dataset: 'imagenet-sample',
-    backend,
-    ...presetFields(backend),
-    foldBn: true,
-    calib: 128,
-    eval: 1000 - 128,
-    seed: 0,
-    biasCorrection: false,
-    bnReestimate: false,
-  };
+  const out: Record<string, unknown> = { v: CONFIG_VERSION };
+  for (const f of CONFIG_FIELDS) {
+    if (f.default !== 'preset' && f.path.length === 1) out[f.path[0]] = f.default;
+  }
+  return { ...out, backend, ...presetFields(backend) } as ExperimentConfig;
 }
 
 /**
@@ -62,24 +56,20 @@ export function overriddenFields(cfg: ExperimentConfig): (keyof PresetFields)[] 
   return PRESET_FIELDS.filter((k) => JSON.stringify(cfg[k]) !== JSON.stringify(p[k]));
 }
 
+/** Throws QpError('CONFIG_INVALID') with a full sentence naming the first field outside its domain. */
 export function validateConfig(cfg: ExperimentConfig): void {
   const bad = (msg: string) => {
     throw new QpError('CONFIG_INVALID', msg);
   };
   if (cfg.v !== CONFIG_VERSION) bad(`Config version ${String(cfg.v)} is not supported (expected ${CONFIG_VERSION}).`);
-  for (const k of ['wBits', 'aBits'] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] < 2 || cfg[k] > 16) bad(`Bit width ${k} must be a whole number from 2 to 16, got ${cfg[k]}.`);
+  if (!cfg.placement || typeof cfg.placement !== 'object') bad('The config has no placement rules; reset it to a backend preset.');
+  for (const f of CONFIG_FIELDS) {
+    const v = getField(cfg, f);
+    if (inDomain(f.type, v)) continue;
+    if (f.name === 'model') bad('The config names no model: choose one from the model list or open an ONNX file.');
+    const shown = typeof v === 'string' ? `"${v.length > 40 ? `${v.slice(0, 40)}…` : v}"` : String(v);
+    bad(`The setting "${f.label}" (${f.name}) must be ${describeDomain(f.type)}, got ${shown}.`);
   }
-  for (const k of ['wObserver', 'aObserver'] as const) {
-    if (!OBSERVER_NAMES.includes(cfg[k])) bad(`Unknown ${k} "${cfg[k]}". Choose one of: ${OBSERVER_NAMES.join(', ')}.`);
-  }
-  if (cfg.wGranularity !== 'per-tensor' && cfg.wGranularity !== 'per-channel') bad(`Weight granularity must be per-tensor or per-channel, got ${String(cfg.wGranularity)}.`);
-  if (!['signed', 'unsigned', 'auto'].includes(cfg.aSign)) bad(`Activation sign must be signed, unsigned or auto, got ${String(cfg.aSign)}.`);
-  for (const k of ['calib', 'eval'] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) bad(`The number of ${k === 'calib' ? 'calibration' : 'evaluation'} images must be a positive whole number, got ${cfg[k]}.`);
-  }
-  if (!Number.isInteger(cfg.seed) || cfg.seed < 0 || cfg.seed > 0x7fffffff) bad(`The seed must be a whole number from 0 to 2147483647, got ${cfg.seed}.`);
-  if (typeof cfg.model !== 'string' || !cfg.model) bad('The config names no model: choose one from the model list or open an ONNX file.');
 }
 
 /** JSON with sorted keys at every level: the canonical form that is hashed. */
@@ -92,9 +82,13 @@ export function canonicalJson(x: unknown): string {
   return JSON.stringify(x);
 }
 
-/** Stable hash of a resolved config: first 16 hex digits of SHA-256 of its canonical JSON. */
+/**
+ * Stable hash of a resolved config: first 16 hex digits of SHA-256 of the canonical JSON
+ * of its hashed form (fields added after the first release are left out while neutral,
+ * so adding a field does not change the hash of existing configs; see protocol/schema.ts).
+ */
 export async function configHash(cfg: ExperimentConfig): Promise<string> {
-  const bytes = new TextEncoder().encode(canonicalJson(cfg));
+  const bytes = new TextEncoder().encode(canonicalJson(hashedForm(cfg)));
   const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('').slice(0, 16);
 }

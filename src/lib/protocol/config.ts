@@ -3,7 +3,9 @@
  * The CLI, the worker and the URL hash all carry this type. Pure data, no logic here
  * beyond the type (resolution from presets lives in src/lib/experiment/config.ts).
  */
-import type { BackendName, Granularity, ObserverName } from '../quant/types.ts';
+import type { ActivationSign, BackendName, Granularity, ObserverName } from './names.ts';
+
+export type { ActivationSign } from './names.ts';
 
 export const CONFIG_VERSION = 1 as const;
 
@@ -22,9 +24,6 @@ export interface PlacementRules {
   /** the model input itself, even where no quantized op reads it directly */
   modelInput: boolean;
 }
-
-/** When activations use an unsigned integer range. */
-export type ActivationSign = 'signed' | 'unsigned' | 'auto';
 
 export interface ExperimentConfig {
   v: typeof CONFIG_VERSION;

@@ -19,6 +19,7 @@
  * Must not: import ORT, DOM, Svelte, idb or node: modules; allocate per element.
  */
 import { QpError } from '../protocol/errors.ts';
+import { BIT_RANGE } from '../protocol/names.ts';
 import { roundHalfToEven } from './round.ts';
 import type { QParams, QuantSpec, Range } from './types.ts';
 
@@ -33,10 +34,10 @@ export const SCALE_EPS = 1.1920928955078125e-7;
  */
 export function qRange(spec: QuantSpec): { qmin: number; qmax: number } {
   const b = spec.bits;
-  if (!Number.isInteger(b) || b < 2 || b > 16) {
+  if (!Number.isInteger(b) || b < BIT_RANGE.min || b > BIT_RANGE.max) {
     throw new QpError(
       'CONFIG_INVALID',
-      `The bit width ${String(b)} is not supported. Use a whole number of bits from 2 to 16.`,
+      `The bit width ${String(b)} is not supported. Use a whole number of bits from ${BIT_RANGE.min} to ${BIT_RANGE.max}.`,
     );
   }
   if (!spec.signed) return { qmin: 0, qmax: 2 ** b - 1 };

@@ -2,32 +2,10 @@
  * Types of the quantization math. Pure data: no ORT, no DOM, no graph types.
  */
 
-export type Granularity = 'per-tensor' | 'per-channel';
-
-export const OBSERVER_NAMES = [
-  'minmax',
-  'ema-minmax',
-  'mse',
-  'ema-mse',
-  'percentile',
-  'ema-quantile',
-  'clipstd',
-  'kl',
-] as const;
-export type ObserverName = (typeof OBSERVER_NAMES)[number];
-
-export const BACKEND_NAMES = [
-  'academic',
-  'tensorrt',
-  'snpe',
-  'fbgemm',
-  'ppl-cuda',
-  'openvino',
-  'vitis',
-  'onnx-qnn',
-  'tengine',
-] as const;
-export type BackendName = (typeof BACKEND_NAMES)[number];
+// The name lists live in protocol/names.ts (written once for every layer); re-exported here
+// so quantization code keeps importing its vocabulary from one place.
+export { BACKEND_NAMES, OBSERVER_NAMES, type BackendName, type Granularity, type ObserverName } from '../protocol/names.ts';
+import type { Granularity } from '../protocol/names.ts';
 
 /**
  * How one tensor is quantized. Integer range:

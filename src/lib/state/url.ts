@@ -1,7 +1,7 @@
 /**
  * Shareable URL codec: ExperimentConfig <-> location.hash. Pure (no DOM, no Svelte).
  *
- * One table (FIELDS) names every serializable field, its type and how it is checked.
+ * The fields, their URL keys and domains come from the config schema (protocol/schema.ts).
  * The hash is readable `key=value` pairs (tensorflow/playground style) so a teacher can
  * edit a link by hand and add `<field>_hide` keys that hide controls (teaching views).
  * Compactness comes from writing only fields that differ from the chosen backend
@@ -12,15 +12,12 @@
  * the defaults and are reported as notices (full sentences) for the UI to show.
  * Must not: touch window/location, import Svelte, or decide anything about runs.
  */
-import { CONFIG_VERSION, type ExperimentConfig, type PlacementRules } from '../protocol/config.ts';
+import { CONFIG_VERSION, type ExperimentConfig } from '../protocol/config.ts';
+import { BACKEND_NAMES, type BackendName } from '../protocol/names.ts';
+import { CONFIG_FIELDS, describeDomain, getField, inDomain, type FieldKind } from '../protocol/schema.ts';
 import { defaultConfig, validateConfig } from '../experiment/config.ts';
-import { BACKEND_NAMES, OBSERVER_NAMES, type BackendName } from '../quant/types.ts';
 
-type FieldType =
-  | { kind: 'bool' }
-  | { kind: 'int'; min: number; max: number }
-  | { kind: 'enum'; values: readonly string[] }
-  | { kind: 'string'; maxLength: number };
+type FieldType = FieldKind;
 
 export interface FieldDef {
   /** key in the URL; `placement.x` for the nested placement rules */
@@ -32,60 +29,19 @@ export interface FieldDef {
   set(c: ExperimentConfig, v: unknown): void;
 }
 
-const PLACEMENT_KEYS: readonly (keyof PlacementRules)[] = ['conv', 'gemm', 'add', 'pool', 'concat', 'modelInput'];
-
-function top<K extends keyof ExperimentConfig>(name: K, type: FieldType): FieldDef {
-  return {
-    name,
-    type,
-    default: (b) => defaultConfig(b)[name],
-    get: (c) => c[name],
+/** The serializable fields in URL order (`backend` first), derived from the schema. */
+export const FIELDS: readonly FieldDef[] = CONFIG_FIELDS.map(
+  (f): FieldDef => ({
+    name: f.url,
+    type: f.type,
+    default: (b) => getField(defaultConfig(b), f),
+    get: (c) => getField(c, f),
     set: (c, v) => {
-      (c as unknown as Record<string, unknown>)[name] = v;
+      if (f.path.length === 2) c.placement = { ...c.placement, [f.path[1]]: v as boolean };
+      else (c as unknown as Record<string, unknown>)[f.path[0]] = v;
     },
-  };
-}
-
-const BOOL: FieldType = { kind: 'bool' };
-const BITS: FieldType = { kind: 'int', min: 2, max: 16 };
-const OBSERVER: FieldType = { kind: 'enum', values: OBSERVER_NAMES };
-
-/** The one table of serializable fields, in URL order. `backend` comes first. */
-export const FIELDS: readonly FieldDef[] = [
-  top('backend', { kind: 'enum', values: BACKEND_NAMES }),
-  top('model', { kind: 'string', maxLength: 200 }),
-  top('dataset', { kind: 'string', maxLength: 200 }),
-  top('wBits', BITS),
-  top('wGranularity', { kind: 'enum', values: ['per-tensor', 'per-channel'] }),
-  top('wSymmetric', BOOL),
-  top('wNarrowRange', BOOL),
-  top('wPowerOfTwo', BOOL),
-  top('wObserver', OBSERVER),
-  top('aBits', BITS),
-  top('aSymmetric', BOOL),
-  top('aNarrowRange', BOOL),
-  top('aPowerOfTwo', BOOL),
-  top('aSign', { kind: 'enum', values: ['signed', 'unsigned', 'auto'] }),
-  top('aObserver', OBSERVER),
-  ...PLACEMENT_KEYS.map(
-    (k): FieldDef => ({
-      name: `placement.${k}`,
-      type: BOOL,
-      default: (b) => defaultConfig(b).placement[k],
-      get: (c) => c.placement[k],
-      set: (c, v) => {
-        c.placement = { ...c.placement, [k]: v as boolean };
-      },
-    }),
-  ),
-  top('firstLast8bit', BOOL),
-  top('foldBn', BOOL),
-  top('calib', { kind: 'int', min: 1, max: 1_000_000 }),
-  top('eval', { kind: 'int', min: 1, max: 1_000_000 }),
-  top('seed', { kind: 'int', min: 0, max: 0x7fffffff }),
-  top('biasCorrection', BOOL),
-  top('bnReestimate', BOOL),
-];
+  }),
+);
 
 const FIELD_BY_NAME = new Map(FIELDS.map((f) => [f.name, f]));
 
@@ -110,34 +66,14 @@ function encodeValue(type: FieldType, v: unknown): string {
 
 /** Decode one value; undefined means "not valid for this type". */
 function decodeValue(type: FieldType, raw: string): unknown {
-  switch (type.kind) {
-    case 'bool':
-      if (raw === '1' || raw === 'true') return true;
-      if (raw === '0' || raw === 'false') return false;
-      return undefined;
-    case 'int': {
-      if (!/^-?\d{1,10}$/.test(raw)) return undefined;
-      const n = Number(raw);
-      return Number.isInteger(n) && n >= type.min && n <= type.max ? n : undefined;
-    }
-    case 'enum':
-      return type.values.includes(raw) ? raw : undefined;
-    case 'string':
-      return raw.length > 0 && raw.length <= type.maxLength ? raw : undefined;
-  }
+  let v: unknown = raw;
+  if (type.kind === 'bool') v = raw === '1' || raw === 'true' ? true : raw === '0' || raw === 'false' ? false : undefined;
+  else if (type.kind === 'int') v = /^-?\d{1,10}$/.test(raw) ? Number(raw) : undefined;
+  return inDomain(type, v) ? v : undefined;
 }
 
 function describe(type: FieldType): string {
-  switch (type.kind) {
-    case 'bool':
-      return '1 or 0';
-    case 'int':
-      return `an integer from ${type.min} to ${type.max}`;
-    case 'enum':
-      return `one of ${type.values.join(', ')}`;
-    case 'string':
-      return `a non-empty text of at most ${type.maxLength} characters`;
-  }
+  return describeDomain(type, '1 or 0').replace('a whole number', 'an integer');
 }
 
 /** Shorten user-controlled text before quoting it in a notice. */

@@ -1,0 +1,400 @@
+/**
+ * The config schema: one typed entry per ExperimentConfig field — its kind and domain,
+ * default, URL key, CLI flag, UI label and group, and a paragraph of help a student can
+ * read. Validation (experiment/config.ts), the URL codec (state/url.ts), the bench CLI
+ * (cli/args.ts) and the ConfigPanel controls are all derived from this table, so adding
+ * a field is one entry here plus its use in the pipeline.
+ *
+ * Hash stability. configHash is taken over a canonical form of the config. Fields of
+ * schema revision 1 (every field today) are always part of it. A field added later must
+ * declare `since` > 1 and a `neutral` value — the value that reproduces the behaviour of
+ * configs made before it existed (e.g. `cle: false`). The canonical form leaves such a
+ * field out while it equals its neutral value, so stored results and shared links of
+ * older configs keep their hash; only configs that really use the new field hash
+ * differently. (Its URL key is omitted at its default as well, so old links stay valid.)
+ *
+ * A leaf module: pure data and tiny accessors; imports only other protocol modules.
+ */
+import type { ExperimentConfig, PlacementRules, PresetFields } from './config.ts';
+import { ACTIVATION_SIGNS, BACKEND_NAMES, BIT_RANGE, GRANULARITIES, OBSERVER_NAMES } from './names.ts';
+
+export type FieldKind =
+  | { kind: 'bool' }
+  | { kind: 'int'; min: number; max: number }
+  /** `labels` gives the UI text of values that need more than their name */
+  | { kind: 'enum'; values: readonly string[]; labels?: Readonly<Record<string, string>> }
+  | { kind: 'string'; maxLength: number };
+
+/** Where a control sits in the ConfigPanel; 'source' fields are set by the model and data panels. */
+export type FieldGroup = 'backend' | 'source' | 'weights' | 'activations' | 'placement' | 'model' | 'images';
+
+export const FIELD_GROUPS: readonly { id: FieldGroup; label: string }[] = [
+  { id: 'backend', label: 'Backend preset' },
+  { id: 'source', label: 'Model and images' },
+  { id: 'weights', label: 'Weights' },
+  { id: 'activations', label: 'Activations' },
+  { id: 'placement', label: 'Where activations are quantized' },
+  { id: 'model', label: 'Model and corrections' },
+  { id: 'images', label: 'Images' },
+];
+
+/** Top-level key, or ['placement', rule] for the nested placement rules. */
+export type FieldPath = readonly [keyof ExperimentConfig] | readonly ['placement', keyof PlacementRules];
+
+export interface CliFlag {
+  /** long option name without the dashes */
+  flag: string;
+  /** what the value looks like in --help */
+  arg: string;
+  /**
+   * 'value': the flag sets this field (comma lists multiply into one config each);
+   * 'input': the flag names a file or folder and the field gets that input's id.
+   */
+  role: 'value' | 'input';
+}
+
+export interface ConfigField {
+  /** dotted name: the ExperimentConfig key, or `placement.<rule>` */
+  name: string;
+  path: FieldPath;
+  type: FieldKind;
+  /** 'preset': the backend preset sets it (quant/presets.ts); otherwise the value itself */
+  default: 'preset' | boolean | number | string;
+  /** key in the shareable link */
+  url: string;
+  cli: CliFlag;
+  label: string;
+  group: FieldGroup;
+  /** a paragraph for students: what it means, what it does to accuracy, MQBench's term */
+  help: string;
+  /** schema revision that introduced the field (1 for everything of the first release) */
+  since: number;
+  /** for since > 1: the value that behaves like configs made before the field existed */
+  neutral?: boolean | number | string;
+}
+
+const BOOL = { kind: 'bool' } as const;
+const BITS = { kind: 'int', min: BIT_RANGE.min, max: BIT_RANGE.max } as const;
+const OBSERVER = { kind: 'enum', values: OBSERVER_NAMES } as const;
+const IMAGES = { kind: 'int', min: 1, max: 1_000_000 } as const;
+const NAME = { kind: 'string', maxLength: 200 } as const;
+
+const OBSERVER_HELP =
+  'Observers (MQBench: observer) are run on the calibration images: min/max takes the extremes; ' +
+  'ema- variants average per batch; mse searches the clipping range with the smallest squared error; ' +
+  'percentile and ema-quantile clip rare outliers; clipstd clips at a multiple of the standard deviation; ' +
+  'kl minimizes the KL divergence of the histograms (TensorRT entropy calibration).';
+
+type Entry = Omit<ConfigField, 'path' | 'url' | 'since'> & { path?: FieldPath; url?: string; since?: number };
+
+function entry(e: Entry): ConfigField {
+  const path = e.path ?? ([e.name] as unknown as FieldPath);
+  return { ...e, path, url: e.url ?? e.name, since: e.since ?? 1 };
+}
+
+const PLACEMENT_HELP: Record<keyof PlacementRules, [string, string]> = {
+  conv: ['Conv inputs', 'Quantize the input of every convolution (including depthwise ones). Every backend does this: it is what makes the convolution itself run on integers.'],
+  gemm: ['Gemm / MatMul inputs', 'Quantize the input of the fully connected classifier. Turning it off keeps the last layer\'s input in float, which usually recovers a little accuracy.'],
+  add: ['Add inputs', 'Quantize both inputs of residual additions. Backends that add in integers need it; each extra quantizer adds rounding error where two branches join.'],
+  pool: ['Pooling inputs', 'Quantize the inputs of max, average and global average pooling, as backends that pool in integers do.'],
+  concat: ['Concat inputs', 'Quantize the inputs of concatenations, so all joined tensors share one scale (FBGEMM, Vitis, Tengine).'],
+  modelInput: ['Model input', 'Quantize the image fed to the network itself, even where no quantized operation reads it directly (OpenVINO and Vitis do this).'],
+};
+
+const PLACEMENT_FLAG: Record<keyof PlacementRules, string> = {
+  conv: 'place-conv',
+  gemm: 'place-gemm',
+  add: 'place-add',
+  pool: 'place-pool',
+  concat: 'place-concat',
+  modelInput: 'place-model-input',
+};
+
+/** Every ExperimentConfig field except the version `v`, in URL order (`backend` first). */
+export const CONFIG_FIELDS: readonly ConfigField[] = [
+  entry({
+    name: 'backend',
+    type: { kind: 'enum', values: BACKEND_NAMES },
+    default: 'tensorrt',
+    cli: { flag: 'backend', arg: 'NAME[,NAME…]', role: 'value' },
+    label: 'Backend preset',
+    group: 'backend',
+    help: 'The hardware or runtime the model is meant to run on. Each backend fixes a quantization scheme (bits, symmetry, granularity, observers) and where fake-quantizers go, following MQBench\'s prepare_by_platform (BackendType). Changing it resets every preset field; editing a preset field afterwards marks it as a custom override.',
+  }),
+  entry({
+    name: 'model',
+    type: NAME,
+    default: 'mobilenet-v2',
+    cli: { flag: 'model', arg: 'FILE', role: 'input' },
+    label: 'Model',
+    group: 'source',
+    help: 'The network being quantized: a model from the list, or "sha256:" and the fingerprint of an ONNX file you opened. Small, thin networks such as MobileNet lose more accuracy than wide ones because each channel carries more information.',
+  }),
+  entry({
+    name: 'dataset',
+    type: NAME,
+    default: 'imagenet-sample',
+    cli: { flag: 'data', arg: 'DIR', role: 'input' },
+    label: 'Images',
+    group: 'source',
+    help: 'The labelled images used both to calibrate (choose ranges) and to evaluate accuracy. Calibration images should look like what the model will see in deployment; the evaluation images are kept apart from them.',
+  }),
+  entry({
+    name: 'wBits',
+    type: BITS,
+    default: 'preset',
+    cli: { flag: 'w-bits', arg: 'N[,N…]', role: 'value' },
+    label: 'Bits',
+    group: 'weights',
+    help: 'How many bits each weight is stored with (MQBench: w_qscheme bit). 8 bits usually costs well under a point of accuracy; at 4 bits and below the rounding error grows quickly and per-channel scales or better observers matter much more.',
+  }),
+  entry({
+    name: 'wGranularity',
+    type: { kind: 'enum', values: GRANULARITIES, labels: { 'per-tensor': 'per tensor', 'per-channel': 'per channel' } },
+    default: 'preset',
+    cli: { flag: 'w-granularity', arg: 'per-tensor|per-channel', role: 'value' },
+    label: 'Granularity',
+    group: 'weights',
+    help: 'Whether one scale covers a whole weight tensor or each output channel gets its own (MQBench: per_channel). Per-channel is much more accurate for networks whose channels have very different ranges, such as the depthwise convolutions of MobileNet.',
+  }),
+  entry({
+    name: 'wSymmetric',
+    type: BOOL,
+    default: 'preset',
+    cli: { flag: 'w-symmetric', arg: '1|0', role: 'value' },
+    label: 'Symmetric',
+    group: 'weights',
+    help: 'Symmetric quantization puts zero exactly in the middle of the range (zero point 0, MQBench: symmetry). It is cheaper in hardware; asymmetric ranges fit lopsided weight distributions better and waste fewer integer levels.',
+  }),
+  entry({
+    name: 'wNarrowRange',
+    type: BOOL,
+    default: 'preset',
+    cli: { flag: 'w-narrow-range', arg: '1|0', role: 'value' },
+    label: 'Narrow range',
+    group: 'weights',
+    help: 'Drop the most negative integer so the signed range is symmetric, e.g. [-127, 127] instead of [-128, 127], as TensorRT does. It costs one level out of 256 at 8 bits but matters more at low bit widths.',
+  }),
+  entry({
+    name: 'wPowerOfTwo',
+    type: BOOL,
+    default: 'preset',
+    cli: { flag: 'w-power-of-two', arg: '1|0', role: 'value' },
+    label: 'Power-of-two scale',
+    group: 'weights',
+    help: 'Round each scale to a power of two so hardware can rescale with a bit shift (MQBench: pot_scale, used by Vitis AI). The coarser scale choice usually costs some accuracy.',
+  }),
+  entry({
+    name: 'wObserver',
+    type: OBSERVER,
+    default: 'preset',
+    cli: { flag: 'w-observer', arg: 'NAME[,NAME…]', role: 'value' },
+    label: 'Observer',
+    group: 'weights',
+    help: `How the clipping range of each weight tensor is chosen. ${OBSERVER_HELP}`,
+  }),
+  entry({
+    name: 'aBits',
+    type: BITS,
+    default: 'preset',
+    cli: { flag: 'a-bits', arg: 'N[,N…]', role: 'value' },
+    label: 'Bits',
+    group: 'activations',
+    help: 'How many bits the activations (the tensors flowing between layers) are quantized to (MQBench: a_qscheme bit). Activations are usually harder to quantize than weights because their range depends on the input; below 8 bits accuracy often drops sharply.',
+  }),
+  entry({
+    name: 'aSymmetric',
+    type: BOOL,
+    default: 'preset',
+    cli: { flag: 'a-symmetric', arg: '1|0', role: 'value' },
+    label: 'Symmetric',
+    group: 'activations',
+    help: 'Symmetric activation ranges keep zero in the middle (zero point 0). After a ReLU all values are non-negative, so a signed symmetric range wastes half of its levels unless the sign is unsigned or auto.',
+  }),
+  entry({
+    name: 'aNarrowRange',
+    type: BOOL,
+    default: 'preset',
+    cli: { flag: 'a-narrow-range', arg: '1|0', role: 'value' },
+    label: 'Narrow range',
+    group: 'activations',
+    help: 'Drop the most negative integer of signed activations, e.g. [-127, 127] (TensorRT). Ignored for unsigned ranges.',
+  }),
+  entry({
+    name: 'aPowerOfTwo',
+    type: BOOL,
+    default: 'preset',
+    cli: { flag: 'a-power-of-two', arg: '1|0', role: 'value' },
+    label: 'Power-of-two scale',
+    group: 'activations',
+    help: 'Round activation scales to powers of two so rescaling is a bit shift (MQBench: pot_scale, Vitis AI). Cheaper hardware, usually a little less accuracy.',
+  }),
+  entry({
+    name: 'aSign',
+    type: { kind: 'enum', values: ACTIVATION_SIGNS, labels: { auto: 'auto (unsigned after ReLU)' } },
+    default: 'preset',
+    cli: { flag: 'a-sign', arg: 'signed|unsigned|auto', role: 'value' },
+    label: 'Sign',
+    group: 'activations',
+    help: 'Whether activations use a signed or unsigned integer range. "auto" picks unsigned wherever the calibrated range has no negative values (after ReLU), as OpenVINO does; that doubles the resolution for those tensors.',
+  }),
+  entry({
+    name: 'aObserver',
+    type: OBSERVER,
+    default: 'preset',
+    cli: { flag: 'a-observer', arg: 'NAME[,NAME…]', role: 'value' },
+    label: 'Observer',
+    group: 'activations',
+    help: `How the clipping range of each activation is chosen from the calibration images. Clipping rare outliers trades a large error on a few values for a finer grid on all the others. ${OBSERVER_HELP}`,
+  }),
+  ...(Object.keys(PLACEMENT_HELP) as (keyof PlacementRules)[]).map((k) =>
+    entry({
+      name: `placement.${k}`,
+      path: ['placement', k],
+      type: BOOL,
+      default: 'preset',
+      cli: { flag: PLACEMENT_FLAG[k], arg: '1|0', role: 'value' },
+      label: PLACEMENT_HELP[k][0],
+      group: 'placement',
+      help: `${PLACEMENT_HELP[k][1]} (MQBench decides this per backend in its ModelQuantizer: which operator inputs get a fake-quantizer.)`,
+    }),
+  ),
+  entry({
+    name: 'firstLast8bit',
+    type: BOOL,
+    default: 'preset',
+    cli: { flag: 'first-last-8bit', arg: '1|0', role: 'value' },
+    label: 'First and last layer at 8 bits',
+    group: 'model',
+    help: 'Keep the first convolution and the classifier at 8 bits whatever the chosen bit widths, the usual academic setting for low-bit results (MQBench Academic backend). These two layers are the most sensitive, so this protects accuracy at 4 bits and below.',
+  }),
+  entry({
+    name: 'foldBn',
+    type: BOOL,
+    default: true,
+    cli: { flag: 'fold-bn', arg: '1|0', role: 'value' },
+    label: 'Fold BatchNorm into Conv',
+    group: 'model',
+    help: 'Merge each BatchNormalization into the convolution before it, as deployment runtimes do, so the weights that get quantized are the ones that will really run (MQBench: BN folding / fuse). Turning it off quantizes the unfolded weights and is mostly useful to see why folding matters.',
+  }),
+  entry({
+    name: 'calib',
+    type: IMAGES,
+    default: 128,
+    cli: { flag: 'calib', arg: 'N', role: 'value' },
+    label: 'Calibration images',
+    group: 'images',
+    help: 'How many images are run through the model to choose activation ranges (MQBench: calibration data). A few hundred are usually enough; too few can miss typical ranges, and they are never used for evaluation.',
+  }),
+  entry({
+    name: 'eval',
+    type: IMAGES,
+    default: 1000 - 128,
+    cli: { flag: 'eval', arg: 'N|rest', role: 'value' },
+    label: 'Evaluation images',
+    group: 'images',
+    help: 'How many held-out images measure accuracy. More images give a steadier number: with 1,000 images one image is 0.1 percentage points. On the command line "rest" (the default) means every image not used for calibration.',
+  }),
+  entry({
+    name: 'seed',
+    type: { kind: 'int', min: 0, max: 0x7fffffff },
+    default: 0,
+    cli: { flag: 'seed', arg: 'N', role: 'value' },
+    label: 'Seed',
+    group: 'images',
+    help: 'Chooses which images go to calibration and which to evaluation. The same seed always gives the same split; trying a few seeds shows how much of a difference between two settings is just chance.',
+  }),
+  entry({
+    name: 'biasCorrection',
+    type: BOOL,
+    default: false,
+    cli: { flag: 'bias-correction', arg: '1|0', role: 'value' },
+    label: 'Bias correction',
+    group: 'model',
+    help: 'After calibration, shift each layer\'s bias so the mean of its quantized output matches the float model on the calibration images (Nagel et al., data-free quantization; MQBench: bias correction). Cheap, and it often recovers accuracy lost to a systematic rounding shift.',
+  }),
+  entry({
+    name: 'bnReestimate',
+    type: BOOL,
+    default: false,
+    cli: { flag: 'bn-reestimate', arg: '1|0', role: 'value' },
+    label: 'Re-estimate BN statistics',
+    group: 'model',
+    help: 'Recompute the BatchNorm mean and variance of the quantized model on the calibration images before folding, so later layers see correctly normalized inputs (MQBench/PyTorch: BN re-estimation). Helps most at low bit widths.',
+  }),
+];
+
+const BY_NAME = new Map(CONFIG_FIELDS.map((f) => [f.name, f]));
+
+/** The schema entry of a field name (dotted for placement). */
+export function configField(name: string): ConfigField | undefined {
+  return BY_NAME.get(name);
+}
+
+/** A field's value in a config. */
+export function getField(c: ExperimentConfig, f: ConfigField): unknown {
+  return f.path.length === 2 ? c.placement[f.path[1]] : c[f.path[0]];
+}
+
+/** A copy of `c` with one field set (placement copied, never shared). */
+export function withField(c: ExperimentConfig, f: ConfigField, v: unknown): ExperimentConfig {
+  if (f.path.length === 2) return { ...c, placement: { ...c.placement, [f.path[1]]: v } };
+  return { ...c, [f.path[0]]: v };
+}
+
+/** Is this field set by the backend preset (so editing it is a custom override)? */
+export function isPresetField(f: ConfigField): boolean {
+  return f.default === 'preset';
+}
+
+/** The PresetFields key that holds a field ('placement' for each placement rule). */
+export function presetKey(f: ConfigField): keyof PresetFields | undefined {
+  return isPresetField(f) ? (f.path[0] as keyof PresetFields) : undefined;
+}
+
+/** Does a value lie in a field's declared domain? */
+export function inDomain(t: FieldKind, v: unknown): boolean {
+  switch (t.kind) {
+    case 'bool':
+      return typeof v === 'boolean';
+    case 'int':
+      return typeof v === 'number' && Number.isInteger(v) && v >= t.min && v <= t.max;
+    case 'enum':
+      return typeof v === 'string' && t.values.includes(v);
+    case 'string':
+      return typeof v === 'string' && v.length > 0 && v.length <= t.maxLength;
+  }
+}
+
+/** The domain in words, for full-sentence messages ("a whole number from 2 to 16"). */
+export function describeDomain(t: FieldKind, bool = 'true or false'): string {
+  switch (t.kind) {
+    case 'bool':
+      return bool;
+    case 'int':
+      return `a whole number from ${t.min} to ${t.max}`;
+    case 'enum':
+      return `one of ${t.values.join(', ')}`;
+    case 'string':
+      return `a non-empty text of at most ${t.maxLength} characters`;
+  }
+}
+
+/**
+ * The object configHash is taken over: the config with every field introduced after
+ * revision 1 left out while it equals its declared neutral value (see the header).
+ */
+export function hashedForm(c: ExperimentConfig, fields: readonly ConfigField[] = CONFIG_FIELDS): Record<string, unknown> {
+  let out = { ...c, placement: { ...c.placement } } as Record<string, unknown> & { placement: Record<string, unknown> };
+  for (const f of fields) {
+    if (f.since <= 1 || f.neutral === undefined) continue;
+    if (getField(c, f) !== f.neutral) continue;
+    if (f.path.length === 2) delete out.placement[f.path[1]];
+    else {
+      const { [f.path[0]]: _drop, ...rest } = out;
+      void _drop;
+      out = rest as typeof out;
+    }
+  }
+  return out;
+}
