@@ -1,0 +1,67 @@
+/**
+ * What the ConfigPanel renders, derived from the config schema: for each field its
+ * control (checkbox, number box, select with labelled options, or "set in the model /
+ * data panel"), grouped as the panel shows them, plus the backend presets' labels and
+ * descriptions. Components reach the schema and presets only through here.
+ * Pure: no Svelte, no DOM.
+ */
+import type { BackendName } from '../protocol/names.ts';
+import { CONFIG_FIELDS, FIELD_GROUPS, isPresetField, presetKey, type ConfigField, type FieldGroup } from '../protocol/schema.ts';
+import type { PresetFields } from '../protocol/config.ts';
+import { BACKEND_PRESETS } from '../quant/presets.ts';
+
+export type { ConfigField, FieldGroup } from '../protocol/schema.ts';
+export type { BackendName } from '../protocol/names.ts';
+export type { PresetFields } from '../protocol/config.ts';
+
+export type ConfigControl =
+  | { kind: 'checkbox' }
+  | { kind: 'number'; min: number; max: number }
+  | { kind: 'select'; options: { value: string; label: string }[] }
+  /** string fields are set by loading a model or images in their own panels */
+  | { kind: 'model-panel' }
+  | { kind: 'data-panel' };
+
+/** The backend preset's name and one-sentence description, for the UI. */
+export function backendInfo(b: BackendName): { label: string; description: string } {
+  const p = BACKEND_PRESETS[b];
+  return { label: p.label, description: p.description };
+}
+
+export function controlFor(f: ConfigField): ConfigControl {
+  switch (f.type.kind) {
+    case 'bool':
+      return { kind: 'checkbox' };
+    case 'int':
+      return { kind: 'number', min: f.type.min, max: f.type.max };
+    case 'enum': {
+      const labels = f.type.labels ?? {};
+      const label = (v: string) => (f.name === 'backend' ? backendInfo(v as BackendName).label : (labels[v] ?? v));
+      return { kind: 'select', options: f.type.values.map((v) => ({ value: v, label: label(v) })) };
+    }
+    case 'string':
+      return { kind: f.name === 'model' ? 'model-panel' : 'data-panel' };
+  }
+}
+
+/** Every field's control, by field name. */
+export function configControls(): Map<string, ConfigControl> {
+  return new Map(CONFIG_FIELDS.map((f) => [f.name, controlFor(f)]));
+}
+
+export interface PanelField {
+  field: ConfigField;
+  control: ConfigControl;
+  /** PresetFields key whose override badge this control shows, if the preset sets it */
+  presetKey?: keyof PresetFields;
+}
+
+/** The groups the ConfigPanel shows (the model and data panels own the 'source' group). */
+export const PANEL_GROUPS: readonly { id: FieldGroup; label: string; fields: PanelField[] }[] = FIELD_GROUPS.filter((g) => g.id !== 'source').map((g) => ({
+  ...g,
+  fields: CONFIG_FIELDS.filter((f) => f.group === g.id).map((f) => ({
+    field: f,
+    control: controlFor(f),
+    presetKey: isPresetField(f) ? presetKey(f) : undefined,
+  })),
+}));
