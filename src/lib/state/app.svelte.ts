@@ -31,7 +31,7 @@ export interface SharedModelFile {
   url: string;
 }
 
-/** ms → "1 min 5 s" */
+/** seconds → "1 min 5 s" */
 export function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '–';
   if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;

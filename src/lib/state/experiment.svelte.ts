@@ -1,13 +1,15 @@
 /**
- * The experiment being edited: a resolved ExperimentConfig kept in sync with the URL
- * hash, which fields are custom overrides of the backend preset, and which controls a
- * teaching link hides. Rune class; pure apart from reading/writing location.
+ * The experiment being edited: a resolved ExperimentConfig, the hash string that encodes
+ * it for the URL, which fields are custom overrides of the backend preset, and which
+ * controls a teaching link hides. Rune class; it never touches `location` itself — the
+ * app shell reads and writes the hash and calls loadHash.
  * Must not: talk to the worker (AppState does) or import components.
  */
 import type { ExperimentConfig, PresetFields } from '../protocol/config.ts';
 import { configHash, defaultConfig, overriddenFields, presetFields, validateConfig } from '../experiment/config.ts';
 import type { BackendName } from '../quant/types.ts';
 import { parse, serialize } from './url.ts';
+import { withField, type ConfigField } from '../protocol/schema.ts';
 
 export class ExperimentState {
   config = $state<ExperimentConfig>(defaultConfig());
@@ -66,6 +68,18 @@ export class ExperimentState {
   /** Set a field; an invalid value is kept out of the config and reported. */
   set<K extends keyof ExperimentConfig>(k: K, v: ExperimentConfig[K]): void {
     const next = { ...this.config, [k]: v };
+    try {
+      validateConfig(next);
+      this.config = next;
+      this.invalid = undefined;
+    } catch (e) {
+      this.invalid = (e as Error).message;
+    }
+  }
+
+  /** Set any schema field (placement rules included); an invalid value is kept out and reported. */
+  setField(f: ConfigField, v: unknown): void {
+    const next = withField(this.config, f, v);
     try {
       validateConfig(next);
       this.config = next;
