@@ -14,8 +14,10 @@ import type {
   EnvInfo,
   LoadedModel,
   ModelSource,
+  QuantApi,
   RunOutcome,
 } from '../protocol/api.ts';
+import type { Remote } from 'comlink';
 import type { ExperimentResult, Progress } from '../experiment/types.ts';
 import { callback, moveBytes, quantClient } from '../clients/quant.ts';
 import { ExperimentState } from './experiment.svelte.ts';
@@ -86,13 +88,17 @@ export class AppState {
     return this.modelState === 'ready' && this.dataState === 'ready' && this.runState !== 'running' && !this.exp.invalid;
   }
 
-  constructor(hash: string) {
+  /** `client` defaults to the quantization worker; tests pass a fake QuantApi. */
+  constructor(
+    hash: string,
+    private readonly client: () => Remote<QuantApi> = quantClient,
+  ) {
     this.exp = new ExperimentState(hash);
     this.analysis = new AnalysisState(() => this.result, () => this.api);
   }
 
-  private get api() {
-    return quantClient();
+  private get api(): Remote<QuantApi> {
+    return this.client();
   }
 
   /** First load: environment, shared files, history, and the model/data the link names. */

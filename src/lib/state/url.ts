@@ -29,12 +29,20 @@ export interface FieldDef {
   set(c: ExperimentConfig, v: unknown): void;
 }
 
+const DEFAULTS = new Map<BackendName, ExperimentConfig>();
+/** defaultConfig per backend, computed once (serialize compares every field against it). */
+function defaultsOf(b: BackendName): ExperimentConfig {
+  let c = DEFAULTS.get(b);
+  if (!c) DEFAULTS.set(b, (c = defaultConfig(b)));
+  return c;
+}
+
 /** The serializable fields in URL order (`backend` first), derived from the schema. */
 export const FIELDS: readonly FieldDef[] = CONFIG_FIELDS.map(
   (f): FieldDef => ({
     name: f.url,
     type: f.type,
-    default: (b) => getField(defaultConfig(b), f),
+    default: (b) => getField(defaultsOf(b), f),
     get: (c) => getField(c, f),
     set: (c, v) => {
       if (f.path.length === 2) c.placement = { ...c.placement, [f.path[1]]: v as boolean };

@@ -1,0 +1,246 @@
+/**
+ * The rune state classes (state/*.svelte.ts) against a fake QuantApi: editing and
+ * validating the config, restoring it from a link, loading a model and images, running,
+ * cancelling, and the error paths — each worker answer shown as data, never thrown.
+ */
+import { describe, expect, it } from 'vitest';
+import { flushSync } from 'svelte';
+import type { Remote } from 'comlink';
+import { AppState, formatSeconds } from '../../src/lib/state/app.svelte.ts';
+import { ExperimentState } from '../../src/lib/state/experiment.svelte.ts';
+import { serialize } from '../../src/lib/state/url.ts';
+import { configHash, defaultConfig } from '../../src/lib/experiment/config.ts';
+import { configField } from '../../src/lib/protocol/schema.ts';
+import { getModelEntry } from '../../src/lib/models/registry.ts';
+import type { DatasetInfo, LoadedModel, QuantApi, RunOutcome } from '../../src/lib/protocol/api.ts';
+import type { ErrorInfo, Result } from '../../src/lib/protocol/errors.ts';
+import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
+import type { ExperimentResult, Progress } from '../../src/lib/experiment/types.ts';
+
+const ok = <T>(value: T): Result<T> => ({ ok: true, value });
+const fail = (code: ErrorInfo['code'], message: string): Result<never> => ({ ok: false, error: { code, message, userError: true } });
+/** let pending promises and effects settle */
+const settle = async () => {
+  for (let i = 0; i < 5; i++) {
+    flushSync();
+    await new Promise((r) => setTimeout(r, 0));
+  }
+};
+
+const MODEL: LoadedModel = {
+  id: 'mobilenet-v2', name: 'MobileNet-V2', sha256: getModelEntry('mobilenet-v2').downloads[0].sha256, size: 1, verified: 'match',
+  fromCache: true, inputName: 'input', outputName: 'output', classes: 1000,
+};
+const DATA: DatasetInfo = { name: 'imagenet-sample', images: 1000, classes: 1000, ignored: 0, ignoredNames: [] };
+
+async function fakeResult(config: ExperimentConfig, top1: number): Promise<ExperimentResult> {
+  return { config, configHash: await configHash(config), quant: { top1 } } as unknown as ExperimentResult;
+}
+
+/** A scripted QuantApi that records what the state asked of it. */
+class FakeApi {
+  calls: string[] = [];
+  runs: ExperimentConfig[][] = [];
+  stored = new Map<string, ExperimentResult>();
+  cached: { sha256: string; name: string; size: number; addedAt: number }[] = [];
+  modelAnswer: Result<LoadedModel> = ok(MODEL);
+  dataAnswer: Result<DatasetInfo> = ok(DATA);
+  runAnswer?: (configs: ExperimentConfig[], onProgress?: (p: Progress) => void) => Promise<Result<RunOutcome>>;
+  private cancelRun?: () => void;
+
+  api(): Remote<QuantApi> {
+    const self = this;
+    const log = (name: string) => self.calls.push(name);
+    const impl: Partial<QuantApi> = {
+      async env() { log('env'); return ok({ webgpu: { available: false }, threads: 2, crossOriginIsolated: true, sharedData: true }); },
+      async listModels() { log('listModels'); return ok(self.cached); },
+      async listRuns() { log('listRuns'); return ok([...self.stored.values()]); },
+      async cacheEstimate() { log('cacheEstimate'); return ok({ usage: 0, models: 0, modelBytes: 0, crops: 0, cropBytes: 0, runs: self.stored.size, source: 'summed' as const }); },
+      async getRun(h) { log(`getRun ${h}`); return ok(self.stored.get(h) ?? null); },
+      async loadModel(src) { log(`loadModel ${src.kind}`); return self.modelAnswer; },
+      async loadDataset(src) { log(`loadDataset ${src.kind}`); return self.dataAnswer; },
+      async run(configs, _engine, onProgress) {
+        log('run');
+        self.runs.push(configs);
+        if (self.runAnswer) return self.runAnswer(configs, onProgress);
+        return new Promise((resolve) => {
+          self.cancelRun = () => resolve(fail('CANCELLED', 'The run was cancelled.'));
+        });
+      },
+      async cancel() { log('cancel'); self.cancelRun?.(); },
+    };
+    return impl as unknown as Remote<QuantApi>;
+  }
+}
+
+function app(hash: string, fake: FakeApi): AppState {
+  const api = fake.api();
+  return new AppState(hash, () => api);
+}
+
+describe('ExperimentState', () => {
+  it('restores a config from a link, with its overrides, hidden controls and notices', async () => {
+    const e = new ExperimentState('#v=1&backend=snpe&wBits=4&calib=32&wObserver_hide=1&bogus=1');
+    expect(e.config).toEqual({ ...defaultConfig('snpe'), wBits: 4, calib: 32 });
+    expect(e.overridden).toEqual(['wBits']);
+    expect(e.isHidden('wObserver')).toBe(true);
+    expect(e.notices.join(' ')).toMatch(/unknown setting "bogus"/);
+    expect(e.hash).toBe('v=1&backend=snpe&wBits=4&calib=32&wObserver_hide=1');
+    await settle();
+    expect(e.key).toBe(await configHash(e.config));
+  });
+
+  it('keeps an invalid edit out of the config and says why; a valid one clears it', async () => {
+    const e = new ExperimentState('');
+    e.set('wBits', 17);
+    expect(e.config.wBits).toBe(8);
+    expect(e.invalid).toMatch(/wBits.*from 2 to 16, got 17\./);
+    e.setField(configField('aBits')!, 4);
+    expect(e.invalid).toBeUndefined();
+    expect(e.config.aBits).toBe(4);
+    e.setField(configField('placement.concat')!, true);
+    expect(e.config.placement.concat).toBe(true);
+    expect(e.overridden).toEqual(['aBits', 'placement']);
+    // the key follows the config
+    await settle();
+    expect(e.key).toBe(await configHash(e.config));
+  });
+
+  it('switching backend takes the new preset and keeps the rest; reset restores preset fields', () => {
+    const e = new ExperimentState('');
+    e.set('calib', 32);
+    e.set('wBits', 4);
+    e.setBackend('openvino');
+    expect(e.config).toEqual({ ...defaultConfig('openvino'), calib: 32 });
+    e.set('aObserver', 'kl');
+    e.set('wBits', 6);
+    e.resetField('aObserver');
+    expect(e.overridden).toEqual(['wBits']);
+    e.resetField();
+    expect(e.overridden).toEqual([]);
+    expect(e.config.calib).toBe(32);
+  });
+});
+
+describe('AppState against a fake worker', () => {
+  it('init restores what the link names: a cached registry model and the shared images', async () => {
+    const fake = new FakeApi();
+    fake.cached = [{ sha256: MODEL.sha256, name: 'mobilenet-v2.onnx', size: 1, addedAt: 0 }];
+    const a = app('#v=1&backend=snpe&calib=32&eval=64', fake);
+    await a.init();
+    expect(a.modelState).toBe('ready');
+    expect(a.dataState).toBe('ready');
+    expect(a.dataset).toEqual(DATA);
+    expect(fake.calls).toContain('loadModel registry');
+    expect(fake.calls).toContain('loadDataset url');
+    expect(a.exp.config).toMatchObject({ backend: 'snpe', calib: 32, eval: 64, model: 'mobilenet-v2' });
+    expect(a.runnable).toBe(true);
+  });
+
+  it('never downloads a model the link names unless it is cached', async () => {
+    const fake = new FakeApi();
+    const a = app('#v=1', fake);
+    await a.init();
+    expect(fake.calls.some((c) => c.startsWith('loadModel'))).toBe(false);
+    expect(a.modelState).toBe('empty');
+    expect(a.runnable).toBe(false);
+  });
+
+  it('shows a model or data load failure as data', async () => {
+    const fake = new FakeApi();
+    fake.modelAnswer = fail('MODEL_NOT_ONNX', 'The file is not an ONNX model.');
+    fake.dataAnswer = fail('DATA_NO_IMAGES', 'The folder has no images.');
+    const a = app('', fake);
+    expect(await a.loadModel({ kind: 'url', url: 'x' })).toBe(false);
+    expect(a.modelState).toBe('error');
+    expect(a.modelError?.code).toBe('MODEL_NOT_ONNX');
+    expect(await a.loadSharedSample()).toBe(false);
+    expect(a.dataState).toBe('error');
+    expect(a.dataError?.message).toBe('The folder has no images.');
+    expect(a.runnable).toBe(false);
+  });
+
+  it('runs the current config, reports progress, and shows the fresh result', async () => {
+    const fake = new FakeApi();
+    const seen: Progress[] = [];
+    fake.runAnswer = async (configs, onProgress) => {
+      const p: Progress = { stage: 'evaluate', done: 1, total: 2, message: 'half' } as Progress;
+      onProgress?.(p);
+      seen.push(p);
+      return ok({ results: [await fakeResult(configs[0], 0.7)], engine: 'wasm (fake)', engineKind: 'wasm', warnings: [] });
+    };
+    const a = app('#v=1&backend=vitis&calib=16&eval=32', fake);
+    await a.loadModel({ kind: 'url', url: 'm.onnx' });
+    await a.loadSharedSample();
+    await a.run();
+    expect(fake.runs).toHaveLength(1);
+    expect(fake.runs[0][0]).toEqual(a.exp.snapshot());
+    expect(a.runState).toBe('done');
+    expect(a.resultSource).toBe('fresh');
+    expect(a.result?.configHash).toBe(await configHash(a.exp.config));
+    expect(a.outcome?.engine).toBe('wasm (fake)');
+    expect(a.progress).toEqual(seen[0]);
+    // the finished run is stored: a later visit with the same link finds it
+    fake.stored.set(a.result!.configHash, a.result!);
+    const b = app(`#${serialize(a.exp.config)}`, fake);
+    await settle();
+    await b.lookupStored(b.exp.key);
+    expect(b.resultSource).toBe('stored');
+    expect(b.result?.configHash).toBe(a.result?.configHash);
+    // an answer for a config the user has already left is dropped
+    const oldKey = b.exp.key;
+    b.exp.set('seed', 9);
+    await settle();
+    b.result = undefined;
+    await b.lookupStored(oldKey);
+    expect(b.result).toBeUndefined();
+    expect(b.resultSource).toBe('stored'); // untouched by the stale answer
+  });
+
+  it('cancel ends the run as cancelled, leaves no error and the app runnable again', async () => {
+    const fake = new FakeApi();
+    const a = app('', fake);
+    await a.loadModel({ kind: 'url', url: 'm.onnx' });
+    await a.loadSharedSample();
+    const running = a.run();
+    expect(a.runState).toBe('running');
+    expect(a.runnable).toBe(false);
+    await a.run(); // a second click while running does nothing
+    expect(fake.runs).toHaveLength(1);
+    await a.cancel();
+    await running;
+    expect(a.runState).toBe('cancelled');
+    expect(a.runError).toBeUndefined();
+    expect(a.runnable).toBe(true);
+  });
+
+  it('a failed run shows its error and keeps the previous config', async () => {
+    const fake = new FakeApi();
+    fake.runAnswer = async () => fail('DATA_TOO_FEW_IMAGES', 'The data set has 100 images; lower the counts.');
+    const a = app('#v=1&calib=64', fake);
+    const before = a.exp.snapshot();
+    await a.run();
+    expect(a.runState).toBe('error');
+    expect(a.runError).toEqual({ code: 'DATA_TOO_FEW_IMAGES', message: 'The data set has 100 images; lower the counts.', userError: true });
+    expect(a.result).toBeUndefined();
+    expect(a.exp.config).toEqual(before);
+  });
+
+  it('opening a stored run makes its config the current one', async () => {
+    const fake = new FakeApi();
+    const a = app('', fake);
+    const r = await fakeResult({ ...defaultConfig('fbgemm'), wBits: 4 }, 0.5);
+    await a.openRun(r);
+    expect(a.exp.config).toEqual(r.config);
+    expect(a.exp.overridden).toEqual(['wBits']);
+    expect(a.resultSource).toBe('stored');
+    expect(a.exp.hash).toBe('v=1&backend=fbgemm&wBits=4');
+  });
+});
+
+describe('formatSeconds', () => {
+  it('takes seconds', () => {
+    expect(formatSeconds(5)).toBe('5.0 s');
+    expect(formatSeconds(65)).toBe('1 min 5 s');
+  });
+});
