@@ -149,7 +149,7 @@ describe('AppState against a fake worker', () => {
   it('shows a model or data load failure as data', async () => {
     const fake = new FakeApi();
     fake.modelAnswer = fail('MODEL_NOT_ONNX', 'The file is not an ONNX model.');
-    fake.dataAnswer = fail('DATA_NO_IMAGES', 'The folder has no images.');
+    fake.dataAnswer = fail('DATA_EMPTY', 'The folder has no images.');
     const a = app('', fake);
     expect(await a.loadModel({ kind: 'url', url: 'x' })).toBe(false);
     expect(a.modelState).toBe('error');
