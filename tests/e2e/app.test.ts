@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';
+import { CONFIG_FIELDS } from '../../src/lib/protocol/schema.ts';
 import { ARTIFACTS, launch, setNumber, skipReason as missing, type E2eSession } from './helpers.ts';
 
 if (missing) console.warn(`[e2e] skipped: ${missing}.`);
@@ -171,6 +172,35 @@ describe.skipIf(!!missing)('the playground in the browser (e2e)', () => {
     expect(await p4.locator('[data-testid=notices]').innerText()).toMatch(/unknown setting "bogus"/);
     expect(await p4.locator('section[data-overridden]').getAttribute('data-overridden')).toContain('wBits');
     await p4.close();
+  });
+
+  it('renders a control with its help for every config field, the help opening by click and by keyboard', async () => {
+    const p5 = await context.newPage();
+    await p5.goto(`${base}#v=1&backend=academic`);
+    await p5.waitForSelector('main[data-ready=true]');
+    for (const f of CONFIG_FIELDS.filter((x) => x.group !== 'source')) {
+      expect(await p5.locator(`[data-field="${f.name}"]`).count(), f.name).toBe(1);
+      const text = p5.locator(`[data-help-text="${f.name}"]`);
+      expect(await text.isVisible(), f.name).toBe(false);
+      const button = p5.locator(`[data-help="${f.name}"]`);
+      expect(await button.getAttribute('aria-expanded')).toBe('false');
+      await button.click();
+      expect(await text.innerText()).toBe(f.help);
+      expect(await button.getAttribute('aria-expanded')).toBe('true');
+    }
+    // keyboard: focus a "?" button and press Enter / Space to toggle
+    const wBitsHelp = p5.locator('[data-help="wBits"]');
+    await wBitsHelp.focus();
+    await p5.keyboard.press('Enter');
+    expect(await p5.locator('[data-help-text="wBits"]').isVisible()).toBe(false);
+    await p5.keyboard.press('Space');
+    expect(await p5.locator('[data-help-text="wBits"]').isVisible()).toBe(true);
+    // the backend select still offers every preset and switching applies it
+    await p5.locator('[data-field=backend]').selectOption('vitis');
+    expect(await p5.locator('[data-field=wPowerOfTwo]').isChecked()).toBe(true);
+    expect(p5.url()).toContain('backend=vitis');
+    await p5.screenshot({ path: `${ARTIFACTS}/07-config-help.png`, fullPage: true });
+    await p5.close();
   });
 
   it('a tiny model on WebGPU (SwiftShader) agrees with wasm', async () => {
