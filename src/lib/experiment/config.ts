@@ -7,7 +7,7 @@
 import { CONFIG_VERSION, type ExperimentConfig, type PresetFields } from '../protocol/config.ts';
 import { QpError } from '../protocol/errors.ts';
 import { BACKEND_NAMES, type BackendName } from '../protocol/names.ts';
-import { CONFIG_FIELDS, describeDomain, getField, hashedForm, inDomain } from '../protocol/schema.ts';
+import { CONFIG_FIELDS, describeDomain, fieldTitle, getField, hashedForm, inDomain } from '../protocol/schema.ts';
 import { BACKEND_PRESETS } from '../quant/presets.ts';
 
 export const PRESET_FIELDS: readonly (keyof PresetFields)[] = [
@@ -68,7 +68,7 @@ export function validateConfig(cfg: ExperimentConfig): void {
     if (inDomain(f.type, v)) continue;
     if (f.name === 'model') bad('The config names no model: choose one from the model list or open an ONNX file.');
     const shown = typeof v === 'string' ? `"${v.length > 40 ? `${v.slice(0, 40)}…` : v}"` : String(v);
-    bad(`The setting "${f.label}" (${f.name}) must be ${describeDomain(f.type)}, got ${shown}.`);
+    bad(`The ${fieldTitle(f)} (${f.name}) must be ${describeDomain(f.type)}, got ${shown}.`);
   }
 }
 

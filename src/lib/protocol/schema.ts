@@ -352,6 +352,14 @@ export function presetKey(f: ConfigField): keyof PresetFields | undefined {
   return isPresetField(f) ? (f.path[0] as keyof PresetFields) : undefined;
 }
 
+/** The field's name in a sentence: "weight bits", "activation observer", "Seed". */
+export function fieldTitle(f: ConfigField): string {
+  if (f.group === 'weights') return `weight ${f.label.toLowerCase()}`;
+  if (f.group === 'activations') return `activation ${f.label.toLowerCase()}`;
+  if (f.group === 'placement') return `placement rule "${f.label}"`;
+  return f.label.toLowerCase();
+}
+
 /** Does a value lie in a field's declared domain? */
 export function inDomain(t: FieldKind, v: unknown): boolean {
   switch (t.kind) {
