@@ -65,7 +65,8 @@ export async function main(argv: string[]): Promise<number> {
     const model = identifyModel(modelBytes, graph, info.classes, args.preprocess, args.inputSize);
     const n = dataset.items.length;
     const configs = args.configs.map((c) => withImageCount({ ...c, model: model.id, dataset: dataset.name }, n));
-    if (configs[0].eval < 1) throw new QpError('DATA_TOO_FEW_IMAGES', `The folder has ${n} images; with --calib ${configs[0].calib} none are left to evaluate. Lower --calib.`);
+    const starved = configs.find((c) => c.eval < 1);
+    if (starved) throw new QpError('DATA_TOO_FEW_IMAGES', `The folder has ${n} images; with --calib ${starved.calib} none are left to evaluate. Lower --calib.`);
     const engine = await createNodeEngine(args.engine, args.threads);
     process.stderr.write(`model ${model.id} (${model.label}), ${n} images, ${configs.length} config(s), engine ${engine.description}\n`);
     const results = await runExperiments(configs, { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() }, { onProgress: progressPrinter(), analyze: args.analyze });

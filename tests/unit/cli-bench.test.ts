@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { parseBenchArgs } from '../../src/cli/args.ts';
+import { parseBenchArgs, withImageCount } from '../../src/cli/args.ts';
 import { main } from '../../src/cli/bench.ts';
 import { QpError } from '../../src/lib/protocol/errors.ts';
 
@@ -22,6 +22,15 @@ describe('parseBenchArgs', () => {
     const snpe = a.configs.find((c) => c.backend === 'snpe')!;
     expect(snpe.wSymmetric).toBe(false);
     expect(a.configs.every((c) => c.eval === 'rest' && c.calib === 128 && c.seed === 0)).toBe(true);
+  });
+
+  it('resolves "rest of the images" once the image count is known, and keeps a given count', () => {
+    const [rest] = parseBenchArgs(['--model', 'm', '--data', 'd', '--calib', '100']).configs;
+    expect(rest.eval).toBe('rest');
+    expect(withImageCount(rest, 1000).eval).toBe(900);
+    const [given] = parseBenchArgs(['--model', 'm', '--data', 'd', '--eval', '64']).configs;
+    expect(withImageCount(given, 1000).eval).toBe(64);
+    expect(parseBenchArgs(['--model', 'm', '--data', 'd', '--eval', '64,rest']).configs.map((c) => c.eval)).toEqual([64, 'rest']);
   });
 
   it('uses each backend\'s default observers unless overridden', () => {
