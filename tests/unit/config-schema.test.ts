@@ -11,7 +11,8 @@ import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { CONFIG_FIELDS, getField, hashedForm, inDomain, withField, type ConfigField, type FieldKind } from '../../src/lib/protocol/schema.ts';
 import { BACKEND_NAMES } from '../../src/lib/protocol/names.ts';
 import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
-import { canonicalJson, configHash, defaultConfig, validateConfig } from '../../src/lib/experiment/config.ts';
+import { PRESET_FIELDS, canonicalJson, configHash, defaultConfig, validateConfig } from '../../src/lib/experiment/config.ts';
+import { BACKEND_PRESETS } from '../../src/lib/quant/presets.ts';
 import { parse, serialize } from '../../src/lib/state/url.ts';
 import { formatFieldValue, parseBenchArgs } from '../../src/cli/args.ts';
 import { configControls } from '../../src/lib/state/config-fields.ts';
@@ -69,6 +70,12 @@ describe('config schema', () => {
       if (f.type.kind === 'enum') expect(ctl!.kind === 'select' && ctl!.options.map((o) => o.value).sort()).toEqual([...f.type.values].sort());
       if (f.type.kind === 'string') expect(['model-panel', 'data-panel']).toContain(ctl!.kind);
     }
+  });
+
+  it('marks exactly the fields every backend preset sets as preset fields', () => {
+    const { name: _n, label: _l, description: _d, ...set } = BACKEND_PRESETS.tensorrt;
+    expect([...PRESET_FIELDS].sort()).toEqual(Object.keys(set).sort());
+    expect(PRESET_FIELDS).toEqual(['wBits', 'wGranularity', 'wSymmetric', 'wNarrowRange', 'wPowerOfTwo', 'wObserver', 'aBits', 'aSymmetric', 'aNarrowRange', 'aPowerOfTwo', 'aSign', 'aObserver', 'placement', 'firstLast8bit']);
   });
 
   it('declares defaults inside their domains, and presets fill the rest', () => {

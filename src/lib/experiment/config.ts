@@ -7,14 +7,11 @@
 import { CONFIG_VERSION, type ExperimentConfig, type PresetFields } from '../protocol/config.ts';
 import { QpError } from '../protocol/errors.ts';
 import { BACKEND_NAMES, type BackendName } from '../protocol/names.ts';
-import { CONFIG_FIELDS, describeDomain, fieldTitle, getField, hashedForm, inDomain } from '../protocol/schema.ts';
+import { CONFIG_FIELDS, describeDomain, fieldTitle, getField, hashedForm, inDomain, presetKey } from '../protocol/schema.ts';
 import { BACKEND_PRESETS } from '../quant/presets.ts';
 
-export const PRESET_FIELDS: readonly (keyof PresetFields)[] = [
-  'wBits', 'wGranularity', 'wSymmetric', 'wNarrowRange', 'wPowerOfTwo', 'wObserver',
-  'aBits', 'aSymmetric', 'aNarrowRange', 'aPowerOfTwo', 'aSign', 'aObserver',
-  'placement', 'firstLast8bit',
-];
+/** The fields a backend preset sets, in schema order (placement once, for all its rules). */
+export const PRESET_FIELDS: readonly (keyof PresetFields)[] = [...new Set(CONFIG_FIELDS.flatMap((f) => presetKey(f) ?? []))];
 
 /** The fields a preset sets, copied (placement deep-copied) from the preset table. */
 export function presetFields(backend: BackendName): PresetFields {

@@ -6,7 +6,7 @@
  * Pure: no Svelte, no DOM.
  */
 import type { BackendName } from '../protocol/names.ts';
-import { CONFIG_FIELDS, FIELD_GROUPS, isPresetField, presetKey, type ConfigField, type FieldGroup } from '../protocol/schema.ts';
+import { CONFIG_FIELDS, FIELD_GROUPS, presetKey, type ConfigField, type FieldGroup } from '../protocol/schema.ts';
 import type { PresetFields } from '../protocol/config.ts';
 import { BACKEND_PRESETS } from '../quant/presets.ts';
 
@@ -62,6 +62,6 @@ export const PANEL_GROUPS: readonly { id: FieldGroup; label: string; fields: Pan
   fields: CONFIG_FIELDS.filter((f) => f.group === g.id).map((f) => ({
     field: f,
     control: controlFor(f),
-    presetKey: isPresetField(f) ? presetKey(f) : undefined,
+    presetKey: presetKey(f),
   })),
 }));
