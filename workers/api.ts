@@ -152,7 +152,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     fetch: overrides.fetch ?? ((...a) => fetch(...a)),
     createEngine:
       overrides.createEngine ?? (async (pref) => (await import('../src/lib/engine/browser.ts')).createBrowserEngine(pref)),
-    runExperiments: overrides.runExperiments ?? (async () => (await import('../src/lib/experiment/run.ts')).runExperiments),
+    runExperiments: overrides.runExperiments ?? (async () => (await import('../src/lib/pipeline/run.ts')).runExperiments),
     analyzeExperiment: overrides.analyzeExperiment ?? (async () => (await import('../src/lib/analysis/experiment.ts')).analyzeExperiment),
     env:
       overrides.env ??

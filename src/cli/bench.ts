@@ -10,7 +10,7 @@ import { DiskCropStore, loadImageFolder } from '../lib/data/dataset.node.ts';
 import { EFFICIENTNET_LITE_SPEC, TORCHVISION_SPEC } from '../lib/data/preprocess.ts';
 import { createNodeEngine } from '../lib/engine/node.ts';
 import { configLabel, fixesAndAnalysisSummary, layersTable, resultsTable, worstLayers } from '../lib/experiment/report.ts';
-import { runExperiments } from '../lib/experiment/run.ts';
+import { runExperiments } from '../lib/pipeline/run.ts';
 import type { ModelSpec, Progress } from '../lib/experiment/types.ts';
 import type { Graph } from '../lib/onnx/ir.ts';
 import { parseModel } from '../lib/onnx/model.ts';

@@ -1,7 +1,9 @@
 /**
- * The experiment pipeline, shared by the CLI and the browser worker:
- * parse → fold BN → pick quantization points → FP32 evaluation → calibration
- * statistics → observers → fake-quant graph → evaluation → metrics.
+ * The experiment pipeline, shared by the CLI and the browser worker, as stages:
+ * prepare (parse → fold BN → pick quantization points → FP32 evaluation → calibration
+ * statistics) → quantize (observers) → build graph (fake-quant, plus an optional fix
+ * stage) → evaluate (plus an optional analyze stage). Fixes and analysis are
+ * PipelineStages given by a higher layer (src/lib/pipeline wires in src/lib/analysis).
  *
  * A sweep (several configs) does the FP32 evaluation and the calibration statistics
  * once per (foldBn, calib, eval, seed) group and reuses them; weight quantization is
@@ -18,16 +20,16 @@ import type { Graph } from '../onnx/ir.ts';
 import { parseModel, serializeModel } from '../onnx/model.ts';
 import { findQuantPoints, type QuantPoints } from '../onnx/placement.ts';
 import { validateClassifier } from '../models/validate.ts';
-import { analyzeQuantization, type AnalysisOutput } from '../analysis/analyze.ts';
-import { applyFixes } from '../analysis/fixes.ts';
 import { observerNeedsHistogram } from '../quant/observers.ts';
 import type { ActivationStats } from '../quant/types.ts';
+import type { FixReport, LayerAnalysis, ModelAnalysis } from '../protocol/analysis.ts';
 import { Eta } from './batches.ts';
 import { collectActivationStats, DEFAULT_BINS } from './calibrate.ts';
 import { configHash } from './config.ts';
 import { agreement, evaluate, toAccuracy, type EvalOutcome } from './evaluate.ts';
 import { quantKey, quantizeActivations, quantizeWeights, weightKey, type WeightQuant } from './quantize.ts';
-import type { ExperimentResult, ProgressFn, RunExperiments, RunInputs, RunOptions, Stage } from './types.ts';
+import type { ExperimentResult, ProgressFn, RunInputs, RunOptions, Stage } from './types.ts';
+import type { PipelineStages, StageContext } from './stages.ts';
 
 export interface PipelineTuning {
   evalBatch: number;
@@ -76,7 +78,7 @@ export async function prepareGroup(
   base: Graph,
   configs: ExperimentConfig[],
   inputs: RunInputs,
-  opts: RunOptions & { tuning?: PipelineTuning },
+  opts: PipelineOptions,
 ): Promise<PreparedGroup> {
   const t0 = performance.now();
   const tuning = opts.tuning ?? DEFAULT_TUNING;
@@ -148,11 +150,15 @@ export async function prepareGroup(
   };
 }
 
+/** Options of the pipeline functions: RunOptions plus batch tuning and the plugged-in stages. */
+export type PipelineOptions = RunOptions & { tuning?: PipelineTuning; stages?: PipelineStages };
+
 /**
- * Builds the fake-quant graph of one config and evaluates it. With biasCorrection /
- * bnReestimate the corrections are computed on the calibration images and the
- * uncorrected model is evaluated too (`beforeFixes`); with opts.analyze the evaluated
- * model is analysed per layer (src/lib/analysis), which does not change its numbers.
+ * Builds the fake-quant graph of one config and evaluates it. When the config asks for a
+ * fix (biasCorrection / bnReestimate) the fix stage corrects the graph on the calibration
+ * images and the uncorrected model is evaluated too (`beforeFixes`); with opts.analyze
+ * the analyze stage analyses the evaluated model per layer, which does not change its
+ * numbers. Throws INTERNAL when a needed stage was not plugged in.
  */
 export async function runConfig(
   engine: Engine,
@@ -160,7 +166,7 @@ export async function runConfig(
   cfg: ExperimentConfig,
   inputs: RunInputs,
   weights: WeightQuant[],
-  opts: RunOptions & { tuning?: PipelineTuning },
+  opts: PipelineOptions,
 ): Promise<Omit<ExperimentResult, 'configHash' | 'seconds' | 'createdAt'>> {
   const tuning = opts.tuning ?? DEFAULT_TUNING;
   const acts = quantizeActivations(group.points, group.stats, cfg);
@@ -182,17 +188,20 @@ export async function runConfig(
       await session.release();
     }
   };
-  let corrected: Awaited<ReturnType<typeof applyFixes>> | undefined;
+  const stages = opts.stages ?? {};
+  const ctx = (onProgress: StageContext['onProgress']): StageContext => ({
+    engine, graph: group.graph, points: group.points, weights, activations: acts, spec,
+    calibCrops: group.calibCrops, evalCrops: group.evalCrops, evalLabels: group.evalLabels,
+    fixedBatch: !!tuning.fixedBatch, calibBatch: tuning.calibBatch, evalBatch: tuning.evalBatch,
+    signal: opts.signal, onProgress,
+  });
+  let corrected: { graph: Graph; report: FixReport } | undefined;
   if (cfg.biasCorrection || cfg.bnReestimate) {
+    if (!stages.fix?.wanted(cfg)) {
+      throw new QpError('INTERNAL', 'This config asks for bias correction or BN re-estimation, but the pipeline was started without the fix stage. Run it through src/lib/pipeline/run.ts, which plugs the fixes in.');
+    }
     const eta = new Eta();
-    corrected = await applyFixes(
-      {
-        engine, graph: group.graph, points: group.points, weights, activations: acts,
-        crops: group.calibCrops, spec, batchSize: tuning.fixedBatch ? 1 : tuning.calibBatch, signal: opts.signal,
-        onProgress: (m, d, t) => progress(opts.onProgress, 'quantize', eta, d, t, `Fixes: ${m}`),
-      },
-      { biasCorrection: cfg.biasCorrection, bnReestimate: cfg.bnReestimate },
-    );
+    corrected = await stages.fix.apply(ctx((m, d, t) => progress(opts.onProgress, 'quantize', eta, d, t, `Fixes: ${m}`)), cfg);
   }
   const key = quantKey(cfg);
   const uncorrected = async (label: string) => {
@@ -202,16 +211,14 @@ export async function runConfig(
   };
   const q = corrected ? await run(corrected.graph, 'Quantized evaluation') : await uncorrected('Quantized evaluation');
   const before = corrected ? await uncorrected('Evaluation before fixes') : undefined;
-  let analysis: AnalysisOutput | undefined;
+  let analysis: { layers: LayerAnalysis[]; analysis: ModelAnalysis } | undefined;
   if (opts.analyze) {
+    if (!stages.analyze) {
+      throw new QpError('INTERNAL', 'Analysis was requested, but the pipeline was started without the analysis stage. Run it through src/lib/pipeline/run.ts, which plugs the analysis in.');
+    }
     const n = typeof opts.analyze === 'object' && opts.analyze.images ? opts.analyze.images : 64;
     const eta = new Eta();
-    analysis = await analyzeQuantization({
-      engine, graph: group.graph, points: group.points, weights, activations: acts, quantized: corrected?.graph,
-      spec, crops: group.evalCrops.slice(0, n), evalCrops: group.evalCrops, evalLabels: group.evalLabels,
-      batchSize: tuning.fixedBatch ? 1 : 8, evalBatch: tuning.evalBatch, signal: opts.signal,
-      onProgress: (m, d, t) => progress(opts.onProgress, 'analyze', eta, d, t, m),
-    });
+    analysis = await stages.analyze.run(ctx((m, d, t) => progress(opts.onProgress, 'analyze', eta, d, t, m)), n, corrected?.graph);
   }
   return {
     config: cfg,
@@ -254,9 +261,14 @@ export function resolveModelInput(graph: Graph, inputs: RunInputs, tuning: Pipel
   };
 }
 
-export const runExperiments: RunExperiments = async (configs, rawInputs, runOpts = {}) => {
+/**
+ * Runs every config, sharing the FP32 evaluation and the calibration statistics within
+ * a group. `runOpts.stages` plugs in fixes and analysis; src/lib/pipeline/run.ts is the
+ * runExperiments with those stages that the CLI and the worker use.
+ */
+export async function runPipeline(configs: ExperimentConfig[], rawInputs: RunInputs, runOpts: PipelineOptions = {}): Promise<ExperimentResult[]> {
   const base = parseModel(rawInputs.modelBytes);
-  const { inputs, tuning } = resolveModelInput(base, rawInputs, (runOpts as { tuning?: PipelineTuning }).tuning ?? DEFAULT_TUNING);
+  const { inputs, tuning } = resolveModelInput(base, rawInputs, runOpts.tuning ?? DEFAULT_TUNING);
   const opts = { ...runOpts, tuning };
   const groups = new Map<string, ExperimentConfig[]>();
   for (const c of configs) {
@@ -285,4 +297,4 @@ export const runExperiments: RunExperiments = async (configs, rawInputs, runOpts
     }
   }
   return configs.map((c) => results.get(c)!);
-};
+}

@@ -3,7 +3,7 @@
  * The CLI, the worker and the URL hash all carry this type. Pure data, no logic here
  * beyond the type (resolution from presets lives in src/lib/experiment/config.ts).
  */
-import type { BackendName, Granularity, ObserverName } from '../quant/types.ts';
+import type { BackendName, Granularity, ObserverName } from './quant.ts';
 
 export const CONFIG_VERSION = 1 as const;
 

@@ -2,32 +2,8 @@
  * Types of the quantization math. Pure data: no ORT, no DOM, no graph types.
  */
 
-export type Granularity = 'per-tensor' | 'per-channel';
-
-export const OBSERVER_NAMES = [
-  'minmax',
-  'ema-minmax',
-  'mse',
-  'ema-mse',
-  'percentile',
-  'ema-quantile',
-  'clipstd',
-  'kl',
-] as const;
-export type ObserverName = (typeof OBSERVER_NAMES)[number];
-
-export const BACKEND_NAMES = [
-  'academic',
-  'tensorrt',
-  'snpe',
-  'fbgemm',
-  'ppl-cuda',
-  'openvino',
-  'vitis',
-  'onnx-qnn',
-  'tengine',
-] as const;
-export type BackendName = (typeof BACKEND_NAMES)[number];
+export { OBSERVER_NAMES, BACKEND_NAMES, type Granularity, type ObserverName, type BackendName } from '../protocol/quant.ts';
+import type { Granularity } from '../protocol/quant.ts';
 
 /**
  * How one tensor is quantized. Integer range:

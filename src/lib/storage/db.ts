@@ -14,8 +14,8 @@
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { QpError } from '../protocol/errors.ts';
 import type { CropStore } from '../data/types.ts';
-import type { ExperimentResult } from '../experiment/types.ts';
-import type { ChannelDrift, LayerAnalysis } from '../analysis/types.ts';
+import type { ExperimentResult } from '../protocol/results.ts';
+import type { ChannelDrift, LayerAnalysis } from '../protocol/analysis.ts';
 import type { CacheEstimate } from '../protocol/api.ts';
 
 export type { CacheEstimate };
