@@ -4,7 +4,6 @@ import { histogramOf } from '../../src/lib/quant/histogram.ts';
 import {
   DEFAULT_OBSERVER_OPTIONS,
   klThreshold,
-  lpError,
   mseSearch,
   observeActivation,
   observerNeedsHistogram,
@@ -165,13 +164,6 @@ describe('clipstd', () => {
 });
 
 describe('mse', () => {
-  it('lpError is zero for values on the grid and uses the spec (unsigned clips negatives)', () => {
-    // s = 127.5/127.5 = 1 signed: integers are exact
-    expect(lpError([1, -3, 7], null, -127.5, 127.5, spec(), 2)).toBe(0);
-    // unsigned symmetric s = 255/255 = 1: -3 clips to 0 -> error 9 / 3 values
-    expect(lpError([1, -3, 7], null, 0, 255, spec({ signed: false }), 2)).toBe(3);
-  });
-
   it('mseSearch follows MQBench candidates (1 - 0.01 i) and picks the lowest error', () => {
     // values {0, 1} with 4-bit unsigned asymmetric: candidate max m gives s = m/15;
     // max 1.0 puts 1 on the grid (error 0) so i = 0 wins

@@ -26,7 +26,8 @@ import type { FixReport, LayerAnalysis, ModelAnalysis } from '../protocol/analys
 import { Eta } from './batches.ts';
 import { collectActivationStats, DEFAULT_BINS } from './calibrate.ts';
 import { configHash } from './config.ts';
-import { agreement, evaluate, toAccuracy, type EvalOutcome } from './evaluate.ts';
+import { evaluate, toAccuracy, type EvalOutcome } from './evaluate.ts';
+import { agreement } from '../quant/metrics.ts';
 import { quantKey, quantizeActivations, quantizeWeights, weightKey, type WeightQuant } from './quantize.ts';
 import type { ExperimentResult, ProgressFn, RunInputs, RunOptions, Stage } from './types.ts';
 import type { PipelineStages, StageContext } from './stages.ts';

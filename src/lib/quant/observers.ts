@@ -18,6 +18,7 @@
 import { QpError } from '../protocol/errors.ts';
 import { foldAbsHistogram, histogramOf, histogramQuantile, histogramTotal, sumHistograms } from './histogram.ts';
 import { channelLayout, computeQParams, forEachChannelRun } from './quantizer.ts';
+import { roundHalfToEven } from './round.ts';
 import type { ActivationStats, BatchStats, ObserverName, QuantSpec, Range } from './types.ts';
 
 /** Tunables of the observers (all unitless). */
@@ -95,10 +96,7 @@ function lpErrorPlain(v: Float64Array, s: number, qlo: number, qhi: number, p: n
   let err = 0;
   for (let i = 0; i < n; i++) {
     const x = v[i];
-    const t = fround(x / s);
-    const f = Math.floor(t);
-    const d = t - f;
-    let q = d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1; // roundHalfToEven
+    let q = roundHalfToEven(fround(x / s));
     q = q < qlo ? qlo : q > qhi ? qhi : q;
     const e = Math.abs(fround(q * s) - x);
     err += p === 2 ? e * e : e ** p;
@@ -116,10 +114,7 @@ function lpErrorWeighted(v: Float64Array, w: Float64Array, s: number, qlo: numbe
     const wi = w[i];
     if (!(wi > 0)) continue;
     const x = v[i];
-    const t = fround(x / s);
-    const f = Math.floor(t);
-    const d = t - f;
-    let q = d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
+    let q = roundHalfToEven(fround(x / s));
     q = q < qlo ? qlo : q > qhi ? qhi : q;
     const e = Math.abs(fround(q * s) - x);
     err += wi * (p === 2 ? e * e : e ** p);
@@ -133,22 +128,11 @@ function asF64(a: ArrayLike<number>): Float64Array {
 }
 
 /**
- * Mean Lp error (data units to the power p) of fake-quantizing `values` (optionally
- * weighted by `weights`, e.g. histogram counts) with the real quantizer of `spec` for
- * the clipping range [lo, hi]: same scale/zero point as computeQParams and the same
- * float32 formula as fakeQuantize. Throws like computeQParams.
+ * Mean Lp error (data units to the power p) of fake-quantizing `v` (optionally weighted
+ * by `w`, e.g. histogram counts) with the real quantizer of `spec` for the clipping
+ * range [lo, hi]: same scale/zero point as computeQParams and the same float32 formula
+ * as fakeQuantize. Throws like computeQParams.
  */
-export function lpError(
-  values: ArrayLike<number>,
-  weights: ArrayLike<number> | null,
-  lo: number,
-  hi: number,
-  spec: QuantSpec,
-  p: number,
-): number {
-  return lpErrorOn(asF64(values), weights ? asF64(weights) : null, lo, hi, perTensor(spec), p);
-}
-
 function lpErrorOn(v: Float64Array, w: Float64Array | null, lo: number, hi: number, spec: QuantSpec, p: number): number {
   const qp = computeQParams({ min: new Float32Array([lo]), max: new Float32Array([hi]) }, spec);
   const s = qp.scale[0];
