@@ -20,7 +20,7 @@ import type { Graph } from '../onnx/ir.ts';
 import { parseModel, serializeModel } from '../onnx/model.ts';
 import { findQuantPoints, type QuantPoints } from '../onnx/placement.ts';
 import { validateClassifier } from '../models/validate.ts';
-import { observerNeedsHistogram } from '../quant/observers.ts';
+import { calibrationNeeds } from '../quant/observers.ts';
 import type { ActivationStats } from '../quant/types.ts';
 import type { FixReport, LayerAnalysis, ModelAnalysis } from '../protocol/analysis.ts';
 import { Eta } from './batches.ts';
@@ -127,14 +127,15 @@ export async function prepareGroup(
     await fpSession.release();
   }
 
-  const histogram = configs.some((c) => observerNeedsHistogram(c.aObserver));
+  // the observer registry says what each activation observer needs collected
+  const { histogram, moments } = calibrationNeeds(configs.map((c) => c.aObserver));
   eta = new Eta();
   const stats = await collectActivationStats(engine, graph, points.activations.map((p) => p.tensor), calibCrops, model.preprocess, {
     batchSize: tuning.calibBatch,
     feedBatchSize: tuning.fixedBatch ? 1 : undefined,
     histBatchSize: tuning.histBatch,
     histogram,
-    moments: configs.some((c) => c.aObserver === 'clipstd'),
+    moments,
     bins: DEFAULT_BINS,
     signal: opts.signal,
     onProgress: (pass, d, t) => {
