@@ -18,7 +18,7 @@ import { runExperiments } from '../src/lib/pipeline/run.ts';
 import { createNodeWasmEngine } from '../src/lib/engine/node.ts';
 import { loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
-import { sha256Hex } from '../workers/api.ts';
+import { sha256Hex } from '../src/lib/models/identify.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SHARED = resolve(ROOT, '../shared/data');
