@@ -1,8 +1,8 @@
 /**
  * The one typed IndexedDB module of the app (idb). Stores model bytes (by sha256),
  * preprocessed crops (uint8 HWC, by `${specKey}/${imageId}`), run results (by config
- * hash; an analysed run's per-layer rows apart, in `runLayers`) and small metadata. Used by the worker (models, crops, runs) and the UI (runs,
- * cache size, clear).
+ * hash; an analysed run's per-layer rows apart, in `runLayers`) and small metadata. Only
+ * the worker imports it; the UI reads runs, the cache size and clears through QuantApi.
  *
  * Rules kept here: migrations are `if (oldVersion < N)` steps; `blocked`, `blocking`
  * and `terminated` are handled (the connection is reopened lazily); nothing but IDB
