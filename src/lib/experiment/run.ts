@@ -74,7 +74,7 @@ function groupKey(c: ExperimentConfig): string {
   return JSON.stringify([c.foldBn, c.calib, c.eval, c.seed]);
 }
 
-/** Loads data, runs FP32 and gathers calibration statistics for one group of configs. */
+/** Stage prepare: loads data, runs FP32 and gathers calibration statistics for one group of configs. */
 export async function prepareGroup(
   base: Graph,
   configs: ExperimentConfig[],
@@ -156,6 +156,22 @@ export async function prepareGroup(
 export type PipelineOptions = RunOptions & { tuning?: PipelineTuning; stages?: PipelineStages };
 
 /**
+ * Throws INTERNAL before any work when a config asks for a fix, or the options for an
+ * analysis, that no plugged-in stage provides (a caller bypassing src/lib/pipeline).
+ */
+function requireStages(configs: ExperimentConfig[], opts: PipelineOptions): void {
+  const stages = opts.stages ?? {};
+  for (const cfg of configs) {
+    if ((cfg.biasCorrection || cfg.bnReestimate) && !stages.fix?.wanted(cfg)) {
+      throw new QpError('INTERNAL', 'This config asks for bias correction or BN re-estimation, but the pipeline was started without the fix stage. Run it through src/lib/pipeline/run.ts, which plugs the fixes in.');
+    }
+  }
+  if (opts.analyze && !stages.analyze) {
+    throw new QpError('INTERNAL', 'Analysis was requested, but the pipeline was started without the analysis stage. Run it through src/lib/pipeline/run.ts, which plugs the analysis in.');
+  }
+}
+
+/**
  * Builds the fake-quant graph of one config and evaluates it. When the config asks for a
  * fix (biasCorrection / bnReestimate) the fix stage corrects the graph on the calibration
  * images and the uncorrected model is evaluated too (`beforeFixes`); with opts.analyze
@@ -171,7 +187,9 @@ export async function runConfig(
   opts: PipelineOptions,
 ): Promise<Omit<ExperimentResult, 'configHash' | 'seconds' | 'createdAt'>> {
   const tuning = opts.tuning ?? DEFAULT_TUNING;
+  // stage: quantize (weights were quantized by the caller, shared across configs)
   const acts = quantizeActivations(group.points, group.stats, cfg);
+  // stage: build graph
   const fq = insertFakeQuant(group.graph, {
     weights: new Map(weights.map((w) => [w.point.initializer, w.values])),
     activations: new Map(acts.map((a) => [a.point.tensor, a.qparams])),
@@ -197,14 +215,14 @@ export async function runConfig(
     fixedBatch: !!tuning.fixedBatch, calibBatch: tuning.calibBatch, evalBatch: tuning.evalBatch,
     signal: opts.signal, onProgress,
   });
+  // optional fix stage: corrects the fake-quant graph
   let corrected: { graph: Graph; report: FixReport } | undefined;
-  if (cfg.biasCorrection || cfg.bnReestimate) {
-    if (!stages.fix?.wanted(cfg)) {
-      throw new QpError('INTERNAL', 'This config asks for bias correction or BN re-estimation, but the pipeline was started without the fix stage. Run it through src/lib/pipeline/run.ts, which plugs the fixes in.');
-    }
+  requireStages([cfg], opts);
+  if (stages.fix && (cfg.biasCorrection || cfg.bnReestimate)) {
     const eta = new Eta();
     corrected = await stages.fix.apply(ctx((m, d, t) => progress(opts.onProgress, 'quantize', eta, d, t, `Fixes: ${m}`)), cfg);
   }
+  // stage: evaluate
   const key = quantKey(cfg);
   const uncorrected = async (label: string) => {
     let o = group.uncorrected.get(key);
@@ -213,11 +231,9 @@ export async function runConfig(
   };
   const q = corrected ? await run(corrected.graph, 'Quantized evaluation') : await uncorrected('Quantized evaluation');
   const before = corrected ? await uncorrected('Evaluation before fixes') : undefined;
+  // optional analyze stage: per-layer analysis of the evaluated model
   let analysis: { layers: LayerAnalysis[]; analysis: ModelAnalysis } | undefined;
-  if (opts.analyze) {
-    if (!stages.analyze) {
-      throw new QpError('INTERNAL', 'Analysis was requested, but the pipeline was started without the analysis stage. Run it through src/lib/pipeline/run.ts, which plugs the analysis in.');
-    }
+  if (stages.analyze && opts.analyze) {
     const n = typeof opts.analyze === 'object' && opts.analyze.images ? opts.analyze.images : 64;
     const eta = new Eta();
     analysis = await stages.analyze.run(ctx((m, d, t) => progress(opts.onProgress, 'analyze', eta, d, t, m)), n, corrected?.graph);
@@ -269,6 +285,7 @@ export function resolveModelInput(graph: Graph, inputs: RunInputs, tuning: Pipel
  * runExperiments with those stages that the CLI and the worker use.
  */
 export async function runPipeline(configs: ExperimentConfig[], rawInputs: RunInputs, runOpts: PipelineOptions = {}): Promise<ExperimentResult[]> {
+  requireStages(configs, runOpts);
   const base = parseModel(rawInputs.modelBytes);
   const { inputs, tuning } = resolveModelInput(base, rawInputs, runOpts.tuning ?? DEFAULT_TUNING);
   const opts = { ...runOpts, tuning };
