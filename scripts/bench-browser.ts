@@ -14,11 +14,11 @@ import { resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
 import { resolveConfig } from '../src/lib/experiment/config.ts';
-import { runExperiments } from '../src/lib/experiment/run.ts';
+import { runExperiments } from '../src/lib/pipeline/run.ts';
 import { createNodeWasmEngine } from '../src/lib/engine/node.ts';
 import { loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
-import { sha256Hex } from '../workers/api.ts';
+import { sha256Hex } from '../src/lib/models/identify.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SHARED = resolve(ROOT, '../shared/data');

@@ -1,19 +1,20 @@
 /**
- * The quantization worker's API as a plain object (QuantApi): loads model bytes and
- * images, runs the shared pipeline (`runExperiments`) on the browser engine with an
- * IndexedDB crop cache, and stores results by config hash. `quant.worker.ts` only
- * exposes it; tests call `createQuantApi()` directly, without a worker.
+ * The quantization worker's API as a plain object (QuantApi): dispatches each call to
+ * the shared core — model identity (src/lib/models/identify.ts), data sources
+ * (src/lib/data/sources.ts), the pipeline (src/lib/pipeline/run.ts) on the browser
+ * engine with an IndexedDB crop cache — and stores results by config hash.
+ * `quant.worker.ts` only exposes it; tests call `createQuantApi()` directly.
  *
  * Every method returns `Result<T>`; nothing throws across the boundary. One piece of
  * work at a time: a new load or run cancels nothing by itself, `cancel()` does.
  * An analysed run of one config (`analyzeExperiment`) leaves its analysis context here
  * (graph, quantizers, calibration crops: tens of MB) so `layerDetail` answers without
  * re-running anything; the next run or model/data load drops it.
- * Must not: hold UI state, import Svelte, or re-implement pipeline logic (it only
- * gathers inputs for `runExperiments` / `analyzeExperiment`).
+ * Must not: hold UI state, import Svelte, or implement core logic (parsing, hashing,
+ * manifests, pipeline steps): it only gathers inputs and keeps the session's state.
  */
 import { transfer } from 'comlink';
-import { asResult, QpError, throwIfAborted, type Result } from '../src/lib/protocol/errors.ts';
+import { asResult, QpError, type Result } from '../src/lib/protocol/errors.ts';
 import type {
   DataSource,
   DatasetInfo,
@@ -31,9 +32,10 @@ import type { AnalyzedExperiment, LayerDetail } from '../src/lib/analysis/index.
 import type { ExperimentConfig } from '../src/lib/protocol/config.ts';
 import type { Dataset } from '../src/lib/data/types.ts';
 import type { ExperimentResult, ModelSpec, Progress, RunExperiments, RunInputs, RunOptions } from '../src/lib/experiment/types.ts';
-import { datasetFromFiles, loadClassIndex, type NamedFile } from '../src/lib/data/dataset.ts';
-import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
-import { findModelBySha256, getModelEntry, knownHashes, toModelSpec } from '../src/lib/models/registry.ts';
+import type { FileDataset } from '../src/lib/data/dataset.ts';
+import { classIndexFromUrl, datasetFromManifest, datasetFromPickedFiles, downloadModel, type Fetcher } from '../src/lib/data/sources.ts';
+import { identifyModel, sha256Hex, sniffOnnx, verifyExpected } from '../src/lib/models/identify.ts';
+import { getModelEntry, knownHashes } from '../src/lib/models/registry.ts';
 import { validateClassifier } from '../src/lib/models/validate.ts';
 import { parseModel } from '../src/lib/onnx/model.ts';
 import { QpStorage, getStorage } from '../src/lib/storage/db.ts';
@@ -53,61 +55,6 @@ export interface QuantApiDeps {
 
 /** URL of the dev server's copy of ../shared/data (absent in production builds). */
 export const SHARED_DATA = '/shared-data/';
-
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const d = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-/**
- * Cheap checks on the first bytes before parsing: an empty file, an HTML page (a dev
- * server answers a missing file with index.html and status 200), or something that
- * cannot start an ONNX ModelProto (field 1 ir_version, varint: byte 0x08).
- */
-export function sniffOnnx(bytes: Uint8Array, name: string): void {
-  if (bytes.byteLength === 0) throw new QpError('MODEL_EMPTY', `The model file "${name}" is empty (0 bytes). Pick the .onnx file itself.`);
-  const head = new TextDecoder().decode(bytes.subarray(0, 256)).trimStart().toLowerCase();
-  if (head.startsWith('<!doctype html') || head.startsWith('<html') || head.startsWith('<')) {
-    throw new QpError(
-      'MODEL_NOT_ONNX',
-      `"${name}" is a web page, not an ONNX model: the server answered with HTML (often its fallback page for a file that does not exist). Check the URL or file name.`,
-    );
-  }
-  if (head.startsWith('version https://git-lfs')) {
-    throw new QpError('MODEL_NOT_ONNX', `"${name}" is a Git LFS pointer, not the model itself. Download the real file (git lfs pull, or the "resolve" URL).`);
-  }
-  if (bytes[0] !== 0x08 && bytes[0] !== 0x0a && bytes[0] !== 0x12 && bytes[0] !== 0x1a && bytes[0] !== 0x3a && bytes[0] !== 0x42) {
-    throw new QpError('MODEL_NOT_ONNX', `"${name}" does not look like an ONNX model (it starts with byte 0x${bytes[0].toString(16).padStart(2, '0')}). Pick an .onnx file.`);
-  }
-}
-
-async function readBody(res: Response, signal: AbortSignal, total: number | undefined, onProgress?: (p: DownloadProgress) => void): Promise<Uint8Array> {
-  if (!res.body) return new Uint8Array(await res.arrayBuffer());
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let loaded = 0;
-  let lastReport = 0;
-  for (;;) {
-    throwIfAborted(signal);
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.byteLength;
-    const now = performance.now();
-    if (onProgress && now - lastReport > 100) {
-      lastReport = now;
-      onProgress({ loaded, total });
-    }
-  }
-  const out = new Uint8Array(loaded);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.byteLength;
-  }
-  onProgress?.({ loaded, total });
-  return out;
-}
 
 /** Analysis images asked for: a whole number from 1 to 10,000 (default 64). */
 function analysisImages(n: number | undefined): number {
@@ -152,7 +99,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     fetch: overrides.fetch ?? ((...a) => fetch(...a)),
     createEngine:
       overrides.createEngine ?? (async (pref) => (await import('../src/lib/engine/browser.ts')).createBrowserEngine(pref)),
-    runExperiments: overrides.runExperiments ?? (async () => (await import('../src/lib/experiment/run.ts')).runExperiments),
+    runExperiments: overrides.runExperiments ?? (async () => (await import('../src/lib/pipeline/run.ts')).runExperiments),
     analyzeExperiment: overrides.analyzeExperiment ?? (async () => (await import('../src/lib/analysis/experiment.ts')).analyzeExperiment),
     env:
       overrides.env ??
@@ -169,8 +116,6 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   /** the last analysed run of one config: what layerDetail answers from */
   let analyzed: { hash: string; run: AnalyzedExperiment } | undefined;
 
-  const abs = (u: string) => new URL(u, deps.base).href;
-
   /** A new AbortController for the next piece of work. */
   function begin(): AbortSignal {
     controller = new AbortController();
@@ -179,22 +124,12 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     return controller.signal;
   }
 
-  async function get(url: string, signal: AbortSignal, what: string, code: 'MODEL_DOWNLOAD_FAILED' | 'DATA_NOT_FOUND'): Promise<Response> {
-    let res: Response;
-    try {
-      res = await deps.fetch(abs(url), { signal });
-    } catch (e) {
-      if ((e as Error).name === 'AbortError') throw e;
-      throw new QpError(code, `Downloading ${what} from ${url} failed: ${(e as Error).message}. Check the address and your connection (the server must allow cross-origin requests).`);
-    }
-    if (!res.ok) throw new QpError(code, `Downloading ${what} from ${url} failed: the server answered ${res.status} ${res.statusText}.`);
-    return res;
-  }
+  const fetcher: Fetcher = { fetch: (...a) => deps.fetch(...a), base: deps.base };
 
   async function hasSharedData(): Promise<boolean> {
     if (sharedData !== undefined) return sharedData;
     try {
-      const r = await deps.fetch(abs(`${SHARED_DATA}imagenet-sample/manifest.json`), { method: 'HEAD' });
+      const r = await deps.fetch(new URL(`${SHARED_DATA}imagenet-sample/manifest.json`, deps.base).href, { method: 'HEAD' });
       sharedData = r.ok && (r.headers.get('content-type') ?? '').includes('json');
     } catch {
       sharedData = false;
@@ -210,21 +145,11 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   ): Promise<LoadedModel> {
     sniffOnnx(bytes, name);
     const sha256 = opts.sha256 ?? (await sha256Hex(bytes));
-    if (opts.expect) {
-      if (bytes.byteLength !== opts.expect.bytes || sha256 !== opts.expect.sha256) {
-        throw new QpError(
-          'MODEL_SHA_MISMATCH',
-          `The downloaded file "${name}" is not the expected one: ${bytes.byteLength.toLocaleString('en')} bytes with sha256 ${sha256.slice(0, 12)}…, expected ${opts.expect.bytes.toLocaleString('en')} bytes with sha256 ${opts.expect.sha256.slice(0, 12)}…. The source may have changed; download it yourself and open it as a file.`,
-        );
-      }
-    }
+    if (opts.expect) verifyExpected(bytes, sha256, opts.expect, name);
     const graph = parseModel(bytes);
     const cls = validateClassifier(graph);
-    const entry = findModelBySha256(sha256);
-    const id = entry ? entry.id : `sha256:${sha256}`;
-    const spec: ModelSpec = entry
-      ? toModelSpec(entry)
-      : { id, label: name, preprocess: { ...TORCHVISION_SPEC, crop: cls.size, layout: cls.layout }, classes: cls.classes };
+    const { entry, spec } = await identifyModel(bytes, graph, cls.classes, { name, sha256 });
+    const id = spec.id;
     const info: LoadedModel = {
       id,
       name: entry ? entry.label : name,
@@ -245,28 +170,8 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   }
 
   async function fetchModel(url: string, name: string, signal: AbortSignal, expect: { bytes: number; sha256: string } | undefined, onProgress?: (p: DownloadProgress) => void) {
-    const res = await get(url, signal, `the model "${name}"`, 'MODEL_DOWNLOAD_FAILED');
-    const type = res.headers.get('content-type') ?? '';
-    if (type.includes('text/html')) {
-      throw new QpError(
-        'MODEL_NOT_ONNX',
-        `${url} answered with a web page (content type ${type}), not an ONNX model: the file probably does not exist there. Check the address.`,
-      );
-    }
-    const len = Number(res.headers.get('content-length')) || expect?.bytes;
-    const bytes = await readBody(res, signal, len, onProgress);
+    const bytes = await downloadModel(fetcher, url, name, signal, expect?.bytes, onProgress);
     return adopt(bytes, name, { url, expect, fromCache: false });
-  }
-
-  async function loadClassIndexFrom(url: string, signal: AbortSignal): Promise<[string, string][]> {
-    const res = await get(url, signal, 'the class index', 'DATA_NOT_FOUND');
-    let json: unknown;
-    try {
-      json = await res.json();
-    } catch {
-      throw new QpError('LABELS_INVALID', `The class index at ${url} is not JSON. It should look like imagenet_class_index.json.`);
-    }
-    return loadClassIndex(json);
   }
 
   const api: QuantApi = {
@@ -308,60 +213,12 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     loadDataset: (src: DataSource): Promise<Result<DatasetInfo>> =>
       asResult(async () => {
         const signal = begin();
-        let files: NamedFile[];
-        let classIndex: [string, string][];
-        let name: string;
-        if (src.kind === 'files') {
-          const json = src.files.find((f) => f.name.toLowerCase().endsWith('.json'));
-          const named = (f: File): NamedFile => ({
-            name: (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name,
-            read: async () => new Uint8Array(await f.arrayBuffer()),
-          });
-          files = src.files.filter((f) => f !== json).map(named);
-          if (json) {
-            try {
-              classIndex = loadClassIndex(JSON.parse(await json.text()));
-            } catch (e) {
-              if (e instanceof QpError) throw e;
-              throw new QpError('LABELS_INVALID', `"${json.name}" is not valid JSON, so it cannot be used as the class index.`);
-            }
-          } else if (await hasSharedData()) {
-            classIndex = await loadClassIndexFrom(`${SHARED_DATA}imagenet_class_index.json`, signal);
-          } else {
-            throw new QpError(
-              'LABELS_INVALID',
-              'No class index was given. Add imagenet_class_index.json (the Keras class index) to the files you pick, so images can be labelled by their WordNet id.',
-            );
-          }
-          name = 'files';
-        } else {
-          const base = src.baseUrl.endsWith('/') ? src.baseUrl : `${src.baseUrl}/`;
-          const res = await get(`${base}manifest.json`, signal, 'the image list (manifest.json)', 'DATA_NOT_FOUND');
-          let manifest: { files?: unknown; classIndex?: unknown };
-          try {
-            manifest = await res.json();
-          } catch {
-            throw new QpError('DATA_NOT_FOUND', `${base}manifest.json is not JSON. It must be {"files": ["n01440764.JPEG", …]}.`);
-          }
-          if (!Array.isArray(manifest.files) || !manifest.files.every((f) => typeof f === 'string')) {
-            throw new QpError('DATA_NOT_FOUND', `${base}manifest.json has no "files" list of names. It must be {"files": ["n01440764.JPEG", …]}.`);
-          }
-          const ciUrl =
-            src.classIndexUrl ?? (typeof manifest.classIndex === 'string' ? new URL(manifest.classIndex, abs(base)).href : `${base}imagenet_class_index.json`);
-          classIndex = await loadClassIndexFrom(ciUrl, signal);
-          files = (manifest.files as string[]).map((f) => ({
-            name: f,
-            read: async () => {
-              const r = await get(`${base}${encodeURIComponent(f)}`, controller?.signal ?? signal, `image ${f}`, 'DATA_NOT_FOUND');
-              if ((r.headers.get('content-type') ?? '').includes('text/html')) {
-                throw new QpError('IMAGE_UNREADABLE', `${base}${f} answered with a web page, not an image.`);
-              }
-              return new Uint8Array(await r.arrayBuffer());
-            },
-          }));
-          name = base;
-        }
-        const ds = datasetFromFiles(files, classIndex, name);
+        const ds: FileDataset =
+          src.kind === 'files'
+            ? await datasetFromPickedFiles(src.files, async () =>
+                (await hasSharedData()) ? classIndexFromUrl(fetcher, `${SHARED_DATA}imagenet_class_index.json`, signal) : undefined,
+              )
+            : await datasetFromManifest(fetcher, src.baseUrl, signal, { classIndexUrl: src.classIndexUrl, imageSignal: () => controller?.signal });
         dataset = ds;
         return { name: ds.name, images: ds.items.length, classes: ds.classes, ignored: ds.ignored, ignoredNames: ds.ignoredNames };
       }),

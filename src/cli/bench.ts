@@ -3,18 +3,17 @@
  * disk and runs the same pipeline as the browser worker, printing an MQBench-style
  * table (stdout) and progress (stderr). Errors: one line, non-zero exit.
  */
-import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { QpError, toErrorInfo } from '../lib/protocol/errors.ts';
 import { DiskCropStore, loadImageFolder } from '../lib/data/dataset.node.ts';
 import { EFFICIENTNET_LITE_SPEC, TORCHVISION_SPEC } from '../lib/data/preprocess.ts';
 import { createNodeEngine } from '../lib/engine/node.ts';
 import { configLabel, fixesAndAnalysisSummary, layersTable, resultsTable, worstLayers } from '../lib/experiment/report.ts';
-import { runExperiments } from '../lib/experiment/run.ts';
+import { runExperiments } from '../lib/pipeline/run.ts';
 import type { ModelSpec, Progress } from '../lib/experiment/types.ts';
 import type { Graph } from '../lib/onnx/ir.ts';
 import { parseModel } from '../lib/onnx/model.ts';
-import { findModelBySha256 } from '../lib/models/registry.ts';
+import { identifyModel, sniffOnnx } from '../lib/models/identify.ts';
 import { validateClassifier } from '../lib/models/validate.ts';
 import { parseBenchArgs, withImageCount } from './args.ts';
 
@@ -30,16 +29,19 @@ async function readInput(path: string, what: string): Promise<Uint8Array> {
 }
 
 /**
- * Model identity: the registry id when the bytes match a known file, else its hash. Models
- * written by `npm run make-models` carry metadata synthetic=true and are labelled as such.
+ * The CLI's model: sniffed, parsed, validated against the data set's labels, and named
+ * by src/lib/models/identify.ts — the same id (registry id or `sha256:<full hex>`) the
+ * browser gives the same file. `--preprocess` overrides the registry's preprocessing.
  */
-function identifyModel(bytes: Uint8Array, graph: Graph, classes: number, preprocess?: string, inputSize?: number): ModelSpec {
-  const sha = createHash('sha256').update(bytes).digest('hex');
-  const entry = findModelBySha256(sha);
-  const spec = preprocess === 'efficientnet-lite' ? EFFICIENTNET_LITE_SPEC : preprocess === 'torchvision' ? TORCHVISION_SPEC : (entry?.preprocess ?? TORCHVISION_SPEC);
-  const meta = (k: string) => graph.meta.metadataProps.find((p) => p.key === k)?.value;
-  const label = entry?.label ?? (meta('synthetic') === 'true' ? `SYNTHETIC ${meta('architecture') ?? 'model'}` : 'user model');
-  return { id: entry?.id ?? `sha256:${sha.slice(0, 16)}`, label, preprocess: spec, classes, inputSize };
+export async function cliModel(
+  modelBytes: Uint8Array,
+  graph: Graph,
+  labels: number,
+  args: { preprocess?: string; inputSize?: number },
+): Promise<ModelSpec> {
+  const info = validateClassifier(graph, { labels, inputSize: args.inputSize });
+  const preprocess = args.preprocess === 'efficientnet-lite' ? EFFICIENTNET_LITE_SPEC : args.preprocess === 'torchvision' ? TORCHVISION_SPEC : undefined;
+  return (await identifyModel(modelBytes, graph, info.classes, { preprocess, inputSize: args.inputSize })).spec;
 }
 
 function progressPrinter() {
@@ -59,10 +61,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const args = parseBenchArgs(argv);
     const modelBytes = await readInput(args.model, 'Model file');
+    sniffOnnx(modelBytes, args.model);
     const graph = parseModel(modelBytes);
     const dataset = await loadImageFolder(args.data, args.labels);
-    const info = validateClassifier(graph, { labels: dataset.classes, inputSize: args.inputSize });
-    const model = identifyModel(modelBytes, graph, info.classes, args.preprocess, args.inputSize);
+    const model = await cliModel(modelBytes, graph, dataset.classes, args);
     const n = dataset.items.length;
     const configs = args.configs.map((c) => withImageCount({ ...c, model: model.id, dataset: dataset.name }, n));
     const starved = configs.find((c) => c.eval < 1);

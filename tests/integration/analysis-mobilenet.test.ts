@@ -16,7 +16,7 @@ import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/experiment/config.ts';
 import { quantizeActivations, quantizeWeights } from '../../src/lib/experiment/quantize.ts';
 import { layersTable, worstLayers } from '../../src/lib/experiment/report.ts';
-import { DEFAULT_TUNING, prepareGroup, resolveModelInput, runConfig, type PreparedGroup } from '../../src/lib/experiment/run.ts';
+import { DEFAULT_TUNING, prepareGroup, resolveModelInput, runConfig, type PreparedGroup } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
 import { parseModel } from '../../src/lib/onnx/model.ts';
 import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from './helpers.ts';

@@ -16,7 +16,7 @@ import type { Dataset } from '../../src/lib/data/types.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import type { Engine } from '../../src/lib/engine/types.ts';
 import { resolveConfig } from '../../src/lib/experiment/config.ts';
-import { runExperiments } from '../../src/lib/experiment/run.ts';
+import { runExperiments } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
 import { buildEfficientNetLite0, buildMobileNetV2, buildResNet18 } from '../../src/lib/models/builders.ts';
 import { getModelEntry, toModelSpec, type ModelId } from '../../src/lib/models/registry.ts';

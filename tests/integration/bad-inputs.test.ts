@@ -18,7 +18,7 @@ import type { Dataset } from '../../src/lib/data/types.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import type { Engine } from '../../src/lib/engine/types.ts';
 import { resolveConfig } from '../../src/lib/experiment/config.ts';
-import { runExperiments } from '../../src/lib/experiment/run.ts';
+import { runExperiments } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, ModelSpec } from '../../src/lib/experiment/types.ts';
 import { makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';

@@ -13,7 +13,7 @@ import { prepareCrops } from '../../src/lib/data/crops.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/experiment/config.ts';
 import { evaluate, toAccuracy } from '../../src/lib/experiment/evaluate.ts';
-import { runExperiments } from '../../src/lib/experiment/run.ts';
+import { runExperiments } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
 import type { Dataset } from '../../src/lib/data/types.ts';
 import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';

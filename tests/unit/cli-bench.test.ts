@@ -92,6 +92,6 @@ describe('bench main: one-line errors and exit codes', () => {
     const f = join(dir, 'notes.onnx');
     writeFileSync(f, 'these are my notes, not a network\n');
     expect(await main(['--model', f, '--data', dir])).not.toBe(0);
-    expect(oneLine()).toMatch(/^error \[MODEL_NOT_ONNX\]: File is not an ONNX model/);
+    expect(oneLine()).toMatch(/^error \[MODEL_NOT_ONNX\]: ".*notes\.onnx" does not look like an ONNX model \(it starts with byte 0x74\)\. Pick an \.onnx file\.\n$/);
   });
 });

@@ -12,7 +12,7 @@ import {
   producerOf,
   shapeOf,
   topoSort,
-  uniqueName,
+  NameAllocator,
 } from '../../src/lib/onnx/ir.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
 import { HAVE_MOBILENET, MOBILENET, NO_MOBILENET_MSG, firstDiff, mulberry32, randn, runBytes, runGraph, smallCnn } from './onnx-helpers.ts';
@@ -153,13 +153,15 @@ describe('parseModel / serializeModel on a small graph', () => {
     expect(codeOf(() => makeGraph({ inputs: [], outputs: [makeValueInfo('a', null)], nodes: cyc }))).toMatch(/^MODEL_UNSUPPORTED: .*cycle/);
   });
 
-  it('producerOf, consumersOf, uniqueName, cloneGraph', () => {
+  it('producerOf, consumersOf, NameAllocator, cloneGraph', () => {
     const g = smallCnn();
     expect(producerOf(g).get('r1')!.name).toBe('relu1');
     expect(consumersOf(g).get('r1')!.map((n) => n.name)).toEqual(['dwconv', 'add']);
-    expect(uniqueName(g, 'r1')).toBe('r1_1');
-    expect(uniqueName(g, 'conv1')).toBe('conv1_1');
-    expect(uniqueName(g, 'fresh')).toBe('fresh');
+    const names = new NameAllocator(g);
+    expect(names.take('r1')).toBe('r1_1');
+    expect(names.take('r1')).toBe('r1_2');
+    expect(names.take('conv1')).toBe('conv1_1');
+    expect(names.take('fresh')).toBe('fresh');
     const c = cloneGraph(g);
     (c.initializers.get('w1')!.data as Float32Array)[0] = 123;
     c.nodes[0].inputs[0] = 'x';

@@ -66,6 +66,9 @@ describe('error metrics', () => {
   it('meanSquaredError and agreement by hand', () => {
     expect(meanSquaredError(Float32Array.of(1, 2, 3), Float32Array.of(1, 2, 5))).toBeCloseTo(4 / 3, 12);
     expect(agreement(Int32Array.of(1, 2, 3, 4), Int32Array.of(1, 0, 3, 0))).toBe(0.5);
+    // the one agreement of the code base: empty runs agree vacuously, mismatched ones are a bug
+    expect(agreement(new Int32Array(0), new Int32Array(0))).toBe(1);
+    expect(() => agreement(Int32Array.of(1), Int32Array.of(1, 2))).toThrow(QpError);
   });
 });
 

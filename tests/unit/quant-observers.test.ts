@@ -4,10 +4,10 @@ import { histogramOf } from '../../src/lib/quant/histogram.ts';
 import {
   DEFAULT_OBSERVER_OPTIONS,
   klThreshold,
-  lpError,
   mseSearch,
   observeActivation,
-  observerNeedsHistogram,
+  calibrationNeeds,
+  OBSERVERS,
   observeWeight,
 } from '../../src/lib/quant/observers.ts';
 import { OBSERVER_NAMES, type ActivationStats, type BatchStats, type QuantSpec } from '../../src/lib/quant/types.ts';
@@ -42,10 +42,41 @@ function statsOf(batches: Float32Array[], bins = 2048): ActivationStats {
 
 const f32 = Math.fround;
 
-describe('observerNeedsHistogram', () => {
-  it('is true exactly for mse, ema-mse, percentile, ema-quantile, kl', () => {
-    const need = OBSERVER_NAMES.filter(observerNeedsHistogram);
+describe('observer registry', () => {
+  it('has one entry per observer name, named after its key', () => {
+    expect(Object.keys(OBSERVERS).sort()).toEqual([...OBSERVER_NAMES].sort());
+    for (const [k, e] of Object.entries(OBSERVERS)) expect(e.name).toBe(k);
+  });
+
+  it('says what calibration must collect: histograms for the histogram observers, moments for clipstd', () => {
+    const need = OBSERVER_NAMES.filter((n) => OBSERVERS[n].needs === 'histogram');
     expect(need.sort()).toEqual(['ema-mse', 'ema-quantile', 'kl', 'mse', 'percentile']);
+    expect(calibrationNeeds(['minmax', 'ema-minmax'])).toEqual({ histogram: false, moments: false });
+    expect(calibrationNeeds(['minmax', 'clipstd'])).toEqual({ histogram: false, moments: true });
+    expect(calibrationNeeds(['kl', 'minmax'])).toEqual({ histogram: true, moments: false });
+    expect(calibrationNeeds([])).toEqual({ histogram: false, moments: false });
+    expect(() => calibrationNeeds(['nope' as never])).toThrow(/Unknown observer "nope"/);
+  });
+
+  it('every observer runs on exactly what its entry asks calibration for', () => {
+    const data = [gaussian(4096, 1, 0.5), gaussian(4096, 2, 1.5)];
+    for (const name of OBSERVER_NAMES) {
+      const full = statsOf(data);
+      const { histogram, moments } = calibrationNeeds([name]);
+      // drop what was not asked for: no histograms, moments poisoned with NaN
+      const stats: ActivationStats = {
+        batches: full.batches.map((b) => ({
+          min: b.min, max: b.max,
+          sum: moments ? b.sum : NaN, sumSq: moments ? b.sumSq : NaN, count: moments ? b.count : NaN,
+          ...(histogram ? { hist: b.hist } : {}),
+        })),
+        ...(histogram ? { histLo: full.histLo, histHi: full.histHi } : {}),
+      };
+      const r = observeActivation(name, stats, spec({ signed: true }));
+      expect(Number.isFinite(r.min[0]) && Number.isFinite(r.max[0]), name).toBe(true);
+      expect(r.min[0], name).toBeLessThan(r.max[0]);
+      if (histogram) expect(() => observeActivation(name, { ...stats, batches: stats.batches.map(({ hist: _h, ...b }) => b) }, spec())).toThrow(/needs histograms/);
+    }
   });
 });
 
@@ -165,13 +196,6 @@ describe('clipstd', () => {
 });
 
 describe('mse', () => {
-  it('lpError is zero for values on the grid and uses the spec (unsigned clips negatives)', () => {
-    // s = 127.5/127.5 = 1 signed: integers are exact
-    expect(lpError([1, -3, 7], null, -127.5, 127.5, spec(), 2)).toBe(0);
-    // unsigned symmetric s = 255/255 = 1: -3 clips to 0 -> error 9 / 3 values
-    expect(lpError([1, -3, 7], null, 0, 255, spec({ signed: false }), 2)).toBe(3);
-  });
-
   it('mseSearch follows MQBench candidates (1 - 0.01 i) and picks the lowest error', () => {
     // values {0, 1} with 4-bit unsigned asymmetric: candidate max m gives s = m/15;
     // max 1.0 puts 1 on the grid (error 0) so i = 0 wins

@@ -19,6 +19,9 @@ import { histogramOf, sumHistograms } from '../quant/histogram.ts';
 import type { ActivationStats } from '../quant/types.ts';
 import { findLayers } from './layers.ts';
 import { bitsOf, channelRanges } from './metrics.ts';
+import type { ActivationHistogram, WeightHistogram } from '../protocol/analysis.ts';
+
+export type { ActivationHistogram, WeightHistogram } from '../protocol/analysis.ts';
 
 /** What the pipeline already holds for one config: everything layerDetail needs. */
 export interface LayerDetailContext {
@@ -30,43 +33,6 @@ export interface LayerDetailContext {
   stats: Map<string, ActivationStats>;
   calibCrops: Uint8Array[];
   spec: PreprocessSpec;
-}
-
-export interface WeightHistogram {
-  /** equal-width bins over [lo, hi] (the FP32 weight range) */
-  lo: number;
-  hi: number;
-  counts: number[];
-  /** the fake-quantized weights binned over the same bins */
-  quantizedCounts: number[];
-  bits: number;
-  /** the quantizer: one entry per-tensor, one per output channel per-channel */
-  scale: number[];
-  zeroPoint: number[];
-  qmin: number;
-  qmax: number;
-  /** clipping range per scale entry: scale·(qmin − zp) … scale·(qmax − zp) */
-  clipMin: number[];
-  clipMax: number[];
-  /** per-tensor only (and at most 4,096 levels): every grid value inside [lo, hi] */
-  gridPoints?: number[];
-  /** FP32 weight range per output channel */
-  channelMin: number[];
-  channelMax: number[];
-}
-
-export interface ActivationHistogram {
-  tensor: string;
-  lo: number;
-  hi: number;
-  counts: number[];
-  /** calibrated clipping range and bits of the activation quantizer */
-  calibMin: number;
-  calibMax: number;
-  bits: number;
-  /** 'calibration': the histogram pass of calibration; 'sample': fetched on `images` calibration images */
-  source: 'calibration' | 'sample';
-  images: number;
 }
 
 export interface LayerDetail {

@@ -1,6 +1,5 @@
 /**
- * The entry point the browser worker (and the CLI, through runExperiments) uses for the
- * analysis views: run one config with per-layer analysis and keep what `layerDetail`
+ * The entry point the browser worker uses for the analysis views: run one config with per-layer analysis and keep what `layerDetail`
  * needs, so selecting a layer costs at most one small fetch. Same pipeline and numbers
  * as runExperiments; this module only keeps the intermediate state around.
  */
@@ -8,6 +7,7 @@ import type { ExperimentConfig } from '../protocol/config.ts';
 import { configHash } from '../experiment/config.ts';
 import { quantizeActivations, quantizeWeights } from '../experiment/quantize.ts';
 import { DEFAULT_TUNING, prepareGroup, resolveModelInput, runConfig, type PipelineTuning } from '../experiment/run.ts';
+import { ANALYSIS_STAGES } from './stages.ts';
 import type { ExperimentResult, RunInputs, RunOptions } from '../experiment/types.ts';
 import { parseModel } from '../onnx/model.ts';
 import { layerDetail, type LayerDetail, type LayerDetailContext } from './detail.ts';
@@ -33,7 +33,7 @@ export async function analyzeExperiment(
   const t0 = performance.now();
   const base = parseModel(rawInputs.modelBytes);
   const { inputs, tuning } = resolveModelInput(base, rawInputs, opts.tuning ?? DEFAULT_TUNING);
-  const o = { ...opts, tuning, analyze: opts.analyze || true };
+  const o = { ...opts, tuning, analyze: opts.analyze || true, stages: ANALYSIS_STAGES };
   const group = await prepareGroup(base, [config], inputs, o);
   const weights = quantizeWeights(group.graph, group.points, config);
   const r = await runConfig(inputs.engine, group, config, inputs, weights, o);

@@ -22,6 +22,7 @@
 import type { PreprocessSpec } from './types.ts';
 import type { DecodedImage } from './decode.ts';
 import { QpError } from '../protocol/errors.ts';
+import { roundHalfToEven } from '../quant/round.ts'; // Python's round() of torchvision's CenterCrop
 
 /** torchvision ImageNet eval transform (ResNet, MobileNet-V2): Resize(256) bilinear, CenterCrop(224). */
 export const TORCHVISION_SPEC: PreprocessSpec = Object.freeze({
@@ -99,21 +100,13 @@ export function resizeShorterSize(width: number, height: number, shorter: number
   return [Math.floor((shorter * width) / height), shorter];
 }
 
-/** Python's round(): half to even. */
-function pyRoundHalf(twice: number): number {
-  // value = twice / 2 with `twice` an integer
-  if (twice % 2 === 0) return twice / 2;
-  const lo = (twice - 1) / 2;
-  return lo % 2 === 0 ? lo : lo + 1;
-}
-
 /**
  * torchvision CenterCrop offsets: top = int(round((h − crop) / 2.0)) with Python's
  * half-to-even round; when crop > size torchvision zero-pads ((crop−size)//2 before), which
  * gives a negative offset here.
  */
 export function centerCropOffsets(width: number, height: number, crop: number): { left: number; top: number } {
-  const axis = (size: number) => (crop > size ? -Math.floor((crop - size) / 2) : pyRoundHalf(size - crop));
+  const axis = (size: number) => (crop > size ? -Math.floor((crop - size) / 2) : roundHalfToEven((size - crop) / 2));
   return { left: axis(width), top: axis(height) };
 }
 

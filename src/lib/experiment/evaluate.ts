@@ -6,7 +6,7 @@
 import { throwIfAborted } from '../protocol/errors.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { EngineSession } from '../engine/types.ts';
-import { topK, wilsonInterval } from '../quant/metrics.ts';
+import { AccuracyCounter, wilsonInterval } from '../quant/metrics.ts';
 import { batches } from './batches.ts';
 import type { Accuracy } from './types.ts';
 
@@ -33,25 +33,21 @@ export async function evaluate(
 ): Promise<EvalOutcome> {
   const input = session.inputNames[0];
   const output = session.outputNames[0];
-  const preds = new Int32Array(crops.length);
-  let top1Hits = 0;
-  let top5Hits = 0;
+  // created on the first batch, when the class count is known
+  let counter: AccuracyCounter | undefined;
   let done = 0;
   for (const b of batches(crops, spec, opts.batchSize)) {
     throwIfAborted(opts.signal);
     const out = (await session.run({ [input]: b.tensor }, [output]))[output];
-    const classes = out.data.length / b.rows.length;
-    for (let r = 0; r < b.rows.length; r++) {
-      const top = topK(out.data, classes, 5, r);
-      const label = labels[b.rows[r]];
-      preds[b.rows[r]] = top[0];
-      if (top[0] === label) top1Hits++;
-      if (top.includes(label)) top5Hits++;
-    }
+    counter ??= new AccuracyCounter(out.data.length / b.rows.length, crops.length);
+    // batches come in input order, so the counter's predictions line up with `crops`
+    counter.add(out.data, b.rows.map((r) => labels[r]), b.rows.length);
     done += b.rows.length;
     opts.onBatch?.(done, crops.length);
   }
-  return { n: crops.length, top1Hits, top5Hits, preds };
+  return counter
+    ? { n: counter.n, top1Hits: counter.top1, top5Hits: counter.top5, preds: counter.predictions() }
+    : { n: 0, top1Hits: 0, top5Hits: 0, preds: new Int32Array(0) };
 }
 
 export function toAccuracy(o: EvalOutcome): Accuracy {
@@ -61,11 +57,4 @@ export function toAccuracy(o: EvalOutcome): Accuracy {
     top1Ci: wilsonInterval(o.top1Hits, o.n),
     top5Ci: wilsonInterval(o.top5Hits, o.n),
   };
-}
-
-/** Fraction of images whose top-1 prediction is the same in both runs. */
-export function agreement(a: Int32Array, b: Int32Array): number {
-  let same = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
-  return a.length ? same / a.length : 0;
 }

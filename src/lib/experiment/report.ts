@@ -2,6 +2,7 @@
  * MQBench-style text tables of experiment results, for the CLI. Pure formatting.
  */
 import type { ExperimentResult } from './types.ts';
+import type { LayerAnalysis } from '../protocol/analysis.ts';
 
 const pct = (x: number) => (100 * x).toFixed(2);
 
@@ -36,7 +37,7 @@ export function resultsTable(results: ExperimentResult[]): string {
 const db = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : x > 0 ? 'inf' : '-inf');
 
 /** Per-layer analysis table in network order (issue "See why accuracy drops"). */
-export function layersTable(layers: import('../analysis/types.ts').LayerAnalysis[]): string {
+export function layersTable(layers: LayerAnalysis[]): string {
   const header = ['layer', 'op', 'W bits', 'W SQNR', 'act SQNR alone', 'act SQNR accum', 'cos accum', '|Δμ|/σ', 'σq/σ', 'vanished'];
   const rows = layers.map((l) => [
     l.name,

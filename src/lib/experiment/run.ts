@@ -1,7 +1,9 @@
 /**
- * The experiment pipeline, shared by the CLI and the browser worker:
- * parse → fold BN → pick quantization points → FP32 evaluation → calibration
- * statistics → observers → fake-quant graph → evaluation → metrics.
+ * The experiment pipeline, shared by the CLI and the browser worker, as stages:
+ * prepare (parse → fold BN → pick quantization points → FP32 evaluation → calibration
+ * statistics) → quantize (observers) → build graph (fake-quant, plus an optional fix
+ * stage) → evaluate (plus an optional analyze stage). Fixes and analysis are
+ * PipelineStages given by a higher layer (src/lib/pipeline wires in src/lib/analysis).
  *
  * A sweep (several configs) does the FP32 evaluation and the calibration statistics
  * once per (foldBn, calib, eval, seed) group and reuses them; weight quantization is
@@ -18,16 +20,17 @@ import type { Graph } from '../onnx/ir.ts';
 import { parseModel, serializeModel } from '../onnx/model.ts';
 import { findQuantPoints, type QuantPoints } from '../onnx/placement.ts';
 import { validateClassifier } from '../models/validate.ts';
-import { analyzeQuantization, type AnalysisOutput } from '../analysis/analyze.ts';
-import { applyFixes } from '../analysis/fixes.ts';
-import { observerNeedsHistogram } from '../quant/observers.ts';
+import { calibrationNeeds } from '../quant/observers.ts';
 import type { ActivationStats } from '../quant/types.ts';
+import type { FixReport, LayerAnalysis, ModelAnalysis } from '../protocol/analysis.ts';
 import { Eta } from './batches.ts';
 import { collectActivationStats, DEFAULT_BINS } from './calibrate.ts';
 import { configHash } from './config.ts';
-import { agreement, evaluate, toAccuracy, type EvalOutcome } from './evaluate.ts';
+import { evaluate, toAccuracy, type EvalOutcome } from './evaluate.ts';
+import { agreement } from '../quant/metrics.ts';
 import { quantKey, quantizeActivations, quantizeWeights, weightKey, type WeightQuant } from './quantize.ts';
-import type { ExperimentResult, ProgressFn, RunExperiments, RunInputs, RunOptions, Stage } from './types.ts';
+import type { ExperimentResult, ProgressFn, RunInputs, RunOptions, Stage } from './types.ts';
+import type { PipelineStages, StageContext } from './stages.ts';
 
 export interface PipelineTuning {
   evalBatch: number;
@@ -71,12 +74,12 @@ function groupKey(c: ExperimentConfig): string {
   return JSON.stringify([c.foldBn, c.calib, c.eval, c.seed]);
 }
 
-/** Loads data, runs FP32 and gathers calibration statistics for one group of configs. */
+/** Stage prepare: loads data, runs FP32 and gathers calibration statistics for one group of configs. */
 export async function prepareGroup(
   base: Graph,
   configs: ExperimentConfig[],
   inputs: RunInputs,
-  opts: RunOptions & { tuning?: PipelineTuning },
+  opts: PipelineOptions,
 ): Promise<PreparedGroup> {
   const t0 = performance.now();
   const tuning = opts.tuning ?? DEFAULT_TUNING;
@@ -124,14 +127,15 @@ export async function prepareGroup(
     await fpSession.release();
   }
 
-  const histogram = configs.some((c) => observerNeedsHistogram(c.aObserver));
+  // the observer registry says what each activation observer needs collected
+  const { histogram, moments } = calibrationNeeds(configs.map((c) => c.aObserver));
   eta = new Eta();
   const stats = await collectActivationStats(engine, graph, points.activations.map((p) => p.tensor), calibCrops, model.preprocess, {
     batchSize: tuning.calibBatch,
     feedBatchSize: tuning.fixedBatch ? 1 : undefined,
     histBatchSize: tuning.histBatch,
     histogram,
-    moments: configs.some((c) => c.aObserver === 'clipstd'),
+    moments,
     bins: DEFAULT_BINS,
     signal: opts.signal,
     onProgress: (pass, d, t) => {
@@ -148,11 +152,31 @@ export async function prepareGroup(
   };
 }
 
+/** Options of the pipeline functions: RunOptions plus batch tuning and the plugged-in stages. */
+export type PipelineOptions = RunOptions & { tuning?: PipelineTuning; stages?: PipelineStages };
+
 /**
- * Builds the fake-quant graph of one config and evaluates it. With biasCorrection /
- * bnReestimate the corrections are computed on the calibration images and the
- * uncorrected model is evaluated too (`beforeFixes`); with opts.analyze the evaluated
- * model is analysed per layer (src/lib/analysis), which does not change its numbers.
+ * Throws INTERNAL before any work when a config asks for a fix, or the options for an
+ * analysis, that no plugged-in stage provides (a caller bypassing src/lib/pipeline).
+ */
+function requireStages(configs: ExperimentConfig[], opts: PipelineOptions): void {
+  const stages = opts.stages ?? {};
+  for (const cfg of configs) {
+    if ((cfg.biasCorrection || cfg.bnReestimate) && !stages.fix?.wanted(cfg)) {
+      throw new QpError('INTERNAL', 'This config asks for bias correction or BN re-estimation, but the pipeline was started without the fix stage. Run it through src/lib/pipeline/run.ts, which plugs the fixes in.');
+    }
+  }
+  if (opts.analyze && !stages.analyze) {
+    throw new QpError('INTERNAL', 'Analysis was requested, but the pipeline was started without the analysis stage. Run it through src/lib/pipeline/run.ts, which plugs the analysis in.');
+  }
+}
+
+/**
+ * Builds the fake-quant graph of one config and evaluates it. When the config asks for a
+ * fix (biasCorrection / bnReestimate) the fix stage corrects the graph on the calibration
+ * images and the uncorrected model is evaluated too (`beforeFixes`); with opts.analyze
+ * the analyze stage analyses the evaluated model per layer, which does not change its
+ * numbers. Throws INTERNAL when a needed stage was not plugged in.
  */
 export async function runConfig(
   engine: Engine,
@@ -160,10 +184,12 @@ export async function runConfig(
   cfg: ExperimentConfig,
   inputs: RunInputs,
   weights: WeightQuant[],
-  opts: RunOptions & { tuning?: PipelineTuning },
+  opts: PipelineOptions,
 ): Promise<Omit<ExperimentResult, 'configHash' | 'seconds' | 'createdAt'>> {
   const tuning = opts.tuning ?? DEFAULT_TUNING;
+  // stage: quantize (weights were quantized by the caller, shared across configs)
   const acts = quantizeActivations(group.points, group.stats, cfg);
+  // stage: build graph
   const fq = insertFakeQuant(group.graph, {
     weights: new Map(weights.map((w) => [w.point.initializer, w.values])),
     activations: new Map(acts.map((a) => [a.point.tensor, a.qparams])),
@@ -182,18 +208,21 @@ export async function runConfig(
       await session.release();
     }
   };
-  let corrected: Awaited<ReturnType<typeof applyFixes>> | undefined;
-  if (cfg.biasCorrection || cfg.bnReestimate) {
+  const stages = opts.stages ?? {};
+  const ctx = (onProgress: StageContext['onProgress']): StageContext => ({
+    engine, graph: group.graph, points: group.points, weights, activations: acts, spec,
+    calibCrops: group.calibCrops, evalCrops: group.evalCrops, evalLabels: group.evalLabels,
+    fixedBatch: !!tuning.fixedBatch, calibBatch: tuning.calibBatch, evalBatch: tuning.evalBatch,
+    signal: opts.signal, onProgress,
+  });
+  // optional fix stage: corrects the fake-quant graph
+  let corrected: { graph: Graph; report: FixReport } | undefined;
+  requireStages([cfg], opts);
+  if (stages.fix && (cfg.biasCorrection || cfg.bnReestimate)) {
     const eta = new Eta();
-    corrected = await applyFixes(
-      {
-        engine, graph: group.graph, points: group.points, weights, activations: acts,
-        crops: group.calibCrops, spec, batchSize: tuning.fixedBatch ? 1 : tuning.calibBatch, signal: opts.signal,
-        onProgress: (m, d, t) => progress(opts.onProgress, 'quantize', eta, d, t, `Fixes: ${m}`),
-      },
-      { biasCorrection: cfg.biasCorrection, bnReestimate: cfg.bnReestimate },
-    );
+    corrected = await stages.fix.apply(ctx((m, d, t) => progress(opts.onProgress, 'quantize', eta, d, t, `Fixes: ${m}`)), cfg);
   }
+  // stage: evaluate
   const key = quantKey(cfg);
   const uncorrected = async (label: string) => {
     let o = group.uncorrected.get(key);
@@ -202,16 +231,12 @@ export async function runConfig(
   };
   const q = corrected ? await run(corrected.graph, 'Quantized evaluation') : await uncorrected('Quantized evaluation');
   const before = corrected ? await uncorrected('Evaluation before fixes') : undefined;
-  let analysis: AnalysisOutput | undefined;
-  if (opts.analyze) {
+  // optional analyze stage: per-layer analysis of the evaluated model
+  let analysis: { layers: LayerAnalysis[]; analysis: ModelAnalysis } | undefined;
+  if (stages.analyze && opts.analyze) {
     const n = typeof opts.analyze === 'object' && opts.analyze.images ? opts.analyze.images : 64;
     const eta = new Eta();
-    analysis = await analyzeQuantization({
-      engine, graph: group.graph, points: group.points, weights, activations: acts, quantized: corrected?.graph,
-      spec, crops: group.evalCrops.slice(0, n), evalCrops: group.evalCrops, evalLabels: group.evalLabels,
-      batchSize: tuning.fixedBatch ? 1 : 8, evalBatch: tuning.evalBatch, signal: opts.signal,
-      onProgress: (m, d, t) => progress(opts.onProgress, 'analyze', eta, d, t, m),
-    });
+    analysis = await stages.analyze.run(ctx((m, d, t) => progress(opts.onProgress, 'analyze', eta, d, t, m)), n, corrected?.graph);
   }
   return {
     config: cfg,
@@ -254,9 +279,15 @@ export function resolveModelInput(graph: Graph, inputs: RunInputs, tuning: Pipel
   };
 }
 
-export const runExperiments: RunExperiments = async (configs, rawInputs, runOpts = {}) => {
+/**
+ * Runs every config, sharing the FP32 evaluation and the calibration statistics within
+ * a group. `runOpts.stages` plugs in fixes and analysis; src/lib/pipeline/run.ts is the
+ * runExperiments with those stages that the CLI and the worker use.
+ */
+export async function runPipeline(configs: ExperimentConfig[], rawInputs: RunInputs, runOpts: PipelineOptions = {}): Promise<ExperimentResult[]> {
+  requireStages(configs, runOpts);
   const base = parseModel(rawInputs.modelBytes);
-  const { inputs, tuning } = resolveModelInput(base, rawInputs, (runOpts as { tuning?: PipelineTuning }).tuning ?? DEFAULT_TUNING);
+  const { inputs, tuning } = resolveModelInput(base, rawInputs, runOpts.tuning ?? DEFAULT_TUNING);
   const opts = { ...runOpts, tuning };
   const groups = new Map<string, ExperimentConfig[]>();
   for (const c of configs) {
@@ -285,4 +316,4 @@ export const runExperiments: RunExperiments = async (configs, rawInputs, runOpts
     }
   }
   return configs.map((c) => results.get(c)!);
-};
+}

@@ -9,7 +9,7 @@
  * Pure data plus tiny lookups. Must not fetch, parse ONNX, or import the engine.
  */
 import type { PreprocessSpec } from '../data/types.ts';
-import type { ModelSpec } from '../experiment/types.ts';
+import type { ModelSpec } from './types.ts';
 import { QpError } from '../protocol/errors.ts';
 import { EFFICIENTNET_LITE_TIMM_SPEC, TORCHVISION_SPEC } from '../data/preprocess.ts';
 

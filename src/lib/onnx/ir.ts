@@ -153,7 +153,7 @@ export function dtypeOf(g: Graph, tensor: string): DType | null {
   return vi ? vi.dtype : null;
 }
 
-/** All names in use (tensors, nodes, initializers): what uniqueName must avoid. */
+/** All names in use (tensors, nodes, initializers): what a NameAllocator must avoid. */
 export function usedNames(g: Graph): Set<string> {
   const s = new Set<string>();
   for (const v of g.inputs) s.add(v.name);
@@ -166,11 +166,6 @@ export function usedNames(g: Graph): Set<string> {
     for (const t of n.outputs) s.add(t);
   }
   return s;
-}
-
-/** `base` if unused in g, else `base_1`, `base_2`, ... . O(graph) per call; use a NameAllocator in loops. */
-export function uniqueName(g: Graph, base: string): string {
-  return new NameAllocator(g).take(base);
 }
 
 /** Hands out names unused in a graph and remembers what it handed out. */

@@ -7,8 +7,8 @@
  */
 import type { Result } from './errors.ts';
 import type { ExperimentConfig } from './config.ts';
-import type { ExperimentResult, Progress } from '../experiment/types.ts';
-import type { ActivationHistogram, WeightHistogram } from '../analysis/detail.ts';
+import type { ExperimentResult, Progress } from './results.ts';
+import type { ActivationHistogram, WeightHistogram } from './analysis.ts';
 
 export type EnginePref = 'auto' | 'webgpu' | 'wasm';
 

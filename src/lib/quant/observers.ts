@@ -18,6 +18,7 @@
 import { QpError } from '../protocol/errors.ts';
 import { foldAbsHistogram, histogramOf, histogramQuantile, histogramTotal, sumHistograms } from './histogram.ts';
 import { channelLayout, computeQParams, forEachChannelRun } from './quantizer.ts';
+import { roundHalfToEven } from './round.ts';
 import type { ActivationStats, BatchStats, ObserverName, QuantSpec, Range } from './types.ts';
 
 /** Tunables of the observers (all unitless). */
@@ -52,11 +53,6 @@ export const EMA_QUANTILE_THRESHOLD = 0.99999;
 export const EMA_QUANTILE_BINS = 2048;
 /** Weight KL: at most this many thresholds are evaluated per channel (see klWeightRange). */
 const KL_WEIGHT_CANDIDATES = 64;
-
-/** True for the observers that need per-batch histograms (ActivationStats.batches[i].hist). */
-export function observerNeedsHistogram(name: ObserverName): boolean {
-  return name === 'mse' || name === 'ema-mse' || name === 'percentile' || name === 'ema-quantile' || name === 'kl';
-}
 
 function resolveOptions(opts?: Partial<ObserverOptions>): ObserverOptions {
   const o = { ...DEFAULT_OBSERVER_OPTIONS, ...opts };
@@ -95,10 +91,7 @@ function lpErrorPlain(v: Float64Array, s: number, qlo: number, qhi: number, p: n
   let err = 0;
   for (let i = 0; i < n; i++) {
     const x = v[i];
-    const t = fround(x / s);
-    const f = Math.floor(t);
-    const d = t - f;
-    let q = d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1; // roundHalfToEven
+    let q = roundHalfToEven(fround(x / s));
     q = q < qlo ? qlo : q > qhi ? qhi : q;
     const e = Math.abs(fround(q * s) - x);
     err += p === 2 ? e * e : e ** p;
@@ -116,10 +109,7 @@ function lpErrorWeighted(v: Float64Array, w: Float64Array, s: number, qlo: numbe
     const wi = w[i];
     if (!(wi > 0)) continue;
     const x = v[i];
-    const t = fround(x / s);
-    const f = Math.floor(t);
-    const d = t - f;
-    let q = d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
+    let q = roundHalfToEven(fround(x / s));
     q = q < qlo ? qlo : q > qhi ? qhi : q;
     const e = Math.abs(fround(q * s) - x);
     err += wi * (p === 2 ? e * e : e ** p);
@@ -133,22 +123,11 @@ function asF64(a: ArrayLike<number>): Float64Array {
 }
 
 /**
- * Mean Lp error (data units to the power p) of fake-quantizing `values` (optionally
- * weighted by `weights`, e.g. histogram counts) with the real quantizer of `spec` for
- * the clipping range [lo, hi]: same scale/zero point as computeQParams and the same
- * float32 formula as fakeQuantize. Throws like computeQParams.
+ * Mean Lp error (data units to the power p) of fake-quantizing `v` (optionally weighted
+ * by `w`, e.g. histogram counts) with the real quantizer of `spec` for the clipping
+ * range [lo, hi]: same scale/zero point as computeQParams and the same float32 formula
+ * as fakeQuantize. Throws like computeQParams.
  */
-export function lpError(
-  values: ArrayLike<number>,
-  weights: ArrayLike<number> | null,
-  lo: number,
-  hi: number,
-  spec: QuantSpec,
-  p: number,
-): number {
-  return lpErrorOn(asF64(values), weights ? asF64(weights) : null, lo, hi, perTensor(spec), p);
-}
-
 function lpErrorOn(v: Float64Array, w: Float64Array | null, lo: number, hi: number, spec: QuantSpec, p: number): number {
   const qp = computeQParams({ min: new Float32Array([lo]), max: new Float32Array([hi]) }, spec);
   const s = qp.scale[0];
@@ -358,56 +337,59 @@ function absHistogramOf(v: Float32Array, bins: number): { hist: Float64Array; ab
   return { hist: histogramOf(abs, 0, absMax, bins), absMax };
 }
 
-/** One channel's clipping range for a weight observer. */
-function weightChannelRange(
-  name: ObserverName,
-  v: Float32Array,
-  spec: QuantSpec,
-  o: ObserverOptions,
-  perChannel: boolean,
-): [number, number] {
-  const [lo, hi] = minMaxOf(v);
-  switch (name) {
-    case 'minmax':
-    case 'ema-minmax':
-      return [lo, hi];
-    case 'mse':
-    case 'ema-mse':
-      return mseSearch(v, null, lo, hi, spec, perChannel ? Math.min(o.mseSteps, MSE_STEPS_PER_CHANNEL) : o.mseSteps, o.mseP);
-    case 'percentile': {
-      const sorted = Float32Array.from(v).sort();
-      return [sortedQuantile(sorted, 1 - o.percentile), sortedQuantile(sorted, o.percentile)];
-    }
-    case 'ema-quantile': {
-      const { hist, absMax } = absHistogramOf(v, EMA_QUANTILE_BINS);
-      if (absMax === 0) return [0, 0];
-      const clip = quantileClip(hist, absMax, EMA_QUANTILE_THRESHOLD);
-      return [Math.max(lo, -clip), Math.min(hi, clip)];
-    }
-    case 'clipstd': {
-      const n = v.length;
-      if (n === 0) return [0, 0];
-      let sum = 0;
-      for (let i = 0; i < n; i++) sum += v[i];
-      const mean = sum / n;
-      let ss = 0;
-      for (let i = 0; i < n; i++) ss += (v[i] - mean) ** 2;
-      const std = n > 1 ? Math.sqrt(ss / (n - 1)) : 0; // torch.std: unbiased
-      return [Math.max(mean - o.stdNum * std, lo), Math.min(mean + o.stdNum * std, hi)];
-    }
-    case 'kl': {
-      const levels = klLevels(spec);
-      // Our choice (TensorRT calibrates only activations by entropy): a per-channel
-      // weight slice is small, so use max(256, 4*levels) bins (capped at klBins) and at
-      // most KL_WEIGHT_CANDIDATES thresholds to keep thousands of channels cheap.
-      const bins = Math.min(o.klBins, Math.max(256, 4 * levels));
-      const { hist, absMax } = absHistogramOf(v, bins);
-      if (absMax === 0) return [0, 0];
-      const stride = Math.max(1, Math.ceil((bins - levels) / KL_WEIGHT_CANDIDATES));
-      const t = klThreshold(hist, absMax, levels, stride);
-      return lo >= 0 ? [0, t] : [-t, t];
-    }
-  }
+/** One channel `v` (values, its min and max) of a weight tensor, for a weight range function. */
+interface WeightChannel {
+  v: Float32Array;
+  lo: number;
+  hi: number;
+  spec: QuantSpec;
+  o: ObserverOptions;
+  perChannel: boolean;
+}
+
+function weightMinMax({ lo, hi }: WeightChannel): [number, number] {
+  return [lo, hi];
+}
+
+function weightMse({ v, lo, hi, spec, o, perChannel }: WeightChannel): [number, number] {
+  return mseSearch(v, null, lo, hi, spec, perChannel ? Math.min(o.mseSteps, MSE_STEPS_PER_CHANNEL) : o.mseSteps, o.mseP);
+}
+
+function weightPercentile({ v, o }: WeightChannel): [number, number] {
+  const sorted = Float32Array.from(v).sort();
+  return [sortedQuantile(sorted, 1 - o.percentile), sortedQuantile(sorted, o.percentile)];
+}
+
+function weightEmaQuantile({ v, lo, hi }: WeightChannel): [number, number] {
+  const { hist, absMax } = absHistogramOf(v, EMA_QUANTILE_BINS);
+  if (absMax === 0) return [0, 0];
+  const clip = quantileClip(hist, absMax, EMA_QUANTILE_THRESHOLD);
+  return [Math.max(lo, -clip), Math.min(hi, clip)];
+}
+
+function weightClipStd({ v, lo, hi, o }: WeightChannel): [number, number] {
+  const n = v.length;
+  if (n === 0) return [0, 0];
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += v[i];
+  const mean = sum / n;
+  let ss = 0;
+  for (let i = 0; i < n; i++) ss += (v[i] - mean) ** 2;
+  const std = n > 1 ? Math.sqrt(ss / (n - 1)) : 0; // torch.std: unbiased
+  return [Math.max(mean - o.stdNum * std, lo), Math.min(mean + o.stdNum * std, hi)];
+}
+
+function weightKl({ v, lo, spec, o }: WeightChannel): [number, number] {
+  const levels = klLevels(spec);
+  // Our choice (TensorRT calibrates only activations by entropy): a per-channel
+  // weight slice is small, so use max(256, 4*levels) bins (capped at klBins) and at
+  // most KL_WEIGHT_CANDIDATES thresholds to keep thousands of channels cheap.
+  const bins = Math.min(o.klBins, Math.max(256, 4 * levels));
+  const { hist, absMax } = absHistogramOf(v, bins);
+  if (absMax === 0) return [0, 0];
+  const stride = Math.max(1, Math.ceil((bins - levels) / KL_WEIGHT_CANDIDATES));
+  const t = klThreshold(hist, absMax, levels, stride);
+  return lo >= 0 ? [0, t] : [-t, t];
 }
 
 /**
@@ -437,8 +419,11 @@ export function observeWeight(
   const perChannel = spec.granularity === 'per-channel';
   const min = new Float32Array(channels.length);
   const max = new Float32Array(channels.length);
+  const range = observerEntry(name).weightRange;
   for (let c = 0; c < channels.length; c++) {
-    const [lo, hi] = weightChannelRange(name, channels[c], spec, o, perChannel);
+    const v = channels[c];
+    const [cmin, cmax] = minMaxOf(v);
+    const [lo, hi] = range({ v, lo: cmin, hi: cmax, spec, o, perChannel });
     min[c] = lo;
     max[c] = hi;
   }
@@ -532,66 +517,138 @@ export function observeActivation(
     if (b.min < gmin) gmin = b.min;
     if (b.max > gmax) gmax = b.max;
   }
-  switch (name) {
-    case 'minmax':
-      return rangeOf([gmin], [gmax]);
-    case 'ema-minmax':
-      return rangeOf(...pair(ema(batches.map((b) => [b.min, b.max] as [number, number]), o.emaRatio)));
-    case 'mse': {
-      const { lo, hi } = requireHist(stats, name);
-      const h = sumHistograms(batches.map((b) => b.hist!));
-      const { values, weights } = histSample(h, lo, hi);
-      return rangeOf(...pair(mseSearch(values, weights, gmin, gmax, spec, o.mseSteps, o.mseP)));
-    }
-    case 'ema-mse': {
-      const { lo, hi } = requireHist(stats, name);
-      return rangeOf(...pair(ema(batches.map((b) => batchMse(b, b.hist!, lo, hi, spec, o)), o.emaRatio)));
-    }
-    case 'percentile': {
-      const { lo, hi } = requireHist(stats, name);
-      const h = sumHistograms(batches.map((b) => b.hist!));
-      const qlo = histogramQuantile(h, lo, hi, 1 - o.percentile);
-      const qhi = histogramQuantile(h, lo, hi, o.percentile);
-      return rangeOf([Math.max(qlo, gmin)], [Math.min(qhi, gmax)]);
-    }
-    case 'ema-quantile': {
-      const { lo, hi } = requireHist(stats, name);
-      const per = batches.map((b): [number, number] => {
-        const absMax = Math.max(-b.min, b.max, 0);
-        if (absMax === 0) return [b.min, b.max];
-        const ah = foldAbsHistogram(b.hist!, lo, hi, EMA_QUANTILE_BINS, absMax);
-        const clip = quantileClip(ah, absMax, EMA_QUANTILE_THRESHOLD);
-        return [Math.max(b.min, -clip), Math.min(b.max, clip)];
-      });
-      return rangeOf(...pair(ema(per, o.emaRatio)));
-    }
-    case 'clipstd': {
-      let sum = 0;
-      let sumSq = 0;
-      let n = 0;
-      for (const b of batches) {
-        sum += b.sum;
-        sumSq += b.sumSq;
-        n += b.count;
-      }
-      if (!(n > 0)) throw new QpError('INTERNAL', 'The clipstd observer got no elements.');
-      const mean = sum / n;
-      const variance = n > 1 ? Math.max(0, (sumSq - sum * mean) / (n - 1)) : 0;
-      const std = Math.sqrt(variance);
-      return rangeOf([Math.max(mean - o.stdNum * std, gmin)], [Math.min(mean + o.stdNum * std, gmax)]);
-    }
-    case 'kl': {
-      const { lo, hi } = requireHist(stats, name);
-      const absMax = Math.max(-gmin, gmax, 0);
-      if (absMax === 0) return rangeOf([0], [0]);
-      const h = sumHistograms(batches.map((b) => b.hist!));
-      const ah = foldAbsHistogram(h, lo, hi, o.klBins, absMax);
-      const t = klThreshold(ah, absMax, klLevels(spec));
-      return gmin >= 0 ? rangeOf([0], [t]) : rangeOf([-t], [t]);
-    }
-  }
+  const [lo, hi] = observerEntry(name).activationRange({ name, stats, batches, gmin, gmax, spec, o });
+  return rangeOf([lo], [hi]);
 }
 
-function pair([lo, hi]: [number, number]): [number[], number[]] {
-  return [[lo], [hi]];
+/** What an activation range function sees: the statistics and their global min/max. */
+interface ActivationInput {
+  name: ObserverName;
+  stats: ActivationStats;
+  batches: readonly BatchStats[];
+  gmin: number;
+  gmax: number;
+  spec: QuantSpec;
+  o: ObserverOptions;
+}
+
+function actMinMax({ gmin, gmax }: ActivationInput): [number, number] {
+  return [gmin, gmax];
+}
+
+function actEmaMinMax({ batches, o }: ActivationInput): [number, number] {
+  return ema(batches.map((b) => [b.min, b.max] as [number, number]), o.emaRatio);
+}
+
+function actMse({ name, stats, batches, gmin, gmax, spec, o }: ActivationInput): [number, number] {
+  const { lo, hi } = requireHist(stats, name);
+  const h = sumHistograms(batches.map((b) => b.hist!));
+  const { values, weights } = histSample(h, lo, hi);
+  return mseSearch(values, weights, gmin, gmax, spec, o.mseSteps, o.mseP);
+}
+
+function actEmaMse({ name, stats, batches, spec, o }: ActivationInput): [number, number] {
+  const { lo, hi } = requireHist(stats, name);
+  return ema(batches.map((b) => batchMse(b, b.hist!, lo, hi, spec, o)), o.emaRatio);
+}
+
+function actPercentile({ name, stats, batches, gmin, gmax, o }: ActivationInput): [number, number] {
+  const { lo, hi } = requireHist(stats, name);
+  const h = sumHistograms(batches.map((b) => b.hist!));
+  const qlo = histogramQuantile(h, lo, hi, 1 - o.percentile);
+  const qhi = histogramQuantile(h, lo, hi, o.percentile);
+  return [Math.max(qlo, gmin), Math.min(qhi, gmax)];
+}
+
+function actEmaQuantile({ name, stats, batches, o }: ActivationInput): [number, number] {
+  const { lo, hi } = requireHist(stats, name);
+  const per = batches.map((b): [number, number] => {
+    const absMax = Math.max(-b.min, b.max, 0);
+    if (absMax === 0) return [b.min, b.max];
+    const ah = foldAbsHistogram(b.hist!, lo, hi, EMA_QUANTILE_BINS, absMax);
+    const clip = quantileClip(ah, absMax, EMA_QUANTILE_THRESHOLD);
+    return [Math.max(b.min, -clip), Math.min(b.max, clip)];
+  });
+  return ema(per, o.emaRatio);
+}
+
+function actClipStd({ batches, gmin, gmax, o }: ActivationInput): [number, number] {
+  let sum = 0;
+  let sumSq = 0;
+  let n = 0;
+  for (const b of batches) {
+    sum += b.sum;
+    sumSq += b.sumSq;
+    n += b.count;
+  }
+  if (!(n > 0)) throw new QpError('INTERNAL', 'The clipstd observer got no elements.');
+  const mean = sum / n;
+  const variance = n > 1 ? Math.max(0, (sumSq - sum * mean) / (n - 1)) : 0;
+  const std = Math.sqrt(variance);
+  return [Math.max(mean - o.stdNum * std, gmin), Math.min(mean + o.stdNum * std, gmax)];
+}
+
+function actKl({ name, stats, batches, gmin, gmax, spec, o }: ActivationInput): [number, number] {
+  const { lo, hi } = requireHist(stats, name);
+  const absMax = Math.max(-gmin, gmax, 0);
+  if (absMax === 0) return [0, 0];
+  const h = sumHistograms(batches.map((b) => b.hist!));
+  const ah = foldAbsHistogram(h, lo, hi, o.klBins, absMax);
+  const t = klThreshold(ah, absMax, klLevels(spec));
+  return gmin >= 0 ? [0, t] : [-t, t];
+}
+
+// ---------------------------------------------------------------------------
+// The registry
+// ---------------------------------------------------------------------------
+
+/**
+ * What an observer needs the calibration pass to collect for activations, beyond the
+ * per-batch min/max every observer gets: 'histogram' (ActivationStats.batches[i].hist)
+ * or 'moments' (Σx, Σx², count per batch).
+ */
+export type CalibrationNeed = 'minmax' | 'histogram' | 'moments';
+
+/** One observer: its name, what calibration must collect, and its two range rules. */
+export interface ObserverEntry {
+  name: ObserverName;
+  needs: CalibrationNeed;
+  /** clipping range of one weight channel (or the whole tensor per-tensor) */
+  weightRange(c: WeightChannel): [number, number];
+  /** clipping range of one activation from its calibration statistics */
+  activationRange(a: ActivationInput): [number, number];
+}
+
+/**
+ * Every observer, one entry each (the Record type makes a missing one a compile error).
+ * Adding an observer: its name in protocol/names.ts OBSERVER_NAMES and its entry here.
+ */
+export const OBSERVERS: Readonly<Record<ObserverName, ObserverEntry>> = Object.freeze({
+  minmax: { name: 'minmax', needs: 'minmax', weightRange: weightMinMax, activationRange: actMinMax },
+  'ema-minmax': { name: 'ema-minmax', needs: 'minmax', weightRange: weightMinMax, activationRange: actEmaMinMax },
+  mse: { name: 'mse', needs: 'histogram', weightRange: weightMse, activationRange: actMse },
+  'ema-mse': { name: 'ema-mse', needs: 'histogram', weightRange: weightMse, activationRange: actEmaMse },
+  percentile: { name: 'percentile', needs: 'histogram', weightRange: weightPercentile, activationRange: actPercentile },
+  'ema-quantile': { name: 'ema-quantile', needs: 'histogram', weightRange: weightEmaQuantile, activationRange: actEmaQuantile },
+  clipstd: { name: 'clipstd', needs: 'moments', weightRange: weightClipStd, activationRange: actClipStd },
+  kl: { name: 'kl', needs: 'histogram', weightRange: weightKl, activationRange: actKl },
+});
+
+/** The registry entry of `name`. Throws CONFIG_INVALID for an unknown observer. */
+export function observerEntry(name: ObserverName): ObserverEntry {
+  const e = (OBSERVERS as Record<string, ObserverEntry | undefined>)[name];
+  if (!e) bad(`Unknown observer "${name}". Use one of: ${Object.keys(OBSERVERS).join(', ')}.`);
+  return e;
+}
+
+/** What the calibration pass must collect so every one of `activationObservers` can run. */
+export function calibrationNeeds(activationObservers: Iterable<ObserverName>): { histogram: boolean; moments: boolean } {
+  let histogram = false;
+  let moments = false;
+  for (const name of activationObservers) {
+    const need = observerEntry(name).needs;
+    histogram ||= need === 'histogram';
+    moments ||= need === 'moments';
+  }
+  return { histogram, moments };
 }

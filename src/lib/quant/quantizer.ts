@@ -200,12 +200,7 @@ function fakeQuantizeInto(src: Float32Array, dst: Float32Array, dims: readonly n
       const hi = qp.qmax - zp;
       const end = base + inner;
       for (let i = base; i < end; i++) {
-        // inlined roundHalfToEven (hot loop)
-        const t = fround(src[i] / s);
-        const f = Math.floor(t);
-        const d = t - f;
-        let q = d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
-        if (q === 0) q = t * 0; // sign of zero as ONNX Round
+        let q = roundHalfToEven(fround(src[i] / s));
         q = q < lo ? lo : q > hi ? hi : q;
         dst[i] = q * s; // Float32Array store rounds once to float32 (= fround)
       }
@@ -229,45 +224,6 @@ export function fakeQuantize(data: Float32Array, dims: readonly number[], qp: QP
 export function fakeQuantizeInPlace(data: Float32Array, dims: readonly number[], qp: QParams): Float32Array {
   fakeQuantizeInto(data, data, dims, qp);
   return data;
-}
-
-/**
- * Integer codes like ONNX QuantizeLinear: clamp(round(fround(x / s)) + zp, qmin, qmax),
- * round half to even, zero point included. Saturates at the spec's qmin/qmax (narrow
- * range: -127, where QuantizeLinear itself would allow -128). NaN maps to the zero point.
- * Throws QpError INTERNAL on a shape/parameter mismatch.
- */
-export function quantizeToInt(data: Float32Array, dims: readonly number[], qp: QParams): Int32Array {
-  const layout = channelLayout(dims, qp.axis, data.length);
-  checkQParams(qp, layout);
-  const out = new Int32Array(data.length);
-  forEachChannelRun(layout, (c, start, end) => {
-    const s = qp.scale[c];
-    const zp = qp.zeroPoint[c];
-    for (let i = start; i < end; i++) {
-      const r = roundHalfToEven(Math.fround(data[i] / s));
-      let q = (Number.isNaN(r) ? 0 : r) + zp;
-      q = q < qp.qmin ? qp.qmin : q > qp.qmax ? qp.qmax : q;
-      out[i] = q;
-    }
-  });
-  return out;
-}
-
-/**
- * Inverse of quantizeToInt, like DequantizeLinear: fround((q - zp) * s).
- * Throws QpError INTERNAL on a shape/parameter mismatch.
- */
-export function dequantize(codes: Int32Array, dims: readonly number[], qp: QParams): Float32Array {
-  const layout = channelLayout(dims, qp.axis, codes.length);
-  checkQParams(qp, layout);
-  const out = new Float32Array(codes.length);
-  forEachChannelRun(layout, (c, start, end) => {
-    const s = qp.scale[c];
-    const zp = qp.zeroPoint[c];
-    for (let i = start; i < end; i++) out[i] = (codes[i] - zp) * s;
-  });
-  return out;
 }
 
 /**

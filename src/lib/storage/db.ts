@@ -1,8 +1,8 @@
 /**
  * The one typed IndexedDB module of the app (idb). Stores model bytes (by sha256),
  * preprocessed crops (uint8 HWC, by `${specKey}/${imageId}`), run results (by config
- * hash; an analysed run's per-layer rows apart, in `runLayers`) and small metadata. Used by the worker (models, crops, runs) and the UI (runs,
- * cache size, clear).
+ * hash; an analysed run's per-layer rows apart, in `runLayers`) and small metadata. Only
+ * the worker imports it; the UI reads runs, the cache size and clears through QuantApi.
  *
  * Rules kept here: migrations are `if (oldVersion < N)` steps; `blocked`, `blocking`
  * and `terminated` are handled (the connection is reopened lazily); nothing but IDB
@@ -14,8 +14,8 @@
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { QpError } from '../protocol/errors.ts';
 import type { CropStore } from '../data/types.ts';
-import type { ExperimentResult } from '../experiment/types.ts';
-import type { ChannelDrift, LayerAnalysis } from '../analysis/types.ts';
+import type { ExperimentResult } from '../protocol/results.ts';
+import type { ChannelDrift, LayerAnalysis } from '../protocol/analysis.ts';
 import type { CacheEstimate } from '../protocol/api.ts';
 
 export type { CacheEstimate };

@@ -1,0 +1,51 @@
+/**
+ * The plug-in points of the experiment pipeline. The pipeline runs
+ * prepare → quantize → build graph → evaluate; corrections of the fake-quant model
+ * (bias correction, BN re-estimation) and the per-layer analysis are higher layers
+ * (src/lib/analysis) that plug in here, so experiment/ never imports them.
+ */
+import type { Engine } from '../engine/types.ts';
+import type { PreprocessSpec } from '../data/types.ts';
+import type { Graph } from '../onnx/ir.ts';
+import type { QuantPoints } from '../onnx/placement.ts';
+import type { ExperimentConfig } from '../protocol/config.ts';
+import type { FixReport, LayerAnalysis, ModelAnalysis } from '../protocol/analysis.ts';
+import type { ActivationQuant, WeightQuant } from './quantize.ts';
+
+/** What a stage sees of one config after quantization. */
+export interface StageContext {
+  engine: Engine;
+  /** the FP32 graph the quantization points were found on (BN folded when the config folds) */
+  graph: Graph;
+  points: QuantPoints;
+  weights: WeightQuant[];
+  activations: ActivationQuant[];
+  spec: PreprocessSpec;
+  calibCrops: Uint8Array[];
+  evalCrops: Uint8Array[];
+  evalLabels: number[];
+  /** the graph only accepts batch 1 */
+  fixedBatch: boolean;
+  calibBatch: number;
+  evalBatch: number;
+  signal?: AbortSignal;
+  onProgress: (message: string, done: number, total: number) => void;
+}
+
+export interface FixStage {
+  /** true when this config asks for a correction this stage performs */
+  wanted(cfg: ExperimentConfig): boolean;
+  /** the corrected fake-quant graph and what was done */
+  apply(ctx: StageContext, cfg: ExperimentConfig): Promise<{ graph: Graph; report: FixReport }>;
+}
+
+export interface AnalyzeStage {
+  /** per-layer analysis of the evaluated model (`quantized`: the corrected graph when fixes ran) */
+  run(ctx: StageContext, images: number, quantized: Graph | undefined): Promise<{ layers: LayerAnalysis[]; analysis: ModelAnalysis }>;
+}
+
+/** Stages plugged into the pipeline from outside; all optional. */
+export interface PipelineStages {
+  fix?: FixStage;
+  analyze?: AnalyzeStage;
+}
