@@ -13,7 +13,7 @@
  * gathers inputs for `runExperiments` / `analyzeExperiment`).
  */
 import { transfer } from 'comlink';
-import { asResult, QpError, throwIfAborted, type Result } from '../src/lib/protocol/errors.ts';
+import { asResult, QpError, type Result } from '../src/lib/protocol/errors.ts';
 import type {
   DataSource,
   DatasetInfo,
@@ -36,6 +36,8 @@ import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { findModelBySha256, getModelEntry, knownHashes, toModelSpec } from '../src/lib/models/registry.ts';
 import { validateClassifier } from '../src/lib/models/validate.ts';
 import { parseModel } from '../src/lib/onnx/model.ts';
+import { checkModelSize } from '../src/lib/onnx/limits.ts';
+import { readModelBody } from '../src/lib/models/read.ts';
 import { QpStorage, getStorage } from '../src/lib/storage/db.ts';
 import type { BrowserEngine } from '../src/lib/engine/browser.ts';
 
@@ -79,34 +81,6 @@ export function sniffOnnx(bytes: Uint8Array, name: string): void {
   if (bytes[0] !== 0x08 && bytes[0] !== 0x0a && bytes[0] !== 0x12 && bytes[0] !== 0x1a && bytes[0] !== 0x3a && bytes[0] !== 0x42) {
     throw new QpError('MODEL_NOT_ONNX', `"${name}" does not look like an ONNX model (it starts with byte 0x${bytes[0].toString(16).padStart(2, '0')}). Pick an .onnx file.`);
   }
-}
-
-async function readBody(res: Response, signal: AbortSignal, total: number | undefined, onProgress?: (p: DownloadProgress) => void): Promise<Uint8Array> {
-  if (!res.body) return new Uint8Array(await res.arrayBuffer());
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let loaded = 0;
-  let lastReport = 0;
-  for (;;) {
-    throwIfAborted(signal);
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.byteLength;
-    const now = performance.now();
-    if (onProgress && now - lastReport > 100) {
-      lastReport = now;
-      onProgress({ loaded, total });
-    }
-  }
-  const out = new Uint8Array(loaded);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.byteLength;
-  }
-  onProgress?.({ loaded, total });
-  return out;
 }
 
 /** Analysis images asked for: a whole number from 1 to 10,000 (default 64). */
@@ -209,6 +183,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     opts: { url?: string; expect?: { bytes: number; sha256: string }; fromCache: boolean; sha256?: string },
   ): Promise<LoadedModel> {
     sniffOnnx(bytes, name);
+    checkModelSize(bytes.byteLength, name);
     const sha256 = opts.sha256 ?? (await sha256Hex(bytes));
     if (opts.expect) {
       if (bytes.byteLength !== opts.expect.bytes || sha256 !== opts.expect.sha256) {
@@ -254,7 +229,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
       );
     }
     const len = Number(res.headers.get('content-length')) || expect?.bytes;
-    const bytes = await readBody(res, signal, len, onProgress);
+    const bytes = await readModelBody(res, { name, url, signal, total: len, onProgress });
     return adopt(bytes, name, { url, expect, fromCache: false });
   }
 

@@ -4,7 +4,8 @@
  * worker through the typed client; every worker answer is a Result, shown as data.
  * Must not: import components or do pipeline work.
  */
-import type { ErrorInfo, Result } from '../protocol/errors.ts';
+import { toErrorInfo, type ErrorInfo, type Result } from '../protocol/errors.ts';
+import { readModelFile } from '../models/read.ts';
 import type {
   CacheEstimate,
   DataSource,
@@ -175,7 +176,14 @@ export class AppState {
   }
 
   async loadModelFile(file: File): Promise<boolean> {
-    const bytes = new Uint8Array(await file.arrayBuffer());
+    let bytes: Uint8Array;
+    try {
+      bytes = await readModelFile(file); // refused by size before it is read
+    } catch (e) {
+      this.modelState = 'error';
+      this.modelError = toErrorInfo(e);
+      return false;
+    }
     return this.loadModel({ kind: 'bytes', bytes, name: file.name });
   }
 
