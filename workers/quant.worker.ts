@@ -1,5 +1,7 @@
 /** The quantization worker: exposes the plain-object API (workers/api.ts) over comlink. */
 import { expose } from 'comlink';
 import { createQuantApi } from './api.ts';
+import { holdLifeline } from './lifeline.ts';
 
+holdLifeline();
 expose(createQuantApi());

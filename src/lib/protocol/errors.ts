@@ -37,6 +37,7 @@ export const ERROR_CODES = [
   // engine / runtime
   'ENGINE_FAILED',
   'WEBGPU_UNAVAILABLE',
+  'WORKER_CRASHED',
   'CANCELLED',
   'STORAGE_QUOTA',
   'STORAGE_FAILED',

@@ -18,7 +18,7 @@ import type {
   RunOutcome,
 } from '../protocol/api.ts';
 import type { ExperimentResult, Progress } from '../experiment/types.ts';
-import { callback, moveBytes, quantClient } from '../clients/quant.ts';
+import { callback, moveBytes, onWorkerCrash, quantClient } from '../clients/quant.ts';
 import { ExperimentState } from './experiment.svelte.ts';
 import { AnalysisState } from './analysis.svelte.ts';
 import { getModelEntry } from '../models/registry.ts';
@@ -90,6 +90,25 @@ export class AppState {
   constructor(hash: string) {
     this.exp = new ExperimentState(hash);
     this.analysis = new AnalysisState(() => this.result, () => this.api);
+    onWorkerCrash((e) => void this.workerCrashed(e));
+  }
+
+  /**
+   * The worker died (the client already answered its pending calls with the error and
+   * will start a fresh one): what it had loaded is gone, so load the model and images
+   * the config names again (from the cache and the dev server only); stored runs are
+   * untouched. The message is shown where the run's errors are.
+   */
+  private async workerCrashed(e: ErrorInfo): Promise<void> {
+    if (this.runState !== 'running') {
+      this.runError = e;
+      this.runState = 'error';
+    }
+    this.model = undefined;
+    this.modelState = 'empty';
+    this.dataset = undefined;
+    this.dataState = 'empty';
+    await this.restoreFromConfig();
   }
 
   private get api() {
