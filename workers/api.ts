@@ -384,6 +384,9 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
             break;
           }
         }
+        // storage deleted or cleared while the app was open: it was re-created; say what was lost
+        const lost = deps.storage.takeLossNotice?.();
+        if (lost) warnings.push(lost);
         if (cropStore.quotaHit) warnings.push('The browser storage is full, so some preprocessed images were not cached; the next run will decode them again.');
         const reason = fallbackReason ?? laterFallback?.();
         return {

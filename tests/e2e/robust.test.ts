@@ -242,6 +242,26 @@ describe.skipIf(!!missing)('failure modes and hostile input (e2e)', () => {
     expect((await stored(page)).models).toHaveLength(before.models.length + 1);
   });
 
+  it('storage deleted while the app is open: the next run re-creates it and says what was lost, no uncaught error', async () => {
+    expect((await stored(page)).runs).toBeGreaterThanOrEqual(2);
+    const errorsBefore = session.logs.filter((l) => l.startsWith('[pageerror]')).length;
+    // as the browser's "clear site data" or another tab would: the worker's open connection must step aside
+    expect(await page.evaluate(() => new Promise<string>((resolve) => {
+      const req = indexedDB.deleteDatabase('quant-playground');
+      req.onsuccess = () => resolve('deleted');
+      req.onerror = () => resolve(`error ${req.error?.message}`);
+      req.onblocked = () => resolve('blocked');
+    }))).toBe('deleted');
+    await setNumber(page, 'eval', 12);
+    expect(await runToEnd(page)).toBe('done');
+    expect(await page.locator('[data-testid=run-panel] .warn', { hasText: 'deleted while it was open' }).innerText()).toMatch(
+      /cached models, preprocessed images and earlier runs are gone\. Storage was re-created empty; this run was saved\./,
+    );
+    expect(await page.locator('[data-testid=history] tbody tr').count()).toBe(1);
+    expect((await stored(page)).runs).toBe(1);
+    expect(session.logs.filter((l) => l.startsWith('[pageerror]')).length).toBe(errorsBefore);
+  });
+
   it('script-looking text in the link, a model name and metadata, file names and labels shows as text and never runs', async () => {
     const p = await session.context.newPage();
     await watchViolations(p);
@@ -266,5 +286,39 @@ describe.skipIf(!!missing)('failure modes and hostile input (e2e)', () => {
     expect(await p.locator('img[src=x], main script').count()).toBe(0);
     expect(await violations(p)).toEqual([]); // not even blocked: the text never became markup
     await p.close();
+  });
+
+  it('a newer version opened in another tab: this tab is told to reload, not left hanging; stored runs survive', async () => {
+    const runs = (await stored(page)).runs;
+    expect(runs).toBeGreaterThanOrEqual(1);
+    const other = await session.context.newPage();
+    await other.goto(`${base}?test-hooks`);
+    await other.waitForSelector('main[data-ready=true]');
+    // the other tab's code is newer: it upgrades the schema one version up
+    const upgraded = await other.evaluate(() => new Promise<number>((resolve, reject) => {
+      const open = indexedDB.open('quant-playground');
+      open.onsuccess = () => {
+        const v = open.result.version;
+        open.result.close();
+        const up = indexedDB.open('quant-playground', v + 1);
+        up.onsuccess = () => {
+          const db = up.result;
+          const count = db.transaction('runs').objectStore('runs').count();
+          count.onsuccess = () => { db.close(); resolve(count.result); };
+        };
+        up.onblocked = () => reject(new Error('upgrade blocked by the first tab'));
+        up.onerror = () => reject(up.error);
+      };
+    }));
+    expect(upgraded).toBe(runs); // both tabs' runs are in the upgraded database
+    await other.close();
+    // the first tab's next action: a sentence asking to reload, not a hang
+    await setNumber(page, 'eval', 8);
+    await page.locator('[data-testid=run]').click();
+    const alert = page.locator('[role=alert][data-code=STORAGE_OUTDATED]').first();
+    await alert.waitFor({ timeout: 10_000 });
+    expect(await alert.innerText()).toMatch(/newer version of the playground was opened in another tab.*Reload this tab; your stored runs are kept\./s);
+    await page.locator('[data-testid=run-panel][data-state=error], [data-testid=run-panel][data-state=done]').waitFor({ timeout: 60_000 });
+    await page.screenshot({ path: `${ARTIFACTS}/robust-04-outdated-tab.png`, fullPage: true });
   });
 });

@@ -41,6 +41,8 @@ export const ERROR_CODES = [
   'CANCELLED',
   'STORAGE_QUOTA',
   'STORAGE_FAILED',
+  'STORAGE_OUTDATED',
+  'STORAGE_BLOCKED',
   'INTERNAL',
 ] as const;
 
