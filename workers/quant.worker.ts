@@ -2,6 +2,8 @@
 import { expose } from 'comlink';
 import { createQuantApi } from './api.ts';
 import { holdLifeline } from './lifeline.ts';
+import { installWorkerTestHooks } from './test-hooks.ts';
 
 holdLifeline();
+installWorkerTestHooks(); // only in a worker started with ?test-hooks
 expose(createQuantApi());

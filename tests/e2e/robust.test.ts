@@ -217,6 +217,39 @@ describe.skipIf(!!missing)('failure modes and hostile input (e2e)', () => {
     expect((await stored(page)).runs).toBe(before.runs + 1);
   });
 
+  it('WebGPU device lost mid-run: the run continues on wasm, says so, and the result names the engine', async () => {
+    const gpu = await page.evaluate(async () => {
+      const g = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+      return !!(g && (await g.requestAdapter()));
+    });
+    if (!gpu) {
+      console.warn('[e2e] no WebGPU adapter in this Chromium: device loss not tested.');
+      return;
+    }
+    await setNumber(page, 'eval', 96);
+    await setNumber(page, 'seed', 3);
+    await page.locator('[data-engine=webgpu]').check();
+    await page.locator('[data-testid=run]').click();
+    // lose the device once the WebGPU sessions are working on images
+    await page.locator('[data-testid=run-panel][data-state=running] .progress[data-stage=fp32], [data-testid=run-panel][data-state=running] .progress[data-stage=calibrate]').waitFor({ timeout: 120_000 });
+    // (the device is created with the first WebGPU session: ask again until it exists)
+    const lose = () => page.evaluate(() => (window as unknown as { __qpTest: { loseWebGpuDevice(): Promise<string> } }).__qpTest.loseWebGpuDevice());
+    await expect.poll(lose, { timeout: 30_000, intervals: [200] }).toBe('lost');
+    expect(await page.locator('[data-testid=run-panel]').getAttribute('data-state')).toBe('running'); // lost mid-run
+    await page.locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]').waitFor({ timeout: 300_000 });
+    if ((await page.locator('[data-testid=run-panel]').getAttribute('data-state')) === 'error') {
+      throw new Error(`run failed: ${await page.locator('[data-testid=run-panel] [role=alert]').innerText()}`);
+    }
+    expect(await page.locator('[data-testid=engine-used]').getAttribute('data-engine-kind')).toBe('wasm');
+    expect(await page.locator('[data-testid=engine-used]').innerText()).toMatch(/wasm.*\(WebGPU failed, fell back to wasm\)/);
+    expect(await page.locator('[data-testid=fallback]').innerText()).toMatch(/^WebGPU failed, so the run continued on wasm: /);
+    await page.locator('[data-testid=results][data-state=fresh]').waitFor();
+    expect(await page.locator('[data-testid=results]').innerText()).toMatch(/WebGPU failed, fell back to wasm/);
+    await page.screenshot({ path: `${ARTIFACTS}/robust-05-device-lost.png`, fullPage: true });
+    await page.locator('[data-engine=wasm]').check();
+    await setNumber(page, 'seed', 0);
+  });
+
   it('a model download cut off half-way stores nothing and can be retried', async () => {
     const before = await stored(page);
     const url = `${base}test/cut/model.onnx`;

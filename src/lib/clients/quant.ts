@@ -35,8 +35,11 @@ function crashError(reason: string): ErrorInfo {
   };
 }
 
+const testHooksOn = () => typeof location !== 'undefined' && new URLSearchParams(location.search).has('test-hooks');
+
 function start(): Running {
-  const name = lifelineName('quant');
+  // workers/test-hooks.ts listens only in a worker named quant-test:…
+  const name = lifelineName(testHooksOn() ? 'quant-test' : 'quant');
   const worker = new Worker(new URL('../../../workers/quant.worker.ts', import.meta.url), { type: 'module', name });
   const remote = wrap<QuantApi>(worker);
   let onDead!: (e: ErrorInfo) => void;
@@ -78,16 +81,28 @@ export function onWorkerCrash(listener: (e: ErrorInfo) => void): () => void {
 
 /**
  * Test hooks, installed only when the page URL has `?test-hooks`: e2e tests kill the
- * worker the way a crash would (terminate() without telling the client).
+ * worker the way a crash would (terminate() without telling the client) and make the
+ * worker lose its WebGPU device.
  */
 export function installTestHooks(): void {
-  if (typeof window === 'undefined' || !new URLSearchParams(location.search).has('test-hooks')) return;
+  if (typeof window === 'undefined' || !testHooksOn()) return;
   (window as unknown as { __qpTest: unknown }).__qpTest = {
     terminateWorker: () => {
       if (!current) return false;
       current.worker.terminate();
       return true;
     },
+    /** destroy the worker's WebGPU device (workers/test-hooks.ts); resolves 'lost' or why not */
+    loseWebGpuDevice: () =>
+      new Promise<string>((resolve) => {
+        const channel = new BroadcastChannel('qp-test-hooks');
+        channel.onmessage = (e: MessageEvent<{ kind?: string; ok?: string }>) => {
+          if (e.data?.kind !== 'webgpu-device-lost') return;
+          channel.close();
+          resolve(String(e.data.ok));
+        };
+        channel.postMessage({ kind: 'lose-webgpu-device' });
+      }),
   };
 }
 
