@@ -234,7 +234,7 @@ describe.skipIf(!!missing)('failure modes and hostile input (e2e)', () => {
     await page.locator('[data-testid=run-panel][data-state=running] .progress[data-stage=fp32], [data-testid=run-panel][data-state=running] .progress[data-stage=calibrate]').waitFor({ timeout: 120_000 });
     // (the device is created with the first WebGPU session: ask again until it exists)
     const lose = () => page.evaluate(() => (window as unknown as { __qpTest: { loseWebGpuDevice(): Promise<string> } }).__qpTest.loseWebGpuDevice());
-    await expect.poll(lose, { timeout: 30_000, intervals: [200] }).toBe('lost');
+    await expect.poll(lose, { timeout: 30_000, interval: 200 }).toBe('lost');
     expect(await page.locator('[data-testid=run-panel]').getAttribute('data-state')).toBe('running'); // lost mid-run
     await page.locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]').waitFor({ timeout: 300_000 });
     if ((await page.locator('[data-testid=run-panel]').getAttribute('data-state')) === 'error') {
