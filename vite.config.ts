@@ -3,13 +3,7 @@ import { extname, join, resolve, sep } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { defineConfig, type Plugin } from 'vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
-
-// wasm threads need cross-origin isolation on dev *and* preview servers, else ORT
-// silently falls back to one thread.
-const isolation = {
-  'Cross-Origin-Opener-Policy': 'same-origin',
-  'Cross-Origin-Embedder-Policy': 'require-corp',
-};
+import { ISOLATION_HEADERS as isolation, securityHeaders } from './security-headers.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.json': 'application/json; charset=utf-8',
@@ -86,8 +80,9 @@ function sharedData(): Plugin {
 export default defineConfig({
   plugins: [svelte(), sharedData()],
   worker: { format: 'es' },
-  server: { headers: isolation },
-  preview: { headers: isolation },
+  // Cross-origin isolation (wasm threads) and the strict CSP on dev *and* preview servers.
+  server: { headers: securityHeaders(true) },
+  preview: { headers: securityHeaders(false) },
   // ORT's bundle locates its .wasm and its pthread worker script relative to its own
   // module URL: pre-bundling would move it. The .wasm is imported with `?url` in
   // src/lib/engine/browser.ts, so Vite serves it in dev and emits it in the build.

@@ -38,6 +38,7 @@ import { identifyModel, sha256Hex, sniffOnnx, verifyExpected } from '../src/lib/
 import { getModelEntry, knownHashes } from '../src/lib/models/registry.ts';
 import { validateClassifier } from '../src/lib/models/validate.ts';
 import { parseModel } from '../src/lib/onnx/model.ts';
+import { checkModelSize } from '../src/lib/onnx/limits.ts';
 import { QpStorage, getStorage } from '../src/lib/storage/db.ts';
 import type { BrowserEngine } from '../src/lib/engine/browser.ts';
 
@@ -144,6 +145,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     opts: { url?: string; expect?: { bytes: number; sha256: string }; fromCache: boolean; sha256?: string },
   ): Promise<LoadedModel> {
     sniffOnnx(bytes, name);
+    checkModelSize(bytes.byteLength, name);
     const sha256 = opts.sha256 ?? (await sha256Hex(bytes));
     if (opts.expect) verifyExpected(bytes, sha256, opts.expect, name);
     const graph = parseModel(bytes);
@@ -266,6 +268,9 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
             break;
           }
         }
+        // storage deleted or cleared while the app was open: it was re-created; say what was lost
+        const lost = deps.storage.takeLossNotice?.();
+        if (lost) warnings.push(lost);
         if (cropStore.quotaHit) warnings.push('The browser storage is full, so some preprocessed images were not cached; the next run will decode them again.');
         const reason = fallbackReason ?? laterFallback?.();
         return {

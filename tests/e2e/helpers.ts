@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { PreviewServer } from 'vite';
+import type { Plugin, PreviewServer } from 'vite';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const CHROMIUM = '/usr/bin/chromium';
@@ -44,15 +44,20 @@ export interface E2eSession {
   close(): Promise<void>;
 }
 
-/** Builds the app when dist/ is missing, serves it with vite preview and opens one page. */
-export async function launch(): Promise<E2eSession> {
+/**
+ * Builds the app when dist/ is missing, serves it with vite preview and opens one page.
+ * The preview server sends what vite.config.ts sets (security-headers.ts: cross-origin
+ * isolation and the strict CSP), the same headers as the dev server and the README's
+ * static hosting. `plugins` add test-only routes (before the SPA fallback).
+ */
+export async function launch(opts: { plugins?: Plugin[] } = {}): Promise<E2eSession> {
   mkdirSync(ARTIFACTS, { recursive: true });
   if (!existsSync(resolve(ROOT, 'dist/index.html'))) {
     execFileSync('npx', ['vite', 'build'], { cwd: ROOT, stdio: 'inherit' });
   }
   const { preview } = await import('vite');
   const port = await freePort();
-  const server = await preview({ root: ROOT, logLevel: 'warn', preview: { port, strictPort: true, host: '127.0.0.1', open: false } });
+  const server = await preview({ root: ROOT, logLevel: 'warn', plugins: opts.plugins, preview: { port, strictPort: true, host: '127.0.0.1', open: false } });
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
     executablePath: CHROMIUM,

@@ -8,7 +8,8 @@
  * When workers/api.ts can be imported in Node, the model files also go through the
  * worker API's loadModel and must come back as { ok: false, error: { code } }.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, openAsBlob, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readClassIndexFile, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
@@ -23,14 +24,16 @@ import type { ExperimentResult, ModelSpec } from '../../src/lib/experiment/types
 import { makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';
 import { ERROR_CODES, QpError, toErrorInfo, type ErrorInfo } from '../../src/lib/protocol/errors.ts';
+import { readModelFile } from '../../src/lib/data/read-model.ts';
+import { MAX_MODEL_BYTES } from '../../src/lib/onnx/limits.ts';
 import { memoryDataset, syntheticImages, type MemoryImage } from './pipeline-helpers.ts';
 
 const DIR = resolve(import.meta.dirname, '../fixtures/bad-inputs');
 
 interface Case {
   file: string;
-  layer: 'parse' | 'validate' | 'image' | 'labels' | 'dataset';
-  options?: { labels?: number | string; inputSize?: number; classes?: number };
+  layer: 'size' | 'parse' | 'validate' | 'image' | 'labels' | 'dataset';
+  options?: { labels?: number | string; inputSize?: number; classes?: number; bytes?: number };
   code: string | null;
   note: string;
 }
@@ -90,12 +93,34 @@ describe('bad-input corpus through runExperiments', () => {
   });
 
   it('covers every layer of the corpus', () => {
-    expect(new Set(corpus.cases.map((c) => c.layer))).toEqual(new Set(['parse', 'validate', 'image', 'labels', 'dataset']));
+    expect(new Set(corpus.cases.map((c) => c.layer))).toEqual(new Set(['size', 'parse', 'validate', 'image', 'labels', 'dataset']));
   });
 
   for (const c of corpus.cases) {
     it(title(c), async () => {
       switch (c.layer) {
+        case 'size': {
+          // A sparse file of the stated size: refused by its size, so the 300 MB are never read.
+          const dir = mkdtempSync(join(tmpdir(), 'qp-size-'));
+          try {
+            const path = join(dir, 'huge.onnx');
+            writeFileSync(path, bytesOf(c.file));
+            truncateSync(path, c.options!.bytes!);
+            const blob = await openAsBlob(path);
+            expect(blob.size).toBe(c.options!.bytes);
+            expect(blob.size).toBeGreaterThan(MAX_MODEL_BYTES);
+            const heap = process.memoryUsage().arrayBuffers;
+            const info = await errorOf(() => readModelFile(Object.assign(blob, { name: 'huge.onnx' })));
+            expect(info.code).toBe(c.code);
+            expect(info.message).toMatch(/"huge\.onnx" is 300 MB, more than the 268\.4 MB/);
+            expect(process.memoryUsage().arrayBuffers - heap).toBeLessThan(50e6); // nothing was read
+            // the same file's first bytes are a valid model: only its size is at fault
+            expect((await run(bytesOf(c.file), memoryDataset(good, CLASSES, 'size')))[0].images.skipped).toBe(0);
+          } finally {
+            rmSync(dir, { recursive: true, force: true });
+          }
+          break;
+        }
         case 'parse':
         case 'validate': {
           // 1,000 labels are simulated with a 1,000-class data set; inputSize is the user's answer

@@ -4,7 +4,8 @@
  * full-sentence errors for each way they go wrong.
  */
 import { describe, expect, it } from 'vitest';
-import { classIndexFromUrl, datasetFromManifest, datasetFromPickedFiles, downloadModel, readBody, type Fetcher } from '../../src/lib/data/sources.ts';
+import { readModelBody } from '../../src/lib/data/read-model.ts';
+import { classIndexFromUrl, datasetFromManifest, datasetFromPickedFiles, downloadModel, type Fetcher } from '../../src/lib/data/sources.ts';
 import { QpError } from '../../src/lib/protocol/errors.ts';
 
 const CLASS_INDEX = { '0': ['n01440764', 'tench'], '1': ['n01443537', 'goldfish'] };
@@ -99,7 +100,7 @@ describe('datasetFromPickedFiles', () => {
   });
 });
 
-describe('downloadModel and readBody', () => {
+describe('downloadModel and the body reader', () => {
   it('downloads with progress and refuses a web page', async () => {
     const body = new Uint8Array(1000).fill(8);
     const f = fakeFetcher({ 'http://host/m.onnx': { body }, 'http://host/missing.onnx': { body: '<html>', type: 'text/html' } });
@@ -111,10 +112,10 @@ describe('downloadModel and readBody', () => {
     expect(await codeOf(downloadModel(f, '/gone.onnx', 'm', signal, undefined))).toBe('MODEL_DOWNLOAD_FAILED');
   });
 
-  it('readBody stops when aborted', async () => {
+  it('the body reader stops when aborted', async () => {
     const c = new AbortController();
     c.abort();
     const res = new Response(enc('abc'));
-    await expect(readBody(res, c.signal, 3)).rejects.toThrow();
+    await expect(readModelBody(res, { name: 'm', url: 'x', signal: c.signal, total: 3 })).rejects.toThrow();
   });
 });

@@ -156,10 +156,11 @@ describe('storage db', () => {
     const other = await openDB(name, DB_VERSION + 1);
     other.close();
     expect(closed).toEqual(['blocking']);
-    // the next call reopens; the newer version is kept (no downgrade), so opening ours fails cleanly
+    // the next call reopens; the newer version is kept (no downgrade): this tab is told to reload
     const err = await s.getRun('x').catch((e) => e);
     expect(err).toBeInstanceOf(QpError);
-    expect(err.code).toBe('STORAGE_FAILED');
+    expect(err.code).toBe('STORAGE_OUTDATED');
+    expect(err.message).toMatch(/newer version of the playground was opened in another tab.*Reload this tab; your stored runs are kept\./);
   });
 
   it('migrates v2 runs with inline per-layer rows to runLayers, packed as Float32Array', async () => {
@@ -214,5 +215,66 @@ describe('storage db', () => {
     expect((await s.getRun('h'))?.layers).toHaveLength(1);
     await s.clear(['runs']);
     expect(await (await s.db()).count('runLayers')).toBe(0);
+  });
+
+  it('a second tab on a newer version: neither hangs, the older one is told to reload, runs of both survive', async () => {
+    const name = freshName();
+    const blockedNew: number[] = [];
+    const older = new QpStorage(name, {}, {});
+    const newer = new QpStorage(name, { onBlocked: () => blockedNew.push(1) }, { version: DB_VERSION + 1, blockedTimeoutMs: 200 });
+    stores.push(older, newer);
+    await older.putRun(fakeResult('old-tab', '2024-01-01T00:00:00Z'));
+    // the newer tab's open is not blocked: the older connection closes synchronously
+    await newer.putRun(fakeResult('new-tab', '2024-01-02T00:00:00Z'));
+    expect(blockedNew).toEqual([]);
+    expect((await newer.listRuns()).map((r) => r.configHash)).toEqual(['old-tab', 'new-tab']);
+    const err = await older.listRuns().catch((e) => e);
+    expect(err).toMatchObject({ code: 'STORAGE_OUTDATED' });
+  });
+
+  it('an older tab that never lets go: the newer tab fails fast with STORAGE_BLOCKED, then works once it is free', async () => {
+    const name = freshName();
+    const seed = new QpStorage(name, {}, {});
+    await seed.putRun(fakeResult('kept', '2024-01-01T00:00:00Z'));
+    await seed.close();
+    // an old tab's connection without a versionchange handler (code from before it existed)
+    const stubborn = await openDB(name, DB_VERSION);
+    const blocked: number[] = [];
+    const newer = new QpStorage(name, { onBlocked: () => blocked.push(1) }, { version: DB_VERSION + 1, blockedTimeoutMs: 100 });
+    stores.push(newer);
+    const t0 = Date.now();
+    const err = await newer.listRuns().catch((e) => e);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(err).toBeInstanceOf(QpError);
+    expect(err.code).toBe('STORAGE_BLOCKED');
+    expect(err.message).toMatch(/Reload or close the other tab; nothing is lost/);
+    expect(blocked).toEqual([1]);
+    stubborn.close();
+    // the open completes once the other tab lets go; nothing stored was lost
+    await expect.poll(async () => (await newer.listRuns().catch(() => [])).map((r) => r.configHash), { timeout: 2000 }).toEqual(['kept']);
+  });
+
+  it('storage deleted while open (another tab, site settings): the next call re-creates it and says what was lost', async () => {
+    const name = freshName();
+    const closed: string[] = [];
+    const s = new QpStorage(name, { onClosed: (r) => closed.push(r) }, {});
+    stores.push(s);
+    await s.putRun(fakeResult('gone', '2024-01-01T00:00:00Z'));
+    await s.putModel({ sha256: 'm', bytes: new Uint8Array(10), name: 'm.onnx' });
+    expect(s.takeLossNotice()).toBeUndefined();
+    await new Promise<void>((resolve, reject) => {
+      const req = indexedDB.deleteDatabase(name);
+      req.onsuccess = () => resolve();
+      req.onerror = () => reject(req.error);
+      req.onblocked = () => reject(new Error('deletion blocked: the open connection did not step aside'));
+    });
+    expect(closed).toEqual(['deleted']);
+    // the next action works on a re-created, empty database and says so, once
+    expect(await s.listRuns()).toEqual([]);
+    expect(await s.getModel('m')).toBeUndefined();
+    await s.putRun(fakeResult('new', '2024-01-02T00:00:00Z'));
+    expect(s.takeLossNotice()).toMatch(/deleted while it was open.*earlier runs are gone\. Storage was re-created empty; this run was saved\./);
+    expect(s.takeLossNotice()).toBeUndefined();
+    expect((await s.listRuns()).map((r) => r.configHash)).toEqual(['new']);
   });
 });

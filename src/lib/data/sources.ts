@@ -5,7 +5,8 @@
  * set of picked files with an optional class index among them. The worker uses these;
  * Node reads folders with dataset.node.ts. Both end in datasetFromFiles.
  */
-import { QpError, throwIfAborted } from '../protocol/errors.ts';
+import { readModelBody } from './read-model.ts';
+import { QpError } from '../protocol/errors.ts';
 import type { DownloadProgress } from '../protocol/api.ts';
 import { datasetFromFiles, loadClassIndex, type FileDataset, type NamedFile } from './dataset.ts';
 
@@ -35,35 +36,6 @@ export async function fetchChecked(f: Fetcher, url: string, signal: AbortSignal,
   return res;
 }
 
-/** Reads a response body chunk by chunk, reporting progress at most every 100 ms; abortable. */
-export async function readBody(res: Response, signal: AbortSignal, total: number | undefined, onProgress?: (p: DownloadProgress) => void): Promise<Uint8Array> {
-  if (!res.body) return new Uint8Array(await res.arrayBuffer());
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let loaded = 0;
-  let lastReport = 0;
-  for (;;) {
-    throwIfAborted(signal);
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.byteLength;
-    const now = performance.now();
-    if (onProgress && now - lastReport > 100) {
-      lastReport = now;
-      onProgress({ loaded, total });
-    }
-  }
-  const out = new Uint8Array(loaded);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.byteLength;
-  }
-  onProgress?.({ loaded, total });
-  return out;
-}
-
 /**
  * Downloads a model file with progress. A web page (text/html: usually a server's
  * fallback for a missing file) is refused with MODEL_NOT_ONNX before reading it.
@@ -85,7 +57,8 @@ export async function downloadModel(
     );
   }
   const len = Number(res.headers.get('content-length')) || expectedBytes;
-  return readBody(res, signal, len, onProgress);
+  // size limits and interrupted downloads are checked there: nothing partial comes back
+  return readModelBody(res, { name, url, signal, total: len, onProgress });
 }
 
 /** The class index JSON at `url`, validated (LABELS_INVALID when it is not one). */

@@ -135,3 +135,24 @@ export async function engineEnvironment(): Promise<{ gpu: GpuInfo; threads: numb
     crossOriginIsolated: (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true,
   };
 }
+
+/**
+ * Test hook (reached only through workers/test-hooks.ts): destroys onnxruntime's WebGPU
+ * device, as a driver reset or a GPU process crash would ("device lost"), so the wasm
+ * fallback can be driven end to end. Returns 'lost', or why there was no device to lose.
+ */
+export async function loseWebGpuDevice(): Promise<string> {
+  if (!ortPromise) return 'onnxruntime is not loaded yet';
+  const ort = await ortPromise;
+  const webgpu = (ort.env as { webgpu?: { device?: Promise<{ destroy(): void }> } }).webgpu;
+  if (!webgpu) return 'onnxruntime has no WebGPU settings';
+  let device: { destroy(): void } | undefined;
+  try {
+    device = await webgpu.device;
+  } catch (e) {
+    return `no WebGPU device: ${(e as Error).message}`;
+  }
+  if (!device) return 'no WebGPU device yet';
+  device.destroy();
+  return 'lost';
+}

@@ -9,6 +9,7 @@
  */
 import onnxProto from 'onnx-proto';
 import { QpError } from '../protocol/errors.ts';
+import { checkModelSize, checkModelStructure } from './limits.ts';
 import {
   type AttrType,
   type AttrValue,
@@ -199,12 +200,15 @@ function decodeNode(n: onnxProto.onnx.INodeProto, index: number): Node {
  * Parse ONNX model bytes. Initializers become typed arrays; nodes are returned in
  * topological order; graph inputs exclude initializers. Unnamed nodes get `<op>_<index>`.
  * Throws QpError MODEL_EMPTY, MODEL_NOT_ONNX, MODEL_TRUNCATED, MODEL_EXTERNAL_DATA,
- * MODEL_NO_GRAPH (a graph without nodes), MODEL_UNSUPPORTED (a cycle).
+ * MODEL_NO_GRAPH (a graph without nodes), MODEL_UNSUPPORTED (a cycle), MODEL_TOO_LARGE
+ * (file, node count or declared weights over the limits in limits.ts, checked before any
+ * tensor is copied).
  */
 export function parseModel(bytes: Uint8Array): Graph {
   if (!bytes || bytes.byteLength === 0) {
     throw new QpError('MODEL_EMPTY', 'The model file is empty (0 bytes). Choose the .onnx file again; if it was downloaded, download it again.');
   }
+  checkModelSize(bytes.byteLength);
   let m: onnxProto.onnx.ModelProto;
   try {
     m = onnx.ModelProto.decode(bytes);
@@ -221,6 +225,8 @@ export function parseModel(bytes: Uint8Array): Graph {
   }
   const opsets = (m.opsetImport ?? []).map((o) => ({ domain: o.domain ?? '', version: num(o.version as LongLike) }));
   if (!m.graph || opsets.length === 0) throw notOnnx(bytes, !m.graph && opsets.length ? 'it has no graph' : undefined);
+  // Byte fields of the decoded proto are views into `bytes`: nothing is copied until here.
+  checkModelStructure(m);
   const gp = m.graph;
   const def = opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx');
   const nodesRaw = gp.node ?? [];

@@ -4,7 +4,8 @@
  * worker through the typed client; every worker answer is a Result, shown as data.
  * Must not: import components or do pipeline work.
  */
-import type { ErrorInfo, Result } from '../protocol/errors.ts';
+import { toErrorInfo, type ErrorInfo, type Result } from '../protocol/errors.ts';
+import { readModelFile } from '../data/read-model.ts';
 import type {
   CacheEstimate,
   DataSource,
@@ -19,7 +20,7 @@ import type {
 } from '../protocol/api.ts';
 import type { Remote } from 'comlink';
 import type { ExperimentResult, Progress } from '../experiment/types.ts';
-import { callback, moveBytes, quantClient } from '../clients/quant.ts';
+import { callback, moveBytes, onWorkerCrash, quantClient } from '../clients/quant.ts';
 import { ExperimentState } from './experiment.svelte.ts';
 import { AnalysisState } from './analysis.svelte.ts';
 import { getModelEntry } from '../models/registry.ts';
@@ -95,6 +96,25 @@ export class AppState {
   ) {
     this.exp = new ExperimentState(hash);
     this.analysis = new AnalysisState(() => this.result, () => this.api);
+    onWorkerCrash((e) => void this.workerCrashed(e));
+  }
+
+  /**
+   * The worker died (the client already answered its pending calls with the error and
+   * will start a fresh one): what it had loaded is gone, so load the model and images
+   * the config names again (from the cache and the dev server only); stored runs are
+   * untouched. The message is shown where the run's errors are.
+   */
+  private async workerCrashed(e: ErrorInfo): Promise<void> {
+    if (this.runState !== 'running') {
+      this.runError = e;
+      this.runState = 'error';
+    }
+    this.model = undefined;
+    this.modelState = 'empty';
+    this.dataset = undefined;
+    this.dataState = 'empty';
+    await this.restoreFromConfig();
   }
 
   private get api(): Remote<QuantApi> {
@@ -181,7 +201,14 @@ export class AppState {
   }
 
   async loadModelFile(file: File): Promise<boolean> {
-    const bytes = new Uint8Array(await file.arrayBuffer());
+    let bytes: Uint8Array;
+    try {
+      bytes = await readModelFile(file); // refused by size before it is read
+    } catch (e) {
+      this.modelState = 'error';
+      this.modelError = toErrorInfo(e);
+      return false;
+    }
     return this.loadModel({ kind: 'bytes', bytes, name: file.name });
   }
 

@@ -98,8 +98,34 @@ export function unpackLayers(layers: PackedLayer[] | LayerAnalysis[]): LayerAnal
 export interface StorageEvents {
   /** another tab holds an older version open; ask the user to close it */
   onBlocked?: () => void;
-  /** the connection was closed for another tab's upgrade or by the browser */
-  onClosed?: (reason: 'blocking' | 'terminated') => void;
+  /** the connection was closed for another tab's upgrade or deletion, or by the browser */
+  onClosed?: (reason: 'blocking' | 'deleted' | 'terminated') => void;
+}
+
+export interface StorageOptions {
+  /** for tests: navigator.storage.estimate stand-in */
+  estimate?: () => Promise<StorageEstimate>;
+  /** for tests: open this schema version instead of DB_VERSION (a "newer tab") */
+  version?: number;
+  /** how long an open blocked by another tab may wait before calls fail with STORAGE_BLOCKED (ms) */
+  blockedTimeoutMs?: number;
+}
+
+/** A newer version of the app in another tab upgraded the database: this tab's code is outdated. */
+function outdated(): QpError {
+  return new QpError(
+    'STORAGE_OUTDATED',
+    'A newer version of the playground was opened in another tab and upgraded the stored data, so this tab can no longer read it. Reload this tab; your stored runs are kept.',
+    true,
+  );
+}
+
+function blockedError(): QpError {
+  return new QpError(
+    'STORAGE_BLOCKED',
+    'Another tab with an older version of the playground keeps the stored data open, so this tab cannot upgrade it. Reload or close the other tab; nothing is lost, and this tab will use the storage as soon as it is free.',
+    true,
+  );
 }
 
 
@@ -170,12 +196,28 @@ function upgrade(
  */
 export class QpStorage {
   private conn: Promise<IDBPDatabase<QpSchema>> | undefined;
+  /** what happened to the stored data that the user has not been told yet */
+  private lost: 'deleted' | 'terminated' | undefined;
+  private everOpened = false;
 
   constructor(
     readonly name = DB_NAME,
     private readonly events: StorageEvents = {},
-    private readonly factory: { estimate?: () => Promise<StorageEstimate> } = {},
+    private readonly options: StorageOptions = {},
   ) {}
+
+  /**
+   * A sentence about stored data lost since the last call (the database was deleted or
+   * cleared while the app was open and has been re-created empty), once; else undefined.
+   */
+  takeLossNotice(): string | undefined {
+    const l = this.lost;
+    if (!l || !this.conn) return undefined;
+    this.lost = undefined;
+    return l === 'deleted'
+      ? "The browser's stored data for this playground was deleted while it was open (by another tab or the site-data settings): cached models, preprocessed images and earlier runs are gone. Storage was re-created empty; this run was saved."
+      : "The browser closed this playground's stored data while it was open (storage was cleared or evicted): cached models, preprocessed images and earlier runs may be gone. Storage was re-created; this run was saved.";
+  }
 
   /** The open connection (opens or reopens it). Throws STORAGE_FAILED when IDB is unavailable. */
   db(): Promise<IDBPDatabase<QpSchema>> {
@@ -185,26 +227,52 @@ export class QpStorage {
           new QpError('STORAGE_FAILED', 'This browser does not offer IndexedDB (private mode?), so models and results cannot be cached.', true),
         );
       }
-      const p = openDB<QpSchema>(this.name, DB_VERSION, {
-        upgrade: (db, oldVersion, _newVersion, tx) => upgrade(db, oldVersion, tx),
-        blocked: () => this.events.onBlocked?.(),
-        blocking: () => {
-          // Another tab wants a newer version: step aside, reopen on next use.
-          void p.then((db) => db.close());
-          this.conn = undefined;
-          this.events.onClosed?.('blocking');
+      let blockedTimer: ReturnType<typeof setTimeout> | undefined;
+      let failBlocked!: (e: QpError) => void;
+      const blocked = new Promise<never>((_, reject) => (failBlocked = reject));
+      blocked.catch(() => undefined);
+      let conn: Promise<IDBPDatabase<QpSchema>> | undefined;
+      const mine = () => this.conn !== undefined && (this.conn === conn || this.conn === p);
+      const p: Promise<IDBPDatabase<QpSchema>> = openDB<QpSchema>(this.name, this.options.version ?? DB_VERSION, {
+        upgrade: (db, oldVersion, _newVersion, tx) => {
+          // A database this realm had open that is back at version 0 was deleted meanwhile.
+          if (oldVersion === 0 && this.everOpened) this.lost ??= 'deleted';
+          upgrade(db, oldVersion, tx);
+        },
+        blocked: () => {
+          this.events.onBlocked?.();
+          // Calls fail after a grace period instead of hanging; the open itself keeps waiting.
+          blockedTimer = setTimeout(() => failBlocked(blockedError()), this.options.blockedTimeoutMs ?? 3000);
+        },
+        blocking: (_current, next, event) => {
+          // Another tab wants a newer version (or deletes the database): close at once,
+          // synchronously, so its open is not blocked; reopen on next use.
+          (event.target as IDBDatabase).close();
+          if (mine()) this.conn = undefined;
+          this.events.onClosed?.(next === null ? 'deleted' : 'blocking');
         },
         terminated: () => {
-          this.conn = undefined;
+          if (mine()) this.conn = undefined;
+          this.lost ??= 'terminated';
           this.events.onClosed?.('terminated');
         },
       });
-      this.conn = p;
-      p.catch(() => {
-        if (this.conn === p) this.conn = undefined;
-      });
+      conn = Promise.race([p, blocked]);
+      this.conn = conn;
+      p.then(
+        () => {
+          clearTimeout(blockedTimer);
+          this.everOpened = true;
+          if (this.conn === conn) this.conn = p; // a blocked open that completed is usable now
+        },
+        () => {
+          clearTimeout(blockedTimer);
+          if (mine()) this.conn = undefined; // retried on next use
+        },
+      );
     }
     return this.conn.catch((e) => {
+      if ((e as { name?: string })?.name === 'VersionError') throw outdated();
       throw storageError(e, 'data');
     });
   }
@@ -348,7 +416,7 @@ export class QpStorage {
     const cropBytes = firstCrop ? crops * firstCrop.value.byteLength : 0;
     const runs = await tx.objectStore('runs').count();
     await tx.done;
-    const est = this.factory.estimate ?? (typeof navigator !== 'undefined' ? navigator.storage?.estimate?.bind(navigator.storage) : undefined);
+    const est = this.options.estimate ?? (typeof navigator !== 'undefined' ? navigator.storage?.estimate?.bind(navigator.storage) : undefined);
     if (est) {
       try {
         const e = await est();
