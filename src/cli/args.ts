@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { QpError } from '../lib/protocol/errors.ts';
 import type { ExperimentConfig } from '../lib/protocol/config.ts';
 import { resolveConfig } from '../lib/experiment/config.ts';
+import { parseLayerBits } from '../lib/mixed/layer-bits.ts';
 import { BACKEND_NAMES, OBSERVER_NAMES, type BackendName, type ObserverName } from '../lib/quant/types.ts';
 
 export interface BenchArgs {
@@ -20,6 +21,10 @@ export interface BenchArgs {
   /** square input size for models whose height/width are symbolic */
   inputSize?: number;
   analyze: boolean;
+  /** keep the K layers most sensitive to wBits at 8 bits (chosen by a sensitivity pass) */
+  keepSensitive?: number;
+  /** images of the evaluation split the sensitivity pass uses (default 64) */
+  sensitivity?: number;
   /** every combination to run; model/dataset ids are filled in later */
   configs: ExperimentConfig[];
 }
@@ -27,7 +32,8 @@ export interface BenchArgs {
 export const USAGE = `usage: npm run bench -- --model FILE --data DIR [--labels FILE] [--backend NAME[,NAME…]]
   [--w-bits N[,N…]] [--a-bits N[,N…]] [--w-observer NAME[,…]] [--a-observer NAME[,…]]
   [--w-granularity per-tensor|per-channel] [--calib N] [--eval N] [--seed N] [--no-fold-bn]
-  [--fix bias-correction,bn-reestimate] [--analyze] [--engine wasm|node] [--threads N]
+  [--fix cle,bias-correction,bn-reestimate] [--layer-bits NODE=BITS[,…]] [--keep-sensitive K]
+  [--sensitivity N] [--analyze] [--engine wasm|node] [--threads N]
   [--preprocess torchvision|efficientnet-lite] [--input-size N] [--json FILE]
 backends: ${BACKEND_NAMES.join(' ')}
 observers: ${OBSERVER_NAMES.join(' ')}`;
@@ -82,6 +88,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         'input-size': { type: 'string' },
         fix: { type: 'string' },
         analyze: { type: 'boolean' },
+        'layer-bits': { type: 'string' },
+        'keep-sensitive': { type: 'string' },
+        sensitivity: { type: 'string' },
         'no-fold-bn': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -100,13 +109,22 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   const wObs = list(v['w-observer'])?.map((o) => oneOf('w-observer', o, OBSERVER_NAMES));
   const aObs = list(v['a-observer'])?.map((o) => oneOf('a-observer', o, OBSERVER_NAMES));
   const wGran = v['w-granularity'] ? oneOf('w-granularity', v['w-granularity'], ['per-tensor', 'per-channel'] as const) : undefined;
-  const fixes = list(v.fix)?.map((f) => oneOf('fix', f, ['bias-correction', 'bn-reestimate'] as const)) ?? [];
+  const fixes = list(v.fix)?.map((f) => oneOf('fix', f, ['cle', 'bias-correction', 'bn-reestimate'] as const)) ?? [];
   const calib = v.calib ? int('calib', v.calib, 1, 1_000_000) : 128;
   const evalN = v.eval ? int('eval', v.eval, 1, 1_000_000) : undefined;
   const seed = v.seed ? int('seed', v.seed, 0, 0x7fffffff) : 0;
   const engine = v.engine ? oneOf('engine', v.engine, ['wasm', 'node'] as const) : 'wasm';
   const threads = v.threads ? int('threads', v.threads, 1, 64) : undefined;
   const inputSize = v['input-size'] ? int('input-size', v['input-size'], 8, 4096) : undefined;
+  let layerBits: Record<string, number> = {};
+  try {
+    layerBits = v['layer-bits'] ? parseLayerBits(v['layer-bits']) : {};
+  } catch (e) {
+    bad(`--layer-bits: ${(e as Error).message}`);
+  }
+  const keepSensitive = v['keep-sensitive'] ? int('keep-sensitive', v['keep-sensitive'], 0, 10_000) : undefined;
+  const sensitivity = v.sensitivity ? int('sensitivity', v.sensitivity, 1, 1_000_000) : undefined;
+  if (keepSensitive !== undefined && Object.keys(layerBits).length > 0) bad('Give either --layer-bits or --keep-sensitive, not both: --keep-sensitive chooses the layer bit widths itself.');
   if (v.preprocess) oneOf('preprocess', v.preprocess, ['torchvision', 'efficientnet-lite'] as const);
 
   const configs: ExperimentConfig[] = [];
@@ -130,6 +148,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
                 foldBn: !v['no-fold-bn'],
                 biasCorrection: fixes.includes('bias-correction'),
                 bnReestimate: fixes.includes('bn-reestimate'),
+                cle: fixes.includes('cle'),
+                layerBits,
               }),
             );
           }
@@ -147,6 +167,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     preprocess: v.preprocess,
     inputSize,
     analyze: !!v.analyze,
+    keepSensitive,
+    sensitivity,
     configs: evalN === undefined ? configs.map((c) => ({ ...c, eval: -1 })) : configs,
   };
 }

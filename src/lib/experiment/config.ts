@@ -6,6 +6,7 @@
 import { CONFIG_VERSION, type ExperimentConfig, type PresetFields } from '../protocol/config.ts';
 import { QpError } from '../protocol/errors.ts';
 import { BACKEND_PRESETS } from '../quant/presets.ts';
+import { validateLayerBits } from '../mixed/layer-bits.ts';
 import { BACKEND_NAMES, OBSERVER_NAMES, type BackendName } from '../quant/types.ts';
 
 export const PRESET_FIELDS: readonly (keyof PresetFields)[] = [
@@ -35,6 +36,8 @@ export function defaultConfig(backend: BackendName = 'tensorrt'): ExperimentConf
     seed: 0,
     biasCorrection: false,
     bnReestimate: false,
+    cle: false,
+    layerBits: {},
   };
 }
 
@@ -50,7 +53,7 @@ export function resolveConfig(overrides: Partial<ExperimentConfig> & { backend?:
   const base = defaultConfig(backend);
   const cfg: ExperimentConfig = { ...base };
   for (const [k, v] of Object.entries(overrides)) {
-    if (v !== undefined) (cfg as unknown as Record<string, unknown>)[k] = k === 'placement' ? { ...base.placement, ...(v as object) } : v;
+    if (v !== undefined) (cfg as unknown as Record<string, unknown>)[k] = k === 'placement' ? { ...base.placement, ...(v as object) } : k === 'layerBits' ? { ...(v as object) } : v;
   }
   validateConfig(cfg);
   return cfg;
@@ -80,6 +83,24 @@ export function validateConfig(cfg: ExperimentConfig): void {
   }
   if (!Number.isInteger(cfg.seed) || cfg.seed < 0 || cfg.seed > 0x7fffffff) bad(`The seed must be a whole number from 0 to 2147483647, got ${cfg.seed}.`);
   if (typeof cfg.model !== 'string' || !cfg.model) bad('The config names no model: choose one from the model list or open an ONNX file.');
+  if (typeof cfg.cle !== 'boolean') bad(`cle must be true or false, got ${String(cfg.cle)}.`);
+  validateLayerBits(cfg.layerBits);
+}
+
+/**
+ * Fields added after figures were stored, with their neutral value. configHash leaves a
+ * field out while it is neutral, so the hashes of stored runs (made before the field
+ * existed) still match. Only for fields whose neutral value changes nothing.
+ */
+const NEUTRAL_WHEN: Partial<Record<keyof ExperimentConfig, (v: unknown) => boolean>> = {
+  cle: (v) => v === false,
+  layerBits: (v) => !!v && typeof v === 'object' && Object.keys(v).length === 0,
+};
+
+function withoutNeutralFields(cfg: ExperimentConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...cfg };
+  for (const [k, neutral] of Object.entries(NEUTRAL_WHEN)) if (neutral!(out[k])) delete out[k];
+  return out;
 }
 
 /** JSON with sorted keys at every level: the canonical form that is hashed. */
@@ -94,7 +115,7 @@ export function canonicalJson(x: unknown): string {
 
 /** Stable hash of a resolved config: first 16 hex digits of SHA-256 of its canonical JSON. */
 export async function configHash(cfg: ExperimentConfig): Promise<string> {
-  const bytes = new TextEncoder().encode(canonicalJson(cfg));
+  const bytes = new TextEncoder().encode(canonicalJson(withoutNeutralFields(cfg)));
   const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('').slice(0, 16);
 }

@@ -13,6 +13,7 @@ import { prepareCrops } from '../data/crops.ts';
 import { sampleSplits } from '../data/dataset.ts';
 import type { Engine } from '../engine/types.ts';
 import { foldBatchNorm } from '../onnx/fold-bn.ts';
+import { applyCle } from '../fixes/cle-run.ts';
 import { insertFakeQuant } from '../onnx/fake-quant.ts';
 import type { Graph } from '../onnx/ir.ts';
 import { parseModel, serializeModel } from '../onnx/model.ts';
@@ -68,7 +69,7 @@ function progress(onProgress: ProgressFn | undefined, stage: Stage, eta: Eta, do
 }
 
 function groupKey(c: ExperimentConfig): string {
-  return JSON.stringify([c.foldBn, c.calib, c.eval, c.seed]);
+  return JSON.stringify([c.foldBn, c.calib, c.eval, c.seed, !!c.cle]);
 }
 
 /** Loads data, runs FP32 and gathers calibration statistics for one group of configs. */
@@ -82,8 +83,7 @@ export async function prepareGroup(
   const tuning = opts.tuning ?? DEFAULT_TUNING;
   const { engine, model, dataset } = inputs;
   const cfg = configs[0];
-  const graph = cfg.foldBn ? foldBatchNorm(base).graph : base;
-  const points = findQuantPoints(graph, ALL_PLACEMENT);
+  const folded = cfg.foldBn ? foldBatchNorm(base).graph : base;
 
   if (dataset.items.length === 0) {
     throw new QpError('DATA_EMPTY', `The data set "${dataset.name}" holds no images, so there is nothing to calibrate or evaluate. Add JPEG images named after their class (e.g. n01440764.JPEG).`);
@@ -112,7 +112,8 @@ export async function prepareGroup(
 
   throwIfAborted(opts.signal);
   eta = new Eta();
-  const fpSession = await engine.createSession(serializeModel(graph));
+  // FP32 is the model as given (folded); CLE only changes what is quantized
+  const fpSession = await engine.createSession(serializeModel(folded));
   let fp32: EvalOutcome;
   try {
     fp32 = await evaluate(fpSession, evalCrops, evalLabels, model.preprocess, {
@@ -123,6 +124,17 @@ export async function prepareGroup(
   } finally {
     await fpSession.release();
   }
+
+  let graph = folded;
+  if (cfg.cle) {
+    progress(opts.onProgress, 'calibrate', new Eta(), 0, 1, 'Cross-layer equalization');
+    graph = (await applyCle(engine, folded, calibCrops, model.preprocess, {
+      relu6: opts.cleRelu6,
+      batchSize: tuning.fixedBatch ? 1 : tuning.calibBatch,
+      signal: opts.signal,
+    })).graph;
+  }
+  const points = findQuantPoints(graph, ALL_PLACEMENT);
 
   const histogram = configs.some((c) => observerNeedsHistogram(c.aObserver));
   eta = new Eta();

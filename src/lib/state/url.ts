@@ -15,6 +15,7 @@
 import { CONFIG_VERSION, type ExperimentConfig, type PlacementRules } from '../protocol/config.ts';
 import { defaultConfig, validateConfig } from '../experiment/config.ts';
 import { BACKEND_NAMES, OBSERVER_NAMES, type BackendName } from '../quant/types.ts';
+import { formatLayerBits, parseLayerBits } from '../mixed/layer-bits.ts';
 
 type FieldType =
   | { kind: 'bool' }
@@ -85,6 +86,18 @@ export const FIELDS: readonly FieldDef[] = [
   top('seed', { kind: 'int', min: 0, max: 0x7fffffff }),
   top('biasCorrection', BOOL),
   top('bnReestimate', BOOL),
+  top('cle', BOOL),
+  {
+    // "Conv_94=8,Conv_2=8" (canonical order), so equal maps give equal links
+    name: 'layerBits',
+    type: { kind: 'string', maxLength: 4000 },
+    default: () => '',
+    get: (c) => formatLayerBits(c.layerBits ?? {}),
+    // a malformed list throws a full-sentence QpError, which parse() turns into a notice
+    set: (c, v) => {
+      c.layerBits = parseLayerBits(v as string);
+    },
+  },
 ];
 
 const FIELD_BY_NAME = new Map(FIELDS.map((f) => [f.name, f]));
