@@ -21,10 +21,12 @@ export interface BenchArgs {
   /** square input size for models whose height/width are symbolic */
   inputSize?: number;
   analyze: boolean;
-  /** keep the K layers most sensitive to wBits at 8 bits (chosen by a sensitivity pass) */
-  keepSensitive?: number;
+  /** keep the K layers most sensitive to wBits at 8 bits (chosen by a sensitivity pass); a list multiplies the configs */
+  keepSensitive?: number[];
   /** images of the evaluation split the sensitivity pass uses (default 64) */
   sensitivity?: number;
+  /** how --fix cle treats ReLU6: replace by ReLU (default) or keep the clip at 6 */
+  cleRelu6?: 'relu' | 'keep';
   /** every combination to run; model/dataset ids are filled in later */
   configs: ExperimentConfig[];
 }
@@ -32,8 +34,8 @@ export interface BenchArgs {
 export const USAGE = `usage: npm run bench -- --model FILE --data DIR [--labels FILE] [--backend NAME[,NAME…]]
   [--w-bits N[,N…]] [--a-bits N[,N…]] [--w-observer NAME[,…]] [--a-observer NAME[,…]]
   [--w-granularity per-tensor|per-channel] [--calib N] [--eval N] [--seed N] [--no-fold-bn]
-  [--fix cle,bias-correction,bn-reestimate] [--layer-bits NODE=BITS[,…]] [--keep-sensitive K]
-  [--sensitivity N] [--analyze] [--engine wasm|node] [--threads N]
+  [--fix cle,bias-correction,bn-reestimate] [--layer-bits NODE=BITS[,…]] [--keep-sensitive K[,K…]]
+  [--sensitivity N] [--cle-relu6 relu|keep] [--analyze] [--engine wasm|node] [--threads N]
   [--preprocess torchvision|efficientnet-lite] [--input-size N] [--json FILE]
 backends: ${BACKEND_NAMES.join(' ')}
 observers: ${OBSERVER_NAMES.join(' ')}`;
@@ -92,6 +94,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         'keep-sensitive': { type: 'string' },
         sensitivity: { type: 'string' },
         'no-fold-bn': { type: 'boolean' },
+        'cle-relu6': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -122,9 +125,10 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   } catch (e) {
     bad(`--layer-bits: ${(e as Error).message}`);
   }
-  const keepSensitive = v['keep-sensitive'] ? int('keep-sensitive', v['keep-sensitive'], 0, 10_000) : undefined;
+  const keepSensitive = list(v['keep-sensitive'])?.map((k) => int('keep-sensitive', k, 0, 10_000));
   const sensitivity = v.sensitivity ? int('sensitivity', v.sensitivity, 1, 1_000_000) : undefined;
   if (keepSensitive !== undefined && Object.keys(layerBits).length > 0) bad('Give either --layer-bits or --keep-sensitive, not both: --keep-sensitive chooses the layer bit widths itself.');
+  const cleRelu6 = v['cle-relu6'] ? oneOf('cle-relu6', v['cle-relu6'], ['relu', 'keep'] as const) : undefined;
   if (v.preprocess) oneOf('preprocess', v.preprocess, ['torchvision', 'efficientnet-lite'] as const);
 
   const configs: ExperimentConfig[] = [];
@@ -169,6 +173,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     analyze: !!v.analyze,
     keepSensitive,
     sensitivity,
+    cleRelu6,
     configs: evalN === undefined ? configs.map((c) => ({ ...c, eval: -1 })) : configs,
   };
 }
