@@ -14,7 +14,7 @@ import { parseModel, serializeModel } from '../onnx/model.ts';
 import { findQuantPoints } from '../onnx/placement.ts';
 import type { Graph } from '../onnx/ir.ts';
 import { evaluate } from '../experiment/evaluate.ts';
-import { quantizeWeights } from '../experiment/quantize.ts';
+import { quantizeWeights, weightBitsOf } from '../experiment/quantize.ts';
 import type { ProgressFn, RunInputs } from '../experiment/types.ts';
 import { applyCle } from '../fixes/cle-run.ts';
 import type { LayerSensitivity } from './sensitivity.ts';
@@ -36,8 +36,9 @@ export interface SensitivityResult {
 }
 
 /**
- * Sensitivity of every weight layer of `cfg`'s model to cfg.wBits (firstLast8bit and
- * layerBits are ignored: each layer is measured at the low width). The graph is
+ * Sensitivity of every weight layer of `cfg`'s model to cfg.wBits, except the first and
+ * last layer when cfg.firstLast8bit keeps them at 8 bits (layerBits is ignored: each
+ * layer is measured at the low width). The graph is
  * prepared as the pipeline does (BN folding, CLE when cfg.cle).
  */
 export async function measureSensitivity(
@@ -81,7 +82,9 @@ export async function measureSensitivity(
   if (cfg.cle) graph = (await applyCle(engine, graph, calibCrops, model.preprocess, { batchSize, signal: opts.signal })).graph;
   const points = findQuantPoints(graph, cfg.placement);
   const low = { ...cfg, firstLast8bit: false, layerBits: {} };
-  const weights = quantizeWeights(graph, points, low);
+  // layers firstLast8bit already keeps at 8 bits are not candidates
+  const candidates = points.weights.filter((p) => weightBitsOf(p, { ...cfg, layerBits: {} }) === undefined);
+  const weights = quantizeWeights(graph, { ...points, weights: candidates }, low);
   const layers: LayerSensitivity[] = [];
   for (const [i, w] of weights.entries()) {
     throwIfAborted(opts.signal);
