@@ -67,9 +67,9 @@ async function keepSensitiveConfigs(
   inputs: RunInputs,
   ks: number[],
   images: number,
-): Promise<{ configs: ExperimentConfig[]; params: Map<ExperimentConfig, { layer: string; params: number }[]> }> {
+): Promise<{ configs: ExperimentConfig[]; params: Map<ExperimentConfig, { layer: string; params: number; bits: number }[]> }> {
   const out: ExperimentConfig[] = [];
-  const params = new Map<ExperimentConfig, { layer: string; params: number }[]>();
+  const params = new Map<ExperimentConfig, { layer: string; params: number; bits: number }[]>();
   for (const cfg of configs) {
     const s = await measureSensitivity(cfg, inputs, { images, onProgress: progressPrinter() });
     const ranked = rankBySensitivity(s.layers);
@@ -77,7 +77,7 @@ async function keepSensitiveConfigs(
     process.stdout.write(`${ranked.slice(0, Math.max(10, ...ks)).map((l, i) => `${String(i + 1).padStart(3)}. ${l.layer.padEnd(12)} params ${String(l.params).padStart(8)}  top-1 ${(100 * l.top1).toFixed(1).padStart(5)}%  disagreement ${(100 * l.disagreement).toFixed(1).padStart(5)}%`).join('\n')}\n`);
     for (const k of ks) {
       const c = { ...cfg, layerBits: { ...cfg.layerBits, ...keepMostSensitive(ranked, k, Math.max(8, cfg.wBits)) } };
-      params.set(c, s.layers);
+      params.set(c, s.weights);
       out.push(c);
     }
   }
@@ -85,7 +85,7 @@ async function keepSensitiveConfigs(
 }
 
 /** Size versus top-1 of the keep-k choices (the data of the mixed-precision plot). */
-function mixedPrecisionTable(results: ExperimentResult[], params: Map<ExperimentConfig, { layer: string; params: number }[]>): string {
+function mixedPrecisionTable(results: ExperimentResult[], params: Map<ExperimentConfig, { layer: string; params: number; bits: number }[]>): string {
   const rows = results.map((r) => {
     const layers = params.get(r.config) ?? [];
     const bits = modelWeightBits(layers, r.config.wBits, r.config.layerBits);

@@ -81,6 +81,9 @@ describe('sensitivity ranking and mixed-precision choices', () => {
     expect(keepMostSensitive(ranked, 0)).toEqual({});
     expect(modelWeightBits(layers, 4)).toBe(1160 * 4);
     expect(modelWeightBits(layers, 4, { b: 8 })).toBe(1160 * 4 + 1000 * 4);
+    // a layer's own width (firstLast8bit) counts unless layerBits overrides it
+    expect(modelWeightBits([{ layer: 'x', params: 10, bits: 8 }, { layer: 'y', params: 5 }], 4)).toBe(100);
+    expect(modelWeightBits([{ layer: 'x', params: 10, bits: 8 }], 4, { x: 2 })).toBe(20);
     expect(mixedPrecisionChoices(ranked, [0, 1, 3], 4)).toEqual([
       { k: 0, layers: [], sizeBits: 4640 },
       { k: 1, layers: ['c'], sizeBits: 4640 + 40 },

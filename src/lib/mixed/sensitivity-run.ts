@@ -32,6 +32,8 @@ export interface SensitivityResult {
   fp32Top1: number;
   /** in network order */
   layers: LayerSensitivity[];
+  /** every weight layer with its parameter count and its bit width under cfg (layerBits aside): for model sizes */
+  weights: { layer: string; params: number; bits: number }[];
   seconds: number;
 }
 
@@ -100,5 +102,10 @@ export async function measureSensitivity(
       disagreement: differ / q.n,
     });
   }
-  return { images: evalCrops.length, fp32Top1: fp32.top1Hits / fp32.n, layers, seconds: (performance.now() - t0) / 1000 };
+  const all = points.weights.map((p) => ({
+    layer: p.node,
+    params: graph.initializers.get(p.initializer)!.data.length,
+    bits: weightBitsOf(p, { ...cfg, layerBits: {} }) ?? cfg.wBits,
+  }));
+  return { images: evalCrops.length, fp32Top1: fp32.top1Hits / fp32.n, layers, weights: all, seconds: (performance.now() - t0) / 1000 };
 }

@@ -39,12 +39,17 @@ export function keepMostSensitive(ranked: readonly LayerSensitivity[], k: number
 }
 
 /**
- * Weight storage in bits: Σ params × bits over layers, each at its layerBits entry or
- * `defaultBits` (biases and other float tensors are not counted).
+ * Weight storage in bits: Σ params × bits over layers, each at its layerBits entry, else
+ * its own `bits` (e.g. 8 for a layer firstLast8bit keeps), else `defaultBits` (biases and
+ * other float tensors are not counted).
  */
-export function modelWeightBits(layers: readonly { layer: string; params: number }[], defaultBits: number, layerBits: LayerBits = {}): number {
+export function modelWeightBits(
+  layers: readonly { layer: string; params: number; bits?: number }[],
+  defaultBits: number,
+  layerBits: LayerBits = {},
+): number {
   let total = 0;
-  for (const l of layers) total += l.params * (layerBits[l.layer] ?? defaultBits);
+  for (const l of layers) total += l.params * (layerBits[l.layer] ?? l.bits ?? defaultBits);
   return total;
 }
 
