@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { QpError } from '../lib/protocol/errors.ts';
 import type { ExperimentConfig } from '../lib/protocol/config.ts';
-import { CONFIG_FIELDS, type ConfigField } from '../lib/protocol/schema.ts';
+import { CONFIG_FIELDS, describeDomain, fieldText, inDomain, parseBitsMapText, type ConfigField } from '../lib/protocol/schema.ts';
 import { resolveConfig } from '../lib/experiment/config.ts';
 
 /** How many evaluation images: a count, or every image the calibration split leaves. */
@@ -28,6 +28,12 @@ export interface BenchArgs {
   /** square input size for models whose height/width are symbolic */
   inputSize?: number;
   analyze: boolean;
+  /** keep the K layers most sensitive to wBits at 8 bits (chosen by a sensitivity pass); a list multiplies the configs */
+  keepSensitive?: number[];
+  /** images of the evaluation split the sensitivity pass uses (default 64) */
+  sensitivity?: number;
+  /** how cle treats ReLU6: replace by ReLU (default) or keep the clip at 6 */
+  cleRelu6?: 'relu' | 'keep';
   /** every combination to run; model/dataset ids are filled in once the inputs are read */
   configs: BenchConfig[];
 }
@@ -49,7 +55,10 @@ const PRODUCT_ORDER = [
 
 /** Options that are not config fields. */
 const RUN_OPTIONS = `  --labels FILE            class index (JSON) when the folder has none
-  --fix bias-correction,bn-reestimate   same as --bias-correction 1 / --bn-reestimate 1
+  --fix cle,bias-correction,bn-reestimate   same as --cle 1 / --bias-correction 1 / --bn-reestimate 1
+  --cle-relu6 relu|keep    how cle treats ReLU6: replace by ReLU (default) or keep the clip
+  --keep-sensitive K[,K…]  rank layers by sensitivity to --w-bits, keep the K most sensitive at 8 bits
+  --sensitivity N          evaluation images of the sensitivity pass (default 64)
   --no-fold-bn             same as --fold-bn 0
   --analyze                also analyse why accuracy drops, layer by layer
   --engine wasm|node       onnxruntime build to run on (default wasm)
@@ -59,7 +68,7 @@ const RUN_OPTIONS = `  --labels FILE            class index (JSON) when the fold
   --json FILE              write the results as JSON`;
 
 function flagLine(f: ConfigField): string {
-  const def = f.name === 'eval' ? 'rest' : f.default === 'preset' ? 'from the backend preset' : typeof f.default === 'boolean' ? (f.default ? '1' : '0') : String(f.default);
+  const def = f.name === 'eval' ? 'rest' : f.default === 'preset' ? 'from the backend preset' : fieldText(f.type, f.default) || 'none';
   const head = `  --${f.cli.flag} ${f.cli.arg}`;
   return `${head.padEnd(40)} ${f.label}${f.group === 'weights' ? ' (weights)' : f.group === 'activations' ? ' (activations)' : ''}; default ${def}`;
 }
@@ -117,12 +126,17 @@ export function parseFieldValue(f: ConfigField, raw: string): unknown {
     case 'string':
       if (raw.length > f.type.maxLength) bad(`--${flag} must be at most ${f.type.maxLength} characters long.`);
       return raw;
+    case 'bitsMap': {
+      const m = parseBitsMapText(raw);
+      if (!m || !inDomain(f.type, m)) bad(`--${flag} must be ${describeDomain(f.type)}, got "${raw}".`);
+      return m;
+    }
   }
 }
 
 /** The command-line text of a config value (the inverse of parseFieldValue). */
 export function formatFieldValue(f: ConfigField, v: unknown): string {
-  return f.type.kind === 'bool' ? (v ? '1' : '0') : String(v);
+  return fieldText(f.type, v);
 }
 
 function product(lists: [ConfigField, unknown[]][]): Map<ConfigField, unknown>[] {
@@ -142,6 +156,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     fix: { type: 'string' },
     analyze: { type: 'boolean' },
     'no-fold-bn': { type: 'boolean' },
+    'keep-sensitive': { type: 'string' },
+    sensitivity: { type: 'string' },
+    'cle-relu6': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   };
   for (const f of CONFIG_FIELDS) options[f.cli.flag] = { type: 'string' };
@@ -160,14 +177,15 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   // Shorthands of the first release, kept so existing scripts keep working.
   const shorthand = new Map<string, unknown[]>();
   for (const fix of list(str('fix')) ?? []) {
-    const name = oneOf('fix', fix, ['bias-correction', 'bn-reestimate'] as const) === 'bias-correction' ? 'biasCorrection' : 'bnReestimate';
+    const name = { cle: 'cle', 'bias-correction': 'biasCorrection', 'bn-reestimate': 'bnReestimate' }[oneOf('fix', fix, ['cle', 'bias-correction', 'bn-reestimate'] as const)];
     shorthand.set(name, [true]);
   }
   if (v['no-fold-bn']) shorthand.set('foldBn', [false]);
 
   const lists: [ConfigField, unknown[]][] = [];
   for (const f of PRODUCT_ORDER) {
-    const raw = list(str(f.cli.flag));
+    const text = str(f.cli.flag);
+    const raw = f.cliSingle && text !== undefined ? [text.trim()] : list(text);
     const short = shorthand.get(f.name);
     if (raw && short) bad(`--${f.cli.flag} and its shorthand (--fix or --no-fold-bn) were both given; use one of them.`);
     if (raw) lists.push([f, raw.map((r) => parseFieldValue(f, r))]);
@@ -177,6 +195,10 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   const threads = str('threads') ? int('threads', str('threads')!, 1, 64) : undefined;
   const inputSize = str('input-size') ? int('input-size', str('input-size')!, 8, 4096) : undefined;
   if (str('preprocess')) oneOf('preprocess', str('preprocess')!, ['torchvision', 'efficientnet-lite'] as const);
+  const keepSensitive = list(str('keep-sensitive'))?.map((k) => int('keep-sensitive', k, 0, 10_000));
+  const sensitivity = str('sensitivity') ? int('sensitivity', str('sensitivity')!, 1, 1_000_000) : undefined;
+  if (keepSensitive !== undefined && str('layer-bits') !== undefined) bad('Give either --layer-bits or --keep-sensitive, not both: --keep-sensitive chooses the layer bit widths itself.');
+  const cleRelu6 = str('cle-relu6') ? oneOf('cle-relu6', str('cle-relu6')!, ['relu', 'keep'] as const) : undefined;
 
   const configs: BenchConfig[] = product(lists).map((values) => {
     const overrides: Record<string, unknown> = {};
@@ -200,6 +222,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     preprocess: str('preprocess'),
     inputSize,
     analyze: !!v.analyze,
+    keepSensitive,
+    sensitivity,
+    cleRelu6,
     configs,
   };
 }

@@ -10,7 +10,10 @@ import { EFFICIENTNET_LITE_SPEC, TORCHVISION_SPEC } from '../lib/data/preprocess
 import { createNodeEngine } from '../lib/engine/node.ts';
 import { configLabel, fixesAndAnalysisSummary, layersTable, resultsTable, worstLayers } from '../lib/experiment/report.ts';
 import { runExperiments } from '../lib/pipeline/run.ts';
-import type { ModelSpec, Progress } from '../lib/experiment/types.ts';
+import type { ExperimentResult, ModelSpec, Progress, RunInputs } from '../lib/experiment/types.ts';
+import type { ExperimentConfig } from '../lib/protocol/config.ts';
+import { measureSensitivity } from '../lib/analysis/sensitivity-run.ts';
+import { keepMostSensitive, modelWeightBits, rankBySensitivity } from '../lib/analysis/sensitivity.ts';
 import type { Graph } from '../lib/onnx/ir.ts';
 import { parseModel } from '../lib/onnx/model.ts';
 import { identifyModel, sniffOnnx } from '../lib/models/identify.ts';
@@ -57,6 +60,43 @@ function progressPrinter() {
   };
 }
 
+/**
+ * --keep-sensitive: one sensitivity pass per distinct config, then one config per k
+ * with the k most sensitive layers' weights at 8 bits. Prints the ranking.
+ */
+async function keepSensitiveConfigs(
+  configs: ExperimentConfig[],
+  inputs: RunInputs,
+  ks: number[],
+  images: number,
+): Promise<{ configs: ExperimentConfig[]; params: Map<ExperimentConfig, { layer: string; params: number; bits: number }[]> }> {
+  const out: ExperimentConfig[] = [];
+  const params = new Map<ExperimentConfig, { layer: string; params: number; bits: number }[]>();
+  for (const cfg of configs) {
+    const s = await measureSensitivity(cfg, inputs, { images, onProgress: progressPrinter() });
+    const ranked = rankBySensitivity(s.layers);
+    process.stdout.write(`\nSensitivity of ${cfg.backend} W${cfg.wBits} weights, one layer at a time (${s.images} evaluation images, FP32 ${(100 * s.fp32Top1).toFixed(1)}%, ${s.seconds.toFixed(0)} s):\n`);
+    process.stdout.write(`${ranked.slice(0, Math.max(10, ...ks)).map((l, i) => `${String(i + 1).padStart(3)}. ${l.layer.padEnd(12)} params ${String(l.params).padStart(8)}  top-1 ${(100 * l.top1).toFixed(1).padStart(5)}%  disagreement ${(100 * l.disagreement).toFixed(1).padStart(5)}%`).join('\n')}\n`);
+    for (const k of ks) {
+      const c = { ...cfg, layerBits: { ...cfg.layerBits, ...keepMostSensitive(ranked, k, Math.max(8, cfg.wBits)) } };
+      params.set(c, s.weights);
+      out.push(c);
+    }
+  }
+  return { configs: out, params };
+}
+
+/** Size versus top-1 of the keep-k choices (the data of the mixed-precision plot). */
+function mixedPrecisionTable(results: ExperimentResult[], params: Map<ExperimentConfig, { layer: string; params: number; bits: number }[]>): string {
+  const rows = results.map((r) => {
+    const layers = params.get(r.config) ?? [];
+    const bits = modelWeightBits(layers, r.config.wBits, r.config.layerBits);
+    const kept = Object.keys(r.config.layerBits);
+    return `${String(kept.length).padStart(3)}  ${(bits / 8 / 2 ** 20).toFixed(3).padStart(8)} MiB  top-1 ${(100 * r.quant.top1).toFixed(1).padStart(5)}%  ${kept.join(',') || '-'}`;
+  });
+  return `Mixed precision (k layers kept at 8 bits; weight size = Σ params × bits):\n  k      size           top-1   layers\n${rows.join('\n')}`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   try {
     const args = parseBenchArgs(argv);
@@ -71,7 +111,11 @@ export async function main(argv: string[]): Promise<number> {
     if (starved) throw new QpError('DATA_TOO_FEW_IMAGES', `The folder has ${n} images; with --calib ${starved.calib} none are left to evaluate. Lower --calib.`);
     const engine = await createNodeEngine(args.engine, args.threads);
     process.stderr.write(`model ${model.id} (${model.label}), ${n} images, ${configs.length} config(s), engine ${engine.description}\n`);
-    const results = await runExperiments(configs, { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() }, { onProgress: progressPrinter(), analyze: args.analyze });
+    const runInputs = { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() };
+    const keep = args.keepSensitive ? await keepSensitiveConfigs(configs, runInputs, args.keepSensitive, args.sensitivity ?? 64) : undefined;
+    const runConfigs = keep ? keep.configs : configs;
+    const results = await runExperiments(runConfigs, runInputs, { onProgress: progressPrinter(), analyze: args.analyze, cleRelu6: args.cleRelu6 });
+    if (keep) process.stdout.write(`\n${mixedPrecisionTable(results, keep.params)}\n`);
     process.stdout.write(`\n${resultsTable(results)}\n`);
     const summary = fixesAndAnalysisSummary(results);
     if (summary) process.stdout.write(`${summary}\n`);

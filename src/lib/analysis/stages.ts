@@ -3,11 +3,17 @@
  * and the per-layer analysis, in the shape experiment/stages.ts asks for. This is how
  * analysis plugs into the pipeline without experiment/ importing analysis/.
  */
+import { applyCle } from './cle-run.ts';
 import type { PipelineStages } from '../experiment/stages.ts';
 import { analyzeQuantization } from './analyze.ts';
 import { applyFixes } from './fixes.ts';
 
 export const ANALYSIS_STAGES: PipelineStages = {
+  transform: {
+    label: 'Cross-layer equalization',
+    wanted: (cfg) => cfg.cle,
+    apply: (ctx) => applyCle(ctx.engine, ctx.graph, ctx.calibCrops, ctx.spec, { relu6: ctx.cleRelu6, batchSize: ctx.batchSize, signal: ctx.signal }),
+  },
   fix: {
     wanted: (cfg) => cfg.biasCorrection || cfg.bnReestimate,
     apply: (ctx, cfg) =>

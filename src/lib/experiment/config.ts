@@ -24,7 +24,7 @@ export function presetFields(backend: BackendName): PresetFields {
 export function defaultConfig(backend: BackendName = 'tensorrt'): ExperimentConfig {
   const out: Record<string, unknown> = { v: CONFIG_VERSION };
   for (const f of CONFIG_FIELDS) {
-    if (f.default !== 'preset' && f.path.length === 1) out[f.path[0]] = f.default;
+    if (f.default !== 'preset' && f.path.length === 1) out[f.path[0]] = typeof f.default === 'object' ? { ...f.default } : f.default;
   }
   return { ...out, backend, ...presetFields(backend) } as ExperimentConfig;
 }
@@ -41,7 +41,7 @@ export function resolveConfig(overrides: Partial<ExperimentConfig> & { backend?:
   const base = defaultConfig(backend);
   const cfg: ExperimentConfig = { ...base };
   for (const [k, v] of Object.entries(overrides)) {
-    if (v !== undefined) (cfg as unknown as Record<string, unknown>)[k] = k === 'placement' ? { ...base.placement, ...(v as object) } : v;
+    if (v !== undefined) (cfg as unknown as Record<string, unknown>)[k] = k === 'placement' ? { ...base.placement, ...(v as object) } : k === 'layerBits' ? { ...(v as object) } : v;
   }
   validateConfig(cfg);
   return cfg;

@@ -10,6 +10,7 @@ import { observeActivation, observeWeight } from '../quant/observers.ts';
 import { activationSpec, weightSpec } from '../quant/presets.ts';
 import { computeQParams, fakeQuantize } from '../quant/quantizer.ts';
 import type { ActivationStats, QParams } from '../quant/types.ts';
+import { formatLayerBits } from '../protocol/layer-bits.ts';
 
 export interface WeightQuant {
   point: WeightPoint;
@@ -29,7 +30,7 @@ export interface ActivationQuant {
 
 /** The fields of a config that change weight quantization (cache key for sweeps). */
 export function weightKey(cfg: ExperimentConfig): string {
-  return JSON.stringify([cfg.wBits, cfg.wGranularity, cfg.wSymmetric, cfg.wNarrowRange, cfg.wPowerOfTwo, cfg.wObserver, cfg.firstLast8bit]);
+  return JSON.stringify([cfg.wBits, cfg.wGranularity, cfg.wSymmetric, cfg.wNarrowRange, cfg.wPowerOfTwo, cfg.wObserver, cfg.firstLast8bit, formatLayerBits(cfg.layerBits ?? {}), !!cfg.cle]);
 }
 
 /**
@@ -40,11 +41,21 @@ export function quantKey(cfg: ExperimentConfig): string {
   return JSON.stringify([weightKey(cfg), cfg.aBits, cfg.aSymmetric, cfg.aNarrowRange, cfg.aPowerOfTwo, cfg.aSign, cfg.aObserver, cfg.placement]);
 }
 
+/**
+ * The weight bit width of one layer when it differs from cfg.wBits: a layerBits entry
+ * for its node wins; else firstLast8bit keeps the first and last layer at >= 8 bits.
+ */
+export function weightBitsOf(point: WeightPoint, cfg: ExperimentConfig): number | undefined {
+  const own = cfg.layerBits?.[point.node];
+  if (own !== undefined) return own;
+  return cfg.firstLast8bit && (point.isFirst || point.isLast) ? Math.max(8, cfg.wBits) : undefined;
+}
+
 export function quantizeWeights(graph: Graph, points: QuantPoints, cfg: ExperimentConfig): WeightQuant[] {
   return points.weights.map((point) => {
     const init = graph.initializers.get(point.initializer)!;
     const data = init.data as Float32Array;
-    const spec = weightSpec(cfg, point.axis, cfg.firstLast8bit && (point.isFirst || point.isLast) ? Math.max(8, cfg.wBits) : undefined);
+    const spec = weightSpec(cfg, point.axis, weightBitsOf(point, cfg));
     const range = observeWeight(cfg.wObserver, data, init.dims, spec);
     const qparams = computeQParams(range, spec);
     return { point, qparams, values: fakeQuantize(data, init.dims, qparams) };

@@ -71,7 +71,7 @@ function progress(onProgress: ProgressFn | undefined, stage: Stage, eta: Eta, do
 }
 
 function groupKey(c: ExperimentConfig): string {
-  return JSON.stringify([c.foldBn, c.calib, c.eval, c.seed]);
+  return JSON.stringify([c.foldBn, c.calib, c.eval, c.seed, !!c.cle]);
 }
 
 /** Stage prepare: loads data, runs FP32 and gathers calibration statistics for one group of configs. */
@@ -85,8 +85,7 @@ export async function prepareGroup(
   const tuning = opts.tuning ?? DEFAULT_TUNING;
   const { engine, model, dataset } = inputs;
   const cfg = configs[0];
-  const graph = cfg.foldBn ? foldBatchNorm(base).graph : base;
-  const points = findQuantPoints(graph, ALL_PLACEMENT);
+  const folded = cfg.foldBn ? foldBatchNorm(base).graph : base;
 
   if (dataset.items.length === 0) {
     throw new QpError('DATA_EMPTY', `The data set "${dataset.name}" holds no images, so there is nothing to calibrate or evaluate. Add JPEG images named after their class (e.g. n01440764.JPEG).`);
@@ -115,7 +114,8 @@ export async function prepareGroup(
 
   throwIfAborted(opts.signal);
   eta = new Eta();
-  const fpSession = await engine.createSession(serializeModel(graph));
+  // FP32 is the model as given (folded); CLE only changes what is quantized
+  const fpSession = await engine.createSession(serializeModel(folded));
   let fp32: EvalOutcome;
   try {
     fp32 = await evaluate(fpSession, evalCrops, evalLabels, model.preprocess, {
@@ -126,6 +126,20 @@ export async function prepareGroup(
   } finally {
     await fpSession.release();
   }
+
+  // a transform stage (cross-layer equalization) changes what is quantized, not the FP32 reference
+  let graph = folded;
+  const transform = opts.stages?.transform;
+  if (transform?.wanted(cfg)) {
+    progress(opts.onProgress, 'calibrate', new Eta(), 0, 1, transform.label);
+    graph = (await transform.apply(
+      { engine, graph: folded, spec: model.preprocess, calibCrops, batchSize: tuning.fixedBatch ? 1 : tuning.calibBatch, signal: opts.signal, cleRelu6: opts.cleRelu6 },
+      cfg,
+    )).graph;
+  } else if (cfg.cle) {
+    throw new QpError('CONFIG_INVALID', 'This build of the pipeline cannot apply cross-layer equalization (cle); run it through the full pipeline (src/lib/pipeline).');
+  }
+  const points = findQuantPoints(graph, ALL_PLACEMENT);
 
   // the observer registry says what each activation observer needs collected
   const { histogram, moments } = calibrationNeeds(configs.map((c) => c.aObserver));

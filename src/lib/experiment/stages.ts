@@ -32,6 +32,29 @@ export interface StageContext {
   onProgress: (message: string, done: number, total: number) => void;
 }
 
+/** What a transform stage sees: the FP32 graph (BN folded when the config folds) and calibration images. */
+export interface TransformContext {
+  engine: Engine;
+  graph: Graph;
+  spec: PreprocessSpec;
+  calibCrops: Uint8Array[];
+  batchSize: number;
+  signal?: AbortSignal;
+  /** RunOptions.cleRelu6: how equalization treats ReLU6 */
+  cleRelu6?: 'relu' | 'keep';
+}
+
+/**
+ * A function-preserving rewrite of the FP32 graph applied before quantization points are
+ * found (cross-layer equalization). The FP32 reference stays the untransformed model.
+ */
+export interface TransformStage {
+  /** progress text while it runs */
+  label: string;
+  wanted(cfg: ExperimentConfig): boolean;
+  apply(ctx: TransformContext, cfg: ExperimentConfig): Promise<{ graph: Graph }>;
+}
+
 export interface FixStage {
   /** true when this config asks for a correction this stage performs */
   wanted(cfg: ExperimentConfig): boolean;
@@ -46,6 +69,7 @@ export interface AnalyzeStage {
 
 /** Stages plugged into the pipeline from outside; all optional. */
 export interface PipelineStages {
+  transform?: TransformStage;
   fix?: FixStage;
   analyze?: AnalyzeStage;
 }

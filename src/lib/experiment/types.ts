@@ -29,6 +29,8 @@ export interface RunOptions {
    * split). Does not change the run's accuracy numbers.
    */
   analyze?: boolean | { images?: number };
+  /** how configs with `cle` treat ReLU6 (src/lib/analysis/cle.ts); default 'relu' */
+  cleRelu6?: 'relu' | 'keep';
 }
 
 /**

@@ -61,6 +61,10 @@ export interface ExperimentConfig {
   /** forward-only corrections applied after calibration (issue: see why accuracy drops) */
   biasCorrection: boolean;
   bnReestimate: boolean;
+  /** cross-layer equalization with high-bias absorption before quantizing (src/lib/analysis/cle.ts) */
+  cle: boolean;
+  /** per-layer weight bit widths, ONNX node name → bits (mixed precision); {} = none */
+  layerBits: Record<string, number>;
 }
 
 /** The fields a backend preset sets. Everything else comes from defaults. */

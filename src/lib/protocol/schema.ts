@@ -16,6 +16,7 @@
  * A leaf module: pure data and tiny accessors; imports only other protocol modules.
  */
 import type { ExperimentConfig, PlacementRules, PresetFields } from './config.ts';
+import { formatLayerBits, parseLayerBits } from './layer-bits.ts';
 import { ACTIVATION_SIGNS, BACKEND_NAMES, BIT_RANGE, GRANULARITIES, OBSERVER_NAMES } from './names.ts';
 
 export type FieldKind =
@@ -23,7 +24,9 @@ export type FieldKind =
   | { kind: 'int'; min: number; max: number }
   /** `labels` gives the UI text of values that need more than their name */
   | { kind: 'enum'; values: readonly string[]; labels?: Readonly<Record<string, string>> }
-  | { kind: 'string'; maxLength: number };
+  | { kind: 'string'; maxLength: number }
+  /** per-layer bit widths: ONNX node name → bits (text form `Conv_94=8,Conv_2=6`) */
+  | { kind: 'bitsMap'; min: number; max: number };
 
 /** Where a control sits in the ConfigPanel; 'source' fields are set by the model and data panels. */
 export type FieldGroup = 'backend' | 'source' | 'weights' | 'activations' | 'placement' | 'model' | 'images';
@@ -59,7 +62,7 @@ export interface ConfigField {
   path: FieldPath;
   type: FieldKind;
   /** 'preset': the backend preset sets it (quant/presets.ts); otherwise the value itself */
-  default: 'preset' | boolean | number | string;
+  default: 'preset' | boolean | number | string | Readonly<Record<string, number>>;
   /** key in the shareable link */
   url: string;
   cli: CliFlag;
@@ -70,7 +73,9 @@ export interface ConfigField {
   /** schema revision that introduced the field (1 for everything of the first release) */
   since: number;
   /** for since > 1: the value that behaves like configs made before the field existed */
-  neutral?: boolean | number | string;
+  neutral?: boolean | number | string | Readonly<Record<string, number>>;
+  /** the CLI value is one item, never split at commas (its text form contains commas) */
+  cliSingle?: boolean;
 }
 
 const BOOL = { kind: 'bool' } as const;
@@ -322,6 +327,29 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     group: 'model',
     help: 'Recompute the BatchNorm mean and variance of the quantized model on the calibration images before folding, so later layers see correctly normalized inputs (MQBench/PyTorch: BN re-estimation). Helps most at low bit widths.',
   }),
+  entry({
+    name: 'cle',
+    type: BOOL,
+    default: false,
+    cli: { flag: 'cle', arg: '1|0', role: 'value' },
+    label: 'Cross-layer equalization',
+    group: 'model',
+    help: 'Before quantizing, rescale the output channels of each convolution and the matching input channels of the next one so both have similar ranges (Nagel et al. 2019, data-free quantization; MQBench: CLE), then absorb large biases into the next layer. The float model computes the same function (ReLU6 is treated as ReLU), but per-tensor weight ranges become far less lopsided — it helps most with per-tensor weights, e.g. the SNPE preset on MobileNet-V2.',
+    since: 2,
+    neutral: false,
+  }),
+  entry({
+    name: 'layerBits',
+    type: { kind: 'bitsMap', min: BIT_RANGE.min, max: BIT_RANGE.max },
+    default: {},
+    cli: { flag: 'layer-bits', arg: 'NODE=BITS[,…]', role: 'value' },
+    cliSingle: true,
+    label: 'Per-layer bits',
+    group: 'weights',
+    help: 'Mixed precision: give some layers (by ONNX node name) their own weight bit width, e.g. "Conv_0=8,Conv_94=8" keeps two layers at 8 bits while the rest use the bits above. Keeping the few layers most sensitive to low bits at 8 bits recovers much of the accuracy for a small increase in model size (MQBench: mixed precision).',
+    since: 2,
+    neutral: {},
+  }),
 ];
 
 const BY_NAME = new Map(CONFIG_FIELDS.map((f) => [f.name, f]));
@@ -371,6 +399,36 @@ export function inDomain(t: FieldKind, v: unknown): boolean {
       return typeof v === 'string' && t.values.includes(v);
     case 'string':
       return typeof v === 'string' && v.length > 0 && v.length <= t.maxLength;
+    case 'bitsMap':
+      return (
+        !!v && typeof v === 'object' && !Array.isArray(v) &&
+        Object.entries(v as Record<string, unknown>).every(
+          ([k, b]) => k.length > 0 && k.length <= 200 && !/[=,:\s]/.test(k) && typeof b === 'number' && Number.isInteger(b) && b >= t.min && b <= t.max,
+        )
+      );
+  }
+}
+
+/** Field values compared by content (bitsMap values are objects). */
+export function sameFieldValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (!a || !b || typeof a !== 'object' || typeof b !== 'object') return false;
+  return formatLayerBits(a as Record<string, number>) === formatLayerBits(b as Record<string, number>);
+}
+
+/** The text form of a value in links and on the command line. */
+export function fieldText(t: FieldKind, v: unknown, bool: [string, string] = ['1', '0']): string {
+  if (t.kind === 'bool') return v ? bool[0] : bool[1];
+  if (t.kind === 'bitsMap') return formatLayerBits(v as Record<string, number>);
+  return String(v);
+}
+
+/** A bitsMap from its text form, or undefined when the text is not one. */
+export function parseBitsMapText(raw: string): Record<string, number> | undefined {
+  try {
+    return parseLayerBits(raw);
+  } catch {
+    return undefined;
   }
 }
 
@@ -385,6 +443,8 @@ export function describeDomain(t: FieldKind, bool = 'true or false'): string {
       return `one of ${t.values.join(', ')}`;
     case 'string':
       return `a non-empty text of at most ${t.maxLength} characters`;
+    case 'bitsMap':
+      return `a list of NODE=BITS pairs with bits from ${t.min} to ${t.max} (e.g. Conv_0=8,Conv_94=8)`;
   }
 }
 
@@ -396,7 +456,7 @@ export function hashedForm(c: ExperimentConfig, fields: readonly ConfigField[] =
   let out = { ...c, placement: { ...c.placement } } as Record<string, unknown> & { placement: Record<string, unknown> };
   for (const f of fields) {
     if (f.since <= 1 || f.neutral === undefined) continue;
-    if (getField(c, f) !== f.neutral) continue;
+    if (!sameFieldValue(getField(c, f), f.neutral)) continue;
     if (f.path.length === 2) delete out.placement[f.path[1]];
     else {
       const { [f.path[0]]: _drop, ...rest } = out;

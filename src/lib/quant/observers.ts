@@ -205,14 +205,25 @@ function smooth(h: Float64Array, n: number, eps = 0.0001): boolean {
  * P = hist[0..i) with all counts above folded into P[i-1]; Q = hist[0..i) merged into
  * `levels` groups (the last takes the remainder) and expanded back uniformly over the
  * bins where P is non-zero; both smoothed (eps 1e-4); pick the i minimizing KL(P||Q).
+ * With opts.zeroBin 'neighbour' bin 0 is first set to bin 1's count and ties keep the
+ * last candidate (NVIDIA); opts.startBin moves the first candidate up (NVIDIA: 128).
  * Returns the threshold i * binWidth (the upper edge of bin i-1, as MXNet), in data
  * units. When levels >= bins there is nothing to search and absHi is returned.
  * Throws QpError INTERNAL when the histogram is empty.
  */
-export function klThreshold(absHist: Float64Array, absHi: number, levels: number, stride = 1): number {
-  const bins = absHist.length;
-  if (!(histogramTotal(absHist) > 0)) throw new QpError('INTERNAL', 'The KL observer got an empty histogram.');
+export function klThreshold(
+  rawHist: Float64Array,
+  absHi: number,
+  levels: number,
+  stride = 1,
+  opts: KlSearchOptions = {},
+): number {
+  const bins = rawHist.length;
+  if (!(histogramTotal(rawHist) > 0)) throw new QpError('INTERNAL', 'The KL observer got an empty histogram.');
   if (levels >= bins) return absHi;
+  const absHist = opts.zeroBin === 'neighbour' ? flattenZeroBin(rawHist) : rawHist;
+  if (!(histogramTotal(absHist) > 0)) return absHi; // only exact zeros: nothing to clip
+  const first = Math.min(bins, Math.max(levels, opts.startBin ?? levels));
   const w = absHi / bins;
   // suffix[i] = sum of hist[i..bins)
   const suffix = new Float64Array(bins + 1);
@@ -222,7 +233,7 @@ export function klThreshold(absHist: Float64Array, absHi: number, levels: number
   let bestKl = Infinity;
   let bestI = bins;
   const step = Math.max(1, Math.floor(stride));
-  for (let i = levels; i <= bins; i = i === bins ? bins + 1 : Math.min(bins, i + step)) {
+  for (let i = first; i <= bins; i = i === bins ? bins + 1 : Math.min(bins, i + step)) {
     for (let k = 0; k < i; k++) p[k] = absHist[k];
     p[i - 1] += suffix[i];
     const merged = Math.floor(i / levels);
@@ -254,12 +265,47 @@ export function klThreshold(absHist: Float64Array, absHi: number, levels: number
         if (pk > 0) kl += pk * Math.log(pk / (q[k] / qs));
       }
     }
-    if (kl < bestKl) {
+    // NVIDIA keeps the last minimum (ties go to the wider threshold); MXNet the first.
+    if (opts.zeroBin === 'neighbour' ? kl <= bestKl : kl < bestKl) {
       bestKl = kl;
       bestI = i;
     }
   }
   return bestI * w;
+}
+
+/** Options of the KL threshold search (see klThreshold). */
+export interface KlSearchOptions {
+  /**
+   * 'keep' (MXNet): the histogram as given. 'neighbour' (NVIDIA pytorch-quantization
+   * `_compute_amax_entropy`): bin 0's count is replaced by bin 1's before the search.
+   */
+  zeroBin?: 'keep' | 'neighbour';
+  /** first candidate bin (NVIDIA: 128 of 2048); never below `levels` */
+  startBin?: number;
+}
+
+/**
+ * Why the zero bin is flattened: after ReLU/ReLU6 most activations are exactly 0, so the
+ * |x| histogram's bin 0 holds most of the mass. KL(P||Q) is then dominated by how well Q
+ * reproduces that one spike, which the merge into `levels` groups does best at the
+ * smallest candidate: thresholds collapse and clip most of the signal (MobileNet-V2,
+ * TensorRT W8A8: 0.2% top-1). The zero value is represented exactly by every candidate
+ * grid, so its count carries no information about the threshold; NVIDIA sets it to its
+ * neighbour's count. Returns a copy.
+ */
+function flattenZeroBin(hist: Float64Array): Float64Array {
+  const h = Float64Array.from(hist);
+  if (h.length > 1) h[0] = h[1];
+  return h;
+}
+
+/**
+ * Activation KL search settings: NVIDIA's entropy calibrator (zero bin flattened, the
+ * search starting at 128 of 2048 bins, scaled with the bin count).
+ */
+function activationKlOptions(bins: number): KlSearchOptions {
+  return { zeroBin: 'neighbour', startBin: Math.round((128 * bins) / 2048) };
 }
 
 /** Positive levels of a spec for KL: 2^(b-1) signed (TensorRT: 128 for int8), 2^b unsigned. */
@@ -495,7 +541,8 @@ function batchMse(b: BatchStats, hist: Float64Array, lo: number, hi: number, spe
  *   only the last batch and takes torch.minimum(mean - k*std, min), which never clips;
  *   we clip, as the observer's name and DSQ intend.
  * - kl: TensorRT entropy calibration on the summed histogram folded to |x| (klBins bins),
- *   see klThreshold; [-t, t], or [0, t] when the global min is >= 0.
+ *   see klThreshold, with NVIDIA's zero-bin handling (bin 0 set to bin 1, candidates
+ *   from bin 128 of 2048); [-t, t], or [0, t] when the global min is >= 0.
  * Throws QpError CONFIG_INVALID for per-channel activation specs or bad options,
  * INTERNAL when there are no batches or a histogram observer has no histograms.
  */
@@ -594,7 +641,7 @@ function actKl({ name, stats, batches, gmin, gmax, spec, o }: ActivationInput): 
   if (absMax === 0) return [0, 0];
   const h = sumHistograms(batches.map((b) => b.hist!));
   const ah = foldAbsHistogram(h, lo, hi, o.klBins, absMax);
-  const t = klThreshold(ah, absMax, klLevels(spec));
+  const t = klThreshold(ah, absMax, klLevels(spec), 1, activationKlOptions(o.klBins));
   return gmin >= 0 ? [0, t] : [-t, t];
 }
 

@@ -11,6 +11,7 @@ import type { PresetFields } from '../protocol/config.ts';
 import { BACKEND_PRESETS } from '../quant/presets.ts';
 
 export type { ConfigField, FieldGroup } from '../protocol/schema.ts';
+export { fieldText } from '../protocol/schema.ts';
 export type { BackendName } from '../protocol/names.ts';
 export type { PresetFields } from '../protocol/config.ts';
 
@@ -20,6 +21,8 @@ export type ConfigControl =
   | { kind: 'select'; options: { value: string; label: string }[] }
   /** string fields are set by loading a model or images in their own panels */
   | { kind: 'model-panel' }
+  /** per-layer bit widths typed as NODE=BITS pairs */
+  | { kind: 'bits-map' }
   | { kind: 'data-panel' };
 
 /** The backend preset's name and one-sentence description, for the UI. */
@@ -41,6 +44,8 @@ export function controlFor(f: ConfigField): ConfigControl {
     }
     case 'string':
       return { kind: f.name === 'model' ? 'model-panel' : 'data-panel' };
+    case 'bitsMap':
+      return { kind: 'bits-map' };
   }
 }
 

@@ -9,7 +9,7 @@ import type { ExperimentConfig, PresetFields } from '../protocol/config.ts';
 import { configHash, defaultConfig, overriddenFields, presetFields, validateConfig } from '../experiment/config.ts';
 import type { BackendName } from '../quant/types.ts';
 import { parse, serialize } from './url.ts';
-import { withField, type ConfigField } from '../protocol/schema.ts';
+import { describeDomain, parseBitsMapText, withField, type ConfigField } from '../protocol/schema.ts';
 
 export class ExperimentState {
   config = $state<ExperimentConfig>(defaultConfig());
@@ -87,6 +87,16 @@ export class ExperimentState {
     } catch (e) {
       this.invalid = (e as Error).message;
     }
+  }
+
+  /** Set a field from the text a person typed (per-layer bits: "Conv_0=8,Conv_94=8"); bad text is reported. */
+  setFieldText(f: ConfigField, text: string): void {
+    const v = f.type.kind === 'bitsMap' ? (text.trim() === '' ? {} : parseBitsMapText(text)) : text;
+    if (v === undefined) {
+      this.invalid = `The ${f.label.toLowerCase()} must be ${describeDomain(f.type)}, got "${text.length > 40 ? `${text.slice(0, 40)}…` : text}".`;
+      return;
+    }
+    this.setField(f, v);
   }
 
   setPlacement(k: keyof ExperimentConfig['placement'], v: boolean): void {

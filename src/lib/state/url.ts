@@ -14,7 +14,7 @@
  */
 import { CONFIG_VERSION, type ExperimentConfig } from '../protocol/config.ts';
 import { BACKEND_NAMES, type BackendName } from '../protocol/names.ts';
-import { CONFIG_FIELDS, describeDomain, getField, inDomain, type FieldKind } from '../protocol/schema.ts';
+import { CONFIG_FIELDS, describeDomain, fieldText, getField, inDomain, parseBitsMapText, sameFieldValue, type FieldKind } from '../protocol/schema.ts';
 import { defaultConfig, validateConfig } from '../experiment/config.ts';
 
 type FieldType = FieldKind;
@@ -68,8 +68,7 @@ export interface ParsedHash {
 }
 
 function encodeValue(type: FieldType, v: unknown): string {
-  if (type.kind === 'bool') return v ? '1' : '0';
-  return String(v);
+  return fieldText(type, v);
 }
 
 /** Decode one value; undefined means "not valid for this type". */
@@ -77,6 +76,7 @@ function decodeValue(type: FieldType, raw: string): unknown {
   let v: unknown = raw;
   if (type.kind === 'bool') v = raw === '1' || raw === 'true' ? true : raw === '0' || raw === 'false' ? false : undefined;
   else if (type.kind === 'int') v = /^-?\d{1,10}$/.test(raw) ? Number(raw) : undefined;
+  else if (type.kind === 'bitsMap') v = parseBitsMapText(raw);
   return inDomain(type, v) ? v : undefined;
 }
 
@@ -99,7 +99,7 @@ export function serialize(config: ExperimentConfig, hidden: Iterable<string> = [
   for (const f of FIELDS) {
     const v = f.get(config);
     // backend is always written: it decides every other default, so links stay stable
-    if (f.name !== 'backend' && v === f.default(config.backend)) continue;
+    if (f.name !== 'backend' && sameFieldValue(v, f.default(config.backend))) continue;
     parts.push(`${f.name}=${encodeURIComponent(encodeValue(f.type, v))}`);
   }
   for (const h of [...new Set(hidden)].sort()) parts.push(`${encodeURIComponent(h)}${HIDE_SUFFIX}=1`);
@@ -197,7 +197,7 @@ export function parse(hash: string): ParsedHash {
       const v = decodeValue(f.type, raw);
       if (v === undefined) {
         notices.push(
-          `The link sets ${f.name} to "${clip(raw)}", but it must be ${describe(f.type)}; the default (${String(f.default(backend))}) was used.`,
+          `The link sets ${f.name} to "${clip(raw)}", but it must be ${describe(f.type)}; the default (${encodeValue(f.type, f.default(backend)) || "none"}) was used.`,
         );
         continue;
       }
