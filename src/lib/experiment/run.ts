@@ -202,6 +202,10 @@ export async function runConfig(
   };
   const q = corrected ? await run(corrected.graph, 'Quantized evaluation') : await uncorrected('Quantized evaluation');
   const before = corrected ? await uncorrected('Evaluation before fixes') : undefined;
+  await opts.onQuantized?.({
+    config: cfg, graph: group.graph, evaluated: corrected?.graph ?? fq, weights, activations: acts,
+    evaluation: { crops: group.evalCrops, labels: group.evalLabels, preds: q.preds, spec },
+  });
   let analysis: AnalysisOutput | undefined;
   if (opts.analyze) {
     const n = typeof opts.analyze === 'object' && opts.analyze.images ? opts.analyze.images : 64;

@@ -31,6 +31,7 @@ export const ERROR_CODES = [
   'LABELS_MISMATCH',
   // configuration problems
   'CONFIG_INVALID',
+  'EXPORT_UNSUPPORTED',
   'ARG_INVALID',
   'FILE_NOT_FOUND',
   // engine / runtime
