@@ -14,6 +14,8 @@ export interface BenchArgs {
   data: string;
   labels?: string;
   json?: string;
+  /** --export DIR: one sub-folder of deployable files per config */
+  exportDir?: string;
   engine: 'wasm' | 'node';
   threads?: number;
   preprocess?: string;
@@ -28,7 +30,7 @@ export const USAGE = `usage: npm run bench -- --model FILE --data DIR [--labels 
   [--w-bits N[,N…]] [--a-bits N[,N…]] [--w-observer NAME[,…]] [--a-observer NAME[,…]]
   [--w-granularity per-tensor|per-channel] [--calib N] [--eval N] [--seed N] [--no-fold-bn]
   [--fix bias-correction,bn-reestimate] [--analyze] [--engine wasm|node] [--threads N]
-  [--preprocess torchvision|efficientnet-lite] [--input-size N] [--json FILE]
+  [--preprocess torchvision|efficientnet-lite] [--input-size N] [--json FILE] [--export DIR]
 backends: ${BACKEND_NAMES.join(' ')}
 observers: ${OBSERVER_NAMES.join(' ')}`;
 
@@ -76,6 +78,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         eval: { type: 'string' },
         seed: { type: 'string' },
         json: { type: 'string' },
+        export: { type: 'string' },
         engine: { type: 'string' },
         threads: { type: 'string' },
         preprocess: { type: 'string' },
@@ -142,6 +145,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     data: v.data,
     labels: v.labels,
     json: v.json,
+    exportDir: v.export,
     engine,
     threads,
     preprocess: v.preprocess,

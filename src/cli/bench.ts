@@ -17,6 +17,7 @@ import { parseModel } from '../lib/onnx/model.ts';
 import { findModelBySha256 } from '../lib/models/registry.ts';
 import { validateClassifier } from '../lib/models/validate.ts';
 import { parseBenchArgs } from './args.ts';
+import { ExportWriter, exportSummary } from './export.ts';
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {
   try {
@@ -56,6 +57,7 @@ function progressPrinter() {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  let exporter: ExportWriter | undefined;
   try {
     const args = parseBenchArgs(argv);
     const modelBytes = await readInput(args.model, 'Model file');
@@ -73,7 +75,9 @@ export async function main(argv: string[]): Promise<number> {
     if (configs[0].eval < 1) throw new QpError('DATA_TOO_FEW_IMAGES', `The folder has ${n} images; with --calib ${configs[0].calib} none are left to evaluate. Lower --calib.`);
     const engine = await createNodeEngine(args.engine, args.threads);
     process.stderr.write(`model ${model.id} (${model.label}), ${n} images, ${configs.length} config(s), engine ${engine.description}\n`);
-    const results = await runExperiments(configs, { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() }, { onProgress: progressPrinter(), analyze: args.analyze });
+    if (args.exportDir) exporter = new ExportWriter(args.exportDir, engine);
+    const results = await runExperiments(configs, { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() }, { onProgress: progressPrinter(), analyze: args.analyze, onQuantized: exporter?.add });
+    await exporter?.commit();
     process.stdout.write(`\n${resultsTable(results)}\n`);
     const summary = fixesAndAnalysisSummary(results);
     if (summary) process.stdout.write(`${summary}\n`);
@@ -88,8 +92,17 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (results[0].unquantizedOps.length) process.stdout.write(`ops left in float: ${results[0].unquantizedOps.join(', ')}\n`);
     if (args.json) await writeFile(args.json, JSON.stringify(results, null, 2));
+    if (exporter && args.exportDir) {
+      process.stdout.write(`${exportSummary(args.exportDir, exporter.checks)}\n`);
+      const refused = exporter.checks.find((c) => c.qdqError);
+      if (refused) {
+        process.stderr.write(`error [${refused.qdqError!.code}]: ${refused.qdqError!.message}\n`);
+        return 2;
+      }
+    }
     return 0;
   } catch (e) {
+    await exporter?.abort();
     const info = toErrorInfo(e);
     if (info.code === 'MODEL_INPUT_SIZE_UNKNOWN') info.message += ' Pass it with --input-size N.';
     process.stderr.write(info.code === 'ARG_INVALID' && info.message.startsWith('usage:') ? `${info.message}\n` : `error [${info.code}]: ${info.message}\n`);

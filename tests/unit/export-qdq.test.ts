@@ -48,7 +48,7 @@ async function simulate(cfg: ExperimentConfig): Promise<QuantizedRun> {
   const probe: Graph = { ...graph, outputs: [...graph.outputs, ...tensors.filter((t) => t !== 'input').map((t) => makeValueInfo(t, null))] };
   const s = await engine.createSession(serializeModel(probe));
   const feeds = input();
-  const out = { ...(await s.run(feeds)), input: feeds.input };
+  const out: Record<string, FloatTensor> = { ...(await s.run(feeds)), input: feeds.input };
   await s.release();
   const activations: ActivationQuant[] = points.activations.filter((p) => includeActivation(p, cfg)).map((point) => {
     const d = out[point.tensor].data;
@@ -97,9 +97,12 @@ describe('QDQ export reproduces the simulation', () => {
       let diff = 0;
       for (let i = 0; i < want.length; i++) diff = Math.max(diff, Math.abs(want[i] - got[i]));
       expect(diff).toBe(0);
-      // with onnxruntime's QDQ fusions on, the integer kernels stay close
+      // with every onnxruntime optimization on (as deployed): the same up to float32 rounding of the
+      // unquantized last layer (fused MatMul+Add); a quantized bias would move it by ~s_x·s_w
       const fused = await run(bytes, feeds, 'all');
-      for (let i = 0; i < want.length; i++) expect(Math.abs(fused[i] - want[i])).toBeLessThan(0.05 * (1 + Math.abs(want[i])));
+      let fdiff = 0;
+      for (let i = 0; i < want.length; i++) fdiff = Math.max(fdiff, Math.abs(want[i] - fused[i]));
+      expect(fdiff).toBeLessThan(1e-6 * (1 + Math.max(...Array.from(want, Math.abs))));
     });
   }
 
@@ -119,7 +122,7 @@ describe('QDQ export reproduces the simulation', () => {
     const dw = d.weights.find((x) => x.node === 'conv1')!;
     expect(dw.maxAbsError).toBeLessThan(1e-6 * Math.max(...scaled.map(Math.abs)));
     expect(dw.qparams.scale[1]).toBeCloseTo(w.qparams.scale[1] * 0.7, 9);
-    expect(Array.from(d.graph.initializers.get(d.graph.nodes.find((n) => n.name === 'conv1')!.inputs[2])!.data)).toEqual([1, 2, 3, 4]);
+    expect(Array.from(d.graph.initializers.get(d.graph.nodes.find((n) => n.name === 'conv1')!.inputs[2])!.data as Float32Array)).toEqual([1, 2, 3, 4]);
     expect(Array.from(fakeQuantize(scaled, dims, dw.qparams)).every((v, i) => Math.abs(v - scaled[i]) < 1e-6)).toBe(true);
   });
 });
