@@ -7,62 +7,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { strFromU8, unzipSync } from 'fflate';
-import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import type { FloatTensor } from '../../src/lib/engine/types.ts';
 import { resolveConfig } from '../../src/lib/experiment/config.ts';
-import { quantizeWeights, includeActivation, type ActivationQuant } from '../../src/lib/experiment/quantize.ts';
-import type { QuantizedRun } from '../../src/lib/experiment/types.ts';
 import { buildQdq, exportRun, raiseOpset, toDeployable, weightsOnGrid, zipBundle } from '../../src/lib/export/index.ts';
-import { insertFakeQuant } from '../../src/lib/onnx/fake-quant.ts';
-import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
-import { type Graph, makeGraph, makeNode, makeValueInfo } from '../../src/lib/onnx/ir.ts';
+import { makeGraph, makeNode, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
-import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
 import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
 import { QpError } from '../../src/lib/protocol/errors.ts';
-import { activationSpec } from '../../src/lib/quant/presets.ts';
 import { computeQParams, fakeQuantize } from '../../src/lib/quant/quantizer.ts';
-import { mulberry32, randn, smallCnn } from './onnx-helpers.ts';
-
-const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
-
-async function run(bytes: Uint8Array, feeds: Record<string, FloatTensor>, optimization: 'disabled' | 'all' = 'disabled') {
-  const engine = await createNodeWasmEngine(2);
-  const s = await engine.createSession(bytes, { optimization });
-  try {
-    return (await s.run(feeds))['output'].data;
-  } finally {
-    await s.release();
-  }
-}
-
-const input = (): Record<string, FloatTensor> => ({ input: { data: randn(mulberry32(7), 4 * 3 * 8 * 8, 1.5), dims: [4, 3, 8, 8] } });
-
-/** A simulated run of smallCnn under `cfg`, activation ranges from the FP32 tensors of the test input. */
-async function simulate(cfg: ExperimentConfig): Promise<QuantizedRun> {
-  const graph = foldBatchNorm(smallCnn()).graph;
-  const points = findQuantPoints(graph, ALL);
-  const weights = quantizeWeights(graph, points, cfg);
-  const engine = await createNodeWasmEngine(2);
-  const tensors = points.activations.filter((p) => includeActivation(p, cfg)).map((p) => p.tensor);
-  const probe: Graph = { ...graph, outputs: [...graph.outputs, ...tensors.filter((t) => t !== 'input').map((t) => makeValueInfo(t, null))] };
-  const s = await engine.createSession(serializeModel(probe));
-  const feeds = input();
-  const out: Record<string, FloatTensor> = { ...(await s.run(feeds)), input: feeds.input };
-  await s.release();
-  const activations: ActivationQuant[] = points.activations.filter((p) => includeActivation(p, cfg)).map((point) => {
-    const d = out[point.tensor].data;
-    const min = Math.min(...d) * 0.8; // clip a little so saturation is exercised
-    const max = Math.max(...d) * 0.8;
-    const qparams = computeQParams({ min: Float32Array.of(min), max: Float32Array.of(max) }, activationSpec(cfg, min >= 0));
-    return { point, qparams, min, max };
-  });
-  const evaluated = insertFakeQuant(graph, {
-    weights: new Map(weights.map((w) => [w.point.initializer, w.values])),
-    activations: new Map(activations.map((a) => [a.point.tensor, a.qparams])),
-  });
-  return { config: cfg, graph, evaluated, weights, activations, evaluation: { crops: [], labels: [], preds: new Int32Array(0), spec: undefined as never } };
-}
+import { ALL, input, run, simulate } from './export-helpers.ts';
 
 const cases: [string, Partial<ExperimentConfig>][] = [
   ['TensorRT (narrow signed symmetric)', { backend: 'tensorrt' }],
