@@ -121,7 +121,8 @@ export function toDeployable(run: QuantizedRun): Deployable {
     const fin = node && evaluatedByOutput.get(node.outputs[0]);
     if (!node || !fin) throw new QpError('INTERNAL', `Layer "${w.point.node}" is missing from the evaluated model, so its weights cannot be exported.`);
     const init = graph.initializers.get(w.point.initializer)!;
-    const finalW = run.evaluated.initializers.get(fin.inputs[1]);
+    const slot = node.inputs.indexOf(w.point.initializer); // 1 for Conv/Gemm; either side of a MatMul
+    const finalW = run.evaluated.initializers.get(fin.inputs[slot]);
     if (!finalW || finalW.dtype !== 'float32' || finalW.data.length !== init.data.length) {
       throw new QpError('INTERNAL', `The evaluated weights of layer "${w.point.node}" are missing or have a different size.`);
     }
