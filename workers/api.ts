@@ -14,13 +14,15 @@
  * manifests, pipeline steps): it only gathers inputs and keeps the session's state.
  */
 import { transfer } from 'comlink';
-import { asResult, QpError, type Result } from '../src/lib/protocol/errors.ts';
+import { asResult, QpError, toErrorInfo, type Result } from '../src/lib/protocol/errors.ts';
+import { configHash } from '../src/lib/experiment/config.ts';
 import type {
   DataSource,
   DatasetInfo,
   DownloadProgress,
   EnginePref,
   EnvInfo,
+  ExportedRun,
   LayerDetailView,
   LoadedModel,
   ModelSource,
@@ -116,6 +118,8 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   let sharedData: boolean | undefined;
   /** the last analysed run of one config: what layerDetail answers from */
   let analyzed: { hash: string; run: AnalyzedExperiment } | undefined;
+  /** deployable exports of the last run, by configHash (zips are small next to the model) */
+  let exports = new Map<string, Result<ExportedRun>>();
 
   /** A new AbortController for the next piece of work. */
   function begin(): AbortSignal {
@@ -250,6 +254,15 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
             void Promise.resolve(onProgress?.(p)).catch(() => undefined);
           },
         };
+        exports = new Map();
+        runOpts.onQuantized = async (q) => {
+          const hash = await configHash(q.config);
+          exports.set(hash, await asResult(async () => {
+            const { exportRun, zipBundle } = await import('../src/lib/export/bundle.ts');
+            const b = exportRun(q, hash);
+            return { fileName: `${b.folder}.zip`, bytes: zipBundle(b), notes: b.notes, qdqError: b.qdqError };
+          }));
+        };
         const analyze = opts?.analyze ? { images: analysisImages(opts.analyze.images) } : undefined;
         let results: ExperimentResult[];
         if (analyze && configs.length === 1) {
@@ -298,6 +311,16 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         return toDetailView(configHash, await analyzed.run.detail(layer, opts));
       });
       return r.ok ? transfer(r, detailBuffers(r.value)) : r;
+    },
+
+    exportRun: async (hash) => {
+      const r = exports.get(hash) ?? {
+        ok: false as const,
+        error: toErrorInfo(new QpError('ARG_INVALID', 'The quantized model of this result is no longer in memory (only the last run in this tab can be exported). Run these settings again, then download.')),
+      };
+      exports.delete(hash); // the zip buffer is transferred away
+      if (r.ok) exports.set(hash, { ok: true, value: { ...r.value, bytes: r.value.bytes.slice() } });
+      return r.ok ? transfer(r, [r.value.bytes.buffer]) : r;
     },
 
     analyzedRun: () => asResult(async () => analyzed?.hash ?? null),

@@ -22,6 +22,8 @@ export interface BenchArgs {
   data: string;
   labels?: string;
   json?: string;
+  /** --export DIR: one sub-folder of deployable files per config */
+  exportDir?: string;
   engine: 'wasm' | 'node';
   threads?: number;
   preprocess?: string;
@@ -65,7 +67,8 @@ const RUN_OPTIONS = `  --labels FILE            class index (JSON) when the fold
   --threads N              engine threads
   --preprocess torchvision|efficientnet-lite   preprocessing of a user model
   --input-size N           square input size for models with symbolic height/width
-  --json FILE              write the results as JSON`;
+  --json FILE              write the results as JSON
+  --export DIR             write deployable files per config (QDQ ONNX, ranges.json, backend range files)`;
 
 function flagLine(f: ConfigField): string {
   const def = f.name === 'eval' ? 'rest' : f.default === 'preset' ? 'from the backend preset' : fieldText(f.type, f.default) || 'none';
@@ -149,6 +152,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
     labels: { type: 'string' },
     json: { type: 'string' },
+    export: { type: 'string' },
     engine: { type: 'string' },
     threads: { type: 'string' },
     preprocess: { type: 'string' },
@@ -225,6 +229,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     keepSensitive,
     sensitivity,
     cleRelu6,
+    exportDir: str('export'),
     configs,
   };
 }

@@ -19,6 +19,7 @@ import { parseModel } from '../lib/onnx/model.ts';
 import { identifyModel, sniffOnnx } from '../lib/models/identify.ts';
 import { validateClassifier } from '../lib/models/validate.ts';
 import { parseBenchArgs, withImageCount } from './args.ts';
+import { ExportWriter, exportSummary } from './export.ts';
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {
   try {
@@ -98,6 +99,7 @@ function mixedPrecisionTable(results: ExperimentResult[], params: Map<Experiment
 }
 
 export async function main(argv: string[]): Promise<number> {
+  let exporter: ExportWriter | undefined;
   try {
     const args = parseBenchArgs(argv);
     const modelBytes = await readInput(args.model, 'Model file');
@@ -114,7 +116,9 @@ export async function main(argv: string[]): Promise<number> {
     const runInputs = { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() };
     const keep = args.keepSensitive ? await keepSensitiveConfigs(configs, runInputs, args.keepSensitive, args.sensitivity ?? 64) : undefined;
     const runConfigs = keep ? keep.configs : configs;
-    const results = await runExperiments(runConfigs, runInputs, { onProgress: progressPrinter(), analyze: args.analyze, cleRelu6: args.cleRelu6 });
+    if (args.exportDir) exporter = new ExportWriter(args.exportDir, engine);
+    const results = await runExperiments(runConfigs, runInputs, { onProgress: progressPrinter(), analyze: args.analyze, cleRelu6: args.cleRelu6, onQuantized: exporter?.add });
+    await exporter?.commit();
     if (keep) process.stdout.write(`\n${mixedPrecisionTable(results, keep.params)}\n`);
     process.stdout.write(`\n${resultsTable(results)}\n`);
     const summary = fixesAndAnalysisSummary(results);
@@ -130,8 +134,17 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (results[0].unquantizedOps.length) process.stdout.write(`ops left in float: ${results[0].unquantizedOps.join(', ')}\n`);
     if (args.json) await writeFile(args.json, JSON.stringify(results, null, 2));
+    if (exporter && args.exportDir) {
+      process.stdout.write(`${exportSummary(args.exportDir, exporter.checks)}\n`);
+      const refused = exporter.checks.find((c) => c.qdqError);
+      if (refused) {
+        process.stderr.write(`error [${refused.qdqError!.code}]: ${refused.qdqError!.message}\n`);
+        return 2;
+      }
+    }
     return 0;
   } catch (e) {
+    await exporter?.abort();
     const info = toErrorInfo(e);
     if (info.code === 'MODEL_INPUT_SIZE_UNKNOWN') info.message += ' Pass it with --input-size N.';
     process.stderr.write(info.code === 'ARG_INVALID' && info.message.startsWith('usage:') ? `${info.message}\n` : `error [${info.code}]: ${info.message}\n`);

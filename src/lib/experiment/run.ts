@@ -245,6 +245,10 @@ export async function runConfig(
   };
   const q = corrected ? await run(corrected.graph, 'Quantized evaluation') : await uncorrected('Quantized evaluation');
   const before = corrected ? await uncorrected('Evaluation before fixes') : undefined;
+  await opts.onQuantized?.({
+    config: cfg, graph: group.graph, evaluated: corrected?.graph ?? fq, weights, activations: acts,
+    evaluation: { crops: group.evalCrops, labels: group.evalLabels, preds: q.preds, spec },
+  });
   // optional analyze stage: per-layer analysis of the evaluated model
   let analysis: { layers: LayerAnalysis[]; analysis: ModelAnalysis } | undefined;
   if (stages.analyze && opts.analyze) {

@@ -31,6 +31,26 @@ export interface RunOptions {
   analyze?: boolean | { images?: number };
   /** how configs with `cle` treat ReLU6 (src/lib/analysis/cle.ts); default 'relu' */
   cleRelu6?: 'relu' | 'keep';
+  /**
+   * Called once per config after its quantized evaluation with what was simulated (the
+   * export in src/lib/export builds deployable files from it). Awaited; a throw fails the run.
+   */
+  onQuantized?: (run: QuantizedRun) => void | Promise<void>;
+}
+
+/**
+ * One config's simulated quantization, as evaluated: the FP32 graph the points were found
+ * on, the evaluated fake-quant graph (its weights and biases are the final ones: fixes and
+ * any other weight-changing stage included), and the quantizer parameters used.
+ */
+export interface QuantizedRun {
+  config: ExperimentConfig;
+  graph: import('../onnx/ir.ts').Graph;
+  evaluated: import('../onnx/ir.ts').Graph;
+  weights: import('./quantize.ts').WeightQuant[];
+  activations: import('./quantize.ts').ActivationQuant[];
+  /** the evaluation the reported accuracy comes from (shared arrays: do not modify) */
+  evaluation: { crops: Uint8Array[]; labels: number[]; preds: Int32Array; spec: import('../data/types.ts').PreprocessSpec };
 }
 
 /**

@@ -54,6 +54,7 @@ const TRANSPARENT = new Set([
   'BatchNormalization', 'LRN', 'ReduceMean',
   'Shape', 'Size', 'Gather', 'Constant', 'ConstantOfShape', 'Cast', 'Range', 'Equal', 'Where', 'Floor', 'Ceil', 'Round',
   'Resize', 'Upsample', 'DepthToSpace', 'SpaceToDepth',
+  'QuantizeLinear', 'DequantizeLinear', // an exported QDQ model evaluated as a model
 ]);
 
 /** Ops whose outputs are never float activations (shape arithmetic, indices). */

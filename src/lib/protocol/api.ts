@@ -108,6 +108,18 @@ export interface LayerDetailView {
   activation: (Omit<ActivationHistogram, 'counts'> & { counts: Float64Array }) | null;
 }
 
+/** A run's deployable export as one zip (src/lib/export), for the "Download deployable model" action. */
+export interface ExportedRun {
+  /** suggested file name, e.g. `tensorrt-w8a8-1a2b3c4d.zip` */
+  fileName: string;
+  /** the zip (transferred) */
+  bytes: Uint8Array;
+  /** what the user should know (e.g. why model.qdq.onnx is missing and only ranges were written) */
+  notes: string[];
+  /** set when the QDQ model could not be written (the zip still holds the range files) */
+  qdqError?: import('./errors.ts').ErrorInfo;
+}
+
 export interface CacheEstimate {
   /** bytes used by this origin (navigator.storage.estimate) or by our stores (summed) */
   usage: number;
@@ -136,6 +148,11 @@ export interface QuantApi {
    * an earlier visit, or another run came since): run the analysis again.
    */
   layerDetail(configHash: string, layer: string, opts?: { bins?: number; sampleImages?: number }): Promise<Result<LayerDetailView>>;
+  /**
+   * The deployable export (QDQ ONNX + range files, zipped) of a result computed by this
+   * worker since the page loaded (its last run). ARG_INVALID for other results: run them again.
+   */
+  exportRun(configHash: string): Promise<Result<ExportedRun>>;
   /** configHash of the run whose layer details are available, if any. */
   analyzedRun(): Promise<Result<string | null>>;
   /** Aborts the model download, dataset load or run in progress (it returns CANCELLED). */

@@ -32,6 +32,7 @@ export const ERROR_CODES = [
   'LABELS_MISMATCH',
   // configuration problems
   'CONFIG_INVALID',
+  'EXPORT_UNSUPPORTED',
   'ARG_INVALID',
   'FILE_NOT_FOUND',
   // engine / runtime

@@ -227,6 +227,46 @@ export function fakeQuantizeInPlace(data: Float32Array, dims: readonly number[],
 }
 
 /**
+ * Integer codes like ONNX QuantizeLinear: clamp(round(fround(x / s)) + zp, qmin, qmax),
+ * round half to even, zero point included. Saturates at the spec's qmin/qmax (narrow
+ * range: -127, where QuantizeLinear itself would allow -128). NaN maps to the zero point.
+ * Used by the deployable export (integer weight initializers). Throws QpError INTERNAL on a
+ * shape/parameter mismatch.
+ */
+export function quantizeToInt(data: Float32Array, dims: readonly number[], qp: QParams): Int32Array {
+  const layout = channelLayout(dims, qp.axis, data.length);
+  checkQParams(qp, layout);
+  const out = new Int32Array(data.length);
+  forEachChannelRun(layout, (c, start, end) => {
+    const s = qp.scale[c];
+    const zp = qp.zeroPoint[c];
+    for (let i = start; i < end; i++) {
+      const r = roundHalfToEven(Math.fround(data[i] / s));
+      let q = (Number.isNaN(r) ? 0 : r) + zp;
+      q = q < qp.qmin ? qp.qmin : q > qp.qmax ? qp.qmax : q;
+      out[i] = q;
+    }
+  });
+  return out;
+}
+
+/**
+ * Inverse of quantizeToInt, like DequantizeLinear: fround((q - zp) * s).
+ * Throws QpError INTERNAL on a shape/parameter mismatch.
+ */
+export function dequantize(codes: Int32Array, dims: readonly number[], qp: QParams): Float32Array {
+  const layout = channelLayout(dims, qp.axis, codes.length);
+  checkQParams(qp, layout);
+  const out = new Float32Array(codes.length);
+  forEachChannelRun(layout, (c, start, end) => {
+    const s = qp.scale[c];
+    const zp = qp.zeroPoint[c];
+    for (let i = start; i < end; i++) out[i] = (codes[i] - zp) * s;
+  });
+  return out;
+}
+
+/**
  * Fake-quantize one float64 value with channel c's parameters (observer searches and
  * tests). Same formula as fakeQuantize; `x` is rounded to float32 first.
  */

@@ -1,0 +1,84 @@
+/**
+ * One config's export as named files (model.qdq.onnx, ranges.json, the backend's range
+ * file, README.txt) and as one zip, for the CLI (`--export DIR`) and the app's download.
+ * A run the QDQ format cannot express still gets its range files; the reason is kept as
+ * `qdqError` and written into the README and ranges.json notes.
+ * Pure: bytes out, no file system.
+ */
+import { strToU8, zipSync } from 'fflate';
+import { QpError, toErrorInfo, type ErrorInfo } from '../protocol/errors.ts';
+import type { ExperimentConfig } from '../protocol/config.ts';
+import type { QuantizedRun } from '../experiment/types.ts';
+import { serializeModel } from '../onnx/model.ts';
+import { toDeployable } from './deployable.ts';
+import { buildQdq } from './qdq.ts';
+import { rangesJson, snpeJson, tensorrtJson } from './ranges.ts';
+
+export interface ExportBundle {
+  /** readable folder name: backend, bits, fixes and the config hash */
+  folder: string;
+  files: Record<string, Uint8Array>;
+  /** why model.qdq.onnx is missing, when it is */
+  qdqError?: ErrorInfo;
+  notes: string[];
+}
+
+/** Folder name of a config's export, e.g. `tensorrt-w8a8-bc-1a2b3c4d`. */
+export function exportFolderName(cfg: ExperimentConfig, configHash: string): string {
+  const fixes = [cfg.biasCorrection ? 'bc' : '', cfg.bnReestimate ? 'bn' : ''].filter(Boolean);
+  const slug = [cfg.backend, `w${cfg.wBits}a${cfg.aBits}`, ...fixes].join('-').replace(/[^a-zA-Z0-9._-]/g, '_');
+  return `${slug}-${configHash.slice(0, 8)}`;
+}
+
+const json = (v: unknown) => strToU8(`${JSON.stringify(v, null, 2)}\n`);
+
+/**
+ * Export one simulated run (see module header). Throws QpError EXPORT_UNSUPPORTED /
+ * INTERNAL only when not even the range files can be made (weights off any grid).
+ */
+export function exportRun(run: QuantizedRun, configHash: string): ExportBundle {
+  const d = toDeployable(run);
+  const notes: string[] = [];
+  const files: Record<string, Uint8Array> = {};
+  let qdqError: ErrorInfo | undefined;
+  try {
+    const { graph, clipped } = buildQdq(d);
+    files['model.qdq.onnx'] = serializeModel(graph);
+    if (clipped) notes.push(`${clipped} activation(s) use a narrow integer range: a Clip before their QuantizeLinear keeps the codes in [qmin, qmax], as simulated.`);
+  } catch (e) {
+    if (!(e instanceof QpError) || e.code !== 'EXPORT_UNSUPPORTED') throw e;
+    qdqError = toErrorInfo(e);
+    notes.push(`model.qdq.onnx was not written: ${e.message}`);
+  }
+  const inexact = d.weights.filter((w) => w.maxAbsError > 0);
+  if (inexact.length) {
+    const worst = Math.max(...inexact.map((w) => w.maxAbsError));
+    notes.push(`${inexact.length} layer(s) had their per-channel scales changed by BN re-estimation; their dequantized weights match the simulation to ${worst.toExponential(1)} (float32 rounding of the rescaled scale).`);
+  }
+  if (d.config.backend === 'tensorrt') {
+    const t = tensorrtJson(d);
+    if (t.json) files['tensorrt.json'] = json(t.json);
+    else notes.push(t.reason!);
+  }
+  if (d.config.backend === 'snpe') files['snpe_encodings.json'] = json(snpeJson(d));
+  files['ranges.json'] = json(rangesJson(d, { configHash, notes }));
+  const readme = [
+    `Export of a simulated ${d.config.backend} W${d.config.wBits}A${d.config.aBits} run (config ${configHash}).`,
+    '',
+    files['model.qdq.onnx'] ? 'model.qdq.onnx: the model with integer weights + DequantizeLinear and QuantizeLinear/DequantizeLinear at every simulated activation point.' : 'model.qdq.onnx: not written (see below).',
+    'ranges.json: scale, zero point, bits, signedness and axis of every quantized tensor.',
+    ...(files['tensorrt.json'] ? ['tensorrt.json: TensorRT dynamic ranges (amax per activation tensor).'] : []),
+    ...(files['snpe_encodings.json'] ? ['snpe_encodings.json: SNPE/AIMET quantization overrides (--quantization_overrides).'] : []),
+    ...(notes.length ? ['', 'Notes:', ...notes.map((n) => `- ${n}`)] : []),
+    '',
+  ].join('\n');
+  files['README.txt'] = strToU8(readme);
+  return { folder: exportFolderName(d.config, configHash), files, qdqError, notes };
+}
+
+/** The bundle as one zip with its files under the bundle's folder name. */
+export function zipBundle(b: ExportBundle): Uint8Array {
+  const tree: Record<string, Uint8Array> = {};
+  for (const [name, bytes] of Object.entries(b.files)) tree[`${b.folder}/${name}`] = bytes;
+  return zipSync(tree, { level: 6 });
+}

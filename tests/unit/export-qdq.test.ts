@@ -1,0 +1,153 @@
+/**
+ * The QDQ export against the fake-quant simulation it comes from: on a small CNN built in
+ * code, the exported model (optimizations off, so onnxruntime runs the Q/DQ ops as
+ * written) must give the simulated outputs bit for bit for every quantizer flavour
+ * (narrow signed, asymmetric unsigned, power of two, 4-bit via opset 21); the range files
+ * must describe the same numbers; unexpressible runs must say what and why.
+ */
+import { describe, expect, it } from 'vitest';
+import { strFromU8, unzipSync } from 'fflate';
+import type { FloatTensor } from '../../src/lib/engine/types.ts';
+import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { buildQdq, exportRun, raiseOpset, toDeployable, weightsOnGrid, zipBundle } from '../../src/lib/export/index.ts';
+import { makeGraph, makeNode, makeValueInfo } from '../../src/lib/onnx/ir.ts';
+import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
+import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
+import { QpError } from '../../src/lib/protocol/errors.ts';
+import { computeQParams, fakeQuantize } from '../../src/lib/quant/quantizer.ts';
+import { ALL, input, run, simulate } from './export-helpers.ts';
+
+const cases: [string, Partial<ExperimentConfig>][] = [
+  ['TensorRT (narrow signed symmetric)', { backend: 'tensorrt' }],
+  ['Academic (asymmetric unsigned, per-channel weights)', { backend: 'academic', placement: ALL }],
+  ['SNPE (asymmetric per-tensor weights)', { backend: 'snpe' }],
+  ['power-of-two scales', { backend: 'academic', wPowerOfTwo: true, aPowerOfTwo: true, aSign: 'signed', placement: ALL }],
+  ['W4A4 (int4/uint4, opset 21)', { backend: 'academic', wBits: 4, aBits: 4, firstLast8bit: false, placement: ALL }],
+  ['W8A16 (int16 activations, opset 21)', { backend: 'tensorrt', aBits: 16 }],
+];
+
+describe('QDQ export reproduces the simulation', () => {
+  for (const [label, over] of cases) {
+    it(`${label}: bit-exact outputs, integer weights`, async () => {
+      const cfg = resolveConfig(over);
+      const sim = await simulate(cfg);
+      const { graph } = buildQdq(toDeployable(sim));
+      const bytes = serializeModel(graph);
+      const back = parseModel(bytes);
+      expect(back.opset).toBe(cfg.wBits === 8 && cfg.aBits === 8 ? 13 : 21);
+      // no quantized weight is left as a float initializer; each is a DequantizeLinear output
+      for (const w of sim.weights) {
+        expect(back.initializers.has(w.point.initializer)).toBe(false);
+        const dq = back.nodes.find((n) => n.outputs[0] === w.point.initializer)!;
+        expect(dq.opType).toBe('DequantizeLinear');
+        expect(back.initializers.get(dq.inputs[0])!.dtype).not.toBe('float32');
+        if (w.qparams.axis >= 0) expect(dq.attrs.axis).toBe(w.qparams.axis);
+      }
+      expect(back.nodes.filter((n) => n.opType === 'QuantizeLinear').length).toBe(sim.activations.length);
+      const feeds = input();
+      const want = await run(serializeModel(sim.evaluated), feeds);
+      const got = await run(bytes, feeds);
+      let diff = 0;
+      for (let i = 0; i < want.length; i++) diff = Math.max(diff, Math.abs(want[i] - got[i]));
+      expect(diff).toBe(0);
+      // with every onnxruntime optimization on (as deployed): the same up to float32 rounding of the
+      // unquantized last layer (fused MatMul+Add); a quantized bias would move it by ~s_x·s_w
+      const fused = await run(bytes, feeds, 'all');
+      let fdiff = 0;
+      for (let i = 0; i < want.length; i++) fdiff = Math.max(fdiff, Math.abs(want[i] - fused[i]));
+      expect(fdiff).toBeLessThan(1e-6 * (1 + Math.max(...Array.from(want, Math.abs))));
+    });
+  }
+
+  it('exports corrected biases and rescaled per-channel weights of the evaluated graph', async () => {
+    const sim = await simulate(resolveConfig({ backend: 'tensorrt' }));
+    const w = sim.weights.find((x) => x.point.node === 'conv1')!;
+    const dims = sim.graph.initializers.get('w1')!.dims;
+    const a = [1.25, 0.7, 1, 2.5];
+    const scaled = Float32Array.from(w.values, (v, i) => v * a[Math.floor(i / 27)]);
+    const evaluated = { ...sim.evaluated, initializers: new Map(sim.evaluated.initializers), nodes: sim.evaluated.nodes.map((n) => ({ ...n, inputs: [...n.inputs] })) };
+    evaluated.initializers.set('w1_corrected', { name: 'w1_corrected', dtype: 'float32', dims, data: scaled });
+    evaluated.initializers.set('b1_corrected', { name: 'b1_corrected', dtype: 'float32', dims: [4], data: Float32Array.of(1, 2, 3, 4) });
+    const conv = evaluated.nodes.find((n) => n.name === 'conv1')!;
+    conv.inputs[1] = 'w1_corrected';
+    conv.inputs[2] = 'b1_corrected';
+    const d = toDeployable({ ...sim, evaluated });
+    const dw = d.weights.find((x) => x.node === 'conv1')!;
+    expect(dw.maxAbsError).toBeLessThan(1e-6 * Math.max(...scaled.map(Math.abs)));
+    expect(dw.qparams.scale[1]).toBeCloseTo(w.qparams.scale[1] * 0.7, 9);
+    expect(Array.from(d.graph.initializers.get(d.graph.nodes.find((n) => n.name === 'conv1')!.inputs[2])!.data as Float32Array)).toEqual([1, 2, 3, 4]);
+    expect(Array.from(fakeQuantize(scaled, dims, dw.qparams)).every((v, i) => Math.abs(v - scaled[i]) < 1e-6)).toBe(true);
+  });
+});
+
+describe('range files and the bundle', () => {
+  it('TensorRT: amax = 127·scale per activation; ranges.json lists every tensor; the zip holds them', async () => {
+    const cfg = resolveConfig({ backend: 'tensorrt' });
+    const sim = await simulate(cfg);
+    const b = exportRun(sim, 'abcdef0123456789');
+    expect(b.folder).toBe('tensorrt-w8a8-abcdef01');
+    const files = unzipSync(zipBundle(b));
+    expect(Object.keys(files).sort()).toEqual(['README.txt', 'model.qdq.onnx', 'ranges.json', 'tensorrt.json'].map((f) => `${b.folder}/${f}`));
+    const trt = JSON.parse(strFromU8(files[`${b.folder}/tensorrt.json`]));
+    const ranges = JSON.parse(strFromU8(files[`${b.folder}/ranges.json`]));
+    for (const a of sim.activations) {
+      expect(trt.tensorrt.blob_range[a.point.tensor]).toBeCloseTo(127 * a.qparams.scale[0], 6);
+      expect(ranges.activations[a.point.tensor]).toMatchObject({ bits: 8, signed: true, narrow_range: true, zero_point: 0, axis: null, scale: a.qparams.scale[0] });
+    }
+    for (const w of sim.weights) expect(ranges.weights[w.point.initializer]).toMatchObject({ bits: 8, axis: 0, scale: Array.from(w.qparams.scale) });
+  });
+
+  it('SNPE: encodings carry bitwidth, min, max, scale and offset = −zero point', async () => {
+    const sim = await simulate(resolveConfig({ backend: 'snpe' }));
+    const b = exportRun(sim, '0123456789abcdef');
+    const enc = JSON.parse(strFromU8(b.files['snpe_encodings.json']));
+    for (const a of sim.activations) {
+      const [e] = enc.activation_encodings[a.point.tensor];
+      expect(e.bitwidth).toBe(8);
+      expect(e.offset).toBe(0 - a.qparams.zeroPoint[0]);
+      expect(e.min).toBeCloseTo(e.offset * e.scale, 6);
+      expect(e.max).toBeCloseTo((255 + e.offset) * e.scale, 6);
+    }
+    expect(Object.keys(enc.param_encodings).sort()).toEqual(sim.weights.map((w) => w.point.initializer).sort());
+  });
+
+  it('3-bit activations: no QDQ model, a message saying why, ranges.json still written', async () => {
+    const sim = await simulate(resolveConfig({ backend: 'academic', aBits: 3 }));
+    const b = exportRun(sim, 'ffffffffffffffff');
+    expect(b.files['model.qdq.onnx']).toBeUndefined();
+    expect(b.qdqError?.code).toBe('EXPORT_UNSUPPORTED');
+    expect(b.qdqError?.message).toMatch(/4, 8 or 16 bits.*at 3 bits/);
+    const ranges = JSON.parse(strFromU8(b.files['ranges.json']));
+    expect(Object.values(ranges.activations).some((a) => (a as { bits: number }).bits === 3)).toBe(true);
+    expect(ranges.notes.join(' ')).toMatch(/not written/);
+  });
+
+  it('TensorRT with asymmetric activations: no tensorrt.json, with the reason', async () => {
+    const sim = await simulate(resolveConfig({ backend: 'tensorrt', aSymmetric: false, aSign: 'unsigned', aNarrowRange: false }));
+    const b = exportRun(sim, '1111111111111111');
+    expect(b.files['tensorrt.json']).toBeUndefined();
+    expect(b.notes.join(' ')).toMatch(/TensorRT takes symmetric 8-bit/);
+  });
+});
+
+describe('bad input', () => {
+  it('weights off every integer grid are refused by name', () => {
+    const qp = computeQParams({ min: Float32Array.of(-1), max: Float32Array.of(1) }, { bits: 8, signed: true, symmetric: true, narrowRange: false, granularity: 'per-tensor', axis: 0, powerOfTwo: false });
+    const orig = fakeQuantize(Float32Array.of(0.5, -0.25, 0.9), [3], qp);
+    expect(() => weightsOnGrid('w', Float32Array.of(0.5, -0.2513, 0.9), [3], qp, orig)).toThrow(/"w" are not on an integer grid/);
+  });
+
+  it('an opset-11 Softmax of unknown rank cannot be raised to 13', () => {
+    const g = makeGraph({ opset: 11, inputs: [makeValueInfo('x', null)], outputs: [makeValueInfo('y', null)], initializers: [], nodes: [makeNode('Softmax', ['x'], ['y'], { axis: 1 })] });
+    expect(() => raiseOpset(g, 13)).toThrow(QpError);
+    expect(() => raiseOpset(g, 13)).toThrow(/opset 11 and uses Softmax/);
+  });
+
+  it('opset-11 Unsqueeze gets its axes as an input', () => {
+    const g = makeGraph({ opset: 11, inputs: [makeValueInfo('x', [2])], outputs: [makeValueInfo('y', null)], initializers: [], nodes: [makeNode('Unsqueeze', ['x'], ['y'], { axes: [0] })] });
+    raiseOpset(g, 13);
+    expect(g.opset).toBe(13);
+    expect(g.nodes[0].attrs.axes).toBeUndefined();
+    expect(Array.from(g.initializers.get(g.nodes[0].inputs[1])!.data as BigInt64Array)).toEqual([0n]);
+  });
+});
