@@ -33,6 +33,7 @@ import type { Dataset } from '../src/lib/data/types.ts';
 import type { ExperimentResult, ModelSpec, Progress, RunExperiments, RunInputs, RunOptions } from '../src/lib/experiment/types.ts';
 import { datasetFromFiles, loadClassIndex, type NamedFile } from '../src/lib/data/dataset.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
+import { sharedDecodePool } from '../src/lib/data/decode-pool.ts';
 import { findModelBySha256, getModelEntry, knownHashes, toModelSpec } from '../src/lib/models/registry.ts';
 import { validateClassifier } from '../src/lib/models/validate.ts';
 import { parseModel } from '../src/lib/onnx/model.ts';
@@ -380,7 +381,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         let msToFirstBatch: number | undefined;
         const { engine, fallbackReason, laterFallback } = await deps.createEngine(enginePref);
         const cropStore = deps.storage.cropStore();
-        const inputs: RunInputs = { engine, modelBytes: model.bytes, model: model.spec, dataset, cropStore };
+        const inputs: RunInputs = { engine, modelBytes: model.bytes, model: model.spec, dataset, cropStore, cropper: sharedDecodePool() };
         const runOpts: RunOptions = {
           signal,
           onProgress: (p) => {

@@ -94,6 +94,7 @@ export async function prepareGroup(
   const { crops, skipped } = await prepareCrops(wanted, model.preprocess, inputs.cropStore, {
     signal: opts.signal,
     namespace: dataset.cacheNamespace,
+    cropper: inputs.cropper,
     onProgress: (d, t) => progress(opts.onProgress, 'decode', eta, d, t, `Decoding images ${d}/${t}`),
   });
   const calibCrops: Uint8Array[] = [];

@@ -73,6 +73,8 @@ export interface RunInputs {
   dataset: import('../data/types.ts').Dataset;
   /** cache of preprocessed crops (disk in Node, IndexedDB in the browser) */
   cropStore?: import('../data/types.ts').CropStore;
+  /** decode + preprocess off this thread (the browser's decode worker pool) */
+  cropper?: import('../data/crops.ts').Cropper;
 }
 
 export interface RunOptions {
