@@ -12,6 +12,7 @@ import type { ExperimentConfig, PlacementRules } from '../protocol/config.ts';
 import { prepareCrops } from '../data/crops.ts';
 import { sampleSplits } from '../data/dataset.ts';
 import type { Engine } from '../engine/types.ts';
+import { foldFakeQuantScales } from '../onnx/fold-fq-scales.ts';
 import { foldBatchNorm } from '../onnx/fold-bn.ts';
 import { insertFakeQuant } from '../onnx/fake-quant.ts';
 import type { Graph } from '../onnx/ir.ts';
@@ -35,6 +36,11 @@ export interface PipelineTuning {
   histBatch: number;
   /** the graph only accepts batch 1: calibration batches are fed image by image */
   fixedBatch?: boolean;
+  /**
+   * evaluate the bit-exact fake-quant graph instead of the one with scales folded into the
+   * convolutions (onnx/fold-fq-scales.ts: ~1.2× instead of ~1.5× FP32, rare tie flips)
+   */
+  exactFakeQuant?: boolean;
 }
 
 /**
@@ -171,7 +177,7 @@ export async function runConfig(
   });
   const spec = inputs.model.preprocess;
   const run = async (graph: Graph, label: string): Promise<EvalOutcome> => {
-    const session = await engine.createSession(serializeModel(graph));
+    const session = await engine.createSession(serializeModel(tuning.exactFakeQuant ? graph : foldFakeQuantScales(graph).graph));
     const eta = new Eta();
     try {
       return await evaluate(session, group.evalCrops, group.evalLabels, spec, {
