@@ -17,6 +17,8 @@ import { parseModel } from '../lib/onnx/model.ts';
 import { findModelBySha256 } from '../lib/models/registry.ts';
 import { validateClassifier } from '../lib/models/validate.ts';
 import { parseBenchArgs } from './args.ts';
+import { appendJsonl, mergeJsonl, readJsonl, repairJsonl, selectShard, splitSweepArgs } from './sweep.ts';
+import { configHash } from '../lib/experiment/config.ts';
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {
   try {
@@ -57,23 +59,46 @@ function progressPrinter() {
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    const args = parseBenchArgs(argv);
+    const { sweep, rest } = splitSweepArgs(argv);
+    if (sweep.merge) {
+      const merged = await mergeJsonl(sweep.merge);
+      process.stdout.write(`${resultsTable(merged)}\n(${merged.length} configuration(s) from ${sweep.merge.length} file(s))\n`);
+      return 0;
+    }
+    const args = parseBenchArgs(rest);
     const modelBytes = await readInput(args.model, 'Model file');
     const graph = parseModel(modelBytes);
     const dataset = await loadImageFolder(args.data, args.labels);
     const info = validateClassifier(graph, { labels: dataset.classes, inputSize: args.inputSize });
     const model = identifyModel(modelBytes, graph, info.classes, args.preprocess, args.inputSize);
     const n = dataset.items.length;
-    const configs = args.configs.map((c) => ({
+    const all = selectShard(args.configs, sweep.shard).map((c) => ({
       ...c,
       model: model.id,
       dataset: dataset.name,
       eval: c.eval === -1 ? n - c.calib : c.eval,
     }));
+    let configs = all;
+    if (sweep.jsonl) {
+      await repairJsonl(sweep.jsonl);
+      const done = new Set((await readJsonl(sweep.jsonl)).map((r) => r.configHash));
+      const hashes = await Promise.all(all.map((c) => configHash(c)));
+      configs = all.filter((_, k) => !done.has(hashes[k]));
+      if (configs.length < all.length) process.stderr.write(`${all.length - configs.length} of ${all.length} configuration(s) already in ${sweep.jsonl}: skipped\n`);
+      if (configs.length === 0) {
+        const have = (await readJsonl(sweep.jsonl)).filter((r) => hashes.includes(r.configHash));
+        process.stdout.write(`\n${resultsTable(have)}\n`);
+        return 0;
+      }
+    }
     if (configs[0].eval < 1) throw new QpError('DATA_TOO_FEW_IMAGES', `The folder has ${n} images; with --calib ${configs[0].calib} none are left to evaluate. Lower --calib.`);
     const engine = await createNodeEngine(args.engine, args.threads);
     process.stderr.write(`model ${model.id} (${model.label}), ${n} images, ${configs.length} config(s), engine ${engine.description}\n`);
-    const results = await runExperiments(configs, { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() }, { onProgress: progressPrinter(), analyze: args.analyze });
+    const results = await runExperiments(configs, { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() }, {
+      onProgress: progressPrinter(),
+      analyze: args.analyze,
+      onResult: sweep.jsonl ? (r) => appendJsonl(sweep.jsonl!, r) : undefined,
+    });
     process.stdout.write(`\n${resultsTable(results)}\n`);
     const summary = fixesAndAnalysisSummary(results);
     if (summary) process.stdout.write(`${summary}\n`);

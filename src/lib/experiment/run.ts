@@ -283,12 +283,14 @@ export const runExperiments: RunExperiments = async (configs, rawInputs, runOpts
       const wk = weightKey(cfg);
       if (!weightCache.has(wk)) weightCache.set(wk, quantizeWeights(prepared.graph, prepared.points, cfg));
       const r = await runConfig(inputs.engine, prepared, cfg, inputs, weightCache.get(wk)!, opts);
-      results.set(cfg, {
+      const result: ExperimentResult = {
         ...r,
         configHash: await configHash(cfg),
         seconds: shared + (performance.now() - t0) / 1000,
         createdAt: new Date().toISOString(),
-      });
+      };
+      results.set(cfg, result);
+      await opts.onResult?.(result);
     }
   }
   return configs.map((c) => results.get(c)!);

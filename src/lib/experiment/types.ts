@@ -86,6 +86,8 @@ export interface RunOptions {
    * split). Does not change the run's accuracy numbers.
    */
   analyze?: boolean | { images?: number };
+  /** called as each config finishes (before the others run), e.g. to append it to a file */
+  onResult?: (r: ExperimentResult) => void | Promise<void>;
 }
 
 /**
