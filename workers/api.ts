@@ -38,6 +38,7 @@ import type { FileDataset } from '../src/lib/data/dataset.ts';
 import { classIndexFromUrl, datasetFromManifest, datasetFromPickedFiles, downloadModel, type Fetcher } from '../src/lib/data/sources.ts';
 import { identifyModel, sha256Hex, sniffOnnx, verifyExpected } from '../src/lib/models/identify.ts';
 import { getModelEntry, knownHashes } from '../src/lib/models/registry.ts';
+import { sharedDecodePool } from '../src/lib/data/decode-pool.ts';
 import { validateClassifier } from '../src/lib/models/validate.ts';
 import { parseModel } from '../src/lib/onnx/model.ts';
 import { checkModelSize } from '../src/lib/onnx/limits.ts';
@@ -243,7 +244,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         let msToFirstBatch: number | undefined;
         const { engine, fallbackReason, laterFallback } = await deps.createEngine(enginePref);
         const cropStore = deps.storage.cropStore();
-        const inputs: RunInputs = { engine, modelBytes: model.bytes, model: model.spec, dataset, cropStore };
+        const inputs: RunInputs = { engine, modelBytes: model.bytes, model: model.spec, dataset, cropStore, cropper: sharedDecodePool() };
         const runOpts: RunOptions = {
           signal,
           onProgress: (p) => {

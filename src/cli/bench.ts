@@ -20,6 +20,8 @@ import { identifyModel, sniffOnnx } from '../lib/models/identify.ts';
 import { validateClassifier } from '../lib/models/validate.ts';
 import { parseBenchArgs, withImageCount } from './args.ts';
 import { ExportWriter, exportSummary } from './export.ts';
+import { appendJsonl, mergeJsonl, readJsonl, repairJsonl, selectShard, splitSweepArgs } from './sweep.ts';
+import { configHash } from '../lib/experiment/config.ts';
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {
   try {
@@ -101,23 +103,48 @@ function mixedPrecisionTable(results: ExperimentResult[], params: Map<Experiment
 export async function main(argv: string[]): Promise<number> {
   let exporter: ExportWriter | undefined;
   try {
-    const args = parseBenchArgs(argv);
+    const { sweep, rest } = splitSweepArgs(argv);
+    if (sweep.merge) {
+      const merged = await mergeJsonl(sweep.merge);
+      process.stdout.write(`${resultsTable(merged)}\n(${merged.length} configuration(s) from ${sweep.merge.length} file(s))\n`);
+      return 0;
+    }
+    const args = parseBenchArgs(rest);
     const modelBytes = await readInput(args.model, 'Model file');
     sniffOnnx(modelBytes, args.model);
     const graph = parseModel(modelBytes);
     const dataset = await loadImageFolder(args.data, args.labels);
     const model = await cliModel(modelBytes, graph, dataset.classes, args);
     const n = dataset.items.length;
-    const configs = args.configs.map((c) => withImageCount({ ...c, model: model.id, dataset: dataset.name }, n));
-    const starved = configs.find((c) => c.eval < 1);
+    const all = selectShard(args.configs, sweep.shard).map((c) => withImageCount({ ...c, model: model.id, dataset: dataset.name }, n));
+    const starved = all.find((c) => c.eval < 1);
     if (starved) throw new QpError('DATA_TOO_FEW_IMAGES', `The folder has ${n} images; with --calib ${starved.calib} none are left to evaluate. Lower --calib.`);
+    let configs = all;
+    if (sweep.jsonl) {
+      await repairJsonl(sweep.jsonl);
+      const done = new Set((await readJsonl(sweep.jsonl)).map((r) => r.configHash));
+      const hashes = await Promise.all(all.map((c) => configHash(c)));
+      configs = all.filter((_, k) => !done.has(hashes[k]));
+      if (configs.length < all.length) process.stderr.write(`${all.length - configs.length} of ${all.length} configuration(s) already in ${sweep.jsonl}: skipped\n`);
+      if (configs.length === 0) {
+        const have = (await readJsonl(sweep.jsonl)).filter((r) => hashes.includes(r.configHash));
+        process.stdout.write(`\n${resultsTable(have)}\n`);
+        return 0;
+      }
+    }
     const engine = await createNodeEngine(args.engine, args.threads);
     process.stderr.write(`model ${model.id} (${model.label}), ${n} images, ${configs.length} config(s), engine ${engine.description}\n`);
     const runInputs = { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() };
     const keep = args.keepSensitive ? await keepSensitiveConfigs(configs, runInputs, args.keepSensitive, args.sensitivity ?? 64) : undefined;
     const runConfigs = keep ? keep.configs : configs;
     if (args.exportDir) exporter = new ExportWriter(args.exportDir, engine);
-    const results = await runExperiments(runConfigs, runInputs, { onProgress: progressPrinter(), analyze: args.analyze, cleRelu6: args.cleRelu6, onQuantized: exporter?.add });
+    const results = await runExperiments(runConfigs, runInputs, {
+      onProgress: progressPrinter(),
+      analyze: args.analyze,
+      cleRelu6: args.cleRelu6,
+      onQuantized: exporter?.add,
+      onResult: sweep.jsonl ? (r) => appendJsonl(sweep.jsonl!, r) : undefined,
+    });
     await exporter?.commit();
     if (keep) process.stdout.write(`\n${mixedPrecisionTable(results, keep.params)}\n`);
     process.stdout.write(`\n${resultsTable(results)}\n`);

@@ -13,7 +13,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readClassIndexFile, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
-import { decodeImage } from '../../src/lib/data/decode.ts';
+import { decodeImage, initJpegDecoder } from '../../src/lib/data/decode.ts';
+
+beforeAll(() => initJpegDecoder());
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import type { Dataset } from '../../src/lib/data/types.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';

@@ -89,4 +89,20 @@ describe.skipIf(!HAVE_SHARED_DATA)('real MobileNet-V2 on the ImageNet sample', (
     expect(results.get(key(sweep[0]))!.agreement).toBeGreaterThan(0.85);
     expect(results.get(key(sweep[5]))!.agreement).toBeLessThan(0.5);
   });
+
+  it('decoding from the JPEG bytes with the crop cache off gives the cached path\'s crops and top-1 (48 images)', async () => {
+    const items = dataset.items.slice(0, 48);
+    const cached = await prepareCrops(items, TORCHVISION_SPEC, inputs.cropStore, {});
+    const fresh = await prepareCrops(items, TORCHVISION_SPEC, undefined, {});
+    expect(cached.cacheHits).toBe(items.length); // the sweep above filled the cache
+    expect(fresh.cacheHits).toBe(0);
+    for (let i = 0; i < items.length; i++) expect(Buffer.compare(fresh.crops[i]!, cached.crops[i]!)).toBe(0);
+    const session = await inputs.engine.createSession(inputs.modelBytes);
+    const labels = items.map((i) => i.label);
+    const a = await evaluate(session, cached.crops as Uint8Array[], labels, TORCHVISION_SPEC, { batchSize: 16 });
+    const b = await evaluate(session, fresh.crops as Uint8Array[], labels, TORCHVISION_SPEC, { batchSize: 16 });
+    await session.release();
+    expect(Array.from(b.preds)).toEqual(Array.from(a.preds));
+    expect(b.top1Hits).toBe(a.top1Hits);
+  });
 });

@@ -6,7 +6,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import jpeg from 'jpeg-js';
 import { prepareCrops, cropCacheKey } from '../../src/lib/data/crops.ts';
-import { decodeImage } from '../../src/lib/data/decode.ts';
+import { DECODER_ID, decodeImage, initJpegDecoder } from '../../src/lib/data/decode.ts';
+
+beforeAll(() => initJpegDecoder());
 import { preprocessToCrop, specKey, TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
 import type { CropStore, ImageSource, PreprocessSpec } from '../../src/lib/data/types.ts';
@@ -67,7 +69,7 @@ describe('prepareCrops', () => {
   it('uses the store: key is specKey/id, second run is all cache hits with identical crops', async () => {
     const store = new MemStore();
     const first = await prepareCrops(items(), SPEC, store, {});
-    expect([...store.map.keys()].sort()).toEqual(['a.JPEG', 'b.JPEG', 'c.JPEG'].map((id) => `${specKey(SPEC)}/${id}`));
+    expect([...store.map.keys()].sort()).toEqual(['a.JPEG', 'b.JPEG', 'c.JPEG'].map((id) => `${specKey(SPEC)}/${DECODER_ID}/${id}`));
     expect(first.cacheHits).toBe(0);
     const reads: string[] = [];
     const again = await prepareCrops(
@@ -79,12 +81,12 @@ describe('prepareCrops', () => {
     expect(again.cacheHits).toBe(3);
     expect(reads.sort()).toEqual(['empty.JPEG', 'gone.JPEG']);
     expect(again.crops).toEqual(first.crops);
-    expect(cropCacheKey(SPEC, 'x', 'ns1')).toBe(`${specKey(SPEC)}/ns1/x`);
+    expect(cropCacheKey(SPEC, 'x', 'ns1')).toBe(`${specKey(SPEC)}/${DECODER_ID}/ns1/x`);
   });
 
   it('a cached entry of the wrong size is recomputed; failing cache writes do not fail the run', async () => {
     const store = new MemStore();
-    store.map.set(`${specKey(SPEC)}/a.JPEG`, new Uint8Array(5));
+    store.map.set(`${specKey(SPEC)}/${DECODER_ID}/a.JPEG`, new Uint8Array(5));
     store.put = async () => {
       throw new QpError('STORAGE_QUOTA', 'full');
     };

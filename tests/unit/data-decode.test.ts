@@ -1,16 +1,18 @@
-// decodeImage: JPEG (real, grayscale, CMYK), PNG under a .JPEG name, and the error paths.
-import { describe, expect, it } from 'vitest';
+// decodeImage: JPEG (real, grayscale, progressive, CMYK; pixel-exact with Pillow), PNG under a .JPEG name, and the error paths.
+import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import jpeg from 'jpeg-js';
 import { encode as encodePng } from 'fast-png';
-import { decodeImage, jpegDimensions } from '../../src/lib/data/decode.ts';
+import { decodeImage, initJpegDecoder, jpegDimensions } from '../../src/lib/data/decode.ts';
+import { decodeImageJpegJs } from '../../src/lib/data/decode-jpegjs.ts';
 import { QpError } from '../../src/lib/protocol/errors.ts';
 
 const SHARED = fileURLToPath(new URL('../../../shared/data/', import.meta.url));
 const SAMPLE = SHARED + 'imagenet-sample/';
 const hasShared = existsSync(SAMPLE);
 const FIX = fileURLToPath(new URL('../fixtures/data/', import.meta.url));
+beforeAll(() => initJpegDecoder());
 if (!hasShared) console.warn(`[data-decode] ${SHARED} is absent: real-image decode tests are skipped.`);
 
 function gradient(w: number, h: number): Uint8Array {
@@ -74,39 +76,64 @@ describe.skipIf(!hasShared)('decode real ImageNet sample JPEGs', () => {
   });
 });
 
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
 describe('decode fixtures made with Pillow (tests/fixtures/data/gen_pil_golden.py)', () => {
   const ref = JSON.parse(readFileSync(FIX + 'decode-pil-rgb.json', 'utf8')) as Record<string, string>;
   const pil = (name: string) => new Uint8Array(Buffer.from(ref[name], 'base64'));
 
-  it('grayscale JPEG → RGB with equal channels, within 1 level of PIL', () => {
+  it('grayscale JPEG → RGB with equal channels, pixel-exact with PIL', () => {
     const img = decodeImage(new Uint8Array(readFileSync(FIX + 'gray-24x16.jpg')), 'gray');
     expect([img.width, img.height]).toEqual([24, 16]);
     for (let i = 0; i < img.data.length; i += 3) expect(img.data[i + 2]).toBe(img.data[i]);
-    expect(meanAbsDiff(img.data, pil('gray-24x16.jpg'))).toBeLessThan(0.5);
+    expect(maxAbsDiff(img.data, pil('gray-24x16.jpg'))).toBe(0);
   });
 
-  it('CMYK (Adobe) JPEG → RGB close to PIL convert("RGB")', () => {
+  it('CMYK (Adobe) JPEG → RGB close to PIL convert("RGB") (jpeg-js path: libjpeg-turbo has no CMYK→RGB)', () => {
     const img = decodeImage(new Uint8Array(readFileSync(FIX + 'cmyk-24x16.jpg')), 'cmyk');
     expect(meanAbsDiff(img.data, pil('cmyk-24x16.jpg'))).toBeLessThan(0.5);
   });
 
-  it.each(['ycc420-23x15.jpg', 'ycc422-23x15.jpg', 'ycc444-23x15.jpg'])(
-    '%s: libjpeg fancy chroma upsampling + rounded YCbCr→RGB, within ±3 (IDCT) of PIL',
-    (name) => {
-      const img = decodeImage(new Uint8Array(readFileSync(FIX + name)), name);
-      const ref = pil(name);
-      expect([img.width, img.height]).toEqual([23, 15]);
-      // jpeg-js's own conversion (replicated chroma, truncation) is 9–14 levels off on 4:2:x here
-      expect(meanAbsDiff(img.data, ref)).toBeLessThan(0.3);
-      let max = 0;
-      for (let i = 0; i < ref.length; i++) max = Math.max(max, Math.abs(ref[i] - img.data[i]));
-      expect(max).toBeLessThanOrEqual(3);
-    },
-  );
+  it.each(['ycc420-23x15.jpg', 'ycc422-23x15.jpg', 'ycc444-23x15.jpg'])('%s: pixel-exact with PIL (libjpeg-turbo in wasm)', (name) => {
+    const img = decodeImage(new Uint8Array(readFileSync(FIX + name)), name);
+    expect([img.width, img.height]).toEqual([23, 15]);
+    expect(maxAbsDiff(img.data, pil(name))).toBe(0);
+  });
+
+  it('the jpeg-js baseline is NOT exact on 4:2:0 (what the wasm decoder fixes)', () => {
+    const img = decodeImageJpegJs(new Uint8Array(readFileSync(FIX + 'ycc420-23x15.jpg')), '420');
+    expect(maxAbsDiff(img.data, pil('ycc420-23x15.jpg'))).toBeGreaterThan(0);
+  });
 
   it('palette PNG → RGB exactly as PIL', () => {
     const img = decodeImage(new Uint8Array(readFileSync(FIX + 'palette-24x16.png')), 'pal.JPEG');
     expect(Array.from(img.data)).toEqual(Array.from(pil('palette-24x16.png')));
+  });
+});
+
+describe('crops of real photos in every JPEG flavour (tests/fixtures/data/gen_real_crops.py)', () => {
+  const ref = JSON.parse(readFileSync(FIX + 'decode-pil-real.json', 'utf8')) as Record<string, string>;
+  const pil = (name: string) => new Uint8Array(Buffer.from(ref[name], 'base64'));
+
+  it.each(['real420-48x32.jpg', 'real422-48x32.jpg', 'real444-48x32.jpg', 'realprog-48x32.jpg', 'realprog444-48x32.jpg', 'realgray-48x32.jpg'])(
+    '%s: pixel-exact with PIL',
+    (name) => {
+      const img = decodeImage(new Uint8Array(readFileSync(FIX + name)), name);
+      expect([img.width, img.height]).toEqual([48, 32]);
+      expect(maxAbsDiff(img.data, pil(name))).toBe(0);
+    },
+  );
+
+  it('realcmyk-48x32.jpg: CMYK (Adobe, inverted) close to PIL (±2 levels, jpeg-js IDCT)', () => {
+    const img = decodeImage(new Uint8Array(readFileSync(FIX + 'realcmyk-48x32.jpg')), 'cmyk');
+    expect([img.width, img.height]).toEqual([48, 32]);
+    expect(meanAbsDiff(img.data, pil('realcmyk-48x32.jpg'))).toBeLessThan(0.5);
+    expect(maxAbsDiff(img.data, pil('realcmyk-48x32.jpg'))).toBeLessThanOrEqual(2);
   });
 });
 

@@ -1,13 +1,15 @@
 // validateClassifier on hand-made graphs and on the bad-input corpus (tests/fixtures/bad-inputs).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { validateClassifier, type ValidateOptions } from '../../src/lib/models/validate.ts';
 import { buildMobileNetV2 } from '../../src/lib/models/builders.ts';
 import { makeGraph, makeNode, makeTensor, makeValueInfo, type DType } from '../../src/lib/onnx/ir.ts';
 import { parseModel } from '../../src/lib/onnx/model.ts';
 import { checkModelSize } from '../../src/lib/onnx/limits.ts';
-import { decodeImage } from '../../src/lib/data/decode.ts';
+import { decodeImage, initJpegDecoder } from '../../src/lib/data/decode.ts';
+
+beforeAll(() => initJpegDecoder());
 import { loadClassIndex } from '../../src/lib/data/dataset.ts';
 import { loadImageFolder } from '../../src/lib/data/dataset.node.ts';
 import { QpError } from '../../src/lib/protocol/errors.ts';

@@ -6,12 +6,13 @@
  * Must not: import node: modules, crash on a bad image (it is skipped with a reason), or
  * let a failing cache write fail the run (the crop is still returned).
  *
- * Cache keys are `${specKey(spec)}/${item.id}` (or `${specKey}/${namespace}/${item.id}` when
- * opts.namespace is given). The cache trusts ids: two different images with the same id in
+ * Cache keys are `${specKey(spec)}/${DECODER_ID}/${item.id}` (with `/${namespace}` before the id
+ * when opts.namespace is given): the decoder is part of the key so crops made by an earlier,
+ * inexact decoder (jpeg-js) are never reused. The cache trusts ids: two different images with the same id in
  * one store (e.g. two folders that both hold n01440764.JPEG) must use different namespaces.
  */
 import type { CropStore, ImageSource, PreprocessSpec } from './types.ts';
-import { decodeImage } from './decode.ts';
+import { DECODER_ID, decodeImage, initJpegDecoder } from './decode.ts';
 import { preprocessToCrop, specKey, validateSpec } from './preprocess.ts';
 import { QpError, throwIfAborted } from '../protocol/errors.ts';
 
@@ -28,6 +29,18 @@ export interface PrepareCropsOptions {
   concurrency?: number;
   /** cache key namespace, e.g. a hash of the data set's location (see header) */
   namespace?: string;
+  /**
+   * Decode + preprocess elsewhere (the browser's pool of decode workers); default: in this
+   * thread. Must give exactly what preprocessToCrop(decodeImage(bytes, id), spec) gives.
+   */
+  cropper?: Cropper;
+}
+
+/** bytes → preprocessed crop, off this thread; errors as decodeImage throws them (QpError). */
+export interface Cropper {
+  crop(bytes: Uint8Array, id: string, spec: PreprocessSpec): Promise<Uint8Array>;
+  /** images worth having in flight at once */
+  readonly concurrency: number;
 }
 
 export interface PreparedCrops {
@@ -41,7 +54,8 @@ export interface PreparedCrops {
 }
 
 export function cropCacheKey(spec: PreprocessSpec, id: string, namespace?: string): string {
-  return namespace ? `${specKey(spec)}/${namespace}/${id}` : `${specKey(spec)}/${id}`;
+  const base = `${specKey(spec)}/${DECODER_ID}`;
+  return namespace ? `${base}/${namespace}/${id}` : `${base}/${id}`;
 }
 
 /** Give the event loop a turn (so abort messages and UI updates get through). */
@@ -54,8 +68,9 @@ export async function prepareCrops(
   opts: PrepareCropsOptions = {},
 ): Promise<PreparedCrops> {
   validateSpec(spec);
-  const { signal, onProgress, namespace } = opts;
-  const concurrency = Math.max(1, Math.min(32, Math.floor(opts.concurrency ?? 4)));
+  const { signal, onProgress, namespace, cropper } = opts;
+  const concurrency = Math.max(1, Math.min(32, Math.floor(opts.concurrency ?? cropper?.concurrency ?? 4)));
+  if (!cropper) await initJpegDecoder();
   const expected = spec.crop * spec.crop * 3;
   const crops: (Uint8Array | null)[] = new Array(items.length).fill(null);
   const skipped: (SkippedImage | undefined)[] = new Array(items.length);
@@ -87,7 +102,7 @@ export async function prepareCrops(
     try {
       const bytes = await item.read();
       throwIfAborted(signal);
-      crop = preprocessToCrop(decodeImage(bytes, item.id), spec);
+      crop = cropper ? await cropper.crop(bytes, item.id, spec) : preprocessToCrop(decodeImage(bytes, item.id), spec);
     } catch (e) {
       if (e instanceof QpError && e.code === 'CANCELLED') throw e;
       if (signal?.aborted) throwIfAborted(signal);

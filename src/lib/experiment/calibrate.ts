@@ -2,10 +2,18 @@
  * Calibration statistics for every activation quantization point, gathered on the
  * FP32 model (observers watch, fake-quant is off, as in MQBench's PTQ calibration).
  *
- * Pass 1 computes min, max, Σx, Σx² inside the graph (scalar outputs), so MinMax,
- * EMA-MinMax and ClipStd never fetch a whole activation. Only when a histogram
- * observer (MSE, percentile, KL, …) is requested does pass 2 fetch the activations,
- * in small sub-batches, and bin them over the range found in pass 1.
+ * Without histogram observers: one pass computes min, max, Σx, Σx² inside the graph
+ * (scalar outputs), so MinMax, EMA-MinMax and ClipStd never fetch a whole activation.
+ *
+ * With a histogram observer (MSE, percentile, KL, …), by default ONE pass fetches the
+ * activations in small sub-batches: exact min/max/moments over every value in JS, and a
+ * histogram of every `sampleStride`-th value into 4× finer bins over the observer batch's
+ * running range (re-binned when the range grows), re-binned at the end onto `bins` bins over
+ * the global range (as PyTorch's HistogramObserver combines histograms). That is one forward
+ * pass instead of two and a third of the binning work: measured 2.2× one FP32 pass instead of
+ * 4.4× (bench:perf, noisy). `histogramMode: 'exact'` keeps the two-pass form (bin every value
+ * over the global range of pass 1) for golden comparisons; scripts/calib-compare.ts measures
+ * how far the sampled form moves the observers' ranges on MobileNet-V2.
  */
 import { throwIfAborted } from '../protocol/errors.ts';
 import type { PreprocessSpec } from '../data/types.ts';
@@ -14,7 +22,7 @@ import { buildStatsGraph } from '../onnx/calibration.ts';
 import { addOutputs } from '../onnx/fake-quant.ts';
 import type { Graph } from '../onnx/ir.ts';
 import { serializeModel } from '../onnx/model.ts';
-import { accumulateCounts, addCounts } from '../quant/histogram.ts';
+import { accumulateCounts, accumulateCountsStrided, addCounts, rebinHistogram } from '../quant/histogram.ts';
 import type { ActivationStats, BatchStats } from '../quant/types.ts';
 import { batches } from './batches.ts';
 
@@ -29,11 +37,19 @@ export interface CalibrationOptions {
   /** in-graph Σx and Σx² (for ClipStd); off saves two passes over every activation */
   moments: boolean;
   bins: number;
+  /** 'single-pass' (default; see header) or 'exact' (two passes, every value binned) */
+  histogramMode?: 'single-pass' | 'exact';
+  /** single-pass: bin every n-th value (default SAMPLE_STRIDE; 1 = all) */
+  sampleStride?: number;
   signal?: AbortSignal;
   onProgress?: (pass: 1 | 2, done: number, total: number) => void;
 }
 
 export const DEFAULT_BINS = 2048;
+/** single-pass binning samples every 3rd value (odd, so it walks across rows and channels) */
+export const SAMPLE_STRIDE = 3;
+/** single-pass histograms are kept at this many times `bins` until the global range is known */
+const FINE_FACTOR = 4;
 
 export async function collectActivationStats(
   engine: Engine,
@@ -45,6 +61,10 @@ export async function collectActivationStats(
 ): Promise<Map<string, ActivationStats>> {
   const stats = new Map<string, ActivationStats>(tensors.map((t) => [t, { batches: [] }]));
   if (tensors.length === 0 || crops.length === 0) return stats;
+  if (opts.histogram && (opts.histogramMode ?? 'single-pass') === 'single-pass') {
+    await singlePassHistograms(engine, graph, tensors, crops, spec, opts, stats);
+    return stats;
+  }
 
   // Pass 1: in-graph reductions.
   const { graph: sg, outputs } = buildStatsGraph(graph, tensors, { moments: opts.moments });
@@ -126,4 +146,115 @@ export async function collectActivationStats(
     await tapSession.release();
   }
   return stats;
+}
+
+interface RunningHist {
+  lo: number;
+  hi: number;
+  fine: Float64Array;
+}
+
+/** One forward pass: exact per-batch min/max/moments, sampled fine histograms (see header). */
+async function singlePassHistograms(
+  engine: Engine,
+  graph: Graph,
+  tensors: string[],
+  crops: Uint8Array[],
+  spec: PreprocessSpec,
+  opts: CalibrationOptions,
+  stats: Map<string, ActivationStats>,
+): Promise<void> {
+  const stride = opts.sampleStride ?? SAMPLE_STRIDE;
+  const fineBins = opts.bins * FINE_FACTOR;
+  const counts = new Uint32Array(fineBins);
+  const running = new Map<string, RunningHist[]>(tensors.map((t) => [t, []]));
+  const session = await engine.createSession(serializeModel(addOutputs(graph, tensors)));
+  const input = session.inputNames[0];
+  let done = 0;
+  let call = 0;
+  try {
+    for (const b of batches(crops, spec, opts.histBatchSize)) {
+      throwIfAborted(opts.signal);
+      const out = await session.run({ [input]: b.tensor }, tensors);
+      const batchIndex = Math.floor(b.rows[0] / opts.batchSize);
+      for (const t of tensors) {
+        const data = out[t].data;
+        let mn = Infinity;
+        let mx = -Infinity;
+        let sum = 0;
+        let sumSq = 0;
+        if (opts.moments) {
+          for (let i = 0; i < data.length; i++) {
+            const x = data[i];
+            if (x < mn) mn = x;
+            if (x > mx) mx = x;
+            sum += x;
+            sumSq += x * x;
+          }
+        } else {
+          for (let i = 0; i < data.length; i++) {
+            const x = data[i];
+            if (x < mn) mn = x;
+            if (x > mx) mx = x;
+          }
+        }
+        const list = stats.get(t)!.batches;
+        const into = list[batchIndex];
+        const part: BatchStats = { min: mn, max: mx, sum: opts.moments ? sum : NaN, sumSq: opts.moments ? sumSq : NaN, count: data.length };
+        if (!into) list[batchIndex] = part;
+        else {
+          into.min = Math.min(into.min, mn);
+          into.max = Math.max(into.max, mx);
+          into.sum += part.sum;
+          into.sumSq += part.sumSq;
+          into.count += part.count;
+        }
+        if (!(mx >= mn)) continue; // no finite values
+        const runs = running.get(t)!;
+        let r = runs[batchIndex];
+        if (!r) r = runs[batchIndex] = { lo: mn, hi: mx, fine: new Float64Array(fineBins) };
+        else if (mn < r.lo || mx > r.hi) {
+          const grown = new Float64Array(fineBins);
+          const lo = Math.min(r.lo, mn);
+          const hi = Math.max(r.hi, mx);
+          rebinHistogram(r.fine, r.lo, r.hi, grown, lo, hi);
+          r.lo = lo;
+          r.hi = hi;
+          r.fine = grown;
+        }
+        counts.fill(0);
+        const taken = accumulateCountsStrided(data, r.lo, r.hi, counts, stride, call % stride);
+        // scale the sample up to the whole tensor, so counts stay comparable across batches
+        const w = taken > 0 ? data.length / taken : 0;
+        for (let k = 0; k < fineBins; k++) if (counts[k]) r.fine[k] += counts[k] * w;
+      }
+      call++;
+      done += b.rows.length;
+      opts.onProgress?.(1, done, crops.length);
+    }
+  } finally {
+    await session.release();
+  }
+  for (const t of tensors) {
+    const s = stats.get(t)!;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const b of s.batches) {
+      lo = Math.min(lo, b.min);
+      hi = Math.max(hi, b.max);
+    }
+    if (!Number.isFinite(lo) || !Number.isFinite(hi)) {
+      lo = 0;
+      hi = 0;
+    }
+    if (!(hi > lo)) hi = lo + 1e-8;
+    s.histLo = lo;
+    s.histHi = hi;
+    const runs = running.get(t)!;
+    s.batches.forEach((b, i) => {
+      b.hist = new Float64Array(opts.bins);
+      const r = runs[i];
+      if (r) rebinHistogram(r.fine, r.lo, r.hi, b.hist, lo, hi);
+    });
+  }
 }

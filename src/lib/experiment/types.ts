@@ -18,6 +18,8 @@ export interface RunInputs {
   dataset: Dataset;
   /** cache of preprocessed crops (disk in Node, IndexedDB in the browser) */
   cropStore?: CropStore;
+  /** decode + preprocess off this thread (the browser's decode worker pool) */
+  cropper?: import('../data/crops.ts').Cropper;
 }
 
 export interface RunOptions {
@@ -36,6 +38,8 @@ export interface RunOptions {
    * export in src/lib/export builds deployable files from it). Awaited; a throw fails the run.
    */
   onQuantized?: (run: QuantizedRun) => void | Promise<void>;
+  /** called as each config finishes (before the others run), e.g. to append it to a file */
+  onResult?: (r: ExperimentResult) => void | Promise<void>;
 }
 
 /**

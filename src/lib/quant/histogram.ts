@@ -192,3 +192,76 @@ export function foldAbsHistogram(
   }
   return out;
 }
+
+/**
+ * accumulateCounts over every `stride`-th value only, starting at `offset` (< stride):
+ * the calibration hot path bins a regular sample of each activation (see
+ * experiment/calibrate.ts for the measured effect on the chosen ranges). stride 1 = all.
+ */
+export function accumulateCountsStrided(data: Float32Array, lo: number, hi: number, counts: Uint32Array, stride: number, offset = 0): number {
+  if (!(stride >= 1) || !Number.isInteger(stride)) throw new QpError('INTERNAL', `A sampling stride must be a positive integer, got ${stride}.`);
+  if (stride === 1 && offset === 0) {
+    accumulateCounts(data, lo, hi, counts);
+    return data.length;
+  }
+  const bins = counts.length;
+  if (bins === 0) throw new QpError('INTERNAL', 'A histogram needs at least one bin.');
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new QpError('INTERNAL', `A histogram range must be finite, got [${lo}, ${hi}].`);
+  const n = data.length;
+  let taken = 0;
+  if (!(hi > lo)) {
+    for (let i = offset; i < n; i += stride) if (data[i] === data[i]) counts[0]++;
+    for (let i = offset; i < n; i += stride) taken++;
+    return taken;
+  }
+  const inv = bins / (hi - lo);
+  const last = bins - 1;
+  for (let i = offset; i < n; i += stride) {
+    const t = (data[i] - lo) * inv;
+    if (t < bins) counts[t >= 0 ? t | 0 : 0]++;
+    else if (t >= bins) counts[last]++;
+    taken++;
+  }
+  return taken;
+}
+
+/**
+ * Add the mass of `src` (equal bins over [srcLo, srcHi]) into `dst` (equal bins over
+ * [dstLo, dstHi]), spreading each source bin's count uniformly over the destination bins it
+ * overlaps (as PyTorch's HistogramObserver combines histograms). Mass outside the
+ * destination range lands in its edge bins; a zero-width source range puts everything in
+ * the bin of srcLo. Exact when both ranges and bin counts coincide.
+ */
+export function rebinHistogram(src: ArrayLike<number>, srcLo: number, srcHi: number, dst: Float64Array, dstLo: number, dstHi: number): void {
+  const B = dst.length;
+  const last = B - 1;
+  if (B === 0) throw new QpError('INTERNAL', 'A histogram needs at least one bin.');
+  const dstWidth = dstHi - dstLo;
+  const pos = (x: number) => (dstWidth > 0 ? ((x - dstLo) / dstWidth) * B : 0);
+  const clampBin = (f: number) => (f < 0 ? 0 : f >= B ? last : Math.floor(f));
+  if (!(srcHi > srcLo)) {
+    let total = 0;
+    for (let i = 0; i < src.length; i++) total += src[i];
+    dst[clampBin(pos(srcLo))] += total;
+    return;
+  }
+  const sw = (srcHi - srcLo) / src.length;
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i];
+    if (!c) continue;
+    let fa = pos(srcLo + i * sw);
+    let fb = pos(srcLo + (i + 1) * sw);
+    fa = Math.min(Math.max(fa, 0), B);
+    fb = Math.min(Math.max(fb, 0), B);
+    const ka = clampBin(fa);
+    const kb = Math.min(last, Math.max(ka, Math.ceil(fb) - 1));
+    if (ka === kb || !(fb > fa)) {
+      dst[ka] += c;
+      continue;
+    }
+    const per = c / (fb - fa);
+    dst[ka] += per * (ka + 1 - fa);
+    for (let k = ka + 1; k < kb; k++) dst[k] += per;
+    dst[kb] += per * (fb - kb);
+  }
+}

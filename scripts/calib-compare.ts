@@ -1,0 +1,62 @@
+/**
+ * `npx tsx scripts/calib-compare.ts [--images N] [--stride S]`: how far the single-pass,
+ * sampled histogram calibration moves the ranges that histogram observers choose, against
+ * the exact two-pass form, on the real MobileNet-V2 (every activation quantization point).
+ * Prints, per observer, the median and largest change of the range's width (relative) and
+ * of the range's ends (in bins of the exact histogram).
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { prepareCrops } from '../src/lib/data/crops.ts';
+import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
+import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
+import { createNodeEngine } from '../src/lib/engine/node.ts';
+import { collectActivationStats, DEFAULT_BINS, SAMPLE_STRIDE } from '../src/lib/experiment/calibrate.ts';
+import { foldBatchNorm } from '../src/lib/onnx/fold-bn.ts';
+import { parseModel } from '../src/lib/onnx/model.ts';
+import { findQuantPoints } from '../src/lib/onnx/placement.ts';
+import { observeActivation } from '../src/lib/quant/observers.ts';
+
+const shared = resolve(import.meta.dirname, '../../shared/data');
+const { values: v } = parseArgs({
+  options: {
+    images: { type: 'string', default: '128' },
+    stride: { type: 'string', default: String(SAMPLE_STRIDE) },
+    engine: { type: 'string', default: 'wasm' },
+  },
+});
+const engine = await createNodeEngine(v.engine as 'wasm' | 'node');
+const dataset = await loadImageFolder(resolve(shared, 'imagenet-sample'));
+const items = dataset.items.slice(0, Number(v.images));
+const { crops } = await prepareCrops(items, TORCHVISION_SPEC, new DiskCropStore(), {});
+const imgs = crops.filter((c): c is Uint8Array => !!c);
+const graph = foldBatchNorm(parseModel(new Uint8Array(readFileSync(resolve(shared, 'models/mobilenetv2-7-fp32.onnx'))))).graph;
+const points = findQuantPoints(graph, { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true });
+const tensors = points.activations.map((p) => p.tensor);
+const base = { batchSize: 32, histBatchSize: 4, bins: DEFAULT_BINS, moments: false, histogram: true };
+const exact = await collectActivationStats(engine, graph, tensors, imgs, TORCHVISION_SPEC, { ...base, histogramMode: 'exact' });
+const fast = await collectActivationStats(engine, graph, tensors, imgs, TORCHVISION_SPEC, { ...base, sampleStride: Number(v.stride) });
+const aSpec = { bits: 8, signed: true, symmetric: true, narrowRange: false, granularity: 'per-tensor' as const, axis: 1, powerOfTwo: false };
+for (const obs of ['mse', 'ema-mse', 'percentile', 'ema-quantile', 'kl'] as const) {
+  const width: number[] = [];
+  const ends: number[] = [];
+  for (const t of tensors) {
+    const e = exact.get(t)!;
+    let a, b;
+    try {
+      a = observeActivation(obs, e, aSpec);
+      b = observeActivation(obs, fast.get(t)!, aSpec);
+    } catch {
+      continue;
+    }
+    const we = a.max[0] - a.min[0];
+    const wf = b.max[0] - b.min[0];
+    width.push(Math.abs(wf - we) / Math.max(we, 1e-12));
+    const bin = (e.histHi! - e.histLo!) / DEFAULT_BINS;
+    ends.push(Math.max(Math.abs(b.max[0] - a.max[0]), Math.abs(b.min[0] - a.min[0])) / bin);
+  }
+  if (!width.length) continue;
+  const med = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
+  console.log(`${obs}: ${width.length} tensors; range width change median ${(100 * med(width)).toFixed(3)}%, max ${(100 * Math.max(...width)).toFixed(3)}%; ends moved median ${med(ends).toFixed(2)} bins, max ${Math.max(...ends).toFixed(2)} bins`);
+}
