@@ -138,6 +138,8 @@ export interface QuantApi {
   layerDetail(configHash: string, layer: string, opts?: { bins?: number; sampleImages?: number }): Promise<Result<LayerDetailView>>;
   /** configHash of the run whose layer details are available, if any. */
   analyzedRun(): Promise<Result<string | null>>;
+  /** The loaded model's first convolution weights (BN folded): the introduction's example tensor. */
+  firstConvWeights(): Promise<Result<import('../intro/first-conv.ts').TensorSample>>;
   /** Aborts the model download, dataset load or run in progress (it returns CANCELLED). */
   cancel(): Promise<void>;
   listModels(): Promise<Result<{ sha256: string; name: string; size: number; url?: string; addedAt: number }[]>>;
