@@ -48,8 +48,10 @@ describe.skipIf(!!missing)('lessons, introduction and help in the browser', () =
     const read = async (m: string) => widget.locator(`[data-metric=${m}]`).innerText();
     const lines = async () => Number(await widget.locator('[data-testid=widget-plot]').getAttribute('data-grid-lines'));
     expect(await widget.locator('figcaption').innerText()).toMatch(/32×3×3×3 = 864 values/);
-    // MinMax range at the start: nothing is clipped
-    expect(await read('clipped')).toBe('0 of 864');
+    // MinMax range at the start: at most the extreme values fall off the grid (the rounded
+    // zero point shifts it by under half a step)
+    const clipped0 = Number((await read('clipped')).split(' ')[0]);
+    expect(clipped0).toBeLessThanOrEqual(2);
     const rounding4 = Number(await read('rounding'));
     expect(await lines()).toBe(16);
 
@@ -61,7 +63,7 @@ describe.skipIf(!!missing)('lessons, introduction and help in the browser', () =
     const hi = widget.locator('[data-field=widget-hi]');
     const max = Number(await hi.getAttribute('max'));
     await hi.fill(String(max / 8));
-    await expect.poll(async () => Number((await read('clipped')).split(' ')[0])).toBeGreaterThan(0);
+    await expect.poll(async () => Number((await read('clipped')).split(' ')[0])).toBeGreaterThan(clipped0);
     expect(Number(await read('clipping'))).toBeGreaterThan(0);
 
     // type a scale and zero point: the grid follows them
