@@ -12,14 +12,13 @@ import { lesson as sign } from './activation-sign.ts';
 import { lesson as observers } from './observers.ts';
 import { lesson as calibSize } from './calibration-size.ts';
 import { lesson as collapse } from './low-bit-collapse.ts';
-import { lesson as drift } from './bn-drift.ts';
 import { lesson as biasCorrection } from './bias-correction.ts';
 import { lesson as firstLast } from './first-last-8bit.ts';
 
 export type { Lesson } from './types.ts';
 
 export const LESSONS: readonly Lesson[] = [
-  w8a8, bitWidth, perChannel, vanishing, sign, observers, calibSize, collapse, drift, biasCorrection, firstLast,
+  w8a8, bitWidth, perChannel, vanishing, sign, observers, calibSize, collapse, biasCorrection, firstLast,
 ];
 
 export function findLesson(id: string): Lesson | undefined {
