@@ -325,6 +325,12 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     },
 
     analyzedRun: () => asResult(async () => analyzed?.hash ?? null),
+    firstConvWeights: () =>
+      asResult(async () => {
+        if (!model) throw new QpError('ARG_INVALID', 'No model is loaded yet. Choose or open a model first.');
+        const t = (await import('../src/lib/intro/first-conv.ts')).firstConvWeights(model.bytes);
+        return transfer(t, [t.values.buffer as ArrayBuffer]);
+      }),
 
     listModels: () => asResult(() => deps.storage.listModels()),
     getRun: (hash) => asResult(async () => (await deps.storage.getRun(hash)) ?? null),

@@ -7,6 +7,7 @@
 import { ANALYSIS_STAGES } from '../analysis/stages.ts';
 import type { PipelineStages } from '../experiment/stages.ts';
 import {
+  prepareGroup as prepareGroupWith,
   runConfig as runConfigWith,
   runPipeline,
   type PipelineOptions,
@@ -17,7 +18,7 @@ import type { Engine } from '../engine/types.ts';
 import type { ExperimentConfig } from '../protocol/config.ts';
 import type { WeightQuant } from '../experiment/quantize.ts';
 
-export { DEFAULT_TUNING, prepareGroup, resolveModelInput, type PipelineTuning, type PreparedGroup, type PipelineOptions } from '../experiment/run.ts';
+export { DEFAULT_TUNING, resolveModelInput, type PipelineTuning, type PreparedGroup, type PipelineOptions } from '../experiment/run.ts';
 
 /** Every stage this build knows, in the order they run. */
 export const DEFAULT_STAGES: PipelineStages = { ...ANALYSIS_STAGES };
@@ -37,4 +38,9 @@ export function runConfig(
   opts: PipelineOptions,
 ): ReturnType<typeof runConfigWith> {
   return runConfigWith(engine, group, cfg, inputs, weights, withStages(opts));
+}
+
+/** prepareGroup of experiment/run.ts with the default stages (cross-layer equalization). */
+export function prepareGroup(...[base, configs, inputs, opts]: Parameters<typeof prepareGroupWith>): ReturnType<typeof prepareGroupWith> {
+  return prepareGroupWith(base, configs, inputs, withStages(opts));
 }

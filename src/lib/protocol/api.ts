@@ -133,6 +133,16 @@ export interface CacheEstimate {
   source: 'navigator.storage' | 'summed';
 }
 
+/** One weight tensor of the loaded model (the introduction's widget works on it). */
+export interface TensorSample {
+  /** the convolution node's name */
+  layer: string;
+  /** the weight initializer's name */
+  name: string;
+  dims: number[];
+  values: Float32Array;
+}
+
 export interface QuantApi {
   env(): Promise<Result<EnvInfo>>;
   loadModel(src: ModelSource, onProgress?: (p: DownloadProgress) => void): Promise<Result<LoadedModel>>;
@@ -155,6 +165,8 @@ export interface QuantApi {
   exportRun(configHash: string): Promise<Result<ExportedRun>>;
   /** configHash of the run whose layer details are available, if any. */
   analyzedRun(): Promise<Result<string | null>>;
+  /** The loaded model's first convolution weights (BN folded): the introduction's example tensor. */
+  firstConvWeights(): Promise<Result<TensorSample>>;
   /** Aborts the model download, dataset load or run in progress (it returns CANCELLED). */
   cancel(): Promise<void>;
   listModels(): Promise<Result<{ sha256: string; name: string; size: number; url?: string; addedAt: number }[]>>;

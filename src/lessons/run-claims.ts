@@ -1,0 +1,95 @@
+/**
+ * Runs the experiments of a set of lessons on one model and data set and checks every
+ * claim. Uses the pipeline of `npm run bench` (prepareGroup / runConfig): runs are
+ * deduplicated across lessons, grouped by data split so FP32 evaluation and calibration
+ * are shared, weights quantized once per weight scheme, and only the runs a claim
+ * analyses pay for the per-layer analysis.
+ */
+import { canonicalJson } from '../lib/experiment/config.ts';
+import { quantizeWeights, weightKey, type WeightQuant } from '../lib/experiment/quantize.ts';
+import { DEFAULT_TUNING, prepareGroup, resolveModelInput, runConfig } from '../lib/pipeline/run.ts';
+import type { ExperimentResult, ProgressFn, RunInputs } from '../lib/experiment/types.ts';
+import { parseModel } from '../lib/onnx/model.ts';
+import { evaluateClaim, planRuns, type PlannedRun } from './claims.ts';
+import type { Lesson } from './types.ts';
+
+export interface LessonOutcome {
+  id: string;
+  title: string;
+  claim: string;
+  holds: boolean;
+  measured: Record<string, number>;
+  details: string[];
+}
+
+export interface ClaimRunOptions {
+  /** evaluate on at most this many images (cheap CI runs; claims are stated for 872) */
+  evalLimit?: number;
+  /** images the per-layer analysis uses (default 32) */
+  analysisImages?: number;
+  onProgress?: ProgressFn;
+  /** one line per finished run */
+  log?: (line: string) => void;
+}
+
+type Result = Omit<ExperimentResult, 'configHash' | 'seconds' | 'createdAt'>;
+
+export async function runLessonClaims(lessons: readonly Lesson[], rawInputs: RunInputs, opts: ClaimRunOptions = {}): Promise<LessonOutcome[]> {
+  const { runs, keys } = planRuns(lessons, opts.evalLimit);
+  const base = parseModel(rawInputs.modelBytes);
+  const { inputs, tuning } = resolveModelInput(base, rawInputs, DEFAULT_TUNING);
+  const groups = new Map<string, PlannedRun[]>();
+  for (const r of runs) {
+    const c = r.config;
+    const k = canonicalJson([c.foldBn, c.calib, c.eval, c.seed]);
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const results = new Map<string, Result>();
+  for (const group of groups.values()) {
+    const prepared = await prepareGroup(base, group.map((r) => ({ ...r.config, model: inputs.model.id })), inputs, { tuning, onProgress: opts.onProgress });
+    const weights = new Map<string, WeightQuant[]>();
+    for (const r of group) {
+      const t0 = performance.now();
+      const cfg = { ...r.config, model: inputs.model.id };
+      const wk = weightKey(cfg);
+      if (!weights.has(wk)) weights.set(wk, quantizeWeights(prepared.graph, prepared.points, cfg));
+      const res = await runConfig(inputs.engine, prepared, cfg, inputs, weights.get(wk)!, {
+        tuning,
+        onProgress: opts.onProgress,
+        analyze: r.analyze ? { images: opts.analysisImages ?? 32 } : undefined,
+      });
+      results.set(r.key, res);
+      opts.log?.(`${label(r)}: top-1 ${(100 * res.quant.top1).toFixed(1)}% (FP32 ${(100 * res.fp32.top1).toFixed(1)}%), ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    }
+  }
+  return lessons.map((l) => {
+    const names = keys.get(l.id)!;
+    const outcome = evaluateClaim(l, (name) => results.get(names.get(name)!) as ExperimentResult);
+    return { id: l.id, title: l.title, claim: l.claim.text, ...outcome };
+  });
+}
+
+function label(r: PlannedRun): string {
+  const c = r.config;
+  const extras = [
+    c.wGranularity === 'per-tensor' ? 'per-tensor' : '',
+    `w:${c.wObserver} a:${c.aObserver} a-sign:${c.aSign}`,
+    c.calib !== 128 ? `calib ${c.calib}` : '',
+    c.biasCorrection ? '+bias correction' : '',
+    c.firstLast8bit ? 'first/last 8-bit' : '',
+    r.analyze ? '+analysis' : '',
+  ].filter(Boolean);
+  return `${c.backend} W${c.wBits}A${c.aBits} ${extras.join(' ')}`;
+}
+
+/** The table `npm run lessons` prints: id, holds, claim, measured. */
+export function lessonsTable(outcomes: readonly LessonOutcome[]): string {
+  const rows = outcomes.map((o) => [o.id, o.holds ? 'holds' : 'FAILS', Object.entries(o.measured).map(([k, v]) => `${k}=${v}`).join(' ')]);
+  const w0 = Math.max(2, ...rows.map((r) => r[0].length));
+  const lines = [`${'id'.padEnd(w0)}  claim  measured`];
+  for (const [i, r] of rows.entries()) {
+    lines.push(`${r[0].padEnd(w0)}  ${r[1].padEnd(5)}  ${r[2]}`);
+    lines.push(`${''.padEnd(w0)}         ${outcomes[i].claim}`);
+  }
+  return lines.join('\n');
+}
