@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { QpError } from '../lib/protocol/errors.ts';
-import type { ExperimentConfig } from '../lib/protocol/config.ts';
+import { PTQ_METHODS, type ExperimentConfig, type PtqMethod } from '../lib/protocol/config.ts';
 import { resolveConfig } from '../lib/experiment/config.ts';
 import { BACKEND_NAMES, OBSERVER_NAMES, type BackendName, type ObserverName } from '../lib/quant/types.ts';
 
@@ -27,7 +27,7 @@ export interface BenchArgs {
 export const USAGE = `usage: npm run bench -- --model FILE --data DIR [--labels FILE] [--backend NAME[,NAME…]]
   [--w-bits N[,N…]] [--a-bits N[,N…]] [--w-observer NAME[,…]] [--a-observer NAME[,…]]
   [--w-granularity per-tensor|per-channel] [--calib N] [--eval N] [--seed N] [--no-fold-bn]
-  [--fix bias-correction,bn-reestimate] [--analyze] [--engine wasm|node] [--threads N]
+  [--fix bias-correction,bn-reestimate] [--ptq none|adaround|gptq[,…]] [--ptq-iters N] [--analyze] [--engine wasm|node] [--threads N]
   [--preprocess torchvision|efficientnet-lite] [--input-size N] [--json FILE]
 backends: ${BACKEND_NAMES.join(' ')}
 observers: ${OBSERVER_NAMES.join(' ')}`;
@@ -81,6 +81,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         preprocess: { type: 'string' },
         'input-size': { type: 'string' },
         fix: { type: 'string' },
+        ptq: { type: 'string' },
+        'ptq-iters': { type: 'string' },
         analyze: { type: 'boolean' },
         'no-fold-bn': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -101,6 +103,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   const aObs = list(v['a-observer'])?.map((o) => oneOf('a-observer', o, OBSERVER_NAMES));
   const wGran = v['w-granularity'] ? oneOf('w-granularity', v['w-granularity'], ['per-tensor', 'per-channel'] as const) : undefined;
   const fixes = list(v.fix)?.map((f) => oneOf('fix', f, ['bias-correction', 'bn-reestimate'] as const)) ?? [];
+  const ptqs = (list(v.ptq) ?? ['none']).map((m) => oneOf('ptq', m, PTQ_METHODS)) as PtqMethod[];
+  const ptqIters = v['ptq-iters'] ? int('ptq-iters', v['ptq-iters'], 1, 100_000) : undefined;
   const calib = v.calib ? int('calib', v.calib, 1, 1_000_000) : 128;
   const evalN = v.eval ? int('eval', v.eval, 1, 1_000_000) : undefined;
   const seed = v.seed ? int('seed', v.seed, 0, 0x7fffffff) : 0;
@@ -115,7 +119,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       for (const ab of aBits ?? [undefined]) {
         for (const wo of (wObs ?? [undefined]) as (ObserverName | undefined)[]) {
           for (const ao of (aObs ?? [undefined]) as (ObserverName | undefined)[]) {
-            configs.push(
+            for (const ptq of ptqs) configs.push(
               resolveConfig({
                 backend,
                 wBits: wb,
@@ -130,6 +134,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
                 foldBn: !v['no-fold-bn'],
                 biasCorrection: fixes.includes('bias-correction'),
                 bnReestimate: fixes.includes('bn-reestimate'),
+                ptq,
+                ptqIters,
               }),
             );
           }

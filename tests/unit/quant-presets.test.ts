@@ -69,6 +69,8 @@ const cfg = (backend: keyof typeof BACKEND_PRESETS): ExperimentConfig => {
     seed: 0,
     biasCorrection: false,
     bnReestimate: false,
+    ptq: 'none',
+    ptqIters: 500,
   };
 };
 

@@ -3,7 +3,7 @@
  * backend preset plus the user's overrides; the resolved object (every field set)
  * is what runs, what is hashed, and what the URL carries.
  */
-import { CONFIG_VERSION, type ExperimentConfig, type PresetFields } from '../protocol/config.ts';
+import { CONFIG_VERSION, PTQ_METHODS, type ExperimentConfig, type PresetFields } from '../protocol/config.ts';
 import { QpError } from '../protocol/errors.ts';
 import { BACKEND_PRESETS } from '../quant/presets.ts';
 import { BACKEND_NAMES, OBSERVER_NAMES, type BackendName } from '../quant/types.ts';
@@ -22,6 +22,9 @@ export function presetFields(backend: BackendName): PresetFields {
   return out as unknown as PresetFields;
 }
 
+/** AdaRound steps per layer by default: see README (PTQ) for the accuracy/time trade-off. */
+export const DEFAULT_PTQ_ITERS = 500;
+
 export function defaultConfig(backend: BackendName = 'tensorrt'): ExperimentConfig {
   return {
     v: CONFIG_VERSION,
@@ -35,6 +38,8 @@ export function defaultConfig(backend: BackendName = 'tensorrt'): ExperimentConf
     seed: 0,
     biasCorrection: false,
     bnReestimate: false,
+    ptq: 'none',
+    ptqIters: DEFAULT_PTQ_ITERS,
   };
 }
 
@@ -79,6 +84,8 @@ export function validateConfig(cfg: ExperimentConfig): void {
     if (!Number.isInteger(cfg[k]) || cfg[k] < 1) bad(`The number of ${k === 'calib' ? 'calibration' : 'evaluation'} images must be a positive whole number, got ${cfg[k]}.`);
   }
   if (!Number.isInteger(cfg.seed) || cfg.seed < 0 || cfg.seed > 0x7fffffff) bad(`The seed must be a whole number from 0 to 2147483647, got ${cfg.seed}.`);
+  if (!PTQ_METHODS.includes(cfg.ptq)) bad(`Unknown weight rounding method "${String(cfg.ptq)}". Choose one of: ${PTQ_METHODS.join(', ')}.`);
+  if (!Number.isInteger(cfg.ptqIters) || cfg.ptqIters < 1 || cfg.ptqIters > 100_000) bad(`The number of AdaRound iterations must be a whole number from 1 to 100000, got ${cfg.ptqIters}.`);
   if (typeof cfg.model !== 'string' || !cfg.model) bad('The config names no model: choose one from the model list or open an ONNX file.');
 }
 
@@ -92,9 +99,21 @@ export function canonicalJson(x: unknown): string {
   return JSON.stringify(x);
 }
 
+/**
+ * The config as hashed. Fields added after results were first stored are left out while
+ * they hold their neutral value, so every config that existed before keeps its hash (and
+ * its cached results): ptq when 'none', ptqIters whenever AdaRound is not the method.
+ */
+function hashedFields(cfg: ExperimentConfig): Partial<ExperimentConfig> {
+  const out: Partial<ExperimentConfig> = { ...cfg };
+  if (cfg.ptq === 'none') delete out.ptq;
+  if (cfg.ptq !== 'adaround') delete out.ptqIters;
+  return out;
+}
+
 /** Stable hash of a resolved config: first 16 hex digits of SHA-256 of its canonical JSON. */
 export async function configHash(cfg: ExperimentConfig): Promise<string> {
-  const bytes = new TextEncoder().encode(canonicalJson(cfg));
+  const bytes = new TextEncoder().encode(canonicalJson(hashedFields(cfg)));
   const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('').slice(0, 16);
 }

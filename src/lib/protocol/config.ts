@@ -23,6 +23,10 @@ export interface PlacementRules {
   modelInput: boolean;
 }
 
+/** How weights are rounded: to nearest, or by layer-wise reconstruction (src/lib/ptq). */
+export const PTQ_METHODS = ['none', 'adaround', 'gptq'] as const;
+export type PtqMethod = (typeof PTQ_METHODS)[number];
+
 /** When activations use an unsigned integer range. */
 export type ActivationSign = 'signed' | 'unsigned' | 'auto';
 
@@ -62,6 +66,11 @@ export interface ExperimentConfig {
   /** forward-only corrections applied after calibration (issue: see why accuracy drops) */
   biasCorrection: boolean;
   bnReestimate: boolean;
+
+  /** weight rounding: 'none' = round-to-nearest; AdaRound / GPTQ reconstruct each layer from its Gram matrix */
+  ptq: PtqMethod;
+  /** AdaRound optimisation steps per layer (unused by 'none' and 'gptq') */
+  ptqIters: number;
 }
 
 /** The fields a backend preset sets. Everything else comes from defaults. */

@@ -12,7 +12,7 @@
  * the defaults and are reported as notices (full sentences) for the UI to show.
  * Must not: touch window/location, import Svelte, or decide anything about runs.
  */
-import { CONFIG_VERSION, type ExperimentConfig, type PlacementRules } from '../protocol/config.ts';
+import { CONFIG_VERSION, PTQ_METHODS, type ExperimentConfig, type PlacementRules } from '../protocol/config.ts';
 import { defaultConfig, validateConfig } from '../experiment/config.ts';
 import { BACKEND_NAMES, OBSERVER_NAMES, type BackendName } from '../quant/types.ts';
 
@@ -85,6 +85,8 @@ export const FIELDS: readonly FieldDef[] = [
   top('seed', { kind: 'int', min: 0, max: 0x7fffffff }),
   top('biasCorrection', BOOL),
   top('bnReestimate', BOOL),
+  top('ptq', { kind: 'enum', values: PTQ_METHODS }),
+  top('ptqIters', { kind: 'int', min: 1, max: 100_000 }),
 ];
 
 const FIELD_BY_NAME = new Map(FIELDS.map((f) => [f.name, f]));
