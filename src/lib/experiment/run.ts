@@ -1,7 +1,8 @@
 /**
  * The experiment pipeline, shared by the CLI and the browser worker:
  * parse → fold BN → pick quantization points → FP32 evaluation → calibration
- * statistics → observers → fake-quant graph → evaluation → metrics.
+ * statistics → observers → [reconstruction: AdaRound / GPTQ] → fake-quant graph →
+ * evaluation → metrics.
  *
  * A sweep (several configs) does the FP32 evaluation and the calibration statistics
  * once per (foldBn, calib, eval, seed) group and reuses them; weight quantization is
@@ -27,6 +28,8 @@ import { collectActivationStats, DEFAULT_BINS } from './calibrate.ts';
 import { configHash } from './config.ts';
 import { agreement, evaluate, toAccuracy, type EvalOutcome } from './evaluate.ts';
 import { quantKey, quantizeActivations, quantizeWeights, weightKey, type WeightQuant } from './quantize.ts';
+import { collectGrams, reconstructWeights, type LayerGram } from './ptq.ts';
+import type { PtqReport } from '../ptq/types.ts';
 import type { ExperimentResult, ProgressFn, RunExperiments, RunInputs, RunOptions, Stage } from './types.ts';
 
 export interface PipelineTuning {
@@ -59,6 +62,43 @@ export interface PreparedGroup {
    * in their fixes evaluate the shared "before fixes" model once.
    */
   uncorrected: Map<string, EvalOutcome>;
+  /** Gram matrices of the layers' FP32 inputs, computed on first use by a reconstruction config */
+  grams?: { byInitializer: Map<string, LayerGram>; seconds: number };
+}
+
+/** Gram pass batch: a 3×3 im2col of a 56×56×144 activation is 1.8 M floats per image. */
+const GRAM_BATCH = 4;
+
+/**
+ * Round-to-nearest weights of a config, reconstructed by AdaRound / GPTQ when the config
+ * asks (progress per layer, cancellable between layers).
+ */
+async function configWeights(
+  engine: Engine,
+  group: PreparedGroup,
+  cfg: ExperimentConfig,
+  inputs: RunInputs,
+  opts: RunOptions & { tuning?: PipelineTuning },
+): Promise<{ weights: WeightQuant[]; ptq?: PtqReport }> {
+  const rtn = quantizeWeights(group.graph, group.points, cfg);
+  if (cfg.ptq === 'none') return { weights: rtn };
+  if (!group.grams) {
+    const t0 = performance.now();
+    const eta = new Eta();
+    const byInitializer = await collectGrams(engine, group.graph, group.points, group.calibCrops, inputs.model.preprocess, {
+      batchSize: opts.tuning?.fixedBatch ? 1 : GRAM_BATCH,
+      signal: opts.signal,
+      onProgress: (d, t) => progress(opts.onProgress, 'quantize', eta, d, t, `Gram matrices ${d}/${t}`),
+    });
+    group.grams = { byInitializer, seconds: (performance.now() - t0) / 1000 };
+  }
+  const eta = new Eta();
+  const label = cfg.ptq === 'adaround' ? 'AdaRound' : 'GPTQ';
+  const { weights, report } = await reconstructWeights(group.graph, rtn, group.grams.byInitializer, cfg, {
+    signal: opts.signal,
+    onProgress: (d, t, node) => progress(opts.onProgress, 'quantize', eta, d, t, d < t ? `${label} layer ${d + 1}/${t}: ${node}` : `${label} done`),
+  });
+  return { weights, ptq: { ...report, gramSeconds: group.grams.seconds } };
 }
 
 const ALL_PLACEMENT: PlacementRules = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
@@ -268,16 +308,18 @@ export const runExperiments: RunExperiments = async (configs, rawInputs, runOpts
   for (const group of groups.values()) {
     const prepared = await prepareGroup(base, group, inputs, opts);
     const shared = prepared.seconds / group.length;
-    const weightCache = new Map<string, WeightQuant[]>();
+    const weightCache = new Map<string, { weights: WeightQuant[]; ptq?: PtqReport }>();
     for (const cfg of group) {
       throwIfAborted(opts.signal);
       const t0 = performance.now();
       opts.onProgress?.({ stage: 'quantize', done: 0, total: 1, message: `Quantizing weights for ${cfg.backend} W${cfg.wBits}A${cfg.aBits}` });
       const wk = weightKey(cfg);
-      if (!weightCache.has(wk)) weightCache.set(wk, quantizeWeights(prepared.graph, prepared.points, cfg));
-      const r = await runConfig(inputs.engine, prepared, cfg, inputs, weightCache.get(wk)!, opts);
+      if (!weightCache.has(wk)) weightCache.set(wk, await configWeights(inputs.engine, prepared, cfg, inputs, opts));
+      const { weights, ptq } = weightCache.get(wk)!;
+      const r = await runConfig(inputs.engine, prepared, cfg, inputs, weights, opts);
       results.set(cfg, {
         ...r,
+        ...(ptq ? { ptq } : {}),
         configHash: await configHash(cfg),
         seconds: shared + (performance.now() - t0) / 1000,
         createdAt: new Date().toISOString(),

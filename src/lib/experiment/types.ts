@@ -34,6 +34,8 @@ export interface ExperimentResult {
   layers?: import('../analysis/types.ts').LayerAnalysis[];
   /** whole-model weight-only / activation-only comparison (RunOptions.analyze) */
   analysis?: import('../analysis/types.ts').ModelAnalysis;
+  /** per-layer reconstruction error and rounding flips (config.ptq 'adaround' / 'gptq') */
+  ptq?: import('../ptq/types.ts').PtqReport;
   createdAt: string;
 }
 
