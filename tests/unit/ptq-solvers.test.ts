@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { adaround } from '../../src/lib/ptq/adaround.ts';
 import { gptq, spdInverse, dampedHessian } from '../../src/lib/ptq/gptq.ts';
-import { codesError, nearestCodes, type LayerProblem } from '../../src/lib/ptq/problem.ts';
+import { codesError, nearestCodes, targetWeights, type LayerProblem } from '../../src/lib/ptq/problem.ts';
 import { roundHalfToEven } from '../../src/lib/quant/round.ts';
 import { mulberry32 } from '../../src/lib/util/random.ts';
 
@@ -135,5 +135,53 @@ describe('AdaRound on a dense layer', () => {
     expect(codesError(p, codes)).toBeLessThan(0.8 * codesError(p, rtn));
     const flips = codes.filter((c, i) => c !== rtn[i]).length;
     expect(flips).toBeGreaterThan(0);
+  });
+});
+
+describe('targets from FP32 with inputs from the quantized prefix', () => {
+  // X (FP32 inputs) and X̃ = X + noise (the quantized prefix's inputs), K×P
+  const K = 9, P = 400, rows = 3;
+  const rand = mulberry32(21);
+  const x = new Float64Array(K * P), xq = new Float64Array(K * P);
+  for (let i = 0; i < x.length; i++) {
+    x[i] = gauss(rand) + 0.2;
+    xq[i] = x[i] + 0.3 * gauss(rand);
+  }
+  const prod = (a: Float64Array, b: Float64Array) => {
+    const out = new Float64Array(K * K);
+    for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) {
+      let s = 0;
+      for (let p = 0; p < P; p++) s += a[i * P + p] * b[j * P + p];
+      out[i * K + j] = s;
+    }
+    return out;
+  };
+  const base = problem(5, rows, K, 10, 3);
+  const p: LayerProblem = { ...base, gram: prod(xq, xq), positions: P };
+  p.target = targetWeights(p, prod(x, xq), spdInverse, 1e-12);
+  /** ‖WX − W̃X̃‖² computed directly from the inputs */
+  const direct = (codes: Int32Array) => {
+    let s = 0;
+    for (let r = 0; r < rows; r++) for (let q = 0; q < P; q++) {
+      let y = 0;
+      for (let k = 0; k < K; k++) y += p.w[r * K + k] * x[k * P + q] - Math.fround(codes[r * K + k] * Math.fround(p.scale[r])) * xq[k * P + q];
+      s += y * y;
+    }
+    return s;
+  };
+
+  it('the error of any rounding differs from ‖WX − W̃X̃‖² by the same constant', () => {
+    const a = nearestCodes(p);
+    const b = Int32Array.from(a, (c, i) => (i % 2 ? c : Math.max(p.qmin, c - 1)));
+    const ka = direct(a) - codesError(p, a);
+    const kb = direct(b) - codesError(p, b);
+    expect(Math.abs(ka - kb)).toBeLessThan(1e-6 * direct(a));
+    expect(ka).toBeGreaterThan(0); // the part no W̃ can remove
+  });
+
+  it('AdaRound and GPTQ lower ‖WX − W̃X̃‖² below round-to-nearest', () => {
+    const rtn = direct(nearestCodes(p));
+    expect(direct(adaround(p, { iters: 1000 }))).toBeLessThan(rtn);
+    expect(direct(gptq(p))).toBeLessThan(rtn);
   });
 });

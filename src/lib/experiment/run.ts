@@ -28,7 +28,7 @@ import { collectActivationStats, DEFAULT_BINS } from './calibrate.ts';
 import { configHash } from './config.ts';
 import { agreement, evaluate, toAccuracy, type EvalOutcome } from './evaluate.ts';
 import { quantKey, quantizeActivations, quantizeWeights, weightKey, type WeightQuant } from './quantize.ts';
-import { collectGrams, reconstructWeights, type LayerGram } from './ptq.ts';
+import { reconstructFromQuantizedPrefix, type LayerGram } from './ptq.ts';
 import type { PtqReport } from '../ptq/types.ts';
 import type { ExperimentResult, ProgressFn, RunExperiments, RunInputs, RunOptions, Stage } from './types.ts';
 
@@ -82,23 +82,16 @@ async function configWeights(
 ): Promise<{ weights: WeightQuant[]; ptq?: PtqReport }> {
   const rtn = quantizeWeights(group.graph, group.points, cfg);
   if (cfg.ptq === 'none') return { weights: rtn };
-  if (!group.grams) {
-    const t0 = performance.now();
-    const eta = new Eta();
-    const byInitializer = await collectGrams(engine, group.graph, group.points, group.calibCrops, inputs.model.preprocess, {
-      batchSize: opts.tuning?.fixedBatch ? 1 : GRAM_BATCH,
-      signal: opts.signal,
-      onProgress: (d, t) => progress(opts.onProgress, 'quantize', eta, d, t, `Gram matrices ${d}/${t}`),
-    });
-    group.grams = { byInitializer, seconds: (performance.now() - t0) / 1000 };
-  }
   const eta = new Eta();
   const label = cfg.ptq === 'adaround' ? 'AdaRound' : 'GPTQ';
-  const { weights, report } = await reconstructWeights(group.graph, rtn, group.grams.byInitializer, cfg, {
+  const acts = quantizeActivations(group.points, group.stats, cfg);
+  const { weights, report } = await reconstructFromQuantizedPrefix(engine, group.graph, rtn, acts, group.calibCrops, inputs.model.preprocess, cfg, {
+    batchSize: opts.tuning?.fixedBatch ? 1 : GRAM_BATCH,
     signal: opts.signal,
+    onGramProgress: (d, t) => progress(opts.onProgress, 'quantize', new Eta(), d, t, `${label}: Gram matrices ${d}/${t}`),
     onProgress: (d, t, node) => progress(opts.onProgress, 'quantize', eta, d, t, d < t ? `${label} layer ${d + 1}/${t}: ${node}` : `${label} done`),
   });
-  return { weights, ptq: { ...report, gramSeconds: group.grams.seconds } };
+  return { weights, ptq: report };
 }
 
 const ALL_PLACEMENT: PlacementRules = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };

@@ -48,6 +48,7 @@ export function adaround(p: LayerProblem, opts: AdaRoundOptions): Int32Array {
   const warmup = opts.warmup ?? 0.2;
   const lr = opts.lr ?? 1e-2;
   const norm = 1 / Math.max(1, p.positions);
+  const target = p.target ?? p.w;
 
   const floor = new Float64Array(n);
   const v = new Float64Array(n);
@@ -88,7 +89,7 @@ export function adaround(p: LayerProblem, opts: AdaRoundOptions): Int32Array {
         if (code < p.qmin) (code = p.qmin), (inside = 0);
         else if (code > p.qmax) (code = p.qmax), (inside = 0);
         live[i] = inside;
-        d[i] = (code - zp) * s - p.w[i];
+        d[i] = (code - zp) * s - target[i];
       }
     }
     // dw = 2·d·G / positions, row by row with the row's group matrix

@@ -77,7 +77,8 @@ export function gptq(p: LayerProblem, opts: GptqOptions = {}): Int32Array {
   const K = p.cols;
   const per = p.rows / p.groups;
   const codes = new Int32Array(p.w.length);
-  const w = Float64Array.from(p.w);
+  // GPTQ quantizes the target directly: its error feedback works on ‖(W* − W̃)X̃‖²
+  const w = Float64Array.from(p.target ?? p.w);
   for (let g = 0; g < p.groups; g++) {
     const hinv = spdInverse(dampedHessian(p.gram, g * K * K, K, opts.damp ?? 0.01), K);
     // upper factor U of H⁻¹ = UᵀU is the transpose of its lower Cholesky factor

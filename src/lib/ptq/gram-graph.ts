@@ -82,83 +82,148 @@ export function planGramChunks(layouts: GramLayout[], budget = 16 * 2 ** 20): Gr
   return chunks;
 }
 
-/**
- * A copy of `g` that also outputs, per layer, its Gram matrix summed over the batch and
- * the shape of the view it came from. The original outputs are kept (not fetched).
- */
-export function buildGramGraph(g: Graph, layouts: GramLayout[]): { graph: Graph; outputs: GramOutputs[] } {
+interface Builder {
+  out: Graph;
+  names: NameAllocator;
+  added: Node[];
+  int64: (base: string, values: number[]) => string;
+}
+
+function builder(g: Graph): Builder {
   const out = cloneGraph(g, { shareInitializers: true });
   const names = new NameAllocator(out);
-  const nodesByName = new Map(out.nodes.map((n) => [n.name, n]));
-  const producers = producerOf(out);
-  const added: Node[] = [];
-  const outputs: GramOutputs[] = [];
   const int64 = (base: string, values: number[]) => {
     const n = names.take(base);
     out.initializers.set(n, makeTensor(n, [values.length], values.map(BigInt), 'int64'));
     return n;
   };
-  for (const l of layouts) {
-    const node = nodesByName.get(l.point.node)!;
-    if (!producers.has(l.input) && !out.inputs.some((v) => v.name === l.input)) {
-      throw new QpError('INTERNAL', `The input ${l.input} of ${l.point.node} is produced by nothing.`);
-    }
-    const tag = `${l.point.node}__gram`;
-    const t = (s: string) => names.take(`${tag}/${s}`);
-    let view: string;
-    let transposed: string;
-    let gram: string;
-    if (l.point.opType === 'Conv') {
-      const w = out.initializers.get(l.point.initializer)!;
-      const [, cinPerGroup, kh, kw] = w.dims;
-      const cin = cinPerGroup * l.groups;
-      const taps = kh * kw;
-      const strides = (node.attrs.strides as number[] | undefined) ?? [1, 1];
-      const pads = (node.attrs.pads as number[] | undefined) ?? [0, 0, 0, 0];
-      const plain = taps === 1 && strides.every((s) => s === 1) && pads.every((p) => p === 0) && (node.attrs.auto_pad ?? 'NOTSET') === 'NOTSET';
-      let cols = l.input;
-      if (!plain) {
-        const kernel = new Float32Array(cin * taps * taps);
-        for (let c = 0; c < cin; c++) for (let o = 0; o < taps; o++) kernel[(c * taps + o) * taps + o] = 1;
-        const kName = names.take(`${tag}/im2col_kernel`);
-        out.initializers.set(kName, makeTensor(kName, [cin * taps, 1, kh, kw], kernel));
-        const attrs: Record<string, number | string | number[]> = { group: cin, kernel_shape: [kh, kw] };
-        for (const a of ['strides', 'pads', 'dilations', 'auto_pad'] as const) {
-          const v = node.attrs[a];
-          if (v !== undefined) attrs[a] = v as number | string | number[];
-        }
-        cols = t('im2col');
-        added.push(makeNode('Conv', [l.input, kName], [cols], attrs, { name: t('Im2col') }));
-      }
-      // [N, groups·K, H, W] → [groups·K, N, H, W] → [groups, K, N·H·W]
-      const chw = t('cnhw');
-      added.push(makeNode('Transpose', [cols], [chw], { perm: [1, 0, 2, 3] }, { name: t('Transpose') }));
-      view = t('view');
-      added.push(makeNode('Reshape', [chw, int64(`${tag}/view_shape`, [l.groups, l.cols, -1])], [view], {}, { name: t('Reshape') }));
-      transposed = t('viewT');
-      added.push(makeNode('Transpose', [view], [transposed], { perm: [0, 2, 1] }, { name: t('TransposeView') }));
-      gram = t('gram');
-      added.push(makeNode('MatMul', [view, transposed], [gram], {}, { name: t('MatMul') }));
-    } else {
-      // [positions, K]: G = XᵀX, then [1, K, K] like a one-group conv
-      view = t('view');
-      added.push(makeNode('Reshape', [l.input, int64(`${tag}/view_shape`, [-1, l.cols])], [view], {}, { name: t('Reshape') }));
-      transposed = t('viewT');
-      added.push(makeNode('Transpose', [view], [transposed], { perm: [1, 0] }, { name: t('Transpose') }));
-      const g2 = t('gram2d');
-      added.push(makeNode('MatMul', [transposed, view], [g2], {}, { name: t('MatMul') }));
-      gram = t('gram');
-      added.push(makeNode('Reshape', [g2, int64(`${tag}/gram_shape`, [1, l.cols, l.cols])], [gram], {}, { name: t('ReshapeGram') }));
-    }
-    const shapeI = t('shape_i64');
-    const shape = t('shape');
-    added.push(makeNode('Shape', [view], [shapeI], {}, { name: t('Shape') }));
-    added.push(makeNode('Cast', [shapeI], [shape], { to: 1 }, { name: t('Cast') }));
-    out.outputs.push({ name: gram, dtype: 'float32', shape: [l.groups, l.cols, l.cols] }, { name: shape, dtype: 'float32', shape: [null] });
-    outputs.push({ layout: l, gram, shape });
+  return { out, names, added: [], int64 };
+}
+
+/**
+ * The im2col view of `input` as the layer `node` reads it: [groups, K, positions] for
+ * Conv, [positions, K] for Gemm/MatMul.
+ */
+function im2colView(b: Builder, node: Node, l: GramLayout, input: string, tag: string): string {
+  const { out, names, added } = b;
+  const t = (s: string) => names.take(`${tag}/${s}`);
+  if (l.point.opType !== 'Conv') {
+    const view = t('view');
+    added.push(makeNode('Reshape', [input, b.int64(`${tag}/view_shape`, [-1, l.cols])], [view], {}, { name: t('Reshape') }));
+    return view;
   }
-  out.nodes.push(...added);
-  return { graph: out, outputs };
+  const w = out.initializers.get(l.point.initializer)!;
+  const [, cinPerGroup, kh, kw] = w.dims;
+  const cin = cinPerGroup * l.groups;
+  const taps = kh * kw;
+  const strides = (node.attrs.strides as number[] | undefined) ?? [1, 1];
+  const pads = (node.attrs.pads as number[] | undefined) ?? [0, 0, 0, 0];
+  const plain = taps === 1 && strides.every((s) => s === 1) && pads.every((p) => p === 0) && (node.attrs.auto_pad ?? 'NOTSET') === 'NOTSET';
+  let cols = input;
+  if (!plain) {
+    const kernel = new Float32Array(cin * taps * taps);
+    for (let c = 0; c < cin; c++) for (let o = 0; o < taps; o++) kernel[(c * taps + o) * taps + o] = 1;
+    const kName = names.take(`${tag}/im2col_kernel`);
+    out.initializers.set(kName, makeTensor(kName, [cin * taps, 1, kh, kw], kernel));
+    const attrs: Record<string, number | string | number[]> = { group: cin, kernel_shape: [kh, kw] };
+    for (const a of ['strides', 'pads', 'dilations', 'auto_pad'] as const) {
+      const v = node.attrs[a];
+      if (v !== undefined) attrs[a] = v as number | string | number[];
+    }
+    cols = t('im2col');
+    added.push(makeNode('Conv', [input, kName], [cols], attrs, { name: t('Im2col') }));
+  }
+  // [N, groups·K, H, W] → [groups·K, N, H, W] → [groups, K, N·H·W]
+  const chw = t('cnhw');
+  added.push(makeNode('Transpose', [cols], [chw], { perm: [1, 0, 2, 3] }, { name: t('Transpose') }));
+  const view = t('view');
+  added.push(makeNode('Reshape', [chw, b.int64(`${tag}/view_shape`, [l.groups, l.cols, -1])], [view], {}, { name: t('Reshape') }));
+  return view;
+}
+
+/** [groups, K, K] = Σ over positions of a_i·b_j for two views of the same layout. */
+function product(b: Builder, l: GramLayout, va: string, vb: string, tag: string): string {
+  const { names, added } = b;
+  const t = (s: string) => names.take(`${tag}/${s}`);
+  const res = t('gram');
+  if (l.point.opType === 'Conv') {
+    const vbT = t('viewT');
+    added.push(makeNode('Transpose', [vb], [vbT], { perm: [0, 2, 1] }, { name: t('TransposeView') }));
+    added.push(makeNode('MatMul', [va, vbT], [res], {}, { name: t('MatMul') }));
+  } else {
+    // [positions, K]: aᵀb, then [1, K, K] like a one-group conv
+    const vaT = t('viewT');
+    added.push(makeNode('Transpose', [va], [vaT], { perm: [1, 0] }, { name: t('Transpose') }));
+    const g2 = t('gram2d');
+    added.push(makeNode('MatMul', [vaT, vb], [g2], {}, { name: t('MatMul') }));
+    added.push(makeNode('Reshape', [g2, b.int64(`${tag}/gram_shape`, [1, l.cols, l.cols])], [res], {}, { name: t('ReshapeGram') }));
+  }
+  b.out.outputs.push({ name: res, dtype: 'float32', shape: [l.groups, l.cols, l.cols] });
+  return res;
+}
+
+function shapeOutput(b: Builder, view: string, tag: string): string {
+  const shapeI = b.names.take(`${tag}/shape_i64`);
+  const shape = b.names.take(`${tag}/shape`);
+  b.added.push(makeNode('Shape', [view], [shapeI], {}, { name: b.names.take(`${tag}/Shape`) }));
+  b.added.push(makeNode('Cast', [shapeI], [shape], { to: 1 }, { name: b.names.take(`${tag}/Cast`) }));
+  b.out.outputs.push({ name: shape, dtype: 'float32', shape: [null] });
+  return shape;
+}
+
+/**
+ * A copy of `g` that also outputs, per layer, its Gram matrix summed over the batch and
+ * the shape of the view it came from. The original outputs are kept (not fetched).
+ */
+export function buildGramGraph(g: Graph, layouts: GramLayout[]): { graph: Graph; outputs: GramOutputs[] } {
+  const b = builder(g);
+  const nodesByName = new Map(b.out.nodes.map((n) => [n.name, n]));
+  const outputs: GramOutputs[] = [];
+  for (const l of layouts) {
+    const tag = `${l.point.node}__gram`;
+    const view = im2colView(b, nodesByName.get(l.point.node)!, l, l.input, tag);
+    outputs.push({ layout: l, gram: product(b, l, view, view, tag), shape: shapeOutput(b, view, tag) });
+  }
+  b.out.nodes.push(...b.added);
+  return { graph: b.out, outputs };
+}
+
+export interface CrossGramOutputs extends GramOutputs {
+  /** [groups, K, K]: Σ x·x̃ᵀ, FP32 input (rows) against the quantized model's input (columns) */
+  cross: string;
+}
+
+/** Prefix of every tensor, node and initializer of the quantized copy in a merged graph. */
+export const QUANT_PREFIX = 'q::';
+
+/**
+ * One graph running the FP32 model `fp` and the quantized model `quant` (same layers, same
+ * input) side by side, with per layer the Gram matrix of the quantized model's input,
+ * G̃ = X̃X̃ᵀ (`gram`), and the cross term XX̃ᵀ (`cross`): what ‖WX − W̃X̃‖² needs (inputs from
+ * the quantized prefix, targets from FP32, as MQBench). Both graphs need the same opset.
+ */
+export function buildCrossGramGraph(fp: Graph, quant: Graph, layouts: GramLayout[]): { graph: Graph; outputs: CrossGramOutputs[] } {
+  if (fp.opset !== quant.opset) throw new QpError('INTERNAL', `Merging graphs of opsets ${fp.opset} and ${quant.opset}.`);
+  const b = builder(fp);
+  const inputs = new Set(quant.inputs.map((v) => v.name));
+  const rn = (t: string) => (t === '' || inputs.has(t) ? t : QUANT_PREFIX + t);
+  for (const [k, t] of quant.initializers) b.out.initializers.set(rn(k), { ...t, name: rn(k) });
+  const quantNodes = quant.nodes.map((n) => ({ ...n, name: QUANT_PREFIX + n.name, inputs: n.inputs.map(rn), outputs: n.outputs.map(rn) }));
+  b.out.nodes.push(...quantNodes);
+  for (const [k, v] of quant.valueInfo) b.out.valueInfo.set(rn(k), { ...v, name: rn(k) });
+  const fpNodes = new Map(b.out.nodes.map((n) => [n.name, n]));
+  const outputs: CrossGramOutputs[] = [];
+  for (const l of layouts) {
+    const tag = `${l.point.node}__xgram`;
+    const node = fpNodes.get(l.point.node)!;
+    const qNode = fpNodes.get(QUANT_PREFIX + l.point.node);
+    if (!qNode) throw new QpError('INTERNAL', `The quantized model has no layer ${l.point.node}.`);
+    const vx = im2colView(b, node, l, l.input, `${tag}/fp`);
+    const vq = im2colView(b, qNode, l, qNode.inputs[0], `${tag}/q`);
+    outputs.push({ layout: l, gram: product(b, l, vq, vq, `${tag}/qq`), cross: product(b, l, vx, vq, `${tag}/xq`), shape: shapeOutput(b, vq, tag) });
+  }
+  b.out.nodes.push(...b.added);
+  return { graph: b.out, outputs };
 }
 
 /** Positions one batch contributed, from the fetched shape output. */

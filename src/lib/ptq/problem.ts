@@ -16,8 +16,14 @@ export interface LayerProblem {
   cols: number;
   /** groups: rows [i·rows/groups, (i+1)·rows/groups) read Gram matrix i */
   groups: number;
-  /** row-major rows×cols, float64 */
+  /** row-major rows×cols, float64: the float weights whose rounding is chosen */
   w: Float64Array;
+  /**
+   * The weights the loss compares with, when not `w`: with inputs X̃ from the quantized
+   * prefix and targets WX from FP32, ‖WX − W̃X̃‖² = ‖(W* − W̃)X̃‖² + const for
+   * W* = W·XX̃ᵀ·(X̃X̃ᵀ)⁻¹ (see targetWeights), and `gram` is then X̃X̃ᵀ.
+   */
+  target?: Float64Array;
   /** groups×cols×cols, sums over all calibration positions */
   gram: Float64Array;
   /** number of positions (images × output pixels) summed into gram */
@@ -86,13 +92,14 @@ export function quadraticError(p: LayerProblem, d: Float64Array): number {
 export function codesError(p: LayerProblem, codes: Int32Array): number {
   const q = dequantizeCodes(p, codes);
   const d = new Float64Array(q.length);
-  for (let i = 0; i < d.length; i++) d[i] = q[i] - p.w[i];
+  const t = p.target ?? p.w;
+  for (let i = 0; i < d.length; i++) d[i] = q[i] - t[i];
   return quadraticError(p, d);
 }
 
-/** ‖WX‖²: the output energy the errors are compared with. */
+/** ‖W*X̃‖² (‖WX‖² without a target): the output energy the errors are compared with. */
 export function outputEnergy(p: LayerProblem): number {
-  return quadraticError(p, p.w);
+  return quadraticError(p, p.target ?? p.w);
 }
 
 /**
@@ -136,5 +143,44 @@ export function codesToInitializer(p: LayerProblem, codes: Int32Array, axis: num
   if (axis === 0) return Float32Array.from(q);
   const out = new Float32Array(q.length);
   for (let m = 0; m < p.rows; m++) for (let k = 0; k < p.cols; k++) out[k * p.rows + m] = q[m * p.cols + k];
+  return out;
+}
+
+/**
+ * W* = W·C·(G̃ + damp·mean(diag)·I)⁻¹ per group, where C = XX̃ᵀ (FP32 input against the
+ * quantized prefix's input) and G̃ = X̃X̃ᵀ: the float weights that best reproduce the FP32
+ * output from the quantized input. Damping as GPTQ's keeps it finite where X̃ is rank
+ * deficient (dead channels).
+ */
+export function targetWeights(p: LayerProblem, cross: Float64Array, inverse: (h: Float64Array, n: number) => Float64Array, damp = 0.01): Float64Array {
+  const K = p.cols;
+  const per = p.rows / p.groups;
+  const out = new Float64Array(p.w.length);
+  for (let g = 0; g < p.groups; g++) {
+    const o = g * K * K;
+    const h = p.gram.slice(o, o + K * K);
+    let mean = 0;
+    for (let i = 0; i < K; i++) mean += h[i * K + i];
+    mean /= K;
+    for (let i = 0; i < K; i++) {
+      if (h[i * K + i] === 0) h[i * K + i] = 1;
+      h[i * K + i] += damp * (mean > 0 ? mean : 1);
+    }
+    const hinv = inverse(h, K);
+    // M = C·H⁻¹ (K×K), then each row w ← w·M
+    const m = new Float64Array(K * K);
+    for (let a = 0; a < K; a++) for (let c = 0; c < K; c++) {
+      const ca = cross[o + a * K + c];
+      if (ca === 0) continue;
+      for (let b = 0; b < K; b++) m[a * K + b] += ca * hinv[c * K + b];
+    }
+    for (let r = g * per; r < (g + 1) * per; r++) {
+      for (let a = 0; a < K; a++) {
+        const wa = p.w[r * K + a];
+        if (wa === 0) continue;
+        for (let b = 0; b < K; b++) out[r * K + b] += wa * m[a * K + b];
+      }
+    }
+  }
   return out;
 }
