@@ -28,7 +28,7 @@ import { collectActivationStats, DEFAULT_BINS } from './calibrate.ts';
 import { configHash } from './config.ts';
 import { agreement, evaluate, toAccuracy, type EvalOutcome } from './evaluate.ts';
 import { quantKey, quantizeActivations, quantizeWeights, weightKey, type WeightQuant } from './quantize.ts';
-import { reconstructFromQuantizedPrefix, type LayerGram } from './ptq.ts';
+import { reconstructFromQuantizedPrefix } from './ptq.ts';
 import type { PtqReport } from '../ptq/types.ts';
 import type { ExperimentResult, ProgressFn, RunExperiments, RunInputs, RunOptions, Stage } from './types.ts';
 
@@ -62,11 +62,9 @@ export interface PreparedGroup {
    * in their fixes evaluate the shared "before fixes" model once.
    */
   uncorrected: Map<string, EvalOutcome>;
-  /** Gram matrices of the layers' FP32 inputs, computed on first use by a reconstruction config */
-  grams?: { byInitializer: Map<string, LayerGram>; seconds: number };
 }
 
-/** Gram pass batch: a 3×3 im2col of a 56×56×144 activation is 1.8 M floats per image. */
+/** Gram pass batch: a 3×3 im2col of a 56×56×144 activation is 1.8 M floats per image, twice (FP32 and quantized). */
 const GRAM_BATCH = 4;
 
 /**
