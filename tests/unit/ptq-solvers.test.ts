@@ -185,3 +185,11 @@ describe('targets from FP32 with inputs from the quantized prefix', () => {
     expect(direct(gptq(p))).toBeLessThan(rtn);
   });
 });
+
+describe('targetWeights', () => {
+  it('returns W itself when the quantized prefix changes nothing, whatever the damping', () => {
+    const p = problem(8, 4, 9, 50, 4);
+    const t = targetWeights(p, p.gram, spdInverse, 0.5);
+    for (let i = 0; i < t.length; i++) expect(t[i]).toBeCloseTo(p.w[i], 12);
+  });
+});

@@ -28,7 +28,7 @@ import { collectActivationStats, DEFAULT_BINS } from './calibrate.ts';
 import { configHash } from './config.ts';
 import { agreement, evaluate, toAccuracy, type EvalOutcome } from './evaluate.ts';
 import { quantKey, quantizeActivations, quantizeWeights, weightKey, type WeightQuant } from './quantize.ts';
-import { reconstructFromQuantizedPrefix } from './ptq.ts';
+import { collectGrams, PTQ_INPUTS, reconstructFromQuantizedPrefix, reconstructWeights, type LayerGram } from './ptq.ts';
 import type { PtqReport } from '../ptq/types.ts';
 import type { ExperimentResult, ProgressFn, RunExperiments, RunInputs, RunOptions, Stage } from './types.ts';
 
@@ -62,6 +62,8 @@ export interface PreparedGroup {
    * in their fixes evaluate the shared "before fixes" model once.
    */
   uncorrected: Map<string, EvalOutcome>;
+  /** Gram matrices of the layers' FP32 inputs, computed on first use by a reconstruction config */
+  grams?: { byInitializer: Map<string, LayerGram>; seconds: number };
 }
 
 /** Gram pass batch: a 3×3 im2col of a 56×56×144 activation is 1.8 M floats per image, twice (FP32 and quantized). */
@@ -80,16 +82,32 @@ async function configWeights(
 ): Promise<{ weights: WeightQuant[]; ptq?: PtqReport }> {
   const rtn = quantizeWeights(group.graph, group.points, cfg);
   if (cfg.ptq === 'none') return { weights: rtn };
-  const eta = new Eta();
   const label = cfg.ptq === 'adaround' ? 'AdaRound' : 'GPTQ';
-  const acts = quantizeActivations(group.points, group.stats, cfg);
-  const { weights, report } = await reconstructFromQuantizedPrefix(engine, group.graph, rtn, acts, group.calibCrops, inputs.model.preprocess, cfg, {
-    batchSize: opts.tuning?.fixedBatch ? 1 : GRAM_BATCH,
-    signal: opts.signal,
-    onGramProgress: (d, t) => progress(opts.onProgress, 'quantize', new Eta(), d, t, `${label}: Gram matrices ${d}/${t}`),
-    onProgress: (d, t, node) => progress(opts.onProgress, 'quantize', eta, d, t, d < t ? `${label} layer ${d + 1}/${t}: ${node}` : `${label} done`),
-  });
-  return { weights, ptq: report };
+  const batchSize = opts.tuning?.fixedBatch ? 1 : GRAM_BATCH;
+  const layerProgress = (eta: Eta) => (d: number, t: number, node: string) =>
+    progress(opts.onProgress, 'quantize', eta, d, t, d < t ? `${label} layer ${d + 1}/${t}: ${node}` : `${label} done`);
+  if (PTQ_INPUTS === 'quantized-prefix') {
+    const acts = quantizeActivations(group.points, group.stats, cfg);
+    const { weights, report } = await reconstructFromQuantizedPrefix(engine, group.graph, rtn, acts, group.calibCrops, inputs.model.preprocess, cfg, {
+      batchSize,
+      signal: opts.signal,
+      onGramProgress: (d, t) => progress(opts.onProgress, 'quantize', new Eta(), d, t, `${label}: Gram matrices ${d}/${t}`),
+      onProgress: layerProgress(new Eta()),
+    });
+    return { weights, ptq: report };
+  }
+  if (!group.grams) {
+    const t0 = performance.now();
+    const eta = new Eta();
+    const byInitializer = await collectGrams(engine, group.graph, group.points, group.calibCrops, inputs.model.preprocess, {
+      batchSize,
+      signal: opts.signal,
+      onProgress: (d, t) => progress(opts.onProgress, 'quantize', eta, d, t, `Gram matrices ${d}/${t}`),
+    });
+    group.grams = { byInitializer, seconds: (performance.now() - t0) / 1000 };
+  }
+  const { weights, report } = await reconstructWeights(group.graph, rtn, group.grams.byInitializer, cfg, { signal: opts.signal, onProgress: layerProgress(new Eta()) });
+  return { weights, ptq: { ...report, gramSeconds: group.grams.seconds } };
 }
 
 const ALL_PLACEMENT: PlacementRules = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
