@@ -8,7 +8,7 @@
  * finally V ≥ 0 rounds up. Rows are independent given G, so the whole layer is one
  * batched update per iteration (rows × K² multiply-adds).
  */
-import { type LayerProblem, groupOf } from './problem.ts';
+import type { LayerProblem } from './problem.ts';
 
 export interface AdaRoundOptions {
   iters: number;
@@ -38,44 +38,113 @@ function rectSigmoid(v: number): number {
   return h < 0 ? 0 : h > 1 ? 1 : h;
 }
 
-/** Solves one layer and returns its integer codes (row-major like p.w). */
-export function adaround(p: LayerProblem, opts: AdaRoundOptions): Int32Array {
-  const { rows, cols: K } = p;
-  const n = p.w.length;
-  const lambda = opts.lambda ?? 0.01;
-  const bStart = opts.betaStart ?? 20;
-  const bEnd = opts.betaEnd ?? 2;
-  const warmup = opts.warmup ?? 0.2;
-  const lr = opts.lr ?? 1e-2;
-  const norm = 1 / Math.max(1, p.positions);
-  const target = p.target ?? p.w;
+/**
+ * The gradient's matrix product: out = d·G row by row (each row with its group's K×K Gram
+ * matrix). The only O(rows·K²) part of a step; everything else is O(rows·K).
+ */
+export type GramProduct = (d: Float64Array, out: Float64Array) => void | Promise<void>;
 
-  const floor = new Float64Array(n);
-  const v = new Float64Array(n);
-  for (let r = 0; r < rows; r++) {
-    const s = Math.fround(p.scale[r]);
-    for (let c = 0; c < K; c++) {
-      const i = r * K + c;
-      const x = Math.fround(Math.fround(p.w[i]) / s);
-      const f = Math.floor(x);
-      floor[i] = f;
-      // start where h(V) equals the fractional part: soft weights equal the float weights
-      const rest = x - f;
-      v[i] = -Math.log((ZETA - GAMMA) / (rest - GAMMA) - 1);
+/**
+ * d·G in plain TypeScript, four rows at a time so each Gram row is read once per four
+ * output rows (the 1×1 convs of MobileNet-V2, K up to 960, are memory bound otherwise).
+ */
+export function jsGramProduct(p: LayerProblem): GramProduct {
+  const K = p.cols;
+  const per = p.rows / p.groups;
+  return (d, out) => {
+    out.fill(0);
+    for (let g = 0; g < p.groups; g++) {
+      const go = g * K * K;
+      const end = (g + 1) * per;
+      let r = g * per;
+      for (; r + 4 <= end; r += 4) {
+        const o0 = r * K, o1 = o0 + K, o2 = o1 + K, o3 = o2 + K;
+        for (let a = 0; a < K; a++) {
+          const d0 = d[o0 + a], d1 = d[o1 + a], d2 = d[o2 + a], d3 = d[o3 + a];
+          if (d0 === 0 && d1 === 0 && d2 === 0 && d3 === 0) continue;
+          const ga = go + a * K;
+          for (let c = 0; c < K; c++) {
+            const gv = p.gram[ga + c];
+            out[o0 + c] += d0 * gv;
+            out[o1 + c] += d1 * gv;
+            out[o2 + c] += d2 * gv;
+            out[o3 + c] += d3 * gv;
+          }
+        }
+      }
+      for (; r < end; r++) {
+        const o = r * K;
+        for (let a = 0; a < K; a++) {
+          const da = d[o + a];
+          if (da === 0) continue;
+          const ga = go + a * K;
+          for (let c = 0; c < K; c++) out[o + c] += da * p.gram[ga + c];
+        }
+      }
     }
-  }
-  const m1 = new Float64Array(n);
-  const m2 = new Float64Array(n);
-  const d = new Float64Array(n); // soft weight − float weight
-  const dw = new Float64Array(n); // ∂loss/∂w̃ (reconstruction part)
-  const live = new Uint8Array(n); // 1 where the soft code is inside [qmin, qmax] and h is not clipped
-  const h = new Float64Array(n);
-  const B1 = 0.9, B2 = 0.999, EPS = 1e-8;
+  };
+}
 
-  for (let t = 0; t < opts.iters; t++) {
-    const b = beta(t, opts.iters, bStart, bEnd, warmup);
-    const reg = t >= warmup * opts.iters;
+const B1 = 0.9, B2 = 0.999, EPS = 1e-8;
+
+/** One layer's optimisation state: V, Adam moments and the buffers of a step. */
+class Stepper {
+  readonly n: number;
+  readonly floor: Float64Array;
+  readonly v: Float64Array;
+  readonly m1: Float64Array;
+  readonly m2: Float64Array;
+  /** soft weight − target weight */
+  readonly d: Float64Array;
+  /** d·G */
+  readonly dw: Float64Array;
+  readonly live: Uint8Array;
+  readonly h: Float64Array;
+  readonly lambda: number;
+  readonly bStart: number;
+  readonly bEnd: number;
+  readonly warmup: number;
+  readonly lr: number;
+  readonly norm: number;
+  readonly target: Float64Array;
+
+  constructor(readonly p: LayerProblem, readonly opts: AdaRoundOptions) {
+    const { rows, cols: K } = p;
+    const n = (this.n = p.w.length);
+    this.lambda = opts.lambda ?? 0.01;
+    this.bStart = opts.betaStart ?? 20;
+    this.bEnd = opts.betaEnd ?? 2;
+    this.warmup = opts.warmup ?? 0.2;
+    this.lr = opts.lr ?? 1e-2;
+    this.norm = 1 / Math.max(1, p.positions);
+    this.target = p.target ?? p.w;
+    this.floor = new Float64Array(n);
+    this.v = new Float64Array(n);
     for (let r = 0; r < rows; r++) {
+      const s = Math.fround(p.scale[r]);
+      for (let c = 0; c < K; c++) {
+        const i = r * K + c;
+        const x = Math.fround(Math.fround(p.w[i]) / s);
+        const f = Math.floor(x);
+        this.floor[i] = f;
+        // start where h(V) equals the fractional part: soft weights equal the float weights
+        const rest = x - f;
+        this.v[i] = -Math.log((ZETA - GAMMA) / (rest - GAMMA) - 1);
+      }
+    }
+    this.m1 = new Float64Array(n);
+    this.m2 = new Float64Array(n);
+    this.d = new Float64Array(n);
+    this.dw = new Float64Array(n);
+    this.live = new Uint8Array(n);
+    this.h = new Float64Array(n);
+  }
+
+  /** Soft weights of V: fills d, h and live. */
+  soft(): void {
+    const { p, v, floor, h, live, d, target } = this;
+    const K = p.cols;
+    for (let r = 0; r < p.rows; r++) {
       const s = Math.fround(p.scale[r]);
       const zp = p.zeroPoint[r];
       for (let c = 0; c < K; c++) {
@@ -92,21 +161,18 @@ export function adaround(p: LayerProblem, opts: AdaRoundOptions): Int32Array {
         d[i] = (code - zp) * s - target[i];
       }
     }
-    // dw = 2·d·G / positions, row by row with the row's group matrix
-    dw.fill(0);
-    for (let r = 0; r < rows; r++) {
-      const g = groupOf(p, r) * K * K;
-      const o = r * K;
-      for (let a = 0; a < K; a++) {
-        const da = d[o + a];
-        if (da === 0) continue;
-        const ga = g + a * K;
-        for (let c = 0; c < K; c++) dw[o + c] += da * p.gram[ga + c];
-      }
-    }
+  }
+
+  /** Adam step on V from dw = d·G (filled by the product) and the regulariser. */
+  update(t: number): void {
+    const { p, v, h, live, dw, m1, m2, norm, lambda, lr } = this;
+    const iters = this.opts.iters;
+    const b = beta(t, iters, this.bStart, this.bEnd, this.warmup);
+    const reg = t >= this.warmup * iters;
+    const K = p.cols;
     const c1 = 1 / (1 - Math.pow(B1, t + 1));
     const c2 = 1 / (1 - Math.pow(B2, t + 1));
-    for (let r = 0; r < rows; r++) {
+    for (let r = 0; r < p.rows; r++) {
       const s = Math.fround(p.scale[r]);
       for (let c = 0; c < K; c++) {
         const i = r * K + c;
@@ -124,15 +190,47 @@ export function adaround(p: LayerProblem, opts: AdaRoundOptions): Int32Array {
       }
     }
   }
-  const codes = new Int32Array(n);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < K; c++) {
-      const i = r * K + c;
-      const q = floor[i] + (v[i] >= 0 ? 1 : 0) + p.zeroPoint[r];
-      codes[i] = q < p.qmin ? p.qmin : q > p.qmax ? p.qmax : q;
+
+  /** Final hard rounding: V ≥ 0 rounds up. */
+  codes(): Int32Array {
+    const { p, v, floor } = this;
+    const K = p.cols;
+    const codes = new Int32Array(this.n);
+    for (let r = 0; r < p.rows; r++) {
+      for (let c = 0; c < K; c++) {
+        const i = r * K + c;
+        const q = floor[i] + (v[i] >= 0 ? 1 : 0) + p.zeroPoint[r];
+        codes[i] = q < p.qmin ? p.qmin : q > p.qmax ? p.qmax : q;
+      }
     }
+    return codes;
   }
-  return codes;
+}
+
+/** Solves one layer with the TypeScript product and returns its integer codes (row-major like p.w). */
+export function adaround(p: LayerProblem, opts: AdaRoundOptions): Int32Array {
+  const st = new Stepper(p, opts);
+  const product = jsGramProduct(p);
+  for (let t = 0; t < opts.iters; t++) {
+    st.soft();
+    void product(st.d, st.dw);
+    st.update(t);
+  }
+  return st.codes();
+}
+
+/**
+ * adaround with a product that may run elsewhere (an onnxruntime MatMul session, see
+ * gram-matmul.ts); the same steps, awaited.
+ */
+export async function adaroundWith(p: LayerProblem, opts: AdaRoundOptions, product: GramProduct): Promise<Int32Array> {
+  const st = new Stepper(p, opts);
+  for (let t = 0; t < opts.iters; t++) {
+    st.soft();
+    await product(st.d, st.dw);
+    st.update(t);
+  }
+  return st.codes();
 }
 
 export { rectSigmoid };

@@ -18,7 +18,8 @@ import { ensureOpset, insertFakeQuant } from '../onnx/fake-quant.ts';
 import { cloneGraph, type Graph } from '../onnx/ir.ts';
 import { serializeModel } from '../onnx/model.ts';
 import type { QuantPoints } from '../onnx/placement.ts';
-import { adaround } from './adaround.ts';
+import { adaroundWith } from './adaround.ts';
+import { gramProduct } from './gram-matmul.ts';
 import { gptq, spdInverse } from './gptq.ts';
 import { buildCrossGramGraph, buildGramGraph, gramLayout, planGramChunks, positionsOf, type GramLayout } from './gram-graph.ts';
 import { codesError, codesToInitializer, layerProblem, nearestCodes, outputEnergy, targetWeights, type LayerProblem } from './problem.ts';
@@ -88,6 +89,8 @@ export async function collectGrams(
 }
 
 export interface ReconstructOptions {
+  /** runs AdaRound's products on the 1×1 convs (TypeScript without it) */
+  engine?: Engine;
   signal?: AbortSignal;
   /** called before each layer (done = layers finished) */
   onProgress?: (done: number, total: number, node: string) => void;
@@ -129,7 +132,7 @@ export async function reconstructWeights(
     const init = graph.initializers.get(wq.point.initializer)!;
     const p = layerProblem(init.data as Float32Array, init.dims, wq.point.axis, lg.layout.groups, lg.gram, lg.positions, wq.qparams);
     const rtn = nearestCodes(p);
-    const codes = method === 'adaround' ? adaround(p, { iters: cfg.ptqIters }) : gptq(p);
+    const codes = method === 'adaround' ? await solveAdaRound(opts.engine, p, cfg.ptqIters) : gptq(p);
     const energy = outputEnergy(p) || 1;
     let flips = 0;
     for (let k = 0; k < codes.length; k++) if (codes[k] !== rtn[k]) flips++;
@@ -149,9 +152,19 @@ export async function reconstructWeights(
   };
 }
 
-function solveLayer(p: LayerProblem, cfg: ExperimentConfig, wq: WeightQuant, bits: number, t1: number): { report: PtqLayerReport; values: Float32Array } {
+/** AdaRound on one layer, its product on the engine where that is faster (gram-matmul.ts). */
+async function solveAdaRound(engine: Engine | undefined, p: LayerProblem, iters: number): Promise<Int32Array> {
+  const { product, release } = await gramProduct(engine, p);
+  try {
+    return await adaroundWith(p, { iters }, product);
+  } finally {
+    await release();
+  }
+}
+
+async function solveLayer(engine: Engine | undefined, p: LayerProblem, cfg: ExperimentConfig, wq: WeightQuant, bits: number, t1: number): Promise<{ report: PtqLayerReport; values: Float32Array }> {
   const rtn = nearestCodes(p);
-  const codes = cfg.ptq === 'adaround' ? adaround(p, { iters: cfg.ptqIters }) : gptq(p);
+  const codes = cfg.ptq === 'adaround' ? await solveAdaRound(engine, p, cfg.ptqIters) : gptq(p);
   const energy = outputEnergy(p) || 1;
   let flips = 0;
   for (let k = 0; k < codes.length; k++) if (codes[k] !== rtn[k]) flips++;
@@ -256,7 +269,7 @@ export async function reconstructFromQuantizedPrefix(
       const init = graph.initializers.get(wq.point.initializer)!;
       const p = layerProblem(init.data as Float32Array, init.dims, wq.point.axis, a.o.layout.groups, a.gram, a.positions, wq.qparams);
       p.target = targetWeights(p, a.cross, spdInverse);
-      const solved = solveLayer(p, cfg, wq, bitsOf(wq), t1);
+      const solved = await solveLayer(engine, p, cfg, wq, bitsOf(wq), t1);
       layers[index] = solved.report;
       current[index] = { ...wq, values: solved.values };
       done++;

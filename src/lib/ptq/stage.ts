@@ -39,7 +39,7 @@ async function apply(ctx: WeightContext, cfg: ExperimentConfig): Promise<{ weigh
     grams = { byInitializer, seconds: (performance.now() - t0) / 1000 };
     ctx.shared.set(GRAMS, grams);
   }
-  const { weights, report } = await reconstructWeights(ctx.graph, ctx.weights, grams.byInitializer, cfg, { signal: ctx.signal, onProgress: onLayer });
+  const { weights, report } = await reconstructWeights(ctx.graph, ctx.weights, grams.byInitializer, cfg, { engine: ctx.engine, signal: ctx.signal, onProgress: onLayer });
   return { weights, report: { ...report, gramSeconds: grams.seconds } };
 }
 
