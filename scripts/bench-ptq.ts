@@ -5,6 +5,7 @@
  * machines are shared and their load varies by several times.
  * Options: [--model FILE] [--data DIR] [--engine wasm|node] [--threads N]
  *   [--ptq adaround,gptq] [--ptq-iters N] [--w-bits 4,3,2] [--calib N] [--eval N]
+ *   [--inputs fp32|quantized-prefix]
  *   (--eval defaults to the 872 images left after calibration)
  */
 import { resolve } from 'node:path';
@@ -15,7 +16,9 @@ import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
 import { DEFAULT_PTQ_ITERS, resolveConfig } from '../src/lib/experiment/config.ts';
 import { table } from '../src/lib/experiment/report.ts';
-import { runExperiments } from '../src/lib/pipeline/run.ts';
+import { DEFAULT_STAGES } from '../src/lib/pipeline/run.ts';
+import { runPipeline } from '../src/lib/experiment/run.ts';
+import { ptqStages } from '../src/lib/ptq/stage.ts';
 import { PTQ_METHODS, type PtqMethod } from '../src/lib/protocol/names.ts';
 
 const shared = resolve(import.meta.dirname, '../../shared/data');
@@ -31,6 +34,7 @@ const { values: v } = parseArgs({
     'w-bits': { type: 'string', default: '4' },
     calib: { type: 'string', default: '128' },
     eval: { type: 'string' },
+    inputs: { type: 'string', default: 'fp32' },
   },
 });
 const methods = v.ptq.split(',').map((m) => {
@@ -45,15 +49,16 @@ const configs = v['w-bits'].split(',').flatMap((b) =>
   methods.map((ptq) => resolveConfig({ backend: 'academic', wBits: Number(b), aBits: 8, ptq, ptqIters: Number(v['ptq-iters']), calib, eval: evalN, seed: 0 })),
 );
 const engine = await createNodeEngine(engineKind, v.threads ? Number(v.threads) : undefined);
-process.stderr.write(`MobileNet-V2, Academic WxA8, ${calib} calibration / ${evalN} evaluation images, engine ${engine.description}\n`);
+process.stderr.write(`MobileNet-V2, Academic WxA8, ${calib} calibration / ${evalN} evaluation images, layer inputs ${v.inputs}, engine ${engine.description}\n`);
 let last = '';
-const results = await runExperiments(
+const results = await runPipeline(
   configs,
   { engine, modelBytes: new Uint8Array(readFileSync(v.model)), model: { id: 'mobilenet-v2', label: 'MobileNet-V2', preprocess: TORCHVISION_SPEC, classes: 1000 }, dataset, cropStore: new DiskCropStore() },
   {
+    stages: { ...DEFAULT_STAGES, ...ptqStages(v.inputs === 'quantized-prefix' ? 'quantized-prefix' : 'fp32') },
     onProgress: (p) => {
-      if (p.message.split(' ')[0] !== last) process.stderr.write(`[${p.stage}] ${p.message}\n`);
-      last = p.message.split(' ')[0];
+      if (p.message.split(' ').slice(0, 2).join(' ') !== last) process.stderr.write(`[${p.stage}] ${p.message}\n`);
+      last = p.message.split(' ').slice(0, 2).join(' ');
     },
   },
 );

@@ -100,6 +100,8 @@ class Stepper {
   readonly dw: Float64Array;
   readonly live: Uint8Array;
   readonly h: Float64Array;
+  /** σ(V) of the current step, shared by soft() and update() */
+  readonly sig: Float64Array;
   readonly lambda: number;
   readonly bStart: number;
   readonly bEnd: number;
@@ -138,11 +140,12 @@ class Stepper {
     this.dw = new Float64Array(n);
     this.live = new Uint8Array(n);
     this.h = new Float64Array(n);
+    this.sig = new Float64Array(n);
   }
 
   /** Soft weights of V: fills d, h and live. */
   soft(): void {
-    const { p, v, floor, h, live, d, target } = this;
+    const { p, v, floor, h, live, d, target, sig: sg } = this;
     const K = p.cols;
     for (let r = 0; r < p.rows; r++) {
       const s = Math.fround(p.scale[r]);
@@ -150,6 +153,7 @@ class Stepper {
       for (let c = 0; c < K; c++) {
         const i = r * K + c;
         const sig = 1 / (1 + Math.exp(-v[i]));
+        sg[i] = sig;
         const raw = sig * (ZETA - GAMMA) + GAMMA;
         const hi = raw < 0 ? 0 : raw > 1 ? 1 : raw;
         h[i] = hi;
@@ -165,7 +169,7 @@ class Stepper {
 
   /** Adam step on V from dw = d·G (filled by the product) and the regulariser. */
   update(t: number): void {
-    const { p, v, h, live, dw, m1, m2, norm, lambda, lr } = this;
+    const { p, v, h, live, dw, m1, m2, norm, lambda, lr, sig: sg } = this;
     const iters = this.opts.iters;
     const b = beta(t, iters, this.bStart, this.bEnd, this.warmup);
     const reg = t >= this.warmup * iters;
@@ -176,7 +180,7 @@ class Stepper {
       const s = Math.fround(p.scale[r]);
       for (let c = 0; c < K; c++) {
         const i = r * K + c;
-        const sig = 1 / (1 + Math.exp(-v[i]));
+        const sig = sg[i];
         const dh = sig * (1 - sig) * (ZETA - GAMMA); // ∂h/∂V where h is not clipped
         let g = live[i] ? 2 * norm * dw[i] * s * dh : 0;
         if (reg) {

@@ -28,7 +28,8 @@ import { batches } from '../experiment/batches.ts';
 import type { ActivationQuant, WeightQuant } from '../experiment/quantize.ts';
 
 /** Where the layers' inputs come from (see the module header). */
-export const PTQ_INPUTS: 'fp32' | 'quantized-prefix' = 'fp32';
+export type PtqInputs = 'fp32' | 'quantized-prefix';
+export const PTQ_INPUTS: PtqInputs = 'fp32';
 
 /** Layers per pass of the quantized-prefix reconstruction (each pass runs both models once). */
 export const PREFIX_CHUNK_LAYERS = 14;
