@@ -8,7 +8,7 @@ import { QpError, toErrorInfo } from '../lib/protocol/errors.ts';
 import { DiskCropStore, loadImageFolder } from '../lib/data/dataset.node.ts';
 import { EFFICIENTNET_LITE_SPEC, TORCHVISION_SPEC } from '../lib/data/preprocess.ts';
 import { createNodeEngine } from '../lib/engine/node.ts';
-import { configLabel, fixesAndAnalysisSummary, layersTable, resultsTable, worstLayers } from '../lib/experiment/report.ts';
+import { configLabel, fixesAndAnalysisSummary, layersTable, ptqTable, resultsTable, worstLayers } from '../lib/experiment/report.ts';
 import { runExperiments } from '../lib/pipeline/run.ts';
 import type { ExperimentResult, ModelSpec, Progress, RunInputs } from '../lib/experiment/types.ts';
 import type { ExperimentConfig } from '../lib/protocol/config.ts';
@@ -150,6 +150,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`\n${resultsTable(results)}\n`);
     const summary = fixesAndAnalysisSummary(results);
     if (summary) process.stdout.write(`${summary}\n`);
+    for (const r of results) {
+      if (!r.ptq) continue;
+      process.stdout.write(`\nReconstruction, ${configLabel(r)} (error = ‖ΔW·X‖²/‖W·X‖² on the calibration inputs; Gram matrices ${r.ptq.gramSeconds.toFixed(1)} s, solving ${r.ptq.solveSeconds.toFixed(1)} s):\n${ptqTable(r.ptq)}\n`);
+    }
     for (const r of results) {
       if (!r.layers) continue;
       process.stdout.write(`\nPer-layer error, ${configLabel(r)} (SQNR in dB on ${r.analysis?.images ?? '?'} evaluation images; drift = quantized vs FP32 output statistics):\n${layersTable(r.layers)}\n`);

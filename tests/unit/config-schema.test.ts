@@ -214,7 +214,10 @@ describe('configHash', () => {
     const r = rng(3);
     for (const f of CONFIG_FIELDS) {
       for (let i = 0; i < 8; i++) {
-        const base = defaultConfig(r.pick(BACKEND_NAMES));
+        // a field another one can make irrelevant (ptqIters without AdaRound) is tested where it is used
+        const plain = defaultConfig(r.pick(BACKEND_NAMES));
+        const base = f.usedWhen && !f.usedWhen(plain) ? { ...plain, ptq: 'adaround' as const } : plain;
+        expect(f.usedWhen?.(base) ?? true, `${f.name} is used in the base config`).toBe(true);
         let v = randomValue(r, f.type);
         for (let k = 0; k < 50 && sameFieldValue(v, getField(base, f)); k++) v = randomValue(r, f.type);
         if (sameFieldValue(v, getField(base, f))) continue;

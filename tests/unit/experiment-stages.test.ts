@@ -49,6 +49,28 @@ describe('pipeline stages', () => {
     await expect(runPipeline([cfg()], inputs, { analyze: true })).rejects.toThrow(/without the analysis stage/);
   });
 
+  it('refuses a weight rounding method without the reconstruction stage, and uses the weights a plugged-in one returns', async () => {
+    await expect(runPipeline([cfg({ wBits: 4, ptq: 'gptq' })], inputs)).rejects.toThrow(/gptq weight rounding.*without the reconstruction stage/);
+    const seen: string[] = [];
+    const stages: PipelineStages = {
+      weights: {
+        wanted: (c) => c.ptq !== 'none',
+        apply: async (ctx, c) => {
+          seen.push(c.ptq);
+          expect(ctx.calibCrops.length).toBe(4);
+          // zero weights: the model's output no longer depends on the input
+          const weights = ctx.weights.map((w) => ({ ...w, values: new Float32Array(w.values.length) }));
+          return { weights, report: { method: 'gptq', layers: [], gramSeconds: 0, solveSeconds: 0 } };
+        },
+      },
+    };
+    const [plain, zeroed] = await runPipeline([cfg({ wBits: 4 }), cfg({ wBits: 4, ptq: 'gptq' })], inputs, { stages });
+    expect(seen).toEqual(['gptq']);
+    expect(plain.ptq).toBeUndefined();
+    expect(zeroed.ptq?.method).toBe('gptq');
+    expect(zeroed.agreement).not.toBe(plain.agreement);
+  });
+
   it('evaluates the graph a plugged-in fix stage returns and reports its report', async () => {
     const asked: boolean[] = [];
     const stages: PipelineStages = {

@@ -71,6 +71,8 @@ const cfg = (backend: keyof typeof BACKEND_PRESETS): ExperimentConfig => {
     bnReestimate: false,
     cle: false,
     layerBits: {},
+    ptq: 'none',
+    ptqIters: 500,
   };
 };
 

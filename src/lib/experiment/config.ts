@@ -21,6 +21,9 @@ export function presetFields(backend: BackendName): PresetFields {
   return out as unknown as PresetFields;
 }
 
+/** AdaRound steps per layer by default: see README (PTQ) for the accuracy/time trade-off. */
+export { DEFAULT_PTQ_ITERS } from '../protocol/names.ts';
+
 export function defaultConfig(backend: BackendName = 'tensorrt'): ExperimentConfig {
   const out: Record<string, unknown> = { v: CONFIG_VERSION };
   for (const f of CONFIG_FIELDS) {

@@ -30,7 +30,8 @@ export interface ActivationQuant {
 
 /** The fields of a config that change weight quantization (cache key for sweeps). */
 export function weightKey(cfg: ExperimentConfig): string {
-  return JSON.stringify([cfg.wBits, cfg.wGranularity, cfg.wSymmetric, cfg.wNarrowRange, cfg.wPowerOfTwo, cfg.wObserver, cfg.firstLast8bit, formatLayerBits(cfg.layerBits ?? {}), !!cfg.cle]);
+  const ptq = cfg.ptq === 'adaround' ? [cfg.ptq, cfg.ptqIters] : cfg.ptq === 'gptq' ? [cfg.ptq] : [];
+  return JSON.stringify([cfg.wBits, cfg.wGranularity, cfg.wSymmetric, cfg.wNarrowRange, cfg.wPowerOfTwo, cfg.wObserver, cfg.firstLast8bit, formatLayerBits(cfg.layerBits ?? {}), !!cfg.cle, ...ptq]);
 }
 
 /**

@@ -8,7 +8,7 @@ const pct = (x: number) => (100 * x).toFixed(2);
 
 export function configLabel(r: ExperimentResult): string {
   const c = r.config;
-  const fixes = [c.cle ? '+cle' : '', c.biasCorrection ? '+bc' : '', c.bnReestimate ? '+bn' : '', Object.keys(c.layerBits ?? {}).length ? `+${Object.keys(c.layerBits).length}L` : ''].join('');
+  const fixes = [c.cle ? '+cle' : '', c.biasCorrection ? '+bc' : '', c.bnReestimate ? '+bn' : '', Object.keys(c.layerBits ?? {}).length ? `+${Object.keys(c.layerBits).length}L` : '', c.ptq === 'adaround' ? `+adaround${c.ptqIters}` : c.ptq === 'gptq' ? '+gptq' : ''].join('');
   return `${c.backend} W${c.wBits}A${c.aBits} ${c.wGranularity === 'per-channel' ? 'pc' : 'pt'} ${c.wObserver}/${c.aObserver}${fixes}`;
 }
 
@@ -73,4 +73,13 @@ export function fixesAndAnalysisSummary(results: ExperimentResult[]): string {
     }
   }
   return lines.join('\n');
+}
+
+/** Per-layer reconstruction table: error relative to ‖WX‖² before/after, rounding flips. */
+export function ptqTable(report: import('../protocol/ptq.ts').PtqReport): string {
+  const header = ['layer', 'W bits', 'err RTN', `err ${report.method}`, 'flips %', 'sec'];
+  const rows = report.layers
+    .filter((l) => !l.skipped)
+    .map((l) => [l.node, String(l.bits), l.errorBefore.toExponential(2), l.errorAfter.toExponential(2), (100 * l.flips).toFixed(1), l.seconds.toFixed(1)]);
+  return table(header, rows);
 }

@@ -24,6 +24,7 @@ import { validateClassifier } from '../models/validate.ts';
 import { calibrationNeeds } from '../quant/observers.ts';
 import type { ActivationStats } from '../quant/types.ts';
 import type { FixReport, LayerAnalysis, ModelAnalysis } from '../protocol/analysis.ts';
+import type { PtqReport } from '../protocol/ptq.ts';
 import { Eta } from './batches.ts';
 import { collectActivationStats, DEFAULT_BINS } from './calibrate.ts';
 import { configHash } from './config.ts';
@@ -70,6 +71,8 @@ export interface PreparedGroup {
    * in their fixes evaluate the shared "before fixes" model once.
    */
   uncorrected: Map<string, EvalOutcome>;
+  /** what weight stages share within the group (WeightContext.shared) */
+  stageShared: Map<string, unknown>;
 }
 
 const ALL_PLACEMENT: PlacementRules = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
@@ -172,6 +175,7 @@ export async function prepareGroup(
     skipped: skipped.length, fp32, stats,
     seconds: (performance.now() - t0) / 1000,
     uncorrected: new Map(),
+    stageShared: new Map(),
   };
 }
 
@@ -187,6 +191,11 @@ function requireStages(configs: ExperimentConfig[], opts: PipelineOptions): void
   for (const cfg of configs) {
     if ((cfg.biasCorrection || cfg.bnReestimate) && !stages.fix?.wanted(cfg)) {
       throw new QpError('INTERNAL', 'This config asks for bias correction or BN re-estimation, but the pipeline was started without the fix stage. Run it through src/lib/pipeline/run.ts, which plugs the fixes in.');
+    }
+  }
+  for (const cfg of configs) {
+    if (cfg.ptq !== 'none' && !stages.weights?.wanted(cfg)) {
+      throw new QpError('INTERNAL', `This config asks for ${cfg.ptq} weight rounding, but the pipeline was started without the reconstruction stage. Run it through src/lib/pipeline/run.ts, which plugs it in.`);
     }
   }
   if (opts.analyze && !stages.analyze) {
@@ -307,6 +316,34 @@ export function resolveModelInput(graph: Graph, inputs: RunInputs, tuning: Pipel
 }
 
 /**
+ * Round-to-nearest weights of a config, replaced by the weight stage's (AdaRound / GPTQ)
+ * when the config asks; its progress goes to the 'quantize' stage.
+ */
+async function configWeights(
+  engine: Engine,
+  group: PreparedGroup,
+  cfg: ExperimentConfig,
+  inputs: RunInputs,
+  opts: PipelineOptions,
+): Promise<{ weights: WeightQuant[]; ptq?: PtqReport }> {
+  const rtn = quantizeWeights(group.graph, group.points, cfg);
+  const stage = opts.stages?.weights;
+  if (!stage?.wanted(cfg)) return { weights: rtn };
+  const eta = new Eta();
+  const { weights, report } = await stage.apply(
+    {
+      engine, graph: group.graph, points: group.points, weights: rtn,
+      activations: quantizeActivations(group.points, group.stats, cfg),
+      spec: inputs.model.preprocess, calibCrops: group.calibCrops,
+      batchSize: opts.tuning?.fixedBatch ? 1 : 4, shared: group.stageShared, signal: opts.signal,
+      onProgress: (m, d, t) => progress(opts.onProgress, 'quantize', eta, d, t, m),
+    },
+    cfg,
+  );
+  return { weights, ptq: report };
+}
+
+/**
  * Runs every config, sharing the FP32 evaluation and the calibration statistics within
  * a group. `runOpts.stages` plugs in fixes and analysis; src/lib/pipeline/run.ts is the
  * runExperiments with those stages that the CLI and the worker use.
@@ -326,16 +363,18 @@ export async function runPipeline(configs: ExperimentConfig[], rawInputs: RunInp
   for (const group of groups.values()) {
     const prepared = await prepareGroup(base, group, inputs, opts);
     const shared = prepared.seconds / group.length;
-    const weightCache = new Map<string, WeightQuant[]>();
+    const weightCache = new Map<string, { weights: WeightQuant[]; ptq?: PtqReport }>();
     for (const cfg of group) {
       throwIfAborted(opts.signal);
       const t0 = performance.now();
       opts.onProgress?.({ stage: 'quantize', done: 0, total: 1, message: `Quantizing weights for ${cfg.backend} W${cfg.wBits}A${cfg.aBits}` });
       const wk = weightKey(cfg);
-      if (!weightCache.has(wk)) weightCache.set(wk, quantizeWeights(prepared.graph, prepared.points, cfg));
-      const r = await runConfig(inputs.engine, prepared, cfg, inputs, weightCache.get(wk)!, opts);
+      if (!weightCache.has(wk)) weightCache.set(wk, await configWeights(inputs.engine, prepared, cfg, inputs, opts));
+      const { weights, ptq } = weightCache.get(wk)!;
+      const r = await runConfig(inputs.engine, prepared, cfg, inputs, weights, opts);
       const result: ExperimentResult = {
         ...r,
+        ...(ptq ? { ptq } : {}),
         configHash: await configHash(cfg),
         seconds: shared + (performance.now() - t0) / 1000,
         createdAt: new Date().toISOString(),

@@ -10,6 +10,7 @@ import type { Graph } from '../onnx/ir.ts';
 import type { QuantPoints } from '../onnx/placement.ts';
 import type { ExperimentConfig } from '../protocol/config.ts';
 import type { FixReport, LayerAnalysis, ModelAnalysis } from '../protocol/analysis.ts';
+import type { PtqReport } from '../protocol/ptq.ts';
 import type { ActivationQuant, WeightQuant } from './quantize.ts';
 
 /** What a stage sees of one config after quantization. */
@@ -55,6 +56,33 @@ export interface TransformStage {
   apply(ctx: TransformContext, cfg: ExperimentConfig): Promise<{ graph: Graph }>;
 }
 
+/** What a weight stage sees: the round-to-nearest weights of one config and the calibration images. */
+export interface WeightContext {
+  engine: Engine;
+  graph: Graph;
+  points: QuantPoints;
+  /** round-to-nearest weights on the observers' grids */
+  weights: WeightQuant[];
+  activations: ActivationQuant[];
+  spec: PreprocessSpec;
+  calibCrops: Uint8Array[];
+  batchSize: number;
+  /** per data split: work a stage may share between the configs of one group (e.g. Gram matrices) */
+  shared: Map<string, unknown>;
+  signal?: AbortSignal;
+  onProgress: (message: string, done: number, total: number) => void;
+}
+
+/**
+ * Replaces round-to-nearest weights before the fake-quant graph is built (AdaRound,
+ * GPTQ from src/lib/ptq); runs between the statistics and the graph, cancellable at
+ * layer boundaries through ctx.signal.
+ */
+export interface WeightStage {
+  wanted(cfg: ExperimentConfig): boolean;
+  apply(ctx: WeightContext, cfg: ExperimentConfig): Promise<{ weights: WeightQuant[]; report: PtqReport }>;
+}
+
 export interface FixStage {
   /** true when this config asks for a correction this stage performs */
   wanted(cfg: ExperimentConfig): boolean;
@@ -70,6 +98,7 @@ export interface AnalyzeStage {
 /** Stages plugged into the pipeline from outside; all optional. */
 export interface PipelineStages {
   transform?: TransformStage;
+  weights?: WeightStage;
   fix?: FixStage;
   analyze?: AnalyzeStage;
 }

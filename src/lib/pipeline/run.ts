@@ -1,10 +1,11 @@
 /**
  * The complete experiment pipeline as the CLI, the worker, the scripts and the tests
  * call it: experiment/run.ts with the analysis layer's stages (fixes, per-layer
- * analysis) plugged in. Higher than both, so neither has to import the other; later
+ * analysis) and the reconstruction stage (ptq/) plugged in. Higher than both, so neither has to import the other; later
  * stages (advanced PTQ, export) plug in here the same way.
  */
 import { ANALYSIS_STAGES } from '../analysis/stages.ts';
+import { PTQ_STAGES } from '../ptq/stage.ts';
 import type { PipelineStages } from '../experiment/stages.ts';
 import {
   prepareGroup as prepareGroupWith,
@@ -21,7 +22,7 @@ import type { WeightQuant } from '../experiment/quantize.ts';
 export { DEFAULT_TUNING, resolveModelInput, type PipelineTuning, type PreparedGroup, type PipelineOptions } from '../experiment/run.ts';
 
 /** Every stage this build knows, in the order they run. */
-export const DEFAULT_STAGES: PipelineStages = { ...ANALYSIS_STAGES };
+export const DEFAULT_STAGES: PipelineStages = { ...ANALYSIS_STAGES, ...PTQ_STAGES };
 
 const withStages = <T extends PipelineOptions>(opts: T): T => ({ ...opts, stages: opts.stages ?? DEFAULT_STAGES });
 

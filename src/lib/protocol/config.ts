@@ -3,7 +3,7 @@
  * The CLI, the worker and the URL hash all carry this type. Pure data, no logic here
  * beyond the type (resolution from presets lives in src/lib/experiment/config.ts).
  */
-import type { ActivationSign, BackendName, Granularity, ObserverName } from './names.ts';
+import type { ActivationSign, BackendName, Granularity, ObserverName, PtqMethod } from './names.ts';
 
 export type { ActivationSign } from './names.ts';
 
@@ -65,6 +65,10 @@ export interface ExperimentConfig {
   cle: boolean;
   /** per-layer weight bit widths, ONNX node name → bits (mixed precision); {} = none */
   layerBits: Record<string, number>;
+  /** weight rounding: 'none' = round-to-nearest; AdaRound / GPTQ reconstruct each layer from its Gram matrix (src/lib/ptq) */
+  ptq: PtqMethod;
+  /** AdaRound optimisation steps per layer (unused by 'none' and 'gptq') */
+  ptqIters: number;
 }
 
 /** The fields a backend preset sets. Everything else comes from defaults. */

@@ -41,3 +41,10 @@ export type ActivationSign = (typeof ACTIVATION_SIGNS)[number];
 
 /** Integer bit widths the quantizer supports (inclusive). */
 export const BIT_RANGE = { min: 2, max: 16 } as const;
+
+/** How weights are rounded: to nearest, or by layer-wise reconstruction (src/lib/ptq). */
+export const PTQ_METHODS = ['none', 'adaround', 'gptq'] as const;
+export type PtqMethod = (typeof PTQ_METHODS)[number];
+
+/** AdaRound optimisation steps per layer unless the config says otherwise. */
+export const DEFAULT_PTQ_ITERS = 500;

@@ -5,6 +5,7 @@
 import type { ExperimentConfig } from './config.ts';
 import type { FixReport, LayerAnalysis, ModelAnalysis } from './analysis.ts';
 import type { Accuracy } from './accuracy.ts';
+import type { PtqReport } from './ptq.ts';
 
 export type { Accuracy } from './accuracy.ts';
 
@@ -30,6 +31,8 @@ export interface ExperimentResult {
   layers?: LayerAnalysis[];
   /** whole-model weight-only / activation-only comparison (RunOptions.analyze) */
   analysis?: ModelAnalysis;
+  /** per-layer reconstruction error and rounding flips (config.ptq 'adaround' / 'gptq') */
+  ptq?: PtqReport;
   createdAt: string;
 }
 

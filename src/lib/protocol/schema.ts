@@ -17,7 +17,7 @@
  */
 import type { ExperimentConfig, PlacementRules, PresetFields } from './config.ts';
 import { formatLayerBits, parseLayerBits } from './layer-bits.ts';
-import { ACTIVATION_SIGNS, BACKEND_NAMES, BIT_RANGE, GRANULARITIES, OBSERVER_NAMES } from './names.ts';
+import { ACTIVATION_SIGNS, BACKEND_NAMES, BIT_RANGE, DEFAULT_PTQ_ITERS, GRANULARITIES, OBSERVER_NAMES, PTQ_METHODS } from './names.ts';
 
 export type FieldKind =
   | { kind: 'bool' }
@@ -76,6 +76,11 @@ export interface ConfigField {
   neutral?: boolean | number | string | Readonly<Record<string, number>>;
   /** the CLI value is one item, never split at commas (its text form contains commas) */
   cliSingle?: boolean;
+  /**
+   * for since > 1: false when another field makes this one irrelevant (ptqIters without
+   * AdaRound); the hash then leaves it out whatever its value, like a neutral one
+   */
+  usedWhen?: (c: ExperimentConfig) => boolean;
 }
 
 const BOOL = { kind: 'bool' } as const;
@@ -350,6 +355,29 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     since: 2,
     neutral: {},
   }),
+  entry({
+    name: 'ptq',
+    type: { kind: 'enum', values: PTQ_METHODS },
+    default: 'none',
+    cli: { flag: 'ptq', arg: 'none|adaround|gptq', role: 'value' },
+    label: 'Rounding',
+    group: 'weights',
+    help: 'How weights are rounded to the grid. "none" rounds each weight to the nearest level. AdaRound (Nagel et al. 2020; MQBench: AdaRound) learns, layer by layer, whether each weight rounds up or down so that the layer\'s output on the calibration images changes least; GPTQ (Frantar et al. 2022) rounds one input column at a time and spreads the error onto the columns not yet rounded. Both matter most at 4 bits and below, where round-to-nearest loses much of the accuracy.',
+    since: 2,
+    neutral: 'none',
+  }),
+  entry({
+    name: 'ptqIters',
+    type: { kind: 'int', min: 1, max: 100_000 },
+    default: DEFAULT_PTQ_ITERS,
+    cli: { flag: 'ptq-iters', arg: 'N', role: 'value' },
+    label: 'Rounding steps (AdaRound)',
+    group: 'weights',
+    help: 'Optimisation steps per layer of AdaRound (ignored by the other rounding methods). More steps settle more weights on the better side of the rounding, at the cost of time.',
+    since: 2,
+    neutral: DEFAULT_PTQ_ITERS,
+    usedWhen: (c) => c.ptq === 'adaround',
+  }),
 ];
 
 const BY_NAME = new Map(CONFIG_FIELDS.map((f) => [f.name, f]));
@@ -456,7 +484,7 @@ export function hashedForm(c: ExperimentConfig, fields: readonly ConfigField[] =
   let out = { ...c, placement: { ...c.placement } } as Record<string, unknown> & { placement: Record<string, unknown> };
   for (const f of fields) {
     if (f.since <= 1 || f.neutral === undefined) continue;
-    if (!sameFieldValue(getField(c, f), f.neutral)) continue;
+    if (!sameFieldValue(getField(c, f), f.neutral) && (f.usedWhen?.(c) ?? true)) continue;
     if (f.path.length === 2) delete out.placement[f.path[1]];
     else {
       const { [f.path[0]]: _drop, ...rest } = out;

@@ -1,0 +1,195 @@
+import { describe, expect, it } from 'vitest';
+import { adaround } from '../../src/lib/ptq/adaround.ts';
+import { gptq, spdInverse, dampedHessian } from '../../src/lib/ptq/gptq.ts';
+import { codesError, nearestCodes, targetWeights, type LayerProblem } from '../../src/lib/ptq/problem.ts';
+import { roundHalfToEven } from '../../src/lib/quant/round.ts';
+import { mulberry32 } from '../../src/lib/util/random.ts';
+
+/** Gaussian-ish noise from the project's seeded generator (sum of uniforms). */
+function gauss(rand: () => number): number {
+  let s = 0;
+  for (let i = 0; i < 6; i++) s += rand();
+  return (s - 3) * Math.SQRT2;
+}
+
+/**
+ * A layer with `rows` outputs reading K inputs at P positions. Inputs are correlated
+ * (as neighbouring pixels are): x = mix·shared + noise. Symmetric signed per-row grid.
+ */
+function problem(seed: number, rows: number, K: number, P: number, bits: number): LayerProblem {
+  const rand = mulberry32(seed);
+  const x = new Float64Array(K * P);
+  for (let p = 0; p < P; p++) {
+    const shared = gauss(rand);
+    for (let k = 0; k < K; k++) x[k * P + p] = 0.8 * shared + 0.6 * gauss(rand) + 0.3;
+  }
+  const gram = new Float64Array(K * K);
+  for (let a = 0; a < K; a++) for (let b = 0; b < K; b++) {
+    let s = 0;
+    for (let p = 0; p < P; p++) s += x[a * P + p] * x[b * P + p];
+    gram[a * K + b] = s;
+  }
+  const w = new Float64Array(rows * K);
+  for (let i = 0; i < w.length; i++) w[i] = Math.fround(0.1 * gauss(rand));
+  const qmax = 2 ** (bits - 1) - 1;
+  const scale = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let m = 0;
+    for (let c = 0; c < K; c++) m = Math.max(m, Math.abs(w[r * K + c]));
+    scale[r] = Math.fround(m / (qmax + 0.5));
+  }
+  return { rows, cols: K, groups: 1, w, gram, positions: P, scale, zeroPoint: new Int32Array(rows), qmin: -qmax - 1, qmax };
+}
+
+/** The best of all 2^K floor/ceil roundings of a one-row problem. */
+function bruteForce(p: LayerProblem): number {
+  const K = p.cols;
+  const s = Math.fround(p.scale[0]);
+  const fl = Array.from(p.w, (v) => Math.floor(Math.fround(Math.fround(v) / s)));
+  let best = Infinity;
+  const codes = new Int32Array(K);
+  for (let mask = 0; mask < 1 << K; mask++) {
+    for (let c = 0; c < K; c++) codes[c] = Math.min(p.qmax, Math.max(p.qmin, fl[c] + ((mask >> c) & 1)));
+    best = Math.min(best, codesError(p, codes));
+  }
+  return best;
+}
+
+describe('AdaRound and GPTQ on a depthwise 3×3 channel (all 2⁹ roundings enumerated)', () => {
+  const seeds = Array.from({ length: 12 }, (_, i) => i + 1);
+  const rows = seeds.map((seed) => {
+    const p = problem(seed, 1, 9, 200, 3);
+    const rtn = codesError(p, nearestCodes(p));
+    const best = bruteForce(p);
+    const ada = codesError(p, adaround(p, { iters: 2000 }));
+    const gq = codesError(p, gptq(p));
+    return { seed, rtn, best, ada, gq };
+  });
+
+  it('the optimum beats round-to-nearest, so the cases are not trivial', () => {
+    expect(rows.filter((r) => r.best < 0.9 * r.rtn).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('AdaRound is never worse than round-to-nearest and close to the optimum', () => {
+    for (const r of rows) {
+      expect(r.ada, `seed ${r.seed}`).toBeLessThanOrEqual(r.rtn * (1 + 1e-9));
+      expect(r.ada, `seed ${r.seed}`).toBeLessThanOrEqual(r.best * 1.25);
+    }
+    const mean = rows.reduce((s, r) => s + r.ada / r.best, 0) / rows.length;
+    expect(mean).toBeLessThan(1.08);
+  });
+
+  it('GPTQ beats round-to-nearest on average and stays near the optimum', () => {
+    const mean = rows.reduce((s, r) => s + r.gq / r.rtn, 0) / rows.length;
+    expect(mean).toBeLessThan(0.9);
+    for (const r of rows) expect(r.gq, `seed ${r.seed}`).toBeLessThanOrEqual(r.best * 2);
+  });
+});
+
+/**
+ * GPTQ written the slow, obvious way (OBQ with explicit inverses): quantize column i,
+ * then move the rest of the row by −err·H_F⁻¹[:, i]/H_F⁻¹[i, i], where H_F is the Hessian
+ * restricted to the columns not yet quantized and inverted afresh at every step.
+ */
+function referenceGptq(p: LayerProblem): Int32Array {
+  const K = p.cols;
+  const h = dampedHessian(p.gram, 0, K, 0.01);
+  const codes = new Int32Array(p.w.length);
+  for (let r = 0; r < p.rows; r++) {
+    const w = Array.from(p.w.subarray(r * K, (r + 1) * K));
+    const s = Math.fround(p.scale[r]);
+    for (let i = 0; i < K; i++) {
+      const free = Array.from({ length: K - i }, (_, k) => i + k);
+      const n = free.length;
+      const sub = new Float64Array(n * n);
+      for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) sub[a * n + b] = h[free[a] * K + free[b]];
+      const inv = spdInverse(sub, n);
+      const q = Math.min(p.qmax, Math.max(p.qmin, roundHalfToEven(Math.fround(Math.fround(w[i]) / s))));
+      codes[r * K + i] = q;
+      const err = w[i] - Math.fround(q * s);
+      for (let a = 1; a < n; a++) w[free[a]] -= (err * inv[a * n]) / inv[0];
+    }
+  }
+  return codes;
+}
+
+describe('GPTQ', () => {
+  it('equals the explicit-inverse reference on a small dense layer', () => {
+    for (const seed of [3, 4, 5]) {
+      const p = problem(seed, 6, 12, 300, 4);
+      expect(Array.from(gptq(p)), `seed ${seed}`).toEqual(Array.from(referenceGptq(p)));
+    }
+  });
+
+  it('lowers the reconstruction error of a dense layer below round-to-nearest', () => {
+    const p = problem(9, 16, 32, 500, 3);
+    expect(codesError(p, gptq(p))).toBeLessThan(0.8 * codesError(p, nearestCodes(p)));
+  });
+});
+
+describe('AdaRound on a dense layer', () => {
+  it('lowers the reconstruction error below round-to-nearest and flips some roundings', () => {
+    const p = problem(11, 16, 32, 500, 3);
+    const codes = adaround(p, { iters: 1000 });
+    const rtn = nearestCodes(p);
+    expect(codesError(p, codes)).toBeLessThan(0.8 * codesError(p, rtn));
+    const flips = codes.filter((c, i) => c !== rtn[i]).length;
+    expect(flips).toBeGreaterThan(0);
+  });
+});
+
+describe('targets from FP32 with inputs from the quantized prefix', () => {
+  // X (FP32 inputs) and X̃ = X + noise (the quantized prefix's inputs), K×P
+  const K = 9, P = 400, rows = 3;
+  const rand = mulberry32(21);
+  const x = new Float64Array(K * P), xq = new Float64Array(K * P);
+  for (let i = 0; i < x.length; i++) {
+    x[i] = gauss(rand) + 0.2;
+    xq[i] = x[i] + 0.3 * gauss(rand);
+  }
+  const prod = (a: Float64Array, b: Float64Array) => {
+    const out = new Float64Array(K * K);
+    for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) {
+      let s = 0;
+      for (let p = 0; p < P; p++) s += a[i * P + p] * b[j * P + p];
+      out[i * K + j] = s;
+    }
+    return out;
+  };
+  const base = problem(5, rows, K, 10, 3);
+  const p: LayerProblem = { ...base, gram: prod(xq, xq), positions: P };
+  p.target = targetWeights(p, prod(x, xq), spdInverse, 1e-12);
+  /** ‖WX − W̃X̃‖² computed directly from the inputs */
+  const direct = (codes: Int32Array) => {
+    let s = 0;
+    for (let r = 0; r < rows; r++) for (let q = 0; q < P; q++) {
+      let y = 0;
+      for (let k = 0; k < K; k++) y += p.w[r * K + k] * x[k * P + q] - Math.fround(codes[r * K + k] * Math.fround(p.scale[r])) * xq[k * P + q];
+      s += y * y;
+    }
+    return s;
+  };
+
+  it('the error of any rounding differs from ‖WX − W̃X̃‖² by the same constant', () => {
+    const a = nearestCodes(p);
+    const b = Int32Array.from(a, (c, i) => (i % 2 ? c : Math.max(p.qmin, c - 1)));
+    const ka = direct(a) - codesError(p, a);
+    const kb = direct(b) - codesError(p, b);
+    expect(Math.abs(ka - kb)).toBeLessThan(1e-6 * direct(a));
+    expect(ka).toBeGreaterThan(0); // the part no W̃ can remove
+  });
+
+  it('AdaRound and GPTQ lower ‖WX − W̃X̃‖² below round-to-nearest', () => {
+    const rtn = direct(nearestCodes(p));
+    expect(direct(adaround(p, { iters: 1000 }))).toBeLessThan(rtn);
+    expect(direct(gptq(p))).toBeLessThan(rtn);
+  });
+});
+
+describe('targetWeights', () => {
+  it('returns W itself when the quantized prefix changes nothing, whatever the damping', () => {
+    const p = problem(8, 4, 9, 50, 4);
+    const t = targetWeights(p, p.gram, spdInverse, 0.5);
+    for (let i = 0; i < t.length; i++) expect(t[i]).toBeCloseTo(p.w[i], 12);
+  });
+});
