@@ -14,7 +14,7 @@
  * manifests, pipeline steps): it only gathers inputs and keeps the session's state.
  */
 import { transfer } from 'comlink';
-import { asResult, QpError, type Result } from '../src/lib/protocol/errors.ts';
+import { asResult, QpError, throwIfAborted, type Result } from '../src/lib/protocol/errors.ts';
 import type {
   DataSource,
   DatasetInfo,
@@ -259,6 +259,8 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         } else {
           results = await (await deps.runExperiments())(configs, inputs, { ...runOpts, analyze });
         }
+        // a cancel that came in after the last batch still wins: nothing is stored
+        throwIfAborted(signal);
         const warnings: string[] = [];
         for (const r of results) {
           try {

@@ -7,7 +7,7 @@
  * observer (MSE, percentile, KL, …) is requested does pass 2 fetch the activations,
  * in small sub-batches, and bin them over the range found in pass 1.
  */
-import { throwIfAborted } from '../protocol/errors.ts';
+import { checkpoint } from '../util/checkpoint.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Engine } from '../engine/types.ts';
 import { buildStatsGraph } from '../onnx/calibration.ts';
@@ -57,7 +57,7 @@ export async function collectActivationStats(
   let done = 0;
   try {
     for (const b of batches(crops, spec, feed)) {
-      throwIfAborted(opts.signal);
+      await checkpoint(opts.signal);
       const out = await session.run({ [input]: b.tensor }, fetches);
       const batchIndex = Math.floor(b.rows[0] / opts.batchSize);
       for (const t of tensors) {
@@ -109,7 +109,7 @@ export async function collectActivationStats(
   done = 0;
   try {
     for (const b of batches(crops, spec, opts.histBatchSize)) {
-      throwIfAborted(opts.signal);
+      await checkpoint(opts.signal);
       const out = await tapSession.run({ [input]: b.tensor }, tensors);
       // Sub-batches never straddle two pass-1 batches when batchSize is a multiple of histBatchSize.
       const batchIndex = Math.floor(b.rows[0] / opts.batchSize);

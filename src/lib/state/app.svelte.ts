@@ -20,10 +20,13 @@ import type {
 } from '../protocol/api.ts';
 import type { Remote } from 'comlink';
 import type { ExperimentResult, Progress } from '../experiment/types.ts';
-import { callback, moveBytes, onWorkerCrash, quantClient } from '../clients/quant.ts';
+import { callback, moveBytes, onWorkerCrash, quantClient, stopWorker } from '../clients/quant.ts';
 import { ExperimentState } from './experiment.svelte.ts';
 import { AnalysisState } from './analysis.svelte.ts';
 import { getModelEntry } from '../models/registry.ts';
+
+/** How long a cancelled run may take to reach a batch boundary before its worker is ended (ms). */
+export const CANCEL_GRACE_MS = 800;
 
 export type LoadState = 'empty' | 'loading' | 'ready' | 'error';
 export type RunState = 'idle' | 'loading' | 'running' | 'done' | 'error' | 'cancelled';
@@ -73,6 +76,8 @@ export class AppState {
   analyzing = $state(false);
 
   runState = $state<RunState>('idle');
+  /** Cancel was pressed and the run has not stopped yet ("Cancelling…") */
+  cancelling = $state(false);
   progress = $state<Progress | undefined>(undefined);
   runError = $state<ErrorInfo | undefined>(undefined);
   outcome = $state.raw<Omit<RunOutcome, 'results'> | undefined>(undefined);
@@ -93,6 +98,8 @@ export class AppState {
   constructor(
     hash: string,
     private readonly client: () => Remote<QuantApi> = quantClient,
+    /** ends a worker that ignores a cancel (tests pass a fake) */
+    private readonly stop: () => boolean = stopWorker,
   ) {
     this.exp = new ExperimentState(hash);
     this.analysis = new AnalysisState(() => this.result, () => this.api);
@@ -250,6 +257,8 @@ export class AppState {
 
   async run(): Promise<void> {
     if (this.runState === 'running') return;
+    this.runSeq++;
+    this.cancelling = false;
     this.runState = 'running';
     this.runError = undefined;
     this.outcome = undefined;
@@ -274,16 +283,48 @@ export class AppState {
       this.runState = 'done';
     } else if (r.error.code === 'CANCELLED') {
       this.runState = 'cancelled';
+      this.result = undefined;
+      this.resultSource = 'none';
     } else {
       this.runError = r.error;
       this.runState = 'error';
     }
+    this.cancelling = false;
+    if (this.reloadAfterStop) {
+      this.reloadAfterStop = false;
+      await this.refreshCachedModels();
+      await this.restoreFromConfig();
+    }
     await Promise.all([this.refreshHistory(), this.refreshCache()]);
+    void this.lookupStored(this.exp.key);
   }
 
+  /**
+   * Cancel the run: acknowledged at once (`cancelling`), the worker stops at its next
+   * batch boundary. If it has not stopped after CANCEL_GRACE_MS (a stage without batch
+   * boundaries), the worker is ended, the run answers CANCELLED, and the model and images
+   * are loaded again from the cache, so the app stays usable either way.
+   */
   async cancel(): Promise<void> {
+    if (this.runState !== 'running' || this.cancelling) return;
+    this.cancelling = true;
+    const run = this.runSeq;
+    const timer = setTimeout(() => {
+      if (this.runSeq !== run || this.runState !== 'running') return;
+      if (this.stop()) {
+        this.model = undefined;
+        this.modelState = 'empty';
+        this.dataset = undefined;
+        this.dataState = 'empty';
+        this.reloadAfterStop = true;
+      }
+    }, CANCEL_GRACE_MS);
     await this.api.cancel();
+    void timer;
   }
+
+  private runSeq = 0;
+  private reloadAfterStop = false;
 
   async refreshHistory(): Promise<void> {
     const r = await this.api.listRuns();
