@@ -22,6 +22,8 @@ export interface BenchArgs {
   data: string;
   labels?: string;
   json?: string;
+  /** print each config's share link under the table */
+  links: boolean;
   engine: 'wasm' | 'node';
   threads?: number;
   preprocess?: string;
@@ -56,7 +58,8 @@ const RUN_OPTIONS = `  --labels FILE            class index (JSON) when the fold
   --threads N              engine threads
   --preprocess torchvision|efficientnet-lite   preprocessing of a user model
   --input-size N           square input size for models with symbolic height/width
-  --json FILE              write the results as JSON`;
+  --json FILE              write the results as JSON (each record with its share link, url)
+  --links                  print each config's share link (the app opens it to this run)`;
 
 function flagLine(f: ConfigField): string {
   const def = f.name === 'eval' ? 'rest' : f.default === 'preset' ? 'from the backend preset' : typeof f.default === 'boolean' ? (f.default ? '1' : '0') : String(f.default);
@@ -141,6 +144,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     'input-size': { type: 'string' },
     fix: { type: 'string' },
     analyze: { type: 'boolean' },
+    links: { type: 'boolean' },
     'no-fold-bn': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   };
@@ -195,6 +199,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     data: v.data as string,
     labels: str('labels'),
     json: str('json'),
+    links: !!v.links,
     engine,
     threads,
     preprocess: str('preprocess'),

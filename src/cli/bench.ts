@@ -13,9 +13,11 @@ import { runExperiments } from '../lib/pipeline/run.ts';
 import type { ModelSpec, Progress } from '../lib/experiment/types.ts';
 import type { Graph } from '../lib/onnx/ir.ts';
 import { parseModel } from '../lib/onnx/model.ts';
-import { identifyModel, sniffOnnx } from '../lib/models/identify.ts';
+import { identifyModel, sha256Hex, sniffOnnx } from '../lib/models/identify.ts';
 import { validateClassifier } from '../lib/models/validate.ts';
 import { parseBenchArgs, withImageCount } from './args.ts';
+import { fingerprintOf } from '../lib/data/fingerprint.ts';
+import { cliLink } from './links.ts';
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {
   try {
@@ -43,6 +45,9 @@ export async function cliModel(
   const preprocess = args.preprocess === 'efficientnet-lite' ? EFFICIENTNET_LITE_SPEC : args.preprocess === 'torchvision' ? TORCHVISION_SPEC : undefined;
   return (await identifyModel(modelBytes, graph, info.classes, { preprocess, inputSize: args.inputSize })).spec;
 }
+
+/** Analysis images of the pipeline's default (experiment/run.ts) when --analyze is on. */
+const CLI_ANALYSIS_IMAGES = 64;
 
 function progressPrinter() {
   let last = 0;
@@ -72,7 +77,20 @@ export async function main(argv: string[]): Promise<number> {
     const engine = await createNodeEngine(args.engine, args.threads);
     process.stderr.write(`model ${model.id} (${model.label}), ${n} images, ${configs.length} config(s), engine ${engine.description}\n`);
     const results = await runExperiments(configs, { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() }, { onProgress: progressPrinter(), analyze: args.analyze });
+    const linkInputs = {
+      modelPath: args.model,
+      modelSha256: await sha256Hex(modelBytes),
+      modelId: model.id,
+      dataDir: args.data,
+      fingerprint: await fingerprintOf(dataset),
+      analyze: args.analyze ? CLI_ANALYSIS_IMAGES : undefined,
+    };
+    const records = results.map((r) => ({ ...r, url: cliLink(r.config, linkInputs) }));
     process.stdout.write(`\n${resultsTable(results)}\n`);
+    if (args.links) {
+      process.stdout.write('\nLinks (open in the app after its address, e.g. http://localhost:5173/#v=1&…):\n');
+      for (const r of records) process.stdout.write(`${configLabel(r)}  ${r.url}\n`);
+    }
     const summary = fixesAndAnalysisSummary(results);
     if (summary) process.stdout.write(`${summary}\n`);
     for (const r of results) {
@@ -85,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write('note: this model has SYNTHETIC seeded (untrained) weights: its accuracy figures mean nothing; use it for graph handling and timing only.\n');
     }
     if (results[0].unquantizedOps.length) process.stdout.write(`ops left in float: ${results[0].unquantizedOps.join(', ')}\n`);
-    if (args.json) await writeFile(args.json, JSON.stringify(results, null, 2));
+    if (args.json) await writeFile(args.json, JSON.stringify(records, null, 2));
     return 0;
   } catch (e) {
     const info = toErrorInfo(e);

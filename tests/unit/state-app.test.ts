@@ -31,7 +31,7 @@ const MODEL: LoadedModel = {
   id: 'mobilenet-v2', name: 'MobileNet-V2', sha256: getModelEntry('mobilenet-v2').downloads[0].sha256, size: 1, verified: 'match',
   fromCache: true, inputName: 'input', outputName: 'output', classes: 1000,
 };
-const DATA: DatasetInfo = { name: 'imagenet-sample', images: 1000, classes: 1000, ignored: 0, ignoredNames: [] };
+const DATA: DatasetInfo = { name: 'imagenet-sample', images: 1000, fingerprint: '1000-0123456789abcdef', classes: 1000, ignored: 0, ignoredNames: [] };
 
 async function fakeResult(config: ExperimentConfig, top1: number): Promise<ExperimentResult> {
   return { config, configHash: await configHash(config), quant: { top1 } } as unknown as ExperimentResult;

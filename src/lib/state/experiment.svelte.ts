@@ -8,7 +8,7 @@
 import type { ExperimentConfig, PresetFields } from '../protocol/config.ts';
 import { configHash, defaultConfig, overriddenFields, presetFields, validateConfig } from '../experiment/config.ts';
 import type { BackendName } from '../quant/types.ts';
-import { parse, serialize } from './url.ts';
+import { parse, serialize, type ParsedHash } from './url.ts';
 import { withField, type ConfigField } from '../protocol/schema.ts';
 
 export class ExperimentState {
@@ -55,7 +55,11 @@ export class ExperimentState {
 
   /** Replace the config from a hash (link opened, hash edited). */
   loadHash(hash: string): void {
-    const p = parse(hash);
+    this.loadParsed(parse(hash));
+  }
+
+  /** Replace the config from an already parsed link (AppState.openLink). */
+  loadParsed(p: ParsedHash): void {
     this.config = p.config;
     this.hidden = p.hidden;
     this.notices = p.notices;
