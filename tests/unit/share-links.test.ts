@@ -126,3 +126,17 @@ describe('CLI data folders of symbolic links', () => {
     expect(await fingerprintOf(ds)).toMatch(/^4-/);
   });
 });
+
+describe('verifyLinkedModel', () => {
+  it('refuses a file with another sha256, naming both', async () => {
+    const { verifyLinkedModel } = await import('../../src/lib/models/identify.ts');
+    expect(() => verifyLinkedModel(SHA, SHA, 'mobilenet.onnx')).not.toThrow();
+    const other = 'c0c3f76d' + SHA.slice(8);
+    expect(() => verifyLinkedModel(other, SHA, 'mobilenet.onnx')).toThrow(/its sha256 is c0c3f76d.*the link needs f00130594d83/);
+    try {
+      verifyLinkedModel(other, SHA, 'mobilenet.onnx');
+    } catch (e) {
+      expect((e as { code: string }).code).toBe('MODEL_SHA_MISMATCH');
+    }
+  });
+});

@@ -115,6 +115,8 @@ export class AppState {
   runState = $state<RunState>('idle');
   /** Cancel was pressed and the run has not stopped yet ("Cancelling…") */
   cancelling = $state(false);
+  /** how the last cancelled run ended: at a batch boundary, or its worker was ended */
+  cancelEnd = $state<'boundary' | 'stopped' | undefined>(undefined);
   progress = $state<Progress | undefined>(undefined);
   runError = $state<ErrorInfo | undefined>(undefined);
   outcome = $state.raw<Omit<RunOutcome, 'results'> | undefined>(undefined);
@@ -364,6 +366,7 @@ export class AppState {
     if (this.runState === 'running') return;
     this.runSeq++;
     this.cancelling = false;
+    this.cancelEnd = undefined;
     this.runState = 'running';
     this.runError = undefined;
     this.outcome = undefined;
@@ -387,6 +390,7 @@ export class AppState {
       this.resultSource = 'fresh';
       this.runState = 'done';
     } else if (r.error.code === 'CANCELLED') {
+      this.cancelEnd ??= 'boundary';
       this.runState = 'cancelled';
       this.result = undefined;
       this.resultSource = 'none';
@@ -417,6 +421,7 @@ export class AppState {
     const timer = setTimeout(() => {
       if (this.runSeq !== run || this.runState !== 'running') return;
       if (this.stop()) {
+        this.cancelEnd = 'stopped';
         this.dropLoaded();
         this.reloadAfterStop = true;
       }
