@@ -28,7 +28,7 @@ import { parseLink, serializeLink, type DataSourceRef, type LinkExtras, type Mod
 import { DEV_SAMPLE, modelSourceOf, planData, planModel } from './link-resolve.ts';
 
 /** How long a cancelled run may take to reach a batch boundary before its worker is ended (ms). */
-export const CANCEL_GRACE_MS = 800;
+export const CANCEL_GRACE_MS = 500;
 
 export type LoadState = 'empty' | 'loading' | 'ready' | 'error';
 export type RunState = 'idle' | 'loading' | 'running' | 'done' | 'error' | 'cancelled';
