@@ -388,6 +388,8 @@ export class AppState {
       this.outcome = rest;
       this.result = results[0];
       this.resultSource = 'fresh';
+      // the history lists this run by the time the run shows as done
+      await this.refreshHistory();
       this.runState = 'done';
     } else if (r.error.code === 'CANCELLED') {
       this.cancelEnd ??= 'boundary';
@@ -404,7 +406,7 @@ export class AppState {
       await this.refreshCachedModels();
       await this.restoreFromConfig();
     }
-    await Promise.all([this.refreshHistory(), this.refreshCache()]);
+    await Promise.all([r.ok ? undefined : this.refreshHistory(), this.refreshCache()]);
     void this.lookupStored(this.exp.key);
   }
 
