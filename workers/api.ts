@@ -14,7 +14,7 @@
  * manifests, pipeline steps): it only gathers inputs and keeps the session's state.
  */
 import { transfer } from 'comlink';
-import { asResult, QpError, toErrorInfo, type Result } from '../src/lib/protocol/errors.ts';
+import { asResult, QpError, throwIfAborted, toErrorInfo, type Result } from '../src/lib/protocol/errors.ts';
 import { configHash } from '../src/lib/experiment/config.ts';
 import type {
   DataSource,
@@ -36,7 +36,8 @@ import type { Dataset } from '../src/lib/data/types.ts';
 import type { ExperimentResult, ModelSpec, Progress, RunExperiments, RunInputs, RunOptions } from '../src/lib/experiment/types.ts';
 import type { FileDataset } from '../src/lib/data/dataset.ts';
 import { classIndexFromUrl, datasetFromManifest, datasetFromPickedFiles, downloadModel, type Fetcher } from '../src/lib/data/sources.ts';
-import { identifyModel, sha256Hex, sniffOnnx, verifyExpected } from '../src/lib/models/identify.ts';
+import { identifyModel, sha256Hex, sniffOnnx, verifyExpected, verifyLinkedModel } from '../src/lib/models/identify.ts';
+import { fingerprintOf } from '../src/lib/data/fingerprint.ts';
 import { getModelEntry, knownHashes } from '../src/lib/models/registry.ts';
 import { sharedDecodePool } from '../src/lib/data/decode-pool.ts';
 import { validateClassifier } from '../src/lib/models/validate.ts';
@@ -147,12 +148,13 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   async function adopt(
     bytes: Uint8Array,
     name: string,
-    opts: { url?: string; expect?: { bytes: number; sha256: string }; fromCache: boolean; sha256?: string },
+    opts: { url?: string; expect?: { bytes: number; sha256: string }; expectSha256?: string; fromCache: boolean; sha256?: string },
   ): Promise<LoadedModel> {
     sniffOnnx(bytes, name);
     checkModelSize(bytes.byteLength, name);
     const sha256 = opts.sha256 ?? (await sha256Hex(bytes));
     if (opts.expect) verifyExpected(bytes, sha256, opts.expect, name);
+    if (opts.expectSha256) verifyLinkedModel(sha256, opts.expectSha256, name);
     const graph = parseModel(bytes);
     const cls = validateClassifier(graph);
     const { entry, spec } = await identifyModel(bytes, graph, cls.classes, { name, sha256 });
@@ -162,7 +164,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
       name: entry ? entry.label : name,
       sha256,
       size: bytes.byteLength,
-      verified: entry ? 'match' : 'unknown',
+      verified: !entry ? 'unknown' : entry.downloads.some((d) => d.sha256 === sha256) ? 'match' : 'copy',
       fromCache: opts.fromCache,
       inputName: cls.inputName,
       outputName: cls.outputName,
@@ -176,9 +178,16 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     return info;
   }
 
-  async function fetchModel(url: string, name: string, signal: AbortSignal, expect: { bytes: number; sha256: string } | undefined, onProgress?: (p: DownloadProgress) => void) {
+  async function fetchModel(
+    url: string,
+    name: string,
+    signal: AbortSignal,
+    expect: { bytes: number; sha256: string } | undefined,
+    onProgress?: (p: DownloadProgress) => void,
+    expectSha256?: string,
+  ) {
     const bytes = await downloadModel(fetcher, url, name, signal, expect?.bytes, onProgress);
-    return adopt(bytes, name, { url, expect, fromCache: false });
+    return adopt(bytes, name, { url, expect, expectSha256, fromCache: false });
   }
 
   const api: QuantApi = {
@@ -190,7 +199,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         const signal = begin();
         switch (src.kind) {
           case 'bytes':
-            return adopt(src.bytes, src.name, { fromCache: false });
+            return adopt(src.bytes, src.name, { fromCache: false, expectSha256: src.expectSha256 });
           case 'cached': {
             const m = await deps.storage.getModel(src.sha256);
             if (!m) {
@@ -212,7 +221,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
           }
           case 'url': {
             const name = src.name ?? decodeURIComponent(new URL(src.url, deps.base).pathname.split('/').pop() || 'model.onnx');
-            return fetchModel(src.url, name, signal, src.expect, onProgress);
+            return fetchModel(src.url, name, signal, src.expect, onProgress, src.expectSha256);
           }
         }
       }),
@@ -227,7 +236,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
               )
             : await datasetFromManifest(fetcher, src.baseUrl, signal, { classIndexUrl: src.classIndexUrl, imageSignal: () => controller?.signal });
         dataset = ds;
-        return { name: ds.name, images: ds.items.length, classes: ds.classes, ignored: ds.ignored, ignoredNames: ds.ignoredNames };
+        return { name: ds.name, images: ds.items.length, fingerprint: await fingerprintOf(ds), classes: ds.classes, ignored: ds.ignored, ignoredNames: ds.ignoredNames };
       }),
 
     run: (configs: ExperimentConfig[], enginePref: EnginePref, onProgress?: (p: Progress) => void, opts?: RunRequestOptions): Promise<Result<RunOutcome>> =>
@@ -273,6 +282,8 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         } else {
           results = await (await deps.runExperiments())(configs, inputs, { ...runOpts, analyze });
         }
+        // a cancel that came in after the last batch still wins: nothing is stored
+        throwIfAborted(signal);
         const warnings: string[] = [];
         for (const r of results) {
           try {

@@ -24,6 +24,8 @@ export interface BenchArgs {
   json?: string;
   /** --export DIR: one sub-folder of deployable files per config */
   exportDir?: string;
+  /** print each config's share link under the table */
+  links: boolean;
   engine: 'wasm' | 'node';
   threads?: number;
   preprocess?: string;
@@ -67,7 +69,8 @@ const RUN_OPTIONS = `  --labels FILE            class index (JSON) when the fold
   --threads N              engine threads
   --preprocess torchvision|efficientnet-lite   preprocessing of a user model
   --input-size N           square input size for models with symbolic height/width
-  --json FILE              write the results as JSON
+  --json FILE              write the results as JSON (each record with its share link, url)
+  --links                  print each config's share link (the app opens it to this run)
   --export DIR             write deployable files per config (QDQ ONNX, ranges.json, backend range files)`;
 
 function flagLine(f: ConfigField): string {
@@ -159,6 +162,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     'input-size': { type: 'string' },
     fix: { type: 'string' },
     analyze: { type: 'boolean' },
+    links: { type: 'boolean' },
     'no-fold-bn': { type: 'boolean' },
     'keep-sensitive': { type: 'string' },
     sensitivity: { type: 'string' },
@@ -221,6 +225,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     data: v.data as string,
     labels: str('labels'),
     json: str('json'),
+    links: !!v.links,
     engine,
     threads,
     preprocess: str('preprocess'),

@@ -16,12 +16,14 @@ import { measureSensitivity } from '../lib/analysis/sensitivity-run.ts';
 import { keepMostSensitive, modelWeightBits, rankBySensitivity } from '../lib/analysis/sensitivity.ts';
 import type { Graph } from '../lib/onnx/ir.ts';
 import { parseModel } from '../lib/onnx/model.ts';
-import { identifyModel, sniffOnnx } from '../lib/models/identify.ts';
+import { identifyModel, sha256Hex, sniffOnnx } from '../lib/models/identify.ts';
 import { validateClassifier } from '../lib/models/validate.ts';
 import { parseBenchArgs, withImageCount } from './args.ts';
 import { ExportWriter, exportSummary } from './export.ts';
 import { appendJsonl, mergeJsonl, readJsonl, repairJsonl, selectShard, splitSweepArgs } from './sweep.ts';
 import { configHash } from '../lib/experiment/config.ts';
+import { fingerprintOf } from '../lib/data/fingerprint.ts';
+import { cliLink } from './links.ts';
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {
   try {
@@ -49,6 +51,9 @@ export async function cliModel(
   const preprocess = args.preprocess === 'efficientnet-lite' ? EFFICIENTNET_LITE_SPEC : args.preprocess === 'torchvision' ? TORCHVISION_SPEC : undefined;
   return (await identifyModel(modelBytes, graph, info.classes, { preprocess, inputSize: args.inputSize })).spec;
 }
+
+/** Analysis images of the pipeline's default (experiment/run.ts) when --analyze is on. */
+const CLI_ANALYSIS_IMAGES = 64;
 
 function progressPrinter() {
   let last = 0;
@@ -147,7 +152,20 @@ export async function main(argv: string[]): Promise<number> {
     });
     await exporter?.commit();
     if (keep) process.stdout.write(`\n${mixedPrecisionTable(results, keep.params)}\n`);
+    const linkInputs = {
+      modelPath: args.model,
+      modelSha256: await sha256Hex(modelBytes),
+      modelId: model.id,
+      dataDir: args.data,
+      fingerprint: await fingerprintOf(dataset),
+      analyze: args.analyze ? CLI_ANALYSIS_IMAGES : undefined,
+    };
+    const records = results.map((r) => ({ ...r, url: cliLink(r.config, linkInputs) }));
     process.stdout.write(`\n${resultsTable(results)}\n`);
+    if (args.links) {
+      process.stdout.write('\nLinks (open in the app after its address, e.g. http://localhost:5173/#v=1&…):\n');
+      for (const r of records) process.stdout.write(`${configLabel(r)}  ${r.url}\n`);
+    }
     const summary = fixesAndAnalysisSummary(results);
     if (summary) process.stdout.write(`${summary}\n`);
     for (const r of results) {
@@ -164,7 +182,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write('note: this model has SYNTHETIC seeded (untrained) weights: its accuracy figures mean nothing; use it for graph handling and timing only.\n');
     }
     if (results[0].unquantizedOps.length) process.stdout.write(`ops left in float: ${results[0].unquantizedOps.join(', ')}\n`);
-    if (args.json) await writeFile(args.json, JSON.stringify(results, null, 2));
+    if (args.json) await writeFile(args.json, JSON.stringify(records, null, 2));
     if (exporter && args.exportDir) {
       process.stdout.write(`${exportSummary(args.exportDir, exporter.checks)}\n`);
       const refused = exporter.checks.find((c) => c.qdqError);

@@ -31,7 +31,7 @@ const MODEL: LoadedModel = {
   id: 'mobilenet-v2', name: 'MobileNet-V2', sha256: getModelEntry('mobilenet-v2').downloads[0].sha256, size: 1, verified: 'match',
   fromCache: true, inputName: 'input', outputName: 'output', classes: 1000,
 };
-const DATA: DatasetInfo = { name: 'imagenet-sample', images: 1000, classes: 1000, ignored: 0, ignoredNames: [] };
+const DATA: DatasetInfo = { name: 'imagenet-sample', images: 1000, fingerprint: '1000-0123456789abcdef', classes: 1000, ignored: 0, ignoredNames: [] };
 
 async function fakeResult(config: ExperimentConfig, top1: number): Promise<ExperimentResult> {
   return { config, configHash: await configHash(config), quant: { top1 } } as unknown as ExperimentResult;
@@ -90,17 +90,30 @@ describe('ExperimentState', () => {
     expect(e.key).toBe(await configHash(e.config));
   });
 
-  it('keeps an invalid edit out of the config and says why; a valid one clears it', async () => {
+  it('keeps an invalid edit out of the config and says why until that field is fixed or reverted', async () => {
     const e = new ExperimentState('');
     e.set('wBits', 17);
     expect(e.config.wBits).toBe(8);
     expect(e.invalid).toMatch(/wBits.*from 2 to 16, got 17\./);
+    // editing another field must not hide the refused value (the form still shows 17)
+    e.setField(configField('seed')!, 3);
+    expect(e.config.seed).toBe(3);
+    expect(e.fieldErrors.wBits).toMatch(/got 17/);
+    expect(e.invalid).toMatch(/got 17/);
+    e.setField(configField('wBits')!, 6);
+    expect(e.invalid).toBeUndefined();
+    expect(e.config.wBits).toBe(6);
+    e.set('aBits', 99);
+    const rev = e.revision;
+    e.revertField('aBits');
+    expect(e.invalid).toBeUndefined();
+    expect(e.revision).toBe(rev + 1); // the control redraws with the config's value
     e.setField(configField('aBits')!, 4);
     expect(e.invalid).toBeUndefined();
     expect(e.config.aBits).toBe(4);
     e.setField(configField('placement.concat')!, true);
     expect(e.config.placement.concat).toBe(true);
-    expect(e.overridden).toEqual(['aBits', 'placement']);
+    expect(e.overridden).toEqual(['wBits', 'aBits', 'placement']);
     // the key follows the config
     await settle();
     expect(e.key).toBe(await configHash(e.config));

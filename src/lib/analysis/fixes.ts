@@ -121,8 +121,9 @@ export function insertBatchCorrection(
   g.initializers.set(view, makeTensor(view, [3], [0n, 0n, -1n], 'int64'));
   const axes = axesInput ? names.take('bc_axes') : '';
   if (axesInput) g.initializers.set(axes, makeTensor(axes, [2], [0n, 2n], 'int64'));
-  const eps = names.take('bc_eps');
-  g.initializers.set(eps, makeTensor(eps, [], [1e-12]));
+  // only the BN mode reads eps; an unused initializer makes onnxruntime log a warning per session
+  const eps = mode === 'bn' ? names.take('bc_eps') : '';
+  if (mode === 'bn') g.initializers.set(eps, makeTensor(eps, [], [1e-12]));
   const mean = (x: string, y: string, keep: 0 | 1) =>
     axesInput ? makeNode('ReduceMean', [x, axes], [y], { keepdims: keep }, { name: y }) : makeNode('ReduceMean', [x], [y], { keepdims: keep, axes: [0, 2] }, { name: y });
   const byOutput = new Map(g.nodes.map((n, i) => [n.outputs[0], i] as const));

@@ -4,7 +4,7 @@
  * combined analysis graph. Goes through the Engine interface only; holds at most one
  * sub-batch of input and the graph's small outputs at a time.
  */
-import { throwIfAborted } from '../protocol/errors.ts';
+import { checkpoint } from '../util/checkpoint.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Engine, FloatTensor } from '../engine/types.ts';
 import { buildChannelStatsGraph } from '../onnx/calibration.ts';
@@ -34,7 +34,7 @@ export async function forEachBatch(
     const input = session.inputNames[0];
     let done = 0;
     for (const b of batches(crops, spec, opts.batchSize)) {
-      throwIfAborted(opts.signal);
+      await checkpoint(opts.signal);
       const out = await session.run({ [input]: b.tensor }, fetches);
       each(out, b.rows.length);
       done += b.rows.length;

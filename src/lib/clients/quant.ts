@@ -25,6 +25,8 @@ interface Running {
 }
 
 let current: Running | undefined;
+/** resolves a worker's `dead` promise when it is stopped on purpose (stopWorker) */
+const stopped = new WeakMap<Running, (e: ErrorInfo) => void>();
 const crashListeners = new Set<(e: ErrorInfo) => void>();
 
 function crashError(reason: string): ErrorInfo {
@@ -57,6 +59,7 @@ function start(): Running {
     },
   });
   const run: Running = { worker, remote, api, dead, stopWatching: () => undefined };
+  stopped.set(run, onDead);
   run.stopWatching = watchLifeline(worker, name, (reason) => {
     const error = crashError(reason);
     if (current === run) current = undefined; // the next call starts a fresh worker
@@ -71,6 +74,22 @@ function start(): Running {
 export function quantClient(): Remote<QuantApi> {
   current ??= start();
   return current.api;
+}
+
+/**
+ * Ends the worker now because the user cancelled and it did not stop by itself in time
+ * (a stage that never reaches a batch boundary). Its waiting calls answer CANCELLED; the
+ * crash listeners are not told (nothing failed), so the caller reloads what it needs.
+ * Returns false when no worker runs.
+ */
+export function stopWorker(): boolean {
+  const run = current;
+  if (!run) return false;
+  current = undefined;
+  run.stopWatching();
+  run.worker.terminate();
+  stopped.get(run)?.({ code: 'CANCELLED', message: 'The run was cancelled.', userError: true });
+  return true;
 }
 
 /** Be told when the worker dies (after its pending calls have answered WORKER_CRASHED). Returns an unsubscribe. */

@@ -9,6 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Dirent } from 'node:fs';
 import type { CropStore } from './types.ts';
 import { datasetFromFiles, loadClassIndex, type FileDataset, type NamedFile } from './dataset.ts';
 import { QpError } from '../protocol/errors.ts';
@@ -89,16 +90,16 @@ export async function loadImageFolder(dir: string, labelsFile?: string): Promise
   const classIndex = await readClassIndexFile(labels);
 
   const files: NamedFile[] = [];
-  const entries = await readdir(abs, { withFileTypes: true });
-  for (const e of entries) {
-    if (e.isFile()) {
-      const p = path.join(abs, e.name);
+  for (const e of await readdir(abs, { withFileTypes: true })) {
+    const p = path.join(abs, e.name);
+    const kind = await entryKind(e, p);
+    if (kind === 'file') {
       files.push({ name: e.name, read: () => readBytes(p) });
-    } else if (e.isDirectory() && !e.name.startsWith('.')) {
-      for (const s of await readdir(path.join(abs, e.name), { withFileTypes: true })) {
-        if (!s.isFile()) continue;
-        const p = path.join(abs, e.name, s.name);
-        files.push({ name: `${e.name}/${s.name}`, read: () => readBytes(p) });
+    } else if (kind === 'dir' && !e.name.startsWith('.')) {
+      for (const s of await readdir(p, { withFileTypes: true })) {
+        const q = path.join(p, s.name);
+        if ((await entryKind(s, q)) !== 'file') continue;
+        files.push({ name: `${e.name}/${s.name}`, read: () => readBytes(q) });
       }
     }
   }
@@ -106,6 +107,22 @@ export async function loadImageFolder(dir: string, labelsFile?: string): Promise
   const ds = datasetFromFiles(files.filter((f) => f.name !== CLASS_INDEX_FILE), classIndex, path.basename(abs));
   const cacheNamespace = createHash('sha256').update(abs).digest('hex').slice(0, 12);
   return { ...ds, dir: abs, cacheNamespace };
+}
+
+/**
+ * File, folder or neither; a symbolic link counts as what it points to (people link data
+ * sets into place), a broken link as neither.
+ */
+async function entryKind(e: Dirent, p: string): Promise<'file' | 'dir' | undefined> {
+  if (e.isFile()) return 'file';
+  if (e.isDirectory()) return 'dir';
+  if (!e.isSymbolicLink()) return undefined;
+  try {
+    const st = await stat(p);
+    return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function readBytes(p: string): Promise<Uint8Array> {

@@ -122,8 +122,14 @@ export async function datasetFromPickedFiles(
   fallbackClassIndex: () => Promise<[string, string][] | undefined>,
 ): Promise<FileDataset> {
   const json = picked.find((f) => f.name.toLowerCase().endsWith('.json'));
+  // A folder pick names files "<folder>/<path>": names are kept relative to that folder,
+  // as the CLI names a folder's files, so both give the same fingerprint; the folder's
+  // name becomes the data set's name.
+  const rel = (f: File) => (f as File & { webkitRelativePath?: string }).webkitRelativePath || '';
+  const tops = new Set(picked.map((f) => (rel(f).includes('/') ? rel(f).split('/')[0] : '')));
+  const folder = tops.size === 1 ? [...tops][0] : '';
   const named = (f: File): NamedFile => ({
-    name: (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name,
+    name: folder ? rel(f).slice(folder.length + 1) : rel(f) || f.name,
     read: async () => new Uint8Array(await f.arrayBuffer()),
   });
   const files = picked.filter((f) => f !== json).map(named);
@@ -144,5 +150,5 @@ export async function datasetFromPickedFiles(
       'No class index was given. Add imagenet_class_index.json (the Keras class index) to the files you pick, so images can be labelled by their WordNet id.',
     );
   }
-  return datasetFromFiles(files, classIndex, 'files');
+  return datasetFromFiles(files, classIndex, folder || 'files');
 }

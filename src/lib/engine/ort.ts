@@ -59,6 +59,8 @@ export function createOrtEngine(ort: OrtModule, opts: OrtEngineOptions): Engine 
         session = await queue.push(() =>
           ort.InferenceSession.create(model, {
             graphOptimizationLevel: options.optimization ?? 'all',
+            // 3 = errors only: graph-optimizer notes (e.g. removed initializers) are not faults
+            logSeverityLevel: 3,
             ...(opts.executionProviders ? { executionProviders: opts.executionProviders } : {}),
             ...opts.sessionOptions,
           }),

@@ -15,7 +15,7 @@
  * over the global range of pass 1) for golden comparisons; scripts/calib-compare.ts measures
  * how far the sampled form moves the observers' ranges on MobileNet-V2.
  */
-import { throwIfAborted } from '../protocol/errors.ts';
+import { checkpoint } from '../util/checkpoint.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Engine } from '../engine/types.ts';
 import { buildStatsGraph } from '../onnx/calibration.ts';
@@ -77,7 +77,7 @@ export async function collectActivationStats(
   let done = 0;
   try {
     for (const b of batches(crops, spec, feed)) {
-      throwIfAborted(opts.signal);
+      await checkpoint(opts.signal);
       const out = await session.run({ [input]: b.tensor }, fetches);
       const batchIndex = Math.floor(b.rows[0] / opts.batchSize);
       for (const t of tensors) {
@@ -129,7 +129,7 @@ export async function collectActivationStats(
   done = 0;
   try {
     for (const b of batches(crops, spec, opts.histBatchSize)) {
-      throwIfAborted(opts.signal);
+      await checkpoint(opts.signal);
       const out = await tapSession.run({ [input]: b.tensor }, tensors);
       // Sub-batches never straddle two pass-1 batches when batchSize is a multiple of histBatchSize.
       const batchIndex = Math.floor(b.rows[0] / opts.batchSize);
@@ -174,7 +174,7 @@ async function singlePassHistograms(
   let call = 0;
   try {
     for (const b of batches(crops, spec, opts.histBatchSize)) {
-      throwIfAborted(opts.signal);
+      await checkpoint(opts.signal);
       const out = await session.run({ [input]: b.tensor }, tensors);
       const batchIndex = Math.floor(b.rows[0] / opts.batchSize);
       for (const t of tensors) {

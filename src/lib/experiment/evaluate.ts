@@ -3,7 +3,7 @@
  * each image's top-1 prediction so FP32 and quantized runs can be compared image by
  * image (agreement). Only the logits of one batch are alive at a time.
  */
-import { throwIfAborted } from '../protocol/errors.ts';
+import { checkpoint } from '../util/checkpoint.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { EngineSession } from '../engine/types.ts';
 import { AccuracyCounter, wilsonInterval } from '../quant/metrics.ts';
@@ -37,7 +37,7 @@ export async function evaluate(
   let counter: AccuracyCounter | undefined;
   let done = 0;
   for (const b of batches(crops, spec, opts.batchSize)) {
-    throwIfAborted(opts.signal);
+    await checkpoint(opts.signal);
     const out = (await session.run({ [input]: b.tensor }, [output]))[output];
     counter ??= new AccuracyCounter(out.data.length / b.rows.length, crops.length);
     // batches come in input order, so the counter's predictions line up with `crops`

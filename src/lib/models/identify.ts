@@ -59,6 +59,19 @@ export function verifyExpected(bytes: Uint8Array, sha256: string, expect: { byte
   }
 }
 
+/**
+ * A shared link names its model by sha256: a file with another hash is refused, saying
+ * both, rather than run under the link's name. Throws MODEL_SHA_MISMATCH.
+ */
+export function verifyLinkedModel(sha256: string, wanted: string, name: string): void {
+  if (sha256 !== wanted) {
+    throw new QpError(
+      'MODEL_SHA_MISMATCH',
+      `"${name}" is not the model the link was made with: its sha256 is ${sha256.slice(0, 12)}…, the link needs ${wanted.slice(0, 12)}…. Open the file with that sha256 (or choose a model yourself; the results will then differ from the link's).`,
+    );
+  }
+}
+
 export interface IdentifyOptions {
   /** the file's name, the label of a model the registry does not know */
   name?: string;

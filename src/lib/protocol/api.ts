@@ -24,9 +24,9 @@ export interface EnvInfo {
 /** Where model bytes come from. */
 export type ModelSource =
   /** bytes the user opened or dropped (transfer the buffer) */
-  | { kind: 'bytes'; bytes: Uint8Array; name: string }
-  /** a URL; `expect` is checked when given (registry facts) */
-  | { kind: 'url'; url: string; name?: string; expect?: { bytes: number; sha256: string } }
+  | { kind: 'bytes'; bytes: Uint8Array; name: string; expectSha256?: string }
+  /** a URL; `expect` is checked when given (registry facts), `expectSha256` (a shared link's) too */
+  | { kind: 'url'; url: string; name?: string; expect?: { bytes: number; sha256: string }; expectSha256?: string }
   /** a registry model: cached copy by sha256, else downloaded from its URL and checked */
   | { kind: 'registry'; id: string; download?: number }
   /** a model already in this browser's cache */
@@ -38,8 +38,12 @@ export interface LoadedModel {
   name: string;
   sha256: string;
   size: number;
-  /** 'match': size and sha256 equal the registry's; 'unknown': nothing to compare with */
-  verified: 'match' | 'unknown';
+  /**
+   * 'match': the sha256 is one of the registry's downloads; 'copy': the registry lists
+   * this sha256 as another file of the same weights (not the file it downloads);
+   * 'unknown': nothing to compare with
+   */
+  verified: 'match' | 'copy' | 'unknown';
   fromCache: boolean;
   inputName: string;
   outputName: string;
@@ -55,6 +59,8 @@ export type DataSource =
 export interface DatasetInfo {
   name: string;
   images: number;
+  /** data/fingerprint.ts: "<images>-<hash of sorted names and labels>", what a link names */
+  fingerprint: string;
   classes: number;
   ignored: number;
   ignoredNames: string[];

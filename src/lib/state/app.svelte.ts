@@ -20,10 +20,15 @@ import type {
 } from '../protocol/api.ts';
 import type { Remote } from 'comlink';
 import type { ExperimentResult, Progress } from '../experiment/types.ts';
-import { callback, moveBytes, onWorkerCrash, quantClient } from '../clients/quant.ts';
+import { callback, moveBytes, onWorkerCrash, quantClient, stopWorker } from '../clients/quant.ts';
 import { ExperimentState } from './experiment.svelte.ts';
 import { AnalysisState } from './analysis.svelte.ts';
 import { getModelEntry } from '../models/registry.ts';
+import { parseLink, serializeLink, type DataSourceRef, type LinkExtras, type ModelSourceRef } from '../experiment/link.ts';
+import { DEV_SAMPLE, modelSourceOf, planData, planModel } from './link-resolve.ts';
+
+/** How long a cancelled run may take to reach a batch boundary before its worker is ended (ms). */
+export const CANCEL_GRACE_MS = 500;
 
 export type LoadState = 'empty' | 'loading' | 'ready' | 'error';
 export type RunState = 'idle' | 'loading' | 'running' | 'done' | 'error' | 'cancelled';
@@ -65,6 +70,41 @@ export class AppState {
   dataset = $state<DatasetInfo | undefined>(undefined);
   dataError = $state<ErrorInfo | undefined>(undefined);
 
+  /** where the loaded model and images came from, as a link names them */
+  modelRef = $state<ModelSourceRef | undefined>(undefined);
+  dataRef = $state<DataSourceRef | undefined>(undefined);
+  /** what the opened link asks for (model, images) and is not loaded yet */
+  wanted = $state<LinkExtras>({});
+  /** the link names a local file: the user is asked for it ("Open mobilenet.onnx, sha256 f0013059…") */
+  askModel = $state<{ name: string; sha256: string } | undefined>(undefined);
+  askData = $state<{ name: string; fingerprint: string } | undefined>(undefined);
+
+  /** The shareable hash: the config plus the model, images, engine and analysis in use (or still wanted). */
+  get link(): string {
+    const model = this.model ? { sha256: this.model.sha256, source: this.modelRef } : this.wanted.model;
+    const data = this.dataset ? { fingerprint: this.dataset.fingerprint, source: this.dataRef } : this.wanted.data;
+    return serializeLink(this.exp.config, this.exp.hidden, {
+      model,
+      data,
+      engine: this.enginePref,
+      analyze: this.analyze ? Math.max(1, Math.round(this.analysisImages) || 64) : undefined,
+    });
+  }
+
+  /** Open a link (first load, hash edited): settings now, model and images by restoreFromConfig. */
+  openLink(hash: string): void {
+    const p = parseLink(hash);
+    this.exp.loadParsed(p);
+    this.wanted = p.extras;
+    if (p.extras.engine) this.enginePref = p.extras.engine;
+    if (p.extras.analyze !== undefined) {
+      this.analyze = true;
+      this.analysisImages = p.extras.analyze;
+    } else if (p.extras.model) {
+      this.analyze = false; // a full link says the analysis was off
+    }
+  }
+
   /** run option (not part of the config): also analyse why accuracy drops */
   analyze = $state(false);
   /** evaluation images the per-layer analysis uses (the first ones of the evaluation split) */
@@ -73,6 +113,10 @@ export class AppState {
   analyzing = $state(false);
 
   runState = $state<RunState>('idle');
+  /** Cancel was pressed and the run has not stopped yet ("Cancelling…") */
+  cancelling = $state(false);
+  /** how the last cancelled run ended: at a batch boundary, or its worker was ended */
+  cancelEnd = $state<'boundary' | 'stopped' | undefined>(undefined);
   progress = $state<Progress | undefined>(undefined);
   runError = $state<ErrorInfo | undefined>(undefined);
   outcome = $state.raw<Omit<RunOutcome, 'results'> | undefined>(undefined);
@@ -93,8 +137,11 @@ export class AppState {
   constructor(
     hash: string,
     private readonly client: () => Remote<QuantApi> = quantClient,
+    /** ends a worker that ignores a cancel (tests pass a fake) */
+    private readonly stop: () => boolean = stopWorker,
   ) {
-    this.exp = new ExperimentState(hash);
+    this.exp = new ExperimentState('');
+    this.openLink(hash);
     this.analysis = new AnalysisState(() => this.result, () => this.api);
     onWorkerCrash((e) => void this.workerCrashed(e));
   }
@@ -110,11 +157,21 @@ export class AppState {
       this.runError = e;
       this.runState = 'error';
     }
+    this.dropLoaded();
+    await this.restoreFromConfig();
+  }
+
+  /** The worker's model and images are gone: want them again, by hash and fingerprint. */
+  private dropLoaded(): void {
+    this.wanted = {
+      ...this.wanted,
+      ...(this.model ? { model: { sha256: this.model.sha256, source: this.modelRef } } : {}),
+      ...(this.dataset ? { data: { fingerprint: this.dataset.fingerprint, source: this.dataRef } } : {}),
+    };
     this.model = undefined;
     this.modelState = 'empty';
     this.dataset = undefined;
     this.dataState = 'empty';
-    await this.restoreFromConfig();
   }
 
   private get api(): Remote<QuantApi> {
@@ -130,10 +187,32 @@ export class AppState {
     await this.restoreFromConfig();
   }
 
-  /** Load what the config names, from cache or the dev server only (no surprise downloads). */
+  /**
+   * Load what the link names without a click where it can be had (state/link-resolve.ts):
+   * the model by sha256 from the cache, a registry download, the dev server or its URL;
+   * the images from the dev sample or their URL. A local file or folder is asked for.
+   * Links without model and image names (older ones) load what the config names from the
+   * cache or the dev server only.
+   */
   async restoreFromConfig(): Promise<void> {
+    const want = this.wanted;
+    if (want.model && this.model?.sha256 !== want.model.sha256) {
+      const step = planModel(want.model, { cached: this.cachedModels, devFiles: this.sharedModels });
+      if (step.kind === 'load') {
+        this.askModel = undefined;
+        await this.loadModel(step.src, {}, step.source);
+      } else {
+        this.askModel = { name: step.name, sha256: step.sha256 };
+      }
+    }
+    if (want.data && this.dataset?.fingerprint !== want.data.fingerprint) {
+      const step = planData(want.data, !!this.env?.sharedData);
+      if (step.kind === 'dev') await this.loadSharedSample();
+      else if (step.kind === 'url') await this.loadData({ kind: 'url', baseUrl: step.baseUrl }, `url:${step.baseUrl}`, step.source);
+      else this.askData = { name: step.name, fingerprint: step.fingerprint };
+    }
     const c = this.exp.config;
-    if (this.model?.id !== c.model) {
+    if (!want.model && this.model?.id !== c.model) {
       if (c.model.startsWith('sha256:')) {
         const sha = c.model.slice(7);
         if (this.cachedModels.some((m) => m.sha256 === sha)) await this.loadModel({ kind: 'cached', sha256: sha });
@@ -142,7 +221,7 @@ export class AppState {
         void r;
       }
     }
-    if (this.dataState !== 'ready') {
+    if (!want.data && this.dataState !== 'ready') {
       if (c.dataset === 'imagenet-sample' && this.env?.sharedData) await this.loadSharedSample();
       else if (c.dataset.startsWith('url:')) await this.loadData({ kind: 'url', baseUrl: c.dataset.slice(4) }, c.dataset);
     }
@@ -166,7 +245,7 @@ export class AppState {
   }
 
   /** Load a model; on success the config's `model` names it. */
-  async loadModel(src: ModelSource, opts: { cacheOnly?: boolean } = {}): Promise<boolean> {
+  async loadModel(src: ModelSource, opts: { cacheOnly?: boolean } = {}, source?: ModelSourceRef): Promise<boolean> {
     if (opts.cacheOnly && src.kind === 'registry') {
       // Only use a cached copy silently; downloading waits for the user's click.
       
@@ -194,6 +273,9 @@ export class AppState {
     }
     this.model = r.value;
     this.modelState = 'ready';
+    this.modelRef = r.value.verified === 'match' ? { kind: 'registry', id: r.value.id } : (source ?? modelSourceOf(src, r.value.name));
+    if (this.wanted.model) this.wanted = { ...this.wanted, model: undefined };
+    this.askModel = undefined;
     if (this.exp.config.model !== r.value.id) this.exp.set('model', r.value.id);
     void this.refreshCachedModels();
     void this.refreshCache();
@@ -209,15 +291,21 @@ export class AppState {
       this.modelError = toErrorInfo(e);
       return false;
     }
-    return this.loadModel({ kind: 'bytes', bytes, name: file.name });
+    // a link that asked for this file: refuse one with another hash (the worker checks)
+    const expectSha256 = this.askModel?.sha256;
+    return this.loadModel({ kind: 'bytes', bytes, name: file.name, ...(expectSha256 ? { expectSha256 } : {}) });
   }
 
   async loadSharedSample(): Promise<boolean> {
-    return this.loadData({ kind: 'url', baseUrl: '/shared-data/imagenet-sample/' }, 'imagenet-sample');
+    return this.loadData({ kind: 'url', baseUrl: '/shared-data/imagenet-sample/' }, DEV_SAMPLE, { kind: 'dev', name: DEV_SAMPLE });
   }
 
-  /** Load images; `datasetId` becomes the config's `dataset`. */
-  async loadData(src: DataSource, datasetId: string): Promise<boolean> {
+  /**
+   * Load images; `datasetId` becomes the config's `dataset` (picked files: the folder's
+   * name, as the CLI names a folder). Images a link asked for must have its fingerprint:
+   * others are refused, saying both, rather than run under the link's name.
+   */
+  async loadData(src: DataSource, datasetId?: string, source?: DataSourceRef): Promise<boolean> {
     this.dataState = 'loading';
     this.dataError = undefined;
     const r = await this.api.loadDataset(src);
@@ -226,10 +314,36 @@ export class AppState {
       this.dataError = r.error;
       return false;
     }
+    const want = this.wanted.data;
+    if (want && r.value.fingerprint !== want.fingerprint) {
+      this.dataset = undefined;
+      this.dataState = 'error';
+      this.dataError = {
+        code: 'DATA_NOT_FOUND',
+        userError: true,
+        message: `These images are not the ones the link was made with: ${r.value.images} images with fingerprint ${r.value.fingerprint}, the link needs ${want.fingerprint} (${want.fingerprint.split('-')[0]} images${want.source ? ` from "${want.source.kind === 'url' ? want.source.url : want.source.name}"` : ''}). Load those images, or choose "Use other images" to run on these anyway (the results will then differ from the link's).`,
+      };
+      return false;
+    }
     this.dataset = r.value;
     this.dataState = 'ready';
-    if (this.exp.config.dataset !== datasetId) this.exp.set('dataset', datasetId);
+    this.dataRef = source ?? (src.kind === 'url' ? { kind: 'url', url: src.baseUrl } : { kind: 'folder', name: r.value.name });
+    this.wanted = { ...this.wanted, data: undefined };
+    this.askData = undefined;
+    const id = datasetId ?? r.value.name;
+    if (this.exp.config.dataset !== id) this.exp.set('dataset', id);
     return true;
+  }
+
+  /** Give up on the link's images or model: choose freely (the results may differ from the link's). */
+  forgetWanted(what: 'model' | 'data'): void {
+    this.wanted = { ...this.wanted, [what]: undefined };
+    if (what === 'model') this.askModel = undefined;
+    else {
+      this.askData = undefined;
+      this.dataError = undefined;
+      if (this.dataState === 'error') this.dataState = 'empty';
+    }
   }
 
   /** Look up a stored result for the current config (by configHash). */
@@ -250,6 +364,9 @@ export class AppState {
 
   async run(): Promise<void> {
     if (this.runState === 'running') return;
+    this.runSeq++;
+    this.cancelling = false;
+    this.cancelEnd = undefined;
     this.runState = 'running';
     this.runError = undefined;
     this.outcome = undefined;
@@ -271,19 +388,52 @@ export class AppState {
       this.outcome = rest;
       this.result = results[0];
       this.resultSource = 'fresh';
+      // the history lists this run by the time the run shows as done
+      await this.refreshHistory();
       this.runState = 'done';
     } else if (r.error.code === 'CANCELLED') {
+      this.cancelEnd ??= 'boundary';
       this.runState = 'cancelled';
+      this.result = undefined;
+      this.resultSource = 'none';
     } else {
       this.runError = r.error;
       this.runState = 'error';
     }
-    await Promise.all([this.refreshHistory(), this.refreshCache()]);
+    this.cancelling = false;
+    if (this.reloadAfterStop) {
+      this.reloadAfterStop = false;
+      await this.refreshCachedModels();
+      await this.restoreFromConfig();
+    }
+    await Promise.all([r.ok ? undefined : this.refreshHistory(), this.refreshCache()]);
+    void this.lookupStored(this.exp.key);
   }
 
+  /**
+   * Cancel the run: acknowledged at once (`cancelling`), the worker stops at its next
+   * batch boundary. If it has not stopped after CANCEL_GRACE_MS (a stage without batch
+   * boundaries), the worker is ended, the run answers CANCELLED, and the model and images
+   * are loaded again from the cache, so the app stays usable either way.
+   */
   async cancel(): Promise<void> {
+    if (this.runState !== 'running' || this.cancelling) return;
+    this.cancelling = true;
+    const run = this.runSeq;
+    const timer = setTimeout(() => {
+      if (this.runSeq !== run || this.runState !== 'running') return;
+      if (this.stop()) {
+        this.cancelEnd = 'stopped';
+        this.dropLoaded();
+        this.reloadAfterStop = true;
+      }
+    }, CANCEL_GRACE_MS);
     await this.api.cancel();
+    void timer;
   }
+
+  private runSeq = 0;
+  private reloadAfterStop = false;
 
   async refreshHistory(): Promise<void> {
     const r = await this.api.listRuns();

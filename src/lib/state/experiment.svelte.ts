@@ -8,7 +8,7 @@
 import type { ExperimentConfig, PresetFields } from '../protocol/config.ts';
 import { configHash, defaultConfig, overriddenFields, presetFields, validateConfig } from '../experiment/config.ts';
 import type { BackendName } from '../quant/types.ts';
-import { parse, serialize } from './url.ts';
+import { parse, serialize, type ParsedHash } from './url.ts';
 import { describeDomain, parseBitsMapText, withField, type ConfigField } from '../protocol/schema.ts';
 
 export class ExperimentState {
@@ -16,8 +16,21 @@ export class ExperimentState {
   hidden = $state<Set<string>>(new Set());
   /** notices from reading the link (full sentences) */
   notices = $state<string[]>([]);
-  /** validation problem of the current edit, if any */
-  invalid = $state<string | undefined>(undefined);
+  /**
+   * Field name → why the value typed there was refused. The refused value never enters
+   * the config, so while any field has an error the form and the config disagree and Run
+   * stays disabled (`invalid`); editing another field does not clear it — only fixing
+   * that field, reverting it (revertField, which redraws it), a new backend or a new link.
+   */
+  fieldErrors = $state<Record<string, string>>({});
+  /** bumped when controls must redraw from the config (a refused value is thrown away) */
+  revision = $state(0);
+
+  /** the first validation problem of the form, if any */
+  get invalid(): string | undefined {
+    const names = Object.keys(this.fieldErrors);
+    return names.length ? this.fieldErrors[names[0]] : undefined;
+  }
 
   overridden = $derived<(keyof PresetFields)[]>(overriddenFields(this.config));
   hash = $derived(serialize(this.config, this.hidden));
@@ -42,11 +55,43 @@ export class ExperimentState {
 
   /** Replace the config from a hash (link opened, hash edited). */
   loadHash(hash: string): void {
-    const p = parse(hash);
+    this.loadParsed(parse(hash));
+  }
+
+  /** Replace the config from an already parsed link (AppState.openLink). */
+  loadParsed(p: ParsedHash): void {
     this.config = p.config;
     this.hidden = p.hidden;
     this.notices = p.notices;
-    this.invalid = undefined;
+    this.clearErrors();
+  }
+
+  private clearErrors(): void {
+    if (Object.keys(this.fieldErrors).length) this.revision++;
+    this.fieldErrors = {};
+  }
+
+  /** Throw away a refused value: the control shows the config's value again. */
+  revertField(name: string): void {
+    const { [name]: _gone, ...rest } = this.fieldErrors;
+    void _gone;
+    this.fieldErrors = rest;
+    this.revision++;
+  }
+
+  private settle(name: string, next: ExperimentConfig): void {
+    try {
+      validateConfig(next);
+    } catch (e) {
+      this.fieldErrors = { ...this.fieldErrors, [name]: (e as Error).message };
+      return;
+    }
+    this.config = next;
+    if (name in this.fieldErrors) {
+      const { [name]: _fixed, ...rest } = this.fieldErrors;
+      void _fixed;
+      this.fieldErrors = rest;
+    }
   }
 
   isHidden(name: string): boolean {
@@ -56,44 +101,32 @@ export class ExperimentState {
   /** Switch backend: preset fields take the new preset's values, the rest are kept. */
   setBackend(b: BackendName): void {
     this.config = { ...this.config, backend: b, ...presetFields(b) };
-    this.invalid = undefined;
+    this.clearErrors();
   }
 
   /** Restore one preset field (or all) to the backend preset's value. */
   resetField(k?: keyof PresetFields): void {
     const p = presetFields(this.config.backend);
     this.config = k ? { ...this.config, [k]: p[k] } : { ...this.config, ...p };
+    if (!k) this.clearErrors();
+    else if (k !== 'placement' && k in this.fieldErrors) this.revertField(k);
   }
 
   /** Set a field; an invalid value is kept out of the config and reported. */
   set<K extends keyof ExperimentConfig>(k: K, v: ExperimentConfig[K]): void {
-    const next = { ...this.config, [k]: v };
-    try {
-      validateConfig(next);
-      this.config = next;
-      this.invalid = undefined;
-    } catch (e) {
-      this.invalid = (e as Error).message;
-    }
+    this.settle(k, { ...this.config, [k]: v });
   }
 
   /** Set any schema field (placement rules included); an invalid value is kept out and reported. */
   setField(f: ConfigField, v: unknown): void {
-    const next = withField(this.config, f, v);
-    try {
-      validateConfig(next);
-      this.config = next;
-      this.invalid = undefined;
-    } catch (e) {
-      this.invalid = (e as Error).message;
-    }
+    this.settle(f.name, withField(this.config, f, v));
   }
 
   /** Set a field from the text a person typed (per-layer bits: "Conv_0=8,Conv_94=8"); bad text is reported. */
   setFieldText(f: ConfigField, text: string): void {
     const v = f.type.kind === 'bitsMap' ? (text.trim() === '' ? {} : parseBitsMapText(text)) : text;
     if (v === undefined) {
-      this.invalid = `The ${f.label.toLowerCase()} must be ${describeDomain(f.type)}, got "${text.length > 40 ? `${text.slice(0, 40)}…` : text}".`;
+      this.fieldErrors = { ...this.fieldErrors, [f.name]: `The ${f.label.toLowerCase()} must be ${describeDomain(f.type)}, got "${text.length > 40 ? `${text.slice(0, 40)}…` : text}".` };
       return;
     }
     this.setField(f, v);

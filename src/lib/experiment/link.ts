@@ -1,0 +1,161 @@
+/**
+ * The full shareable link: the config (state/url.ts) plus what a run depends on beyond
+ * it — which model file (sha256 and where it came from), which images (fingerprint and
+ * where they came from), the engine choice and the analysis option. Pure (no DOM); the
+ * CLI writes links with it and the app reads and writes location.hash with it.
+ *
+ * Keys (appended after the config's, only when known):
+ *   msha   full sha256 of the model file
+ *   msrc   registry:<id> | url:<address> | dev:<file name on the dev server> | file:<local file name>
+ *   dfp    data fingerprint "<images>-<hash>" (data/fingerprint.ts)
+ *   dsrc   dev:imagenet-sample | url:<manifest folder address> | folder:<local folder name>
+ *   engine auto | webgpu | wasm (omitted for auto)
+ *   analyze  number of analysis images when the analysis is on (omitted when off)
+ * Values are checked here; a garbled one is dropped with a notice, never guessed.
+ */
+import { parse, serialize, type ParsedHash } from './url.ts';
+import type { ExperimentConfig } from '../protocol/config.ts';
+import { fingerprintImages } from '../data/fingerprint.ts';
+
+export type ModelSourceRef =
+  | { kind: 'registry'; id: string }
+  | { kind: 'url'; url: string }
+  | { kind: 'dev'; name: string }
+  | { kind: 'file'; name: string };
+
+export type DataSourceRef = { kind: 'dev'; name: string } | { kind: 'url'; url: string } | { kind: 'folder'; name: string };
+
+export type LinkEngine = 'auto' | 'webgpu' | 'wasm';
+
+export interface LinkExtras {
+  model?: { sha256: string; source?: ModelSourceRef };
+  data?: { fingerprint: string; source?: DataSourceRef };
+  engine?: LinkEngine;
+  /** analysis images when the analysis is on */
+  analyze?: number;
+}
+
+export interface ParsedLink extends ParsedHash {
+  extras: LinkExtras;
+}
+
+const KEYS = ['msha', 'msrc', 'dfp', 'dsrc', 'engine', 'analyze'] as const;
+const MAX_TEXT = 2000;
+
+function sourceText(s: ModelSourceRef | DataSourceRef): string {
+  switch (s.kind) {
+    case 'registry':
+      return `registry:${s.id}`;
+    case 'url':
+      return `url:${s.url}`;
+    case 'dev':
+      return `dev:${s.name}`;
+    case 'file':
+      return `file:${s.name}`;
+    case 'folder':
+      return `folder:${s.name}`;
+  }
+}
+
+function splitSource(raw: string): [string, string] | undefined {
+  const i = raw.indexOf(':');
+  if (i < 1 || raw.length > MAX_TEXT) return undefined;
+  const rest = raw.slice(i + 1);
+  return rest ? [raw.slice(0, i), rest] : undefined;
+}
+
+function modelSource(raw: string): ModelSourceRef | undefined {
+  const s = splitSource(raw);
+  if (!s) return undefined;
+  const [k, v] = s;
+  if (k === 'registry') return { kind: 'registry', id: v };
+  if (k === 'url') return { kind: 'url', url: v };
+  if (k === 'dev') return { kind: 'dev', name: v };
+  if (k === 'file') return { kind: 'file', name: v };
+  return undefined;
+}
+
+function dataSource(raw: string): DataSourceRef | undefined {
+  const s = splitSource(raw);
+  if (!s) return undefined;
+  const [k, v] = s;
+  if (k === 'dev') return { kind: 'dev', name: v };
+  if (k === 'url') return { kind: 'url', url: v };
+  if (k === 'folder') return { kind: 'folder', name: v };
+  return undefined;
+}
+
+const enc = (s: string) => encodeURIComponent(s).replace(/%2F/g, '/').replace(/%3A/g, ':');
+
+/** The link's hash (without '#'): the config's keys, then the extras in a fixed order. */
+export function serializeLink(config: ExperimentConfig, hidden: Iterable<string>, x: LinkExtras): string {
+  const parts = [serialize(config, hidden)];
+  if (x.model) {
+    parts.push(`msha=${x.model.sha256}`);
+    if (x.model.source) parts.push(`msrc=${enc(sourceText(x.model.source))}`);
+  }
+  if (x.data) {
+    parts.push(`dfp=${x.data.fingerprint}`);
+    if (x.data.source) parts.push(`dsrc=${enc(sourceText(x.data.source))}`);
+  }
+  if (x.engine && x.engine !== 'auto') parts.push(`engine=${x.engine}`);
+  if (x.analyze !== undefined) parts.push(`analyze=${x.analyze}`);
+  return parts.join('&');
+}
+
+function decode(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return s;
+  }
+}
+
+/** Read a link; the config part as url.ts `parse` does, the extras checked one by one. */
+export function parseLink(hash: string): ParsedLink {
+  let h = typeof hash === 'string' ? hash : '';
+  if (h.startsWith('#')) h = h.slice(1);
+  const rest: string[] = [];
+  const raw = new Map<string, string>();
+  for (const piece of h.split('&')) {
+    const eq = piece.indexOf('=');
+    const k = decode(eq < 0 ? piece : piece.slice(0, eq));
+    if ((KEYS as readonly string[]).includes(k)) raw.set(k, decode(eq < 0 ? '' : piece.slice(eq + 1)));
+    else if (piece) rest.push(piece);
+  }
+  const parsed = parse(rest.join('&'));
+  const notices = [...parsed.notices];
+  const extras: LinkExtras = {};
+  const msha = raw.get('msha');
+  if (msha !== undefined) {
+    if (/^[0-9a-f]{64}$/.test(msha)) {
+      const src = raw.has('msrc') ? modelSource(raw.get('msrc')!) : undefined;
+      if (raw.has('msrc') && !src) notices.push('The link says where its model came from in a form this version cannot read; the model is looked up by its sha256 only.');
+      extras.model = { sha256: msha, ...(src ? { source: src } : {}) };
+    } else {
+      notices.push('The link names its model by a sha256 that is not 64 hexadecimal digits; it was ignored, so choose the model yourself.');
+    }
+  }
+  const dfp = raw.get('dfp');
+  if (dfp !== undefined) {
+    if (fingerprintImages(dfp) !== undefined) {
+      const src = raw.has('dsrc') ? dataSource(raw.get('dsrc')!) : undefined;
+      if (raw.has('dsrc') && !src) notices.push('The link says where its images came from in a form this version cannot read; choose the images yourself.');
+      extras.data = { fingerprint: dfp, ...(src ? { source: src } : {}) };
+    } else {
+      notices.push('The link names its images by a fingerprint this version cannot read; it was ignored, so choose the images yourself.');
+    }
+  }
+  const engine = raw.get('engine');
+  if (engine !== undefined) {
+    if (engine === 'auto' || engine === 'webgpu' || engine === 'wasm') extras.engine = engine;
+    else notices.push(`The link asks for engine "${engine.slice(0, 20)}", which is not auto, webgpu or wasm; Auto is used.`);
+  }
+  const analyze = raw.get('analyze');
+  if (analyze !== undefined) {
+    const n = /^\d{1,5}$/.test(analyze) ? Number(analyze) : NaN;
+    if (n >= 1 && n <= 10_000) extras.analyze = n;
+    else notices.push(`The link asks for an analysis of "${analyze.slice(0, 20)}" images, which is not a whole number from 1 to 10,000; the analysis is off.`);
+  }
+  return { ...parsed, notices, extras };
+}

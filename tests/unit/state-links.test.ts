@@ -1,0 +1,161 @@
+/**
+ * AppState and shared links against a fake worker: the model is resolved by sha256 from
+ * the cache, a registry download, the dev server or the link's URL, a local file is asked
+ * for (and one with another hash refused by the worker's check), images must have the
+ * link's fingerprint, the link follows what is in use; Cancel is acknowledged at once and
+ * a worker that ignores it is ended.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import type { Remote } from 'comlink';
+import { AppState, CANCEL_GRACE_MS } from '../../src/lib/state/app.svelte.ts';
+import { parseLink } from '../../src/lib/experiment/link.ts';
+import { getModelEntry } from '../../src/lib/models/registry.ts';
+import type { DatasetInfo, LoadedModel, ModelSource, QuantApi, DataSource } from '../../src/lib/protocol/api.ts';
+import type { Result } from '../../src/lib/protocol/errors.ts';
+
+const ok = <T>(value: T): Result<T> => ({ ok: true, value });
+const DEV_SHA = 'f00130594d83447f5f46429a6c3b2f886036567cb61fe573fd171e7da07eab04';
+const FP = '1000-0123456789abcdef';
+const model = (sha256: string, id = `sha256:${sha256}`): LoadedModel => ({
+  id, name: 'm', sha256, size: 1, verified: 'unknown', fromCache: false, inputName: 'input', outputName: 'output', classes: 1000,
+});
+const data = (fingerprint = FP): DatasetInfo => ({ name: 'imagenet-sample', images: 1000, fingerprint, classes: 1000, ignored: 0, ignoredNames: [] });
+
+class Fake {
+  models: ModelSource[] = [];
+  datas: DataSource[] = [];
+  cached: { sha256: string; name: string; size: number }[] = [];
+  answerModel = (src: ModelSource): Result<LoadedModel> =>
+    ok(model(src.kind === 'cached' ? src.sha256 : src.kind === 'url' ? (src.expectSha256 ?? src.expect?.sha256 ?? DEV_SHA) : DEV_SHA));
+  fingerprint = FP;
+  cancels = 0;
+  api(): Remote<QuantApi> {
+    const impl: Partial<QuantApi> = {
+      env: async () => ok({ webgpu: { available: false }, threads: 2, crossOriginIsolated: true, sharedData: true }),
+      listModels: async () => ok(this.cached.map((c) => ({ ...c, addedAt: 0 }))),
+      listRuns: async () => ok([]),
+      cacheEstimate: async () => ok({ usage: 0, models: 0, modelBytes: 0, crops: 0, cropBytes: 0, runs: 0, source: 'summed' as const }),
+      getRun: async () => ok(null),
+      loadModel: async (src) => (this.models.push(src), this.answerModel(src)),
+      loadDataset: async (src) => (this.datas.push(src), ok(data(this.fingerprint))),
+      run: () => new Promise(() => undefined), // a worker stuck in a stage: never answers
+      cancel: async () => void this.cancels++,
+    };
+    return impl as unknown as Remote<QuantApi>;
+  }
+}
+
+function app(hash: string, fake: Fake, stop: () => boolean = () => false): AppState {
+  const api = fake.api();
+  const a = new AppState(hash, () => api, stop);
+  a.env = { webgpu: { available: false }, threads: 2, crossOriginIsolated: true, sharedData: true };
+  return a;
+}
+
+const devLink = `#v=1&backend=tensorrt&calib=16&eval=32&model=sha256:${DEV_SHA}&msha=${DEV_SHA}&msrc=dev:mobilenetv2-7-fp32.onnx&dfp=${FP}&dsrc=folder:imagenet-sample&engine=wasm`;
+
+describe('opening a link', () => {
+  it('loads a dev-server model by name, checked against the sha256, and the dev sample by fingerprint', async () => {
+    const fake = new Fake();
+    const a = app(devLink, fake);
+    a.sharedModels = [{ name: 'mobilenetv2-7-fp32.onnx', size: 1, url: '/shared-data/models/mobilenetv2-7-fp32.onnx' }];
+    await a.restoreFromConfig();
+    expect(fake.models).toEqual([{ kind: 'url', url: '/shared-data/models/mobilenetv2-7-fp32.onnx', name: 'mobilenetv2-7-fp32.onnx', expectSha256: DEV_SHA }]);
+    expect(fake.datas).toEqual([{ kind: 'url', baseUrl: '/shared-data/imagenet-sample/' }]);
+    expect(a.modelState).toBe('ready');
+    expect(a.dataState).toBe('ready');
+    expect(a.enginePref).toBe('wasm');
+    expect(a.runnable).toBe(true);
+    // the link now says what is in use, and reads back the same
+    const back = parseLink(a.link);
+    expect(back.extras.model).toEqual({ sha256: DEV_SHA, source: { kind: 'dev', name: 'mobilenetv2-7-fp32.onnx' } });
+    expect(back.extras.data).toEqual({ fingerprint: FP, source: { kind: 'dev', name: 'imagenet-sample' } });
+  });
+
+  it('prefers the cache by hash, then a registry download with that hash', async () => {
+    const fake = new Fake();
+    fake.cached = [{ sha256: DEV_SHA, name: 'x.onnx', size: 1 }];
+    const a = app(devLink, fake);
+    await a.init();
+    expect(fake.models[0]).toEqual({ kind: 'cached', sha256: DEV_SHA });
+
+    const d = getModelEntry('mobilenet-v2').downloads[0];
+    const fake2 = new Fake();
+    const b = app(`#v=1&msha=${d.sha256}&msrc=registry:mobilenet-v2`, fake2);
+    await b.restoreFromConfig();
+    expect(fake2.models[0]).toMatchObject({ kind: 'url', url: d.url, expect: { sha256: d.sha256, bytes: d.bytes } });
+  });
+
+  it('never takes a registry model for a listed copy with another hash; asks for the local file', async () => {
+    const fake = new Fake();
+    const a = app(`#v=1&msha=${DEV_SHA}&msrc=file:mobilenet.onnx`, fake);
+    await a.restoreFromConfig();
+    expect(fake.models).toEqual([]);
+    expect(a.askModel).toEqual({ name: 'mobilenet.onnx', sha256: DEV_SHA });
+    expect(a.modelState).toBe('empty');
+    expect(a.runnable).toBe(false);
+    // the file the user opens is checked against the link's hash by the worker
+    const file = new File([new Uint8Array([8, 1])], 'mobilenet.onnx');
+    await a.loadModelFile(file);
+    expect(fake.models[0]).toMatchObject({ kind: 'bytes', name: 'mobilenet.onnx', expectSha256: DEV_SHA });
+  });
+
+  it('refuses images with another fingerprint, saying both', async () => {
+    const fake = new Fake();
+    fake.fingerprint = '999-ffffffffffffffff';
+    const a = app(devLink, fake);
+    await a.restoreFromConfig();
+    expect(a.dataState).toBe('error');
+    expect(a.dataError?.message).toMatch(/fingerprint 999-ffffffffffffffff, the link needs 1000-0123456789abcdef/);
+    expect(a.dataset).toBeUndefined();
+    a.forgetWanted('data');
+    expect(await a.loadSharedSample()).toBe(true);
+  });
+
+  it('a local folder is asked for by name and fingerprint', async () => {
+    const fake = new Fake();
+    const a = app(`#v=1&dfp=${FP}&dsrc=folder:my-photos`, fake);
+    await a.restoreFromConfig();
+    expect(fake.datas).toEqual([]);
+    expect(a.askData).toEqual({ name: 'my-photos', fingerprint: FP });
+  });
+});
+
+describe('cancel', () => {
+  it('is acknowledged at once; a worker that does not stop is ended and the model and images come back', async () => {
+    vi.useFakeTimers();
+    try {
+      const fake = new Fake();
+      let stopped = 0;
+      // the stopped worker answers CANCELLED (clients/quant.ts stopWorker): emulated here
+      let answer!: (r: Result<never>) => void;
+      const api = fake.api();
+      (api as unknown as { run: unknown }).run = () => new Promise((r) => (answer = r));
+      const b = new AppState(devLink, () => api, () => {
+        stopped++;
+        answer({ ok: false, error: { code: 'CANCELLED', message: 'The run was cancelled.', userError: true } });
+        return true;
+      });
+      b.env = { webgpu: { available: false }, threads: 2, crossOriginIsolated: true, sharedData: true };
+      b.sharedModels = [{ name: 'mobilenetv2-7-fp32.onnx', size: 1, url: '/shared-data/models/mobilenetv2-7-fp32.onnx' }];
+      await b.restoreFromConfig();
+      const running = b.run();
+      void b.cancel();
+      expect(b.cancelling).toBe(true);
+      expect(stopped).toBe(0);
+      await vi.advanceTimersByTimeAsync(CANCEL_GRACE_MS + 10);
+      await running;
+      expect(stopped).toBe(1);
+      expect(b.runState).toBe('cancelled');
+      expect(b.cancelling).toBe(false);
+      // reloaded by hash and fingerprint
+      expect(b.modelState).toBe('ready');
+      expect(b.dataState).toBe('ready');
+      expect(b.model?.sha256).toBe(DEV_SHA);
+      expect(b.runnable).toBe(true);
+      expect(CANCEL_GRACE_MS).toBeLessThan(1000);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
