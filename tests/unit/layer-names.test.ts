@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { buildEfficientNetLite0, buildMobileNetV2, buildResNet18 } from '../../src/lib/models/builders.ts';
+import { parseModel } from '../../src/lib/onnx/model.ts';
+import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
+import { displayName, layerNames } from '../../src/lib/onnx/layer-names.ts';
+
+const labels = (g: ReturnType<typeof parseModel>) => [...layerNames(g).values()];
+
+describe('layerNames', () => {
+  it('names MobileNet-V2 by torchvision block index and role', () => {
+    const g = parseModel(buildMobileNetV2());
+    const ns = labels(g);
+    expect(ns).toHaveLength(53);
+    expect(ns[0].label).toBe('stem · conv 3×3');
+    // features.1: depthwise + project (no expansion, t = 1)
+    expect(ns[1].label).toBe('block 1 · depthwise 3×3');
+    expect(ns[2].label).toBe('block 1 · project 1×1');
+    // features.2: expand, depthwise, project
+    expect(ns.slice(3, 6).map((n) => n.label)).toEqual(['block 2 · expand 1×1', 'block 2 · depthwise 3×3', 'block 2 · project 1×1']);
+    const b16 = ns.filter((n) => n.block === 'block 16').map((n) => n.role);
+    expect(b16).toEqual(['expand 1×1', 'depthwise 3×3', 'project 1×1']);
+    expect(ns.filter((n) => n.block.startsWith('block ')).map((n) => n.block).at(-1)).toBe('block 17');
+    expect(ns.at(-2)!.label).toBe('head · conv 1×1');
+    expect(ns.at(-1)!.label).toBe('classifier · fully connected');
+    // the ONNX name travels along and every label is unique
+    expect(ns[2].onnx).toMatch(/^features\.1\.conv/);
+    expect(new Set(ns.map((n) => n.label)).size).toBe(ns.length);
+  });
+
+  it('gives the same names after BatchNorm folding', () => {
+    const g = parseModel(buildMobileNetV2());
+    const before = labels(g).map((n) => n.label);
+    const after = labels(foldBatchNorm(g).graph).map((n) => n.label);
+    expect(after).toEqual(before);
+  });
+
+  it('names ResNet-18 basic blocks with their shortcut', () => {
+    const ns = labels(parseModel(buildResNet18()));
+    expect(ns[0].label).toBe('stem · conv 7×7');
+    expect(ns.filter((n) => n.block === 'block 1').map((n) => n.role)).toEqual(['conv 3×3 #1', 'conv 3×3 #2']);
+    // layer2.0: two 3×3 convs and the 1×1 downsample on the skip path
+    expect(ns.filter((n) => n.block === 'block 3').map((n) => n.role).sort()).toEqual(['conv 3×3 #1', 'conv 3×3 #2', 'shortcut 1×1']);
+    expect(ns.filter((n) => n.block.startsWith('block ')).at(-1)!.block).toBe('block 8');
+    expect(ns.at(-1)!.label).toBe('classifier · fully connected');
+  });
+
+  it('names EfficientNet-Lite0 blocks (kernel sizes from the weights)', () => {
+    const ns = labels(parseModel(buildEfficientNetLite0()));
+    expect(ns.some((n) => n.role === 'depthwise 5×5')).toBe(true);
+    expect(ns.filter((n) => n.block.startsWith('block ')).at(-1)!.block).toBe('block 16');
+  });
+
+  it('displays the label with the ONNX name beside it', () => {
+    expect(displayName({ label: 'block 16 · project 1×1', onnx: 'Conv_94' }, 'Conv_94')).toBe('block 16 · project 1×1 (Conv_94)');
+    expect(displayName(undefined, 'Conv_94')).toBe('Conv_94');
+  });
+});
