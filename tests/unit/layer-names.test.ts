@@ -55,3 +55,19 @@ describe('layerNames', () => {
     expect(displayName(undefined, 'Conv_94')).toBe('Conv_94');
   });
 });
+
+describe('layerGraph', () => {
+  it('is the MobileNet-V2 chain with its residual joins', async () => {
+    const { layerGraph } = await import('../../src/lib/onnx/layer-graph.ts');
+    const lg = layerGraph(parseModel(buildMobileNetV2()));
+    const layers = lg.nodes.filter((n) => n.kind === 'layer');
+    const joins = lg.nodes.filter((n) => n.kind === 'join');
+    expect(layers).toHaveLength(53);
+    expect(joins).toHaveLength(10); // torchvision MobileNet-V2 has 10 residual adds
+    // every join has two inputs: the project layer and the skip
+    for (const j of joins) expect(lg.edges.filter((e) => e.to === j.id)).toHaveLength(2);
+    expect(lg.edges.filter((e) => e.from === 'input').map((e) => e.to)).toEqual([layers[0].id]);
+    expect(lg.edges.filter((e) => e.to === 'output').map((e) => e.from)).toEqual([layers.at(-1)!.id]);
+    expect(layers[2].label).toBe('block 1 · project 1×1');
+  });
+});
