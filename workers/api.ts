@@ -41,6 +41,7 @@ import { parseModel } from '../src/lib/onnx/model.ts';
 import { checkModelSize } from '../src/lib/onnx/limits.ts';
 import { QpStorage, getStorage } from '../src/lib/storage/db.ts';
 import type { BrowserEngine } from '../src/lib/engine/browser.ts';
+import { instantMethods } from './instant.ts';
 
 export interface QuantApiDeps {
   storage: QpStorage;
@@ -308,6 +309,14 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     deleteRun: (hash) => asResult(() => deps.storage.deleteRun(hash)),
     cacheEstimate: () => asResult(() => deps.storage.estimate()),
     clearCache: () => asResult(() => deps.storage.clear(['models', 'crops'])),
+
+    // instant views: weight view, layer graph, background estimate (workers/instant.ts)
+    ...instantMethods({
+      model: () => model && { sha256: model.info.sha256, bytes: model.bytes, spec: model.spec },
+      dataset: () => dataset,
+      createEngine: (pref) => deps.createEngine(pref),
+      cropStore: () => deps.storage.cropStore(),
+    }),
   };
   return api;
 }

@@ -71,3 +71,20 @@ describe('layerGraph', () => {
     expect(layers[2].label).toBe('block 1 · project 1×1');
   });
 });
+
+describe('graph layout', () => {
+  it('places every MobileNet-V2 layer top to bottom with residual branches beside the chain', async () => {
+    const { layerGraph } = await import('../../src/lib/onnx/layer-graph.ts');
+    const { layoutGraph, normaliseMetric } = await import('../../src/lib/state/graph-layout.ts');
+    const view = layerGraph(parseModel(buildMobileNetV2()));
+    const lay = layoutGraph(view);
+    expect(lay.nodes).toHaveLength(view.nodes.length);
+    const y = new Map(lay.nodes.map((n) => [n.id, n.y]));
+    // every edge points downwards
+    for (const e of view.edges) expect(y.get(e.to)!).toBeGreaterThan(y.get(e.from)!);
+    // skip edges go around: more than one distinct x among the nodes
+    expect(new Set(lay.nodes.map((n) => Math.round(n.x))).size).toBeGreaterThan(1);
+    const n = normaliseMetric(new Map([['a', 10], ['b', 30], ['c', Infinity]]), 'low');
+    expect([n.get('a'), n.get('b'), n.get('c')]).toEqual([0, 1, 1]);
+  });
+});

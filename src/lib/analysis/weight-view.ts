@@ -20,7 +20,7 @@ import { histogramOf } from '../quant/histogram.ts';
 import { observeWeight } from '../quant/observers.ts';
 import { weightSpec } from '../quant/presets.ts';
 import { computeQParams, fakeQuantize } from '../quant/quantizer.ts';
-import type { QParams } from '../quant/types.ts';
+import type { QParams, QuantSpec } from '../quant/types.ts';
 import { findLayers, type Layer } from './layers.ts';
 import { bitsOf, channelRanges, errorMetrics, errorSumsOf, vanishedChannels } from './metrics.ts';
 
@@ -32,7 +32,7 @@ interface PreparedLayer {
   channelMin: number[];
   channelMax: number[];
   /** quantizer key → metrics (a few entries: the latest settings) */
-  memo: Map<string, { bits: number; sqnrDb: number; vanished: number; scaleEntries: number }>;
+  memo: Map<string, { qp: QParams; bits: number; sqnrDb: number; vanished: number; scaleEntries: number }>;
 }
 
 export interface WeightModel {
@@ -67,15 +67,13 @@ function layerBitsOf(cfg: ExperimentConfig): Record<string, number> | undefined 
   return lb && typeof lb === 'object' ? (lb as Record<string, number>) : undefined;
 }
 
-/** The bits and quantizer of one layer under `cfg` (layerBits > firstLast8bit > wBits). */
-function quantizerOf(p: PreparedLayer, cfg: ExperimentConfig): { qp: QParams; key: string } {
+/** The quantizer spec of one layer under `cfg` (layerBits > firstLast8bit > wBits) and its memo key. */
+function specOf(p: PreparedLayer, cfg: ExperimentConfig): { spec: QuantSpec; key: string } {
   const pt = p.layer.point;
   const override = layerBitsOf(cfg)?.[p.layer.name];
   const bits = override ?? (cfg.firstLast8bit && (pt.isFirst || pt.isLast) ? Math.max(8, cfg.wBits) : undefined);
   const spec = weightSpec(cfg, pt.axis, bits);
-  const key = JSON.stringify([spec, cfg.wObserver]);
-  const range = observeWeight(cfg.wObserver, p.data, p.dims, spec);
-  return { qp: computeQParams(range, spec), key };
+  return { spec, key: JSON.stringify([spec, cfg.wObserver]) };
 }
 
 /** The weight-side fields of a config (what the view depends on). */
@@ -129,17 +127,18 @@ export function weightView(m: WeightModel, cfg: ExperimentConfig, opts: { layer?
   let fp32Bytes = m.otherFloats * 4;
   let selected: WeightView['selected'];
   for (const p of m.layers) {
-    const { qp, key } = quantizerOf(p, cfg);
+    const { spec, key } = specOf(p, cfg);
     let r = p.memo.get(key);
     const wantHist = opts.layer === p.layer.name;
     let q: Float32Array | undefined;
     if (!r || wantHist) {
+      const qp = r?.qp ?? computeQParams(observeWeight(cfg.wObserver, p.data, p.dims, spec), spec);
       q = fakeQuantize(p.data, p.dims, qp);
-      r = { bits: bitsOf(qp), sqnrDb: errorMetrics(errorSumsOf(p.data, q)).sqnrDb, vanished: vanishedChannels(p.data, q, p.dims, p.layer.point.axis), scaleEntries: qp.scale.length };
+      r = { qp, bits: bitsOf(qp), sqnrDb: errorMetrics(errorSumsOf(p.data, q)).sqnrDb, vanished: vanishedChannels(p.data, q, p.dims, p.layer.point.axis), scaleEntries: qp.scale.length };
       if (p.memo.size >= MEMO_LIMIT) p.memo.delete(p.memo.keys().next().value!);
       p.memo.set(key, r);
     }
-    if (wantHist && q) selected = { name: p.layer.name, histogram: weightHistogram(p.data, p.dims, p.layer.point.axis, qp, q, opts.bins ?? 96) };
+    if (wantHist && q) selected = { name: p.layer.name, histogram: weightHistogram(p.data, p.dims, p.layer.point.axis, r.qp, q, opts.bins ?? 96) };
     const n = p.data.length;
     fp32Bytes += n * 4;
     // packed integer codes, plus a float32 scale and an integer zero point per scale entry

@@ -23,6 +23,7 @@ import type { ExperimentResult, Progress } from '../experiment/types.ts';
 import { callback, moveBytes, onWorkerCrash, quantClient } from '../clients/quant.ts';
 import { ExperimentState } from './experiment.svelte.ts';
 import { AnalysisState } from './analysis.svelte.ts';
+import { InstantState } from './instant.svelte.ts';
 import { getModelEntry } from '../models/registry.ts';
 
 export type LoadState = 'empty' | 'loading' | 'ready' | 'error';
@@ -51,6 +52,8 @@ export function formatBytes(n: number): string {
 export class AppState {
   readonly exp: ExperimentState;
   readonly analysis: AnalysisState;
+  /** views that need no Run: weight view, background estimate, layer graph and names */
+  readonly instant: InstantState;
   env = $state<EnvInfo | undefined>(undefined);
   enginePref = $state<EnginePref>('auto');
 
@@ -96,6 +99,8 @@ export class AppState {
   ) {
     this.exp = new ExperimentState(hash);
     this.analysis = new AnalysisState(() => this.result, () => this.api);
+    this.instant = new InstantState(() => this.api);
+    this.analysis.nameOf = (key) => this.instant.nameOf(key);
     onWorkerCrash((e) => void this.workerCrashed(e));
   }
 

@@ -1,0 +1,81 @@
+/**
+ * The background accuracy estimate: top-1 and FP32 agreement of a config on a small fixed
+ * subset of its evaluation images (the first `images` of the evaluation split, so every
+ * estimate of one model and data split looks at the same images), reusing the FP32
+ * outputs and calibration statistics already collected for that model, data split and
+ * fold setting (`EstimateCache`). With them cached, a change costs only quantization, one
+ * graph build and a few batches. Same pipeline code as a Run (prepareGroup, runConfig with
+ * the fix stages), so the estimate differs from the full run only by its image count.
+ */
+import { QpError } from '../protocol/errors.ts';
+import type { ExperimentConfig } from '../protocol/config.ts';
+import type { AccuracyEstimate } from '../protocol/instant.ts';
+import { parseModel } from '../onnx/model.ts';
+import type { Graph } from '../onnx/ir.ts';
+import { calibrationNeeds } from '../quant/observers.ts';
+import { wilsonInterval } from '../quant/metrics.ts';
+import { configHash } from '../experiment/config.ts';
+import { quantizeWeights } from '../experiment/quantize.ts';
+import type { RunInputs } from '../experiment/types.ts';
+import { DEFAULT_TUNING, prepareGroup, resolveModelInput, runConfig, type PreparedGroup } from './run.ts';
+
+/** Images of the estimate by default: enough for a ±10-point interval, few enough to be quick. */
+export const ESTIMATE_IMAGES = 48;
+
+/** Prepared groups (FP32 outputs, calibration statistics, crops) by estimateKey; bounded by the caller. */
+export type EstimateCache = Map<string, PreparedGroup>;
+
+/** What the cached statistics depend on: model, data split, fold setting, and whether histograms were collected. */
+export function estimateKey(modelId: string, dataset: string, cfg: ExperimentConfig, images: number, histogram: boolean): string {
+  return JSON.stringify([modelId, dataset, cfg.foldBn, cfg.calib, cfg.seed, images, histogram]);
+}
+
+const parsed = new WeakMap<Uint8Array, Graph>();
+
+/**
+ * Estimate `cfg` on `images` evaluation images (capped by cfg.eval). Throws CANCELLED when
+ * `signal` aborts, and the pipeline's errors otherwise.
+ */
+export async function estimateAccuracy(
+  cfg: ExperimentConfig,
+  rawInputs: RunInputs,
+  cache: EstimateCache,
+  opts: { images?: number; signal?: AbortSignal; maxCached?: number } = {},
+): Promise<AccuracyEstimate> {
+  const t0 = performance.now();
+  const images = Math.min(opts.images ?? ESTIMATE_IMAGES, cfg.eval);
+  if (!Number.isInteger(images) || images < 1) throw new QpError('ARG_INVALID', `The estimate needs a whole number of images from 1 up, got ${images}.`);
+  let base = parsed.get(rawInputs.modelBytes);
+  if (!base) parsed.set(rawInputs.modelBytes, (base = parseModel(rawInputs.modelBytes)));
+  const { inputs, tuning } = resolveModelInput(base, rawInputs, DEFAULT_TUNING);
+  const sub: ExperimentConfig = { ...cfg, eval: images };
+  const needs = calibrationNeeds([cfg.aObserver]);
+  // statistics with histograms serve observers that need none too
+  const keys = [true, false].filter((h) => h || !needs.histogram).map((h) => estimateKey(cfg.model, rawInputs.dataset.name, cfg, images, h));
+  let group = keys.map((k) => cache.get(k)).find((g) => g !== undefined);
+  const statsCached = !!group;
+  if (!group) {
+    // collect moments too, so a later switch to ClipStd reuses this group
+    group = await prepareGroup(base, [sub, { ...sub, aObserver: 'clipstd' }], inputs, { signal: opts.signal, tuning });
+    const key = estimateKey(cfg.model, rawInputs.dataset.name, cfg, images, needs.histogram);
+    cache.set(key, group);
+    while (cache.size > (opts.maxCached ?? 2)) cache.delete(cache.keys().next().value!);
+  }
+  const weights = quantizeWeights(group.graph, group.points, sub);
+  // a fresh map: the estimate must not reuse an evaluation of another image count
+  const r = await runConfig(inputs.engine, { ...group, uncorrected: new Map() }, sub, inputs, weights, { signal: opts.signal, tuning });
+  const n = group.evalCrops.length;
+  const hits = Math.round(r.quant.top1 * n);
+  const agree = Math.round(r.agreement * n);
+  return {
+    configHash: await configHash(cfg),
+    images: n,
+    top1: r.quant.top1,
+    top1Interval: wilsonInterval(hits, n),
+    agreement: r.agreement,
+    agreementInterval: wilsonInterval(agree, n),
+    fp32Top1: r.fp32.top1,
+    statsCached,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}

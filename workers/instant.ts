@@ -1,0 +1,92 @@
+/**
+ * The worker's instant views (QuantApi.weightView, layerGraph, estimate, cancelEstimate),
+ * kept apart from api.ts so the dispatcher only wires them in. Holds what makes them fast:
+ * the FP32 weights of the loaded model per fold setting, and the prepared groups
+ * (FP32 outputs, calibration statistics) of the background estimate. The estimate has its
+ * own AbortController: a newer estimate cancels the older one, and neither touches a Run.
+ * Must not: implement core logic (src/lib/analysis/weight-view.ts, src/lib/onnx/layer-graph.ts
+ * and src/lib/pipeline/estimate.ts do).
+ */
+import { asResult, QpError, type Result } from '../src/lib/protocol/errors.ts';
+import type { EnginePref } from '../src/lib/protocol/api.ts';
+import type { ExperimentConfig } from '../src/lib/protocol/config.ts';
+import type { AccuracyEstimate, LayerGraphView, WeightView } from '../src/lib/protocol/instant.ts';
+import type { Dataset } from '../src/lib/data/types.ts';
+import type { ModelSpec } from '../src/lib/experiment/types.ts';
+import type { CropStore } from '../src/lib/data/types.ts';
+import type { BrowserEngine } from '../src/lib/engine/browser.ts';
+import { parseModel } from '../src/lib/onnx/model.ts';
+import { foldBatchNorm } from '../src/lib/onnx/fold-bn.ts';
+import { layerGraph } from '../src/lib/onnx/layer-graph.ts';
+import { prepareWeightModel, weightView, type WeightModel } from '../src/lib/analysis/weight-view.ts';
+import type { EstimateCache } from '../src/lib/pipeline/estimate.ts';
+
+export interface InstantDeps {
+  model: () => { sha256: string; bytes: Uint8Array; spec: ModelSpec } | undefined;
+  dataset: () => Dataset | undefined;
+  createEngine: (pref: EnginePref) => Promise<BrowserEngine>;
+  cropStore: () => CropStore;
+}
+
+export interface InstantMethods {
+  weightView(config: ExperimentConfig, opts?: { layer?: string; bins?: number }): Promise<Result<WeightView>>;
+  layerGraph(foldBn?: boolean): Promise<Result<LayerGraphView>>;
+  estimate(config: ExperimentConfig, engine: EnginePref, opts?: { images?: number }): Promise<Result<AccuracyEstimate>>;
+  cancelEstimate(): Promise<void>;
+}
+
+function noModel(): never {
+  throw new QpError('ARG_INVALID', 'No model is loaded. Pick a model first.');
+}
+
+export function instantMethods(deps: InstantDeps): InstantMethods {
+  /** FP32 weights of the loaded model per fold setting (two entries at most) */
+  let weights: { sha: string; byFold: Map<boolean, WeightModel> } | undefined;
+  const cache: EstimateCache = new Map();
+  let estimateCtl: AbortController | undefined;
+
+  function weightModel(foldBn: boolean): WeightModel {
+    const m = deps.model() ?? noModel();
+    if (weights?.sha !== m.sha256) weights = { sha: m.sha256, byFold: new Map() };
+    let wm = weights.byFold.get(foldBn);
+    if (!wm) weights.byFold.set(foldBn, (wm = prepareWeightModel(parseModel(m.bytes), foldBn)));
+    return wm;
+  }
+
+  return {
+    weightView: (config, opts) =>
+      asResult(async () => {
+        const m = deps.model() ?? noModel();
+        if (config.model !== m.spec.id) throw new QpError('ARG_INVALID', `The settings name model "${config.model}", but the loaded model is "${m.spec.id}". Load that model first.`);
+        return weightView(weightModel(config.foldBn), config, opts);
+      }),
+
+    layerGraph: (foldBn = true) =>
+      asResult(async () => {
+        const m = deps.model() ?? noModel();
+        const g = parseModel(m.bytes);
+        return layerGraph(foldBn ? foldBatchNorm(g).graph : g);
+      }),
+
+    estimate: (config, enginePref, opts) =>
+      asResult(async () => {
+        estimateCtl?.abort();
+        const ctl = (estimateCtl = new AbortController());
+        const m = deps.model() ?? noModel();
+        const ds = deps.dataset();
+        if (!ds) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source first.');
+        if (config.model !== m.spec.id) throw new QpError('ARG_INVALID', `The settings name model "${config.model}", but the loaded model is "${m.spec.id}". Load that model first.`);
+        const { estimateAccuracy } = await import('../src/lib/pipeline/estimate.ts');
+        const { engine } = await deps.createEngine(enginePref);
+        try {
+          return await estimateAccuracy(config, { engine, modelBytes: m.bytes, model: m.spec, dataset: ds, cropStore: deps.cropStore() }, cache, { images: opts?.images, signal: ctl.signal });
+        } finally {
+          if (estimateCtl === ctl) estimateCtl = undefined;
+        }
+      }),
+
+    cancelEstimate: async () => {
+      estimateCtl?.abort();
+    },
+  };
+}
