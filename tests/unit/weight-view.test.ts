@@ -5,7 +5,7 @@ import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
 import { resolveConfig } from '../../src/lib/experiment/config.ts';
 import { quantizeWeights } from '../../src/lib/experiment/quantize.ts';
-import { errorMetrics, errorSumsOf } from '../../src/lib/analysis/metrics.ts';
+import { errorMetrics, errorSumsOf, vanishedChannels } from '../../src/lib/analysis/metrics.ts';
 import { prepareWeightModel, weightView } from '../../src/lib/analysis/weight-view.ts';
 import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
 
@@ -14,8 +14,12 @@ const model = prepareWeightModel(graph, true);
 const cfg = (o: Partial<ExperimentConfig> = {}): ExperimentConfig => ({ ...resolveConfig({ model: 'mobilenet-v2', backend: 'tensorrt' }), ...o });
 
 describe('weightView', () => {
-  it('gives the same weight SQNR as the pipeline quantizer', () => {
-    const c = cfg({ wBits: 4 });
+  it.each([
+    ['per-channel min/max', { wBits: 4 }],
+    ['per-tensor min/max', { wBits: 4, wGranularity: 'per-tensor' as const }],
+    ['per-channel MSE', { wBits: 4, wObserver: 'mse' as const }],
+  ])('gives the same weight SQNR and vanished channels as the pipeline quantizer (%s)', (_, o) => {
+    const c = cfg(o);
     const v = weightView(model, c);
     const g = foldBatchNorm(graph).graph;
     const wq = quantizeWeights(g, findQuantPoints(g, c.placement), c);
@@ -24,6 +28,7 @@ describe('weightView', () => {
       const fp = g.initializers.get(w.point.initializer)!.data as Float32Array;
       expect(v.layers[i].sqnrDb).toBeCloseTo(errorMetrics(errorSumsOf(fp, w.values)).sqnrDb, 9);
       expect(v.layers[i].bits).toBe(4);
+      expect(v.layers[i].vanished).toBe(vanishedChannels(fp, w.values, g.initializers.get(w.point.initializer)!.dims, w.point.axis));
     });
   });
 

@@ -19,10 +19,11 @@ import { findQuantPoints } from '../onnx/placement.ts';
 import { histogramOf } from '../quant/histogram.ts';
 import { observeWeight } from '../quant/observers.ts';
 import { weightSpec } from '../quant/presets.ts';
-import { computeQParams, fakeQuantize } from '../quant/quantizer.ts';
+import { channelLayout, computeQParams, fakeQuantize } from '../quant/quantizer.ts';
+import { roundHalfToEven } from '../quant/round.ts';
 import type { QParams, QuantSpec } from '../quant/types.ts';
 import { findLayers, type Layer } from './layers.ts';
-import { bitsOf, channelRanges, errorMetrics, errorSumsOf, vanishedChannels } from './metrics.ts';
+import { bitsOf, channelRanges, errorMetrics } from './metrics.ts';
 
 interface PreparedLayer {
   layer: Layer;
@@ -42,6 +43,61 @@ export interface WeightModel {
 }
 
 const MEMO_LIMIT = 8;
+
+/** Observers whose weight range is the plain min/max (observers.ts weightMinMax): the cached channel ranges serve them. */
+const MINMAX_WEIGHT = new Set(['minmax', 'ema-minmax']);
+
+/** The clipping range of a layer: from the cached channel ranges for min/max observers, else the observer. */
+function rangeOf(p: PreparedLayer, cfg: ExperimentConfig, spec: QuantSpec): { min: Float32Array; max: Float32Array } {
+  if (!MINMAX_WEIGHT.has(cfg.wObserver)) return observeWeight(cfg.wObserver, p.data, p.dims, spec);
+  if (spec.granularity === 'per-channel') return { min: Float32Array.from(p.channelMin), max: Float32Array.from(p.channelMax) };
+  return { min: Float32Array.of(Math.min(...p.channelMin)), max: Float32Array.of(Math.max(...p.channelMax)) };
+}
+
+/**
+ * One pass over a layer: fake-quantize each value exactly as quantizer.ts does
+ * (q = clip(round½even(fround(x/s))), y = fround(q·s)) and accumulate Σx², Σ(y−x)² and
+ * which output channels keep a non-zero value, without allocating the quantized tensor.
+ */
+function quantStats(p: PreparedLayer, qp: QParams): { sqnrDb: number; vanished: number } {
+  const { outer, channels, inner } = channelLayout(p.dims, p.layer.point.axis, p.data.length);
+  const perTensor = qp.scale.length === 1;
+  const fpNonZero = new Uint8Array(channels);
+  const qNonZero = new Uint8Array(channels);
+  const fround = Math.fround;
+  const x = p.data;
+  // plain loops with locals: this runs on every change over every weight of the model
+  let refSq = 0;
+  let diffSq = 0;
+  let i = 0;
+  for (let o = 0; o < outer; o++) {
+    for (let c = 0; c < channels; c++) {
+      const k = perTensor ? 0 : c;
+      const s = qp.scale[k];
+      const lo = qp.qmin - qp.zeroPoint[k];
+      const hi = qp.qmax - qp.zeroPoint[k];
+      let fz = 0;
+      let qz = 0;
+      const end = i + inner;
+      for (; i < end; i++) {
+        const v = x[i];
+        let q = roundHalfToEven(fround(v / s));
+        q = q < lo ? lo : q > hi ? hi : q;
+        const y = fround(q * s);
+        const d = y - v;
+        refSq += v * v;
+        diffSq += d * d;
+        fz |= v !== 0 ? 1 : 0;
+        qz |= y !== 0 ? 1 : 0;
+      }
+      if (fz) fpNonZero[c] = 1;
+      if (qz) qNonZero[c] = 1;
+    }
+  }
+  let vanished = 0;
+  for (let c = 0; c < channels; c++) if (fpNonZero[c] && !qNonZero[c]) vanished++;
+  return { sqnrDb: errorMetrics({ refSq, diffSq, cross: 0, qSq: 0, count: x.length }).sqnrDb, vanished };
+}
 
 /** FP32 weights per quantized layer of `graph` (BN folded first when `foldBn`). */
 export function prepareWeightModel(graph: Graph, foldBn: boolean): WeightModel {
@@ -131,13 +187,13 @@ export function weightView(m: WeightModel, cfg: ExperimentConfig, opts: { layer?
     let r = p.memo.get(key);
     const wantHist = opts.layer === p.layer.name;
     let q: Float32Array | undefined;
-    if (!r || wantHist) {
-      const qp = r?.qp ?? computeQParams(observeWeight(cfg.wObserver, p.data, p.dims, spec), spec);
-      q = fakeQuantize(p.data, p.dims, qp);
-      r = { qp, bits: bitsOf(qp), sqnrDb: errorMetrics(errorSumsOf(p.data, q)).sqnrDb, vanished: vanishedChannels(p.data, q, p.dims, p.layer.point.axis), scaleEntries: qp.scale.length };
+    if (!r) {
+      const qp = computeQParams(rangeOf(p, cfg, spec), spec);
+      r = { qp, bits: bitsOf(qp), ...quantStats(p, qp), scaleEntries: qp.scale.length };
       if (p.memo.size >= MEMO_LIMIT) p.memo.delete(p.memo.keys().next().value!);
       p.memo.set(key, r);
     }
+    if (wantHist) q = fakeQuantize(p.data, p.dims, r.qp);
     if (wantHist && q) selected = { name: p.layer.name, histogram: weightHistogram(p.data, p.dims, p.layer.point.axis, r.qp, q, opts.bins ?? 96) };
     const n = p.data.length;
     fp32Bytes += n * 4;
