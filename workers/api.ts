@@ -316,6 +316,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
       dataset: () => dataset,
       createEngine: (pref) => deps.createEngine(pref),
       cropStore: () => deps.storage.cropStore(),
+      meta: deps.storage,
     }),
   };
   return api;

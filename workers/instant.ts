@@ -19,13 +19,15 @@ import { parseModel } from '../src/lib/onnx/model.ts';
 import { foldBatchNorm } from '../src/lib/onnx/fold-bn.ts';
 import { layerGraph } from '../src/lib/onnx/layer-graph.ts';
 import { prepareWeightModel, weightView, type WeightModel } from '../src/lib/analysis/weight-view.ts';
-import type { EstimateCache } from '../src/lib/pipeline/estimate.ts';
+import type { EstimateCache, StatsStore, StoredGroupStats } from '../src/lib/pipeline/estimate.ts';
 
 export interface InstantDeps {
   model: () => { sha256: string; bytes: Uint8Array; spec: ModelSpec } | undefined;
   dataset: () => Dataset | undefined;
   createEngine: (pref: EnginePref) => Promise<BrowserEngine>;
   cropStore: () => CropStore;
+  /** IndexedDB settings store: the last estimate's statistics survive a reload there */
+  meta?: { getMeta<T>(key: string): Promise<T | undefined>; setMeta(key: string, value: unknown): Promise<void> };
 }
 
 export interface InstantMethods {
@@ -79,7 +81,13 @@ export function instantMethods(deps: InstantDeps): InstantMethods {
         const { estimateAccuracy } = await import('../src/lib/pipeline/estimate.ts');
         const { engine } = await deps.createEngine(enginePref);
         try {
-          return await estimateAccuracy(config, { engine, modelBytes: m.bytes, model: m.spec, dataset: ds, cropStore: deps.cropStore() }, cache, { images: opts?.images, signal: ctl.signal });
+          const meta = deps.meta;
+          // one record (the latest statistics) under one key, so storage stays bounded
+          const store: StatsStore | undefined = meta && {
+            load: (key) => meta.getMeta<StoredGroupStats>('estimate-stats').then((s) => (s?.key === key ? s : undefined)),
+            save: (s) => meta.setMeta('estimate-stats', s),
+          };
+          return await estimateAccuracy(config, { engine, modelBytes: m.bytes, model: m.spec, dataset: ds, cropStore: deps.cropStore() }, cache, { images: opts?.images, signal: ctl.signal, store });
         } finally {
           if (estimateCtl === ctl) estimateCtl = undefined;
         }

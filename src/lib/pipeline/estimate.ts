@@ -11,6 +11,12 @@ import { QpError } from '../protocol/errors.ts';
 import type { ExperimentConfig } from '../protocol/config.ts';
 import type { AccuracyEstimate } from '../protocol/instant.ts';
 import { parseModel } from '../onnx/model.ts';
+import { foldBatchNorm } from '../onnx/fold-bn.ts';
+import { findQuantPoints } from '../onnx/placement.ts';
+import { prepareCrops } from '../data/crops.ts';
+import { sampleSplits } from '../data/dataset.ts';
+import type { EvalOutcome } from '../experiment/evaluate.ts';
+import type { ActivationStats } from '../quant/types.ts';
 import type { Graph } from '../onnx/ir.ts';
 import { calibrationNeeds } from '../quant/observers.ts';
 import { wilsonInterval } from '../quant/metrics.ts';
@@ -32,6 +38,50 @@ export function estimateKey(modelId: string, dataset: string, cfg: ExperimentCon
 
 const parsed = new WeakMap<Uint8Array, Graph>();
 
+/** What is kept across visits (IndexedDB in the browser): the costly part of a prepared group. */
+export interface StoredGroupStats {
+  key: string;
+  stats: [string, ActivationStats][];
+  fp32: EvalOutcome;
+  skipped: number;
+}
+
+/** Where the statistics of the last prepared group survive a reload (the worker passes IndexedDB). */
+export interface StatsStore {
+  load(key: string): Promise<StoredGroupStats | undefined>;
+  save(s: StoredGroupStats): Promise<void>;
+}
+
+const ALL_PLACEMENT = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
+
+/**
+ * A prepared group from stored statistics: the graph, points and crops are rebuilt (crops
+ * come from the crop cache), FP32 outputs and calibration statistics are not recomputed.
+ * Undefined when the stored record does not fit these images (then the caller prepares anew).
+ */
+async function rebuildGroup(base: Graph, cfg: ExperimentConfig, inputs: RunInputs, stored: StoredGroupStats, signal?: AbortSignal): Promise<PreparedGroup | undefined> {
+  const graph = cfg.foldBn ? foldBatchNorm(base).graph : base;
+  const points = findQuantPoints(graph, ALL_PLACEMENT);
+  const ds = inputs.dataset;
+  const split = sampleSplits(ds.items.length, cfg.calib, cfg.eval, cfg.seed);
+  const wanted = [...split.calib, ...split.eval].map((i) => ds.items[i]);
+  const { crops } = await prepareCrops(wanted, inputs.model.preprocess, inputs.cropStore, { signal, namespace: ds.cacheNamespace });
+  const calibCrops: Uint8Array[] = [];
+  const evalCrops: Uint8Array[] = [];
+  const evalLabels: number[] = [];
+  crops.forEach((c, i) => {
+    if (!c) return;
+    if (i < split.calib.length) calibCrops.push(c);
+    else {
+      evalCrops.push(c);
+      evalLabels.push(wanted[i].label);
+    }
+  });
+  const stats = new Map(stored.stats);
+  if (evalCrops.length !== stored.fp32.n || points.activations.some((p) => !stats.has(p.tensor))) return undefined;
+  return { graph, points, calibCrops, evalCrops, evalLabels, skipped: stored.skipped, fp32: stored.fp32, stats, seconds: 0, uncorrected: new Map() };
+}
+
 /**
  * Estimate `cfg` on `images` evaluation images (capped by cfg.eval). Throws CANCELLED when
  * `signal` aborts, and the pipeline's errors otherwise.
@@ -40,7 +90,7 @@ export async function estimateAccuracy(
   cfg: ExperimentConfig,
   rawInputs: RunInputs,
   cache: EstimateCache,
-  opts: { images?: number; signal?: AbortSignal; maxCached?: number } = {},
+  opts: { images?: number; signal?: AbortSignal; maxCached?: number; store?: StatsStore } = {},
 ): Promise<AccuracyEstimate> {
   const t0 = performance.now();
   const images = Math.min(opts.images ?? ESTIMATE_IMAGES, cfg.eval);
@@ -53,12 +103,24 @@ export async function estimateAccuracy(
   // statistics with histograms serve observers that need none too
   const keys = [true, false].filter((h) => h || !needs.histogram).map((h) => estimateKey(cfg.model, rawInputs.dataset.name, cfg, images, h));
   let group = keys.map((k) => cache.get(k)).find((g) => g !== undefined);
+  if (!group && opts.store) {
+    for (const k of keys) {
+      const stored = await opts.store.load(k).catch(() => undefined);
+      if (stored?.key === k) group = await rebuildGroup(base, sub, inputs, stored, opts.signal);
+      if (group) {
+        cache.set(k, group);
+        break;
+      }
+    }
+  }
   const statsCached = !!group;
   if (!group) {
     // collect moments too, so a later switch to ClipStd reuses this group
     group = await prepareGroup(base, [sub, { ...sub, aObserver: 'clipstd' }], inputs, { signal: opts.signal, tuning });
     const key = estimateKey(cfg.model, rawInputs.dataset.name, cfg, images, needs.histogram);
     cache.set(key, group);
+    // kept for the next visit; a full quota only costs that
+    await opts.store?.save({ key, stats: [...group.stats], fp32: group.fp32, skipped: group.skipped }).catch(() => undefined);
     while (cache.size > (opts.maxCached ?? 2)) cache.delete(cache.keys().next().value!);
   }
   const weights = quantizeWeights(group.graph, group.points, sub);
