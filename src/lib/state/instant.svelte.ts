@@ -98,6 +98,8 @@ export class InstantState {
   scheduleEstimate(config: ExperimentConfig, engine: EnginePref, configHash: string | undefined): void {
     clearTimeout(this.timer);
     const t = ++this.estimateToken;
+    // the running estimate is for older settings: stop it now, so the worker is free
+    if (this.estimateState === 'running') void this.api().cancelEstimate();
     if (!this.estimateOn) {
       this.estimateState = 'off';
       return;
