@@ -85,7 +85,7 @@ describe.skipIf(!!skipReason)('instant views, in the browser (e2e)', () => {
     await page.locator(`[data-testid=graph-view][data-selected="${id}"]`).waitFor();
     await page.locator('[data-testid=weight-layer]').waitFor();
     expect(await page.locator('[data-testid=weight-layer]').innerText()).toContain('block 2 · depthwise 3×3');
-    await page.locator('[data-testid=weight-hist]').waitFor();
+    await page.locator('[data-testid=instant-weight-hist]').waitFor();
     // the keyboard way: focus another node and press Enter
     const other = graph.locator('g.node.layer[data-layer]').nth(2);
     await other.focus();
