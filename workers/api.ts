@@ -128,6 +128,15 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
 
   const fetcher: Fetcher = { fetch: (...a) => deps.fetch(...a), base: deps.base };
 
+  // instant views: weight view, layer graph, background estimate (workers/instant.ts)
+  const { quiesce: quiesceEstimate, ...instant } = instantMethods({
+    model: () => model && { sha256: model.info.sha256, bytes: model.bytes, spec: model.spec },
+    dataset: () => dataset,
+    createEngine: (pref) => deps.createEngine(pref),
+    cropStore: () => deps.storage.cropStore(),
+    meta: deps.storage,
+  });
+
   async function hasSharedData(): Promise<boolean> {
     if (sharedData !== undefined) return sharedData;
     try {
@@ -236,6 +245,8 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
             throw new QpError('ARG_INVALID', `The settings name model "${c.model}", but the loaded model is "${model.info.id}". Load that model first.`);
           }
         }
+        // a background estimate gives way to the full run (one engine user at a time)
+        await quiesceEstimate();
         const t0 = performance.now();
         let msToFirstBatch: number | undefined;
         const { engine, fallbackReason, laterFallback } = await deps.createEngine(enginePref);
@@ -310,14 +321,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     cacheEstimate: () => asResult(() => deps.storage.estimate()),
     clearCache: () => asResult(() => deps.storage.clear(['models', 'crops'])),
 
-    // instant views: weight view, layer graph, background estimate (workers/instant.ts)
-    ...instantMethods({
-      model: () => model && { sha256: model.info.sha256, bytes: model.bytes, spec: model.spec },
-      dataset: () => dataset,
-      createEngine: (pref) => deps.createEngine(pref),
-      cropStore: () => deps.storage.cropStore(),
-      meta: deps.storage,
-    }),
+    ...instant,
   };
   return api;
 }

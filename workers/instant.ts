@@ -37,15 +37,23 @@ export interface InstantMethods {
   cancelEstimate(): Promise<void>;
 }
 
+/** What api.ts uses besides the QuantApi methods. */
+export interface InstantControl {
+  /** Cancel the estimate in progress and wait until it has let go of the engine (before a Run). */
+  quiesce(): Promise<void>;
+}
+
 function noModel(): never {
   throw new QpError('ARG_INVALID', 'No model is loaded. Pick a model first.');
 }
 
-export function instantMethods(deps: InstantDeps): InstantMethods {
+export function instantMethods(deps: InstantDeps): InstantMethods & InstantControl {
   /** FP32 weights of the loaded model per fold setting (two entries at most) */
   let weights: { sha: string; byFold: Map<boolean, WeightModel> } | undefined;
   const cache: EstimateCache = new Map();
   let estimateCtl: AbortController | undefined;
+  /** the estimate in progress, settled or not */
+  let inFlight: Promise<unknown> | undefined;
 
   function weightModel(foldBn: boolean): WeightModel {
     const m = deps.model() ?? noModel();
@@ -70,31 +78,39 @@ export function instantMethods(deps: InstantDeps): InstantMethods {
         return layerGraph(foldBn ? foldBatchNorm(g).graph : g);
       }),
 
-    estimate: (config, enginePref, opts) =>
-      asResult(async () => {
-        estimateCtl?.abort();
-        const ctl = (estimateCtl = new AbortController());
+    estimate: (config, enginePref, opts) => {
+      estimateCtl?.abort();
+      const ctl = (estimateCtl = new AbortController());
+      const work = asResult(async () => {
         const m = deps.model() ?? noModel();
         const ds = deps.dataset();
         if (!ds) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source first.');
         if (config.model !== m.spec.id) throw new QpError('ARG_INVALID', `The settings name model "${config.model}", but the loaded model is "${m.spec.id}". Load that model first.`);
         const { estimateAccuracy } = await import('../src/lib/pipeline/estimate.ts');
         const { engine } = await deps.createEngine(enginePref);
+        const meta = deps.meta;
+        // one record (the latest statistics) under one key, so storage stays bounded
+        const store: StatsStore | undefined = meta && {
+          load: (key) => meta.getMeta<StoredGroupStats>('estimate-stats').then((s) => (s?.key === key ? s : undefined)),
+          save: (s) => meta.setMeta('estimate-stats', s),
+        };
         try {
-          const meta = deps.meta;
-          // one record (the latest statistics) under one key, so storage stays bounded
-          const store: StatsStore | undefined = meta && {
-            load: (key) => meta.getMeta<StoredGroupStats>('estimate-stats').then((s) => (s?.key === key ? s : undefined)),
-            save: (s) => meta.setMeta('estimate-stats', s),
-          };
           return await estimateAccuracy(config, { engine, modelBytes: m.bytes, model: m.spec, dataset: ds, cropStore: deps.cropStore() }, cache, { images: opts?.images, signal: ctl.signal, store });
         } finally {
           if (estimateCtl === ctl) estimateCtl = undefined;
         }
-      }),
+      });
+      inFlight = work;
+      return work;
+    },
 
     cancelEstimate: async () => {
       estimateCtl?.abort();
+    },
+
+    quiesce: async () => {
+      estimateCtl?.abort();
+      await inFlight;
     },
   };
 }
