@@ -4,10 +4,15 @@
  * CLI's path (runExperiments + onnxruntime-web wasm, same thread count), plus the browser's
  * first-run vs cached-run (IndexedDB crops and model) time to the first batch.
  *
- * Usage: npm run bench:browser -- [--calib 32] [--eval 64]
- * Needs /usr/bin/chromium and ../shared/data; builds dist/ when missing.
+ * Also the instant views: `instantMs`, the median over several weight-side changes of the
+ * time from the change to the updated weight view (painted), and `estimateSeconds`, the time
+ * from a change to the background estimate of W8A8 with the calibration statistics cached.
+ *
+ * Usage: npm run bench:browser -- [--calib 32] [--eval 64] [--json FILE] [--instant-only]
+ * (--instant-only skips the full-run comparison). Needs /usr/bin/chromium and
+ * ../shared/data; builds dist/ when missing.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
@@ -28,6 +33,9 @@ const arg = (name: string, d: number) => {
 };
 const calib = arg('calib', 32);
 const evalN = arg('eval', 64);
+const jsonAt = process.argv.indexOf('--json');
+const jsonFile = jsonAt > 0 ? process.argv[jsonAt + 1] : undefined;
+const instantOnly = process.argv.includes('--instant-only');
 
 if (!existsSync('/usr/bin/chromium') || !existsSync(SHARED)) {
   console.error('bench:browser needs /usr/bin/chromium and ../shared/data.');
@@ -46,6 +54,23 @@ const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
 });
+
+/** In the page: apply one weight control value, resolve with ms until the new weight view is painted. */
+const MEASURE_CHANGE = `async function (f, v) {
+  const view = document.querySelector('[data-testid=weight-view]');
+  const before = Number(view.getAttribute('data-version'));
+  const el = document.querySelector('[data-field=' + f + ']');
+  const t0 = performance.now();
+  el.value = v;
+  el.dispatchEvent(new Event('change', { bubbles: true }));
+  await new Promise((res) => {
+    const poll = () => (Number(view.getAttribute('data-version')) > before ? res() : requestAnimationFrame(poll));
+    poll();
+  });
+  // the chart redraws in the same update; wait for the frame that shows it
+  await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+  return performance.now() - t0;
+}`;
 
 interface BrowserRun {
   seconds: number;
@@ -68,6 +93,50 @@ try {
     await page.locator(`[data-field=${f}]`).dispatchEvent('change');
   }
   await page.locator('[data-engine=wasm]').check();
+
+  // --- instant weight view: change → updated view painted, over several new settings
+  // (measured with the background estimate off: its batches share the worker's thread)
+  await page.locator('[data-field=estimate-on]').uncheck();
+  await page.waitForSelector('[data-testid=weight-view][data-state=ready]');
+  const changes: [string, string][] = [
+    ['wBits', '7'], ['wBits', '6'], ['wBits', '5'], ['wBits', '4'], ['wGranularity', 'per-tensor'], ['wBits', '3'], ['wGranularity', 'per-channel'], ['wBits', '8'],
+  ];
+  const instantRuns: number[] = [];
+  for (const [field, value] of changes) {
+    // in-page code as text: tsx would wrap a function literal in helpers the page lacks
+    const ms = (await page.evaluate(`(${MEASURE_CHANGE})(${JSON.stringify(field)}, ${JSON.stringify(value)})`)) as number;
+    instantRuns.push(ms);
+  }
+  const sorted = [...instantRuns].sort((a, b) => a - b);
+  const instantMs = (sorted[(sorted.length - 1) >> 1] + sorted[sorted.length >> 1]) / 2;
+  console.log(`instant weight view: median ${instantMs.toFixed(0)} ms over ${instantRuns.length} changes (${instantRuns.map((x) => x.toFixed(0)).join(', ')})`);
+
+  // --- background estimate, W8A8: first one collects the statistics, the next reuses them
+  const estimateReady = async (notHash: string | null) => {
+    await page.waitForFunction((h) => {
+      const e = document.querySelector('[data-testid=estimate]');
+      return e?.getAttribute('data-state') === 'ready' && e.getAttribute('data-current') === 'true' && e.getAttribute('data-config-hash') !== h;
+    }, notHash, { timeout: 900_000 });
+    return page.locator('[data-testid=estimate]').getAttribute('data-config-hash');
+  };
+  const setField = async (f: string, v: string) => {
+    await page.locator(`[data-field=${f}]`).fill(v);
+    await page.locator(`[data-field=${f}]`).dispatchEvent('change');
+  };
+  await page.locator('[data-field=estimate-on]').check();
+  await setField('wBits', '7');
+  const h7 = await estimateReady(null);
+  const tE = Date.now();
+  await setField('wBits', '8');
+  await estimateReady(h7);
+  const estimateSeconds = (Date.now() - tE) / 1000;
+  const estText = await page.locator('[data-testid=estimate]').innerText();
+  const estImages = Number(await page.locator('[data-testid=estimate]').getAttribute('data-images'));
+  console.log(`background estimate W8A8 (statistics cached): ${estimateSeconds.toFixed(1)} s from the change, on ${estImages} images — ${estText.split('\n').find((l) => l.startsWith('Estimate')) ?? ''}`);
+  const record: Record<string, unknown> = { instantMs, instantRunsMs: instantRuns, estimateSeconds, estimateImages: estImages, calib, eval: evalN, threads };
+  if (jsonFile) writeFileSync(jsonFile, JSON.stringify(record, null, 2));
+  if (!instantOnly) {
+  await page.locator('[data-field=estimate-on]').uncheck();
 
   const runOnce = async (): Promise<BrowserRun> => {
     const t0 = Date.now();
@@ -105,6 +174,8 @@ try {
   console.log(`browser cached run: ${cached.seconds.toFixed(1)} s pipeline, ${(cached.wallMs / 1000).toFixed(1)} s click-to-result, first batch after ${cached.msFirstBatch} ms`);
   console.log(`node (CLI path)   : ${node.seconds.toFixed(1)} s pipeline, ${(nodeWall / 1000).toFixed(1)} s wall (no crop cache), quant top-1 ${pct(node.quant.top1)}`);
   console.log(`browser / node pipeline time: ${(first.seconds / node.seconds).toFixed(2)}×; same top-1: ${first.top1 === pct(node.quant.top1)}`);
+  if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ ...record, browserFirstSeconds: first.seconds, browserCachedSeconds: cached.seconds, nodeSeconds: node.seconds }, null, 2));
+  }
 } finally {
   await browser.close();
   await server.close();

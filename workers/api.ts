@@ -45,6 +45,7 @@ import { parseModel } from '../src/lib/onnx/model.ts';
 import { checkModelSize } from '../src/lib/onnx/limits.ts';
 import { QpStorage, getStorage } from '../src/lib/storage/db.ts';
 import type { BrowserEngine } from '../src/lib/engine/browser.ts';
+import { instantMethods } from './instant.ts';
 
 export interface QuantApiDeps {
   storage: QpStorage;
@@ -132,6 +133,15 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   }
 
   const fetcher: Fetcher = { fetch: (...a) => deps.fetch(...a), base: deps.base };
+
+  // instant views: weight view, layer graph, background estimate (workers/instant.ts)
+  const { quiesce: quiesceEstimate, ...instant } = instantMethods({
+    model: () => model && { sha256: model.info.sha256, bytes: model.bytes, spec: model.spec },
+    dataset: () => dataset,
+    createEngine: (pref) => deps.createEngine(pref),
+    cropStore: () => deps.storage.cropStore(),
+    meta: deps.storage,
+  });
 
   async function hasSharedData(): Promise<boolean> {
     if (sharedData !== undefined) return sharedData;
@@ -249,6 +259,8 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
             throw new QpError('ARG_INVALID', `The settings name model "${c.model}", but the loaded model is "${model.info.id}". Load that model first.`);
           }
         }
+        // a background estimate gives way to the full run (one engine user at a time)
+        await quiesceEstimate();
         const t0 = performance.now();
         let msToFirstBatch: number | undefined;
         const { engine, fallbackReason, laterFallback } = await deps.createEngine(enginePref);
@@ -349,6 +361,8 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     deleteRun: (hash) => asResult(() => deps.storage.deleteRun(hash)),
     cacheEstimate: () => asResult(() => deps.storage.estimate()),
     clearCache: () => asResult(() => deps.storage.clear(['models', 'crops'])),
+
+    ...instant,
   };
   return api;
 }

@@ -126,7 +126,8 @@ describe.skipIf(!!skipReason)('why accuracy drops, in the browser (e2e)', () => 
     const name = (await bar.getAttribute('data-layer'))!;
     await bar.click();
     await page.locator(`[data-testid=layer-detail][data-state=ready][data-layer="${name}"]`).waitFor({ timeout: 120_000 });
-    expect(await detail.locator('.layer-name').innerText()).toBe(name);
+    // the readable name (block and role) with the ONNX node name beside it
+    expect(await detail.locator('.layer-name').innerText()).toBe(`block 1 · depthwise 3×3 (${name})`);
     expect(await page.locator('[data-field=layer]').inputValue()).toBe(name);
     expect(await detail.locator('[data-testid=weight-hist] g.qp-fp32-hist rect').count()).toBeGreaterThan(10);
     expect(await detail.locator('[data-testid=weight-hist] g.qp-quant-hist rect').count()).toBeGreaterThan(1);

@@ -9,6 +9,7 @@ import type { Result } from './errors.ts';
 import type { ExperimentConfig } from './config.ts';
 import type { ExperimentResult, Progress } from './results.ts';
 import type { ActivationHistogram, WeightHistogram } from './analysis.ts';
+import type { AccuracyEstimate, LayerGraphView, WeightView } from './instant.ts';
 
 export type EnginePref = 'auto' | 'webgpu' | 'wasm';
 
@@ -181,4 +182,20 @@ export interface QuantApi {
   deleteRun(configHash: string): Promise<Result<void>>;
   cacheEstimate(): Promise<Result<CacheEstimate>>;
   clearCache(): Promise<Result<void>>;
+  /**
+   * The weight side of `config` from the loaded model's weights alone (no Run): per-layer
+   * weight SQNR, channel ranges, vanished channels, model size; `opts.layer` adds that
+   * layer's weight histogram with its quantization grid.
+   */
+  weightView(config: ExperimentConfig, opts?: { layer?: string; bins?: number }): Promise<Result<WeightView>>;
+  /** The loaded model's weighted layers and residual joins as a graph, with readable names. */
+  layerGraph(foldBn?: boolean): Promise<Result<LayerGraphView>>;
+  /**
+   * A quick top-1 / agreement estimate of `config` on a small fixed subset of its evaluation
+   * images, reusing calibration statistics kept from earlier estimates; a newer call cancels
+   * an older one (it returns CANCELLED). Independent of `run` and `cancel`.
+   */
+  estimate(config: ExperimentConfig, engine: EnginePref, opts?: { images?: number }): Promise<Result<AccuracyEstimate>>;
+  /** Cancels the estimate in progress, if any. */
+  cancelEstimate(): Promise<void>;
 }

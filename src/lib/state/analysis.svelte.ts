@@ -27,6 +27,8 @@ export class AnalysisState {
   logRanges = $state(true);
 
   selected = $state<string | undefined>(undefined);
+  /** readable name of a layer key ("block 16 · project 1×1 (Conv_94)"); AppState sets it */
+  nameOf: (key: string) => string = (key) => key;
   detail = $state.raw<LayerDetailView | undefined>(undefined);
   detailState = $state<DetailState>('empty');
   detailError = $state<ErrorInfo | undefined>(undefined);

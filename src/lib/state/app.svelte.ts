@@ -23,6 +23,7 @@ import type { ExperimentResult, Progress } from '../experiment/types.ts';
 import { callback, moveBytes, onWorkerCrash, quantClient, stopWorker } from '../clients/quant.ts';
 import { ExperimentState } from './experiment.svelte.ts';
 import { AnalysisState } from './analysis.svelte.ts';
+import { InstantState } from './instant.svelte.ts';
 import { getModelEntry } from '../models/registry.ts';
 import { parseLink, serializeLink, type DataSourceRef, type LinkExtras, type ModelSourceRef } from '../experiment/link.ts';
 import { DEV_SAMPLE, modelSourceOf, planData, planModel } from './link-resolve.ts';
@@ -56,6 +57,8 @@ export function formatBytes(n: number): string {
 export class AppState {
   readonly exp: ExperimentState;
   readonly analysis: AnalysisState;
+  /** views that need no Run: weight view, background estimate, layer graph and names */
+  readonly instant: InstantState;
   env = $state<EnvInfo | undefined>(undefined);
   enginePref = $state<EnginePref>('auto');
 
@@ -143,6 +146,8 @@ export class AppState {
     this.exp = new ExperimentState('');
     this.openLink(hash);
     this.analysis = new AnalysisState(() => this.result, () => this.api);
+    this.instant = new InstantState(() => this.api);
+    this.analysis.nameOf = (key) => this.instant.nameOf(key);
     onWorkerCrash((e) => void this.workerCrashed(e));
   }
 

@@ -1,0 +1,145 @@
+/**
+ * The background accuracy estimate: top-1 and FP32 agreement of a config on a small fixed
+ * subset of its evaluation images (the first `images` of the evaluation split, so every
+ * estimate of one model and data split looks at the same images), reusing the FP32
+ * outputs and calibration statistics already collected for that model, data split and
+ * fold setting (`EstimateCache`). With them cached, a change costs only quantization, one
+ * graph build and a few batches. Same pipeline code as a Run (prepareGroup, runConfig with
+ * the fix stages), so the estimate differs from the full run only by its image count.
+ */
+import { QpError } from '../protocol/errors.ts';
+import type { ExperimentConfig } from '../protocol/config.ts';
+import type { AccuracyEstimate } from '../protocol/instant.ts';
+import { parseModel } from '../onnx/model.ts';
+import { foldBatchNorm } from '../onnx/fold-bn.ts';
+import { findQuantPoints } from '../onnx/placement.ts';
+import { prepareCrops } from '../data/crops.ts';
+import { sampleSplits } from '../data/dataset.ts';
+import type { EvalOutcome } from '../experiment/evaluate.ts';
+import type { ActivationStats } from '../quant/types.ts';
+import type { Graph } from '../onnx/ir.ts';
+import { calibrationNeeds } from '../quant/observers.ts';
+import { wilsonInterval } from '../quant/metrics.ts';
+import { configHash } from '../experiment/config.ts';
+import { quantizeWeights } from '../experiment/quantize.ts';
+import type { RunInputs } from '../experiment/types.ts';
+import { DEFAULT_TUNING, prepareGroup, resolveModelInput, runConfig, type PreparedGroup } from './run.ts';
+
+/** Images of the estimate by default: enough for a ±10-point interval, few enough to be quick. */
+export const ESTIMATE_IMAGES = 48;
+
+/** Prepared groups (FP32 outputs, calibration statistics, crops) by estimateKey; bounded by the caller. */
+export type EstimateCache = Map<string, PreparedGroup>;
+
+/** What the cached statistics depend on: model, data split, fold setting, and whether histograms were collected. */
+export function estimateKey(modelId: string, dataset: string, cfg: ExperimentConfig, images: number, histogram: boolean): string {
+  return JSON.stringify([modelId, dataset, cfg.foldBn, !!cfg.cle, cfg.calib, cfg.seed, images, histogram]);
+}
+
+const parsed = new WeakMap<Uint8Array, Graph>();
+
+/** What is kept across visits (IndexedDB in the browser): the costly part of a prepared group. */
+export interface StoredGroupStats {
+  key: string;
+  stats: [string, ActivationStats][];
+  fp32: EvalOutcome;
+  skipped: number;
+}
+
+/** Where the statistics of the last prepared group survive a reload (the worker passes IndexedDB). */
+export interface StatsStore {
+  load(key: string): Promise<StoredGroupStats | undefined>;
+  save(s: StoredGroupStats): Promise<void>;
+}
+
+const ALL_PLACEMENT = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
+
+/**
+ * A prepared group from stored statistics: the graph, points and crops are rebuilt (crops
+ * come from the crop cache), FP32 outputs and calibration statistics are not recomputed.
+ * Undefined when the stored record does not fit these images (then the caller prepares anew).
+ */
+async function rebuildGroup(base: Graph, cfg: ExperimentConfig, inputs: RunInputs, stored: StoredGroupStats, signal?: AbortSignal): Promise<PreparedGroup | undefined> {
+  // a transform stage (cross-layer equalization) changes the graph the statistics belong to
+  if (cfg.cle) return undefined;
+  const graph = cfg.foldBn ? foldBatchNorm(base).graph : base;
+  const points = findQuantPoints(graph, ALL_PLACEMENT);
+  const ds = inputs.dataset;
+  const split = sampleSplits(ds.items.length, cfg.calib, cfg.eval, cfg.seed);
+  const wanted = [...split.calib, ...split.eval].map((i) => ds.items[i]);
+  const { crops } = await prepareCrops(wanted, inputs.model.preprocess, inputs.cropStore, { signal, namespace: ds.cacheNamespace });
+  const calibCrops: Uint8Array[] = [];
+  const evalCrops: Uint8Array[] = [];
+  const evalLabels: number[] = [];
+  crops.forEach((c, i) => {
+    if (!c) return;
+    if (i < split.calib.length) calibCrops.push(c);
+    else {
+      evalCrops.push(c);
+      evalLabels.push(wanted[i].label);
+    }
+  });
+  const stats = new Map(stored.stats);
+  if (evalCrops.length !== stored.fp32.n || points.activations.some((p) => !stats.has(p.tensor))) return undefined;
+  return { graph, points, calibCrops, evalCrops, evalLabels, skipped: stored.skipped, fp32: stored.fp32, stats, seconds: 0, uncorrected: new Map(), stageShared: new Map() };
+}
+
+/**
+ * Estimate `cfg` on `images` evaluation images (capped by cfg.eval). Throws CANCELLED when
+ * `signal` aborts, and the pipeline's errors otherwise.
+ */
+export async function estimateAccuracy(
+  cfg: ExperimentConfig,
+  rawInputs: RunInputs,
+  cache: EstimateCache,
+  opts: { images?: number; signal?: AbortSignal; maxCached?: number; store?: StatsStore } = {},
+): Promise<AccuracyEstimate> {
+  const t0 = performance.now();
+  const images = Math.min(opts.images ?? ESTIMATE_IMAGES, cfg.eval);
+  if (!Number.isInteger(images) || images < 1) throw new QpError('ARG_INVALID', `The estimate needs a whole number of images from 1 up, got ${images}.`);
+  let base = parsed.get(rawInputs.modelBytes);
+  if (!base) parsed.set(rawInputs.modelBytes, (base = parseModel(rawInputs.modelBytes)));
+  const { inputs, tuning } = resolveModelInput(base, rawInputs, DEFAULT_TUNING);
+  const sub: ExperimentConfig = { ...cfg, eval: images };
+  const needs = calibrationNeeds([cfg.aObserver]);
+  // statistics with histograms serve observers that need none too
+  const keys = [true, false].filter((h) => h || !needs.histogram).map((h) => estimateKey(cfg.model, rawInputs.dataset.name, cfg, images, h));
+  let group = keys.map((k) => cache.get(k)).find((g) => g !== undefined);
+  if (!group && opts.store) {
+    for (const k of keys) {
+      const stored = await opts.store.load(k).catch(() => undefined);
+      if (stored?.key === k) group = await rebuildGroup(base, sub, inputs, stored, opts.signal);
+      if (group) {
+        cache.set(k, group);
+        break;
+      }
+    }
+  }
+  const statsCached = !!group;
+  if (!group) {
+    // collect moments too, so a later switch to ClipStd reuses this group
+    group = await prepareGroup(base, [sub, { ...sub, aObserver: 'clipstd' }], inputs, { signal: opts.signal, tuning });
+    const key = estimateKey(cfg.model, rawInputs.dataset.name, cfg, images, needs.histogram);
+    cache.set(key, group);
+    // kept for the next visit; a full quota only costs that
+    await opts.store?.save({ key, stats: [...group.stats], fp32: group.fp32, skipped: group.skipped }).catch(() => undefined);
+    while (cache.size > (opts.maxCached ?? 2)) cache.delete(cache.keys().next().value!);
+  }
+  const weights = quantizeWeights(group.graph, group.points, sub);
+  // a fresh map: the estimate must not reuse an evaluation of another image count
+  const r = await runConfig(inputs.engine, { ...group, uncorrected: new Map() }, sub, inputs, weights, { signal: opts.signal, tuning });
+  const n = group.evalCrops.length;
+  const hits = Math.round(r.quant.top1 * n);
+  const agree = Math.round(r.agreement * n);
+  return {
+    configHash: await configHash(cfg),
+    images: n,
+    top1: r.quant.top1,
+    top1Interval: wilsonInterval(hits, n),
+    agreement: r.agreement,
+    agreementInterval: wilsonInterval(agree, n),
+    fp32Top1: r.fp32.top1,
+    statsCached,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}

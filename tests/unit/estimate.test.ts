@@ -1,0 +1,63 @@
+/**
+ * The background estimate (pipeline/estimate.ts) on the tiny fixture model: it equals a full
+ * run of the same config on the same first images; a second config reuses the cached
+ * statistics (and from a stored record after a "reload"); an aborted signal cancels it.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
+import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
+import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import type { RunInputs } from '../../src/lib/experiment/types.ts';
+import { runExperiments } from '../../src/lib/pipeline/run.ts';
+import { estimateAccuracy, type EstimateCache, type StoredGroupStats } from '../../src/lib/pipeline/estimate.ts';
+import { memoryDataset, syntheticImages } from '../integration/pipeline-helpers.ts';
+
+const MODEL = new Uint8Array(readFileSync(join(import.meta.dirname, '../fixtures/bad-inputs/valid-tiny.onnx')));
+const cfg = (extra = {}) => resolveConfig({ backend: 'tensorrt', model: 'test:estimate', calib: 4, eval: 10, seed: 3, ...extra });
+
+describe('background estimate', () => {
+  let inputs: RunInputs;
+  beforeAll(async () => {
+    inputs = {
+      engine: await createNodeWasmEngine(1),
+      modelBytes: MODEL,
+      model: { id: 'test:estimate', label: 'tiny', preprocess: TORCHVISION_SPEC, classes: 10 },
+      dataset: memoryDataset(syntheticImages(16, 10, 5), 10, 'estimate'),
+    };
+  });
+
+  it('equals a full run of the same config on its first images, then reuses the statistics', async () => {
+    const cache: EstimateCache = new Map();
+    const e = await estimateAccuracy(cfg({ wBits: 4 }), inputs, cache, { images: 6 });
+    const [full] = await runExperiments([cfg({ wBits: 4, eval: 6 })], inputs);
+    expect(e.images).toBe(6);
+    expect(e.top1).toBe(full.quant.top1);
+    expect(e.agreement).toBe(full.agreement);
+    expect(e.statsCached).toBe(false);
+    expect(e.top1Interval[0]).toBeLessThanOrEqual(e.top1);
+    expect(e.top1Interval[1]).toBeGreaterThanOrEqual(e.top1);
+    const again = await estimateAccuracy(cfg({ wBits: 6 }), inputs, cache, { images: 6 });
+    expect(again.statsCached).toBe(true);
+    const [full6] = await runExperiments([cfg({ wBits: 6, eval: 6 })], inputs);
+    expect(again.top1).toBe(full6.quant.top1);
+  });
+
+  it('rebuilds from stored statistics after a reload, with the same numbers', async () => {
+    let saved: StoredGroupStats | undefined;
+    const store = { load: async (k: string) => (saved?.key === k ? saved : undefined), save: async (s: StoredGroupStats) => void (saved = structuredClone(s)) };
+    const first = await estimateAccuracy(cfg({ wBits: 5 }), inputs, new Map(), { images: 6, store });
+    expect(saved).toBeDefined();
+    const after = await estimateAccuracy(cfg({ wBits: 5 }), inputs, new Map(), { images: 6, store });
+    expect(after.statsCached).toBe(true);
+    expect(after.top1).toBe(first.top1);
+    expect(after.agreement).toBe(first.agreement);
+  });
+
+  it('is cancelled by its signal', async () => {
+    const ctl = new AbortController();
+    ctl.abort();
+    await expect(estimateAccuracy(cfg(), inputs, new Map(), { images: 6, signal: ctl.signal })).rejects.toMatchObject({ code: 'CANCELLED' });
+  });
+});
