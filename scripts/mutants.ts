@@ -114,7 +114,7 @@ export const MUTANTS: Mutant[] = [
     search: 'return p.rules.some((rule) => cfg.placement[rule]);',
     replace: 'return p.rules.every((rule) => cfg.placement[rule]);',
     description: 'placement filter: a point found by two rules needs both switched on',
-    tests: ['onnx-placement', 'experiment-pipeline', 'quant-presets'],
+    tests: ['experiment-quantize', 'onnx-placement', 'experiment-pipeline', 'quant-presets'],
   },
   {
     id: 'histogram-top-edge',
@@ -154,7 +154,7 @@ export const MUTANTS: Mutant[] = [
     search: "const signed = cfg.aSign === 'signed' || (cfg.aSign === 'auto' && !nonNegative);",
     replace: "const signed = cfg.aSign === 'signed' || (cfg.aSign === 'auto' && nonNegative);",
     description: "activation sign choice: 'auto' picks signed for non-negative ranges",
-    tests: ['quant-presets', 'experiment-pipeline'],
+    tests: ['experiment-quantize', 'quant-presets', 'experiment-pipeline'],
   },
   {
     id: 'activation-non-negative',
@@ -162,7 +162,7 @@ export const MUTANTS: Mutant[] = [
     search: 'const nonNegative = Math.min(...s.batches.map((b) => b.min)) >= 0;',
     replace: 'const nonNegative = Math.max(...s.batches.map((b) => b.min)) >= 0;',
     description: 'activation sign choice: a range is called non-negative when one batch is',
-    tests: ['quant-presets', 'experiment-pipeline'],
+    tests: ['experiment-quantize', 'quant-presets', 'experiment-pipeline'],
   },
   {
     id: 'stats-merge-min',
@@ -250,7 +250,7 @@ export const MUTANTS: Mutant[] = [
     search: 'return JSON.stringify([cfg.wBits, cfg.wGranularity,',
     replace: 'return JSON.stringify([cfg.wGranularity,',
     description: 'weight reuse key ignores the weight bits (W4 configs reuse W8 weights)',
-    tests: ['experiment-pipeline'],
+    tests: ['experiment-quantize', 'experiment-pipeline'],
   },
   {
     id: 'quant-key-observer',
@@ -258,7 +258,7 @@ export const MUTANTS: Mutant[] = [
     search: 'cfg.aSign, cfg.aObserver, cfg.placement]);',
     replace: 'cfg.aSign, cfg.placement]);',
     description: 'uncorrected-model key ignores the activation observer',
-    tests: ['experiment-pipeline'],
+    tests: ['experiment-quantize', 'experiment-pipeline'],
   },
   {
     id: 'first-last-8bit',
@@ -266,7 +266,7 @@ export const MUTANTS: Mutant[] = [
     search: 'const spec = weightSpec(cfg, point.axis, cfg.firstLast8bit && (point.isFirst || point.isLast) ? Math.max(8, cfg.wBits) : undefined);',
     replace: 'const spec = weightSpec(cfg, point.axis, cfg.firstLast8bit && point.isFirst ? Math.max(8, cfg.wBits) : undefined);',
     description: 'first/last layer at 8 bits forgets the last layer',
-    tests: ['quant-presets', 'experiment-pipeline', 'onnx-placement'],
+    tests: ['experiment-quantize', 'quant-presets', 'experiment-pipeline', 'onnx-placement'],
   },
   {
     id: 'hash-ignores-field',
