@@ -6,8 +6,8 @@
  *
  * Exits 2 when a mutant's search text is not found exactly once in its file (the list
  * must follow the code), 3 when the unmutated tests fail in the scratch copy, and 1 when
- * a mutant survives. Options: `--only <substring>` runs the mutants whose id or
- * description contains it; `--keep` leaves the scratch copy in place.
+ * a mutant survives. Options: `--only a,b` runs the mutants whose id or description
+ * contains one of the comma-separated substrings; `--keep` leaves the scratch copy in place.
  * Only unit tests run (fast); no real data is needed.
  */
 import { spawnSync } from 'node:child_process';
@@ -371,7 +371,8 @@ async function main(): Promise<void> {
     for (const p of problems) console.error(p);
     process.exit(2);
   }
-  const chosen = MUTANTS.filter((m) => !only || m.id.includes(only) || m.description.includes(only));
+  const wanted = only?.split(',').filter(Boolean) ?? [];
+  const chosen = MUTANTS.filter((m) => wanted.length === 0 || wanted.some((w) => m.id.includes(w) || m.description.includes(w)));
   if (chosen.length === 0) {
     console.error(`No mutant's id or description contains "${only}"; run without --only to see them all.`);
     process.exit(2);
