@@ -61,11 +61,13 @@ export const MUTANTS: Mutant[] = [
     tests: Q,
   },
   {
+    // (the lower clamp cannot bind: the range always includes 0, so zp >= qmin; an
+    // unreachable branch makes an equivalent mutant, so the upper one is mutated)
     id: 'zero-point-unclamped',
     file: 'src/lib/quant/quantizer.ts',
-    search: 'if (zp < qmin) zp = qmin;',
-    replace: 'if (zp < qmin - 1000) zp = qmin;',
-    description: 'zero point not clamped to [qmin, qmax] from below',
+    search: 'else if (zp > qmax) zp = qmax;',
+    replace: 'else if (zp > qmax + 1000) zp = qmax;',
+    description: 'zero point not clamped to qmax (power-of-two scales push it above)',
     tests: Q,
   },
   {
