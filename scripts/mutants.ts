@@ -17,7 +17,8 @@ import { join, resolve } from 'node:path';
 
 export interface Mutant {
   id: string;
-  file: string;
+  /** the file to mutate, or candidates of which exactly one holds the search text (for a module that moved) */
+  file: string | string[];
   search: string;
   replace: string;
   description: string;
@@ -121,8 +122,8 @@ export const MUTANTS: Mutant[] = [
   {
     id: 'histogram-top-edge',
     file: 'src/lib/quant/histogram.ts',
-    search: 'else if (t >= bins) counts[last]++;',
-    replace: 'else if (t > bins) counts[last]++;',
+    search: '// Same comparisons as accumulateHistogram: NaN fails both, huge values never reach `| 0`.\n    if (t < bins) counts[t >= 0 ? t | 0 : 0]++;\n    else if (t >= bins) counts[last]++;',
+    replace: '// Same comparisons as accumulateHistogram: NaN fails both, huge values never reach `| 0`.\n    if (t < bins) counts[t >= 0 ? t | 0 : 0]++;\n    else if (t > bins) counts[last]++;',
     description: 'histogram edges: a value exactly at hi is dropped',
     tests: ['quant-histogram', 'quant-observers'],
   },
@@ -177,8 +178,8 @@ export const MUTANTS: Mutant[] = [
   {
     id: 'stats-merge-count',
     file: 'src/lib/experiment/calibrate.ts',
-    search: 'into.count += part.count;',
-    replace: 'into.count = part.count;',
+    search: 'into.min = Math.min(into.min, part.min);\n          into.max = Math.max(into.max, part.max);\n          into.sum += part.sum;\n          into.sumSq += part.sumSq;\n          into.count += part.count;',
+    replace: 'into.min = Math.min(into.min, part.min);\n          into.max = Math.max(into.max, part.max);\n          into.sum += part.sum;\n          into.sumSq += part.sumSq;\n          into.count = part.count;',
     description: 'statistics merging: element count of a batch fed in parts is the last part',
     tests: ['experiment-pipeline'],
   },
@@ -265,8 +266,8 @@ export const MUTANTS: Mutant[] = [
   {
     id: 'first-last-8bit',
     file: 'src/lib/experiment/quantize.ts',
-    search: 'const spec = weightSpec(cfg, point.axis, cfg.firstLast8bit && (point.isFirst || point.isLast) ? Math.max(8, cfg.wBits) : undefined);',
-    replace: 'const spec = weightSpec(cfg, point.axis, cfg.firstLast8bit && point.isFirst ? Math.max(8, cfg.wBits) : undefined);',
+    search: 'cfg.firstLast8bit && (point.isFirst || point.isLast) ? Math.max(8, cfg.wBits)',
+    replace: 'cfg.firstLast8bit && point.isFirst ? Math.max(8, cfg.wBits)',
     description: 'first/last layer at 8 bits forgets the last layer',
     tests: ['experiment-quantize', 'quant-presets', 'experiment-pipeline', 'onnx-placement'],
   },
@@ -280,7 +281,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'chroma-upsampling-rounding',
-    file: 'src/lib/data/decode.ts',
+    file: ['src/lib/data/decode.ts', 'src/lib/data/decode-jpegjs.ts'],
     search: 'wide[2 * x] = x === 0 ? (t * 4 + 8) >> 4 : (t * 3 + l + 8) >> 4;',
     replace: 'wide[2 * x] = x === 0 ? (t * 4 + 8) >> 4 : (t * 3 + l + 7) >> 4;',
     description: 'chroma upsampling: h2v2 rounding bias 7 instead of 8 on even columns',
@@ -330,19 +331,25 @@ function countOccurrences(text: string, search: string): number {
 }
 
 /** Checks every mutant against the code; returns sentences naming the ones out of sync. */
+/** The file of `m` that holds its search text (checkMutants has made sure there is exactly one). */
+export function mutantFile(root: string, m: Mutant): string {
+  const files = Array.isArray(m.file) ? m.file : [m.file];
+  return files.find((f) => existsSync(join(root, f)) && readFileSync(join(root, f), 'utf8').includes(m.search))!;
+}
+
 export function checkMutants(root: string, mutants: readonly Mutant[]): string[] {
   const problems: string[] = [];
   const ids = new Set<string>();
   for (const m of mutants) {
     if (ids.has(m.id)) problems.push(`Mutant id "${m.id}" is used twice; give each mutant its own id.`);
     ids.add(m.id);
-    const path = join(root, m.file);
-    if (!existsSync(path)) {
-      problems.push(`Mutant "${m.id}": ${m.file} does not exist; update its file in scripts/mutants.ts.`);
+    const files = (Array.isArray(m.file) ? m.file : [m.file]).filter((f) => existsSync(join(root, f)));
+    if (files.length === 0) {
+      problems.push(`Mutant "${m.id}": ${String(m.file)} does not exist; update its file in scripts/mutants.ts.`);
       continue;
     }
-    const n = countOccurrences(readFileSync(path, 'utf8'), m.search);
-    if (n !== 1) problems.push(`Mutant "${m.id}": its search text occurs ${n} times in ${m.file} (it must occur exactly once); update it in scripts/mutants.ts to follow the code.`);
+    const n = files.reduce((k, f) => k + countOccurrences(readFileSync(join(root, f), 'utf8'), m.search), 0);
+    if (n !== 1) problems.push(`Mutant "${m.id}": its search text occurs ${n} times in ${files.join(' and ')} (it must occur exactly once); update it in scripts/mutants.ts to follow the code.`);
     for (const t of m.tests) {
       if (!existsSync(join(root, 'tests/unit', `${t}.test.ts`))) problems.push(`Mutant "${m.id}": test file tests/unit/${t}.test.ts does not exist.`);
     }
@@ -394,9 +401,10 @@ async function main(): Promise<void> {
     console.log(`Baseline: ${allTests.length} test files pass (${base.seconds.toFixed(0)} s).`);
     const rows: { m: Mutant; killed: boolean; seconds: number }[] = [];
     for (const m of chosen) {
-      const path = join(dir, m.file);
+      const file = mutantFile(dir, m);
+      const path = join(dir, file);
       const original = readFileSync(path, 'utf8');
-      writeFileSync(path, original.replace(m.search, m.replace));
+      writeFileSync(path, original.replace(m.search, () => m.replace));
       try {
         const r = runTests(dir, m.tests, 900);
         rows.push({ m, killed: !r.ok, seconds: r.seconds });
@@ -410,7 +418,7 @@ async function main(): Promise<void> {
     console.log(`\nMutation score: ${killed}/${rows.length} killed (${((100 * killed) / rows.length).toFixed(1)}%).`);
     if (survivors.length) {
       console.log(`Survivors (bugs no unit test catches):`);
-      for (const r of survivors) console.log(`  ${r.m.id}: ${r.m.description} [${r.m.file}]`);
+      for (const r of survivors) console.log(`  ${r.m.id}: ${r.m.description} [${mutantFile(root, r.m)}]`);
       process.exitCode = 1;
     }
   } finally {
