@@ -22,9 +22,9 @@ import { BACKEND_NAMES, OBSERVER_NAMES } from '../../src/lib/protocol/names.ts';
 import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from './helpers.ts';
 
 /** Largest top-1 loss (fraction) any W8A8 preset × observer may show against FP32 on these images. */
-const MAX_TOP1_DROP = 0.06;
+const MAX_TOP1_DROP = 0.125; // 4 of 32 images
 /** Smallest share of images on which every W8A8 configuration keeps the FP32 top-1 decision. */
-const MIN_AGREEMENT = 0.85;
+const MIN_AGREEMENT = 0.8;
 
 const CALIB = 32;
 const EVAL = 32;
@@ -66,7 +66,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('every W8A8 preset × observer on the real Mo
   });
 
   for (const backend of BACKEND_NAMES) {
-    it(`${backend}: every activation observer stays within ${100 * MAX_TOP1_DROP} points of FP32 and keeps ${100 * MIN_AGREEMENT}% of its decisions`, () => {
+    it(`${backend}: every activation observer stays within ${(100 * MAX_TOP1_DROP).toFixed(1)} points of FP32 and keeps ${100 * MIN_AGREEMENT}% of its decisions`, () => {
       const mine = results.filter((r) => r.config.backend === backend);
       expect(mine).toHaveLength(OBSERVER_NAMES.length);
       const bad = mine
