@@ -117,6 +117,13 @@ describe('computeQParams', () => {
     expect(qp.zeroPoint[0]).toBe(255);
   });
 
+  it('clamps a zero point that a power-of-two scale pushes above qmax', () => {
+    // [-10, 0.1] uint8: s = 10.1/255 ≈ 0.0396 → 2^-5 = 0.03125, so 0 - round(-10/0.03125) = 320 > 255
+    const qp = computeQParams({ min: Float32Array.of(-10), max: Float32Array.of(0.1) }, spec({ signed: false, symmetric: false, powerOfTwo: true }));
+    expect(qp.scale[0]).toBe(2 ** -5);
+    expect(qp.zeroPoint[0]).toBe(255);
+  });
+
   it('rejects per-tensor specs with several channels and NaN ranges', () => {
     expect(() => computeQParams({ min: Float32Array.of(0, 1), max: Float32Array.of(1, 2) }, spec())).toThrow(QpError);
     expect(() => computeQParams({ min: Float32Array.of(NaN), max: Float32Array.of(1) }, spec())).toThrow(/NaN/);

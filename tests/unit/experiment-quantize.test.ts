@@ -1,0 +1,113 @@
+/**
+ * The quantize stage (experiment/quantize.ts), pure: hand-made calibration statistics and
+ * quantization points in, QParams out.
+ * - the activation sign under aSign 'auto' (OpenVINO) follows the whole calibrated range:
+ *   unsigned only when every calibration batch is non-negative (a wrong choice here once
+ *   took OpenVINO W8A8 to 0% with every test passing);
+ * - placement filtering keeps a point when any of its rules is on;
+ * - firstLast8bit keeps the first and the last layer's weights and inputs at 8 bits;
+ * - weightKey / quantKey change exactly with the fields that change weights / the
+ *   uncorrected model.
+ */
+import { describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { includeActivation, quantKey, quantizeActivations, quantizeWeights, weightKey } from '../../src/lib/experiment/quantize.ts';
+import type { ActivationPoint, QuantPoints } from '../../src/lib/onnx/placement.ts';
+import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
+import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
+import type { ActivationStats } from '../../src/lib/quant/types.ts';
+import { smallCnn } from './onnx-helpers.ts';
+
+const point = (tensor: string, rules: ActivationPoint['rules'], first = false, last = false): ActivationPoint => ({
+  tensor, consumers: [], reasons: [], rules, firstLayerInput: first, lastLayerInput: last,
+});
+const batch = (min: number, max: number) => ({ min, max, sum: NaN, sumSq: NaN, count: 100 });
+const points = (acts: ActivationPoint[]): QuantPoints => ({ activations: acts, weights: [], unquantizedOps: [] }) as unknown as QuantPoints;
+
+describe('activation sign under aSign auto', () => {
+  const cfg = resolveConfig({ backend: 'openvino', aObserver: 'minmax', firstLast8bit: false });
+  const stats = new Map<string, ActivationStats>([
+    ['relu', { batches: [batch(0, 4), batch(0, 6)] }],
+    ['mixed', { batches: [batch(0.5, 4), batch(-1, 3), batch(0.2, 5)] }], // one batch dips below zero
+  ]);
+
+  it('is unsigned only when every calibration batch is non-negative', () => {
+    expect(cfg.aSign).toBe('auto');
+    const [relu, mixed] = quantizeActivations(points([point('relu', ['conv']), point('mixed', ['conv'])]), stats, cfg);
+    expect([relu.qparams.qmin, relu.qparams.qmax]).toEqual([0, 255]);
+    expect(relu.qparams.zeroPoint[0]).toBe(0);
+    expect(relu.qparams.scale[0]).toBeCloseTo(6 / 255, 7);
+    expect(mixed.qparams.qmin).toBeLessThan(0);
+    expect([mixed.min, mixed.max]).toEqual([-1, 5]);
+  });
+
+  it('follows an explicit sign whatever the range', () => {
+    const signed = quantizeActivations(points([point('relu', ['conv'])]), stats, resolveConfig({ ...cfg, aSign: 'signed' }));
+    expect(signed[0].qparams.qmin).toBeLessThan(0);
+  });
+});
+
+describe('placement filtering', () => {
+  const on = (rules: Partial<ExperimentConfig['placement']>) => resolveConfig({ backend: 'tensorrt', placement: { conv: false, gemm: false, add: false, pool: false, concat: false, modelInput: false, ...rules } });
+  it('keeps a point found by several rules when any one of them is on', () => {
+    const p = point('t', ['add', 'pool']);
+    expect(includeActivation(p, on({ pool: true }))).toBe(true);
+    expect(includeActivation(p, on({ add: true }))).toBe(true);
+    expect(includeActivation(p, on({ conv: true, concat: true }))).toBe(false);
+  });
+});
+
+describe('firstLast8bit', () => {
+  it('keeps the first and last weighted layers and their inputs at 8 bits under W4A4', () => {
+    const g = smallCnn({ seed: 4 });
+    const qp = findQuantPoints(g, { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true });
+    const cfg = resolveConfig({ backend: 'academic', wBits: 4, aBits: 4, firstLast8bit: true, wObserver: 'minmax', aObserver: 'minmax', wSymmetric: true, wNarrowRange: false });
+    const w = quantizeWeights(g, qp, cfg);
+    const range = w.map((x) => x.qparams.qmax - x.qparams.qmin);
+    expect(range[0]).toBe(255);
+    expect(range[range.length - 1]).toBe(255);
+    for (const r of range.slice(1, -1)) expect(r).toBe(15);
+    const stats = new Map(qp.activations.map((p): [string, ActivationStats] => [p.tensor, { batches: [batch(-1, 2)] }]));
+    const acts = quantizeActivations(qp, stats, cfg);
+    for (const a of acts) {
+      const eight = a.point.firstLayerInput || a.point.lastLayerInput;
+      expect(a.qparams.qmax - a.qparams.qmin).toBe(eight ? 255 : 15);
+    }
+    expect(acts.some((a) => a.point.lastLayerInput)).toBe(true);
+  });
+});
+
+describe('weight and quantization keys', () => {
+  const base = resolveConfig({ backend: 'tensorrt' });
+  const weightFields: Partial<ExperimentConfig>[] = [
+    { wBits: 4 }, { wGranularity: base.wGranularity === 'per-channel' ? 'per-tensor' : 'per-channel' }, { wSymmetric: !base.wSymmetric },
+    { wNarrowRange: !base.wNarrowRange }, { wPowerOfTwo: !base.wPowerOfTwo }, { wObserver: 'mse' }, { firstLast8bit: !base.firstLast8bit },
+  ];
+  const actFields: Partial<ExperimentConfig>[] = [
+    { aBits: 4 }, { aSymmetric: !base.aSymmetric }, { aNarrowRange: !base.aNarrowRange }, { aPowerOfTwo: !base.aPowerOfTwo },
+    { aSign: 'auto' }, { aObserver: 'kl' }, { placement: { ...base.placement, add: !base.placement.add } },
+  ];
+  const fixFields: Partial<ExperimentConfig>[] = [{ biasCorrection: true }, { bnReestimate: true }];
+
+  it('weight fields change both keys', () => {
+    for (const f of weightFields) {
+      const c = resolveConfig({ ...base, ...f });
+      expect(weightKey(c), JSON.stringify(f)).not.toBe(weightKey(base));
+      expect(quantKey(c), JSON.stringify(f)).not.toBe(quantKey(base));
+    }
+  });
+  it('activation fields change the quantization key only', () => {
+    for (const f of actFields) {
+      const c = resolveConfig({ ...base, ...f });
+      expect(weightKey(c), JSON.stringify(f)).toBe(weightKey(base));
+      expect(quantKey(c), JSON.stringify(f)).not.toBe(quantKey(base));
+    }
+  });
+  it('fixes change neither key (the uncorrected model is shared)', () => {
+    for (const f of fixFields) {
+      const c = resolveConfig({ ...base, ...f });
+      expect(quantKey(c)).toBe(quantKey(base));
+      expect(weightKey(c)).toBe(weightKey(base));
+    }
+  });
+});
