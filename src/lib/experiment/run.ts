@@ -221,6 +221,8 @@ export async function runConfig(
   });
   const spec = inputs.model.preprocess;
   const run = async (graph: Graph, label: string): Promise<EvalOutcome> => {
+    // opens the stage, so session creation counts as evaluation (experiment/stage-timer.ts)
+    progress(opts.onProgress, 'evaluate', new Eta(), 0, group.evalCrops.length, `${label} 0/${group.evalCrops.length}`);
     const session = await engine.createSession(serializeModel(tuning.foldScales ? foldFakeQuantScales(graph).graph : graph));
     const eta = new Eta();
     try {
