@@ -8,16 +8,19 @@
  * prints the WebGPU / wasm ratios and checks that both give the same top-1 figures.
  *
  * Without a GPU (no adapter, or Chromium's SwiftShader software adapter, told by the
- * adapter info) it says so and only checks correctness: the seeded synthetic MobileNet-V2
- * of `npm run make-models` on a few images, WebGPU (SwiftShader) against wasm.
+ * adapter info) it says so and only checks correctness, WebGPU (SwiftShader) against wasm,
+ * on a tiny seeded conv classifier (8 images; `--synthetic` uses the synthetic MobileNet-V2
+ * of `npm run make-models` instead, which SwiftShader needs many minutes for on 2 cores).
  * Exit code 1 when the two engines disagree or a run fails.
  *
- * Usage: npm run bench:webgpu -- [--images 128] [--force-gpu]   (builds dist/ when missing)
+ * Usage: npm run bench:webgpu -- [--images 128] [--force-gpu] [--synthetic]   (builds dist/ when missing)
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { buildMobileNetV2 } from '../src/lib/models/builders.ts';
+import { makeGraph, makeNode, makeTensor, makeValueInfo } from '../src/lib/onnx/ir.ts';
+import { serializeModel } from '../src/lib/onnx/model.ts';
 import { launch, setNumber, runAndWait } from '../tests/e2e/helpers.ts';
 import { startStagePoll, stopStagePoll } from './stage-poll.ts';
 
@@ -31,6 +34,34 @@ if (!(images >= 1)) {
 if (!existsSync('/usr/bin/chromium')) {
   console.error('bench:webgpu needs Chromium at /usr/bin/chromium.');
   process.exit(1);
+}
+
+/** Conv → ReLU → pool → Gemm over 1,000 classes, seeded: runs in seconds on SwiftShader. */
+function tinyClassifier(): Uint8Array {
+  let a = 12345;
+  const rnd = () => {
+    a = (a * 1103515245 + 12345) >>> 0;
+    return a / 2 ** 32 - 0.5;
+  };
+  const g = makeGraph({
+    opset: 13,
+    inputs: [makeValueInfo('input', ['N', 3, 224, 224])],
+    outputs: [makeValueInfo('logits', ['N', 1000])],
+    initializers: [
+      makeTensor('w', [8, 3, 3, 3], Float32Array.from({ length: 8 * 27 }, rnd)),
+      makeTensor('b', [8], Float32Array.from({ length: 8 }, () => rnd() * 0.1)),
+      makeTensor('fw', [1000, 8], Float32Array.from({ length: 8000 }, () => rnd() * 4)),
+      makeTensor('fb', [1000], Float32Array.from({ length: 1000 }, () => rnd() * 0.1)),
+    ],
+    nodes: [
+      makeNode('Conv', ['input', 'w', 'b'], ['c'], { kernel_shape: [3, 3], strides: [4, 4], pads: [1, 1, 1, 1] }),
+      makeNode('Relu', ['c'], ['r']),
+      makeNode('GlobalAveragePool', ['r'], ['p']),
+      makeNode('Flatten', ['p'], ['f'], { axis: 1 }),
+      makeNode('Gemm', ['f', 'fw', 'fb'], ['logits'], { transB: 1 }),
+    ],
+  });
+  return serializeModel(g);
 }
 
 interface Measured {
@@ -95,12 +126,14 @@ try {
       console.log('No WebGPU adapter at all: nothing to compare.');
       process.exitCode = 0;
     } else {
-      await page.locator('[data-testid=model-file]').setInputFiles({ name: 'synthetic-mobilenet-v2.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from(buildMobileNetV2(1)) });
-      await page.waitForSelector('section[data-state=ready] [data-testid=model-current]:has-text("synthetic-mobilenet-v2.onnx")', { timeout: 120_000 });
+      const synthetic = argv.includes('--synthetic');
+      const name = synthetic ? 'synthetic-mobilenet-v2.onnx' : 'tiny-classifier.onnx';
+      await page.locator('[data-testid=model-file]').setInputFiles({ name, mimeType: 'application/octet-stream', buffer: Buffer.from(synthetic ? buildMobileNetV2(1) : tinyClassifier()) });
+      await page.waitForSelector(`section[data-state=ready] [data-testid=model-current]:has-text("${name}")`, { timeout: 120_000 });
       await page.locator('[data-testid=shared-data]').click();
       await page.waitForSelector('section[data-state=ready] [data-testid=data-current]', { timeout: 120_000 });
-      await setNumber(page, 'calib', 4);
-      await setNumber(page, 'eval', 8);
+      await setNumber(page, 'calib', synthetic ? 4 : 8);
+      await setNumber(page, 'eval', synthetic ? 8 : 24);
       await page.locator('[data-field=analyze]').check();
       await setNumber(page, 'analysisImages', 4);
       for (const obs of ['minmax', 'mse']) {
@@ -108,7 +141,7 @@ try {
         const g = await runOn(page, 'webgpu');
         const w = await runOn(page, 'wasm');
         const same = g.fp32top1 === w.fp32top1 && g.qtop1 === w.qtop1 && g.agreement === w.agreement;
-        console.log(`${obs}: WebGPU (software) FP32 top-1 ${g.fp32top1}, quant ${g.qtop1}, agreement ${g.agreement}; wasm ${w.fp32top1}, ${w.qtop1}, ${w.agreement}: ${same ? 'same' : 'DIFFERENT'}`);
+        console.log(`${name}, ${obs}: WebGPU (software) FP32 top-1 ${g.fp32top1}, quant ${g.qtop1}, agreement ${g.agreement}; wasm ${w.fp32top1}, ${w.qtop1}, ${w.agreement}: ${same ? 'same' : 'DIFFERENT'}`);
         failed ||= !same;
       }
     }
