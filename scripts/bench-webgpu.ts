@@ -121,7 +121,7 @@ try {
   const real = gpu.found && (!gpu.software || argv.includes('--force-gpu'));
   console.log(`WebGPU adapter: ${gpu.text}${gpu.software ? ' (software)' : ''}`);
   if (!real) {
-    console.log(`No GPU here (${gpu.found ? 'only a software adapter' : gpu.text}): no speed figures. Checking WebGPU correctness against wasm on the synthetic MobileNet-V2 instead.`);
+    console.log(`No GPU here (${gpu.found ? 'only a software adapter' : gpu.text}): no speed figures. Checking WebGPU correctness against wasm on a small model instead.`);
     if (!gpu.found) {
       console.log('No WebGPU adapter at all: nothing to compare.');
       process.exitCode = 0;
