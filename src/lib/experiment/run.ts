@@ -50,9 +50,9 @@ export interface PipelineTuning {
 
 /**
  * Batch sizes: 32 matches MQBench's calibration batches. The histogram pass fetches whole
- * activations, so it goes smaller. Since min/max are reduced in the graph, 8 (~200 MB of
- * fetched MobileNet-V2 activations) measured 1.82x one FP32 pass against 2.32x for 4 and
- * 1.56x for 16 (wasm, 64 images, median of 3, heavy load); 16 doubles the memory.
+ * activations, so it goes smaller. Since min/max are reduced in the graph, 8 measured
+ * 1.82x one FP32 pass against 2.32x for 4 and 1.56x for 16 (wasm, MobileNet-V2, 64 images,
+ * median of 3, heavy load); 16 doubles the memory held by fetched activations.
  */
 export const DEFAULT_TUNING: PipelineTuning = { evalBatch: 32, calibBatch: 32, histBatch: 8 };
 
