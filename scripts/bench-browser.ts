@@ -2,14 +2,17 @@
  * `npm run bench:browser`: the same experiment (real MobileNet-V2, the same sample images)
  * evaluated in the built app in Chromium (worker, onnxruntime-web wasm) and in Node by the
  * CLI's path (runExperiments + onnxruntime-web wasm, same thread count), plus the browser's
- * first-run vs cached-run (IndexedDB crops and model) time to the first batch.
+ * first-run vs cached-run (IndexedDB crops and model) time to the first batch, and the
+ * first-visit preparation (decode pool: decode, resize, crop, cache) of the whole 1,000-image
+ * sample in a fresh browser profile, with the time per image (`--prepare 0` skips it).
  *
  * Also the instant views: `instantMs`, the median over several weight-side changes of the
  * time from the change to the updated weight view (painted), and `estimateSeconds`, the time
  * from a change to the background estimate of W8A8 with the calibration statistics cached.
  *
- * Usage: npm run bench:browser -- [--calib 32] [--eval 64] [--json FILE] [--instant-only]
- * (--instant-only skips the full-run comparison). Needs /usr/bin/chromium and
+ * Usage: npm run bench:browser -- [--calib 32] [--eval 64] [--json FILE] [--instant-only] [--prepare 1000]
+ * (--instant-only skips the full-run comparison; --prepare N times the first-visit preparation of N
+ * sample images in a fresh profile, 0 skips it). Needs /usr/bin/chromium and
  * ../shared/data; builds dist/ when missing.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,6 +27,7 @@ import { createNodeWasmEngine } from '../src/lib/engine/node.ts';
 import { loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { sha256Hex } from '../src/lib/models/identify.ts';
+import { currentStage, startStagePoll, stopStagePoll } from './stage-poll.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SHARED = resolve(ROOT, '../shared/data');
@@ -36,6 +40,7 @@ const evalN = arg('eval', 64);
 const jsonAt = process.argv.indexOf('--json');
 const jsonFile = jsonAt > 0 ? process.argv[jsonAt + 1] : undefined;
 const instantOnly = process.argv.includes('--instant-only');
+const prepareN = arg('prepare', 1000);
 
 if (!existsSync('/usr/bin/chromium') || !existsSync(SHARED)) {
   console.error('bench:browser needs /usr/bin/chromium and ../shared/data.');
@@ -150,6 +155,40 @@ try {
       top1: await page.locator('tr[data-row=quant] [data-metric=top1]').innerText(),
     };
   };
+  // First visit, fresh profile (no cached crops): a run over prepareN images, cancelled as
+  // soon as it leaves the decode stage, so only the preparation is timed.
+  let prepared = '';
+  if (prepareN > 0) {
+    const fresh = await (await browser.newContext()).newPage();
+    await fresh.goto(`http://127.0.0.1:${port}/`);
+    await fresh.waitForSelector('main[data-ready=true]');
+    await fresh.locator('[data-testid=shared-model]', { hasText: 'mobilenetv2-7-fp32.onnx' }).click();
+    await fresh.waitForSelector('section[data-state=ready] [data-testid=model-current]');
+    await fresh.locator('[data-testid=shared-data]').click();
+    await fresh.waitForSelector('section[data-state=ready] [data-testid=data-current]');
+    const calibP = Math.min(128, prepareN - 1);
+    for (const [f, val] of [['calib', calibP], ['eval', prepareN - calibP]] as const) {
+      await fresh.locator(`[data-field=${f}]`).fill(String(val));
+      await fresh.locator(`[data-field=${f}]`).dispatchEvent('change');
+    }
+    await fresh.locator('[data-engine=wasm]').check();
+    await startStagePoll(fresh);
+    await fresh.locator('[data-testid=run]').click();
+    await fresh.locator('[data-testid=run-panel][data-state=running]').waitFor();
+    const deadline = Date.now() + 1_800_000;
+    for (;;) {
+      const s = await currentStage(fresh);
+      if ((s && s !== 'decode' && s !== 'load') || (await fresh.locator('[data-testid=run-panel]').getAttribute('data-state')) !== 'running') break;
+      if (Date.now() > deadline) throw new Error('Preparing the sample took over 30 minutes; giving up.');
+      await fresh.waitForTimeout(100);
+    }
+    const stages = await stopStagePoll(fresh);
+    await fresh.locator('[data-testid=cancel]').click().catch(() => undefined);
+    const decodeS = stages.decode ?? 0;
+    const workers = await fresh.evaluate(() => navigator.hardwareConcurrency);
+    prepared = `browser first visit: ${prepareN} images prepared (decode pool, ${workers} cores reported) in ${decodeS.toFixed(1)} s = ${((1000 * decodeS) / prepareN).toFixed(0)} ms per image`;
+    await fresh.close();
+  }
   const first = await runOnce();
   const cached = await runOnce();
 
@@ -173,6 +212,7 @@ try {
   console.log(`browser first run : ${first.seconds.toFixed(1)} s pipeline, ${(first.wallMs / 1000).toFixed(1)} s click-to-result, first batch after ${first.msFirstBatch} ms, quant top-1 ${first.top1}`);
   console.log(`browser cached run: ${cached.seconds.toFixed(1)} s pipeline, ${(cached.wallMs / 1000).toFixed(1)} s click-to-result, first batch after ${cached.msFirstBatch} ms`);
   console.log(`node (CLI path)   : ${node.seconds.toFixed(1)} s pipeline, ${(nodeWall / 1000).toFixed(1)} s wall (no crop cache), quant top-1 ${pct(node.quant.top1)}`);
+  if (prepared) console.log(prepared);
   console.log(`browser / node pipeline time: ${(first.seconds / node.seconds).toFixed(2)}×; same top-1: ${first.top1 === pct(node.quant.top1)}`);
   if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ ...record, browserFirstSeconds: first.seconds, browserCachedSeconds: cached.seconds, nodeSeconds: node.seconds }, null, 2));
   }

@@ -24,6 +24,7 @@ import { appendJsonl, mergeJsonl, readJsonl, repairJsonl, selectShard, splitSwee
 import { configHash } from '../lib/experiment/config.ts';
 import { fingerprintOf } from '../lib/data/fingerprint.ts';
 import { cliLink } from './links.ts';
+import { StageTimer } from '../lib/experiment/stage-timer.ts';
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {
   try {
@@ -143,8 +144,13 @@ export async function main(argv: string[]): Promise<number> {
     const keep = args.keepSensitive ? await keepSensitiveConfigs(configs, runInputs, args.keepSensitive, args.sensitivity ?? 64) : undefined;
     const runConfigs = keep ? keep.configs : configs;
     if (args.exportDir) exporter = new ExportWriter(args.exportDir, engine);
+    const timer = new StageTimer();
+    const printer = progressPrinter();
     const results = await runExperiments(runConfigs, runInputs, {
-      onProgress: progressPrinter(),
+      onProgress: (p) => {
+        timer.observe(p);
+        printer(p);
+      },
       analyze: args.analyze,
       cleRelu6: args.cleRelu6,
       onQuantized: exporter?.add,
@@ -182,6 +188,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write('note: this model has SYNTHETIC seeded (untrained) weights: its accuracy figures mean nothing; use it for graph handling and timing only.\n');
     }
     if (results[0].unquantizedOps.length) process.stdout.write(`ops left in float: ${results[0].unquantizedOps.join(', ')}\n`);
+    const total = timer.finish();
+    process.stdout.write(`time: ${total.toFixed(1)} s for ${results.length} config(s) (${timer.summary()})\n`);
     if (args.json) await writeFile(args.json, JSON.stringify(records, null, 2));
     if (exporter && args.exportDir) {
       process.stdout.write(`${exportSummary(args.exportDir, exporter.checks)}\n`);

@@ -6,7 +6,7 @@
  * (scalar outputs), so MinMax, EMA-MinMax and ClipStd never fetch a whole activation.
  *
  * With a histogram observer (MSE, percentile, KL, …), by default ONE pass fetches the
- * activations in small sub-batches: exact min/max/moments over every value in JS, and a
+ * activations in small sub-batches: exact min/max/moments from in-graph reductions, and a
  * histogram of every `sampleStride`-th value into 4× finer bins over the observer batch's
  * running range (re-binned when the range grows), re-binned at the end onto `bins` bins over
  * the global range (as PyTorch's HistogramObserver combines histograms). That is one forward
@@ -168,39 +168,29 @@ async function singlePassHistograms(
   const fineBins = opts.bins * FINE_FACTOR;
   const counts = new Uint32Array(fineBins);
   const running = new Map<string, RunningHist[]>(tensors.map((t) => [t, []]));
-  const session = await engine.createSession(serializeModel(addOutputs(graph, tensors)));
+  // Min/max (and moments) come from in-graph reductions (wasm SIMD, exact for min/max)
+  // instead of a JS loop over every value: JS touches only the sampled values.
+  const { graph: sg, outputs } = buildStatsGraph(graph, tensors, { moments: opts.moments });
+  const session = await engine.createSession(serializeModel(addOutputs(sg, tensors)));
   const input = session.inputNames[0];
+  const fetches = [...tensors, ...[...outputs.values()].flatMap((o) => (o.sum && o.sumSq ? [o.min, o.max, o.sum, o.sumSq] : [o.min, o.max]))];
   let done = 0;
   let call = 0;
   try {
     for (const b of batches(crops, spec, opts.histBatchSize)) {
       await checkpoint(opts.signal);
-      const out = await session.run({ [input]: b.tensor }, tensors);
+      const out = await session.run({ [input]: b.tensor }, fetches);
       const batchIndex = Math.floor(b.rows[0] / opts.batchSize);
       for (const t of tensors) {
         const data = out[t].data;
-        let mn = Infinity;
-        let mx = -Infinity;
-        let sum = 0;
-        let sumSq = 0;
-        if (opts.moments) {
-          for (let i = 0; i < data.length; i++) {
-            const x = data[i];
-            if (x < mn) mn = x;
-            if (x > mx) mx = x;
-            sum += x;
-            sumSq += x * x;
-          }
-        } else {
-          for (let i = 0; i < data.length; i++) {
-            const x = data[i];
-            if (x < mn) mn = x;
-            if (x > mx) mx = x;
-          }
-        }
+        const o = outputs.get(t)!;
+        const mn = out[o.min].data[0];
+        const mx = out[o.max].data[0];
+        const sum = o.sum ? out[o.sum].data[0] : NaN;
+        const sumSq = o.sumSq ? out[o.sumSq].data[0] : NaN;
         const list = stats.get(t)!.batches;
         const into = list[batchIndex];
-        const part: BatchStats = { min: mn, max: mx, sum: opts.moments ? sum : NaN, sumSq: opts.moments ? sumSq : NaN, count: data.length };
+        const part: BatchStats = { min: mn, max: mx, sum, sumSq, count: data.length };
         if (!into) list[batchIndex] = part;
         else {
           into.min = Math.min(into.min, mn);
