@@ -26,11 +26,11 @@ import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from './helpers.
 
 const CALIB = 32;
 const EVAL = 100;
-// provisional bounds, replaced by measured ones
-const OBSERVER_TOL = 6;
+// Bounds: the subset's measured figures (comments below) with a margin for the noise of
+// 100 images; they still fail on the failures issue 12 is about (KL: −83 and −37 points).
+const OBSERVER_TOL = 8;
 const AGREE_TOL = 0.85;
-const ABSORB_TOL = 0.95;
-const SNPE_AGREE_GAIN = 0;
+const ABSORB_TOL = 0.9;
 const SNPE_TOL = 6;
 
 let inputs: RunInputs;
@@ -51,7 +51,9 @@ const show = (r: ExperimentResult) =>
   console.log(`${r.config.backend} ${r.config.wObserver}/${r.config.aObserver}${r.config.cle ? ' +cle' : ''}${r.config.biasCorrection ? ' +bc' : ''}: FP32 ${(100 * r.fp32.top1).toFixed(1)} → ${(100 * r.quant.top1).toFixed(1)} (agreement ${(100 * r.agreement).toFixed(0)}%)${r.beforeFixes ? ` (before fixes ${(100 * r.beforeFixes.top1).toFixed(1)})` : ''}`);
 
 describe.skipIf(!HAVE_SHARED_DATA)('activation observers on the real MobileNet-V2 (W8A8, small subset)', () => {
-  // Measured on this subset (drop in points): OBSERVER_FIGURES. Before the zero-bin fix KL
+  // Measured on this subset (FP32 89.0; drop in points, agreement with FP32): TensorRT KL 6
+  // (89%), MSE 4 (90%), percentile 5 (90%); Academic KL 5 (88%), MSE 0 (95%), percentile 0
+  // (97%). At full size all six lose ≤ 1.8 points (README). Before the zero-bin fix KL
   // gave 0.2% (TensorRT) and 47.0% (Academic) top-1 at full size.
   for (const backend of ['tensorrt', 'academic'] as const) {
     it(`${backend}: KL, MSE and percentile stay within a few points of FP32`, async () => {
@@ -91,18 +93,20 @@ describe.skipIf(!HAVE_SHARED_DATA)('cross-layer equalization on the real MobileN
     const [a, b, c] = [await run(folded), await run(exact.graph), await run(absorbed.graph)];
     const same = (x: typeof a) => x.preds.filter((p, i) => p === a.preds[i]).length / a.n;
     // equalization alone is exact up to float rounding; absorption is exact except for
-    // values below mean − 3σ and at zero-padded borders (measured: ABSORB_FIGURE)
+    // values below mean − 3σ and at zero-padded borders (measured: 60 of 64 decisions kept)
     expect(same(b)).toBe(1);
     expect(same(c)).toBeGreaterThanOrEqual(ABSORB_TOL);
   });
 
-  // Measured on this subset: SNPE_FIGURES. At full size (872 images): SNPE_FULL.
+  // Measured on this subset: plain 82.0% (agreement 87%); cle + bc 89.0% (92%; cle alone
+  // 85.0%). At full size (872 images): plain 81.0%, cle + bc 82.2% (lesson cross-layer-equalization).
   it('SNPE W8A8: cle + bias correction agrees with FP32 more often than the plain model', async () => {
     const base = { backend: 'snpe' as const, calib: CALIB, eval: EVAL, seed: 0 };
     const out = await runExperiments([resolveConfig(base), resolveConfig({ ...base, cle: true, biasCorrection: true })], inputs, {});
     out.forEach(show);
     const [plain, cleBc] = out;
-    expect(cleBc.agreement).toBeGreaterThanOrEqual(plain.agreement + SNPE_AGREE_GAIN);
+    // measured +5 points of agreement; 3 images of slack
+    expect(cleBc.agreement).toBeGreaterThanOrEqual(plain.agreement + 0.02);
     expect(pts(cleBc)).toBeLessThanOrEqual(SNPE_TOL);
   });
 });
