@@ -36,8 +36,10 @@ export interface BenchArgs {
   keepSensitive?: number[];
   /** images of the evaluation split the sensitivity pass uses (default 64) */
   sensitivity?: number;
-  /** how cle treats ReLU6: replace by ReLU (default) or keep the clip at 6 */
-  cleRelu6?: 'relu' | 'keep';
+  /** how cle treats ReLU6: per-channel clip (default), replace by ReLU, or keep the clip at 6 */
+  cleRelu6?: 'clip' | 'relu' | 'keep';
+  /** whether cle absorbs high biases (default yes) */
+  cleAbsorb?: boolean;
   /** every combination to run; model/dataset ids are filled in once the inputs are read */
   configs: BenchConfig[];
 }
@@ -60,7 +62,9 @@ const PRODUCT_ORDER = [
 /** Options that are not config fields. */
 const RUN_OPTIONS = `  --labels FILE            class index (JSON) when the folder has none
   --fix cle,bias-correction,bn-reestimate   same as --cle 1 / --bias-correction 1 / --bn-reestimate 1
-  --cle-relu6 relu|keep    how cle treats ReLU6: replace by ReLU (default) or keep the clip
+  --cle-relu6 clip|relu|keep  how cle treats ReLU6: Relu → per-channel Min (exact, default),
+                           replace by ReLU, or keep the clip at 6
+  --cle-absorb 1|0         whether cle absorbs high biases into the next layer (default 1)
   --keep-sensitive K[,K…]  rank layers by sensitivity to --w-bits, keep the K most sensitive at 8 bits
   --sensitivity N          evaluation images of the sensitivity pass (default 64)
   --no-fold-bn             same as --fold-bn 0
@@ -167,6 +171,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     'keep-sensitive': { type: 'string' },
     sensitivity: { type: 'string' },
     'cle-relu6': { type: 'string' },
+    'cle-absorb': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   };
   for (const f of CONFIG_FIELDS) options[f.cli.flag] = { type: 'string' };
@@ -206,7 +211,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   const keepSensitive = list(str('keep-sensitive'))?.map((k) => int('keep-sensitive', k, 0, 10_000));
   const sensitivity = str('sensitivity') ? int('sensitivity', str('sensitivity')!, 1, 1_000_000) : undefined;
   if (keepSensitive !== undefined && str('layer-bits') !== undefined) bad('Give either --layer-bits or --keep-sensitive, not both: --keep-sensitive chooses the layer bit widths itself.');
-  const cleRelu6 = str('cle-relu6') ? oneOf('cle-relu6', str('cle-relu6')!, ['relu', 'keep'] as const) : undefined;
+  const cleRelu6 = str('cle-relu6') ? oneOf('cle-relu6', str('cle-relu6')!, ['clip', 'relu', 'keep'] as const) : undefined;
+  const cleAbsorb = str('cle-absorb') ? oneOf('cle-absorb', str('cle-absorb')!, ['1', '0'] as const) === '1' : undefined;
 
   const configs: BenchConfig[] = product(lists).map((values) => {
     const overrides: Record<string, unknown> = {};
@@ -234,6 +240,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     keepSensitive,
     sensitivity,
     cleRelu6,
+    cleAbsorb,
     exportDir: str('export'),
     configs,
   };

@@ -153,6 +153,7 @@ export async function main(argv: string[]): Promise<number> {
       },
       analyze: args.analyze,
       cleRelu6: args.cleRelu6,
+      cleAbsorb: args.cleAbsorb,
       onQuantized: exporter?.add,
       onResult: sweep.jsonl ? (r) => appendJsonl(sweep.jsonl!, r) : undefined,
     });

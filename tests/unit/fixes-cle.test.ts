@@ -148,6 +148,55 @@ describe('equalize', () => {
   });
 });
 
+describe("equalize, ReLU6 mode 'clip'", () => {
+  it('keeps the float outputs exactly, also where activations exceed 6 (Relu → per-channel Min)', async () => {
+    const g = chain('relu6', 2);
+    const big = input(7, 3);
+    g.outputs.push(makeValueInfo('c1', ['N', 8, 6, 6]));
+    const ref = await runGraph(g, big, ['output', 'c1']);
+    expect(maxAbs(ref.c1.data)).toBeGreaterThan(6); // the clip at 6 is active on this input
+    g.outputs.pop();
+    const { graph, pairs, scales } = equalize(g, { relu6: 'clip' });
+    expect(graph.nodes.find((n) => n.name === 'act1')!.opType).toBe('Relu');
+    const min = graph.nodes.find((n) => n.opType === 'Min')!;
+    expect(min.outputs).toEqual(['a1']); // the depthwise conv still reads a1
+    expect(pairs[0].clipBound).toBe(min.inputs[1]);
+    const bound = f32(graph, min.inputs[1]);
+    for (let i = 0; i < 8; i++) expect(bound[i]).toBeCloseTo(6 / scales[0][i], 4);
+    const out = await runGraph(graph, big);
+    expect(maxAbsDiff(ref.output.data, out.output.data)).toBeLessThan(TOL * Math.max(1, maxAbs(ref.output.data)));
+  });
+
+  it('absorbs high biases through the Min by lowering its bound (exact when c ≤ every value)', async () => {
+    const g = chain('relu6', 4, 1);
+    const b1 = f32(g, 'b1');
+    for (let i = 0; i < 8; i++) b1[i] = 3 + i; // conv1 (1×1) outputs sit well above 0, some above 6
+    const { graph, pairs } = equalize(g, { relu6: 'clip' });
+    const x = input(5, 0.05);
+    const ref = await runGraph({ ...graph, outputs: [...graph.outputs, makeValueInfo('c1', ['N', 8, 6, 6])] }, x, ['output', 'c1']);
+    const mins = new Float64Array(8).fill(Infinity);
+    for (let n = 0; n < 2; n++) for (let c = 0; c < 8; c++) for (let k = 0; k < 36; k++) mins[c] = Math.min(mins[c], ref.c1.data[(n * 8 + c) * 36 + k]);
+    const dist = new Map([[pairs[0].preActivation, { mean: mins, std: new Float64Array(8) }]]);
+    const before = Float64Array.from(f32(graph, pairs[0].clipBound!));
+    const { graph: ab, absorbed } = absorbHighBias(graph, [pairs[0]], dist);
+    const c = absorbed.get('conv1')!;
+    expect(c.some((v) => v > 0.1)).toBe(true);
+    const after = f32(ab, pairs[0].clipBound!);
+    for (let i = 0; i < 8; i++) {
+      expect(c[i]).toBeLessThanOrEqual(before[i] + 1e-6); // never past the clip
+      expect(after[i]).toBeCloseTo(before[i] - c[i], 4);
+    }
+    // conv1's pair feeds the depthwise conv, whose zero padding sees c at the borders: compare the centre
+    const out = await runGraph(ab, x);
+    let worst = 0;
+    for (let n = 0; n < 2; n++) for (let o = 0; o < 4; o++) for (let y = 2; y < 4; y++) for (let xx = 2; xx < 4; xx++) {
+      const k = ((n * 4 + o) * 6 + y) * 6 + xx;
+      worst = Math.max(worst, Math.abs(ref.output.data[k] - out.output.data[k]));
+    }
+    expect(worst).toBeLessThan(TOL * 10 * Math.max(1, maxAbs(ref.output.data)));
+  });
+});
+
 describe('absorbHighBias', () => {
   it('is exact when c ≤ every pre-activation value (1×1 conv1, no padding involved in conv3)', async () => {
     // conv1 1×1 and dw with positive biases: their outputs sit above 0 on this input

@@ -11,6 +11,8 @@ import { absorbHighBias, equalize, type ChannelDistribution, type Relu6Mode } fr
 
 export interface CleRunOptions {
   relu6?: Relu6Mode;
+  /** absorb high biases (default true; never with relu6 'keep') */
+  absorb?: boolean;
   /** calibration images used for the pre-activation statistics (default 32) */
   images?: number;
   batchSize: number;
@@ -30,9 +32,10 @@ export async function applyCle(
   spec: PreprocessSpec,
   opts: CleRunOptions,
 ): Promise<{ graph: Graph; report: CleReport }> {
-  const eq = equalize(graph, { relu6: opts.relu6 ?? 'relu' });
+  const relu6 = opts.relu6 ?? 'clip';
+  const eq = equalize(graph, { relu6 });
   const targets = eq.pairs.map((p) => p.preActivation);
-  if (targets.length === 0 || (opts.relu6 ?? 'relu') === 'keep') {
+  if (targets.length === 0 || relu6 === 'keep' || opts.absorb === false) {
     return { graph: eq.graph, report: { pairs: eq.pairs.length, sweeps: eq.sweeps, absorbedPairs: 0 } };
   }
   const moments = await channelMoments(engine, eq.graph, targets, crops.slice(0, opts.images ?? 32), spec, {

@@ -12,10 +12,12 @@
  * because a depthwise conv belongs to two pairs.
  *
  * ReLU6 (Clip(0, 6)) breaks the equivariance: Clip(x/s, 0, 6) ≠ Clip(x, 0, 6)/s. Mode
- * 'relu' (DFQ, AIMET, MQBench) replaces the Clip of each equalized pair by ReLU, which
- * changes the float network only where activations exceeded 6; mode 'keep' leaves
- * Clip(0, 6) in place, so channels scaled up (s_i < 1) clip early and channels scaled
- * down clip late. Both are measured in the notes; the pipeline uses 'relu'.
+ * 'clip' (the default) keeps the function exactly: Clip(x, 0, 6)/s_i = Min(Relu(x/s_i), 6/s_i),
+ * so the Clip becomes Relu → Min with a per-channel bound tensor (ONNX Clip takes only
+ * scalar bounds; Min broadcasts). Mode 'relu' (DFQ, AIMET, MQBench) replaces the Clip by
+ * ReLU, which changes the float network wherever activations exceeded 6; mode 'keep'
+ * leaves Clip(0, 6) in place, so channels scaled up (s_i < 1) clip early and channels
+ * scaled down clip late (measured in the README: the network breaks).
  *
  * High-bias absorption (DFQ §4.1): a pre-activation channel x_i whose distribution
  * stays above c_i = max(0, β_i − 3γ_i) passes ReLU unchanged, so c_i can be subtracted
@@ -30,7 +32,7 @@
 import { QpError } from '../protocol/errors.ts';
 import { cloneGraph, consumersOf, makeTensor, type Graph, type Node, type TensorData } from '../onnx/ir.ts';
 
-export type Relu6Mode = 'relu' | 'keep';
+export type Relu6Mode = 'clip' | 'relu' | 'keep';
 
 /** conv1 → activation → conv2, by node name. */
 export interface ClePair {
@@ -44,6 +46,8 @@ export interface ClePair {
   relu6: boolean;
   /** conv2 is depthwise (group = channels, one input channel per group) */
   depthwiseSecond: boolean;
+  /** mode 'clip': the per-channel upper-bound initializer of the Min that replaced the Clip */
+  clipBound?: string;
 }
 
 export interface CleOptions {
@@ -255,18 +259,37 @@ export function equalize(g: Graph, opts: CleOptions): CleResult {
     if (worst < tol) break;
   }
   params.commit();
-  if (opts.relu6 === 'relu') {
-    for (const p of pairs) {
-      if (!p.relu6) continue;
+  if (opts.relu6 !== 'keep') {
+    pairs.forEach((p, pi) => {
+      if (!p.relu6) return;
       const act = nodes.get(p.act)!;
       act.opType = 'Relu';
       act.inputs = [act.inputs[0]];
       act.attrs = {};
       delete act.attrTypes;
       delete act.rawAttrs;
-    }
+      if (opts.relu6 === 'clip') splitClip(out, act, p, scales[pi]);
+    });
   }
   return { graph: out, pairs, sweeps, scales };
+}
+
+/**
+ * Turns the (already Relu) activation of an equalized ReLU6 pair into Relu → Min(6/s_i):
+ * the Relu writes a new tensor and the Min, inserted right after it, writes the tensor
+ * conv2 reads, so quantization points (conv2's input) stay where they were.
+ */
+function splitClip(g: Graph, act: Node, p: ClePair, s: Float64Array): void {
+  const rank = g.initializers.get(g.nodes.find((n) => n.name === p.first)!.inputs[1])!.dims.length;
+  const bound = `${act.name}__cle_bound`;
+  const bounds = Array.from(s, (si) => 6 / si);
+  g.initializers.set(bound, makeTensor(bound, [p.channels, ...new Array<number>(rank - 2).fill(1)], bounds));
+  const target = act.outputs[0];
+  const relu = `${target}__cle_relu`;
+  act.outputs = [relu];
+  const min: Node = { name: `${act.name}__cle_min`, opType: 'Min', domain: '', inputs: [relu, bound], outputs: [target], attrs: {} };
+  g.nodes.splice(g.nodes.indexOf(act) + 1, 0, min);
+  p.clipBound = bound;
 }
 
 /** Per-channel mean and standard deviation of a pre-activation tensor. */
@@ -283,8 +306,9 @@ export interface AbsorbResult {
 
 /**
  * High-bias absorption for the pairs whose activation is a ReLU (after equalize with
- * relu6 'relu'; a remaining Clip(0, 6) would move its upper clip, so those pairs are
- * skipped). c_i = max(0, mean_i − k·std_i) of conv1's output channel i (k = 3, DFQ);
+ * relu6 'relu' or 'clip'; a remaining Clip(0, 6) is skipped). With a per-channel Min
+ * bound M_i ('clip'), Min(Relu(x), M) − c = Min(Relu(x − c), M − c) for x ≥ c, so the
+ * bound drops by c_i too (c_i ≤ M_i). c_i = max(0, mean_i − k·std_i) of conv1's output channel i (k = 3, DFQ);
  * b1_i −= c_i; b2_o += Σ_i Σ_spatial W2[o, i, …]·c_i (depthwise: Σ_spatial W2[i, 0, …]·c_i).
  * conv2 gets a bias initializer when it had none. Returns a new graph.
  * Throws QpError INTERNAL when a pair's distribution is missing or has the wrong length.
@@ -310,7 +334,15 @@ export function absorbHighBias(
     }
     const c = new Float64Array(p.channels);
     for (let i = 0; i < p.channels; i++) c[i] = Math.max(0, d.mean[i] - k * d.std[i]);
+    if (p.clipBound) {
+      const m = params.get(p.clipBound);
+      for (let i = 0; i < p.channels; i++) c[i] = Math.min(c[i], m[i]);
+    }
     if (!c.some((v) => v > 0)) continue;
+    if (p.clipBound) {
+      const m = params.get(p.clipBound);
+      for (let i = 0; i < p.channels; i++) m[i] -= c[i];
+    }
     if (!c2.inputs[2]) {
       const name = `${c2.name}__cle_bias`;
       const outCh = out.initializers.get(c2.inputs[1])!.dims[0];

@@ -12,7 +12,7 @@ export const ANALYSIS_STAGES: PipelineStages = {
   transform: {
     label: 'Cross-layer equalization',
     wanted: (cfg) => cfg.cle,
-    apply: (ctx) => applyCle(ctx.engine, ctx.graph, ctx.calibCrops, ctx.spec, { relu6: ctx.cleRelu6, batchSize: ctx.batchSize, signal: ctx.signal }),
+    apply: (ctx) => applyCle(ctx.engine, ctx.graph, ctx.calibCrops, ctx.spec, { relu6: ctx.cleRelu6, absorb: ctx.cleAbsorb, batchSize: ctx.batchSize, signal: ctx.signal }),
   },
   fix: {
     wanted: (cfg) => cfg.biasCorrection || cfg.bnReestimate,

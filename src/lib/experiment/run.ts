@@ -147,7 +147,7 @@ export async function prepareGroup(
   if (transform?.wanted(cfg)) {
     progress(opts.onProgress, 'calibrate', new Eta(), 0, 1, transform.label);
     graph = (await transform.apply(
-      { engine, graph: folded, spec: model.preprocess, calibCrops, batchSize: tuning.fixedBatch ? 1 : tuning.calibBatch, signal: opts.signal, cleRelu6: opts.cleRelu6 },
+      { engine, graph: folded, spec: model.preprocess, calibCrops, batchSize: tuning.fixedBatch ? 1 : tuning.calibBatch, signal: opts.signal, cleRelu6: opts.cleRelu6, cleAbsorb: opts.cleAbsorb },
       cfg,
     )).graph;
   } else if (cfg.cle) {

@@ -42,7 +42,9 @@ export interface TransformContext {
   batchSize: number;
   signal?: AbortSignal;
   /** RunOptions.cleRelu6: how equalization treats ReLU6 */
-  cleRelu6?: 'relu' | 'keep';
+  cleRelu6?: 'clip' | 'relu' | 'keep';
+  /** RunOptions.cleAbsorb: whether equalization also absorbs high biases */
+  cleAbsorb?: boolean;
 }
 
 /**

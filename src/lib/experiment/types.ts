@@ -31,8 +31,10 @@ export interface RunOptions {
    * split). Does not change the run's accuracy numbers.
    */
   analyze?: boolean | { images?: number };
-  /** how configs with `cle` treat ReLU6 (src/lib/analysis/cle.ts); default 'relu' */
-  cleRelu6?: 'relu' | 'keep';
+  /** how configs with `cle` treat ReLU6 (src/lib/analysis/cle.ts); default 'clip' */
+  cleRelu6?: 'clip' | 'relu' | 'keep';
+  /** whether configs with `cle` also absorb high biases (default true) */
+  cleAbsorb?: boolean;
   /**
    * Called once per config after its quantized evaluation with what was simulated (the
    * export in src/lib/export builds deployable files from it). Awaited; a throw fails the run.

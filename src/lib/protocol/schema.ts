@@ -339,7 +339,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     cli: { flag: 'cle', arg: '1|0', role: 'value' },
     label: 'Cross-layer equalization',
     group: 'model',
-    help: 'Before quantizing, rescale the output channels of each convolution and the matching input channels of the next one so both have similar ranges (Nagel et al. 2019, data-free quantization; MQBench: CLE), then absorb large biases into the next layer. The float model computes the same function (ReLU6 is treated as ReLU), but per-tensor weight ranges become far less lopsided — it helps most with per-tensor weights, e.g. the SNPE preset on MobileNet-V2.',
+    help: 'Before quantizing, rescale the output channels of each convolution and the matching input channels of the next one so both have similar ranges (Nagel et al. 2019, data-free quantization; MQBench: CLE), then absorb large biases into the next layer. The float model computes the same function (each ReLU6 becomes a ReLU followed by a per-channel clip), but per-tensor weight ranges become far less lopsided — it helps most with per-tensor weights, e.g. the SNPE preset on MobileNet-V2.',
     since: 2,
     neutral: false,
   }),
