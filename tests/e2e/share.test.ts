@@ -99,7 +99,7 @@ describe.skipIf(!!missing)('shared links, cancel, form and phone layout (e2e)', 
       ['load', ''],
       ['fp32', ''],
       ['calibrate', 'statistics'],
-      ['calibrate', 'histograms'],
+      ['calibrate', 'histograms'], // one pass collects both: its message names both
       ['quantize', 'Fixes'],
       ['evaluate', ''],
       ['analyze', ''],

@@ -42,7 +42,8 @@ export interface CalibrationOptions {
   /** single-pass: bin every n-th value (default SAMPLE_STRIDE; 1 = all) */
   sampleStride?: number;
   signal?: AbortSignal;
-  onProgress?: (pass: 1 | 2, done: number, total: number) => void;
+  /** pass 1: statistics, 2: histograms (two-pass form); 'both': the single pass collecting both */
+  onProgress?: (pass: 1 | 2 | 'both', done: number, total: number) => void;
 }
 
 export const DEFAULT_BINS = 2048;
@@ -220,7 +221,7 @@ async function singlePassHistograms(
       }
       call++;
       done += b.rows.length;
-      opts.onProgress?.(1, done, crops.length);
+      opts.onProgress?.('both', done, crops.length);
     }
   } finally {
     await session.release();

@@ -167,9 +167,11 @@ export async function prepareGroup(
     bins: DEFAULT_BINS,
     signal: opts.signal,
     onProgress: (pass, d, t) => {
-      const total = histogram ? 2 * t : t;
-      const done = pass === 1 ? d : t + d;
-      progress(opts.onProgress, 'calibrate', eta, done, total, `Calibration ${pass === 1 ? 'statistics' : 'histograms'} ${d}/${t}`);
+      // the two-pass form reports both passes as one stage of 2t steps
+      const twoPass = pass !== 'both' && histogram;
+      const done = pass === 2 ? t + d : d;
+      const what = pass === 'both' ? 'statistics and histograms' : pass === 1 ? 'statistics' : 'histograms';
+      progress(opts.onProgress, 'calibrate', eta, done, twoPass ? 2 * t : t, `Calibration ${what} ${d}/${t}`);
     },
   });
   return {
