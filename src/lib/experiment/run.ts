@@ -87,6 +87,38 @@ function groupKey(c: ExperimentConfig): string {
   return JSON.stringify([c.foldBn, c.calib, c.eval, c.seed, !!c.cle]);
 }
 
+/**
+ * The seeded calibration and evaluation crops of a config's split (decoded, or from the crop
+ * cache), in split order; unreadable images are left out and counted in `skipped`.
+ */
+export async function loadSplitCrops(
+  inputs: RunInputs,
+  cfg: ExperimentConfig,
+  opts: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+): Promise<{ calibCrops: Uint8Array[]; evalCrops: Uint8Array[]; evalLabels: number[]; skipped: unknown[] }> {
+  const { dataset, model } = inputs;
+  const split = sampleSplits(dataset.items.length, cfg.calib, cfg.eval, cfg.seed);
+  const wanted = [...split.calib, ...split.eval].map((i) => dataset.items[i]);
+  const { crops, skipped } = await prepareCrops(wanted, model.preprocess, inputs.cropStore, {
+    signal: opts.signal,
+    namespace: dataset.cacheNamespace,
+    cropper: inputs.cropper,
+    onProgress: opts.onProgress,
+  });
+  const calibCrops: Uint8Array[] = [];
+  const evalCrops: Uint8Array[] = [];
+  const evalLabels: number[] = [];
+  crops.forEach((c, i) => {
+    if (!c) return;
+    if (i < split.calib.length) calibCrops.push(c);
+    else {
+      evalCrops.push(c);
+      evalLabels.push(wanted[i].label);
+    }
+  });
+  return { calibCrops, evalCrops, evalLabels, skipped };
+}
+
 /** Stage prepare: loads data, runs FP32 and gathers calibration statistics for one group of configs. */
 export async function prepareGroup(
   base: Graph,
@@ -103,25 +135,10 @@ export async function prepareGroup(
   if (dataset.items.length === 0) {
     throw new QpError('DATA_EMPTY', `The data set "${dataset.name}" holds no images, so there is nothing to calibrate or evaluate. Add JPEG images named after their class (e.g. n01440764.JPEG).`);
   }
-  const split = sampleSplits(dataset.items.length, cfg.calib, cfg.eval, cfg.seed);
-  const wanted = [...split.calib, ...split.eval].map((i) => dataset.items[i]);
   let eta = new Eta();
-  const { crops, skipped } = await prepareCrops(wanted, model.preprocess, inputs.cropStore, {
+  const { calibCrops, evalCrops, evalLabels, skipped } = await loadSplitCrops(inputs, cfg, {
     signal: opts.signal,
-    namespace: dataset.cacheNamespace,
-    cropper: inputs.cropper,
     onProgress: (d, t) => progress(opts.onProgress, 'decode', eta, d, t, `Decoding images ${d}/${t}`),
-  });
-  const calibCrops: Uint8Array[] = [];
-  const evalCrops: Uint8Array[] = [];
-  const evalLabels: number[] = [];
-  crops.forEach((c, i) => {
-    if (!c) return;
-    if (i < split.calib.length) calibCrops.push(c);
-    else {
-      evalCrops.push(c);
-      evalLabels.push(wanted[i].label);
-    }
   });
   if (evalCrops.length === 0) throw new QpError('DATA_EMPTY', 'None of the evaluation images could be read, so nothing can be evaluated. Check that the data folder contains JPEG images.');
   if (calibCrops.length === 0) throw new QpError('DATA_EMPTY', 'None of the calibration images could be read. Check that the data folder contains JPEG images.');

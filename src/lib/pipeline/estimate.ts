@@ -13,9 +13,8 @@ import type { AccuracyEstimate } from '../protocol/instant.ts';
 import { parseModel } from '../onnx/model.ts';
 import { foldBatchNorm } from '../onnx/fold-bn.ts';
 import { findQuantPoints } from '../onnx/placement.ts';
-import { prepareCrops } from '../data/crops.ts';
-import { sampleSplits } from '../data/dataset.ts';
 import type { EvalOutcome } from '../experiment/evaluate.ts';
+import { loadSplitCrops } from '../experiment/run.ts';
 import type { ActivationStats } from '../quant/types.ts';
 import type { Graph } from '../onnx/ir.ts';
 import { calibrationNeeds } from '../quant/observers.ts';
@@ -64,21 +63,7 @@ async function rebuildGroup(base: Graph, cfg: ExperimentConfig, inputs: RunInput
   if (cfg.cle) return undefined;
   const graph = cfg.foldBn ? foldBatchNorm(base).graph : base;
   const points = findQuantPoints(graph, ALL_PLACEMENT);
-  const ds = inputs.dataset;
-  const split = sampleSplits(ds.items.length, cfg.calib, cfg.eval, cfg.seed);
-  const wanted = [...split.calib, ...split.eval].map((i) => ds.items[i]);
-  const { crops } = await prepareCrops(wanted, inputs.model.preprocess, inputs.cropStore, { signal, namespace: ds.cacheNamespace });
-  const calibCrops: Uint8Array[] = [];
-  const evalCrops: Uint8Array[] = [];
-  const evalLabels: number[] = [];
-  crops.forEach((c, i) => {
-    if (!c) return;
-    if (i < split.calib.length) calibCrops.push(c);
-    else {
-      evalCrops.push(c);
-      evalLabels.push(wanted[i].label);
-    }
-  });
+  const { calibCrops, evalCrops, evalLabels } = await loadSplitCrops(inputs, cfg, { signal });
   const stats = new Map(stored.stats);
   if (evalCrops.length !== stored.fp32.n || points.activations.some((p) => !stats.has(p.tensor))) return undefined;
   return { graph, points, calibCrops, evalCrops, evalLabels, skipped: stored.skipped, fp32: stored.fp32, stats, seconds: 0, uncorrected: new Map(), stageShared: new Map() };
