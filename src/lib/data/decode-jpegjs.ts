@@ -72,15 +72,14 @@ export function tooLarge(id: string | undefined, w: number, h: number, limits: D
 }
 
 /**
- * Decode JPEG (baseline or progressive; grayscale, YCbCr, RGB, CMYK/YCCK) or PNG bytes to RGB.
- * Grayscale is replicated to three channels, alpha is dropped (as PIL's convert('RGB')),
- * 16-bit PNG samples keep their high byte.
+ * Which decoder the bytes need: 'png' or 'jpeg'. Throws QpError IMAGE_UNREADABLE, naming the
+ * file, for empty bytes and for anything else (another image format or unknown content).
  */
-export function decodeImageJpegJs(bytes: Uint8Array, id?: string, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodedImage {
+export function imageKind(bytes: Uint8Array, id?: string): 'png' | 'jpeg' {
   if (!bytes || bytes.length === 0) {
     throw new QpError('IMAGE_UNREADABLE', `${label(id)} is empty (0 bytes). Re-download or re-copy it, or remove it from the data set.`);
   }
-  if (startsWith(bytes, PNG_MAGIC)) return decodePngToRgb(bytes, id, limits);
+  if (startsWith(bytes, PNG_MAGIC)) return 'png';
   if (!(bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff)) {
     const other = sniffOtherFormat(bytes);
     throw new QpError(
@@ -90,6 +89,16 @@ export function decodeImageJpegJs(bytes: Uint8Array, id?: string, limits: Decode
         : `${label(id)} is not a JPEG or PNG file (unknown content, ${bytes.length} bytes). Replace it with a JPEG or remove it from the data set.`,
     );
   }
+  return 'jpeg';
+}
+
+/**
+ * Decode JPEG (baseline or progressive; grayscale, YCbCr, RGB, CMYK/YCCK) or PNG bytes to RGB.
+ * Grayscale is replicated to three channels, alpha is dropped (as PIL's convert('RGB')),
+ * 16-bit PNG samples keep their high byte.
+ */
+export function decodeImageJpegJs(bytes: Uint8Array, id?: string, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodedImage {
+  if (imageKind(bytes, id) === 'png') return decodePngToRgb(bytes, id, limits);
   let raw: { width: number; height: number; data: Uint8Array };
   const info = jpegInfo(bytes);
   // Plain 3-component JPEG without an Adobe marker: YCbCr per JFIF. Take the raw planes and

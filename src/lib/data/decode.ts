@@ -17,13 +17,11 @@ import mozjpegFactory from '@jsquash/jpeg/codec/dec/mozjpeg_dec.js';
 import type { MozJPEGModule } from '@jsquash/jpeg/codec/dec/mozjpeg_dec.js';
 import {
   DEFAULT_DECODE_LIMITS,
-  PNG_MAGIC,
   decodeImageJpegJs,
   decodePngToRgb,
+  imageKind,
   jpegInfo,
   label,
-  sniffOtherFormat,
-  startsWith,
   tooLarge,
   type DecodeLimits,
   type DecodedImage,
@@ -142,19 +140,7 @@ function isTruncated(b: Uint8Array): boolean {
  * 16-bit PNG samples keep their high byte. JPEGs need `await initJpegDecoder()` first.
  */
 export function decodeImage(bytes: Uint8Array, id?: string, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodedImage {
-  if (!bytes || bytes.length === 0) {
-    throw new QpError('IMAGE_UNREADABLE', `${label(id)} is empty (0 bytes). Re-download or re-copy it, or remove it from the data set.`);
-  }
-  if (startsWith(bytes, PNG_MAGIC)) return decodePngToRgb(bytes, id, limits);
-  if (!(bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff)) {
-    const other = sniffOtherFormat(bytes);
-    throw new QpError(
-      'IMAGE_UNREADABLE',
-      other
-        ? `${label(id)} is a ${other} file, not a JPEG or PNG. Convert it to JPEG or remove it from the data set.`
-        : `${label(id)} is not a JPEG or PNG file (unknown content, ${bytes.length} bytes). Replace it with a JPEG or remove it from the data set.`,
-    );
-  }
+  if (imageKind(bytes, id) === 'png') return decodePngToRgb(bytes, id, limits);
   const info = jpegInfo(bytes);
   // CMYK/YCCK (4 components): libjpeg-turbo has no RGB conversion for them.
   if (info && info.components.length === 4) return decodeImageJpegJs(bytes, id, limits);
