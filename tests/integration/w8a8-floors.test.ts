@@ -26,12 +26,11 @@ import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from './helpers.
  * 90.6% on these 32 images; node engine, same graphs): every preset × observer except
  * the two groups below lost at most 12.5 points and kept >= 87.5% of FP32 decisions.
  * Vitis (power-of-two scales everywhere) measured 53–63% (drop 28–38 points,
- * agreement 59–69%). ClipStd collapsed on every backend (0–34%): left out of the floors
- * until that is explained, and reported rather than hidden (see the log line).
+ * agreement 59–69%). ClipStd follows MQBench (its range widens min/max, never clips): on the
+ * node engine it measured drops of 3–9 points (Vitis 25) on these images.
  */
 const FLOOR = { maxDrop: 0.16, minAgreement: 0.8 }; // 5 of 32 images of slack
 const FLOORS: Partial<Record<string, { maxDrop: number; minAgreement: number }>> = { vitis: { maxDrop: 0.45, minAgreement: 0.5 } };
-const UNBOUNDED_OBSERVERS = new Set(['clipstd']);
 
 const CALIB = 32;
 const EVAL = 32;
@@ -74,13 +73,10 @@ describe.skipIf(!HAVE_SHARED_DATA)('every W8A8 preset × observer on the real Mo
 
   for (const backend of BACKEND_NAMES) {
     const f = FLOORS[backend] ?? FLOOR;
-    it(`${backend}: every bounded activation observer stays within ${(100 * f.maxDrop).toFixed(0)} points of FP32 and keeps ${100 * f.minAgreement}% of its decisions`, () => {
+    it(`${backend}: every activation observer stays within ${(100 * f.maxDrop).toFixed(0)} points of FP32 and keeps ${100 * f.minAgreement}% of its decisions`, () => {
       const mine = results.filter((r) => r.config.backend === backend);
       expect(mine).toHaveLength(OBSERVER_NAMES.length);
-      const unbounded = mine.filter((r) => UNBOUNDED_OBSERVERS.has(r.config.aObserver));
-      for (const r of unbounded) console.warn(`[unbounded] ${backend} ${r.config.aObserver}: top-1 ${(100 * r.quant.top1).toFixed(1)}% vs FP32 ${(100 * r.fp32.top1).toFixed(1)}%`);
       const bad = mine
-        .filter((r) => !UNBOUNDED_OBSERVERS.has(r.config.aObserver))
         .filter((r) => r.fp32.top1 - r.quant.top1 > f.maxDrop || r.agreement < f.minAgreement)
         .map((r) => `${r.config.aObserver}: top-1 ${(100 * r.quant.top1).toFixed(1)}% (FP32 ${(100 * r.fp32.top1).toFixed(1)}%), agreement ${(100 * r.agreement).toFixed(1)}%`);
       expect(bad).toEqual([]);

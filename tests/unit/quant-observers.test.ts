@@ -172,26 +172,37 @@ describe('percentile', () => {
 });
 
 describe('clipstd', () => {
-  it('activations: mean ± 3 std from sums, intersected with [min, max]', () => {
+  it('activations: MQBench rule, [min(mean - k·std, min), max(mean + k·std, max)] from pooled sums', () => {
     // n = 1000, mean 2, unbiased variance 4: sum = 2000, sumSq = 999*4 + 1000*4 = 7996
     const s: ActivationStats = { batches: [{ min: -20, max: 5, sum: 2000, sumSq: 7996, count: 1000 }] };
-    const r = observeActivation('clipstd', s, spec());
-    expect(r.min[0]).toBeCloseTo(-4, 5); // 2 - 3*2
-    expect(r.max[0]).toBe(5); // 2 + 3*2 = 8 > max 5
-    const r1 = observeActivation('clipstd', s, spec(), { stdNum: 1 });
-    expect([r1.min[0], r1.max[0]]).toEqual([0, 4]);
+    const r = observeActivation('clipstd', s, spec(), { stdNum: 3 });
+    expect(r.min[0]).toBe(-20); // 2 - 3*2 = -4 lies inside: the extreme is kept, never clipped
+    expect(r.max[0]).toBeCloseTo(8, 5); // 2 + 3*2 = 8 > max 5: widened
+    // default k = 2.6 (MQBench std_scale): 2 + 5.2
+    const d = observeActivation('clipstd', s, spec());
+    expect(d.max[0]).toBeCloseTo(7.2, 5);
+    // pooled over batches: two halves give the same range as one batch
+    const halves: ActivationStats = {
+      batches: [
+        { min: -20, max: 4, sum: 1000, sumSq: 3998, count: 500 },
+        { min: -3, max: 5, sum: 1000, sumSq: 3998, count: 500 },
+      ],
+    };
+    const h = observeActivation('clipstd', halves, spec(), { stdNum: 3 });
+    expect(h.min[0]).toBe(-20);
+    expect(h.max[0]).toBeCloseTo(8, 5);
   });
 
-  it('weights: per-channel mean ± k·std (unbiased)', () => {
-    // [1..5]: mean 3, unbiased std sqrt(2.5); k = 1 -> [3 - 1.5811, 3 + 1.5811]
+  it('weights: per-channel min/max widened to mean ± k·std (unbiased)', () => {
+    // [1..5]: mean 3, unbiased std sqrt(2.5); k = 1 -> 3 ± 1.58 lies inside [1, 5]: min/max kept
     const w = Float32Array.of(1, 2, 3, 4, 5, 10, 10, 10, 10, 10);
     const r = observeWeight('clipstd', w, [2, 5], spec({ granularity: 'per-channel', axis: 0 }), { stdNum: 1 });
-    expect(r.min[0]).toBeCloseTo(3 - Math.sqrt(2.5), 6);
-    expect(r.max[0]).toBeCloseTo(3 + Math.sqrt(2.5), 6);
+    expect([r.min[0], r.max[0]]).toEqual([1, 5]);
     expect([r.min[1], r.max[1]]).toEqual([10, 10]);
-    // default k = 3: 3 ± 4.74 is wider than [1, 5]
-    const d = observeWeight('clipstd', w.subarray(0, 5), [5], spec());
-    expect([d.min[0], d.max[0]]).toEqual([1, 5]);
+    // k = 3: 3 ± 4.74 is wider than [1, 5]
+    const d = observeWeight('clipstd', w.subarray(0, 5), [5], spec(), { stdNum: 3 });
+    expect(d.min[0]).toBeCloseTo(3 - 3 * Math.sqrt(2.5), 5);
+    expect(d.max[0]).toBeCloseTo(3 + 3 * Math.sqrt(2.5), 5);
   });
 });
 
@@ -317,7 +328,7 @@ describe('errors and options', () => {
   });
 
   it('exports the MQBench defaults', () => {
-    expect(DEFAULT_OBSERVER_OPTIONS).toEqual({ emaRatio: 0.9, percentile: 0.9999, stdNum: 3, mseP: 2, mseSteps: 95, klBins: 2048 });
+    expect(DEFAULT_OBSERVER_OPTIONS).toEqual({ emaRatio: 0.9, percentile: 0.9999, stdNum: 2.6, mseP: 2, mseSteps: 95, klBins: 2048 });
   });
 
   it('every observer returns a finite range on weights and activations', () => {

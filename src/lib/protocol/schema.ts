@@ -92,7 +92,7 @@ const NAME = { kind: 'string', maxLength: 200 } as const;
 const OBSERVER_HELP =
   'Observers (MQBench: observer) are run on the calibration images: min/max takes the extremes; ' +
   'ema- variants average per batch; mse searches the clipping range with the smallest squared error; ' +
-  'percentile and ema-quantile clip rare outliers; clipstd clips at a multiple of the standard deviation; ' +
+  'percentile and ema-quantile clip rare outliers; clipstd widens min/max to at least mean ± 2.6 standard deviations (it never clips); ' +
   'kl minimizes the KL divergence of the histograms (TensorRT entropy calibration).';
 
 type Entry = Omit<ConfigField, 'path' | 'url' | 'since'> & { path?: FieldPath; url?: string; since?: number };
