@@ -319,6 +319,30 @@ export const MUTANTS: Mutant[] = [
     description: 'normalization divides by std before subtracting the mean',
     tests: ['data-preprocess'],
   },
+  {
+    id: 'clipstd-clips',
+    file: 'src/lib/quant/observers.ts',
+    search: 'return [Math.min(mean - o.stdNum * std, gmin), Math.max(mean + o.stdNum * std, gmax)];',
+    replace: 'return [Math.max(mean - o.stdNum * std, gmin), Math.min(mean + o.stdNum * std, gmax)];',
+    description: 'ClipStd clips at mean ± kσ instead of widening min/max as MQBench does',
+    tests: Q,
+  },
+  {
+    id: 'qdq-narrow-clip-dropped',
+    file: 'src/lib/onnx/fq-qdq.ts',
+    search: 'needClip = !nonNegative(g, prod.get(t));',
+    replace: 'needClip = false;',
+    description: 'Q/DQ evaluation form: the narrow range loses its lower Clip (code −128 becomes reachable)',
+    tests: ['fq-qdq'],
+  },
+  {
+    id: 'tengine-fused-name-missing',
+    file: 'src/lib/export/ranges.ts',
+    search: 'if (fused) lines.push(`${fused}${line}`);',
+    replace: '',
+    description: 'Tengine table without the Conv output names of fused Conv+ReLU pairs',
+    tests: ['export-qdq'],
+  },
 ];
 
 /** What gets copied into the scratch repository (node_modules is linked, never copied). */

@@ -160,10 +160,11 @@ describe.skipIf(!HAVE_SAMPLE)('synthetic exact architectures through the pipelin
           expect(r.unquantizedOps).toEqual([]);
           expect(r.images).toEqual({ calib: CALIB, eval: EVAL, skipped: 0 });
         }
-        // what ran: one Div→Round→Clip→Mul fake-quantizer per activation point, nothing else rounded
+        // what ran: one fake-quantizer per activation point (Div→Round→Clip→Mul, or
+        // QuantizeLinear→DequantizeLinear at 8 bits), nothing else rounded
         const fq = fqSessions(sessions);
         expect(fq).toHaveLength(SWEEP.length);
-        fq.forEach((s, i) => expect(count(s.graph(), 'Round'), SWEEP[i].name).toBe(results[i].quantPoints.activations));
+        fq.forEach((s, i) => expect(count(s.graph(), 'Round') + count(s.graph(), 'QuantizeLinear'), SWEEP[i].name).toBe(results[i].quantPoints.activations));
       });
 
       it('puts the weights the runtime received on the quantization grid', () => {

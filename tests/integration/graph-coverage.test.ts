@@ -179,7 +179,8 @@ describe('graph coverage: every listed op through the pipeline', () => {
       expect(results[2].quantPoints.activations).toBe(10);
       const fq = fqSessions(sessions);
       expect(fq).toHaveLength(4);
-      fq.forEach((s, i) => expect(s.graph().nodes.filter((n) => n.opType === 'Round')).toHaveLength(results[i].quantPoints.activations));
+      // one activation quantizer per point: Div→Round→Clip→Mul, or QuantizeLinear→DequantizeLinear (8 bits)
+      fq.forEach((s, i) => expect(s.graph().nodes.filter((n) => n.opType === 'Round' || n.opType === 'QuantizeLinear')).toHaveLength(results[i].quantPoints.activations));
     });
 
     it('folds the BatchNormalization and keeps every other op in the graphs that ran', () => {

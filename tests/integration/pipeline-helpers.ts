@@ -20,7 +20,7 @@ export interface SessionRecord {
   graph(): Graph;
   /** the watched output of every run, in order (concatenate for all images) */
   outputs: Float32Array[];
-  /** true when the graph contains fake-quant (Round) nodes */
+  /** true when the graph contains fake-quant nodes (Round, or the QuantizeLinear of the evaluated Q/DQ form) */
   fakeQuant(): boolean;
 }
 
@@ -40,7 +40,7 @@ export function spyEngine(base: Engine, watch: string): { engine: Engine; sessio
         bytes: model,
         graph: () => (parsed ??= parseModel(model)),
         outputs: [],
-        fakeQuant: () => rec.graph().nodes.some((n) => n.opType === 'Round'),
+        fakeQuant: () => rec.graph().nodes.some((n) => n.opType === 'Round' || n.opType === 'QuantizeLinear'),
       };
       sessions.push(rec);
       const wrapped: EngineSession = {

@@ -35,8 +35,8 @@ export const input = (): Record<string, FloatTensor> => ({ input: { data: randn(
 /** 8×8 RGB crops (HWC bytes) for the small CNN */
 const CROPS = Array.from({ length: 6 }, (_, k) => Uint8Array.from({ length: 8 * 8 * 3 }, (_, i) => (i * 37 + k * 101) % 256));
 
-export async function simulate(cfg: ExperimentConfig): Promise<QuantizedRun> {
-  const graph = foldBatchNorm(smallCnn()).graph;
+export async function simulate(cfg: ExperimentConfig, net: { relu6Clip?: boolean; opset?: number } = {}): Promise<QuantizedRun> {
+  const graph = foldBatchNorm(smallCnn(net)).graph;
   const points = findQuantPoints(graph, ALL);
   const weights = quantizeWeights(graph, points, cfg);
   const engine = await createNodeWasmEngine(2);

@@ -111,6 +111,48 @@ describe('range files and the bundle', () => {
     expect(Object.keys(enc.param_encodings).sort()).toEqual(sim.weights.map((w) => w.point.initializer).sort());
   });
 
+  it('PPL-CUDA: one "tensor: amax" line per activation, amax = the largest |value| represented', async () => {
+    const sim = await simulate(resolveConfig({ backend: 'ppl-cuda' }));
+    const b = exportRun(sim, '2222222222222222');
+    const lines = strFromU8(b.files['ppl_cuda_clip_ranges.txt']).trim().split('\n');
+    expect(lines).toHaveLength(sim.activations.length);
+    for (const a of sim.activations) {
+      const line = lines.find((l) => l.startsWith(`${a.point.tensor}: `))!;
+      const { qmin, qmax, scale, zeroPoint } = a.qparams;
+      const want = Math.max(-(qmin - zeroPoint[0]) * scale[0], (qmax - zeroPoint[0]) * scale[0]);
+      expect(Number(line.slice(a.point.tensor.length + 2))).toBeCloseTo(want, 5);
+    }
+    expect(b.files['README.txt'] && strFromU8(b.files['README.txt'])).toMatch(/ppl_cuda_clip_ranges\.txt/);
+  });
+
+  for (const relu6Clip of [false, true]) {
+    it(`Tengine: "tensor scale zero_point" lines, repeated under the Conv output of a fused Conv+${relu6Clip ? 'ReLU6 (Clip 0..6)' : 'Relu'}`, async () => {
+      const sim = await simulate(resolveConfig({ backend: 'tengine' }), relu6Clip ? { relu6Clip, opset: 10 } : {});
+      const b = exportRun(sim, '3333333333333333');
+      const rows = strFromU8(b.files['tengine.scale']).trim().split('\n').map((l) => l.split(' '));
+      for (const a of sim.activations) {
+        const row = rows.find((r) => r[0] === a.point.tensor)!;
+        expect(Number(row[1])).toBe(a.qparams.scale[0]);
+        expect(Number(row[2])).toBe(a.qparams.zeroPoint[0]);
+      }
+      // r1 = act(conv1): Tengine fuses the pair and names it by the Conv's output
+      const act = sim.graph.nodes.find((n) => n.outputs[0] === 'r1')!;
+      const conv = sim.graph.nodes.find((n) => n.outputs[0] === act.inputs[0])!;
+      expect(conv.opType).toBe('Conv');
+      const r1 = rows.find((r) => r[0] === 'r1')!;
+      expect(rows.find((r) => r[0] === conv.outputs[0])).toEqual([conv.outputs[0], r1[1], r1[2]]);
+      expect(rows).toHaveLength(sim.activations.length + 1);
+    });
+  }
+
+  it('Vitis: activation scales under "vitis"', async () => {
+    const sim = await simulate(resolveConfig({ backend: 'vitis' }));
+    const b = exportRun(sim, '4444444444444444');
+    const v = JSON.parse(strFromU8(b.files['vitis_clip_ranges.json']));
+    expect(Object.keys(v.vitis).sort()).toEqual(sim.activations.map((a) => a.point.tensor).sort());
+    for (const a of sim.activations) expect(v.vitis[a.point.tensor].scale).toBe(a.qparams.scale[0]);
+  });
+
   it('3-bit activations: no QDQ model, a message saying why, ranges.json still written', async () => {
     const sim = await simulate(resolveConfig({ backend: 'academic', aBits: 3 }));
     const b = exportRun(sim, 'ffffffffffffffff');

@@ -61,6 +61,7 @@ export function createOrtEngine(ort: OrtModule, opts: OrtEngineOptions): Engine 
             graphOptimizationLevel: options.optimization ?? 'all',
             // 3 = errors only: graph-optimizer notes (e.g. removed initializers) are not faults
             logSeverityLevel: 3,
+            ...(options.config ? { extra: options.config } : {}),
             ...(opts.executionProviders ? { executionProviders: opts.executionProviders } : {}),
             ...opts.sessionOptions,
           }),

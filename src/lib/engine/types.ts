@@ -26,6 +26,8 @@ export interface EngineSession {
 export interface SessionOptions {
   /** ORT graph optimization level; 'all' unless a caller has a numerical reason. */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** onnxruntime session config entries, e.g. { session: { disable_quant_qdq: '1' } } */
+  config?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
 export interface Engine {

@@ -13,8 +13,9 @@ import { QpError, throwIfAborted } from '../protocol/errors.ts';
 import type { ExperimentConfig, PlacementRules } from '../protocol/config.ts';
 import { prepareCrops } from '../data/crops.ts';
 import { sampleSplits } from '../data/dataset.ts';
-import type { Engine } from '../engine/types.ts';
+import type { Engine, SessionOptions } from '../engine/types.ts';
 import { foldFakeQuantScales } from '../onnx/fold-fq-scales.ts';
+import { fakeQuantAsQdq, QDQ_SESSION_CONFIG } from '../onnx/fq-qdq.ts';
 import { foldBatchNorm } from '../onnx/fold-bn.ts';
 import { insertFakeQuant } from '../onnx/fake-quant.ts';
 import type { Graph } from '../onnx/ir.ts';
@@ -47,6 +48,18 @@ export interface PipelineTuning {
    * changed), and runs, shared links and exports promise the bit-exact simulation.
    */
   foldScales?: boolean;
+}
+
+/**
+ * The fake-quant graph as evaluated: bit-exact QuantizeLinear → DequantizeLinear pairs on
+ * the CPU engines (onnx/fq-qdq.ts, two passes instead of four), the element-wise form on
+ * WebGPU (its Q/DQ kernels are not verified to round the same way), or the folded scales
+ * when the tuning asks for them.
+ */
+export function evaluationModel(engine: Engine, fq: Graph, tuning: Pick<PipelineTuning, 'foldScales'>): { bytes: Uint8Array; options: SessionOptions } {
+  if (tuning.foldScales) return { bytes: serializeModel(foldFakeQuantScales(fq).graph), options: {} };
+  if (engine.kind === 'webgpu') return { bytes: serializeModel(fq), options: {} };
+  return { bytes: serializeModel(fakeQuantAsQdq(fq).graph), options: { config: QDQ_SESSION_CONFIG } };
 }
 
 /**
@@ -251,7 +264,8 @@ export async function runConfig(
   const run = async (graph: Graph, label: string): Promise<EvalOutcome> => {
     // opens the stage, so session creation counts as evaluation (experiment/stage-timer.ts)
     progress(opts.onProgress, 'evaluate', new Eta(), 0, group.evalCrops.length, `${label} 0/${group.evalCrops.length}`);
-    const session = await engine.createSession(serializeModel(tuning.foldScales ? foldFakeQuantScales(graph).graph : graph));
+    const m = evaluationModel(engine, graph, tuning);
+    const session = await engine.createSession(m.bytes, m.options);
     const eta = new Eta();
     try {
       return await evaluate(session, group.evalCrops, group.evalLabels, spec, {

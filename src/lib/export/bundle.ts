@@ -12,7 +12,7 @@ import type { QuantizedRun } from '../experiment/types.ts';
 import { serializeModel } from '../onnx/model.ts';
 import { toDeployable } from './deployable.ts';
 import { buildQdq } from './qdq.ts';
-import { rangesJson, snpeJson, tensorrtJson } from './ranges.ts';
+import { pplCudaRanges, rangesJson, snpeJson, tengineScale, tensorrtJson, vitisJson } from './ranges.ts';
 
 export interface ExportBundle {
   /** readable folder name: backend, bits, fixes and the config hash */
@@ -61,6 +61,9 @@ export function exportRun(run: QuantizedRun, configHash: string): ExportBundle {
     else notes.push(t.reason!);
   }
   if (d.config.backend === 'snpe') files['snpe_encodings.json'] = json(snpeJson(d));
+  if (d.config.backend === 'ppl-cuda') files['ppl_cuda_clip_ranges.txt'] = strToU8(pplCudaRanges(d));
+  if (d.config.backend === 'tengine') files['tengine.scale'] = strToU8(tengineScale(d));
+  if (d.config.backend === 'vitis') files['vitis_clip_ranges.json'] = json(vitisJson(d));
   files['ranges.json'] = json(rangesJson(d, { configHash, notes }));
   const readme = [
     `Export of a simulated ${d.config.backend} W${d.config.wBits}A${d.config.aBits} run (config ${configHash}).`,
@@ -69,6 +72,9 @@ export function exportRun(run: QuantizedRun, configHash: string): ExportBundle {
     'ranges.json: scale, zero point, bits, signedness and axis of every quantized tensor.',
     ...(files['tensorrt.json'] ? ['tensorrt.json: TensorRT dynamic ranges (amax per activation tensor).'] : []),
     ...(files['snpe_encodings.json'] ? ['snpe_encodings.json: SNPE/AIMET quantization overrides (--quantization_overrides).'] : []),
+    ...(files['ppl_cuda_clip_ranges.txt'] ? ['ppl_cuda_clip_ranges.txt: PPL-CUDA clip ranges (tensor: amax per line), as MQBench deploys them.'] : []),
+    ...(files['tengine.scale'] ? ['tengine.scale: Tengine quantization table (tensor scale zero_point per line), with fused Conv+ReLU outputs repeated under the Conv name.'] : []),
+    ...(files['vitis_clip_ranges.json'] ? ['vitis_clip_ranges.json: Vitis activation scales; building the DPU xmodel needs AMD\'s Vitis AI compiler.'] : []),
     ...(notes.length ? ['', 'Notes:', ...notes.map((n) => `- ${n}`)] : []),
     '',
   ].join('\n');

@@ -6,9 +6,18 @@
  *   largest |value| the activation quantizer represents (MQBench deploy_linear: max(−min, max));
  * - SNPE/AIMET quantization overrides (`activation_encodings` / `param_encodings`, each
  *   tensor a list of {bitwidth, min, max, scale, offset, is_symmetric, dtype}), offset in
- *   SNPE's unsigned convention q_u = round(x / scale) − offset, so min = offset·scale.
- * Pure: JSON-ready objects out.
+ *   SNPE's unsigned convention q_u = round(x / scale) − offset, so min = offset·scale;
+ * - PPL-CUDA clip ranges: one `tensor: amax` line per activation (MQBench deploy_linear,
+ *   backend 'ppl-cuda': amax = max(−(qmin − zp)·s, (qmax − zp)·s));
+ * - Tengine `.scale` file: one `tensor scale zero_point` line per activation (MQBench
+ *   deploy_tengine), repeated under the producing Conv's output when the activation is a
+ *   Relu or Clip(0, 6) right after a Conv, because Tengine's converter fuses those pairs
+ *   and the fused node is known by the Conv's output name;
+ * - Vitis `{"vitis": {tensor: {"scale": s}}}` (MQBench deploy_linear, backend 'vitis';
+ *   the xmodel itself needs AMD's compiler).
+ * Pure: JSON-ready objects and text out.
  */
+import type { Graph, Node } from '../onnx/ir.ts';
 import type { QParams } from '../quant/types.ts';
 import { type Deployable, rangeBits } from './deployable.ts';
 
@@ -72,10 +81,7 @@ export function tensorrtJson(d: Deployable): { json?: { tensorrt: { blob_range: 
     return { reason: `tensorrt.json was not written: TensorRT takes symmetric 8-bit activation ranges, and ${bad.length} activation(s) (e.g. "${bad[0].tensor}") are asymmetric or not 8-bit.` };
   }
   const blob_range: Record<string, number> = {};
-  for (const a of d.activations) {
-    const [min, max] = realRange(a.qparams, 0);
-    blob_range[a.tensor] = Math.max(-min, max);
-  }
+  for (const a of d.activations) blob_range[a.tensor] = amax(a.qparams);
   return { json: { tensorrt: { blob_range } } };
 }
 
@@ -93,4 +99,65 @@ export function snpeJson(d: Deployable) {
   const param_encodings: Record<string, unknown[]> = {};
   for (const w of d.weights) param_encodings[w.initializer] = Array.from(w.qparams.scale, (_, c) => snpeEncoding(w.qparams, c));
   return { activation_encodings, param_encodings };
+}
+
+/** Largest |value| an activation quantizer represents (TensorRT's and PPL-CUDA's amax). */
+function amax(qp: QParams): number {
+  const [min, max] = realRange(qp, 0);
+  return Math.max(-min, max);
+}
+
+/** PPL-CUDA clip ranges as MQBench writes them: `tensor: amax` per line. */
+export function pplCudaRanges(d: Deployable): string {
+  return d.activations.map((a) => `${a.tensor}: ${amax(a.qparams)}\n`).join('');
+}
+
+/** Bounds of a Clip node (attributes before opset 11, constant inputs after), or undefined. */
+function clipBounds(g: Graph, n: Node): [number, number] | undefined {
+  const at = (i: number, attr: string, dflt: number): number | undefined => {
+    const name = n.inputs[i];
+    if (name) {
+      const t = g.initializers.get(name);
+      return t && t.data.length === 1 ? Number(t.data[0]) : undefined;
+    }
+    const v = n.attrs[attr];
+    return typeof v === 'number' ? v : v === undefined ? dflt : undefined;
+  };
+  const lo = at(1, 'min', -Infinity);
+  const hi = at(2, 'max', Infinity);
+  return lo === undefined || hi === undefined ? undefined : [lo, hi];
+}
+
+/**
+ * The Conv output Tengine knows an activation by after fusing Conv+Relu / Conv+ReLU6, or
+ * undefined when the activation is not such a pair's output.
+ */
+function tengineFusedName(g: Graph, tensor: string): string | undefined {
+  const producer = g.nodes.find((n) => n.outputs[0] === tensor);
+  if (!producer) return undefined;
+  if (producer.opType === 'Clip') {
+    const b = clipBounds(g, producer);
+    if (!b || b[0] !== 0 || b[1] !== 6) return undefined;
+  } else if (producer.opType !== 'Relu') return undefined;
+  const conv = g.nodes.find((n) => n.outputs[0] === producer.inputs[0]);
+  return conv?.opType === 'Conv' ? conv.outputs[0] : undefined;
+}
+
+/** Tengine `.scale` file: `tensor scale zero_point` per line, fused Conv outputs included. */
+export function tengineScale(d: Deployable): string {
+  const lines: string[] = [];
+  for (const a of d.activations) {
+    const line = ` ${a.qparams.scale[0]} ${a.qparams.zeroPoint[0]}\n`;
+    lines.push(`${a.tensor}${line}`);
+    const fused = tengineFusedName(d.graph, a.tensor);
+    if (fused) lines.push(`${fused}${line}`);
+  }
+  return lines.join('');
+}
+
+/** Vitis activation scales as MQBench writes them (the DPU takes power-of-two scales). */
+export function vitisJson(d: Deployable): { vitis: Record<string, { scale: number }> } {
+  const vitis: Record<string, { scale: number }> = {};
+  for (const a of d.activations) vitis[a.tensor] = { scale: a.qparams.scale[0] };
+  return { vitis };
 }
