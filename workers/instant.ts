@@ -14,6 +14,7 @@ import type { AccuracyEstimate, LayerGraphView, WeightView } from '../src/lib/pr
 import type { Dataset } from '../src/lib/data/types.ts';
 import type { ModelSpec } from '../src/lib/experiment/types.ts';
 import type { CropStore } from '../src/lib/data/types.ts';
+import type { Cropper } from '../src/lib/data/crops.ts';
 import type { BrowserEngine } from '../src/lib/engine/browser.ts';
 import { parseModel } from '../src/lib/onnx/model.ts';
 import { foldBatchNorm } from '../src/lib/onnx/fold-bn.ts';
@@ -26,6 +27,11 @@ export interface InstantDeps {
   dataset: () => Dataset | undefined;
   createEngine: (pref: EnginePref) => Promise<BrowserEngine>;
   cropStore: () => CropStore;
+  /**
+   * Decodes the images a Run has not cached yet (the decode pool, as a Run uses): without it
+   * the estimate would decode in this worker, where the bundled JPEG decoder is never set up
+   */
+  cropper?: () => Cropper | undefined;
   /** IndexedDB settings store: the last estimate's statistics survive a reload there */
   meta?: { getMeta<T>(key: string): Promise<T | undefined>; setMeta(key: string, value: unknown): Promise<void> };
 }
@@ -95,7 +101,7 @@ export function instantMethods(deps: InstantDeps): InstantMethods & InstantContr
           save: (s) => meta.setMeta('estimate-stats', s),
         };
         try {
-          return await estimateAccuracy(config, { engine, modelBytes: m.bytes, model: m.spec, dataset: ds, cropStore: deps.cropStore() }, cache, { images: opts?.images, signal: ctl.signal, store });
+          return await estimateAccuracy(config, { engine, modelBytes: m.bytes, model: m.spec, dataset: ds, cropStore: deps.cropStore(), cropper: deps.cropper?.() }, cache, { images: opts?.images, signal: ctl.signal, store });
         } finally {
           if (estimateCtl === ctl) estimateCtl = undefined;
         }
