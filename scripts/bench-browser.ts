@@ -137,8 +137,10 @@ try {
   const estimateSeconds = (Date.now() - tE) / 1000;
   const estText = await page.locator('[data-testid=estimate]').innerText();
   const estImages = Number(await page.locator('[data-testid=estimate]').getAttribute('data-images'));
+  const estSplit = JSON.parse((await page.locator('[data-testid=estimate]').getAttribute('data-split')) || '{}') as Record<string, number>;
   console.log(`background estimate W8A8 (statistics cached): ${estimateSeconds.toFixed(1)} s from the change, on ${estImages} images — ${estText.split('\n').find((l) => l.startsWith('Estimate')) ?? ''}`);
-  const record: Record<string, unknown> = { instantMs, instantRunsMs: instantRuns, estimateSeconds, estimateImages: estImages, calib, eval: evalN, threads };
+  console.log(`  in the worker: ${Object.entries(estSplit).map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ')}; the rest is the debounce, the weight view and messaging`);
+  const record: Record<string, unknown> = { instantMs, instantRunsMs: instantRuns, estimateSeconds, estimateImages: estImages, estimateSplit: estSplit, calib, eval: evalN, threads };
   if (jsonFile) writeFileSync(jsonFile, JSON.stringify(record, null, 2));
   if (!instantOnly) {
   await page.locator('[data-field=estimate-on]').uncheck();

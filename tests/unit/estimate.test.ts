@@ -11,7 +11,7 @@ import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/experiment/config.ts';
 import type { RunInputs } from '../../src/lib/experiment/types.ts';
 import { runExperiments } from '../../src/lib/pipeline/run.ts';
-import { estimateAccuracy, type EstimateCache, type StoredGroupStats } from '../../src/lib/pipeline/estimate.ts';
+import { ESTIMATE_BATCH, estimateAccuracy, type EstimateCache, type StoredGroupStats } from '../../src/lib/pipeline/estimate.ts';
 import { memoryDataset, syntheticImages } from '../integration/pipeline-helpers.ts';
 
 const MODEL = new Uint8Array(readFileSync(join(import.meta.dirname, '../fixtures/bad-inputs/valid-tiny.onnx')));
@@ -42,6 +42,28 @@ describe('background estimate', () => {
     expect(again.statsCached).toBe(true);
     const [full6] = await runExperiments([cfg({ wBits: 6, eval: 6 })], inputs);
     expect(again.top1).toBe(full6.quant.top1);
+  });
+
+  it('evaluates in batches of ESTIMATE_BATCH with the numbers of a full run, and says where its time went', async () => {
+    const cache: EstimateCache = new Map();
+    const n = ESTIMATE_BATCH + 2; // two batches: one full, one partial
+    const e = await estimateAccuracy(cfg({ wBits: 5, eval: 12 }), inputs, cache, { images: n });
+    const [full] = await runExperiments([cfg({ wBits: 5, eval: n })], inputs);
+    expect(e.images).toBe(n);
+    expect(e.top1).toBe(full.quant.top1);
+    expect(e.agreement).toBe(full.agreement);
+    expect(e.fp32Top1).toBe(full.fp32.top1);
+    const split = e.split!;
+    expect(split.statistics).toBeGreaterThan(0); // collected here
+    for (const v of Object.values(split)) expect(v).toBeGreaterThanOrEqual(0);
+    expect(split.statistics + split.weights + split.build + split.evaluate).toBeCloseTo(e.seconds, 3);
+    // the same weights again, other activation bits: the statistics and the weights come from memory
+    const again = await estimateAccuracy(cfg({ wBits: 5, aBits: 6, eval: 12 }), inputs, cache, { images: n });
+    expect(again.statsCached).toBe(true);
+    expect(again.split!.statistics).toBeLessThan(split.statistics);
+    const [full6] = await runExperiments([cfg({ wBits: 5, aBits: 6, eval: n })], inputs);
+    expect(again.top1).toBe(full6.quant.top1);
+    expect(again.agreement).toBe(full6.agreement);
   });
 
   it('rebuilds from stored statistics after a reload, with the same numbers', async () => {

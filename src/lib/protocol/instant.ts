@@ -45,6 +45,13 @@ export interface LayerGraphView {
   edges: { from: string; to: string }[];
 }
 
+/**
+ * Images of the background estimate by default: a 95% interval of about ±12 points at 85%
+ * top-1, few enough that the estimate of MobileNet-V2 on two wasm threads takes about 3 s
+ * once the calibration statistics are cached.
+ */
+export const ESTIMATE_IMAGES = 32;
+
 /** A quick top-1 / agreement estimate on a small fixed subset of the evaluation images. */
 export interface AccuracyEstimate {
   /** configHash of the settings it estimates */
@@ -60,4 +67,10 @@ export interface AccuracyEstimate {
   /** calibration statistics came from the cache (memory or this browser's storage) */
   statsCached: boolean;
   seconds: number;
+  /**
+   * Where the seconds went: statistics (FP32 outputs and calibration, or reading them back;
+   * 0 from memory), weights (quantizing them), build (fake-quant graph and its session), and
+   * evaluate (the fix stages when the config asks for them, then the quantized model on the images)
+   */
+  split?: { statistics: number; weights: number; build: number; evaluate: number };
 }

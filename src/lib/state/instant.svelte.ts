@@ -9,7 +9,7 @@ import type { Remote } from 'comlink';
 import type { ErrorInfo, Result } from '../protocol/errors.ts';
 import type { EnginePref, QuantApi } from '../protocol/api.ts';
 import type { ExperimentConfig } from '../protocol/config.ts';
-import type { AccuracyEstimate, LayerGraphView, WeightView } from '../protocol/instant.ts';
+import { ESTIMATE_IMAGES, type AccuracyEstimate, type LayerGraphView, type WeightView } from '../protocol/instant.ts';
 import type { ExperimentResult } from '../protocol/results.ts';
 
 type InstantApi = Pick<QuantApi, 'weightView' | 'layerGraph' | 'estimate' | 'cancelEstimate' | 'getRun'>;
@@ -33,7 +33,7 @@ export class InstantState {
 
   /** run the background estimate after each change */
   estimateOn = $state(true);
-  estimateImages = $state(48);
+  estimateImages = $state(ESTIMATE_IMAGES);
   estimate = $state.raw<AccuracyEstimate | undefined>(undefined);
   estimateState = $state<EstimateState>('off');
   estimateError = $state<ErrorInfo | undefined>(undefined);
