@@ -1,5 +1,6 @@
 /**
- * The worker's instant views (QuantApi.weightView, layerGraph, estimate, cancelEstimate),
+ * The worker's instant views (QuantApi.weightView, layerGraph, estimate, cancelEstimate,
+ * prepareEstimate),
  * kept apart from api.ts so the dispatcher only wires them in. Holds what makes them fast:
  * the FP32 weights of the loaded model per fold setting, and the prepared groups
  * (FP32 outputs, calibration statistics) of the background estimate. The estimate has its
@@ -41,6 +42,7 @@ export interface InstantMethods {
   layerGraph(foldBn?: boolean): Promise<Result<LayerGraphView>>;
   estimate(config: ExperimentConfig, engine: EnginePref, opts?: { images?: number }): Promise<Result<AccuracyEstimate>>;
   cancelEstimate(): Promise<void>;
+  prepareEstimate(config: ExperimentConfig, opts?: { images?: number }): Promise<Result<boolean>>;
 }
 
 /** What api.ts uses besides the QuantApi methods. */
@@ -113,6 +115,15 @@ export function instantMethods(deps: InstantDeps): InstantMethods & InstantContr
     cancelEstimate: async () => {
       estimateCtl?.abort();
     },
+
+    prepareEstimate: (config, opts) =>
+      asResult(async () => {
+        const m = deps.model();
+        const ds = deps.dataset();
+        if (!m || !ds || config.model !== m.spec.id) return false;
+        const { prepareEstimate } = await import('../src/lib/pipeline/estimate.ts');
+        return prepareEstimate(config, ds.name, cache, opts);
+      }),
 
     quiesce: async () => {
       estimateCtl?.abort();

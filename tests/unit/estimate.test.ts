@@ -11,7 +11,7 @@ import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/experiment/config.ts';
 import type { RunInputs } from '../../src/lib/experiment/types.ts';
 import { runExperiments } from '../../src/lib/pipeline/run.ts';
-import { ESTIMATE_BATCH, estimateAccuracy, type EstimateCache, type StoredGroupStats } from '../../src/lib/pipeline/estimate.ts';
+import { ESTIMATE_BATCH, estimateAccuracy, prepareEstimate, type EstimateCache, type StoredGroupStats } from '../../src/lib/pipeline/estimate.ts';
 import { memoryDataset, syntheticImages } from '../integration/pipeline-helpers.ts';
 
 const MODEL = new Uint8Array(readFileSync(join(import.meta.dirname, '../fixtures/bad-inputs/valid-tiny.onnx')));
@@ -60,10 +60,24 @@ describe('background estimate', () => {
     // the same weights again, other activation bits: the statistics and the weights come from memory
     const again = await estimateAccuracy(cfg({ wBits: 5, aBits: 6, eval: 12 }), inputs, cache, { images: n });
     expect(again.statsCached).toBe(true);
-    expect(again.split!.statistics).toBeLessThan(split.statistics);
     const [full6] = await runExperiments([cfg({ wBits: 5, aBits: 6, eval: n })], inputs);
     expect(again.top1).toBe(full6.quant.top1);
     expect(again.agreement).toBe(full6.agreement);
+  });
+
+  it('prepares a change ahead only from statistics in memory, and then gives the same numbers', async () => {
+    const cache: EstimateCache = new Map();
+    expect(prepareEstimate(cfg({ wBits: 4 }), inputs.dataset.name, cache, { images: 6 })).toBe(false);
+    const first = await estimateAccuracy(cfg({ wBits: 4 }), inputs, cache, { images: 6 });
+    expect(prepareEstimate(cfg({ wBits: 3 }), inputs.dataset.name, cache, { images: 6 })).toBe(true);
+    // other images or another calibration split: no group in memory serves it
+    expect(prepareEstimate(cfg({ wBits: 3 }), inputs.dataset.name, cache, { images: 5 })).toBe(false);
+    expect(prepareEstimate(cfg({ wBits: 3, calib: 5 }), inputs.dataset.name, cache, { images: 6 })).toBe(false);
+    const prepared = await estimateAccuracy(cfg({ wBits: 3 }), inputs, cache, { images: 6 });
+    const [full] = await runExperiments([cfg({ wBits: 3, eval: 6 })], inputs);
+    expect(prepared.top1).toBe(full.quant.top1);
+    expect(prepared.agreement).toBe(full.agreement);
+    expect(prepared.fp32Top1).toBe(first.fp32Top1);
   });
 
   it('rebuilds from stored statistics after a reload, with the same numbers', async () => {

@@ -114,6 +114,27 @@ async function rebuildGroup(base: Graph, cfg: ExperimentConfig, inputs: RunInput
   return { graph, points, calibCrops, evalCrops, evalLabels, skipped: stored.skipped, fp32: stored.fp32, stats, seconds: 0, uncorrected: new Map(), stageShared: new Map() };
 }
 
+/** The keys of the prepared groups that can serve `cfg` (with histograms first). */
+function groupKeys(cfg: ExperimentConfig, dataset: string, images: number): string[] {
+  const needs = calibrationNeeds([cfg.aObserver]);
+  // statistics with histograms serve observers that need none too
+  return [true, false].filter((h) => h || !needs.histogram).map((h) => estimateKey(cfg.model, dataset, cfg, images, h));
+}
+
+/**
+ * Gets the estimate of `cfg` ready while a change settles (the caller's debounce): when a
+ * group in memory serves it, its weights are quantized now, so the estimate itself starts
+ * with the graph build. Returns whether it did; nothing is computed without such a group.
+ */
+export function prepareEstimate(cfg: ExperimentConfig, dataset: string, cache: EstimateCache, opts: { images?: number } = {}): boolean {
+  const images = Math.min(opts.images ?? ESTIMATE_IMAGES, cfg.eval);
+  if (!Number.isInteger(images) || images < 1) return false;
+  const group = groupKeys(cfg, dataset, images).map((k) => cache.get(k)).find((g) => g !== undefined);
+  if (!group) return false;
+  memoWeights(group, { ...cfg, eval: images });
+  return true;
+}
+
 /**
  * Estimate `cfg` on `images` evaluation images (capped by cfg.eval). Throws CANCELLED when
  * `signal` aborts, and the pipeline's errors otherwise.
@@ -132,8 +153,7 @@ export async function estimateAccuracy(
   const { inputs, tuning } = resolveModelInput(base, rawInputs, DEFAULT_TUNING);
   const sub: ExperimentConfig = { ...cfg, eval: images };
   const needs = calibrationNeeds([cfg.aObserver]);
-  // statistics with histograms serve observers that need none too
-  const keys = [true, false].filter((h) => h || !needs.histogram).map((h) => estimateKey(cfg.model, rawInputs.dataset.name, cfg, images, h));
+  const keys = groupKeys(cfg, rawInputs.dataset.name, images);
   let group = keys.map((k) => cache.get(k)).find((g) => g !== undefined);
   if (!group && opts.store) {
     for (const k of keys) {

@@ -12,7 +12,7 @@ import type { ExperimentConfig } from '../protocol/config.ts';
 import { ESTIMATE_IMAGES, type AccuracyEstimate, type LayerGraphView, type WeightView } from '../protocol/instant.ts';
 import type { ExperimentResult } from '../protocol/results.ts';
 
-type InstantApi = Pick<QuantApi, 'weightView' | 'layerGraph' | 'estimate' | 'cancelEstimate' | 'getRun'>;
+type InstantApi = Pick<QuantApi, 'weightView' | 'layerGraph' | 'estimate' | 'cancelEstimate' | 'prepareEstimate' | 'getRun'>;
 
 export type EstimateState = 'off' | 'waiting' | 'running' | 'ready' | 'error';
 
@@ -110,6 +110,8 @@ export class InstantState {
       return;
     }
     this.estimateState = 'waiting';
+    // the worker quantizes the weights while the change settles
+    void this.api().prepareEstimate(config, { images: this.estimateImages });
     this.timer = setTimeout(() => void this.runEstimate(t, config, engine, t0), ESTIMATE_DEBOUNCE_MS);
   }
 
