@@ -66,6 +66,26 @@ describe('InstantState', () => {
     expect(f.cancels).toBe(1);
   });
 
+  it('estimates again for a new image count, and not for the same settings and count', async () => {
+    const f = new Fake();
+    const s = new InstantState(() => f as never);
+    const cfg = { ...defaultConfig(), wBits: 4 };
+    s.scheduleEstimate(cfg, 'wasm', 'h4');
+    await sleep(ESTIMATE_DEBOUNCE_MS + 50);
+    f.estimates[0].resolve(ok(estimateFor('h4')));
+    await sleep(0);
+    expect(s.estimateState).toBe('ready');
+    s.scheduleEstimate(cfg, 'wasm', 'h4');
+    expect(s.estimateState).toBe('ready');
+    await sleep(ESTIMATE_DEBOUNCE_MS + 50);
+    expect(f.estimates.length).toBe(1);
+    s.estimateImages = 64;
+    s.scheduleEstimate(cfg, 'wasm', 'h4');
+    expect(s.estimateState).toBe('waiting');
+    await sleep(ESTIMATE_DEBOUNCE_MS + 50);
+    expect(f.estimates.length).toBe(2);
+  });
+
   it('counts weight views and names layers from the graph', async () => {
     const f = new Fake();
     const s = new InstantState(() => f as never);
