@@ -91,6 +91,17 @@ describe('background estimate', () => {
     expect(after.agreement).toBe(first.agreement);
   });
 
+  it('says when it leaves out the config\'s weight rounding stage', async () => {
+    const cache: EstimateCache = new Map();
+    const plain = await estimateAccuracy(cfg({ wBits: 4 }), inputs, cache, { images: 6 });
+    expect(plain.ptqSkipped).toBeUndefined();
+    const gptq = await estimateAccuracy(cfg({ wBits: 4, ptq: 'gptq' }), inputs, cache, { images: 6 });
+    expect(gptq.ptqSkipped).toBe('gptq');
+    // round-to-nearest weights: the numbers of the config without the stage
+    expect(gptq.top1).toBe(plain.top1);
+    expect(gptq.agreement).toBe(plain.agreement);
+  });
+
   it('is cancelled by its signal', async () => {
     const ctl = new AbortController();
     ctl.abort();

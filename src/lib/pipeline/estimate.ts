@@ -206,6 +206,7 @@ export async function estimateAccuracy(
     agreementInterval: wilsonInterval(agree, n),
     fp32Top1: r.fp32.top1,
     statsCached,
+    ...(cfg.ptq !== 'none' ? { ptqSkipped: cfg.ptq } : {}),
     seconds: (tEnd - t0) / 1000,
     split: { statistics: (tWeights - t0) / 1000, weights: (tBuild - tWeights) / 1000, build: ((tEval ?? tBuild) - tBuild) / 1000, evaluate: (tEnd - (tEval ?? tBuild)) / 1000 },
   };

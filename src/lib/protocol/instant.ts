@@ -66,6 +66,11 @@ export interface AccuracyEstimate {
   fp32Top1: number;
   /** calibration statistics came from the cache (memory or this browser's storage) */
   statsCached: boolean;
+  /**
+   * the config's weight rounding stage (AdaRound, GPTQ) that the estimate leaves out: its
+   * weights are rounded to nearest, and only a full Run applies the stage
+   */
+  ptqSkipped?: string;
   seconds: number;
   /**
    * Where the seconds went: statistics (FP32 outputs and calibration, or reading them back;
