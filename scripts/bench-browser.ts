@@ -8,7 +8,8 @@
  *
  * Also the instant views: `instantMs`, the median over several weight-side changes of the
  * time from the change to the updated weight view (painted), and `estimateSeconds`, the time
- * from a change to the background estimate of W8A8 with the calibration statistics cached.
+ * from a change to the background estimate of W8A8 with the calibration statistics cached,
+ * with `estimateSplit`, where the worker's part of it went (statistics, weights, build, evaluate).
  *
  * Usage: npm run bench:browser -- [--calib 32] [--eval 64] [--json FILE] [--instant-only] [--prepare 1000]
  * (--instant-only skips the full-run comparison; --prepare N times the first-visit preparation of N
