@@ -60,6 +60,10 @@ export function instantMethods(deps: InstantDeps): InstantMethods & InstantContr
   let weights: { sha: string; byFold: Map<boolean, WeightModel> } | undefined;
   const cache: EstimateCache = new Map();
   let estimateCtl: AbortController | undefined;
+  /** the preparation of the latest change (prepareEstimate), while it runs */
+  let prepareCtl: AbortController | undefined;
+  /** that preparation, settled or not (it never rejects) */
+  let preparing: Promise<unknown> | undefined;
   /** the estimate in progress, settled or not */
   let inFlight: Promise<unknown> | undefined;
 
@@ -95,6 +99,8 @@ export function instantMethods(deps: InstantDeps): InstantMethods & InstantContr
         if (!ds) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source first.');
         if (config.model !== m.spec.id) throw new QpError('ARG_INVALID', `The settings name model "${config.model}", but the loaded model is "${m.spec.id}". Load that model first.`);
         const { estimateAccuracy } = await import('../src/lib/pipeline/estimate.ts');
+        // the latest change's preparation is this estimate's: let it finish its weights
+        await preparing;
         const { engine } = await deps.createEngine(enginePref);
         const meta = deps.meta;
         // one record (the latest statistics) under one key, so storage stays bounded
@@ -116,14 +122,24 @@ export function instantMethods(deps: InstantDeps): InstantMethods & InstantContr
       estimateCtl?.abort();
     },
 
-    prepareEstimate: (config, opts) =>
-      asResult(async () => {
+    prepareEstimate: (config, opts) => {
+      // a newer change makes an older preparation useless
+      prepareCtl?.abort();
+      const ctl = (prepareCtl = new AbortController());
+      const work = asResult(async () => {
         const m = deps.model();
         const ds = deps.dataset();
         if (!m || !ds || config.model !== m.spec.id) return false;
         const { prepareEstimate } = await import('../src/lib/pipeline/estimate.ts');
-        return prepareEstimate(config, ds.name, cache, opts);
-      }),
+        try {
+          return await prepareEstimate(config, ds.name, cache, { images: opts?.images, signal: ctl.signal });
+        } finally {
+          if (prepareCtl === ctl) prepareCtl = undefined;
+        }
+      });
+      preparing = work;
+      return work;
+    },
 
     quiesce: async () => {
       estimateCtl?.abort();

@@ -67,12 +67,17 @@ describe('background estimate', () => {
 
   it('prepares a change ahead only from statistics in memory, and then gives the same numbers', async () => {
     const cache: EstimateCache = new Map();
-    expect(prepareEstimate(cfg({ wBits: 4 }), inputs.dataset.name, cache, { images: 6 })).toBe(false);
+    expect(await prepareEstimate(cfg({ wBits: 4 }), inputs.dataset.name, cache, { images: 6 })).toBe(false);
     const first = await estimateAccuracy(cfg({ wBits: 4 }), inputs, cache, { images: 6 });
-    expect(prepareEstimate(cfg({ wBits: 3 }), inputs.dataset.name, cache, { images: 6 })).toBe(true);
+    // a newer change stops it at its next yield
+    const ctl = new AbortController();
+    const stopped = prepareEstimate(cfg({ wBits: 2 }), inputs.dataset.name, cache, { images: 6, signal: ctl.signal });
+    ctl.abort();
+    await expect(stopped).rejects.toMatchObject({ code: 'CANCELLED' });
+    expect(await prepareEstimate(cfg({ wBits: 3 }), inputs.dataset.name, cache, { images: 6 })).toBe(true);
     // other images or another calibration split: no group in memory serves it
-    expect(prepareEstimate(cfg({ wBits: 3 }), inputs.dataset.name, cache, { images: 5 })).toBe(false);
-    expect(prepareEstimate(cfg({ wBits: 3, calib: 5 }), inputs.dataset.name, cache, { images: 6 })).toBe(false);
+    expect(await prepareEstimate(cfg({ wBits: 3 }), inputs.dataset.name, cache, { images: 5 })).toBe(false);
+    expect(await prepareEstimate(cfg({ wBits: 3, calib: 5 }), inputs.dataset.name, cache, { images: 6 })).toBe(false);
     const prepared = await estimateAccuracy(cfg({ wBits: 3 }), inputs, cache, { images: 6 });
     const [full] = await runExperiments([cfg({ wBits: 3, eval: 6 })], inputs);
     expect(prepared.top1).toBe(full.quant.top1);

@@ -10,7 +10,8 @@
  * runConfig with the fix stages), so the estimate differs from the full run only by its
  * image count (the unit tests compare the two).
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError, throwIfAborted } from '../protocol/errors.ts';
+import { yieldMacrotask } from '../util/checkpoint.ts';
 import type { ExperimentConfig } from '../protocol/config.ts';
 import { ESTIMATE_IMAGES, type AccuracyEstimate } from '../protocol/instant.ts';
 import { parseModel } from '../onnx/model.ts';
@@ -56,7 +57,15 @@ const parsed = new WeakMap<Uint8Array, Graph>();
  */
 const weightMemo = new WeakMap<PreparedGroup, { latest: Map<string, WeightQuant>; previous: Map<string, WeightQuant> }>();
 
-function memoWeights(group: PreparedGroup, cfg: ExperimentConfig): WeightQuant[] {
+/** Weights quantized between two yields of prepareEstimate (about 20–60 ms of work). */
+const PREPARE_CHUNK = 200_000;
+
+/**
+ * The weights of `cfg`, from the memo where the quantizer did not change. With `between`,
+ * the layers are quantized in chunks of about PREPARE_CHUNK values and `between` is awaited
+ * after each (it yields to other messages, and throws to stop: then nothing is remembered).
+ */
+async function memoWeights(group: PreparedGroup, cfg: ExperimentConfig, between?: () => Promise<void>): Promise<WeightQuant[]> {
   let m = weightMemo.get(group);
   if (!m) weightMemo.set(group, (m = { latest: new Map(), previous: new Map() }));
   const known = new Map([...m.previous, ...m.latest]);
@@ -70,7 +79,17 @@ function memoWeights(group: PreparedGroup, cfg: ExperimentConfig): WeightQuant[]
     },
     set: (k, q) => used.set(k, q),
   };
-  const weights = quantizeWeights(group.graph, group.points, cfg, memo);
+  const all = group.points.weights;
+  const weights: WeightQuant[] = [];
+  for (let i = 0; i < all.length; ) {
+    let j = i;
+    let size = 0;
+    do size += group.graph.initializers.get(all[j++].initializer)?.data.length ?? 0;
+    while (j < all.length && (!between || size < PREPARE_CHUNK));
+    weights.push(...quantizeWeights(group.graph, { ...group.points, weights: all.slice(i, j) }, cfg, memo));
+    i = j;
+    if (between && i < all.length) await between();
+  }
   if (!sameKeys(used, m.latest)) {
     m.previous = m.latest;
     m.latest = used;
@@ -126,14 +145,23 @@ function groupKeys(cfg: ExperimentConfig, dataset: string, images: number): stri
 /**
  * Gets the estimate of `cfg` ready while a change settles (the caller's debounce): when a
  * group in memory serves it, its weights are quantized now, so the estimate itself starts
- * with the graph build. Returns whether it did; nothing is computed without such a group.
+ * with the graph build. Resolves whether it did; nothing is computed without such a group.
+ * It yields to other messages every few tens of milliseconds (a weight view of the next
+ * change waits for one chunk, not for all the weights) and throws CANCELLED when `signal`
+ * aborts (a newer change), remembering nothing then.
  */
-export function prepareEstimate(cfg: ExperimentConfig, dataset: string, cache: EstimateCache, opts: { images?: number } = {}): boolean {
+export async function prepareEstimate(cfg: ExperimentConfig, dataset: string, cache: EstimateCache, opts: { images?: number; signal?: AbortSignal } = {}): Promise<boolean> {
   const images = Math.min(opts.images ?? ESTIMATE_IMAGES, cfg.eval);
   if (!Number.isInteger(images) || images < 1) return false;
   const group = groupKeys(cfg, dataset, images).map((k) => cache.get(k)).find((g) => g !== undefined);
   if (!group) return false;
-  memoWeights(group, { ...cfg, eval: images });
+  const between = async () => {
+    await yieldMacrotask();
+    throwIfAborted(opts.signal);
+  };
+  // first let a newer change already queued stop this one before it starts
+  await between();
+  await memoWeights(group, { ...cfg, eval: images }, between);
   return true;
 }
 
@@ -178,7 +206,7 @@ export async function estimateAccuracy(
     while (cache.size > (opts.maxCached ?? 2)) cache.delete(cache.keys().next().value!);
   }
   const tWeights = performance.now();
-  const weights = memoWeights(group, sub);
+  const weights = await memoWeights(group, sub);
   const tBuild = performance.now();
   // the evaluation starts once its session exists
   let tEval: number | undefined;
