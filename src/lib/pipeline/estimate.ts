@@ -34,7 +34,7 @@ export { ESTIMATE_IMAGES } from '../protocol/instant.ts';
 /**
  * Images per batch of the estimate's evaluation. A newer change cancels an older estimate
  * at a batch boundary, and the engine runs one batch at a time, so this bounds how long a
- * newer estimate waits for an older one to let go of the engine (8 × 100–155 ms measured on
+ * newer estimate waits for an older one to let go of the engine (8 × 100–200 ms measured on
  * two wasm threads for MobileNet-V2 on a loaded machine). The price: batches of 32 ran the same images up to
  * about 20% faster in a noisy measurement on a loaded two-core machine.
  */
