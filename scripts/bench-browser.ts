@@ -8,7 +8,8 @@
  *
  * Also the instant views: `instantMs`, the median over several weight-side changes of the
  * time from the change to the updated weight view (painted), and `estimateSeconds`, the time
- * from a change to the background estimate of W8A8 with the calibration statistics cached.
+ * from a change to the background estimate of W8A8 with the calibration statistics cached,
+ * with `estimateSplit`, where the worker's part of it went (statistics, weights, build, evaluate).
  *
  * Usage: npm run bench:browser -- [--calib 32] [--eval 64] [--json FILE] [--instant-only] [--prepare 1000]
  * (--instant-only skips the full-run comparison; --prepare N times the first-visit preparation of N
@@ -137,8 +138,10 @@ try {
   const estimateSeconds = (Date.now() - tE) / 1000;
   const estText = await page.locator('[data-testid=estimate]').innerText();
   const estImages = Number(await page.locator('[data-testid=estimate]').getAttribute('data-images'));
+  const estSplit = JSON.parse((await page.locator('[data-testid=estimate]').getAttribute('data-split')) || '{}') as Record<string, number>;
   console.log(`background estimate W8A8 (statistics cached): ${estimateSeconds.toFixed(1)} s from the change, on ${estImages} images — ${estText.split('\n').find((l) => l.startsWith('Estimate')) ?? ''}`);
-  const record: Record<string, unknown> = { instantMs, instantRunsMs: instantRuns, estimateSeconds, estimateImages: estImages, calib, eval: evalN, threads };
+  console.log(`  in the worker: ${Object.entries(estSplit).map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ')}; the rest is the debounce, the weight view and messaging`);
+  const record: Record<string, unknown> = { instantMs, instantRunsMs: instantRuns, estimateSeconds, estimateImages: estImages, estimateSplit: estSplit, calib, eval: evalN, threads };
   if (jsonFile) writeFileSync(jsonFile, JSON.stringify(record, null, 2));
   if (!instantOnly) {
   await page.locator('[data-field=estimate-on]').uncheck();

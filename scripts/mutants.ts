@@ -242,8 +242,8 @@ export const MUTANTS: Mutant[] = [
   {
     id: 'weights-requantized',
     file: 'src/lib/experiment/run.ts',
-    search: 'if (!weightCache.has(wk)) weightCache.set(wk, quantizeWeights(prepared.graph, prepared.points, cfg));',
-    replace: 'weightCache.set(wk, quantizeWeights(prepared.graph, prepared.points, cfg));',
+    search: 'if (!weightCache.has(wk)) weightCache.set(wk, await configWeights(inputs.engine, prepared, cfg, inputs, opts));',
+    replace: 'weightCache.set(wk, await configWeights(inputs.engine, prepared, cfg, inputs, opts));',
     description: 'weight quantization redone for every config',
     tests: ['experiment-pipeline'],
   },
@@ -254,6 +254,14 @@ export const MUTANTS: Mutant[] = [
     replace: 'return JSON.stringify([cfg.wGranularity,',
     description: 'weight reuse key ignores the weight bits (W4 configs reuse W8 weights)',
     tests: ['experiment-quantize', 'experiment-pipeline'],
+  },
+  {
+    id: 'weight-memo-key-spec',
+    file: 'src/lib/experiment/quantize.ts',
+    search: 'const key = memo && JSON.stringify([point.initializer, cfg.wObserver, spec]);',
+    replace: 'const key = memo && JSON.stringify([point.initializer, cfg.wObserver, spec.bits]);',
+    description: "the estimate's per-layer weight memo keys on the bits alone (a new granularity or symmetry reuses stale weights)",
+    tests: ['experiment-quantize'],
   },
   {
     id: 'quant-key-observer',

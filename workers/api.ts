@@ -140,6 +140,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     dataset: () => dataset,
     createEngine: (pref) => deps.createEngine(pref),
     cropStore: () => deps.storage.cropStore(),
+    cropper: () => sharedDecodePool(),
     meta: deps.storage,
   });
 

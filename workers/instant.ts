@@ -1,5 +1,6 @@
 /**
- * The worker's instant views (QuantApi.weightView, layerGraph, estimate, cancelEstimate),
+ * The worker's instant views (QuantApi.weightView, layerGraph, estimate, cancelEstimate,
+ * prepareEstimate),
  * kept apart from api.ts so the dispatcher only wires them in. Holds what makes them fast:
  * the FP32 weights of the loaded model per fold setting, and the prepared groups
  * (FP32 outputs, calibration statistics) of the background estimate. The estimate has its
@@ -14,6 +15,7 @@ import type { AccuracyEstimate, LayerGraphView, WeightView } from '../src/lib/pr
 import type { Dataset } from '../src/lib/data/types.ts';
 import type { ModelSpec } from '../src/lib/experiment/types.ts';
 import type { CropStore } from '../src/lib/data/types.ts';
+import type { Cropper } from '../src/lib/data/crops.ts';
 import type { BrowserEngine } from '../src/lib/engine/browser.ts';
 import { parseModel } from '../src/lib/onnx/model.ts';
 import { foldBatchNorm } from '../src/lib/onnx/fold-bn.ts';
@@ -26,6 +28,11 @@ export interface InstantDeps {
   dataset: () => Dataset | undefined;
   createEngine: (pref: EnginePref) => Promise<BrowserEngine>;
   cropStore: () => CropStore;
+  /**
+   * Decodes the images a Run has not cached yet (the decode pool, as a Run uses): without it
+   * the estimate would decode in this worker, where the bundled JPEG decoder is never set up
+   */
+  cropper?: () => Cropper | undefined;
   /** IndexedDB settings store: the last estimate's statistics survive a reload there */
   meta?: { getMeta<T>(key: string): Promise<T | undefined>; setMeta(key: string, value: unknown): Promise<void> };
 }
@@ -35,6 +42,7 @@ export interface InstantMethods {
   layerGraph(foldBn?: boolean): Promise<Result<LayerGraphView>>;
   estimate(config: ExperimentConfig, engine: EnginePref, opts?: { images?: number }): Promise<Result<AccuracyEstimate>>;
   cancelEstimate(): Promise<void>;
+  prepareEstimate(config: ExperimentConfig, opts?: { images?: number }): Promise<Result<boolean>>;
 }
 
 /** What api.ts uses besides the QuantApi methods. */
@@ -52,6 +60,10 @@ export function instantMethods(deps: InstantDeps): InstantMethods & InstantContr
   let weights: { sha: string; byFold: Map<boolean, WeightModel> } | undefined;
   const cache: EstimateCache = new Map();
   let estimateCtl: AbortController | undefined;
+  /** the preparation of the latest change (prepareEstimate), while it runs */
+  let prepareCtl: AbortController | undefined;
+  /** that preparation, settled or not (it never rejects) */
+  let preparing: Promise<unknown> | undefined;
   /** the estimate in progress, settled or not */
   let inFlight: Promise<unknown> | undefined;
 
@@ -87,6 +99,8 @@ export function instantMethods(deps: InstantDeps): InstantMethods & InstantContr
         if (!ds) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source first.');
         if (config.model !== m.spec.id) throw new QpError('ARG_INVALID', `The settings name model "${config.model}", but the loaded model is "${m.spec.id}". Load that model first.`);
         const { estimateAccuracy } = await import('../src/lib/pipeline/estimate.ts');
+        // the latest change's preparation is this estimate's: let it finish its weights
+        await preparing;
         const { engine } = await deps.createEngine(enginePref);
         const meta = deps.meta;
         // one record (the latest statistics) under one key, so storage stays bounded
@@ -95,7 +109,7 @@ export function instantMethods(deps: InstantDeps): InstantMethods & InstantContr
           save: (s) => meta.setMeta('estimate-stats', s),
         };
         try {
-          return await estimateAccuracy(config, { engine, modelBytes: m.bytes, model: m.spec, dataset: ds, cropStore: deps.cropStore() }, cache, { images: opts?.images, signal: ctl.signal, store });
+          return await estimateAccuracy(config, { engine, modelBytes: m.bytes, model: m.spec, dataset: ds, cropStore: deps.cropStore(), cropper: deps.cropper?.() }, cache, { images: opts?.images, signal: ctl.signal, store });
         } finally {
           if (estimateCtl === ctl) estimateCtl = undefined;
         }
@@ -106,6 +120,25 @@ export function instantMethods(deps: InstantDeps): InstantMethods & InstantContr
 
     cancelEstimate: async () => {
       estimateCtl?.abort();
+    },
+
+    prepareEstimate: (config, opts) => {
+      // a newer change makes an older preparation useless
+      prepareCtl?.abort();
+      const ctl = (prepareCtl = new AbortController());
+      const work = asResult(async () => {
+        const m = deps.model();
+        const ds = deps.dataset();
+        if (!m || !ds || config.model !== m.spec.id) return false;
+        const { prepareEstimate } = await import('../src/lib/pipeline/estimate.ts');
+        try {
+          return await prepareEstimate(config, ds.name, cache, { images: opts?.images, signal: ctl.signal });
+        } finally {
+          if (prepareCtl === ctl) prepareCtl = undefined;
+        }
+      });
+      preparing = work;
+      return work;
     },
 
     quiesce: async () => {

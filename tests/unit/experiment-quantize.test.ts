@@ -111,3 +111,50 @@ describe('weight and quantization keys', () => {
     }
   });
 });
+
+describe('quantizeWeights with a memo', () => {
+  const g = smallCnn({ seed: 5 });
+  const qp = findQuantPoints(g, { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true });
+  const base = resolveConfig({ backend: 'tensorrt', wObserver: 'minmax' });
+  /** a memo that counts the layers it had to quantize */
+  const counting = () => {
+    const m = new Map<string, ReturnType<typeof quantizeWeights>[number]>();
+    let fresh = 0;
+    return { memo: { get: (k: string) => m.get(k), set: (k: string, q: ReturnType<typeof quantizeWeights>[number]) => (fresh++, m.set(k, q)) }, fresh: () => fresh };
+  };
+
+  it('gives what quantizing from scratch gives, whichever weight field changed since the memo was filled', () => {
+    const variants: Partial<ExperimentConfig>[] = [
+      { wBits: 4 }, { wBits: 6 }, { wGranularity: 'per-tensor' }, { wSymmetric: !base.wSymmetric }, { wNarrowRange: !base.wNarrowRange },
+      { wPowerOfTwo: !base.wPowerOfTwo }, { wObserver: 'mse' }, { firstLast8bit: !base.firstLast8bit }, { layerBits: { [qp.weights[1].node]: 3 } },
+    ];
+    for (const v of variants) {
+      const { memo } = counting();
+      quantizeWeights(g, qp, base, memo);
+      const cfg = resolveConfig({ ...base, ...v });
+      const memoed = quantizeWeights(g, qp, cfg, memo);
+      const plain = quantizeWeights(g, qp, cfg);
+      expect(memoed.length).toBe(plain.length);
+      memoed.forEach((w, i) => {
+        expect(Array.from(w.values), `${JSON.stringify(v)} layer ${i}`).toEqual(Array.from(plain[i].values));
+        expect(Array.from(w.qparams.scale)).toEqual(Array.from(plain[i].qparams.scale));
+        expect([w.qparams.qmin, w.qparams.qmax]).toEqual([plain[i].qparams.qmin, plain[i].qparams.qmax]);
+      });
+    }
+  });
+
+  it('re-quantizes nothing after an activation-side change and one layer after a change of its bits', () => {
+    const c = counting();
+    const first = quantizeWeights(g, qp, base, c.memo);
+    expect(c.fresh()).toBe(qp.weights.length);
+    const acts = quantizeWeights(g, qp, resolveConfig({ ...base, aBits: 4, aObserver: 'mse' }), c.memo);
+    expect(c.fresh()).toBe(qp.weights.length);
+    acts.forEach((w, i) => expect(w).toBe(first[i]));
+    const one = quantizeWeights(g, qp, resolveConfig({ ...base, layerBits: { [qp.weights[2].node]: 4 } }), c.memo);
+    expect(c.fresh()).toBe(qp.weights.length + 1);
+    // 4-bit codes (14 or 15 steps with a narrow range) where the others keep 8 bits
+    expect(one[2].qparams.qmax - one[2].qparams.qmin).toBeLessThanOrEqual(15);
+    expect(first[2].qparams.qmax - first[2].qparams.qmin).toBeGreaterThanOrEqual(254);
+    expect(one.filter((w, i) => w !== first[i]).length).toBe(1);
+  });
+});

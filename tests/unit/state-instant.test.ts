@@ -1,7 +1,8 @@
 /**
  * InstantState (state/instant.svelte.ts) against a fake worker: a newer change replaces an
  * older estimate (the older answer is dropped even when it arrives later), the estimate waits
- * for the debounce, a weight view answers by version, readable names come from the graph.
+ * for the debounce (the worker is asked to prepare each change meanwhile), a weight view
+ * answers by version, readable names come from the graph.
  */
 import { describe, expect, it } from 'vitest';
 import { InstantState, ESTIMATE_DEBOUNCE_MS } from '../../src/lib/state/instant.svelte.ts';
@@ -23,6 +24,8 @@ class Fake {
   layerGraph = async () => ok({ nodes: [{ id: 'Conv_94', kind: 'layer', label: 'block 17 · project 1×1', onnx: 'Conv_94', opType: 'Conv' }], edges: [] } as LayerGraphView);
   estimate = (c: { wBits: number }) => new Promise<Result<AccuracyEstimate>>((resolve) => this.estimates.push({ bits: c.wBits, resolve }));
   cancelEstimate = async () => void this.cancels++;
+  prepares: { bits: number; images?: number }[] = [];
+  prepareEstimate = async (c: { wBits: number }, o?: { images?: number }) => (this.prepares.push({ bits: c.wBits, images: o?.images }), ok(true));
   getRun = async () => ok(null);
 }
 
@@ -56,9 +59,31 @@ describe('InstantState', () => {
     }
     await sleep(ESTIMATE_DEBOUNCE_MS + 50);
     expect(f.estimates.map((e) => e.bits)).toEqual([5]);
+    // each change lets the worker quantize its weights while it settles
+    expect(f.prepares).toEqual([3, 4, 5].map((bits) => ({ bits, images: s.estimateImages })));
     expect(f.cancels).toBe(0); // nothing was running to cancel
     await s.stopEstimate();
     expect(f.cancels).toBe(1);
+  });
+
+  it('estimates again for a new image count, and not for the same settings and count', async () => {
+    const f = new Fake();
+    const s = new InstantState(() => f as never);
+    const cfg = { ...defaultConfig(), wBits: 4 };
+    s.scheduleEstimate(cfg, 'wasm', 'h4');
+    await sleep(ESTIMATE_DEBOUNCE_MS + 50);
+    f.estimates[0].resolve(ok(estimateFor('h4')));
+    await sleep(0);
+    expect(s.estimateState).toBe('ready');
+    s.scheduleEstimate(cfg, 'wasm', 'h4');
+    expect(s.estimateState).toBe('ready');
+    await sleep(ESTIMATE_DEBOUNCE_MS + 50);
+    expect(f.estimates.length).toBe(1);
+    s.estimateImages = 64;
+    s.scheduleEstimate(cfg, 'wasm', 'h4');
+    expect(s.estimateState).toBe('waiting');
+    await sleep(ESTIMATE_DEBOUNCE_MS + 50);
+    expect(f.estimates.length).toBe(2);
   });
 
   it('counts weight views and names layers from the graph', async () => {

@@ -52,14 +52,31 @@ export function weightBitsOf(point: WeightPoint, cfg: ExperimentConfig): number 
   return cfg.firstLast8bit && (point.isFirst || point.isLast) ? Math.max(8, cfg.wBits) : undefined;
 }
 
-export function quantizeWeights(graph: Graph, points: QuantPoints, cfg: ExperimentConfig): WeightQuant[] {
+/** Quantized layers by a key of layer and quantizer (a Map will do). */
+export interface WeightMemo {
+  get(key: string): WeightQuant | undefined;
+  set(key: string, q: WeightQuant): unknown;
+}
+
+/**
+ * Round-to-nearest fake-quantized weights of every weight point. `memo` (layer key → result,
+ * for this graph only) skips the layers whose quantizer did not change since an earlier
+ * call: a change of the activation settings, or of one layer's bits, costs nothing or one
+ * layer. The caller keeps it bounded (see pipeline/estimate.ts).
+ */
+export function quantizeWeights(graph: Graph, points: QuantPoints, cfg: ExperimentConfig, memo?: WeightMemo): WeightQuant[] {
   return points.weights.map((point) => {
+    const spec = weightSpec(cfg, point.axis, weightBitsOf(point, cfg));
+    const key = memo && JSON.stringify([point.initializer, cfg.wObserver, spec]);
+    const known = key !== undefined ? memo?.get(key) : undefined;
+    if (known) return known;
     const init = graph.initializers.get(point.initializer)!;
     const data = init.data as Float32Array;
-    const spec = weightSpec(cfg, point.axis, weightBitsOf(point, cfg));
     const range = observeWeight(cfg.wObserver, data, init.dims, spec);
     const qparams = computeQParams(range, spec);
-    return { point, qparams, values: fakeQuantize(data, init.dims, qparams) };
+    const q = { point, qparams, values: fakeQuantize(data, init.dims, qparams) };
+    if (key !== undefined) memo?.set(key, q);
+    return q;
   });
 }
 

@@ -198,4 +198,10 @@ export interface QuantApi {
   estimate(config: ExperimentConfig, engine: EnginePref, opts?: { images?: number }): Promise<Result<AccuracyEstimate>>;
   /** Cancels the estimate in progress, if any. */
   cancelEstimate(): Promise<void>;
+  /**
+   * Called at a change, before the debounce ends: does what the estimate of `config` can do
+   * ahead (quantize its weights, when calibration statistics are in memory), so the estimate
+   * starts later with less to do. Resolves true when it did.
+   */
+  prepareEstimate(config: ExperimentConfig, opts?: { images?: number }): Promise<Result<boolean>>;
 }

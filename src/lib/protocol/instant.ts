@@ -45,6 +45,15 @@ export interface LayerGraphView {
   edges: { from: string; to: string }[];
 }
 
+/**
+ * Images of the background estimate by default. Its evaluation is nearly all of an estimate
+ * once the calibration statistics are cached: on two wasm threads of a shared two-core
+ * machine MobileNet-V2 took 100–200 ms per image (load 6–9): change → estimate took
+ * 3.2–6.1 s with 24 images there, 4.1–6.6 s with 32. The price is precision: 20 of 24 right is
+ * a 95% interval of 64–93%, where 28 of 32 gives 72–95%; the card lets one ask for more.
+ */
+export const ESTIMATE_IMAGES = 24;
+
 /** A quick top-1 / agreement estimate on a small fixed subset of the evaluation images. */
 export interface AccuracyEstimate {
   /** configHash of the settings it estimates */
@@ -59,5 +68,16 @@ export interface AccuracyEstimate {
   fp32Top1: number;
   /** calibration statistics came from the cache (memory or this browser's storage) */
   statsCached: boolean;
+  /**
+   * the config's weight rounding stage (AdaRound, GPTQ) that the estimate leaves out: its
+   * weights are rounded to nearest, and only a full Run applies the stage
+   */
+  ptqSkipped?: string;
   seconds: number;
+  /**
+   * Where the seconds went: statistics (FP32 outputs and calibration, or reading them back;
+   * 0 from memory), weights (quantizing them), build (fake-quant graph and its session), and
+   * evaluate (the fix stages when the config asks for them, then the quantized model on the images)
+   */
+  split?: { statistics: number; weights: number; build: number; evaluate: number };
 }

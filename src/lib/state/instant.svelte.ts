@@ -9,10 +9,10 @@ import type { Remote } from 'comlink';
 import type { ErrorInfo, Result } from '../protocol/errors.ts';
 import type { EnginePref, QuantApi } from '../protocol/api.ts';
 import type { ExperimentConfig } from '../protocol/config.ts';
-import type { AccuracyEstimate, LayerGraphView, WeightView } from '../protocol/instant.ts';
+import { ESTIMATE_IMAGES, type AccuracyEstimate, type LayerGraphView, type WeightView } from '../protocol/instant.ts';
 import type { ExperimentResult } from '../protocol/results.ts';
 
-type InstantApi = Pick<QuantApi, 'weightView' | 'layerGraph' | 'estimate' | 'cancelEstimate' | 'getRun'>;
+type InstantApi = Pick<QuantApi, 'weightView' | 'layerGraph' | 'estimate' | 'cancelEstimate' | 'prepareEstimate' | 'getRun'>;
 
 export type EstimateState = 'off' | 'waiting' | 'running' | 'ready' | 'error';
 
@@ -33,7 +33,7 @@ export class InstantState {
 
   /** run the background estimate after each change */
   estimateOn = $state(true);
-  estimateImages = $state(48);
+  estimateImages = $state(ESTIMATE_IMAGES);
   estimate = $state.raw<AccuracyEstimate | undefined>(undefined);
   estimateState = $state<EstimateState>('off');
   estimateError = $state<ErrorInfo | undefined>(undefined);
@@ -46,6 +46,8 @@ export class InstantState {
 
   private weightToken = 0;
   private estimateToken = 0;
+  /** config hash and image count the shown estimate was asked for */
+  private estimatedFor = '';
   private timer: ReturnType<typeof setTimeout> | undefined;
   private graphFor: string | undefined;
 
@@ -94,7 +96,10 @@ export class InstantState {
     }
   }
 
-  /** Any change: schedule the estimate (debounced); a pending or running older one is dropped. */
+  /**
+   * Any change (of the settings or of the estimate's image count): schedule the estimate
+   * (debounced); a pending or running older one is dropped.
+   */
   scheduleEstimate(config: ExperimentConfig, engine: EnginePref, configHash: string | undefined): void {
     clearTimeout(this.timer);
     const t = ++this.estimateToken;
@@ -105,21 +110,26 @@ export class InstantState {
       return;
     }
     const t0 = performance.now();
-    if (this.estimate?.configHash === configHash && configHash) {
+    // the shown estimate answers these settings and this image count already
+    if (configHash && this.estimate?.configHash === configHash && this.estimatedFor === `${configHash}|${this.estimateImages}`) {
       this.estimateState = 'ready';
       return;
     }
     this.estimateState = 'waiting';
+    // the worker quantizes the weights while the change settles
+    void this.api().prepareEstimate(config, { images: this.estimateImages });
     this.timer = setTimeout(() => void this.runEstimate(t, config, engine, t0), ESTIMATE_DEBOUNCE_MS);
   }
 
   private async runEstimate(t: number, config: ExperimentConfig, engine: EnginePref, t0: number): Promise<void> {
     if (t !== this.estimateToken) return;
     this.estimateState = 'running';
-    const r = await this.api().estimate(config, engine, { images: this.estimateImages });
+    const images = this.estimateImages;
+    const r = await this.api().estimate(config, engine, { images });
     if (t !== this.estimateToken) return; // a newer change came; its estimate replaces this one
     if (r.ok) {
       this.estimate = r.value;
+      this.estimatedFor = `${r.value.configHash}|${images}`;
       this.estimateError = undefined;
       this.estimateMs = performance.now() - t0;
       this.estimateState = 'ready';
