@@ -9,10 +9,9 @@ import { mkdir, mkdtemp, readdir, rename, rm, rmdir, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import type { Engine } from '../lib/engine/types.ts';
 import { configHash } from '../lib/experiment/config.ts';
-import { evaluate } from '../lib/experiment/evaluate.ts';
-import { agreement } from '../lib/quant/metrics.ts';
 import type { QuantizedRun } from '../lib/experiment/types.ts';
 import { exportRun } from '../lib/export/bundle.ts';
+import { simulatedTop1, verifyExport } from '../lib/export/verify.ts';
 import { QpError, type ErrorInfo } from '../lib/protocol/errors.ts';
 
 export interface ExportCheck {
@@ -21,6 +20,8 @@ export interface ExportCheck {
   deployedTop1?: number;
   simulatedTop1: number;
   agreement?: number;
+  /** the same file run as written (onnxruntime's QDQ transforms off), see export/verify.ts */
+  asWritten?: { deployedTop1: number; agreement: number };
   qdqError?: ErrorInfo;
 }
 
@@ -52,19 +53,12 @@ export class ExportWriter {
     const dir = join(await this.tempDir(), bundle.folder);
     await mkdir(dir, { recursive: true });
     for (const [name, bytes] of Object.entries(bundle.files)) await writeFile(join(dir, name), bytes);
-    const { crops, labels, preds, spec } = run.evaluation;
-    const simulatedTop1 = preds.reduce((n, p, i) => n + (p === labels[i] ? 1 : 0), 0) / labels.length;
-    const check: ExportCheck = { folder: bundle.folder, simulatedTop1, qdqError: bundle.qdqError };
     const model = bundle.files['model.qdq.onnx'];
+    const check: ExportCheck = { folder: bundle.folder, simulatedTop1: simulatedTop1(run), qdqError: bundle.qdqError };
     if (model) {
-      const session = await this.engine.createSession(model);
-      try {
-        const o = await evaluate(session, crops, labels, spec, { batchSize: 32 });
-        check.deployedTop1 = o.top1Hits / o.n;
-        check.agreement = agreement(o.preds, preds);
-      } finally {
-        await session.release();
-      }
+      Object.assign(check, await verifyExport(this.engine, run, model));
+      const w = await verifyExport(this.engine, run, model, { fusions: false });
+      check.asWritten = { deployedTop1: w.deployedTop1, agreement: w.agreement };
     }
     this.checks.push(check);
   };
@@ -97,7 +91,8 @@ export function exportSummary(dir: string, checks: ExportCheck[]): string {
     .map((c) => {
       const where = join(dir, c.folder);
       if (c.deployedTop1 === undefined) return `export ${where}: ranges only (model.qdq.onnx not written: ${c.qdqError?.message ?? 'unknown reason'})`;
-      return `export ${where}: deployed top-1 ${pct(c.deployedTop1)} (simulated ${pct(c.simulatedTop1)}, Δ ${((c.deployedTop1 - c.simulatedTop1) * 100).toFixed(2)} points), top-1 agreement with the simulation ${pct(c.agreement!)}`;
+      const w = c.asWritten ? `; run as written (QDQ fusions off): top-1 ${pct(c.asWritten.deployedTop1)}, agreement ${pct(c.asWritten.agreement)}` : '';
+      return `export ${where}: deployed top-1 ${pct(c.deployedTop1)} (simulated ${pct(c.simulatedTop1)}, Δ ${((c.deployedTop1 - c.simulatedTop1) * 100).toFixed(2)} points), top-1 agreement with the simulation ${pct(c.agreement!)}${w}`;
     })
     .join('\n');
 }

@@ -13,7 +13,11 @@ export interface PlannedRun {
   key: string;
   config: ExperimentConfig;
   analyze: boolean;
+  deploy: boolean;
 }
+
+/** A run's result with, for `deploy` runs, the exported model's check (fractions). */
+export type ClaimResult = ExperimentResult & { deployed?: { top1: number; agreement: number } };
 
 /** Resolved config of a claim run, with an optional evaluation-image limit (cheap CI runs). */
 export function runConfig(run: ClaimRun, evalLimit?: number): ExperimentConfig {
@@ -38,8 +42,10 @@ export function planRuns(lessons: readonly Lesson[], evalLimit?: number): { runs
       const config = runConfig(run, evalLimit);
       const key = runKey(config);
       const p = byKey.get(key);
-      if (p) p.analyze ||= !!run.analyze;
-      else byKey.set(key, { key, config, analyze: !!run.analyze });
+      if (p) {
+        p.analyze ||= !!run.analyze;
+        p.deploy ||= !!run.deploy;
+      } else byKey.set(key, { key, config, analyze: !!run.analyze, deploy: !!run.deploy });
       names.set(name, key);
     }
     keys.set(l.id, names);
@@ -66,7 +72,7 @@ export function driftLateOverEarly(layers: readonly LayerAnalysis[]): number {
  * metric needs (e.g. analysis not run, no fixes applied): that is a broken lesson, not a
  * failed claim.
  */
-export function metricValue(r: ExperimentResult, metric: Metric): number {
+export function metricValue(r: ClaimResult, metric: Metric): number {
   const need = <T>(x: T | undefined, what: string): T => {
     if (x === undefined) throw new Error(`The metric "${metric}" needs ${what}, which this run does not have; fix the lesson's run.`);
     return x;
@@ -86,6 +92,8 @@ export function metricValue(r: ExperimentResult, metric: Metric): number {
       return need(dw, 'a depthwise convolution in the model').vanishedChannels;
     }
     case 'driftLateOverEarly': return driftLateOverEarly(need(r.layers, 'analyze: true'));
+    case 'deployedTop1': return pct(need(r.deployed, 'deploy: true').top1);
+    case 'deployedAgreement': return pct(need(r.deployed, 'deploy: true').agreement);
   }
 }
 
@@ -102,7 +110,7 @@ function round(x: number): number {
 }
 
 /** Evaluates a lesson's checks over results looked up by run name. */
-export function evaluateClaim(lesson: Lesson, resultOf: (run: string) => ExperimentResult): ClaimOutcome {
+export function evaluateClaim(lesson: Lesson, resultOf: (run: string) => ClaimResult): ClaimOutcome {
   const measured: Record<string, number> = {};
   const read = (q: Quantity): number => {
     if (!(q.run in lesson.claim.runs)) throw new Error(`Lesson "${lesson.id}" checks run "${q.run}", which its claim does not define.`);

@@ -1,6 +1,6 @@
 /**
  * All guided lessons, in teaching order. Each lesson is a data file in this folder;
- * add new ones here (lessons on AdaRound and export come when those features land).
+ * add new ones here.
  */
 import type { Lesson } from './types.ts';
 import { lesson as w8a8 } from './w8a8-almost-free.ts';
@@ -15,11 +15,12 @@ import { lesson as biasCorrection } from './bias-correction.ts';
 import { lesson as firstLast } from './first-last-8bit.ts';
 import { lesson as cle } from './cross-layer-equalization.ts';
 import { lesson as mixedPrecision } from './mixed-precision.ts';
+import { lesson as deploy } from './deploy.ts';
 
 export type { Lesson } from './types.ts';
 
 export const LESSONS: readonly Lesson[] = [
-  w8a8, bitWidth, perChannel, vanishing, sign, observers, calibSize, collapse, biasCorrection, firstLast, cle, mixedPrecision,
+  w8a8, bitWidth, perChannel, vanishing, sign, observers, calibSize, collapse, biasCorrection, firstLast, cle, mixedPrecision, deploy,
 ];
 
 export function findLesson(id: string): Lesson | undefined {

@@ -10,7 +10,10 @@ import { quantizeWeights, weightKey, type WeightQuant } from '../lib/experiment/
 import { DEFAULT_TUNING, prepareGroup, resolveModelInput, runConfig } from '../lib/pipeline/run.ts';
 import type { ExperimentResult, ProgressFn, RunInputs } from '../lib/experiment/types.ts';
 import { parseModel } from '../lib/onnx/model.ts';
-import { evaluateClaim, planRuns, type PlannedRun } from './claims.ts';
+import { exportRun } from '../lib/export/bundle.ts';
+import { verifyExport } from '../lib/export/verify.ts';
+import type { QuantizedRun } from '../lib/experiment/types.ts';
+import { evaluateClaim, planRuns, type ClaimResult, type PlannedRun } from './claims.ts';
 import type { Lesson } from './types.ts';
 
 export interface LessonOutcome {
@@ -32,7 +35,7 @@ export interface ClaimRunOptions {
   log?: (line: string) => void;
 }
 
-type Result = Omit<ExperimentResult, 'configHash' | 'seconds' | 'createdAt'>;
+type Result = Omit<ExperimentResult, 'configHash' | 'seconds' | 'createdAt'> & Pick<ClaimResult, 'deployed'>;
 
 export async function runLessonClaims(lessons: readonly Lesson[], rawInputs: RunInputs, opts: ClaimRunOptions = {}): Promise<LessonOutcome[]> {
   const { runs, keys } = planRuns(lessons, opts.evalLimit);
@@ -53,18 +56,26 @@ export async function runLessonClaims(lessons: readonly Lesson[], rawInputs: Run
       const cfg = { ...r.config, model: inputs.model.id };
       const wk = weightKey(cfg);
       if (!weights.has(wk)) weights.set(wk, quantizeWeights(prepared.graph, prepared.points, cfg));
+      let deployed: ClaimResult['deployed'];
+      const onQuantized = async (q: QuantizedRun) => {
+        const model = exportRun(q, r.key).files['model.qdq.onnx'];
+        if (!model) throw new Error(`Lesson run ${label(r)} asks for a deployed model, but its settings cannot be exported as QDQ ONNX.`);
+        const c = await verifyExport(inputs.engine, q, model, { fusions: false });
+        deployed = { top1: c.deployedTop1, agreement: c.agreement };
+      };
       const res = await runConfig(inputs.engine, prepared, cfg, inputs, weights.get(wk)!, {
         tuning,
         onProgress: opts.onProgress,
         analyze: r.analyze ? { images: opts.analysisImages ?? 32 } : undefined,
+        onQuantized: r.deploy ? onQuantized : undefined,
       });
-      results.set(r.key, res);
+      results.set(r.key, { ...res, deployed });
       opts.log?.(`${label(r)}: top-1 ${(100 * res.quant.top1).toFixed(1)}% (FP32 ${(100 * res.fp32.top1).toFixed(1)}%), ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     }
   }
   return lessons.map((l) => {
     const names = keys.get(l.id)!;
-    const outcome = evaluateClaim(l, (name) => results.get(names.get(name)!) as ExperimentResult);
+    const outcome = evaluateClaim(l, (name) => results.get(names.get(name)!) as ClaimResult);
     return { id: l.id, title: l.title, claim: l.claim.text, ...outcome };
   });
 }
@@ -78,6 +89,7 @@ function label(r: PlannedRun): string {
     c.biasCorrection ? '+bias correction' : '',
     c.firstLast8bit ? 'first/last 8-bit' : '',
     r.analyze ? '+analysis' : '',
+    r.deploy ? '+export' : '',
   ].filter(Boolean);
   return `${c.backend} W${c.wBits}A${c.aBits} ${extras.join(' ')}`;
 }

@@ -12,10 +12,14 @@ export type ConfigOverrides = Partial<Omit<ExperimentConfig, 'v' | 'model' | 'da
   placement?: Partial<ExperimentConfig['placement']>;
 };
 
-/** One experiment a claim needs; `analyze` adds the per-layer analysis (slower). */
+/**
+ * One experiment a claim needs; `analyze` adds the per-layer analysis (slower), `deploy`
+ * exports the run as QDQ ONNX and evaluates the exported model on the same images.
+ */
 export interface ClaimRun {
   config: ConfigOverrides;
   analyze?: boolean;
+  deploy?: boolean;
 }
 
 /**
@@ -28,10 +32,14 @@ export interface ClaimRun {
  * - vanishedFirstDepthwise: weight channels rounded to all zero in the first depthwise conv (analyze)
  * - driftLateOverEarly: mean BN-statistic drift (|Δμ|/σ) of the last third of layers over that of
  *   the first third (analyze)
+ * - deployedTop1: top-1 of the exported model.qdq.onnx run as written (onnxruntime's QDQ fusions
+ *   off, see export/verify.ts); deployedAgreement: its top-1 agreement with the simulation, on
+ *   the same images (deploy)
  */
 export const METRICS = [
   'top1', 'top5', 'fp32', 'drop', 'agreement', 'beforeFixes', 'fixGain',
   'weightOnly', 'activationOnly', 'vanishedFirstDepthwise', 'driftLateOverEarly',
+  'deployedTop1', 'deployedAgreement',
 ] as const;
 export type Metric = (typeof METRICS)[number];
 

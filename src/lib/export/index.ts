@@ -7,3 +7,4 @@ export * from './opset.ts';
 export * from './qdq.ts';
 export * from './ranges.ts';
 export * from './bundle.ts';
+export * from './verify.ts';
