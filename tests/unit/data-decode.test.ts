@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import jpeg from 'jpeg-js';
 import { encode as encodePng } from 'fast-png';
 import { decodeImage, initJpegDecoder, jpegDimensions } from '../../src/lib/data/decode.ts';
-import { decodeImageJpegJs } from '../../src/lib/data/decode-jpegjs.ts';
+import { decodeImageJpegJs, upsampleFancy } from '../../src/lib/data/decode-jpegjs.ts';
 import { QpError } from '../../src/lib/protocol/errors.ts';
 
 const SHARED = fileURLToPath(new URL('../../../shared/data/', import.meta.url));
@@ -206,5 +206,26 @@ describe('decodeImage on synthetic input', () => {
     expect(j.message).toContain('64×48');
     const png = encodePng({ width: 64, height: 48, data: new Uint8Array(64 * 48 * 3), channels: 3, depth: 8 });
     expect(errorOf(() => decodeImage(png, 'big.png', limits)).code).toBe('IMAGE_TOO_LARGE');
+  });
+});
+
+describe('fancy chroma upsampling of the jpeg-js path (CMYK fallback)', () => {
+  // expected values worked by hand from libjpeg-turbo jdsample.c: h2v2 column sums 3·near + far,
+  // then (3·this + left + 8) >> 4 and (3·this + right + 7) >> 4 (edges: 4·this + 8 / + 7);
+  // h2v1 (3·this + left + 1) >> 2 and (3·this + right + 2) >> 2; h1v2 (3·near + far + 1 | 2) >> 2
+  const src = Uint8Array.of(10, 20, 50, 90); // 2×2 chroma plane
+  const up = (hf: number, vf: number, cw: number, ch: number, W: number, H: number) => {
+    const dst = new Uint8Array(W * H);
+    upsampleFancy(src.subarray(0, cw * ch), cw, ch, hf, vf, dst, W, H);
+    return Array.from(dst);
+  };
+  it('h2v2 (4:2:0)', () => {
+    expect(up(2, 2, 2, 2, 4, 4)).toEqual([10, 12, 18, 20, 20, 24, 33, 37, 40, 48, 64, 72, 50, 60, 80, 90]);
+  });
+  it('h2v1 (4:2:2)', () => {
+    expect(up(2, 1, 2, 1, 4, 1)).toEqual([10, 13, 17, 20]);
+  });
+  it('h1v2 (4:4:0)', () => {
+    expect(up(1, 2, 2, 2, 2, 4)).toEqual([10, 20, 20, 38, 40, 72, 50, 90]);
   });
 });

@@ -243,7 +243,7 @@ function yccToRgb(raw: Uint8Array, W: number, H: number, hf: number, vf: number)
 }
 
 /** libjpeg-turbo jdsample.c h2v1 / h1v2 / h2v2 fancy upsampling into dst (W×H). */
-function upsampleFancy(src: Uint8Array, cw: number, ch: number, hf: number, vf: number, dst: Uint8Array, W: number, H: number): void {
+export function upsampleFancy(src: Uint8Array, cw: number, ch: number, hf: number, vf: number, dst: Uint8Array, W: number, H: number): void {
   // Vertical step (h?v2): each output row mixes its nearest input row (×3) with the next
   // nearest (edge rows replicated). Column sums are kept at ×4 scale for h2v2.
   const row = new Int32Array(cw);
