@@ -107,8 +107,11 @@ describe('claim planning and checking', () => {
     expect(evaluateClaim(lesson, () => result({ quant: acc(0.5), beforeFixes: acc(0.13) })).holds).toBe(false);
     const pc = LESSONS.find((l) => l.id === 'per-channel')!;
     const byRun = (t: Record<string, number>) => (run: string) => result({ quant: acc(t[run]) });
-    expect(evaluateClaim(pc, byRun({ perTensor: 0.77, perChannel: 0.79 })).holds).toBe(true);
-    expect(evaluateClaim(pc, byRun({ perTensor: 0.79, perChannel: 0.79 })).holds).toBe(false);
+    // fp32 is 0.8 in result(): drops are 0.8 − top-1
+    const measured = { perTensor6: 0.11, perChannel6: 0.72, perTensor8: 0.795, perChannel8: 0.796 };
+    expect(evaluateClaim(pc, byRun(measured)).holds).toBe(true);
+    expect(evaluateClaim(pc, byRun({ ...measured, perTensor6: 0.4 })).holds).toBe(false); // only 32 points apart
+    expect(evaluateClaim(pc, byRun({ ...measured, perTensor8: 0.77 })).holds).toBe(false); // 8-bit drops 2.6 apart
     expect(compare(Number.NaN, '<', 1)).toBe(false);
   });
 });
