@@ -59,6 +59,9 @@ export interface QuantApiDeps {
   base: string;
 }
 
+/** Evaluation batch of runs in the browser (see RunOptions.evalBatch). */
+export const BROWSER_EVAL_BATCH = 16;
+
 /** URL of the dev server's copy of ../shared/data (absent in production builds). */
 export const SHARED_DATA = '/shared-data/';
 
@@ -269,6 +272,8 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         const inputs: RunInputs = { engine, modelBytes: model.bytes, model: model.spec, dataset, cropStore, cropper: sharedDecodePool() };
         const runOpts: RunOptions = {
           signal,
+          // batches of 16: a cancel reaches a batch boundary within ~0.3 s on wasm
+          evalBatch: BROWSER_EVAL_BATCH,
           onProgress: (p) => {
             if (msToFirstBatch === undefined && (p.stage === 'fp32' || p.stage === 'calibrate' || p.stage === 'evaluate') && p.done > 0) {
               msToFirstBatch = performance.now() - t0;

@@ -246,6 +246,20 @@ describe('splits, reuse and sharing in runPipeline', () => {
     }
   });
 
+  it('RunOptions.evalBatch changes only how evaluation is batched, not one number of the result', async () => {
+    const { engine, sessions } = spyEngine(wasm, 'logits');
+    const cfg = resolveConfig({ backend: 'tensorrt', model: 'test:tiny', calib: 4, eval: 11, seed: 5 });
+    const inputs = inputsFor(engine, syntheticImages(16, 10, 3), 'eval-batch');
+    const [a] = await runPipeline([cfg], inputs);
+    const firstRuns = sessions.length;
+    const [b] = await runPipeline([cfg], inputs, { evalBatch: 3 });
+    expect({ ...b, seconds: 0, createdAt: 0 }).toEqual({ ...a, seconds: 0, createdAt: 0 });
+    // the evaluation sessions of the second run saw batches of at most 3 images
+    const fqRows = sessions.slice(firstRuns).filter((s) => s.fakeQuant()).flatMap((s) => s.outputs.map((o) => o.length / 10));
+    expect(Math.max(...fqRows)).toBe(3);
+    await expect(runPipeline([cfg], inputs, { evalBatch: 0 })).rejects.toThrow(/positive whole number/);
+  });
+
   it('quantizes weights once per weight key and evaluates the uncorrected model once per quantization key', async () => {
     const { engine, sessions } = spyEngine(wasm, 'output');
     const c = (extra = {}) => resolveConfig({ backend: 'tensorrt', model: 'test:tiny', calib: 4, eval: 6, seed: 3, ...extra });

@@ -70,6 +70,13 @@ export function evaluationModel(engine: Engine, fq: Graph, tuning: Pick<Pipeline
  */
 export const DEFAULT_TUNING: PipelineTuning = { evalBatch: 32, calibBatch: 32, histBatch: 8 };
 
+/** The tuning with RunOptions.evalBatch applied (a positive whole number), or as it is. */
+export function withEvalBatch(tuning: PipelineTuning, evalBatch: number | undefined): PipelineTuning {
+  if (evalBatch === undefined) return tuning;
+  if (!Number.isInteger(evalBatch) || evalBatch < 1) throw new QpError('ARG_INVALID', `The evaluation batch must be a positive whole number, got ${evalBatch}.`);
+  return { ...tuning, evalBatch };
+}
+
 /** Everything a group of configs with the same data split shares. */
 export interface PreparedGroup {
   graph: Graph;
@@ -388,7 +395,7 @@ async function configWeights(
 export async function runPipeline(configs: ExperimentConfig[], rawInputs: RunInputs, runOpts: PipelineOptions = {}): Promise<ExperimentResult[]> {
   requireStages(configs, runOpts);
   const base = parseModel(rawInputs.modelBytes);
-  const { inputs, tuning } = resolveModelInput(base, rawInputs, runOpts.tuning ?? DEFAULT_TUNING);
+  const { inputs, tuning } = resolveModelInput(base, rawInputs, withEvalBatch(runOpts.tuning ?? DEFAULT_TUNING, runOpts.evalBatch));
   const opts = { ...runOpts, tuning };
   const groups = new Map<string, ExperimentConfig[]>();
   for (const c of configs) {

@@ -36,6 +36,11 @@ export interface RunOptions {
   /** whether configs with `cle` also absorb high biases (default true) */
   cleAbsorb?: boolean;
   /**
+   * images per evaluation batch (default 32). Results do not depend on it; a smaller batch
+   * lets a cancel stop at a batch boundary sooner (the browser uses 16).
+   */
+  evalBatch?: number;
+  /**
    * Called once per config after its quantized evaluation with what was simulated (the
    * export in src/lib/export builds deployable files from it). Awaited; a throw fails the run.
    */
