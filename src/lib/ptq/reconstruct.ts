@@ -4,9 +4,10 @@
  * AdaRound or GPTQ runs per layer in network order, replacing the round-to-nearest
  * weights. Two input modes (PTQ_INPUTS): 'fp32' — every layer's inputs from the FP32
  * model, one Gram pass shared by all configs of a data split (the pipeline's default,
- * measured); 'quantized-prefix' — inputs from the quantized prefix, targets from FP32, as
- * MQBench (reconstructFromQuantizedPrefix; not yet measured on the real model since its
- * damping fix, see README). Layers whose bit width is 8 or more keep round-to-nearest
+ * measured; BN re-estimation afterwards removes the drift it leaves); 'quantized-prefix' —
+ * inputs from the quantized prefix, targets from FP32, as MQBench
+ * (reconstructFromQuantizedPrefix: one pass per layer, so several times slower; see
+ * README for both measured). Layers whose bit width is 8 or more keep round-to-nearest
  * (at 8 bits its error is already small, and the classifier alone would cost more than
  * all the other layers).
  */
@@ -199,10 +200,11 @@ export interface PrefixOptions extends ReconstructOptions {
 
 /**
  * Reconstruction with inputs from the quantized prefix and targets from FP32 (MQBench):
- * layers go in chunks of PREFIX_CHUNK_LAYERS; for each chunk one pass over the
+ * layers go in chunks of PREFIX_CHUNK_LAYERS (one); for each chunk one pass over the
  * calibration images runs the FP32 model and the quantized model (activations
  * fake-quantized, weights of earlier chunks already reconstructed, later ones
- * round-to-nearest) side by side and gathers X̃X̃ᵀ and XX̃ᵀ of the chunk's layers; each
+ * round-to-nearest), each only as far as the chunk needs, side by side and gathers X̃X̃ᵀ
+ * and XX̃ᵀ of the chunk's layers; each
  * layer then minimises ‖WX − W̃X̃‖² = ‖(W* − W̃)X̃‖² + const (problem.ts targetWeights).
  * Errors in the report are relative to ‖W*X̃‖².
  */
