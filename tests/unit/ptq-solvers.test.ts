@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { adaround } from '../../src/lib/ptq/adaround.ts';
+import { adaround, polishCodes } from '../../src/lib/ptq/adaround.ts';
 import { gptq, spdInverse, dampedHessian } from '../../src/lib/ptq/gptq.ts';
 import { codesError, nearestCodes, targetWeights, type LayerProblem } from '../../src/lib/ptq/problem.ts';
 import { roundHalfToEven } from '../../src/lib/quant/round.ts';
@@ -191,5 +191,54 @@ describe('targetWeights', () => {
     const p = problem(8, 4, 9, 50, 4);
     const t = targetWeights(p, p.gram, spdInverse, 0.5);
     for (let i = 0; i < t.length; i++) expect(t[i]).toBeCloseTo(p.w[i], 12);
+  });
+});
+
+describe('polishCodes', () => {
+  /** Loss of `codes` with weight i moved to the other end of its floor/ceil interval. */
+  function moved(p: LayerProblem, codes: Int32Array, i: number): number | undefined {
+    const r = Math.floor(i / p.cols);
+    const lo = Math.floor(Math.fround(Math.fround(p.w[i]) / Math.fround(p.scale[r]))) + p.zeroPoint[r];
+    const [a, b] = [lo, lo + 1].map((q) => Math.min(p.qmax, Math.max(p.qmin, q)));
+    const alt = codes[i] === a ? b : a;
+    if (alt === codes[i]) return undefined;
+    const c = Int32Array.from(codes);
+    c[i] = alt;
+    return codesError(p, c);
+  }
+
+  it('never raises the loss and ends where no single move to the other end lowers it', () => {
+    for (const seed of [21, 22, 23]) {
+      const p = problem(seed, 4, 16, 300, 3);
+      const s = Array.from(p.scale, (v) => Math.fround(v));
+      // starts: round-to-nearest, and every weight rounded down (far from any optimum)
+      const down = Int32Array.from(p.w, (v, i) => Math.max(p.qmin, Math.floor(Math.fround(Math.fround(v) / s[Math.floor(i / p.cols)]))));
+      for (const start of [nearestCodes(p), down]) {
+        const before = codesError(p, start);
+        const codes = Int32Array.from(start);
+        const n = polishCodes(p, codes, 100);
+        const after = codesError(p, codes);
+        expect(after, `seed ${seed}`).toBeLessThanOrEqual(before);
+        if (codes.some((c, i) => c !== start[i])) expect(n).toBeGreaterThan(0);
+        for (let i = 0; i < codes.length; i++) {
+          const e = moved(p, codes, i);
+          if (e !== undefined) expect(e, `seed ${seed} weight ${i}`).toBeGreaterThanOrEqual(after * (1 - 1e-9));
+        }
+      }
+      // from all-down it has real work to do
+      const codes = Int32Array.from(down);
+      expect(polishCodes(p, codes, 100)).toBeGreaterThan(0);
+      expect(codesError(p, codes)).toBeLessThan(0.5 * codesError(p, down));
+    }
+  });
+
+  it('keeps every code at one end of its interval and on the grid', () => {
+    const p = problem(24, 6, 12, 200, 3);
+    const codes = adaround(p, { iters: 200 });
+    for (let i = 0; i < codes.length; i++) {
+      const s = Math.fround(p.scale[Math.floor(i / p.cols)]);
+      const lo = Math.floor(Math.fround(Math.fround(p.w[i]) / s));
+      expect([lo, lo + 1].map((q) => Math.min(p.qmax, Math.max(p.qmin, q)))).toContain(codes[i]);
+    }
   });
 });

@@ -5,7 +5,11 @@
  * reconstruction ‖ΔW·X‖² / positions (= Σ_rows Δw·G·Δwᵀ / positions, so its gradient is
  * 2·ΔW·G / positions, a matrix product, no autograd) plus λ·Σ(1 − |2h − 1|^β) with β
  * annealed linearly from 20 to 2 after a 20 % warm-up without the regulariser. Adam on V;
- * finally V ≥ 0 rounds up. Rows are independent given G, so the whole layer is one
+ * finally V ≥ 0 rounds up, and polishCodes moves single weights to the other end of their
+ * interval where that lowers the exact loss (a V that saturated early, where the rectified
+ * sigmoid's gradient is zero, cannot come back by itself: on MobileNet-V2's first depthwise
+ * conv 8 such moves cut the error from 5.8e-2 to 1.1e-2; the optimum over all 2⁹ roundings
+ * per channel is 8.7e-3). Rows are independent given G, so the whole layer is one
  * batched update per iteration (rows × K² multiply-adds).
  */
 import type { LayerProblem } from './problem.ts';
@@ -18,9 +22,21 @@ export interface AdaRoundOptions {
   betaEnd?: number;
   /** fraction of iterations without the regulariser (MQBench 0.2) */
   warmup?: number;
-  /** Adam step size on V */
+  /** Adam step size on V (default DEFAULT_LR) */
   lr?: number;
+  /** finish with polishCodes on the exact loss (default true) */
+  polish?: boolean;
 }
+
+/**
+ * Adam's step size on V. MQBench uses 1e-3 over 20,000 mini-batch steps; with the exact
+ * loss (full Gram matrix) and a few hundred steps, V has to move further per step. Measured
+ * after polishing, 300 steps, 64 calibration images, summed over six MobileNet-V2 layers
+ * (Conv_2, 23, 37, 38, 54, 61) relative to round-to-nearest: 1e-2 lost to 3e-2 and 0.1 on
+ * every layer (e.g. Conv_37 1.08e-3, 1.03e-3, 0.95e-3); on the enumerated 3×3 channels of
+ * ptq-solvers.test.ts 0.1 ends 1.6× the optimum on one of twelve, 3e-2 on none (2,000 steps).
+ */
+export const DEFAULT_LR = 0.03;
 
 const ZETA = 1.1;
 const GAMMA = -0.1;
@@ -117,7 +133,7 @@ class Stepper {
     this.bStart = opts.betaStart ?? 20;
     this.bEnd = opts.betaEnd ?? 2;
     this.warmup = opts.warmup ?? 0.2;
-    this.lr = opts.lr ?? 1e-2;
+    this.lr = opts.lr ?? DEFAULT_LR;
     this.norm = 1 / Math.max(1, p.positions);
     this.target = p.target ?? p.w;
     this.floor = new Float64Array(n);
@@ -220,7 +236,12 @@ export function adaround(p: LayerProblem, opts: AdaRoundOptions): Int32Array {
     void product(st.d, st.dw);
     st.update(t);
   }
-  return st.codes();
+  return finish(p, st.codes(), opts);
+}
+
+function finish(p: LayerProblem, codes: Int32Array, opts: AdaRoundOptions): Int32Array {
+  if (opts.polish ?? true) polishCodes(p, codes);
+  return codes;
 }
 
 /**
@@ -234,7 +255,62 @@ export async function adaroundWith(p: LayerProblem, opts: AdaRoundOptions, produ
     await product(st.d, st.dw);
     st.update(t);
   }
-  return st.codes();
+  return finish(p, st.codes(), opts);
 }
 
 export { rectSigmoid };
+
+/**
+ * Greedy refinement of hard codes on the exact loss Σ_rows d·G·dᵀ (d = dequantized − target):
+ * each weight may sit on either end of its AdaRound interval, floor(w/s) or floor(w/s) + 1
+ * (clipped to [qmin, qmax]); a weight moves to the other end whenever that lowers the row's
+ * loss (Δ = 2δ·(d·G)_i + δ²·G_ii for a move of δ), in sweeps over the row until a sweep
+ * moves nothing or `maxSweeps` is reached. The loss never rises, so the result is never worse
+ * than the codes it starts from. Returns the number of weights moved; `codes` is updated in place.
+ */
+export function polishCodes(p: LayerProblem, codes: Int32Array, maxSweeps = 8): number {
+  const K = p.cols;
+  const per = p.rows / p.groups;
+  const target = p.target ?? p.w;
+  const d = new Float64Array(K);
+  const e = new Float64Array(K);
+  let moved = 0;
+  for (let r = 0; r < p.rows; r++) {
+    const g = Math.floor(r / per) * K * K;
+    const s = Math.fround(p.scale[r]);
+    const zp = p.zeroPoint[r];
+    const o = r * K;
+    const value = (q: number) => Math.fround((q - zp) * s);
+    for (let c = 0; c < K; c++) d[c] = value(codes[o + c]) - target[o + c];
+    e.fill(0);
+    for (let a = 0; a < K; a++) {
+      const da = d[a];
+      if (da === 0) continue;
+      const ga = g + a * K;
+      for (let b = 0; b < K; b++) e[b] += da * p.gram[ga + b];
+    }
+    for (let sweep = 0; sweep < maxSweeps; sweep++) {
+      let changed = 0;
+      for (let c = 0; c < K; c++) {
+        const lo = Math.floor(Math.fround(Math.fround(p.w[o + c]) / s)) + zp;
+        const a = Math.min(p.qmax, Math.max(p.qmin, lo));
+        const b = Math.min(p.qmax, Math.max(p.qmin, lo + 1));
+        const cur = codes[o + c];
+        const alt = cur === a ? b : a;
+        if (alt === cur) continue;
+        const delta = value(alt) - value(cur);
+        const gain = 2 * delta * e[c] + delta * delta * p.gram[g + c * K + c];
+        // strictly lower, beyond float noise of the running sums
+        if (!(gain < -1e-12 * Math.abs(e[c] * delta))) continue;
+        codes[o + c] = alt;
+        d[c] += delta;
+        const gc = g + c * K;
+        for (let k = 0; k < K; k++) e[k] += delta * p.gram[gc + k];
+        changed++;
+      }
+      moved += changed;
+      if (changed === 0) break;
+    }
+  }
+  return moved;
+}
