@@ -15,12 +15,13 @@ import { lesson as biasCorrection } from './bias-correction.ts';
 import { lesson as firstLast } from './first-last-8bit.ts';
 import { lesson as cle } from './cross-layer-equalization.ts';
 import { lesson as mixedPrecision } from './mixed-precision.ts';
+import { lesson as adaround } from './adaround.ts';
 import { lesson as deploy } from './deploy.ts';
 
 export type { Lesson } from './types.ts';
 
 export const LESSONS: readonly Lesson[] = [
-  w8a8, bitWidth, perChannel, vanishing, sign, observers, calibSize, collapse, biasCorrection, firstLast, cle, mixedPrecision, deploy,
+  w8a8, bitWidth, perChannel, vanishing, sign, observers, calibSize, collapse, biasCorrection, firstLast, cle, mixedPrecision, adaround, deploy,
 ];
 
 export function findLesson(id: string): Lesson | undefined {
