@@ -8,7 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
-import { serializeModel } from '../../src/lib/onnx/model.ts';
+import { readFileSync } from 'node:fs';
+import { strFromU8, unzipSync } from 'fflate';
+import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
 import { CONFIG_FIELDS } from '../../src/lib/protocol/schema.ts';
 import { ARTIFACTS, launch, setNumber, skipReason as missing, type E2eSession } from './helpers.ts';
 
@@ -113,6 +115,20 @@ describe.skipIf(!!missing)('the playground in the browser (e2e)', () => {
     expect(link).toContain('calib=32');
     expect(link).toContain('eval=64');
     await page.screenshot({ path: `${ARTIFACTS}/03-result.png`, fullPage: true });
+  });
+
+  it('downloads the result as a deployable zip: QDQ ONNX, ranges.json and the backend file of this run', async () => {
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.locator('[data-testid=download-deployable]').click()]);
+    expect(download.suggestedFilename()).toMatch(new RegExp(`^tensorrt-w8a8-${first.hash.slice(0, 8)}\\.zip$`));
+    const zip = unzipSync(new Uint8Array(readFileSync(await download.path())));
+    const folder = download.suggestedFilename().replace(/\.zip$/, '');
+    expect(Object.keys(zip).sort()).toEqual(['README.txt', 'model.qdq.onnx', 'ranges.json', 'tensorrt.json'].map((f) => `${folder}/${f}`));
+    const ranges = JSON.parse(strFromU8(zip[`${folder}/ranges.json`]));
+    expect(ranges.configHash).toBe(first.hash);
+    expect(Object.keys(ranges.weights).length).toBeGreaterThan(50); // MobileNet-V2: 52 conv/gemm layers
+    const qdq = parseModel(zip[`${folder}/model.qdq.onnx`]);
+    expect(qdq.nodes.filter((n) => n.opType === 'QuantizeLinear')).toHaveLength(Object.keys(ranges.activations).length);
+    expect(await page.locator('[data-testid=deployable] [role=alert]').count()).toBe(0);
   });
 
   it('restores config and the stored numbers from the copied link after a reload', async () => {
