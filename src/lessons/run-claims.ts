@@ -6,8 +6,8 @@
  * analyses pay for the per-layer analysis.
  */
 import { canonicalJson } from '../lib/experiment/config.ts';
-import { quantizeWeights, weightKey, type WeightQuant } from '../lib/experiment/quantize.ts';
-import { DEFAULT_TUNING, prepareGroup, resolveModelInput, runConfig } from '../lib/pipeline/run.ts';
+import { weightKey, type WeightQuant } from '../lib/experiment/quantize.ts';
+import { configWeights, DEFAULT_TUNING, prepareGroup, resolveModelInput, runConfig } from '../lib/pipeline/run.ts';
 import type { ExperimentResult, ProgressFn, RunInputs } from '../lib/experiment/types.ts';
 import { parseModel } from '../lib/onnx/model.ts';
 import { exportRun } from '../lib/export/bundle.ts';
@@ -55,7 +55,8 @@ export async function runLessonClaims(lessons: readonly Lesson[], rawInputs: Run
       const t0 = performance.now();
       const cfg = { ...r.config, model: inputs.model.id };
       const wk = weightKey(cfg);
-      if (!weights.has(wk)) weights.set(wk, quantizeWeights(prepared.graph, prepared.points, cfg));
+      // round-to-nearest, or AdaRound/GPTQ for configs that ask for them
+      if (!weights.has(wk)) weights.set(wk, (await configWeights(inputs.engine, prepared, cfg, inputs, { tuning, onProgress: opts.onProgress })).weights);
       let deployed: ClaimResult['deployed'];
       const onQuantized = async (q: QuantizedRun) => {
         const model = exportRun(q, r.key).files['model.qdq.onnx'];

@@ -363,7 +363,11 @@ export function resolveModelInput(graph: Graph, inputs: RunInputs, tuning: Pipel
  * Round-to-nearest weights of a config, replaced by the weight stage's (AdaRound / GPTQ)
  * when the config asks; its progress goes to the 'quantize' stage.
  */
-async function configWeights(
+/**
+ * A config's quantized weights: round-to-nearest, or the plugged-in weights stage's
+ * (AdaRound/GPTQ) when the config asks for one, with its report.
+ */
+export async function configWeights(
   engine: Engine,
   group: PreparedGroup,
   cfg: ExperimentConfig,

@@ -8,6 +8,7 @@ import { ANALYSIS_STAGES } from '../analysis/stages.ts';
 import { PTQ_STAGES } from '../ptq/stage.ts';
 import type { PipelineStages } from '../experiment/stages.ts';
 import {
+  configWeights as configWeightsWith,
   prepareGroup as prepareGroupWith,
   runConfig as runConfigWith,
   runPipeline,
@@ -44,4 +45,9 @@ export function runConfig(
 /** prepareGroup of experiment/run.ts with the default stages (cross-layer equalization). */
 export function prepareGroup(...[base, configs, inputs, opts]: Parameters<typeof prepareGroupWith>): ReturnType<typeof prepareGroupWith> {
   return prepareGroupWith(base, configs, inputs, withStages(opts));
+}
+
+/** configWeights of experiment/run.ts with the default stages (AdaRound, GPTQ). */
+export function configWeights(...[engine, group, cfg, inputs, opts]: Parameters<typeof configWeightsWith>): ReturnType<typeof configWeightsWith> {
+  return configWeightsWith(engine, group, cfg, inputs, withStages(opts));
 }
