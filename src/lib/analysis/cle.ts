@@ -30,7 +30,7 @@
  * Must not: import ORT, DOM, Svelte or node: modules.
  */
 import { QpError } from '../protocol/errors.ts';
-import { cloneGraph, consumersOf, makeTensor, type Graph, type Node, type TensorData } from '../onnx/ir.ts';
+import { cloneGraph, consumersOf, makeTensor, scalarOperand, type Graph, type Node, type TensorData } from '../onnx/ir.ts';
 
 export type Relu6Mode = 'clip' | 'relu' | 'keep';
 
@@ -74,23 +74,13 @@ function isFloatInit(t: TensorData | undefined): t is TensorData {
   return !!t && (t.dtype === 'float32' || t.dtype === 'float64');
 }
 
-function scalarOf(g: Graph, node: Node, idx: number, attr: string): number | undefined {
-  const name = node.inputs[idx];
-  if (name) {
-    const t = g.initializers.get(name);
-    return t && t.data.length === 1 ? Number(t.data[0]) : undefined;
-  }
-  const a = node.attrs[attr];
-  return typeof a === 'number' ? a : undefined;
-}
-
 /** 'relu', 'relu6' or null for an activation node CLE can pass through. */
 function activationKind(g: Graph, n: Node): 'relu' | 'relu6' | null {
   if (n.domain !== '') return null;
   if (n.opType === 'Relu') return 'relu';
   if (n.opType !== 'Clip') return null;
-  const lo = scalarOf(g, n, 1, 'min');
-  const hi = scalarOf(g, n, 2, 'max');
+  const lo = scalarOperand(g, n, 1, 'min');
+  const hi = scalarOperand(g, n, 2, 'max');
   if (lo !== 0) return null;
   if (!n.inputs[2] && n.attrs.max === undefined) return 'relu'; // no upper bound
   if (hi === Infinity) return 'relu';

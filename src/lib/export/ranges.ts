@@ -17,7 +17,7 @@
  *   the xmodel itself needs AMD's compiler).
  * Pure: JSON-ready objects and text out.
  */
-import type { Graph, Node } from '../onnx/ir.ts';
+import { producerOf, scalarOperand, type Graph, type Node } from '../onnx/ir.ts';
 import type { QParams } from '../quant/types.ts';
 import { type Deployable, rangeBits } from './deployable.ts';
 
@@ -112,44 +112,25 @@ export function pplCudaRanges(d: Deployable): string {
   return d.activations.map((a) => `${a.tensor}: ${amax(a.qparams)}\n`).join('');
 }
 
-/** Bounds of a Clip node (attributes before opset 11, constant inputs after), or undefined. */
-function clipBounds(g: Graph, n: Node): [number, number] | undefined {
-  const at = (i: number, attr: string, dflt: number): number | undefined => {
-    const name = n.inputs[i];
-    if (name) {
-      const t = g.initializers.get(name);
-      return t && t.data.length === 1 ? Number(t.data[0]) : undefined;
-    }
-    const v = n.attrs[attr];
-    return typeof v === 'number' ? v : v === undefined ? dflt : undefined;
-  };
-  const lo = at(1, 'min', -Infinity);
-  const hi = at(2, 'max', Infinity);
-  return lo === undefined || hi === undefined ? undefined : [lo, hi];
-}
-
 /**
- * The Conv output Tengine knows an activation by after fusing Conv+Relu / Conv+ReLU6, or
- * undefined when the activation is not such a pair's output.
+ * The Conv output Tengine knows an activation by after fusing Conv+Relu / Conv+ReLU6
+ * (Clip(0, 6)), or undefined when the activation is not such a pair's output.
  */
-function tengineFusedName(g: Graph, tensor: string): string | undefined {
-  const producer = g.nodes.find((n) => n.outputs[0] === tensor);
-  if (!producer) return undefined;
-  if (producer.opType === 'Clip') {
-    const b = clipBounds(g, producer);
-    if (!b || b[0] !== 0 || b[1] !== 6) return undefined;
-  } else if (producer.opType !== 'Relu') return undefined;
-  const conv = g.nodes.find((n) => n.outputs[0] === producer.inputs[0]);
+function tengineFusedName(g: Graph, producers: Map<string, Node>, tensor: string): string | undefined {
+  const act = producers.get(tensor);
+  const relu = act?.opType === 'Relu' || (act?.opType === 'Clip' && scalarOperand(g, act, 1, 'min') === 0 && scalarOperand(g, act, 2, 'max') === 6);
+  const conv = relu ? producers.get(act!.inputs[0]) : undefined;
   return conv?.opType === 'Conv' ? conv.outputs[0] : undefined;
 }
 
 /** Tengine `.scale` file: `tensor scale zero_point` per line, fused Conv outputs included. */
 export function tengineScale(d: Deployable): string {
+  const producers = producerOf(d.graph);
   const lines: string[] = [];
   for (const a of d.activations) {
     const line = ` ${a.qparams.scale[0]} ${a.qparams.zeroPoint[0]}\n`;
     lines.push(`${a.tensor}${line}`);
-    const fused = tengineFusedName(d.graph, a.tensor);
+    const fused = tengineFusedName(d.graph, producers, a.tensor);
     if (fused) lines.push(`${fused}${line}`);
   }
   return lines.join('');

@@ -13,7 +13,7 @@
  * for golden tests, and the pipeline measures agreement between the two (see README).
  * Returns a new graph; never mutates its input.
  */
-import { type Graph, type Node, NameAllocator, cloneGraph, consumersOf, makeTensor, producerOf } from './ir.ts';
+import { type Graph, type Node, NameAllocator, cloneGraph, consumersOf, floatScalar, makeTensor, producerOf } from './ir.ts';
 
 export interface FoldReport {
   /** quantizers whose Div was folded into the producing Conv */
@@ -22,12 +22,6 @@ export interface FoldReport {
   consumerFolds: number;
   /** per-tensor quantizers seen */
   quantizers: number;
-}
-
-function scalarInit(g: Graph, name: string): number | undefined {
-  const t = g.initializers.get(name);
-  if (!t || t.dtype !== 'float32' || t.data.length !== 1) return undefined;
-  return Number(t.data[0]);
 }
 
 /**
@@ -54,7 +48,7 @@ export function foldFakeQuantScales(fqGraph: Graph): { graph: Graph; report: Fol
 
   for (const div of [...g.nodes]) {
     if (div.opType !== 'Div' || div.domain !== '') continue;
-    const s = scalarInit(g, div.inputs[1]);
+    const s = floatScalar(g, div.inputs[1]);
     if (s === undefined || !(s > 0)) continue;
     const cons = consumersOf(g);
     const round = cons.get(div.outputs[0]);
@@ -73,7 +67,7 @@ export function foldFakeQuantScales(fqGraph: Graph): { graph: Graph; report: Fol
     if (act && (act.opType === 'Relu' || act.opType === 'Clip')) conv = prod.get(act.inputs[0]);
     else act = undefined;
     const single = (x: string) => (cons.get(x)?.length ?? 0) === 1 && !outputs.has(x);
-    const actBoundsOk = !act || act.opType === 'Relu' || [1, 2].every((k) => !act!.inputs[k] || scalarInit(g, act!.inputs[k]) !== undefined);
+    const actBoundsOk = !act || act.opType === 'Relu' || [1, 2].every((k) => !act!.inputs[k] || floatScalar(g, act!.inputs[k]) !== undefined);
     if (
       conv &&
       conv.opType === 'Conv' &&
@@ -89,7 +83,7 @@ export function foldFakeQuantScales(fqGraph: Graph): { graph: Graph; report: Fol
       if (act?.opType === 'Clip') {
         for (const k of [1, 2]) {
           if (!act.inputs[k]) continue;
-          const v = scalarInit(g, act.inputs[k])! / s;
+          const v = floatScalar(g, act.inputs[k])! / s;
           const name = names.take(`${act.inputs[k]}_fold`);
           g.initializers.set(name, makeTensor(name, [], Float32Array.of(v)));
           act.inputs[k] = name;

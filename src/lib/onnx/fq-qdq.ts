@@ -21,7 +21,7 @@
  * QuantizeLinear/DequantizeLinear with a scalar scale exist since opset 10, below the opset
  * 11 insertFakeQuant already requires. Returns a new graph; never mutates its input.
  */
-import { type Graph, type Node, NameAllocator, cloneGraph, consumersOf, makeNode, makeTensor, producerOf } from './ir.ts';
+import { type Graph, type Node, NameAllocator, cloneGraph, consumersOf, floatScalar, makeNode, makeTensor, producerOf, scalarOperand } from './ir.ts';
 
 /** Session config that keeps onnxruntime from fusing the Q/DQ pairs into integer kernels. */
 export const QDQ_SESSION_CONFIG = { session: { disable_quant_qdq: '1' } } as const;
@@ -35,18 +35,12 @@ export interface QdqReport {
   kept: number;
 }
 
-function scalar(g: Graph, name: string | undefined): number | undefined {
-  const t = name ? g.initializers.get(name) : undefined;
-  if (!t || t.dtype !== 'float32' || t.data.length !== 1) return undefined;
-  return Number(t.data[0]);
-}
-
 /** Whether the node's output can never be negative. */
 function nonNegative(g: Graph, n: Node | undefined): boolean {
   if (!n || n.domain !== '') return false;
   if (n.opType === 'Relu' || n.opType === 'Sigmoid' || n.opType === 'Softmax') return true;
   if (n.opType === 'Clip') {
-    const lo = n.inputs[1] ? scalar(g, n.inputs[1]) : typeof n.attrs.min === 'number' ? n.attrs.min : undefined;
+    const lo = scalarOperand(g, n, 1, 'min');
     return lo !== undefined && lo >= 0;
   }
   return false;
@@ -68,14 +62,14 @@ export function fakeQuantAsQdq(fqGraph: Graph): { graph: Graph; report: QdqRepor
 
   for (const div of g.nodes) {
     if (div.opType !== 'Div' || div.domain !== '') continue;
-    const s = scalar(g, div.inputs[1]);
+    const s = floatScalar(g, div.inputs[1]);
     if (s === undefined || !(s > 0)) continue;
     const round = only(div.outputs[0], 'Round');
     const clip = round && only(round.outputs[0], 'Clip');
     const mul = clip && only(clip.outputs[0], 'Mul');
-    if (!round || !clip || !mul || mul.inputs[0] !== clip.outputs[0] || scalar(g, mul.inputs[1]) !== s) continue;
-    const lo = scalar(g, clip.inputs[1]);
-    const hi = scalar(g, clip.inputs[2]);
+    if (!round || !clip || !mul || mul.inputs[0] !== clip.outputs[0] || floatScalar(g, mul.inputs[1]) !== s) continue;
+    const lo = floatScalar(g, clip.inputs[1]);
+    const hi = floatScalar(g, clip.inputs[2]);
     if (lo === undefined || hi === undefined || !Number.isInteger(lo) || !Number.isInteger(hi) || lo > 0 || hi < 0) continue;
     const t = div.inputs[0];
     let zp: number;

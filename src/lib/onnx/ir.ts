@@ -118,6 +118,28 @@ export function producerOf(g: Graph): Map<string, Node> {
   return m;
 }
 
+/** The value of a float32 initializer holding one number, or undefined (absent, other type or size). */
+export function floatScalar(g: Graph, name: string | undefined): number | undefined {
+  const t = name ? g.initializers.get(name) : undefined;
+  if (!t || t.dtype !== 'float32' || t.data.length !== 1) return undefined;
+  return Number(t.data[0]);
+}
+
+/**
+ * A scalar operand of a node that older opsets give as an attribute and newer ones as a
+ * constant input (Clip's min and max): the one-number initializer at input `idx`, else the
+ * numeric attribute `attr`; undefined when neither is there or the input is not a constant.
+ */
+export function scalarOperand(g: Graph, node: Node, idx: number, attr: string): number | undefined {
+  const name = node.inputs[idx];
+  if (name) {
+    const t = g.initializers.get(name);
+    return t && t.data.length === 1 ? Number(t.data[0]) : undefined;
+  }
+  const a = node.attrs[attr];
+  return typeof a === 'number' ? a : undefined;
+}
+
 /** Map tensor name → nodes reading it (in node order; a node reading twice appears once). */
 export function consumersOf(g: Graph): Map<string, Node[]> {
   const m = new Map<string, Node[]>();
