@@ -361,11 +361,7 @@ export function resolveModelInput(graph: Graph, inputs: RunInputs, tuning: Pipel
 
 /**
  * Round-to-nearest weights of a config, replaced by the weight stage's (AdaRound / GPTQ)
- * when the config asks; its progress goes to the 'quantize' stage.
- */
-/**
- * A config's quantized weights: round-to-nearest, or the plugged-in weights stage's
- * (AdaRound/GPTQ) when the config asks for one, with its report.
+ * when the config asks, with its report; its progress goes to the 'quantize' stage.
  */
 export async function configWeights(
   engine: Engine,

@@ -58,21 +58,15 @@ export interface TransformStage {
   apply(ctx: TransformContext, cfg: ExperimentConfig): Promise<{ graph: Graph }>;
 }
 
-/** What a weight stage sees: the round-to-nearest weights of one config and the calibration images. */
-export interface WeightContext {
-  engine: Engine;
-  graph: Graph;
-  points: QuantPoints;
-  /** round-to-nearest weights on the observers' grids */
-  weights: WeightQuant[];
-  activations: ActivationQuant[];
-  spec: PreprocessSpec;
-  calibCrops: Uint8Array[];
+/**
+ * What a weight stage sees: the fields of StageContext it needs (its `weights` are the
+ * round-to-nearest weights on the observers' grids) and the calibration images.
+ */
+export interface WeightContext
+  extends Pick<StageContext, 'engine' | 'graph' | 'points' | 'weights' | 'activations' | 'spec' | 'calibCrops' | 'signal' | 'onProgress'> {
   batchSize: number;
   /** per data split: work a stage may share between the configs of one group (e.g. Gram matrices) */
   shared: Map<string, unknown>;
-  signal?: AbortSignal;
-  onProgress: (message: string, done: number, total: number) => void;
 }
 
 /**
