@@ -18,7 +18,7 @@
  * of float32 each) go in separate passes. All positions are used; none are subsampled.
  */
 import { QpError } from '../protocol/errors.ts';
-import { type Graph, type Node, NameAllocator, cloneGraph, makeNode, makeTensor, producerOf, pruneInitializers, subgraphRefs } from '../onnx/ir.ts';
+import { type Graph, type Node, NameAllocator, cloneGraph, makeNode, makeTensor } from '../onnx/ir.ts';
 import type { WeightPoint } from '../onnx/placement.ts';
 
 /** What a layer's Gram matrix looks like. */
@@ -224,27 +224,6 @@ export function buildCrossGramGraph(fp: Graph, quant: Graph, layouts: GramLayout
   }
   b.out.nodes.push(...b.added);
   return { graph: b.out, outputs };
-}
-
-/**
- * Keeps only the graph outputs named in `keep` and the nodes (and initializers) they need,
- * in place: a Gram graph for the first layers then runs only the model's prefix up to them,
- * not the whole model.
- */
-export function keepOutputs(g: Graph, keep: readonly string[]): void {
-  const wanted = new Set(keep);
-  g.outputs = g.outputs.filter((o) => wanted.has(o.name));
-  const producer = producerOf(g);
-  const needed = new Set<Node>();
-  const stack = [...wanted];
-  while (stack.length) {
-    const n = producer.get(stack.pop()!);
-    if (!n || needed.has(n)) continue;
-    needed.add(n);
-    for (const i of [...n.inputs, ...subgraphRefs(n)]) if (i !== '') stack.push(i);
-  }
-  g.nodes = g.nodes.filter((n) => needed.has(n));
-  pruneInitializers(g);
 }
 
 /** Positions one batch contributed, from the fetched shape output. */

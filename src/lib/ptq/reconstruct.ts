@@ -14,15 +14,16 @@
 import { throwIfAborted } from '../protocol/errors.ts';
 import type { ExperimentConfig } from '../protocol/config.ts';
 import type { PreprocessSpec } from '../data/types.ts';
-import type { Engine } from '../engine/types.ts';
+import type { Engine, FloatTensor } from '../engine/types.ts';
 import { ensureOpset, insertFakeQuant } from '../onnx/fake-quant.ts';
-import { cloneGraph, type Graph } from '../onnx/ir.ts';
+import { cloneGraph, type Graph, type ValueInfo } from '../onnx/ir.ts';
 import { serializeModel } from '../onnx/model.ts';
 import type { QuantPoints } from '../onnx/placement.ts';
 import { adaroundWith } from './adaround.ts';
 import { gramProduct } from './gram-matmul.ts';
 import { gptq, spdInverse } from './gptq.ts';
-import { buildCrossGramGraph, buildGramGraph, gramLayout, keepOutputs, planGramChunks, positionsOf, type GramLayout } from './gram-graph.ts';
+import { buildCrossGramGraph, buildGramGraph, gramLayout, planGramChunks, positionsOf, QUANT_PREFIX, type GramLayout } from './gram-graph.ts';
+import { cutSegment, latestCut, nodePositions, singleTensorCuts, type Cut } from './cuts.ts';
 import { codesError, codesToInitializer, layerProblem, nearestCodes, outputEnergy, targetWeights, type LayerProblem } from './problem.ts';
 import type { PtqLayerReport, PtqReport } from './types.ts';
 import { batches } from '../experiment/batches.ts';
@@ -31,17 +32,6 @@ import type { ActivationQuant, WeightQuant } from '../experiment/quantize.ts';
 /** Where the layers' inputs come from (see the module header). */
 export type PtqInputs = 'fp32' | 'quantized-prefix';
 export const PTQ_INPUTS: PtqInputs = 'fp32';
-
-/**
- * Layers per pass of the quantized-prefix reconstruction. One: a layer's quantized inputs
- * must come from the prefix as it will be evaluated, i.e. with every earlier layer already
- * reconstructed. With several layers per pass the later layers of a pass saw inputs through
- * round-to-nearest weights of the earlier ones, and their targets W* compensated errors that
- * the evaluated model no longer has (measured: GPTQ W4A8 collapsed to 0 % top-1 with 14 layers
- * per pass; 78 % with one, 32 calibration / 200 evaluation images). Each pass runs only the
- * prefix the layer needs (keepOutputs).
- */
-export const PREFIX_CHUNK_LAYERS = 1;
 
 export interface LayerGram {
   layout: GramLayout;
@@ -196,17 +186,61 @@ export interface PrefixOptions extends ReconstructOptions {
   onGramProgress?: (done: number, total: number) => void;
   /** sees the matrices each layer is solved with (X̃X̃ᵀ and XX̃ᵀ), before solving it */
   onLayerGrams?: (initializer: string, gram: Float64Array, cross: Float64Array, positions: number) => void;
+  /** bytes of stored cut activations (FP32 and quantized together); 0 runs every pass from the input */
+  cutCacheBytes?: number;
 }
 
 /**
- * Reconstruction with inputs from the quantized prefix and targets from FP32 (MQBench):
- * layers go in chunks of PREFIX_CHUNK_LAYERS (one); for each chunk one pass over the
- * calibration images runs the FP32 model and the quantized model (activations
- * fake-quantized, weights of earlier chunks already reconstructed, later ones
- * round-to-nearest), each only as far as the chunk needs, side by side and gathers X̃X̃ᵀ
- * and XX̃ᵀ of the chunk's layers; each
- * layer then minimises ‖WX − W̃X̃‖² = ‖(W* − W̃)X̃‖² + const (problem.ts targetWeights).
- * Errors in the report are relative to ‖W*X̃‖².
+ * Memory for the stored cut activations (cuts.ts) of the quantized-prefix reconstruction,
+ * FP32 and quantized model together. With 128 calibration images MobileNet-V2 then resumes
+ * from every block boundary except the two 112×112 ones (32 channels: 205 MB per model);
+ * ResNet-18 from every block boundary after the stem (64×56×56: 103 MB per model).
+ */
+export const CUT_CACHE_BYTES = 256 * 2 ** 20;
+
+/** Where a pass resumes: a cut tensor and its values per batch (null: the model input, made from the crops). */
+interface Resume {
+  gap: number;
+  info: ValueInfo;
+  values: (FloatTensor | null)[] | null;
+}
+
+/** Floats per image of every cut tensor of both models, from one run on two images. */
+async function cutSizes(engine: Engine, merged: Graph, names: string[], crops: Uint8Array[], spec: PreprocessSpec): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  if (!names.length) return sizes;
+  const probe = cloneGraph(merged, { shareInitializers: true });
+  cutSegment(probe, probe.inputs, names.map((name) => ({ name, dtype: 'float32', shape: null })));
+  const session = await engine.createSession(serializeModel(probe));
+  try {
+    const n = Math.min(2, crops.length);
+    const batch = batches(crops.slice(0, n), spec, n).next().value!;
+    const res = await session.run({ [session.inputNames[0]]: batch.tensor }, names);
+    // a tensor whose first dimension is not the batch cannot be split by image: never stored
+    for (const name of names) sizes.set(name, res[name].dims[0] === n ? res[name].data.length / n : Infinity);
+  } finally {
+    await session.release();
+  }
+  return sizes;
+}
+
+/**
+ * Reconstruction with inputs from the quantized prefix and targets from FP32 (MQBench),
+ * one layer at a time in network order. For each layer one pass over the calibration images
+ * runs the FP32 model and the quantized model (activations fake-quantized, earlier layers
+ * already reconstructed, later ones round-to-nearest) side by side and gathers X̃X̃ᵀ and
+ * XX̃ᵀ; the layer then minimises ‖WX − W̃X̃‖² = ‖(W* − W̃)X̃‖² + const (problem.ts
+ * targetWeights). A pass does not start at the input: each model's values at the latest
+ * single-tensor cut before the layer (cuts.ts) are kept from the previous pass, so a pass
+ * runs one block or less, and the whole reconstruction about two forward passes of each
+ * model plus the Gram products. Errors in the report are relative to ‖W*X̃‖².
+ *
+ * One layer per pass: a layer's quantized inputs must come from the prefix as it will be
+ * evaluated, with every earlier layer already reconstructed. Gathering several layers in
+ * one pass gave the later ones inputs through round-to-nearest weights of the earlier ones,
+ * and their targets W* compensated errors the evaluated model no longer has (measured:
+ * GPTQ W4A8 collapsed to 0 % top-1 with 14 layers per pass; 78 % with one, 32 calibration /
+ * 200 evaluation images).
  */
 export async function reconstructFromQuantizedPrefix(
   engine: Engine,
@@ -226,7 +260,17 @@ export async function reconstructFromQuantizedPrefix(
   const fp = cloneGraph(graph, { shareInitializers: true });
   ensureOpset(fp, 11);
   const actMap = new Map(acts.map((a) => [a.point.tensor, a.qparams]));
+  const quantWith = (ws: WeightQuant[]) => {
+    const q = insertFakeQuant(graph, { weights: new Map(ws.map((w) => [w.point.initializer, w.values])), activations: actMap });
+    ensureOpset(q, 11);
+    return q;
+  };
   const bitsOf = (wq: WeightQuant) => Math.round(Math.log2(wq.qparams.qmax - wq.qparams.qmin + 1));
+
+  // the quantized graph has the same nodes for every layer (only weight values change)
+  const quant0 = quantWith(current);
+  const fpPos = nodePositions(fp);
+  const qPos = nodePositions(quant0);
   const todo: { index: number; layout: GramLayout }[] = [];
   weights.forEach((wq, index) => {
     const layout = gramLayout(graph, wq.point);
@@ -235,60 +279,92 @@ export async function reconstructFromQuantizedPrefix(
       layers[index] = { node: wq.point.node, initializer: wq.point.initializer, bits: bitsOf(wq), errorBefore: NaN, errorAfter: NaN, flips: 0, seconds: 0, skipped };
     } else todo.push({ index, layout });
   });
+  // network order: a layer's inputs must pass through every reconstructed layer before it
+  todo.sort((a, b) => qPos.get(weights[a.index].point.node)! - qPos.get(weights[b.index].point.node)!);
+
+  const inputInfo = graph.inputs[0];
+  const qName = (t: string) => (quant0.inputs.some((v) => v.name === t) ? t : QUANT_PREFIX + t);
+  const budget = (opts.cutCacheBytes ?? CUT_CACHE_BYTES) / 2;
+  const fpCuts = budget > 0 && graph.inputs.length === 1 ? singleTensorCuts(fp) : [];
+  const qCuts = budget > 0 && graph.inputs.length === 1 ? singleTensorCuts(quant0).map((c) => ({ ...c, tensor: qName(c.tensor) })) : [];
+  const candidates = [...new Set([...fpCuts, ...qCuts].map((c) => c.tensor).filter((t) => t !== inputInfo?.name))];
+  const tp = performance.now();
+  const sizes = candidates.length ? await cutSizes(engine, buildCrossGramGraph(fp, quant0, []).graph, candidates, crops, spec) : new Map<string, number>();
+  gramSeconds += (performance.now() - tp) / 1000;
+  const fits = (c: Cut) => c.tensor !== inputInfo?.name && (sizes.get(c.tensor) ?? Infinity) * crops.length * 4 <= budget;
+  const start = (): Resume => ({ gap: 0, info: inputInfo, values: null });
+  let resumeFp = start();
+  let resumeQ = start();
+
   let done = 0;
-  for (let c0 = 0; c0 < todo.length; c0 += PREFIX_CHUNK_LAYERS) {
-    const chunk = todo.slice(c0, c0 + PREFIX_CHUNK_LAYERS);
+  for (const { index, layout } of todo) {
     throwIfAborted(opts.signal);
+    const wq = weights[index];
     const tg = performance.now();
-    const quant = insertFakeQuant(graph, { weights: new Map(current.map((w) => [w.point.initializer, w.values])), activations: actMap });
-    ensureOpset(quant, 11);
-    const { graph: merged, outputs } = buildCrossGramGraph(fp, quant, chunk.map((c) => c.layout));
-    keepOutputs(merged, outputs.flatMap((o) => [o.gram, o.cross, o.shape]));
+    const quant = done === 0 ? quant0 : quantWith(current);
+    const { graph: merged, outputs } = buildCrossGramGraph(fp, quant, [layout]);
+    const o = outputs[0];
+    const nextFp = latestCut(fpCuts, fpPos.get(wq.point.node)!, fits);
+    const nextQ = latestCut(qCuts, qPos.get(wq.point.node)!, fits);
+    const advFp = nextFp && nextFp.gap > resumeFp.gap ? nextFp : undefined;
+    const advQ = nextQ && nextQ.gap > resumeQ.gap ? nextQ : undefined;
+    const fetches = [o.gram, o.cross, o.shape, ...(advFp ? [advFp.tensor] : []), ...(advQ ? [advQ.tensor] : [])];
+    const outInfo = fetches.map((name) => merged.outputs.find((v) => v.name === name) ?? { name, dtype: 'float32' as const, shape: null });
+    const ins = resumeFp.info.name === resumeQ.info.name ? [resumeFp.info] : [resumeFp.info, resumeQ.info];
+    cutSegment(merged, ins, outInfo);
     const session = await engine.createSession(serializeModel(merged));
-    const acc = outputs.map((o) => {
-      const n = o.layout.groups * o.layout.cols * o.layout.cols;
-      return { o, gram: new Float64Array(n), cross: new Float64Array(n), positions: 0 };
-    });
+    const gram = new Float64Array(layout.groups * layout.cols * layout.cols);
+    const cross = new Float64Array(gram.length);
+    let positions = 0;
+    const storedFp: FloatTensor[] = [];
+    const storedQ: FloatTensor[] = [];
     try {
-      const input = session.inputNames[0];
-      const fetches = outputs.flatMap((o) => [o.gram, o.cross, o.shape]);
       let b = 0;
       const nb = Math.ceil(crops.length / opts.batchSize);
       for (const batch of batches(crops, spec, opts.batchSize)) {
         throwIfAborted(opts.signal);
-        const res = await session.run({ [input]: batch.tensor }, fetches);
-        for (const a of acc) {
-          const g = res[a.o.gram].data;
-          const x = res[a.o.cross].data;
-          for (let i = 0; i < g.length; i++) {
-            a.gram[i] += g[i];
-            a.cross[i] += x[i];
-          }
-          a.positions += positionsOf(a.o, res[a.o.shape].data);
+        const feeds: Record<string, FloatTensor> = {};
+        for (const r of [resumeFp, resumeQ]) feeds[r.info.name] = r.values ? r.values[b]! : batch.tensor;
+        const res = await session.run(feeds, fetches);
+        // the old cut's values are no longer needed once the new cut is stored
+        if (advFp) {
+          storedFp.push(res[advFp.tensor]);
+          if (resumeFp.values) resumeFp.values[b] = null;
         }
-        opts.onGramProgress?.(++b, nb);
+        if (advQ) {
+          storedQ.push(res[advQ.tensor]);
+          if (resumeQ.values) resumeQ.values[b] = null;
+        }
+        const g = res[o.gram].data;
+        const x = res[o.cross].data;
+        for (let i = 0; i < g.length; i++) {
+          gram[i] += g[i];
+          cross[i] += x[i];
+        }
+        positions += positionsOf(o, res[o.shape].data);
+        b++;
+        opts.onGramProgress?.(b, nb);
       }
     } finally {
       await session.release();
     }
+    const stored = (c: Cut, values: FloatTensor[]): Resume => ({ gap: c.gap, info: { name: c.tensor, dtype: 'float32', shape: [null, ...values[0].dims.slice(1)] }, values });
+    if (advFp) resumeFp = stored(advFp, storedFp);
+    if (advQ) resumeQ = stored(advQ, storedQ);
     gramSeconds += (performance.now() - tg) / 1000;
-    for (let k = 0; k < chunk.length; k++) {
-      const { index } = chunk[k];
-      const wq = weights[index];
-      throwIfAborted(opts.signal);
-      opts.onProgress?.(done, todo.length, wq.point.node);
-      await new Promise((r) => setTimeout(r, 0));
-      const t1 = performance.now();
-      const a = acc[k];
-      opts.onLayerGrams?.(wq.point.initializer, a.gram, a.cross, a.positions);
-      const init = graph.initializers.get(wq.point.initializer)!;
-      const p = layerProblem(init.data as Float32Array, init.dims, wq.point.axis, a.o.layout.groups, a.gram, a.positions, wq.qparams);
-      p.target = targetWeights(p, a.cross, spdInverse);
-      const solved = await solveLayer(engine, p, cfg, wq, bitsOf(wq), t1);
-      layers[index] = solved.report;
-      current[index] = { ...wq, values: solved.values };
-      done++;
-    }
+
+    opts.onProgress?.(done, todo.length, wq.point.node);
+    await new Promise((r) => setTimeout(r, 0));
+    throwIfAborted(opts.signal);
+    const t1 = performance.now();
+    opts.onLayerGrams?.(wq.point.initializer, gram, cross, positions);
+    const init = graph.initializers.get(wq.point.initializer)!;
+    const p = layerProblem(init.data as Float32Array, init.dims, wq.point.axis, layout.groups, gram, positions, wq.qparams);
+    p.target = targetWeights(p, cross, spdInverse);
+    const solved = await solveLayer(engine, p, cfg, wq, bitsOf(wq), t1);
+    layers[index] = solved.report;
+    current[index] = { ...wq, values: solved.values };
+    done++;
   }
   opts.onProgress?.(todo.length, todo.length, '');
   return {
