@@ -4,12 +4,14 @@
  * table (stdout) and progress (stderr). Errors: one line, non-zero exit.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { QpError, toErrorInfo } from '../lib/protocol/errors.ts';
 import { DiskCropStore, loadImageFolder } from '../lib/data/dataset.node.ts';
 import { EFFICIENTNET_LITE_SPEC, TORCHVISION_SPEC } from '../lib/data/preprocess.ts';
 import { createNodeEngine } from '../lib/engine/node.ts';
 import { configLabel, fixesAndAnalysisSummary, layersTable, ptqTable, resultsTable, worstLayers } from '../lib/experiment/report.ts';
 import { runExperiments } from '../lib/pipeline/run.ts';
+import { loadSplitCrops } from '../lib/experiment/run.ts';
 import type { ExperimentResult, ModelSpec, Progress, RunInputs } from '../lib/experiment/types.ts';
 import type { ExperimentConfig } from '../lib/protocol/config.ts';
 import { measureSensitivity } from '../lib/analysis/sensitivity-run.ts';
@@ -18,7 +20,8 @@ import type { Graph } from '../lib/onnx/ir.ts';
 import { parseModel } from '../lib/onnx/model.ts';
 import { identifyModel, sha256Hex, sniffOnnx } from '../lib/models/identify.ts';
 import { validateClassifier } from '../lib/models/validate.ts';
-import { parseBenchArgs, withImageCount } from './args.ts';
+import { parseBenchArgs, withImageCount, type BenchArgs } from './args.ts';
+import { planJobs, runJobs, withoutFlags } from './jobs.ts';
 import { ExportWriter, exportSummary } from './export.ts';
 import { appendJsonl, mergeJsonl, readJsonl, repairJsonl, selectShard, splitSweepArgs } from './sweep.ts';
 import { configHash } from '../lib/experiment/config.ts';
@@ -106,8 +109,46 @@ function mixedPrecisionTable(results: ExperimentResult[], params: Map<Experiment
   return `Mixed precision (k layers kept at 8 bits; weight size = Σ params × bits):\n  k      size           top-1   layers\n${rows.join('\n')}`;
 }
 
-export async function main(argv: string[]): Promise<number> {
+type LinkInputs = Parameters<typeof cliLink>[1];
+
+/** Everything printed after a sweep (tables, links, reconstruction and per-layer sections) and --json. */
+async function printReport(results: ExperimentResult[], args: BenchArgs, linkInputs: LinkInputs, model: ModelSpec): Promise<void> {
+  const records = results.map((r) => ({ ...r, url: cliLink(r.config, linkInputs) }));
+  process.stdout.write(`\n${resultsTable(results)}\n`);
+  if (args.links) {
+    process.stdout.write('\nLinks (open in the app after its address, e.g. http://localhost:5173/#v=1&…):\n');
+    for (const r of records) process.stdout.write(`${configLabel(r)}  ${r.url}\n`);
+  }
+  const summary = fixesAndAnalysisSummary(results);
+  if (summary) process.stdout.write(`${summary}\n`);
+  for (const r of results) {
+    if (!r.ptq) continue;
+    process.stdout.write(`\nReconstruction, ${configLabel(r)} (error = ‖ΔW·X‖²/‖W·X‖² on the calibration inputs; Gram matrices ${r.ptq.gramSeconds.toFixed(1)} s, solving ${r.ptq.solveSeconds.toFixed(1)} s):\n${ptqTable(r.ptq)}\n`);
+  }
+  for (const r of results) {
+    if (!r.layers) continue;
+    process.stdout.write(`\nPer-layer error, ${configLabel(r)} (SQNR in dB on ${r.analysis?.images ?? '?'} evaluation images; drift = quantized vs FP32 output statistics):\n${layersTable(r.layers)}\n`);
+    process.stdout.write(`worst layers (lowest standalone SQNR): ${worstLayers(r.layers).map((l) => `${l.name} (${l.standalone.sqnrDb.toFixed(1)} dB)`).join(', ')}\n`);
+  }
+  if (results[0]?.images.skipped) process.stdout.write(`(${results[0].images.skipped} unreadable image(s) skipped)\n`);
+  if (model.label.startsWith('SYNTHETIC')) {
+    process.stdout.write('note: this model has SYNTHETIC seeded (untrained) weights: its accuracy figures mean nothing; use it for graph handling and timing only.\n');
+  }
+  if (results[0]?.unquantizedOps.length) process.stdout.write(`ops left in float: ${results[0].unquantizedOps.join(', ')}\n`);
+  if (args.json) await writeFile(args.json, JSON.stringify(records, null, 2));
+}
+
+export interface MainOptions {
+  /**
+   * The CLI's entry script: with it a sweep may spread over several processes of it
+   * (--jobs, cli/jobs.ts). Without it (main called in-process) everything runs here.
+   */
+  entry?: string;
+}
+
+export async function main(argv: string[], opts: MainOptions = {}): Promise<number> {
   let exporter: ExportWriter | undefined;
+  const wall = performance.now();
   try {
     const { sweep, rest } = splitSweepArgs(argv);
     if (sweep.merge) {
@@ -138,6 +179,40 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
     }
+    const cores = availableParallelism();
+    const jobs = opts.entry && !args.exportDir && !args.keepSensitive ? planJobs(sweep.jobs, configs.length, cores) : 1;
+    if (typeof sweep.jobs === 'number' && sweep.jobs > 1 && jobs === 1) {
+      throw new QpError('ARG_INVALID', args.exportDir || args.keepSensitive ? '--jobs runs one process when --export or --keep-sensitive is given; drop one of them.' : '--jobs needs the bench command (npm run bench).');
+    }
+    const linkInputs = {
+      modelPath: args.model,
+      modelSha256: await sha256Hex(modelBytes),
+      modelId: model.id,
+      dataDir: args.data,
+      fingerprint: await fingerprintOf(dataset),
+      analyze: args.analyze ? CLI_ANALYSIS_IMAGES : undefined,
+    };
+    if (jobs > 1) {
+      const threadsPerJob = Math.max(1, Math.floor((args.threads ?? Math.min(4, cores)) / jobs));
+      process.stderr.write(`model ${model.id} (${model.label}), ${n} images, ${configs.length} config(s) in ${jobs} jobs × ${threadsPerJob} engine thread(s) (--jobs 1: one process)\n`);
+      // decode once, into the crop cache every job reads
+      const t0 = performance.now();
+      await loadSplitCrops({ model, dataset, cropStore: new DiskCropStore() }, configs[0], {
+        onProgress: (d, t) => d === t && process.stderr.write(`[decode] ${t} crops ready\n`),
+      });
+      const decode = (performance.now() - t0) / 1000;
+      const outcome = await runJobs(
+        { entry: opts.entry!, argv: withoutFlags(rest, ['--threads']), jobs, threadsPerJob, shard: sweep.shard, jsonl: sweep.jsonl },
+        (l) => process.stderr.write(`${l}\n`),
+      );
+      const hashes = await Promise.all(all.map((c) => configHash(c)));
+      const byHash = new Map(outcome.records.map((r) => [r.configHash, r]));
+      const results = hashes.map((h) => byHash.get(h)).filter((r): r is ExperimentResult => !!r);
+      await printReport(results, args, linkInputs, model);
+      const total = (performance.now() - wall) / 1000;
+      process.stdout.write(`time: ${total.toFixed(1)} s for ${results.length} config(s) in ${jobs} jobs × ${threadsPerJob} thread(s) (decode ${decode.toFixed(1)} s; ${outcome.times.join('; ')})\n`);
+      return 0;
+    }
     const engine = await createNodeEngine(args.engine, args.threads);
     process.stderr.write(`model ${model.id} (${model.label}), ${n} images, ${configs.length} config(s), engine ${engine.description}\n`);
     const runInputs = { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() };
@@ -159,39 +234,9 @@ export async function main(argv: string[]): Promise<number> {
     });
     await exporter?.commit();
     if (keep) process.stdout.write(`\n${mixedPrecisionTable(results, keep.params)}\n`);
-    const linkInputs = {
-      modelPath: args.model,
-      modelSha256: await sha256Hex(modelBytes),
-      modelId: model.id,
-      dataDir: args.data,
-      fingerprint: await fingerprintOf(dataset),
-      analyze: args.analyze ? CLI_ANALYSIS_IMAGES : undefined,
-    };
-    const records = results.map((r) => ({ ...r, url: cliLink(r.config, linkInputs) }));
-    process.stdout.write(`\n${resultsTable(results)}\n`);
-    if (args.links) {
-      process.stdout.write('\nLinks (open in the app after its address, e.g. http://localhost:5173/#v=1&…):\n');
-      for (const r of records) process.stdout.write(`${configLabel(r)}  ${r.url}\n`);
-    }
-    const summary = fixesAndAnalysisSummary(results);
-    if (summary) process.stdout.write(`${summary}\n`);
-    for (const r of results) {
-      if (!r.ptq) continue;
-      process.stdout.write(`\nReconstruction, ${configLabel(r)} (error = ‖ΔW·X‖²/‖W·X‖² on the calibration inputs; Gram matrices ${r.ptq.gramSeconds.toFixed(1)} s, solving ${r.ptq.solveSeconds.toFixed(1)} s):\n${ptqTable(r.ptq)}\n`);
-    }
-    for (const r of results) {
-      if (!r.layers) continue;
-      process.stdout.write(`\nPer-layer error, ${configLabel(r)} (SQNR in dB on ${r.analysis?.images ?? '?'} evaluation images; drift = quantized vs FP32 output statistics):\n${layersTable(r.layers)}\n`);
-      process.stdout.write(`worst layers (lowest standalone SQNR): ${worstLayers(r.layers).map((l) => `${l.name} (${l.standalone.sqnrDb.toFixed(1)} dB)`).join(', ')}\n`);
-    }
-    if (results[0].images.skipped) process.stdout.write(`(${results[0].images.skipped} unreadable image(s) skipped)\n`);
-    if (model.label.startsWith('SYNTHETIC')) {
-      process.stdout.write('note: this model has SYNTHETIC seeded (untrained) weights: its accuracy figures mean nothing; use it for graph handling and timing only.\n');
-    }
-    if (results[0].unquantizedOps.length) process.stdout.write(`ops left in float: ${results[0].unquantizedOps.join(', ')}\n`);
+    await printReport(results, args, linkInputs, model);
     const total = timer.finish();
     process.stdout.write(`time: ${total.toFixed(1)} s for ${results.length} config(s) (${timer.summary()})\n`);
-    if (args.json) await writeFile(args.json, JSON.stringify(records, null, 2));
     if (exporter && args.exportDir) {
       process.stdout.write(`${exportSummary(args.exportDir, exporter.checks)}\n`);
       const refused = exporter.checks.find((c) => c.qdqError);

@@ -1,5 +1,6 @@
 /**
- * Sweeps larger than one machine, for `npm run bench`: `--shard i/n` runs every n-th
+ * Sweeps larger than one machine, for `npm run bench` (one machine's cores: `--jobs`,
+ * cli/jobs.ts): `--shard i/n` runs every n-th
  * configuration (i = 0…n−1), `--jsonl FILE` appends each record as soon as its configuration
  * finishes (a killed sweep keeps what it finished; a rerun skips configHashes already in the
  * file), `--merge FILE…` prints the combined table of JSONL files. So a sweep spreads over any
@@ -23,6 +24,8 @@ export interface SweepArgs {
   jsonl?: string;
   /** files to merge (then nothing runs) */
   merge?: string[];
+  /** processes on this machine (cli/jobs.ts); 'auto' by default */
+  jobs?: number | 'auto';
 }
 
 function bad(msg: string): never {
@@ -41,8 +44,8 @@ export function parseShard(v: string): Shard {
 }
 
 /**
- * Take --shard, --jsonl and --merge (which eats every following argument up to the next
- * flag) out of argv; the rest goes to parseBenchArgs.
+ * Take --shard, --jsonl, --jobs and --merge (which eats every following argument up to
+ * the next flag) out of argv; the rest goes to parseBenchArgs.
  */
 export function splitSweepArgs(argv: string[]): { sweep: SweepArgs; rest: string[] } {
   const sweep: SweepArgs = {};
@@ -58,6 +61,11 @@ export function splitSweepArgs(argv: string[]): { sweep: SweepArgs; rest: string
     };
     if (flag === '--shard') sweep.shard = parseShard(value());
     else if (flag === '--jsonl') sweep.jsonl = value();
+    else if (flag === '--jobs') {
+      const v = value().trim();
+      if (v !== 'auto' && !/^[1-9]\d*$/.test(v)) bad(`--jobs must be a whole number of processes (1 runs everything in this one) or auto, got "${v}".`);
+      sweep.jobs = v === 'auto' ? 'auto' : Number(v);
+    }
     else if (flag === '--merge') {
       const files = inline !== undefined ? [inline] : [];
       while (i + 1 < argv.length && !argv[i + 1].startsWith('--')) files.push(argv[++i]);
@@ -102,7 +110,11 @@ export async function readJsonl(file: string): Promise<ExperimentResult[]> {
   return out;
 }
 
-/** Append one record as one line (a single write, so a kill leaves at most a partial last line). */
+/**
+ * Append one record as one line: a single write to a file opened for appending, so a kill
+ * leaves at most a partial last line, and the jobs of one sweep (cli/jobs.ts) appending to
+ * the same local file never interleave their lines.
+ */
 export async function appendJsonl(file: string, r: ExperimentResult): Promise<void> {
   await appendFile(file, JSON.stringify(r) + '\n');
 }

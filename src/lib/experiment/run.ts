@@ -112,7 +112,7 @@ function groupKey(c: ExperimentConfig): string {
  * cache), in split order; unreadable images are left out and counted in `skipped`.
  */
 export async function loadSplitCrops(
-  inputs: RunInputs,
+  inputs: Pick<RunInputs, 'dataset' | 'model' | 'cropStore' | 'cropper'>,
   cfg: ExperimentConfig,
   opts: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<{ calibCrops: Uint8Array[]; evalCrops: Uint8Array[]; evalLabels: number[]; skipped: unknown[] }> {
