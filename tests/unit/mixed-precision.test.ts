@@ -40,7 +40,7 @@ describe('layer bits text', () => {
 describe('configHash with the new fields', () => {
   it('is unchanged while cle and layerBits are neutral, and changes when they are not', async () => {
     const cfg = defaultConfig('snpe');
-    const { cle: _c, layerBits: _l, ptq: _p, ptqIters: _i, ...old } = cfg;
+    const { cle: _c, layerBits: _l, ptq: _p, ptqIters: _i, ptqInputs: _pi, ...old } = cfg;
     const bytes = new TextEncoder().encode(canonicalJson(old));
     const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes);
     const before = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('').slice(0, 16);

@@ -44,3 +44,44 @@ describe('ptq config fields', () => {
     expect(serialize(defaultConfig('academic'))).not.toMatch(/ptq/);
   });
 });
+
+describe('ptqInputs', () => {
+  const ada = (ptqInputs?: 'fp32' | 'quantized-prefix') => resolveConfig({ backend: 'academic', wBits: 4, ptq: 'adaround', ...(ptqInputs ? { ptqInputs } : {}) });
+
+  it('defaults to the quantized prefix (MQBench), and changes the hash and the weight key', async () => {
+    expect(ada().ptqInputs).toBe('quantized-prefix');
+    expect(await configHash(ada('fp32'))).not.toBe(await configHash(ada()));
+    expect(weightKey(ada('fp32'))).not.toBe(weightKey(ada()));
+    // without a reconstruction method it changes nothing
+    const rtn = resolveConfig({ backend: 'academic', wBits: 4 });
+    expect(await configHash({ ...rtn, ptqInputs: 'fp32' })).toBe(await configHash(rtn));
+    expect(weightKey({ ...rtn, ptqInputs: 'fp32' })).toBe(weightKey(rtn));
+  });
+
+  it('keeps the hash that AdaRound and GPTQ configs had before the field existed (they used FP32 inputs)', async () => {
+    // computed by the release before ptqInputs
+    expect(await configHash(ada('fp32'))).toBe('492f4e9ed0adcd77');
+    expect(await configHash(resolveConfig({ backend: 'academic', wBits: 4, ptq: 'gptq', ptqInputs: 'fp32' }))).toBe('4bca02c37c5cf4bb');
+  });
+
+  it('links: written whenever a method uses it, so links made before it existed keep FP32 inputs', () => {
+    const made = serialize(ada());
+    expect(made).toMatch(/ptqInputs=quantized-prefix/);
+    expect(parse(made).config.ptqInputs).toBe('quantized-prefix');
+    expect(parse(serialize(ada('fp32'))).config.ptqInputs).toBe('fp32');
+    // an AdaRound link of the first release has no key: it meant FP32 inputs, and still does
+    const old = parse('v=1&backend=academic&wBits=4&ptq=adaround');
+    expect(old.notices).toEqual([]);
+    expect(old.config.ptqInputs).toBe('fp32');
+    // no method: no key, and the default stays for when the student picks one
+    expect(serialize(defaultConfig('academic'))).not.toMatch(/ptqInputs/);
+    expect(parse('v=1&backend=academic&wBits=4').config.ptqInputs).toBe('quantized-prefix');
+    expect(parse('v=1&backend=academic&ptqInputs=nowhere').notices.join(' ')).toMatch(/ptqInputs to "nowhere", but it must be/);
+  });
+
+  it('comes from the CLI as a sweepable list', () => {
+    const a = parseBenchArgs(['--model', 'm.onnx', '--data', 'd', '--ptq', 'gptq', '--ptq-inputs', 'quantized-prefix,fp32']);
+    expect(a.configs.map((c) => c.ptqInputs)).toEqual(['quantized-prefix', 'fp32']);
+    expect(() => parseBenchArgs(['--model', 'm', '--data', 'd', '--ptq-inputs', 'int8'])).toThrow(/--ptq-inputs/);
+  });
+});

@@ -73,6 +73,7 @@ const cfg = (backend: keyof typeof BACKEND_PRESETS): ExperimentConfig => {
     layerBits: {},
     ptq: 'none',
     ptqIters: 500,
+    ptqInputs: 'quantized-prefix',
   };
 };
 

@@ -30,7 +30,7 @@ export interface ActivationQuant {
 
 /** The fields of a config that change weight quantization (cache key for sweeps). */
 export function weightKey(cfg: ExperimentConfig): string {
-  const ptq = cfg.ptq === 'adaround' ? [cfg.ptq, cfg.ptqIters] : cfg.ptq === 'gptq' ? [cfg.ptq] : [];
+  const ptq = cfg.ptq === 'adaround' ? [cfg.ptq, cfg.ptqIters, cfg.ptqInputs] : cfg.ptq === 'gptq' ? [cfg.ptq, cfg.ptqInputs] : [];
   return JSON.stringify([cfg.wBits, cfg.wGranularity, cfg.wSymmetric, cfg.wNarrowRange, cfg.wPowerOfTwo, cfg.wObserver, cfg.firstLast8bit, formatLayerBits(cfg.layerBits ?? {}), !!cfg.cle, ...ptq]);
 }
 

@@ -8,7 +8,7 @@ const pct = (x: number) => (100 * x).toFixed(2);
 
 export function configLabel(r: ExperimentResult): string {
   const c = r.config;
-  const fixes = [c.cle ? '+cle' : '', c.biasCorrection ? '+bc' : '', c.bnReestimate ? '+bn' : '', Object.keys(c.layerBits ?? {}).length ? `+${Object.keys(c.layerBits).length}L` : '', c.ptq === 'adaround' ? `+adaround${c.ptqIters}` : c.ptq === 'gptq' ? '+gptq' : ''].join('');
+  const fixes = [c.cle ? '+cle' : '', c.biasCorrection ? '+bc' : '', c.bnReestimate ? '+bn' : '', Object.keys(c.layerBits ?? {}).length ? `+${Object.keys(c.layerBits).length}L` : '', c.ptq === 'adaround' ? `+adaround${c.ptqIters}` : c.ptq === 'gptq' ? '+gptq' : '', c.ptq !== 'none' && c.ptqInputs === 'fp32' ? '(fp32 inputs)' : ''].join('');
   return `${c.backend} W${c.wBits}A${c.aBits} ${c.wGranularity === 'per-channel' ? 'pc' : 'pt'} ${c.wObserver}/${c.aObserver}${fixes}`;
 }
 

@@ -27,6 +27,13 @@ export interface FieldDef {
   default: (backend: BackendName) => unknown;
   get(c: ExperimentConfig): unknown;
   set(c: ExperimentConfig, v: unknown): void;
+  /**
+   * For a field added after links existed whose default is not its neutral value (the
+   * behaviour before it existed): what a link without the key means, while the field is
+   * in use. Such a field is written whenever it is in use and not neutral, so a link made
+   * today never relies on the default and a link made before keeps its meaning.
+   */
+  absentMeans?: (c: ExperimentConfig) => unknown;
 }
 
 const DEFAULTS = new Map<BackendName, ExperimentConfig>();
@@ -48,6 +55,9 @@ export const FIELDS: readonly FieldDef[] = CONFIG_FIELDS.map(
       if (f.path.length === 2) c.placement = { ...c.placement, [f.path[1]]: v as boolean };
       else (c as unknown as Record<string, unknown>)[f.path[0]] = v;
     },
+    ...(f.since > 1 && f.neutral !== undefined && f.default !== 'preset' && !sameFieldValue(f.neutral, f.default)
+      ? { absentMeans: (c: ExperimentConfig) => ((f.usedWhen?.(c) ?? true) ? f.neutral : undefined) }
+      : {}),
   }),
 );
 
@@ -99,7 +109,9 @@ export function serialize(config: ExperimentConfig, hidden: Iterable<string> = [
   for (const f of FIELDS) {
     const v = f.get(config);
     // backend is always written: it decides every other default, so links stay stable
-    if (f.name !== 'backend' && sameFieldValue(v, f.default(config.backend))) continue;
+    const absent = f.absentMeans?.(config);
+    const implied = absent !== undefined ? absent : f.default(config.backend);
+    if (f.name !== 'backend' && sameFieldValue(v, implied)) continue;
     parts.push(`${f.name}=${encodeURIComponent(encodeValue(f.type, v))}`);
   }
   for (const h of [...new Set(hidden)].sort()) parts.push(`${encodeURIComponent(h)}${HIDE_SUFFIX}=1`);
@@ -202,6 +214,12 @@ export function parse(hash: string): ParsedHash {
         continue;
       }
       f.set(config, v);
+    }
+    // fields the link does not set, where a missing key means what it meant before the field existed
+    for (const f of FIELDS) {
+      if (map.has(f.name) || !f.absentMeans) continue;
+      const v = f.absentMeans(config);
+      if (v !== undefined) f.set(config, v);
     }
     try {
       validateConfig(config);

@@ -3,7 +3,7 @@
  * The CLI, the worker and the URL hash all carry this type. Pure data, no logic here
  * beyond the type (resolution from presets lives in src/lib/experiment/config.ts).
  */
-import type { ActivationSign, BackendName, Granularity, ObserverName, PtqMethod } from './names.ts';
+import type { ActivationSign, BackendName, Granularity, ObserverName, PtqInputs, PtqMethod } from './names.ts';
 
 export type { ActivationSign } from './names.ts';
 
@@ -69,6 +69,8 @@ export interface ExperimentConfig {
   ptq: PtqMethod;
   /** AdaRound optimisation steps per layer (unused by 'none' and 'gptq') */
   ptqIters: number;
+  /** where AdaRound's / GPTQ's layer inputs come from (unused by 'none') */
+  ptqInputs: PtqInputs;
 }
 
 /** The fields a backend preset sets. Everything else comes from defaults. */

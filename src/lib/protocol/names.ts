@@ -47,6 +47,14 @@ export const PTQ_METHODS = ['none', 'adaround', 'gptq'] as const;
 export type PtqMethod = (typeof PTQ_METHODS)[number];
 
 /**
+ * Where a reconstructed layer's inputs come from: the quantized model before it (MQBench's
+ * setting, so each layer also corrects the error of the layers before it) or the FP32 model
+ * (one Gram pass shared by every config, but the errors add up across layers).
+ */
+export const PTQ_INPUTS = ['quantized-prefix', 'fp32'] as const;
+export type PtqInputs = (typeof PTQ_INPUTS)[number];
+
+/**
  * AdaRound optimisation steps per layer unless the config says otherwise. 300 keep
  * MobileNet-V2's reconstruction at 4 minutes on wasm (README); more steps still lower some
  * layers' errors (Conv_37: 9.5e-4 after 300, 7.2e-4 after 1,000, step 0.1, polished).

@@ -2,12 +2,11 @@
  * Reconstruction of a model's weights (plugged into the pipeline by ptq/stage.ts), between calibration statistics and the
  * fake-quant graph: engine passes gather the Gram matrices the solvers need, then
  * AdaRound or GPTQ runs per layer in network order, replacing the round-to-nearest
- * weights. Two input modes (PTQ_INPUTS): 'fp32' — every layer's inputs from the FP32
- * model, one Gram pass shared by all configs of a data split (the pipeline's default,
- * measured; BN re-estimation afterwards removes the drift it leaves); 'quantized-prefix' —
- * inputs from the quantized prefix, targets from FP32, as MQBench
- * (reconstructFromQuantizedPrefix: one pass per layer, so several times slower; see
- * README for both measured). Layers whose bit width is 8 or more keep round-to-nearest
+ * weights. Two input modes (config ptqInputs): 'quantized-prefix' (the default) — inputs
+ * from the quantized prefix, targets from FP32, as MQBench (reconstructFromQuantizedPrefix:
+ * one pass per layer, each resuming from a stored cut); 'fp32' — every layer's inputs from
+ * the FP32 model, one Gram pass shared by all configs of a data split (BN re-estimation
+ * afterwards removes most of the drift it leaves). README has both measured. Layers whose bit width is 8 or more keep round-to-nearest
  * (at 8 bits its error is already small, and the classifier alone would cost more than
  * all the other layers).
  */
@@ -28,10 +27,6 @@ import { codesError, codesToInitializer, layerProblem, nearestCodes, outputEnerg
 import type { PtqLayerReport, PtqReport } from './types.ts';
 import { batches } from '../experiment/batches.ts';
 import type { ActivationQuant, WeightQuant } from '../experiment/quantize.ts';
-
-/** Where the layers' inputs come from (see the module header). */
-export type PtqInputs = 'fp32' | 'quantized-prefix';
-export const PTQ_INPUTS: PtqInputs = 'fp32';
 
 export interface LayerGram {
   layout: GramLayout;

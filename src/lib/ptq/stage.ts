@@ -5,7 +5,7 @@
  */
 import type { PipelineStages, WeightContext } from '../experiment/stages.ts';
 import type { ExperimentConfig } from '../protocol/config.ts';
-import { collectGrams, PTQ_INPUTS, type PtqInputs, reconstructFromQuantizedPrefix, reconstructWeights, type LayerGram } from './reconstruct.ts';
+import { collectGrams, reconstructFromQuantizedPrefix, reconstructWeights, type LayerGram } from './reconstruct.ts';
 import type { PtqReport } from './types.ts';
 import type { WeightQuant } from '../experiment/quantize.ts';
 
@@ -17,10 +17,10 @@ interface SharedGrams {
   seconds: number;
 }
 
-async function apply(inputs: PtqInputs, ctx: WeightContext, cfg: ExperimentConfig): Promise<{ weights: WeightQuant[]; report: PtqReport }> {
+async function apply(ctx: WeightContext, cfg: ExperimentConfig): Promise<{ weights: WeightQuant[]; report: PtqReport }> {
   const label = cfg.ptq === 'adaround' ? 'AdaRound' : 'GPTQ';
   const onLayer = (d: number, t: number, node: string) => ctx.onProgress(d < t ? `${label} layer ${d + 1}/${t}: ${node}` : `${label} done`, d, t);
-  if (inputs === 'quantized-prefix') {
+  if (cfg.ptqInputs === 'quantized-prefix') {
     return reconstructFromQuantizedPrefix(ctx.engine, ctx.graph, ctx.weights, ctx.activations, ctx.calibCrops, ctx.spec, cfg, {
       batchSize: ctx.batchSize,
       signal: ctx.signal,
@@ -43,9 +43,5 @@ async function apply(inputs: PtqInputs, ctx: WeightContext, cfg: ExperimentConfi
   return { weights, report: { ...report, gramSeconds: grams.seconds } };
 }
 
-/** The stage with the layers' inputs taken from the FP32 model or the quantized prefix (see reconstruct.ts). */
-export function ptqStages(inputs: PtqInputs = PTQ_INPUTS): PipelineStages {
-  return { weights: { wanted: (cfg) => cfg.ptq !== 'none', apply: (ctx, cfg) => apply(inputs, ctx, cfg) } };
-}
-
-export const PTQ_STAGES: PipelineStages = ptqStages();
+/** The stage, with the layers' inputs from the quantized prefix or the FP32 model as the config says (see reconstruct.ts). */
+export const PTQ_STAGES: PipelineStages = { weights: { wanted: (cfg) => cfg.ptq !== 'none', apply } };
