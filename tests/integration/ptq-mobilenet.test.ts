@@ -1,7 +1,8 @@
 /**
- * AdaRound and GPTQ on the real MobileNet-V2 (issue 12): Academic W4A8, first and last
- * layer 8-bit. Fewer images and AdaRound steps than the full figure (bench:ptq) so the
- * test takes about 4 minutes; bounds come from the measured run (below) with a margin.
+ * AdaRound and GPTQ on the real MobileNet-V2: Academic W4A8, first and last layer 8-bit,
+ * layer inputs from the quantized prefix (the default, as MQBench). Fewer images and AdaRound
+ * steps than the full figure (bench:ptq) so the test takes about 6 minutes; bounds come from
+ * the measured run (below) with a margin.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
@@ -41,7 +42,8 @@ describe.skipIf(!HAVE_SHARED_DATA)('AdaRound and GPTQ on the real MobileNet-V2',
 
   it('AdaRound with BN re-estimation comes close to FP32', () => {
     // the evaluated model is the reconstructed one, and BN re-estimation then works on it:
-    // the same reconstruction as `ada`, and the fix recovers what the layers' FP32 inputs miss
+    // the same reconstruction as `ada` (with quantized-prefix inputs the reconstruction has
+    // already corrected most of the drift, so the fix adds little here)
     expect(adaBn.ptq!.layers.map((l) => l.errorAfter)).toEqual(ada.ptq!.layers.map((l) => l.errorAfter));
     expect(adaBn.beforeFixes!.top1).toBe(ada.quant.top1);
     expect(adaBn.fp32.top1 - adaBn.quant.top1).toBeLessThanOrEqual(BOUNDS.adaBnDrop);
@@ -55,9 +57,12 @@ describe.skipIf(!HAVE_SHARED_DATA)('AdaRound and GPTQ on the real MobileNet-V2',
       // AdaRound (with its final polish) measured below round-to-nearest on every layer; GPTQ is greedy
       const share = r.config.ptq === 'adaround' ? 1 : 0.9;
       expect(solved.filter((l) => l.errorAfter < l.errorBefore).length, r.config.ptq).toBeGreaterThanOrEqual(share * solved.length);
+      // flips count codes that differ from rounding the FP32 weight to nearest; GPTQ aims at W*,
+      // which also absorbs the earlier layers' error, so it may move far more codes (measured up
+      // to 55 %); AdaRound only picks floor or ceil of the FP32 weight
       for (const l of solved) {
         expect(l.flips, `${r.config.ptq} ${l.node}`).toBeGreaterThan(0);
-        expect(l.flips, `${r.config.ptq} ${l.node}`).toBeLessThan(0.5);
+        expect(l.flips, `${r.config.ptq} ${l.node}`).toBeLessThan(r.config.ptq === 'adaround' ? 0.5 : 0.75);
       }
     }
   });
@@ -78,9 +83,9 @@ describe.skipIf(!HAVE_SHARED_DATA)('AdaRound and GPTQ on the real MobileNet-V2',
 
 /**
  * Measured by this test (64 calibration / 200 evaluation images, 50 AdaRound steps, wasm,
- * FP32 86.0 %): round-to-nearest 6.5 %, AdaRound 64.5 % (+58 points), GPTQ 53.5 % (+47),
- * AdaRound + BN re-estimation 78.0 % (8.0 below FP32); every AdaRound layer below
- * round-to-nearest. The run is deterministic; the bounds leave about 8 points for engine
- * or machine differences in float sums.
+ * quantized-prefix inputs, FP32 86.0 %): round-to-nearest 6.5 %, AdaRound 81.5 % (+75 points),
+ * GPTQ 77.5 % (+71), AdaRound + BN re-estimation 78.5 % (7.5 below FP32); with FP32 inputs
+ * (before) AdaRound was 64.5 % and GPTQ 53.5 %. The run is deterministic; the bounds leave
+ * about 8 points for engine or machine differences in float sums (4 for the fix).
  */
-const BOUNDS = { gptqGain: 0.4, adaGain: 0.5, adaOverGptq: 0.03, adaBnDrop: 0.16 };
+const BOUNDS = { gptqGain: 0.63, adaGain: 0.67, adaOverGptq: 0, adaBnDrop: 0.12 };

@@ -1,0 +1,111 @@
+/**
+ * End-to-end weight rounding (AdaRound / GPTQ) on the BUILT app in Debian's Chromium: the
+ * real MobileNet-V2 from ../shared/data on wasm, Academic W4A8, few images (the full figures
+ * are `npm run bench:ptq`). Checks that the method and its inputs are controls that go into
+ * the link, that progress names each layer, that the chart of errors and flips renders, and
+ * that Cancel stops AdaRound at a layer boundary with the app still usable.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { ARTIFACTS, launch, loadSharedMobileNet, runAndWait, setNumber, skipReason, type E2eSession } from './helpers.ts';
+
+if (skipReason) console.warn(`[e2e ptq] skipped: ${skipReason}.`);
+
+describe.skipIf(!!skipReason)('weight rounding in the browser (e2e)', () => {
+  let s: E2eSession;
+  let page: Page;
+
+  beforeAll(async () => {
+    s = await launch();
+    page = s.page;
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it('GPTQ on the quantized model\'s inputs: per-layer progress, then the chart of errors and flips', async () => {
+    await page.goto(s.base);
+    await page.waitForSelector('main[data-ready=true]');
+    await loadSharedMobileNet(page);
+    await page.locator('[data-field=backend]').selectOption('academic');
+    await setNumber(page, 'wBits', 4);
+    await setNumber(page, 'calib', 8);
+    await setNumber(page, 'eval', 16);
+    await page.locator('[data-engine=wasm]').check();
+    await page.locator('[data-field=ptq]').selectOption('gptq');
+    expect(await page.locator('[data-field=ptqInputs]').inputValue()).toBe('quantized-prefix');
+    await page.waitForFunction(() => location.hash.includes('ptq=gptq') && location.hash.includes('ptqInputs=quantized-prefix'));
+
+    // record the layer messages the progress shows while the run goes
+    const seen = page.evaluate(
+      () =>
+        new Promise<string[]>((resolve) => {
+          const msgs = new Set<string>();
+          const tick = setInterval(() => {
+            const p = document.querySelector('[data-testid=run-panel] .progress');
+            const m = p?.getAttribute('data-message');
+            if (m?.startsWith('GPTQ layer')) msgs.add(m);
+            const state = document.querySelector('[data-testid=run-panel]')?.getAttribute('data-state');
+            if (state === 'done' || state === 'error') {
+              clearInterval(tick);
+              resolve([...msgs]);
+            }
+          }, 20);
+        }),
+    );
+    await runAndWait(page);
+    const msgs = await seen;
+    // one message per layer, numbered over the 51 four-bit layers (first conv and classifier stay 8-bit)
+    expect(msgs.length).toBeGreaterThanOrEqual(10);
+    expect(msgs.every((m) => /^GPTQ layer \d+\/51: \S+/.test(m))).toBe(true);
+
+    const chart = page.locator('[data-testid=ptq-chart][data-method=gptq]');
+    await chart.waitFor();
+    expect(Number(await chart.getAttribute('data-layers'))).toBeGreaterThanOrEqual(51);
+    await page.locator('[data-testid=ptq-error-chart] svg').first().waitFor();
+    await page.locator('[data-testid=ptq-flip-chart] svg').first().waitFor();
+    // the flips chart has one bar per reconstructed layer, most of them non-empty
+    const heights = await page.locator('[data-testid=ptq-flip-chart] svg rect').evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('height') ?? 0)));
+    expect(heights.filter((h) => h > 0).length).toBeGreaterThanOrEqual(40);
+    await chart.screenshot({ path: `${ARTIFACTS}/20-ptq-chart.png` });
+  });
+
+  it('Cancel stops AdaRound at a layer boundary and leaves the app usable', async () => {
+    await page.locator('[data-field=ptq]').selectOption('adaround');
+    await setNumber(page, 'seed', 3);
+    await page.locator('[data-testid=results][data-state=empty]').waitFor();
+    // Cancel is clicked from inside the page the moment AdaRound reaches its second layer (the
+    // layer messages of a small calibration set last only milliseconds), and the end is timed there
+    const ended = page.evaluate(
+      () =>
+        new Promise<{ layer: string; ms: number; state: string }>((resolve) => {
+          const panel = document.querySelector('[data-testid=run-panel]')!;
+          let clickedAt = 0;
+          let layer = '';
+          const obs = new MutationObserver(() => {
+            const m = panel.querySelector('.progress')?.getAttribute('data-message') ?? '';
+            const k = /^AdaRound layer (\d+)\//.exec(m);
+            if (!clickedAt && k && Number(k[1]) >= 2) {
+              layer = m;
+              clickedAt = performance.now();
+              (document.querySelector('[data-testid=cancel]') as HTMLButtonElement).click();
+            }
+            const state = panel.getAttribute('data-state') ?? '';
+            if (clickedAt && (state === 'cancelled' || state === 'done' || state === 'error')) {
+              obs.disconnect();
+              resolve({ layer, ms: performance.now() - clickedAt, state });
+            }
+          });
+          obs.observe(panel, { subtree: true, attributes: true, childList: true });
+        }),
+    );
+    await page.locator('[data-testid=run]').click();
+    const end = await ended;
+    expect(end.state).toBe('cancelled');
+    expect(end.layer).toMatch(/^AdaRound layer \d+\/51: \S+/);
+    // one layer's solve is the longest wait (the 1×1 convs of this size take well under 10 s)
+    expect(end.ms).toBeLessThan(20_000);
+    expect(await page.locator('[data-testid=run]').isEnabled()).toBe(true);
+    expect(await page.locator('[data-testid=results][data-state=empty]').count()).toBe(1);
+  });
+});
