@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { adaround, polishCodes } from '../../src/lib/ptq/adaround.ts';
-import { gptq, spdInverse, dampedHessian } from '../../src/lib/ptq/gptq.ts';
+import { gptq, dampedHessian, inverseUpperFactor } from '../../src/lib/ptq/gptq.ts';
+import { choleskySolve, cholesky, lowerInverse, spdInverse } from '../../src/lib/ptq/linalg.ts';
 import { codesError, nearestCodes, targetWeights, type LayerProblem } from '../../src/lib/ptq/problem.ts';
 import { roundHalfToEven } from '../../src/lib/quant/round.ts';
 import { mulberry32 } from '../../src/lib/util/random.ts';
@@ -158,7 +159,7 @@ describe('targets from FP32 with inputs from the quantized prefix', () => {
   };
   const base = problem(5, rows, K, 10, 3);
   const p: LayerProblem = { ...base, gram: prod(xq, xq), positions: P };
-  p.target = targetWeights(p, prod(x, xq), spdInverse, 1e-12);
+  p.target = targetWeights(p, prod(x, xq), 1e-12);
   /** ‖WX − W̃X̃‖² computed directly from the inputs */
   const direct = (codes: Int32Array) => {
     let s = 0;
@@ -189,7 +190,7 @@ describe('targets from FP32 with inputs from the quantized prefix', () => {
 describe('targetWeights', () => {
   it('returns W itself when the quantized prefix changes nothing, whatever the damping', () => {
     const p = problem(8, 4, 9, 50, 4);
-    const t = targetWeights(p, p.gram, spdInverse, 0.5);
+    const t = targetWeights(p, p.gram, 0.5);
     for (let i = 0; i < t.length; i++) expect(t[i]).toBeCloseTo(p.w[i], 12);
   });
 });
@@ -239,6 +240,72 @@ describe('polishCodes', () => {
       const s = Math.fround(p.scale[Math.floor(i / p.cols)]);
       const lo = Math.floor(Math.fround(Math.fround(p.w[i]) / s));
       expect([lo, lo + 1].map((q) => Math.min(p.qmax, Math.max(p.qmin, q)))).toContain(codes[i]);
+    }
+  });
+});
+
+describe('linalg (row-major SPD routines)', () => {
+  const n = 37;
+  const rng = mulberry32(11);
+  // H = AAᵀ + I, well conditioned and dense
+  const a = Float64Array.from({ length: n * n }, () => rng() - 0.5);
+  const h = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+    let s = i === j ? 1 : 0;
+    for (let k = 0; k < n; k++) s += a[i * n + k] * a[j * n + k];
+    h[i * n + j] = s;
+  }
+  const mul = (x: Float64Array, y: Float64Array, transY = false) => {
+    const out = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += x[i * n + k] * (transY ? y[j * n + k] : y[k * n + j]);
+      out[i * n + j] = s;
+    }
+    return out;
+  };
+  const eye = (m: Float64Array) => m.every((v, k) => Math.abs(v - (k % (n + 1) === 0 ? 1 : 0)) < 1e-9);
+
+  it('cholesky: lower triangular L with LLᵀ = H', () => {
+    const l = cholesky(Float64Array.from(h), n);
+    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) expect(l[i * n + j]).toBe(0);
+    mul(l, l, true).forEach((v, k) => expect(Math.abs(v - h[k])).toBeLessThan(1e-9));
+  });
+
+  it('lowerInverse, spdInverse and choleskySolve invert', () => {
+    const l = cholesky(Float64Array.from(h), n);
+    expect(eye(mul(lowerInverse(l, n), l))).toBe(true);
+    const inv = spdInverse(h, n);
+    expect(eye(mul(inv, h))).toBe(true);
+    const b = Float64Array.from({ length: n }, () => rng());
+    const x = choleskySolve(l, n, Float64Array.from(b));
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += h[i * n + k] * x[k];
+      expect(Math.abs(s - b[i])).toBeLessThan(1e-9);
+    }
+    expect(() => cholesky(new Float64Array([1, 2, 2, 1]), 2)).toThrow(/not positive definite/);
+  });
+});
+
+describe('inverseUpperFactor', () => {
+  it('is the upper factor of H⁻¹ = UᵀU (what GPTQ feeds errors through)', () => {
+    const n = 23;
+    const rng = mulberry32(5);
+    const a = Float64Array.from({ length: n * n }, () => rng() - 0.5);
+    const h = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let s = i === j ? 0.5 : 0;
+      for (let k = 0; k < n; k++) s += a[i * n + k] * a[j * n + k];
+      h[i * n + j] = s;
+    }
+    const u = inverseUpperFactor(h, n);
+    const inv = spdInverse(h, n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) expect(u[i * n + j]).toBe(0);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += u[k * n + i] * u[k * n + j];
+      expect(Math.abs(s - inv[i * n + j])).toBeLessThan(1e-8 * (1 + Math.abs(inv[i * n + j])));
     }
   });
 });

@@ -6,56 +6,13 @@
  * (scale, zero point per row) stays the observer's; only the codes change.
  * Dense float64 linear algebra, O(K³) per group plus O(rows·K²).
  */
-import { QpError } from '../protocol/errors.ts';
 import { roundHalfToEven } from '../quant/round.ts';
 import type { LayerProblem } from './problem.ts';
+import { cholesky, lowerInverse } from './linalg.ts';
 
 export interface GptqOptions {
   /** damping as a fraction of the mean diagonal of H (GPTQ default 0.01) */
   damp?: number;
-}
-
-/** In-place lower Cholesky factor of a symmetric positive definite n×n matrix (row-major). */
-export function cholesky(a: Float64Array, n: number): Float64Array {
-  for (let j = 0; j < n; j++) {
-    let s = a[j * n + j];
-    for (let k = 0; k < j; k++) s -= a[j * n + k] * a[j * n + k];
-    if (!(s > 0)) throw new QpError('INTERNAL', `The Hessian is not positive definite at column ${j}; raise the damping.`);
-    const l = Math.sqrt(s);
-    a[j * n + j] = l;
-    for (let i = j + 1; i < n; i++) {
-      let t = a[i * n + j];
-      for (let k = 0; k < j; k++) t -= a[i * n + k] * a[j * n + k];
-      a[i * n + j] = t / l;
-    }
-    for (let k = j + 1; k < n; k++) a[j * n + k] = 0;
-  }
-  return a;
-}
-
-/** Inverse of a symmetric positive definite matrix from its lower Cholesky factor. */
-export function spdInverse(h: Float64Array, n: number): Float64Array {
-  const l = cholesky(Float64Array.from(h), n);
-  // L⁻¹ by forward substitution, then H⁻¹ = L⁻ᵀL⁻¹
-  const li = new Float64Array(n * n);
-  for (let j = 0; j < n; j++) {
-    li[j * n + j] = 1 / l[j * n + j];
-    for (let i = j + 1; i < n; i++) {
-      let s = 0;
-      for (let k = j; k < i; k++) s += l[i * n + k] * li[k * n + j];
-      li[i * n + j] = -s / l[i * n + i];
-    }
-  }
-  const inv = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j <= i; j++) {
-      let s = 0;
-      for (let k = i; k < n; k++) s += li[k * n + i] * li[k * n + j];
-      inv[i * n + j] = s;
-      inv[j * n + i] = s;
-    }
-  }
-  return inv;
 }
 
 /** H = 2G + damp·mean(diag)·I; columns nobody reads (G_ii = 0) get H_ii = 1 (GPTQ's dead columns). */
@@ -72,6 +29,20 @@ export function dampedHessian(gram: Float64Array, offset: number, n: number, dam
   return h;
 }
 
+/**
+ * The upper triangular U with H⁻¹ = UᵀU, without forming H⁻¹: with J the order reversal and
+ * JHJ = MMᵀ (M lower), H = (JMJ)(JMJ)ᵀ with JMJ upper, so H⁻¹ = UᵀU for U = (JMJ)⁻¹ = J·M⁻¹·J.
+ * One Cholesky and one triangular inverse (K³/3) instead of an inverse and a second Cholesky.
+ */
+export function inverseUpperFactor(h: Float64Array, n: number): Float64Array {
+  const r = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) r[i * n + j] = h[(n - 1 - i) * n + (n - 1 - j)];
+  const mi = lowerInverse(cholesky(r, n), n);
+  const u = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) u[i * n + j] = mi[(n - 1 - i) * n + (n - 1 - j)];
+  return u;
+}
+
 /** Solves one layer and returns its integer codes (row-major like p.w). */
 export function gptq(p: LayerProblem, opts: GptqOptions = {}): Int32Array {
   const K = p.cols;
@@ -80,9 +51,7 @@ export function gptq(p: LayerProblem, opts: GptqOptions = {}): Int32Array {
   // GPTQ quantizes the target directly: its error feedback works on ‖(W* − W̃)X̃‖²
   const w = Float64Array.from(p.target ?? p.w);
   for (let g = 0; g < p.groups; g++) {
-    const hinv = spdInverse(dampedHessian(p.gram, g * K * K, K, opts.damp ?? 0.01), K);
-    // upper factor U of H⁻¹ = UᵀU is the transpose of its lower Cholesky factor
-    const u = cholesky(hinv, K);
+    const u = inverseUpperFactor(dampedHessian(p.gram, g * K * K, K, opts.damp ?? 0.01), K);
     for (let r = g * per; r < (g + 1) * per; r++) {
       const s = Math.fround(p.scale[r]);
       const zp = p.zeroPoint[r];
@@ -92,8 +61,8 @@ export function gptq(p: LayerProblem, opts: GptqOptions = {}): Int32Array {
         q = q < p.qmin ? p.qmin : q > p.qmax ? p.qmax : q;
         codes[o + i] = q;
         const err = (w[o + i] - Math.fround((q - zp) * s)) / u[i * K + i];
-        // U_ij = L_ji (L lower): row j, column i of the factor
-        for (let j = i + 1; j < K; j++) w[o + j] -= err * u[j * K + i];
+        const ui = i * K;
+        for (let j = i + 1; j < K; j++) w[o + j] -= err * u[ui + j];
       }
     }
   }

@@ -9,6 +9,7 @@
 import { QpError } from '../protocol/errors.ts';
 import { roundHalfToEven } from '../quant/round.ts';
 import type { QParams } from '../quant/types.ts';
+import { cholesky, choleskySolve } from './linalg.ts';
 
 export interface LayerProblem {
   /** output channels (rows) and columns per row (K of one group) */
@@ -154,10 +155,11 @@ export function codesToInitializer(p: LayerProblem, codes: Int32Array, axis: num
  * Damping the whole product instead moves W far along low-variance directions (measured
  * on MobileNet-V2: half the weights leave their round-to-nearest code, top-1 collapses).
  */
-export function targetWeights(p: LayerProblem, cross: Float64Array, inverse: (h: Float64Array, n: number) => Float64Array, damp = 0.01): Float64Array {
+export function targetWeights(p: LayerProblem, cross: Float64Array, damp = 0.01): Float64Array {
   const K = p.cols;
   const per = p.rows / p.groups;
   const out = new Float64Array(p.w.length);
+  const t = new Float64Array(K);
   for (let g = 0; g < p.groups; g++) {
     const o = g * K * K;
     const h = p.gram.slice(o, o + K * K);
@@ -168,21 +170,19 @@ export function targetWeights(p: LayerProblem, cross: Float64Array, inverse: (h:
       if (h[i * K + i] === 0) h[i * K + i] = 1;
       h[i * K + i] += damp * (mean > 0 ? mean : 1);
     }
-    const hinv = inverse(h, K);
-    // M = (C − G̃)·H⁻¹ (K×K), then each row w ← w + w·M
-    const m = new Float64Array(K * K);
-    for (let a = 0; a < K; a++) for (let c = 0; c < K; c++) {
-      const ca = cross[o + a * K + c] - p.gram[o + a * K + c];
-      if (ca === 0) continue;
-      for (let b = 0; b < K; b++) m[a * K + b] += ca * hinv[c * K + b];
-    }
+    const l = cholesky(h, K);
+    // w* = w + (w·(C − G̃))·H⁻¹ per row: a product and two triangular solves (H symmetric),
+    // rows·K² each instead of forming H⁻¹ and (C − G̃)·H⁻¹ (K³ each)
     for (let r = g * per; r < (g + 1) * per; r++) {
-      for (let b = 0; b < K; b++) out[r * K + b] = p.w[r * K + b];
+      t.fill(0);
       for (let a = 0; a < K; a++) {
         const wa = p.w[r * K + a];
         if (wa === 0) continue;
-        for (let b = 0; b < K; b++) out[r * K + b] += wa * m[a * K + b];
+        const ra = o + a * K;
+        for (let b = 0; b < K; b++) t[b] += wa * (cross[ra + b] - p.gram[ra + b]);
       }
+      choleskySolve(l, K, t);
+      for (let b = 0; b < K; b++) out[r * K + b] = p.w[r * K + b] + t[b];
     }
   }
   return out;

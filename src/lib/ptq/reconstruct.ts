@@ -20,7 +20,7 @@ import { serializeModel } from '../onnx/model.ts';
 import type { QuantPoints } from '../onnx/placement.ts';
 import { adaroundWith } from './adaround.ts';
 import { gramProduct } from './gram-matmul.ts';
-import { gptq, spdInverse } from './gptq.ts';
+import { gptq } from './gptq.ts';
 import { buildCrossGramGraph, buildGramGraph, gramLayout, planGramChunks, positionsOf, QUANT_PREFIX, type GramLayout } from './gram-graph.ts';
 import { cutSegment, latestCut, nodePositions, singleTensorCuts, type Cut } from './cuts.ts';
 import { codesError, codesToInitializer, layerProblem, nearestCodes, outputEnergy, targetWeights, type LayerProblem } from './problem.ts';
@@ -355,7 +355,7 @@ export async function reconstructFromQuantizedPrefix(
     opts.onLayerGrams?.(wq.point.initializer, gram, cross, positions);
     const init = graph.initializers.get(wq.point.initializer)!;
     const p = layerProblem(init.data as Float32Array, init.dims, wq.point.axis, layout.groups, gram, positions, wq.qparams);
-    p.target = targetWeights(p, cross, spdInverse);
+    p.target = targetWeights(p, cross);
     const solved = await solveLayer(engine, p, cfg, wq, bitsOf(wq), t1);
     layers[index] = solved.report;
     current[index] = { ...wq, values: solved.values };
