@@ -87,7 +87,7 @@ function label(r: PlannedRun): string {
     c.wGranularity === 'per-tensor' ? 'per-tensor' : '',
     `w:${c.wObserver} a:${c.aObserver} a-sign:${c.aSign}`,
     c.calib !== 128 ? `calib ${c.calib}` : '',
-    c.ptq !== 'none' ? `+${c.ptq}` : '',
+    c.ptq !== 'none' ? `+${c.ptq}${c.ptqInputs === 'fp32' ? ' (fp32 inputs)' : ''}` : '',
     c.biasCorrection ? '+bias correction' : '',
     c.firstLast8bit ? 'first/last 8-bit' : '',
     r.analyze ? '+analysis' : '',
