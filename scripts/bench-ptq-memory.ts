@@ -52,8 +52,8 @@ const [r] = await runExperiments([cfg], { engine, modelBytes, model, dataset, cr
   },
 });
 const peak = process.resourceUsage().maxRSS * 1024;
-const widest = r.ptq?.layers.filter((l) => !l.skipped).length ?? 0;
+const solved = r.ptq?.layers.filter((l) => !l.skipped).length ?? 0;
 process.stdout.write(
-  `ResNet-18 ${cfg.ptq} (${cfg.ptqInputs} inputs), ${widest} layers reconstructed: Gram passes ${r.ptq?.gramSeconds.toFixed(1)} s, solving ${r.ptq?.solveSeconds.toFixed(1)} s; ` +
+  `ResNet-18 ${cfg.ptq} (${cfg.ptqInputs} inputs), ${solved} layers reconstructed: Gram passes ${r.ptq?.gramSeconds.toFixed(1)} s, solving ${r.ptq?.solveSeconds.toFixed(1)} s; ` +
     `peak resident memory ${mib(peak)} (${mib(before)} before the run)\n`,
 );

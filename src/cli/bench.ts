@@ -167,10 +167,10 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     const starved = all.find((c) => c.eval < 1);
     if (starved) throw new QpError('DATA_TOO_FEW_IMAGES', `The folder has ${n} images; with --calib ${starved.calib} none are left to evaluate. Lower --calib.`);
     let configs = all;
+    const hashes = await Promise.all(all.map((c) => configHash(c)));
     if (sweep.jsonl) {
       await repairJsonl(sweep.jsonl);
       const done = new Set((await readJsonl(sweep.jsonl)).map((r) => r.configHash));
-      const hashes = await Promise.all(all.map((c) => configHash(c)));
       configs = all.filter((_, k) => !done.has(hashes[k]));
       if (configs.length < all.length) process.stderr.write(`${all.length - configs.length} of ${all.length} configuration(s) already in ${sweep.jsonl}: skipped\n`);
       if (configs.length === 0) {
@@ -205,7 +205,6 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
         { entry: opts.entry!, argv: withoutFlags(rest, ['--threads']), jobs, threadsPerJob, shard: sweep.shard, jsonl: sweep.jsonl },
         (l) => process.stderr.write(`${l}\n`),
       );
-      const hashes = await Promise.all(all.map((c) => configHash(c)));
       const byHash = new Map(outcome.records.map((r) => [r.configHash, r]));
       const results = hashes.map((h) => byHash.get(h)).filter((r): r is ExperimentResult => !!r);
       await printReport(results, args, linkInputs, model);

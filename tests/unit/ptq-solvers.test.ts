@@ -1,10 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { adaround, polishCodes } from '../../src/lib/ptq/adaround.ts';
 import { gptq, dampedHessian, inverseUpperFactor } from '../../src/lib/ptq/gptq.ts';
-import { choleskySolve, cholesky, lowerInverse, spdInverse } from '../../src/lib/ptq/linalg.ts';
+import { choleskySolve, cholesky, lowerInverse } from '../../src/lib/ptq/linalg.ts';
 import { codesError, nearestCodes, targetWeights, type LayerProblem } from '../../src/lib/ptq/problem.ts';
 import { roundHalfToEven } from '../../src/lib/quant/round.ts';
 import { mulberry32 } from '../../src/lib/util/random.ts';
+
+/** Reference inverse of an SPD matrix, H⁻¹ = L⁻ᵀL⁻¹ (the solvers never form it). */
+function spdInverse(h: Float64Array, n: number): Float64Array {
+  const li = lowerInverse(cholesky(Float64Array.from(h), n), n);
+  const inv = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+    let s = 0;
+    for (let k = Math.max(i, j); k < n; k++) s += li[k * n + i] * li[k * n + j];
+    inv[i * n + j] = s;
+  }
+  return inv;
+}
 
 /** Gaussian-ish noise from the project's seeded generator (sum of uniforms). */
 function gauss(rand: () => number): number {
@@ -244,39 +256,47 @@ describe('polishCodes', () => {
   });
 });
 
-describe('linalg (row-major SPD routines)', () => {
-  const n = 37;
-  const rng = mulberry32(11);
-  // H = AAᵀ + I, well conditioned and dense
+/** A dense, well conditioned SPD matrix AAᵀ + ridge·I with A uniform in [−½, ½). */
+function randomSpd(n: number, seed: number, ridge: number): Float64Array {
+  const rng = mulberry32(seed);
   const a = Float64Array.from({ length: n * n }, () => rng() - 0.5);
   const h = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-    let s = i === j ? 1 : 0;
+    let s = i === j ? ridge : 0;
     for (let k = 0; k < n; k++) s += a[i * n + k] * a[j * n + k];
     h[i * n + j] = s;
   }
-  const mul = (x: Float64Array, y: Float64Array, transY = false) => {
-    const out = new Float64Array(n * n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let k = 0; k < n; k++) s += x[i * n + k] * (transY ? y[j * n + k] : y[k * n + j]);
-      out[i * n + j] = s;
-    }
-    return out;
-  };
+  return h;
+}
+
+/** n×n product X·Y (X·Yᵀ with transY). */
+function matmul(x: Float64Array, y: Float64Array, n: number, transY = false): Float64Array {
+  const out = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+    let s = 0;
+    for (let k = 0; k < n; k++) s += x[i * n + k] * (transY ? y[j * n + k] : y[k * n + j]);
+    out[i * n + j] = s;
+  }
+  return out;
+}
+
+describe('linalg (row-major SPD routines)', () => {
+  const n = 37;
+  const rng = mulberry32(12);
+  const h = randomSpd(n, 11, 1);
   const eye = (m: Float64Array) => m.every((v, k) => Math.abs(v - (k % (n + 1) === 0 ? 1 : 0)) < 1e-9);
 
   it('cholesky: lower triangular L with LLᵀ = H', () => {
     const l = cholesky(Float64Array.from(h), n);
     for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) expect(l[i * n + j]).toBe(0);
-    mul(l, l, true).forEach((v, k) => expect(Math.abs(v - h[k])).toBeLessThan(1e-9));
+    matmul(l, l, n, true).forEach((v, k) => expect(Math.abs(v - h[k])).toBeLessThan(1e-9));
   });
 
-  it('lowerInverse, spdInverse and choleskySolve invert', () => {
+  it('lowerInverse, the reference spdInverse and choleskySolve invert', () => {
     const l = cholesky(Float64Array.from(h), n);
-    expect(eye(mul(lowerInverse(l, n), l))).toBe(true);
+    expect(eye(matmul(lowerInverse(l, n), l, n))).toBe(true);
     const inv = spdInverse(h, n);
-    expect(eye(mul(inv, h))).toBe(true);
+    expect(eye(matmul(inv, h, n))).toBe(true);
     const b = Float64Array.from({ length: n }, () => rng());
     const x = choleskySolve(l, n, Float64Array.from(b));
     for (let i = 0; i < n; i++) {
@@ -291,14 +311,7 @@ describe('linalg (row-major SPD routines)', () => {
 describe('inverseUpperFactor', () => {
   it('is the upper factor of H⁻¹ = UᵀU (what GPTQ feeds errors through)', () => {
     const n = 23;
-    const rng = mulberry32(5);
-    const a = Float64Array.from({ length: n * n }, () => rng() - 0.5);
-    const h = new Float64Array(n * n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-      let s = i === j ? 0.5 : 0;
-      for (let k = 0; k < n; k++) s += a[i * n + k] * a[j * n + k];
-      h[i * n + j] = s;
-    }
+    const h = randomSpd(n, 5, 0.5);
     const u = inverseUpperFactor(h, n);
     const inv = spdInverse(h, n);
     for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) expect(u[i * n + j]).toBe(0);

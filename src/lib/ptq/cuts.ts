@@ -49,11 +49,16 @@ export function singleTensorCuts(g: Graph): Cut[] {
   // tensor t is live at gaps born(t) … lastUse(t)
   const opening = new Map<number, string[]>();
   const closing = new Map<number, string[]>();
+  const add = (m: Map<number, string[]>, gap: number, t: string) => {
+    const list = m.get(gap);
+    if (list) list.push(t);
+    else m.set(gap, [t]);
+  };
   for (const [t, b] of born) {
     const u = lastUse.get(t);
     if (u === undefined || u < b) continue;
-    opening.set(b, [...(opening.get(b) ?? []), t]);
-    closing.set(u + 1, [...(closing.get(u + 1) ?? []), t]);
+    add(opening, b, t);
+    add(closing, u + 1, t);
   }
   const live = new Set<string>();
   const cuts: Cut[] = [];

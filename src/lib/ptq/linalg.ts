@@ -44,24 +44,6 @@ export function lowerInverse(l: Float64Array, n: number): Float64Array {
   return li;
 }
 
-/** Inverse of a symmetric positive definite matrix: H⁻¹ = L⁻ᵀL⁻¹ from its Cholesky factor. */
-export function spdInverse(h: Float64Array, n: number): Float64Array {
-  const li = lowerInverse(cholesky(Float64Array.from(h), n), n);
-  // (L⁻ᵀL⁻¹)[i][j] = Σ_k li[k][i]·li[k][j]: one outer product per row k of L⁻¹
-  const inv = new Float64Array(n * n);
-  for (let k = 0; k < n; k++) {
-    const rk = k * n;
-    for (let i = 0; i <= k; i++) {
-      const a = li[rk + i];
-      if (a === 0) continue;
-      const ri = i * n;
-      for (let j = 0; j <= i; j++) inv[ri + j] += a * li[rk + j];
-    }
-  }
-  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) inv[j * n + i] = inv[i * n + j];
-  return inv;
-}
-
 /** Solves (LLᵀ)·x = b in place for one right-hand side (L from `cholesky`). */
 export function choleskySolve(l: Float64Array, n: number, b: Float64Array): Float64Array {
   // L·y = b

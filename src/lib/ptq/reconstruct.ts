@@ -115,30 +115,18 @@ export async function reconstructWeights(
     // let the event loop deliver an abort (or a progress message) between layers
     await new Promise((r) => setTimeout(r, 0));
     const t1 = performance.now();
-    const bits = Math.round(Math.log2(wq.qparams.qmax - wq.qparams.qmin + 1));
-    const base = { node: wq.point.node, initializer: wq.point.initializer, bits };
     const lg = grams.get(wq.point.initializer);
-    const skip = !lg ? 'no Gram matrix for this layer' : bits >= 8 ? '8-bit layers keep round-to-nearest' : undefined;
+    const skip = !lg ? 'no Gram matrix for this layer' : bitsOf(wq) >= 8 ? EIGHT_BIT : undefined;
     if (skip || !lg) {
-      layers.push({ ...base, errorBefore: NaN, errorAfter: NaN, flips: 0, seconds: 0, skipped: skip });
+      layers.push(skippedReport(wq, skip));
       result.push(wq);
       continue;
     }
     const init = graph.initializers.get(wq.point.initializer)!;
     const p = layerProblem(init.data as Float32Array, init.dims, wq.point.axis, lg.layout.groups, lg.gram, lg.positions, wq.qparams);
-    const rtn = nearestCodes(p);
-    const codes = method === 'adaround' ? await solveAdaRound(opts.engine, p, cfg.ptqIters) : gptq(p);
-    const energy = outputEnergy(p) || 1;
-    let flips = 0;
-    for (let k = 0; k < codes.length; k++) if (codes[k] !== rtn[k]) flips++;
-    layers.push({
-      ...base,
-      errorBefore: codesError(p, rtn) / energy,
-      errorAfter: codesError(p, codes) / energy,
-      flips: flips / codes.length,
-      seconds: (performance.now() - t1) / 1000,
-    });
-    result.push({ ...wq, values: codesToInitializer(p, codes, wq.point.axis) });
+    const solved = await solveLayer(opts.engine, p, cfg, wq, t1);
+    layers.push(solved.report);
+    result.push({ ...wq, values: solved.values });
   }
   opts.onProgress?.(weights.length, weights.length, '');
   return {
@@ -157,7 +145,19 @@ async function solveAdaRound(engine: Engine | undefined, p: LayerProblem, iters:
   }
 }
 
-async function solveLayer(engine: Engine | undefined, p: LayerProblem, cfg: ExperimentConfig, wq: WeightQuant, bits: number, t1: number): Promise<{ report: PtqLayerReport; values: Float32Array }> {
+/** Bit width of a layer's weight grid. */
+function bitsOf(wq: WeightQuant): number {
+  return Math.round(Math.log2(wq.qparams.qmax - wq.qparams.qmin + 1));
+}
+
+const EIGHT_BIT = '8-bit layers keep round-to-nearest';
+
+function skippedReport(wq: WeightQuant, skipped: string | undefined): PtqLayerReport {
+  return { node: wq.point.node, initializer: wq.point.initializer, bits: bitsOf(wq), errorBefore: NaN, errorAfter: NaN, flips: 0, seconds: 0, skipped };
+}
+
+/** Solves one layer with the config's method; `t1` is when its work began (for the report's seconds). */
+async function solveLayer(engine: Engine | undefined, p: LayerProblem, cfg: ExperimentConfig, wq: WeightQuant, t1: number): Promise<{ report: PtqLayerReport; values: Float32Array }> {
   const rtn = nearestCodes(p);
   const codes = cfg.ptq === 'adaround' ? await solveAdaRound(engine, p, cfg.ptqIters) : gptq(p);
   const energy = outputEnergy(p) || 1;
@@ -165,7 +165,7 @@ async function solveLayer(engine: Engine | undefined, p: LayerProblem, cfg: Expe
   for (let k = 0; k < codes.length; k++) if (codes[k] !== rtn[k]) flips++;
   return {
     report: {
-      node: wq.point.node, initializer: wq.point.initializer, bits,
+      node: wq.point.node, initializer: wq.point.initializer, bits: bitsOf(wq),
       errorBefore: codesError(p, rtn) / energy,
       errorAfter: codesError(p, codes) / energy,
       flips: flips / codes.length,
@@ -177,7 +177,7 @@ async function solveLayer(engine: Engine | undefined, p: LayerProblem, cfg: Expe
 
 export interface PrefixOptions extends ReconstructOptions {
   batchSize: number;
-  /** Gram pass progress within a chunk */
+  /** progress of a layer's pass over the calibration batches */
   onGramProgress?: (done: number, total: number) => void;
   /** sees the matrices each layer is solved with (X̃X̃ᵀ and XX̃ᵀ), before solving it */
   onLayerGrams?: (initializer: string, gram: Float64Array, cross: Float64Array, positions: number) => void;
@@ -260,7 +260,6 @@ export async function reconstructFromQuantizedPrefix(
     ensureOpset(q, 11);
     return q;
   };
-  const bitsOf = (wq: WeightQuant) => Math.round(Math.log2(wq.qparams.qmax - wq.qparams.qmin + 1));
 
   // the quantized graph has the same nodes for every layer (only weight values change)
   const quant0 = quantWith(current);
@@ -269,10 +268,9 @@ export async function reconstructFromQuantizedPrefix(
   const todo: { index: number; layout: GramLayout }[] = [];
   weights.forEach((wq, index) => {
     const layout = gramLayout(graph, wq.point);
-    const skipped = typeof layout === 'string' ? layout : bitsOf(wq) >= 8 ? '8-bit layers keep round-to-nearest' : undefined;
-    if (skipped || typeof layout === 'string') {
-      layers[index] = { node: wq.point.node, initializer: wq.point.initializer, bits: bitsOf(wq), errorBefore: NaN, errorAfter: NaN, flips: 0, seconds: 0, skipped };
-    } else todo.push({ index, layout });
+    const skipped = typeof layout === 'string' ? layout : bitsOf(wq) >= 8 ? EIGHT_BIT : undefined;
+    if (skipped || typeof layout === 'string') layers[index] = skippedReport(wq, skipped);
+    else todo.push({ index, layout });
   });
   // network order: a layer's inputs must pass through every reconstructed layer before it
   todo.sort((a, b) => qPos.get(weights[a.index].point.node)! - qPos.get(weights[b.index].point.node)!);
@@ -356,7 +354,7 @@ export async function reconstructFromQuantizedPrefix(
     const init = graph.initializers.get(wq.point.initializer)!;
     const p = layerProblem(init.data as Float32Array, init.dims, wq.point.axis, layout.groups, gram, positions, wq.qparams);
     p.target = targetWeights(p, cross);
-    const solved = await solveLayer(engine, p, cfg, wq, bitsOf(wq), t1);
+    const solved = await solveLayer(engine, p, cfg, wq, t1);
     layers[index] = solved.report;
     current[index] = { ...wq, values: solved.values };
     done++;
