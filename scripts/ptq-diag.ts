@@ -54,7 +54,7 @@ const grams = await collectGrams(engine, graph, points, calibCrops, TORCHVISION_
 console.log(`grams ${((performance.now() - t) / 1000).toFixed(1)} s`);
 let n = 0;
 const only = v.only ? new Set(v.only.split(',')) : undefined;
-let tot = { rtn: 0, gptq: 0, ada: 0, ada0: 0 };
+const tot = { rtn: 0, gptq: 0, ada: 0, ada0: 0 };
 for (const wq of weights) {
   const bits = Math.round(Math.log2(wq.qparams.qmax - wq.qparams.qmin + 1));
   const lg = grams.get(wq.point.initializer);

@@ -7,7 +7,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import { strFromU8, unzipSync } from 'fflate';
-import type { FloatTensor } from '../../src/lib/engine/types.ts';
 import { resolveConfig } from '../../src/lib/experiment/config.ts';
 import { buildQdq, exportRun, raiseOpset, toDeployable, weightsOnGrid, zipBundle } from '../../src/lib/export/index.ts';
 import { makeGraph, makeNode, makeValueInfo } from '../../src/lib/onnx/ir.ts';

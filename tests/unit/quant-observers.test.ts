@@ -10,7 +10,7 @@ import {
   OBSERVERS,
   observeWeight,
 } from '../../src/lib/quant/observers.ts';
-import { OBSERVER_NAMES, type ActivationStats, type BatchStats, type QuantSpec } from '../../src/lib/quant/types.ts';
+import { OBSERVER_NAMES, type ActivationStats, type BatchStats } from '../../src/lib/quant/types.ts';
 import { gaussian, laplace, spec, uniform } from './quant-helpers.ts';
 
 

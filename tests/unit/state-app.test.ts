@@ -49,6 +49,7 @@ class FakeApi {
   private cancelRun?: () => void;
 
   api(): Remote<QuantApi> {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the fake's object-literal methods have a this of their own
     const self = this;
     const log = (name: string) => self.calls.push(name);
     const impl: Partial<QuantApi> = {

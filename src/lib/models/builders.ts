@@ -214,7 +214,7 @@ export function buildMobileNetV2(seed = 1): Uint8Array {
       y = convBnRelu6(y, `${p}.${li++}`, hidden, hidden, 3, stride, hidden);
       y = b.conv(y, `${p}.${li++}`, hidden, c, 1, 1, 1, 1);
       const useRes = stride === 1 && cin === c;
-      y = b.bn(y, `${p}.${li++}`, c, useRes ? 0.5 : 1);
+      y = b.bn(y, `${p}.${li}`, c, useRes ? 0.5 : 1);
       x = useRes ? b.add(x, y, `features.${idx}.add`) : y;
       cin = c;
       idx++;

@@ -175,8 +175,13 @@ class Stepper {
         h[i] = hi;
         let code = floor[i] + hi + zp;
         let inside = raw > 0 && raw < 1 ? 1 : 0;
-        if (code < p.qmin) (code = p.qmin), (inside = 0);
-        else if (code > p.qmax) (code = p.qmax), (inside = 0);
+        if (code < p.qmin) {
+          code = p.qmin;
+          inside = 0;
+        } else if (code > p.qmax) {
+          code = p.qmax;
+          inside = 0;
+        }
         live[i] = inside;
         d[i] = (code - zp) * s - target[i];
       }

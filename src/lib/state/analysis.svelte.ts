@@ -35,6 +35,8 @@ export class AnalysisState {
 
   /** configHash the selection belongs to */
   private forHash: string | undefined;
+  // a memo, not state: nothing renders from it
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
   private cache = new Map<string, LayerDetailView>();
   private token = 0;
 

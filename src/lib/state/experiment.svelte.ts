@@ -13,6 +13,8 @@ import { describeDomain, parseBitsMapText, withField, type ConfigField } from '.
 
 export class ExperimentState {
   config = $state<ExperimentConfig>(defaultConfig());
+  // replaced, never mutated in place, so the plain Set in $state is reactive enough
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
   hidden = $state<Set<string>>(new Set());
   /** notices from reading the link (full sentences) */
   notices = $state<string[]>([]);

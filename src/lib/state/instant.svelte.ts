@@ -29,6 +29,8 @@ export class InstantState {
 
   graph = $state.raw<LayerGraphView | undefined>(undefined);
   /** layer key → readable label, from the graph */
+  // raw state replaced whole, never mutated in place
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
   labels = $state.raw<Map<string, { label: string; onnx: string }>>(new Map());
 
   /** run the background estimate after each change */
@@ -74,6 +76,7 @@ export class InstantState {
     if (this.graphFor !== key) return;
     if (r.ok) {
       this.graph = r.value;
+      // eslint-disable-next-line svelte/prefer-svelte-reactivity -- raw state replaced whole
       this.labels = new Map(r.value.nodes.filter((n) => n.kind === 'layer').map((n) => [n.id, { label: n.label, onnx: n.onnx }]));
     }
   }

@@ -231,6 +231,7 @@ export class QpStorage {
       let failBlocked!: (e: QpError) => void;
       const blocked = new Promise<never>((_, reject) => (failBlocked = reject));
       blocked.catch(() => undefined);
+      // eslint-disable-next-line prefer-const -- assigned once `p` exists; the callbacks below read it later
       let conn: Promise<IDBPDatabase<QpSchema>> | undefined;
       const mine = () => this.conn !== undefined && (this.conn === conn || this.conn === p);
       const p: Promise<IDBPDatabase<QpSchema>> = openDB<QpSchema>(this.name, this.options.version ?? DB_VERSION, {
@@ -327,13 +328,14 @@ export class QpStorage {
    * store stops writing (reads still hit) and `quotaHit` tells the caller to warn.
    */
   cropStore(): CropStore & { readonly quotaHit: boolean; hits: number; misses: number } {
-    const self = this;
+    const getCrop = (key: string) => this.getCrop(key);
+    const putCrop = (key: string, crop: Uint8Array) => this.putCrop(key, crop);
     return {
       quotaHit: false,
       hits: 0,
       misses: 0,
       async get(key) {
-        const v = await self.getCrop(key);
+        const v = await getCrop(key);
         if (v) this.hits++;
         else this.misses++;
         return v;
@@ -341,7 +343,7 @@ export class QpStorage {
       async put(key, crop) {
         if (this.quotaHit) return;
         try {
-          await self.putCrop(key, crop);
+          await putCrop(key, crop);
         } catch (e) {
           if (e instanceof QpError && e.code === 'STORAGE_QUOTA') (this as { quotaHit: boolean }).quotaHit = true;
           else throw e;
