@@ -28,7 +28,12 @@ function sharedData(): Plugin {
     const url = new URL(req.url ?? '/', 'http://x');
     if (!url.pathname.startsWith('/shared-data/')) return next();
     const send = (status: number, type: string, body: string | Buffer) => {
-      res.writeHead(status, { 'Content-Type': type, 'Cross-Origin-Resource-Policy': 'same-origin', 'Cache-Control': 'no-cache', ...isolation });
+      res.writeHead(status, {
+        'Content-Type': type,
+        'Cross-Origin-Resource-Policy': 'same-origin',
+        'Cache-Control': 'no-cache',
+        ...isolation,
+      });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     if (!dir) return send(404, 'text/plain; charset=utf-8', 'No shared data on this server.');

@@ -81,10 +81,20 @@ async function main() {
   const tensors = batchesOf(imgs);
   console.error(`engine: ${engine.description}; ${imgs.length} images, batch ${B}`);
 
-  const points = findQuantPoints(graph, { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true });
+  const points = findQuantPoints(graph, {
+    conv: true,
+    gemm: true,
+    add: true,
+    pool: true,
+    concat: true,
+    modelInput: true,
+  });
   const tensorsToWatch = points.activations.map((p) => p.tensor);
   const calibOpts = { batchSize: B, histBatchSize: DEFAULT_TUNING.histBatch, bins: DEFAULT_BINS, moments: false };
-  const stats = await collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, { ...calibOpts, histogram: false });
+  const stats = await collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, {
+    ...calibOpts,
+    histogram: false,
+  });
   const cfg = resolveConfig({ backend: 'tensorrt' });
   const weights = quantizeWeights(graph, points, cfg);
   const acts = quantizeActivations(points, stats, cfg);
@@ -95,7 +105,9 @@ async function main() {
   const fq = serializeModel(fqGraph);
   const folded = foldFakeQuantScales(fqGraph);
   const fqFold = serializeModel(folded.graph);
-  console.error(`folded scales: ${folded.report.producerFolds} Div and ${folded.report.consumerFolds} Mul of ${folded.report.quantizers} quantizers`);
+  console.error(
+    `folded scales: ${folded.report.producerFolds} Div and ${folded.report.consumerFolds} Mul of ${folded.report.quantizers} quantizers`,
+  );
 
   // Sessions are created (and warmed up) once; each measurement is repeated, interleaved
   // with the others, and the median is kept, so a burst of load on the machine moves one
@@ -106,30 +118,59 @@ async function main() {
   const fqFoldSession = await engine.createSession(fqFold);
   const evalModel = evaluationModel(engine, fqGraph, {});
   const fqQdqSession = await engine.createSession(evalModel.bytes, evalModel.options);
-  for (const s of [fpSession, fqSession, fqFoldSession, fqQdqSession]) await s.run({ [s.inputNames[0]]: tensors[0].tensor });
+  for (const s of [fpSession, fqSession, fqFoldSession, fqQdqSession])
+    await s.run({ [s.inputNames[0]]: tensors[0].tensor });
   // Decoding: the same JPEG bytes through both decoders (outputs checked to be the same size).
   await initJpegDecoder();
   const jpegBytes = await Promise.all(items.map((i) => i.read()));
   for (const b of jpegBytes.slice(0, 4)) {
     const [a, c] = [decodeImage(b), decodeImageJpegJs(b)];
-    if (a.width !== c.width || a.height !== c.height) throw new Error('The two JPEG decoders disagree on an image size.');
+    if (a.width !== c.width || a.height !== c.height)
+      throw new Error('The two JPEG decoders disagree on an image size.');
   }
   let foldAgreement = '';
   let qdqAgreement = '';
-  const samples: Record<string, number[]> = { raw: [], product: [], minmax: [], hist: [], fq: [], fqExact: [], fqFold: [], jpegjs: [], wasm: [], prep: [] };
+  const samples: Record<string, number[]> = {
+    raw: [],
+    product: [],
+    minmax: [],
+    hist: [],
+    fq: [],
+    fqExact: [],
+    fqFold: [],
+    jpegjs: [],
+    wasm: [],
+    prep: [],
+  };
   for (let rep = 0; rep < REPEATS; rep++) {
-    samples.jpegjs.push((await time(async () => {
-      for (const b of jpegBytes) decodeImageJpegJs(b);
-    }))[0]);
-    samples.wasm.push((await time(async () => {
-      for (const b of jpegBytes) decodeImage(b);
-    }))[0]);
-    samples.prep.push((await time(async () => {
-      for (const b of jpegBytes) preprocessToCrop(decodeImage(b), spec);
-    }))[0]);
-    samples.raw.push((await time(async () => {
-      for (const b of tensors) await fpSession.run({ [fpSession.inputNames[0]]: b.tensor });
-    }))[0]);
+    samples.jpegjs.push(
+      (
+        await time(async () => {
+          for (const b of jpegBytes) decodeImageJpegJs(b);
+        })
+      )[0],
+    );
+    samples.wasm.push(
+      (
+        await time(async () => {
+          for (const b of jpegBytes) decodeImage(b);
+        })
+      )[0],
+    );
+    samples.prep.push(
+      (
+        await time(async () => {
+          for (const b of jpegBytes) preprocessToCrop(decodeImage(b), spec);
+        })
+      )[0],
+    );
+    samples.raw.push(
+      (
+        await time(async () => {
+          for (const b of tensors) await fpSession.run({ [fpSession.inputNames[0]]: b.tensor });
+        })
+      )[0],
+    );
     samples.product.push((await time(() => evaluate(fpSession, imgs, labels, spec, { batchSize: B })))[0]);
     const [tExact, exactOut] = await time(() => evaluate(fqSession, imgs, labels, spec, { batchSize: B }));
     samples.fqExact.push(tExact);
@@ -142,9 +183,25 @@ async function main() {
       foldAgreement = `${same(foldOut)}/${exactOut.preds.length} top-1 predictions equal, top-1 hits ${exactOut.top1Hits} exact vs ${foldOut.top1Hits} folded`;
       qdqAgreement = `${same(qdqOut)}/${exactOut.preds.length} top-1 predictions equal, top-1 hits ${exactOut.top1Hits} element-wise vs ${qdqOut.top1Hits} Q/DQ`;
     }
-    samples.minmax.push((await time(() => collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, { ...calibOpts, histogram: false })))[0]);
-    samples.hist.push((await time(() => collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, { ...calibOpts, histogram: true })))[0]);
-    console.error(`round ${rep + 1}/${REPEATS}: ${Object.entries(samples).map(([k, v]) => `${k} ${v[rep].toFixed(2)} s`).join(', ')}`);
+    samples.minmax.push(
+      (
+        await time(() =>
+          collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, { ...calibOpts, histogram: false }),
+        )
+      )[0],
+    );
+    samples.hist.push(
+      (
+        await time(() =>
+          collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, { ...calibOpts, histogram: true }),
+        )
+      )[0],
+    );
+    console.error(
+      `round ${rep + 1}/${REPEATS}: ${Object.entries(samples)
+        .map(([k, v]) => `${k} ${v[rep].toFixed(2)} s`)
+        .join(', ')}`,
+    );
   }
   await fpSession.release();
   await fqSession.release();
@@ -170,19 +227,40 @@ async function main() {
     decodeSpeedup: jpegjs / wasm,
   };
 
-  const row = (what: string, a: number, b: number, target: number) => [what, a.toFixed(2), b.toFixed(2), (a / b).toFixed(2) + '×', `≤ ${target}×`, a / b <= target ? 'met' : 'NOT met'];
-  console.log(table(
-    ['measurement', 'seconds', 'baseline s', 'ratio', 'target', ''],
-    [
-      row('product evaluation vs raw session.run', product, raw, 1.15),
-      row('MinMax calibration vs one FP32 pass', minmax, raw, 2),
-      row('histogram calibration vs one FP32 pass', hist, raw, 2),
-      row(`fake-quant eval as evaluated: Q/DQ pairs, bit-exact (${acts.length} act points) vs FP32 eval`, fqEval, fpEval, 1.3),
-      row('fake-quant eval, element-wise Div/Round/Clip/Mul (reference)', fqExact, fpEval, 1.5),
-      row('fake-quant eval, scales folded (opt-in foldScales)', fqFoldEval, fpEval, 1.3),
-      [`JPEG decode, jpeg-js vs wasm libjpeg-turbo (${jpegBytes.length} images)`, jpegjs.toFixed(2), wasm.toFixed(2), ratios.decodeSpeedup.toFixed(2) + '× faster', '≥ 3.5×', ratios.decodeSpeedup >= 3.5 ? 'met' : 'NOT met'],
-    ],
-  ));
+  const row = (what: string, a: number, b: number, target: number) => [
+    what,
+    a.toFixed(2),
+    b.toFixed(2),
+    (a / b).toFixed(2) + '×',
+    `≤ ${target}×`,
+    a / b <= target ? 'met' : 'NOT met',
+  ];
+  console.log(
+    table(
+      ['measurement', 'seconds', 'baseline s', 'ratio', 'target', ''],
+      [
+        row('product evaluation vs raw session.run', product, raw, 1.15),
+        row('MinMax calibration vs one FP32 pass', minmax, raw, 2),
+        row('histogram calibration vs one FP32 pass', hist, raw, 2),
+        row(
+          `fake-quant eval as evaluated: Q/DQ pairs, bit-exact (${acts.length} act points) vs FP32 eval`,
+          fqEval,
+          fpEval,
+          1.3,
+        ),
+        row('fake-quant eval, element-wise Div/Round/Clip/Mul (reference)', fqExact, fpEval, 1.5),
+        row('fake-quant eval, scales folded (opt-in foldScales)', fqFoldEval, fpEval, 1.3),
+        [
+          `JPEG decode, jpeg-js vs wasm libjpeg-turbo (${jpegBytes.length} images)`,
+          jpegjs.toFixed(2),
+          wasm.toFixed(2),
+          ratios.decodeSpeedup.toFixed(2) + '× faster',
+          '≥ 3.5×',
+          ratios.decodeSpeedup >= 3.5 ? 'met' : 'NOT met',
+        ],
+      ],
+    ),
+  );
   console.log(`Q/DQ vs element-wise fake-quant: ${qdqAgreement}`);
   console.log(`folded vs element-wise fake-quant: ${foldAgreement}`);
   console.log(`decode+resize+crop: ${prepPerImage.toFixed(1)} ms per image (wasm decoder, one thread)`);
@@ -196,7 +274,9 @@ async function main() {
     console.error(`synthetic architectures: ${MODELS.join(', ')}; ${n} images, batch ${B}, median of ${REPEATS}`);
     const rows = [];
     for (const id of MODELS) {
-      rows.push(await measureModel(engine, id, imgs.slice(0, n), labels.slice(0, n), spec, { batch: B, repeats: REPEATS }));
+      rows.push(
+        await measureModel(engine, id, imgs.slice(0, n), labels.slice(0, n), spec, { batch: B, repeats: REPEATS }),
+      );
       console.error(`  ${id} done`);
     }
     console.log(`\nEvaluation throughput, ${engine.description}, this machine (SYNTHETIC seeded weights: timing only)`);

@@ -38,19 +38,32 @@ const engine = await createNodeEngine(v.engine === 'node' ? 'node' : 'wasm');
 const modelBytes = buildResNet18(1);
 const model = { ...toModelSpec(getModelEntry('resnet18')), label: 'SYNTHETIC ResNet-18 (seeded weights)' };
 const cfg = resolveConfig({
-  backend: 'academic', wBits: Number(v['w-bits']), aBits: 8, ptq: v.ptq as PtqMethod, ptqIters: Number(v['ptq-iters']),
-  calib: Number(v.calib), eval: Number(v.eval), seed: 0, model: 'resnet18',
+  backend: 'academic',
+  wBits: Number(v['w-bits']),
+  aBits: 8,
+  ptq: v.ptq as PtqMethod,
+  ptqIters: Number(v['ptq-iters']),
+  calib: Number(v.calib),
+  eval: Number(v.eval),
+  seed: 0,
+  model: 'resnet18',
 });
 const before = process.memoryUsage().rss;
-process.stderr.write(`ResNet-18 (SYNTHETIC weights), ${cfg.ptq} with ${cfg.ptqInputs} inputs, W${cfg.wBits}A8, ${cfg.calib} calibration images, ${engine.description}\n`);
+process.stderr.write(
+  `ResNet-18 (SYNTHETIC weights), ${cfg.ptq} with ${cfg.ptqInputs} inputs, W${cfg.wBits}A8, ${cfg.calib} calibration images, ${engine.description}\n`,
+);
 let last = '';
-const [r] = await runExperiments([cfg], { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() }, {
-  onProgress: (p) => {
-    const head = p.message.split(' ').slice(0, 3).join(' ');
-    if (head !== last) process.stderr.write(`[${p.stage}] ${p.message}\n`);
-    last = head;
+const [r] = await runExperiments(
+  [cfg],
+  { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() },
+  {
+    onProgress: (p) => {
+      const head = p.message.split(' ').slice(0, 3).join(' ');
+      if (head !== last) process.stderr.write(`[${p.stage}] ${p.message}\n`);
+      last = head;
+    },
   },
-});
+);
 const peak = process.resourceUsage().maxRSS * 1024;
 const solved = r.ptq?.layers.filter((l) => !l.skipped).length ?? 0;
 process.stdout.write(

@@ -38,11 +38,13 @@ const { values: v } = parseArgs({
   },
 });
 const methods = v.ptq.split(',').map((m) => {
-  if (!PTQ_METHODS.includes(m as PtqMethod)) throw new Error(`Unknown --ptq "${m}". Choose from ${PTQ_METHODS.join(', ')}.`);
+  if (!PTQ_METHODS.includes(m as PtqMethod))
+    throw new Error(`Unknown --ptq "${m}". Choose from ${PTQ_METHODS.join(', ')}.`);
   return m as PtqMethod;
 });
 const inputs = v.inputs.split(',').map((m) => {
-  if (!PTQ_INPUTS.includes(m as PtqInputs)) throw new Error(`Unknown --inputs "${m}". Choose from ${PTQ_INPUTS.join(', ')}.`);
+  if (!PTQ_INPUTS.includes(m as PtqInputs))
+    throw new Error(`Unknown --inputs "${m}". Choose from ${PTQ_INPUTS.join(', ')}.`);
   return m as PtqInputs;
 });
 const engineKind = v.engine === 'node' ? 'node' : 'wasm';
@@ -50,15 +52,42 @@ const dataset = await loadImageFolder(v.data, v.labels);
 const calib = Number(v.calib);
 const evalN = v.eval ? Number(v.eval) : dataset.items.length - calib;
 const bn = v['bn-reestimate'].split(',').map((x) => x === '1' || x === 'true');
-const configs = v['w-bits'].split(',').flatMap((b) =>
-  methods.flatMap((ptq) => (ptq === 'none' ? inputs.slice(0, 1) : inputs).flatMap((ptqInputs) => bn.map((bnReestimate) => resolveConfig({ backend: 'academic', wBits: Number(b), aBits: 8, ptq, ptqIters: Number(v['ptq-iters']), ptqInputs, bnReestimate, calib, eval: evalN, seed: 0 })))),
-);
+const configs = v['w-bits']
+  .split(',')
+  .flatMap((b) =>
+    methods.flatMap((ptq) =>
+      (ptq === 'none' ? inputs.slice(0, 1) : inputs).flatMap((ptqInputs) =>
+        bn.map((bnReestimate) =>
+          resolveConfig({
+            backend: 'academic',
+            wBits: Number(b),
+            aBits: 8,
+            ptq,
+            ptqIters: Number(v['ptq-iters']),
+            ptqInputs,
+            bnReestimate,
+            calib,
+            eval: evalN,
+            seed: 0,
+          }),
+        ),
+      ),
+    ),
+  );
 const engine = await createNodeEngine(engineKind, v.threads ? Number(v.threads) : undefined);
-process.stderr.write(`MobileNet-V2, Academic WxA8, ${calib} calibration / ${evalN} evaluation images, layer inputs ${v.inputs}, engine ${engine.description}\n`);
+process.stderr.write(
+  `MobileNet-V2, Academic WxA8, ${calib} calibration / ${evalN} evaluation images, layer inputs ${v.inputs}, engine ${engine.description}\n`,
+);
 let last = '';
 const results = await runPipeline(
   configs,
-  { engine, modelBytes: new Uint8Array(readFileSync(v.model)), model: { id: 'mobilenet-v2', label: 'MobileNet-V2', preprocess: TORCHVISION_SPEC, classes: 1000 }, dataset, cropStore: new DiskCropStore() },
+  {
+    engine,
+    modelBytes: new Uint8Array(readFileSync(v.model)),
+    model: { id: 'mobilenet-v2', label: 'MobileNet-V2', preprocess: TORCHVISION_SPEC, classes: 1000 },
+    dataset,
+    cropStore: new DiskCropStore(),
+  },
   {
     stages: DEFAULT_STAGES,
     onProgress: (p) => {
@@ -68,7 +97,13 @@ const results = await runPipeline(
   },
 );
 const rows = results.map((r) => [
-  (r.config.ptq === 'adaround' ? `adaround (${r.config.ptqIters} it)` : r.config.ptq === 'gptq' ? 'gptq' : 'round-to-nearest') + (r.config.ptq !== 'none' ? `, ${r.config.ptqInputs} inputs` : '') + (r.config.bnReestimate ? ' + BN re-estimation' : ''),
+  (r.config.ptq === 'adaround'
+    ? `adaround (${r.config.ptqIters} it)`
+    : r.config.ptq === 'gptq'
+      ? 'gptq'
+      : 'round-to-nearest') +
+    (r.config.ptq !== 'none' ? `, ${r.config.ptqInputs} inputs` : '') +
+    (r.config.bnReestimate ? ' + BN re-estimation' : ''),
   `W${r.config.wBits}A8`,
   (100 * r.quant.top1).toFixed(2),
   r.ptq ? r.ptq.gramSeconds.toFixed(1) : '-',
@@ -78,4 +113,6 @@ const rows = results.map((r) => [
 ]);
 process.stdout.write(`\nFP32 top-1 ${(100 * results[0].fp32.top1).toFixed(2)}%\n`);
 process.stdout.write(`${table(['method', 'bits', 'top-1 %', 'Gram s', 'solve s', 'PTQ s', 'config s'], rows)}\n`);
-process.stdout.write('PTQ s = Gram matrices (with fp32 inputs shared by every config of the run and counted in each row; with quantized-prefix inputs one pass per layer of the config) + solving; config s = the whole config (its share of decoding, FP32 and calibration, PTQ, fixes, evaluation); the machine load at the time inflates all of them.\n');
+process.stdout.write(
+  'PTQ s = Gram matrices (with fp32 inputs shared by every config of the run and counted in each row; with quantized-prefix inputs one pass per layer of the config) + solving; config s = the whole config (its share of decoding, FP32 and calibration, PTQ, fixes, evaluation); the machine load at the time inflates all of them.\n',
+);

@@ -49,9 +49,21 @@ function tinyClassifier(): Uint8Array {
     outputs: [makeValueInfo('logits', ['N', 1000])],
     initializers: [
       makeTensor('w', [8, 3, 3, 3], Float32Array.from({ length: 8 * 27 }, rnd)),
-      makeTensor('b', [8], Float32Array.from({ length: 8 }, () => rnd() * 0.1)),
-      makeTensor('fw', [1000, 8], Float32Array.from({ length: 8000 }, () => rnd() * 4)),
-      makeTensor('fb', [1000], Float32Array.from({ length: 1000 }, () => rnd() * 0.1)),
+      makeTensor(
+        'b',
+        [8],
+        Float32Array.from({ length: 8 }, () => rnd() * 0.1),
+      ),
+      makeTensor(
+        'fw',
+        [1000, 8],
+        Float32Array.from({ length: 8000 }, () => rnd() * 4),
+      ),
+      makeTensor(
+        'fb',
+        [1000],
+        Float32Array.from({ length: 1000 }, () => rnd() * 0.1),
+      ),
     ],
     nodes: [
       makeNode('Conv', ['input', 'w', 'b'], ['c'], { kernel_shape: [3, 3], strides: [4, 4], pads: [1, 1, 1, 1] }),
@@ -76,12 +88,20 @@ interface Measured {
 /** What the page's WebGPU adapter is; software: SwiftShader or a fallback adapter. */
 async function adapterInfo(page: Page): Promise<{ found: boolean; software: boolean; text: string }> {
   return page.evaluate(async () => {
-    const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<null | { info?: Record<string, string>; isFallbackAdapter?: boolean }> } }).gpu;
+    const gpu = (
+      navigator as Navigator & {
+        gpu?: { requestAdapter(): Promise<null | { info?: Record<string, string>; isFallbackAdapter?: boolean }> };
+      }
+    ).gpu;
     if (!gpu) return { found: false, software: true, text: 'navigator.gpu is missing' };
     const a = await gpu.requestAdapter();
     if (!a) return { found: false, software: true, text: 'no adapter' };
     const info = a.info ?? {};
-    const text = ['vendor', 'architecture', 'device', 'description'].map((k) => info[k]).filter(Boolean).join(' / ') || 'no adapter info';
+    const text =
+      ['vendor', 'architecture', 'device', 'description']
+        .map((k) => info[k])
+        .filter(Boolean)
+        .join(' / ') || 'no adapter info';
     return { found: true, software: !!a.isFallbackAdapter || /swiftshader|llvmpipe|software/i.test(text), text };
   });
 }
@@ -96,7 +116,13 @@ async function runOn(page: Page, engine: 'webgpu' | 'wasm'): Promise<Measured> {
   const stages = await stopStagePoll(page);
   const t = (sel: string) => page.locator(sel).first().innerText();
   const used = await page.locator('[data-testid=engine-used]').getAttribute('data-engine-kind');
-  if (used !== engine) throw new Error(`The ${engine} run fell back to ${used}: ${await page.locator('[data-testid=fallback]').innerText().catch(() => '(no reason shown)')}`);
+  if (used !== engine)
+    throw new Error(
+      `The ${engine} run fell back to ${used}: ${await page
+        .locator('[data-testid=fallback]')
+        .innerText()
+        .catch(() => '(no reason shown)')}`,
+    );
   return {
     engine,
     seconds: (t1 - t0) / 1000,
@@ -121,15 +147,25 @@ try {
   const real = gpu.found && (!gpu.software || argv.includes('--force-gpu'));
   console.log(`WebGPU adapter: ${gpu.text}${gpu.software ? ' (software)' : ''}`);
   if (!real) {
-    console.log(`No GPU here (${gpu.found ? 'only a software adapter' : gpu.text}): no speed figures. Checking WebGPU correctness against wasm on a small model instead.`);
+    console.log(
+      `No GPU here (${gpu.found ? 'only a software adapter' : gpu.text}): no speed figures. Checking WebGPU correctness against wasm on a small model instead.`,
+    );
     if (!gpu.found) {
       console.log('No WebGPU adapter at all: nothing to compare.');
       process.exitCode = 0;
     } else {
       const synthetic = argv.includes('--synthetic');
       const name = synthetic ? 'synthetic-mobilenet-v2.onnx' : 'tiny-classifier.onnx';
-      await page.locator('[data-testid=model-file]').setInputFiles({ name, mimeType: 'application/octet-stream', buffer: Buffer.from(synthetic ? buildMobileNetV2(1) : tinyClassifier()) });
-      await page.waitForSelector(`section[data-state=ready] [data-testid=model-current]:has-text("${name}")`, { timeout: 120_000 });
+      await page
+        .locator('[data-testid=model-file]')
+        .setInputFiles({
+          name,
+          mimeType: 'application/octet-stream',
+          buffer: Buffer.from(synthetic ? buildMobileNetV2(1) : tinyClassifier()),
+        });
+      await page.waitForSelector(`section[data-state=ready] [data-testid=model-current]:has-text("${name}")`, {
+        timeout: 120_000,
+      });
       await page.locator('[data-testid=shared-data]').click();
       await page.waitForSelector('section[data-state=ready] [data-testid=data-current]', { timeout: 120_000 });
       await setNumber(page, 'calib', synthetic ? 4 : 8);
@@ -141,12 +177,15 @@ try {
         const g = await runOn(page, 'webgpu');
         const w = await runOn(page, 'wasm');
         const same = g.fp32top1 === w.fp32top1 && g.qtop1 === w.qtop1 && g.agreement === w.agreement;
-        console.log(`${name}, ${obs}: WebGPU (software) FP32 top-1 ${g.fp32top1}, quant ${g.qtop1}, agreement ${g.agreement}; wasm ${w.fp32top1}, ${w.qtop1}, ${w.agreement}: ${same ? 'same' : 'DIFFERENT'}`);
+        console.log(
+          `${name}, ${obs}: WebGPU (software) FP32 top-1 ${g.fp32top1}, quant ${g.qtop1}, agreement ${g.agreement}; wasm ${w.fp32top1}, ${w.qtop1}, ${w.agreement}: ${same ? 'same' : 'DIFFERENT'}`,
+        );
         failed ||= !same;
       }
     }
   } else {
-    if (!existsSync(resolve(SHARED, 'models/mobilenetv2-7-fp32.onnx'))) throw new Error('The real MobileNet-V2 is missing from ../shared/data/models.');
+    if (!existsSync(resolve(SHARED, 'models/mobilenetv2-7-fp32.onnx')))
+      throw new Error('The real MobileNet-V2 is missing from ../shared/data/models.');
     await page.locator('[data-testid=shared-model]', { hasText: 'mobilenetv2-7-fp32.onnx' }).click();
     await page.waitForSelector('section[data-state=ready] [data-testid=model-current]', { timeout: 120_000 });
     await page.locator('[data-testid=shared-data]').click();
@@ -164,13 +203,21 @@ try {
       const w = await runOn(page, 'wasm');
       const same = g.fp32top1 === w.fp32top1 && g.qtop1 === w.qtop1 && g.agreement === w.agreement;
       failed ||= !same;
-      console.log(`\n${obs === 'minmax' ? 'MinMax' : 'MSE (histogram)'} calibration, ${images} + ${images} images, analysis on ${Math.min(64, images)}:`);
+      console.log(
+        `\n${obs === 'minmax' ? 'MinMax' : 'MSE (histogram)'} calibration, ${images} + ${images} images, analysis on ${Math.min(64, images)}:`,
+      );
       for (const s of new Set([...Object.keys(w.stages), ...Object.keys(g.stages)])) {
         const [a, b] = [g.stages[s] ?? 0, w.stages[s] ?? 0];
-        console.log(`  ${s.padEnd(10)} WebGPU ${a.toFixed(2).padStart(7)} s   wasm ${b.toFixed(2).padStart(7)} s   WebGPU/wasm ${b > 0 ? (a / b).toFixed(2) : '-'}×`);
+        console.log(
+          `  ${s.padEnd(10)} WebGPU ${a.toFixed(2).padStart(7)} s   wasm ${b.toFixed(2).padStart(7)} s   WebGPU/wasm ${b > 0 ? (a / b).toFixed(2) : '-'}×`,
+        );
       }
-      console.log(`  ${'total'.padEnd(10)} WebGPU ${g.seconds.toFixed(2).padStart(7)} s   wasm ${w.seconds.toFixed(2).padStart(7)} s   WebGPU/wasm ${(g.seconds / w.seconds).toFixed(2)}×`);
-      console.log(`  top-1 FP32 ${g.fp32top1} / ${w.fp32top1}, quant ${g.qtop1} / ${w.qtop1}, agreement ${g.agreement} / ${w.agreement}: ${same ? 'same on both engines' : 'DIFFERENT'}`);
+      console.log(
+        `  ${'total'.padEnd(10)} WebGPU ${g.seconds.toFixed(2).padStart(7)} s   wasm ${w.seconds.toFixed(2).padStart(7)} s   WebGPU/wasm ${(g.seconds / w.seconds).toFixed(2)}×`,
+      );
+      console.log(
+        `  top-1 FP32 ${g.fp32top1} / ${w.fp32top1}, quant ${g.qtop1} / ${w.qtop1}, agreement ${g.agreement} / ${w.agreement}: ${same ? 'same on both engines' : 'DIFFERENT'}`,
+      );
     }
   }
 } catch (e) {

@@ -31,13 +31,36 @@ const dataset = await loadImageFolder(resolve(shared, 'imagenet-sample'));
 const items = dataset.items.slice(0, Number(v.images));
 const { crops } = await prepareCrops(items, TORCHVISION_SPEC, new DiskCropStore(), {});
 const imgs = crops.filter((c): c is Uint8Array => !!c);
-const graph = foldBatchNorm(parseModel(new Uint8Array(readFileSync(resolve(shared, 'models/mobilenetv2-7-fp32.onnx'))))).graph;
-const points = findQuantPoints(graph, { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true });
+const graph = foldBatchNorm(
+  parseModel(new Uint8Array(readFileSync(resolve(shared, 'models/mobilenetv2-7-fp32.onnx')))),
+).graph;
+const points = findQuantPoints(graph, {
+  conv: true,
+  gemm: true,
+  add: true,
+  pool: true,
+  concat: true,
+  modelInput: true,
+});
 const tensors = points.activations.map((p) => p.tensor);
 const base = { batchSize: 32, histBatchSize: 4, bins: DEFAULT_BINS, moments: false, histogram: true };
-const exact = await collectActivationStats(engine, graph, tensors, imgs, TORCHVISION_SPEC, { ...base, histogramMode: 'exact' });
-const fast = await collectActivationStats(engine, graph, tensors, imgs, TORCHVISION_SPEC, { ...base, sampleStride: Number(v.stride) });
-const aSpec = { bits: 8, signed: true, symmetric: true, narrowRange: false, granularity: 'per-tensor' as const, axis: 1, powerOfTwo: false };
+const exact = await collectActivationStats(engine, graph, tensors, imgs, TORCHVISION_SPEC, {
+  ...base,
+  histogramMode: 'exact',
+});
+const fast = await collectActivationStats(engine, graph, tensors, imgs, TORCHVISION_SPEC, {
+  ...base,
+  sampleStride: Number(v.stride),
+});
+const aSpec = {
+  bits: 8,
+  signed: true,
+  symmetric: true,
+  narrowRange: false,
+  granularity: 'per-tensor' as const,
+  axis: 1,
+  powerOfTwo: false,
+};
 for (const obs of ['mse', 'ema-mse', 'percentile', 'ema-quantile', 'kl'] as const) {
   const width: number[] = [];
   const ends: number[] = [];
@@ -58,5 +81,7 @@ for (const obs of ['mse', 'ema-mse', 'percentile', 'ema-quantile', 'kl'] as cons
   }
   if (!width.length) continue;
   const med = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
-  console.log(`${obs}: ${width.length} tensors; range width change median ${(100 * med(width)).toFixed(3)}%, max ${(100 * Math.max(...width)).toFixed(3)}%; ends moved median ${med(ends).toFixed(2)} bins, max ${Math.max(...ends).toFixed(2)} bins`);
+  console.log(
+    `${obs}: ${width.length} tensors; range width change median ${(100 * med(width)).toFixed(3)}%, max ${(100 * Math.max(...width)).toFixed(3)}%; ends moved median ${med(ends).toFixed(2)} bins, max ${Math.max(...ends).toFixed(2)} bins`,
+  );
 }

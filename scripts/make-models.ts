@@ -34,7 +34,8 @@ function parseArgs(argv: string[]): { out: string; seed: number; only: ModelId[]
     else if (a === '--seed') {
       const v = value();
       seed = Number(v);
-      if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) fail(`--seed must be an integer from 0 to 4294967295, got "${v}"`);
+      if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+        fail(`--seed must be an integer from 0 to 4294967295, got "${v}"`);
     } else if (a === '--only') {
       const ids = value().split(',');
       const known = MODEL_REGISTRY.map((e) => e.id as string);
@@ -67,5 +68,7 @@ for (const entry of MODEL_REGISTRY.filter((e) => only.includes(e.id))) {
   const path = join(out, entry.syntheticFile);
   writeFileSync(path, bytes);
   const sha = createHash('sha256').update(bytes).digest('hex');
-  console.log(`${entry.syntheticFile.padEnd(24)} params ${String(params).padStart(10)}  bytes ${String(bytes.length).padStart(10)}  sha256 ${sha}`);
+  console.log(
+    `${entry.syntheticFile.padEnd(24)} params ${String(params).padStart(10)}  bytes ${String(bytes.length).padStart(10)}  sha256 ${sha}`,
+  );
 }

@@ -122,8 +122,10 @@ export const MUTANTS: Mutant[] = [
   {
     id: 'histogram-top-edge',
     file: 'src/lib/quant/histogram.ts',
-    search: '// Same comparisons as accumulateHistogram: NaN fails both, huge values never reach `| 0`.\n    if (t < bins) counts[t >= 0 ? t | 0 : 0]++;\n    else if (t >= bins) counts[last]++;',
-    replace: '// Same comparisons as accumulateHistogram: NaN fails both, huge values never reach `| 0`.\n    if (t < bins) counts[t >= 0 ? t | 0 : 0]++;\n    else if (t > bins) counts[last]++;',
+    search:
+      '// Same comparisons as accumulateHistogram: NaN fails both, huge values never reach `| 0`.\n    if (t < bins) counts[t >= 0 ? t | 0 : 0]++;\n    else if (t >= bins) counts[last]++;',
+    replace:
+      '// Same comparisons as accumulateHistogram: NaN fails both, huge values never reach `| 0`.\n    if (t < bins) counts[t >= 0 ? t | 0 : 0]++;\n    else if (t > bins) counts[last]++;',
     description: 'histogram edges: a value exactly at hi is dropped',
     tests: ['quant-histogram', 'quant-observers'],
   },
@@ -178,16 +180,20 @@ export const MUTANTS: Mutant[] = [
   {
     id: 'stats-merge-count',
     file: 'src/lib/experiment/calibrate.ts',
-    search: 'into.min = Math.min(into.min, part.min);\n          into.max = Math.max(into.max, part.max);\n          into.sum += part.sum;\n          into.sumSq += part.sumSq;\n          into.count += part.count;',
-    replace: 'into.min = Math.min(into.min, part.min);\n          into.max = Math.max(into.max, part.max);\n          into.sum += part.sum;\n          into.sumSq += part.sumSq;\n          into.count = part.count;',
+    search:
+      'into.min = Math.min(into.min, part.min);\n          into.max = Math.max(into.max, part.max);\n          into.sum += part.sum;\n          into.sumSq += part.sumSq;\n          into.count += part.count;',
+    replace:
+      'into.min = Math.min(into.min, part.min);\n          into.max = Math.max(into.max, part.max);\n          into.sum += part.sum;\n          into.sumSq += part.sumSq;\n          into.count = part.count;',
     description: 'statistics merging: element count of a batch fed in parts is the last part',
     tests: ['experiment-pipeline'],
   },
   {
     id: 'stats-merge-batch-index',
     file: 'src/lib/experiment/calibrate.ts',
-    search: 'const batchIndex = Math.floor(b.rows[0] / opts.batchSize);\n      for (const t of tensors) {\n        const o = outputs.get(t)!;',
-    replace: 'const batchIndex = Math.floor(b.rows[0] / feed);\n      for (const t of tensors) {\n        const o = outputs.get(t)!;',
+    search:
+      'const batchIndex = Math.floor(b.rows[0] / opts.batchSize);\n      for (const t of tensors) {\n        const o = outputs.get(t)!;',
+    replace:
+      'const batchIndex = Math.floor(b.rows[0] / feed);\n      for (const t of tensors) {\n        const o = outputs.get(t)!;',
     description: 'statistics merging: batch-1 feeds each become an observer batch',
     tests: ['experiment-pipeline'],
   },
@@ -242,7 +248,8 @@ export const MUTANTS: Mutant[] = [
   {
     id: 'weights-requantized',
     file: 'src/lib/experiment/run.ts',
-    search: 'if (!weightCache.has(wk)) weightCache.set(wk, await configWeights(inputs.engine, prepared, cfg, inputs, opts));',
+    search:
+      'if (!weightCache.has(wk)) weightCache.set(wk, await configWeights(inputs.engine, prepared, cfg, inputs, opts));',
     replace: 'weightCache.set(wk, await configWeights(inputs.engine, prepared, cfg, inputs, opts));',
     description: 'weight quantization redone for every config',
     tests: ['experiment-pipeline'],
@@ -260,7 +267,8 @@ export const MUTANTS: Mutant[] = [
     file: 'src/lib/experiment/quantize.ts',
     search: 'const key = memo && JSON.stringify([point.initializer, cfg.wObserver, spec]);',
     replace: 'const key = memo && JSON.stringify([point.initializer, cfg.wObserver, spec.bits]);',
-    description: "the estimate's per-layer weight memo keys on the bits alone (a new granularity or symmetry reuses stale weights)",
+    description:
+      "the estimate's per-layer weight memo keys on the bits alone (a new granularity or symmetry reuses stale weights)",
     tests: ['experiment-quantize'],
   },
   {
@@ -381,25 +389,45 @@ export function checkMutants(root: string, mutants: readonly Mutant[]): string[]
       continue;
     }
     const n = files.reduce((k, f) => k + countOccurrences(readFileSync(join(root, f), 'utf8'), m.search), 0);
-    if (n !== 1) problems.push(`Mutant "${m.id}": its search text occurs ${n} times in ${files.join(' and ')} (it must occur exactly once); update it in scripts/mutants.ts to follow the code.`);
+    if (n !== 1)
+      problems.push(
+        `Mutant "${m.id}": its search text occurs ${n} times in ${files.join(' and ')} (it must occur exactly once); update it in scripts/mutants.ts to follow the code.`,
+      );
     for (const t of m.tests) {
-      if (!existsSync(join(root, 'tests/unit', `${t}.test.ts`))) problems.push(`Mutant "${m.id}": test file tests/unit/${t}.test.ts does not exist.`);
+      if (!existsSync(join(root, 'tests/unit', `${t}.test.ts`)))
+        problems.push(`Mutant "${m.id}": test file tests/unit/${t}.test.ts does not exist.`);
     }
   }
   return problems;
 }
 
-function runTests(dir: string, tests: readonly string[], timeoutS: number): { ok: boolean; seconds: number; tail: string } {
+function runTests(
+  dir: string,
+  tests: readonly string[],
+  timeoutS: number,
+): { ok: boolean; seconds: number; tail: string } {
   const t0 = performance.now();
-  const r = spawnSync(join(dir, 'node_modules/.bin/vitest'), ['run', '--project', 'core', ...tests.map((t) => `tests/unit/${t}.test.ts`)], {
-    cwd: dir,
-    encoding: 'utf8',
-    timeout: timeoutS * 1000,
-    env: { ...process.env, CI: '1', FORCE_COLOR: '0' },
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  const r = spawnSync(
+    join(dir, 'node_modules/.bin/vitest'),
+    ['run', '--project', 'core', ...tests.map((t) => `tests/unit/${t}.test.ts`)],
+    {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: timeoutS * 1000,
+      env: { ...process.env, CI: '1', FORCE_COLOR: '0' },
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-  return { ok: r.status === 0, seconds: (performance.now() - t0) / 1000, tail: out.split('\n').filter((l) => /Tests|FAIL|Error/.test(l)).slice(-4).join(' | ') };
+  return {
+    ok: r.status === 0,
+    seconds: (performance.now() - t0) / 1000,
+    tail: out
+      .split('\n')
+      .filter((l) => /Tests|FAIL|Error/.test(l))
+      .slice(-4)
+      .join(' | '),
+  };
 }
 
 async function main(): Promise<void> {
@@ -413,7 +441,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const wanted = only?.split(',').filter(Boolean) ?? [];
-  const chosen = MUTANTS.filter((m) => wanted.length === 0 || wanted.some((w) => m.id.includes(w) || m.description.includes(w)));
+  const chosen = MUTANTS.filter(
+    (m) => wanted.length === 0 || wanted.some((w) => m.id.includes(w) || m.description.includes(w)),
+  );
   if (chosen.length === 0) {
     console.error(`No mutant's id or description contains "${only}"; run without --only to see them all.`);
     process.exit(2);
@@ -427,7 +457,9 @@ async function main(): Promise<void> {
     const allTests = [...new Set(chosen.flatMap((m) => m.tests))].sort();
     const base = runTests(dir, allTests, 1800);
     if (!base.ok) {
-      console.error(`The unmutated unit tests fail in the scratch copy (${base.tail}); fix them before measuring mutants.`);
+      console.error(
+        `The unmutated unit tests fail in the scratch copy (${base.tail}); fix them before measuring mutants.`,
+      );
       process.exit(3);
     }
     console.log(`Baseline: ${allTests.length} test files pass (${base.seconds.toFixed(0)} s).`);
@@ -436,11 +468,16 @@ async function main(): Promise<void> {
       const file = mutantFile(dir, m);
       const path = join(dir, file);
       const original = readFileSync(path, 'utf8');
-      writeFileSync(path, original.replace(m.search, () => m.replace));
+      writeFileSync(
+        path,
+        original.replace(m.search, () => m.replace),
+      );
       try {
         const r = runTests(dir, m.tests, 900);
         rows.push({ m, killed: !r.ok, seconds: r.seconds });
-        console.log(`${r.ok ? 'SURVIVED' : 'killed  '}  ${m.id.padEnd(28)} ${m.description} (${r.seconds.toFixed(0)} s)`);
+        console.log(
+          `${r.ok ? 'SURVIVED' : 'killed  '}  ${m.id.padEnd(28)} ${m.description} (${r.seconds.toFixed(0)} s)`,
+        );
       } finally {
         writeFileSync(path, original);
       }

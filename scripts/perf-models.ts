@@ -30,7 +30,10 @@ export const MODEL_IDS = MODEL_REGISTRY.map((e) => e.id);
 export function parseModelList(v: string | undefined): ModelId[] {
   if (v === undefined || v === 'all') return [...MODEL_IDS];
   if (v === 'none') return [];
-  const ids = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const ids = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = ids.filter((id) => !(MODEL_IDS as string[]).includes(id));
   if (bad.length) throw new Error(`--models: unknown model "${bad[0]}"; known: ${MODEL_IDS.join(', ')}, or all / none`);
   return ids as ModelId[];
@@ -73,13 +76,20 @@ export async function measureModel(
   // TensorRT W8A8 fake-quant graph from MinMax statistics on the same images
   const cfg = resolveConfig({ backend: 'tensorrt', model: id });
   const points = findQuantPoints(graph, cfg.placement);
-  const stats = await collectActivationStats(engine, graph, points.activations.map((p) => p.tensor), crops, spec, {
-    batchSize: opts.batch,
-    histBatchSize: 8,
-    histogram: false,
-    moments: false,
-    bins: DEFAULT_BINS,
-  });
+  const stats = await collectActivationStats(
+    engine,
+    graph,
+    points.activations.map((p) => p.tensor),
+    crops,
+    spec,
+    {
+      batchSize: opts.batch,
+      histBatchSize: 8,
+      histogram: false,
+      moments: false,
+      bins: DEFAULT_BINS,
+    },
+  );
   const acts = quantizeActivations(points, stats, cfg);
   const weights = quantizeWeights(graph, points, cfg);
   const fq = serializeModel(
@@ -97,14 +107,23 @@ export async function measureModel(
     const product: number[] = [];
     const fake: number[] = [];
     for (let r = 0; r < opts.repeats; r++) {
-      raw.push(await seconds(async () => {
-        for (const b of tensors) await fpS.run({ [fpS.inputNames[0]]: b.tensor });
-      }));
+      raw.push(
+        await seconds(async () => {
+          for (const b of tensors) await fpS.run({ [fpS.inputNames[0]]: b.tensor });
+        }),
+      );
       product.push(await seconds(() => evaluate(fpS, crops, labels, spec, { batchSize: opts.batch })));
       fake.push(await seconds(() => evaluate(fqS, crops, labels, spec, { batchSize: opts.batch })));
     }
     const n = crops.length;
-    return { id, images: n, raw: n / median(raw), product: n / median(product), fakeQuant: n / median(fake), fakeQuantPoints: acts.length };
+    return {
+      id,
+      images: n,
+      raw: n / median(raw),
+      product: n / median(product),
+      fakeQuant: n / median(fake),
+      fakeQuantPoints: acts.length,
+    };
   } finally {
     await fpS.release();
     await fqS.release();
@@ -114,7 +133,15 @@ export async function measureModel(
 /** The section's table: images/s per model, and product / raw time ratios. */
 export function throughputTable(rows: ModelThroughput[]): string {
   return table(
-    ['model (SYNTHETIC weights)', 'images', 'raw img/s', 'product img/s', 'product/raw time', 'fake-quant img/s', 'fq/raw time'],
+    [
+      'model (SYNTHETIC weights)',
+      'images',
+      'raw img/s',
+      'product img/s',
+      'product/raw time',
+      'fake-quant img/s',
+      'fq/raw time',
+    ],
     rows.map((r) => [
       r.id,
       String(r.images),

@@ -42,9 +42,22 @@ const { values: v } = parseArgs({
   },
 });
 const engine = await createNodeEngine(v.engine === 'node' ? 'node' : 'wasm', 2);
-const cfg = resolveConfig({ backend: 'academic', wBits: Number(v.bits), aBits: 8, calib: Number(v.calib), eval: 1, seed: 0 });
+const cfg = resolveConfig({
+  backend: 'academic',
+  wBits: Number(v.bits),
+  aBits: 8,
+  calib: Number(v.calib),
+  eval: 1,
+  seed: 0,
+});
 const dataset = await loadImageFolder(resolve(shared, 'imagenet-sample'), resolve(shared, 'imagenet_class_index.json'));
-const inputs = { engine, modelBytes: new Uint8Array(readFileSync(resolve(shared, 'models/mobilenetv2-7-fp32.onnx'))), model: { id: 'mobilenet-v2', label: 'MobileNet-V2', preprocess: TORCHVISION_SPEC, classes: 1000 }, dataset, cropStore: new DiskCropStore() };
+const inputs = {
+  engine,
+  modelBytes: new Uint8Array(readFileSync(resolve(shared, 'models/mobilenetv2-7-fp32.onnx'))),
+  model: { id: 'mobilenet-v2', label: 'MobileNet-V2', preprocess: TORCHVISION_SPEC, classes: 1000 },
+  dataset,
+  cropStore: new DiskCropStore(),
+};
 const { calibCrops } = await loadSplitCrops(inputs, cfg);
 const graph = foldBatchNorm(parseModel(inputs.modelBytes)).graph;
 const points = findQuantPoints(graph, cfg.placement);
@@ -62,7 +75,15 @@ for (const wq of weights) {
   if (only && !only.has(wq.point.node)) continue;
   if (n++ >= Number(v.layers)) break;
   const init = graph.initializers.get(wq.point.initializer)!;
-  const p = layerProblem(init.data as Float32Array, init.dims, wq.point.axis, lg.layout.groups, lg.gram, lg.positions, wq.qparams);
+  const p = layerProblem(
+    init.data as Float32Array,
+    init.dims,
+    wq.point.axis,
+    lg.layout.groups,
+    lg.gram,
+    lg.positions,
+    wq.qparams,
+  );
   const e = outputEnergy(p) || 1;
   const rtn = codesError(p, nearestCodes(p)) / e;
   t = performance.now();
@@ -81,7 +102,11 @@ for (const wq of weights) {
     const [it, lr, lam] = run.split(':').map(Number);
     const t2 = performance.now();
     const pr = await gramProduct(engine, p);
-    const c2 = await adaroundWith(p, { iters: it, lr, ...(lam !== undefined && !Number.isNaN(lam) ? { lambda: lam } : {}) }, pr.product);
+    const c2 = await adaroundWith(
+      p,
+      { iters: it, lr, ...(lam !== undefined && !Number.isNaN(lam) ? { lambda: lam } : {}) },
+      pr.product,
+    );
     await pr.release();
     polishCodes(p, c2);
     extra.push(`${run} ${(codesError(p, c2) / e).toExponential(2)} (${((performance.now() - t2) / 1000).toFixed(1)}s)`);
@@ -97,7 +122,8 @@ for (const wq of weights) {
       const g = Math.floor(r / perRow) * K * K;
       const fl = new Float64Array(K);
       for (let c = 0; c < K; c++) fl[c] = Math.floor(Math.fround(p.w[r * K + c]) / s);
-      let bestE = Infinity, bestM = 0;
+      let bestE = Infinity,
+        bestM = 0;
       const d = new Float64Array(K);
       for (let m = 0; m < 1 << K; m++) {
         for (let c = 0; c < K; c++) {
@@ -106,14 +132,28 @@ for (const wq of weights) {
           d[c] = (q - zp) * s - p.w[r * K + c];
         }
         let err = 0;
-        for (let a2 = 0; a2 < K; a2++) { let x = 0; for (let b = 0; b < K; b++) x += p.gram[g + a2 * K + b] * d[b]; err += d[a2] * x; }
-        if (err < bestE) { bestE = err; bestM = m; }
+        for (let a2 = 0; a2 < K; a2++) {
+          let x = 0;
+          for (let b = 0; b < K; b++) x += p.gram[g + a2 * K + b] * d[b];
+          err += d[a2] * x;
+        }
+        if (err < bestE) {
+          bestE = err;
+          bestM = m;
+        }
       }
       for (let c = 0; c < K; c++) best[r * K + c] = Math.min(p.qmax, Math.max(p.qmin, fl[c] + ((bestM >> c) & 1) + zp));
     }
     extra.push(`exhaustive ${(codesError(p, best) / e).toExponential(2)}`);
   }
-  tot.rtn += rtn; tot.gptq += g; tot.ada += a; tot.ada0 += a0;
-  console.log(`${wq.point.node.padEnd(12)} ${String(p.rows).padStart(4)}x${String(p.cols).padEnd(4)} g${p.groups} rtn ${rtn.toExponential(2)} gptq ${g.toExponential(2)} (${tg.toFixed(2)}s) ada ${a0.toExponential(2)} polished ${a.toExponential(2)} (${moved}) (${ta.toFixed(2)}s)${a > rtn ? '  WORSE' : ''} ${extra.join(' | ')}`);
+  tot.rtn += rtn;
+  tot.gptq += g;
+  tot.ada += a;
+  tot.ada0 += a0;
+  console.log(
+    `${wq.point.node.padEnd(12)} ${String(p.rows).padStart(4)}x${String(p.cols).padEnd(4)} g${p.groups} rtn ${rtn.toExponential(2)} gptq ${g.toExponential(2)} (${tg.toFixed(2)}s) ada ${a0.toExponential(2)} polished ${a.toExponential(2)} (${moved}) (${ta.toFixed(2)}s)${a > rtn ? '  WORSE' : ''} ${extra.join(' | ')}`,
+  );
 }
-console.log(`sum rtn ${tot.rtn.toExponential(3)} gptq ${tot.gptq.toExponential(3)} ada ${tot.ada0.toExponential(3)} polished ${tot.ada.toExponential(3)}`);
+console.log(
+  `sum rtn ${tot.rtn.toExponential(3)} gptq ${tot.gptq.toExponential(3)} ada ${tot.ada0.toExponential(3)} polished ${tot.ada.toExponential(3)}`,
+);

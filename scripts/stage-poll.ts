@@ -12,7 +12,8 @@ export async function startStagePoll(page: Page): Promise<void> {
     clearInterval(w.__stagePoll);
     w.__stageLog = [];
     w.__stagePoll = window.setInterval(() => {
-      const s = (document.querySelector('[data-testid=run-panel] [data-stage]') as HTMLElement | null)?.dataset.stage ?? '';
+      const s =
+        (document.querySelector('[data-testid=run-panel] [data-stage]') as HTMLElement | null)?.dataset.stage ?? '';
       const log = w.__stageLog;
       if (log.length ? log[log.length - 1][0] !== s : s) log.push([s, performance.now()]); // '' = no stage shown
     }, 20);

@@ -33,9 +33,22 @@ import type {
 import type { AnalyzedExperiment, LayerDetail } from '../src/lib/analysis/index.ts';
 import type { ExperimentConfig } from '../src/lib/protocol/config.ts';
 import type { Dataset } from '../src/lib/data/types.ts';
-import type { ExperimentResult, ModelSpec, Progress, RunExperiments, RunInputs, RunOptions } from '../src/lib/experiment/types.ts';
+import type {
+  ExperimentResult,
+  ModelSpec,
+  Progress,
+  RunExperiments,
+  RunInputs,
+  RunOptions,
+} from '../src/lib/experiment/types.ts';
 import type { FileDataset } from '../src/lib/data/dataset.ts';
-import { classIndexFromUrl, datasetFromManifest, datasetFromPickedFiles, downloadModel, type Fetcher } from '../src/lib/data/sources.ts';
+import {
+  classIndexFromUrl,
+  datasetFromManifest,
+  datasetFromPickedFiles,
+  downloadModel,
+  type Fetcher,
+} from '../src/lib/data/sources.ts';
 import { identifyModel, sha256Hex, sniffOnnx, verifyExpected, verifyLinkedModel } from '../src/lib/models/identify.ts';
 import { fingerprintOf } from '../src/lib/data/fingerprint.ts';
 import { getModelEntry, knownHashes } from '../src/lib/models/registry.ts';
@@ -53,7 +66,9 @@ export interface QuantApiDeps {
   createEngine: (pref: EnginePref) => Promise<BrowserEngine & { laterFallback?: () => string | undefined }>;
   runExperiments: () => Promise<RunExperiments>;
   /** one config with analysis, keeping the context for layerDetail */
-  analyzeExperiment: () => Promise<(config: ExperimentConfig, inputs: RunInputs, opts: RunOptions) => Promise<AnalyzedExperiment>>;
+  analyzeExperiment: () => Promise<
+    (config: ExperimentConfig, inputs: RunInputs, opts: RunOptions) => Promise<AnalyzedExperiment>
+  >;
   env: () => Promise<Omit<EnvInfo, 'sharedData'>>;
   /** base URL that relative URLs resolve against (the page's origin in a worker) */
   base: string;
@@ -68,7 +83,11 @@ export const SHARED_DATA = '/shared-data/';
 /** Analysis images asked for: a whole number from 1 to 10,000 (default 64). */
 function analysisImages(n: number | undefined): number {
   if (n === undefined) return 64;
-  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new QpError('ARG_INVALID', `The number of analysis images must be a whole number from 1 to 10,000, got ${n}.`);
+  if (!Number.isInteger(n) || n < 1 || n > 10_000)
+    throw new QpError(
+      'ARG_INVALID',
+      `The number of analysis images must be a whole number from 1 to 10,000, got ${n}.`,
+    );
   return n;
 }
 
@@ -107,9 +126,13 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     storage: overrides.storage ?? getStorage(),
     fetch: overrides.fetch ?? ((...a) => fetch(...a)),
     createEngine:
-      overrides.createEngine ?? (async (pref) => (await import('../src/lib/engine/browser.ts')).createBrowserEngine(pref)),
-    runExperiments: overrides.runExperiments ?? (async () => (await import('../src/lib/pipeline/run.ts')).runExperiments),
-    analyzeExperiment: overrides.analyzeExperiment ?? (async () => (await import('../src/lib/analysis/experiment.ts')).analyzeExperiment),
+      overrides.createEngine ??
+      (async (pref) => (await import('../src/lib/engine/browser.ts')).createBrowserEngine(pref)),
+    runExperiments:
+      overrides.runExperiments ?? (async () => (await import('../src/lib/pipeline/run.ts')).runExperiments),
+    analyzeExperiment:
+      overrides.analyzeExperiment ??
+      (async () => (await import('../src/lib/analysis/experiment.ts')).analyzeExperiment),
     env:
       overrides.env ??
       (async () => {
@@ -150,7 +173,9 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   async function hasSharedData(): Promise<boolean> {
     if (sharedData !== undefined) return sharedData;
     try {
-      const r = await deps.fetch(new URL(`${SHARED_DATA}imagenet-sample/manifest.json`, deps.base).href, { method: 'HEAD' });
+      const r = await deps.fetch(new URL(`${SHARED_DATA}imagenet-sample/manifest.json`, deps.base).href, {
+        method: 'HEAD',
+      });
       sharedData = r.ok && (r.headers.get('content-type') ?? '').includes('json');
     } catch {
       sharedData = false;
@@ -162,7 +187,13 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   async function adopt(
     bytes: Uint8Array,
     name: string,
-    opts: { url?: string; expect?: { bytes: number; sha256: string }; expectSha256?: string; fromCache: boolean; sha256?: string },
+    opts: {
+      url?: string;
+      expect?: { bytes: number; sha256: string };
+      expectSha256?: string;
+      fromCache: boolean;
+      sha256?: string;
+    },
   ): Promise<LoadedModel> {
     sniffOnnx(bytes, name);
     checkModelSize(bytes.byteLength, name);
@@ -205,8 +236,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   }
 
   const api: QuantApi = {
-    env: () =>
-      asResult(async () => ({ ...(await deps.env()), sharedData: await hasSharedData() })),
+    env: () => asResult(async () => ({ ...(await deps.env()), sharedData: await hasSharedData() })),
 
     loadModel: (src: ModelSource, onProgress?: (p: DownloadProgress) => void): Promise<Result<LoadedModel>> =>
       asResult(async () => {
@@ -234,7 +264,8 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
             return fetchModel(d.url, entry.label, signal, { bytes: d.bytes, sha256: d.sha256 }, onProgress);
           }
           case 'url': {
-            const name = src.name ?? decodeURIComponent(new URL(src.url, deps.base).pathname.split('/').pop() || 'model.onnx');
+            const name =
+              src.name ?? decodeURIComponent(new URL(src.url, deps.base).pathname.split('/').pop() || 'model.onnx');
             return fetchModel(src.url, name, signal, src.expect, onProgress, src.expectSha256);
           }
         }
@@ -246,21 +277,41 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         const ds: FileDataset =
           src.kind === 'files'
             ? await datasetFromPickedFiles(src.files, async () =>
-                (await hasSharedData()) ? classIndexFromUrl(fetcher, `${SHARED_DATA}imagenet_class_index.json`, signal) : undefined,
+                (await hasSharedData())
+                  ? classIndexFromUrl(fetcher, `${SHARED_DATA}imagenet_class_index.json`, signal)
+                  : undefined,
               )
-            : await datasetFromManifest(fetcher, src.baseUrl, signal, { classIndexUrl: src.classIndexUrl, imageSignal: () => controller?.signal });
+            : await datasetFromManifest(fetcher, src.baseUrl, signal, {
+                classIndexUrl: src.classIndexUrl,
+                imageSignal: () => controller?.signal,
+              });
         dataset = ds;
-        return { name: ds.name, images: ds.items.length, fingerprint: await fingerprintOf(ds), classes: ds.classes, ignored: ds.ignored, ignoredNames: ds.ignoredNames };
+        return {
+          name: ds.name,
+          images: ds.items.length,
+          fingerprint: await fingerprintOf(ds),
+          classes: ds.classes,
+          ignored: ds.ignored,
+          ignoredNames: ds.ignoredNames,
+        };
       }),
 
-    run: (configs: ExperimentConfig[], enginePref: EnginePref, onProgress?: (p: Progress) => void, opts?: RunRequestOptions): Promise<Result<RunOutcome>> =>
+    run: (
+      configs: ExperimentConfig[],
+      enginePref: EnginePref,
+      onProgress?: (p: Progress) => void,
+      opts?: RunRequestOptions,
+    ): Promise<Result<RunOutcome>> =>
       asResult(async () => {
         const signal = begin();
         if (!model) throw new QpError('ARG_INVALID', 'No model is loaded. Pick a model before running.');
         if (!dataset) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source before running.');
         for (const c of configs) {
           if (c.model !== model.info.id) {
-            throw new QpError('ARG_INVALID', `The settings name model "${c.model}", but the loaded model is "${model.info.id}". Load that model first.`);
+            throw new QpError(
+              'ARG_INVALID',
+              `The settings name model "${c.model}", but the loaded model is "${model.info.id}". Load that model first.`,
+            );
           }
         }
         // a background estimate gives way to the full run (one engine user at a time)
@@ -269,13 +320,24 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         let msToFirstBatch: number | undefined;
         const { engine, fallbackReason, laterFallback } = await deps.createEngine(enginePref);
         const cropStore = deps.storage.cropStore();
-        const inputs: RunInputs = { engine, modelBytes: model.bytes, model: model.spec, dataset, cropStore, cropper: sharedDecodePool() };
+        const inputs: RunInputs = {
+          engine,
+          modelBytes: model.bytes,
+          model: model.spec,
+          dataset,
+          cropStore,
+          cropper: sharedDecodePool(),
+        };
         const runOpts: RunOptions = {
           signal,
           // batches of 16: a cancel reaches a batch boundary within ~0.3 s on wasm
           evalBatch: BROWSER_EVAL_BATCH,
           onProgress: (p) => {
-            if (msToFirstBatch === undefined && (p.stage === 'fp32' || p.stage === 'calibrate' || p.stage === 'evaluate') && p.done > 0) {
+            if (
+              msToFirstBatch === undefined &&
+              (p.stage === 'fp32' || p.stage === 'calibrate' || p.stage === 'evaluate') &&
+              p.done > 0
+            ) {
               msToFirstBatch = performance.now() - t0;
             }
             // fire and forget: a comlink callback returns a promise we must not wait on
@@ -285,11 +347,14 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         exports = new Map();
         runOpts.onQuantized = async (q) => {
           const hash = await configHash(q.config);
-          exports.set(hash, await asResult(async () => {
-            const { exportRun, zipBundle } = await import('../src/lib/export/bundle.ts');
-            const b = exportRun(q, hash);
-            return { fileName: `${b.folder}.zip`, bytes: zipBundle(b), notes: b.notes, qdqError: b.qdqError };
-          }));
+          exports.set(
+            hash,
+            await asResult(async () => {
+              const { exportRun, zipBundle } = await import('../src/lib/export/bundle.ts');
+              const b = exportRun(q, hash);
+              return { fileName: `${b.folder}.zip`, bytes: zipBundle(b), notes: b.notes, qdqError: b.qdqError };
+            }),
+          );
         };
         const analyze = opts?.analyze ? { images: analysisImages(opts.analyze.images) } : undefined;
         let results: ExperimentResult[];
@@ -314,7 +379,10 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         // storage deleted or cleared while the app was open: it was re-created; say what was lost
         const lost = deps.storage.takeLossNotice?.();
         if (lost) warnings.push(lost);
-        if (cropStore.quotaHit) warnings.push('The browser storage is full, so some preprocessed images were not cached; the next run will decode them again.');
+        if (cropStore.quotaHit)
+          warnings.push(
+            'The browser storage is full, so some preprocessed images were not cached; the next run will decode them again.',
+          );
         const reason = fallbackReason ?? laterFallback?.();
         return {
           results,
@@ -346,7 +414,12 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     exportRun: async (hash) => {
       const r = exports.get(hash) ?? {
         ok: false as const,
-        error: toErrorInfo(new QpError('ARG_INVALID', 'The quantized model of this result is no longer in memory (only the last run in this tab can be exported). Run these settings again, then download.')),
+        error: toErrorInfo(
+          new QpError(
+            'ARG_INVALID',
+            'The quantized model of this result is no longer in memory (only the last run in this tab can be exported). Run these settings again, then download.',
+          ),
+        ),
       };
       exports.delete(hash); // the zip buffer is transferred away
       if (r.ok) exports.set(hash, { ok: true, value: { ...r.value, bytes: r.value.bytes.slice() } });

@@ -17,7 +17,13 @@ self.onmessage = async (ev: MessageEvent<DecodeRequest>) => {
     await ready;
     reply = { id, crop: preprocessToCrop(decodeImage(bytes, name), spec) };
   } catch (e) {
-    const q = e instanceof QpError ? e : new QpError('IMAGE_UNREADABLE', `Image "${name}" could not be decoded (${e instanceof Error ? e.message : String(e)}). Check the file or remove it from the data set.`);
+    const q =
+      e instanceof QpError
+        ? e
+        : new QpError(
+            'IMAGE_UNREADABLE',
+            `Image "${name}" could not be decoded (${e instanceof Error ? e.message : String(e)}). Check the file or remove it from the data set.`,
+          );
     reply = { id, error: { code: q.code, message: q.message } };
   }
   if ('crop' in reply) (self as unknown as Worker).postMessage(reply, [reply.crop.buffer]);

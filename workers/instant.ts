@@ -79,7 +79,11 @@ export function instantMethods(deps: InstantDeps): InstantMethods & InstantContr
     weightView: (config, opts) =>
       asResult(async () => {
         const m = deps.model() ?? noModel();
-        if (config.model !== m.spec.id) throw new QpError('ARG_INVALID', `The settings name model "${config.model}", but the loaded model is "${m.spec.id}". Load that model first.`);
+        if (config.model !== m.spec.id)
+          throw new QpError(
+            'ARG_INVALID',
+            `The settings name model "${config.model}", but the loaded model is "${m.spec.id}". Load that model first.`,
+          );
         return weightView(weightModel(config.foldBn), config, opts);
       }),
 
@@ -97,7 +101,11 @@ export function instantMethods(deps: InstantDeps): InstantMethods & InstantContr
         const m = deps.model() ?? noModel();
         const ds = deps.dataset();
         if (!ds) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source first.');
-        if (config.model !== m.spec.id) throw new QpError('ARG_INVALID', `The settings name model "${config.model}", but the loaded model is "${m.spec.id}". Load that model first.`);
+        if (config.model !== m.spec.id)
+          throw new QpError(
+            'ARG_INVALID',
+            `The settings name model "${config.model}", but the loaded model is "${m.spec.id}". Load that model first.`,
+          );
         const { estimateAccuracy } = await import('../src/lib/pipeline/estimate.ts');
         // the latest change's preparation is this estimate's: let it finish its weights
         await preparing;
@@ -109,7 +117,19 @@ export function instantMethods(deps: InstantDeps): InstantMethods & InstantContr
           save: (s) => meta.setMeta('estimate-stats', s),
         };
         try {
-          return await estimateAccuracy(config, { engine, modelBytes: m.bytes, model: m.spec, dataset: ds, cropStore: deps.cropStore(), cropper: deps.cropper?.() }, cache, { images: opts?.images, signal: ctl.signal, store });
+          return await estimateAccuracy(
+            config,
+            {
+              engine,
+              modelBytes: m.bytes,
+              model: m.spec,
+              dataset: ds,
+              cropStore: deps.cropStore(),
+              cropper: deps.cropper?.(),
+            },
+            cache,
+            { images: opts?.images, signal: ctl.signal, store },
+          );
         } finally {
           if (estimateCtl === ctl) estimateCtl = undefined;
         }

@@ -11,7 +11,11 @@ export function installWorkerTestHooks(name: string = (globalThis as { name?: st
   const channel = new BroadcastChannel(TEST_HOOKS_CHANNEL);
   channel.onmessage = async (e: MessageEvent<{ kind?: string }>) => {
     if (e.data?.kind !== 'lose-webgpu-device') return;
-    const ok = await (await import('../src/lib/engine/browser.ts')).loseWebGpuDevice().catch((err: Error) => `failed: ${err.message}`);
+    const ok = await (
+      await import('../src/lib/engine/browser.ts')
+    )
+      .loseWebGpuDevice()
+      .catch((err: Error) => `failed: ${err.message}`);
     channel.postMessage({ kind: 'webgpu-device-lost', ok });
   };
 }

@@ -8,7 +8,14 @@
 import { parseArgs } from 'node:util';
 import { QpError } from '../lib/protocol/errors.ts';
 import type { ExperimentConfig } from '../lib/protocol/config.ts';
-import { CONFIG_FIELDS, describeDomain, fieldText, inDomain, parseBitsMapText, type ConfigField } from '../lib/protocol/schema.ts';
+import {
+  CONFIG_FIELDS,
+  describeDomain,
+  fieldText,
+  inDomain,
+  parseBitsMapText,
+  type ConfigField,
+} from '../lib/protocol/schema.ts';
 import { resolveConfig } from '../lib/experiment/config.ts';
 
 /** How many evaluation images: a count, or every image the calibration split leaves. */
@@ -78,7 +85,12 @@ const RUN_OPTIONS = `  --labels FILE            class index (JSON) when the fold
   --export DIR             write deployable files per config (QDQ ONNX, ranges.json, backend range files)`;
 
 function flagLine(f: ConfigField): string {
-  const def = f.name === 'eval' ? 'rest' : f.default === 'preset' ? 'from the backend preset' : fieldText(f.type, f.default) || 'none';
+  const def =
+    f.name === 'eval'
+      ? 'rest'
+      : f.default === 'preset'
+        ? 'from the backend preset'
+        : fieldText(f.type, f.default) || 'none';
   const head = `  --${f.cli.flag} ${f.cli.arg}`;
   return `${head.padEnd(40)} ${f.label}${f.group === 'weights' ? ' (weights)' : f.group === 'activations' ? ' (activations)' : ''}; default ${def}`;
 }
@@ -102,7 +114,10 @@ function bad(msg: string): never {
 
 function list(v: string | undefined): string[] | undefined {
   if (v === undefined) return undefined;
-  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) bad(`Empty list "${v}".`);
   return items;
 }
@@ -190,7 +205,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   // Shorthands of the first release, kept so existing scripts keep working.
   const shorthand = new Map<string, unknown[]>();
   for (const fix of list(str('fix')) ?? []) {
-    const name = { cle: 'cle', 'bias-correction': 'biasCorrection', 'bn-reestimate': 'bnReestimate' }[oneOf('fix', fix, ['cle', 'bias-correction', 'bn-reestimate'] as const)];
+    const name = { cle: 'cle', 'bias-correction': 'biasCorrection', 'bn-reestimate': 'bnReestimate' }[
+      oneOf('fix', fix, ['cle', 'bias-correction', 'bn-reestimate'] as const)
+    ];
     shorthand.set(name, [true]);
   }
   if (v['no-fold-bn']) shorthand.set('foldBn', [false]);
@@ -200,7 +217,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     const text = str(f.cli.flag);
     const raw = f.cliSingle && text !== undefined ? [text.trim()] : list(text);
     const short = shorthand.get(f.name);
-    if (raw && short) bad(`--${f.cli.flag} and its shorthand (--fix or --no-fold-bn) were both given; use one of them.`);
+    if (raw && short)
+      bad(`--${f.cli.flag} and its shorthand (--fix or --no-fold-bn) were both given; use one of them.`);
     if (raw) lists.push([f, raw.map((r) => parseFieldValue(f, r))]);
     else if (short) lists.push([f, short]);
   }
@@ -210,9 +228,16 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   if (str('preprocess')) oneOf('preprocess', str('preprocess')!, ['torchvision', 'efficientnet-lite'] as const);
   const keepSensitive = list(str('keep-sensitive'))?.map((k) => int('keep-sensitive', k, 0, 10_000));
   const sensitivity = str('sensitivity') ? int('sensitivity', str('sensitivity')!, 1, 1_000_000) : undefined;
-  if (keepSensitive !== undefined && str('layer-bits') !== undefined) bad('Give either --layer-bits or --keep-sensitive, not both: --keep-sensitive chooses the layer bit widths itself.');
-  const cleRelu6 = str('cle-relu6') ? oneOf('cle-relu6', str('cle-relu6')!, ['clip', 'relu', 'keep'] as const) : undefined;
-  const cleAbsorb = str('cle-absorb') ? oneOf('cle-absorb', str('cle-absorb')!, ['1', '0'] as const) === '1' : undefined;
+  if (keepSensitive !== undefined && str('layer-bits') !== undefined)
+    bad(
+      'Give either --layer-bits or --keep-sensitive, not both: --keep-sensitive chooses the layer bit widths itself.',
+    );
+  const cleRelu6 = str('cle-relu6')
+    ? oneOf('cle-relu6', str('cle-relu6')!, ['clip', 'relu', 'keep'] as const)
+    : undefined;
+  const cleAbsorb = str('cle-absorb')
+    ? oneOf('cle-absorb', str('cle-absorb')!, ['1', '0'] as const) === '1'
+    : undefined;
 
   const configs: BenchConfig[] = product(lists).map((values) => {
     const overrides: Record<string, unknown> = {};
@@ -223,7 +248,10 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       else overrides[f.path[0]] = value;
     }
     // The numeric count is checked with the rest; "rest" is checked once the image count is known.
-    const cfg = resolveConfig({ ...(overrides as Partial<ExperimentConfig>), eval: evalCount === 'rest' ? undefined : evalCount });
+    const cfg = resolveConfig({
+      ...(overrides as Partial<ExperimentConfig>),
+      eval: evalCount === 'rest' ? undefined : evalCount,
+    });
     return { ...cfg, eval: evalCount };
   });
   return {

@@ -33,21 +33,40 @@ function rows(only: Set<string>): Row[] {
   const out: Row[] = [];
   if (only.has('observers')) {
     for (const backend of ['tensorrt', 'academic'] as const) {
-      out.push({ method: `${backend}, activation observer`, configs: OBSERVER_NAMES.map((aObserver) => ({ backend, aObserver })) });
+      out.push({
+        method: `${backend}, activation observer`,
+        configs: OBSERVER_NAMES.map((aObserver) => ({ backend, aObserver })),
+      });
     }
   }
   if (only.has('cle')) {
     const snpe = { backend: 'snpe' as const };
     out.push({ method: 'snpe', configs: [snpe, { ...snpe, biasCorrection: true }] });
-    out.push({ method: 'snpe +cle (ReLU6 → Relu·Min(6/s), absorption)', configs: [{ ...snpe, cle: true, biasCorrection: true }] });
-    out.push({ method: 'snpe +cle without absorption', configs: [{ ...snpe, cle: true, biasCorrection: true }], opts: { cleAbsorb: false } });
-    out.push({ method: 'snpe +cle, ReLU6 → ReLU', configs: [{ ...snpe, cle: true, biasCorrection: true }], opts: { cleRelu6: 'relu' } });
+    out.push({
+      method: 'snpe +cle (ReLU6 → Relu·Min(6/s), absorption)',
+      configs: [{ ...snpe, cle: true, biasCorrection: true }],
+    });
+    out.push({
+      method: 'snpe +cle without absorption',
+      configs: [{ ...snpe, cle: true, biasCorrection: true }],
+      opts: { cleAbsorb: false },
+    });
+    out.push({
+      method: 'snpe +cle, ReLU6 → ReLU',
+      configs: [{ ...snpe, cle: true, biasCorrection: true }],
+      opts: { cleRelu6: 'relu' },
+    });
   }
   if (only.has('mixed')) {
     const w4 = { backend: 'academic' as const, wBits: 4, wObserver: 'minmax' as const, aObserver: 'minmax' as const };
     out.push({
       method: 'academic minmax, layers kept at 8 bits',
-      configs: [w4, { ...w4, layerBits: { Conv_2: 8 } }, { ...w4, layerBits: { Conv_2: 8, Conv_9: 8, Conv_4: 8 } }, { ...w4, layerBits: { Conv_2: 8, Conv_9: 8, Conv_4: 8, Conv_20: 8, Conv_7: 8 } }],
+      configs: [
+        w4,
+        { ...w4, layerBits: { Conv_2: 8 } },
+        { ...w4, layerBits: { Conv_2: 8, Conv_9: 8, Conv_4: 8 } },
+        { ...w4, layerBits: { Conv_2: 8, Conv_9: 8, Conv_4: 8, Conv_20: 8, Conv_7: 8 } },
+      ],
     });
   }
   return out;
@@ -56,11 +75,22 @@ function rows(only: Set<string>): Row[] {
 function label(r: ExperimentResult): string {
   const c = r.config;
   const bits = Object.keys(c.layerBits ?? {}).length;
-  return [c.backend, `${c.wObserver}/${c.aObserver}`, c.cle ? '+cle' : '', c.biasCorrection ? '+bc' : '', bits ? `${bits} layers 8-bit` : ''].filter(Boolean).join(' ');
+  return [
+    c.backend,
+    `${c.wObserver}/${c.aObserver}`,
+    c.cle ? '+cle' : '',
+    c.biasCorrection ? '+bc' : '',
+    bits ? `${bits} layers 8-bit` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { engine: { type: 'string' }, only: { type: 'string' }, eval: { type: 'string' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { engine: { type: 'string' }, only: { type: 'string' }, eval: { type: 'string' } },
+  });
   const engineKind = values.engine === 'wasm' ? 'wasm' : 'node';
   const only = new Set((values.only ?? 'observers,cle,mixed').split(','));
   const evalN = values.eval ? Number(values.eval) : 872;
@@ -76,7 +106,10 @@ export async function main(argv: string[]): Promise<number> {
     dataset: await loadImageFolder(resolve(DATA, 'imagenet-sample'), resolve(DATA, 'imagenet_class_index.json')),
     cropStore: new DiskCropStore(),
   };
-  const lines = ['| method | config | bits | top-1 | before fixes | drop | time (s) |', '|---|---|---|---|---|---|---|'];
+  const lines = [
+    '| method | config | bits | top-1 | before fixes | drop | time (s) |',
+    '|---|---|---|---|---|---|---|',
+  ];
   for (const row of rows(only)) {
     const configs = row.configs.map((c) => resolveConfig({ ...c, calib: 128, eval: evalN, seed: 0 }));
     const results = await runExperiments(configs, inputs, { ...row.opts });

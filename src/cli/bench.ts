@@ -9,7 +9,14 @@ import { QpError, toErrorInfo } from '../lib/protocol/errors.ts';
 import { DiskCropStore, loadImageFolder } from '../lib/data/dataset.node.ts';
 import { EFFICIENTNET_LITE_SPEC, TORCHVISION_SPEC } from '../lib/data/preprocess.ts';
 import { createNodeEngine } from '../lib/engine/node.ts';
-import { configLabel, fixesAndAnalysisSummary, layersTable, ptqTable, resultsTable, worstLayers } from '../lib/experiment/report.ts';
+import {
+  configLabel,
+  fixesAndAnalysisSummary,
+  layersTable,
+  ptqTable,
+  resultsTable,
+  worstLayers,
+} from '../lib/experiment/report.ts';
 import { runExperiments } from '../lib/pipeline/run.ts';
 import { loadSplitCrops } from '../lib/experiment/run.ts';
 import type { ExperimentResult, ModelSpec, Progress, RunInputs } from '../lib/experiment/types.ts';
@@ -52,7 +59,12 @@ export async function cliModel(
   args: { preprocess?: string; inputSize?: number },
 ): Promise<ModelSpec> {
   const info = validateClassifier(graph, { labels, inputSize: args.inputSize });
-  const preprocess = args.preprocess === 'efficientnet-lite' ? EFFICIENTNET_LITE_SPEC : args.preprocess === 'torchvision' ? TORCHVISION_SPEC : undefined;
+  const preprocess =
+    args.preprocess === 'efficientnet-lite'
+      ? EFFICIENTNET_LITE_SPEC
+      : args.preprocess === 'torchvision'
+        ? TORCHVISION_SPEC
+        : undefined;
   return (await identifyModel(modelBytes, graph, info.classes, { preprocess, inputSize: args.inputSize })).spec;
 }
 
@@ -81,14 +93,27 @@ async function keepSensitiveConfigs(
   inputs: RunInputs,
   ks: number[],
   images: number,
-): Promise<{ configs: ExperimentConfig[]; params: Map<ExperimentConfig, { layer: string; params: number; bits: number }[]> }> {
+): Promise<{
+  configs: ExperimentConfig[];
+  params: Map<ExperimentConfig, { layer: string; params: number; bits: number }[]>;
+}> {
   const out: ExperimentConfig[] = [];
   const params = new Map<ExperimentConfig, { layer: string; params: number; bits: number }[]>();
   for (const cfg of configs) {
     const s = await measureSensitivity(cfg, inputs, { images, onProgress: progressPrinter() });
     const ranked = rankBySensitivity(s.layers);
-    process.stdout.write(`\nSensitivity of ${cfg.backend} W${cfg.wBits} weights, one layer at a time (${s.images} evaluation images, FP32 ${(100 * s.fp32Top1).toFixed(1)}%, ${s.seconds.toFixed(0)} s):\n`);
-    process.stdout.write(`${ranked.slice(0, Math.max(10, ...ks)).map((l, i) => `${String(i + 1).padStart(3)}. ${l.layer.padEnd(12)} params ${String(l.params).padStart(8)}  top-1 ${(100 * l.top1).toFixed(1).padStart(5)}%  disagreement ${(100 * l.disagreement).toFixed(1).padStart(5)}%`).join('\n')}\n`);
+    process.stdout.write(
+      `\nSensitivity of ${cfg.backend} W${cfg.wBits} weights, one layer at a time (${s.images} evaluation images, FP32 ${(100 * s.fp32Top1).toFixed(1)}%, ${s.seconds.toFixed(0)} s):\n`,
+    );
+    process.stdout.write(
+      `${ranked
+        .slice(0, Math.max(10, ...ks))
+        .map(
+          (l, i) =>
+            `${String(i + 1).padStart(3)}. ${l.layer.padEnd(12)} params ${String(l.params).padStart(8)}  top-1 ${(100 * l.top1).toFixed(1).padStart(5)}%  disagreement ${(100 * l.disagreement).toFixed(1).padStart(5)}%`,
+        )
+        .join('\n')}\n`,
+    );
     for (const k of ks) {
       const c = { ...cfg, layerBits: { ...cfg.layerBits, ...keepMostSensitive(ranked, k, Math.max(8, cfg.wBits)) } };
       params.set(c, s.weights);
@@ -99,7 +124,10 @@ async function keepSensitiveConfigs(
 }
 
 /** Size versus top-1 of the keep-k choices (the data of the mixed-precision plot). */
-function mixedPrecisionTable(results: ExperimentResult[], params: Map<ExperimentConfig, { layer: string; params: number; bits: number }[]>): string {
+function mixedPrecisionTable(
+  results: ExperimentResult[],
+  params: Map<ExperimentConfig, { layer: string; params: number; bits: number }[]>,
+): string {
   const rows = results.map((r) => {
     const layers = params.get(r.config) ?? [];
     const bits = modelWeightBits(layers, r.config.wBits, r.config.layerBits);
@@ -112,7 +140,12 @@ function mixedPrecisionTable(results: ExperimentResult[], params: Map<Experiment
 type LinkInputs = Parameters<typeof cliLink>[1];
 
 /** Everything printed after a sweep (tables, links, reconstruction and per-layer sections) and --json. */
-async function printReport(results: ExperimentResult[], args: BenchArgs, linkInputs: LinkInputs, model: ModelSpec): Promise<void> {
+async function printReport(
+  results: ExperimentResult[],
+  args: BenchArgs,
+  linkInputs: LinkInputs,
+  model: ModelSpec,
+): Promise<void> {
   const records = results.map((r) => ({ ...r, url: cliLink(r.config, linkInputs) }));
   process.stdout.write(`\n${resultsTable(results)}\n`);
   if (args.links) {
@@ -123,18 +156,29 @@ async function printReport(results: ExperimentResult[], args: BenchArgs, linkInp
   if (summary) process.stdout.write(`${summary}\n`);
   for (const r of results) {
     if (!r.ptq) continue;
-    process.stdout.write(`\nReconstruction, ${configLabel(r)} (error = ‖ΔW·X‖²/‖W·X‖² on the calibration inputs; Gram matrices ${r.ptq.gramSeconds.toFixed(1)} s, solving ${r.ptq.solveSeconds.toFixed(1)} s):\n${ptqTable(r.ptq)}\n`);
+    process.stdout.write(
+      `\nReconstruction, ${configLabel(r)} (error = ‖ΔW·X‖²/‖W·X‖² on the calibration inputs; Gram matrices ${r.ptq.gramSeconds.toFixed(1)} s, solving ${r.ptq.solveSeconds.toFixed(1)} s):\n${ptqTable(r.ptq)}\n`,
+    );
   }
   for (const r of results) {
     if (!r.layers) continue;
-    process.stdout.write(`\nPer-layer error, ${configLabel(r)} (SQNR in dB on ${r.analysis?.images ?? '?'} evaluation images; drift = quantized vs FP32 output statistics):\n${layersTable(r.layers)}\n`);
-    process.stdout.write(`worst layers (lowest standalone SQNR): ${worstLayers(r.layers).map((l) => `${l.name} (${l.standalone.sqnrDb.toFixed(1)} dB)`).join(', ')}\n`);
+    process.stdout.write(
+      `\nPer-layer error, ${configLabel(r)} (SQNR in dB on ${r.analysis?.images ?? '?'} evaluation images; drift = quantized vs FP32 output statistics):\n${layersTable(r.layers)}\n`,
+    );
+    process.stdout.write(
+      `worst layers (lowest standalone SQNR): ${worstLayers(r.layers)
+        .map((l) => `${l.name} (${l.standalone.sqnrDb.toFixed(1)} dB)`)
+        .join(', ')}\n`,
+    );
   }
   if (results[0]?.images.skipped) process.stdout.write(`(${results[0].images.skipped} unreadable image(s) skipped)\n`);
   if (model.label.startsWith('SYNTHETIC')) {
-    process.stdout.write('note: this model has SYNTHETIC seeded (untrained) weights: its accuracy figures mean nothing; use it for graph handling and timing only.\n');
+    process.stdout.write(
+      'note: this model has SYNTHETIC seeded (untrained) weights: its accuracy figures mean nothing; use it for graph handling and timing only.\n',
+    );
   }
-  if (results[0]?.unquantizedOps.length) process.stdout.write(`ops left in float: ${results[0].unquantizedOps.join(', ')}\n`);
+  if (results[0]?.unquantizedOps.length)
+    process.stdout.write(`ops left in float: ${results[0].unquantizedOps.join(', ')}\n`);
   if (args.json) await writeFile(args.json, JSON.stringify(records, null, 2));
 }
 
@@ -153,7 +197,9 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     const { sweep, rest } = splitSweepArgs(argv);
     if (sweep.merge) {
       const merged = await mergeJsonl(sweep.merge);
-      process.stdout.write(`${resultsTable(merged)}\n(${merged.length} configuration(s) from ${sweep.merge.length} file(s))\n`);
+      process.stdout.write(
+        `${resultsTable(merged)}\n(${merged.length} configuration(s) from ${sweep.merge.length} file(s))\n`,
+      );
       return 0;
     }
     const args = parseBenchArgs(rest);
@@ -163,16 +209,25 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     const dataset = await loadImageFolder(args.data, args.labels);
     const model = await cliModel(modelBytes, graph, dataset.classes, args);
     const n = dataset.items.length;
-    const all = selectShard(args.configs, sweep.shard).map((c) => withImageCount({ ...c, model: model.id, dataset: dataset.name }, n));
+    const all = selectShard(args.configs, sweep.shard).map((c) =>
+      withImageCount({ ...c, model: model.id, dataset: dataset.name }, n),
+    );
     const starved = all.find((c) => c.eval < 1);
-    if (starved) throw new QpError('DATA_TOO_FEW_IMAGES', `The folder has ${n} images; with --calib ${starved.calib} none are left to evaluate. Lower --calib.`);
+    if (starved)
+      throw new QpError(
+        'DATA_TOO_FEW_IMAGES',
+        `The folder has ${n} images; with --calib ${starved.calib} none are left to evaluate. Lower --calib.`,
+      );
     let configs = all;
     const hashes = await Promise.all(all.map((c) => configHash(c)));
     if (sweep.jsonl) {
       await repairJsonl(sweep.jsonl);
       const done = new Set((await readJsonl(sweep.jsonl)).map((r) => r.configHash));
       configs = all.filter((_, k) => !done.has(hashes[k]));
-      if (configs.length < all.length) process.stderr.write(`${all.length - configs.length} of ${all.length} configuration(s) already in ${sweep.jsonl}: skipped\n`);
+      if (configs.length < all.length)
+        process.stderr.write(
+          `${all.length - configs.length} of ${all.length} configuration(s) already in ${sweep.jsonl}: skipped\n`,
+        );
       if (configs.length === 0) {
         const have = (await readJsonl(sweep.jsonl)).filter((r) => hashes.includes(r.configHash));
         process.stdout.write(`\n${resultsTable(have)}\n`);
@@ -182,7 +237,12 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     const cores = availableParallelism();
     const jobs = opts.entry && !args.exportDir && !args.keepSensitive ? planJobs(sweep.jobs, configs.length, cores) : 1;
     if (typeof sweep.jobs === 'number' && sweep.jobs > 1 && jobs === 1) {
-      throw new QpError('ARG_INVALID', args.exportDir || args.keepSensitive ? '--jobs runs one process when --export or --keep-sensitive is given; drop one of them.' : '--jobs needs the bench command (npm run bench).');
+      throw new QpError(
+        'ARG_INVALID',
+        args.exportDir || args.keepSensitive
+          ? '--jobs runs one process when --export or --keep-sensitive is given; drop one of them.'
+          : '--jobs needs the bench command (npm run bench).',
+      );
     }
     const linkInputs = {
       modelPath: args.model,
@@ -194,7 +254,9 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     };
     if (jobs > 1) {
       const threadsPerJob = Math.max(1, Math.floor((args.threads ?? Math.min(4, cores)) / jobs));
-      process.stderr.write(`model ${model.id} (${model.label}), ${n} images, ${configs.length} config(s) in ${jobs} jobs × ${threadsPerJob} engine thread(s) (--jobs 1: one process)\n`);
+      process.stderr.write(
+        `model ${model.id} (${model.label}), ${n} images, ${configs.length} config(s) in ${jobs} jobs × ${threadsPerJob} engine thread(s) (--jobs 1: one process)\n`,
+      );
       // decode once, into the crop cache every job reads
       const t0 = performance.now();
       await loadSplitCrops({ model, dataset, cropStore: new DiskCropStore() }, configs[0], {
@@ -202,20 +264,33 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
       });
       const decode = (performance.now() - t0) / 1000;
       const outcome = await runJobs(
-        { entry: opts.entry!, argv: withoutFlags(rest, ['--threads']), jobs, threadsPerJob, shard: sweep.shard, jsonl: sweep.jsonl },
+        {
+          entry: opts.entry!,
+          argv: withoutFlags(rest, ['--threads']),
+          jobs,
+          threadsPerJob,
+          shard: sweep.shard,
+          jsonl: sweep.jsonl,
+        },
         (l) => process.stderr.write(`${l}\n`),
       );
       const byHash = new Map(outcome.records.map((r) => [r.configHash, r]));
       const results = hashes.map((h) => byHash.get(h)).filter((r): r is ExperimentResult => !!r);
       await printReport(results, args, linkInputs, model);
       const total = (performance.now() - wall) / 1000;
-      process.stdout.write(`time: ${total.toFixed(1)} s for ${results.length} config(s) in ${jobs} jobs × ${threadsPerJob} thread(s) (decode ${decode.toFixed(1)} s; ${outcome.times.join('; ')})\n`);
+      process.stdout.write(
+        `time: ${total.toFixed(1)} s for ${results.length} config(s) in ${jobs} jobs × ${threadsPerJob} thread(s) (decode ${decode.toFixed(1)} s; ${outcome.times.join('; ')})\n`,
+      );
       return 0;
     }
     const engine = await createNodeEngine(args.engine, args.threads);
-    process.stderr.write(`model ${model.id} (${model.label}), ${n} images, ${configs.length} config(s), engine ${engine.description}\n`);
+    process.stderr.write(
+      `model ${model.id} (${model.label}), ${n} images, ${configs.length} config(s), engine ${engine.description}\n`,
+    );
     const runInputs = { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() };
-    const keep = args.keepSensitive ? await keepSensitiveConfigs(configs, runInputs, args.keepSensitive, args.sensitivity ?? 64) : undefined;
+    const keep = args.keepSensitive
+      ? await keepSensitiveConfigs(configs, runInputs, args.keepSensitive, args.sensitivity ?? 64)
+      : undefined;
     const runConfigs = keep ? keep.configs : configs;
     if (args.exportDir) exporter = new ExportWriter(args.exportDir, engine);
     const timer = new StageTimer();
@@ -249,7 +324,11 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     await exporter?.abort();
     const info = toErrorInfo(e);
     if (info.code === 'MODEL_INPUT_SIZE_UNKNOWN') info.message += ' Pass it with --input-size N.';
-    process.stderr.write(info.code === 'ARG_INVALID' && info.message.startsWith('usage:') ? `${info.message}\n` : `error [${info.code}]: ${info.message}\n`);
+    process.stderr.write(
+      info.code === 'ARG_INVALID' && info.message.startsWith('usage:')
+        ? `${info.message}\n`
+        : `error [${info.code}]: ${info.message}\n`,
+    );
     return info.userError ? 2 : 1;
   }
 }

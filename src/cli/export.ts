@@ -29,7 +29,10 @@ export class ExportWriter {
   readonly checks: ExportCheck[] = [];
   private tmp?: string;
   private created = false;
-  constructor(private dir: string, private engine: Engine) {}
+  constructor(
+    private dir: string,
+    private engine: Engine,
+  ) {}
 
   private async tempDir(): Promise<string> {
     if (this.tmp) return this.tmp;
@@ -40,7 +43,10 @@ export class ExportWriter {
         await mkdir(this.dir, { recursive: true });
         this.created = true;
       } catch (e) {
-        throw new QpError('FILE_NOT_FOUND', `The export folder "${this.dir}" could not be created (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}). Give a writable folder.`);
+        throw new QpError(
+          'FILE_NOT_FOUND',
+          `The export folder "${this.dir}" could not be created (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}). Give a writable folder.`,
+        );
       }
     }
     this.tmp = await mkdtemp(join(this.dir, '.export-partial-'));
@@ -90,8 +96,11 @@ export function exportSummary(dir: string, checks: ExportCheck[]): string {
   return checks
     .map((c) => {
       const where = join(dir, c.folder);
-      if (c.deployedTop1 === undefined) return `export ${where}: ranges only (model.qdq.onnx not written: ${c.qdqError?.message ?? 'unknown reason'})`;
-      const w = c.asWritten ? `; run as written (QDQ fusions off): top-1 ${pct(c.asWritten.deployedTop1)}, agreement ${pct(c.asWritten.agreement)}` : '';
+      if (c.deployedTop1 === undefined)
+        return `export ${where}: ranges only (model.qdq.onnx not written: ${c.qdqError?.message ?? 'unknown reason'})`;
+      const w = c.asWritten
+        ? `; run as written (QDQ fusions off): top-1 ${pct(c.asWritten.deployedTop1)}, agreement ${pct(c.asWritten.agreement)}`
+        : '';
       return `export ${where}: deployed top-1 ${pct(c.deployedTop1)} (simulated ${pct(c.simulatedTop1)}, Δ ${((c.deployedTop1 - c.simulatedTop1) * 100).toFixed(2)} points), top-1 agreement with the simulation ${pct(c.agreement!)}${w}`;
     })
     .join('\n');

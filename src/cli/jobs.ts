@@ -101,8 +101,20 @@ export async function runJobs(plan: JobsPlan, log: (line: string) => void): Prom
   try {
     const runs = Array.from({ length: plan.jobs }, (_, j) => {
       const s = jobShard(plan.shard, j, plan.jobs);
-      const args = [...plan.argv, '--threads', String(plan.threadsPerJob), '--shard', `${s.index}/${s.count}`, '--jsonl', jsonl, '--jobs', '1'];
-      const child = spawn(process.execPath, [...process.execArgv, plan.entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const args = [
+        ...plan.argv,
+        '--threads',
+        String(plan.threadsPerJob),
+        '--shard',
+        `${s.index}/${s.count}`,
+        '--jsonl',
+        jsonl,
+        '--jobs',
+        '1',
+      ];
+      const child = spawn(process.execPath, [...process.execArgv, plan.entry, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       children.push(child);
       const tag = `[job ${j + 1}/${plan.jobs}] `;
       let time = '';
@@ -122,7 +134,13 @@ export async function runJobs(plan: JobsPlan, log: (line: string) => void): Prom
           err.flush();
           out.flush();
           if (code === 0) resolve(`job ${j + 1}: ${time}`);
-          else reject(new QpError('INTERNAL', `Job ${j + 1} of ${plan.jobs} failed (exit ${code}): ${lastError || 'see its output above'}`));
+          else
+            reject(
+              new QpError(
+                'INTERNAL',
+                `Job ${j + 1} of ${plan.jobs} failed (exit ${code}): ${lastError || 'see its output above'}`,
+              ),
+            );
         });
       });
     });

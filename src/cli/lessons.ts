@@ -42,8 +42,14 @@ export function parseLessonsArgs(argv: string[]): LessonsArgs {
     v = parseArgs({
       args: argv,
       options: {
-        json: { type: 'string' }, engine: { type: 'string' }, threads: { type: 'string' }, only: { type: 'string' },
-        eval: { type: 'string' }, model: { type: 'string' }, data: { type: 'string' }, help: { type: 'boolean' },
+        json: { type: 'string' },
+        engine: { type: 'string' },
+        threads: { type: 'string' },
+        only: { type: 'string' },
+        eval: { type: 'string' },
+        model: { type: 'string' },
+        data: { type: 'string' },
+        help: { type: 'boolean' },
       },
       strict: true,
     }).values;
@@ -58,12 +64,20 @@ export function parseLessonsArgs(argv: string[]): LessonsArgs {
     if (!/^\d+$/.test(s) || Number(s) < 1) bad(`--${name} must be a whole number of at least 1, got "${s}".`);
     return Number(s);
   };
-  const only = v.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  const only = v.only
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const id of only ?? []) {
-    if (!LESSONS.some((l) => l.id === id)) bad(`There is no lesson "${id}". Lessons: ${LESSONS.map((l) => l.id).join(', ')}.`);
+    if (!LESSONS.some((l) => l.id === id))
+      bad(`There is no lesson "${id}". Lessons: ${LESSONS.map((l) => l.id).join(', ')}.`);
   }
   return {
-    json: v.json, engine, threads: posInt('threads', v.threads), only, evalLimit: posInt('eval', v.eval),
+    json: v.json,
+    engine,
+    threads: posInt('threads', v.threads),
+    only,
+    evalLimit: posInt('eval', v.eval),
     model: v.model ?? resolve(SHARED, 'models/mobilenetv2-7-fp32.onnx'),
     data: v.data ?? resolve(SHARED, 'imagenet-sample'),
   };
@@ -76,11 +90,17 @@ export async function main(argv: string[]): Promise<number> {
     try {
       modelBytes = new Uint8Array(await readFile(args.model));
     } catch {
-      throw new QpError('FILE_NOT_FOUND', `The model file "${args.model}" could not be read. Give the MobileNet-V2 ONNX file with --model.`);
+      throw new QpError(
+        'FILE_NOT_FOUND',
+        `The model file "${args.model}" could not be read. Give the MobileNet-V2 ONNX file with --model.`,
+      );
     }
     const entry = findModelBySha256(createHash('sha256').update(modelBytes).digest('hex'));
     if (entry?.id !== 'mobilenet-v2') {
-      throw new QpError('ARG_INVALID', `The lessons' claims are about the MobileNet-V2 of the model registry, but "${args.model}" is ${entry ? entry.label : 'an unknown model'}. Give mobilenetv2-7-fp32.onnx with --model.`);
+      throw new QpError(
+        'ARG_INVALID',
+        `The lessons' claims are about the MobileNet-V2 of the model registry, but "${args.model}" is ${entry ? entry.label : 'an unknown model'}. Give mobilenetv2-7-fp32.onnx with --model.`,
+      );
     }
     const dataset = await loadImageFolder(args.data);
     const engine = await createNodeEngine(args.engine, args.threads);
@@ -90,7 +110,13 @@ export async function main(argv: string[]): Promise<number> {
     let last = 0;
     const outcomes = await runLessonClaims(
       lessons,
-      { engine, modelBytes, model: { id: entry.id, label: entry.label, preprocess: entry.preprocess, classes: 1000 }, dataset, cropStore: new DiskCropStore() },
+      {
+        engine,
+        modelBytes,
+        model: { id: entry.id, label: entry.label, preprocess: entry.preprocess, classes: 1000 },
+        dataset,
+        cropStore: new DiskCropStore(),
+      },
       {
         evalLimit: args.evalLimit,
         log: (line) => process.stderr.write(`${line}\n`),
@@ -107,13 +133,28 @@ export async function main(argv: string[]): Promise<number> {
     const failed = outcomes.filter((o) => !o.holds);
     for (const o of failed) process.stdout.write(`\n${o.id} FAILS:\n  ${o.details.join('\n  ')}\n`);
     if (args.json) {
-      await writeFile(args.json, JSON.stringify(outcomes.map(({ id, title, claim, holds, measured }) => ({ id, title, claim, holds, measured })), null, 2));
+      await writeFile(
+        args.json,
+        JSON.stringify(
+          outcomes.map(({ id, title, claim, holds, measured }) => ({ id, title, claim, holds, measured })),
+          null,
+          2,
+        ),
+      );
     }
-    process.stdout.write(failed.length ? `\n${failed.length} of ${outcomes.length} claims FAIL.\n` : `\nAll ${outcomes.length} claims hold.\n`);
+    process.stdout.write(
+      failed.length
+        ? `\n${failed.length} of ${outcomes.length} claims FAIL.\n`
+        : `\nAll ${outcomes.length} claims hold.\n`,
+    );
     return failed.length ? 1 : 0;
   } catch (e) {
     const info = toErrorInfo(e);
-    process.stderr.write(info.code === 'ARG_INVALID' && info.message.startsWith('usage:') ? `${info.message}\n` : `error [${info.code}]: ${info.message}\n`);
+    process.stderr.write(
+      info.code === 'ARG_INVALID' && info.message.startsWith('usage:')
+        ? `${info.message}\n`
+        : `error [${info.code}]: ${info.message}\n`,
+    );
     return info.userError ? 2 : 1;
   }
 }

@@ -24,10 +24,13 @@ export interface CliLinkInputs {
 }
 
 /** The model's source: the registry only when the bytes are one of its downloads (by hash). */
-export function cliModelSource(i: Pick<CliLinkInputs, 'modelPath' | 'modelSha256' | 'modelId'>): NonNullable<LinkExtras['model']>['source'] {
+export function cliModelSource(
+  i: Pick<CliLinkInputs, 'modelPath' | 'modelSha256' | 'modelId'>,
+): NonNullable<LinkExtras['model']>['source'] {
   if (!i.modelId.startsWith('sha256:')) {
     try {
-      if (getModelEntry(i.modelId).downloads.some((d) => d.sha256 === i.modelSha256)) return { kind: 'registry', id: i.modelId };
+      if (getModelEntry(i.modelId).downloads.some((d) => d.sha256 === i.modelSha256))
+        return { kind: 'registry', id: i.modelId };
     } catch {
       /* not a registry id */
     }

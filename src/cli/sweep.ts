@@ -52,7 +52,10 @@ export function splitSweepArgs(argv: string[]): { sweep: SweepArgs; rest: string
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const [flag, inline] =
+      a.startsWith('--') && a.includes('=')
+        ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]
+        : [a, undefined];
     const value = () => {
       if (inline !== undefined) return inline;
       const v = argv[++i];
@@ -63,10 +66,10 @@ export function splitSweepArgs(argv: string[]): { sweep: SweepArgs; rest: string
     else if (flag === '--jsonl') sweep.jsonl = value();
     else if (flag === '--jobs') {
       const v = value().trim();
-      if (v !== 'auto' && !/^[1-9]\d*$/.test(v)) bad(`--jobs must be a whole number of processes (1 runs everything in this one) or auto, got "${v}".`);
+      if (v !== 'auto' && !/^[1-9]\d*$/.test(v))
+        bad(`--jobs must be a whole number of processes (1 runs everything in this one) or auto, got "${v}".`);
       sweep.jobs = v === 'auto' ? 'auto' : Number(v);
-    }
-    else if (flag === '--merge') {
+    } else if (flag === '--merge') {
       const files = inline !== undefined ? [inline] : [];
       while (i + 1 < argv.length && !argv[i + 1].startsWith('--')) files.push(argv[++i]);
       if (files.length === 0) bad('--merge needs at least one JSONL file.');
@@ -104,7 +107,10 @@ export async function readJsonl(file: string): Promise<ExperimentResult[]> {
     } catch (e) {
       const isLast = lines.slice(k + 1).every((l) => !l.trim());
       if (isLast && !text.endsWith('\n')) return; // cut off mid-write
-      throw new QpError('CONFIG_INVALID', `${file} line ${k + 1} is not a sweep record (${(e as Error).message}). Remove that line or pass another file.`);
+      throw new QpError(
+        'CONFIG_INVALID',
+        `${file} line ${k + 1} is not a sweep record (${(e as Error).message}). Remove that line or pass another file.`,
+      );
     }
   });
   return out;
@@ -125,7 +131,8 @@ export async function mergeJsonl(files: string[]): Promise<ExperimentResult[]> {
   const out: ExperimentResult[] = [];
   for (const f of files) {
     const recs = await readJsonl(f);
-    if (recs.length === 0) throw new QpError('FILE_NOT_FOUND', `${f} holds no sweep records (missing or empty). Check the path.`);
+    if (recs.length === 0)
+      throw new QpError('FILE_NOT_FOUND', `${f} holds no sweep records (missing or empty). Check the path.`);
     for (const r of recs) {
       if (seen.has(r.configHash)) continue;
       seen.add(r.configHash);

@@ -9,9 +9,9 @@ export const lesson: Lesson = {
     'Load the model and the sample images; the lesson sets TensorRT with 6-bit weights.',
     'Press Run, then set weight bits to 8 and to 4 and run each; compare in the history.',
   ],
-  notice: 'Accuracy falls by several points from 8 to 6 bits, then collapses at 4 bits (below 25%): the step from 6 to 4 bits costs far more than the step from 8 to 6.',
-  why:
-    'The rounding error of a uniform grid is proportional to its step, and the step doubles with each bit removed, so the noise power grows fourfold (6 dB per bit). A network tolerates noise up to a point: while the noise is small compared with the margin between the top classes, most predictions do not change, so 8 and 6 bits lose a few points (MinMax ranges make 6 bits costlier than it needs to be). Past that point the errors change the features themselves, they compound through the layers, and accuracy falls off a cliff rather than a slope. Where the cliff lies depends on the range of the weights, which is why better observers, per-channel scales and bias correction move it.',
+  notice:
+    'Accuracy falls by several points from 8 to 6 bits, then collapses at 4 bits (below 25%): the step from 6 to 4 bits costs far more than the step from 8 to 6.',
+  why: 'The rounding error of a uniform grid is proportional to its step, and the step doubles with each bit removed, so the noise power grows fourfold (6 dB per bit). A network tolerates noise up to a point: while the noise is small compared with the margin between the top classes, most predictions do not change, so 8 and 6 bits lose a few points (MinMax ranges make 6 bits costlier than it needs to be). Past that point the errors change the features themselves, they compound through the layers, and accuracy falls off a cliff rather than a slope. Where the cliff lies depends on the range of the weights, which is why better observers, per-channel scales and bias correction move it.',
   link: 'v=1&backend=tensorrt&wBits=6&history_hide=1&placement_hide=1',
   linkRun: 'w6',
   claim: {

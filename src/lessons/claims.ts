@@ -33,7 +33,10 @@ function runKey(cfg: ExperimentConfig): string {
  * Every distinct experiment the lessons need, once. A config asked for with and without
  * analysis is run once, analysed. Returns the plan and, per lesson, run name → plan key.
  */
-export function planRuns(lessons: readonly Lesson[], evalLimit?: number): { runs: PlannedRun[]; keys: Map<string, Map<string, string>> } {
+export function planRuns(
+  lessons: readonly Lesson[],
+  evalLimit?: number,
+): { runs: PlannedRun[]; keys: Map<string, Map<string, string>> } {
   const byKey = new Map<string, PlannedRun>();
   const keys = new Map<string, Map<string, string>>();
   for (const l of lessons) {
@@ -61,7 +64,10 @@ function mean(xs: number[]): number {
 
 /** Mean drift of the last third of layers over the first third (depth trend, robust to single layers). */
 export function driftLateOverEarly(layers: readonly LayerAnalysis[]): number {
-  const ordered = [...layers].sort((a, b) => a.index - b.index).map((l) => l.drift.meanAbsShift).filter(Number.isFinite);
+  const ordered = [...layers]
+    .sort((a, b) => a.index - b.index)
+    .map((l) => l.drift.meanAbsShift)
+    .filter(Number.isFinite);
   const third = Math.floor(ordered.length / 3);
   if (third < 1) return Number.NaN;
   return mean(ordered.slice(-third)) / mean(ordered.slice(0, third));
@@ -74,26 +80,41 @@ export function driftLateOverEarly(layers: readonly LayerAnalysis[]): number {
  */
 export function metricValue(r: ClaimResult, metric: Metric): number {
   const need = <T>(x: T | undefined, what: string): T => {
-    if (x === undefined) throw new Error(`The metric "${metric}" needs ${what}, which this run does not have; fix the lesson's run.`);
+    if (x === undefined)
+      throw new Error(`The metric "${metric}" needs ${what}, which this run does not have; fix the lesson's run.`);
     return x;
   };
   switch (metric) {
-    case 'top1': return pct(r.quant.top1);
-    case 'top5': return pct(r.quant.top5);
-    case 'fp32': return pct(r.fp32.top1);
-    case 'drop': return pct(r.fp32.top1 - r.quant.top1);
-    case 'agreement': return pct(r.agreement);
-    case 'beforeFixes': return pct(need(r.beforeFixes, 'a fix (biasCorrection or bnReestimate)').top1);
-    case 'fixGain': return pct(r.quant.top1 - need(r.beforeFixes, 'a fix (biasCorrection or bnReestimate)').top1);
-    case 'weightOnly': return pct(need(r.analysis, 'analyze: true').weightOnly.top1);
-    case 'activationOnly': return pct(need(r.analysis, 'analyze: true').activationOnly.top1);
+    case 'top1':
+      return pct(r.quant.top1);
+    case 'top5':
+      return pct(r.quant.top5);
+    case 'fp32':
+      return pct(r.fp32.top1);
+    case 'drop':
+      return pct(r.fp32.top1 - r.quant.top1);
+    case 'agreement':
+      return pct(r.agreement);
+    case 'beforeFixes':
+      return pct(need(r.beforeFixes, 'a fix (biasCorrection or bnReestimate)').top1);
+    case 'fixGain':
+      return pct(r.quant.top1 - need(r.beforeFixes, 'a fix (biasCorrection or bnReestimate)').top1);
+    case 'weightOnly':
+      return pct(need(r.analysis, 'analyze: true').weightOnly.top1);
+    case 'activationOnly':
+      return pct(need(r.analysis, 'analyze: true').activationOnly.top1);
     case 'vanishedFirstDepthwise': {
-      const dw = need(r.layers, 'analyze: true').filter((l) => l.depthwise).sort((a, b) => a.index - b.index)[0];
+      const dw = need(r.layers, 'analyze: true')
+        .filter((l) => l.depthwise)
+        .sort((a, b) => a.index - b.index)[0];
       return need(dw, 'a depthwise convolution in the model').vanishedChannels;
     }
-    case 'driftLateOverEarly': return driftLateOverEarly(need(r.layers, 'analyze: true'));
-    case 'deployedTop1': return pct(need(r.deployed, 'deploy: true').top1);
-    case 'deployedAgreement': return pct(need(r.deployed, 'deploy: true').agreement);
+    case 'driftLateOverEarly':
+      return driftLateOverEarly(need(r.layers, 'analyze: true'));
+    case 'deployedTop1':
+      return pct(need(r.deployed, 'deploy: true').top1);
+    case 'deployedAgreement':
+      return pct(need(r.deployed, 'deploy: true').agreement);
   }
 }
 
@@ -113,7 +134,8 @@ function round(x: number): number {
 export function evaluateClaim(lesson: Lesson, resultOf: (run: string) => ClaimResult): ClaimOutcome {
   const measured: Record<string, number> = {};
   const read = (q: Quantity): number => {
-    if (!(q.run in lesson.claim.runs)) throw new Error(`Lesson "${lesson.id}" checks run "${q.run}", which its claim does not define.`);
+    if (!(q.run in lesson.claim.runs))
+      throw new Error(`Lesson "${lesson.id}" checks run "${q.run}", which its claim does not define.`);
     const v = metricValue(resultOf(q.run), q.metric);
     measured[`${q.run}.${q.metric}`] = round(v);
     return v;
@@ -134,10 +156,14 @@ export function evaluateClaim(lesson: Lesson, resultOf: (run: string) => ClaimRe
 export function compare(l: number, op: Check['op'], r: number): boolean {
   if (!Number.isFinite(l) || !Number.isFinite(r)) return false;
   switch (op) {
-    case '<': return l < r;
-    case '<=': return l <= r;
-    case '>': return l > r;
-    case '>=': return l >= r;
+    case '<':
+      return l < r;
+    case '<=':
+      return l <= r;
+    case '>':
+      return l > r;
+    case '>=':
+      return l >= r;
   }
 }
 

@@ -21,7 +21,20 @@ import { lesson as deploy } from './deploy.ts';
 export type { Lesson } from './types.ts';
 
 export const LESSONS: readonly Lesson[] = [
-  w8a8, bitWidth, perChannel, vanishing, sign, observers, calibSize, collapse, biasCorrection, firstLast, cle, mixedPrecision, adaround, deploy,
+  w8a8,
+  bitWidth,
+  perChannel,
+  vanishing,
+  sign,
+  observers,
+  calibSize,
+  collapse,
+  biasCorrection,
+  firstLast,
+  cle,
+  mixedPrecision,
+  adaround,
+  deploy,
 ];
 
 export function findLesson(id: string): Lesson | undefined {

@@ -37,7 +37,11 @@ export interface ClaimRunOptions {
 
 type Result = Omit<ExperimentResult, 'configHash' | 'seconds' | 'createdAt'> & Pick<ClaimResult, 'deployed'>;
 
-export async function runLessonClaims(lessons: readonly Lesson[], rawInputs: RunInputs, opts: ClaimRunOptions = {}): Promise<LessonOutcome[]> {
+export async function runLessonClaims(
+  lessons: readonly Lesson[],
+  rawInputs: RunInputs,
+  opts: ClaimRunOptions = {},
+): Promise<LessonOutcome[]> {
   const { runs, keys } = planRuns(lessons, opts.evalLimit);
   const base = parseModel(rawInputs.modelBytes);
   const { inputs, tuning } = resolveModelInput(base, rawInputs, DEFAULT_TUNING);
@@ -49,18 +53,30 @@ export async function runLessonClaims(lessons: readonly Lesson[], rawInputs: Run
   }
   const results = new Map<string, Result>();
   for (const group of groups.values()) {
-    const prepared = await prepareGroup(base, group.map((r) => ({ ...r.config, model: inputs.model.id })), inputs, { tuning, onProgress: opts.onProgress });
+    const prepared = await prepareGroup(
+      base,
+      group.map((r) => ({ ...r.config, model: inputs.model.id })),
+      inputs,
+      { tuning, onProgress: opts.onProgress },
+    );
     const weights = new Map<string, WeightQuant[]>();
     for (const r of group) {
       const t0 = performance.now();
       const cfg = { ...r.config, model: inputs.model.id };
       const wk = weightKey(cfg);
       // round-to-nearest, or AdaRound/GPTQ for configs that ask for them
-      if (!weights.has(wk)) weights.set(wk, (await configWeights(inputs.engine, prepared, cfg, inputs, { tuning, onProgress: opts.onProgress })).weights);
+      if (!weights.has(wk))
+        weights.set(
+          wk,
+          (await configWeights(inputs.engine, prepared, cfg, inputs, { tuning, onProgress: opts.onProgress })).weights,
+        );
       let deployed: ClaimResult['deployed'];
       const onQuantized = async (q: QuantizedRun) => {
         const model = exportRun(q, r.key).files['model.qdq.onnx'];
-        if (!model) throw new Error(`Lesson run ${label(r)} asks for a deployed model, but its settings cannot be exported as QDQ ONNX.`);
+        if (!model)
+          throw new Error(
+            `Lesson run ${label(r)} asks for a deployed model, but its settings cannot be exported as QDQ ONNX.`,
+          );
         const c = await verifyExport(inputs.engine, q, model, { fusions: false });
         deployed = { top1: c.deployedTop1, agreement: c.agreement };
       };
@@ -71,7 +87,9 @@ export async function runLessonClaims(lessons: readonly Lesson[], rawInputs: Run
         onQuantized: r.deploy ? onQuantized : undefined,
       });
       results.set(r.key, { ...res, deployed });
-      opts.log?.(`${label(r)}: top-1 ${(100 * res.quant.top1).toFixed(1)}% (FP32 ${(100 * res.fp32.top1).toFixed(1)}%), ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+      opts.log?.(
+        `${label(r)}: top-1 ${(100 * res.quant.top1).toFixed(1)}% (FP32 ${(100 * res.fp32.top1).toFixed(1)}%), ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+      );
     }
   }
   return lessons.map((l) => {
@@ -98,7 +116,13 @@ function label(r: PlannedRun): string {
 
 /** The table `npm run lessons` prints: id, holds, claim, measured. */
 export function lessonsTable(outcomes: readonly LessonOutcome[]): string {
-  const rows = outcomes.map((o) => [o.id, o.holds ? 'holds' : 'FAILS', Object.entries(o.measured).map(([k, v]) => `${k}=${v}`).join(' ')]);
+  const rows = outcomes.map((o) => [
+    o.id,
+    o.holds ? 'holds' : 'FAILS',
+    Object.entries(o.measured)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' '),
+  ]);
   const w0 = Math.max(2, ...rows.map((r) => r[0].length));
   const lines = [`${'id'.padEnd(w0)}  claim  measured`];
   for (const [i, r] of rows.entries()) {

@@ -37,9 +37,19 @@ export interface ClaimRun {
  *   the same images (deploy)
  */
 export const METRICS = [
-  'top1', 'top5', 'fp32', 'drop', 'agreement', 'beforeFixes', 'fixGain',
-  'weightOnly', 'activationOnly', 'vanishedFirstDepthwise', 'driftLateOverEarly',
-  'deployedTop1', 'deployedAgreement',
+  'top1',
+  'top5',
+  'fp32',
+  'drop',
+  'agreement',
+  'beforeFixes',
+  'fixGain',
+  'weightOnly',
+  'activationOnly',
+  'vanishedFirstDepthwise',
+  'driftLateOverEarly',
+  'deployedTop1',
+  'deployedAgreement',
 ] as const;
 export type Metric = (typeof METRICS)[number];
 

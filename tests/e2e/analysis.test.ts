@@ -68,7 +68,9 @@ describe.skipIf(!!skipReason)('why accuracy drops, in the browser (e2e)', () => 
 
     await page.locator('[data-testid=run]').click();
     await page.locator('[data-testid=analysis][data-state=loading]').waitFor();
-    await page.locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]').waitFor({ timeout: 540_000 });
+    await page
+      .locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]')
+      .waitFor({ timeout: 540_000 });
     if ((await page.locator('[data-testid=run-panel]').getAttribute('data-state')) === 'error') {
       throw new Error(`run failed: ${await page.locator('[data-testid=run-panel] [role=alert]').innerText()}`);
     }
@@ -76,7 +78,9 @@ describe.skipIf(!!skipReason)('why accuracy drops, in the browser (e2e)', () => 
     await analysis.waitFor();
     link = page.url();
     expect(link).toContain('biasCorrection=1');
-    expect(await analysis.getAttribute('data-config-hash')).toBe(await page.locator('[data-testid=results]').getAttribute('data-config-hash'));
+    expect(await analysis.getAttribute('data-config-hash')).toBe(
+      await page.locator('[data-testid=results]').getAttribute('data-config-hash'),
+    );
 
     // plain numbers: weight-only vs activation-only, and the fix's before/after
     const split = page.locator('[data-testid=split-accuracy]');
@@ -125,7 +129,9 @@ describe.skipIf(!!skipReason)('why accuracy drops, in the browser (e2e)', () => 
     const bar = page.locator('[data-testid=layer-bars] rect[data-layer]').nth(1);
     const name = (await bar.getAttribute('data-layer'))!;
     await bar.click();
-    await page.locator(`[data-testid=layer-detail][data-state=ready][data-layer="${name}"]`).waitFor({ timeout: 120_000 });
+    await page
+      .locator(`[data-testid=layer-detail][data-state=ready][data-layer="${name}"]`)
+      .waitFor({ timeout: 120_000 });
     // the readable name (block and role) with the ONNX node name beside it
     expect(await detail.locator('.layer-name').innerText()).toBe(`block 1 · depthwise 3×3 (${name})`);
     expect(await page.locator('[data-field=layer]').inputValue()).toBe(name);
@@ -142,14 +148,18 @@ describe.skipIf(!!skipReason)('why accuracy drops, in the browser (e2e)', () => 
     const other = await page.locator('[data-field=layer] option').nth(bars).getAttribute('value');
     expect(other).toBeTruthy();
     await page.locator('[data-field=layer]').selectOption(other!);
-    await page.locator(`[data-testid=layer-detail][data-state=ready][data-layer="${other}"]`).waitFor({ timeout: 120_000 });
+    await page
+      .locator(`[data-testid=layer-detail][data-state=ready][data-layer="${other}"]`)
+      .waitFor({ timeout: 120_000 });
   });
 
   it('orders the bars worst first for the chosen metric', async () => {
     await page.locator('[data-field=metric]').selectOption('accumulatedSqnr');
     await page.locator('[data-field=order]').selectOption('worst');
     await page.locator('[data-testid=layer-chart][data-metric=accumulatedSqnr][data-order=worst]').waitFor();
-    const values = await page.locator('[data-testid=layer-bars] rect[data-layer]').evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('data-value'))));
+    const values = await page
+      .locator('[data-testid=layer-bars] rect[data-layer]')
+      .evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('data-value'))));
     expect(values.length).toBe(bars);
     expect(values).toEqual([...values].sort((a, b) => a - b));
     expect(values[0]).toBeLessThan(values[values.length - 1]);
@@ -178,7 +188,9 @@ describe.skipIf(!!skipReason)('why accuracy drops, in the browser (e2e)', () => 
     await page.locator('[data-field=biasCorrection]').uncheck();
     await page.locator('[data-testid=analysis][data-state=empty]').waitFor();
     await page.locator('[data-testid=run]').click();
-    await page.locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]').waitFor({ timeout: 540_000 });
+    await page
+      .locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]')
+      .waitFor({ timeout: 540_000 });
     expect(await page.locator('[data-testid=run-panel]').getAttribute('data-state')).toBe('done');
     await page.locator('[data-testid=analysis][data-state=ready]').waitFor();
     expect(await page.locator('[data-testid=fix-accuracy]').count()).toBe(0); // no fix, no before/after table
@@ -195,7 +207,9 @@ describe.skipIf(!!skipReason)('why accuracy drops, in the browser (e2e)', () => 
     const channels = Number(await detail.locator('[data-testid=channel-ranges]').getAttribute('data-channels'));
     expect(await detail.locator('[data-metric=vanished]').innerText()).toBe(`${vanished} of ${channels}`);
     // the chart marks the same channels as rounding to 0 (max |w| ≤ half a step of the one scale)
-    expect(await detail.locator('[data-testid=channel-ranges] g.qp-channel-ranges line[stroke="#c0262d"]').count()).toBe(vanished);
+    expect(
+      await detail.locator('[data-testid=channel-ranges] g.qp-channel-ranges line[stroke="#c0262d"]').count(),
+    ).toBe(vanished);
     // one scale: the histogram draws the quantization grid
     expect(await detail.locator('[data-testid=weight-hist] svg line').count()).toBeGreaterThan(20);
     await page.locator('[data-testid=analysis]').screenshot({ path: `${ARTIFACTS}/14-per-tensor-vanished.png` });

@@ -31,7 +31,12 @@ function tinyModel(): Uint8Array {
     opset: 13,
     inputs: [makeValueInfo('input', ['N', 3, 224, 224])],
     outputs: [makeValueInfo('logits', ['N', 1000])],
-    initializers: [makeTensor('w', [8, 3, 3, 3], w), makeTensor('b', [8], b), makeTensor('fw', [1000, 8], fw), makeTensor('fb', [1000], fb)],
+    initializers: [
+      makeTensor('w', [8, 3, 3, 3], w),
+      makeTensor('b', [8], b),
+      makeTensor('fw', [1000, 8], fw),
+      makeTensor('fb', [1000], fb),
+    ],
     nodes: [
       makeNode('Conv', ['input', 'w', 'b'], ['c'], { kernel_shape: [3, 3], strides: [4, 4], pads: [1, 1, 1, 1] }),
       makeNode('Relu', ['c'], ['r']),
@@ -102,7 +107,9 @@ describe.skipIf(!!missing)('the playground in the browser (e2e)', () => {
     await page.locator('[data-testid=run-panel][data-state=running]').waitFor();
     await page.locator('[data-testid=run-panel] .progress').waitFor();
     await page.screenshot({ path: `${ARTIFACTS}/02-running.png`, fullPage: true });
-    await page.locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]').waitFor({ timeout: 540_000 });
+    await page
+      .locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]')
+      .waitFor({ timeout: 540_000 });
     if ((await page.locator('[data-testid=run-panel]').getAttribute('data-state')) === 'error') {
       throw new Error(`run failed: ${await page.locator('[data-testid=run-panel] [role=alert]').innerText()}`);
     }
@@ -118,11 +125,16 @@ describe.skipIf(!!missing)('the playground in the browser (e2e)', () => {
   });
 
   it('downloads the result as a deployable zip: QDQ ONNX, ranges.json and the backend file of this run', async () => {
-    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.locator('[data-testid=download-deployable]').click()]);
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: 60_000 }),
+      page.locator('[data-testid=download-deployable]').click(),
+    ]);
     expect(download.suggestedFilename()).toMatch(new RegExp(`^tensorrt-w8a8-${first.hash.slice(0, 8)}\\.zip$`));
     const zip = unzipSync(new Uint8Array(readFileSync(await download.path())));
     const folder = download.suggestedFilename().replace(/\.zip$/, '');
-    expect(Object.keys(zip).sort()).toEqual(['README.txt', 'model.qdq.onnx', 'ranges.json', 'tensorrt.json'].map((f) => `${folder}/${f}`));
+    expect(Object.keys(zip).sort()).toEqual(
+      ['README.txt', 'model.qdq.onnx', 'ranges.json', 'tensorrt.json'].map((f) => `${folder}/${f}`),
+    );
     const ranges = JSON.parse(strFromU8(zip[`${folder}/ranges.json`]));
     expect(ranges.configHash).toBe(first.hash);
     expect(Object.keys(ranges.weights).length).toBeGreaterThan(50); // MobileNet-V2: 52 conv/gemm layers
@@ -224,7 +236,9 @@ describe.skipIf(!!missing)('the playground in the browser (e2e)', () => {
       const g = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
       return !!(g && (await g.requestAdapter()));
     });
-    await page.locator('[data-testid=model-file]').setInputFiles({ name: 'tiny.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from(tinyModel()) });
+    await page
+      .locator('[data-testid=model-file]')
+      .setInputFiles({ name: 'tiny.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from(tinyModel()) });
     await page.waitForSelector('section[data-state=ready] [data-testid=model-current]:has-text("tiny.onnx")');
     await setNumber(page, 'calib', 8);
     await setNumber(page, 'eval', 24);
@@ -232,9 +246,14 @@ describe.skipIf(!!missing)('the playground in the browser (e2e)', () => {
       await page.locator(`[data-engine=${engine}]`).check();
       await page.locator('[data-testid=run]').click();
       await page.locator('[data-testid=run-panel][data-state=running]').waitFor();
-      await page.locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]').waitFor({ timeout: 300_000 });
+      await page
+        .locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]')
+        .waitFor({ timeout: 300_000 });
       expect(await page.locator('[data-testid=run-panel]').getAttribute('data-state')).toBe('done');
-      return { n: await readNumbers(page), kind: await page.locator('[data-testid=engine-used]').getAttribute('data-engine-kind') };
+      return {
+        n: await readNumbers(page),
+        kind: await page.locator('[data-testid=engine-used]').getAttribute('data-engine-kind'),
+      };
     };
     if (!gpu) {
       console.warn('[e2e] no WebGPU adapter in this Chromium: checking the wasm fallback instead of WebGPU numerics.');
@@ -248,7 +267,13 @@ describe.skipIf(!!missing)('the playground in the browser (e2e)', () => {
     await page.screenshot({ path: `${ARTIFACTS}/05-webgpu.png`, fullPage: true });
     const w = await runOn('wasm');
     expect(w.kind).toBe('wasm');
-    if (g.kind !== 'webgpu') console.warn(`[e2e] WebGPU run fell back: ${await page.locator('[data-testid=fallback]').innerText().catch(() => '?')}`);
+    if (g.kind !== 'webgpu')
+      console.warn(
+        `[e2e] WebGPU run fell back: ${await page
+          .locator('[data-testid=fallback]')
+          .innerText()
+          .catch(() => '?')}`,
+      );
     expect(g.n).toEqual(w.n);
   });
 });

@@ -57,11 +57,24 @@ export async function launch(opts: { plugins?: Plugin[] } = {}): Promise<E2eSess
   }
   const { preview } = await import('vite');
   const port = await freePort();
-  const server = await preview({ root: ROOT, logLevel: 'warn', plugins: opts.plugins, preview: { port, strictPort: true, host: '127.0.0.1', open: false } });
+  const server = await preview({
+    root: ROOT,
+    logLevel: 'warn',
+    plugins: opts.plugins,
+    preview: { port, strictPort: true, host: '127.0.0.1', open: false },
+  });
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
+    args: [
+      '--no-sandbox',
+      '--enable-unsafe-webgpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+      '--disable-quic',
+    ],
   });
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   const page = await context.newPage();
@@ -69,7 +82,12 @@ export async function launch(opts: { plugins?: Plugin[] } = {}): Promise<E2eSess
   page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
   return {
-    server, browser, context, page, base: `http://127.0.0.1:${port}/`, logs,
+    server,
+    browser,
+    context,
+    page,
+    base: `http://127.0.0.1:${port}/`,
+    logs,
     async close() {
       if (logs.length) console.log(logs.slice(-40).join('\n'));
       await browser.close();
@@ -97,7 +115,9 @@ export async function loadSharedMobileNet(page: Page): Promise<void> {
 export async function runAndWait(page: Page, timeout = 540_000): Promise<void> {
   await page.locator('[data-testid=run]').click();
   await page.locator('[data-testid=run-panel][data-state=running]').waitFor();
-  await page.locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]').waitFor({ timeout });
+  await page
+    .locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]')
+    .waitFor({ timeout });
   if ((await page.locator('[data-testid=run-panel]').getAttribute('data-state')) === 'error') {
     throw new Error(`run failed: ${await page.locator('[data-testid=run-panel] [role=alert]').innerText()}`);
   }

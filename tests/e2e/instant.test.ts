@@ -8,13 +8,23 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { ARTIFACTS, launch, loadSharedMobileNet, runAndWait, setNumber, skipReason, type E2eSession } from './helpers.ts';
+import {
+  ARTIFACTS,
+  launch,
+  loadSharedMobileNet,
+  runAndWait,
+  setNumber,
+  skipReason,
+  type E2eSession,
+} from './helpers.ts';
 
 if (skipReason) console.warn(`[e2e instant] skipped: ${skipReason}.`);
 
 async function barValues(page: Page): Promise<Map<string, number>> {
   const rects = page.locator('[data-testid=weight-bars] rect[data-layer]');
-  const vals = await rects.evaluateAll((rs) => rs.map((r) => [r.getAttribute('data-layer')!, Number(r.getAttribute('data-value'))] as const));
+  const vals = await rects.evaluateAll((rs) =>
+    rs.map((r) => [r.getAttribute('data-layer')!, Number(r.getAttribute('data-value'))] as const),
+  );
   return new Map(vals);
 }
 
@@ -47,8 +57,16 @@ describe.skipIf(!!skipReason)('instant views, in the browser (e2e)', () => {
     expect(before.size).toBeGreaterThan(45);
     const version = Number(await view.getAttribute('data-version'));
     await setNumber(page, 'wBits', 4);
-    await page.waitForFunction((v) => Number(document.querySelector('[data-testid=weight-view]')?.getAttribute('data-version')) > v && document.querySelector('[data-testid=weight-view]')!.getAttribute('data-key')!.startsWith('[4,'), version);
-    await page.waitForFunction((n) => document.querySelectorAll('[data-testid=weight-bars] rect[data-layer]').length === n, 53);
+    await page.waitForFunction(
+      (v) =>
+        Number(document.querySelector('[data-testid=weight-view]')?.getAttribute('data-version')) > v &&
+        document.querySelector('[data-testid=weight-view]')!.getAttribute('data-key')!.startsWith('[4,'),
+      version,
+    );
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('[data-testid=weight-bars] rect[data-layer]').length === n,
+      53,
+    );
     const after = await barValues(page);
     // every layer loses SQNR at 4 bits (about 24 dB less); nothing was run
     let lower = 0;
@@ -65,10 +83,18 @@ describe.skipIf(!!skipReason)('instant views, in the browser (e2e)', () => {
     expect(await est.innerText()).toMatch(/95% interval/);
     const first = await est.getAttribute('data-config-hash');
     await setNumber(page, 'wBits', 6);
-    await page.waitForFunction((h) => {
-      const e = document.querySelector('[data-testid=estimate]');
-      return e?.getAttribute('data-current') === 'true' && e.getAttribute('data-state') === 'ready' && e.getAttribute('data-config-hash') !== h;
-    }, first, { timeout: 120_000 });
+    await page.waitForFunction(
+      (h) => {
+        const e = document.querySelector('[data-testid=estimate]');
+        return (
+          e?.getAttribute('data-current') === 'true' &&
+          e.getAttribute('data-state') === 'ready' &&
+          e.getAttribute('data-config-hash') !== h
+        );
+      },
+      first,
+      { timeout: 120_000 },
+    );
     expect(await page.locator('[data-testid=estimate]').innerText()).toMatch(/calibration statistics reused/);
     expect(await page.locator('[data-testid=run-panel]').getAttribute('data-state')).toBe('idle');
   });

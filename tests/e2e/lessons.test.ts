@@ -31,14 +31,20 @@ describe.skipIf(!!missing)('lessons, introduction and help in the browser', () =
       await page.locator(`[data-testid=lesson][data-lesson-id="${l.id}"]`).waitFor();
       const p = parse(l.link);
       // the page's link is the lesson's settings, then the model and data keys of a share link
-      await expect.poll(async () => (await page.locator('[data-testid=hash]').innerText()).startsWith(`#${serialize(p.config, p.hidden)}`)).toBe(true);
+      await expect
+        .poll(async () =>
+          (await page.locator('[data-testid=hash]').innerText()).startsWith(`#${serialize(p.config, p.hidden)}`),
+        )
+        .toBe(true);
       expect((await page.evaluate(() => location.hash)).startsWith(`#${l.link}`)).toBe(true);
       expect(await page.locator('[data-testid=lesson-notice]').innerText()).toBe(l.notice);
       expect(await page.locator('[data-testid=notices]').count()).toBe(0);
       // the lesson's hidden controls are hidden: the history panel is hidden by every lesson
       expect(await page.locator('#hist-h, [data-testid=history]').count()).toBe(0);
     }
-    expect(await page.locator(`[data-testid=lessons] [data-lesson="${LESSONS.at(-1)!.id}"][aria-current=true]`).count()).toBe(1);
+    expect(
+      await page.locator(`[data-testid=lessons] [data-lesson="${LESSONS.at(-1)!.id}"][aria-current=true]`).count(),
+    ).toBe(1);
   });
 
   it('the widget quantizes the first convolution and reacts to bits, range and scale', async () => {
@@ -76,7 +82,9 @@ describe.skipIf(!!missing)('lessons, introduction and help in the browser', () =
     await expect.poll(async () => (await read('levels')).split(' of ')[1]).toBe('8');
     await widget.locator('[data-field=widget-zp]').fill('9');
     await widget.locator('[data-field=widget-zp]').dispatchEvent('change');
-    await expect.poll(() => widget.locator('[role=alert]').innerText()).toMatch(/zero point must be a whole number from 0 to 7/);
+    await expect
+      .poll(() => widget.locator('[role=alert]').innerText())
+      .toMatch(/zero point must be a whole number from 0 to 7/);
     await s.page.screenshot({ path: 'test-artifacts/intro-widget.png', fullPage: false });
   });
 

@@ -7,7 +7,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { ARTIFACTS, launch, loadSharedMobileNet, runAndWait, setNumber, skipReason, type E2eSession } from './helpers.ts';
+import {
+  ARTIFACTS,
+  launch,
+  loadSharedMobileNet,
+  runAndWait,
+  setNumber,
+  skipReason,
+  type E2eSession,
+} from './helpers.ts';
 
 if (skipReason) console.warn(`[e2e ptq] skipped: ${skipReason}.`);
 
@@ -23,7 +31,7 @@ describe.skipIf(!!skipReason)('weight rounding in the browser (e2e)', () => {
     await s?.close();
   });
 
-  it('GPTQ on the quantized model\'s inputs: per-layer progress, then the chart of errors and flips', async () => {
+  it("GPTQ on the quantized model's inputs: per-layer progress, then the chart of errors and flips", async () => {
     await page.goto(s.base);
     await page.waitForSelector('main[data-ready=true]');
     await loadSharedMobileNet(page);
@@ -34,7 +42,9 @@ describe.skipIf(!!skipReason)('weight rounding in the browser (e2e)', () => {
     await page.locator('[data-engine=wasm]').check();
     await page.locator('[data-field=ptq]').selectOption('gptq');
     expect(await page.locator('[data-field=ptqInputs]').inputValue()).toBe('quantized-prefix');
-    await page.waitForFunction(() => location.hash.includes('ptq=gptq') && location.hash.includes('ptqInputs=quantized-prefix'));
+    await page.waitForFunction(
+      () => location.hash.includes('ptq=gptq') && location.hash.includes('ptqInputs=quantized-prefix'),
+    );
 
     // record the layer messages the progress shows while the run goes
     const seen = page.evaluate(
@@ -65,7 +75,9 @@ describe.skipIf(!!skipReason)('weight rounding in the browser (e2e)', () => {
     await page.locator('[data-testid=ptq-error-chart] svg').first().waitFor();
     await page.locator('[data-testid=ptq-flip-chart] svg').first().waitFor();
     // the flips chart has one bar per reconstructed layer, most of them non-empty
-    const heights = await page.locator('[data-testid=ptq-flip-chart] svg rect').evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('height') ?? 0)));
+    const heights = await page
+      .locator('[data-testid=ptq-flip-chart] svg rect')
+      .evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('height') ?? 0)));
     expect(heights.filter((h) => h > 0).length).toBeGreaterThanOrEqual(40);
     await chart.screenshot({ path: `${ARTIFACTS}/20-ptq-chart.png` });
   });

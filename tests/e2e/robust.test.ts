@@ -36,7 +36,11 @@ function tinyModel(seed: number, meta = ''): Uint8Array {
     outputs: [makeValueInfo('logits', ['N', 1000])],
     initializers: [
       makeTensor('w', [8, 3, 3, 3], Float32Array.from({ length: 216 }, rnd)),
-      makeTensor('fw', [1000, 8], Float32Array.from({ length: 8000 }, () => rnd() * 4)),
+      makeTensor(
+        'fw',
+        [1000, 8],
+        Float32Array.from({ length: 8000 }, () => rnd() * 4),
+      ),
     ],
     nodes: [
       makeNode('Conv', ['input', 'w'], ['c'], { kernel_shape: [3, 3], strides: [4, 4], pads: [1, 1, 1, 1] }),
@@ -68,20 +72,38 @@ function testRoutes(): Plugin & { requests: Map<string, number> } {
     requests.set(path, n);
     const head = { 'Cross-Origin-Resource-Policy': 'same-origin', 'Cache-Control': 'no-store' };
     if (path === '/test/cut/model.onnx') {
-      res.writeHead(200, { ...head, 'Content-Type': 'application/octet-stream', 'Content-Length': String(CUT_MODEL.length) });
+      res.writeHead(200, {
+        ...head,
+        'Content-Type': 'application/octet-stream',
+        'Content-Length': String(CUT_MODEL.length),
+      });
       if (n > 1) return res.end(Buffer.from(CUT_MODEL));
       // First try: half the bytes, then the connection drops.
-      res.write(Buffer.from(CUT_MODEL.subarray(0, CUT_MODEL.length >> 1)), () => setTimeout(() => res.socket?.destroy(), 50));
+      res.write(Buffer.from(CUT_MODEL.subarray(0, CUT_MODEL.length >> 1)), () =>
+        setTimeout(() => res.socket?.destroy(), 50),
+      );
       return;
     }
     if (path === '/test/hostile/manifest.json') {
-      const files = [`${XSS('file')}.JPEG`, 'n01440764.JPEG', 'n01443537.JPEG', 'n01484850.JPEG', 'n01491361.JPEG', 'n01494475.JPEG', 'n01496331.JPEG'];
+      const files = [
+        `${XSS('file')}.JPEG`,
+        'n01440764.JPEG',
+        'n01443537.JPEG',
+        'n01484850.JPEG',
+        'n01491361.JPEG',
+        'n01494475.JPEG',
+        'n01496331.JPEG',
+      ];
       res.writeHead(200, { ...head, 'Content-Type': 'application/json' });
       return res.end(JSON.stringify({ files, classIndex: 'labels.json' }));
     }
     if (path === '/test/hostile/labels.json') {
-      const ci = JSON.parse(readFileSync(join(SHARED, 'imagenet_class_index.json'), 'utf8')) as Record<string, [string, string]>;
-      for (const k of Object.keys(ci).slice(0, 10)) ci[k] = [ci[k][0], `${XSS('label')}<script>window.__pwned=['script']</script>`];
+      const ci = JSON.parse(readFileSync(join(SHARED, 'imagenet_class_index.json'), 'utf8')) as Record<
+        string,
+        [string, string]
+      >;
+      for (const k of Object.keys(ci).slice(0, 10))
+        ci[k] = [ci[k][0], `${XSS('label')}<script>window.__pwned=['script']</script>`];
       res.writeHead(200, { ...head, 'Content-Type': 'application/json' });
       return res.end(JSON.stringify(ci));
     }
@@ -107,7 +129,9 @@ async function watchViolations(page: Page): Promise<void> {
   await page.addInitScript(() => {
     const w = window as unknown as { __violations: string[] };
     w.__violations = [];
-    document.addEventListener('securitypolicyviolation', (e) => w.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+    document.addEventListener('securitypolicyviolation', (e) =>
+      w.__violations.push(`${e.violatedDirective} ${e.blockedURI}`),
+    );
   });
 }
 const violations = (page: Page) => page.evaluate(() => (window as unknown as { __violations: string[] }).__violations);
@@ -135,13 +159,17 @@ async function stored(page: Page): Promise<{ models: string[]; runs: number }> {
 }
 
 async function uploadModel(page: Page, name: string, bytes: Uint8Array): Promise<void> {
-  await page.locator('[data-testid=model-file]').setInputFiles({ name, mimeType: 'application/octet-stream', buffer: Buffer.from(bytes) });
+  await page
+    .locator('[data-testid=model-file]')
+    .setInputFiles({ name, mimeType: 'application/octet-stream', buffer: Buffer.from(bytes) });
 }
 
 async function runToEnd(page: Page): Promise<string> {
   await page.locator('[data-testid=run]').click();
   await page.locator('[data-testid=run-panel][data-state=running]').waitFor();
-  await page.locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]').waitFor({ timeout: 300_000 });
+  await page
+    .locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]')
+    .waitFor({ timeout: 300_000 });
   return (await page.locator('[data-testid=run-panel]').getAttribute('data-state')) ?? '';
 }
 
@@ -168,12 +196,14 @@ describe.skipIf(!!missing)('failure modes and hostile input (e2e)', () => {
     await page.waitForSelector('main[data-ready=true]');
     expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
     // the policy is in force: an inline script is refused
-    expect(await page.evaluate(() => {
-      const s = document.createElement('script');
-      s.textContent = 'window.__inline = 1';
-      document.body.append(s);
-      return (window as unknown as { __inline?: number }).__inline ?? 0;
-    })).toBe(0);
+    expect(
+      await page.evaluate(() => {
+        const s = document.createElement('script');
+        s.textContent = 'window.__inline = 1';
+        document.body.append(s);
+        return (window as unknown as { __inline?: number }).__inline ?? 0;
+      }),
+    ).toBe(0);
     await uploadModel(page, 'tiny.onnx', tinyModel(12345));
     await page.waitForSelector('section[data-state=ready] [data-testid=model-current]:has-text("tiny.onnx")');
     await page.locator('[data-testid=shared-data]').click();
@@ -184,7 +214,9 @@ describe.skipIf(!!missing)('failure modes and hostile input (e2e)', () => {
     expect(await runToEnd(page)).toBe('done');
     await page.locator('[data-testid=results][data-state=fresh]').waitFor();
     expect(await page.locator('[data-testid=engine-used]').getAttribute('data-engine-kind')).toBe('wasm');
-    expect(await page.locator('[data-testid=results] tr[data-row=quant] [data-metric=top1]').first().innerText()).toMatch(/^\d+\.\d%$/);
+    expect(
+      await page.locator('[data-testid=results] tr[data-row=quant] [data-metric=top1]').first().innerText(),
+    ).toMatch(/^\d+\.\d%$/);
     // the one violation is the inline script above; the app itself needed no exception
     expect(await violations(page)).toEqual(['script-src-elem inline']);
     expect(session.logs.filter((l) => /Content Security Policy/i.test(l) && !/inline/.test(l))).toEqual([]);
@@ -198,14 +230,22 @@ describe.skipIf(!!missing)('failure modes and hostile input (e2e)', () => {
     await page.locator('[data-testid=run]').click();
     await page.locator('[data-testid=run-panel][data-state=running] .progress').waitFor();
     const killedAt = Date.now();
-    expect(await page.evaluate(() => (window as unknown as { __qpTest: { terminateWorker(): boolean } }).__qpTest.terminateWorker())).toBe(true);
+    expect(
+      await page.evaluate(() =>
+        (window as unknown as { __qpTest: { terminateWorker(): boolean } }).__qpTest.terminateWorker(),
+      ),
+    ).toBe(true);
     const alert = page.locator('[data-testid=run-panel] [role=alert][data-code=WORKER_CRASHED]');
     await alert.waitFor({ timeout: 5_000 });
     expect(Date.now() - killedAt).toBeLessThan(5_000);
-    expect(await alert.innerText()).toMatch(/^The run failed\s+The computation worker stopped unexpectedly \(most likely it ran out of memory, or the browser ended it\); a fresh one has been started, your stored runs and cached files are kept, and you can run again\.$/);
+    expect(await alert.innerText()).toMatch(
+      /^The run failed\s+The computation worker stopped unexpectedly \(most likely it ran out of memory, or the browser ended it\); a fresh one has been started, your stored runs and cached files are kept, and you can run again\.$/,
+    );
     expect(await page.locator('[data-testid=run-panel]').getAttribute('data-state')).toBe('error');
     // a fresh worker reloads the model (from the cache) and the images
-    await page.waitForSelector('section[data-state=ready] [data-testid=model-current]:has-text("tiny.onnx")', { timeout: 60_000 });
+    await page.waitForSelector('section[data-state=ready] [data-testid=model-current]:has-text("tiny.onnx")', {
+      timeout: 60_000,
+    });
     await page.waitForSelector('section[data-state=ready] [data-testid=data-current]', { timeout: 60_000 });
     const after = await stored(page);
     expect(after).toEqual(before); // nothing lost, nothing half-written
@@ -231,18 +271,31 @@ describe.skipIf(!!missing)('failure modes and hostile input (e2e)', () => {
     await page.locator('[data-engine=webgpu]').check();
     await page.locator('[data-testid=run]').click();
     // lose the device once the WebGPU sessions are working on images
-    await page.locator('[data-testid=run-panel][data-state=running] .progress[data-stage=fp32], [data-testid=run-panel][data-state=running] .progress[data-stage=calibrate]').waitFor({ timeout: 120_000 });
+    await page
+      .locator(
+        '[data-testid=run-panel][data-state=running] .progress[data-stage=fp32], [data-testid=run-panel][data-state=running] .progress[data-stage=calibrate]',
+      )
+      .waitFor({ timeout: 120_000 });
     // (the device is created with the first WebGPU session: ask again until it exists)
-    const lose = () => page.evaluate(() => (window as unknown as { __qpTest: { loseWebGpuDevice(): Promise<string> } }).__qpTest.loseWebGpuDevice());
+    const lose = () =>
+      page.evaluate(() =>
+        (window as unknown as { __qpTest: { loseWebGpuDevice(): Promise<string> } }).__qpTest.loseWebGpuDevice(),
+      );
     await expect.poll(lose, { timeout: 30_000, interval: 200 }).toBe('lost');
     expect(await page.locator('[data-testid=run-panel]').getAttribute('data-state')).toBe('running'); // lost mid-run
-    await page.locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]').waitFor({ timeout: 300_000 });
+    await page
+      .locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]')
+      .waitFor({ timeout: 300_000 });
     if ((await page.locator('[data-testid=run-panel]').getAttribute('data-state')) === 'error') {
       throw new Error(`run failed: ${await page.locator('[data-testid=run-panel] [role=alert]').innerText()}`);
     }
     expect(await page.locator('[data-testid=engine-used]').getAttribute('data-engine-kind')).toBe('wasm');
-    expect(await page.locator('[data-testid=engine-used]').innerText()).toMatch(/wasm.*\(WebGPU failed, fell back to wasm\)/);
-    expect(await page.locator('[data-testid=fallback]').innerText()).toMatch(/^WebGPU failed, so the run continued on wasm: /);
+    expect(await page.locator('[data-testid=engine-used]').innerText()).toMatch(
+      /wasm.*\(WebGPU failed, fell back to wasm\)/,
+    );
+    expect(await page.locator('[data-testid=fallback]').innerText()).toMatch(
+      /^WebGPU failed, so the run continued on wasm: /,
+    );
     await page.locator('[data-testid=results][data-state=fresh]').waitFor();
     expect(await page.locator('[data-testid=results]').innerText()).toMatch(/WebGPU failed, fell back to wasm/);
     await page.screenshot({ path: `${ARTIFACTS}/robust-05-device-lost.png`, fullPage: true });
@@ -265,12 +318,18 @@ describe.skipIf(!!missing)('failure modes and hostile input (e2e)', () => {
     await load();
     const err = page.locator('[role=alert][data-code=MODEL_DOWNLOAD_FAILED]');
     await err.waitFor({ timeout: 30_000 }).catch(async (e) => {
-      throw new Error(`${(e as Error).message}\nmodel panel: ${await page.locator('section:has(#model-url)').innerText()}\nrequests: ${JSON.stringify([...routes.requests])}`);
+      throw new Error(
+        `${(e as Error).message}\nmodel panel: ${await page.locator('section:has(#model-url)').innerText()}\nrequests: ${JSON.stringify([...routes.requests])}`,
+      );
     });
-    expect(await err.innerText()).toMatch(/stopped after .* MB of .* MB.*Nothing was stored; load it again to retry\./s);
+    expect(await err.innerText()).toMatch(
+      /stopped after .* MB of .* MB.*Nothing was stored; load it again to retry\./s,
+    );
     expect(await stored(page)).toEqual(before);
     await load();
-    await page.waitForSelector('section[data-state=ready] [data-testid=model-current]:has-text("model.onnx")', { timeout: 30_000 });
+    await page.waitForSelector('section[data-state=ready] [data-testid=model-current]:has-text("model.onnx")', {
+      timeout: 30_000,
+    });
     expect(routes.requests.get('/test/cut/model.onnx')).toBe(2);
     expect((await stored(page)).models).toHaveLength(before.models.length + 1);
   });
@@ -279,15 +338,22 @@ describe.skipIf(!!missing)('failure modes and hostile input (e2e)', () => {
     expect((await stored(page)).runs).toBeGreaterThanOrEqual(2);
     const errorsBefore = session.logs.filter((l) => l.startsWith('[pageerror]')).length;
     // as the browser's "clear site data" or another tab would: the worker's open connection must step aside
-    expect(await page.evaluate(() => new Promise<string>((resolve) => {
-      const req = indexedDB.deleteDatabase('quant-playground');
-      req.onsuccess = () => resolve('deleted');
-      req.onerror = () => resolve(`error ${req.error?.message}`);
-      req.onblocked = () => resolve('blocked');
-    }))).toBe('deleted');
+    expect(
+      await page.evaluate(
+        () =>
+          new Promise<string>((resolve) => {
+            const req = indexedDB.deleteDatabase('quant-playground');
+            req.onsuccess = () => resolve('deleted');
+            req.onerror = () => resolve(`error ${req.error?.message}`);
+            req.onblocked = () => resolve('blocked');
+          }),
+      ),
+    ).toBe('deleted');
     await setNumber(page, 'eval', 12);
     expect(await runToEnd(page)).toBe('done');
-    expect(await page.locator('[data-testid=run-panel] .warn', { hasText: 'deleted while it was open' }).innerText()).toMatch(
+    expect(
+      await page.locator('[data-testid=run-panel] .warn', { hasText: 'deleted while it was open' }).innerText(),
+    ).toMatch(
       /cached models, preprocessed images and earlier runs are gone\. Storage was re-created empty; this run was saved\./,
     );
     expect(await page.locator('[data-testid=history] tbody tr').count()).toBe(1);
@@ -298,7 +364,9 @@ describe.skipIf(!!missing)('failure modes and hostile input (e2e)', () => {
   it('script-looking text in the link, a model name and metadata, file names and labels shows as text and never runs', async () => {
     const p = await session.context.newPage();
     await watchViolations(p);
-    await p.goto(`${base}#v=1&${encodeURIComponent(XSS('hash'))}=1&seed=${encodeURIComponent('<script>window.__pwned=1</script>')}`);
+    await p.goto(
+      `${base}#v=1&${encodeURIComponent(XSS('hash'))}=1&seed=${encodeURIComponent('<script>window.__pwned=1</script>')}`,
+    );
     await p.waitForSelector('main[data-ready=true]');
     const notices = await p.locator('[data-testid=notices]').innerText();
     expect(notices).toContain(XSS('hash').slice(0, 20));
@@ -328,21 +396,27 @@ describe.skipIf(!!missing)('failure modes and hostile input (e2e)', () => {
     await other.goto(`${base}?test-hooks`);
     await other.waitForSelector('main[data-ready=true]');
     // the other tab's code is newer: it upgrades the schema one version up
-    const upgraded = await other.evaluate(() => new Promise<number>((resolve, reject) => {
-      const open = indexedDB.open('quant-playground');
-      open.onsuccess = () => {
-        const v = open.result.version;
-        open.result.close();
-        const up = indexedDB.open('quant-playground', v + 1);
-        up.onsuccess = () => {
-          const db = up.result;
-          const count = db.transaction('runs').objectStore('runs').count();
-          count.onsuccess = () => { db.close(); resolve(count.result); };
-        };
-        up.onblocked = () => reject(new Error('upgrade blocked by the first tab'));
-        up.onerror = () => reject(up.error);
-      };
-    }));
+    const upgraded = await other.evaluate(
+      () =>
+        new Promise<number>((resolve, reject) => {
+          const open = indexedDB.open('quant-playground');
+          open.onsuccess = () => {
+            const v = open.result.version;
+            open.result.close();
+            const up = indexedDB.open('quant-playground', v + 1);
+            up.onsuccess = () => {
+              const db = up.result;
+              const count = db.transaction('runs').objectStore('runs').count();
+              count.onsuccess = () => {
+                db.close();
+                resolve(count.result);
+              };
+            };
+            up.onblocked = () => reject(new Error('upgrade blocked by the first tab'));
+            up.onerror = () => reject(up.error);
+          };
+        }),
+    );
     expect(upgraded).toBe(runs); // both tabs' runs are in the upgraded database
     await other.close();
     // the first tab's next action: a sentence asking to reload, not a hang
@@ -350,8 +424,12 @@ describe.skipIf(!!missing)('failure modes and hostile input (e2e)', () => {
     await page.locator('[data-testid=run]').click();
     const alert = page.locator('[role=alert][data-code=STORAGE_OUTDATED]').first();
     await alert.waitFor({ timeout: 10_000 });
-    expect(await alert.innerText()).toMatch(/newer version of the playground was opened in another tab.*Reload this tab; your stored runs are kept\./s);
-    await page.locator('[data-testid=run-panel][data-state=error], [data-testid=run-panel][data-state=done]').waitFor({ timeout: 60_000 });
+    expect(await alert.innerText()).toMatch(
+      /newer version of the playground was opened in another tab.*Reload this tab; your stored runs are kept\./s,
+    );
+    await page
+      .locator('[data-testid=run-panel][data-state=error], [data-testid=run-panel][data-state=done]')
+      .waitFor({ timeout: 60_000 });
     await page.screenshot({ path: `${ARTIFACTS}/robust-04-outdated-tab.png`, fullPage: true });
   });
 });

@@ -41,12 +41,27 @@ describe.skipIf(!!missing)('shared links, cancel, form and phone layout (e2e)', 
     const json = path.join(dir, 'r.json');
     try {
       const code = await bench([
-        '--model', path.join(SHARED, 'models/mobilenetv2-7-fp32.onnx'),
-        '--data', path.join(SHARED, 'imagenet-sample'),
-        '--calib', '16', '--eval', '32', '--engine', 'wasm', '--json', json,
+        '--model',
+        path.join(SHARED, 'models/mobilenetv2-7-fp32.onnx'),
+        '--data',
+        path.join(SHARED, 'imagenet-sample'),
+        '--calib',
+        '16',
+        '--eval',
+        '32',
+        '--engine',
+        'wasm',
+        '--json',
+        json,
       ]);
       expect(code).toBe(0);
-      const [rec] = JSON.parse(readFileSync(json, 'utf8')) as { url: string; configHash: string; fp32: { top1: number; top5: number }; quant: { top1: number; top5: number }; agreement: number }[];
+      const [rec] = JSON.parse(readFileSync(json, 'utf8')) as {
+        url: string;
+        configHash: string;
+        fp32: { top1: number; top5: number };
+        quant: { top1: number; top5: number };
+        agreement: number;
+      }[];
       expect(rec.url).toMatch(/^#v=1&/);
       expect(rec.url).toContain('msha=f00130594d83447f');
       expect(rec.url).toContain('msrc=file:mobilenetv2-7-fp32.onnx');
@@ -60,7 +75,9 @@ describe.skipIf(!!missing)('shared links, cancel, form and phone layout (e2e)', 
       expect(await page.locator('[data-testid=registry-match]').count()).toBe(0); // a different file from the registry's
       expect(await page.locator('[data-engine=wasm]').isChecked()).toBe(true);
       await page.locator('[data-testid=run]').click();
-      await page.locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]').waitFor({ timeout: 300_000 });
+      await page
+        .locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]')
+        .waitFor({ timeout: 300_000 });
       expect(await page.locator('[data-testid=run-panel]').getAttribute('data-state')).toBe('done');
       await page.locator('[data-testid=results][data-state=fresh]').waitFor();
       const t = (sel: string) => page.locator(sel).first().innerText();
@@ -86,7 +103,9 @@ describe.skipIf(!!missing)('shared links, cancel, form and phone layout (e2e)', 
   it('cancel ends the run within 1 s in every stage, stores nothing, and the app stays usable', async () => {
     const page = await fresh(s);
     // fixes, a histogram observer (second calibration pass) and the analysis: every stage runs
-    await page.goto(`${s.base}#v=1&backend=tensorrt&aObserver=mse&calib=8&eval=16&biasCorrection=1&analyze=4&engine=wasm`);
+    await page.goto(
+      `${s.base}#v=1&backend=tensorrt&aObserver=mse&calib=8&eval=16&biasCorrection=1&analyze=4&engine=wasm`,
+    );
     await page.waitForSelector('main[data-ready=true]');
     await page.locator('[data-testid=shared-model]', { hasText: 'mobilenetv2-7-fp32.onnx' }).click();
     await page.locator('section[data-state=ready] [data-testid=model-current]').waitFor({ timeout: 60_000 });
@@ -120,7 +139,11 @@ describe.skipIf(!!missing)('shared links, cancel, form and phone layout (e2e)', 
                 const p = panel.querySelector('.progress');
                 if (state === 'running') started = true;
                 else if (started) return resolve(`run ended (${state}) before stage ${stage} ${msg}`);
-                if (p && p.getAttribute('data-stage') === stage && (p.getAttribute('data-message') ?? '').includes(msg)) {
+                if (
+                  p &&
+                  p.getAttribute('data-stage') === stage &&
+                  (p.getAttribute('data-message') ?? '').includes(msg)
+                ) {
                   at = `${stage} ${p.getAttribute('data-message')}`;
                   (document.querySelector('[data-testid=cancel]') as HTMLButtonElement).click();
                   clickedAt = performance.now();

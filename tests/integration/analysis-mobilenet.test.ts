@@ -16,145 +16,182 @@ import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/experiment/config.ts';
 import { quantizeActivations, quantizeWeights } from '../../src/lib/experiment/quantize.ts';
 import { layersTable, worstLayers } from '../../src/lib/experiment/report.ts';
-import { DEFAULT_TUNING, prepareGroup, resolveModelInput, runConfig, type PreparedGroup } from '../../src/lib/pipeline/run.ts';
+import {
+  DEFAULT_TUNING,
+  prepareGroup,
+  resolveModelInput,
+  runConfig,
+  type PreparedGroup,
+} from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
 import { parseModel } from '../../src/lib/onnx/model.ts';
 import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from './helpers.ts';
 
 type Result = Omit<ExperimentResult, 'configHash' | 'seconds' | 'createdAt'>;
 
-describe.skipIf(!HAVE_SHARED_DATA)('per-layer analysis and fixes on the real MobileNet-V2 (W4A8 per-channel MinMax)', () => {
-  let inputs: RunInputs;
-  let group: PreparedGroup;
-  let bc: Result;
-  let bn: Result;
-  const base = { backend: 'tensorrt' as const, wBits: 4, wObserver: 'minmax' as const, wGranularity: 'per-channel' as const, model: 'mobilenet-v2', calib: 128, eval: 872, seed: 0 };
-  const bcCfg = resolveConfig({ ...base, biasCorrection: true });
-  const bnCfg = resolveConfig({ ...base, bnReestimate: true });
-
-  beforeAll(async () => {
-    const t0 = performance.now();
-    const dataset = await loadImageFolder(SAMPLE_DIR, CLASS_INDEX);
-    const engine = await createNodeWasmEngine(2);
-    const raw: RunInputs = {
-      engine,
-      modelBytes: readModel(),
-      model: { id: 'mobilenet-v2', label: 'MobileNet-V2', preprocess: TORCHVISION_SPEC, classes: 1000 },
-      dataset,
-      cropStore: new DiskCropStore(),
+describe.skipIf(!HAVE_SHARED_DATA)(
+  'per-layer analysis and fixes on the real MobileNet-V2 (W4A8 per-channel MinMax)',
+  () => {
+    let inputs: RunInputs;
+    let group: PreparedGroup;
+    let bc: Result;
+    let bn: Result;
+    const base = {
+      backend: 'tensorrt' as const,
+      wBits: 4,
+      wObserver: 'minmax' as const,
+      wGranularity: 'per-channel' as const,
+      model: 'mobilenet-v2',
+      calib: 128,
+      eval: 872,
+      seed: 0,
     };
-    const graph = parseModel(raw.modelBytes);
-    const r = resolveModelInput(graph, raw, DEFAULT_TUNING);
-    inputs = r.inputs;
-    group = await prepareGroup(graph, [bcCfg, bnCfg], inputs, { tuning: r.tuning });
-    const weights = quantizeWeights(group.graph, group.points, bcCfg);
-    let t = performance.now();
-    bc = await runConfig(engine, group, bcCfg, inputs, weights, { tuning: r.tuning, analyze: { images: 32 } });
-    console.log(`bias correction + analysis: ${((performance.now() - t) / 1000).toFixed(0)} s (fixes ${bc.fixes!.seconds.toFixed(0)} s, analysis ${bc.analysis!.seconds.toFixed(0)} s)`);
-    t = performance.now();
-    bn = await runConfig(engine, group, bnCfg, inputs, weights, { tuning: r.tuning });
-    console.log(`BN re-estimation: ${((performance.now() - t) / 1000).toFixed(0)} s`);
-    const p = (x: number) => (100 * x).toFixed(1);
-    console.log(`FP32 ${p(bc.fp32.top1)}; W4A8 ${p(bc.beforeFixes!.top1)} → bias correction ${p(bc.quant.top1)}, BN re-estimation ${p(bn.quant.top1)} (before ${p(bn.beforeFixes!.top1)})`);
-    console.log(`weight-only ${p(bc.analysis!.weightOnly.top1)}, activation-only ${p(bc.analysis!.activationOnly.top1)}; logits SQNR ${JSON.stringify(bc.analysis!.logitsSqnrDb)}`);
-    console.log(`bias correction residual ${bc.fixes!.biasCorrection!.residual.map((x) => x.toFixed(4)).join(' → ')}; BN ${bn.fixes!.bnReestimate!.residual.map((x) => x.toFixed(4)).join(' → ')}`);
-    console.log(layersTable(bc.layers!));
-    console.log(`worst layers: ${worstLayers(bc.layers!).map((l) => `${l.name} ${l.standalone.sqnrDb.toFixed(1)} dB`).join(', ')}`);
-    console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  });
+    const bcCfg = resolveConfig({ ...base, biasCorrection: true });
+    const bnCfg = resolveConfig({ ...base, bnReestimate: true });
 
-  it('the uncorrected W4A8 model collapses, as in the reference (12.9%)', () => {
-    expect(bc.beforeFixes!.top1).toBeLessThan(0.3);
-    expect(bn.beforeFixes!.top1).toBe(bc.beforeFixes!.top1);
-    expect(bc.fp32.top1 - bc.beforeFixes!.top1).toBeGreaterThan(0.5);
-  });
+    beforeAll(async () => {
+      const t0 = performance.now();
+      const dataset = await loadImageFolder(SAMPLE_DIR, CLASS_INDEX);
+      const engine = await createNodeWasmEngine(2);
+      const raw: RunInputs = {
+        engine,
+        modelBytes: readModel(),
+        model: { id: 'mobilenet-v2', label: 'MobileNet-V2', preprocess: TORCHVISION_SPEC, classes: 1000 },
+        dataset,
+        cropStore: new DiskCropStore(),
+      };
+      const graph = parseModel(raw.modelBytes);
+      const r = resolveModelInput(graph, raw, DEFAULT_TUNING);
+      inputs = r.inputs;
+      group = await prepareGroup(graph, [bcCfg, bnCfg], inputs, { tuning: r.tuning });
+      const weights = quantizeWeights(group.graph, group.points, bcCfg);
+      let t = performance.now();
+      bc = await runConfig(engine, group, bcCfg, inputs, weights, { tuning: r.tuning, analyze: { images: 32 } });
+      console.log(
+        `bias correction + analysis: ${((performance.now() - t) / 1000).toFixed(0)} s (fixes ${bc.fixes!.seconds.toFixed(0)} s, analysis ${bc.analysis!.seconds.toFixed(0)} s)`,
+      );
+      t = performance.now();
+      bn = await runConfig(engine, group, bnCfg, inputs, weights, { tuning: r.tuning });
+      console.log(`BN re-estimation: ${((performance.now() - t) / 1000).toFixed(0)} s`);
+      const p = (x: number) => (100 * x).toFixed(1);
+      console.log(
+        `FP32 ${p(bc.fp32.top1)}; W4A8 ${p(bc.beforeFixes!.top1)} → bias correction ${p(bc.quant.top1)}, BN re-estimation ${p(bn.quant.top1)} (before ${p(bn.beforeFixes!.top1)})`,
+      );
+      console.log(
+        `weight-only ${p(bc.analysis!.weightOnly.top1)}, activation-only ${p(bc.analysis!.activationOnly.top1)}; logits SQNR ${JSON.stringify(bc.analysis!.logitsSqnrDb)}`,
+      );
+      console.log(
+        `bias correction residual ${bc.fixes!.biasCorrection!.residual.map((x) => x.toFixed(4)).join(' → ')}; BN ${bn.fixes!.bnReestimate!.residual.map((x) => x.toFixed(4)).join(' → ')}`,
+      );
+      console.log(layersTable(bc.layers!));
+      console.log(
+        `worst layers: ${worstLayers(bc.layers!)
+          .map((l) => `${l.name} ${l.standalone.sqnrDb.toFixed(1)} dB`)
+          .join(', ')}`,
+      );
+      console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    });
 
-  it('empirical bias correction recovers more than 30 points of top-1 (reference 12.9% → 68.6%)', () => {
-    expect(bc.quant.top1 - bc.beforeFixes!.top1).toBeGreaterThan(0.3);
-    expect(bc.quant.top1).toBeGreaterThan(0.55);
-    expect(bc.quant.top1).toBeLessThan(bc.fp32.top1);
-    const r = bc.fixes!.biasCorrection!.residual;
-    expect(r[r.length - 1]).toBeLessThan(r[0] / 10);
-  });
+    it('the uncorrected W4A8 model collapses, as in the reference (12.9%)', () => {
+      expect(bc.beforeFixes!.top1).toBeLessThan(0.3);
+      expect(bn.beforeFixes!.top1).toBe(bc.beforeFixes!.top1);
+      expect(bc.fp32.top1 - bc.beforeFixes!.top1).toBeGreaterThan(0.5);
+    });
 
-  it('BN re-estimation changes top-1 too (recovers more than 30 points)', () => {
-    expect(bn.quant.top1 - bn.beforeFixes!.top1).toBeGreaterThan(0.3);
-    const r = bn.fixes!.bnReestimate!.residual;
-    expect(r[r.length - 1]).toBeLessThan(r[0] / 10);
-  });
+    it('empirical bias correction recovers more than 30 points of top-1 (reference 12.9% → 68.6%)', () => {
+      expect(bc.quant.top1 - bc.beforeFixes!.top1).toBeGreaterThan(0.3);
+      expect(bc.quant.top1).toBeGreaterThan(0.55);
+      expect(bc.quant.top1).toBeLessThan(bc.fp32.top1);
+      const r = bc.fixes!.biasCorrection!.residual;
+      expect(r[r.length - 1]).toBeLessThan(r[0] / 10);
+    });
 
-  it('the per-layer table covers every quantized layer in network order and names the worst layers', () => {
-    const layers = bc.layers!;
-    expect(layers).toHaveLength(group.points.weights.length);
-    expect(layers.map((l) => l.weight)).toEqual(group.points.weights.map((w) => w.initializer));
-    expect(layers.map((l) => l.index)).toEqual(layers.map((_, i) => i));
-    for (const l of layers) {
-      expect(Number.isFinite(l.weightSqnrDb)).toBe(true);
-      expect(Number.isFinite(l.standalone.sqnrDb)).toBe(true);
-      expect(l.standalone.cosine).toBeGreaterThan(0);
-      expect(l.channelDrift.fpMean).toHaveLength(l.channels);
-      expect(l.weightRanges.max).toHaveLength(l.channels);
-    }
-    // the TensorRT preset keeps no layer at 8 bits
-    expect(layers.every((l) => l.weightBits === 4)).toBe(true);
-    const worst = worstLayers(layers);
-    expect(worst).toHaveLength(5);
-    expect(new Set(worst.map((l) => l.name)).size).toBe(5);
-    const median = [...layers].map((l) => l.standalone.sqnrDb).sort((a, b) => a - b)[layers.length >> 1];
-    expect(worst[4].standalone.sqnrDb).toBeLessThan(median);
-    expect(layersTable(layers)).toContain(worst[0].name);
-  });
+    it('BN re-estimation changes top-1 too (recovers more than 30 points)', () => {
+      expect(bn.quant.top1 - bn.beforeFixes!.top1).toBeGreaterThan(0.3);
+      const r = bn.fixes!.bnReestimate!.residual;
+      expect(r[r.length - 1]).toBeLessThan(r[0] / 10);
+    });
 
-  it('whole-tensor weight SQNR ranks depthwise layers better than the others (the issue\'s "poor predictor" fact)', () => {
-    const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const dw = bc.layers!.filter((l) => l.depthwise);
-    const other = bc.layers!.filter((l) => !l.depthwise);
-    expect(dw.length).toBe(17);
-    expect(avg(dw.map((l) => l.weightSqnrDb))).toBeGreaterThan(avg(other.map((l) => l.weightSqnrDb)));
-  });
+    it('the per-layer table covers every quantized layer in network order and names the worst layers', () => {
+      const layers = bc.layers!;
+      expect(layers).toHaveLength(group.points.weights.length);
+      expect(layers.map((l) => l.weight)).toEqual(group.points.weights.map((w) => w.initializer));
+      expect(layers.map((l) => l.index)).toEqual(layers.map((_, i) => i));
+      for (const l of layers) {
+        expect(Number.isFinite(l.weightSqnrDb)).toBe(true);
+        expect(Number.isFinite(l.standalone.sqnrDb)).toBe(true);
+        expect(l.standalone.cosine).toBeGreaterThan(0);
+        expect(l.channelDrift.fpMean).toHaveLength(l.channels);
+        expect(l.weightRanges.max).toHaveLength(l.channels);
+      }
+      // the TensorRT preset keeps no layer at 8 bits
+      expect(layers.every((l) => l.weightBits === 4)).toBe(true);
+      const worst = worstLayers(layers);
+      expect(worst).toHaveLength(5);
+      expect(new Set(worst.map((l) => l.name)).size).toBe(5);
+      const median = [...layers].map((l) => l.standalone.sqnrDb).sort((a, b) => a - b)[layers.length >> 1];
+      expect(worst[4].standalone.sqnrDb).toBeLessThan(median);
+      expect(layersTable(layers)).toContain(worst[0].name);
+    });
 
-  it('per-tensor int8 weights round whole channels of the first depthwise conv to zero (reference: 5 of 32)', () => {
-    const pt = resolveConfig({ ...base, wBits: 8, wGranularity: 'per-tensor' });
-    const w = quantizeWeights(group.graph, group.points, pt);
-    const i = group.points.weights.findIndex((p) => p.depthwise);
-    const init = group.graph.initializers.get(w[i].point.initializer)!;
-    const fp = init.data as Float32Array;
-    const vanished = vanishedChannels(fp, w[i].values, init.dims, 0);
-    const r = channelRanges(fp, init.dims, 0);
-    const amax = Array.from(r.max, (m, c) => Math.max(m, -r.min[c]));
-    console.log(`first depthwise conv, per-tensor int8: ${vanished} of ${init.dims[0]} channels vanish; channel |max| ${Math.min(...amax).toPrecision(3)} … ${Math.max(...amax).toPrecision(3)}`);
-    expect(vanished).toBeGreaterThanOrEqual(3);
-    expect(Math.max(...amax) / Math.min(...amax)).toBeGreaterThan(1000);
-    // per-channel keeps every channel
-    expect(bc.layers![1].vanishedChannels).toBe(0);
-  });
+    it('whole-tensor weight SQNR ranks depthwise layers better than the others (the issue\'s "poor predictor" fact)', () => {
+      const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      const dw = bc.layers!.filter((l) => l.depthwise);
+      const other = bc.layers!.filter((l) => !l.depthwise);
+      expect(dw.length).toBe(17);
+      expect(avg(dw.map((l) => l.weightSqnrDb))).toBeGreaterThan(avg(other.map((l) => l.weightSqnrDb)));
+    });
 
-  it('whole-model split: 4-bit weights hurt far more than 8-bit activations', () => {
-    const a = bc.analysis!;
-    expect(a.weightOnly.top1).toBeLessThan(a.activationOnly.top1 - 0.3);
-    expect(a.logitsSqnrDb.weightOnly).toBeLessThan(a.logitsSqnrDb.activationOnly);
-    expect(a.activationOnly.top1).toBeGreaterThan(bc.fp32.top1 - 0.1);
-  });
+    it('per-tensor int8 weights round whole channels of the first depthwise conv to zero (reference: 5 of 32)', () => {
+      const pt = resolveConfig({ ...base, wBits: 8, wGranularity: 'per-tensor' });
+      const w = quantizeWeights(group.graph, group.points, pt);
+      const i = group.points.weights.findIndex((p) => p.depthwise);
+      const init = group.graph.initializers.get(w[i].point.initializer)!;
+      const fp = init.data as Float32Array;
+      const vanished = vanishedChannels(fp, w[i].values, init.dims, 0);
+      const r = channelRanges(fp, init.dims, 0);
+      const amax = Array.from(r.max, (m, c) => Math.max(m, -r.min[c]));
+      console.log(
+        `first depthwise conv, per-tensor int8: ${vanished} of ${init.dims[0]} channels vanish; channel |max| ${Math.min(...amax).toPrecision(3)} … ${Math.max(...amax).toPrecision(3)}`,
+      );
+      expect(vanished).toBeGreaterThanOrEqual(3);
+      expect(Math.max(...amax) / Math.min(...amax)).toBeGreaterThan(1000);
+      // per-channel keeps every channel
+      expect(bc.layers![1].vanishedChannels).toBe(0);
+    });
 
-  it('after bias correction the per-layer mean drift is small on held-out images', () => {
-    const mean = bc.layers!.reduce((s, l) => s + l.drift.meanAbsShift, 0) / bc.layers!.length;
-    expect(mean).toBeLessThan(0.3);
-  });
+    it('whole-model split: 4-bit weights hurt far more than 8-bit activations', () => {
+      const a = bc.analysis!;
+      expect(a.weightOnly.top1).toBeLessThan(a.activationOnly.top1 - 0.3);
+      expect(a.logitsSqnrDb.weightOnly).toBeLessThan(a.logitsSqnrDb.activationOnly);
+      expect(a.activationOnly.top1).toBeGreaterThan(bc.fp32.top1 - 0.1);
+    });
 
-  it('layerDetail gives the weight histogram with its grid and the activation histogram with the calibrated range', async () => {
-    const weights = quantizeWeights(group.graph, group.points, bcCfg);
-    const ctx = {
-      engine: inputs.engine, graph: group.graph, points: group.points, weights,
-      activations: quantizeActivations(group.points, group.stats, bcCfg), stats: group.stats,
-      calibCrops: group.calibCrops, spec: inputs.model.preprocess,
-    };
-    const dw = bc.layers!.find((l) => l.depthwise)!;
-    const d = await layerDetail(ctx, dw.name, { bins: 64, sampleImages: 4 });
-    expect(d.weight.counts.reduce((s, x) => s + x, 0)).toBe(group.graph.initializers.get(dw.weight)!.data.length);
-    expect(d.weight.scale).toHaveLength(dw.channels);
-    expect(d.weight.clipMax.every((m, c) => m >= dw.weightRanges.max[c] * (1 - 1e-6))).toBe(true);
-    expect(d.activation!.source).toBe('sample');
-    expect(d.activation!.calibMax).toBe(dw.activationInput!.max);
-    expect(d.activation!.counts.reduce((s, x) => s + x, 0)).toBeGreaterThan(0);
-  });
-});
+    it('after bias correction the per-layer mean drift is small on held-out images', () => {
+      const mean = bc.layers!.reduce((s, l) => s + l.drift.meanAbsShift, 0) / bc.layers!.length;
+      expect(mean).toBeLessThan(0.3);
+    });
+
+    it('layerDetail gives the weight histogram with its grid and the activation histogram with the calibrated range', async () => {
+      const weights = quantizeWeights(group.graph, group.points, bcCfg);
+      const ctx = {
+        engine: inputs.engine,
+        graph: group.graph,
+        points: group.points,
+        weights,
+        activations: quantizeActivations(group.points, group.stats, bcCfg),
+        stats: group.stats,
+        calibCrops: group.calibCrops,
+        spec: inputs.model.preprocess,
+      };
+      const dw = bc.layers!.find((l) => l.depthwise)!;
+      const d = await layerDetail(ctx, dw.name, { bins: 64, sampleImages: 4 });
+      expect(d.weight.counts.reduce((s, x) => s + x, 0)).toBe(group.graph.initializers.get(dw.weight)!.data.length);
+      expect(d.weight.scale).toHaveLength(dw.channels);
+      expect(d.weight.clipMax.every((m, c) => m >= dw.weightRanges.max[c] * (1 - 1e-6))).toBe(true);
+      expect(d.activation!.source).toBe('sample');
+      expect(d.activation!.calibMax).toBe(dw.activationInput!.max);
+      expect(d.activation!.counts.reduce((s, x) => s + x, 0)).toBeGreaterThan(0);
+    });
+  },
+);

@@ -41,13 +41,22 @@ interface Case {
 }
 const corpus = JSON.parse(readFileSync(join(DIR, 'expected.json'), 'utf8')) as { cases: Case[] };
 const bytesOf = (file: string) => new Uint8Array(readFileSync(join(DIR, file)));
-const title = (c: Case) => `${c.file} (${c.layer}${c.options ? ' ' + JSON.stringify(c.options) : ''}) → ${c.code ?? 'ok'}: ${c.note}`;
+const title = (c: Case) =>
+  `${c.file} (${c.layer}${c.options ? ' ' + JSON.stringify(c.options) : ''}) → ${c.code ?? 'ok'}: ${c.note}`;
 
 const CLASSES = 10; // valid-tiny.onnx and the label file have 10 classes
 const GOOD = 11;
-const model = (extra: Partial<ModelSpec> = {}): ModelSpec => ({ id: 'test:bad-inputs', label: 'corpus', preprocess: TORCHVISION_SPEC, classes: CLASSES, ...extra });
+const model = (extra: Partial<ModelSpec> = {}): ModelSpec => ({
+  id: 'test:bad-inputs',
+  label: 'corpus',
+  preprocess: TORCHVISION_SPEC,
+  classes: CLASSES,
+  ...extra,
+});
 /** calibrate on 4, evaluate the rest: every image of the data set is used */
-const configs = (n: number) => [resolveConfig({ backend: 'tensorrt', model: 'test:bad-inputs', calib: 4, eval: Math.max(1, n - 4), seed: 1 })];
+const configs = (n: number) => [
+  resolveConfig({ backend: 'tensorrt', model: 'test:bad-inputs', calib: 4, eval: Math.max(1, n - 4), seed: 1 }),
+];
 
 /** Runs `fn`, which must throw; returns the error as boundary data after checking it is a coded QpError. */
 async function errorOf(fn: () => Promise<unknown>): Promise<ErrorInfo> {
@@ -78,7 +87,13 @@ function thousandClassModel(): Uint8Array {
         makeNode('Flatten', ['p'], ['f']),
         makeNode('Gemm', ['f', 'w'], ['y'], { transB: 1 }),
       ],
-      initializers: [makeTensor('w', [k, 3], Float32Array.from({ length: 3 * k }, (_, i) => Math.sin(i)))],
+      initializers: [
+        makeTensor(
+          'w',
+          [k, 3],
+          Float32Array.from({ length: 3 * k }, (_, i) => Math.sin(i)),
+        ),
+      ],
     }),
   );
 }
@@ -95,7 +110,9 @@ describe('bad-input corpus through runExperiments', () => {
   });
 
   it('covers every layer of the corpus', () => {
-    expect(new Set(corpus.cases.map((c) => c.layer))).toEqual(new Set(['size', 'parse', 'validate', 'image', 'labels', 'dataset']));
+    expect(new Set(corpus.cases.map((c) => c.layer))).toEqual(
+      new Set(['size', 'parse', 'validate', 'image', 'labels', 'dataset']),
+    );
   });
 
   for (const c of corpus.cases) {
@@ -164,7 +181,9 @@ describe('bad-input corpus through runExperiments', () => {
           const labels = typeof c.options?.labels === 'string' ? join(DIR, c.options.labels) : undefined;
           expect((await errorOf(() => loadImageFolder(join(DIR, c.file), labels))).code).toBe(c.code);
           // … and the pipeline refuses an empty data set with the same code
-          expect((await errorOf(() => run(validTiny, memoryDataset([], CLASSES, 'empty'))))).toMatchObject({ code: c.code });
+          expect(await errorOf(() => run(validTiny, memoryDataset([], CLASSES, 'empty')))).toMatchObject({
+            code: c.code,
+          });
           break;
         }
       }
@@ -173,7 +192,11 @@ describe('bad-input corpus through runExperiments', () => {
 
   it('a data set whose images are all unreadable gives DATA_EMPTY, not a crash', async () => {
     const bad = ['corrupt.JPEG', 'zero-byte.JPEG', 'huge-dims.JPEG'];
-    const images = Array.from({ length: 6 }, (_, i) => ({ id: `bad-${i}-${bad[i % 3]}`, label: i % CLASSES, bytes: bytesOf(bad[i % 3]) }));
+    const images = Array.from({ length: 6 }, (_, i) => ({
+      id: `bad-${i}-${bad[i % 3]}`,
+      label: i % CLASSES,
+      bytes: bytesOf(bad[i % 3]),
+    }));
     expect((await errorOf(() => run(validTiny, memoryDataset(images, CLASSES, 'all-bad')))).code).toBe('DATA_EMPTY');
   });
 
@@ -190,7 +213,9 @@ let workerApi: typeof import('../../workers/api.ts') | undefined;
 try {
   workerApi = await import('../../workers/api.ts');
 } catch (e) {
-  console.warn(`[skip] workers/api.ts could not be imported in Node (${(e as Error).message}): corpus not run through the worker API.`);
+  console.warn(
+    `[skip] workers/api.ts could not be imported in Node (${(e as Error).message}): corpus not run through the worker API.`,
+  );
 }
 
 describe.skipIf(!workerApi)('bad-input corpus through the worker API (loadModel)', () => {

@@ -48,7 +48,9 @@ beforeAll(async () => {
 
 const pts = (r: ExperimentResult) => 100 * (r.fp32.top1 - r.quant.top1);
 const show = (r: ExperimentResult) =>
-  console.log(`${r.config.backend} ${r.config.wObserver}/${r.config.aObserver}${r.config.cle ? ' +cle' : ''}${r.config.biasCorrection ? ' +bc' : ''}: FP32 ${(100 * r.fp32.top1).toFixed(1)} → ${(100 * r.quant.top1).toFixed(1)} (agreement ${(100 * r.agreement).toFixed(0)}%)${r.beforeFixes ? ` (before fixes ${(100 * r.beforeFixes.top1).toFixed(1)})` : ''}`);
+  console.log(
+    `${r.config.backend} ${r.config.wObserver}/${r.config.aObserver}${r.config.cle ? ' +cle' : ''}${r.config.biasCorrection ? ' +bc' : ''}: FP32 ${(100 * r.fp32.top1).toFixed(1)} → ${(100 * r.quant.top1).toFixed(1)} (agreement ${(100 * r.agreement).toFixed(0)}%)${r.beforeFixes ? ` (before fixes ${(100 * r.beforeFixes.top1).toFixed(1)})` : ''}`,
+  );
 
 describe.skipIf(!HAVE_SHARED_DATA)('activation observers on the real MobileNet-V2 (W8A8, small subset)', () => {
   // Measured on this subset (FP32 89.0; drop in points, agreement with FP32): TensorRT KL 6
@@ -57,7 +59,9 @@ describe.skipIf(!HAVE_SHARED_DATA)('activation observers on the real MobileNet-V
   // gave 0.2% (TensorRT) and 47.0% (Academic) top-1 at full size.
   for (const backend of ['tensorrt', 'academic'] as const) {
     it(`${backend}: KL, MSE and percentile stay within a few points of FP32`, async () => {
-      const configs = (['kl', 'mse', 'percentile'] as const).map((aObserver) => resolveConfig({ backend, aObserver, calib: CALIB, eval: EVAL, seed: 0 }));
+      const configs = (['kl', 'mse', 'percentile'] as const).map((aObserver) =>
+        resolveConfig({ backend, aObserver, calib: CALIB, eval: EVAL, seed: 0 }),
+      );
       const out = await runExperiments(configs, inputs, {});
       out.forEach(show);
       for (const r of out) {
@@ -73,7 +77,9 @@ describe.skipIf(!HAVE_SHARED_DATA)('cross-layer equalization on the real MobileN
     const { dataset, engine } = inputs;
     const split = sampleSplits(dataset.items.length, CALIB, EVAL, 0);
     const items = [...split.calib, ...split.eval.slice(0, 64)].map((i) => dataset.items[i]);
-    const { crops } = await prepareCrops(items, TORCHVISION_SPEC, inputs.cropStore, { namespace: dataset.cacheNamespace });
+    const { crops } = await prepareCrops(items, TORCHVISION_SPEC, inputs.cropStore, {
+      namespace: dataset.cacheNamespace,
+    });
     const ok = crops.filter((c): c is Uint8Array => !!c);
     const [calib, evalCrops] = [ok.slice(0, CALIB), ok.slice(CALIB)];
     const labels = items.slice(CALIB).map((x) => x.label);
@@ -102,7 +108,11 @@ describe.skipIf(!HAVE_SHARED_DATA)('cross-layer equalization on the real MobileN
   // 85.0%). At full size (872 images): plain 81.0%, cle + bc 82.2% (lesson cross-layer-equalization).
   it('SNPE W8A8: cle + bias correction agrees with FP32 more often than the plain model', async () => {
     const base = { backend: 'snpe' as const, calib: CALIB, eval: EVAL, seed: 0 };
-    const out = await runExperiments([resolveConfig(base), resolveConfig({ ...base, cle: true, biasCorrection: true })], inputs, {});
+    const out = await runExperiments(
+      [resolveConfig(base), resolveConfig({ ...base, cle: true, biasCorrection: true })],
+      inputs,
+      {},
+    );
     out.forEach(show);
     const [plain, cleBc] = out;
     // measured +5 points of agreement; 3 images of slack
@@ -115,7 +125,15 @@ describe.skipIf(!HAVE_SHARED_DATA)('per-layer sensitivity on the real MobileNet-
   // Measured on 16 images: Conv_2 (the first depthwise conv, 288 weights) changes 43.8% of
   // FP32's decisions alone, then Conv_9 31.3%, Conv_4 25.0%.
   it('ranks the first depthwise conv among the three most sensitive of 51 candidate layers', async () => {
-    const cfg = resolveConfig({ backend: 'academic', wBits: 4, wObserver: 'minmax', aObserver: 'minmax', calib: CALIB, eval: EVAL, seed: 0 });
+    const cfg = resolveConfig({
+      backend: 'academic',
+      wBits: 4,
+      wObserver: 'minmax',
+      aObserver: 'minmax',
+      calib: CALIB,
+      eval: EVAL,
+      seed: 0,
+    });
     const s = await measureSensitivity(cfg, inputs, { images: 16 });
     expect(s.layers).toHaveLength(51); // 53 weight layers less the first and last (8-bit in academic)
     const ranked = rankBySensitivity(s.layers);

@@ -53,7 +53,9 @@ describe.skipIf(!HAVE_SHARED_DATA)('exported MobileNet-V2 QDQ models match the s
       dataset,
       cropStore: new DiskCropStore(),
     };
-    const configs = sweep.map(([, s]) => resolveConfig({ ...s, model: 'mobilenet-v2', calib: CALIB, eval: EVAL, seed: 0 }));
+    const configs = sweep.map(([, s]) =>
+      resolveConfig({ ...s, model: 'mobilenet-v2', calib: CALIB, eval: EVAL, seed: 0 }),
+    );
     const onQuantized = async (run: QuantizedRun) => {
       const i = configs.indexOf(run.config);
       const bundle = exportRun(run, await configHash(run.config));
@@ -63,11 +65,19 @@ describe.skipIf(!HAVE_SHARED_DATA)('exported MobileNet-V2 QDQ models match the s
       const o = await evaluate(session, crops, labels, spec, { batchSize: 32 });
       await session.release();
       const simulated = preds.reduce((n, p, k) => n + (p === labels[k] ? 1 : 0), 0) / labels.length;
-      checks[i] = { label: sweep[i][0], simulated, deployed: o.top1Hits / o.n, agreement: agreement(o.preds, preds), model };
+      checks[i] = {
+        label: sweep[i][0],
+        simulated,
+        deployed: o.top1Hits / o.n,
+        agreement: agreement(o.preds, preds),
+        model,
+      };
     };
     await runExperiments(configs, inputs, { onQuantized });
     for (const c of checks) {
-      console.log(`${c.label} (${CALIB} calib / ${EVAL} eval, ${ENGINE}): simulated top-1 ${(100 * c.simulated).toFixed(2)}, exported ${(100 * c.deployed).toFixed(2)}, agreement ${(100 * c.agreement).toFixed(2)}%`);
+      console.log(
+        `${c.label} (${CALIB} calib / ${EVAL} eval, ${ENGINE}): simulated top-1 ${(100 * c.simulated).toFixed(2)}, exported ${(100 * c.deployed).toFixed(2)}, agreement ${(100 * c.agreement).toFixed(2)}%`,
+      );
     }
   }, 3_600_000);
 

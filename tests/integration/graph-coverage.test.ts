@@ -16,7 +16,15 @@ import type { Engine } from '../../src/lib/engine/types.ts';
 import { resolveConfig } from '../../src/lib/experiment/config.ts';
 import { runExperiments } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
-import { makeGraph, makeNode, makeTensor, makeValueInfo, type Graph, type Node, type TensorData } from '../../src/lib/onnx/ir.ts';
+import {
+  makeGraph,
+  makeNode,
+  makeTensor,
+  makeValueInfo,
+  type Graph,
+  type Node,
+  type TensorData,
+} from '../../src/lib/onnx/ir.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';
 import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
 import { sqnrDb } from '../../src/lib/quant/metrics.ts';
@@ -27,7 +35,6 @@ const CLASSES = 10;
 const CALIB = 8;
 const EVAL = 16;
 
-
 /** Initializers with He-uniform weights (fan-in from all dims but the first, or `fanIn`). */
 function weights(seed: number) {
   const rand = seeded(seed);
@@ -35,11 +42,23 @@ function weights(seed: number) {
   const w = (name: string, dims: number[], fanIn = dims.slice(1).reduce((a, b) => a * b, 1)) => {
     const bound = Math.sqrt(6 / fanIn);
     const n = dims.reduce((a, b) => a * b, 1);
-    inits.push(makeTensor(name, dims, Float32Array.from({ length: n }, () => (2 * rand() - 1) * bound)));
+    inits.push(
+      makeTensor(
+        name,
+        dims,
+        Float32Array.from({ length: n }, () => (2 * rand() - 1) * bound),
+      ),
+    );
     return name;
   };
   const vec = (name: string, n: number, lo: number, hi: number) => {
-    inits.push(makeTensor(name, [n], Float32Array.from({ length: n }, () => lo + (hi - lo) * rand())));
+    inits.push(
+      makeTensor(
+        name,
+        [n],
+        Float32Array.from({ length: n }, () => lo + (hi - lo) * rand()),
+      ),
+    );
     return name;
   };
   const konst = (name: string, dims: number[], data: number[] | bigint[], dtype?: 'int64') => {
@@ -49,7 +68,8 @@ function weights(seed: number) {
   return { inits, w, vec, konst };
 }
 
-const N = (op: string, ins: string[], out: string, attrs: Record<string, number | number[]> = {}) => makeNode(op, ins, [out], attrs, { name: out });
+const N = (op: string, ins: string[], out: string, attrs: Record<string, number | number[]> = {}) =>
+  makeNode(op, ins, [out], attrs, { name: out });
 
 /**
  * Every listed op in one NCHW classifier, [N,3,32,32] → Softmax [N,10]. `unknownOp`
@@ -62,9 +82,17 @@ function allOpsGraph(unknownOp?: string): Graph {
   konst('flat_shape', [2], [-1n, 16n], 'int64');
   const nodes: Node[] = [
     N('Conv', ['x', w('c1.w', [8, 3, 3, 3])], 'c1', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
-    N('BatchNormalization', ['c1', vec('bn.g', 8, 0.8, 1.2), vec('bn.b', 8, -0.1, 0.1), vec('bn.m', 8, -0.1, 0.1), vec('bn.v', 8, 0.5, 1.5)], 'bn1'),
+    N(
+      'BatchNormalization',
+      ['c1', vec('bn.g', 8, 0.8, 1.2), vec('bn.b', 8, -0.1, 0.1), vec('bn.m', 8, -0.1, 0.1), vec('bn.v', 8, 0.5, 1.5)],
+      'bn1',
+    ),
     N('Relu', ['bn1'], 'r1'),
-    N('Conv', ['r1', w('c2.w', [8, 4, 3, 3]), vec('c2.b', 8, -0.1, 0.1)], 'c2', { group: 2, kernel_shape: [3, 3], pads: [1, 1, 1, 1] }), // grouped
+    N('Conv', ['r1', w('c2.w', [8, 4, 3, 3]), vec('c2.b', 8, -0.1, 0.1)], 'c2', {
+      group: 2,
+      kernel_shape: [3, 3],
+      pads: [1, 1, 1, 1],
+    }), // grouped
     N('Clip', ['c2', 'zero', 'six'], 'relu6'),
     N('Conv', ['relu6', w('c3.w', [8, 1, 3, 3])], 'c3', { group: 8, kernel_shape: [3, 3], pads: [1, 1, 1, 1] }), // depthwise
     N('HardSigmoid', ['c3'], 'hsig', { alpha: 1 / 6, beta: 0.5 }),
@@ -109,7 +137,11 @@ function exportStyleGraph(nchw: boolean): Graph {
   const first = nchw ? 'image' : 'image_nchw';
   const nodes: Node[] = [
     ...(nchw ? [] : [N('Transpose', ['image'], 'image_nchw', { perm: [0, 3, 1, 2] })]),
-    N('Conv', [first, w('conv.w', [16, 3, 3, 3]), vec('conv.b', 16, -0.1, 0.1)], 'conv', { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }),
+    N('Conv', [first, w('conv.w', [16, 3, 3, 3]), vec('conv.b', 16, -0.1, 0.1)], 'conv', {
+      kernel_shape: [3, 3],
+      strides: [2, 2],
+      pads: [1, 1, 1, 1],
+    }),
     N('Relu', ['conv'], 'relu'),
     N('GlobalAveragePool', ['relu'], 'gap'),
     N('Reshape', ['gap', 'shape'], 'feat'),
@@ -132,8 +164,27 @@ const fp32Session = (s: SessionRecord[]) => s.find((r) => !r.fakeQuant() && r.gr
 const opTypes = (g: Graph) => new Set(g.nodes.map((n) => n.opType));
 
 const LISTED_OPS = [
-  'Conv', 'Gemm', 'MatMul', 'BatchNormalization', 'Relu', 'Clip', 'HardSigmoid', 'HardSwish', 'Sigmoid', 'Mul', 'Add', 'Concat',
-  'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Flatten', 'Reshape', 'Transpose', 'Dropout', 'Softmax', 'Identity',
+  'Conv',
+  'Gemm',
+  'MatMul',
+  'BatchNormalization',
+  'Relu',
+  'Clip',
+  'HardSigmoid',
+  'HardSwish',
+  'Sigmoid',
+  'Mul',
+  'Add',
+  'Concat',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'Flatten',
+  'Reshape',
+  'Transpose',
+  'Dropout',
+  'Softmax',
+  'Identity',
 ];
 
 describe('graph coverage: every listed op through the pipeline', () => {
@@ -141,10 +192,15 @@ describe('graph coverage: every listed op through the pipeline', () => {
   const dataset = memoryDataset(syntheticImages(CALIB + EVAL, CLASSES), CLASSES, 'coverage');
   const model = { id: 'test:coverage', label: 'coverage', preprocess: TORCHVISION_SPEC, classes: CLASSES };
 
-  async function run(g: Graph, sweep: Partial<ExperimentConfig>[]): Promise<{ results: ExperimentResult[]; sessions: SessionRecord[] }> {
+  async function run(
+    g: Graph,
+    sweep: Partial<ExperimentConfig>[],
+  ): Promise<{ results: ExperimentResult[]; sessions: SessionRecord[] }> {
     const spy = spyEngine(engine, 'probs');
     const inputs: RunInputs = { engine: spy.engine, modelBytes: serializeModel(g), model, dataset };
-    const configs = sweep.map((s) => resolveConfig({ ...s, model: model.id, dataset: dataset.name, calib: CALIB, eval: EVAL, seed: 3 }));
+    const configs = sweep.map((s) =>
+      resolveConfig({ ...s, model: model.id, dataset: dataset.name, calib: CALIB, eval: EVAL, seed: 3 }),
+    );
     return { results: await runExperiments(configs, inputs), sessions: spy.sessions };
   }
 
@@ -156,7 +212,12 @@ describe('graph coverage: every listed op through the pipeline', () => {
     let results: ExperimentResult[];
     let sessions: SessionRecord[];
     beforeAll(async () => {
-      ({ results, sessions } = await run(allOpsGraph(), [{ backend: 'tensorrt' }, { backend: 'snpe' }, { backend: 'fbgemm' }, { backend: 'tensorrt', wBits: 2 }]));
+      ({ results, sessions } = await run(allOpsGraph(), [
+        { backend: 'tensorrt' },
+        { backend: 'snpe' },
+        { backend: 'fbgemm' },
+        { backend: 'tensorrt', wBits: 2 },
+      ]));
     });
 
     it('contains every listed op', () => {
@@ -180,7 +241,11 @@ describe('graph coverage: every listed op through the pipeline', () => {
       const fq = fqSessions(sessions);
       expect(fq).toHaveLength(4);
       // one activation quantizer per point: Div→Round→Clip→Mul, or QuantizeLinear→DequantizeLinear (8 bits)
-      fq.forEach((s, i) => expect(s.graph().nodes.filter((n) => n.opType === 'Round' || n.opType === 'QuantizeLinear')).toHaveLength(results[i].quantPoints.activations));
+      fq.forEach((s, i) =>
+        expect(s.graph().nodes.filter((n) => n.opType === 'Round' || n.opType === 'QuantizeLinear')).toHaveLength(
+          results[i].quantPoints.activations,
+        ),
+      );
     });
 
     it('folds the BatchNormalization and keeps every other op in the graphs that ran', () => {

@@ -12,7 +12,9 @@ export const MOBILENET_V2 = resolve(SHARED_DATA, 'models/mobilenetv2-7-fp32.onnx
 export const HAVE_SHARED_DATA = existsSync(SAMPLE_DIR) && existsSync(MOBILENET_V2) && existsSync(CLASS_INDEX);
 
 if (!HAVE_SHARED_DATA) {
-  console.warn(`[skip] ${SHARED_DATA} is absent: integration tests on the real MobileNet-V2 and ImageNet sample are skipped.`);
+  console.warn(
+    `[skip] ${SHARED_DATA} is absent: integration tests on the real MobileNet-V2 and ImageNet sample are skipped.`,
+  );
 }
 
 export function readModel(path = MOBILENET_V2): Uint8Array {

@@ -49,7 +49,9 @@ describe.skipIf(!HAVE_SHARED_DATA)('real MobileNet-V2 on the ImageNet sample', (
     const out = await runExperiments(configs, inputs, {});
     sweep.forEach((s, i) => results.set(key(s), out[i]));
     for (const r of out) {
-      console.log(`${r.config.backend} W${r.config.wBits}A${r.config.aBits} ${r.config.wObserver}/${r.config.aObserver}: FP32 ${(100 * r.fp32.top1).toFixed(1)} → ${(100 * r.quant.top1).toFixed(1)} (agreement ${(100 * r.agreement).toFixed(1)})`);
+      console.log(
+        `${r.config.backend} W${r.config.wBits}A${r.config.aBits} ${r.config.wObserver}/${r.config.aObserver}: FP32 ${(100 * r.fp32.top1).toFixed(1)} → ${(100 * r.quant.top1).toFixed(1)} (agreement ${(100 * r.agreement).toFixed(1)})`,
+      );
     }
   });
 
@@ -57,7 +59,13 @@ describe.skipIf(!HAVE_SHARED_DATA)('real MobileNet-V2 on the ImageNet sample', (
     const { crops, skipped } = await prepareCrops(dataset.items, TORCHVISION_SPEC, inputs.cropStore, {});
     expect(skipped).toHaveLength(0);
     const session = await inputs.engine.createSession(inputs.modelBytes);
-    const o = await evaluate(session, crops as Uint8Array[], dataset.items.map((i) => i.label), TORCHVISION_SPEC, { batchSize: 32 });
+    const o = await evaluate(
+      session,
+      crops as Uint8Array[],
+      dataset.items.map((i) => i.label),
+      TORCHVISION_SPEC,
+      { batchSize: 32 },
+    );
     await session.release();
     const acc = toAccuracy(o);
     console.log(`FP32 top-1 on 1,000 images: ${(100 * acc.top1).toFixed(2)}%, top-5 ${(100 * acc.top5).toFixed(2)}%`);
@@ -90,7 +98,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('real MobileNet-V2 on the ImageNet sample', (
     expect(results.get(key(sweep[5]))!.agreement).toBeLessThan(0.5);
   });
 
-  it('decoding from the JPEG bytes with the crop cache off gives the cached path\'s crops and top-1 (48 images)', async () => {
+  it("decoding from the JPEG bytes with the crop cache off gives the cached path's crops and top-1 (48 images)", async () => {
     const items = dataset.items.slice(0, 48);
     const cached = await prepareCrops(items, TORCHVISION_SPEC, inputs.cropStore, {});
     const fresh = await prepareCrops(items, TORCHVISION_SPEC, undefined, {});

@@ -81,7 +81,6 @@ export function argmaxRows(scores: Float32Array, classes: number): Int32Array {
   return out;
 }
 
-
 /**
  * A seeded w×h RGB JPEG: per-image random sinusoid mixtures per channel plus noise, so
  * images differ in colour, frequency and orientation (activations are not degenerate).
@@ -89,7 +88,13 @@ export function argmaxRows(scores: Float32Array, classes: number): Int32Array {
 export function syntheticJpeg(seed: number, w = 48, h = 40, quality = 90): Uint8Array {
   const rand = mulberry32(seed * 7919 + 1);
   const data = Buffer.alloc(w * h * 4);
-  const waves = [0, 1, 2].map(() => ({ fx: rand() * 0.5, fy: rand() * 0.5, ph: rand() * 6.28, amp: 40 + rand() * 80, base: 60 + rand() * 120 }));
+  const waves = [0, 1, 2].map(() => ({
+    fx: rand() * 0.5,
+    fy: rand() * 0.5,
+    ph: rand() * 6.28,
+    amp: 40 + rand() * 80,
+    base: 60 + rand() * 120,
+  }));
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const i = 4 * (y * w + x);
@@ -120,5 +125,9 @@ export function memoryDataset(images: MemoryImage[], classes: number, name = 'me
 
 /** n synthetic JPEGs labelled i mod classes. */
 export function syntheticImages(n: number, classes: number, seed = 0): MemoryImage[] {
-  return Array.from({ length: n }, (_, i) => ({ id: `synthetic-${seed}-${i}.jpg`, label: i % classes, bytes: syntheticJpeg(seed * 1000 + i) }));
+  return Array.from({ length: n }, (_, i) => ({
+    id: `synthetic-${seed}-${i}.jpg`,
+    label: i % classes,
+    bytes: syntheticJpeg(seed * 1000 + i),
+  }));
 }

@@ -19,7 +19,18 @@ describe.skipIf(!HAVE_SHARED_DATA)('AdaRound and GPTQ on the real MobileNet-V2',
   let inputs: RunInputs;
   let rtn: ExperimentResult, ada: ExperimentResult, gq: ExperimentResult, adaBn: ExperimentResult;
   const cfg = (ptq: 'none' | 'adaround' | 'gptq', bnReestimate = false) =>
-    resolveConfig({ backend: 'academic', wBits: 4, aBits: 8, ptq, ptqIters: ITERS, bnReestimate, model: 'mobilenet-v2', calib: 64, eval: 200, seed: 0 });
+    resolveConfig({
+      backend: 'academic',
+      wBits: 4,
+      aBits: 8,
+      ptq,
+      ptqIters: ITERS,
+      bnReestimate,
+      model: 'mobilenet-v2',
+      calib: 64,
+      eval: 200,
+      seed: 0,
+    });
 
   beforeAll(async () => {
     inputs = {
@@ -29,8 +40,15 @@ describe.skipIf(!HAVE_SHARED_DATA)('AdaRound and GPTQ on the real MobileNet-V2',
       dataset: await loadImageFolder(SAMPLE_DIR, CLASS_INDEX),
       cropStore: new DiskCropStore(),
     };
-    [rtn, ada, gq, adaBn] = await runExperiments([cfg('none'), cfg('adaround'), cfg('gptq'), cfg('adaround', true)], inputs, {});
-    for (const r of [rtn, ada, gq, adaBn]) console.log(`W4A8 ${r.config.ptq}${r.config.bnReestimate ? '+bn' : ''}: top-1 ${(100 * r.quant.top1).toFixed(1)} (FP32 ${(100 * r.fp32.top1).toFixed(1)})`);
+    [rtn, ada, gq, adaBn] = await runExperiments(
+      [cfg('none'), cfg('adaround'), cfg('gptq'), cfg('adaround', true)],
+      inputs,
+      {},
+    );
+    for (const r of [rtn, ada, gq, adaBn])
+      console.log(
+        `W4A8 ${r.config.ptq}${r.config.bnReestimate ? '+bn' : ''}: top-1 ${(100 * r.quant.top1).toFixed(1)} (FP32 ${(100 * r.fp32.top1).toFixed(1)})`,
+      );
   }, 1_800_000);
 
   it('both methods recover a large part of what round-to-nearest loses', () => {
@@ -56,7 +74,9 @@ describe.skipIf(!HAVE_SHARED_DATA)('AdaRound and GPTQ on the real MobileNet-V2',
       expect(solved.length).toBe(r.ptq!.layers.length - 2);
       // AdaRound (with its final polish) measured below round-to-nearest on every layer; GPTQ is greedy
       const share = r.config.ptq === 'adaround' ? 1 : 0.9;
-      expect(solved.filter((l) => l.errorAfter < l.errorBefore).length, r.config.ptq).toBeGreaterThanOrEqual(share * solved.length);
+      expect(solved.filter((l) => l.errorAfter < l.errorBefore).length, r.config.ptq).toBeGreaterThanOrEqual(
+        share * solved.length,
+      );
       // flips count codes that differ from rounding the FP32 weight to nearest; GPTQ aims at W*,
       // which also absorbs the earlier layers' error, so it may move far more codes (measured up
       // to 55 %); AdaRound only picks floor or ceil of the FP32 weight

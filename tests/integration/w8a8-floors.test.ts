@@ -30,7 +30,9 @@ import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from './helpers.
  * node engine it measured drops of 3–9 points (Vitis 25) on these images.
  */
 const FLOOR = { maxDrop: 0.16, minAgreement: 0.8 }; // 5 of 32 images of slack
-const FLOORS: Partial<Record<string, { maxDrop: number; minAgreement: number }>> = { vitis: { maxDrop: 0.45, minAgreement: 0.5 } };
+const FLOORS: Partial<Record<string, { maxDrop: number; minAgreement: number }>> = {
+  vitis: { maxDrop: 0.45, minAgreement: 0.5 },
+};
 
 const CALIB = 32;
 const EVAL = 32;
@@ -44,7 +46,16 @@ describe.skipIf(!HAVE_SHARED_DATA)('every W8A8 preset × observer on the real Mo
     const engine = await createNodeWasmEngine(2);
     const configs = BACKEND_NAMES.flatMap((backend) =>
       OBSERVER_NAMES.map((aObserver) =>
-        resolveConfig({ backend, aObserver, wBits: 8, aBits: 8, model: 'mobilenet-v2', calib: CALIB, eval: EVAL, seed: 1 }),
+        resolveConfig({
+          backend,
+          aObserver,
+          wBits: 8,
+          aBits: 8,
+          model: 'mobilenet-v2',
+          calib: CALIB,
+          eval: EVAL,
+          seed: 1,
+        }),
       ),
     );
     const t0 = performance.now();
@@ -56,9 +67,13 @@ describe.skipIf(!HAVE_SHARED_DATA)('every W8A8 preset × observer on the real Mo
       cropStore: new DiskCropStore(),
     });
     seconds = (performance.now() - t0) / 1000;
-    console.log(`${results.length} W8A8 configs on ${EVAL} images in ${seconds.toFixed(0)} s (FP32 top-1 ${(100 * results[0].fp32.top1).toFixed(1)}%)`);
+    console.log(
+      `${results.length} W8A8 configs on ${EVAL} images in ${seconds.toFixed(0)} s (FP32 top-1 ${(100 * results[0].fp32.top1).toFixed(1)}%)`,
+    );
     for (const r of results) {
-      console.log(`  ${r.config.backend.padEnd(9)} ${r.config.aObserver.padEnd(12)} top-1 ${(100 * r.quant.top1).toFixed(1)}%  drop ${(100 * (r.fp32.top1 - r.quant.top1)).toFixed(1)}  agreement ${(100 * r.agreement).toFixed(1)}%`);
+      console.log(
+        `  ${r.config.backend.padEnd(9)} ${r.config.aObserver.padEnd(12)} top-1 ${(100 * r.quant.top1).toFixed(1)}%  drop ${(100 * (r.fp32.top1 - r.quant.top1)).toFixed(1)}  agreement ${(100 * r.agreement).toFixed(1)}%`,
+      );
     }
   }, 3_600_000);
 
@@ -78,7 +93,10 @@ describe.skipIf(!HAVE_SHARED_DATA)('every W8A8 preset × observer on the real Mo
       expect(mine).toHaveLength(OBSERVER_NAMES.length);
       const bad = mine
         .filter((r) => r.fp32.top1 - r.quant.top1 > f.maxDrop || r.agreement < f.minAgreement)
-        .map((r) => `${r.config.aObserver}: top-1 ${(100 * r.quant.top1).toFixed(1)}% (FP32 ${(100 * r.fp32.top1).toFixed(1)}%), agreement ${(100 * r.agreement).toFixed(1)}%`);
+        .map(
+          (r) =>
+            `${r.config.aObserver}: top-1 ${(100 * r.quant.top1).toFixed(1)}% (FP32 ${(100 * r.fp32.top1).toFixed(1)}%), agreement ${(100 * r.agreement).toFixed(1)}%`,
+        );
       expect(bad).toEqual([]);
     });
   }

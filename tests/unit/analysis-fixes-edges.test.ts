@@ -20,7 +20,14 @@ import { type Graph, cloneGraph, makeGraph, makeNode, makeTensor, makeValueInfo 
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
 import { mulberry32, randn, smallCnn } from './onnx-helpers.ts';
 
-const SPEC: PreprocessSpec = { resizeShorter: 8, crop: 8, interpolation: 'bilinear', mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], layout: 'NCHW' };
+const SPEC: PreprocessSpec = {
+  resizeShorter: 8,
+  crop: 8,
+  interpolation: 'bilinear',
+  mean: [0.5, 0.5, 0.5],
+  std: [0.25, 0.25, 0.25],
+  layout: 'NCHW',
+};
 const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 
 function crops(n: number, seed: number): Uint8Array[] {
@@ -31,8 +38,23 @@ function crops(n: number, seed: number): Uint8Array[] {
 async function setup(g: Graph, images: Uint8Array[], granularity: 'per-tensor' | 'per-channel' = 'per-channel') {
   const engine = await createNodeWasmEngine(2);
   const points = findQuantPoints(g, ALL);
-  const cfg = resolveConfig({ backend: 'tensorrt', wBits: 8, aBits: 8, wObserver: 'minmax', aObserver: 'minmax', wGranularity: granularity, firstLast8bit: false });
-  const stats = await collectActivationStats(engine, g, points.activations.map((p) => p.tensor), images, SPEC, { batchSize: 8, histBatchSize: 8, histogram: false, moments: false, bins: 16 });
+  const cfg = resolveConfig({
+    backend: 'tensorrt',
+    wBits: 8,
+    aBits: 8,
+    wObserver: 'minmax',
+    aObserver: 'minmax',
+    wGranularity: granularity,
+    firstLast8bit: false,
+  });
+  const stats = await collectActivationStats(
+    engine,
+    g,
+    points.activations.map((p) => p.tensor),
+    images,
+    SPEC,
+    { batchSize: 8, histBatchSize: 8, histogram: false, moments: false, bins: 16 },
+  );
   const weights = quantizeWeights(g, points, cfg);
   return { engine, points, weights, acts: quantizeActivations(points, stats, cfg) };
 }
@@ -55,14 +77,28 @@ describe('fix edge cases', () => {
     expect(w0.point.initializer).toBe(g.nodes.find((n) => n.opType === 'Conv')!.inputs[1]);
     const per = w0.values.length / 4;
     // plant: channel 0 of the first conv ×10 (σ_q = 10 σ_fp, a = 0.1), the others untouched
-    const planted = s.weights.map((w, i) => (i === 0 ? { ...w, values: w.values.map((v, j) => (j < per ? v * 10 : v)) } : w));
-    const inp = { engine: s.engine, graph: g, points: s.points, weights: planted, activations: s.acts, crops: images, spec: SPEC, batchSize: 8 };
+    const planted = s.weights.map((w, i) =>
+      i === 0 ? { ...w, values: w.values.map((v, j) => (j < per ? v * 10 : v)) } : w,
+    );
+    const inp = {
+      engine: s.engine,
+      graph: g,
+      points: s.points,
+      weights: planted,
+      activations: s.acts,
+      crops: images,
+      spec: SPEC,
+      batchSize: 8,
+    };
     for (const maxScale of [4, 2]) {
       const { graph } = await applyFixes(inp, { biasCorrection: false, bnReestimate: true, passes: 1, maxScale });
       const out = graph.initializers.get(graph.nodes.find((n) => n.opType === 'Conv')!.inputs[1])!.data as Float32Array;
       const planted0 = channel(planted[0].values, 0, per);
       // the corrected weights are a·W_q per channel (per-channel grid: no requantization)
-      const ratio = channel(out, 0, per).reduce((m, v, j) => (Math.abs(planted0[j]) > Math.abs(planted0[m]) ? j : m), 0);
+      const ratio = channel(out, 0, per).reduce(
+        (m, v, j) => (Math.abs(planted0[j]) > Math.abs(planted0[m]) ? j : m),
+        0,
+      );
       expect(channel(out, 0, per)[ratio] / planted0[ratio]).toBeCloseTo(1 / maxScale, 5);
       // untouched channels: a stays near 1, well inside the clamp
       for (let c = 1; c < 4; c++) {
@@ -83,10 +119,20 @@ describe('fix edge cases', () => {
     b[2] = 0;
     const images = crops(16, 6);
     const s = await setup(g, images);
-    const inp = { engine: s.engine, graph: g, points: s.points, weights: s.weights, activations: s.acts, crops: images, spec: SPEC, batchSize: 8 };
+    const inp = {
+      engine: s.engine,
+      graph: g,
+      points: s.points,
+      weights: s.weights,
+      activations: s.acts,
+      crops: images,
+      spec: SPEC,
+      batchSize: 8,
+    };
     const { graph, report } = await applyFixes(inp, { biasCorrection: true, bnReestimate: true, passes: 2 });
     expect(allFinite(graph)).toBe(true);
-    for (const r of [...report.bnReestimate!.residual, ...report.biasCorrection!.residual]) expect(Number.isFinite(r)).toBe(true);
+    for (const r of [...report.bnReestimate!.residual, ...report.biasCorrection!.residual])
+      expect(Number.isFinite(r)).toBe(true);
     const fixedConv = graph.nodes.find((n) => n.opType === 'Conv')!;
     const fw = graph.initializers.get(fixedConv.inputs[1])!.data as Float32Array;
     const fb = graph.initializers.get(fixedConv.inputs[2])!.data as Float32Array;
@@ -107,7 +153,13 @@ describe('fix edge cases', () => {
         makeTensor('bfc', [5], randn(rng, 5, 0.1)),
       ],
       nodes: [
-        makeNode('Conv', ['input', 'w1', 'b1'], ['c1'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: 'conv1' }),
+        makeNode(
+          'Conv',
+          ['input', 'w1', 'b1'],
+          ['c1'],
+          { kernel_shape: [3, 3], pads: [1, 1, 1, 1] },
+          { name: 'conv1' },
+        ),
         makeNode('Relu', ['c1'], ['r1'], {}, { name: 'relu1' }),
         makeNode('GlobalAveragePool', ['r1'], ['gap'], {}, { name: 'gap' }),
         makeNode('Flatten', ['gap'], ['flat'], { axis: 1 }, { name: 'flatten' }),
@@ -119,15 +171,28 @@ describe('fix edge cases', () => {
     const s = await setup(g, images, 'per-tensor');
     expect(s.weights.map((w) => w.point.initializer).sort()).toEqual(['w1', 'wfc']);
     // plant a mean shift on the conv so the correction has something to do
-    const planted = s.weights.map((w) => (w.point.initializer === 'w1' ? { ...w, values: w.values.map((v) => v + 0.2) } : w));
-    const inp = { engine: s.engine, graph: g, points: s.points, weights: planted, activations: s.acts, crops: images, spec: SPEC, batchSize: 8 };
+    const planted = s.weights.map((w) =>
+      w.point.initializer === 'w1' ? { ...w, values: w.values.map((v) => v + 0.2) } : w,
+    );
+    const inp = {
+      engine: s.engine,
+      graph: g,
+      points: s.points,
+      weights: planted,
+      activations: s.acts,
+      crops: images,
+      spec: SPEC,
+      batchSize: 8,
+    };
     const { graph, report } = await applyFixes(inp, { biasCorrection: true, bnReestimate: false, passes: 2 });
     expect(report.biasCorrection!.layers).toBe(1); // the conv only: a MatMul has no bias input
     const r = report.biasCorrection!.residual;
     expect(r[2]).toBeLessThan(r[0] / 5);
     const wfc = s.weights.find((w) => w.point.initializer === 'wfc')!;
     expect(Array.from(graph.initializers.get('wfc')!.data as Float32Array)).toEqual(Array.from(wfc.values));
-    expect(Array.from(graph.initializers.get('bfc')!.data as Float32Array)).toEqual(Array.from(g.initializers.get('bfc')!.data as Float32Array));
+    expect(Array.from(graph.initializers.get('bfc')!.data as Float32Array)).toEqual(
+      Array.from(g.initializers.get('bfc')!.data as Float32Array),
+    );
     expect(allFinite(graph)).toBe(true);
   });
 });

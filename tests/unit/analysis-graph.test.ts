@@ -24,7 +24,14 @@ import { type Graph, cloneGraph, makeGraph, makeNode, makeTensor, makeValueInfo 
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
 import { mulberry32, randn, runGraph, smallCnn, uniform } from './onnx-helpers.ts';
 
-const SPEC: PreprocessSpec = { resizeShorter: 8, crop: 8, interpolation: 'bilinear', mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], layout: 'NCHW' };
+const SPEC: PreprocessSpec = {
+  resizeShorter: 8,
+  crop: 8,
+  interpolation: 'bilinear',
+  mean: [0.5, 0.5, 0.5],
+  std: [0.25, 0.25, 0.25],
+  layout: 'NCHW',
+};
 const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 
 function crops(n: number, seed: number): Uint8Array[] {
@@ -35,9 +42,30 @@ function crops(n: number, seed: number): Uint8Array[] {
 async function setup(g: Graph, wBits: number, images: Uint8Array[]) {
   const engine = await createNodeWasmEngine(2);
   const points = findQuantPoints(g, ALL);
-  const cfg = resolveConfig({ backend: 'tensorrt', wBits, aBits: 8, wObserver: 'minmax', aObserver: 'minmax', wGranularity: 'per-tensor', firstLast8bit: false });
-  const stats = await collectActivationStats(engine, g, points.activations.map((p) => p.tensor), images, SPEC, { batchSize: 8, histBatchSize: 8, histogram: false, moments: false, bins: 16 });
-  return { engine, points, cfg, weights: quantizeWeights(g, points, cfg), acts: quantizeActivations(points, stats, cfg) };
+  const cfg = resolveConfig({
+    backend: 'tensorrt',
+    wBits,
+    aBits: 8,
+    wObserver: 'minmax',
+    aObserver: 'minmax',
+    wGranularity: 'per-tensor',
+    firstLast8bit: false,
+  });
+  const stats = await collectActivationStats(
+    engine,
+    g,
+    points.activations.map((p) => p.tensor),
+    images,
+    SPEC,
+    { batchSize: 8, histBatchSize: 8, histogram: false, moments: false, bins: 16 },
+  );
+  return {
+    engine,
+    points,
+    cfg,
+    weights: quantizeWeights(g, points, cfg),
+    acts: quantizeActivations(points, stats, cfg),
+  };
 }
 
 async function fetchAll(g: Graph, tensors: string[], images: Uint8Array[]) {
@@ -50,7 +78,16 @@ describe('combined analysis graph', () => {
     const g = foldBatchNorm(smallCnn({ seed: 5 })).graph;
     const images = crops(12, 1);
     const s = await setup(g, 4, images);
-    const res = await analyzeQuantization({ engine: s.engine, graph: g, points: s.points, weights: s.weights, activations: s.acts, spec: SPEC, crops: images, batchSize: 5 });
+    const res = await analyzeQuantization({
+      engine: s.engine,
+      graph: g,
+      points: s.points,
+      weights: s.weights,
+      activations: s.acts,
+      spec: SPEC,
+      crops: images,
+      batchSize: 5,
+    });
     const layers = findLayers(g, s.points.weights);
     expect(res.layers.map((l) => l.output)).toEqual(layers.map((l) => l.output));
     const wMap = new Map(s.weights.map((w) => [w.point.initializer, w.values]));
@@ -142,14 +179,31 @@ describe('BN statistic drift', () => {
     const mu = mean.map((m) => m / n);
     const g0 = convBn(mu.map((m, k) => m + runningOffset * std[k])).g;
     const g = cloneGraph(g0);
-    g.initializers.set('var', makeTensor('var', [4], std.map((s) => s * s)));
+    g.initializers.set(
+      'var',
+      makeTensor(
+        'var',
+        [4],
+        std.map((s) => s * s),
+      ),
+    );
     const points = findQuantPoints(g, ALL);
     const weights = identity(g);
     // "quantized" model: FP32 with a planted per-channel bias offset of plant·σ on the conv
     const quantized = insertFakeQuant(g, { weights: new Map(), activations: new Map() });
     const layer = findLayers(g, points.weights)[0];
     setLayerParams(quantized, [{ layer, bias: std.map((s) => plant * s) }]);
-    const res = await analyzeQuantization({ engine, graph: g, points, weights, activations: [], quantized, spec: SPEC, crops: images, batchSize: 4 });
+    const res = await analyzeQuantization({
+      engine,
+      graph: g,
+      points,
+      weights,
+      activations: [],
+      quantized,
+      spec: SPEC,
+      crops: images,
+      batchSize: 4,
+    });
     return res.layers[0];
   }
 
@@ -185,7 +239,16 @@ describe('fixes', () => {
     const s = await setup(g, 8, images);
     // plant: add a constant to every weight of the first conv (shifts its output mean)
     const planted = s.weights.map((w, i) => (i === 0 ? { ...w, values: w.values.map((v) => v + 0.3) } : w));
-    const inp = { engine: s.engine, graph: g, points: s.points, weights: planted, activations: s.acts, crops: images, spec: SPEC, batchSize: 8 };
+    const inp = {
+      engine: s.engine,
+      graph: g,
+      points: s.points,
+      weights: planted,
+      activations: s.acts,
+      crops: images,
+      spec: SPEC,
+      batchSize: 8,
+    };
     const { report, graph } = await applyFixes(inp, { biasCorrection: true, bnReestimate: false, passes: 4 });
     const r = report.biasCorrection!.residual;
     expect(r).toHaveLength(5);
@@ -200,7 +263,8 @@ describe('fixes', () => {
     const per = fp.length / (16 * 4);
     for (let c = 0; c < 4; c++) {
       let d = 0;
-      for (let n = 0; n < 16; n++) for (let k = 0; k < per; k++) d += q[(n * 4 + c) * per + k] - fp[(n * 4 + c) * per + k];
+      for (let n = 0; n < 16; n++)
+        for (let k = 0; k < per; k++) d += q[(n * 4 + c) * per + k] - fp[(n * 4 + c) * per + k];
       expect(Math.abs(d / (16 * per))).toBeLessThan(1e-3);
     }
   });
@@ -211,7 +275,16 @@ describe('fixes', () => {
     const s = await setup(g, 3, images);
     const pc = resolveConfig({ ...s.cfg, wGranularity: 'per-channel' });
     const weights = quantizeWeights(g, s.points, pc);
-    const inp = { engine: s.engine, graph: g, points: s.points, weights, activations: s.acts, crops: images, spec: SPEC, batchSize: 8 };
+    const inp = {
+      engine: s.engine,
+      graph: g,
+      points: s.points,
+      weights,
+      activations: s.acts,
+      crops: images,
+      spec: SPEC,
+      batchSize: 8,
+    };
     const { report } = await applyFixes(inp, { biasCorrection: false, bnReestimate: true, passes: 4 });
     const r = report.bnReestimate!.residual;
     expect(r[0]).toBeGreaterThan(0.05);

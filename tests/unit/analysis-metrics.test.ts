@@ -37,7 +37,8 @@ describe('error metrics from reduction sums', () => {
     const noise = randn(rng, 1000, 0.1);
     const q = ref.map((r, i) => r + noise[i]);
     const total = emptyErrorSums();
-    for (let s = 0; s < 1000; s += 128) addErrorSums(total, errorSumsOf(ref.subarray(s, s + 128), q.subarray(s, s + 128)));
+    for (let s = 0; s < 1000; s += 128)
+      addErrorSums(total, errorSumsOf(ref.subarray(s, s + 128), q.subarray(s, s + 128)));
     const m = errorMetrics(total);
     expect(m.sqnrDb).toBeCloseTo(sqnrDb(ref, q), 9);
     expect(m.cosine).toBeCloseTo(cosineSimilarity(ref, q), 9);

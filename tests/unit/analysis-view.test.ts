@@ -7,11 +7,30 @@ import { describe, expect, it } from 'vitest';
 import type { LayerAnalysis } from '../../src/lib/analysis/types.ts';
 import { driftMatrix, niceLimit, orderLayers, roundsToZero, symlogTicks } from '../../src/lib/state/analysis-view.ts';
 
-function layer(name: string, index: number, sqnr: number, mse: number, fpMean: number[], qMean: number[], fpStd: number[]): LayerAnalysis {
+function layer(
+  name: string,
+  index: number,
+  sqnr: number,
+  mse: number,
+  fpMean: number[],
+  qMean: number[],
+  fpStd: number[],
+): LayerAnalysis {
   const m = { sqnrDb: sqnr, cosine: 0.9, mse };
   return {
-    name, opType: 'Conv', depthwise: false, index, output: 'o', weight: 'w', weightBits: 8, weightSqnrDb: 30,
-    standalone: m, accumulated: m, activationInput: null, channels: fpMean.length, vanishedChannels: 0,
+    name,
+    opType: 'Conv',
+    depthwise: false,
+    index,
+    output: 'o',
+    weight: 'w',
+    weightBits: 8,
+    weightSqnrDb: 30,
+    standalone: m,
+    accumulated: m,
+    activationInput: null,
+    channels: fpMean.length,
+    vanishedChannels: 0,
     weightRanges: { min: fpMean.map(() => -1), max: fpMean.map(() => 1) },
     drift: { meanAbsShift: 0, stdRatio: 1, channels: fpMean.length },
     channelDrift: { fpMean, fpStd, qMean, qStd: fpStd },

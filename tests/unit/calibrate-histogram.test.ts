@@ -6,12 +6,25 @@ import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { collectActivationStats } from '../../src/lib/experiment/calibrate.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
-import { accumulateCounts, accumulateCountsStrided, histogramTotal, histogramQuantile, rebinHistogram } from '../../src/lib/quant/histogram.ts';
+import {
+  accumulateCounts,
+  accumulateCountsStrided,
+  histogramTotal,
+  histogramQuantile,
+  rebinHistogram,
+} from '../../src/lib/quant/histogram.ts';
 import { observeActivation } from '../../src/lib/quant/observers.ts';
 import { mulberry32, smallCnn } from './onnx-helpers.ts';
 import { spec } from './quant-helpers.ts';
 
-const SPEC: PreprocessSpec = { resizeShorter: 8, crop: 8, interpolation: 'bilinear', mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], layout: 'NCHW' };
+const SPEC: PreprocessSpec = {
+  resizeShorter: 8,
+  crop: 8,
+  interpolation: 'bilinear',
+  mean: [0.5, 0.5, 0.5],
+  std: [0.25, 0.25, 0.25],
+  layout: 'NCHW',
+};
 
 describe('rebinHistogram', () => {
   it('is the identity for the same range and bin count', () => {
@@ -56,8 +69,17 @@ describe('single-pass histogram calibration vs the exact two-pass form', () => {
     const engine = await createNodeWasmEngine(2);
     const g = foldBatchNorm(smallCnn({ seed: 3 })).graph;
     const rng = mulberry32(9);
-    const images = Array.from({ length: 24 }, () => Uint8Array.from({ length: 8 * 8 * 3 }, () => Math.floor(rng() * 256)));
-    const tensors = findQuantPoints(g, { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true }).activations.map((p) => p.tensor);
+    const images = Array.from({ length: 24 }, () =>
+      Uint8Array.from({ length: 8 * 8 * 3 }, () => Math.floor(rng() * 256)),
+    );
+    const tensors = findQuantPoints(g, {
+      conv: true,
+      gemm: true,
+      add: true,
+      pool: true,
+      concat: true,
+      modelInput: true,
+    }).activations.map((p) => p.tensor);
     const base = { batchSize: 8, histBatchSize: 4, histogram: true, moments: true, bins: 256 };
     const exact = await collectActivationStats(engine, g, tensors, images, SPEC, { ...base, histogramMode: 'exact' });
     const fast = await collectActivationStats(engine, g, tensors, images, SPEC, base);
@@ -78,7 +100,12 @@ describe('single-pass histogram calibration vs the exact two-pass form', () => {
         const a = all.get(t)!.batches[i].hist!;
         for (const q of [0.5, 0.99, 0.9999]) {
           const w = (e.histHi! - e.histLo!) / 256;
-          expect(Math.abs(histogramQuantile(a, e.histLo!, e.histHi!, q) - histogramQuantile(e.batches[i].hist!, e.histLo!, e.histHi!, q))).toBeLessThanOrEqual(1.01 * w);
+          expect(
+            Math.abs(
+              histogramQuantile(a, e.histLo!, e.histHi!, q) -
+                histogramQuantile(e.batches[i].hist!, e.histLo!, e.histHi!, q),
+            ),
+          ).toBeLessThanOrEqual(1.01 * w);
         }
       });
       for (const obs of ['mse', 'percentile'] as const) {
@@ -88,7 +115,10 @@ describe('single-pass histogram calibration vs the exact two-pass form', () => {
         // every value binned: re-binning alone moves a range by under 1% of its width;
         // every 3rd value: these tensors hold only ~500 values per sub-batch (MobileNet's
         // hold millions), so the sample's noise allows 5% here
-        for (const [st, tol] of [[all, 0.01], [f, 0.05]] as const) {
+        for (const [st, tol] of [
+          [all, 0.01],
+          [f, 0.05],
+        ] as const) {
           const r = observeActivation(obs, 'batches' in st ? st : st.get(t)!, sp);
           expect(Math.abs(r.max[0] - re.max[0]) / width).toBeLessThan(tol);
           expect(Math.abs(r.min[0] - re.min[0]) / width).toBeLessThan(tol);

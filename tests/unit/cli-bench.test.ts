@@ -13,7 +13,18 @@ import { QpError } from '../../src/lib/protocol/errors.ts';
 
 describe('parseBenchArgs', () => {
   it('multiplies comma lists into the cartesian product of resolved configs', () => {
-    const a = parseBenchArgs(['--model', 'm.onnx', '--data', 'd', '--backend', 'tensorrt,snpe', '--a-observer', 'minmax,mse', '--w-bits', '8,4']);
+    const a = parseBenchArgs([
+      '--model',
+      'm.onnx',
+      '--data',
+      'd',
+      '--backend',
+      'tensorrt,snpe',
+      '--a-observer',
+      'minmax,mse',
+      '--w-bits',
+      '8,4',
+    ]);
     expect(a.configs).toHaveLength(8);
     const trt4mse = a.configs.find((c) => c.backend === 'tensorrt' && c.wBits === 4 && c.aObserver === 'mse')!;
     // fields the flags don't name come from the backend preset
@@ -30,10 +41,13 @@ describe('parseBenchArgs', () => {
     expect(withImageCount(rest, 1000).eval).toBe(900);
     const [given] = parseBenchArgs(['--model', 'm', '--data', 'd', '--eval', '64']).configs;
     expect(withImageCount(given, 1000).eval).toBe(64);
-    expect(parseBenchArgs(['--model', 'm', '--data', 'd', '--eval', '64,rest']).configs.map((c) => c.eval)).toEqual([64, 'rest']);
+    expect(parseBenchArgs(['--model', 'm', '--data', 'd', '--eval', '64,rest']).configs.map((c) => c.eval)).toEqual([
+      64,
+      'rest',
+    ]);
   });
 
-  it('uses each backend\'s default observers unless overridden', () => {
+  it("uses each backend's default observers unless overridden", () => {
     const a = parseBenchArgs(['--model', 'm', '--data', 'd', '--backend', 'tensorrt,ppl-cuda']);
     expect(a.configs.map((c) => c.aObserver)).toEqual(['ema-minmax', 'minmax']);
   });
@@ -92,6 +106,8 @@ describe('bench main: one-line errors and exit codes', () => {
     const f = join(dir, 'notes.onnx');
     writeFileSync(f, 'these are my notes, not a network\n');
     expect(await main(['--model', f, '--data', dir])).not.toBe(0);
-    expect(oneLine()).toMatch(/^error \[MODEL_NOT_ONNX\]: ".*notes\.onnx" does not look like an ONNX model \(it starts with byte 0x74\)\. Pick an \.onnx file\.\n$/);
+    expect(oneLine()).toMatch(
+      /^error \[MODEL_NOT_ONNX\]: ".*notes\.onnx" does not look like an ONNX model \(it starts with byte 0x74\)\. Pick an \.onnx file\.\n$/,
+    );
   });
 });

@@ -27,7 +27,9 @@ describe('--export', () => {
     const { evaluate } = await import('../../src/lib/experiment/evaluate.ts');
     const { serializeModel } = await import('../../src/lib/onnx/model.ts');
     const s = await (await createNodeWasmEngine(2)).createSession(serializeModel(sim.evaluated));
-    sim.evaluation.preds = (await evaluate(s, sim.evaluation.crops, sim.evaluation.labels, sim.evaluation.spec, { batchSize: 4 })).preds;
+    sim.evaluation.preds = (
+      await evaluate(s, sim.evaluation.crops, sim.evaluation.labels, sim.evaluation.spec, { batchSize: 4 })
+    ).preds;
     await s.release();
     await w.add(sim);
     expect(readdirSync(dir).every((f) => f.startsWith('.export-partial-'))).toBe(true);
@@ -35,7 +37,12 @@ describe('--export', () => {
     const [folder] = readdirSync(dir);
     expect(readdirSync(dir)).toEqual([folder]);
     expect(folder).toMatch(/^tensorrt-w8a8-[0-9a-f]{8}$/);
-    expect(readdirSync(join(dir, folder)).sort()).toEqual(['README.txt', 'model.qdq.onnx', 'ranges.json', 'tensorrt.json']);
+    expect(readdirSync(join(dir, folder)).sort()).toEqual([
+      'README.txt',
+      'model.qdq.onnx',
+      'ranges.json',
+      'tensorrt.json',
+    ]);
     expect(w.checks[0].agreement).toBe(1);
     expect(w.checks[0].deployedTop1).toBe(w.checks[0].simulatedTop1);
     expect(exportSummary(dir, w.checks)).toMatch(/agreement with the simulation 100\.00%/);

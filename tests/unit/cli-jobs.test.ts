@@ -43,6 +43,8 @@ describe('--jobs and the flags a job gets its own value for', () => {
   });
 
   it('drops a flag with its value, in both spellings, and nothing else', () => {
-    expect(withoutFlags(['--model', 'm', '--threads', '2', '--data', 'd', '--threads=4', '--links'], ['--threads'])).toEqual(['--model', 'm', '--data', 'd', '--links']);
+    expect(
+      withoutFlags(['--model', 'm', '--threads', '2', '--data', 'd', '--threads=4', '--links'], ['--threads']),
+    ).toEqual(['--model', 'm', '--data', 'd', '--links']);
   });
 });

@@ -3,7 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appendJsonl, mergeJsonl, parseShard, readJsonl, repairJsonl, selectShard, splitSweepArgs } from '../../src/cli/sweep.ts';
+import {
+  appendJsonl,
+  mergeJsonl,
+  parseShard,
+  readJsonl,
+  repairJsonl,
+  selectShard,
+  splitSweepArgs,
+} from '../../src/cli/sweep.ts';
 import type { ExperimentResult } from '../../src/lib/experiment/types.ts';
 import { QpError } from '../../src/lib/protocol/errors.ts';
 

@@ -9,10 +9,24 @@ import { sameFieldValue } from '../../src/lib/protocol/schema.ts';
 import { describe, expect, it } from 'vitest';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
-import { CONFIG_FIELDS, getField, hashedForm, inDomain, withField, type ConfigField, type FieldKind } from '../../src/lib/protocol/schema.ts';
+import {
+  CONFIG_FIELDS,
+  getField,
+  hashedForm,
+  inDomain,
+  withField,
+  type ConfigField,
+  type FieldKind,
+} from '../../src/lib/protocol/schema.ts';
 import { BACKEND_NAMES } from '../../src/lib/protocol/names.ts';
 import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
-import { PRESET_FIELDS, canonicalJson, configHash, defaultConfig, validateConfig } from '../../src/lib/experiment/config.ts';
+import {
+  PRESET_FIELDS,
+  canonicalJson,
+  configHash,
+  defaultConfig,
+  validateConfig,
+} from '../../src/lib/experiment/config.ts';
 import { BACKEND_PRESETS } from '../../src/lib/quant/presets.ts';
 import { parse, serialize } from '../../src/lib/state/url.ts';
 import { formatFieldValue, parseBenchArgs } from '../../src/cli/args.ts';
@@ -43,7 +57,11 @@ function randomValue(r: Rng, t: FieldKind): unknown {
     }
     case 'bitsMap': {
       const out: Record<string, number> = {};
-      for (let i = r.int(0, 4); i > 0; i--) out[r.pick(['Conv_0', 'Conv_94', 'Gemm_104', '/features/1/conv/Conv', `n${r.int(0, 999)}`])] = r.int(t.min, t.max);
+      for (let i = r.int(0, 4); i > 0; i--)
+        out[r.pick(['Conv_0', 'Conv_94', 'Gemm_104', '/features/1/conv/Conv', `n${r.int(0, 999)}`])] = r.int(
+          t.min,
+          t.max,
+        );
       return out;
     }
   }
@@ -73,7 +91,8 @@ describe('config schema', () => {
       // the control can hold every value of the domain
       if (f.type.kind === 'bool') expect(ctl!.kind).toBe('checkbox');
       if (f.type.kind === 'int') expect(ctl).toMatchObject({ kind: 'number', min: f.type.min, max: f.type.max });
-      if (f.type.kind === 'enum') expect(ctl!.kind === 'select' && ctl!.options.map((o) => o.value).sort()).toEqual([...f.type.values].sort());
+      if (f.type.kind === 'enum')
+        expect(ctl!.kind === 'select' && ctl!.options.map((o) => o.value).sort()).toEqual([...f.type.values].sort());
       if (f.type.kind === 'string') expect(['model-panel', 'data-panel']).toContain(ctl!.kind);
       if (f.type.kind === 'bitsMap') expect(ctl!.kind).toBe('bits-map');
     }
@@ -82,7 +101,22 @@ describe('config schema', () => {
   it('marks exactly the fields every backend preset sets as preset fields', () => {
     const { name: _n, label: _l, description: _d, ...set } = BACKEND_PRESETS.tensorrt;
     expect([...PRESET_FIELDS].sort()).toEqual(Object.keys(set).sort());
-    expect(PRESET_FIELDS).toEqual(['wBits', 'wGranularity', 'wSymmetric', 'wNarrowRange', 'wPowerOfTwo', 'wObserver', 'aBits', 'aSymmetric', 'aNarrowRange', 'aPowerOfTwo', 'aSign', 'aObserver', 'placement', 'firstLast8bit']);
+    expect(PRESET_FIELDS).toEqual([
+      'wBits',
+      'wGranularity',
+      'wSymmetric',
+      'wNarrowRange',
+      'wPowerOfTwo',
+      'wObserver',
+      'aBits',
+      'aSymmetric',
+      'aNarrowRange',
+      'aPowerOfTwo',
+      'aSign',
+      'aObserver',
+      'placement',
+      'firstLast8bit',
+    ]);
   });
 
   it('declares defaults inside their domains, and presets fill the rest', () => {
@@ -135,9 +169,26 @@ describe('config schema', () => {
   it('multiplies a comma list of any field into one config per value', () => {
     for (const f of CONFIG_FIELDS.filter((x) => x.cli.role === 'value')) {
       if (f.cliSingle) continue; // its one value holds commas (checked in the round-trip test)
-      const values = f.type.kind === 'bool' ? [true, false] : f.type.kind === 'enum' ? f.type.values.slice(0, 3) : f.type.kind === 'int' ? [f.type.min, f.type.min + 1] : [];
-      const a = parseBenchArgs(['--model', 'm', '--data', 'd', `--${f.cli.flag}`, values.map((v) => formatFieldValue(f, v)).join(',')]);
-      expect(a.configs.map((c) => getField(c as ExperimentConfig, f)), f.name).toEqual(values);
+      const values =
+        f.type.kind === 'bool'
+          ? [true, false]
+          : f.type.kind === 'enum'
+            ? f.type.values.slice(0, 3)
+            : f.type.kind === 'int'
+              ? [f.type.min, f.type.min + 1]
+              : [];
+      const a = parseBenchArgs([
+        '--model',
+        'm',
+        '--data',
+        'd',
+        `--${f.cli.flag}`,
+        values.map((v) => formatFieldValue(f, v)).join(','),
+      ]);
+      expect(
+        a.configs.map((c) => getField(c as ExperimentConfig, f)),
+        f.name,
+      ).toEqual(values);
     }
   });
 
@@ -172,17 +223,35 @@ describe('config schema', () => {
       if (f.name === 'backend') continue; // an unknown backend falls back to TensorRT with its own notice
       for (const v of f.type.kind === 'bool' ? ['yes', '2'] : outside(f)) {
         const p = parse(`#v=1&${f.url}=${encodeURIComponent(String(v))}`);
-        expect(p.notices.join(' '), `${f.name}=${String(v)}`).toMatch(new RegExp(`sets ${f.url.replace('.', '\\.')} to`));
+        expect(p.notices.join(' '), `${f.name}=${String(v)}`).toMatch(
+          new RegExp(`sets ${f.url.replace('.', '\\.')} to`),
+        );
         expect(p.config).toEqual(defaultConfig());
       }
     }
-    expect(() => parseBenchArgs(['--model', 'm', '--data', 'd', '--w-symmetric', 'maybe'])).toThrow(/--w-symmetric must be 1 or 0/);
-    expect(() => parseBenchArgs(['--model', 'm', '--data', 'd', '--eval', 'all'])).toThrow(/--eval must be a whole number or "rest"/);
-    expect(() => parseBenchArgs(['--model', 'm', '--data', 'd', '--fix', 'bias-correction', '--bias-correction', '0'])).toThrow(/both given/);
+    expect(() => parseBenchArgs(['--model', 'm', '--data', 'd', '--w-symmetric', 'maybe'])).toThrow(
+      /--w-symmetric must be 1 or 0/,
+    );
+    expect(() => parseBenchArgs(['--model', 'm', '--data', 'd', '--eval', 'all'])).toThrow(
+      /--eval must be a whole number or "rest"/,
+    );
+    expect(() =>
+      parseBenchArgs(['--model', 'm', '--data', 'd', '--fix', 'bias-correction', '--bias-correction', '0']),
+    ).toThrow(/both given/);
   });
 
   it('keeps the first-release CLI shorthands', () => {
-    const a = parseBenchArgs(['--model', 'm', '--data', 'd', '--fix', 'bias-correction,bn-reestimate', '--no-fold-bn', '--eval', '64']);
+    const a = parseBenchArgs([
+      '--model',
+      'm',
+      '--data',
+      'd',
+      '--fix',
+      'bias-correction,bn-reestimate',
+      '--no-fold-bn',
+      '--eval',
+      '64',
+    ]);
     expect(a.configs).toHaveLength(1);
     expect(a.configs[0]).toMatchObject({ biasCorrection: true, bnReestimate: true, foldBn: false, eval: 64 });
   });
@@ -203,7 +272,8 @@ describe('configHash', () => {
       tengine: '28ff82242f30c87e',
     };
     for (const b of BACKEND_NAMES) expect(await configHash(defaultConfig(b)), b).toBe(golden[b]);
-    const link = 'v=1&backend=openvino&model=sha256%3Aabababababababababababababababababababababababababababababababab&wBits=4&aObserver=kl&placement.concat=1&calib=32&eval=64&seed=7&biasCorrection=1';
+    const link =
+      'v=1&backend=openvino&model=sha256%3Aabababababababababababababababababababababababababababababababab&wBits=4&aObserver=kl&placement.concat=1&calib=32&eval=64&seed=7&biasCorrection=1';
     const p = parse(`#${link}`);
     expect(p.notices).toEqual([]);
     expect(serialize(p.config)).toBe(link);
@@ -222,7 +292,9 @@ describe('configHash', () => {
         for (let k = 0; k < 50 && sameFieldValue(v, getField(base, f)); k++) v = randomValue(r, f.type);
         if (sameFieldValue(v, getField(base, f))) continue;
         const changed = withField(base, f, v);
-        expect(await configHash(changed), `${f.name}: ${String(getField(base, f))} → ${String(v)}`).not.toBe(await configHash(base));
+        expect(await configHash(changed), `${f.name}: ${String(getField(base, f))} → ${String(v)}`).not.toBe(
+          await configHash(base),
+        );
       }
     }
   });
@@ -259,9 +331,13 @@ describe('configHash', () => {
     expect(canonicalJson(hashedForm(withNeutral, fields))).toBe(canonicalJson(hashedForm(old, fields)));
     expect(canonicalJson(hashedForm(withOn, fields))).not.toBe(canonicalJson(hashedForm(old, fields)));
     // first-release fields are never left out, even at a value that looks neutral; later ones are, at their neutral value
-    const firstRelease = Object.fromEntries(Object.entries(old).filter(([k]) => CONFIG_FIELDS.find((f) => f.path[0] === k)?.since !== 2));
+    const firstRelease = Object.fromEntries(
+      Object.entries(old).filter(([k]) => CONFIG_FIELDS.find((f) => f.path[0] === k)?.since !== 2),
+    );
     expect(canonicalJson(hashedForm(old))).toBe(canonicalJson(firstRelease));
-    expect(Object.keys(old).length - Object.keys(firstRelease).length).toBe(CONFIG_FIELDS.filter((f) => f.since > 1).length);
+    expect(Object.keys(old).length - Object.keys(firstRelease).length).toBe(
+      CONFIG_FIELDS.filter((f) => f.since > 1).length,
+    );
     // a later field without a neutral value would silently change every old hash: the schema must not have one
     for (const f of CONFIG_FIELDS) if (f.since > 1) expect(f.neutral, f.name).toBeDefined();
   });

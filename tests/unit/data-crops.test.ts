@@ -55,7 +55,10 @@ describe('prepareCrops', () => {
 
   it('returns crops in item order, skips unreadable images with a reason, reports progress', async () => {
     const progress: number[] = [];
-    const r = await prepareCrops(items(), SPEC, undefined, { onProgress: (d, t) => progress.push(d * 100 + t), concurrency: 2 });
+    const r = await prepareCrops(items(), SPEC, undefined, {
+      onProgress: (d, t) => progress.push(d * 100 + t),
+      concurrency: 2,
+    });
     expect(r.crops.map((c) => (c ? c.length : null))).toEqual([588, null, 588, null, 588]);
     expect(r.crops[2]).toEqual(preprocessToCrop(decodeImage(good[1]), SPEC));
     expect(r.skipped.map((s) => [s.id, s.code])).toEqual([
@@ -69,7 +72,9 @@ describe('prepareCrops', () => {
   it('uses the store: key is specKey/id, second run is all cache hits with identical crops', async () => {
     const store = new MemStore();
     const first = await prepareCrops(items(), SPEC, store, {});
-    expect([...store.map.keys()].sort()).toEqual(['a.JPEG', 'b.JPEG', 'c.JPEG'].map((id) => `${specKey(SPEC)}/${DECODER_ID}/${id}`));
+    expect([...store.map.keys()].sort()).toEqual(
+      ['a.JPEG', 'b.JPEG', 'c.JPEG'].map((id) => `${specKey(SPEC)}/${DECODER_ID}/${id}`),
+    );
     expect(first.cacheHits).toBe(0);
     const reads: string[] = [];
     const again = await prepareCrops(
@@ -98,12 +103,18 @@ describe('prepareCrops', () => {
   it('abort → CANCELLED (before start and mid-run)', async () => {
     const ac = new AbortController();
     ac.abort();
-    await expect(prepareCrops(items(), SPEC, undefined, { signal: ac.signal })).rejects.toMatchObject({ code: 'CANCELLED' });
+    await expect(prepareCrops(items(), SPEC, undefined, { signal: ac.signal })).rejects.toMatchObject({
+      code: 'CANCELLED',
+    });
     const ac2 = new AbortController();
     let reads = 0;
     const many = Array.from({ length: 20 }, (_, i) => item(`i${i}`, async () => (reads++, good[0])));
     await expect(
-      prepareCrops(many, SPEC, undefined, { signal: ac2.signal, concurrency: 1, onProgress: (d) => d === 2 && ac2.abort() }),
+      prepareCrops(many, SPEC, undefined, {
+        signal: ac2.signal,
+        concurrency: 1,
+        onProgress: (d) => d === 2 && ac2.abort(),
+      }),
     ).rejects.toMatchObject({ code: 'CANCELLED' });
     expect(reads).toBeLessThan(5);
   });
@@ -137,7 +148,10 @@ describe('loadImageFolder', () => {
   beforeAll(() => {
     root = mkdtempSync(path.join(tmpdir(), 'qp-folder-'));
     mkdirSync(path.join(root, 'imgs'));
-    writeFileSync(path.join(root, 'imagenet_class_index.json'), JSON.stringify({ '0': ['n01440764', 'tench'], '1': ['n01443537', 'goldfish'] }));
+    writeFileSync(
+      path.join(root, 'imagenet_class_index.json'),
+      JSON.stringify({ '0': ['n01440764', 'tench'], '1': ['n01443537', 'goldfish'] }),
+    );
     writeFileSync(path.join(root, 'imgs', 'n01443537_1.JPEG'), jpegBytes(20, 20, 4));
     writeFileSync(path.join(root, 'imgs', 'n01440764.JPEG'), jpegBytes(20, 20, 5));
     writeFileSync(path.join(root, 'imgs', 'notes.txt'), 'hi');
@@ -161,8 +175,12 @@ describe('loadImageFolder', () => {
   it('clear errors: missing folder, empty folder, missing or invalid labels', async () => {
     await expect(loadImageFolder(path.join(root, 'nope'))).rejects.toMatchObject({ code: 'DATA_NOT_FOUND' });
     await expect(loadImageFolder(path.join(root, 'empty'))).rejects.toMatchObject({ code: 'DATA_EMPTY' });
-    await expect(loadImageFolder(path.join(root, 'imgs'), path.join(root, 'nope.json'))).rejects.toMatchObject({ code: 'LABELS_INVALID' });
-    await expect(loadImageFolder(path.join(root, 'imgs'), path.join(root, 'bad.json'))).rejects.toThrow(/bad\.json: The class index is not valid/);
+    await expect(loadImageFolder(path.join(root, 'imgs'), path.join(root, 'nope.json'))).rejects.toMatchObject({
+      code: 'LABELS_INVALID',
+    });
+    await expect(loadImageFolder(path.join(root, 'imgs'), path.join(root, 'bad.json'))).rejects.toThrow(
+      /bad\.json: The class index is not valid/,
+    );
     const lonely = mkdtempSync(path.join(tmpdir(), 'qp-nolabels-'));
     try {
       await expect(loadImageFolder(lonely)).rejects.toThrow(/No class index found/);
@@ -182,7 +200,10 @@ describe('loadImageFolder', () => {
 
 describe.skipIf(!hasShared)('timing (printed, not asserted)', () => {
   it('decode + preprocess of 50 real images', () => {
-    const names = readdirSync(SAMPLE).sort().filter((_, i) => i % 20 === 0).slice(0, 50);
+    const names = readdirSync(SAMPLE)
+      .sort()
+      .filter((_, i) => i % 20 === 0)
+      .slice(0, 50);
     const bytes = names.map((n) => new Uint8Array(readFileSync(SAMPLE + n)));
     let tDec = 0;
     let tPre = 0;

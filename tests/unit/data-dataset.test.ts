@@ -2,14 +2,25 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { datasetFromFiles, loadClassIndex, maxEval, sampleSplits, wnidOfFileName, type NamedFile } from '../../src/lib/data/dataset.ts';
+import {
+  datasetFromFiles,
+  loadClassIndex,
+  maxEval,
+  sampleSplits,
+  wnidOfFileName,
+  type NamedFile,
+} from '../../src/lib/data/dataset.ts';
 import { QpError } from '../../src/lib/protocol/errors.ts';
 
 const SHARED = fileURLToPath(new URL('../../../shared/data/', import.meta.url));
 const hasShared = existsSync(SHARED + 'imagenet_class_index.json');
 if (!hasShared) console.warn(`[data-dataset] ${SHARED} is absent: tests with the real class index are skipped.`);
 
-const SMALL_INDEX = { '0': ['n01440764', 'tench'], '1': ['n01443537', 'goldfish'], '2': ['n01484850', 'great_white_shark'] };
+const SMALL_INDEX = {
+  '0': ['n01440764', 'tench'],
+  '1': ['n01443537', 'goldfish'],
+  '2': ['n01484850', 'great_white_shark'],
+};
 const file = (name: string): NamedFile => ({ name, read: async () => new TextEncoder().encode(name) });
 
 function codeOf(fn: () => unknown): string {
@@ -25,7 +36,11 @@ function codeOf(fn: () => unknown): string {
 describe('loadClassIndex', () => {
   it('returns [wnid, name] pairs by class number', () => {
     const idx = loadClassIndex(SMALL_INDEX);
-    expect(idx).toEqual([['n01440764', 'tench'], ['n01443537', 'goldfish'], ['n01484850', 'great_white_shark']]);
+    expect(idx).toEqual([
+      ['n01440764', 'tench'],
+      ['n01443537', 'goldfish'],
+      ['n01484850', 'great_white_shark'],
+    ]);
   });
 
   it.skipIf(!hasShared)('accepts the real imagenet_class_index.json (1000 classes)', () => {
@@ -98,17 +113,23 @@ describe('datasetFromFiles', () => {
     expect(wnidOfFileName('x_n01440764.JPEG')).toBeUndefined();
   });
 
-  it.skipIf(!hasShared)('the real sample folder: sorted file i has class i (README: sorting gives the class order)', () => {
-    const realIdx = loadClassIndex(JSON.parse(readFileSync(SHARED + 'imagenet_class_index.json', 'utf8')));
-    const names = readdirSync(SHARED + 'imagenet-sample');
-    const ds = datasetFromFiles(names.map(file), realIdx, 'imagenet-sample');
-    expect(ds.items.length).toBe(1000);
-    expect(ds.ignored).toBe(0);
-    ds.items.forEach((it, i) => expect(it.label).toBe(i));
-    // upstream naming {wnid}_{name}.JPEG maps the same way
-    const up = datasetFromFiles(realIdx.map(([w, n]) => file(`${w}_${n}.JPEG`)), realIdx);
-    expect(up.items.map((i) => i.label)).toEqual(realIdx.map((_, i) => i));
-  });
+  it.skipIf(!hasShared)(
+    'the real sample folder: sorted file i has class i (README: sorting gives the class order)',
+    () => {
+      const realIdx = loadClassIndex(JSON.parse(readFileSync(SHARED + 'imagenet_class_index.json', 'utf8')));
+      const names = readdirSync(SHARED + 'imagenet-sample');
+      const ds = datasetFromFiles(names.map(file), realIdx, 'imagenet-sample');
+      expect(ds.items.length).toBe(1000);
+      expect(ds.ignored).toBe(0);
+      ds.items.forEach((it, i) => expect(it.label).toBe(i));
+      // upstream naming {wnid}_{name}.JPEG maps the same way
+      const up = datasetFromFiles(
+        realIdx.map(([w, n]) => file(`${w}_${n}.JPEG`)),
+        realIdx,
+      );
+      expect(up.items.map((i) => i.label)).toEqual(realIdx.map((_, i) => i));
+    },
+  );
 });
 
 describe('sampleSplits', () => {
@@ -142,7 +163,9 @@ describe('sampleSplits', () => {
 
   it('too many requested → DATA_TOO_FEW_IMAGES with the numbers', () => {
     expect(codeOf(() => sampleSplits(100, 64, 50, 0))).toBe('DATA_TOO_FEW_IMAGES');
-    expect(() => sampleSplits(100, 64, 50, 0)).toThrow(/100 usable images.*64 calibration \+ 50 evaluation.*at most 36/);
+    expect(() => sampleSplits(100, 64, 50, 0)).toThrow(
+      /100 usable images.*64 calibration \+ 50 evaluation.*at most 36/,
+    );
     expect(maxEval(100, 64)).toBe(36);
     expect(maxEval(10, 64)).toBe(0);
   });

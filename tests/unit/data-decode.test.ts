@@ -99,11 +99,14 @@ describe('decode fixtures made with Pillow (tests/fixtures/data/gen_pil_golden.p
     expect(meanAbsDiff(img.data, pil('cmyk-24x16.jpg'))).toBeLessThan(0.5);
   });
 
-  it.each(['ycc420-23x15.jpg', 'ycc422-23x15.jpg', 'ycc444-23x15.jpg'])('%s: pixel-exact with PIL (libjpeg-turbo in wasm)', (name) => {
-    const img = decodeImage(new Uint8Array(readFileSync(FIX + name)), name);
-    expect([img.width, img.height]).toEqual([23, 15]);
-    expect(maxAbsDiff(img.data, pil(name))).toBe(0);
-  });
+  it.each(['ycc420-23x15.jpg', 'ycc422-23x15.jpg', 'ycc444-23x15.jpg'])(
+    '%s: pixel-exact with PIL (libjpeg-turbo in wasm)',
+    (name) => {
+      const img = decodeImage(new Uint8Array(readFileSync(FIX + name)), name);
+      expect([img.width, img.height]).toEqual([23, 15]);
+      expect(maxAbsDiff(img.data, pil(name))).toBe(0);
+    },
+  );
 
   it('the jpeg-js baseline is NOT exact on 4:2:0 (what the wasm decoder fixes)', () => {
     const img = decodeImageJpegJs(new Uint8Array(readFileSync(FIX + 'ycc420-23x15.jpg')), '420');
@@ -120,14 +123,18 @@ describe('crops of real photos in every JPEG flavour (tests/fixtures/data/gen_re
   const ref = JSON.parse(readFileSync(FIX + 'decode-pil-real.json', 'utf8')) as Record<string, string>;
   const pil = (name: string) => new Uint8Array(Buffer.from(ref[name], 'base64'));
 
-  it.each(['real420-48x32.jpg', 'real422-48x32.jpg', 'real444-48x32.jpg', 'realprog-48x32.jpg', 'realprog444-48x32.jpg', 'realgray-48x32.jpg'])(
-    '%s: pixel-exact with PIL',
-    (name) => {
-      const img = decodeImage(new Uint8Array(readFileSync(FIX + name)), name);
-      expect([img.width, img.height]).toEqual([48, 32]);
-      expect(maxAbsDiff(img.data, pil(name))).toBe(0);
-    },
-  );
+  it.each([
+    'real420-48x32.jpg',
+    'real422-48x32.jpg',
+    'real444-48x32.jpg',
+    'realprog-48x32.jpg',
+    'realprog444-48x32.jpg',
+    'realgray-48x32.jpg',
+  ])('%s: pixel-exact with PIL', (name) => {
+    const img = decodeImage(new Uint8Array(readFileSync(FIX + name)), name);
+    expect([img.width, img.height]).toEqual([48, 32]);
+    expect(maxAbsDiff(img.data, pil(name))).toBe(0);
+  });
 
   it('realcmyk-48x32.jpg: CMYK (Adobe, inverted) close to PIL (±2 levels, jpeg-js IDCT)', () => {
     const img = decodeImage(new Uint8Array(readFileSync(FIX + 'realcmyk-48x32.jpg')), 'cmyk');

@@ -19,7 +19,11 @@ import type { PreprocessSpec } from '../../src/lib/data/types.ts';
 const FIX = fileURLToPath(new URL('../fixtures/data/', import.meta.url));
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Case = any;
-const golden = JSON.parse(readFileSync(FIX + 'pil-golden.json', 'utf8')) as { resize: Case[]; torchvision: Case[]; procedural: Case[] };
+const golden = JSON.parse(readFileSync(FIX + 'pil-golden.json', 'utf8')) as {
+  resize: Case[];
+  torchvision: Case[];
+  procedural: Case[];
+};
 const b64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
 
 /** Gray image from rows of values (R = G = B). */
@@ -63,13 +67,33 @@ describe('PIL-style resize, hand-computed', () => {
   });
 
   it('2×2 → 4×4 bilinear interpolates at ¼ and ¾ with edge replication and rounds halves up', () => {
-    const out = resizeImage(grayImage([[0, 200], [40, 120]]), 4, 4, 'bilinear');
+    const out = resizeImage(
+      grayImage([
+        [0, 200],
+        [40, 120],
+      ]),
+      4,
+      4,
+      'bilinear',
+    );
     // horizontal: [0,50,150,200] and [40,60,100,120]; vertical rows 1,2 mix them .75/.25 and .25/.75
     expect(channel0(out)).toEqual([
-      0, 50, 150, 200,
-      10, 53, 138, 180, // 52.5 → 53, 137.5 → 138
-      30, 58, 113, 140, // 57.5 → 58, 112.5 → 113
-      40, 60, 100, 120,
+      0,
+      50,
+      150,
+      200,
+      10,
+      53,
+      138,
+      180, // 52.5 → 53, 137.5 → 138
+      30,
+      58,
+      113,
+      140, // 57.5 → 58, 112.5 → 113
+      40,
+      60,
+      100,
+      120,
     ]);
   });
 
@@ -88,27 +112,39 @@ describe('PIL-style resize, hand-computed', () => {
 });
 
 describe('bit-exact against Pillow 9.4 goldens (gen_pil_golden.py)', () => {
-  it.each(golden.resize.map((c): [string, Case] => [`${c.w}×${c.h} → ${c.outW}×${c.outH} ${c.interp}`, c]))('resize %s', (_n, c) => {
-    const img = { width: c.w, height: c.h, data: b64(c.input) };
-    const out = resizeImage(img, c.outW, c.outH, c.interp);
-    expect(Buffer.from(out.data).toString('base64')).toBe(c.expected);
-  });
+  it.each(golden.resize.map((c): [string, Case] => [`${c.w}×${c.h} → ${c.outW}×${c.outH} ${c.interp}`, c]))(
+    'resize %s',
+    (_n, c) => {
+      const img = { width: c.w, height: c.h, data: b64(c.input) };
+      const out = resizeImage(img, c.outW, c.outH, c.interp);
+      expect(Buffer.from(out.data).toString('base64')).toBe(c.expected);
+    },
+  );
 
-  it.each(golden.torchvision.map((c): [string, Case] => [c.interp, c]))('Resize(32) + CenterCrop(28) %s on random 61×45', (_n, c) => {
-    expect(resizeShorterSize(c.w, c.h, c.short)).toEqual(c.resized);
-    const { left, top } = centerCropOffsets(c.resized[0], c.resized[1], c.crop);
-    expect([left, top]).toEqual(c.offsets);
-    const crop = preprocessToCrop({ width: c.w, height: c.h, data: b64(c.input) }, spec({ resizeShorter: c.short, crop: c.crop, interpolation: c.interp }));
-    expect(Buffer.from(crop).toString('base64')).toBe(c.expected);
-  });
+  it.each(golden.torchvision.map((c): [string, Case] => [c.interp, c]))(
+    'Resize(32) + CenterCrop(28) %s on random 61×45',
+    (_n, c) => {
+      expect(resizeShorterSize(c.w, c.h, c.short)).toEqual(c.resized);
+      const { left, top } = centerCropOffsets(c.resized[0], c.resized[1], c.crop);
+      expect([left, top]).toEqual(c.offsets);
+      const crop = preprocessToCrop(
+        { width: c.w, height: c.h, data: b64(c.input) },
+        spec({ resizeShorter: c.short, crop: c.crop, interpolation: c.interp }),
+      );
+      expect(Buffer.from(crop).toString('base64')).toBe(c.expected);
+    },
+  );
 
-  it.each(golden.procedural.map((c): [string, Case] => [`${c.w}×${c.h} ${c.interp}`, c]))('Resize(256) + CenterCrop(224) %s', (_n, c) => {
-    expect(resizeShorterSize(c.w, c.h, 256)).toEqual(c.resized);
-    const crop = preprocessToCrop(proceduralImage(c.w, c.h), spec({ interpolation: c.interp }));
-    const p = (100 * 224 + 37) * 3;
-    expect(Array.from(crop.subarray(p, p + 3))).toEqual(c.pixel_100_37);
-    expect(fnv1a(crop)).toBe(c.fnv1a);
-  });
+  it.each(golden.procedural.map((c): [string, Case] => [`${c.w}×${c.h} ${c.interp}`, c]))(
+    'Resize(256) + CenterCrop(224) %s',
+    (_n, c) => {
+      expect(resizeShorterSize(c.w, c.h, 256)).toEqual(c.resized);
+      const crop = preprocessToCrop(proceduralImage(c.w, c.h), spec({ interpolation: c.interp }));
+      const p = (100 * 224 + 37) * 3;
+      expect(Array.from(crop.subarray(p, p + 3))).toEqual(c.pixel_100_37);
+      expect(fnv1a(crop)).toBe(c.fnv1a);
+    },
+  );
 });
 
 describe('torchvision geometry', () => {
@@ -126,20 +162,28 @@ describe('torchvision geometry', () => {
   });
 
   it('the cropped window equals a full resize followed by the crop (odd sizes)', () => {
-    for (const [w, h, interp] of [[97, 61, 'bilinear'], [61, 97, 'bicubic'], [40, 40, 'bicubic']] as const) {
+    for (const [w, h, interp] of [
+      [97, 61, 'bilinear'],
+      [61, 97, 'bicubic'],
+      [40, 40, 'bicubic'],
+    ] as const) {
       const img = proceduralImage(w, h);
       const s = spec({ resizeShorter: 36, crop: 31, interpolation: interp });
       const [rw, rh] = resizeShorterSize(w, h, 36);
       const full = resizeImage(img, rw, rh, interp);
       const { left, top } = centerCropOffsets(rw, rh, 31);
       const expected = new Uint8Array(31 * 31 * 3);
-      for (let y = 0; y < 31; y++) expected.set(full.data.subarray(((top + y) * rw + left) * 3, ((top + y) * rw + left + 31) * 3), y * 31 * 3);
+      for (let y = 0; y < 31; y++)
+        expected.set(full.data.subarray(((top + y) * rw + left) * 3, ((top + y) * rw + left + 31) * 3), y * 31 * 3);
       expect(preprocessToCrop(img, s)).toEqual(expected);
     }
   });
 
   it('a crop larger than the resized image is zero-padded around the centre', () => {
-    const img = grayImage([[9, 9], [9, 9]]);
+    const img = grayImage([
+      [9, 9],
+      [9, 9],
+    ]);
     const crop = preprocessToCrop(img, spec({ resizeShorter: 2, crop: 4 }));
     expect(channel0({ width: 4, height: 4, data: crop })).toEqual([0, 0, 0, 0, 0, 9, 9, 0, 0, 9, 9, 0, 0, 0, 0, 0]);
   });

@@ -5,14 +5,22 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readModelBody } from '../../src/lib/data/read-model.ts';
-import { classIndexFromUrl, datasetFromManifest, datasetFromPickedFiles, downloadModel, type Fetcher } from '../../src/lib/data/sources.ts';
+import {
+  classIndexFromUrl,
+  datasetFromManifest,
+  datasetFromPickedFiles,
+  downloadModel,
+  type Fetcher,
+} from '../../src/lib/data/sources.ts';
 import { QpError } from '../../src/lib/protocol/errors.ts';
 
 const CLASS_INDEX = { '0': ['n01440764', 'tench'], '1': ['n01443537', 'goldfish'] };
 const enc = (s: string) => new TextEncoder().encode(s);
 
 /** A fetch that serves `routes` (absolute URL → body and content type) and 404 otherwise. */
-function fakeFetcher(routes: Record<string, { body: string | Uint8Array<ArrayBuffer>; type?: string }>): Fetcher & { seen: string[] } {
+function fakeFetcher(
+  routes: Record<string, { body: string | Uint8Array<ArrayBuffer>; type?: string }>,
+): Fetcher & { seen: string[] } {
   const seen: string[] = [];
   const f = async (input: RequestInfo | URL): Promise<Response> => {
     const url = String(input);
@@ -27,7 +35,10 @@ function fakeFetcher(routes: Record<string, { body: string | Uint8Array<ArrayBuf
 const signal = new AbortController().signal;
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
-  const e = await p.then(() => undefined, (x: unknown) => x);
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
   expect(e).toBeInstanceOf(QpError);
   expect((e as QpError).message).toMatch(/[.)]$/);
   return (e as QpError).code;
@@ -36,7 +47,7 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 describe('datasetFromManifest', () => {
   const json = (x: unknown) => ({ body: JSON.stringify(x), type: 'application/json' });
 
-  it('lists the manifest\'s files, labels them by the class index beside it and fetches images lazily', async () => {
+  it("lists the manifest's files, labels them by the class index beside it and fetches images lazily", async () => {
     const f = fakeFetcher({
       'http://host/data/manifest.json': json({ files: ['n01440764_1.JPEG', 'n01443537_2.JPEG', 'readme.txt'] }),
       'http://host/data/imagenet_class_index.json': json(CLASS_INDEX),
@@ -53,7 +64,7 @@ describe('datasetFromManifest', () => {
     expect(Array.from(await ds.items[1].read())).toEqual([1, 2, 3]);
   });
 
-  it('uses the manifest\'s classIndex relative to the manifest, or the one given', async () => {
+  it("uses the manifest's classIndex relative to the manifest, or the one given", async () => {
     const f = fakeFetcher({
       'http://host/data/manifest.json': json({ files: ['n01440764_1.JPEG'], classIndex: '../labels.json' }),
       'http://host/labels.json': json(CLASS_INDEX),
@@ -66,8 +77,16 @@ describe('datasetFromManifest', () => {
 
   it('refuses a missing, non-JSON or list-less manifest and an HTML image with clear codes', async () => {
     expect(await codeOf(datasetFromManifest(fakeFetcher({}), '/nope/', signal))).toBe('DATA_NOT_FOUND');
-    expect(await codeOf(datasetFromManifest(fakeFetcher({ 'http://host/d/manifest.json': { body: 'files:' } }), '/d/', signal))).toBe('DATA_NOT_FOUND');
-    expect(await codeOf(datasetFromManifest(fakeFetcher({ 'http://host/d/manifest.json': json({ files: [1] }) }), '/d/', signal))).toBe('DATA_NOT_FOUND');
+    expect(
+      await codeOf(
+        datasetFromManifest(fakeFetcher({ 'http://host/d/manifest.json': { body: 'files:' } }), '/d/', signal),
+      ),
+    ).toBe('DATA_NOT_FOUND');
+    expect(
+      await codeOf(
+        datasetFromManifest(fakeFetcher({ 'http://host/d/manifest.json': json({ files: [1] }) }), '/d/', signal),
+      ),
+    ).toBe('DATA_NOT_FOUND');
     const f = fakeFetcher({
       'http://host/d/manifest.json': json({ files: ['n01440764_1.JPEG'] }),
       'http://host/d/imagenet_class_index.json': json(CLASS_INDEX),
@@ -78,7 +97,9 @@ describe('datasetFromManifest', () => {
   });
 
   it('refuses a class index that is not JSON', async () => {
-    expect(await codeOf(classIndexFromUrl(fakeFetcher({ 'http://host/ci.json': { body: '{' } }), '/ci.json', signal))).toBe('LABELS_INVALID');
+    expect(
+      await codeOf(classIndexFromUrl(fakeFetcher({ 'http://host/ci.json': { body: '{' } }), '/ci.json', signal)),
+    ).toBe('LABELS_INVALID');
   });
 });
 
@@ -86,9 +107,12 @@ describe('datasetFromPickedFiles', () => {
   const file = (name: string, body: string) => new File([body], name);
 
   it('takes the class index from a picked .json file', async () => {
-    const ds = await datasetFromPickedFiles([file('n01440764_1.JPEG', 'x'), file('classes.json', JSON.stringify(CLASS_INDEX))], async () => {
-      throw new Error('the fallback must not be asked');
-    });
+    const ds = await datasetFromPickedFiles(
+      [file('n01440764_1.JPEG', 'x'), file('classes.json', JSON.stringify(CLASS_INDEX))],
+      async () => {
+        throw new Error('the fallback must not be asked');
+      },
+    );
     expect([ds.name, ds.classes, ds.items.length]).toEqual(['files', 2, 1]);
   });
 
@@ -96,14 +120,19 @@ describe('datasetFromPickedFiles', () => {
     const picked = [file('n01443537_1.JPEG', 'x')];
     expect((await datasetFromPickedFiles(picked, async () => [['n01443537', 'goldfish']])).items[0].label).toBe(0);
     expect(await codeOf(datasetFromPickedFiles(picked, async () => undefined))).toBe('LABELS_INVALID');
-    expect(await codeOf(datasetFromPickedFiles([file('ci.json', 'not json')], async () => undefined))).toBe('LABELS_INVALID');
+    expect(await codeOf(datasetFromPickedFiles([file('ci.json', 'not json')], async () => undefined))).toBe(
+      'LABELS_INVALID',
+    );
   });
 });
 
 describe('downloadModel and the body reader', () => {
   it('downloads with progress and refuses a web page', async () => {
     const body = new Uint8Array(1000).fill(8);
-    const f = fakeFetcher({ 'http://host/m.onnx': { body }, 'http://host/missing.onnx': { body: '<html>', type: 'text/html' } });
+    const f = fakeFetcher({
+      'http://host/m.onnx': { body },
+      'http://host/missing.onnx': { body: '<html>', type: 'text/html' },
+    });
     const seen: number[] = [];
     const got = await downloadModel(f, '/m.onnx', 'm', signal, 1000, (p) => seen.push(p.loaded));
     expect(got).toEqual(body);

@@ -11,11 +11,18 @@ import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/experiment/config.ts';
 import type { RunInputs } from '../../src/lib/experiment/types.ts';
 import { runExperiments } from '../../src/lib/pipeline/run.ts';
-import { ESTIMATE_BATCH, estimateAccuracy, prepareEstimate, type EstimateCache, type StoredGroupStats } from '../../src/lib/pipeline/estimate.ts';
+import {
+  ESTIMATE_BATCH,
+  estimateAccuracy,
+  prepareEstimate,
+  type EstimateCache,
+  type StoredGroupStats,
+} from '../../src/lib/pipeline/estimate.ts';
 import { memoryDataset, syntheticImages } from '../integration/pipeline-helpers.ts';
 
 const MODEL = new Uint8Array(readFileSync(join(import.meta.dirname, '../fixtures/bad-inputs/valid-tiny.onnx')));
-const cfg = (extra = {}) => resolveConfig({ backend: 'tensorrt', model: 'test:estimate', calib: 4, eval: 10, seed: 3, ...extra });
+const cfg = (extra = {}) =>
+  resolveConfig({ backend: 'tensorrt', model: 'test:estimate', calib: 4, eval: 10, seed: 3, ...extra });
 
 describe('background estimate', () => {
   let inputs: RunInputs;
@@ -87,7 +94,10 @@ describe('background estimate', () => {
 
   it('rebuilds from stored statistics after a reload, with the same numbers', async () => {
     let saved: StoredGroupStats | undefined;
-    const store = { load: async (k: string) => (saved?.key === k ? saved : undefined), save: async (s: StoredGroupStats) => void (saved = structuredClone(s)) };
+    const store = {
+      load: async (k: string) => (saved?.key === k ? saved : undefined),
+      save: async (s: StoredGroupStats) => void (saved = structuredClone(s)),
+    };
     const first = await estimateAccuracy(cfg({ wBits: 5 }), inputs, new Map(), { images: 6, store });
     expect(saved).toBeDefined();
     const after = await estimateAccuracy(cfg({ wBits: 5 }), inputs, new Map(), { images: 6, store });
@@ -96,7 +106,7 @@ describe('background estimate', () => {
     expect(after.agreement).toBe(first.agreement);
   });
 
-  it('says when it leaves out the config\'s weight rounding stage', async () => {
+  it("says when it leaves out the config's weight rounding stage", async () => {
     const cache: EstimateCache = new Map();
     const plain = await estimateAccuracy(cfg({ wBits: 4 }), inputs, cache, { images: 6 });
     expect(plain.ptqSkipped).toBeUndefined();
@@ -110,6 +120,8 @@ describe('background estimate', () => {
   it('is cancelled by its signal', async () => {
     const ctl = new AbortController();
     ctl.abort();
-    await expect(estimateAccuracy(cfg(), inputs, new Map(), { images: 6, signal: ctl.signal })).rejects.toMatchObject({ code: 'CANCELLED' });
+    await expect(estimateAccuracy(cfg(), inputs, new Map(), { images: 6, signal: ctl.signal })).rejects.toMatchObject({
+      code: 'CANCELLED',
+    });
   });
 });

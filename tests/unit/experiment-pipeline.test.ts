@@ -42,7 +42,14 @@ vi.mock('../../src/lib/experiment/quantize.ts', async (orig) => {
   return { ...m, quantizeWeights: vi.fn(m.quantizeWeights) };
 });
 
-const SPEC: PreprocessSpec = { resizeShorter: 8, crop: 8, interpolation: 'bilinear', mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], layout: 'NCHW' };
+const SPEC: PreprocessSpec = {
+  resizeShorter: 8,
+  crop: 8,
+  interpolation: 'bilinear',
+  mean: [0.5, 0.5, 0.5],
+  std: [0.25, 0.25, 0.25],
+  layout: 'NCHW',
+};
 const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 const TINY = new Uint8Array(readFileSync(join(import.meta.dirname, '../fixtures/bad-inputs/valid-tiny.onnx'))); // 10 classes, dynamic batch
 
@@ -56,13 +63,20 @@ describe('calibration statistics merging', () => {
   const images = crops(10, 11); // observer batches of 4: [0..3], [4..7], [8, 9]
   const tensors = findQuantPoints(g, ALL).activations.map((p) => p.tensor);
   // the exact two-pass form: these checks compare every binned value (the sampled one-pass form has its own tests)
-  const base = { batchSize: 4, histBatchSize: 4, histogram: true, moments: true, bins: 32, histogramMode: 'exact' as const };
+  const base = {
+    batchSize: 4,
+    histBatchSize: 4,
+    histogram: true,
+    moments: true,
+    bins: 32,
+    histogramMode: 'exact' as const,
+  };
 
   it('gives per-observer-batch min, max, Σx, count and histograms equal to those of the fetched activations', async () => {
     const engine = await createNodeWasmEngine(2);
     const stats = await collectActivationStats(engine, g, tensors, images, SPEC, base);
     const session = await engine.createSession(serializeModel(addOutputs(g, tensors)));
-    const all = (await session.run({ input: batches(images, SPEC, 10).next().value!.tensor }, tensors));
+    const all = await session.run({ input: batches(images, SPEC, 10).next().value!.tensor }, tensors);
     await session.release();
     for (const t of tensors) {
       const data = all[t].data;
@@ -76,7 +90,11 @@ describe('calibration statistics merging', () => {
         hi = Math.max(hi, v);
       }
       expect([s.histLo, s.histHi]).toEqual([lo, hi]);
-      [[0, 4], [4, 8], [8, 10]].forEach(([a, b], k) => {
+      [
+        [0, 4],
+        [4, 8],
+        [8, 10],
+      ].forEach(([a, b], k) => {
         const part = data.subarray(a * per, b * per);
         const bs = s.batches[k];
         expect(bs.count).toBe(part.length);
@@ -84,7 +102,10 @@ describe('calibration statistics merging', () => {
         expect(bs.max).toBeCloseTo(Math.max(...part), 5);
         const sum = part.reduce((x, v) => x + v, 0);
         expect(bs.sum).toBeCloseTo(sum, 2);
-        expect(bs.sumSq).toBeCloseTo(part.reduce((x, v) => x + v * v, 0), 1);
+        expect(bs.sumSq).toBeCloseTo(
+          part.reduce((x, v) => x + v * v, 0),
+          1,
+        );
         const counts = new Uint32Array(32);
         accumulateCounts(part, lo, hi, counts);
         expect(Array.from(bs.hist!)).toEqual(Array.from(counts));
@@ -95,8 +116,16 @@ describe('calibration statistics merging', () => {
   it('merges batch-1 feeds and small histogram sub-batches into the same observer batches', async () => {
     const engine = await createNodeWasmEngine(2);
     const whole = await collectActivationStats(engine, g, tensors, images, SPEC, base);
-    const fed1 = await collectActivationStats(engine, g, tensors, images, SPEC, { ...base, feedBatchSize: 1, histBatchSize: 1 });
-    const fed2 = await collectActivationStats(engine, g, tensors, images, SPEC, { ...base, feedBatchSize: 2, histBatchSize: 2 });
+    const fed1 = await collectActivationStats(engine, g, tensors, images, SPEC, {
+      ...base,
+      feedBatchSize: 1,
+      histBatchSize: 1,
+    });
+    const fed2 = await collectActivationStats(engine, g, tensors, images, SPEC, {
+      ...base,
+      feedBatchSize: 2,
+      histBatchSize: 2,
+    });
     for (const other of [fed1, fed2]) {
       for (const t of tensors) {
         const a = whole.get(t)!;
@@ -116,7 +145,10 @@ describe('calibration statistics merging', () => {
 });
 
 /** An engine whose every session returns fixed logits rows in order, whatever it is fed. */
-function scriptedEngine(rowsFor: (session: number) => number[][], classes: number): { engine: Engine; created: number } {
+function scriptedEngine(
+  rowsFor: (session: number) => number[][],
+  classes: number,
+): { engine: Engine; created: number } {
   const state = { engine: undefined as unknown as Engine, created: 0 };
   state.engine = {
     kind: 'wasm',
@@ -145,23 +177,50 @@ describe('runConfig accuracy and agreement', () => {
     const g = foldBatchNorm(smallCnn({ seed: 3 })).graph; // only its quantization points matter here
     const points = findQuantPoints(g, ALL);
     const calib = crops(4, 1);
-    const stats = await collectActivationStats(await createNodeWasmEngine(1), g, points.activations.map((p) => p.tensor), calib, SPEC, {
-      batchSize: 4, histBatchSize: 4, histogram: false, moments: false, bins: 16,
-    });
+    const stats = await collectActivationStats(
+      await createNodeWasmEngine(1),
+      g,
+      points.activations.map((p) => p.tensor),
+      calib,
+      SPEC,
+      {
+        batchSize: 4,
+        histBatchSize: 4,
+        histogram: false,
+        moments: false,
+        bins: 16,
+      },
+    );
     const labels = [3, 0, 4, 2, 1, 1];
     // quantized rankings, best first: top-1 hits on images 0, 3; top-5-only hits on 1, 4; image 2 and 5 miss
     const q = [[3, 1], [1, 2, 0], [0, 1, 2, 3, 5], [2], [0, 2, 3, 4, 1], [0, 2, 3, 4, 5]];
     const fp32Preds = Int32Array.from([3, 0, 0, 2, 1, 4]); // agrees with q's top-1 on images 0, 2, 3
     const { engine } = scriptedEngine(() => q, 8); // 8 classes, so top-5 can miss
     const group: PreparedGroup = {
-      graph: g, points, calibCrops: calib, evalCrops: crops(6, 2), evalLabels: labels, skipped: 0,
-      fp32: { n: 6, top1Hits: 4, top5Hits: 6, preds: fp32Preds }, stats, seconds: 0, uncorrected: new Map(), stageShared: new Map(),
+      graph: g,
+      points,
+      calibCrops: calib,
+      evalCrops: crops(6, 2),
+      evalLabels: labels,
+      skipped: 0,
+      fp32: { n: 6, top1Hits: 4, top5Hits: 6, preds: fp32Preds },
+      stats,
+      seconds: 0,
+      uncorrected: new Map(),
+      stageShared: new Map(),
     };
     const cfg = resolveConfig({ backend: 'tensorrt', model: 'test:tiny', calib: 4, eval: 6 });
-    const inputs = { engine, modelBytes: serializeModel(g), model: { id: 'test:tiny', label: 'tiny', preprocess: SPEC, classes: 5 }, dataset: memoryDataset([], 5) };
+    const inputs = {
+      engine,
+      modelBytes: serializeModel(g),
+      model: { id: 'test:tiny', label: 'tiny', preprocess: SPEC, classes: 5 },
+      dataset: memoryDataset([], 5),
+    };
     for (const evalBatch of [1, 4]) {
       group.uncorrected.clear();
-      const r = await runConfig(engine, group, cfg, inputs, quantize.quantizeWeights(g, points, cfg), { tuning: { evalBatch, calibBatch: 4, histBatch: 4 } });
+      const r = await runConfig(engine, group, cfg, inputs, quantize.quantizeWeights(g, points, cfg), {
+        tuning: { evalBatch, calibBatch: 4, histBatch: 4 },
+      });
       expect([r.quant.top1, r.quant.top5]).toEqual([2 / 6, 4 / 6]);
       expect(r.agreement).toBe(3 / 6);
       expect([r.fp32.top1, r.fp32.top5]).toEqual([4 / 6, 1]);
@@ -177,7 +236,11 @@ function labelledImages(n: number, classes: number): MemoryImage[] {
     const v = 20 * label + 20;
     const data = Buffer.alloc(16 * 16 * 4, v);
     for (let p = 3; p < data.length; p += 4) data[p] = 255;
-    return { id: `solid-${i}.jpg`, label, bytes: new Uint8Array(jpeg.encode({ width: 16, height: 16, data }, 95).data) };
+    return {
+      id: `solid-${i}.jpg`,
+      label,
+      bytes: new Uint8Array(jpeg.encode({ width: 16, height: 16, data }, 95).data),
+    };
   });
 }
 
@@ -238,7 +301,9 @@ describe('splits, reuse and sharing in runPipeline', () => {
     const images = labelledImages(24, 10);
     const cfg = resolveConfig({ backend: 'tensorrt', model: 'test:tiny', calib: 5, eval: 15, seed: 2 });
     for (const fixedBatch of [false, true]) {
-      const [r] = await runPipeline([cfg], inputsFor(pixelOracle(wasm, 10), images, 'labelled'), { tuning: { evalBatch: 4, calibBatch: 4, histBatch: 2, fixedBatch } });
+      const [r] = await runPipeline([cfg], inputsFor(pixelOracle(wasm, 10), images, 'labelled'), {
+        tuning: { evalBatch: 4, calibBatch: 4, histBatch: 2, fixedBatch },
+      });
       expect(r.images).toEqual({ calib: 5, eval: 15, skipped: 0 });
       expect(r.fp32.top1).toBe(1);
       expect(r.quant.top1).toBe(1);
@@ -255,14 +320,18 @@ describe('splits, reuse and sharing in runPipeline', () => {
     const [b] = await runPipeline([cfg], inputs, { evalBatch: 3 });
     expect({ ...b, seconds: 0, createdAt: 0 }).toEqual({ ...a, seconds: 0, createdAt: 0 });
     // the evaluation sessions of the second run saw batches of at most 3 images
-    const fqRows = sessions.slice(firstRuns).filter((s) => s.fakeQuant()).flatMap((s) => s.outputs.map((o) => o.length / 10));
+    const fqRows = sessions
+      .slice(firstRuns)
+      .filter((s) => s.fakeQuant())
+      .flatMap((s) => s.outputs.map((o) => o.length / 10));
     expect(Math.max(...fqRows)).toBe(3);
     await expect(runPipeline([cfg], inputs, { evalBatch: 0 })).rejects.toThrow(/positive whole number/);
   });
 
   it('quantizes weights once per weight key and evaluates the uncorrected model once per quantization key', async () => {
     const { engine, sessions } = spyEngine(wasm, 'output');
-    const c = (extra = {}) => resolveConfig({ backend: 'tensorrt', model: 'test:tiny', calib: 4, eval: 6, seed: 3, ...extra });
+    const c = (extra = {}) =>
+      resolveConfig({ backend: 'tensorrt', model: 'test:tiny', calib: 4, eval: 6, seed: 3, ...extra });
     const configs = [
       c(), //                                           weights A, quant 1
       c({ aObserver: 'mse' }), //                        weights A, quant 2
@@ -299,4 +368,3 @@ describe('splits, reuse and sharing in runPipeline', () => {
     expect(quantize.weightKey(configs[4])).not.toBe(quantize.weightKey(configs[0]));
   });
 });
-

@@ -11,7 +11,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/lib/experiment/config.ts';
-import { includeActivation, quantKey, quantizeActivations, quantizeWeights, weightKey } from '../../src/lib/experiment/quantize.ts';
+import {
+  includeActivation,
+  quantKey,
+  quantizeActivations,
+  quantizeWeights,
+  weightKey,
+} from '../../src/lib/experiment/quantize.ts';
 import type { ActivationPoint, QuantPoints } from '../../src/lib/onnx/placement.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
 import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
@@ -19,10 +25,16 @@ import type { ActivationStats } from '../../src/lib/quant/types.ts';
 import { smallCnn } from './onnx-helpers.ts';
 
 const point = (tensor: string, rules: ActivationPoint['rules'], first = false, last = false): ActivationPoint => ({
-  tensor, consumers: [], reasons: [], rules, firstLayerInput: first, lastLayerInput: last,
+  tensor,
+  consumers: [],
+  reasons: [],
+  rules,
+  firstLayerInput: first,
+  lastLayerInput: last,
 });
 const batch = (min: number, max: number) => ({ min, max, sum: NaN, sumSq: NaN, count: 100 });
-const points = (acts: ActivationPoint[]): QuantPoints => ({ activations: acts, weights: [], unquantizedOps: [] }) as unknown as QuantPoints;
+const points = (acts: ActivationPoint[]): QuantPoints =>
+  ({ activations: acts, weights: [], unquantizedOps: [] }) as unknown as QuantPoints;
 
 describe('activation sign under aSign auto', () => {
   const cfg = resolveConfig({ backend: 'openvino', aObserver: 'minmax', firstLast8bit: false });
@@ -42,13 +54,21 @@ describe('activation sign under aSign auto', () => {
   });
 
   it('follows an explicit sign whatever the range', () => {
-    const signed = quantizeActivations(points([point('relu', ['conv'])]), stats, resolveConfig({ ...cfg, aSign: 'signed' }));
+    const signed = quantizeActivations(
+      points([point('relu', ['conv'])]),
+      stats,
+      resolveConfig({ ...cfg, aSign: 'signed' }),
+    );
     expect(signed[0].qparams.qmin).toBeLessThan(0);
   });
 });
 
 describe('placement filtering', () => {
-  const on = (rules: Partial<ExperimentConfig['placement']>) => resolveConfig({ backend: 'tensorrt', placement: { conv: false, gemm: false, add: false, pool: false, concat: false, modelInput: false, ...rules } });
+  const on = (rules: Partial<ExperimentConfig['placement']>) =>
+    resolveConfig({
+      backend: 'tensorrt',
+      placement: { conv: false, gemm: false, add: false, pool: false, concat: false, modelInput: false, ...rules },
+    });
   it('keeps a point found by several rules when any one of them is on', () => {
     const p = point('t', ['add', 'pool']);
     expect(includeActivation(p, on({ pool: true }))).toBe(true);
@@ -61,13 +81,24 @@ describe('firstLast8bit', () => {
   it('keeps the first and last weighted layers and their inputs at 8 bits under W4A4', () => {
     const g = smallCnn({ seed: 4 });
     const qp = findQuantPoints(g, { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true });
-    const cfg = resolveConfig({ backend: 'academic', wBits: 4, aBits: 4, firstLast8bit: true, wObserver: 'minmax', aObserver: 'minmax', wSymmetric: true, wNarrowRange: false });
+    const cfg = resolveConfig({
+      backend: 'academic',
+      wBits: 4,
+      aBits: 4,
+      firstLast8bit: true,
+      wObserver: 'minmax',
+      aObserver: 'minmax',
+      wSymmetric: true,
+      wNarrowRange: false,
+    });
     const w = quantizeWeights(g, qp, cfg);
     const range = w.map((x) => x.qparams.qmax - x.qparams.qmin);
     expect(range[0]).toBe(255);
     expect(range[range.length - 1]).toBe(255);
     for (const r of range.slice(1, -1)) expect(r).toBe(15);
-    const stats = new Map(qp.activations.map((p): [string, ActivationStats] => [p.tensor, { batches: [batch(-1, 2)] }]));
+    const stats = new Map(
+      qp.activations.map((p): [string, ActivationStats] => [p.tensor, { batches: [batch(-1, 2)] }]),
+    );
     const acts = quantizeActivations(qp, stats, cfg);
     for (const a of acts) {
       const eight = a.point.firstLayerInput || a.point.lastLayerInput;
@@ -80,12 +111,22 @@ describe('firstLast8bit', () => {
 describe('weight and quantization keys', () => {
   const base = resolveConfig({ backend: 'tensorrt' });
   const weightFields: Partial<ExperimentConfig>[] = [
-    { wBits: 4 }, { wGranularity: base.wGranularity === 'per-channel' ? 'per-tensor' : 'per-channel' }, { wSymmetric: !base.wSymmetric },
-    { wNarrowRange: !base.wNarrowRange }, { wPowerOfTwo: !base.wPowerOfTwo }, { wObserver: 'mse' }, { firstLast8bit: !base.firstLast8bit },
+    { wBits: 4 },
+    { wGranularity: base.wGranularity === 'per-channel' ? 'per-tensor' : 'per-channel' },
+    { wSymmetric: !base.wSymmetric },
+    { wNarrowRange: !base.wNarrowRange },
+    { wPowerOfTwo: !base.wPowerOfTwo },
+    { wObserver: 'mse' },
+    { firstLast8bit: !base.firstLast8bit },
   ];
   const actFields: Partial<ExperimentConfig>[] = [
-    { aBits: 4 }, { aSymmetric: !base.aSymmetric }, { aNarrowRange: !base.aNarrowRange }, { aPowerOfTwo: !base.aPowerOfTwo },
-    { aSign: 'auto' }, { aObserver: 'kl' }, { placement: { ...base.placement, add: !base.placement.add } },
+    { aBits: 4 },
+    { aSymmetric: !base.aSymmetric },
+    { aNarrowRange: !base.aNarrowRange },
+    { aPowerOfTwo: !base.aPowerOfTwo },
+    { aSign: 'auto' },
+    { aObserver: 'kl' },
+    { placement: { ...base.placement, add: !base.placement.add } },
   ];
   const fixFields: Partial<ExperimentConfig>[] = [{ biasCorrection: true }, { bnReestimate: true }];
 
@@ -120,13 +161,26 @@ describe('quantizeWeights with a memo', () => {
   const counting = () => {
     const m = new Map<string, ReturnType<typeof quantizeWeights>[number]>();
     let fresh = 0;
-    return { memo: { get: (k: string) => m.get(k), set: (k: string, q: ReturnType<typeof quantizeWeights>[number]) => (fresh++, m.set(k, q)) }, fresh: () => fresh };
+    return {
+      memo: {
+        get: (k: string) => m.get(k),
+        set: (k: string, q: ReturnType<typeof quantizeWeights>[number]) => (fresh++, m.set(k, q)),
+      },
+      fresh: () => fresh,
+    };
   };
 
   it('gives what quantizing from scratch gives, whichever weight field changed since the memo was filled', () => {
     const variants: Partial<ExperimentConfig>[] = [
-      { wBits: 4 }, { wBits: 6 }, { wGranularity: 'per-tensor' }, { wSymmetric: !base.wSymmetric }, { wNarrowRange: !base.wNarrowRange },
-      { wPowerOfTwo: !base.wPowerOfTwo }, { wObserver: 'mse' }, { firstLast8bit: !base.firstLast8bit }, { layerBits: { [qp.weights[1].node]: 3 } },
+      { wBits: 4 },
+      { wBits: 6 },
+      { wGranularity: 'per-tensor' },
+      { wSymmetric: !base.wSymmetric },
+      { wNarrowRange: !base.wNarrowRange },
+      { wPowerOfTwo: !base.wPowerOfTwo },
+      { wObserver: 'mse' },
+      { firstLast8bit: !base.firstLast8bit },
+      { layerBits: { [qp.weights[1].node]: 3 } },
     ];
     for (const v of variants) {
       const { memo } = counting();

@@ -19,7 +19,8 @@ import { QpError } from '../../src/lib/protocol/errors.ts';
 import { memoryDataset, syntheticImages } from '../integration/pipeline-helpers.ts';
 
 const MODEL = new Uint8Array(readFileSync(join(import.meta.dirname, '../fixtures/bad-inputs/valid-tiny.onnx'))); // 10 classes
-const cfg = (extra = {}) => resolveConfig({ backend: 'tensorrt', model: 'test:stages', calib: 4, eval: 6, seed: 3, ...extra });
+const cfg = (extra = {}) =>
+  resolveConfig({ backend: 'tensorrt', model: 'test:stages', calib: 4, eval: 6, seed: 3, ...extra });
 
 describe('pipeline stages', () => {
   let engine: Engine;
@@ -50,7 +51,9 @@ describe('pipeline stages', () => {
   });
 
   it('refuses a weight rounding method without the reconstruction stage, and uses the weights a plugged-in one returns', async () => {
-    await expect(runPipeline([cfg({ wBits: 4, ptq: 'gptq' })], inputs)).rejects.toThrow(/gptq weight rounding.*without the reconstruction stage/);
+    await expect(runPipeline([cfg({ wBits: 4, ptq: 'gptq' })], inputs)).rejects.toThrow(
+      /gptq weight rounding.*without the reconstruction stage/,
+    );
     const seen: string[] = [];
     const stages: PipelineStages = {
       weights: {

@@ -19,7 +19,11 @@ import { mulberry32, randn, smallCnn } from './onnx-helpers.ts';
 
 export const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 
-export async function run(bytes: Uint8Array, feeds: Record<string, FloatTensor>, optimization: 'disabled' | 'all' = 'disabled') {
+export async function run(
+  bytes: Uint8Array,
+  feeds: Record<string, FloatTensor>,
+  optimization: 'disabled' | 'all' = 'disabled',
+) {
   const engine = await createNodeWasmEngine(2);
   const s = await engine.createSession(bytes, { optimization });
   try {
@@ -29,34 +33,60 @@ export async function run(bytes: Uint8Array, feeds: Record<string, FloatTensor>,
   }
 }
 
-export const input = (): Record<string, FloatTensor> => ({ input: { data: randn(mulberry32(7), 4 * 3 * 8 * 8, 1.5), dims: [4, 3, 8, 8] } });
+export const input = (): Record<string, FloatTensor> => ({
+  input: { data: randn(mulberry32(7), 4 * 3 * 8 * 8, 1.5), dims: [4, 3, 8, 8] },
+});
 
 /** A simulated run of smallCnn under `cfg`, activation ranges from the FP32 tensors of the test input. */
 /** 8×8 RGB crops (HWC bytes) for the small CNN */
-const CROPS = Array.from({ length: 6 }, (_, k) => Uint8Array.from({ length: 8 * 8 * 3 }, (_, i) => (i * 37 + k * 101) % 256));
+const CROPS = Array.from({ length: 6 }, (_, k) =>
+  Uint8Array.from({ length: 8 * 8 * 3 }, (_, i) => (i * 37 + k * 101) % 256),
+);
 
-export async function simulate(cfg: ExperimentConfig, net: { relu6Clip?: boolean; opset?: number } = {}): Promise<QuantizedRun> {
+export async function simulate(
+  cfg: ExperimentConfig,
+  net: { relu6Clip?: boolean; opset?: number } = {},
+): Promise<QuantizedRun> {
   const graph = foldBatchNorm(smallCnn(net)).graph;
   const points = findQuantPoints(graph, ALL);
   const weights = quantizeWeights(graph, points, cfg);
   const engine = await createNodeWasmEngine(2);
   const tensors = points.activations.filter((p) => includeActivation(p, cfg)).map((p) => p.tensor);
-  const probe: Graph = { ...graph, outputs: [...graph.outputs, ...tensors.filter((t) => t !== 'input').map((t) => makeValueInfo(t, null))] };
+  const probe: Graph = {
+    ...graph,
+    outputs: [...graph.outputs, ...tensors.filter((t) => t !== 'input').map((t) => makeValueInfo(t, null))],
+  };
   const s = await engine.createSession(serializeModel(probe));
   const feeds = input();
   const out: Record<string, FloatTensor> = { ...(await s.run(feeds)), input: feeds.input };
   await s.release();
-  const activations: ActivationQuant[] = points.activations.filter((p) => includeActivation(p, cfg)).map((point) => {
-    const d = out[point.tensor].data;
-    const min = Math.min(...d) * 0.8; // clip a little so saturation is exercised
-    const max = Math.max(...d) * 0.8;
-    const qparams = computeQParams({ min: Float32Array.of(min), max: Float32Array.of(max) }, activationSpec(cfg, min >= 0));
-    return { point, qparams, min, max };
-  });
+  const activations: ActivationQuant[] = points.activations
+    .filter((p) => includeActivation(p, cfg))
+    .map((point) => {
+      const d = out[point.tensor].data;
+      const min = Math.min(...d) * 0.8; // clip a little so saturation is exercised
+      const max = Math.max(...d) * 0.8;
+      const qparams = computeQParams(
+        { min: Float32Array.of(min), max: Float32Array.of(max) },
+        activationSpec(cfg, min >= 0),
+      );
+      return { point, qparams, min, max };
+    });
   const evaluated = insertFakeQuant(graph, {
     weights: new Map(weights.map((w) => [w.point.initializer, w.values])),
     activations: new Map(activations.map((a) => [a.point.tensor, a.qparams])),
   });
-  return { config: cfg, graph, evaluated, weights, activations, evaluation: { crops: CROPS, labels: CROPS.map((_, i) => i % 5), preds: new Int32Array(CROPS.length), spec: { ...TORCHVISION_SPEC, crop: 8, resizeShorter: 8 } } };
+  return {
+    config: cfg,
+    graph,
+    evaluated,
+    weights,
+    activations,
+    evaluation: {
+      crops: CROPS,
+      labels: CROPS.map((_, i) => i % 5),
+      preds: new Int32Array(CROPS.length),
+      spec: { ...TORCHVISION_SPEC, crop: 8, resizeShorter: 8 },
+    },
+  };
 }
-

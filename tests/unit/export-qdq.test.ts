@@ -20,7 +20,10 @@ const cases: [string, Partial<ExperimentConfig>][] = [
   ['TensorRT (narrow signed symmetric)', { backend: 'tensorrt' }],
   ['Academic (asymmetric unsigned, per-channel weights)', { backend: 'academic', placement: ALL }],
   ['SNPE (asymmetric per-tensor weights)', { backend: 'snpe' }],
-  ['power-of-two scales', { backend: 'academic', wPowerOfTwo: true, aPowerOfTwo: true, aSign: 'signed', placement: ALL }],
+  [
+    'power-of-two scales',
+    { backend: 'academic', wPowerOfTwo: true, aPowerOfTwo: true, aSign: 'signed', placement: ALL },
+  ],
   ['W4A4 (int4/uint4, opset 21)', { backend: 'academic', wBits: 4, aBits: 4, firstLast8bit: false, placement: ALL }],
   ['W8A16 (int16 activations, opset 21)', { backend: 'tensorrt', aBits: 16 }],
 ];
@@ -64,9 +67,18 @@ describe('QDQ export reproduces the simulation', () => {
     const dims = sim.graph.initializers.get('w1')!.dims;
     const a = [1.25, 0.7, 1, 2.5];
     const scaled = Float32Array.from(w.values, (v, i) => v * a[Math.floor(i / 27)]);
-    const evaluated = { ...sim.evaluated, initializers: new Map(sim.evaluated.initializers), nodes: sim.evaluated.nodes.map((n) => ({ ...n, inputs: [...n.inputs] })) };
+    const evaluated = {
+      ...sim.evaluated,
+      initializers: new Map(sim.evaluated.initializers),
+      nodes: sim.evaluated.nodes.map((n) => ({ ...n, inputs: [...n.inputs] })),
+    };
     evaluated.initializers.set('w1_corrected', { name: 'w1_corrected', dtype: 'float32', dims, data: scaled });
-    evaluated.initializers.set('b1_corrected', { name: 'b1_corrected', dtype: 'float32', dims: [4], data: Float32Array.of(1, 2, 3, 4) });
+    evaluated.initializers.set('b1_corrected', {
+      name: 'b1_corrected',
+      dtype: 'float32',
+      dims: [4],
+      data: Float32Array.of(1, 2, 3, 4),
+    });
     const conv = evaluated.nodes.find((n) => n.name === 'conv1')!;
     conv.inputs[1] = 'w1_corrected';
     conv.inputs[2] = 'b1_corrected';
@@ -74,8 +86,14 @@ describe('QDQ export reproduces the simulation', () => {
     const dw = d.weights.find((x) => x.node === 'conv1')!;
     expect(dw.maxAbsError).toBeLessThan(1e-6 * Math.max(...scaled.map(Math.abs)));
     expect(dw.qparams.scale[1]).toBeCloseTo(w.qparams.scale[1] * 0.7, 9);
-    expect(Array.from(d.graph.initializers.get(d.graph.nodes.find((n) => n.name === 'conv1')!.inputs[2])!.data as Float32Array)).toEqual([1, 2, 3, 4]);
-    expect(Array.from(fakeQuantize(scaled, dims, dw.qparams)).every((v, i) => Math.abs(v - scaled[i]) < 1e-6)).toBe(true);
+    expect(
+      Array.from(
+        d.graph.initializers.get(d.graph.nodes.find((n) => n.name === 'conv1')!.inputs[2])!.data as Float32Array,
+      ),
+    ).toEqual([1, 2, 3, 4]);
+    expect(Array.from(fakeQuantize(scaled, dims, dw.qparams)).every((v, i) => Math.abs(v - scaled[i]) < 1e-6)).toBe(
+      true,
+    );
   });
 });
 
@@ -86,14 +104,28 @@ describe('range files and the bundle', () => {
     const b = exportRun(sim, 'abcdef0123456789');
     expect(b.folder).toBe('tensorrt-w8a8-abcdef01');
     const files = unzipSync(zipBundle(b));
-    expect(Object.keys(files).sort()).toEqual(['README.txt', 'model.qdq.onnx', 'ranges.json', 'tensorrt.json'].map((f) => `${b.folder}/${f}`));
+    expect(Object.keys(files).sort()).toEqual(
+      ['README.txt', 'model.qdq.onnx', 'ranges.json', 'tensorrt.json'].map((f) => `${b.folder}/${f}`),
+    );
     const trt = JSON.parse(strFromU8(files[`${b.folder}/tensorrt.json`]));
     const ranges = JSON.parse(strFromU8(files[`${b.folder}/ranges.json`]));
     for (const a of sim.activations) {
       expect(trt.tensorrt.blob_range[a.point.tensor]).toBeCloseTo(127 * a.qparams.scale[0], 6);
-      expect(ranges.activations[a.point.tensor]).toMatchObject({ bits: 8, signed: true, narrow_range: true, zero_point: 0, axis: null, scale: a.qparams.scale[0] });
+      expect(ranges.activations[a.point.tensor]).toMatchObject({
+        bits: 8,
+        signed: true,
+        narrow_range: true,
+        zero_point: 0,
+        axis: null,
+        scale: a.qparams.scale[0],
+      });
     }
-    for (const w of sim.weights) expect(ranges.weights[w.point.initializer]).toMatchObject({ bits: 8, axis: 0, scale: Array.from(w.qparams.scale) });
+    for (const w of sim.weights)
+      expect(ranges.weights[w.point.initializer]).toMatchObject({
+        bits: 8,
+        axis: 0,
+        scale: Array.from(w.qparams.scale),
+      });
   });
 
   it('SNPE: encodings carry bitwidth, min, max, scale and offset = −zero point', async () => {
@@ -128,7 +160,10 @@ describe('range files and the bundle', () => {
     it(`Tengine: "tensor scale zero_point" lines, repeated under the Conv output of a fused Conv+${relu6Clip ? 'ReLU6 (Clip 0..6)' : 'Relu'}`, async () => {
       const sim = await simulate(resolveConfig({ backend: 'tengine' }), relu6Clip ? { relu6Clip, opset: 10 } : {});
       const b = exportRun(sim, '3333333333333333');
-      const rows = strFromU8(b.files['tengine.scale']).trim().split('\n').map((l) => l.split(' '));
+      const rows = strFromU8(b.files['tengine.scale'])
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' '));
       for (const a of sim.activations) {
         const row = rows.find((r) => r[0] === a.point.tensor)!;
         expect(Number(row[1])).toBe(a.qparams.scale[0]);
@@ -164,7 +199,9 @@ describe('range files and the bundle', () => {
   });
 
   it('TensorRT with asymmetric activations: no tensorrt.json, with the reason', async () => {
-    const sim = await simulate(resolveConfig({ backend: 'tensorrt', aSymmetric: false, aSign: 'unsigned', aNarrowRange: false }));
+    const sim = await simulate(
+      resolveConfig({ backend: 'tensorrt', aSymmetric: false, aSign: 'unsigned', aNarrowRange: false }),
+    );
     const b = exportRun(sim, '1111111111111111');
     expect(b.files['tensorrt.json']).toBeUndefined();
     expect(b.notes.join(' ')).toMatch(/TensorRT takes symmetric 8-bit/);
@@ -173,19 +210,44 @@ describe('range files and the bundle', () => {
 
 describe('bad input', () => {
   it('weights off every integer grid are refused by name', () => {
-    const qp = computeQParams({ min: Float32Array.of(-1), max: Float32Array.of(1) }, { bits: 8, signed: true, symmetric: true, narrowRange: false, granularity: 'per-tensor', axis: 0, powerOfTwo: false });
+    const qp = computeQParams(
+      { min: Float32Array.of(-1), max: Float32Array.of(1) },
+      {
+        bits: 8,
+        signed: true,
+        symmetric: true,
+        narrowRange: false,
+        granularity: 'per-tensor',
+        axis: 0,
+        powerOfTwo: false,
+      },
+    );
     const orig = fakeQuantize(Float32Array.of(0.5, -0.25, 0.9), [3], qp);
-    expect(() => weightsOnGrid('w', Float32Array.of(0.5, -0.2513, 0.9), [3], qp, orig)).toThrow(/"w" are not on an integer grid/);
+    expect(() => weightsOnGrid('w', Float32Array.of(0.5, -0.2513, 0.9), [3], qp, orig)).toThrow(
+      /"w" are not on an integer grid/,
+    );
   });
 
   it('an opset-11 Softmax of unknown rank cannot be raised to 13', () => {
-    const g = makeGraph({ opset: 11, inputs: [makeValueInfo('x', null)], outputs: [makeValueInfo('y', null)], initializers: [], nodes: [makeNode('Softmax', ['x'], ['y'], { axis: 1 })] });
+    const g = makeGraph({
+      opset: 11,
+      inputs: [makeValueInfo('x', null)],
+      outputs: [makeValueInfo('y', null)],
+      initializers: [],
+      nodes: [makeNode('Softmax', ['x'], ['y'], { axis: 1 })],
+    });
     expect(() => raiseOpset(g, 13)).toThrow(QpError);
     expect(() => raiseOpset(g, 13)).toThrow(/opset 11 and uses Softmax/);
   });
 
   it('opset-11 Unsqueeze gets its axes as an input', () => {
-    const g = makeGraph({ opset: 11, inputs: [makeValueInfo('x', [2])], outputs: [makeValueInfo('y', null)], initializers: [], nodes: [makeNode('Unsqueeze', ['x'], ['y'], { axes: [0] })] });
+    const g = makeGraph({
+      opset: 11,
+      inputs: [makeValueInfo('x', [2])],
+      outputs: [makeValueInfo('y', null)],
+      initializers: [],
+      nodes: [makeNode('Unsqueeze', ['x'], ['y'], { axes: [0] })],
+    });
     raiseOpset(g, 13);
     expect(g.opset).toBe(13);
     expect(g.nodes[0].attrs.axes).toBeUndefined();

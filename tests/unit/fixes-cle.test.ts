@@ -29,11 +29,23 @@ function chain(act: 'relu' | 'relu6', seed = 1, k1 = 3): Graph {
       makeTensor('six', [], [6]),
     ],
     nodes: [
-      makeNode('Conv', ['input', 'w1', 'b1'], ['c1'], { kernel_shape: [k1, k1], pads: [pad1, pad1, pad1, pad1] }, { name: 'conv1' }),
+      makeNode(
+        'Conv',
+        ['input', 'w1', 'b1'],
+        ['c1'],
+        { kernel_shape: [k1, k1], pads: [pad1, pad1, pad1, pad1] },
+        { name: 'conv1' },
+      ),
       act === 'relu'
         ? makeNode('Relu', ['c1'], ['a1'], {}, { name: 'act1' })
         : makeNode('Clip', ['c1', 'zero', 'six'], ['a1'], {}, { name: 'act1' }),
-      makeNode('Conv', ['a1', 'w2', 'b2'], ['c2'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 8 }, { name: 'dw' }),
+      makeNode(
+        'Conv',
+        ['a1', 'w2', 'b2'],
+        ['c2'],
+        { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 8 },
+        { name: 'dw' },
+      ),
       makeNode('Relu', ['c2'], ['a2'], {}, { name: 'act2' }),
       makeNode('Conv', ['a2', 'w3', 'b3'], ['output'], { kernel_shape: [1, 1] }, { name: 'conv3' }),
     ],
@@ -114,7 +126,9 @@ describe('equalize', () => {
     }
     // before: ranges spread over ~3 decades; after: conv1's spread is the geometric mean's
     expect(Math.max(...r1) / Math.min(...r1)).toBeGreaterThan(1000);
-    expect(Math.max(...n1) / Math.min(...n1)).toBeLessThan(Math.sqrt(Math.max(...r1) / Math.min(...r1)) * Math.max(...r2) / Math.min(...r2));
+    expect(Math.max(...n1) / Math.min(...n1)).toBeLessThan(
+      (Math.sqrt(Math.max(...r1) / Math.min(...r1)) * Math.max(...r2)) / Math.min(...r2),
+    );
   });
 
   it('converges on both pairs: every shared channel ends with equal ranges on both sides', () => {
@@ -173,9 +187,14 @@ describe("equalize, ReLU6 mode 'clip'", () => {
     for (let i = 0; i < 8; i++) b1[i] = 3 + i; // conv1 (1×1) outputs sit well above 0, some above 6
     const { graph, pairs } = equalize(g, { relu6: 'clip' });
     const x = input(5, 0.05);
-    const ref = await runGraph({ ...graph, outputs: [...graph.outputs, makeValueInfo('c1', ['N', 8, 6, 6])] }, x, ['output', 'c1']);
+    const ref = await runGraph({ ...graph, outputs: [...graph.outputs, makeValueInfo('c1', ['N', 8, 6, 6])] }, x, [
+      'output',
+      'c1',
+    ]);
     const mins = new Float64Array(8).fill(Infinity);
-    for (let n = 0; n < 2; n++) for (let c = 0; c < 8; c++) for (let k = 0; k < 36; k++) mins[c] = Math.min(mins[c], ref.c1.data[(n * 8 + c) * 36 + k]);
+    for (let n = 0; n < 2; n++)
+      for (let c = 0; c < 8; c++)
+        for (let k = 0; k < 36; k++) mins[c] = Math.min(mins[c], ref.c1.data[(n * 8 + c) * 36 + k]);
     const dist = new Map([[pairs[0].preActivation, { mean: mins, std: new Float64Array(8) }]]);
     const before = Float64Array.from(f32(graph, pairs[0].clipBound!));
     const { graph: ab, absorbed } = absorbHighBias(graph, [pairs[0]], dist);
@@ -189,10 +208,13 @@ describe("equalize, ReLU6 mode 'clip'", () => {
     // conv1's pair feeds the depthwise conv, whose zero padding sees c at the borders: compare the centre
     const out = await runGraph(ab, x);
     let worst = 0;
-    for (let n = 0; n < 2; n++) for (let o = 0; o < 4; o++) for (let y = 2; y < 4; y++) for (let xx = 2; xx < 4; xx++) {
-      const k = ((n * 4 + o) * 6 + y) * 6 + xx;
-      worst = Math.max(worst, Math.abs(ref.output.data[k] - out.output.data[k]));
-    }
+    for (let n = 0; n < 2; n++)
+      for (let o = 0; o < 4; o++)
+        for (let y = 2; y < 4; y++)
+          for (let xx = 2; xx < 4; xx++) {
+            const k = ((n * 4 + o) * 6 + y) * 6 + xx;
+            worst = Math.max(worst, Math.abs(ref.output.data[k] - out.output.data[k]));
+          }
     expect(worst).toBeLessThan(TOL * 10 * Math.max(1, maxAbs(ref.output.data)));
   });
 });
@@ -209,12 +231,17 @@ describe('absorbHighBias', () => {
     }
     const { graph, pairs } = equalize(g, { relu6: 'relu' });
     const x = input(5, 0.1);
-    const withOutputs = (h: Graph) => ({ ...h, outputs: [...h.outputs, makeValueInfo('a2', ['N', 8, 6, 6]), makeValueInfo('c2', ['N', 8, 6, 6])] });
+    const withOutputs = (h: Graph) => ({
+      ...h,
+      outputs: [...h.outputs, makeValueInfo('a2', ['N', 8, 6, 6]), makeValueInfo('c2', ['N', 8, 6, 6])],
+    });
     const ref = await runGraph(withOutputs(graph), x, ['output', 'a2', 'c2']);
     // dw → conv3 (1×1): take c_i = the minimum of dw's output channel i (pre-activation)
     const pre = ref.c2;
     const mins = new Float64Array(8).fill(Infinity);
-    for (let n = 0; n < 2; n++) for (let c = 0; c < 8; c++) for (let k = 0; k < 36; k++) mins[c] = Math.min(mins[c], pre.data[(n * 8 + c) * 36 + k]);
+    for (let n = 0; n < 2; n++)
+      for (let c = 0; c < 8; c++)
+        for (let k = 0; k < 36; k++) mins[c] = Math.min(mins[c], pre.data[(n * 8 + c) * 36 + k]);
     const dist = new Map([[pairs[1].preActivation, { mean: mins, std: new Float64Array(8) }]]);
     const { graph: ab, absorbed } = absorbHighBias(graph, [pairs[1]], dist);
     const c = absorbed.get('dw')!;

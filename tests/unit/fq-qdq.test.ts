@@ -25,15 +25,29 @@ async function outputs(bytes: Uint8Array, feeds: Record<string, FloatTensor>, qd
 }
 
 // several inputs, some far outside the calibrated ranges, so every clamp is reached
-const feeds = (k: number): Record<string, FloatTensor> => ({ input: { data: randn(mulberry32(100 + k), 16 * 3 * 8 * 8, 1 + 2 * k), dims: [16, 3, 8, 8] } });
+const feeds = (k: number): Record<string, FloatTensor> => ({
+  input: { data: randn(mulberry32(100 + k), 16 * 3 * 8 * 8, 1 + 2 * k), dims: [16, 3, 8, 8] },
+});
 
 const cases: [string, Partial<ExperimentConfig>, { replaced: number; clipped: number; kept: number }][] = [
   // TensorRT: narrow signed [-127, 127]; the Relu output needs no Clip, the others do
   ['TensorRT, narrow signed symmetric', { backend: 'tensorrt', placement: ALL }, { replaced: 5, clipped: 4, kept: 0 }],
   ['Academic, asymmetric unsigned', { backend: 'academic', placement: ALL }, { replaced: 5, clipped: 0, kept: 0 }],
-  ['signed asymmetric, full range', { backend: 'academic', placement: ALL, aSign: 'signed' }, { replaced: 5, clipped: 0, kept: 0 }],
-  ['power-of-two scales, narrow', { backend: 'tensorrt', placement: ALL, aPowerOfTwo: true }, { replaced: 5, clipped: 4, kept: 0 }],
-  ['W8A4: 4-bit chains kept', { backend: 'academic', placement: ALL, aBits: 4, firstLast8bit: false }, { replaced: 0, clipped: 0, kept: 5 }],
+  [
+    'signed asymmetric, full range',
+    { backend: 'academic', placement: ALL, aSign: 'signed' },
+    { replaced: 5, clipped: 0, kept: 0 },
+  ],
+  [
+    'power-of-two scales, narrow',
+    { backend: 'tensorrt', placement: ALL, aPowerOfTwo: true },
+    { replaced: 5, clipped: 4, kept: 0 },
+  ],
+  [
+    'W8A4: 4-bit chains kept',
+    { backend: 'academic', placement: ALL, aBits: 4, firstLast8bit: false },
+    { replaced: 0, clipped: 0, kept: 5 },
+  ],
 ];
 
 describe('fake-quant as QuantizeLinear → DequantizeLinear', () => {

@@ -13,7 +13,20 @@ describe('glossary', () => {
   });
 
   it('covers the metrics and settings the issue names', () => {
-    for (const id of ['agreement', 'sqnr', 'top1', 'interval', 'w8a8', 'observer', 'narrow-range', 'power-of-two', 'activation-sign', 'placement', 'bn-folding', 'per-channel']) {
+    for (const id of [
+      'agreement',
+      'sqnr',
+      'top1',
+      'interval',
+      'w8a8',
+      'observer',
+      'narrow-range',
+      'power-of-two',
+      'activation-sign',
+      'placement',
+      'bn-folding',
+      'per-channel',
+    ]) {
       expect(glossaryEntry(id).term.length).toBeGreaterThan(2);
     }
     expect(() => glossaryEntry('nope')).toThrow(/no entry "nope"/);

@@ -1,6 +1,13 @@
 // The introduction widget's math: grid from a range or from scale/zero point, error split, histogram, grid lines.
 import { describe, expect, it } from 'vitest';
-import { gridLines, gridRange, histogram, paramsFromRange, paramsFromScale, quantizationError } from '../../src/lib/intro/quant-widget.ts';
+import {
+  gridLines,
+  gridRange,
+  histogram,
+  paramsFromRange,
+  paramsFromScale,
+  quantizationError,
+} from '../../src/lib/intro/quant-widget.ts';
 import { fakeQuantizeValue } from '../../src/lib/quant/quantizer.ts';
 
 describe('introduction quantization widget', () => {

@@ -16,10 +16,19 @@ describe('layerNames', () => {
     expect(ns[1].label).toBe('block 1 · depthwise 3×3');
     expect(ns[2].label).toBe('block 1 · project 1×1');
     // features.2: expand, depthwise, project
-    expect(ns.slice(3, 6).map((n) => n.label)).toEqual(['block 2 · expand 1×1', 'block 2 · depthwise 3×3', 'block 2 · project 1×1']);
+    expect(ns.slice(3, 6).map((n) => n.label)).toEqual([
+      'block 2 · expand 1×1',
+      'block 2 · depthwise 3×3',
+      'block 2 · project 1×1',
+    ]);
     const b16 = ns.filter((n) => n.block === 'block 16').map((n) => n.role);
     expect(b16).toEqual(['expand 1×1', 'depthwise 3×3', 'project 1×1']);
-    expect(ns.filter((n) => n.block.startsWith('block ')).map((n) => n.block).at(-1)).toBe('block 17');
+    expect(
+      ns
+        .filter((n) => n.block.startsWith('block '))
+        .map((n) => n.block)
+        .at(-1),
+    ).toBe('block 17');
     expect(ns.at(-2)!.label).toBe('head · conv 1×1');
     expect(ns.at(-1)!.label).toBe('classifier · fully connected');
     // the ONNX name travels along and every label is unique
@@ -39,7 +48,12 @@ describe('layerNames', () => {
     expect(ns[0].label).toBe('stem · conv 7×7');
     expect(ns.filter((n) => n.block === 'block 1').map((n) => n.role)).toEqual(['conv 3×3 #1', 'conv 3×3 #2']);
     // layer2.0: two 3×3 convs and the 1×1 downsample on the skip path
-    expect(ns.filter((n) => n.block === 'block 3').map((n) => n.role).sort()).toEqual(['conv 3×3 #1', 'conv 3×3 #2', 'shortcut 1×1']);
+    expect(
+      ns
+        .filter((n) => n.block === 'block 3')
+        .map((n) => n.role)
+        .sort(),
+    ).toEqual(['conv 3×3 #1', 'conv 3×3 #2', 'shortcut 1×1']);
     expect(ns.filter((n) => n.block.startsWith('block ')).at(-1)!.block).toBe('block 8');
     expect(ns.at(-1)!.label).toBe('classifier · fully connected');
   });
@@ -51,7 +65,9 @@ describe('layerNames', () => {
   });
 
   it('displays the label with the ONNX name beside it', () => {
-    expect(displayName({ label: 'block 16 · project 1×1', onnx: 'Conv_94' }, 'Conv_94')).toBe('block 16 · project 1×1 (Conv_94)');
+    expect(displayName({ label: 'block 16 · project 1×1', onnx: 'Conv_94' }, 'Conv_94')).toBe(
+      'block 16 · project 1×1 (Conv_94)',
+    );
     expect(displayName(undefined, 'Conv_94')).toBe('Conv_94');
   });
 });
@@ -84,7 +100,14 @@ describe('graph layout', () => {
     for (const e of view.edges) expect(y.get(e.to)!).toBeGreaterThan(y.get(e.from)!);
     // skip edges go around: more than one distinct x among the nodes
     expect(new Set(lay.nodes.map((n) => Math.round(n.x))).size).toBeGreaterThan(1);
-    const n = normaliseMetric(new Map([['a', 10], ['b', 30], ['c', Infinity]]), 'low');
+    const n = normaliseMetric(
+      new Map([
+        ['a', 10],
+        ['b', 30],
+        ['c', Infinity],
+      ]),
+      'low',
+    );
     expect([n.get('a'), n.get('b'), n.get('c')]).toEqual([0, 1, 1]);
   });
 });

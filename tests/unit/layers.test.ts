@@ -21,7 +21,11 @@ interface CruiseResult {
 /** Runs dependency-cruiser with the project config; JSON out (it exits non-zero on violations). */
 function cruise(...paths: string[]): CruiseResult {
   try {
-    const out = execFileSync(BIN, [...paths, '--config', '.dependency-cruiser.cjs', '--output-type', 'json'], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
+    const out = execFileSync(BIN, [...paths, '--config', '.dependency-cruiser.cjs', '--output-type', 'json'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
     return JSON.parse(out) as CruiseResult;
   } catch (e) {
     const out = (e as { stdout?: string }).stdout;
@@ -54,7 +58,10 @@ function svelteImports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const out: string[] = [];
   for (const script of text.matchAll(/<script[^>]*>([\s\S]*?)<\/script>/g)) {
-    for (const m of script[1].matchAll(/(?:import|export)\s[^'";]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) out.push(m[1] ?? m[2]);
+    for (const m of script[1].matchAll(
+      /(?:import|export)\s[^'";]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g,
+    ))
+      out.push(m[1] ?? m[2]);
   }
   return out;
 }
@@ -74,7 +81,8 @@ describe('layer checker (dependency-cruiser)', () => {
 
   it('sees type-only imports and inline import() types, and fails them against the order', () => {
     const planted = {
-      'src/lib/quant/planted-type.ts': "import type { RunInputs } from '../experiment/types.ts';\nexport type X = RunInputs;\n",
+      'src/lib/quant/planted-type.ts':
+        "import type { RunInputs } from '../experiment/types.ts';\nexport type X = RunInputs;\n",
       'src/lib/onnx/planted-inline.ts': "export type Y = import('../analysis/types.ts').FixReport;\n",
       'src/lib/experiment/planted-value.ts': "export { ANALYSIS_STAGES } from '../analysis/stages.ts';\n",
     };
@@ -95,7 +103,10 @@ describe('layer checker (dependency-cruiser)', () => {
   });
 
   it('fails a component importing the core around state', () => {
-    const planted = { 'src/components/Planted.svelte': "<script lang=\"ts\">\n  import { configLabel } from '../lib/experiment/report.ts';\n  configLabel;\n</script>\n" };
+    const planted = {
+      'src/components/Planted.svelte':
+        '<script lang="ts">\n  import { configLabel } from \'../lib/experiment/report.ts\';\n  configLabel;\n</script>\n',
+    };
     const r = withPlanted(planted, () => cruise('src/components/Planted.svelte'));
     expect(r.summary.violations.some((v) => v.rule.name === 'components-through-state')).toBe(true);
   });

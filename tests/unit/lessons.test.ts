@@ -3,7 +3,14 @@ import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LESSONS } from '../../src/lessons/index.ts';
-import { compare, driftLateOverEarly, evaluateClaim, metricValue, planRuns, runConfig } from '../../src/lessons/claims.ts';
+import {
+  compare,
+  driftLateOverEarly,
+  evaluateClaim,
+  metricValue,
+  planRuns,
+  runConfig,
+} from '../../src/lessons/claims.ts';
 import type { Lesson } from '../../src/lessons/types.ts';
 import { METRICS } from '../../src/lessons/types.ts';
 import { parse, serialize } from '../../src/lib/state/url.ts';
@@ -18,42 +25,53 @@ describe('lessons are well-formed', () => {
     expect(LESSONS.length).toBeGreaterThanOrEqual(10);
     const ids = LESSONS.map((l) => l.id);
     expect(new Set(ids).size).toBe(ids.length);
-    const files = readdirSync(resolve(import.meta.dirname, '../../src/lessons')).filter((f) => !['types.ts', 'claims.ts', 'index.ts', 'run-claims.ts'].includes(f));
+    const files = readdirSync(resolve(import.meta.dirname, '../../src/lessons')).filter(
+      (f) => !['types.ts', 'claims.ts', 'index.ts', 'run-claims.ts'].includes(f),
+    );
     expect(files.sort()).toEqual(ids.map((id) => `${id}.ts`).sort());
   });
 
-  it.each(LESSONS.map((l) => [l.id, l] as [string, Lesson]))('%s has complete text, why in at most 200 words', (_id, l) => {
-    expect(l.id).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
-    for (const s of [l.title, l.question, l.notice, l.why, l.claim.text]) expect(s.trim().length).toBeGreaterThan(10);
-    expect(l.question.trim().endsWith('?')).toBe(true);
-    expect(l.steps.length).toBeGreaterThanOrEqual(2);
-    expect(words(l.why)).toBeLessThanOrEqual(200);
-    expect(words(l.why)).toBeGreaterThanOrEqual(40);
-  });
+  it.each(LESSONS.map((l) => [l.id, l] as [string, Lesson]))(
+    '%s has complete text, why in at most 200 words',
+    (_id, l) => {
+      expect(l.id).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
+      for (const s of [l.title, l.question, l.notice, l.why, l.claim.text]) expect(s.trim().length).toBeGreaterThan(10);
+      expect(l.question.trim().endsWith('?')).toBe(true);
+      expect(l.steps.length).toBeGreaterThanOrEqual(2);
+      expect(words(l.why)).toBeLessThanOrEqual(200);
+      expect(words(l.why)).toBeGreaterThanOrEqual(40);
+    },
+  );
 
-  it.each(LESSONS.map((l) => [l.id, l] as [string, Lesson]))('%s: the link parses without notices, hides something, and is the config of its linkRun', (_id, l) => {
-    const p = parse(l.link);
-    expect(p.notices).toEqual([]);
-    expect(p.hidden.size).toBeGreaterThan(0);
-    const run = l.claim.runs[l.linkRun];
-    expect(run, `linkRun "${l.linkRun}" is not a claim run`).toBeDefined();
-    expect(p.config).toEqual(runConfig(run));
-    // links are written in the codec's canonical form, so copying the app's link gives the same text
-    expect(serialize(p.config, p.hidden)).toBe(l.link);
-  });
+  it.each(LESSONS.map((l) => [l.id, l] as [string, Lesson]))(
+    '%s: the link parses without notices, hides something, and is the config of its linkRun',
+    (_id, l) => {
+      const p = parse(l.link);
+      expect(p.notices).toEqual([]);
+      expect(p.hidden.size).toBeGreaterThan(0);
+      const run = l.claim.runs[l.linkRun];
+      expect(run, `linkRun "${l.linkRun}" is not a claim run`).toBeDefined();
+      expect(p.config).toEqual(runConfig(run));
+      // links are written in the codec's canonical form, so copying the app's link gives the same text
+      expect(serialize(p.config, p.hidden)).toBe(l.link);
+    },
+  );
 
-  it.each(LESSONS.map((l) => [l.id, l] as [string, Lesson]))('%s: checks read defined runs, known metrics, with analysis where needed', (_id, l) => {
-    expect(l.claim.checks.length).toBeGreaterThan(0);
-    for (const c of l.claim.checks) {
-      for (const q of [c.left, c.right]) {
-        if (typeof q === 'number') continue;
-        expect(Object.keys(l.claim.runs)).toContain(q.run);
-        expect(METRICS).toContain(q.metric);
-        if (ANALYSIS_METRICS.has(q.metric)) expect(l.claim.runs[q.run].analyze).toBe(true);
+  it.each(LESSONS.map((l) => [l.id, l] as [string, Lesson]))(
+    '%s: checks read defined runs, known metrics, with analysis where needed',
+    (_id, l) => {
+      expect(l.claim.checks.length).toBeGreaterThan(0);
+      for (const c of l.claim.checks) {
+        for (const q of [c.left, c.right]) {
+          if (typeof q === 'number') continue;
+          expect(Object.keys(l.claim.runs)).toContain(q.run);
+          expect(METRICS).toContain(q.metric);
+          if (ANALYSIS_METRICS.has(q.metric)) expect(l.claim.runs[q.run].analyze).toBe(true);
+        }
       }
-    }
-    for (const r of Object.values(l.claim.runs)) expect(() => runConfig(r)).not.toThrow();
-  });
+      for (const r of Object.values(l.claim.runs)) expect(() => runConfig(r)).not.toThrow();
+    },
+  );
 
   it('claims are about the sample split: 128 calibration / 872 evaluation / seed 0 unless the lesson varies it', () => {
     for (const l of LESSONS) {
@@ -70,9 +88,18 @@ describe('lessons are well-formed', () => {
 describe('claim planning and checking', () => {
   const acc = (top1: number): Accuracy => ({ top1, top5: top1, top1Ci: [top1, top1], top5Ci: [top1, top1] });
   const result = (over: Partial<ExperimentResult>): ExperimentResult => ({
-    config: runConfig({ config: { backend: 'tensorrt' } }), configHash: 'x', fp32: acc(0.8), quant: acc(0.7), agreement: 0.9,
-    images: { calib: 128, eval: 872, skipped: 0 }, seconds: 1, engine: 'test', quantPoints: { activations: 1, weights: 1 },
-    unquantizedOps: [], createdAt: '', ...over,
+    config: runConfig({ config: { backend: 'tensorrt' } }),
+    configHash: 'x',
+    fp32: acc(0.8),
+    quant: acc(0.7),
+    agreement: 0.9,
+    images: { calib: 128, eval: 872, skipped: 0 },
+    seconds: 1,
+    engine: 'test',
+    quantPoints: { activations: 1, weights: 1 },
+    unquantizedOps: [],
+    createdAt: '',
+    ...over,
   });
 
   it('shares runs between lessons and keeps analysis when any lesson asks for it', () => {
@@ -94,8 +121,11 @@ describe('claim planning and checking', () => {
   });
 
   it('drift ratio compares the last third of layers with the first third', () => {
-    const layer = (index: number, shift: number) => ({ index, drift: { meanAbsShift: shift, stdRatio: 1, channels: 1 } }) as LayerAnalysis;
-    expect(driftLateOverEarly([layer(0, 1), layer(1, 1), layer(2, 2), layer(3, 2), layer(4, 3), layer(5, 5)])).toBeCloseTo(4, 9);
+    const layer = (index: number, shift: number) =>
+      ({ index, drift: { meanAbsShift: shift, stdRatio: 1, channels: 1 } }) as LayerAnalysis;
+    expect(
+      driftLateOverEarly([layer(0, 1), layer(1, 1), layer(2, 2), layer(3, 2), layer(4, 3), layer(5, 5)]),
+    ).toBeCloseTo(4, 9);
     expect(driftLateOverEarly([layer(0, 1)])).toBeNaN();
   });
 

@@ -3,7 +3,13 @@ import { canonicalJson, configHash, defaultConfig, resolveConfig } from '../../s
 import { quantizeWeights, weightBitsOf } from '../../src/lib/experiment/quantize.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
 import { formatLayerBits, parseLayerBits } from '../../src/lib/protocol/layer-bits.ts';
-import { keepMostSensitive, mixedPrecisionChoices, modelWeightBits, rankBySensitivity, type LayerSensitivity } from '../../src/lib/analysis/sensitivity.ts';
+import {
+  keepMostSensitive,
+  mixedPrecisionChoices,
+  modelWeightBits,
+  rankBySensitivity,
+  type LayerSensitivity,
+} from '../../src/lib/analysis/sensitivity.ts';
 import { parse, serialize } from '../../src/lib/state/url.ts';
 import { parseBenchArgs } from '../../src/cli/args.ts';
 import { smallCnn } from './onnx-helpers.ts';
@@ -15,7 +21,9 @@ describe('layer bits text', () => {
     expect(parseLayerBits('')).toEqual({});
     expect(() => parseLayerBits('Conv_94')).toThrow(/NODE=BITS/);
     expect(() => parseLayerBits('Conv_94=1')).toThrow(/from 2 to 16, got 1/);
-    expect(() => resolveConfig({ layerBits: { Conv_1: 17 } })).toThrow(/layerBits\) must be a list of NODE=BITS pairs with bits from 2 to 16/);
+    expect(() => resolveConfig({ layerBits: { Conv_1: 17 } })).toThrow(
+      /layerBits\) must be a list of NODE=BITS pairs with bits from 2 to 16/,
+    );
   });
 
   it('travels through the URL and the CLI', () => {
@@ -29,11 +37,24 @@ describe('layer bits text', () => {
     expect(serialize(defaultConfig())).not.toMatch(/cle|layerBits/);
     expect(parse('v=1&layerBits=Conv_1').notices.join(' ')).toMatch(/NODE=BITS/);
 
-    const a = parseBenchArgs(['--model', 'm', '--data', 'd', '--fix', 'cle,bias-correction', '--layer-bits', 'Conv_94=8']);
+    const a = parseBenchArgs([
+      '--model',
+      'm',
+      '--data',
+      'd',
+      '--fix',
+      'cle,bias-correction',
+      '--layer-bits',
+      'Conv_94=8',
+    ]);
     expect(a.configs[0]).toMatchObject({ cle: true, biasCorrection: true, layerBits: { Conv_94: 8 } });
-    expect(parseBenchArgs(['--model', 'm', '--data', 'd', '--keep-sensitive', '1,3,5']).keepSensitive).toEqual([1, 3, 5]);
+    expect(parseBenchArgs(['--model', 'm', '--data', 'd', '--keep-sensitive', '1,3,5']).keepSensitive).toEqual([
+      1, 3, 5,
+    ]);
     expect(() => parseBenchArgs(['--model', 'm', '--data', 'd', '--layer-bits', 'x'])).toThrow(/--layer-bits/);
-    expect(() => parseBenchArgs(['--model', 'm', '--data', 'd', '--layer-bits', 'a=8', '--keep-sensitive', '1'])).toThrow(/either/);
+    expect(() =>
+      parseBenchArgs(['--model', 'm', '--data', 'd', '--layer-bits', 'a=8', '--keep-sensitive', '1']),
+    ).toThrow(/either/);
   });
 });
 
@@ -43,7 +64,10 @@ describe('configHash with the new fields', () => {
     const { cle: _c, layerBits: _l, ptq: _p, ptqIters: _i, ptqInputs: _pi, ...old } = cfg;
     const bytes = new TextEncoder().encode(canonicalJson(old));
     const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes);
-    const before = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('').slice(0, 16);
+    const before = [...new Uint8Array(digest)]
+      .map((b) => b.toString(16).padStart(2, '0'))
+      .join('')
+      .slice(0, 16);
     expect(await configHash(cfg)).toBe(before);
     expect(await configHash({ ...cfg, cle: true })).not.toBe(before);
     expect(await configHash({ ...cfg, layerBits: { Conv_0: 8 } })).not.toBe(before);
@@ -53,7 +77,12 @@ describe('configHash with the new fields', () => {
 describe('per-layer weight bits in quantization', () => {
   it('a layerBits entry sets that layer’s bit width and wins over firstLast8bit', () => {
     const g = smallCnn({ seed: 2 });
-    const cfg = resolveConfig({ backend: 'academic', wBits: 4, wGranularity: 'per-tensor', layerBits: { dwconv: 6, conv1: 3 } });
+    const cfg = resolveConfig({
+      backend: 'academic',
+      wBits: 4,
+      wGranularity: 'per-tensor',
+      layerBits: { dwconv: 6, conv1: 3 },
+    });
     const points = findQuantPoints(g, cfg.placement);
     const byNode = new Map(points.weights.map((p) => [p.node, p]));
     expect(weightBitsOf(byNode.get('dwconv')!, cfg)).toBe(6);
@@ -68,7 +97,13 @@ describe('per-layer weight bits in quantization', () => {
 });
 
 describe('sensitivity ranking and mixed-precision choices', () => {
-  const L = (layer: string, params: number, disagreement: number, top1Drop: number): LayerSensitivity => ({ layer, params, top1: 0.8 - top1Drop, top1Drop, disagreement });
+  const L = (layer: string, params: number, disagreement: number, top1Drop: number): LayerSensitivity => ({
+    layer,
+    params,
+    top1: 0.8 - top1Drop,
+    top1Drop,
+    disagreement,
+  });
   const layers = [L('a', 100, 0.1, 0.02), L('b', 1000, 0.3, 0.05), L('c', 10, 0.3, 0.1), L('d', 50, 0, 0)];
 
   it('ranks by disagreement, then top-1 drop, then name', () => {
@@ -82,7 +117,15 @@ describe('sensitivity ranking and mixed-precision choices', () => {
     expect(modelWeightBits(layers, 4)).toBe(1160 * 4);
     expect(modelWeightBits(layers, 4, { b: 8 })).toBe(1160 * 4 + 1000 * 4);
     // a layer's own width (firstLast8bit) counts unless layerBits overrides it
-    expect(modelWeightBits([{ layer: 'x', params: 10, bits: 8 }, { layer: 'y', params: 5 }], 4)).toBe(100);
+    expect(
+      modelWeightBits(
+        [
+          { layer: 'x', params: 10, bits: 8 },
+          { layer: 'y', params: 5 },
+        ],
+        4,
+      ),
+    ).toBe(100);
     expect(modelWeightBits([{ layer: 'x', params: 10, bits: 8 }], 4, { x: 2 })).toBe(20);
     expect(mixedPrecisionChoices(ranked, [0, 1, 3], 4)).toEqual([
       { k: 0, layers: [], sizeBits: 4640 },

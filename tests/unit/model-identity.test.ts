@@ -41,10 +41,21 @@ describe('model identity', () => {
     expect(worker).toBe(cli.id);
   });
 
-  it('a config made by the CLI has the same configHash as the browser\'s, also after a share link', async () => {
+  it("a config made by the CLI has the same configHash as the browser's, also after a share link", async () => {
     const cli = await cliModel(bytes, parseModel(bytes), 10, {});
     const worker = await workerModelId(bytes, 'valid-tiny.onnx');
-    const args = parseBenchArgs(['--model', FIXTURE, '--data', 'd', '--backend', 'snpe', '--a-observer', 'mse', '--w-bits', '4']);
+    const args = parseBenchArgs([
+      '--model',
+      FIXTURE,
+      '--data',
+      'd',
+      '--backend',
+      'snpe',
+      '--a-observer',
+      'mse',
+      '--w-bits',
+      '4',
+    ]);
     // what bench.ts main() runs: the parsed config named after the model and data set
     const cliCfg = { ...args.configs[0], model: cli.id, dataset: 'imagenet-sample', eval: 100 };
     const browserCfg = { ...cliCfg, model: worker };
@@ -88,7 +99,9 @@ describe('model identity', () => {
   it('verifyExpected refuses a file of another size or hash', async () => {
     const sha = await sha256Hex(bytes);
     expect(() => verifyExpected(bytes, sha, { bytes: bytes.byteLength, sha256: sha }, 'm')).not.toThrow();
-    expect(() => verifyExpected(bytes, sha, { bytes: bytes.byteLength + 1, sha256: sha }, 'm')).toThrow(/not the expected one/);
+    expect(() => verifyExpected(bytes, sha, { bytes: bytes.byteLength + 1, sha256: sha }, 'm')).toThrow(
+      /not the expected one/,
+    );
     expect(() => verifyExpected(bytes, sha, { bytes: bytes.byteLength, sha256: '0'.repeat(64) }, 'm')).toThrow(QpError);
   });
 });

@@ -1,7 +1,14 @@
 // Synthetic exact-architecture builders: parameter counts, structure, and that ORT runs them.
 import { describe, expect, it } from 'vitest';
 import onnxProto from 'onnx-proto';
-import { buildEfficientNetLite0, buildMobileNetV2, buildResNet18, countParams, SYNTHETIC_BUILDERS, SYNTHETIC_NOTE } from '../../src/lib/models/builders.ts';
+import {
+  buildEfficientNetLite0,
+  buildMobileNetV2,
+  buildResNet18,
+  countParams,
+  SYNTHETIC_BUILDERS,
+  SYNTHETIC_NOTE,
+} from '../../src/lib/models/builders.ts';
 import { MODEL_REGISTRY } from '../../src/lib/models/registry.ts';
 import { validateClassifier } from '../../src/lib/models/validate.ts';
 import { parseModel } from '../../src/lib/onnx/model.ts';
@@ -10,9 +17,24 @@ import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 const { onnx } = onnxProto;
 
 const cases = [
-  { id: 'resnet18', build: buildResNet18, params: 11_689_512, ops: { Conv: 20, BatchNormalization: 20, Relu: 17, Add: 8, MaxPool: 1, Clip: 0 } },
-  { id: 'mobilenet-v2', build: buildMobileNetV2, params: 3_504_872, ops: { Conv: 52, BatchNormalization: 52, Clip: 35, Add: 10, Relu: 0 } },
-  { id: 'efficientnet-lite0', build: buildEfficientNetLite0, params: 4_652_008, ops: { Conv: 49, BatchNormalization: 49, Clip: 33, Add: 9, Relu: 0 } },
+  {
+    id: 'resnet18',
+    build: buildResNet18,
+    params: 11_689_512,
+    ops: { Conv: 20, BatchNormalization: 20, Relu: 17, Add: 8, MaxPool: 1, Clip: 0 },
+  },
+  {
+    id: 'mobilenet-v2',
+    build: buildMobileNetV2,
+    params: 3_504_872,
+    ops: { Conv: 52, BatchNormalization: 52, Clip: 35, Add: 10, Relu: 0 },
+  },
+  {
+    id: 'efficientnet-lite0',
+    build: buildEfficientNetLite0,
+    params: 4_652_008,
+    ops: { Conv: 49, BatchNormalization: 49, Clip: 33, Add: 9, Relu: 0 },
+  },
 ] as const;
 
 // One build per model, shared by the tests below (about 0.3 s in all).

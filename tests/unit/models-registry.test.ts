@@ -36,7 +36,9 @@ describe('MODEL_REGISTRY', () => {
   it('uses the documented default downloads and preprocessing', () => {
     expect(getModelEntry('resnet18').downloads[0].url).toContain('resnet18-v1-7.onnx');
     expect(getModelEntry('mobilenet-v2').downloads[0].url).toContain('mobilenetv2-12.onnx');
-    expect(getModelEntry('mobilenet-v2').downloads[0].sha256).toBe('c0c3f76d93fa3fd6580652a45618618a220fced18babf65774ed169de0432ad5');
+    expect(getModelEntry('mobilenet-v2').downloads[0].sha256).toBe(
+      'c0c3f76d93fa3fd6580652a45618618a220fced18babf65774ed169de0432ad5',
+    );
     const eff = getModelEntry('efficientnet-lite0');
     expect(eff.downloads[0].url).toContain('efficientnet_lite0_Opset17.onnx');
     expect(eff.downloads[0].batch).toBe(1);

@@ -53,7 +53,9 @@ function classifier(opts: {
     inits.push(makeTensor('fcw', [k, 4], new Float32Array(4 * k)), makeTensor('fcb', [k], new Float32Array(k)));
   }
   if (opts.softmax) nodes.push(makeNode('Softmax', ['z'], ['y'], { axis: 1 }));
-  const inputs = [makeValueInfo('x', opts.input === undefined ? ['N', 3, 224, 224] : opts.input, opts.dtype ?? 'float32')];
+  const inputs = [
+    makeValueInfo('x', opts.input === undefined ? ['N', 3, 224, 224] : opts.input, opts.dtype ?? 'float32'),
+  ];
   for (let i = 0; i < (opts.extraInputs ?? 0); i++) inputs.push(makeValueInfo(`extra${i}`, [1]));
   return makeGraph({
     inputs,
@@ -76,12 +78,22 @@ function codeOf(fn: () => unknown): string | null {
 describe('validateClassifier', () => {
   it('describes an NCHW classifier', () => {
     expect(validateClassifier(classifier({}))).toEqual({
-      inputName: 'x', layout: 'NCHW', size: 224, channels: 3, classes: 10, batch: 'dynamic', outputName: 'y', endsWithSoftmax: false,
+      inputName: 'x',
+      layout: 'NCHW',
+      size: 224,
+      channels: 3,
+      classes: 10,
+      batch: 'dynamic',
+      outputName: 'y',
+      endsWithSoftmax: false,
     });
   });
 
   it('accepts NHWC, fixed batch 1, a trailing Softmax and a MatMul classifier', () => {
-    const info = validateClassifier(classifier({ input: [1, 224, 224, 3], softmax: true, matmul: true, classes: 1000 }), { labels: 1000 });
+    const info = validateClassifier(
+      classifier({ input: [1, 224, 224, 3], softmax: true, matmul: true, classes: 1000 }),
+      { labels: 1000 },
+    );
     expect(info).toMatchObject({ layout: 'NHWC', size: 224, batch: 1, classes: 1000, endsWithSoftmax: true });
   });
 
@@ -132,7 +144,9 @@ describe('validateClassifier', () => {
   }
 
   it('says which class count the label file needs', () => {
-    expect(() => validateClassifier(classifier({ classes: 1000 }), { labels: 10 })).toThrow(/label file with 1000 classes/);
+    expect(() => validateClassifier(classifier({ classes: 1000 }), { labels: 10 })).toThrow(
+      /label file with 1000 classes/,
+    );
   });
 });
 

@@ -18,7 +18,11 @@ describe('buildStatsGraph', () => {
     const out = await runGraph(graph, feeds(), fetch);
     for (const t of TENSORS) {
       const x = out[t].data;
-      let mn = Infinity, mx = -Infinity, s = 0, sAbs = 0, sq = 0;
+      let mn = Infinity,
+        mx = -Infinity,
+        s = 0,
+        sAbs = 0,
+        sq = 0;
       for (const v of x) {
         mn = Math.min(mn, v);
         mx = Math.max(mx, v);
@@ -55,14 +59,18 @@ describe('buildChannelStatsGraph', () => {
       const { graph, outputs } = buildChannelStatsGraph(addOutputs(stats.graph, tensors), tensors);
       const rm = graph.nodes.filter((n) => n.opType === 'ReduceMean');
       expect(rm.length).toBe(6);
-      for (const n of rm) expect(opset >= 18 ? n.inputs.length === 2 && !('axes' in n.attrs) : n.inputs.length === 1 && 'axes' in n.attrs).toBe(true);
+      for (const n of rm)
+        expect(
+          opset >= 18 ? n.inputs.length === 2 && !('axes' in n.attrs) : n.inputs.length === 1 && 'axes' in n.attrs,
+        ).toBe(true);
       const fetch = [...tensors, ...[...outputs.values()].flatMap((o) => [o.mean, o.meanSq])];
       const out = await runGraph(graph, feeds(), fetch);
       for (const t of tensors) {
         const { data: x, dims } = out[t];
         const C = dims[1];
         const inner = dims.slice(2).reduce((a, b) => a * b, 1);
-        const m = new Float64Array(C), m2 = new Float64Array(C);
+        const m = new Float64Array(C),
+          m2 = new Float64Array(C);
         for (let i = 0; i < x.length; i++) {
           const c = Math.floor(i / inner) % C;
           m[c] += x[i];
@@ -72,8 +80,12 @@ describe('buildChannelStatsGraph', () => {
         const o = outputs.get(t)!;
         expect(out[o.mean].dims).toEqual([C]);
         for (let c = 0; c < C; c++) {
-          expect(Math.abs(out[o.mean].data[c] - m[c] / cnt), `${t} mean[${c}]`).toBeLessThanOrEqual(1e-5 * Math.sqrt(m2[c] / cnt) + 1e-7);
-          expect(Math.abs(out[o.meanSq].data[c] - m2[c] / cnt), `${t} meanSq[${c}]`).toBeLessThanOrEqual(1e-5 * (m2[c] / cnt) + 1e-7);
+          expect(Math.abs(out[o.mean].data[c] - m[c] / cnt), `${t} mean[${c}]`).toBeLessThanOrEqual(
+            1e-5 * Math.sqrt(m2[c] / cnt) + 1e-7,
+          );
+          expect(Math.abs(out[o.meanSq].data[c] - m2[c] / cnt), `${t} meanSq[${c}]`).toBeLessThanOrEqual(
+            1e-5 * (m2[c] / cnt) + 1e-7,
+          );
         }
       }
     });

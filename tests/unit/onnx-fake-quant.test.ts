@@ -8,14 +8,29 @@ import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { type Graph, makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
-import { HAVE_MOBILENET, MOBILENET, NO_MOBILENET_MSG, firstDiff, mulberry32, randn, runGraph, smallCnn } from './onnx-helpers.ts';
+import {
+  HAVE_MOBILENET,
+  MOBILENET,
+  NO_MOBILENET_MSG,
+  firstDiff,
+  mulberry32,
+  randn,
+  runGraph,
+  smallCnn,
+} from './onnx-helpers.ts';
 
 /** Local JS reference of the inserted node sequence (independent of src/lib/quant). */
 function roundHalfToEven(x: number): number {
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
-function fqRef(x: Float32Array, scale: ArrayLike<number>, lo: ArrayLike<number>, hi: ArrayLike<number>, channelOf: (i: number) => number = () => 0): Float32Array {
+function fqRef(
+  x: Float32Array,
+  scale: ArrayLike<number>,
+  lo: ArrayLike<number>,
+  hi: ArrayLike<number>,
+  channelOf: (i: number) => number = () => 0,
+): Float32Array {
   const y = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) {
     const c = channelOf(i);
@@ -32,7 +47,10 @@ const qp = (scale: number[], zp: number[], qmin: number, qmax: number, axis = -1
   qmax,
   axis,
 });
-const bounds = (q: QParams) => ({ lo: [...q.zeroPoint].map((z) => q.qmin - z), hi: [...q.zeroPoint].map((z) => q.qmax - z) });
+const bounds = (q: QParams) => ({
+  lo: [...q.zeroPoint].map((z) => q.qmin - z),
+  hi: [...q.zeroPoint].map((z) => q.qmax - z),
+});
 
 /** Per-channel symmetric weight fake-quant on axis 0 with the same reference formula. */
 function quantWeights(w: Float32Array, C: number, bits: number): Float32Array {
@@ -76,7 +94,12 @@ describe('insertFakeQuant', () => {
     expect(f.initializers.get('w1')!.data).toBe(weights.get('w1'));
     expect(f.nodes.find((n) => n.name === 'dwconv')!.inputs[0]).toBe('r1_fq');
     expect(f.nodes.find((n) => n.name === 'add')!.inputs[0]).toBe('r1_fq');
-    expect(f.nodes.filter((n) => n.name.startsWith('r1_fq/')).map((n) => n.opType)).toEqual(['Div', 'Round', 'Clip', 'Mul']);
+    expect(f.nodes.filter((n) => n.name.startsWith('r1_fq/')).map((n) => n.opType)).toEqual([
+      'Div',
+      'Round',
+      'Clip',
+      'Mul',
+    ]);
   });
 
   for (const [t, q, what] of cases) {
@@ -110,7 +133,13 @@ describe('insertFakeQuant', () => {
       const { lo, hi } = bounds(q);
       const dims = out[t].dims;
       const inner = dims.slice(2).reduce((a, b) => a * b, 1);
-      const expected = fqRef(out[t].data, q.scale, lo, hi, q.axis === 1 ? (i) => Math.floor(i / inner) % dims[1] : () => 0);
+      const expected = fqRef(
+        out[t].data,
+        q.scale,
+        lo,
+        hi,
+        q.axis === 1 ? (i) => Math.floor(i / inner) % dims[1] : () => 0,
+      );
       expect(firstDiff(out[`${t}_fq`].data, expected), t).toBe(-1);
     }
     expect(out.output.dims).toEqual([N, 5]);
@@ -130,7 +159,9 @@ describe('insertFakeQuant', () => {
     const { lo, hi } = bounds(q);
     const expected = fqRef(x, q.scale, lo, hi);
     const recip = Math.fround(1 / Math.fround(s));
-    const viaRecip = x.map((v) => Math.fround(Math.min(Math.max(roundHalfToEven(Math.fround(v * recip)), -128), 127) * Math.fround(s)));
+    const viaRecip = x.map((v) =>
+      Math.fround(Math.min(Math.max(roundHalfToEven(Math.fround(v * recip)), -128), 127) * Math.fround(s)),
+    );
     expect(firstDiff(viaRecip, expected)).not.toBe(-1); // the data can tell the two apart
     const h = makeGraph({
       inputs: [makeValueInfo('x', [x.length])],
@@ -199,9 +230,15 @@ describe('insertFakeQuant', () => {
       }
       return 'none';
     };
-    expect(bad(() => insertFakeQuant(g, { weights: new Map([['w1', new Float32Array(3)]]), activations: new Map() }))).toBe('INTERNAL');
-    expect(bad(() => insertFakeQuant(g, { weights: new Map(), activations: new Map([['nope', qp([1], [0], 0, 1)]]) }))).toBe('INTERNAL');
-    expect(bad(() => insertFakeQuant(g, { weights: new Map(), activations: new Map([['r1', qp([0], [0], 0, 1)]]) }))).toBe('INTERNAL');
+    expect(
+      bad(() => insertFakeQuant(g, { weights: new Map([['w1', new Float32Array(3)]]), activations: new Map() })),
+    ).toBe('INTERNAL');
+    expect(
+      bad(() => insertFakeQuant(g, { weights: new Map(), activations: new Map([['nope', qp([1], [0], 0, 1)]]) })),
+    ).toBe('INTERNAL');
+    expect(
+      bad(() => insertFakeQuant(g, { weights: new Map(), activations: new Map([['r1', qp([0], [0], 0, 1)]]) })),
+    ).toBe('INTERNAL');
     expect(bad(() => addOutputs(g, ['nope']))).toBe('INTERNAL');
   });
 });
@@ -209,7 +246,14 @@ describe('insertFakeQuant', () => {
 describe.skipIf(!HAVE_MOBILENET)(`MobileNet-V2 end to end${HAVE_MOBILENET ? '' : ` (${NO_MOBILENET_MSG})`}`, () => {
   it('stats graph on the 53 points, then a fake-quant graph from min/max params, runs and stays close', async () => {
     const g = parseModel(new Uint8Array(readFileSync(MOBILENET)));
-    const points = findQuantPoints(g, { conv: true, gemm: true, add: false, pool: false, concat: false, modelInput: false });
+    const points = findQuantPoints(g, {
+      conv: true,
+      gemm: true,
+      add: false,
+      pool: false,
+      concat: false,
+      modelInput: false,
+    });
     const tensors = points.activations.map((a) => a.tensor);
     const x = { input: { data: randn(mulberry32(3), 2 * 3 * 224 * 224), dims: [2, 3, 224, 224] } };
     const { graph: sg, outputs } = buildStatsGraph(g, tensors);
@@ -235,7 +279,9 @@ describe.skipIf(!HAVE_MOBILENET)(`MobileNet-V2 end to end${HAVE_MOBILENET ? '' :
     const a = stats.output.data;
     const b = (await runGraph(fq, x, ['output'])).output.data;
     // 8-bit MinMax on MobileNet-V2 changes logits but keeps them correlated
-    let dot = 0, na = 0, nb = 0;
+    let dot = 0,
+      na = 0,
+      nb = 0;
     for (let i = 0; i < a.length; i++) {
       dot += a[i] * b[i];
       na += a[i] * a[i];

@@ -14,7 +14,16 @@ describe('foldBatchNorm', () => {
     const { graph: f, folded, remaining } = foldBatchNorm(g);
     expect(folded).toBe(2);
     expect(remaining).toBe(1);
-    expect(f.nodes.map((n) => n.opType)).toEqual(['Conv', 'Relu', 'Conv', 'Add', 'BatchNormalization', 'GlobalAveragePool', 'Flatten', 'Gemm']);
+    expect(f.nodes.map((n) => n.opType)).toEqual([
+      'Conv',
+      'Relu',
+      'Conv',
+      'Add',
+      'BatchNormalization',
+      'GlobalAveragePool',
+      'Flatten',
+      'Gemm',
+    ]);
     const conv1 = f.nodes.find((n) => n.name === 'conv1')!;
     const dw = f.nodes.find((n) => n.name === 'dwconv')!;
     expect(conv1.outputs).toEqual(['c1bn']);
@@ -31,7 +40,9 @@ describe('foldBatchNorm', () => {
     // folded weights match the formula (float64 compute, float32 store)
     const W = g.initializers.get('w1')!.data as Float32Array;
     const b = g.initializers.get('b1')!.data as Float32Array;
-    const [gm, bt, mu, vr] = ['gamma', 'beta', 'mean', 'var'].map((s) => g.initializers.get(`bn1_${s}`)!.data as Float32Array);
+    const [gm, bt, mu, vr] = ['gamma', 'beta', 'mean', 'var'].map(
+      (s) => g.initializers.get(`bn1_${s}`)!.data as Float32Array,
+    );
     const eps = Math.fround(1e-5);
     const Wf = f.initializers.get(conv1.inputs[1])!.data as Float32Array;
     const bf = f.initializers.get(conv1.inputs[2])!.data as Float32Array;
@@ -59,7 +70,8 @@ describe('foldBatchNorm', () => {
       makeTensor(`${p}_m`, [2], randn(rng, 2, 0.3)),
       makeTensor(`${p}_v`, [2], uniform(rng, 2, 0.5, 1.5)),
     ];
-    const bn = (p: string, x: string, y: string) => makeNode('BatchNormalization', [x, `${p}_g`, `${p}_b`, `${p}_m`, `${p}_v`], [y], {}, { name: p });
+    const bn = (p: string, x: string, y: string) =>
+      makeNode('BatchNormalization', [x, `${p}_g`, `${p}_b`, `${p}_m`, `${p}_v`], [y], {}, { name: p });
     const g = makeGraph({
       inputs: [makeValueInfo('x', [1, 2, 4, 4])],
       outputs: [makeValueInfo('y', null)],
@@ -79,7 +91,9 @@ describe('foldBatchNorm', () => {
     const convB = f.nodes.find((n) => n.name === 'convB')!;
     expect(convA.inputs[1]).not.toBe('w'); // shared weight got a new initializer
     expect(convB.inputs[1]).toBe('w');
-    expect(maxAbsDiff(f.initializers.get('w')!.data as Float32Array, g.initializers.get('w')!.data as Float32Array)).toBe(0);
+    expect(
+      maxAbsDiff(f.initializers.get('w')!.data as Float32Array, g.initializers.get('w')!.data as Float32Array),
+    ).toBe(0);
     const x = randn(rng, 32);
     const feeds = { x: { data: x, dims: [1, 2, 4, 4] } };
     const ref = await runGraph(g, feeds);

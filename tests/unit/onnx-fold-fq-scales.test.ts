@@ -13,17 +13,33 @@ import { foldFakeQuantScales } from '../../src/lib/onnx/fold-fq-scales.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
 import { mulberry32, runGraph, smallCnn } from './onnx-helpers.ts';
 
-const SPEC: PreprocessSpec = { resizeShorter: 8, crop: 8, interpolation: 'bilinear', mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], layout: 'NCHW' };
+const SPEC: PreprocessSpec = {
+  resizeShorter: 8,
+  crop: 8,
+  interpolation: 'bilinear',
+  mean: [0.5, 0.5, 0.5],
+  std: [0.25, 0.25, 0.25],
+  layout: 'NCHW',
+};
 const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 
 describe.each([false, true])('foldFakeQuantScales (ReLU6 as Clip: %s)', (relu6Clip) => {
   it('folds Div into producing Convs and Mul into consuming Convs; outputs match the exact graph', async () => {
     const g = foldBatchNorm(smallCnn({ seed: 5, relu6Clip, ...(relu6Clip ? { opset: 9 } : {}) })).graph;
     const rng = mulberry32(2);
-    const images = Array.from({ length: 16 }, () => Uint8Array.from({ length: 8 * 8 * 3 }, () => Math.floor(rng() * 256)));
+    const images = Array.from({ length: 16 }, () =>
+      Uint8Array.from({ length: 8 * 8 * 3 }, () => Math.floor(rng() * 256)),
+    );
     const points = findQuantPoints(g, ALL);
     const engine = await createNodeWasmEngine(2);
-    const stats = await collectActivationStats(engine, g, points.activations.map((p) => p.tensor), images, SPEC, { batchSize: 16, histBatchSize: 16, histogram: false, moments: false, bins: 16 });
+    const stats = await collectActivationStats(
+      engine,
+      g,
+      points.activations.map((p) => p.tensor),
+      images,
+      SPEC,
+      { batchSize: 16, histBatchSize: 16, histogram: false, moments: false, bins: 16 },
+    );
     const cfg = resolveConfig({ backend: 'tensorrt', wObserver: 'minmax', aObserver: 'minmax' });
     const exact = insertFakeQuant(g, {
       weights: new Map(quantizeWeights(g, points, cfg).map((w) => [w.point.initializer, w.values])),

@@ -58,7 +58,13 @@ export function smallCnn(opts: { seed?: number; opset?: number; relu6Clip?: bool
     makeTensor('bfc', [5], randn(rng, 5, 0.1)),
   ];
   const bnNode = (p: string, x: string, y: string) =>
-    makeNode('BatchNormalization', [x, `${p}_gamma`, `${p}_beta`, `${p}_mean`, `${p}_var`], [y], { epsilon: 1e-5 }, { name: p });
+    makeNode(
+      'BatchNormalization',
+      [x, `${p}_gamma`, `${p}_beta`, `${p}_mean`, `${p}_var`],
+      [y],
+      { epsilon: 1e-5 },
+      { name: p },
+    );
   const act = opts.relu6Clip
     ? makeNode('Clip', ['c1bn'], ['r1'], { min: 0, max: 6 }, { name: 'relu1' })
     : makeNode('Relu', ['c1bn'], ['r1'], {}, { name: 'relu1' });
@@ -71,7 +77,13 @@ export function smallCnn(opts: { seed?: number; opset?: number; relu6Clip?: bool
       makeNode('Conv', ['input', 'w1', 'b1'], ['c1'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: 'conv1' }),
       bnNode('bn1', 'c1', 'c1bn'),
       act,
-      makeNode('Conv', ['r1', 'w2'], ['c2'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 4 }, { name: 'dwconv' }),
+      makeNode(
+        'Conv',
+        ['r1', 'w2'],
+        ['c2'],
+        { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 4 },
+        { name: 'dwconv' },
+      ),
       bnNode('bn2', 'c2', 'b2'),
       makeNode('Add', ['r1', 'b2'], ['sum'], {}, { name: 'add' }),
       bnNode('bn3', 'sum', 'sumbn'),
@@ -83,7 +95,11 @@ export function smallCnn(opts: { seed?: number; opset?: number; relu6Clip?: bool
 }
 
 /** Serialize, run once on the wasm engine, release. */
-export async function runGraph(g: Graph, feeds: Record<string, FloatTensor>, fetches?: string[]): Promise<Record<string, FloatTensor>> {
+export async function runGraph(
+  g: Graph,
+  feeds: Record<string, FloatTensor>,
+  fetches?: string[],
+): Promise<Record<string, FloatTensor>> {
   const engine = await createNodeWasmEngine(2);
   const s = await engine.createSession(serializeModel(g));
   try {
@@ -93,7 +109,10 @@ export async function runGraph(g: Graph, feeds: Record<string, FloatTensor>, fet
   }
 }
 
-export async function runBytes(bytes: Uint8Array, feeds: Record<string, FloatTensor>): Promise<Record<string, FloatTensor>> {
+export async function runBytes(
+  bytes: Uint8Array,
+  feeds: Record<string, FloatTensor>,
+): Promise<Record<string, FloatTensor>> {
   const engine = await createNodeWasmEngine(2);
   const s = await engine.createSession(bytes);
   try {

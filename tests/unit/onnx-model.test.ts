@@ -15,7 +15,17 @@ import {
   NameAllocator,
 } from '../../src/lib/onnx/ir.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
-import { HAVE_MOBILENET, MOBILENET, NO_MOBILENET_MSG, firstDiff, mulberry32, randn, runBytes, runGraph, smallCnn } from './onnx-helpers.ts';
+import {
+  HAVE_MOBILENET,
+  MOBILENET,
+  NO_MOBILENET_MSG,
+  firstDiff,
+  mulberry32,
+  randn,
+  runBytes,
+  runGraph,
+  smallCnn,
+} from './onnx-helpers.ts';
 
 const { onnx } = onnxProto;
 
@@ -35,7 +45,9 @@ describe('parseModel errors', () => {
   });
 
   it('rejects a JPEG with MODEL_NOT_ONNX naming what it is', () => {
-    const jpeg = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x01, 0x00, 0x48]);
+    const jpeg = new Uint8Array([
+      0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x01, 0x00, 0x48,
+    ]);
     const msg = codeOf(() => parseModel(jpeg));
     expect(msg).toMatch(/^MODEL_NOT_ONNX: File is not an ONNX model \(it looks like a JPEG image\)/);
     expect(msg).toContain('torch.onnx.export');
@@ -52,7 +64,11 @@ describe('parseModel errors', () => {
   });
 
   it('rejects a graph without nodes with MODEL_NO_GRAPH', () => {
-    const bytes = onnx.ModelProto.encode({ irVersion: 7, opsetImport: [{ domain: '', version: 13 }], graph: { name: 'g' } }).finish();
+    const bytes = onnx.ModelProto.encode({
+      irVersion: 7,
+      opsetImport: [{ domain: '', version: 13 }],
+      graph: { name: 'g' },
+    }).finish();
     expect(codeOf(() => parseModel(bytes))).toMatch(/^MODEL_NO_GRAPH/);
   });
 
@@ -60,7 +76,9 @@ describe('parseModel errors', () => {
     const bytes = serializeModel(smallCnn());
     expect(bytes[0]).toBe(0x08);
     for (const frac of [0.3, 0.5, 0.9]) {
-      expect(codeOf(() => parseModel(bytes.subarray(0, Math.floor(bytes.length * frac))))).toMatch(/^MODEL_TRUNCATED: .*download or export it again/);
+      expect(codeOf(() => parseModel(bytes.subarray(0, Math.floor(bytes.length * frac))))).toMatch(
+        /^MODEL_TRUNCATED: .*download or export it again/,
+      );
     }
   });
 
@@ -71,7 +89,9 @@ describe('parseModel errors', () => {
       graph: {
         name: 'g',
         node: [{ opType: 'Add', input: ['x', 'w'], output: ['y'] }],
-        initializer: [{ name: 'w', dims: [1], dataType: 1, dataLocation: 1, externalData: [{ key: 'location', value: 'w.bin' }] }],
+        initializer: [
+          { name: 'w', dims: [1], dataType: 1, dataLocation: 1, externalData: [{ key: 'location', value: 'w.bin' }] },
+        ],
         input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }] } } } }],
         output: [{ name: 'y', type: { tensorType: { elemType: 1 } } }],
       },
@@ -86,7 +106,9 @@ describe('parseModel / serializeModel on a small graph', () => {
     const g = smallCnn();
     const g2 = parseModel(serializeModel(g));
     expect(g2.opset).toBe(13);
-    expect(g2.nodes.map((n) => [n.name, n.opType, n.inputs, n.outputs])).toEqual(g.nodes.map((n) => [n.name, n.opType, n.inputs, n.outputs]));
+    expect(g2.nodes.map((n) => [n.name, n.opType, n.inputs, n.outputs])).toEqual(
+      g.nodes.map((n) => [n.name, n.opType, n.inputs, n.outputs]),
+    );
     const dw = g2.nodes.find((n) => n.name === 'dwconv')!;
     expect(dw.attrs).toEqual({ kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 4 });
     expect(dw.attrTypes).toEqual({ kernel_shape: 'ints', pads: 'ints', group: 'int' });
@@ -145,18 +167,28 @@ describe('parseModel / serializeModel on a small graph', () => {
     const sorted = topoSort({ ...g, nodes: shuffled });
     const pos = new Map(sorted.map((n, i) => [n.name, i]));
     const prod = producerOf(g);
-    for (const n of sorted) for (const i of n.inputs) if (prod.has(i)) expect(pos.get(prod.get(i)!.name)!).toBeLessThan(pos.get(n.name)!);
+    for (const n of sorted)
+      for (const i of n.inputs) if (prod.has(i)) expect(pos.get(prod.get(i)!.name)!).toBeLessThan(pos.get(n.name)!);
     // parseModel sorts too
     const bytes = serializeModel({ ...g, nodes: shuffled });
     expect(parseModel(bytes).nodes.map((n) => n.name)).toEqual(g.nodes.map((n) => n.name));
-    const cyc = [makeNode('Relu', ['b'], ['a'], {}, { name: 'n1' }), makeNode('Relu', ['a'], ['b'], {}, { name: 'n2' })];
-    expect(codeOf(() => makeGraph({ inputs: [], outputs: [makeValueInfo('a', null)], nodes: cyc }))).toMatch(/^MODEL_UNSUPPORTED: .*cycle/);
+    const cyc = [
+      makeNode('Relu', ['b'], ['a'], {}, { name: 'n1' }),
+      makeNode('Relu', ['a'], ['b'], {}, { name: 'n2' }),
+    ];
+    expect(codeOf(() => makeGraph({ inputs: [], outputs: [makeValueInfo('a', null)], nodes: cyc }))).toMatch(
+      /^MODEL_UNSUPPORTED: .*cycle/,
+    );
   });
 
   it('producerOf, consumersOf, NameAllocator, cloneGraph', () => {
     const g = smallCnn();
     expect(producerOf(g).get('r1')!.name).toBe('relu1');
-    expect(consumersOf(g).get('r1')!.map((n) => n.name)).toEqual(['dwconv', 'add']);
+    expect(
+      consumersOf(g)
+        .get('r1')!
+        .map((n) => n.name),
+    ).toEqual(['dwconv', 'add']);
     const names = new NameAllocator(g);
     expect(names.take('r1')).toBe('r1_1');
     expect(names.take('r1')).toBe('r1_2');
@@ -195,7 +227,8 @@ describe.skipIf(!HAVE_MOBILENET)(`MobileNet-V2 round trip${HAVE_MOBILENET ? '' :
     const again = serializeModel(g);
     const g2 = parseModel(again);
     expect(g2.nodes).toEqual(g.nodes);
-    for (const [k, t] of g.initializers) expect(firstDiff(g2.initializers.get(k)!.data as Float32Array, t.data as Float32Array)).toBe(-1);
+    for (const [k, t] of g.initializers)
+      expect(firstDiff(g2.initializers.get(k)!.data as Float32Array, t.data as Float32Array)).toBe(-1);
 
     const x = randn(mulberry32(42), 3 * 224 * 224);
     const feeds = { input: { data: x, dims: [1, 3, 224, 224] } };

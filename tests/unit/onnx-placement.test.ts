@@ -16,7 +16,14 @@ describe('findQuantPoints on a small graph', () => {
   it('conv+gemm: conv data inputs and the classifier input, with weight axes', () => {
     const p = findQuantPoints(g, CONV_GEMM);
     expect(p.activations.map((a) => a.tensor)).toEqual(['input', 'r1', 'flat']);
-    expect(p.activations[0]).toEqual({ tensor: 'input', consumers: ['conv1'], reasons: ['Conv input'], rules: ['conv'], firstLayerInput: true, lastLayerInput: false });
+    expect(p.activations[0]).toEqual({
+      tensor: 'input',
+      consumers: ['conv1'],
+      reasons: ['Conv input'],
+      rules: ['conv'],
+      firstLayerInput: true,
+      lastLayerInput: false,
+    });
     expect(p.activations[2].lastLayerInput).toBe(true);
     expect(p.weights).toEqual([
       { initializer: 'w1', node: 'conv1', opType: 'Conv', axis: 0, isFirst: true, isLast: false, depthwise: false },
@@ -48,7 +55,11 @@ describe('findQuantPoints on a small graph', () => {
     const h = makeGraph({
       inputs: [makeValueInfo('x', [2, 4, 1, 1])],
       outputs: [makeValueInfo('y', null)],
-      initializers: [makeTensor('W', [4, 3], new Float32Array(12)), makeTensor('one', [1], [0n], 'int64'), makeTensor('c', [1], [1])],
+      initializers: [
+        makeTensor('W', [4, 3], new Float32Array(12)),
+        makeTensor('one', [1], [0n], 'int64'),
+        makeTensor('c', [1], [1]),
+      ],
       nodes: [
         makeNode('Shape', ['x'], ['s'], {}, { name: 'shape' }),
         makeNode('Gather', ['s', 'one'], ['n'], { axis: 0 }, { name: 'gather' }),
@@ -64,7 +75,9 @@ describe('findQuantPoints on a small graph', () => {
     expect(p.activations.map((a) => a.tensor)).toEqual(['x', 'flat', 'flat2']);
     expect(p.activations[0].reasons).toEqual(['model input', 'Concat input']);
     expect(p.activations[0].rules).toEqual(['modelInput', 'concat']);
-    expect(p.weights).toEqual([{ initializer: 'W', node: 'mm', opType: 'MatMul', axis: 1, isFirst: true, isLast: true, depthwise: false }]);
+    expect(p.weights).toEqual([
+      { initializer: 'W', node: 'mm', opType: 'MatMul', axis: 1, isFirst: true, isLast: true, depthwise: false },
+    ]);
     expect(p.unquantizedOps).toEqual(['LSTM']);
   });
 });

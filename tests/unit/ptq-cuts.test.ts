@@ -24,7 +24,16 @@ describe('singleTensorCuts', () => {
     g.initializers.set('two', makeTensor('two', [2], [0n, -1n], 'int64'));
     g.nodes.splice(flatten, 1, makeNode('Reshape', ['gap', 'shape'], ['flat'], {}, { name: 'reshape' }));
     g.nodes.splice(1, 0, makeNode('Identity', ['two'], ['shape'], {}, { name: 'shape_id' }));
-    expect(singleTensorCuts(g).map((c) => c.tensor)).toEqual(['input', 'c1', 'c1bn', 'r1', 'sum', 'sumbn', 'gap', 'flat']);
+    expect(singleTensorCuts(g).map((c) => c.tensor)).toEqual([
+      'input',
+      'c1',
+      'c1bn',
+      'r1',
+      'sum',
+      'sumbn',
+      'gap',
+      'flat',
+    ]);
   });
 
   it('finds the boundary of every residual block of ResNet-18', () => {
@@ -32,7 +41,9 @@ describe('singleTensorCuts', () => {
     const producer = producerOf(g);
     const cuts = singleTensorCuts(g);
     // a block ends in Add → Relu; its output is the only tensor the next block reads
-    const blockEnds = g.nodes.filter((n) => n.opType === 'Relu' && producer.get(n.inputs[0])?.opType === 'Add').map((n) => n.outputs[0]);
+    const blockEnds = g.nodes
+      .filter((n) => n.opType === 'Relu' && producer.get(n.inputs[0])?.opType === 'Add')
+      .map((n) => n.outputs[0]);
     expect(blockEnds.length).toBe(8);
     const cutTensors = new Set(cuts.map((c) => c.tensor));
     for (const t of blockEnds) expect(cutTensors.has(t), t).toBe(true);
@@ -41,14 +52,19 @@ describe('singleTensorCuts', () => {
     for (const add of g.nodes.filter((n) => n.opType === 'Add')) {
       for (const t of add.inputs) {
         const born = pos.get(producer.get(t)!)! + 1;
-        for (const c of cuts) expect(c.gap > born && c.gap <= pos.get(add)!, `${c.tensor} inside the block of ${add.name}`).toBe(false);
+        for (const c of cuts)
+          expect(c.gap > born && c.gap <= pos.get(add)!, `${c.tensor} inside the block of ${add.name}`).toBe(false);
       }
     }
   });
 });
 
 describe('latestCut', () => {
-  const cuts = [{ gap: 0, tensor: 'a' }, { gap: 3, tensor: 'b' }, { gap: 7, tensor: 'c' }];
+  const cuts = [
+    { gap: 0, tensor: 'a' },
+    { gap: 3, tensor: 'b' },
+    { gap: 7, tensor: 'c' },
+  ];
   it('takes the last cut at or before the position that is usable', () => {
     expect(latestCut(cuts, 6)?.tensor).toBe('b');
     expect(latestCut(cuts, 7)?.tensor).toBe('c');
@@ -72,12 +88,16 @@ describe('cutSegment', () => {
     expect(seg.initializers.has('w1')).toBe(false);
     const part = await runGraph(seg, { r1: full.r1 });
     // the same arithmetic; onnxruntime may fuse the two graphs differently, hence float tolerance
-    part.output.data.forEach((v, i) => expect(Math.abs(v - full.output.data[i])).toBeLessThan(1e-5 * (1 + Math.abs(v))));
+    part.output.data.forEach((v, i) =>
+      expect(Math.abs(v - full.output.data[i])).toBeLessThan(1e-5 * (1 + Math.abs(v))),
+    );
   });
 
   it('says which tensor is missing when the inputs do not cut the graph', () => {
     const seg = cloneGraph(g, { shareInitializers: true });
     // the Add also reads r1, which c2 alone does not provide: the walk back reaches the model input
-    expect(() => cutSegment(seg, [makeValueInfo('c2', [null, 4, 8, 8])], [makeValueInfo('sum', null)])).toThrow(/needs "input", which none of its inputs \(c2\)/);
+    expect(() => cutSegment(seg, [makeValueInfo('c2', [null, 4, 8, 8])], [makeValueInfo('sum', null)])).toThrow(
+      /needs "input", which none of its inputs \(c2\)/,
+    );
   });
 });

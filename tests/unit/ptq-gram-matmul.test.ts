@@ -11,13 +11,25 @@ function layer(rows: number, K: number, seed: number): LayerProblem {
   const n = 3 * K;
   const x = Float64Array.from({ length: K * n }, () => r() * 2 - 1);
   const gram = new Float64Array(K * K);
-  for (let a = 0; a < K; a++) for (let b = 0; b < K; b++) {
-    let s = 0;
-    for (let t = 0; t < n; t++) s += x[a * n + t] * x[b * n + t];
-    gram[a * K + b] = s;
-  }
+  for (let a = 0; a < K; a++)
+    for (let b = 0; b < K; b++) {
+      let s = 0;
+      for (let t = 0; t < n; t++) s += x[a * n + t] * x[b * n + t];
+      gram[a * K + b] = s;
+    }
   const w = Float64Array.from({ length: rows * K }, () => (r() * 2 - 1) * 0.1);
-  return { rows, cols: K, groups: 1, w, gram, positions: n, scale: new Float64Array(rows).fill(0.02), zeroPoint: new Int32Array(rows), qmin: -8, qmax: 7 };
+  return {
+    rows,
+    cols: K,
+    groups: 1,
+    w,
+    gram,
+    positions: n,
+    scale: new Float64Array(rows).fill(0.02),
+    zeroPoint: new Int32Array(rows),
+    qmin: -8,
+    qmax: 7,
+  };
 }
 
 describe('AdaRound product on the engine', () => {

@@ -10,11 +10,12 @@ import { mulberry32 } from '../../src/lib/util/random.ts';
 function spdInverse(h: Float64Array, n: number): Float64Array {
   const li = lowerInverse(cholesky(Float64Array.from(h), n), n);
   const inv = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-    let s = 0;
-    for (let k = Math.max(i, j); k < n; k++) s += li[k * n + i] * li[k * n + j];
-    inv[i * n + j] = s;
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let k = Math.max(i, j); k < n; k++) s += li[k * n + i] * li[k * n + j];
+      inv[i * n + j] = s;
+    }
   return inv;
 }
 
@@ -37,11 +38,12 @@ function problem(seed: number, rows: number, K: number, P: number, bits: number)
     for (let k = 0; k < K; k++) x[k * P + p] = 0.8 * shared + 0.6 * gauss(rand) + 0.3;
   }
   const gram = new Float64Array(K * K);
-  for (let a = 0; a < K; a++) for (let b = 0; b < K; b++) {
-    let s = 0;
-    for (let p = 0; p < P; p++) s += x[a * P + p] * x[b * P + p];
-    gram[a * K + b] = s;
-  }
+  for (let a = 0; a < K; a++)
+    for (let b = 0; b < K; b++) {
+      let s = 0;
+      for (let p = 0; p < P; p++) s += x[a * P + p] * x[b * P + p];
+      gram[a * K + b] = s;
+    }
   const w = new Float64Array(rows * K);
   for (let i = 0; i < w.length; i++) w[i] = Math.fround(0.1 * gauss(rand));
   const qmax = 2 ** (bits - 1) - 1;
@@ -51,7 +53,18 @@ function problem(seed: number, rows: number, K: number, P: number, bits: number)
     for (let c = 0; c < K; c++) m = Math.max(m, Math.abs(w[r * K + c]));
     scale[r] = Math.fround(m / (qmax + 0.5));
   }
-  return { rows, cols: K, groups: 1, w, gram, positions: P, scale, zeroPoint: new Int32Array(rows), qmin: -qmax - 1, qmax };
+  return {
+    rows,
+    cols: K,
+    groups: 1,
+    w,
+    gram,
+    positions: P,
+    scale,
+    zeroPoint: new Int32Array(rows),
+    qmin: -qmax - 1,
+    qmax,
+  };
 }
 
 /** The best of all 2^K floor/ceil roundings of a one-row problem. */
@@ -153,20 +166,24 @@ describe('AdaRound on a dense layer', () => {
 
 describe('targets from FP32 with inputs from the quantized prefix', () => {
   // X (FP32 inputs) and X̃ = X + noise (the quantized prefix's inputs), K×P
-  const K = 9, P = 400, rows = 3;
+  const K = 9,
+    P = 400,
+    rows = 3;
   const rand = mulberry32(21);
-  const x = new Float64Array(K * P), xq = new Float64Array(K * P);
+  const x = new Float64Array(K * P),
+    xq = new Float64Array(K * P);
   for (let i = 0; i < x.length; i++) {
     x[i] = gauss(rand) + 0.2;
     xq[i] = x[i] + 0.3 * gauss(rand);
   }
   const prod = (a: Float64Array, b: Float64Array) => {
     const out = new Float64Array(K * K);
-    for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) {
-      let s = 0;
-      for (let p = 0; p < P; p++) s += a[i * P + p] * b[j * P + p];
-      out[i * K + j] = s;
-    }
+    for (let i = 0; i < K; i++)
+      for (let j = 0; j < K; j++) {
+        let s = 0;
+        for (let p = 0; p < P; p++) s += a[i * P + p] * b[j * P + p];
+        out[i * K + j] = s;
+      }
     return out;
   };
   const base = problem(5, rows, K, 10, 3);
@@ -175,11 +192,13 @@ describe('targets from FP32 with inputs from the quantized prefix', () => {
   /** ‖WX − W̃X̃‖² computed directly from the inputs */
   const direct = (codes: Int32Array) => {
     let s = 0;
-    for (let r = 0; r < rows; r++) for (let q = 0; q < P; q++) {
-      let y = 0;
-      for (let k = 0; k < K; k++) y += p.w[r * K + k] * x[k * P + q] - Math.fround(codes[r * K + k] * Math.fround(p.scale[r])) * xq[k * P + q];
-      s += y * y;
-    }
+    for (let r = 0; r < rows; r++)
+      for (let q = 0; q < P; q++) {
+        let y = 0;
+        for (let k = 0; k < K; k++)
+          y += p.w[r * K + k] * x[k * P + q] - Math.fround(codes[r * K + k] * Math.fround(p.scale[r])) * xq[k * P + q];
+        s += y * y;
+      }
     return s;
   };
 
@@ -225,7 +244,9 @@ describe('polishCodes', () => {
       const p = problem(seed, 4, 16, 300, 3);
       const s = Array.from(p.scale, (v) => Math.fround(v));
       // starts: round-to-nearest, and every weight rounded down (far from any optimum)
-      const down = Int32Array.from(p.w, (v, i) => Math.max(p.qmin, Math.floor(Math.fround(Math.fround(v) / s[Math.floor(i / p.cols)]))));
+      const down = Int32Array.from(p.w, (v, i) =>
+        Math.max(p.qmin, Math.floor(Math.fround(Math.fround(v) / s[Math.floor(i / p.cols)]))),
+      );
       for (const start of [nearestCodes(p), down]) {
         const before = codesError(p, start);
         const codes = Int32Array.from(start);
@@ -261,22 +282,24 @@ function randomSpd(n: number, seed: number, ridge: number): Float64Array {
   const rng = mulberry32(seed);
   const a = Float64Array.from({ length: n * n }, () => rng() - 0.5);
   const h = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-    let s = i === j ? ridge : 0;
-    for (let k = 0; k < n; k++) s += a[i * n + k] * a[j * n + k];
-    h[i * n + j] = s;
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) {
+      let s = i === j ? ridge : 0;
+      for (let k = 0; k < n; k++) s += a[i * n + k] * a[j * n + k];
+      h[i * n + j] = s;
+    }
   return h;
 }
 
 /** n×n product X·Y (X·Yᵀ with transY). */
 function matmul(x: Float64Array, y: Float64Array, n: number, transY = false): Float64Array {
   const out = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-    let s = 0;
-    for (let k = 0; k < n; k++) s += x[i * n + k] * (transY ? y[j * n + k] : y[k * n + j]);
-    out[i * n + j] = s;
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += x[i * n + k] * (transY ? y[j * n + k] : y[k * n + j]);
+      out[i * n + j] = s;
+    }
   return out;
 }
 
@@ -315,10 +338,11 @@ describe('inverseUpperFactor', () => {
     const u = inverseUpperFactor(h, n);
     const inv = spdInverse(h, n);
     for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) expect(u[i * n + j]).toBe(0);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let k = 0; k < n; k++) s += u[k * n + i] * u[k * n + j];
-      expect(Math.abs(s - inv[i * n + j])).toBeLessThan(1e-8 * (1 + Math.abs(inv[i * n + j])));
-    }
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let k = 0; k < n; k++) s += u[k * n + i] * u[k * n + j];
+        expect(Math.abs(s - inv[i * n + j])).toBeLessThan(1e-8 * (1 + Math.abs(inv[i * n + j])));
+      }
   });
 });

@@ -29,7 +29,8 @@ function crops(n: number): Uint8Array[] {
 describe('reconstructFromQuantizedPrefix on a small CNN', () => {
   const g = foldBatchNorm(smallCnn({ seed: 6 })).graph;
   const points = findQuantPoints(g, ALL);
-  const cfg = (ptq: 'adaround' | 'gptq') => resolveConfig({ backend: 'tensorrt', wBits: 3, wGranularity: 'per-channel', ptq, ptqIters: 300 });
+  const cfg = (ptq: 'adaround' | 'gptq') =>
+    resolveConfig({ backend: 'tensorrt', wBits: 3, wGranularity: 'per-channel', ptq, ptqIters: 300 });
 
   for (const method of ['adaround', 'gptq'] as const) {
     it(`${method}: reports every layer, lowers the total error and changes only the codes`, async () => {
@@ -75,21 +76,42 @@ describe('reconstructFromQuantizedPrefix on a small CNN', () => {
     const engine = await createNodeWasmEngine(1);
     const images = crops(16);
     const used = new Map<string, { gram: Float64Array; cross: Float64Array; positions: number }>();
-    const { weights } = await reconstructFromQuantizedPrefix(engine, g, quantizeWeights(g, points, c), [], images, spec, c, {
-      batchSize: 4,
-      onLayerGrams: (init, gram, cross, positions) => used.set(init, { gram: Float64Array.from(gram), cross: Float64Array.from(cross), positions }),
-    });
+    const { weights } = await reconstructFromQuantizedPrefix(
+      engine,
+      g,
+      quantizeWeights(g, points, c),
+      [],
+      images,
+      spec,
+      c,
+      {
+        batchSize: 4,
+        onLayerGrams: (init, gram, cross, positions) =>
+          used.set(init, { gram: Float64Array.from(gram), cross: Float64Array.from(cross), positions }),
+      },
+    );
     expect(used.size).toBe(points.weights.length);
     const fp = cloneGraph(g, { shareInitializers: true });
     ensureOpset(fp, 11);
-    const quant = insertFakeQuant(g, { weights: new Map(weights.map((w) => [w.point.initializer, w.values])), activations: new Map() });
+    const quant = insertFakeQuant(g, {
+      weights: new Map(weights.map((w) => [w.point.initializer, w.values])),
+      activations: new Map(),
+    });
     ensureOpset(quant, 11);
     const layouts = points.weights.map((p) => gramLayout(g, p) as GramLayout);
     const { graph, outputs } = buildCrossGramGraph(fp, quant, layouts);
     const session = await engine.createSession(serializeModel(graph));
-    const sums = outputs.map((o) => ({ o, gram: new Float64Array(gramLength(o.layout)), cross: new Float64Array(gramLength(o.layout)), positions: 0 }));
+    const sums = outputs.map((o) => ({
+      o,
+      gram: new Float64Array(gramLength(o.layout)),
+      cross: new Float64Array(gramLength(o.layout)),
+      positions: 0,
+    }));
     for (const b of batches(images, spec, 4)) {
-      const res = await session.run({ [session.inputNames[0]]: b.tensor }, outputs.flatMap((o) => [o.gram, o.cross, o.shape]));
+      const res = await session.run(
+        { [session.inputNames[0]]: b.tensor },
+        outputs.flatMap((o) => [o.gram, o.cross, o.shape]),
+      );
       for (const s of sums) {
         res[s.o.gram].data.forEach((v, i) => (s.gram[i] += v));
         res[s.o.cross].data.forEach((v, i) => (s.cross[i] += v));
@@ -102,8 +124,12 @@ describe('reconstructFromQuantizedPrefix on a small CNN', () => {
       const u = used.get(s.o.layout.point.initializer)!;
       expect(u.positions).toBe(s.positions);
       const scale = Math.max(...s.gram.map(Math.abs));
-      for (const [mine, ref] of [[u.gram, s.gram], [u.cross, s.cross]] as const) {
-        for (let k = 0; k < ref.length; k++) expect(Math.abs(mine[k] - ref[k]), `${s.o.layout.point.node} [${k}]`).toBeLessThan(1e-4 * scale);
+      for (const [mine, ref] of [
+        [u.gram, s.gram],
+        [u.cross, s.cross],
+      ] as const) {
+        for (let k = 0; k < ref.length; k++)
+          expect(Math.abs(mine[k] - ref[k]), `${s.o.layout.point.node} [${k}]`).toBeLessThan(1e-4 * scale);
       }
       // the check has teeth: from the second layer on, the inputs are not the FP32 ones
       if (i > 0 && s.gram.some((v, k) => Math.abs(v - s.cross[k]) > 1e-3 * scale)) laterDiffer++;
@@ -112,7 +138,9 @@ describe('reconstructFromQuantizedPrefix on a small CNN', () => {
     // and with FP32 inputs everywhere (the other mode) the first layer's Gram is the same
     const plain = await collectGrams(engine, g, points, images, spec, { batchSize: 4 });
     const first = plain.get(points.weights[0].initializer)!;
-    first.gram.forEach((v, k) => expect(Math.abs(v - sums[0].gram[k])).toBeLessThan(1e-4 * Math.max(...first.gram.map(Math.abs))));
+    first.gram.forEach((v, k) =>
+      expect(Math.abs(v - sums[0].gram[k])).toBeLessThan(1e-4 * Math.max(...first.gram.map(Math.abs))),
+    );
   });
 
   it('stops between layers when cancelled', async () => {

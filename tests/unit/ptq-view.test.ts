@@ -8,7 +8,16 @@ const report: PtqReport = {
   gramSeconds: 2,
   solveSeconds: 3,
   layers: [
-    { node: 'Conv_0', initializer: 'w0', bits: 8, errorBefore: NaN, errorAfter: NaN, flips: 0, seconds: 0, skipped: '8-bit layers keep round-to-nearest' },
+    {
+      node: 'Conv_0',
+      initializer: 'w0',
+      bits: 8,
+      errorBefore: NaN,
+      errorAfter: NaN,
+      flips: 0,
+      seconds: 0,
+      skipped: '8-bit layers keep round-to-nearest',
+    },
     { node: 'Conv_2', initializer: 'w2', bits: 4, errorBefore: 0.04, errorAfter: 0.01, flips: 0.1, seconds: 1 },
     { node: 'Conv_4', initializer: 'w4', bits: 4, errorBefore: 0.2, errorAfter: 0.2, flips: 0.3, seconds: 1 },
   ],
@@ -32,8 +41,10 @@ describe('ptq view helpers', () => {
   it('summarise the error ratio as a geometric mean and the mean flip share', () => {
     // ratios 0.25 and 1 → geometric mean 0.5; flips (10% + 30%) / 2 = 20%
     expect(ptqSummary(report, ptqRows(report))).toBe(
-      'AdaRound (300 steps per layer) reconstructed 2 layers: their output error is 50% of round-to-nearest\'s (geometric mean), with 20.0% of weights rounded away from nearest on average. Time: 5.0 s.',
+      "AdaRound (300 steps per layer) reconstructed 2 layers: their output error is 50% of round-to-nearest's (geometric mean), with 20.0% of weights rounded away from nearest on average. Time: 5.0 s.",
     );
-    expect(ptqSummary({ ...report, method: 'gptq', layers: [report.layers[0]] }, [])).toBe('GPTQ changed no layer: every layer kept round-to-nearest.');
+    expect(ptqSummary({ ...report, method: 'gptq', layers: [report.layers[0]] }, [])).toBe(
+      'GPTQ changed no layer: every layer kept round-to-nearest.',
+    );
   });
 });

@@ -14,11 +14,21 @@ import type { ActivationStats, ObserverName } from '../../src/lib/quant/types.ts
 import { spec } from './quant-helpers.ts';
 
 const fx = JSON.parse(readFileSync(new URL('../fixtures/quant/relu6-Conv_14.json', import.meta.url), 'utf8')) as {
-  min: number; max: number; histLo: number; histHi: number; bins: number; count: number; nonEmpty: [number, number][];
+  min: number;
+  max: number;
+  histLo: number;
+  histHi: number;
+  bins: number;
+  count: number;
+  nonEmpty: [number, number][];
 };
 const hist = new Float64Array(fx.bins);
 for (const [i, c] of fx.nonEmpty) hist[i] = c;
-const stats: ActivationStats = { batches: [{ min: fx.min, max: fx.max, sum: 0, sumSq: 0, count: fx.count, hist }], histLo: fx.histLo, histHi: fx.histHi };
+const stats: ActivationStats = {
+  batches: [{ min: fx.min, max: fx.max, sum: 0, sumSq: 0, count: fx.count, hist }],
+  histLo: fx.histLo,
+  histHi: fx.histHi,
+};
 const w = (fx.histHi - fx.histLo) / fx.bins;
 const centers = Float64Array.from({ length: fx.bins }, (_, k) => fx.histLo + (k + 0.5) * w);
 const power = centers.reduce((s, v, k) => s + hist[k] * v * v, 0) / fx.count;

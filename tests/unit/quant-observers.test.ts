@@ -13,7 +13,6 @@ import {
 import { OBSERVER_NAMES, type ActivationStats, type BatchStats } from '../../src/lib/quant/types.ts';
 import { gaussian, laplace, spec, uniform } from './quant-helpers.ts';
 
-
 /** BatchStats of a data batch with a histogram over [lo, hi]. */
 function batch(data: Float32Array, lo: number, hi: number, bins = 2048): BatchStats {
   let min = Infinity;
@@ -33,10 +32,11 @@ function batch(data: Float32Array, lo: number, hi: number, bins = 2048): BatchSt
 function statsOf(batches: Float32Array[], bins = 2048): ActivationStats {
   let lo = Infinity;
   let hi = -Infinity;
-  for (const b of batches) for (const v of b) {
-    lo = Math.min(lo, v);
-    hi = Math.max(hi, v);
-  }
+  for (const b of batches)
+    for (const v of b) {
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
   return { batches: batches.map((b) => batch(b, lo, hi, bins)), histLo: lo, histHi: hi };
 }
 
@@ -66,8 +66,11 @@ describe('observer registry', () => {
       // drop what was not asked for: no histograms, moments poisoned with NaN
       const stats: ActivationStats = {
         batches: full.batches.map((b) => ({
-          min: b.min, max: b.max,
-          sum: moments ? b.sum : NaN, sumSq: moments ? b.sumSq : NaN, count: moments ? b.count : NaN,
+          min: b.min,
+          max: b.max,
+          sum: moments ? b.sum : NaN,
+          sumSq: moments ? b.sumSq : NaN,
+          count: moments ? b.count : NaN,
           ...(histogram ? { hist: b.hist } : {}),
         })),
         ...(histogram ? { histLo: full.histLo, histHi: full.histHi } : {}),
@@ -75,7 +78,10 @@ describe('observer registry', () => {
       const r = observeActivation(name, stats, spec({ signed: true }));
       expect(Number.isFinite(r.min[0]) && Number.isFinite(r.max[0]), name).toBe(true);
       expect(r.min[0], name).toBeLessThan(r.max[0]);
-      if (histogram) expect(() => observeActivation(name, { ...stats, batches: stats.batches.map(({ hist: _h, ...b }) => b) }, spec())).toThrow(/needs histograms/);
+      if (histogram)
+        expect(() =>
+          observeActivation(name, { ...stats, batches: stats.batches.map(({ hist: _h, ...b }) => b) }, spec()),
+        ).toThrow(/needs histograms/);
     }
   });
 });
@@ -136,7 +142,11 @@ describe('percentile', () => {
   it('clips at the q and 1-q quantiles of a uniform histogram', () => {
     // 10000 bins over [0, 1], one count each: quantile(q) = q exactly
     const hist = new Float64Array(10_000).fill(1);
-    const s: ActivationStats = { batches: [{ min: 0, max: 1, sum: 5000, sumSq: 0, count: 10_000, hist }], histLo: 0, histHi: 1 };
+    const s: ActivationStats = {
+      batches: [{ min: 0, max: 1, sum: 5000, sumSq: 0, count: 10_000, hist }],
+      histLo: 0,
+      histHi: 1,
+    };
     const r = observeActivation('percentile', s, spec());
     expect(r.min[0]).toBeCloseTo(1e-4, 9);
     expect(r.max[0]).toBeCloseTo(0.9999, 7);
@@ -247,8 +257,7 @@ describe('mse', () => {
     const b2 = laplace(20_000, 2);
     const s = statsOf([b1, b2]);
     const s4 = spec({ bits: 4 });
-    const one = (b: BatchStats) =>
-      observeActivation('mse', { batches: [b], histLo: s.histLo, histHi: s.histHi }, s4);
+    const one = (b: BatchStats) => observeActivation('mse', { batches: [b], histLo: s.histLo, histHi: s.histHi }, s4);
     const r1 = one(s.batches[0]);
     const r2 = one(s.batches[1]);
     const e = observeActivation('ema-mse', s, s4);
@@ -328,7 +337,14 @@ describe('errors and options', () => {
   });
 
   it('exports the MQBench defaults', () => {
-    expect(DEFAULT_OBSERVER_OPTIONS).toEqual({ emaRatio: 0.9, percentile: 0.9999, stdNum: 2.6, mseP: 2, mseSteps: 95, klBins: 2048 });
+    expect(DEFAULT_OBSERVER_OPTIONS).toEqual({
+      emaRatio: 0.9,
+      percentile: 0.9999,
+      stdNum: 2.6,
+      mseP: 2,
+      mseSteps: 95,
+      klBins: 2048,
+    });
   });
 
   it('every observer returns a finite range on weights and activations', () => {

@@ -26,28 +26,49 @@ describe('BACKEND_PRESETS', () => {
     expect([t.aSymmetric, t.aNarrowRange, t.aSign, t.aObserver]).toEqual([true, true, 'signed', 'ema-minmax']);
     const s = BACKEND_PRESETS.snpe;
     expect([s.wGranularity, s.wSymmetric, s.aSymmetric, s.aSign, s.wObserver, s.aObserver]).toEqual([
-      'per-tensor', false, false, 'unsigned', 'minmax', 'ema-minmax',
+      'per-tensor',
+      false,
+      false,
+      'unsigned',
+      'minmax',
+      'ema-minmax',
     ]);
     const c = BACKEND_PRESETS['ppl-cuda'];
     expect([c.wGranularity, c.wSymmetric, c.aSymmetric, c.wObserver, c.aObserver]).toEqual([
-      'per-channel', false, false, 'minmax', 'minmax',
+      'per-channel',
+      false,
+      false,
+      'minmax',
+      'minmax',
     ]);
     const o = BACKEND_PRESETS.openvino;
     expect([o.wGranularity, o.wSymmetric, o.aSymmetric, o.aSign]).toEqual(['per-channel', true, true, 'auto']);
     expect(o.placement.modelInput).toBe(true);
     const v = BACKEND_PRESETS.vitis;
     expect([v.wGranularity, v.wPowerOfTwo, v.aPowerOfTwo, v.wSymmetric, v.aSymmetric]).toEqual([
-      'per-tensor', true, true, true, true,
+      'per-tensor',
+      true,
+      true,
+      true,
+      true,
     ]);
     const q = BACKEND_PRESETS['onnx-qnn'];
     expect([q.wGranularity, q.wSymmetric, q.aSymmetric, q.wObserver, q.aObserver]).toEqual([
-      'per-tensor', false, false, 'minmax', 'minmax',
+      'per-tensor',
+      false,
+      false,
+      'minmax',
+      'minmax',
     ]);
     const g = BACKEND_PRESETS.tengine;
     expect([g.wSymmetric, g.aSymmetric, g.aSign]).toEqual([false, false, 'unsigned']);
     const f = BACKEND_PRESETS.fbgemm;
     expect([f.wGranularity, f.wSymmetric, f.aSymmetric, f.aSign, f.aObserver]).toEqual([
-      'per-channel', true, false, 'unsigned', 'mse',
+      'per-channel',
+      true,
+      false,
+      'unsigned',
+      'mse',
     ]);
     const a = BACKEND_PRESETS.academic;
     expect(a.firstLast8bit).toBe(true);
@@ -80,7 +101,15 @@ const cfg = (backend: keyof typeof BACKEND_PRESETS): ExperimentConfig => {
 describe('weightSpec / activationSpec', () => {
   it('TensorRT weights: per-channel narrow int8 [-127, 127] on the given axis', () => {
     const w = weightSpec(cfg('tensorrt'), 0);
-    expect(w).toEqual({ bits: 8, signed: true, symmetric: true, narrowRange: true, granularity: 'per-channel', axis: 0, powerOfTwo: false });
+    expect(w).toEqual({
+      bits: 8,
+      signed: true,
+      symmetric: true,
+      narrowRange: true,
+      granularity: 'per-channel',
+      axis: 0,
+      powerOfTwo: false,
+    });
     expect(qRange(w)).toEqual({ qmin: -127, qmax: 127 });
     expect(weightSpec(cfg('tensorrt'), 1, 4).bits).toBe(4);
   });

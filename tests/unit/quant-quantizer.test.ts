@@ -26,10 +26,9 @@ interface GoldenCase {
   y: number[];
 }
 
-const golden = JSON.parse(
-  readFileSync(new URL('../fixtures/quant/golden.json', import.meta.url), 'utf8'),
-) as { cases: GoldenCase[] };
-
+const golden = JSON.parse(readFileSync(new URL('../fixtures/quant/golden.json', import.meta.url), 'utf8')) as {
+  cases: GoldenCase[];
+};
 
 describe('golden vectors', () => {
   it('has the cases the brief asks for', () => {
@@ -97,13 +96,19 @@ describe('qRange', () => {
 describe('computeQParams', () => {
   it('widens the range to include zero', () => {
     // asymmetric uint8 on [2, 4.25]: widened to [0, 4.25] -> s = 4.25/255, zp 0
-    const qp = computeQParams({ min: Float32Array.of(2), max: Float32Array.of(4.25) }, spec({ signed: false, symmetric: false }));
+    const qp = computeQParams(
+      { min: Float32Array.of(2), max: Float32Array.of(4.25) },
+      spec({ signed: false, symmetric: false }),
+    );
     expect(qp.scale[0]).toBe(Math.fround(4.25 / 255));
     expect(qp.zeroPoint[0]).toBe(0);
   });
 
   it('floors the scale of an all-zero channel at float32 eps', () => {
-    const qp = computeQParams({ min: Float32Array.of(0, -1), max: Float32Array.of(0, 1) }, spec({ granularity: 'per-channel', axis: 0 }));
+    const qp = computeQParams(
+      { min: Float32Array.of(0, -1), max: Float32Array.of(0, 1) },
+      spec({ granularity: 'per-channel', axis: 0 }),
+    );
     expect(qp.scale[0]).toBe(SCALE_EPS);
     expect(SCALE_EPS).toBe(Math.fround(1.1920929e-7));
     const y = fakeQuantize(Float32Array.of(0, 0, 0.5, -1), [2, 2], qp);
@@ -113,13 +118,19 @@ describe('computeQParams', () => {
 
   it('clamps the zero point into [qmin, qmax]', () => {
     // all-positive range: zp = 0 - round(0/s) = 0 ; all-negative range: zp = 255 (max widened to 0)
-    const qp = computeQParams({ min: Float32Array.of(-10), max: Float32Array.of(-5) }, spec({ signed: false, symmetric: false }));
+    const qp = computeQParams(
+      { min: Float32Array.of(-10), max: Float32Array.of(-5) },
+      spec({ signed: false, symmetric: false }),
+    );
     expect(qp.zeroPoint[0]).toBe(255);
   });
 
   it('clamps a zero point that a power-of-two scale pushes above qmax', () => {
     // [-10, 0.1] uint8: s = 10.1/255 ≈ 0.0396 → 2^-5 = 0.03125, so 0 - round(-10/0.03125) = 320 > 255
-    const qp = computeQParams({ min: Float32Array.of(-10), max: Float32Array.of(0.1) }, spec({ signed: false, symmetric: false, powerOfTwo: true }));
+    const qp = computeQParams(
+      { min: Float32Array.of(-10), max: Float32Array.of(0.1) },
+      spec({ signed: false, symmetric: false, powerOfTwo: true }),
+    );
     expect(qp.scale[0]).toBe(2 ** -5);
     expect(qp.zeroPoint[0]).toBe(255);
   });
@@ -149,7 +160,13 @@ describe('fakeQuantize', () => {
 
   it('uses per-channel strides on a 4-D conv weight (axis 0) and activation-like axis 1', () => {
     // dims [2,2,1,2]; channel c of axis 1 has scale c+1; values chosen as exact multiples.
-    const q1: QParams = { scale: Float32Array.of(1, 2), zeroPoint: Int32Array.of(0, 0), qmin: -128, qmax: 127, axis: 1 };
+    const q1: QParams = {
+      scale: Float32Array.of(1, 2),
+      zeroPoint: Int32Array.of(0, 0),
+      qmin: -128,
+      qmax: 127,
+      axis: 1,
+    };
     const x = Float32Array.of(0.75, 1.25, 2.9, 3.1, -0.75, -1.25, -2.9, -3.1);
     // layout (o, c, i): o0c0 = [0.75, 1.25] s1 -> [1, 1]; o0c1 = [2.9, 3.1] s2 -> [1.45->1, 1.55->2]*2 = [2, 4]
     //                   o1c0 = [-0.75,-1.25] -> [-1, -1]; o1c1 = [-2.9,-3.1] -> [-2, -4]

@@ -27,8 +27,18 @@ describe('datasetFingerprint', () => {
     expect(a).toMatch(/^2-[0-9a-f]{16}$/);
     expect(fingerprintImages(a)).toBe(2);
     // a label or a name that differs changes it
-    expect(await datasetFingerprint([{ id: 'n01440764.JPEG', label: 1 }, { id: 'n01443537.JPEG', label: 1 }])).not.toBe(a);
-    expect(await datasetFingerprint([{ id: 'x/n01440764.JPEG', label: 0 }, { id: 'n01443537.JPEG', label: 1 }])).not.toBe(a);
+    expect(
+      await datasetFingerprint([
+        { id: 'n01440764.JPEG', label: 1 },
+        { id: 'n01443537.JPEG', label: 1 },
+      ]),
+    ).not.toBe(a);
+    expect(
+      await datasetFingerprint([
+        { id: 'x/n01440764.JPEG', label: 0 },
+        { id: 'n01443537.JPEG', label: 1 },
+      ]),
+    ).not.toBe(a);
     expect(fingerprintImages('12-xyz')).toBeUndefined();
   });
 });
@@ -74,21 +84,41 @@ describe('CLI links', () => {
   it('name a registry model only when the bytes are one of its downloads', () => {
     const mn = MODEL_REGISTRY.find((e) => e.id === 'mobilenet-v2')!;
     const d = mn.downloads[0].sha256;
-    expect(cliModelSource({ modelPath: '/x/m.onnx', modelSha256: d, modelId: 'mobilenet-v2' })).toEqual({ kind: 'registry', id: 'mobilenet-v2' });
+    expect(cliModelSource({ modelPath: '/x/m.onnx', modelSha256: d, modelId: 'mobilenet-v2' })).toEqual({
+      kind: 'registry',
+      id: 'mobilenet-v2',
+    });
     // the shared dev copy: listed as the same weights, but a different file — named by file
-    expect(cliModelSource({ modelPath: '/data/models/mobilenetv2-7-fp32.onnx', modelSha256: SHA, modelId: 'mobilenet-v2' })).toEqual({
+    expect(
+      cliModelSource({ modelPath: '/data/models/mobilenetv2-7-fp32.onnx', modelSha256: SHA, modelId: 'mobilenet-v2' }),
+    ).toEqual({
       kind: 'file',
       name: 'mobilenetv2-7-fp32.onnx',
     });
   });
 
   it('open to the same config (same configHash) in the app', async () => {
-    const config = { ...defaultConfig('tensorrt'), calib: 16, eval: 32, model: `sha256:${SHA}`, dataset: 'imagenet-sample' };
-    const url = cliLink(config, { modelPath: 'm.onnx', modelSha256: SHA, modelId: config.model, dataDir: '/a/imagenet-sample', fingerprint: '1000-0123456789abcdef' });
+    const config = {
+      ...defaultConfig('tensorrt'),
+      calib: 16,
+      eval: 32,
+      model: `sha256:${SHA}`,
+      dataset: 'imagenet-sample',
+    };
+    const url = cliLink(config, {
+      modelPath: 'm.onnx',
+      modelSha256: SHA,
+      modelId: config.model,
+      dataDir: '/a/imagenet-sample',
+      fingerprint: '1000-0123456789abcdef',
+    });
     expect(url.startsWith('#v=1&')).toBe(true);
     const p = parseLink(url);
     expect(await configHash(p.config)).toBe(await configHash(config));
-    expect(p.extras.data).toEqual({ fingerprint: '1000-0123456789abcdef', source: { kind: 'folder', name: 'imagenet-sample' } });
+    expect(p.extras.data).toEqual({
+      fingerprint: '1000-0123456789abcdef',
+      source: { kind: 'folder', name: 'imagenet-sample' },
+    });
     expect(p.extras.engine).toBe('wasm');
   });
 });
@@ -109,7 +139,10 @@ describe('CLI data folders of symbolic links', () => {
     symlinkSync(path.join(real, 'n01443537_1.JPEG'), path.join(linked, 'n01443537_1.JPEG'));
     symlinkSync(path.join(real, 'n01443537'), path.join(linked, 'n01443537')); // a linked folder
     symlinkSync(path.join(real, 'missing.JPEG'), path.join(linked, 'n01440764_broken.JPEG')); // broken
-    writeFileSync(path.join(root, 'imagenet_class_index.json'), JSON.stringify({ '0': ['n01440764', 'tench'], '1': ['n01443537', 'goldfish'] }));
+    writeFileSync(
+      path.join(root, 'imagenet_class_index.json'),
+      JSON.stringify({ '0': ['n01440764', 'tench'], '1': ['n01443537', 'goldfish'] }),
+    );
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -132,7 +165,9 @@ describe('verifyLinkedModel', () => {
     const { verifyLinkedModel } = await import('../../src/lib/models/identify.ts');
     expect(() => verifyLinkedModel(SHA, SHA, 'mobilenet.onnx')).not.toThrow();
     const other = 'c0c3f76d' + SHA.slice(8);
-    expect(() => verifyLinkedModel(other, SHA, 'mobilenet.onnx')).toThrow(/its sha256 is c0c3f76d.*the link needs f00130594d83/);
+    expect(() => verifyLinkedModel(other, SHA, 'mobilenet.onnx')).toThrow(
+      /its sha256 is c0c3f76d.*the link needs f00130594d83/,
+    );
     try {
       verifyLinkedModel(other, SHA, 'mobilenet.onnx');
     } catch (e) {

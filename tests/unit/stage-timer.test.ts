@@ -5,7 +5,12 @@ describe('StageTimer', () => {
   it('gives the time between events to the later stage, and to the earlier one when the later opens a stage', () => {
     let now = 0;
     const t = new StageTimer(() => now);
-    const at = (ms: number, stage: 'decode' | 'fp32' | 'calibrate' | 'quantize' | 'evaluate', done: number, message = '') => {
+    const at = (
+      ms: number,
+      stage: 'decode' | 'fp32' | 'calibrate' | 'quantize' | 'evaluate',
+      done: number,
+      message = '',
+    ) => {
       now = ms;
       t.observe({ stage, done, message });
     };
@@ -18,7 +23,14 @@ describe('StageTimer', () => {
     at(7000, 'quantize', 3, 'Fixes: bias correction');
     now = 7500;
     expect(t.finish()).toBeCloseTo(7.5);
-    expect(Object.fromEntries(t.seconds)).toEqual({ decode: 1, fp32: 2, calibrate: 1.5, quantize: 0.2, evaluate: 2, fixes: 0.8 });
+    expect(Object.fromEntries(t.seconds)).toEqual({
+      decode: 1,
+      fp32: 2,
+      calibrate: 1.5,
+      quantize: 0.2,
+      evaluate: 2,
+      fixes: 0.8,
+    });
     expect(t.summary()).toBe('decode 1.0 s, fp32 2.0 s, calibrate 1.5 s, quantize 0.2 s, evaluate 2.0 s, fixes 0.8 s');
   });
 });

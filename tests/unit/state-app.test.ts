@@ -18,7 +18,10 @@ import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
 import type { ExperimentResult, Progress } from '../../src/lib/experiment/types.ts';
 
 const ok = <T>(value: T): Result<T> => ({ ok: true, value });
-const fail = (code: ErrorInfo['code'], message: string): Result<never> => ({ ok: false, error: { code, message, userError: true } });
+const fail = (code: ErrorInfo['code'], message: string): Result<never> => ({
+  ok: false,
+  error: { code, message, userError: true },
+});
 /** let pending promises and effects settle */
 const settle = async () => {
   for (let i = 0; i < 5; i++) {
@@ -28,10 +31,24 @@ const settle = async () => {
 };
 
 const MODEL: LoadedModel = {
-  id: 'mobilenet-v2', name: 'MobileNet-V2', sha256: getModelEntry('mobilenet-v2').downloads[0].sha256, size: 1, verified: 'match',
-  fromCache: true, inputName: 'input', outputName: 'output', classes: 1000,
+  id: 'mobilenet-v2',
+  name: 'MobileNet-V2',
+  sha256: getModelEntry('mobilenet-v2').downloads[0].sha256,
+  size: 1,
+  verified: 'match',
+  fromCache: true,
+  inputName: 'input',
+  outputName: 'output',
+  classes: 1000,
 };
-const DATA: DatasetInfo = { name: 'imagenet-sample', images: 1000, fingerprint: '1000-0123456789abcdef', classes: 1000, ignored: 0, ignoredNames: [] };
+const DATA: DatasetInfo = {
+  name: 'imagenet-sample',
+  images: 1000,
+  fingerprint: '1000-0123456789abcdef',
+  classes: 1000,
+  ignored: 0,
+  ignoredNames: [],
+};
 
 async function fakeResult(config: ExperimentConfig, top1: number): Promise<ExperimentResult> {
   return { config, configHash: await configHash(config), quant: { top1 } } as unknown as ExperimentResult;
@@ -53,13 +70,42 @@ class FakeApi {
     const self = this;
     const log = (name: string) => self.calls.push(name);
     const impl: Partial<QuantApi> = {
-      async env() { log('env'); return ok({ webgpu: { available: false }, threads: 2, crossOriginIsolated: true, sharedData: true }); },
-      async listModels() { log('listModels'); return ok(self.cached); },
-      async listRuns() { log('listRuns'); return ok([...self.stored.values()]); },
-      async cacheEstimate() { log('cacheEstimate'); return ok({ usage: 0, models: 0, modelBytes: 0, crops: 0, cropBytes: 0, runs: self.stored.size, source: 'summed' as const }); },
-      async getRun(h) { log(`getRun ${h}`); return ok(self.stored.get(h) ?? null); },
-      async loadModel(src) { log(`loadModel ${src.kind}`); return self.modelAnswer; },
-      async loadDataset(src) { log(`loadDataset ${src.kind}`); return self.dataAnswer; },
+      async env() {
+        log('env');
+        return ok({ webgpu: { available: false }, threads: 2, crossOriginIsolated: true, sharedData: true });
+      },
+      async listModels() {
+        log('listModels');
+        return ok(self.cached);
+      },
+      async listRuns() {
+        log('listRuns');
+        return ok([...self.stored.values()]);
+      },
+      async cacheEstimate() {
+        log('cacheEstimate');
+        return ok({
+          usage: 0,
+          models: 0,
+          modelBytes: 0,
+          crops: 0,
+          cropBytes: 0,
+          runs: self.stored.size,
+          source: 'summed' as const,
+        });
+      },
+      async getRun(h) {
+        log(`getRun ${h}`);
+        return ok(self.stored.get(h) ?? null);
+      },
+      async loadModel(src) {
+        log(`loadModel ${src.kind}`);
+        return self.modelAnswer;
+      },
+      async loadDataset(src) {
+        log(`loadDataset ${src.kind}`);
+        return self.dataAnswer;
+      },
       async run(configs, _engine, onProgress) {
         log('run');
         self.runs.push(configs);
@@ -68,7 +114,10 @@ class FakeApi {
           self.cancelRun = () => resolve(fail('CANCELLED', 'The run was cancelled.'));
         });
       },
-      async cancel() { log('cancel'); self.cancelRun?.(); },
+      async cancel() {
+        log('cancel');
+        self.cancelRun?.();
+      },
     };
     return impl as unknown as Remote<QuantApi>;
   }
@@ -181,7 +230,12 @@ describe('AppState against a fake worker', () => {
       const p: Progress = { stage: 'evaluate', done: 1, total: 2, message: 'half' } as Progress;
       onProgress?.(p);
       seen.push(p);
-      return ok({ results: [await fakeResult(configs[0], 0.7)], engine: 'wasm (fake)', engineKind: 'wasm', warnings: [] });
+      return ok({
+        results: [await fakeResult(configs[0], 0.7)],
+        engine: 'wasm (fake)',
+        engineKind: 'wasm',
+        warnings: [],
+      });
     };
     const a = app('#v=1&backend=vitis&calib=16&eval=32', fake);
     await a.loadModel({ kind: 'url', url: 'm.onnx' });
@@ -235,7 +289,11 @@ describe('AppState against a fake worker', () => {
     const before = a.exp.snapshot();
     await a.run();
     expect(a.runState).toBe('error');
-    expect(a.runError).toEqual({ code: 'DATA_TOO_FEW_IMAGES', message: 'The data set has 100 images; lower the counts.', userError: true });
+    expect(a.runError).toEqual({
+      code: 'DATA_TOO_FEW_IMAGES',
+      message: 'The data set has 100 images; lower the counts.',
+      userError: true,
+    });
     expect(a.result).toBeUndefined();
     expect(a.exp.config).toEqual(before);
   });

@@ -14,18 +14,37 @@ const ok = <T>(value: T): Result<T> => ({ ok: true, value });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function estimateFor(hash: string): AccuracyEstimate {
-  return { configHash: hash, images: 8, top1: 0.5, top1Interval: [0.2, 0.8], agreement: 0.75, agreementInterval: [0.4, 0.9], fp32Top1: 0.6, statsCached: true, seconds: 0.1 };
+  return {
+    configHash: hash,
+    images: 8,
+    top1: 0.5,
+    top1Interval: [0.2, 0.8],
+    agreement: 0.75,
+    agreementInterval: [0.4, 0.9],
+    fp32Top1: 0.6,
+    statsCached: true,
+    seconds: 0.1,
+  };
 }
 
 class Fake {
   estimates: { bits: number; resolve: (r: Result<AccuracyEstimate>) => void }[] = [];
   cancels = 0;
-  weightView = async (c: { wBits: number }) => ok({ key: String(c.wBits), layers: [], fp32Bytes: 4, quantBytes: 1, ms: 1 } as WeightView);
-  layerGraph = async () => ok({ nodes: [{ id: 'Conv_94', kind: 'layer', label: 'block 17 · project 1×1', onnx: 'Conv_94', opType: 'Conv' }], edges: [] } as LayerGraphView);
-  estimate = (c: { wBits: number }) => new Promise<Result<AccuracyEstimate>>((resolve) => this.estimates.push({ bits: c.wBits, resolve }));
+  weightView = async (c: { wBits: number }) =>
+    ok({ key: String(c.wBits), layers: [], fp32Bytes: 4, quantBytes: 1, ms: 1 } as WeightView);
+  layerGraph = async () =>
+    ok({
+      nodes: [{ id: 'Conv_94', kind: 'layer', label: 'block 17 · project 1×1', onnx: 'Conv_94', opType: 'Conv' }],
+      edges: [],
+    } as LayerGraphView);
+  estimate = (c: { wBits: number }) =>
+    new Promise<Result<AccuracyEstimate>>((resolve) => this.estimates.push({ bits: c.wBits, resolve }));
   cancelEstimate = async () => void this.cancels++;
   prepares: { bits: number; images?: number }[] = [];
-  prepareEstimate = async (c: { wBits: number }, o?: { images?: number }) => (this.prepares.push({ bits: c.wBits, images: o?.images }), ok(true));
+  prepareEstimate = async (c: { wBits: number }, o?: { images?: number }) => (
+    this.prepares.push({ bits: c.wBits, images: o?.images }),
+    ok(true)
+  );
   getRun = async () => ok(null);
 }
 

@@ -17,16 +17,39 @@ const ok = <T>(value: T): Result<T> => ({ ok: true, value });
 const DEV_SHA = 'f00130594d83447f5f46429a6c3b2f886036567cb61fe573fd171e7da07eab04';
 const FP = '1000-0123456789abcdef';
 const model = (sha256: string, id = `sha256:${sha256}`): LoadedModel => ({
-  id, name: 'm', sha256, size: 1, verified: 'unknown', fromCache: false, inputName: 'input', outputName: 'output', classes: 1000,
+  id,
+  name: 'm',
+  sha256,
+  size: 1,
+  verified: 'unknown',
+  fromCache: false,
+  inputName: 'input',
+  outputName: 'output',
+  classes: 1000,
 });
-const data = (fingerprint = FP): DatasetInfo => ({ name: 'imagenet-sample', images: 1000, fingerprint, classes: 1000, ignored: 0, ignoredNames: [] });
+const data = (fingerprint = FP): DatasetInfo => ({
+  name: 'imagenet-sample',
+  images: 1000,
+  fingerprint,
+  classes: 1000,
+  ignored: 0,
+  ignoredNames: [],
+});
 
 class Fake {
   models: ModelSource[] = [];
   datas: DataSource[] = [];
   cached: { sha256: string; name: string; size: number }[] = [];
   answerModel = (src: ModelSource): Result<LoadedModel> =>
-    ok(model(src.kind === 'cached' ? src.sha256 : src.kind === 'url' ? (src.expectSha256 ?? src.expect?.sha256 ?? DEV_SHA) : DEV_SHA));
+    ok(
+      model(
+        src.kind === 'cached'
+          ? src.sha256
+          : src.kind === 'url'
+            ? (src.expectSha256 ?? src.expect?.sha256 ?? DEV_SHA)
+            : DEV_SHA,
+      ),
+    );
   fingerprint = FP;
   cancels = 0;
   api(): Remote<QuantApi> {
@@ -34,7 +57,8 @@ class Fake {
       env: async () => ok({ webgpu: { available: false }, threads: 2, crossOriginIsolated: true, sharedData: true }),
       listModels: async () => ok(this.cached.map((c) => ({ ...c, addedAt: 0 }))),
       listRuns: async () => ok([]),
-      cacheEstimate: async () => ok({ usage: 0, models: 0, modelBytes: 0, crops: 0, cropBytes: 0, runs: 0, source: 'summed' as const }),
+      cacheEstimate: async () =>
+        ok({ usage: 0, models: 0, modelBytes: 0, crops: 0, cropBytes: 0, runs: 0, source: 'summed' as const }),
       getRun: async () => ok(null),
       loadModel: async (src) => (this.models.push(src), this.answerModel(src)),
       loadDataset: async (src) => (this.datas.push(src), ok(data(this.fingerprint))),
@@ -60,7 +84,14 @@ describe('opening a link', () => {
     const a = app(devLink, fake);
     a.sharedModels = [{ name: 'mobilenetv2-7-fp32.onnx', size: 1, url: '/shared-data/models/mobilenetv2-7-fp32.onnx' }];
     await a.restoreFromConfig();
-    expect(fake.models).toEqual([{ kind: 'url', url: '/shared-data/models/mobilenetv2-7-fp32.onnx', name: 'mobilenetv2-7-fp32.onnx', expectSha256: DEV_SHA }]);
+    expect(fake.models).toEqual([
+      {
+        kind: 'url',
+        url: '/shared-data/models/mobilenetv2-7-fp32.onnx',
+        name: 'mobilenetv2-7-fp32.onnx',
+        expectSha256: DEV_SHA,
+      },
+    ]);
     expect(fake.datas).toEqual([{ kind: 'url', baseUrl: '/shared-data/imagenet-sample/' }]);
     expect(a.modelState).toBe('ready');
     expect(a.dataState).toBe('ready');
@@ -131,13 +162,19 @@ describe('cancel', () => {
       let answer!: (r: Result<never>) => void;
       const api = fake.api();
       (api as unknown as { run: unknown }).run = () => new Promise((r) => (answer = r));
-      const b = new AppState(devLink, () => api, () => {
-        stopped++;
-        answer({ ok: false, error: { code: 'CANCELLED', message: 'The run was cancelled.', userError: true } });
-        return true;
-      });
+      const b = new AppState(
+        devLink,
+        () => api,
+        () => {
+          stopped++;
+          answer({ ok: false, error: { code: 'CANCELLED', message: 'The run was cancelled.', userError: true } });
+          return true;
+        },
+      );
       b.env = { webgpu: { available: false }, threads: 2, crossOriginIsolated: true, sharedData: true };
-      b.sharedModels = [{ name: 'mobilenetv2-7-fp32.onnx', size: 1, url: '/shared-data/models/mobilenetv2-7-fp32.onnx' }];
+      b.sharedModels = [
+        { name: 'mobilenetv2-7-fp32.onnx', size: 1, url: '/shared-data/models/mobilenetv2-7-fp32.onnx' },
+      ];
       await b.restoreFromConfig();
       const running = b.run();
       void b.cancel();

@@ -14,7 +14,12 @@ let n = 0;
 const freshName = () => `qp-test-${n++}-${Math.random().toString(36).slice(2)}`;
 
 function fakeResult(hash: string, createdAt: string): ExperimentResult {
-  const acc = { top1: 0.8, top5: 0.95, top1Ci: [0.7, 0.9] as [number, number], top5Ci: [0.9, 0.99] as [number, number] };
+  const acc = {
+    top1: 0.8,
+    top5: 0.95,
+    top1Ci: [0.7, 0.9] as [number, number],
+    top5Ci: [0.9, 0.99] as [number, number],
+  };
   return {
     config: { v: 1 } as ExperimentResult['config'],
     configHash: hash,
@@ -35,8 +40,19 @@ function fakeLayer(name: string, c: number): LayerAnalysis {
   const ramp = (k: number) => Array.from({ length: c }, (_, i) => k + i / 3);
   const m = { sqnrDb: 20.1, cosine: 0.99, mse: 0.01 };
   return {
-    name, opType: 'Conv', depthwise: false, index: 0, output: `${name}_out`, weight: `${name}_w`, weightBits: 4,
-    weightSqnrDb: 18.2, standalone: m, accumulated: m, activationInput: null, channels: c, vanishedChannels: 1,
+    name,
+    opType: 'Conv',
+    depthwise: false,
+    index: 0,
+    output: `${name}_out`,
+    weight: `${name}_w`,
+    weightBits: 4,
+    weightSqnrDb: 18.2,
+    standalone: m,
+    accumulated: m,
+    activationInput: null,
+    channels: c,
+    vanishedChannels: 1,
     weightRanges: { min: ramp(-1), max: ramp(1) },
     drift: { meanAbsShift: 0.1, stdRatio: 0.9, channels: c },
     channelDrift: { fpMean: ramp(0), fpStd: ramp(1), qMean: ramp(0.1), qStd: ramp(1.1) },
@@ -45,7 +61,8 @@ function fakeLayer(name: string, c: number): LayerAnalysis {
 
 /** Make IDBObjectStore.put fail like a full disk for values bigger than `limit` bytes. */
 function simulateQuota(limit: number): () => void {
-  const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: (...a: unknown[]) => unknown } } }).IDBObjectStore.prototype;
+  const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: (...a: unknown[]) => unknown } } })
+    .IDBObjectStore.prototype;
   const orig = proto.put;
   proto.put = function (this: unknown, value: unknown, ...rest: unknown[]) {
     const v = value as { bytes?: Uint8Array; byteLength?: number };
@@ -140,7 +157,15 @@ describe('storage db', () => {
     await s.putCrop('a/2', new Uint8Array(150));
     await s.putRun(fakeResult('r', '2024-01-01T00:00:00Z'));
     const e = await s.estimate();
-    expect(e).toMatchObject({ models: 1, modelBytes: 1000, crops: 2, cropBytes: 300, runs: 1, usage: 1300, source: 'summed' });
+    expect(e).toMatchObject({
+      models: 1,
+      modelBytes: 1000,
+      crops: 2,
+      cropBytes: 300,
+      runs: 1,
+      usage: 1300,
+      source: 'summed',
+    });
     await s.clear();
     const e2 = await s.estimate();
     expect(e2).toMatchObject({ models: 0, crops: 0, runs: 1, usage: 0 });
@@ -160,7 +185,9 @@ describe('storage db', () => {
     const err = await s.getRun('x').catch((e) => e);
     expect(err).toBeInstanceOf(QpError);
     expect(err.code).toBe('STORAGE_OUTDATED');
-    expect(err.message).toMatch(/newer version of the playground was opened in another tab.*Reload this tab; your stored runs are kept\./);
+    expect(err.message).toMatch(
+      /newer version of the playground was opened in another tab.*Reload this tab; your stored runs are kept\./,
+    );
   });
 
   it('migrates v2 runs with inline per-layer rows to runLayers, packed as Float32Array', async () => {
@@ -173,7 +200,10 @@ describe('storage db', () => {
         db.createObjectStore('meta');
       },
     });
-    await v2.put('runs', { ...fakeResult('a', '2024-01-01T00:00:00Z'), layers: [fakeLayer('Conv_0', 5), fakeLayer('Conv_2', 3)] });
+    await v2.put('runs', {
+      ...fakeResult('a', '2024-01-01T00:00:00Z'),
+      layers: [fakeLayer('Conv_0', 5), fakeLayer('Conv_2', 3)],
+    });
     await v2.put('runs', fakeResult('b', '2024-01-02T00:00:00Z'));
     v2.close();
 
@@ -221,7 +251,11 @@ describe('storage db', () => {
     const name = freshName();
     const blockedNew: number[] = [];
     const older = new QpStorage(name, {}, {});
-    const newer = new QpStorage(name, { onBlocked: () => blockedNew.push(1) }, { version: DB_VERSION + 1, blockedTimeoutMs: 200 });
+    const newer = new QpStorage(
+      name,
+      { onBlocked: () => blockedNew.push(1) },
+      { version: DB_VERSION + 1, blockedTimeoutMs: 200 },
+    );
     stores.push(older, newer);
     await older.putRun(fakeResult('old-tab', '2024-01-01T00:00:00Z'));
     // the newer tab's open is not blocked: the older connection closes synchronously
@@ -240,7 +274,11 @@ describe('storage db', () => {
     // an old tab's connection without a versionchange handler (code from before it existed)
     const stubborn = await openDB(name, DB_VERSION);
     const blocked: number[] = [];
-    const newer = new QpStorage(name, { onBlocked: () => blocked.push(1) }, { version: DB_VERSION + 1, blockedTimeoutMs: 100 });
+    const newer = new QpStorage(
+      name,
+      { onBlocked: () => blocked.push(1) },
+      { version: DB_VERSION + 1, blockedTimeoutMs: 100 },
+    );
     stores.push(newer);
     const t0 = Date.now();
     const err = await newer.listRuns().catch((e) => e);
@@ -251,7 +289,9 @@ describe('storage db', () => {
     expect(blocked).toEqual([1]);
     stubborn.close();
     // the open completes once the other tab lets go; nothing stored was lost
-    await expect.poll(async () => (await newer.listRuns().catch(() => [])).map((r) => r.configHash), { timeout: 2000 }).toEqual(['kept']);
+    await expect
+      .poll(async () => (await newer.listRuns().catch(() => [])).map((r) => r.configHash), { timeout: 2000 })
+      .toEqual(['kept']);
   });
 
   it('storage deleted while open (another tab, site settings): the next call re-creates it and says what was lost', async () => {
@@ -273,7 +313,9 @@ describe('storage db', () => {
     expect(await s.listRuns()).toEqual([]);
     expect(await s.getModel('m')).toBeUndefined();
     await s.putRun(fakeResult('new', '2024-01-02T00:00:00Z'));
-    expect(s.takeLossNotice()).toMatch(/deleted while it was open.*earlier runs are gone\. Storage was re-created empty; this run was saved\./);
+    expect(s.takeLossNotice()).toMatch(
+      /deleted while it was open.*earlier runs are gone\. Storage was re-created empty; this run was saved\./,
+    );
     expect(s.takeLossNotice()).toBeUndefined();
     expect((await s.listRuns()).map((r) => r.configHash)).toEqual(['new']);
   });

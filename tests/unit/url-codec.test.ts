@@ -23,19 +23,34 @@ function randomConfig(seed: number): ExperimentConfig {
   const c = defaultConfig(r.pick(BACKEND_NAMES));
   // About half the fields keep the preset value, so the "only differences" path is exercised.
   const maybe = <T>(v: T, cur: T) => (r.bool() ? v : cur);
-  c.model = maybe(r.pick(['mobilenet-v2', 'resnet18', 'efficientnet-lite0', `sha256:${'ab'.repeat(32)}`, 'a b&c=d#%é']), c.model);
+  c.model = maybe(
+    r.pick(['mobilenet-v2', 'resnet18', 'efficientnet-lite0', `sha256:${'ab'.repeat(32)}`, 'a b&c=d#%é']),
+    c.model,
+  );
   c.dataset = maybe(r.pick(['imagenet-sample', 'my-files', 'url:https://x.test/a?b=c']), c.dataset);
   c.wBits = maybe(r.int(2, 16), c.wBits);
   c.aBits = maybe(r.int(2, 16), c.aBits);
   c.wGranularity = maybe(r.pick(['per-tensor', 'per-channel'] as const), c.wGranularity);
-  for (const k of ['wSymmetric', 'wNarrowRange', 'wPowerOfTwo', 'aSymmetric', 'aNarrowRange', 'aPowerOfTwo', 'firstLast8bit', 'foldBn', 'biasCorrection', 'bnReestimate'] as const) {
+  for (const k of [
+    'wSymmetric',
+    'wNarrowRange',
+    'wPowerOfTwo',
+    'aSymmetric',
+    'aNarrowRange',
+    'aPowerOfTwo',
+    'firstLast8bit',
+    'foldBn',
+    'biasCorrection',
+    'bnReestimate',
+  ] as const) {
     c[k] = maybe(r.bool(), c[k]);
   }
   c.wObserver = maybe(r.pick(OBSERVER_NAMES), c.wObserver);
   c.aObserver = maybe(r.pick(OBSERVER_NAMES), c.aObserver);
   c.aSign = maybe(r.pick(['signed', 'unsigned', 'auto'] as const), c.aSign);
   c.placement = { ...c.placement };
-  for (const k of ['conv', 'gemm', 'add', 'pool', 'concat', 'modelInput'] as const) c.placement[k] = maybe(r.bool(), c.placement[k]);
+  for (const k of ['conv', 'gemm', 'add', 'pool', 'concat', 'modelInput'] as const)
+    c.placement[k] = maybe(r.bool(), c.placement[k]);
   c.calib = maybe(r.int(1, 5000), c.calib);
   c.eval = maybe(r.int(1, 50000), c.eval);
   c.seed = maybe(r.int(0, 0x7fffffff), c.seed);
@@ -90,7 +105,18 @@ describe('url codec', () => {
         const f = r.pick(FIELDS);
         h = `v=1&${f.name}=${r.pick(['', 'x', '-1', '99999999999', '%E0%A4%A', 'NaN', '1e3', 'true!'])}`;
       } else {
-        h = r.pick(['v=0', 'v=abc', 'v=', 'v=1&v=2', 'v=1&backend=nope', 'garbage', '%%%', 'v=1&&&&', 'v=1&calib=0', 'v=1&seed=-5']);
+        h = r.pick([
+          'v=0',
+          'v=abc',
+          'v=',
+          'v=1&v=2',
+          'v=1&backend=nope',
+          'garbage',
+          '%%%',
+          'v=1&&&&',
+          'v=1&calib=0',
+          'v=1&seed=-5',
+        ]);
       }
       let p: ReturnType<typeof parse> | undefined;
       expect(() => {

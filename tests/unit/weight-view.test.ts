@@ -11,7 +11,10 @@ import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
 
 const graph = parseModel(buildMobileNetV2());
 const model = prepareWeightModel(graph, true);
-const cfg = (o: Partial<ExperimentConfig> = {}): ExperimentConfig => ({ ...resolveConfig({ model: 'mobilenet-v2', backend: 'tensorrt' }), ...o });
+const cfg = (o: Partial<ExperimentConfig> = {}): ExperimentConfig => ({
+  ...resolveConfig({ model: 'mobilenet-v2', backend: 'tensorrt' }),
+  ...o,
+});
 
 describe('weightView', () => {
   it.each([
@@ -28,7 +31,9 @@ describe('weightView', () => {
       const fp = g.initializers.get(w.point.initializer)!.data as Float32Array;
       expect(v.layers[i].sqnrDb).toBeCloseTo(errorMetrics(errorSumsOf(fp, w.values)).sqnrDb, 9);
       expect(v.layers[i].bits).toBe(4);
-      expect(v.layers[i].vanished).toBe(vanishedChannels(fp, w.values, g.initializers.get(w.point.initializer)!.dims, w.point.axis));
+      expect(v.layers[i].vanished).toBe(
+        vanishedChannels(fp, w.values, g.initializers.get(w.point.initializer)!.dims, w.point.axis),
+      );
     });
   });
 

@@ -37,7 +37,8 @@ describe('worker instant methods', () => {
       cropStore: () => ({ get: async (k) => crops.get(k), put: async (k, c) => void crops.set(k, c) }),
       cropper: () => cropper,
     });
-    const cfg = (wBits: number) => resolveConfig({ backend: 'tensorrt', model: spec.id, calib: 4, eval: 10, seed: 1, wBits });
+    const cfg = (wBits: number) =>
+      resolveConfig({ backend: 'tensorrt', model: spec.id, calib: 4, eval: 10, seed: 1, wBits });
     expect(await m.prepareEstimate(cfg(4), { images: 6 })).toEqual({ ok: true, value: false });
     const first = await m.estimate(cfg(4), 'wasm', { images: 6 });
     expect(first.ok).toBe(true);

@@ -60,8 +60,19 @@ export interface AnalysisOutput {
 
 const arr = (a: ArrayLike<number>) => Array.from(a);
 
-function readSums(out: Record<string, { data: Float32Array }>, count: string, refSq: string, c: CompareOutputs): ErrorSums {
-  return { refSq: out[refSq].data[0], diffSq: out[c.diffSq].data[0], cross: out[c.cross].data[0], qSq: out[c.qSq].data[0], count: out[count].data[0] };
+function readSums(
+  out: Record<string, { data: Float32Array }>,
+  count: string,
+  refSq: string,
+  c: CompareOutputs,
+): ErrorSums {
+  return {
+    refSq: out[refSq].data[0],
+    diffSq: out[c.diffSq].data[0],
+    cross: out[c.cross].data[0],
+    qSq: out[c.qSq].data[0],
+    count: out[count].data[0],
+  };
 }
 
 /**
@@ -78,7 +89,12 @@ export async function analyzeQuantization(inp: AnalysisInputs): Promise<Analysis
   const weightsMap = new Map(inp.weights.map((w) => [w.point.initializer, w.values]));
   const actsMap = new Map(inp.activations.map((a) => [a.point.tensor, a.qparams]));
 
-  const ag = buildAnalysisGraph(graph, layers, { weights: weightsMap, activations: actsMap, quantized: inp.quantized, variants: true });
+  const ag = buildAnalysisGraph(graph, layers, {
+    weights: weightsMap,
+    activations: actsMap,
+    quantized: inp.quantized,
+    variants: true,
+  });
   const fetches = ag.graph.outputs.map((o) => o.name);
   const sa = layers.map(() => emptyErrorSums());
   const acc = layers.map(() => emptyErrorSums());
@@ -87,23 +103,31 @@ export async function analyzeQuantization(inp: AnalysisInputs): Promise<Analysis
   const lg = { full: emptyErrorSums(), w: emptyErrorSums(), a: emptyErrorSums() };
   const evalSteps = inp.evalCrops?.length ? 2 : 0;
   const total = 1 + evalSteps;
-  await forEachBatch(inp.engine, ag.graph, inp.crops, inp.spec, fetches, {
-    batchSize: inp.batchSize ?? 8,
-    signal: inp.signal,
-    onBatch: (d, t) => inp.onProgress?.(`Per-layer error ${d}/${t}`, d / t, total),
-  }, (out, images) => {
-    ag.layers.forEach((o, i) => {
-      addErrorSums(sa[i], readSums(out, o.count, o.refSq, o.standalone));
-      addErrorSums(acc[i], readSums(out, o.count, o.refSq, o.accumulated));
-      const fm = out[o.fpMean].data;
-      (fpM[i] ??= new ChannelMoments(fm.length)).add(fm, out[o.fpMeanSq].data, images);
-      (qM[i] ??= new ChannelMoments(fm.length)).add(out[o.qMean].data, out[o.qMeanSq].data, images);
-    });
-    const L = ag.logits;
-    addErrorSums(lg.full, readSums(out, L.count, L.refSq, L.full));
-    if (L.weightOnly) addErrorSums(lg.w, readSums(out, L.count, L.refSq, L.weightOnly));
-    if (L.activationOnly) addErrorSums(lg.a, readSums(out, L.count, L.refSq, L.activationOnly));
-  });
+  await forEachBatch(
+    inp.engine,
+    ag.graph,
+    inp.crops,
+    inp.spec,
+    fetches,
+    {
+      batchSize: inp.batchSize ?? 8,
+      signal: inp.signal,
+      onBatch: (d, t) => inp.onProgress?.(`Per-layer error ${d}/${t}`, d / t, total),
+    },
+    (out, images) => {
+      ag.layers.forEach((o, i) => {
+        addErrorSums(sa[i], readSums(out, o.count, o.refSq, o.standalone));
+        addErrorSums(acc[i], readSums(out, o.count, o.refSq, o.accumulated));
+        const fm = out[o.fpMean].data;
+        (fpM[i] ??= new ChannelMoments(fm.length)).add(fm, out[o.fpMeanSq].data, images);
+        (qM[i] ??= new ChannelMoments(fm.length)).add(out[o.qMean].data, out[o.qMeanSq].data, images);
+      });
+      const L = ag.logits;
+      addErrorSums(lg.full, readSums(out, L.count, L.refSq, L.full));
+      if (L.weightOnly) addErrorSums(lg.w, readSums(out, L.count, L.refSq, L.weightOnly));
+      if (L.activationOnly) addErrorSums(lg.a, readSums(out, L.count, L.refSq, L.activationOnly));
+    },
+  );
 
   const consumers = consumersOf(graph);
   const rows: LayerAnalysis[] = layers.map((layer, i) => {
@@ -137,7 +161,9 @@ export async function analyzeQuantization(inp: AnalysisInputs): Promise<Analysis
       channelDrift: { fpMean: arr(f.mean), fpStd: arr(fs), qMean: arr(q.mean), qStd: arr(qs) },
     };
     // An unfolded BatchNormalization reading this output: compare with its running stats.
-    const bn = (consumers.get(layer.output) ?? []).find((n) => n.opType === 'BatchNormalization' && n.inputs[0] === layer.output);
+    const bn = (consumers.get(layer.output) ?? []).find(
+      (n) => n.opType === 'BatchNormalization' && n.inputs[0] === layer.output,
+    );
     const rm = bn && graph.initializers.get(bn.inputs[3]);
     const rv = bn && graph.initializers.get(bn.inputs[4]);
     if (rm && rv && rm.data.length === layer.channels && rv.data.length === layer.channels) {
@@ -146,7 +172,10 @@ export async function analyzeQuantization(inp: AnalysisInputs): Promise<Analysis
       const runningStd = Array.from(rv.data as Float32Array, (v) => Math.sqrt(v + eps));
       row.channelDrift.runningMean = runningMean;
       row.channelDrift.runningStd = runningStd;
-      row.driftVsRunning = { fp: driftSummary(f.mean, fs, runningMean, runningStd), q: driftSummary(q.mean, qs, runningMean, runningStd) };
+      row.driftVsRunning = {
+        fp: driftSummary(f.mean, fs, runningMean, runningStd),
+        q: driftSummary(q.mean, qs, runningMean, runningStd),
+      };
     }
     return row;
   });
@@ -166,7 +195,8 @@ export async function analyzeQuantization(inp: AnalysisInputs): Promise<Analysis
         const o = await evaluate(session, inp.evalCrops, inp.evalLabels, inp.spec, {
           batchSize: inp.evalBatch ?? 32,
           signal: inp.signal,
-          onBatch: (d, t) => inp.onProgress?.(`${k ? 'Activation' : 'Weight'}-only evaluation ${d}/${t}`, 1 + k + d / t, total),
+          onBatch: (d, t) =>
+            inp.onProgress?.(`${k ? 'Activation' : 'Weight'}-only evaluation ${d}/${t}`, 1 + k + d / t, total),
         });
         accs.push(toAccuracy(o));
       } finally {
@@ -181,7 +211,11 @@ export async function analyzeQuantization(inp: AnalysisInputs): Promise<Analysis
       images: inp.crops.length,
       weightOnly,
       activationOnly,
-      logitsSqnrDb: { full: errorMetrics(lg.full).sqnrDb, weightOnly: errorMetrics(lg.w).sqnrDb, activationOnly: errorMetrics(lg.a).sqnrDb },
+      logitsSqnrDb: {
+        full: errorMetrics(lg.full).sqnrDb,
+        weightOnly: errorMetrics(lg.w).sqnrDb,
+        activationOnly: errorMetrics(lg.a).sqnrDb,
+      },
       seconds: (performance.now() - t0) / 1000,
     },
   };

@@ -30,7 +30,15 @@
  * Must not: import ORT, DOM, Svelte or node: modules.
  */
 import { QpError } from '../protocol/errors.ts';
-import { cloneGraph, consumersOf, makeTensor, scalarOperand, type Graph, type Node, type TensorData } from '../onnx/ir.ts';
+import {
+  cloneGraph,
+  consumersOf,
+  makeTensor,
+  scalarOperand,
+  type Graph,
+  type Node,
+  type TensorData,
+} from '../onnx/ir.ts';
 
 export type Relu6Mode = 'clip' | 'relu' | 'keep';
 
@@ -198,7 +206,13 @@ function scaleOut(w: Float64Array, channels: number, f: (i: number) => number): 
   }
 }
 
-function scaleIn(w: Float64Array, dims: readonly number[], channels: number, depthwise: boolean, f: (i: number) => number): void {
+function scaleIn(
+  w: Float64Array,
+  dims: readonly number[],
+  channels: number,
+  depthwise: boolean,
+  f: (i: number) => number,
+): void {
   if (depthwise) return scaleOut(w, channels, f);
   const spatial = w.length / (dims[0] * dims[1]);
   for (let o = 0; o < dims[0]; o++) {
@@ -224,7 +238,7 @@ export function equalize(g: Graph, opts: CleOptions): CleResult {
   const tol = opts.tolerance ?? 1e-6;
   const scales = pairs.map((p) => new Float64Array(p.channels).fill(1));
   let sweeps = 0;
-  for (; sweeps < maxSweeps; ) {
+  for (; sweeps < maxSweeps;) {
     sweeps++;
     let worst = 0;
     pairs.forEach((p, pi) => {
@@ -277,7 +291,14 @@ function splitClip(g: Graph, act: Node, p: ClePair, s: Float64Array): void {
   const target = act.outputs[0];
   const relu = `${target}__cle_relu`;
   act.outputs = [relu];
-  const min: Node = { name: `${act.name}__cle_min`, opType: 'Min', domain: '', inputs: [relu, bound], outputs: [target], attrs: {} };
+  const min: Node = {
+    name: `${act.name}__cle_min`,
+    opType: 'Min',
+    domain: '',
+    inputs: [relu, bound],
+    outputs: [target],
+    attrs: {},
+  };
   g.nodes.splice(g.nodes.indexOf(act) + 1, 0, min);
   p.clipBound = bound;
 }
@@ -320,7 +341,10 @@ export function absorbHighBias(
     if (!act || !c1 || !c2 || !c1.inputs[2] || activationKind(out, act) !== 'relu') continue;
     const d = dist.get(p.preActivation);
     if (!d || d.mean.length !== p.channels || d.std.length !== p.channels) {
-      throw new QpError('INTERNAL', `High-bias absorption needs the per-channel mean and deviation of "${p.preActivation}" (${p.channels} channels).`);
+      throw new QpError(
+        'INTERNAL',
+        `High-bias absorption needs the per-channel mean and deviation of "${p.preActivation}" (${p.channels} channels).`,
+      );
     }
     const c = new Float64Array(p.channels);
     for (let i = 0; i < p.channels; i++) c[i] = Math.max(0, d.mean[i] - k * d.std[i]);

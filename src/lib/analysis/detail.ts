@@ -55,7 +55,11 @@ function rebin(h: Float64Array, bins: number): number[] {
  * `sampleImages` (default 8) bounds the images fetched when no calibration histogram
  * exists. Throws QpError INTERNAL for an unknown layer, ENGINE_FAILED from the engine.
  */
-export async function layerDetail(ctx: LayerDetailContext, name: string, opts: { bins?: number; sampleImages?: number } = {}): Promise<LayerDetail> {
+export async function layerDetail(
+  ctx: LayerDetailContext,
+  name: string,
+  opts: { bins?: number; sampleImages?: number } = {},
+): Promise<LayerDetail> {
   const bins = opts.bins ?? 128;
   const layer = findLayers(ctx.graph, ctx.points.weights).find((l) => l.name === name);
   if (!layer) throw new QpError('INTERNAL', `No quantized layer is named "${name}".`);
@@ -75,11 +79,15 @@ export async function layerDetail(ctx: LayerDetailContext, name: string, opts: {
   const zeroPoint = Array.from(qp.zeroPoint);
   const ranges = channelRanges(fp, init.dims, layer.point.axis);
   const weight: WeightHistogram = {
-    lo, hi,
+    lo,
+    hi,
     counts: Array.from(histogramOf(fp, lo, hi, bins)),
     quantizedCounts: Array.from(histogramOf(w.values, lo, hi, bins)),
     bits: bitsOf(qp),
-    scale, zeroPoint, qmin: qp.qmin, qmax: qp.qmax,
+    scale,
+    zeroPoint,
+    qmin: qp.qmin,
+    qmax: qp.qmax,
     clipMin: scale.map((s, i) => s * (qp.qmin - zeroPoint[i])),
     clipMax: scale.map((s, i) => s * (qp.qmax - zeroPoint[i])),
     channelMin: Array.from(ranges.min),
@@ -101,8 +109,16 @@ export async function layerDetail(ctx: LayerDetailContext, name: string, opts: {
   const base = { tensor: t, calibMin: act.min, calibMax: act.max, bits: bitsOf(act.qparams) };
   if (st && st.histLo !== undefined && st.histHi !== undefined && st.batches.every((b) => b.hist)) {
     return {
-      name, weight,
-      activation: { ...base, lo: st.histLo, hi: st.histHi, counts: rebin(sumHistograms(st.batches.map((b) => b.hist!)), bins), source: 'calibration', images: ctx.calibCrops.length },
+      name,
+      weight,
+      activation: {
+        ...base,
+        lo: st.histLo,
+        hi: st.histHi,
+        counts: rebin(sumHistograms(st.batches.map((b) => b.hist!)), bins),
+        source: 'calibration',
+        images: ctx.calibCrops.length,
+      },
     };
   }
   const crops = ctx.calibCrops.slice(0, opts.sampleImages ?? 8);
@@ -121,5 +137,16 @@ export async function layerDetail(ctx: LayerDetailContext, name: string, opts: {
     if (v > ahi) ahi = v;
   }
   if (!(ahi > alo)) ahi = alo + 1e-8;
-  return { name, weight, activation: { ...base, lo: alo, hi: ahi, counts: Array.from(histogramOf(data, alo, ahi, bins)), source: 'sample', images: crops.length } };
+  return {
+    name,
+    weight,
+    activation: {
+      ...base,
+      lo: alo,
+      hi: ahi,
+      counts: Array.from(histogramOf(data, alo, ahi, bins)),
+      source: 'sample',
+      images: crops.length,
+    },
+  };
 }

@@ -6,7 +6,14 @@
 import type { ExperimentConfig } from '../protocol/config.ts';
 import { configHash } from '../experiment/config.ts';
 import { quantizeActivations, quantizeWeights } from '../experiment/quantize.ts';
-import { DEFAULT_TUNING, prepareGroup, resolveModelInput, runConfig, withEvalBatch, type PipelineTuning } from '../experiment/run.ts';
+import {
+  DEFAULT_TUNING,
+  prepareGroup,
+  resolveModelInput,
+  runConfig,
+  withEvalBatch,
+  type PipelineTuning,
+} from '../experiment/run.ts';
 import { ANALYSIS_STAGES } from './stages.ts';
 import type { ExperimentResult, RunInputs, RunOptions } from '../experiment/types.ts';
 import { parseModel } from '../onnx/model.ts';
@@ -32,12 +39,21 @@ export async function analyzeExperiment(
 ): Promise<AnalyzedExperiment> {
   const t0 = performance.now();
   const base = parseModel(rawInputs.modelBytes);
-  const { inputs, tuning } = resolveModelInput(base, rawInputs, withEvalBatch(opts.tuning ?? DEFAULT_TUNING, opts.evalBatch));
+  const { inputs, tuning } = resolveModelInput(
+    base,
+    rawInputs,
+    withEvalBatch(opts.tuning ?? DEFAULT_TUNING, opts.evalBatch),
+  );
   const o = { ...opts, tuning, analyze: opts.analyze || true, stages: ANALYSIS_STAGES };
   const group = await prepareGroup(base, [config], inputs, o);
   const weights = quantizeWeights(group.graph, group.points, config);
   const r = await runConfig(inputs.engine, group, config, inputs, weights, o);
-  const result: ExperimentResult = { ...r, configHash: await configHash(config), seconds: (performance.now() - t0) / 1000, createdAt: new Date().toISOString() };
+  const result: ExperimentResult = {
+    ...r,
+    configHash: await configHash(config),
+    seconds: (performance.now() - t0) / 1000,
+    createdAt: new Date().toISOString(),
+  };
   const context: LayerDetailContext = {
     engine: inputs.engine,
     graph: group.graph,

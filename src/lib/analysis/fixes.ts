@@ -125,7 +125,9 @@ export function insertBatchCorrection(
   const eps = mode === 'bn' ? names.take('bc_eps') : '';
   if (mode === 'bn') g.initializers.set(eps, makeTensor(eps, [], [1e-12]));
   const mean = (x: string, y: string, keep: 0 | 1) =>
-    axesInput ? makeNode('ReduceMean', [x, axes], [y], { keepdims: keep }, { name: y }) : makeNode('ReduceMean', [x], [y], { keepdims: keep, axes: [0, 2] }, { name: y });
+    axesInput
+      ? makeNode('ReduceMean', [x, axes], [y], { keepdims: keep }, { name: y })
+      : makeNode('ReduceMean', [x], [y], { keepdims: keep, axes: [0, 2] }, { name: y });
   const byOutput = new Map(g.nodes.map((n, i) => [n.outputs[0], i] as const));
   const insertAt = new Map<number, Node[]>();
   for (const t of targets) {
@@ -183,7 +185,12 @@ export function insertBatchCorrection(
 }
 
 /** Mean over layers of the mean over channels of |Δμ|/σ_fp (+ |σ_q/σ_fp − 1| with `std`). */
-function residual(fixes: LayerFix[], fp: Map<string, ChannelMoments>, q: Map<string, ChannelMoments>, std: boolean): number {
+function residual(
+  fixes: LayerFix[],
+  fp: Map<string, ChannelMoments>,
+  q: Map<string, ChannelMoments>,
+  std: boolean,
+): number {
   let total = 0;
   for (const f of fixes) {
     const a = fp.get(f.layer.output)!;

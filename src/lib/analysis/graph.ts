@@ -14,7 +14,16 @@
  */
 import { QpError } from '../protocol/errors.ts';
 import { insertFakeQuant, ensureOpset } from '../onnx/fake-quant.ts';
-import { type Graph, type Node, type TensorArray, type TensorData, cloneGraph, cloneNode, makeNode, makeTensor } from '../onnx/ir.ts';
+import {
+  type Graph,
+  type Node,
+  type TensorArray,
+  type TensorData,
+  cloneGraph,
+  cloneNode,
+  makeNode,
+  makeTensor,
+} from '../onnx/ir.ts';
 import type { QParams } from '../quant/types.ts';
 import type { Layer } from './layers.ts';
 
@@ -72,11 +81,17 @@ function groupByBase(base: Graph, derived: Graph): Node[][] {
   let j = 0;
   for (const n of derived.nodes) {
     const b = base.nodes[j];
-    if (b && b.opType === n.opType && b.outputs.length === n.outputs.length && b.outputs.every((o, k) => o === n.outputs[k])) {
+    if (
+      b &&
+      b.opType === n.opType &&
+      b.outputs.length === n.outputs.length &&
+      b.outputs.every((o, k) => o === n.outputs[k])
+    ) {
       slots[++j].push(n);
     } else slots[j].push(n);
   }
-  if (j !== base.nodes.length) throw new QpError('INTERNAL', 'The quantized graph does not follow the FP32 graph node by node.');
+  if (j !== base.nodes.length)
+    throw new QpError('INTERNAL', 'The quantized graph does not follow the FP32 graph node by node.');
   return slots;
 }
 
@@ -88,13 +103,21 @@ function groupByBase(base: Graph, derived: Graph): Node[][] {
  */
 export function buildAnalysisGraph(fp: Graph, layers: Layer[], spec: AnalysisGraphSpec): AnalysisGraph {
   if (fp.nodes.some((n) => Object.values(n.attrs).some((v) => v && typeof v === 'object' && 'graph' in v))) {
-    throw new QpError('MODEL_UNSUPPORTED', 'Per-layer analysis does not support models with control flow (If/Loop/Scan subgraphs).');
+    throw new QpError(
+      'MODEL_UNSUPPORTED',
+      'Per-layer analysis does not support models with control flow (If/Loop/Scan subgraphs).',
+    );
   }
   const base = cloneGraph(fp, { shareInitializers: true });
   ensureOpset(base, 11);
-  for (const n of base.nodes) for (const o of n.outputs) if (Object.values(P).some((p) => o.startsWith(p))) {
-    throw new QpError('MODEL_UNSUPPORTED', `Tensor name "${o}" clashes with the analysis graph's reserved prefixes.`);
-  }
+  for (const n of base.nodes)
+    for (const o of n.outputs)
+      if (Object.values(P).some((p) => o.startsWith(p))) {
+        throw new QpError(
+          'MODEL_UNSUPPORTED',
+          `Tensor name "${o}" clashes with the analysis graph's reserved prefixes.`,
+        );
+      }
   const inputNames = new Set(base.inputs.map((v) => v.name));
   const out: Graph = { ...cloneGraph(base, { shareInitializers: true }), nodes: [], outputs: [] };
   const dataNames = new Map<TensorArray, string>();
@@ -104,9 +127,11 @@ export function buildAnalysisGraph(fp: Graph, layers: Layer[], spec: AnalysisGra
     const known = dataNames.get(t.data);
     if (known) {
       const k = out.initializers.get(known)!;
-      if (k.dtype === t.dtype && k.dims.length === t.dims.length && k.dims.every((d, i) => d === t.dims[i])) return known;
+      if (k.dtype === t.dtype && k.dims.length === t.dims.length && k.dims.every((d, i) => d === t.dims[i]))
+        return known;
     }
-    if (out.initializers.has(want)) throw new QpError('INTERNAL', `Analysis graph initializer "${want}" already exists.`);
+    if (out.initializers.has(want))
+      throw new QpError('INTERNAL', `Analysis graph initializer "${want}" already exists.`);
     out.initializers.set(want, { ...t, name: want });
     dataNames.set(t.data, want);
     return want;
@@ -151,7 +176,9 @@ export function buildAnalysisGraph(fp: Graph, layers: Layer[], spec: AnalysisGra
     }),
   );
 
-  const w = spec.variants ? copyOf(insertFakeQuant(base, { weights: spec.weights, activations: new Map() }), P.w) : undefined;
+  const w = spec.variants
+    ? copyOf(insertFakeQuant(base, { weights: spec.weights, activations: new Map() }), P.w)
+    : undefined;
   const a = spec.variants ? copyOf(actOnly, P.a) : undefined;
 
   const layerAt = new Map(layers.map((l, i) => [l.nodeIndex, i] as const));
@@ -186,10 +213,15 @@ export function buildAnalysisGraph(fp: Graph, layers: Layer[], spec: AnalysisGra
     const m2 = `${tag}/meansq`;
     nodes.push(makeNode('Reshape', [x, viewShape], [v], {}, { name: v }));
     nodes.push(makeNode('Mul', [v, v], [sq], {}, { name: sq }));
-    for (const [src, dst] of [[v, m], [sq, m2]]) {
-      nodes.push(axesInput
-        ? makeNode('ReduceMean', [src, axes], [dst], { keepdims: 0 }, { name: dst })
-        : makeNode('ReduceMean', [src], [dst], { keepdims: 0, axes: [0, 2] }, { name: dst }));
+    for (const [src, dst] of [
+      [v, m],
+      [sq, m2],
+    ]) {
+      nodes.push(
+        axesInput
+          ? makeNode('ReduceMean', [src, axes], [dst], { keepdims: 0 }, { name: dst })
+          : makeNode('ReduceMean', [src], [dst], { keepdims: 0, axes: [0, 2] }, { name: dst }),
+      );
       outputs.push({ name: dst, vector: true });
     }
     return [m, m2];
@@ -202,7 +234,8 @@ export function buildAnalysisGraph(fp: Graph, layers: Layer[], spec: AnalysisGra
     const li = layerAt.get(i);
     if (li === undefined) return;
     const layer = layers[li];
-    if (n.outputs[0] !== layer.output) throw new QpError('INTERNAL', `Layer "${layer.name}" is not at node ${i} of the FP32 graph.`);
+    if (n.outputs[0] !== layer.output)
+      throw new QpError('INTERNAL', `Layer "${layer.name}" is not at node ${i} of the FP32 graph.`);
     // standalone: the act-only graph's copy of L reads FQ(x) of FP32 tensors; give it quantized weights
     const src = actSlots[i + 1][0];
     const sa = cloneNode(src);
@@ -229,7 +262,10 @@ export function buildAnalysisGraph(fp: Graph, layers: Layer[], spec: AnalysisGra
       refSq,
       standalone: compare(nodes, y, sa.outputs[0], `${tag}/sa`),
       accumulated: compare(nodes, y, yq, `${tag}/acc`),
-      fpMean, fpMeanSq, qMean, qMeanSq,
+      fpMean,
+      fpMeanSq,
+      qMean,
+      qMeanSq,
     };
   });
 
@@ -250,10 +286,11 @@ export function buildAnalysisGraph(fp: Graph, layers: Layer[], spec: AnalysisGra
   out.outputs = outputs.map((o) => ({ name: o.name, dtype: 'float32', shape: o.vector ? [null] : [] }));
   out.valueInfo = new Map(base.valueInfo);
   const seen = new Set<string>();
-  for (const n of nodes) for (const o of n.outputs) {
-    if (!o) continue;
-    if (seen.has(o)) throw new QpError('INTERNAL', `Analysis graph tensor "${o}" is produced twice.`);
-    seen.add(o);
-  }
+  for (const n of nodes)
+    for (const o of n.outputs) {
+      if (!o) continue;
+      if (seen.has(o)) throw new QpError('INTERNAL', `Analysis graph tensor "${o}" is produced twice.`);
+      seen.add(o);
+    }
   return { graph: out, layers: layerOut, logits };
 }

@@ -5,5 +5,11 @@
 export type * from './types.ts';
 export { analyzeQuantization, type AnalysisInputs, type AnalysisOutput } from './analyze.ts';
 export { analyzeExperiment, type AnalyzedExperiment } from './experiment.ts';
-export { layerDetail, type LayerDetail, type LayerDetailContext, type WeightHistogram, type ActivationHistogram } from './detail.ts';
+export {
+  layerDetail,
+  type LayerDetail,
+  type LayerDetailContext,
+  type WeightHistogram,
+  type ActivationHistogram,
+} from './detail.ts';
 export { applyFixes, type FixInputs, type FixOptions } from './fixes.ts';

@@ -27,11 +27,17 @@ export interface Layer {
 export function findLayers(g: Graph, points: readonly WeightPoint[]): Layer[] {
   const byWeight = new Map<string, number>();
   g.nodes.forEach((n, i) => {
-    if ((n.opType === 'Conv' || n.opType === 'Gemm' || n.opType === 'MatMul') && n.inputs[1] && !byWeight.has(n.inputs[1])) byWeight.set(n.inputs[1], i);
+    if (
+      (n.opType === 'Conv' || n.opType === 'Gemm' || n.opType === 'MatMul') &&
+      n.inputs[1] &&
+      !byWeight.has(n.inputs[1])
+    )
+      byWeight.set(n.inputs[1], i);
   });
   return points.map((point) => {
     const nodeIndex = byWeight.get(point.initializer);
-    if (nodeIndex === undefined) throw new QpError('INTERNAL', `No layer reads the quantized weights "${point.initializer}".`);
+    if (nodeIndex === undefined)
+      throw new QpError('INTERNAL', `No layer reads the quantized weights "${point.initializer}".`);
     const node = g.nodes[nodeIndex];
     const w = g.initializers.get(point.initializer)!;
     const channels = w.dims[point.axis];
@@ -39,9 +45,22 @@ export function findLayers(g: Graph, points: readonly WeightPoint[]): Layer[] {
     if (node.opType === 'Gemm') {
       const c = node.inputs[2];
       const ct = c ? g.initializers.get(c) : undefined;
-      biasable = !c || (!!ct && ct.dtype === 'float32' && (ct.data.length === 1 || ct.data.length === channels) && (ct.dims.length < 2 || ct.dims[0] === 1));
+      biasable =
+        !c ||
+        (!!ct &&
+          ct.dtype === 'float32' &&
+          (ct.data.length === 1 || ct.data.length === channels) &&
+          (ct.dims.length < 2 || ct.dims[0] === 1));
     }
-    return { point, nodeIndex, node, name: node.name || `${node.opType}_${node.outputs[0]}`, output: node.outputs[0], channels, biasable };
+    return {
+      point,
+      nodeIndex,
+      node,
+      name: node.name || `${node.opType}_${node.outputs[0]}`,
+      output: node.outputs[0],
+      channels,
+      biasable,
+    };
   });
 }
 
@@ -65,13 +84,17 @@ export function layerBias(g: Graph, layer: Layer): Float64Array {
  * Gemm gets beta = 1 and a [C] bias. Names are fresh, so shared initializers are never
  * overwritten; initializers nothing reads any more are dropped from `g`. Throws QpError INTERNAL for a layer whose bias cannot be set.
  */
-export function setLayerParams(g: Graph, params: { layer: Layer; bias: ArrayLike<number>; weights?: Float32Array }[]): void {
+export function setLayerParams(
+  g: Graph,
+  params: { layer: Layer; bias: ArrayLike<number>; weights?: Float32Array }[],
+): void {
   const names = new NameAllocator(g);
   const byOutput = new Map(g.nodes.map((n) => [n.outputs[0], n] as const));
   for (const { layer, bias, weights } of params) {
     if (!layer.biasable) throw new QpError('INTERNAL', `The bias of layer "${layer.name}" cannot be corrected.`);
     const n = byOutput.get(layer.output);
-    if (!n || n.opType !== layer.node.opType) throw new QpError('INTERNAL', `Layer "${layer.name}" is not in the graph being corrected.`);
+    if (!n || n.opType !== layer.node.opType)
+      throw new QpError('INTERNAL', `Layer "${layer.name}" is not in the graph being corrected.`);
     const bName = names.take(`${layer.name}_bias_corrected`);
     g.initializers.set(bName, makeTensor(bName, [layer.channels], Float32Array.from(bias)));
     while (n.inputs.length < 3) n.inputs.push('');
@@ -91,7 +114,12 @@ export function setLayerParams(g: Graph, params: { layer: Layer; bias: ArrayLike
 }
 
 /** Weights with output channel c multiplied by scale[c] (a new array). */
-export function scaleChannels(data: Float32Array, dims: readonly number[], axis: number, scale: ArrayLike<number>): Float32Array {
+export function scaleChannels(
+  data: Float32Array,
+  dims: readonly number[],
+  axis: number,
+  scale: ArrayLike<number>,
+): Float32Array {
   const C = dims[axis];
   let inner = 1;
   for (let k = axis + 1; k < dims.length; k++) inner *= dims[k];

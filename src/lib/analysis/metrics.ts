@@ -117,7 +117,11 @@ export function driftSummary(
 }
 
 /** Per-output-channel min/max of a weight tensor (channel axis `axis`). */
-export function channelRanges(data: Float32Array, dims: readonly number[], axis: number): { min: Float64Array; max: Float64Array } {
+export function channelRanges(
+  data: Float32Array,
+  dims: readonly number[],
+  axis: number,
+): { min: Float64Array; max: Float64Array } {
   const C = dims[axis];
   let inner = 1;
   for (let k = axis + 1; k < dims.length; k++) inner *= dims[k];

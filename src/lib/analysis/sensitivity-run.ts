@@ -68,7 +68,11 @@ export async function measureSensitivity(
       labels.push(evalItems[i].label);
     }
   });
-  if (evalCrops.length === 0) throw new QpError('DATA_EMPTY', 'None of the images chosen for the sensitivity pass could be read. Check that the data folder contains JPEG images.');
+  if (evalCrops.length === 0)
+    throw new QpError(
+      'DATA_EMPTY',
+      'None of the images chosen for the sensitivity pass could be read. Check that the data folder contains JPEG images.',
+    );
 
   const base = parseModel(inputs.modelBytes);
   let graph: Graph = cfg.foldBn ? foldBatchNorm(base).graph : base;
@@ -81,7 +85,8 @@ export async function measureSensitivity(
     }
   };
   const fp32 = await run(graph);
-  if (cfg.cle) graph = (await applyCle(engine, graph, calibCrops, model.preprocess, { batchSize, signal: opts.signal })).graph;
+  if (cfg.cle)
+    graph = (await applyCle(engine, graph, calibCrops, model.preprocess, { batchSize, signal: opts.signal })).graph;
   const points = findQuantPoints(graph, cfg.placement);
   const low = { ...cfg, firstLast8bit: false, layerBits: {} };
   // layers firstLast8bit already keeps at 8 bits are not candidates
@@ -90,8 +95,15 @@ export async function measureSensitivity(
   const layers: LayerSensitivity[] = [];
   for (const [i, w] of weights.entries()) {
     throwIfAborted(opts.signal);
-    opts.onProgress?.({ stage: 'analyze', done: i, total: weights.length, message: `Sensitivity ${w.point.node} ${i + 1}/${weights.length}` });
-    const q = await run(insertFakeQuant(graph, { weights: new Map([[w.point.initializer, w.values]]), activations: new Map() }));
+    opts.onProgress?.({
+      stage: 'analyze',
+      done: i,
+      total: weights.length,
+      message: `Sensitivity ${w.point.node} ${i + 1}/${weights.length}`,
+    });
+    const q = await run(
+      insertFakeQuant(graph, { weights: new Map([[w.point.initializer, w.values]]), activations: new Map() }),
+    );
     let differ = 0;
     for (let k = 0; k < q.n; k++) if (q.preds[k] !== fp32.preds[k]) differ++;
     layers.push({
@@ -107,5 +119,11 @@ export async function measureSensitivity(
     params: graph.initializers.get(p.initializer)!.data.length,
     bits: weightBitsOf(p, { ...cfg, layerBits: {} }) ?? cfg.wBits,
   }));
-  return { images: evalCrops.length, fp32Top1: fp32.top1Hits / fp32.n, layers, weights: all, seconds: (performance.now() - t0) / 1000 };
+  return {
+    images: evalCrops.length,
+    fp32Top1: fp32.top1Hits / fp32.n,
+    layers,
+    weights: all,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }

@@ -28,7 +28,9 @@ export interface LayerSensitivity {
  * subset), then by top-1 drop, then by name for a stable order.
  */
 export function rankBySensitivity(layers: readonly LayerSensitivity[]): LayerSensitivity[] {
-  return [...layers].sort((a, b) => b.disagreement - a.disagreement || b.top1Drop - a.top1Drop || a.layer.localeCompare(b.layer));
+  return [...layers].sort(
+    (a, b) => b.disagreement - a.disagreement || b.top1Drop - a.top1Drop || a.layer.localeCompare(b.layer),
+  );
 }
 
 /** layerBits keeping the first k layers of `ranked` at `bits`. */
@@ -70,6 +72,10 @@ export function mixedPrecisionChoices(
 ): MixedPrecisionChoice[] {
   return ks.map((k) => {
     const keep = { ...base, ...keepMostSensitive(ranked, k, highBits) };
-    return { k, layers: Object.keys(keepMostSensitive(ranked, k, highBits)), sizeBits: modelWeightBits(ranked, lowBits, keep) };
+    return {
+      k,
+      layers: Object.keys(keepMostSensitive(ranked, k, highBits)),
+      sizeBits: modelWeightBits(ranked, lowBits, keep),
+    };
   });
 }

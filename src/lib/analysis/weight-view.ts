@@ -50,7 +50,8 @@ const MINMAX_WEIGHT = new Set(['minmax', 'ema-minmax']);
 /** The clipping range of a layer: from the cached channel ranges for min/max observers, else the observer. */
 function rangeOf(p: PreparedLayer, cfg: ExperimentConfig, spec: QuantSpec): { min: Float32Array; max: Float32Array } {
   if (!MINMAX_WEIGHT.has(cfg.wObserver)) return observeWeight(cfg.wObserver, p.data, p.dims, spec);
-  if (spec.granularity === 'per-channel') return { min: Float32Array.from(p.channelMin), max: Float32Array.from(p.channelMax) };
+  if (spec.granularity === 'per-channel')
+    return { min: Float32Array.from(p.channelMin), max: Float32Array.from(p.channelMax) };
   return { min: Float32Array.of(Math.min(...p.channelMin)), max: Float32Array.of(Math.max(...p.channelMax)) };
 }
 
@@ -109,11 +110,20 @@ export function prepareWeightModel(graph: Graph, foldBn: boolean): WeightModel {
     const init = g.initializers.get(layer.point.initializer)!;
     const data = init.data as Float32Array;
     const r = channelRanges(data, init.dims, layer.point.axis);
-    return { layer, label: names.get(layer.name)?.label ?? layer.name, data, dims: [...init.dims], channelMin: Array.from(r.min), channelMax: Array.from(r.max), memo: new Map() };
+    return {
+      layer,
+      label: names.get(layer.name)?.label ?? layer.name,
+      data,
+      dims: [...init.dims],
+      channelMin: Array.from(r.min),
+      channelMax: Array.from(r.max),
+      memo: new Map(),
+    };
   });
   const quantized = new Set(layers.map((l) => l.layer.point.initializer));
   let otherFloats = 0;
-  for (const [name, t] of g.initializers) if (t.dtype === 'float32' && !quantized.has(name)) otherFloats += t.data.length;
+  for (const [name, t] of g.initializers)
+    if (t.dtype === 'float32' && !quantized.has(name)) otherFloats += t.data.length;
   return { layers, otherFloats };
 }
 
@@ -134,11 +144,28 @@ function specOf(p: PreparedLayer, cfg: ExperimentConfig): { spec: QuantSpec; key
 
 /** The weight-side fields of a config (what the view depends on). */
 export function weightViewKey(cfg: ExperimentConfig): string {
-  return JSON.stringify([cfg.wBits, cfg.wGranularity, cfg.wSymmetric, cfg.wNarrowRange, cfg.wPowerOfTwo, cfg.wObserver, cfg.firstLast8bit, cfg.foldBn, layerBitsOf(cfg) ?? null]);
+  return JSON.stringify([
+    cfg.wBits,
+    cfg.wGranularity,
+    cfg.wSymmetric,
+    cfg.wNarrowRange,
+    cfg.wPowerOfTwo,
+    cfg.wObserver,
+    cfg.firstLast8bit,
+    cfg.foldBn,
+    layerBitsOf(cfg) ?? null,
+  ]);
 }
 
 /** Histogram of FP32 and fake-quantized weights over the FP32 range, with the grid (per-tensor). */
-export function weightHistogram(fp: Float32Array, dims: readonly number[], axis: number, qp: QParams, q: Float32Array, bins: number): WeightHistogram {
+export function weightHistogram(
+  fp: Float32Array,
+  dims: readonly number[],
+  axis: number,
+  qp: QParams,
+  q: Float32Array,
+  bins: number,
+): WeightHistogram {
   let lo = Infinity;
   let hi = -Infinity;
   for (let i = 0; i < fp.length; i++) {
@@ -151,11 +178,15 @@ export function weightHistogram(fp: Float32Array, dims: readonly number[], axis:
   const zeroPoint = Array.from(qp.zeroPoint);
   const r = channelRanges(fp, dims, axis);
   const h: WeightHistogram = {
-    lo, hi,
+    lo,
+    hi,
     counts: Array.from(histogramOf(fp, lo, hi, bins)),
     quantizedCounts: Array.from(histogramOf(q, lo, hi, bins)),
     bits: bitsOf(qp),
-    scale, zeroPoint, qmin: qp.qmin, qmax: qp.qmax,
+    scale,
+    zeroPoint,
+    qmin: qp.qmin,
+    qmax: qp.qmax,
     clipMin: scale.map((s, i) => s * (qp.qmin - zeroPoint[i])),
     clipMax: scale.map((s, i) => s * (qp.qmax - zeroPoint[i])),
     channelMin: Array.from(r.min),
@@ -176,7 +207,11 @@ export function weightHistogram(fp: Float32Array, dims: readonly number[], axis:
  * The weight view of `cfg` on a prepared model; `layer` (a layer name) adds that layer's
  * histogram. Throws QpError ARG_INVALID for an unknown layer name, CONFIG_INVALID for bad bits.
  */
-export function weightView(m: WeightModel, cfg: ExperimentConfig, opts: { layer?: string; bins?: number } = {}): WeightView {
+export function weightView(
+  m: WeightModel,
+  cfg: ExperimentConfig,
+  opts: { layer?: string; bins?: number } = {},
+): WeightView {
   const t0 = performance.now();
   const layers: WeightLayerView[] = [];
   let quantBytes = m.otherFloats * 4;
@@ -194,7 +229,11 @@ export function weightView(m: WeightModel, cfg: ExperimentConfig, opts: { layer?
       p.memo.set(key, r);
     }
     if (wantHist) q = fakeQuantize(p.data, p.dims, r.qp);
-    if (wantHist && q) selected = { name: p.layer.name, histogram: weightHistogram(p.data, p.dims, p.layer.point.axis, r.qp, q, opts.bins ?? 96) };
+    if (wantHist && q)
+      selected = {
+        name: p.layer.name,
+        histogram: weightHistogram(p.data, p.dims, p.layer.point.axis, r.qp, q, opts.bins ?? 96),
+      };
     const n = p.data.length;
     fp32Bytes += n * 4;
     // packed integer codes, plus a float32 scale and an integer zero point per scale entry
@@ -215,7 +254,10 @@ export function weightView(m: WeightModel, cfg: ExperimentConfig, opts: { layer?
     });
   }
   if (opts.layer !== undefined && !selected) {
-    throw new QpError('ARG_INVALID', `The model has no quantized layer named "${opts.layer}". Pick a layer from the list.`);
+    throw new QpError(
+      'ARG_INVALID',
+      `The model has no quantized layer named "${opts.layer}". Pick a layer from the list.`,
+    );
   }
   return { key: weightViewKey(cfg), layers, fp32Bytes, quantBytes, selected, ms: performance.now() - t0 };
 }

@@ -42,7 +42,9 @@ export function watchLifeline(worker: Worker, name: string, onDead: (reason: str
       if (stopped) return;
       alive = true;
       await locks
-        .request(name, { signal: stopWaiting.signal }, async () => die('most likely it ran out of memory, or the browser ended it'))
+        .request(name, { signal: stopWaiting.signal }, async () =>
+          die('most likely it ran out of memory, or the browser ended it'),
+        )
         .catch(() => undefined); // aborted: we stopped watching
     })();
   }

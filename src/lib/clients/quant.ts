@@ -129,4 +129,5 @@ export function installTestHooks(): void {
 export const callback = <T extends (...a: never[]) => unknown>(fn: T) => proxy(fn);
 
 /** Send a byte array to the worker without copying it (the caller's copy is detached). */
-export const moveBytes = <T extends object>(value: T, bytes: Uint8Array): T => transfer(value, [bytes.buffer as ArrayBuffer]);
+export const moveBytes = <T extends object>(value: T, bytes: Uint8Array): T =>
+  transfer(value, [bytes.buffer as ArrayBuffer]);

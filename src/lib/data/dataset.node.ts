@@ -37,7 +37,10 @@ export async function readClassIndexFile(file: string): Promise<[string, string]
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new QpError('LABELS_INVALID', `The class index ${file} could not be read (${(e as NodeJS.ErrnoException).code ?? String(e)}). Check the path.`);
+    throw new QpError(
+      'LABELS_INVALID',
+      `The class index ${file} could not be read (${(e as NodeJS.ErrnoException).code ?? String(e)}). Check the path.`,
+    );
   }
   let json: unknown;
   try {
@@ -64,7 +67,10 @@ export async function loadImageFolder(dir: string, labelsFile?: string): Promise
   try {
     st = await stat(abs);
   } catch {
-    throw new QpError('DATA_NOT_FOUND', `The image folder ${abs} does not exist. Check the path (it should contain files like n01440764.JPEG).`);
+    throw new QpError(
+      'DATA_NOT_FOUND',
+      `The image folder ${abs} does not exist. Check the path (it should contain files like n01440764.JPEG).`,
+    );
   }
   if (!st.isDirectory()) {
     throw new QpError('DATA_NOT_FOUND', `${abs} is a file, not a folder. Pass the folder that contains the images.`);
@@ -73,7 +79,10 @@ export async function loadImageFolder(dir: string, labelsFile?: string): Promise
   if (labelsFile) {
     labels = path.resolve(labelsFile);
     if (!(await isFile(labels))) {
-      throw new QpError('LABELS_INVALID', `The class index file ${labels} does not exist. Pass an existing ${CLASS_INDEX_FILE}-style file.`);
+      throw new QpError(
+        'LABELS_INVALID',
+        `The class index file ${labels} does not exist. Pass an existing ${CLASS_INDEX_FILE}-style file.`,
+      );
     }
   } else {
     const candidates = [path.join(abs, CLASS_INDEX_FILE), path.join(path.dirname(abs), CLASS_INDEX_FILE)];
@@ -104,7 +113,11 @@ export async function loadImageFolder(dir: string, labelsFile?: string): Promise
     }
   }
   // the class index file itself is not an image; datasetFromFiles ignores it by extension
-  const ds = datasetFromFiles(files.filter((f) => f.name !== CLASS_INDEX_FILE), classIndex, path.basename(abs));
+  const ds = datasetFromFiles(
+    files.filter((f) => f.name !== CLASS_INDEX_FILE),
+    classIndex,
+    path.basename(abs),
+  );
   const cacheNamespace = createHash('sha256').update(abs).digest('hex').slice(0, 12);
   return { ...ds, dir: abs, cacheNamespace };
 }

@@ -35,7 +35,8 @@ export function loadClassIndex(json: unknown): [string, string][] {
   for (const [k, v] of entries) {
     if (!/^(0|[1-9]\d*)$/.test(k)) throw bad(`key "${k}" is not a class number`);
     const idx = Number(k);
-    if (idx >= entries.length) throw bad(`class numbers must run from 0 to ${entries.length - 1} without gaps, but ${idx} appears`);
+    if (idx >= entries.length)
+      throw bad(`class numbers must run from 0 to ${entries.length - 1} without gaps, but ${idx} appears`);
     if (!Array.isArray(v) || v.length < 2 || typeof v[0] !== 'string' || typeof v[1] !== 'string' || !v[0]) {
       throw bad(`entry "${k}" is not a pair [wnid, name]`);
     }
@@ -105,7 +106,10 @@ export function datasetFromFiles(files: NamedFile[], classIndex: [string, string
     items.push({ id: f.name, label, read: () => f.read() });
   }
   if (items.length === 0) {
-    const seen = files.length === 0 ? 'no files' : `${files.length} file(s), ${images} of them images, none named after a known class`;
+    const seen =
+      files.length === 0
+        ? 'no files'
+        : `${files.length} file(s), ${images} of them images, none named after a known class`;
     throw new QpError(
       'DATA_EMPTY',
       `No usable images were found (${seen}). The folder should contain JPEG images named after the WordNet id of their class, ` +
@@ -134,7 +138,12 @@ export function maxEval(n: number, calib: number): number {
  * changing the calibration size never changes the evaluation images (and vice versa), and a
  * larger set contains the smaller one for the same seed. Requires calib + evalCount ≤ n.
  */
-export function sampleSplits(n: number, calib: number, evalCount: number, seed: number): { calib: number[]; eval: number[] } {
+export function sampleSplits(
+  n: number,
+  calib: number,
+  evalCount: number,
+  seed: number,
+): { calib: number[]; eval: number[] } {
   checkCount('number of images', n);
   checkCount('calibration size', calib);
   checkCount('evaluation size', evalCount);

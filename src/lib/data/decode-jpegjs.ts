@@ -77,7 +77,10 @@ export function tooLarge(id: string | undefined, w: number, h: number, limits: D
  */
 export function imageKind(bytes: Uint8Array, id?: string): 'png' | 'jpeg' {
   if (!bytes || bytes.length === 0) {
-    throw new QpError('IMAGE_UNREADABLE', `${label(id)} is empty (0 bytes). Re-download or re-copy it, or remove it from the data set.`);
+    throw new QpError(
+      'IMAGE_UNREADABLE',
+      `${label(id)} is empty (0 bytes). Re-download or re-copy it, or remove it from the data set.`,
+    );
   }
   if (startsWith(bytes, PNG_MAGIC)) return 'png';
   if (!(bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff)) {
@@ -97,7 +100,11 @@ export function imageKind(bytes: Uint8Array, id?: string): 'png' | 'jpeg' {
  * Grayscale is replicated to three channels, alpha is dropped (as PIL's convert('RGB')),
  * 16-bit PNG samples keep their high byte.
  */
-export function decodeImageJpegJs(bytes: Uint8Array, id?: string, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodedImage {
+export function decodeImageJpegJs(
+  bytes: Uint8Array,
+  id?: string,
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+): DecodedImage {
   if (imageKind(bytes, id) === 'png') return decodePngToRgb(bytes, id, limits);
   let raw: { width: number; height: number; data: Uint8Array };
   const info = jpegInfo(bytes);
@@ -129,7 +136,10 @@ export function decodeImageJpegJs(bytes: Uint8Array, id?: string, limits: Decode
     );
   }
   if (!raw.width || !raw.height || raw.data.length !== raw.width * raw.height * 3) {
-    throw new QpError('IMAGE_UNREADABLE', `${label(id)} decoded to an empty or inconsistent picture (${raw.width}×${raw.height}). Re-download it or remove it from the data set.`);
+    throw new QpError(
+      'IMAGE_UNREADABLE',
+      `${label(id)} decoded to an empty or inconsistent picture (${raw.width}×${raw.height}). Re-download it or remove it from the data set.`,
+    );
   }
   if (ownYcc && info) {
     const [y, cb, cr] = info.components;
@@ -164,7 +174,15 @@ export function jpegInfo(b: Uint8Array): JpegInfo | undefined {
       i += m === 0xff ? 1 : 2;
       continue;
     }
-    if (m === 0xee && b[i + 4] === 0x41 && b[i + 5] === 0x64 && b[i + 6] === 0x6f && b[i + 7] === 0x62 && b[i + 8] === 0x65) adobe = true;
+    if (
+      m === 0xee &&
+      b[i + 4] === 0x41 &&
+      b[i + 5] === 0x64 &&
+      b[i + 6] === 0x6f &&
+      b[i + 7] === 0x62 &&
+      b[i + 8] === 0x65
+    )
+      adobe = true;
     if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
       const n = b[i + 9];
       const components = [];
@@ -226,7 +244,10 @@ function yccToRgb(raw: Uint8Array, W: number, H: number, hf: number, vf: number)
   const cr = new Uint8Array(W * H);
   const cw = Math.ceil(W / hf);
   const ch = Math.ceil(H / vf);
-  for (const [c, dst] of [[1, cb], [2, cr]] as const) {
+  for (const [c, dst] of [
+    [1, cb],
+    [2, cr],
+  ] as const) {
     const plane = new Uint8Array(cw * ch);
     for (let y = 0; y < ch; y++) for (let x = 0; x < cw; x++) plane[y * cw + x] = raw[(y * vf * W + x * hf) * 3 + c];
     upsampleFancy(plane, cw, ch, hf, vf, dst, W, H);
@@ -243,7 +264,16 @@ function yccToRgb(raw: Uint8Array, W: number, H: number, hf: number, vf: number)
 }
 
 /** libjpeg-turbo jdsample.c h2v1 / h1v2 / h2v2 fancy upsampling into dst (W×H). */
-export function upsampleFancy(src: Uint8Array, cw: number, ch: number, hf: number, vf: number, dst: Uint8Array, W: number, H: number): void {
+export function upsampleFancy(
+  src: Uint8Array,
+  cw: number,
+  ch: number,
+  hf: number,
+  vf: number,
+  dst: Uint8Array,
+  W: number,
+  H: number,
+): void {
   // Vertical step (h?v2): each output row mixes its nearest input row (×3) with the next
   // nearest (edge rows replicated). Column sums are kept at ×4 scale for h2v2.
   const row = new Int32Array(cw);
@@ -317,7 +347,10 @@ export function decodePngToRgb(bytes: Uint8Array, id: string | undefined, limits
     channels = 1;
   }
   if (src.length < n * channels) {
-    throw new QpError('IMAGE_UNREADABLE', `${label(id)} is a PNG file whose pixel data is incomplete. Re-download it or remove it from the data set.`);
+    throw new QpError(
+      'IMAGE_UNREADABLE',
+      `${label(id)} is a PNG file whose pixel data is incomplete. Re-download it or remove it from the data set.`,
+    );
   }
   const out = new Uint8Array(n * 3);
   if (channels >= 3) {

@@ -18,7 +18,8 @@ export interface DecodeRequest {
   name: string;
   spec: PreprocessSpec;
 }
-export type DecodeReply = { id: number; crop: Uint8Array } | { id: number; error: { code: ErrorCode; message: string } };
+export type DecodeReply =
+  { id: number; crop: Uint8Array } | { id: number; error: { code: ErrorCode; message: string } };
 
 /** Workers for a machine with `cores` logical cores: leave one for the page/ORT, at most 4. */
 export function decodePoolSize(cores: number | undefined): number {
@@ -26,10 +27,16 @@ export function decodePoolSize(cores: number | undefined): number {
   return Math.max(1, Math.min(4, c - 1));
 }
 
-export function createDecodePool(size = decodePoolSize(globalThis.navigator?.hardwareConcurrency)): Cropper & { terminate(): void } {
+export function createDecodePool(
+  size = decodePoolSize(globalThis.navigator?.hardwareConcurrency),
+): Cropper & { terminate(): void } {
   const workers = Array.from(
     { length: size },
-    (_, i) => new Worker(new URL('../../../workers/decode.worker.ts', import.meta.url), { type: 'module', name: `decode-${i}` }),
+    (_, i) =>
+      new Worker(new URL('../../../workers/decode.worker.ts', import.meta.url), {
+        type: 'module',
+        name: `decode-${i}`,
+      }),
   );
   const pending = new Map<number, { resolve: (c: Uint8Array) => void; reject: (e: unknown) => void; worker: number }>();
   const load = new Array<number>(size).fill(0);
@@ -50,7 +57,12 @@ export function createDecodePool(size = decodePoolSize(globalThis.navigator?.har
         if (p.worker !== wi) continue;
         pending.delete(id);
         load[wi]--;
-        p.reject(new QpError('INTERNAL', `A decode worker failed (${ev.message || 'no message'}). Reload the page and try again.`));
+        p.reject(
+          new QpError(
+            'INTERNAL',
+            `A decode worker failed (${ev.message || 'no message'}). Reload the page and try again.`,
+          ),
+        );
       }
     };
   });

@@ -28,7 +28,13 @@ import {
 } from './decode-jpegjs.ts';
 import { QpError } from '../protocol/errors.ts';
 
-export { DEFAULT_DECODE_LIMITS, jpegDimensions, jpegInfo, type DecodeLimits, type DecodedImage } from './decode-jpegjs.ts';
+export {
+  DEFAULT_DECODE_LIMITS,
+  jpegDimensions,
+  jpegInfo,
+  type DecodeLimits,
+  type DecodedImage,
+} from './decode-jpegjs.ts';
 
 /**
  * Names the decoder, for cache keys: crops made by another decoder (jpeg-js, ±1..69 levels
@@ -139,7 +145,11 @@ function isTruncated(b: Uint8Array): boolean {
  * Grayscale is replicated to three channels, alpha is dropped (as PIL's convert('RGB')),
  * 16-bit PNG samples keep their high byte. JPEGs need `await initJpegDecoder()` first.
  */
-export function decodeImage(bytes: Uint8Array, id?: string, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodedImage {
+export function decodeImage(
+  bytes: Uint8Array,
+  id?: string,
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+): DecodedImage {
   if (imageKind(bytes, id) === 'png') return decodePngToRgb(bytes, id, limits);
   const info = jpegInfo(bytes);
   // CMYK/YCCK (4 components): libjpeg-turbo has no RGB conversion for them.
@@ -160,7 +170,10 @@ export function decodeImage(bytes: Uint8Array, id?: string, limits: DecodeLimits
   }
   if (isTruncated(bytes)) throw corrupt('the data ends before the end-of-image marker');
   if (!ready) {
-    throw new QpError('INTERNAL', 'The JPEG decoder is not initialised: call and await initJpegDecoder() before decodeImage().');
+    throw new QpError(
+      'INTERNAL',
+      'The JPEG decoder is not initialised: call and await initJpegDecoder() before decodeImage().',
+    );
   }
   let rgba: ImageData | null;
   try {
@@ -170,7 +183,10 @@ export function decodeImage(bytes: Uint8Array, id?: string, limits: DecodeLimits
     throw corrupt(e instanceof Error ? e.message : 'libjpeg-turbo rejected it');
   }
   if (!rgba || !rgba.width || !rgba.height || rgba.data.length !== rgba.width * rgba.height * 4) {
-    throw new QpError('IMAGE_UNREADABLE', `${label(id)} decoded to an empty or inconsistent picture. Re-download it or remove it from the data set.`);
+    throw new QpError(
+      'IMAGE_UNREADABLE',
+      `${label(id)} decoded to an empty or inconsistent picture. Re-download it or remove it from the data set.`,
+    );
   }
   const n = rgba.width * rgba.height;
   const src = rgba.data;
@@ -184,7 +200,11 @@ export function decodeImage(bytes: Uint8Array, id?: string, limits: DecodeLimits
 }
 
 /** initJpegDecoder + decodeImage. */
-export async function decodeImageAsync(bytes: Uint8Array, id?: string, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Promise<DecodedImage> {
+export async function decodeImageAsync(
+  bytes: Uint8Array,
+  id?: string,
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+): Promise<DecodedImage> {
   if (!ready) await initJpegDecoder();
   return decodeImage(bytes, id, limits);
 }

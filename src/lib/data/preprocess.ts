@@ -79,17 +79,26 @@ export function specKey(spec: PreprocessSpec): string {
 export function validateSpec(spec: PreprocessSpec): void {
   const okInt = (v: number) => Number.isInteger(v) && v >= 1 && v <= 4096;
   if (!okInt(spec.resizeShorter) || !okInt(spec.crop)) {
-    throw new QpError('CONFIG_INVALID', `Preprocessing sizes must be whole numbers from 1 to 4096 (got resize ${spec.resizeShorter}, crop ${spec.crop}).`);
+    throw new QpError(
+      'CONFIG_INVALID',
+      `Preprocessing sizes must be whole numbers from 1 to 4096 (got resize ${spec.resizeShorter}, crop ${spec.crop}).`,
+    );
   }
   if (spec.interpolation !== 'bilinear' && spec.interpolation !== 'bicubic') {
-    throw new QpError('CONFIG_INVALID', `Unknown interpolation "${spec.interpolation as string}"; use "bilinear" or "bicubic".`);
+    throw new QpError(
+      'CONFIG_INVALID',
+      `Unknown interpolation "${spec.interpolation as string}"; use "bilinear" or "bicubic".`,
+    );
   }
   if (spec.layout !== 'NCHW' && spec.layout !== 'NHWC') {
     throw new QpError('CONFIG_INVALID', `Unknown tensor layout "${spec.layout as string}"; use "NCHW" or "NHWC".`);
   }
   for (let c = 0; c < 3; c++) {
     if (!Number.isFinite(spec.mean?.[c]) || !Number.isFinite(spec.std?.[c]) || spec.std[c] === 0) {
-      throw new QpError('CONFIG_INVALID', 'Preprocessing mean and std must be three finite numbers each, and std must not be 0.');
+      throw new QpError(
+        'CONFIG_INVALID',
+        'Preprocessing mean and std must be three finite numbers each, and std must not be 0.',
+      );
     }
   }
 }
@@ -148,7 +157,13 @@ interface AxisCoeffs {
 }
 
 /** Pillow precompute_coeffs + normalize_coeffs_8bpc for output indices [from, to). */
-function precomputeCoeffs(inSize: number, outSize: number, interp: PreprocessSpec['interpolation'], from: number, to: number): AxisCoeffs {
+function precomputeCoeffs(
+  inSize: number,
+  outSize: number,
+  interp: PreprocessSpec['interpolation'],
+  from: number,
+  to: number,
+): AxisCoeffs {
   const { fn, support: baseSupport } = FILTERS[interp];
   const scale = inSize / outSize;
   const filterscale = scale < 1 ? 1 : scale;
@@ -177,7 +192,8 @@ function precomputeCoeffs(inSize: number, outSize: number, interp: PreprocessSpe
     for (let x = 0; x < xmax; x++) {
       const k = ww !== 0 ? w[x] / ww : w[x];
       // (int)(±0.5 + k * 2^22): C truncation toward zero
-      kk[i * ksize + x] = k < 0 ? Math.trunc(-0.5 + k * (1 << PRECISION_BITS)) : Math.trunc(0.5 + k * (1 << PRECISION_BITS));
+      kk[i * ksize + x] =
+        k < 0 ? Math.trunc(-0.5 + k * (1 << PRECISION_BITS)) : Math.trunc(0.5 + k * (1 << PRECISION_BITS));
     }
     xminArr[i] = xmin;
     countArr[i] = xmax;
@@ -300,7 +316,12 @@ export function resizeWindow(
 }
 
 /** Full Pillow-style resize (mainly for tests and previews). */
-export function resizeImage(img: DecodedImage, outW: number, outH: number, interp: PreprocessSpec['interpolation']): DecodedImage {
+export function resizeImage(
+  img: DecodedImage,
+  outW: number,
+  outH: number,
+  interp: PreprocessSpec['interpolation'],
+): DecodedImage {
   return { width: outW, height: outH, data: resizeWindow(img, outW, outH, interp, 0, 0, outW, outH) };
 }
 
@@ -342,7 +363,10 @@ export function cropsToTensor(crops: Uint8Array[], spec: PreprocessSpec, out?: F
   let dst: Float32Array;
   if (out) {
     if (out.length < total) {
-      throw new QpError('INTERNAL', `cropsToTensor: output buffer holds ${out.length} values but ${crops.length} crops need ${total}.`);
+      throw new QpError(
+        'INTERNAL',
+        `cropsToTensor: output buffer holds ${out.length} values but ${crops.length} crops need ${total}.`,
+      );
     }
     dst = out.length === total ? out : out.subarray(0, total);
   } else {
@@ -353,7 +377,10 @@ export function cropsToTensor(crops: Uint8Array[], spec: PreprocessSpec, out?: F
   for (let b = 0; b < crops.length; b++) {
     const c = crops[b];
     if (!c || c.length !== per) {
-      throw new QpError('INTERNAL', `cropsToTensor: crop ${b} has ${c ? c.length : 0} bytes, expected ${per} (${spec.crop}×${spec.crop}×3).`);
+      throw new QpError(
+        'INTERNAL',
+        `cropsToTensor: crop ${b} has ${c ? c.length : 0} bytes, expected ${per} (${spec.crop}×${spec.crop}×3).`,
+      );
     }
     const o = b * per;
     if (nchw) {

@@ -65,7 +65,8 @@ export async function readModelBody(
     // Stop the transfer when we leave early (too large, cancelled, failed).
     reader.cancel().catch(() => undefined);
   }
-  if (total !== undefined && loaded < total) throw stopped(name, url, loaded, total, 'the server closed the connection early');
+  if (total !== undefined && loaded < total)
+    throw stopped(name, url, loaded, total, 'the server closed the connection early');
   const out = new Uint8Array(loaded);
   let o = 0;
   for (const c of chunks) {
@@ -83,6 +84,7 @@ export async function readModelBody(
 export async function readModelFile(file: Blob & { name?: string }): Promise<Uint8Array> {
   const name = file.name || 'model.onnx';
   checkModelSize(file.size, name);
-  if (file.size === 0) throw new QpError('MODEL_EMPTY', `The model file "${name}" is empty (0 bytes). Pick the .onnx file itself.`);
+  if (file.size === 0)
+    throw new QpError('MODEL_EMPTY', `The model file "${name}" is empty (0 bytes). Pick the .onnx file itself.`);
   return new Uint8Array(await file.arrayBuffer());
 }

@@ -24,15 +24,28 @@ export function absoluteUrl(f: Fetcher, url: string): string {
 }
 
 /** GET `url`; a network failure or a non-2xx status becomes QpError `code` naming `what`. */
-export async function fetchChecked(f: Fetcher, url: string, signal: AbortSignal, what: string, code: FetchErrorCode): Promise<Response> {
+export async function fetchChecked(
+  f: Fetcher,
+  url: string,
+  signal: AbortSignal,
+  what: string,
+  code: FetchErrorCode,
+): Promise<Response> {
   let res: Response;
   try {
     res = await f.fetch(absoluteUrl(f, url), { signal });
   } catch (e) {
     if ((e as Error).name === 'AbortError') throw e;
-    throw new QpError(code, `Downloading ${what} from ${url} failed: ${(e as Error).message}. Check the address and your connection (the server must allow cross-origin requests).`);
+    throw new QpError(
+      code,
+      `Downloading ${what} from ${url} failed: ${(e as Error).message}. Check the address and your connection (the server must allow cross-origin requests).`,
+    );
   }
-  if (!res.ok) throw new QpError(code, `Downloading ${what} from ${url} failed: the server answered ${res.status} ${res.statusText}.`);
+  if (!res.ok)
+    throw new QpError(
+      code,
+      `Downloading ${what} from ${url} failed: the server answered ${res.status} ${res.statusText}.`,
+    );
   return res;
 }
 
@@ -68,7 +81,10 @@ export async function classIndexFromUrl(f: Fetcher, url: string, signal: AbortSi
   try {
     json = await res.json();
   } catch {
-    throw new QpError('LABELS_INVALID', `The class index at ${url} is not JSON. It should look like imagenet_class_index.json.`);
+    throw new QpError(
+      'LABELS_INVALID',
+      `The class index at ${url} is not JSON. It should look like imagenet_class_index.json.`,
+    );
   }
   return loadClassIndex(json);
 }
@@ -91,18 +107,33 @@ export async function datasetFromManifest(
   try {
     manifest = await res.json();
   } catch {
-    throw new QpError('DATA_NOT_FOUND', `${base}manifest.json is not JSON. It must be {"files": ["n01440764.JPEG", …]}.`);
+    throw new QpError(
+      'DATA_NOT_FOUND',
+      `${base}manifest.json is not JSON. It must be {"files": ["n01440764.JPEG", …]}.`,
+    );
   }
   if (!Array.isArray(manifest.files) || !manifest.files.every((x) => typeof x === 'string')) {
-    throw new QpError('DATA_NOT_FOUND', `${base}manifest.json has no "files" list of names. It must be {"files": ["n01440764.JPEG", …]}.`);
+    throw new QpError(
+      'DATA_NOT_FOUND',
+      `${base}manifest.json has no "files" list of names. It must be {"files": ["n01440764.JPEG", …]}.`,
+    );
   }
   const ciUrl =
-    opts.classIndexUrl ?? (typeof manifest.classIndex === 'string' ? new URL(manifest.classIndex, absoluteUrl(f, base)).href : `${base}imagenet_class_index.json`);
+    opts.classIndexUrl ??
+    (typeof manifest.classIndex === 'string'
+      ? new URL(manifest.classIndex, absoluteUrl(f, base)).href
+      : `${base}imagenet_class_index.json`);
   const classIndex = await classIndexFromUrl(f, ciUrl, signal);
   const files: NamedFile[] = (manifest.files as string[]).map((name) => ({
     name,
     read: async () => {
-      const r = await fetchChecked(f, `${base}${encodeURIComponent(name)}`, opts.imageSignal?.() ?? signal, `image ${name}`, 'DATA_NOT_FOUND');
+      const r = await fetchChecked(
+        f,
+        `${base}${encodeURIComponent(name)}`,
+        opts.imageSignal?.() ?? signal,
+        `image ${name}`,
+        'DATA_NOT_FOUND',
+      );
       if ((r.headers.get('content-type') ?? '').includes('text/html')) {
         throw new QpError('IMAGE_UNREADABLE', `${base}${name} answered with a web page, not an image.`);
       }

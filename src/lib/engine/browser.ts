@@ -75,8 +75,14 @@ export function detectWebGpu(): Promise<GpuInfo> {
     const gpu = (globalThis.navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
     if (!gpu) return { available: false, reason: 'This browser does not offer WebGPU (navigator.gpu is missing).' };
     try {
-      const adapter = (await gpu.requestAdapter()) as { info?: { description?: string; vendor?: string; architecture?: string } } | null;
-      if (!adapter) return { available: false, reason: 'WebGPU is present but no GPU adapter was found (blocklisted driver or disabled).' };
+      const adapter = (await gpu.requestAdapter()) as {
+        info?: { description?: string; vendor?: string; architecture?: string };
+      } | null;
+      if (!adapter)
+        return {
+          available: false,
+          reason: 'WebGPU is present but no GPU adapter was found (blocklisted driver or disabled).',
+        };
       const i = adapter.info ?? {};
       const name = [i.vendor, i.architecture, i.description].filter(Boolean).join(' ') || 'unknown adapter';
       return { available: true, adapter: name };

@@ -71,4 +71,3 @@ export class FallbackEngine implements Engine {
     };
   }
 }
-

@@ -30,7 +30,10 @@ export async function createNodeNativeEngine(threads = Math.min(4, availablePara
   try {
     ort = (await import('onnxruntime-node')) as unknown as OrtModule;
   } catch {
-    throw new QpError('ARG_INVALID', 'onnxruntime-node is not installed. Run `ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node`, or use the default wasm engine.');
+    throw new QpError(
+      'ARG_INVALID',
+      'onnxruntime-node is not installed. Run `ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node`, or use the default wasm engine.',
+    );
   }
   return createOrtEngine(ort, {
     kind: 'node',

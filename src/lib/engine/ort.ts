@@ -67,7 +67,10 @@ export function createOrtEngine(ort: OrtModule, opts: OrtEngineOptions): Engine 
           }),
         );
       } catch (e) {
-        throw new QpError('ENGINE_FAILED', `The ${opts.kind} engine could not load the model graph: ${(e as Error).message}`);
+        throw new QpError(
+          'ENGINE_FAILED',
+          `The ${opts.kind} engine could not load the model graph: ${(e as Error).message}`,
+        );
       }
       return {
         inputNames: session.inputNames,
@@ -80,12 +83,18 @@ export function createOrtEngine(ort: OrtModule, opts: OrtEngineOptions): Engine 
             try {
               out = fetches ? await session.run(ortFeeds, fetches) : await session.run(ortFeeds);
             } catch (e) {
-              throw new QpError('ENGINE_FAILED', `The ${opts.kind} engine failed while running the model: ${(e as Error).message}`);
+              throw new QpError(
+                'ENGINE_FAILED',
+                `The ${opts.kind} engine failed while running the model: ${(e as Error).message}`,
+              );
             }
             const res: Record<string, FloatTensor> = {};
             for (const [k, t] of Object.entries(out)) {
               if (t.type !== 'float32') {
-                throw new QpError('ENGINE_FAILED', `Output "${k}" has type ${t.type}; only float32 outputs are supported.`);
+                throw new QpError(
+                  'ENGINE_FAILED',
+                  `Output "${k}" has type ${t.type}; only float32 outputs are supported.`,
+                );
               }
               res[k] = { data: t.data as Float32Array, dims: [...t.dims] };
             }

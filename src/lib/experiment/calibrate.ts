@@ -71,7 +71,9 @@ export async function collectActivationStats(
   const { graph: sg, outputs } = buildStatsGraph(graph, tensors, { moments: opts.moments });
   const session = await engine.createSession(serializeModel(sg));
   const input = session.inputNames[0];
-  const fetches = [...outputs.values()].flatMap((o) => (o.sum && o.sumSq ? [o.min, o.max, o.dims, o.sum, o.sumSq] : [o.min, o.max, o.dims]));
+  const fetches = [...outputs.values()].flatMap((o) =>
+    o.sum && o.sumSq ? [o.min, o.max, o.dims, o.sum, o.sumSq] : [o.min, o.max, o.dims],
+  );
   // Engines fed one image at a time (fixed batch-1 graphs) still merge statistics per
   // observer batch, so EMA observers see the same batches either way.
   const feed = opts.feedBatchSize ?? opts.batchSize;
@@ -174,7 +176,10 @@ async function singlePassHistograms(
   const { graph: sg, outputs } = buildStatsGraph(graph, tensors, { moments: opts.moments });
   const session = await engine.createSession(serializeModel(addOutputs(sg, tensors)));
   const input = session.inputNames[0];
-  const fetches = [...tensors, ...[...outputs.values()].flatMap((o) => (o.sum && o.sumSq ? [o.min, o.max, o.sum, o.sumSq] : [o.min, o.max]))];
+  const fetches = [
+    ...tensors,
+    ...[...outputs.values()].flatMap((o) => (o.sum && o.sumSq ? [o.min, o.max, o.sum, o.sumSq] : [o.min, o.max])),
+  ];
   let done = 0;
   let call = 0;
   try {

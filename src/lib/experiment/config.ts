@@ -7,11 +7,21 @@
 import { CONFIG_VERSION, type ExperimentConfig, type PresetFields } from '../protocol/config.ts';
 import { QpError } from '../protocol/errors.ts';
 import { BACKEND_NAMES, type BackendName } from '../protocol/names.ts';
-import { CONFIG_FIELDS, describeDomain, fieldTitle, getField, hashedForm, inDomain, presetKey } from '../protocol/schema.ts';
+import {
+  CONFIG_FIELDS,
+  describeDomain,
+  fieldTitle,
+  getField,
+  hashedForm,
+  inDomain,
+  presetKey,
+} from '../protocol/schema.ts';
 import { BACKEND_PRESETS } from '../quant/presets.ts';
 
 /** The fields a backend preset sets, in schema order (placement once, for all its rules). */
-export const PRESET_FIELDS: readonly (keyof PresetFields)[] = [...new Set(CONFIG_FIELDS.flatMap((f) => presetKey(f) ?? []))];
+export const PRESET_FIELDS: readonly (keyof PresetFields)[] = [
+  ...new Set(CONFIG_FIELDS.flatMap((f) => presetKey(f) ?? [])),
+];
 
 /** The fields a preset sets, copied (placement deep-copied) from the preset table. */
 export function presetFields(backend: BackendName): PresetFields {
@@ -27,7 +37,8 @@ export { DEFAULT_PTQ_ITERS } from '../protocol/names.ts';
 export function defaultConfig(backend: BackendName = 'tensorrt'): ExperimentConfig {
   const out: Record<string, unknown> = { v: CONFIG_VERSION };
   for (const f of CONFIG_FIELDS) {
-    if (f.default !== 'preset' && f.path.length === 1) out[f.path[0]] = typeof f.default === 'object' ? { ...f.default } : f.default;
+    if (f.default !== 'preset' && f.path.length === 1)
+      out[f.path[0]] = typeof f.default === 'object' ? { ...f.default } : f.default;
   }
   return { ...out, backend, ...presetFields(backend) } as ExperimentConfig;
 }
@@ -44,7 +55,9 @@ export function resolveConfig(overrides: Partial<ExperimentConfig> & { backend?:
   const base = defaultConfig(backend);
   const cfg: ExperimentConfig = { ...base };
   for (const [k, v] of Object.entries(overrides)) {
-    if (v !== undefined) (cfg as unknown as Record<string, unknown>)[k] = k === 'placement' ? { ...base.placement, ...(v as object) } : k === 'layerBits' ? { ...(v as object) } : v;
+    if (v !== undefined)
+      (cfg as unknown as Record<string, unknown>)[k] =
+        k === 'placement' ? { ...base.placement, ...(v as object) } : k === 'layerBits' ? { ...(v as object) } : v;
   }
   validateConfig(cfg);
   return cfg;
@@ -62,7 +75,8 @@ export function validateConfig(cfg: ExperimentConfig): void {
     throw new QpError('CONFIG_INVALID', msg);
   };
   if (cfg.v !== CONFIG_VERSION) bad(`Config version ${String(cfg.v)} is not supported (expected ${CONFIG_VERSION}).`);
-  if (!cfg.placement || typeof cfg.placement !== 'object') bad('The config has no placement rules; reset it to a backend preset.');
+  if (!cfg.placement || typeof cfg.placement !== 'object')
+    bad('The config has no placement rules; reset it to a backend preset.');
   for (const f of CONFIG_FIELDS) {
     const v = getField(cfg, f);
     if (inDomain(f.type, v)) continue;
@@ -90,5 +104,8 @@ export function canonicalJson(x: unknown): string {
 export async function configHash(cfg: ExperimentConfig): Promise<string> {
   const bytes = new TextEncoder().encode(canonicalJson(hashedForm(cfg)));
   const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('').slice(0, 16);
+  return [...new Uint8Array(digest)]
+    .map((b) => b.toString(16).padStart(2, '0'))
+    .join('')
+    .slice(0, 16);
 }

@@ -41,7 +41,11 @@ export async function evaluate(
     const out = (await session.run({ [input]: b.tensor }, [output]))[output];
     counter ??= new AccuracyCounter(out.data.length / b.rows.length, crops.length);
     // batches come in input order, so the counter's predictions line up with `crops`
-    counter.add(out.data, b.rows.map((r) => labels[r]), b.rows.length);
+    counter.add(
+      out.data,
+      b.rows.map((r) => labels[r]),
+      b.rows.length,
+    );
     done += b.rows.length;
     opts.onBatch?.(done, crops.length);
   }

@@ -23,7 +23,8 @@ export type ModelSourceRef =
   | { kind: 'dev'; name: string }
   | { kind: 'file'; name: string };
 
-export type DataSourceRef = { kind: 'dev'; name: string } | { kind: 'url'; url: string } | { kind: 'folder'; name: string };
+export type DataSourceRef =
+  { kind: 'dev'; name: string } | { kind: 'url'; url: string } | { kind: 'folder'; name: string };
 
 export type LinkEngine = 'auto' | 'webgpu' | 'wasm';
 
@@ -130,32 +131,48 @@ export function parseLink(hash: string): ParsedLink {
   if (msha !== undefined) {
     if (/^[0-9a-f]{64}$/.test(msha)) {
       const src = raw.has('msrc') ? modelSource(raw.get('msrc')!) : undefined;
-      if (raw.has('msrc') && !src) notices.push('The link says where its model came from in a form this version cannot read; the model is looked up by its sha256 only.');
+      if (raw.has('msrc') && !src)
+        notices.push(
+          'The link says where its model came from in a form this version cannot read; the model is looked up by its sha256 only.',
+        );
       extras.model = { sha256: msha, ...(src ? { source: src } : {}) };
     } else {
-      notices.push('The link names its model by a sha256 that is not 64 hexadecimal digits; it was ignored, so choose the model yourself.');
+      notices.push(
+        'The link names its model by a sha256 that is not 64 hexadecimal digits; it was ignored, so choose the model yourself.',
+      );
     }
   }
   const dfp = raw.get('dfp');
   if (dfp !== undefined) {
     if (fingerprintImages(dfp) !== undefined) {
       const src = raw.has('dsrc') ? dataSource(raw.get('dsrc')!) : undefined;
-      if (raw.has('dsrc') && !src) notices.push('The link says where its images came from in a form this version cannot read; choose the images yourself.');
+      if (raw.has('dsrc') && !src)
+        notices.push(
+          'The link says where its images came from in a form this version cannot read; choose the images yourself.',
+        );
       extras.data = { fingerprint: dfp, ...(src ? { source: src } : {}) };
     } else {
-      notices.push('The link names its images by a fingerprint this version cannot read; it was ignored, so choose the images yourself.');
+      notices.push(
+        'The link names its images by a fingerprint this version cannot read; it was ignored, so choose the images yourself.',
+      );
     }
   }
   const engine = raw.get('engine');
   if (engine !== undefined) {
     if (engine === 'auto' || engine === 'webgpu' || engine === 'wasm') extras.engine = engine;
-    else notices.push(`The link asks for engine "${engine.slice(0, 20)}", which is not auto, webgpu or wasm; Auto is used.`);
+    else
+      notices.push(
+        `The link asks for engine "${engine.slice(0, 20)}", which is not auto, webgpu or wasm; Auto is used.`,
+      );
   }
   const analyze = raw.get('analyze');
   if (analyze !== undefined) {
     const n = /^\d{1,5}$/.test(analyze) ? Number(analyze) : NaN;
     if (n >= 1 && n <= 10_000) extras.analyze = n;
-    else notices.push(`The link asks for an analysis of "${analyze.slice(0, 20)}" images, which is not a whole number from 1 to 10,000; the analysis is off.`);
+    else
+      notices.push(
+        `The link asks for an analysis of "${analyze.slice(0, 20)}" images, which is not a whole number from 1 to 10,000; the analysis is off.`,
+      );
   }
   return { ...parsed, notices, extras };
 }

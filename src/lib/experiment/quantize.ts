@@ -27,11 +27,26 @@ export interface ActivationQuant {
   max: number;
 }
 
-
 /** The fields of a config that change weight quantization (cache key for sweeps). */
 export function weightKey(cfg: ExperimentConfig): string {
-  const ptq = cfg.ptq === 'adaround' ? [cfg.ptq, cfg.ptqIters, cfg.ptqInputs] : cfg.ptq === 'gptq' ? [cfg.ptq, cfg.ptqInputs] : [];
-  return JSON.stringify([cfg.wBits, cfg.wGranularity, cfg.wSymmetric, cfg.wNarrowRange, cfg.wPowerOfTwo, cfg.wObserver, cfg.firstLast8bit, formatLayerBits(cfg.layerBits ?? {}), !!cfg.cle, ...ptq]);
+  const ptq =
+    cfg.ptq === 'adaround'
+      ? [cfg.ptq, cfg.ptqIters, cfg.ptqInputs]
+      : cfg.ptq === 'gptq'
+        ? [cfg.ptq, cfg.ptqInputs]
+        : [];
+  return JSON.stringify([
+    cfg.wBits,
+    cfg.wGranularity,
+    cfg.wSymmetric,
+    cfg.wNarrowRange,
+    cfg.wPowerOfTwo,
+    cfg.wObserver,
+    cfg.firstLast8bit,
+    formatLayerBits(cfg.layerBits ?? {}),
+    !!cfg.cle,
+    ...ptq,
+  ]);
 }
 
 /**
@@ -39,7 +54,16 @@ export function weightKey(cfg: ExperimentConfig): string {
  * placement): configs with the same key differ only in the fixes applied on top.
  */
 export function quantKey(cfg: ExperimentConfig): string {
-  return JSON.stringify([weightKey(cfg), cfg.aBits, cfg.aSymmetric, cfg.aNarrowRange, cfg.aPowerOfTwo, cfg.aSign, cfg.aObserver, cfg.placement]);
+  return JSON.stringify([
+    weightKey(cfg),
+    cfg.aBits,
+    cfg.aSymmetric,
+    cfg.aNarrowRange,
+    cfg.aPowerOfTwo,
+    cfg.aSign,
+    cfg.aObserver,
+    cfg.placement,
+  ]);
 }
 
 /**
@@ -64,7 +88,12 @@ export interface WeightMemo {
  * call: a change of the activation settings, or of one layer's bits, costs nothing or one
  * layer. The caller keeps it bounded (see pipeline/estimate.ts).
  */
-export function quantizeWeights(graph: Graph, points: QuantPoints, cfg: ExperimentConfig, memo?: WeightMemo): WeightQuant[] {
+export function quantizeWeights(
+  graph: Graph,
+  points: QuantPoints,
+  cfg: ExperimentConfig,
+  memo?: WeightMemo,
+): WeightQuant[] {
   return points.weights.map((point) => {
     const spec = weightSpec(cfg, point.axis, weightBitsOf(point, cfg));
     const key = memo && JSON.stringify([point.initializer, cfg.wObserver, spec]);
@@ -90,7 +119,8 @@ export function quantizeActivations(
     const s = stats.get(point.tensor);
     if (!s || s.batches.length === 0) throw new Error(`no calibration statistics for ${point.tensor}`);
     const nonNegative = Math.min(...s.batches.map((b) => b.min)) >= 0;
-    const bits = cfg.firstLast8bit && (point.firstLayerInput || point.lastLayerInput) ? Math.max(8, cfg.aBits) : undefined;
+    const bits =
+      cfg.firstLast8bit && (point.firstLayerInput || point.lastLayerInput) ? Math.max(8, cfg.aBits) : undefined;
     const spec = activationSpec(cfg, nonNegative, bits);
     const range = observeActivation(cfg.aObserver, s, spec);
     const qparams = computeQParams(range, spec);

@@ -8,14 +8,22 @@ const pct = (x: number) => (100 * x).toFixed(2);
 
 export function configLabel(r: ExperimentResult): string {
   const c = r.config;
-  const fixes = [c.cle ? '+cle' : '', c.biasCorrection ? '+bc' : '', c.bnReestimate ? '+bn' : '', Object.keys(c.layerBits ?? {}).length ? `+${Object.keys(c.layerBits).length}L` : '', c.ptq === 'adaround' ? `+adaround${c.ptqIters}` : c.ptq === 'gptq' ? '+gptq' : '', c.ptq !== 'none' && c.ptqInputs === 'fp32' ? '(fp32 inputs)' : ''].join('');
+  const fixes = [
+    c.cle ? '+cle' : '',
+    c.biasCorrection ? '+bc' : '',
+    c.bnReestimate ? '+bn' : '',
+    Object.keys(c.layerBits ?? {}).length ? `+${Object.keys(c.layerBits).length}L` : '',
+    c.ptq === 'adaround' ? `+adaround${c.ptqIters}` : c.ptq === 'gptq' ? '+gptq' : '',
+    c.ptq !== 'none' && c.ptqInputs === 'fp32' ? '(fp32 inputs)' : '',
+  ].join('');
   return `${c.backend} W${c.wBits}A${c.aBits} ${c.wGranularity === 'per-channel' ? 'pc' : 'pt'} ${c.wObserver}/${c.aObserver}${fixes}`;
 }
 
 /** Renders rows as an aligned table with a header rule. */
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -38,7 +46,18 @@ const db = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : x > 0 ? 'inf' : '
 
 /** Per-layer analysis table in network order (issue "See why accuracy drops"). */
 export function layersTable(layers: LayerAnalysis[]): string {
-  const header = ['layer', 'op', 'W bits', 'W SQNR', 'act SQNR alone', 'act SQNR accum', 'cos accum', '|Δμ|/σ', 'σq/σ', 'vanished'];
+  const header = [
+    'layer',
+    'op',
+    'W bits',
+    'W SQNR',
+    'act SQNR alone',
+    'act SQNR accum',
+    'cos accum',
+    '|Δμ|/σ',
+    'σq/σ',
+    'vanished',
+  ];
   const rows = layers.map((l) => [
     l.name,
     l.opType === 'Conv' && l.depthwise ? 'Conv dw' : l.opType,
@@ -63,7 +82,8 @@ export function worstLayers<T extends { standalone: { sqnrDb: number } }>(layers
 export function fixesAndAnalysisSummary(results: ExperimentResult[]): string {
   const lines: string[] = [];
   for (const r of results) {
-    if (r.beforeFixes) lines.push(`${configLabel(r)}: top-1 ${pct(r.beforeFixes.top1)} before fixes → ${pct(r.quant.top1)} after`);
+    if (r.beforeFixes)
+      lines.push(`${configLabel(r)}: top-1 ${pct(r.beforeFixes.top1)} before fixes → ${pct(r.quant.top1)} after`);
     if (r.analysis) {
       const a = r.analysis;
       lines.push(
@@ -80,6 +100,13 @@ export function ptqTable(report: import('../protocol/ptq.ts').PtqReport): string
   const header = ['layer', 'W bits', 'err RTN', `err ${report.method}`, 'flips %', 'sec'];
   const rows = report.layers
     .filter((l) => !l.skipped)
-    .map((l) => [l.node, String(l.bits), l.errorBefore.toExponential(2), l.errorAfter.toExponential(2), (100 * l.flips).toFixed(1), l.seconds.toFixed(1)]);
+    .map((l) => [
+      l.node,
+      String(l.bits),
+      l.errorBefore.toExponential(2),
+      l.errorAfter.toExponential(2),
+      (100 * l.flips).toFixed(1),
+      l.seconds.toFixed(1),
+    ]);
   return table(header, rows);
 }

@@ -56,7 +56,11 @@ export interface PipelineTuning {
  * WebGPU (its Q/DQ kernels are not verified to round the same way), or the folded scales
  * when the tuning asks for them.
  */
-export function evaluationModel(engine: Engine, fq: Graph, tuning: Pick<PipelineTuning, 'foldScales'>): { bytes: Uint8Array; options: SessionOptions } {
+export function evaluationModel(
+  engine: Engine,
+  fq: Graph,
+  tuning: Pick<PipelineTuning, 'foldScales'>,
+): { bytes: Uint8Array; options: SessionOptions } {
   if (tuning.foldScales) return { bytes: serializeModel(foldFakeQuantScales(fq).graph), options: {} };
   if (engine.kind === 'webgpu') return { bytes: serializeModel(fq), options: {} };
   return { bytes: serializeModel(fakeQuantAsQdq(fq).graph), options: { config: QDQ_SESSION_CONFIG } };
@@ -73,7 +77,8 @@ export const DEFAULT_TUNING: PipelineTuning = { evalBatch: 32, calibBatch: 32, h
 /** The tuning with RunOptions.evalBatch applied (a positive whole number), or as it is. */
 export function withEvalBatch(tuning: PipelineTuning, evalBatch: number | undefined): PipelineTuning {
   if (evalBatch === undefined) return tuning;
-  if (!Number.isInteger(evalBatch) || evalBatch < 1) throw new QpError('ARG_INVALID', `The evaluation batch must be a positive whole number, got ${evalBatch}.`);
+  if (!Number.isInteger(evalBatch) || evalBatch < 1)
+    throw new QpError('ARG_INVALID', `The evaluation batch must be a positive whole number, got ${evalBatch}.`);
   return { ...tuning, evalBatch };
 }
 
@@ -99,7 +104,14 @@ export interface PreparedGroup {
 
 const ALL_PLACEMENT: PlacementRules = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 
-function progress(onProgress: ProgressFn | undefined, stage: Stage, eta: Eta, done: number, total: number, message: string) {
+function progress(
+  onProgress: ProgressFn | undefined,
+  stage: Stage,
+  eta: Eta,
+  done: number,
+  total: number,
+  message: string,
+) {
   onProgress?.({ stage, done, total, etaSeconds: eta.estimate(done, total), message });
 }
 
@@ -153,15 +165,26 @@ export async function prepareGroup(
   const folded = cfg.foldBn ? foldBatchNorm(base).graph : base;
 
   if (dataset.items.length === 0) {
-    throw new QpError('DATA_EMPTY', `The data set "${dataset.name}" holds no images, so there is nothing to calibrate or evaluate. Add JPEG images named after their class (e.g. n01440764.JPEG).`);
+    throw new QpError(
+      'DATA_EMPTY',
+      `The data set "${dataset.name}" holds no images, so there is nothing to calibrate or evaluate. Add JPEG images named after their class (e.g. n01440764.JPEG).`,
+    );
   }
   let eta = new Eta();
   const { calibCrops, evalCrops, evalLabels, skipped } = await loadSplitCrops(inputs, cfg, {
     signal: opts.signal,
     onProgress: (d, t) => progress(opts.onProgress, 'decode', eta, d, t, `Decoding images ${d}/${t}`),
   });
-  if (evalCrops.length === 0) throw new QpError('DATA_EMPTY', 'None of the evaluation images could be read, so nothing can be evaluated. Check that the data folder contains JPEG images.');
-  if (calibCrops.length === 0) throw new QpError('DATA_EMPTY', 'None of the calibration images could be read. Check that the data folder contains JPEG images.');
+  if (evalCrops.length === 0)
+    throw new QpError(
+      'DATA_EMPTY',
+      'None of the evaluation images could be read, so nothing can be evaluated. Check that the data folder contains JPEG images.',
+    );
+  if (calibCrops.length === 0)
+    throw new QpError(
+      'DATA_EMPTY',
+      'None of the calibration images could be read. Check that the data folder contains JPEG images.',
+    );
 
   throwIfAborted(opts.signal);
   eta = new Eta();
@@ -183,37 +206,64 @@ export async function prepareGroup(
   const transform = opts.stages?.transform;
   if (transform?.wanted(cfg)) {
     progress(opts.onProgress, 'calibrate', new Eta(), 0, 1, transform.label);
-    graph = (await transform.apply(
-      { engine, graph: folded, spec: model.preprocess, calibCrops, batchSize: tuning.fixedBatch ? 1 : tuning.calibBatch, signal: opts.signal, cleRelu6: opts.cleRelu6, cleAbsorb: opts.cleAbsorb },
-      cfg,
-    )).graph;
+    graph = (
+      await transform.apply(
+        {
+          engine,
+          graph: folded,
+          spec: model.preprocess,
+          calibCrops,
+          batchSize: tuning.fixedBatch ? 1 : tuning.calibBatch,
+          signal: opts.signal,
+          cleRelu6: opts.cleRelu6,
+          cleAbsorb: opts.cleAbsorb,
+        },
+        cfg,
+      )
+    ).graph;
   } else if (cfg.cle) {
-    throw new QpError('CONFIG_INVALID', 'This build of the pipeline cannot apply cross-layer equalization (cle); run it through the full pipeline (src/lib/pipeline).');
+    throw new QpError(
+      'CONFIG_INVALID',
+      'This build of the pipeline cannot apply cross-layer equalization (cle); run it through the full pipeline (src/lib/pipeline).',
+    );
   }
   const points = findQuantPoints(graph, ALL_PLACEMENT);
 
   // the observer registry says what each activation observer needs collected
   const { histogram, moments } = calibrationNeeds(configs.map((c) => c.aObserver));
   eta = new Eta();
-  const stats = await collectActivationStats(engine, graph, points.activations.map((p) => p.tensor), calibCrops, model.preprocess, {
-    batchSize: tuning.calibBatch,
-    feedBatchSize: tuning.fixedBatch ? 1 : undefined,
-    histBatchSize: tuning.histBatch,
-    histogram,
-    moments,
-    bins: DEFAULT_BINS,
-    signal: opts.signal,
-    onProgress: (pass, d, t) => {
-      // the two-pass form reports both passes as one stage of 2t steps
-      const twoPass = pass !== 'both' && histogram;
-      const done = pass === 2 ? t + d : d;
-      const what = pass === 'both' ? 'statistics and histograms' : pass === 1 ? 'statistics' : 'histograms';
-      progress(opts.onProgress, 'calibrate', eta, done, twoPass ? 2 * t : t, `Calibration ${what} ${d}/${t}`);
+  const stats = await collectActivationStats(
+    engine,
+    graph,
+    points.activations.map((p) => p.tensor),
+    calibCrops,
+    model.preprocess,
+    {
+      batchSize: tuning.calibBatch,
+      feedBatchSize: tuning.fixedBatch ? 1 : undefined,
+      histBatchSize: tuning.histBatch,
+      histogram,
+      moments,
+      bins: DEFAULT_BINS,
+      signal: opts.signal,
+      onProgress: (pass, d, t) => {
+        // the two-pass form reports both passes as one stage of 2t steps
+        const twoPass = pass !== 'both' && histogram;
+        const done = pass === 2 ? t + d : d;
+        const what = pass === 'both' ? 'statistics and histograms' : pass === 1 ? 'statistics' : 'histograms';
+        progress(opts.onProgress, 'calibrate', eta, done, twoPass ? 2 * t : t, `Calibration ${what} ${d}/${t}`);
+      },
     },
-  });
+  );
   return {
-    graph, points, calibCrops, evalCrops, evalLabels,
-    skipped: skipped.length, fp32, stats,
+    graph,
+    points,
+    calibCrops,
+    evalCrops,
+    evalLabels,
+    skipped: skipped.length,
+    fp32,
+    stats,
     seconds: (performance.now() - t0) / 1000,
     uncorrected: new Map(),
     stageShared: new Map(),
@@ -231,16 +281,25 @@ function requireStages(configs: ExperimentConfig[], opts: PipelineOptions): void
   const stages = opts.stages ?? {};
   for (const cfg of configs) {
     if ((cfg.biasCorrection || cfg.bnReestimate) && !stages.fix?.wanted(cfg)) {
-      throw new QpError('INTERNAL', 'This config asks for bias correction or BN re-estimation, but the pipeline was started without the fix stage. Run it through src/lib/pipeline/run.ts, which plugs the fixes in.');
+      throw new QpError(
+        'INTERNAL',
+        'This config asks for bias correction or BN re-estimation, but the pipeline was started without the fix stage. Run it through src/lib/pipeline/run.ts, which plugs the fixes in.',
+      );
     }
   }
   for (const cfg of configs) {
     if (cfg.ptq !== 'none' && !stages.weights?.wanted(cfg)) {
-      throw new QpError('INTERNAL', `This config asks for ${cfg.ptq} weight rounding, but the pipeline was started without the reconstruction stage. Run it through src/lib/pipeline/run.ts, which plugs it in.`);
+      throw new QpError(
+        'INTERNAL',
+        `This config asks for ${cfg.ptq} weight rounding, but the pipeline was started without the reconstruction stage. Run it through src/lib/pipeline/run.ts, which plugs it in.`,
+      );
     }
   }
   if (opts.analyze && !stages.analyze) {
-    throw new QpError('INTERNAL', 'Analysis was requested, but the pipeline was started without the analysis stage. Run it through src/lib/pipeline/run.ts, which plugs the analysis in.');
+    throw new QpError(
+      'INTERNAL',
+      'Analysis was requested, but the pipeline was started without the analysis stage. Run it through src/lib/pipeline/run.ts, which plugs the analysis in.',
+    );
   }
 }
 
@@ -286,17 +345,30 @@ export async function runConfig(
   };
   const stages = opts.stages ?? {};
   const ctx = (onProgress: StageContext['onProgress']): StageContext => ({
-    engine, graph: group.graph, points: group.points, weights, activations: acts, spec,
-    calibCrops: group.calibCrops, evalCrops: group.evalCrops, evalLabels: group.evalLabels,
-    fixedBatch: !!tuning.fixedBatch, calibBatch: tuning.calibBatch, evalBatch: tuning.evalBatch,
-    signal: opts.signal, onProgress,
+    engine,
+    graph: group.graph,
+    points: group.points,
+    weights,
+    activations: acts,
+    spec,
+    calibCrops: group.calibCrops,
+    evalCrops: group.evalCrops,
+    evalLabels: group.evalLabels,
+    fixedBatch: !!tuning.fixedBatch,
+    calibBatch: tuning.calibBatch,
+    evalBatch: tuning.evalBatch,
+    signal: opts.signal,
+    onProgress,
   });
   // optional fix stage: corrects the fake-quant graph
   let corrected: { graph: Graph; report: FixReport } | undefined;
   requireStages([cfg], opts);
   if (stages.fix && (cfg.biasCorrection || cfg.bnReestimate)) {
     const eta = new Eta();
-    corrected = await stages.fix.apply(ctx((m, d, t) => progress(opts.onProgress, 'quantize', eta, d, t, `Fixes: ${m}`)), cfg);
+    corrected = await stages.fix.apply(
+      ctx((m, d, t) => progress(opts.onProgress, 'quantize', eta, d, t, `Fixes: ${m}`)),
+      cfg,
+    );
   }
   // stage: evaluate
   const key = quantKey(cfg);
@@ -308,7 +380,11 @@ export async function runConfig(
   const q = corrected ? await run(corrected.graph, 'Quantized evaluation') : await uncorrected('Quantized evaluation');
   const before = corrected ? await uncorrected('Evaluation before fixes') : undefined;
   await opts.onQuantized?.({
-    config: cfg, graph: group.graph, evaluated: corrected?.graph ?? fq, weights, activations: acts,
+    config: cfg,
+    graph: group.graph,
+    evaluated: corrected?.graph ?? fq,
+    weights,
+    activations: acts,
     evaluation: { crops: group.evalCrops, labels: group.evalLabels, preds: q.preds, spec },
   });
   // optional analyze stage: per-layer analysis of the evaluated model
@@ -316,7 +392,11 @@ export async function runConfig(
   if (stages.analyze && opts.analyze) {
     const n = typeof opts.analyze === 'object' && opts.analyze.images ? opts.analyze.images : 64;
     const eta = new Eta();
-    analysis = await stages.analyze.run(ctx((m, d, t) => progress(opts.onProgress, 'analyze', eta, d, t, m)), n, corrected?.graph);
+    analysis = await stages.analyze.run(
+      ctx((m, d, t) => progress(opts.onProgress, 'analyze', eta, d, t, m)),
+      n,
+      corrected?.graph,
+    );
   }
   return {
     config: cfg,
@@ -339,7 +419,11 @@ export async function runConfig(
  * symbolic, else MODEL_INPUT_SIZE_UNKNOWN). Models with a fixed batch of 1 are
  * evaluated one image at a time. Throws the validator's QpError for unusable models.
  */
-export function resolveModelInput(graph: Graph, inputs: RunInputs, tuning: PipelineTuning): { inputs: RunInputs; tuning: PipelineTuning } {
+export function resolveModelInput(
+  graph: Graph,
+  inputs: RunInputs,
+  tuning: PipelineTuning,
+): { inputs: RunInputs; tuning: PipelineTuning } {
   const info = validateClassifier(graph, { labels: inputs.dataset.classes, inputSize: inputs.model.inputSize });
   const spec = inputs.model.preprocess;
   const preprocess = {
@@ -347,11 +431,15 @@ export function resolveModelInput(graph: Graph, inputs: RunInputs, tuning: Pipel
     layout: info.layout,
     crop: info.size,
     // keep the model's crop fraction (e.g. 224/256) when its size differs from the spec's
-    resizeShorter: info.size === spec.crop ? spec.resizeShorter : Math.round((info.size * spec.resizeShorter) / spec.crop),
+    resizeShorter:
+      info.size === spec.crop ? spec.resizeShorter : Math.round((info.size * spec.resizeShorter) / spec.crop),
   };
   const fixed = typeof info.batch === 'number' ? info.batch : undefined;
   if (fixed !== undefined && fixed !== 1) {
-    throw new QpError('MODEL_UNSUPPORTED', `The model's batch size is fixed at ${fixed}; only a dynamic batch or a batch of 1 can be evaluated. Export it with a dynamic batch axis.`);
+    throw new QpError(
+      'MODEL_UNSUPPORTED',
+      `The model's batch size is fixed at ${fixed}; only a dynamic batch or a batch of 1 can be evaluated. Export it with a dynamic batch axis.`,
+    );
   }
   return {
     inputs: { ...inputs, model: { ...inputs.model, preprocess, classes: info.classes } },
@@ -376,10 +464,16 @@ export async function configWeights(
   const eta = new Eta();
   const { weights, report } = await stage.apply(
     {
-      engine, graph: group.graph, points: group.points, weights: rtn,
+      engine,
+      graph: group.graph,
+      points: group.points,
+      weights: rtn,
       activations: quantizeActivations(group.points, group.stats, cfg),
-      spec: inputs.model.preprocess, calibCrops: group.calibCrops,
-      batchSize: opts.tuning?.fixedBatch ? 1 : 4, shared: group.stageShared, signal: opts.signal,
+      spec: inputs.model.preprocess,
+      calibCrops: group.calibCrops,
+      batchSize: opts.tuning?.fixedBatch ? 1 : 4,
+      shared: group.stageShared,
+      signal: opts.signal,
       onProgress: (m, d, t) => progress(opts.onProgress, 'quantize', eta, d, t, m),
     },
     cfg,
@@ -392,10 +486,18 @@ export async function configWeights(
  * a group. `runOpts.stages` plugs in fixes and analysis; src/lib/pipeline/run.ts is the
  * runExperiments with those stages that the CLI and the worker use.
  */
-export async function runPipeline(configs: ExperimentConfig[], rawInputs: RunInputs, runOpts: PipelineOptions = {}): Promise<ExperimentResult[]> {
+export async function runPipeline(
+  configs: ExperimentConfig[],
+  rawInputs: RunInputs,
+  runOpts: PipelineOptions = {},
+): Promise<ExperimentResult[]> {
   requireStages(configs, runOpts);
   const base = parseModel(rawInputs.modelBytes);
-  const { inputs, tuning } = resolveModelInput(base, rawInputs, withEvalBatch(runOpts.tuning ?? DEFAULT_TUNING, runOpts.evalBatch));
+  const { inputs, tuning } = resolveModelInput(
+    base,
+    rawInputs,
+    withEvalBatch(runOpts.tuning ?? DEFAULT_TUNING, runOpts.evalBatch),
+  );
   const opts = { ...runOpts, tuning };
   const groups = new Map<string, ExperimentConfig[]>();
   for (const c of configs) {
@@ -411,7 +513,12 @@ export async function runPipeline(configs: ExperimentConfig[], rawInputs: RunInp
     for (const cfg of group) {
       throwIfAborted(opts.signal);
       const t0 = performance.now();
-      opts.onProgress?.({ stage: 'quantize', done: 0, total: 1, message: `Quantizing weights for ${cfg.backend} W${cfg.wBits}A${cfg.aBits}` });
+      opts.onProgress?.({
+        stage: 'quantize',
+        done: 0,
+        total: 1,
+        message: `Quantizing weights for ${cfg.backend} W${cfg.wBits}A${cfg.aBits}`,
+      });
       const wk = weightKey(cfg);
       if (!weightCache.has(wk)) weightCache.set(wk, await configWeights(inputs.engine, prepared, cfg, inputs, opts));
       const { weights, ptq } = weightCache.get(wk)!;

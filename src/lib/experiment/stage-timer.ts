@@ -7,7 +7,16 @@
  */
 import type { Progress } from './types.ts';
 
-export const TIMED_STAGES = ['load', 'decode', 'fp32', 'calibrate', 'quantize', 'evaluate', 'fixes', 'analyze'] as const;
+export const TIMED_STAGES = [
+  'load',
+  'decode',
+  'fp32',
+  'calibrate',
+  'quantize',
+  'evaluate',
+  'fixes',
+  'analyze',
+] as const;
 export type TimedStage = (typeof TIMED_STAGES)[number];
 
 export function timedStageOf(p: Pick<Progress, 'stage' | 'message'>): TimedStage {
@@ -46,6 +55,8 @@ export class StageTimer {
 
   /** "decode 12.0 s, fp32 30.1 s, …" in pipeline order, stages that took no time left out. */
   summary(): string {
-    return TIMED_STAGES.filter((s) => this.seconds.has(s)).map((s) => `${s} ${this.seconds.get(s)!.toFixed(1)} s`).join(', ');
+    return TIMED_STAGES.filter((s) => this.seconds.has(s))
+      .map((s) => `${s} ${this.seconds.get(s)!.toFixed(1)} s`)
+      .join(', ');
   }
 }

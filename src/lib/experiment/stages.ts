@@ -62,8 +62,10 @@ export interface TransformStage {
  * What a weight stage sees: the fields of StageContext it needs (its `weights` are the
  * round-to-nearest weights on the observers' grids) and the calibration images.
  */
-export interface WeightContext
-  extends Pick<StageContext, 'engine' | 'graph' | 'points' | 'weights' | 'activations' | 'spec' | 'calibCrops' | 'signal' | 'onProgress'> {
+export interface WeightContext extends Pick<
+  StageContext,
+  'engine' | 'graph' | 'points' | 'weights' | 'activations' | 'spec' | 'calibCrops' | 'signal' | 'onProgress'
+> {
   batchSize: number;
   /** per data split: work a stage may share between the configs of one group (e.g. Gram matrices) */
   shared: Map<string, unknown>;
@@ -88,7 +90,11 @@ export interface FixStage {
 
 export interface AnalyzeStage {
   /** per-layer analysis of the evaluated model (`quantized`: the corrected graph when fixes ran) */
-  run(ctx: StageContext, images: number, quantized: Graph | undefined): Promise<{ layers: LayerAnalysis[]; analysis: ModelAnalysis }>;
+  run(
+    ctx: StageContext,
+    images: number,
+    quantized: Graph | undefined,
+  ): Promise<{ layers: LayerAnalysis[]; analysis: ModelAnalysis }>;
 }
 
 /** Stages plugged into the pipeline from outside; all optional. */

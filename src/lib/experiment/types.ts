@@ -61,7 +61,12 @@ export interface QuantizedRun {
   weights: import('./quantize.ts').WeightQuant[];
   activations: import('./quantize.ts').ActivationQuant[];
   /** the evaluation the reported accuracy comes from (shared arrays: do not modify) */
-  evaluation: { crops: Uint8Array[]; labels: number[]; preds: Int32Array; spec: import('../data/types.ts').PreprocessSpec };
+  evaluation: {
+    crops: Uint8Array[];
+    labels: number[];
+    preds: Int32Array;
+    spec: import('../data/types.ts').PreprocessSpec;
+  };
 }
 
 /**

@@ -14,7 +14,16 @@
  */
 import { CONFIG_VERSION, type ExperimentConfig } from '../protocol/config.ts';
 import { BACKEND_NAMES, type BackendName } from '../protocol/names.ts';
-import { CONFIG_FIELDS, describeDomain, fieldText, getField, inDomain, parseBitsMapText, sameFieldValue, type FieldKind } from '../protocol/schema.ts';
+import {
+  CONFIG_FIELDS,
+  describeDomain,
+  fieldText,
+  getField,
+  inDomain,
+  parseBitsMapText,
+  sameFieldValue,
+  type FieldKind,
+} from '../protocol/schema.ts';
 import { defaultConfig, validateConfig } from './config.ts';
 
 type FieldType = FieldKind;
@@ -45,21 +54,19 @@ function defaultsOf(b: BackendName): ExperimentConfig {
 }
 
 /** The serializable fields in URL order (`backend` first), derived from the schema. */
-export const FIELDS: readonly FieldDef[] = CONFIG_FIELDS.map(
-  (f): FieldDef => ({
-    name: f.url,
-    type: f.type,
-    default: (b) => getField(defaultsOf(b), f),
-    get: (c) => getField(c, f),
-    set: (c, v) => {
-      if (f.path.length === 2) c.placement = { ...c.placement, [f.path[1]]: v as boolean };
-      else (c as unknown as Record<string, unknown>)[f.path[0]] = v;
-    },
-    ...(f.since > 1 && f.neutral !== undefined && f.default !== 'preset' && !sameFieldValue(f.neutral, f.default)
-      ? { absentMeans: (c: ExperimentConfig) => ((f.usedWhen?.(c) ?? true) ? f.neutral : undefined) }
-      : {}),
-  }),
-);
+export const FIELDS: readonly FieldDef[] = CONFIG_FIELDS.map((f): FieldDef => ({
+  name: f.url,
+  type: f.type,
+  default: (b) => getField(defaultsOf(b), f),
+  get: (c) => getField(c, f),
+  set: (c, v) => {
+    if (f.path.length === 2) c.placement = { ...c.placement, [f.path[1]]: v as boolean };
+    else (c as unknown as Record<string, unknown>)[f.path[0]] = v;
+  },
+  ...(f.since > 1 && f.neutral !== undefined && f.default !== 'preset' && !sameFieldValue(f.neutral, f.default)
+    ? { absentMeans: (c: ExperimentConfig) => ((f.usedWhen?.(c) ?? true) ? f.neutral : undefined) }
+    : {}),
+}));
 
 const FIELD_BY_NAME = new Map(FIELDS.map((f) => [f.name, f]));
 
@@ -84,7 +91,8 @@ function encodeValue(type: FieldType, v: unknown): string {
 /** Decode one value; undefined means "not valid for this type". */
 function decodeValue(type: FieldType, raw: string): unknown {
   let v: unknown = raw;
-  if (type.kind === 'bool') v = raw === '1' || raw === 'true' ? true : raw === '0' || raw === 'false' ? false : undefined;
+  if (type.kind === 'bool')
+    v = raw === '1' || raw === 'true' ? true : raw === '0' || raw === 'false' ? false : undefined;
   else if (type.kind === 'int') v = /^-?\d{1,10}$/.test(raw) ? Number(raw) : undefined;
   else if (type.kind === 'bitsMap') v = parseBitsMapText(raw);
   return inDomain(type, v) ? v : undefined;
@@ -224,13 +232,17 @@ export function parse(hash: string): ParsedHash {
     try {
       validateConfig(config);
     } catch (e) {
-      notices.push(`The settings in the link do not form a valid experiment (${(e as Error).message}); the defaults are shown instead.`);
+      notices.push(
+        `The settings in the link do not form a valid experiment (${(e as Error).message}); the defaults are shown instead.`,
+      );
       return { config: defaultConfig(), notices, hidden };
     }
     return { config, notices, hidden };
   } catch (e) {
     // Defensive: nothing above should throw, but a link must never break the page.
-    notices.push(`The link could not be read (${(e as Error)?.message ?? String(e)}); the default settings are shown instead.`);
+    notices.push(
+      `The link could not be read (${(e as Error)?.message ?? String(e)}); the default settings are shown instead.`,
+    );
     return { config: defaultConfig(), notices, hidden: new Set() };
   }
 }

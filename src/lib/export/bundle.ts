@@ -44,7 +44,10 @@ export function exportRun(run: QuantizedRun, configHash: string): ExportBundle {
   try {
     const { graph, clipped } = buildQdq(d);
     files['model.qdq.onnx'] = serializeModel(graph);
-    if (clipped) notes.push(`${clipped} activation(s) use a narrow integer range: a Clip before their QuantizeLinear keeps the codes in [qmin, qmax], as simulated.`);
+    if (clipped)
+      notes.push(
+        `${clipped} activation(s) use a narrow integer range: a Clip before their QuantizeLinear keeps the codes in [qmin, qmax], as simulated.`,
+      );
   } catch (e) {
     if (!(e instanceof QpError) || e.code !== 'EXPORT_UNSUPPORTED') throw e;
     qdqError = toErrorInfo(e);
@@ -53,7 +56,9 @@ export function exportRun(run: QuantizedRun, configHash: string): ExportBundle {
   const inexact = d.weights.filter((w) => w.maxAbsError > 0);
   if (inexact.length) {
     const worst = Math.max(...inexact.map((w) => w.maxAbsError));
-    notes.push(`${inexact.length} layer(s) had their per-channel scales changed by BN re-estimation; their dequantized weights match the simulation to ${worst.toExponential(1)} (float32 rounding of the rescaled scale).`);
+    notes.push(
+      `${inexact.length} layer(s) had their per-channel scales changed by BN re-estimation; their dequantized weights match the simulation to ${worst.toExponential(1)} (float32 rounding of the rescaled scale).`,
+    );
   }
   if (d.config.backend === 'tensorrt') {
     const t = tensorrtJson(d);
@@ -68,13 +73,25 @@ export function exportRun(run: QuantizedRun, configHash: string): ExportBundle {
   const readme = [
     `Export of a simulated ${d.config.backend} W${d.config.wBits}A${d.config.aBits} run (config ${configHash}).`,
     '',
-    files['model.qdq.onnx'] ? 'model.qdq.onnx: the model with integer weights + DequantizeLinear and QuantizeLinear/DequantizeLinear at every simulated activation point.' : 'model.qdq.onnx: not written (see below).',
+    files['model.qdq.onnx']
+      ? 'model.qdq.onnx: the model with integer weights + DequantizeLinear and QuantizeLinear/DequantizeLinear at every simulated activation point.'
+      : 'model.qdq.onnx: not written (see below).',
     'ranges.json: scale, zero point, bits, signedness and axis of every quantized tensor.',
     ...(files['tensorrt.json'] ? ['tensorrt.json: TensorRT dynamic ranges (amax per activation tensor).'] : []),
-    ...(files['snpe_encodings.json'] ? ['snpe_encodings.json: SNPE/AIMET quantization overrides (--quantization_overrides).'] : []),
-    ...(files['ppl_cuda_clip_ranges.txt'] ? ['ppl_cuda_clip_ranges.txt: PPL-CUDA clip ranges (tensor: amax per line), as MQBench deploys them.'] : []),
-    ...(files['tengine.scale'] ? ['tengine.scale: Tengine quantization table (tensor scale zero_point per line), with fused Conv+ReLU outputs repeated under the Conv name.'] : []),
-    ...(files['vitis_clip_ranges.json'] ? ['vitis_clip_ranges.json: Vitis activation scales; building the DPU xmodel needs AMD\'s Vitis AI compiler.'] : []),
+    ...(files['snpe_encodings.json']
+      ? ['snpe_encodings.json: SNPE/AIMET quantization overrides (--quantization_overrides).']
+      : []),
+    ...(files['ppl_cuda_clip_ranges.txt']
+      ? ['ppl_cuda_clip_ranges.txt: PPL-CUDA clip ranges (tensor: amax per line), as MQBench deploys them.']
+      : []),
+    ...(files['tengine.scale']
+      ? [
+          'tengine.scale: Tengine quantization table (tensor scale zero_point per line), with fused Conv+ReLU outputs repeated under the Conv name.',
+        ]
+      : []),
+    ...(files['vitis_clip_ranges.json']
+      ? ["vitis_clip_ranges.json: Vitis activation scales; building the DPU xmodel needs AMD's Vitis AI compiler."]
+      : []),
     ...(notes.length ? ['', 'Notes:', ...notes.map((n) => `- ${n}`)] : []),
     '',
   ].join('\n');

@@ -67,7 +67,13 @@ function maxAbs(a: Float32Array): number {
  * (the product is then within a float32 rounding of the simulated value).
  * Throws QpError EXPORT_UNSUPPORTED when the values lie on no such grid.
  */
-export function weightsOnGrid(name: string, values: Float32Array, dims: number[], qp: QParams, original: Float32Array): { codes: Int32Array; qparams: QParams; maxAbsError: number } {
+export function weightsOnGrid(
+  name: string,
+  values: Float32Array,
+  dims: number[],
+  qp: QParams,
+  original: Float32Array,
+): { codes: Int32Array; qparams: QParams; maxAbsError: number } {
   const err = (codes: Int32Array, q: QParams) => {
     const d = dequantize(codes, dims, q);
     let m = 0;
@@ -119,16 +125,28 @@ export function toDeployable(run: QuantizedRun): Deployable {
   for (const w of run.weights) {
     const node = byName.get(w.point.node);
     const fin = node && evaluatedByOutput.get(node.outputs[0]);
-    if (!node || !fin) throw new QpError('INTERNAL', `Layer "${w.point.node}" is missing from the evaluated model, so its weights cannot be exported.`);
+    if (!node || !fin)
+      throw new QpError(
+        'INTERNAL',
+        `Layer "${w.point.node}" is missing from the evaluated model, so its weights cannot be exported.`,
+      );
     const init = graph.initializers.get(w.point.initializer)!;
     const slot = node.inputs.indexOf(w.point.initializer); // 1 for Conv/Gemm; either side of a MatMul
     const finalW = run.evaluated.initializers.get(fin.inputs[slot]);
     if (!finalW || finalW.dtype !== 'float32' || finalW.data.length !== init.data.length) {
-      throw new QpError('INTERNAL', `The evaluated weights of layer "${w.point.node}" are missing or have a different size.`);
+      throw new QpError(
+        'INTERNAL',
+        `The evaluated weights of layer "${w.point.node}" are missing or have a different size.`,
+      );
     }
     const values = finalW.data as Float32Array;
     const g = weightsOnGrid(w.point.initializer, values, init.dims, w.qparams, w.values);
-    graph.initializers.set(w.point.initializer, { name: w.point.initializer, dtype: 'float32', dims: [...init.dims], data: values });
+    graph.initializers.set(w.point.initializer, {
+      name: w.point.initializer,
+      dtype: 'float32',
+      dims: [...init.dims],
+      data: values,
+    });
     weights.push({ initializer: w.point.initializer, node: node.name, dims: [...init.dims], ...g });
     // bias: the evaluated layer's (fixes give it a new, freshly named initializer)
     const b = fin.inputs[2];
@@ -144,6 +162,11 @@ export function toDeployable(run: QuantizedRun): Deployable {
       }
     }
   }
-  const activations = run.activations.map((a) => ({ tensor: a.point.tensor, qparams: a.qparams, min: a.min, max: a.max }));
+  const activations = run.activations.map((a) => ({
+    tensor: a.point.tensor,
+    qparams: a.qparams,
+    min: a.min,
+    max: a.max,
+  }));
   return { config: run.config, graph, weights, activations };
 }

@@ -23,13 +23,26 @@
  * as simulated; runtimes that want an int32 bias fold that Add back themselves.
  */
 import { QpError } from '../protocol/errors.ts';
-import { type Graph, type Node, type TensorData, NameAllocator, cloneGraph, makeNode, makeTensor, pruneInitializers } from '../onnx/ir.ts';
+import {
+  type Graph,
+  type Node,
+  type TensorData,
+  NameAllocator,
+  cloneGraph,
+  makeNode,
+  makeTensor,
+  pruneInitializers,
+} from '../onnx/ir.ts';
 import type { QParams } from '../quant/types.ts';
 import { type Deployable, rangeBits } from './deployable.ts';
 import { raiseOpset } from './opset.ts';
 
 /** ONNX TensorProto data types of the integer storage types. */
-const INT_TYPES = { 4: { signed: 22, unsigned: 21 }, 8: { signed: 3, unsigned: 2 }, 16: { signed: 5, unsigned: 4 } } as const;
+const INT_TYPES = {
+  4: { signed: 22, unsigned: 21 },
+  8: { signed: 3, unsigned: 2 },
+  16: { signed: 5, unsigned: 4 },
+} as const;
 type StorageBits = keyof typeof INT_TYPES;
 
 /** Storage bits for a range, or undefined when ONNX has no integer type of that width. */
@@ -47,11 +60,20 @@ export function qdqProblems(d: Deployable): string[] {
   };
   for (const w of d.weights) add(rangeBits(w.qparams).bits, `weight "${w.initializer}"`);
   for (const a of d.activations) add(rangeBits(a.qparams).bits, `activation "${a.tensor}"`);
-  return [...byBits].map(([bits, list]) => `${list.length} tensor(s) at ${bits} bits (${list.slice(0, 3).join(', ')}${list.length > 3 ? ', …' : ''})`);
+  return [...byBits].map(
+    ([bits, list]) =>
+      `${list.length} tensor(s) at ${bits} bits (${list.slice(0, 3).join(', ')}${list.length > 3 ? ', …' : ''})`,
+  );
 }
 
 /** A tensor of integer codes in the ONNX storage type (int4/uint4 packed two per byte, low nibble first). */
-function intTensor(name: string, dims: number[], codes: ArrayLike<number>, bits: StorageBits, signed: boolean): TensorData {
+function intTensor(
+  name: string,
+  dims: number[],
+  codes: ArrayLike<number>,
+  bits: StorageBits,
+  signed: boolean,
+): TensorData {
   const onnxType = INT_TYPES[bits][signed ? 'signed' : 'unsigned'];
   if (bits === 8) return makeTensor(name, dims, Array.from(codes), signed ? 'int8' : 'uint8');
   if (bits === 16) {
@@ -63,7 +85,14 @@ function intTensor(name: string, dims: number[], codes: ArrayLike<number>, bits:
   return { name, dtype: 'other', onnxType, dims, data: bytes };
 }
 
-function scaleAndZero(names: NameAllocator, g: Graph, base: string, qp: QParams, bits: StorageBits, signed: boolean): [string, string] {
+function scaleAndZero(
+  names: NameAllocator,
+  g: Graph,
+  base: string,
+  qp: QParams,
+  bits: StorageBits,
+  signed: boolean,
+): [string, string] {
   const per = qp.axis >= 0;
   const dims = per ? [qp.scale.length] : [];
   const s = names.take(`${base}_scale`);
@@ -106,7 +135,11 @@ export function buildQdq(d: Deployable): QdqModel {
     const [s, z] = scaleAndZero(names, g, w.initializer, w.qparams, sb, signed);
     g.initializers.delete(w.initializer);
     const attrs: Record<string, number> = w.qparams.axis >= 0 ? { axis: w.qparams.axis } : {};
-    weightNodes.push(makeNode('DequantizeLinear', [q, s, z], [w.initializer], attrs, { name: names.take(`${w.initializer}_DequantizeLinear`) }));
+    weightNodes.push(
+      makeNode('DequantizeLinear', [q, s, z], [w.initializer], attrs, {
+        name: names.take(`${w.initializer}_DequantizeLinear`),
+      }),
+    );
   }
 
   const quantizedLayers = new Set(d.weights.map((w) => w.node));
@@ -118,7 +151,9 @@ export function buildQdq(d: Deployable): QdqModel {
     let dims = bias.dims;
     let data = bias.data as Float32Array;
     if (n.opType === 'Conv') {
-      const rank = g.initializers.has(n.inputs[1]) ? g.initializers.get(n.inputs[1])!.dims.length : (d.weights.find((w) => w.node === n.name)?.dims.length ?? 4);
+      const rank = g.initializers.has(n.inputs[1])
+        ? g.initializers.get(n.inputs[1])!.dims.length
+        : (d.weights.find((w) => w.node === n.name)?.dims.length ?? 4);
       dims = [bias.dims[0], ...new Array(rank - 2).fill(1)];
     } else {
       const beta = typeof n.attrs.beta === 'number' ? n.attrs.beta : 1;
@@ -183,7 +218,10 @@ export function buildQdq(d: Deployable): QdqModel {
   g.meta = {
     ...g.meta,
     producerName: 'quantization-playground',
-    metadataProps: [...g.meta.metadataProps.filter((p) => p.key !== 'quantization'), { key: 'quantization', value: 'QDQ export of a simulated run' }],
+    metadataProps: [
+      ...g.meta.metadataProps.filter((p) => p.key !== 'quantization'),
+      { key: 'quantization', value: 'QDQ export of a simulated run' },
+    ],
   };
   return { graph: g, clipped };
 }

@@ -25,7 +25,10 @@ const list = (a: ArrayLike<number>): number[] => Array.from(a, Number);
 
 /** Representable real range per channel: [(qmin − zp)·s, (qmax − zp)·s]. */
 function realRange(qp: QParams, c: number): [number, number] {
-  return [Math.fround((qp.qmin - qp.zeroPoint[c]) * qp.scale[c]), Math.fround((qp.qmax - qp.zeroPoint[c]) * qp.scale[c])];
+  return [
+    Math.fround((qp.qmin - qp.zeroPoint[c]) * qp.scale[c]),
+    Math.fround((qp.qmax - qp.zeroPoint[c]) * qp.scale[c]),
+  ];
 }
 
 function describe(qp: QParams) {
@@ -45,7 +48,8 @@ function describe(qp: QParams) {
   };
 }
 
-export const RANGES_FORMULA = 'q = clamp(round_half_to_even(x / scale) + zero_point, qmin, qmax); x_hat = (q - zero_point) * scale';
+export const RANGES_FORMULA =
+  'q = clamp(round_half_to_even(x / scale) + zero_point, qmin, qmax); x_hat = (q - zero_point) * scale';
 
 /** ranges.json: every quantizer of the run, activations by tensor and weights by initializer. */
 export function rangesJson(d: Deployable, extra: { configHash: string; notes: string[] }) {
@@ -56,7 +60,12 @@ export function rangesJson(d: Deployable, extra: { configHash: string; notes: st
   }
   const weights: Record<string, unknown> = {};
   for (const w of d.weights) {
-    weights[w.initializer] = { node: w.node, shape: w.dims, ...describe(w.qparams), ...(w.maxAbsError > 0 ? { max_abs_error: w.maxAbsError } : {}) };
+    weights[w.initializer] = {
+      node: w.node,
+      shape: w.dims,
+      ...describe(w.qparams),
+      ...(w.maxAbsError > 0 ? { max_abs_error: w.maxAbsError } : {}),
+    };
   }
   return {
     format: 'quantization-playground ranges',
@@ -75,10 +84,15 @@ export function rangesJson(d: Deployable, extra: { configHash: string; notes: st
  * TensorRT dynamic ranges, or the reason there are none: TensorRT quantizes activations
  * symmetrically to int8, so every activation needs zero point 0 and 8 bits.
  */
-export function tensorrtJson(d: Deployable): { json?: { tensorrt: { blob_range: Record<string, number> } }; reason?: string } {
+export function tensorrtJson(d: Deployable): {
+  json?: { tensorrt: { blob_range: Record<string, number> } };
+  reason?: string;
+} {
   const bad = d.activations.filter((a) => a.qparams.zeroPoint[0] !== 0 || rangeBits(a.qparams).bits !== 8);
   if (bad.length) {
-    return { reason: `tensorrt.json was not written: TensorRT takes symmetric 8-bit activation ranges, and ${bad.length} activation(s) (e.g. "${bad[0].tensor}") are asymmetric or not 8-bit.` };
+    return {
+      reason: `tensorrt.json was not written: TensorRT takes symmetric 8-bit activation ranges, and ${bad.length} activation(s) (e.g. "${bad[0].tensor}") are asymmetric or not 8-bit.`,
+    };
   }
   const blob_range: Record<string, number> = {};
   for (const a of d.activations) blob_range[a.tensor] = amax(a.qparams);
@@ -89,7 +103,15 @@ function snpeEncoding(qp: QParams, c: number) {
   const [min, max] = realRange(qp, c);
   const { bits } = rangeBits(qp);
   const symmetric = qp.zeroPoint[c] === 0 && qp.qmin < 0;
-  return { bitwidth: bits, min, max, scale: qp.scale[c], offset: qp.qmin - qp.zeroPoint[c], is_symmetric: symmetric ? 'True' : 'False', dtype: 'int' };
+  return {
+    bitwidth: bits,
+    min,
+    max,
+    scale: qp.scale[c],
+    offset: qp.qmin - qp.zeroPoint[c],
+    is_symmetric: symmetric ? 'True' : 'False',
+    dtype: 'int',
+  };
 }
 
 /** SNPE/AIMET encodings: one entry per activation, one per output channel for per-channel weights. */
@@ -97,7 +119,8 @@ export function snpeJson(d: Deployable) {
   const activation_encodings: Record<string, unknown[]> = {};
   for (const a of d.activations) activation_encodings[a.tensor] = [snpeEncoding(a.qparams, 0)];
   const param_encodings: Record<string, unknown[]> = {};
-  for (const w of d.weights) param_encodings[w.initializer] = Array.from(w.qparams.scale, (_, c) => snpeEncoding(w.qparams, c));
+  for (const w of d.weights)
+    param_encodings[w.initializer] = Array.from(w.qparams.scale, (_, c) => snpeEncoding(w.qparams, c));
   return { activation_encodings, param_encodings };
 }
 
@@ -118,7 +141,9 @@ export function pplCudaRanges(d: Deployable): string {
  */
 function tengineFusedName(g: Graph, producers: Map<string, Node>, tensor: string): string | undefined {
   const act = producers.get(tensor);
-  const relu = act?.opType === 'Relu' || (act?.opType === 'Clip' && scalarOperand(g, act, 1, 'min') === 0 && scalarOperand(g, act, 2, 'max') === 6);
+  const relu =
+    act?.opType === 'Relu' ||
+    (act?.opType === 'Clip' && scalarOperand(g, act, 1, 'min') === 0 && scalarOperand(g, act, 2, 'max') === 6);
   const conv = relu ? producers.get(act!.inputs[0]) : undefined;
   return conv?.opType === 'Conv' ? conv.outputs[0] : undefined;
 }

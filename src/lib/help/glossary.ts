@@ -12,28 +12,116 @@ export interface GlossaryEntry {
 }
 
 export const GLOSSARY: readonly GlossaryEntry[] = [
-  { id: 'ptq', term: 'Post-training quantization (PTQ)', text: 'Converting a trained network\'s float32 weights and activations to low-bit integers without retraining: only a few calibration images are run to choose the quantization ranges.' },
-  { id: 'scale-zero-point', term: 'Scale and zero point', text: 'A uniform quantizer maps a real value x to the integer q = round(x / s) + zp, clipped to the integer range. The scale s is the step between levels; the zero point zp is the integer that represents 0.' },
-  { id: 'clipping-range', term: 'Clipping range', text: 'The real interval a quantizer covers, [(qmin − zp)·s, (qmax − zp)·s]. Values outside are clipped to its ends (clipping error); values inside are rounded to the nearest level (rounding error).' },
-  { id: 'w8a8', term: 'W8A8, W4A8 …', text: 'Bit widths: W is the number of bits of the weights, A of the activations. W4A8 means 4-bit weights and 8-bit activations.' },
-  { id: 'top1', term: 'Top-1 / top-5 accuracy', text: 'Share of evaluation images whose true class is the model\'s highest-scoring class (top-1), or among its five highest (top-5). Here measured on the sample images, not the full ImageNet validation set.' },
-  { id: 'interval', term: '95% interval', text: 'Wilson score interval of an accuracy measured on a finite sample: with 872 images an accuracy near 80% is known to about ±2.7 points. Differences smaller than the intervals may be noise.' },
-  { id: 'drop', term: 'Top-1 drop', text: 'FP32 top-1 minus quantized top-1, in percentage points, on the same evaluation images.' },
-  { id: 'agreement', term: 'Agreement', text: 'Share of evaluation images where the quantized model predicts the same top-1 class as the FP32 model, right or wrong. It needs no labels and is less noisy than comparing two accuracies.' },
-  { id: 'sqnr', term: 'SQNR', text: 'Signal-to-quantization-noise ratio, 10·log10(Σ reference² / Σ error²) in dB: how large the FP32 signal is compared with the error quantization adds. Each extra bit adds about 6 dB.' },
-  { id: 'observer', term: 'Observer', text: 'The rule that picks a tensor\'s clipping range from calibration data: MinMax takes the extremes, MSE searches for the range with the least squared error, percentile drops the rarest values, KL matches distributions; EMA variants average over batches.' },
-  { id: 'calibration', term: 'Calibration', text: 'Running a few unlabeled images through the FP32 model to record activation statistics, from which observers choose the activation ranges.' },
-  { id: 'per-channel', term: 'Per-tensor / per-channel', text: 'Per-tensor quantization uses one scale for a whole tensor; per-channel gives each output channel of a weight its own scale, which matters when channel ranges differ widely (depthwise convolutions).' },
-  { id: 'symmetric', term: 'Symmetric / asymmetric', text: 'A symmetric grid is centred on zero (zero point 0); an asymmetric one shifts it with a zero point so a range like [−1, 5] uses every level.' },
-  { id: 'narrow-range', term: 'Narrow range', text: 'A signed grid without its most negative level, e.g. [−127, 127] instead of [−128, 127], so it is exactly symmetric (TensorRT).' },
-  { id: 'power-of-two', term: 'Power-of-two scale', text: 'Scales restricted to 2^k, so rescaling is a bit shift on hardware without multipliers (Vitis AI); coarser than a free scale.' },
-  { id: 'activation-sign', term: 'Activation sign', text: 'Whether activations use a signed or an unsigned integer range. After ReLU values are never negative, so an unsigned grid uses all levels where a signed one wastes half.' },
-  { id: 'placement', term: 'Placement', text: 'Which tensors get a quantizer: the inputs of convolutions and the classifier always; residual additions, pooling, concatenation and the model input depending on the backend.' },
-  { id: 'bn-folding', term: 'BatchNorm folding', text: 'Merging a BatchNormalization layer into the convolution before it (scaling its weights and shifting its bias), as inference engines do, so the folded weights are what gets quantized.' },
-  { id: 'weight-only', term: 'Weight-only / activation-only accuracy', text: 'Accuracy with only the weights quantized (activations in float) or only the activations quantized: it tells which of the two causes a drop.' },
-  { id: 'vanished', term: 'Vanished channels', text: 'Output channels whose weights all round to zero because their range is below half a quantization step; their feature maps disappear.' },
-  { id: 'drift', term: 'Drift', text: 'How far the quantized model\'s per-channel output mean moves from the FP32 one, in units of the FP32 standard deviation (|Δμ|/σ). It accumulates with depth.' },
-  { id: 'bias-correction', term: 'Bias correction / BN re-estimation', text: 'Forward-only fixes: measure each channel\'s mean (and spread) error on calibration images and correct it in the bias (or re-estimate the BatchNorm statistics), layer by layer.' },
+  {
+    id: 'ptq',
+    term: 'Post-training quantization (PTQ)',
+    text: "Converting a trained network's float32 weights and activations to low-bit integers without retraining: only a few calibration images are run to choose the quantization ranges.",
+  },
+  {
+    id: 'scale-zero-point',
+    term: 'Scale and zero point',
+    text: 'A uniform quantizer maps a real value x to the integer q = round(x / s) + zp, clipped to the integer range. The scale s is the step between levels; the zero point zp is the integer that represents 0.',
+  },
+  {
+    id: 'clipping-range',
+    term: 'Clipping range',
+    text: 'The real interval a quantizer covers, [(qmin − zp)·s, (qmax − zp)·s]. Values outside are clipped to its ends (clipping error); values inside are rounded to the nearest level (rounding error).',
+  },
+  {
+    id: 'w8a8',
+    term: 'W8A8, W4A8 …',
+    text: 'Bit widths: W is the number of bits of the weights, A of the activations. W4A8 means 4-bit weights and 8-bit activations.',
+  },
+  {
+    id: 'top1',
+    term: 'Top-1 / top-5 accuracy',
+    text: "Share of evaluation images whose true class is the model's highest-scoring class (top-1), or among its five highest (top-5). Here measured on the sample images, not the full ImageNet validation set.",
+  },
+  {
+    id: 'interval',
+    term: '95% interval',
+    text: 'Wilson score interval of an accuracy measured on a finite sample: with 872 images an accuracy near 80% is known to about ±2.7 points. Differences smaller than the intervals may be noise.',
+  },
+  {
+    id: 'drop',
+    term: 'Top-1 drop',
+    text: 'FP32 top-1 minus quantized top-1, in percentage points, on the same evaluation images.',
+  },
+  {
+    id: 'agreement',
+    term: 'Agreement',
+    text: 'Share of evaluation images where the quantized model predicts the same top-1 class as the FP32 model, right or wrong. It needs no labels and is less noisy than comparing two accuracies.',
+  },
+  {
+    id: 'sqnr',
+    term: 'SQNR',
+    text: 'Signal-to-quantization-noise ratio, 10·log10(Σ reference² / Σ error²) in dB: how large the FP32 signal is compared with the error quantization adds. Each extra bit adds about 6 dB.',
+  },
+  {
+    id: 'observer',
+    term: 'Observer',
+    text: "The rule that picks a tensor's clipping range from calibration data: MinMax takes the extremes, MSE searches for the range with the least squared error, percentile drops the rarest values, KL matches distributions; EMA variants average over batches.",
+  },
+  {
+    id: 'calibration',
+    term: 'Calibration',
+    text: 'Running a few unlabeled images through the FP32 model to record activation statistics, from which observers choose the activation ranges.',
+  },
+  {
+    id: 'per-channel',
+    term: 'Per-tensor / per-channel',
+    text: 'Per-tensor quantization uses one scale for a whole tensor; per-channel gives each output channel of a weight its own scale, which matters when channel ranges differ widely (depthwise convolutions).',
+  },
+  {
+    id: 'symmetric',
+    term: 'Symmetric / asymmetric',
+    text: 'A symmetric grid is centred on zero (zero point 0); an asymmetric one shifts it with a zero point so a range like [−1, 5] uses every level.',
+  },
+  {
+    id: 'narrow-range',
+    term: 'Narrow range',
+    text: 'A signed grid without its most negative level, e.g. [−127, 127] instead of [−128, 127], so it is exactly symmetric (TensorRT).',
+  },
+  {
+    id: 'power-of-two',
+    term: 'Power-of-two scale',
+    text: 'Scales restricted to 2^k, so rescaling is a bit shift on hardware without multipliers (Vitis AI); coarser than a free scale.',
+  },
+  {
+    id: 'activation-sign',
+    term: 'Activation sign',
+    text: 'Whether activations use a signed or an unsigned integer range. After ReLU values are never negative, so an unsigned grid uses all levels where a signed one wastes half.',
+  },
+  {
+    id: 'placement',
+    term: 'Placement',
+    text: 'Which tensors get a quantizer: the inputs of convolutions and the classifier always; residual additions, pooling, concatenation and the model input depending on the backend.',
+  },
+  {
+    id: 'bn-folding',
+    term: 'BatchNorm folding',
+    text: 'Merging a BatchNormalization layer into the convolution before it (scaling its weights and shifting its bias), as inference engines do, so the folded weights are what gets quantized.',
+  },
+  {
+    id: 'weight-only',
+    term: 'Weight-only / activation-only accuracy',
+    text: 'Accuracy with only the weights quantized (activations in float) or only the activations quantized: it tells which of the two causes a drop.',
+  },
+  {
+    id: 'vanished',
+    term: 'Vanished channels',
+    text: 'Output channels whose weights all round to zero because their range is below half a quantization step; their feature maps disappear.',
+  },
+  {
+    id: 'drift',
+    term: 'Drift',
+    text: "How far the quantized model's per-channel output mean moves from the FP32 one, in units of the FP32 standard deviation (|Δμ|/σ). It accumulates with depth.",
+  },
+  {
+    id: 'bias-correction',
+    term: 'Bias correction / BN re-estimation',
+    text: "Forward-only fixes: measure each channel's mean (and spread) error on calibration images and correct it in the bias (or re-estimate the BatchNorm statistics), layer by layer.",
+  },
 ];
 
 export function glossaryEntry(id: string): GlossaryEntry {

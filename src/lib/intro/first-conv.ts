@@ -17,7 +17,15 @@ export function firstConvWeights(modelBytes: Uint8Array): TensorSample {
     if (node.opType !== 'Conv') continue;
     const w = graph.initializers.get(node.inputs[1]);
     if (!w || w.dtype !== 'float32') continue;
-    return { layer: node.name || node.outputs[0], name: w.name, dims: [...w.dims], values: Float32Array.from(w.data as Float32Array) };
+    return {
+      layer: node.name || node.outputs[0],
+      name: w.name,
+      dims: [...w.dims],
+      values: Float32Array.from(w.data as Float32Array),
+    };
   }
-  throw new QpError('MODEL_UNSUPPORTED', 'The model has no convolution with float32 weights stored in the file, so the introduction has no tensor to show. Load a CNN such as MobileNet-V2.');
+  throw new QpError(
+    'MODEL_UNSUPPORTED',
+    'The model has no convolution with float32 weights stored in the file, so the introduction has no tensor to show. Load a CNN such as MobileNet-V2.',
+  );
 }

@@ -12,12 +12,24 @@ import type { QParams, QuantSpec } from '../quant/types.ts';
 
 /** The widget's grid: unsigned asymmetric (uint8-style), as SNPE or PyTorch quint8. */
 export function gridSpec(bits: number): QuantSpec {
-  return { bits, signed: false, symmetric: false, narrowRange: false, granularity: 'per-tensor', axis: -1, powerOfTwo: false };
+  return {
+    bits,
+    signed: false,
+    symmetric: false,
+    narrowRange: false,
+    granularity: 'per-tensor',
+    axis: -1,
+    powerOfTwo: false,
+  };
 }
 
 /** Scale and zero point that cover the clipping range [lo, hi] (the MinMax rule on that range). */
 export function paramsFromRange(lo: number, hi: number, bits: number): QParams {
-  if (!(hi > lo)) throw new QpError('CONFIG_INVALID', `The clipping range must have its upper end above its lower end, got [${lo}, ${hi}].`);
+  if (!(hi > lo))
+    throw new QpError(
+      'CONFIG_INVALID',
+      `The clipping range must have its upper end above its lower end, got [${lo}, ${hi}].`,
+    );
   return computeQParams({ min: Float32Array.of(lo), max: Float32Array.of(hi) }, gridSpec(bits));
 }
 
@@ -27,9 +39,13 @@ export function paramsFromRange(lo: number, hi: number, bits: number): QParams {
  */
 export function paramsFromScale(scale: number, zeroPoint: number, bits: number): QParams {
   const { qmin, qmax } = qRange(gridSpec(bits));
-  if (!(scale > 0) || !Number.isFinite(scale)) throw new QpError('CONFIG_INVALID', `The scale must be a positive number, got ${scale}.`);
+  if (!(scale > 0) || !Number.isFinite(scale))
+    throw new QpError('CONFIG_INVALID', `The scale must be a positive number, got ${scale}.`);
   if (!Number.isInteger(zeroPoint) || zeroPoint < qmin || zeroPoint > qmax) {
-    throw new QpError('CONFIG_INVALID', `The zero point must be a whole number from ${qmin} to ${qmax} at ${bits} bits, got ${zeroPoint}.`);
+    throw new QpError(
+      'CONFIG_INVALID',
+      `The zero point must be a whole number from ${qmin} to ${qmax} at ${bits} bits, got ${zeroPoint}.`,
+    );
   }
   return { scale: Float32Array.of(scale), zeroPoint: Int32Array.of(zeroPoint), qmin, qmax, axis: -1 };
 }

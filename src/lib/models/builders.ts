@@ -21,8 +21,6 @@ type IAttributeProto = onnxProto.onnx.IAttributeProto;
 
 export const SYNTHETIC_NOTE = 'SYNTHETIC seeded weights — not trained; for graph handling and timing only';
 
-
-
 const A = onnx.AttributeProto.AttributeType;
 const ints = (name: string, v: number[]): IAttributeProto => ({ name, type: A.INTS, ints: v });
 const int = (name: string, v: number): IAttributeProto => ({ name, type: A.INT, i: v });
@@ -70,18 +68,37 @@ class NetBuilder {
    * Conv without bias, He (Kaiming) uniform init: var = gain² / fan_in, so a ReLU-followed
    * conv (gain √2) keeps the second moment of its input; linear projections use gain 1.
    */
-  conv(x: string, name: string, cin: number, cout: number, k: number, stride = 1, groups = 1, gain = Math.SQRT2): string {
+  conv(
+    x: string,
+    name: string,
+    cin: number,
+    cout: number,
+    k: number,
+    stride = 1,
+    groups = 1,
+    gain = Math.SQRT2,
+  ): string {
     const fanIn = (cin / groups) * k * k;
     const bound = gain * Math.sqrt(3 / fanIn);
-    const w = this.init(`${name}.weight`, [cout, cin / groups, k, k], this.uniform(cout * (cin / groups) * k * k, -bound, bound), true);
+    const w = this.init(
+      `${name}.weight`,
+      [cout, cin / groups, k, k],
+      this.uniform(cout * (cin / groups) * k * k, -bound, bound),
+      true,
+    );
     const p = (k - 1) >> 1;
-    return this.node('Conv', name, [x, w], [
-      ints('dilations', [1, 1]),
-      int('group', groups),
-      ints('kernel_shape', [k, k]),
-      ints('pads', [p, p, p, p]),
-      ints('strides', [stride, stride]),
-    ]);
+    return this.node(
+      'Conv',
+      name,
+      [x, w],
+      [
+        ints('dilations', [1, 1]),
+        int('group', groups),
+        ints('kernel_shape', [k, k]),
+        ints('pads', [p, p, p, p]),
+        ints('strides', [stride, stride]),
+      ],
+    );
   }
 
   /**
@@ -168,7 +185,12 @@ export function buildResNet18(seed = 1): Uint8Array {
   const b = new NetBuilder(seed);
   let x = b.conv('input', 'conv1', 3, 64, 7, 2);
   x = b.relu(b.bn(x, 'bn1', 64), 'relu');
-  x = b.node('MaxPool', 'maxpool', [x], [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1]), ints('strides', [2, 2])]);
+  x = b.node(
+    'MaxPool',
+    'maxpool',
+    [x],
+    [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1]), ints('strides', [2, 2])],
+  );
   let cin = 64;
   const widths = [64, 128, 256, 512];
   widths.forEach((c, si) => {
@@ -201,7 +223,13 @@ export function buildMobileNetV2(seed = 1): Uint8Array {
   let cin = 32;
   let idx = 1;
   const settings: [number, number, number, number][] = [
-    [1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1],
+    [1, 16, 1, 1],
+    [6, 24, 2, 2],
+    [6, 32, 3, 2],
+    [6, 64, 4, 2],
+    [6, 96, 3, 1],
+    [6, 160, 3, 2],
+    [6, 320, 1, 1],
   ];
   for (const [t, c, n, s] of settings) {
     for (let i = 0; i < n; i++) {
@@ -237,7 +265,13 @@ export function buildEfficientNetLite0(seed = 1): Uint8Array {
   let x = b.relu6(b.bn(b.conv('input', 'conv_stem', 3, 32, 3, 2), 'bn1', 32), 'act1');
   let cin = 32;
   const stages: [number, number, number, number, number][] = [
-    [1, 3, 1, 16, 1], [6, 3, 2, 24, 2], [6, 5, 2, 40, 2], [6, 3, 3, 80, 2], [6, 5, 3, 112, 1], [6, 5, 4, 192, 2], [6, 3, 1, 320, 1],
+    [1, 3, 1, 16, 1],
+    [6, 3, 2, 24, 2],
+    [6, 5, 2, 40, 2],
+    [6, 3, 3, 80, 2],
+    [6, 5, 3, 112, 1],
+    [6, 5, 4, 192, 2],
+    [6, 3, 1, 320, 1],
   ];
   stages.forEach(([e, k, n, c, s], si) => {
     for (let i = 0; i < n; i++) {

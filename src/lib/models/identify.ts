@@ -29,7 +29,8 @@ export function userModelId(sha256: string): string {
  * something that cannot start an ONNX ModelProto. Throws MODEL_EMPTY / MODEL_NOT_ONNX.
  */
 export function sniffOnnx(bytes: Uint8Array, name: string): void {
-  if (bytes.byteLength === 0) throw new QpError('MODEL_EMPTY', `The model file "${name}" is empty (0 bytes). Pick the .onnx file itself.`);
+  if (bytes.byteLength === 0)
+    throw new QpError('MODEL_EMPTY', `The model file "${name}" is empty (0 bytes). Pick the .onnx file itself.`);
   const head = new TextDecoder().decode(bytes.subarray(0, 256)).trimStart().toLowerCase();
   if (head.startsWith('<!doctype html') || head.startsWith('<html') || head.startsWith('<')) {
     throw new QpError(
@@ -38,11 +39,24 @@ export function sniffOnnx(bytes: Uint8Array, name: string): void {
     );
   }
   if (head.startsWith('version https://git-lfs')) {
-    throw new QpError('MODEL_NOT_ONNX', `"${name}" is a Git LFS pointer, not the model itself. Download the real file (git lfs pull, or the "resolve" URL).`);
+    throw new QpError(
+      'MODEL_NOT_ONNX',
+      `"${name}" is a Git LFS pointer, not the model itself. Download the real file (git lfs pull, or the "resolve" URL).`,
+    );
   }
   // field 1 ir_version (0x08) usually comes first; other ModelProto fields may lead
-  if (bytes[0] !== 0x08 && bytes[0] !== 0x0a && bytes[0] !== 0x12 && bytes[0] !== 0x1a && bytes[0] !== 0x3a && bytes[0] !== 0x42) {
-    throw new QpError('MODEL_NOT_ONNX', `"${name}" does not look like an ONNX model (it starts with byte 0x${bytes[0].toString(16).padStart(2, '0')}). Pick an .onnx file.`);
+  if (
+    bytes[0] !== 0x08 &&
+    bytes[0] !== 0x0a &&
+    bytes[0] !== 0x12 &&
+    bytes[0] !== 0x1a &&
+    bytes[0] !== 0x3a &&
+    bytes[0] !== 0x42
+  ) {
+    throw new QpError(
+      'MODEL_NOT_ONNX',
+      `"${name}" does not look like an ONNX model (it starts with byte 0x${bytes[0].toString(16).padStart(2, '0')}). Pick an .onnx file.`,
+    );
   }
 }
 
@@ -50,7 +64,12 @@ export function sniffOnnx(bytes: Uint8Array, name: string): void {
  * Checks a downloaded file against the size and sha256 its source promised.
  * Throws MODEL_SHA_MISMATCH naming both.
  */
-export function verifyExpected(bytes: Uint8Array, sha256: string, expect: { bytes: number; sha256: string }, name: string): void {
+export function verifyExpected(
+  bytes: Uint8Array,
+  sha256: string,
+  expect: { bytes: number; sha256: string },
+  name: string,
+): void {
   if (bytes.byteLength !== expect.bytes || sha256 !== expect.sha256) {
     throw new QpError(
       'MODEL_SHA_MISMATCH',
@@ -96,12 +115,21 @@ export interface ModelIdentity {
  * Preprocessing of an unknown model is torchvision's; the pipeline adapts its layout and
  * input size to the graph (experiment/run.ts resolveModelInput).
  */
-export async function identifyModel(bytes: Uint8Array, graph: Graph, classes: number, opts: IdentifyOptions = {}): Promise<ModelIdentity> {
+export async function identifyModel(
+  bytes: Uint8Array,
+  graph: Graph,
+  classes: number,
+  opts: IdentifyOptions = {},
+): Promise<ModelIdentity> {
   const sha256 = opts.sha256 ?? (await sha256Hex(bytes));
   const entry = findModelBySha256(sha256);
   const meta = (k: string) => graph.meta.metadataProps.find((p) => p.key === k)?.value;
-  const label = entry?.label ?? (meta('synthetic') === 'true' ? `SYNTHETIC ${meta('architecture') ?? 'model'}` : (opts.name ?? 'user model'));
-  const base: ModelSpec = entry ? toModelSpec(entry) : { id: userModelId(sha256), label, preprocess: TORCHVISION_SPEC, classes };
+  const label =
+    entry?.label ??
+    (meta('synthetic') === 'true' ? `SYNTHETIC ${meta('architecture') ?? 'model'}` : (opts.name ?? 'user model'));
+  const base: ModelSpec = entry
+    ? toModelSpec(entry)
+    : { id: userModelId(sha256), label, preprocess: TORCHVISION_SPEC, classes };
   const spec: ModelSpec = {
     ...base,
     preprocess: opts.preprocess ?? base.preprocess,

@@ -222,7 +222,10 @@ export function getModelEntry(id: string): ModelEntry {
   const entry = MODEL_REGISTRY.find((e) => e.id === id);
   if (!entry) {
     const known = MODEL_REGISTRY.map((e) => e.id).join(', ');
-    throw new QpError('ARG_INVALID', `There is no model named "${id}". Choose one of ${known}, or load your own ONNX file.`);
+    throw new QpError(
+      'ARG_INVALID',
+      `There is no model named "${id}". Choose one of ${known}, or load your own ONNX file.`,
+    );
   }
   return entry;
 }

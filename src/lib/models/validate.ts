@@ -35,7 +35,8 @@ export interface ValidateOptions {
 
 type Dim = number | string | null;
 
-const fmtShape = (s: Dim[] | null): string => (s ? `[${s.map((d) => (d === null ? '?' : String(d))).join(', ')}]` : 'of undeclared shape');
+const fmtShape = (s: Dim[] | null): string =>
+  s ? `[${s.map((d) => (d === null ? '?' : String(d))).join(', ')}]` : 'of undeclared shape';
 
 /** Ops between the classifier layer and the output that do not change class scores' meaning. */
 const PASS_THROUGH = new Set(['Identity', 'Flatten', 'Reshape', 'Squeeze', 'Dropout', 'Softmax', 'LogSoftmax', 'Cast']);
@@ -48,7 +49,10 @@ const PASS_THROUGH = new Set(['Identity', 'Flatten', 'Reshape', 'Squeeze', 'Drop
  */
 export function validateClassifier(g: Graph, opts: ValidateOptions = {}): ClassifierInfo {
   if (opts.inputSize !== undefined && !(Number.isInteger(opts.inputSize) && opts.inputSize > 0)) {
-    throw new QpError('ARG_INVALID', `The input size must be a positive whole number of pixels (e.g. 224), got ${opts.inputSize}.`);
+    throw new QpError(
+      'ARG_INVALID',
+      `The input size must be a positive whole number of pixels (e.g. 224), got ${opts.inputSize}.`,
+    );
   }
   if (opts.labels !== undefined && !(Number.isInteger(opts.labels) && opts.labels >= 0)) {
     throw new QpError('ARG_INVALID', `The label count must be a whole number, got ${opts.labels}.`);
@@ -178,7 +182,10 @@ function classesFromWeights(g: Graph, name: string, producers: Map<string, Node>
 
 function pickOutput(g: Graph, producers: Map<string, Node>): { output: ValueInfo; classes: number } {
   if (g.outputs.length === 0) {
-    throw new QpError('MODEL_OUTPUT_NOT_CLASSES', 'The model declares no outputs. Export it with its class scores [batch, classes] as the output.');
+    throw new QpError(
+      'MODEL_OUTPUT_NOT_CLASSES',
+      'The model declares no outputs. Export it with its class scores [batch, classes] as the output.',
+    );
   }
   const problems: string[] = [];
   for (const out of g.outputs) {

@@ -40,7 +40,8 @@ function knownTensors(g: Graph): Set<string> {
 function check(g: Graph, tensors: string[]): void {
   const known = knownTensors(g);
   for (const t of tensors) {
-    if (!known.has(t)) throw new QpError('INTERNAL', `Cannot collect statistics of "${t}": no node or graph input produces it.`);
+    if (!known.has(t))
+      throw new QpError('INTERNAL', `Cannot collect statistics of "${t}": no node or graph input produces it.`);
   }
 }
 
@@ -50,7 +51,11 @@ function check(g: Graph, tensors: string[]): void {
  * graph outputs, plus its shape as floats so the caller knows element counts.
  * Throws QpError INTERNAL for an unknown tensor.
  */
-export function buildStatsGraph(g: Graph, tensors: string[], opts: StatsGraphOptions = { moments: true }): { graph: Graph; outputs: Map<string, StatsOutputs> } {
+export function buildStatsGraph(
+  g: Graph,
+  tensors: string[],
+  opts: StatsGraphOptions = { moments: true },
+): { graph: Graph; outputs: Map<string, StatsOutputs> } {
   check(g, tensors);
   const out = cloneGraph(g, { shareInitializers: true });
   const names = new NameAllocator(out);
@@ -69,13 +74,23 @@ export function buildStatsGraph(g: Graph, tensors: string[], opts: StatsGraphOpt
       makeNode('Shape', [t], [shape], {}, { name: names.take(`${t}__stats/Shape`) }),
       makeNode('Cast', [shape], [o.dims], { to: 1 }, { name: names.take(`${t}__stats/Cast`) }),
     );
-    out.outputs.push({ name: o.min, dtype: 'float32', shape: [] }, { name: o.max, dtype: 'float32', shape: [] }, { name: o.dims, dtype: 'float32', shape: [null] });
+    out.outputs.push(
+      { name: o.min, dtype: 'float32', shape: [] },
+      { name: o.max, dtype: 'float32', shape: [] },
+      { name: o.dims, dtype: 'float32', shape: [null] },
+    );
     if (opts.moments) {
       o.sum = names.take(`${t}__sum`);
       o.sumSq = names.take(`${t}__sumsq`);
       added.push(
         makeNode('ReduceSum', [t], [o.sum], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceSum`) }),
-        makeNode('ReduceSumSquare', [t], [o.sumSq], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceSumSquare`) }),
+        makeNode(
+          'ReduceSumSquare',
+          [t],
+          [o.sumSq],
+          { keepdims: 0 },
+          { name: names.take(`${t}__stats/ReduceSumSquare`) },
+        ),
       );
       out.outputs.push({ name: o.sum, dtype: 'float32', shape: [] }, { name: o.sumSq, dtype: 'float32', shape: [] });
     }
@@ -92,7 +107,10 @@ export function buildStatsGraph(g: Graph, tensors: string[], opts: StatsGraphOpt
  * so any rank ≥ 2 works without knowing it; ReduceMean gets axes [0, 2] as an attribute
  * before opset 18 and as an input from 18. Throws QpError INTERNAL for an unknown tensor.
  */
-export function buildChannelStatsGraph(g: Graph, tensors: string[]): { graph: Graph; outputs: Map<string, ChannelStatsOutputs> } {
+export function buildChannelStatsGraph(
+  g: Graph,
+  tensors: string[],
+): { graph: Graph; outputs: Map<string, ChannelStatsOutputs> } {
   check(g, tensors);
   const out = cloneGraph(g, { shareInitializers: true });
   const names = new NameAllocator(out);
@@ -121,7 +139,10 @@ export function buildChannelStatsGraph(g: Graph, tensors: string[]): { graph: Gr
       makeNode('Mul', [v, v], [sq], {}, { name: names.take(`${t}__chstats/Square`) }),
       reduceMean(sq, o.meanSq, names.take(`${t}__chstats/ReduceMeanSq`)),
     );
-    out.outputs.push({ name: o.mean, dtype: 'float32', shape: [null] }, { name: o.meanSq, dtype: 'float32', shape: [null] });
+    out.outputs.push(
+      { name: o.mean, dtype: 'float32', shape: [null] },
+      { name: o.meanSq, dtype: 'float32', shape: [null] },
+    );
     outputs.set(t, o);
   }
   out.nodes.push(...added);

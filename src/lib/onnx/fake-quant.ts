@@ -10,15 +10,7 @@
  */
 import { QpError } from '../protocol/errors.ts';
 import type { QParams } from '../quant/types.ts';
-import {
-  type Graph,
-  type Node,
-  NameAllocator,
-  cloneGraph,
-  makeNode,
-  makeTensor,
-  shapeOf,
-} from './ir.ts';
+import { type Graph, type Node, NameAllocator, cloneGraph, makeNode, makeTensor, shapeOf } from './ir.ts';
 
 export interface FakeQuantSpec {
   /** initializer name → already fake-quantized values (same shape and length) */
@@ -29,13 +21,81 @@ export interface FakeQuantSpec {
 
 /** Default-domain ops that mean the same at opset 11 as at 7–10 (or that we convert). */
 const UPGRADE_SAFE = new Set([
-  'Conv', 'ConvTranspose', 'Relu', 'LeakyRelu', 'PRelu', 'Sigmoid', 'HardSigmoid', 'Tanh', 'Softmax', 'LogSoftmax', 'Elu', 'Selu', 'Softplus',
-  'Add', 'Sub', 'Mul', 'Div', 'Sum', 'Max', 'Min', 'Mean', 'Exp', 'Log', 'Sqrt', 'Neg', 'Abs', 'Pow', 'Reciprocal', 'Floor', 'Ceil',
-  'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'LRN', 'BatchNormalization', 'InstanceNormalization',
-  'Flatten', 'Reshape', 'Transpose', 'Concat', 'Gemm', 'MatMul', 'Identity', 'Dropout', 'Squeeze', 'Unsqueeze',
-  'Shape', 'Size', 'Gather', 'Constant', 'Cast', 'Tile', 'Expand', 'Where', 'Equal', 'Greater', 'Less', 'Not', 'And', 'Or',
-  'ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceSumSquare', 'ReduceProd', 'ArgMax', 'ArgMin', 'Split',
-  'Clip', 'Pad', 'ConstantOfShape', 'DepthToSpace', 'SpaceToDepth',
+  'Conv',
+  'ConvTranspose',
+  'Relu',
+  'LeakyRelu',
+  'PRelu',
+  'Sigmoid',
+  'HardSigmoid',
+  'Tanh',
+  'Softmax',
+  'LogSoftmax',
+  'Elu',
+  'Selu',
+  'Softplus',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Sum',
+  'Max',
+  'Min',
+  'Mean',
+  'Exp',
+  'Log',
+  'Sqrt',
+  'Neg',
+  'Abs',
+  'Pow',
+  'Reciprocal',
+  'Floor',
+  'Ceil',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'GlobalMaxPool',
+  'LRN',
+  'BatchNormalization',
+  'InstanceNormalization',
+  'Flatten',
+  'Reshape',
+  'Transpose',
+  'Concat',
+  'Gemm',
+  'MatMul',
+  'Identity',
+  'Dropout',
+  'Squeeze',
+  'Unsqueeze',
+  'Shape',
+  'Size',
+  'Gather',
+  'Constant',
+  'Cast',
+  'Tile',
+  'Expand',
+  'Where',
+  'Equal',
+  'Greater',
+  'Less',
+  'Not',
+  'And',
+  'Or',
+  'ReduceMean',
+  'ReduceSum',
+  'ReduceMax',
+  'ReduceMin',
+  'ReduceSumSquare',
+  'ReduceProd',
+  'ArgMax',
+  'ArgMin',
+  'Split',
+  'Clip',
+  'Pad',
+  'ConstantOfShape',
+  'DepthToSpace',
+  'SpaceToDepth',
 ]);
 
 /**
@@ -55,7 +115,10 @@ export function ensureOpset(g: Graph, min: number): void {
     if (n.opType === 'BatchNormalization' && n.attrs.spatial === 0) bad.add('BatchNormalization(spatial=0)');
   }
   if (g.opset < 7 || bad.size) {
-    const what = g.opset < 7 ? `it uses opset ${g.opset}, older than 7` : `it uses opset ${g.opset} with ${[...bad].sort().join(', ')}, which changed meaning by opset ${min}`;
+    const what =
+      g.opset < 7
+        ? `it uses opset ${g.opset}, older than 7`
+        : `it uses opset ${g.opset} with ${[...bad].sort().join(', ')}, which changed meaning by opset ${min}`;
     throw new QpError(
       'MODEL_UNSUPPORTED',
       `The model cannot be fake-quantized because ${what}. Export it again with opset ${min} or newer (e.g. torch.onnx.export(..., opset_version=13)).`,
@@ -75,7 +138,10 @@ export function ensureOpset(g: Graph, min: number): void {
       delete n.attrs.max;
     } else if (n.opType === 'Pad' && Array.isArray(n.attrs.pads)) {
       const pName = names.take(`${n.name}_pads`);
-      g.initializers.set(pName, makeTensor(pName, [n.attrs.pads.length], (n.attrs.pads as number[]).map(BigInt), 'int64'));
+      g.initializers.set(
+        pName,
+        makeTensor(pName, [n.attrs.pads.length], (n.attrs.pads as number[]).map(BigInt), 'int64'),
+      );
       const inputs = [n.inputs[0], pName];
       if (typeof n.attrs.value === 'number' && n.attrs.value !== 0) {
         const vName = names.take(`${n.name}_value`);
@@ -95,11 +161,17 @@ export function ensureOpset(g: Graph, min: number): void {
 function checkQParams(t: string, qp: QParams): void {
   const C = qp.scale.length;
   if (C === 0 || qp.zeroPoint.length !== C) {
-    throw new QpError('INTERNAL', `Quantization parameters of "${t}" have ${C} scales and ${qp.zeroPoint.length} zero points.`);
+    throw new QpError(
+      'INTERNAL',
+      `Quantization parameters of "${t}" have ${C} scales and ${qp.zeroPoint.length} zero points.`,
+    );
   }
   for (let c = 0; c < C; c++) {
     if (!(qp.scale[c] > 0) || !Number.isFinite(qp.scale[c])) {
-      throw new QpError('INTERNAL', `Quantization scale ${qp.scale[c]} of "${t}" (channel ${c}) is not a positive finite number.`);
+      throw new QpError(
+        'INTERNAL',
+        `Quantization scale ${qp.scale[c]} of "${t}" (channel ${c}) is not a positive finite number.`,
+      );
     }
   }
   if (C > 1 && qp.axis < 0) throw new QpError('INTERNAL', `"${t}" has ${C} scales but no channel axis.`);
@@ -125,7 +197,10 @@ export function insertFakeQuant(g: Graph, q: FakeQuantSpec): Graph {
     const w = out.initializers.get(name);
     if (!w) throw new QpError('INTERNAL', `Cannot replace weights "${name}": no such initializer.`);
     if (w.dtype !== 'float32' || w.data.length !== values.length) {
-      throw new QpError('INTERNAL', `Quantized weights for "${name}" have ${values.length} values; the ${w.dtype} initializer has ${w.data.length}.`);
+      throw new QpError(
+        'INTERNAL',
+        `Quantized weights for "${name}" have ${values.length} values; the ${w.dtype} initializer has ${w.data.length}.`,
+      );
     }
     out.initializers.set(name, { name, dtype: 'float32', dims: [...w.dims], data: values });
   }
@@ -146,7 +221,8 @@ export function insertFakeQuant(g: Graph, q: FakeQuantSpec): Graph {
   const inserted: Node[][] = [];
   const rewire = new Map<string, string>();
   for (const [t, qp] of q.activations) {
-    if (!known.has(t)) throw new QpError('INTERNAL', `Cannot fake-quantize "${t}": no node or graph input produces it.`);
+    if (!known.has(t))
+      throw new QpError('INTERNAL', `Cannot fake-quantize "${t}": no node or graph input produces it.`);
     checkQParams(t, qp);
     const chain: Node[] = [];
     const C = qp.scale.length;
@@ -180,15 +256,32 @@ export function insertFakeQuant(g: Graph, q: FakeQuantSpec): Graph {
         rank = 3;
         reshapeBack = true;
       } else {
-        throw new QpError('INTERNAL', `Per-channel quantization of "${t}" on axis ${qp.axis} needs its rank, which the model does not record.`);
+        throw new QpError(
+          'INTERNAL',
+          `Per-channel quantization of "${t}" on axis ${qp.axis} needs its rank, which the model does not record.`,
+        );
       }
       const pdims = [C, ...new Array(rank - 1 - qp.axis).fill(1)];
       const s = names.take(`${t}_scale`);
       const lo = names.take(`${t}_fq_lo`);
       const hi = names.take(`${t}_fq_hi`);
       out.initializers.set(s, makeTensor(s, pdims, Float32Array.from(qp.scale)));
-      out.initializers.set(lo, makeTensor(lo, pdims, Float32Array.from(qp.zeroPoint, (z) => qp.qmin - z)));
-      out.initializers.set(hi, makeTensor(hi, pdims, Float32Array.from(qp.zeroPoint, (z) => qp.qmax - z)));
+      out.initializers.set(
+        lo,
+        makeTensor(
+          lo,
+          pdims,
+          Float32Array.from(qp.zeroPoint, (z) => qp.qmin - z),
+        ),
+      );
+      out.initializers.set(
+        hi,
+        makeTensor(
+          hi,
+          pdims,
+          Float32Array.from(qp.zeroPoint, (z) => qp.qmax - z),
+        ),
+      );
       const d = names.take(`${t}_fq_div`);
       const r = names.take(`${t}_fq_round`);
       const mx = names.take(`${t}_fq_max`);
@@ -247,10 +340,15 @@ export function insertFakeQuant(g: Graph, q: FakeQuantSpec): Graph {
 export function addOutputs(g: Graph, tensors: string[]): Graph {
   const out = cloneGraph(g, { shareInitializers: true });
   const have = new Set(out.outputs.map((o) => o.name));
-  const known = new Set<string>([...out.inputs.map((v) => v.name), ...out.nodes.flatMap((n) => n.outputs), ...out.initializers.keys()]);
+  const known = new Set<string>([
+    ...out.inputs.map((v) => v.name),
+    ...out.nodes.flatMap((n) => n.outputs),
+    ...out.initializers.keys(),
+  ]);
   for (const t of tensors) {
     if (have.has(t)) continue;
-    if (!known.has(t)) throw new QpError('INTERNAL', `Cannot output tensor "${t}": no node, input or initializer provides it.`);
+    if (!known.has(t))
+      throw new QpError('INTERNAL', `Cannot output tensor "${t}": no node, input or initializer provides it.`);
     out.outputs.push({ name: t, dtype: 'float32', shape: shapeOf(out, t) });
     have.add(t);
   }

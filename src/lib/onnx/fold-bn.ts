@@ -130,7 +130,8 @@ export function foldBatchNorm(g: Graph): FoldResult {
     out.initializers.set(wTarget, { name: wTarget, dtype: 'float32', dims: [...W.dims], data: newW });
     p.inputs[1] = wTarget;
     const oldB = p.inputs[2];
-    const bTarget = oldB && useCount(oldB) === 1 && !graphOutputs.has(oldB) ? oldB : names.take(`${p.name || 'node'}_bias_bnfold`);
+    const bTarget =
+      oldB && useCount(oldB) === 1 && !graphOutputs.has(oldB) ? oldB : names.take(`${p.name || 'node'}_bias_bnfold`);
     out.initializers.set(bTarget, { name: bTarget, dtype: 'float32', dims: [C], data: newB });
     if (p.opType === 'Conv') p.inputs[2] = bTarget;
     else {

@@ -13,7 +13,16 @@
  * for golden tests, and the pipeline measures agreement between the two (see README).
  * Returns a new graph; never mutates its input.
  */
-import { type Graph, type Node, NameAllocator, cloneGraph, consumersOf, floatScalar, makeTensor, producerOf } from './ir.ts';
+import {
+  type Graph,
+  type Node,
+  NameAllocator,
+  cloneGraph,
+  consumersOf,
+  floatScalar,
+  makeTensor,
+  producerOf,
+} from './ir.ts';
 
 export interface FoldReport {
   /** quantizers whose Div was folded into the producing Conv */
@@ -67,7 +76,10 @@ export function foldFakeQuantScales(fqGraph: Graph): { graph: Graph; report: Fol
     if (act && (act.opType === 'Relu' || act.opType === 'Clip')) conv = prod.get(act.inputs[0]);
     else act = undefined;
     const single = (x: string) => (cons.get(x)?.length ?? 0) === 1 && !outputs.has(x);
-    const actBoundsOk = !act || act.opType === 'Relu' || [1, 2].every((k) => !act!.inputs[k] || floatScalar(g, act!.inputs[k]) !== undefined);
+    const actBoundsOk =
+      !act ||
+      act.opType === 'Relu' ||
+      [1, 2].every((k) => !act!.inputs[k] || floatScalar(g, act!.inputs[k]) !== undefined);
     if (
       conv &&
       conv.opType === 'Conv' &&
@@ -100,7 +112,14 @@ export function foldFakeQuantScales(fqGraph: Graph): { graph: Graph; report: Fol
     if (
       readers.length > 0 &&
       !outputs.has(y) &&
-      readers.every((r) => r.opType === 'Conv' && r.domain === '' && r.inputs[0] === y && r.inputs.indexOf(y, 1) < 0 && isFloatInit(r.inputs[1]))
+      readers.every(
+        (r) =>
+          r.opType === 'Conv' &&
+          r.domain === '' &&
+          r.inputs[0] === y &&
+          r.inputs.indexOf(y, 1) < 0 &&
+          isFloatInit(r.inputs[1]),
+      )
     ) {
       for (const r of readers) {
         scaleInput(r, 1, s, 1);
@@ -113,6 +132,7 @@ export function foldFakeQuantScales(fqGraph: Graph): { graph: Graph; report: Fol
   g.nodes = g.nodes.filter((n) => !removed.has(n));
   // drop initializers nothing reads any more (the unscaled copies)
   const used = new Set(g.nodes.flatMap((n) => n.inputs));
-  for (const k of [...g.initializers.keys()]) if (!used.has(k) && !g.inputs.some((v) => v.name === k)) g.initializers.delete(k);
+  for (const k of [...g.initializers.keys()])
+    if (!used.has(k) && !g.inputs.some((v) => v.name === k)) g.initializers.delete(k);
   return { graph: g, report };
 }

@@ -21,7 +21,18 @@
  * QuantizeLinear/DequantizeLinear with a scalar scale exist since opset 10, below the opset
  * 11 insertFakeQuant already requires. Returns a new graph; never mutates its input.
  */
-import { type Graph, type Node, NameAllocator, cloneGraph, consumersOf, floatScalar, makeNode, makeTensor, producerOf, scalarOperand } from './ir.ts';
+import {
+  type Graph,
+  type Node,
+  NameAllocator,
+  cloneGraph,
+  consumersOf,
+  floatScalar,
+  makeNode,
+  makeTensor,
+  producerOf,
+  scalarOperand,
+} from './ir.ts';
 
 /** Session config that keeps onnxruntime from fusing the Q/DQ pairs into integer kernels. */
 export const QDQ_SESSION_CONFIG = { session: { disable_quant_qdq: '1' } } as const;
@@ -70,7 +81,8 @@ export function fakeQuantAsQdq(fqGraph: Graph): { graph: Graph; report: QdqRepor
     if (!round || !clip || !mul || mul.inputs[0] !== clip.outputs[0] || floatScalar(g, mul.inputs[1]) !== s) continue;
     const lo = floatScalar(g, clip.inputs[1]);
     const hi = floatScalar(g, clip.inputs[2]);
-    if (lo === undefined || hi === undefined || !Number.isInteger(lo) || !Number.isInteger(hi) || lo > 0 || hi < 0) continue;
+    if (lo === undefined || hi === undefined || !Number.isInteger(lo) || !Number.isInteger(hi) || lo > 0 || hi < 0)
+      continue;
     const t = div.inputs[0];
     let zp: number;
     let dtype: 'uint8' | 'int8';

@@ -163,7 +163,8 @@ export function consumersOf(g: Graph): Map<string, Node[]> {
 export function shapeOf(g: Graph, tensor: string): (number | string | null)[] | null {
   const init = g.initializers.get(tensor);
   if (init) return [...init.dims];
-  const vi = g.inputs.find((v) => v.name === tensor) ?? g.valueInfo.get(tensor) ?? g.outputs.find((v) => v.name === tensor);
+  const vi =
+    g.inputs.find((v) => v.name === tensor) ?? g.valueInfo.get(tensor) ?? g.outputs.find((v) => v.name === tensor);
   return vi?.shape ? [...vi.shape] : null;
 }
 
@@ -171,7 +172,8 @@ export function shapeOf(g: Graph, tensor: string): (number | string | null)[] | 
 export function dtypeOf(g: Graph, tensor: string): DType | null {
   const init = g.initializers.get(tensor);
   if (init) return init.dtype;
-  const vi = g.inputs.find((v) => v.name === tensor) ?? g.valueInfo.get(tensor) ?? g.outputs.find((v) => v.name === tensor);
+  const vi =
+    g.inputs.find((v) => v.name === tensor) ?? g.valueInfo.get(tensor) ?? g.outputs.find((v) => v.name === tensor);
   return vi ? vi.dtype : null;
 }
 
@@ -341,7 +343,10 @@ export function topoSort(g: Pick<Graph, 'nodes' | 'inputs' | 'initializers'>): N
     for (const u of seenUsers[i]) if (--missing[u] === 0) ready.push(u);
   }
   if (order.length !== nodes.length) {
-    throw new QpError('MODEL_UNSUPPORTED', 'The model graph contains a cycle, so it cannot be run or quantized. Check the export.');
+    throw new QpError(
+      'MODEL_UNSUPPORTED',
+      'The model graph contains a cycle, so it cannot be run or quantized. Check the export.',
+    );
   }
   return order;
 }
@@ -361,9 +366,26 @@ export function pruneInitializers(g: Graph): void {
 
 /** Attribute names whose value is a FLOAT in the ONNX ops we touch (an integral JS number is ambiguous). */
 const FLOAT_ATTRS = new Set([
-  'alpha', 'beta', 'gamma', 'epsilon', 'momentum', 'min', 'max', 'bias', 'lambd', 'ratio',
-  'spatial_scale', 'value_float', 'scale', 'mean', 'threshold', 'high', 'low', 'cubic_coeff_a',
-  'extrapolation_value', 'seed',
+  'alpha',
+  'beta',
+  'gamma',
+  'epsilon',
+  'momentum',
+  'min',
+  'max',
+  'bias',
+  'lambd',
+  'ratio',
+  'spatial_scale',
+  'value_float',
+  'scale',
+  'mean',
+  'threshold',
+  'high',
+  'low',
+  'cubic_coeff_a',
+  'extrapolation_value',
+  'seed',
 ]);
 
 /** ONNX attribute type for a value when the node records none. */
@@ -372,7 +394,8 @@ export function inferAttrType(name: string, v: AttrValue): AttrType {
   if (typeof v === 'string') return 'string';
   if (Array.isArray(v)) {
     if (v.length && typeof v[0] === 'string') return 'strings';
-    if (name === 'value_floats' || name === 'scales' || (v as number[]).some((x) => !Number.isInteger(x))) return 'floats';
+    if (name === 'value_floats' || name === 'scales' || (v as number[]).some((x) => !Number.isInteger(x)))
+      return 'floats';
     return 'ints';
   }
   if ('graph' in v) return 'graph';
@@ -410,24 +433,43 @@ export function makeTensor(
     const dt = dtype ?? 'float32';
     const src = data as (number | bigint)[];
     switch (dt) {
-      case 'float32': arr = Float32Array.from(src, Number); break;
-      case 'float64': arr = Float64Array.from(src, Number); break;
-      case 'int64': arr = BigInt64Array.from(src, (x) => BigInt(x)); break;
-      case 'int32': arr = Int32Array.from(src, Number); break;
-      case 'int8': arr = Int8Array.from(src, Number); break;
-      case 'uint8': case 'bool': arr = Uint8Array.from(src, Number); break;
-      default: throw new QpError('INTERNAL', `makeTensor cannot build dtype ${dt} from a number array.`);
+      case 'float32':
+        arr = Float32Array.from(src, Number);
+        break;
+      case 'float64':
+        arr = Float64Array.from(src, Number);
+        break;
+      case 'int64':
+        arr = BigInt64Array.from(src, (x) => BigInt(x));
+        break;
+      case 'int32':
+        arr = Int32Array.from(src, Number);
+        break;
+      case 'int8':
+        arr = Int8Array.from(src, Number);
+        break;
+      case 'uint8':
+      case 'bool':
+        arr = Uint8Array.from(src, Number);
+        break;
+      default:
+        throw new QpError('INTERNAL', `makeTensor cannot build dtype ${dt} from a number array.`);
     }
     dtype = dt;
   } else {
     arr = data;
     dtype ??=
-      data instanceof Float32Array ? 'float32'
-      : data instanceof Float64Array ? 'float64'
-      : data instanceof BigInt64Array ? 'int64'
-      : data instanceof Int32Array ? 'int32'
-      : data instanceof Int8Array ? 'int8'
-      : 'uint8';
+      data instanceof Float32Array
+        ? 'float32'
+        : data instanceof Float64Array
+          ? 'float64'
+          : data instanceof BigInt64Array
+            ? 'int64'
+            : data instanceof Int32Array
+              ? 'int32'
+              : data instanceof Int8Array
+                ? 'int8'
+                : 'uint8';
   }
   const count = dims.reduce((a, b) => a * b, 1);
   if (dtype !== 'float16' && dtype !== 'other' && arr.length !== count) {
@@ -436,7 +478,11 @@ export function makeTensor(
   return { name, dtype, dims: [...dims], data: arr };
 }
 
-export function makeValueInfo(name: string, shape: (number | string | null)[] | null, dtype: DType = 'float32'): ValueInfo {
+export function makeValueInfo(
+  name: string,
+  shape: (number | string | null)[] | null,
+  dtype: DType = 'float32',
+): ValueInfo {
   return { name, dtype, shape };
 }
 

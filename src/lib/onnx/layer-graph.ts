@@ -30,7 +30,9 @@ export function layerGraph(g: Graph): LayerGraph {
   const names = layerNames(g);
   const producers = producerOf(g);
   const kept = new Map<Node, LayerGraphNode>();
-  const nodes: LayerGraphNode[] = [{ id: 'input', kind: 'input', label: 'input', onnx: g.inputs[0]?.name ?? '', opType: 'Input' }];
+  const nodes: LayerGraphNode[] = [
+    { id: 'input', kind: 'input', label: 'input', onnx: g.inputs[0]?.name ?? '', opType: 'Input' },
+  ];
   for (const n of g.nodes) {
     if (isWeightedLayer(g, n)) {
       const key = layerKey(n);
@@ -39,7 +41,13 @@ export function layerGraph(g: Graph): LayerGraph {
       kept.set(n, v);
       nodes.push(v);
     } else if (JOIN_OPS.has(n.opType) && n.inputs.filter((i) => i && !g.initializers.has(i)).length >= 2) {
-      const v: LayerGraphNode = { id: `join:${layerKey(n)}`, kind: 'join', label: n.opType.toLowerCase(), onnx: n.name, opType: n.opType };
+      const v: LayerGraphNode = {
+        id: `join:${layerKey(n)}`,
+        kind: 'join',
+        label: n.opType.toLowerCase(),
+        onnx: n.name,
+        opType: n.opType,
+      };
       kept.set(n, v);
       nodes.push(v);
     }

@@ -30,7 +30,21 @@ export interface LayerName {
 
 /** Ops a block boundary or a role looks through (they neither activate nor join). */
 const PASS_THROUGH = new Set(['BatchNormalization', 'Identity', 'Dropout', 'Cast']);
-const ACTIVATIONS = new Set(['Relu', 'Clip', 'LeakyRelu', 'PRelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Elu', 'Selu', 'Gelu', 'Swish', 'Mish']);
+const ACTIVATIONS = new Set([
+  'Relu',
+  'Clip',
+  'LeakyRelu',
+  'PRelu',
+  'Sigmoid',
+  'HardSigmoid',
+  'HardSwish',
+  'Tanh',
+  'Elu',
+  'Selu',
+  'Gelu',
+  'Swish',
+  'Mish',
+]);
 const JOINS = new Set(['Add', 'Sum']);
 
 /** The analysis key of a weighted node (same rule as src/lib/analysis/layers.ts). */
@@ -40,7 +54,11 @@ export function layerKey(n: Pick<Node, 'name' | 'opType' | 'outputs'>): string {
 
 /** Whether a node is a weighted layer: Conv/Gemm/MatMul whose second input is an initializer. */
 export function isWeightedLayer(g: Graph, n: Node): boolean {
-  return (n.opType === 'Conv' || n.opType === 'Gemm' || n.opType === 'MatMul') && !!n.inputs[1] && g.initializers.has(n.inputs[1]);
+  return (
+    (n.opType === 'Conv' || n.opType === 'Gemm' || n.opType === 'MatMul') &&
+    !!n.inputs[1] &&
+    g.initializers.has(n.inputs[1])
+  );
 }
 
 /** "label (onnx name)" for display; the label alone when the names agree or the node has none. */
@@ -94,7 +112,8 @@ export function layerNames(g: Graph): Map<string, LayerName> {
     const p = producers.get(t);
     if (p && depth < 64) {
       if (isWeightedLayer(g, p)) s.add(p);
-      else if (!JOINS.has(p.opType)) for (const i of p.inputs) if (i && !g.initializers.has(i)) for (const x of feeders(i, depth + 1)) s.add(x);
+      else if (!JOINS.has(p.opType))
+        for (const i of p.inputs) if (i && !g.initializers.has(i)) for (const x of feeders(i, depth + 1)) s.add(x);
     }
     feedCache.set(t, s);
     return s;
@@ -107,7 +126,8 @@ export function layerNames(g: Graph): Map<string, LayerName> {
   const info = new Map(layers.map((n) => [n, after(n)] as const));
   // weighted layers per join, to close a block once all of them are seen
   const perJoin = new Map<Node, number>();
-  for (const [n, a] of info) if (a.join && n !== classifier && n !== stem) perJoin.set(a.join, (perJoin.get(a.join) ?? 0) + 1);
+  for (const [n, a] of info)
+    if (a.join && n !== classifier && n !== stem) perJoin.set(a.join, (perJoin.get(a.join) ?? 0) + 1);
 
   const blocks: Node[][] = [];
   let current: Node[] = [];

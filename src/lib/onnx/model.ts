@@ -57,7 +57,8 @@ function sniff(b: Uint8Array): string {
   if (s(1) === '<') return 'it looks like an HTML or XML page';
   if (s(1) === '{' || s(1) === '[') return 'it looks like a JSON file';
   const head = b.subarray(0, 512);
-  if (head.length && head.every((c) => c === 9 || c === 10 || c === 13 || (c >= 32 && c < 127))) return 'it looks like a text file';
+  if (head.length && head.every((c) => c === 9 || c === 10 || c === 13 || (c >= 32 && c < 127)))
+    return 'it looks like a text file';
   return 'its content is not an onnx.ModelProto';
 }
 
@@ -77,7 +78,14 @@ function copyBytes(src: Uint8Array): ArrayBuffer {
 }
 
 const BYTES_PER: Partial<Record<DType, number>> = {
-  float32: 4, float64: 8, int64: 8, int32: 4, int8: 1, uint8: 1, bool: 1, float16: 2,
+  float32: 4,
+  float64: 8,
+  int64: 8,
+  int32: 4,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
+  float16: 2,
 };
 
 /** Decode a TensorProto into TensorData (copying out of the protobuf buffer). */
@@ -105,12 +113,23 @@ function decodeTensor(t: TP, where: string): TensorData {
     }
     const buf = copyBytes(raw);
     switch (dtype) {
-      case 'float32': data = new Float32Array(buf); break;
-      case 'float64': data = new Float64Array(buf); break;
-      case 'int64': data = new BigInt64Array(buf); break;
-      case 'int32': data = new Int32Array(buf); break;
-      case 'int8': data = new Int8Array(buf); break;
-      default: data = new Uint8Array(buf); // uint8, bool, float16, other: raw bytes
+      case 'float32':
+        data = new Float32Array(buf);
+        break;
+      case 'float64':
+        data = new Float64Array(buf);
+        break;
+      case 'int64':
+        data = new BigInt64Array(buf);
+        break;
+      case 'int32':
+        data = new Int32Array(buf);
+        break;
+      case 'int8':
+        data = new Int8Array(buf);
+        break;
+      default:
+        data = new Uint8Array(buf); // uint8, bool, float16, other: raw bytes
     }
     return { name, dtype, dims, data, ...(dtype === 'other' ? { onnxType } : {}) };
   }
@@ -119,12 +138,25 @@ function decodeTensor(t: TP, where: string): TensorData {
   const i64 = t.int64Data ?? [];
   const f64 = t.doubleData ?? [];
   switch (dtype) {
-    case 'float32': data = Float32Array.from(f); break;
-    case 'float64': data = Float64Array.from(f64); break;
-    case 'int64': data = BigInt64Array.from(i64 as LongLike[], big); break;
-    case 'int32': data = Int32Array.from(i32); break;
-    case 'int8': data = Int8Array.from(i32); break;
-    case 'uint8': case 'bool': data = Uint8Array.from(i32); break;
+    case 'float32':
+      data = Float32Array.from(f);
+      break;
+    case 'float64':
+      data = Float64Array.from(f64);
+      break;
+    case 'int64':
+      data = BigInt64Array.from(i64 as LongLike[], big);
+      break;
+    case 'int32':
+      data = Int32Array.from(i32);
+      break;
+    case 'int8':
+      data = Int8Array.from(i32);
+      break;
+    case 'uint8':
+    case 'bool':
+      data = Uint8Array.from(i32);
+      break;
     case 'float16': {
       // float16 bits are stored one per int32 element
       const u16 = Uint16Array.from(i32);
@@ -155,7 +187,8 @@ function decodeValueInfo(v: VIP): ValueInfo {
   const shape = tt.shape
     ? (tt.shape.dim ?? []).map((d) => {
         if (d.dimParam) return d.dimParam;
-        if (d.dimValue != null && Object.prototype.hasOwnProperty.call(d, 'dimValue')) return num(d.dimValue as LongLike);
+        if (d.dimValue != null && Object.prototype.hasOwnProperty.call(d, 'dimValue'))
+          return num(d.dimValue as LongLike);
         return null;
       })
     : null;
@@ -172,15 +205,40 @@ function decodeNode(n: onnxProto.onnx.INodeProto, index: number): Node {
   for (const a of n.attribute ?? []) {
     const an = a.name ?? '';
     switch (a.type) {
-      case AT.FLOAT: attrs[an] = a.f ?? 0; attrTypes[an] = 'float'; break;
-      case AT.INT: attrs[an] = num(a.i as LongLike); attrTypes[an] = 'int'; break;
-      case AT.STRING: attrs[an] = utf8.decode(a.s ?? new Uint8Array(0)); attrTypes[an] = 'string'; break;
-      case AT.FLOATS: attrs[an] = [...(a.floats ?? [])]; attrTypes[an] = 'floats'; break;
-      case AT.INTS: attrs[an] = (a.ints ?? []).map((x) => num(x as LongLike)); attrTypes[an] = 'ints'; break;
-      case AT.STRINGS: attrs[an] = (a.strings ?? []).map((s) => utf8.decode(s)); attrTypes[an] = 'strings'; break;
-      case AT.TENSOR: attrs[an] = decodeTensor(a.t ?? {}, `attribute ${an} of node ${name}`); attrTypes[an] = 'tensor'; break;
-      case AT.GRAPH: attrs[an] = { graph: a.g }; attrTypes[an] = 'graph'; break;
-      default: rawAttrs.push(a);
+      case AT.FLOAT:
+        attrs[an] = a.f ?? 0;
+        attrTypes[an] = 'float';
+        break;
+      case AT.INT:
+        attrs[an] = num(a.i as LongLike);
+        attrTypes[an] = 'int';
+        break;
+      case AT.STRING:
+        attrs[an] = utf8.decode(a.s ?? new Uint8Array(0));
+        attrTypes[an] = 'string';
+        break;
+      case AT.FLOATS:
+        attrs[an] = [...(a.floats ?? [])];
+        attrTypes[an] = 'floats';
+        break;
+      case AT.INTS:
+        attrs[an] = (a.ints ?? []).map((x) => num(x as LongLike));
+        attrTypes[an] = 'ints';
+        break;
+      case AT.STRINGS:
+        attrs[an] = (a.strings ?? []).map((s) => utf8.decode(s));
+        attrTypes[an] = 'strings';
+        break;
+      case AT.TENSOR:
+        attrs[an] = decodeTensor(a.t ?? {}, `attribute ${an} of node ${name}`);
+        attrTypes[an] = 'tensor';
+        break;
+      case AT.GRAPH:
+        attrs[an] = { graph: a.g };
+        attrTypes[an] = 'graph';
+        break;
+      default:
+        rawAttrs.push(a);
     }
   }
   return {
@@ -206,7 +264,10 @@ function decodeNode(n: onnxProto.onnx.INodeProto, index: number): Node {
  */
 export function parseModel(bytes: Uint8Array): Graph {
   if (!bytes || bytes.byteLength === 0) {
-    throw new QpError('MODEL_EMPTY', 'The model file is empty (0 bytes). Choose the .onnx file again; if it was downloaded, download it again.');
+    throw new QpError(
+      'MODEL_EMPTY',
+      'The model file is empty (0 bytes). Choose the .onnx file again; if it was downloaded, download it again.',
+    );
   }
   checkModelSize(bytes.byteLength);
   let m: onnxProto.onnx.ModelProto;
@@ -231,7 +292,10 @@ export function parseModel(bytes: Uint8Array): Graph {
   const def = opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx');
   const nodesRaw = gp.node ?? [];
   if (nodesRaw.length === 0) {
-    throw new QpError('MODEL_NO_GRAPH', 'The model\'s graph has no nodes, so there is nothing to run. Export the trained network again.');
+    throw new QpError(
+      'MODEL_NO_GRAPH',
+      "The model's graph has no nodes, so there is nothing to run. Export the trained network again.",
+    );
   }
 
   const initializers = new Map<string, TensorData>();
@@ -290,7 +354,13 @@ function encodeValueInfo(v: ValueInfo): VIP {
       tensorType: {
         elemType,
         ...(v.shape
-          ? { shape: { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : typeof d === 'string' ? { dimParam: d } : {})) } }
+          ? {
+              shape: {
+                dim: v.shape.map((d) =>
+                  typeof d === 'number' ? { dimValue: d } : typeof d === 'string' ? { dimParam: d } : {},
+                ),
+              },
+            }
           : {}),
       },
     },
@@ -299,14 +369,22 @@ function encodeValueInfo(v: ValueInfo): VIP {
 
 function encodeAttr(name: string, v: AttrValue, type: AttrType): onnxProto.onnx.IAttributeProto {
   switch (type) {
-    case 'float': return { name, type: AT.FLOAT, f: v as number };
-    case 'int': return { name, type: AT.INT, i: v as number };
-    case 'string': return { name, type: AT.STRING, s: utf8enc.encode(v as string) };
-    case 'floats': return { name, type: AT.FLOATS, floats: v as number[] };
-    case 'ints': return { name, type: AT.INTS, ints: v as number[] };
-    case 'strings': return { name, type: AT.STRINGS, strings: (v as string[]).map((s) => utf8enc.encode(s)) };
-    case 'tensor': return { name, type: AT.TENSOR, t: encodeTensor(v as TensorData) };
-    case 'graph': return { name, type: AT.GRAPH, g: (v as { graph: onnxProto.onnx.IGraphProto }).graph };
+    case 'float':
+      return { name, type: AT.FLOAT, f: v as number };
+    case 'int':
+      return { name, type: AT.INT, i: v as number };
+    case 'string':
+      return { name, type: AT.STRING, s: utf8enc.encode(v as string) };
+    case 'floats':
+      return { name, type: AT.FLOATS, floats: v as number[] };
+    case 'ints':
+      return { name, type: AT.INTS, ints: v as number[] };
+    case 'strings':
+      return { name, type: AT.STRINGS, strings: (v as string[]).map((s) => utf8enc.encode(s)) };
+    case 'tensor':
+      return { name, type: AT.TENSOR, t: encodeTensor(v as TensorData) };
+    case 'graph':
+      return { name, type: AT.GRAPH, g: (v as { graph: onnxProto.onnx.IGraphProto }).graph };
   }
 }
 

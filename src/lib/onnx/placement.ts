@@ -47,18 +47,91 @@ export interface QuantPoints {
  * backend. Compute ops with weights (Conv, Gemm, MatMul) are never transparent.
  */
 const TRANSPARENT = new Set([
-  'Relu', 'LeakyRelu', 'PRelu', 'Clip', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Softmax', 'LogSoftmax', 'Elu', 'Selu', 'Gelu', 'Swish', 'Mish', 'Erf',
-  'Flatten', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout', 'Expand', 'Slice', 'Split', 'Pad', 'Tile',
-  'Add', 'Sub', 'Mul', 'Div', 'Sum', 'Max', 'Min', 'Sqrt', 'Pow', 'Neg', 'Abs', 'Exp', 'Log', 'Reciprocal',
-  'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'Concat',
-  'BatchNormalization', 'LRN', 'ReduceMean',
-  'Shape', 'Size', 'Gather', 'Constant', 'ConstantOfShape', 'Cast', 'Range', 'Equal', 'Where', 'Floor', 'Ceil', 'Round',
-  'Resize', 'Upsample', 'DepthToSpace', 'SpaceToDepth',
-  'QuantizeLinear', 'DequantizeLinear', // an exported QDQ model evaluated as a model
+  'Relu',
+  'LeakyRelu',
+  'PRelu',
+  'Clip',
+  'Sigmoid',
+  'HardSigmoid',
+  'HardSwish',
+  'Tanh',
+  'Softmax',
+  'LogSoftmax',
+  'Elu',
+  'Selu',
+  'Gelu',
+  'Swish',
+  'Mish',
+  'Erf',
+  'Flatten',
+  'Reshape',
+  'Transpose',
+  'Squeeze',
+  'Unsqueeze',
+  'Identity',
+  'Dropout',
+  'Expand',
+  'Slice',
+  'Split',
+  'Pad',
+  'Tile',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Sum',
+  'Max',
+  'Min',
+  'Sqrt',
+  'Pow',
+  'Neg',
+  'Abs',
+  'Exp',
+  'Log',
+  'Reciprocal',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'GlobalMaxPool',
+  'Concat',
+  'BatchNormalization',
+  'LRN',
+  'ReduceMean',
+  'Shape',
+  'Size',
+  'Gather',
+  'Constant',
+  'ConstantOfShape',
+  'Cast',
+  'Range',
+  'Equal',
+  'Where',
+  'Floor',
+  'Ceil',
+  'Round',
+  'Resize',
+  'Upsample',
+  'DepthToSpace',
+  'SpaceToDepth',
+  'QuantizeLinear',
+  'DequantizeLinear', // an exported QDQ model evaluated as a model
 ]);
 
 /** Ops whose outputs are never float activations (shape arithmetic, indices). */
-const NON_FLOAT_PRODUCERS = new Set(['Shape', 'Size', 'NonZero', 'ArgMax', 'ArgMin', 'Range', 'Equal', 'Less', 'Greater', 'Not', 'And', 'Or']);
+const NON_FLOAT_PRODUCERS = new Set([
+  'Shape',
+  'Size',
+  'NonZero',
+  'ArgMax',
+  'ArgMin',
+  'Range',
+  'Equal',
+  'Less',
+  'Greater',
+  'Not',
+  'And',
+  'Or',
+]);
 
 const FLOAT_TYPES = new Set([1, 10, 11, 16]); // float, float16, double, bfloat16
 
@@ -69,7 +142,8 @@ const FLOAT_TYPES = new Set([1, 10, 11, 16]); // float, float16, double, bfloat1
  */
 function activationTensors(g: Graph): Set<string> {
   const act = new Set<string>();
-  for (const v of g.inputs) if (v.dtype === 'float32' || v.dtype === 'float16' || v.dtype === 'float64') act.add(v.name);
+  for (const v of g.inputs)
+    if (v.dtype === 'float32' || v.dtype === 'float16' || v.dtype === 'float64') act.add(v.name);
   for (const n of g.nodes) {
     if (NON_FLOAT_PRODUCERS.has(n.opType)) continue;
     if (n.opType === 'Cast' && !FLOAT_TYPES.has(n.attrs.to as number)) continue;
@@ -96,7 +170,11 @@ export function findQuantPoints(g: Graph, rules: PlacementRules): QuantPoints {
   const add = (t: string, consumer: string | null, rule: keyof PlacementRules, reason: string) => {
     if (!isAct(t)) return;
     let p = points.get(t);
-    if (!p) points.set(t, (p = { tensor: t, consumers: [], reasons: [], rules: [], firstLayerInput: false, lastLayerInput: false }));
+    if (!p)
+      points.set(
+        t,
+        (p = { tensor: t, consumers: [], reasons: [], rules: [], firstLayerInput: false, lastLayerInput: false }),
+      );
     if (consumer && !p.consumers.includes(consumer)) p.consumers.push(consumer);
     if (!p.reasons.includes(reason)) p.reasons.push(reason);
     if (!p.rules.includes(rule)) p.rules.push(rule);
@@ -151,7 +229,10 @@ export function findQuantPoints(g: Graph, rules: PlacementRules): QuantPoints {
     } else if (op === 'Add' && rules.add) {
       quantized = true;
       for (const t of n.inputs) add(t, n.name, 'add', 'Add input');
-    } else if ((op === 'MaxPool' || op === 'AveragePool' || op === 'GlobalAveragePool' || op === 'GlobalMaxPool') && rules.pool) {
+    } else if (
+      (op === 'MaxPool' || op === 'AveragePool' || op === 'GlobalAveragePool' || op === 'GlobalMaxPool') &&
+      rules.pool
+    ) {
       quantized = true;
       add(n.inputs[0], n.name, 'pool', `${op} input`);
     } else if (op === 'Concat' && rules.concat) {

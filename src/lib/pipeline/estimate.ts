@@ -44,7 +44,13 @@ export const ESTIMATE_BATCH = 8;
 export type EstimateCache = Map<string, PreparedGroup>;
 
 /** What the cached statistics depend on: model, data split, fold setting, and whether histograms were collected. */
-export function estimateKey(modelId: string, dataset: string, cfg: ExperimentConfig, images: number, histogram: boolean): string {
+export function estimateKey(
+  modelId: string,
+  dataset: string,
+  cfg: ExperimentConfig,
+  images: number,
+  histogram: boolean,
+): string {
   return JSON.stringify([modelId, dataset, cfg.foldBn, !!cfg.cle, cfg.calib, cfg.seed, images, histogram]);
 }
 
@@ -55,7 +61,10 @@ const parsed = new WeakMap<Uint8Array, Graph>();
  * latest estimate and the one before it (so going back to the previous settings, or changing
  * only activation settings or one layer's bits, re-quantizes nothing or one layer).
  */
-const weightMemo = new WeakMap<PreparedGroup, { latest: Map<string, WeightQuant>; previous: Map<string, WeightQuant> }>();
+const weightMemo = new WeakMap<
+  PreparedGroup,
+  { latest: Map<string, WeightQuant>; previous: Map<string, WeightQuant> }
+>();
 
 /** Weights quantized between two yields of prepareEstimate (about 20–60 ms of work). */
 const PREPARE_CHUNK = 200_000;
@@ -65,7 +74,11 @@ const PREPARE_CHUNK = 200_000;
  * the layers are quantized in chunks of about PREPARE_CHUNK values and `between` is awaited
  * after each (it yields to other messages, and throws to stop: then nothing is remembered).
  */
-async function memoWeights(group: PreparedGroup, cfg: ExperimentConfig, between?: () => Promise<void>): Promise<WeightQuant[]> {
+async function memoWeights(
+  group: PreparedGroup,
+  cfg: ExperimentConfig,
+  between?: () => Promise<void>,
+): Promise<WeightQuant[]> {
   let m = weightMemo.get(group);
   if (!m) weightMemo.set(group, (m = { latest: new Map(), previous: new Map() }));
   const known = new Map([...m.previous, ...m.latest]);
@@ -81,7 +94,7 @@ async function memoWeights(group: PreparedGroup, cfg: ExperimentConfig, between?
   };
   const all = group.points.weights;
   const weights: WeightQuant[] = [];
-  for (let i = 0; i < all.length; ) {
+  for (let i = 0; i < all.length;) {
     let j = i;
     let size = 0;
     do size += group.graph.initializers.get(all[j++].initializer)?.data.length ?? 0;
@@ -124,7 +137,13 @@ const ALL_PLACEMENT = { conv: true, gemm: true, add: true, pool: true, concat: t
  * come from the crop cache), FP32 outputs and calibration statistics are not recomputed.
  * Undefined when the stored record does not fit these images (then the caller prepares anew).
  */
-async function rebuildGroup(base: Graph, cfg: ExperimentConfig, inputs: RunInputs, stored: StoredGroupStats, signal?: AbortSignal): Promise<PreparedGroup | undefined> {
+async function rebuildGroup(
+  base: Graph,
+  cfg: ExperimentConfig,
+  inputs: RunInputs,
+  stored: StoredGroupStats,
+  signal?: AbortSignal,
+): Promise<PreparedGroup | undefined> {
   // a transform stage (cross-layer equalization) changes the graph the statistics belong to
   if (cfg.cle) return undefined;
   const graph = cfg.foldBn ? foldBatchNorm(base).graph : base;
@@ -132,7 +151,19 @@ async function rebuildGroup(base: Graph, cfg: ExperimentConfig, inputs: RunInput
   const { calibCrops, evalCrops, evalLabels } = await loadSplitCrops(inputs, cfg, { signal });
   const stats = new Map(stored.stats);
   if (evalCrops.length !== stored.fp32.n || points.activations.some((p) => !stats.has(p.tensor))) return undefined;
-  return { graph, points, calibCrops, evalCrops, evalLabels, skipped: stored.skipped, fp32: stored.fp32, stats, seconds: 0, uncorrected: new Map(), stageShared: new Map() };
+  return {
+    graph,
+    points,
+    calibCrops,
+    evalCrops,
+    evalLabels,
+    skipped: stored.skipped,
+    fp32: stored.fp32,
+    stats,
+    seconds: 0,
+    uncorrected: new Map(),
+    stageShared: new Map(),
+  };
 }
 
 /** The keys of the prepared groups that can serve `cfg` (with histograms first). */
@@ -150,10 +181,17 @@ function groupKeys(cfg: ExperimentConfig, dataset: string, images: number): stri
  * change waits for one chunk, not for all the weights) and throws CANCELLED when `signal`
  * aborts (a newer change), remembering nothing then.
  */
-export async function prepareEstimate(cfg: ExperimentConfig, dataset: string, cache: EstimateCache, opts: { images?: number; signal?: AbortSignal } = {}): Promise<boolean> {
+export async function prepareEstimate(
+  cfg: ExperimentConfig,
+  dataset: string,
+  cache: EstimateCache,
+  opts: { images?: number; signal?: AbortSignal } = {},
+): Promise<boolean> {
   const images = Math.min(opts.images ?? ESTIMATE_IMAGES, cfg.eval);
   if (!Number.isInteger(images) || images < 1) return false;
-  const group = groupKeys(cfg, dataset, images).map((k) => cache.get(k)).find((g) => g !== undefined);
+  const group = groupKeys(cfg, dataset, images)
+    .map((k) => cache.get(k))
+    .find((g) => g !== undefined);
   if (!group) return false;
   const between = async () => {
     await yieldMacrotask();
@@ -177,7 +215,8 @@ export async function estimateAccuracy(
 ): Promise<AccuracyEstimate> {
   const t0 = performance.now();
   const images = Math.min(opts.images ?? ESTIMATE_IMAGES, cfg.eval);
-  if (!Number.isInteger(images) || images < 1) throw new QpError('ARG_INVALID', `The estimate needs a whole number of images from 1 up, got ${images}.`);
+  if (!Number.isInteger(images) || images < 1)
+    throw new QpError('ARG_INVALID', `The estimate needs a whole number of images from 1 up, got ${images}.`);
   let base = parsed.get(rawInputs.modelBytes);
   if (!base) parsed.set(rawInputs.modelBytes, (base = parseModel(rawInputs.modelBytes)));
   const { inputs, tuning } = resolveModelInput(base, rawInputs, DEFAULT_TUNING);
@@ -202,7 +241,9 @@ export async function estimateAccuracy(
     const key = estimateKey(cfg.model, rawInputs.dataset.name, cfg, images, needs.histogram);
     cache.set(key, group);
     // kept for the next visit; a full quota only costs that
-    await opts.store?.save({ key, stats: [...group.stats], fp32: group.fp32, skipped: group.skipped }).catch(() => undefined);
+    await opts.store
+      ?.save({ key, stats: [...group.stats], fp32: group.fp32, skipped: group.skipped })
+      .catch(() => undefined);
     while (cache.size > (opts.maxCached ?? 2)) cache.delete(cache.keys().next().value!);
   }
   const tWeights = performance.now();
@@ -222,7 +263,10 @@ export async function estimateAccuracy(
   };
   // a fresh map: the estimate must not reuse an evaluation of another image count
   const evalTuning = { ...tuning, evalBatch: Math.min(tuning.evalBatch, ESTIMATE_BATCH) };
-  const r = await runConfig(engine, { ...group, uncorrected: new Map() }, sub, inputs, weights, { signal: opts.signal, tuning: evalTuning });
+  const r = await runConfig(engine, { ...group, uncorrected: new Map() }, sub, inputs, weights, {
+    signal: opts.signal,
+    tuning: evalTuning,
+  });
   const tEnd = performance.now();
   const n = group.evalCrops.length;
   const hits = Math.round(r.quant.top1 * n);
@@ -238,6 +282,11 @@ export async function estimateAccuracy(
     statsCached,
     ...(cfg.ptq !== 'none' ? { ptqSkipped: cfg.ptq } : {}),
     seconds: (tEnd - t0) / 1000,
-    split: { statistics: (tWeights - t0) / 1000, weights: (tBuild - tWeights) / 1000, build: ((tEval ?? tBuild) - tBuild) / 1000, evaluate: (tEnd - (tEval ?? tBuild)) / 1000 },
+    split: {
+      statistics: (tWeights - t0) / 1000,
+      weights: (tBuild - tWeights) / 1000,
+      build: ((tEval ?? tBuild) - tBuild) / 1000,
+      evaluate: (tEnd - (tEval ?? tBuild)) / 1000,
+    },
   };
 }

@@ -20,7 +20,13 @@ import type { Engine } from '../engine/types.ts';
 import type { ExperimentConfig } from '../protocol/config.ts';
 import type { WeightQuant } from '../experiment/quantize.ts';
 
-export { DEFAULT_TUNING, resolveModelInput, type PipelineTuning, type PreparedGroup, type PipelineOptions } from '../experiment/run.ts';
+export {
+  DEFAULT_TUNING,
+  resolveModelInput,
+  type PipelineTuning,
+  type PreparedGroup,
+  type PipelineOptions,
+} from '../experiment/run.ts';
 
 /** Every stage this build knows, in the order they run. */
 export const DEFAULT_STAGES: PipelineStages = { ...ANALYSIS_STAGES, ...PTQ_STAGES };
@@ -28,7 +34,8 @@ export const DEFAULT_STAGES: PipelineStages = { ...ANALYSIS_STAGES, ...PTQ_STAGE
 const withStages = <T extends PipelineOptions>(opts: T): T => ({ ...opts, stages: opts.stages ?? DEFAULT_STAGES });
 
 /** Runs every config (see experiment/run.ts runPipeline) with fixes and analysis available. */
-export const runExperiments: RunExperiments = (configs, inputs, opts = {}) => runPipeline(configs, inputs, withStages(opts));
+export const runExperiments: RunExperiments = (configs, inputs, opts = {}) =>
+  runPipeline(configs, inputs, withStages(opts));
 
 /** runConfig of experiment/run.ts with the default stages. */
 export function runConfig(
@@ -43,11 +50,15 @@ export function runConfig(
 }
 
 /** prepareGroup of experiment/run.ts with the default stages (cross-layer equalization). */
-export function prepareGroup(...[base, configs, inputs, opts]: Parameters<typeof prepareGroupWith>): ReturnType<typeof prepareGroupWith> {
+export function prepareGroup(
+  ...[base, configs, inputs, opts]: Parameters<typeof prepareGroupWith>
+): ReturnType<typeof prepareGroupWith> {
   return prepareGroupWith(base, configs, inputs, withStages(opts));
 }
 
 /** configWeights of experiment/run.ts with the default stages (AdaRound, GPTQ). */
-export function configWeights(...[engine, group, cfg, inputs, opts]: Parameters<typeof configWeightsWith>): ReturnType<typeof configWeightsWith> {
+export function configWeights(
+  ...[engine, group, cfg, inputs, opts]: Parameters<typeof configWeightsWith>
+): ReturnType<typeof configWeightsWith> {
   return configWeightsWith(engine, group, cfg, inputs, withStages(opts));
 }

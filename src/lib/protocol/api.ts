@@ -158,13 +158,22 @@ export interface QuantApi {
    * Runs configs on the loaded model and dataset; stores each result by config hash.
    * With `opts.analyze` each result carries `layers` and `analysis`.
    */
-  run(configs: ExperimentConfig[], engine: EnginePref, onProgress?: (p: Progress) => void, opts?: RunRequestOptions): Promise<Result<RunOutcome>>;
+  run(
+    configs: ExperimentConfig[],
+    engine: EnginePref,
+    onProgress?: (p: Progress) => void,
+    opts?: RunRequestOptions,
+  ): Promise<Result<RunOutcome>>;
   /**
    * Histogram data of one layer of the last analysed run (one config, this worker's
    * lifetime). ARG_INVALID when `configHash` is not that run (e.g. a stored result from
    * an earlier visit, or another run came since): run the analysis again.
    */
-  layerDetail(configHash: string, layer: string, opts?: { bins?: number; sampleImages?: number }): Promise<Result<LayerDetailView>>;
+  layerDetail(
+    configHash: string,
+    layer: string,
+    opts?: { bins?: number; sampleImages?: number },
+  ): Promise<Result<LayerDetailView>>;
   /**
    * The deployable export (QDQ ONNX + range files, zipped) of a result computed by this
    * worker since the page loaded (its last run). ARG_INVALID for other results: run them again.

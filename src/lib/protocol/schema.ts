@@ -17,7 +17,16 @@
  */
 import type { ExperimentConfig, PlacementRules, PresetFields } from './config.ts';
 import { formatLayerBits, parseLayerBits } from './layer-bits.ts';
-import { ACTIVATION_SIGNS, BACKEND_NAMES, BIT_RANGE, DEFAULT_PTQ_ITERS, GRANULARITIES, OBSERVER_NAMES, PTQ_INPUTS, PTQ_METHODS } from './names.ts';
+import {
+  ACTIVATION_SIGNS,
+  BACKEND_NAMES,
+  BIT_RANGE,
+  DEFAULT_PTQ_ITERS,
+  GRANULARITIES,
+  OBSERVER_NAMES,
+  PTQ_INPUTS,
+  PTQ_METHODS,
+} from './names.ts';
 
 export type FieldKind =
   | { kind: 'bool' }
@@ -103,12 +112,30 @@ function entry(e: Entry): ConfigField {
 }
 
 const PLACEMENT_HELP: Record<keyof PlacementRules, [string, string]> = {
-  conv: ['Conv inputs', 'Quantize the input of every convolution (including depthwise ones). Every backend does this: it is what makes the convolution itself run on integers.'],
-  gemm: ['Gemm / MatMul inputs', 'Quantize the input of the fully connected classifier. Turning it off keeps the last layer\'s input in float, which usually recovers a little accuracy.'],
-  add: ['Add inputs', 'Quantize both inputs of residual additions. Backends that add in integers need it; each extra quantizer adds rounding error where two branches join.'],
-  pool: ['Pooling inputs', 'Quantize the inputs of max, average and global average pooling, as backends that pool in integers do.'],
-  concat: ['Concat inputs', 'Quantize the inputs of concatenations, so all joined tensors share one scale (FBGEMM, Vitis, Tengine).'],
-  modelInput: ['Model input', 'Quantize the image fed to the network itself, even where no quantized operation reads it directly (OpenVINO and Vitis do this).'],
+  conv: [
+    'Conv inputs',
+    'Quantize the input of every convolution (including depthwise ones). Every backend does this: it is what makes the convolution itself run on integers.',
+  ],
+  gemm: [
+    'Gemm / MatMul inputs',
+    "Quantize the input of the fully connected classifier. Turning it off keeps the last layer's input in float, which usually recovers a little accuracy.",
+  ],
+  add: [
+    'Add inputs',
+    'Quantize both inputs of residual additions. Backends that add in integers need it; each extra quantizer adds rounding error where two branches join.',
+  ],
+  pool: [
+    'Pooling inputs',
+    'Quantize the inputs of max, average and global average pooling, as backends that pool in integers do.',
+  ],
+  concat: [
+    'Concat inputs',
+    'Quantize the inputs of concatenations, so all joined tensors share one scale (FBGEMM, Vitis, Tengine).',
+  ],
+  modelInput: [
+    'Model input',
+    'Quantize the image fed to the network itself, even where no quantized operation reads it directly (OpenVINO and Vitis do this).',
+  ],
 };
 
 const PLACEMENT_FLAG: Record<keyof PlacementRules, string> = {
@@ -129,7 +156,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     cli: { flag: 'backend', arg: 'NAME[,NAME…]', role: 'value' },
     label: 'Backend preset',
     group: 'backend',
-    help: 'The hardware or runtime the model is meant to run on. Each backend fixes a quantization scheme (bits, symmetry, granularity, observers) and where fake-quantizers go, following MQBench\'s prepare_by_platform (BackendType). Changing it resets every preset field; editing a preset field afterwards marks it as a custom override.',
+    help: "The hardware or runtime the model is meant to run on. Each backend fixes a quantization scheme (bits, symmetry, granularity, observers) and where fake-quantizers go, following MQBench's prepare_by_platform (BackendType). Changing it resets every preset field; editing a preset field afterwards marks it as a custom override.",
   }),
   entry({
     name: 'model',
@@ -321,7 +348,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     cli: { flag: 'bias-correction', arg: '1|0', role: 'value' },
     label: 'Bias correction',
     group: 'model',
-    help: 'After calibration, shift each layer\'s bias so the mean of its quantized output matches the float model on the calibration images (Nagel et al., data-free quantization; MQBench: bias correction). Cheap, and it often recovers accuracy lost to a systematic rounding shift.',
+    help: "After calibration, shift each layer's bias so the mean of its quantized output matches the float model on the calibration images (Nagel et al., data-free quantization; MQBench: bias correction). Cheap, and it often recovers accuracy lost to a systematic rounding shift.",
   }),
   entry({
     name: 'bnReestimate',
@@ -380,7 +407,11 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   }),
   entry({
     name: 'ptqInputs',
-    type: { kind: 'enum', values: PTQ_INPUTS, labels: { 'quantized-prefix': 'quantized model (MQBench)', fp32: 'FP32 model' } },
+    type: {
+      kind: 'enum',
+      values: PTQ_INPUTS,
+      labels: { 'quantized-prefix': 'quantized model (MQBench)', fp32: 'FP32 model' },
+    },
     default: 'quantized-prefix',
     cli: { flag: 'ptq-inputs', arg: PTQ_INPUTS.join('|'), role: 'value' },
     label: 'Rounding inputs (AdaRound, GPTQ)',
@@ -442,9 +473,18 @@ export function inDomain(t: FieldKind, v: unknown): boolean {
       return typeof v === 'string' && v.length > 0 && v.length <= t.maxLength;
     case 'bitsMap':
       return (
-        !!v && typeof v === 'object' && !Array.isArray(v) &&
+        !!v &&
+        typeof v === 'object' &&
+        !Array.isArray(v) &&
         Object.entries(v as Record<string, unknown>).every(
-          ([k, b]) => k.length > 0 && k.length <= 200 && !/[=,:\s]/.test(k) && typeof b === 'number' && Number.isInteger(b) && b >= t.min && b <= t.max,
+          ([k, b]) =>
+            k.length > 0 &&
+            k.length <= 200 &&
+            !/[=,:\s]/.test(k) &&
+            typeof b === 'number' &&
+            Number.isInteger(b) &&
+            b >= t.min &&
+            b <= t.max,
         )
       );
   }
@@ -493,7 +533,10 @@ export function describeDomain(t: FieldKind, bool = 'true or false'): string {
  * The object configHash is taken over: the config with every field introduced after
  * revision 1 left out while it equals its declared neutral value (see the header).
  */
-export function hashedForm(c: ExperimentConfig, fields: readonly ConfigField[] = CONFIG_FIELDS): Record<string, unknown> {
+export function hashedForm(
+  c: ExperimentConfig,
+  fields: readonly ConfigField[] = CONFIG_FIELDS,
+): Record<string, unknown> {
   let out = { ...c, placement: { ...c.placement } } as Record<string, unknown> & { placement: Record<string, unknown> };
   for (const f of fields) {
     if (f.since <= 1 || f.neutral === undefined) continue;

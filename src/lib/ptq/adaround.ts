@@ -74,9 +74,15 @@ export function jsGramProduct(p: LayerProblem): GramProduct {
       const end = (g + 1) * per;
       let r = g * per;
       for (; r + 4 <= end; r += 4) {
-        const o0 = r * K, o1 = o0 + K, o2 = o1 + K, o3 = o2 + K;
+        const o0 = r * K,
+          o1 = o0 + K,
+          o2 = o1 + K,
+          o3 = o2 + K;
         for (let a = 0; a < K; a++) {
-          const d0 = d[o0 + a], d1 = d[o1 + a], d2 = d[o2 + a], d3 = d[o3 + a];
+          const d0 = d[o0 + a],
+            d1 = d[o1 + a],
+            d2 = d[o2 + a],
+            d3 = d[o3 + a];
           if (d0 === 0 && d1 === 0 && d2 === 0 && d3 === 0) continue;
           const ga = go + a * K;
           for (let c = 0; c < K; c++) {
@@ -101,7 +107,9 @@ export function jsGramProduct(p: LayerProblem): GramProduct {
   };
 }
 
-const B1 = 0.9, B2 = 0.999, EPS = 1e-8;
+const B1 = 0.9,
+  B2 = 0.999,
+  EPS = 1e-8;
 
 /** One layer's optimisation state: V, Adam moments and the buffers of a step. */
 class Stepper {
@@ -126,7 +134,10 @@ class Stepper {
   readonly norm: number;
   readonly target: Float64Array;
 
-  constructor(readonly p: LayerProblem, readonly opts: AdaRoundOptions) {
+  constructor(
+    readonly p: LayerProblem,
+    readonly opts: AdaRoundOptions,
+  ) {
     const { rows, cols: K } = p;
     const n = (this.n = p.w.length);
     this.lambda = opts.lambda ?? 0.01;

@@ -83,7 +83,11 @@ export function nodePositions(g: Graph): Map<string, number> {
  * The latest cut at or before `position` (the node that must still run) that `usable`
  * accepts, or undefined when there is none.
  */
-export function latestCut(cuts: readonly Cut[], position: number, usable: (c: Cut) => boolean = () => true): Cut | undefined {
+export function latestCut(
+  cuts: readonly Cut[],
+  position: number,
+  usable: (c: Cut) => boolean = () => true,
+): Cut | undefined {
   let best: Cut | undefined;
   for (const c of cuts) if (c.gap <= position && usable(c)) best = c;
   return best;

@@ -109,7 +109,9 @@ function im2colView(b: Builder, node: Node, l: GramLayout, input: string, tag: s
   const t = (s: string) => names.take(`${tag}/${s}`);
   if (l.point.opType !== 'Conv') {
     const view = t('view');
-    added.push(makeNode('Reshape', [input, b.int64(`${tag}/view_shape`, [-1, l.cols])], [view], {}, { name: t('Reshape') }));
+    added.push(
+      makeNode('Reshape', [input, b.int64(`${tag}/view_shape`, [-1, l.cols])], [view], {}, { name: t('Reshape') }),
+    );
     return view;
   }
   const w = out.initializers.get(l.point.initializer)!;
@@ -118,7 +120,11 @@ function im2colView(b: Builder, node: Node, l: GramLayout, input: string, tag: s
   const taps = kh * kw;
   const strides = (node.attrs.strides as number[] | undefined) ?? [1, 1];
   const pads = (node.attrs.pads as number[] | undefined) ?? [0, 0, 0, 0];
-  const plain = taps === 1 && strides.every((s) => s === 1) && pads.every((p) => p === 0) && (node.attrs.auto_pad ?? 'NOTSET') === 'NOTSET';
+  const plain =
+    taps === 1 &&
+    strides.every((s) => s === 1) &&
+    pads.every((p) => p === 0) &&
+    (node.attrs.auto_pad ?? 'NOTSET') === 'NOTSET';
   let cols = input;
   if (!plain) {
     const kernel = new Float32Array(cin * taps * taps);
@@ -137,7 +143,15 @@ function im2colView(b: Builder, node: Node, l: GramLayout, input: string, tag: s
   const chw = t('cnhw');
   added.push(makeNode('Transpose', [cols], [chw], { perm: [1, 0, 2, 3] }, { name: t('Transpose') }));
   const view = t('view');
-  added.push(makeNode('Reshape', [chw, b.int64(`${tag}/view_shape`, [l.groups, l.cols, -1])], [view], {}, { name: t('Reshape') }));
+  added.push(
+    makeNode(
+      'Reshape',
+      [chw, b.int64(`${tag}/view_shape`, [l.groups, l.cols, -1])],
+      [view],
+      {},
+      { name: t('Reshape') },
+    ),
+  );
   return view;
 }
 
@@ -156,7 +170,15 @@ function product(b: Builder, l: GramLayout, va: string, vb: string, tag: string)
     added.push(makeNode('Transpose', [va], [vaT], { perm: [1, 0] }, { name: t('Transpose') }));
     const g2 = t('gram2d');
     added.push(makeNode('MatMul', [vaT, vb], [g2], {}, { name: t('MatMul') }));
-    added.push(makeNode('Reshape', [g2, b.int64(`${tag}/gram_shape`, [1, l.cols, l.cols])], [res], {}, { name: t('ReshapeGram') }));
+    added.push(
+      makeNode(
+        'Reshape',
+        [g2, b.int64(`${tag}/gram_shape`, [1, l.cols, l.cols])],
+        [res],
+        {},
+        { name: t('ReshapeGram') },
+      ),
+    );
   }
   b.out.outputs.push({ name: res, dtype: 'float32', shape: [l.groups, l.cols, l.cols] });
   return res;
@@ -202,13 +224,23 @@ export const QUANT_PREFIX = 'q::';
  * G̃ = X̃X̃ᵀ (`gram`), and the cross term XX̃ᵀ (`cross`): what ‖WX − W̃X̃‖² needs (inputs from
  * the quantized prefix, targets from FP32, as MQBench). Both graphs need the same opset.
  */
-export function buildCrossGramGraph(fp: Graph, quant: Graph, layouts: GramLayout[]): { graph: Graph; outputs: CrossGramOutputs[] } {
-  if (fp.opset !== quant.opset) throw new QpError('INTERNAL', `Merging graphs of opsets ${fp.opset} and ${quant.opset}.`);
+export function buildCrossGramGraph(
+  fp: Graph,
+  quant: Graph,
+  layouts: GramLayout[],
+): { graph: Graph; outputs: CrossGramOutputs[] } {
+  if (fp.opset !== quant.opset)
+    throw new QpError('INTERNAL', `Merging graphs of opsets ${fp.opset} and ${quant.opset}.`);
   const b = builder(fp);
   const inputs = new Set(quant.inputs.map((v) => v.name));
   const rn = (t: string) => (t === '' || inputs.has(t) ? t : QUANT_PREFIX + t);
   for (const [k, t] of quant.initializers) b.out.initializers.set(rn(k), { ...t, name: rn(k) });
-  const quantNodes = quant.nodes.map((n) => ({ ...n, name: QUANT_PREFIX + n.name, inputs: n.inputs.map(rn), outputs: n.outputs.map(rn) }));
+  const quantNodes = quant.nodes.map((n) => ({
+    ...n,
+    name: QUANT_PREFIX + n.name,
+    inputs: n.inputs.map(rn),
+    outputs: n.outputs.map(rn),
+  }));
   b.out.nodes.push(...quantNodes);
   for (const [k, v] of quant.valueInfo) b.out.valueInfo.set(rn(k), { ...v, name: rn(k) });
   const fpNodes = new Map(b.out.nodes.map((n) => [n.name, n]));
@@ -220,7 +252,12 @@ export function buildCrossGramGraph(fp: Graph, quant: Graph, layouts: GramLayout
     if (!qNode) throw new QpError('INTERNAL', `The quantized model has no layer ${l.point.node}.`);
     const vx = im2colView(b, node, l, l.input, `${tag}/fp`);
     const vq = im2colView(b, qNode, l, qNode.inputs[0], `${tag}/q`);
-    outputs.push({ layout: l, gram: product(b, l, vq, vq, `${tag}/qq`), cross: product(b, l, vx, vq, `${tag}/xq`), shape: shapeOutput(b, vq, tag) });
+    outputs.push({
+      layout: l,
+      gram: product(b, l, vq, vq, `${tag}/qq`),
+      cross: product(b, l, vx, vq, `${tag}/xq`),
+      shape: shapeOutput(b, vq, tag),
+    });
   }
   b.out.nodes.push(...b.added);
   return { graph: b.out, outputs };

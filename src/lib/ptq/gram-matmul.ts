@@ -26,8 +26,16 @@ function matmulGraph(p: LayerProblem): Graph {
     initializers: new Map([['g', makeTensor('g', [K, K], Float32Array.from(p.gram.subarray(0, K * K)))]]),
     valueInfo: new Map(),
     meta: {
-      irVersion: 8, producerName: 'quantization-playground', producerVersion: '', domain: '', modelVersion: 0, docString: '',
-      opsetImports: [], metadataProps: [], graphName: 'gram-product', graphDocString: '',
+      irVersion: 8,
+      producerName: 'quantization-playground',
+      producerVersion: '',
+      domain: '',
+      modelVersion: 0,
+      docString: '',
+      opsetImports: [],
+      metadataProps: [],
+      graphName: 'gram-product',
+      graphDocString: '',
     },
   };
 }
@@ -36,8 +44,12 @@ function matmulGraph(p: LayerProblem): Graph {
  * The product for one layer and a release function. Uses the engine when the layer is
  * ungrouped with K ≥ ENGINE_MIN_COLS, TypeScript otherwise.
  */
-export async function gramProduct(engine: Engine | undefined, p: LayerProblem): Promise<{ product: GramProduct; release: () => Promise<void> }> {
-  if (!engine || p.groups !== 1 || p.cols < ENGINE_MIN_COLS) return { product: jsGramProduct(p), release: async () => {} };
+export async function gramProduct(
+  engine: Engine | undefined,
+  p: LayerProblem,
+): Promise<{ product: GramProduct; release: () => Promise<void> }> {
+  if (!engine || p.groups !== 1 || p.cols < ENGINE_MIN_COLS)
+    return { product: jsGramProduct(p), release: async () => {} };
   const session = await engine.createSession(serializeModel(matmulGraph(p)));
   const input = new Float32Array(p.rows * p.cols);
   const dims = [p.rows, p.cols];

@@ -11,7 +11,8 @@ export function cholesky(a: Float64Array, n: number): Float64Array {
     const rj = j * n;
     let s = a[rj + j];
     for (let k = 0; k < j; k++) s -= a[rj + k] * a[rj + k];
-    if (!(s > 0)) throw new QpError('INTERNAL', `The Hessian is not positive definite at column ${j}; raise the damping.`);
+    if (!(s > 0))
+      throw new QpError('INTERNAL', `The Hessian is not positive definite at column ${j}; raise the damping.`);
     const l = Math.sqrt(s);
     a[rj + j] = l;
     for (let i = j + 1; i < n; i++) {

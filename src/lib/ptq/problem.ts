@@ -123,7 +123,10 @@ export function layerProblem(
     throw new QpError('INTERNAL', `A weight with output axis ${axis} and ${dims.length} dims cannot be reconstructed.`);
   }
   if (gram.length !== groups * cols * cols || rows % groups !== 0) {
-    throw new QpError('INTERNAL', `Gram matrix of ${gram.length} values does not fit a weight of ${rows}×${cols} in ${groups} groups.`);
+    throw new QpError(
+      'INTERNAL',
+      `Gram matrix of ${gram.length} values does not fit a weight of ${rows}×${cols} in ${groups} groups.`,
+    );
   }
   const w = new Float64Array(data.length);
   if (axis === 0) w.set(data);

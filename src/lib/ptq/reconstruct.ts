@@ -21,9 +21,25 @@ import type { QuantPoints } from '../onnx/placement.ts';
 import { adaroundWith } from './adaround.ts';
 import { gramProduct } from './gram-matmul.ts';
 import { gptq } from './gptq.ts';
-import { buildCrossGramGraph, buildGramGraph, gramLayout, planGramChunks, positionsOf, QUANT_PREFIX, type GramLayout } from './gram-graph.ts';
+import {
+  buildCrossGramGraph,
+  buildGramGraph,
+  gramLayout,
+  planGramChunks,
+  positionsOf,
+  QUANT_PREFIX,
+  type GramLayout,
+} from './gram-graph.ts';
 import { cutSegment, latestCut, nodePositions, singleTensorCuts, type Cut } from './cuts.ts';
-import { codesError, codesToInitializer, layerProblem, nearestCodes, outputEnergy, targetWeights, type LayerProblem } from './problem.ts';
+import {
+  codesError,
+  codesToInitializer,
+  layerProblem,
+  nearestCodes,
+  outputEnergy,
+  targetWeights,
+  type LayerProblem,
+} from './problem.ts';
 import type { PtqLayerReport, PtqReport } from './types.ts';
 import { batches } from '../experiment/batches.ts';
 import type { ActivationQuant, WeightQuant } from '../experiment/quantize.ts';
@@ -61,7 +77,11 @@ export async function collectGrams(
   for (const chunk of chunks) {
     const { graph: gg, outputs } = buildGramGraph(graph, chunk);
     const session = await engine.createSession(serializeModel(gg));
-    const acc = outputs.map((o) => ({ o, gram: new Float64Array(o.layout.groups * o.layout.cols * o.layout.cols), positions: 0 }));
+    const acc = outputs.map((o) => ({
+      o,
+      gram: new Float64Array(o.layout.groups * o.layout.cols * o.layout.cols),
+      positions: 0,
+    }));
     try {
       const input = session.inputNames[0];
       const fetches = outputs.flatMap((o) => [o.gram, o.shape]);
@@ -78,7 +98,8 @@ export async function collectGrams(
     } finally {
       await session.release();
     }
-    for (const a of acc) out.set(a.o.layout.point.initializer, { layout: a.o.layout, gram: a.gram, positions: a.positions });
+    for (const a of acc)
+      out.set(a.o.layout.point.initializer, { layout: a.o.layout, gram: a.gram, positions: a.positions });
   }
   return out;
 }
@@ -123,7 +144,15 @@ export async function reconstructWeights(
       continue;
     }
     const init = graph.initializers.get(wq.point.initializer)!;
-    const p = layerProblem(init.data as Float32Array, init.dims, wq.point.axis, lg.layout.groups, lg.gram, lg.positions, wq.qparams);
+    const p = layerProblem(
+      init.data as Float32Array,
+      init.dims,
+      wq.point.axis,
+      lg.layout.groups,
+      lg.gram,
+      lg.positions,
+      wq.qparams,
+    );
     const solved = await solveLayer(opts.engine, p, cfg, wq, t1);
     layers.push(solved.report);
     result.push({ ...wq, values: solved.values });
@@ -131,7 +160,13 @@ export async function reconstructWeights(
   opts.onProgress?.(weights.length, weights.length, '');
   return {
     weights: result,
-    report: { method, ...(method === 'adaround' ? { iters: cfg.ptqIters } : {}), layers, gramSeconds: 0, solveSeconds: (performance.now() - t0) / 1000 },
+    report: {
+      method,
+      ...(method === 'adaround' ? { iters: cfg.ptqIters } : {}),
+      layers,
+      gramSeconds: 0,
+      solveSeconds: (performance.now() - t0) / 1000,
+    },
   };
 }
 
@@ -153,11 +188,26 @@ function bitsOf(wq: WeightQuant): number {
 const EIGHT_BIT = '8-bit layers keep round-to-nearest';
 
 function skippedReport(wq: WeightQuant, skipped: string | undefined): PtqLayerReport {
-  return { node: wq.point.node, initializer: wq.point.initializer, bits: bitsOf(wq), errorBefore: NaN, errorAfter: NaN, flips: 0, seconds: 0, skipped };
+  return {
+    node: wq.point.node,
+    initializer: wq.point.initializer,
+    bits: bitsOf(wq),
+    errorBefore: NaN,
+    errorAfter: NaN,
+    flips: 0,
+    seconds: 0,
+    skipped,
+  };
 }
 
 /** Solves one layer with the config's method; `t1` is when its work began (for the report's seconds). */
-async function solveLayer(engine: Engine | undefined, p: LayerProblem, cfg: ExperimentConfig, wq: WeightQuant, t1: number): Promise<{ report: PtqLayerReport; values: Float32Array }> {
+async function solveLayer(
+  engine: Engine | undefined,
+  p: LayerProblem,
+  cfg: ExperimentConfig,
+  wq: WeightQuant,
+  t1: number,
+): Promise<{ report: PtqLayerReport; values: Float32Array }> {
   const rtn = nearestCodes(p);
   const codes = cfg.ptq === 'adaround' ? await solveAdaRound(engine, p, cfg.ptqIters) : gptq(p);
   const energy = outputEnergy(p) || 1;
@@ -165,7 +215,9 @@ async function solveLayer(engine: Engine | undefined, p: LayerProblem, cfg: Expe
   for (let k = 0; k < codes.length; k++) if (codes[k] !== rtn[k]) flips++;
   return {
     report: {
-      node: wq.point.node, initializer: wq.point.initializer, bits: bitsOf(wq),
+      node: wq.point.node,
+      initializer: wq.point.initializer,
+      bits: bitsOf(wq),
       errorBefore: codesError(p, rtn) / energy,
       errorAfter: codesError(p, codes) / energy,
       flips: flips / codes.length,
@@ -201,11 +253,21 @@ interface Resume {
 }
 
 /** Floats per image of every cut tensor of both models, from one run on two images. */
-async function cutSizes(engine: Engine, merged: Graph, names: string[], crops: Uint8Array[], spec: PreprocessSpec): Promise<Map<string, number>> {
+async function cutSizes(
+  engine: Engine,
+  merged: Graph,
+  names: string[],
+  crops: Uint8Array[],
+  spec: PreprocessSpec,
+): Promise<Map<string, number>> {
   const sizes = new Map<string, number>();
   if (!names.length) return sizes;
   const probe = cloneGraph(merged, { shareInitializers: true });
-  cutSegment(probe, probe.inputs, names.map((name) => ({ name, dtype: 'float32', shape: null })));
+  cutSegment(
+    probe,
+    probe.inputs,
+    names.map((name) => ({ name, dtype: 'float32', shape: null })),
+  );
   const session = await engine.createSession(serializeModel(probe));
   try {
     const n = Math.min(2, crops.length);
@@ -256,7 +318,10 @@ export async function reconstructFromQuantizedPrefix(
   ensureOpset(fp, 11);
   const actMap = new Map(acts.map((a) => [a.point.tensor, a.qparams]));
   const quantWith = (ws: WeightQuant[]) => {
-    const q = insertFakeQuant(graph, { weights: new Map(ws.map((w) => [w.point.initializer, w.values])), activations: actMap });
+    const q = insertFakeQuant(graph, {
+      weights: new Map(ws.map((w) => [w.point.initializer, w.values])),
+      activations: actMap,
+    });
     ensureOpset(q, 11);
     return q;
   };
@@ -279,12 +344,18 @@ export async function reconstructFromQuantizedPrefix(
   const qName = (t: string) => (quant0.inputs.some((v) => v.name === t) ? t : QUANT_PREFIX + t);
   const budget = (opts.cutCacheBytes ?? CUT_CACHE_BYTES) / 2;
   const fpCuts = budget > 0 && graph.inputs.length === 1 ? singleTensorCuts(fp) : [];
-  const qCuts = budget > 0 && graph.inputs.length === 1 ? singleTensorCuts(quant0).map((c) => ({ ...c, tensor: qName(c.tensor) })) : [];
+  const qCuts =
+    budget > 0 && graph.inputs.length === 1
+      ? singleTensorCuts(quant0).map((c) => ({ ...c, tensor: qName(c.tensor) }))
+      : [];
   const candidates = [...new Set([...fpCuts, ...qCuts].map((c) => c.tensor).filter((t) => t !== inputInfo?.name))];
   const tp = performance.now();
-  const sizes = candidates.length ? await cutSizes(engine, buildCrossGramGraph(fp, quant0, []).graph, candidates, crops, spec) : new Map<string, number>();
+  const sizes = candidates.length
+    ? await cutSizes(engine, buildCrossGramGraph(fp, quant0, []).graph, candidates, crops, spec)
+    : new Map<string, number>();
   gramSeconds += (performance.now() - tp) / 1000;
-  const fits = (c: Cut) => c.tensor !== inputInfo?.name && (sizes.get(c.tensor) ?? Infinity) * crops.length * 4 <= budget;
+  const fits = (c: Cut) =>
+    c.tensor !== inputInfo?.name && (sizes.get(c.tensor) ?? Infinity) * crops.length * 4 <= budget;
   const start = (): Resume => ({ gap: 0, info: inputInfo, values: null });
   let resumeFp = start();
   let resumeQ = start();
@@ -302,7 +373,9 @@ export async function reconstructFromQuantizedPrefix(
     const advFp = nextFp && nextFp.gap > resumeFp.gap ? nextFp : undefined;
     const advQ = nextQ && nextQ.gap > resumeQ.gap ? nextQ : undefined;
     const fetches = [o.gram, o.cross, o.shape, ...(advFp ? [advFp.tensor] : []), ...(advQ ? [advQ.tensor] : [])];
-    const outInfo = fetches.map((name) => merged.outputs.find((v) => v.name === name) ?? { name, dtype: 'float32' as const, shape: null });
+    const outInfo = fetches.map(
+      (name) => merged.outputs.find((v) => v.name === name) ?? { name, dtype: 'float32' as const, shape: null },
+    );
     const ins = resumeFp.info.name === resumeQ.info.name ? [resumeFp.info] : [resumeFp.info, resumeQ.info];
     cutSegment(merged, ins, outInfo);
     const session = await engine.createSession(serializeModel(merged));
@@ -341,7 +414,11 @@ export async function reconstructFromQuantizedPrefix(
     } finally {
       await session.release();
     }
-    const stored = (c: Cut, values: FloatTensor[]): Resume => ({ gap: c.gap, info: { name: c.tensor, dtype: 'float32', shape: [null, ...values[0].dims.slice(1)] }, values });
+    const stored = (c: Cut, values: FloatTensor[]): Resume => ({
+      gap: c.gap,
+      info: { name: c.tensor, dtype: 'float32', shape: [null, ...values[0].dims.slice(1)] },
+      values,
+    });
     if (advFp) resumeFp = stored(advFp, storedFp);
     if (advQ) resumeQ = stored(advQ, storedQ);
     gramSeconds += (performance.now() - tg) / 1000;
@@ -352,7 +429,15 @@ export async function reconstructFromQuantizedPrefix(
     const t1 = performance.now();
     opts.onLayerGrams?.(wq.point.initializer, gram, cross, positions);
     const init = graph.initializers.get(wq.point.initializer)!;
-    const p = layerProblem(init.data as Float32Array, init.dims, wq.point.axis, layout.groups, gram, positions, wq.qparams);
+    const p = layerProblem(
+      init.data as Float32Array,
+      init.dims,
+      wq.point.axis,
+      layout.groups,
+      gram,
+      positions,
+      wq.qparams,
+    );
     p.target = targetWeights(p, cross);
     const solved = await solveLayer(engine, p, cfg, wq, t1);
     layers[index] = solved.report;
@@ -363,8 +448,11 @@ export async function reconstructFromQuantizedPrefix(
   return {
     weights: current,
     report: {
-      method: cfg.ptq, ...(cfg.ptq === 'adaround' ? { iters: cfg.ptqIters } : {}), layers,
-      gramSeconds, solveSeconds: (performance.now() - t0) / 1000 - gramSeconds,
+      method: cfg.ptq,
+      ...(cfg.ptq === 'adaround' ? { iters: cfg.ptqIters } : {}),
+      layers,
+      gramSeconds,
+      solveSeconds: (performance.now() - t0) / 1000 - gramSeconds,
     },
   };
 }

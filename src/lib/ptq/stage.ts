@@ -17,16 +17,29 @@ interface SharedGrams {
   seconds: number;
 }
 
-async function apply(ctx: WeightContext, cfg: ExperimentConfig): Promise<{ weights: WeightQuant[]; report: PtqReport }> {
+async function apply(
+  ctx: WeightContext,
+  cfg: ExperimentConfig,
+): Promise<{ weights: WeightQuant[]; report: PtqReport }> {
   const label = cfg.ptq === 'adaround' ? 'AdaRound' : 'GPTQ';
-  const onLayer = (d: number, t: number, node: string) => ctx.onProgress(d < t ? `${label} layer ${d + 1}/${t}: ${node}` : `${label} done`, d, t);
+  const onLayer = (d: number, t: number, node: string) =>
+    ctx.onProgress(d < t ? `${label} layer ${d + 1}/${t}: ${node}` : `${label} done`, d, t);
   if (cfg.ptqInputs === 'quantized-prefix') {
-    return reconstructFromQuantizedPrefix(ctx.engine, ctx.graph, ctx.weights, ctx.activations, ctx.calibCrops, ctx.spec, cfg, {
-      batchSize: ctx.batchSize,
-      signal: ctx.signal,
-      onGramProgress: (d, t) => ctx.onProgress(`${label}: Gram matrices ${d}/${t}`, d, t),
-      onProgress: onLayer,
-    });
+    return reconstructFromQuantizedPrefix(
+      ctx.engine,
+      ctx.graph,
+      ctx.weights,
+      ctx.activations,
+      ctx.calibCrops,
+      ctx.spec,
+      cfg,
+      {
+        batchSize: ctx.batchSize,
+        signal: ctx.signal,
+        onGramProgress: (d, t) => ctx.onProgress(`${label}: Gram matrices ${d}/${t}`, d, t),
+        onProgress: onLayer,
+      },
+    );
   }
   let grams = ctx.shared.get(GRAMS) as SharedGrams | undefined;
   if (!grams) {
@@ -39,7 +52,11 @@ async function apply(ctx: WeightContext, cfg: ExperimentConfig): Promise<{ weigh
     grams = { byInitializer, seconds: (performance.now() - t0) / 1000 };
     ctx.shared.set(GRAMS, grams);
   }
-  const { weights, report } = await reconstructWeights(ctx.graph, ctx.weights, grams.byInitializer, cfg, { engine: ctx.engine, signal: ctx.signal, onProgress: onLayer });
+  const { weights, report } = await reconstructWeights(ctx.graph, ctx.weights, grams.byInitializer, cfg, {
+    engine: ctx.engine,
+    signal: ctx.signal,
+    onProgress: onLayer,
+  });
   return { weights, report: { ...report, gramSeconds: grams.seconds } };
 }
 

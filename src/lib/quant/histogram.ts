@@ -83,7 +83,8 @@ export function sumHistograms(hists: readonly Float64Array[]): Float64Array {
   if (hists.length === 0) throw new QpError('INTERNAL', 'No histograms to add.');
   const out = new Float64Array(hists[0].length);
   for (const h of hists) {
-    if (h.length !== out.length) throw new QpError('INTERNAL', `Histograms of ${out.length} and ${h.length} bins cannot be added.`);
+    if (h.length !== out.length)
+      throw new QpError('INTERNAL', `Histograms of ${out.length} and ${h.length} bins cannot be added.`);
     for (let i = 0; i < h.length; i++) out[i] += h[i];
   }
   return out;
@@ -198,15 +199,24 @@ export function foldAbsHistogram(
  * the calibration hot path bins a regular sample of each activation (see
  * experiment/calibrate.ts for the measured effect on the chosen ranges). stride 1 = all.
  */
-export function accumulateCountsStrided(data: Float32Array, lo: number, hi: number, counts: Uint32Array, stride: number, offset = 0): number {
-  if (!(stride >= 1) || !Number.isInteger(stride)) throw new QpError('INTERNAL', `A sampling stride must be a positive integer, got ${stride}.`);
+export function accumulateCountsStrided(
+  data: Float32Array,
+  lo: number,
+  hi: number,
+  counts: Uint32Array,
+  stride: number,
+  offset = 0,
+): number {
+  if (!(stride >= 1) || !Number.isInteger(stride))
+    throw new QpError('INTERNAL', `A sampling stride must be a positive integer, got ${stride}.`);
   if (stride === 1 && offset === 0) {
     accumulateCounts(data, lo, hi, counts);
     return data.length;
   }
   const bins = counts.length;
   if (bins === 0) throw new QpError('INTERNAL', 'A histogram needs at least one bin.');
-  if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new QpError('INTERNAL', `A histogram range must be finite, got [${lo}, ${hi}].`);
+  if (!Number.isFinite(lo) || !Number.isFinite(hi))
+    throw new QpError('INTERNAL', `A histogram range must be finite, got [${lo}, ${hi}].`);
   const n = data.length;
   let taken = 0;
   if (!(hi > lo)) {
@@ -232,7 +242,14 @@ export function accumulateCountsStrided(data: Float32Array, lo: number, hi: numb
  * destination range lands in its edge bins; a zero-width source range puts everything in
  * the bin of srcLo. Exact when both ranges and bin counts coincide.
  */
-export function rebinHistogram(src: ArrayLike<number>, srcLo: number, srcHi: number, dst: Float64Array, dstLo: number, dstHi: number): void {
+export function rebinHistogram(
+  src: ArrayLike<number>,
+  srcLo: number,
+  srcHi: number,
+  dst: Float64Array,
+  dstLo: number,
+  dstHi: number,
+): void {
   const B = dst.length;
   const last = B - 1;
   if (B === 0) throw new QpError('INTERNAL', 'A histogram needs at least one bin.');

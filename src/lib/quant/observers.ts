@@ -128,11 +128,20 @@ function asF64(a: ArrayLike<number>): Float64Array {
  * range [lo, hi]: same scale/zero point as computeQParams and the same float32 formula
  * as fakeQuantize. Throws like computeQParams.
  */
-function lpErrorOn(v: Float64Array, w: Float64Array | null, lo: number, hi: number, spec: QuantSpec, p: number): number {
+function lpErrorOn(
+  v: Float64Array,
+  w: Float64Array | null,
+  lo: number,
+  hi: number,
+  spec: QuantSpec,
+  p: number,
+): number {
   const qp = computeQParams({ min: new Float32Array([lo]), max: new Float32Array([hi]) }, spec);
   const s = qp.scale[0];
   const zp = qp.zeroPoint[0];
-  return w ? lpErrorWeighted(v, w, s, qp.qmin - zp, qp.qmax - zp, p) : lpErrorPlain(v, s, qp.qmin - zp, qp.qmax - zp, p);
+  return w
+    ? lpErrorWeighted(v, w, s, qp.qmin - zp, qp.qmax - zp, p)
+    : lpErrorPlain(v, s, qp.qmin - zp, qp.qmax - zp, p);
 }
 
 /**
@@ -398,7 +407,15 @@ function weightMinMax({ lo, hi }: WeightChannel): [number, number] {
 }
 
 function weightMse({ v, lo, hi, spec, o, perChannel }: WeightChannel): [number, number] {
-  return mseSearch(v, null, lo, hi, spec, perChannel ? Math.min(o.mseSteps, MSE_STEPS_PER_CHANNEL) : o.mseSteps, o.mseP);
+  return mseSearch(
+    v,
+    null,
+    lo,
+    hi,
+    spec,
+    perChannel ? Math.min(o.mseSteps, MSE_STEPS_PER_CHANNEL) : o.mseSteps,
+    o.mseP,
+  );
 }
 
 function weightPercentile({ v, o }: WeightChannel): [number, number] {
@@ -516,7 +533,14 @@ function histSample(hist: Float64Array, lo: number, hi: number): { values: Float
   return { values, weights };
 }
 
-function batchMse(b: BatchStats, hist: Float64Array, lo: number, hi: number, spec: QuantSpec, o: ObserverOptions): [number, number] {
+function batchMse(
+  b: BatchStats,
+  hist: Float64Array,
+  lo: number,
+  hi: number,
+  spec: QuantSpec,
+  o: ObserverOptions,
+): [number, number] {
   const { values, weights } = histSample(hist, lo, hi);
   return mseSearch(values, weights, b.min, b.max, spec, o.mseSteps, o.mseP);
 }
@@ -586,7 +610,10 @@ function actMinMax({ gmin, gmax }: ActivationInput): [number, number] {
 }
 
 function actEmaMinMax({ batches, o }: ActivationInput): [number, number] {
-  return ema(batches.map((b) => [b.min, b.max] as [number, number]), o.emaRatio);
+  return ema(
+    batches.map((b) => [b.min, b.max] as [number, number]),
+    o.emaRatio,
+  );
 }
 
 function actMse({ name, stats, batches, gmin, gmax, spec, o }: ActivationInput): [number, number] {
@@ -598,7 +625,10 @@ function actMse({ name, stats, batches, gmin, gmax, spec, o }: ActivationInput):
 
 function actEmaMse({ name, stats, batches, spec, o }: ActivationInput): [number, number] {
   const { lo, hi } = requireHist(stats, name);
-  return ema(batches.map((b) => batchMse(b, b.hist!, lo, hi, spec, o)), o.emaRatio);
+  return ema(
+    batches.map((b) => batchMse(b, b.hist!, lo, hi, spec, o)),
+    o.emaRatio,
+  );
 }
 
 function actPercentile({ name, stats, batches, gmin, gmax, o }: ActivationInput): [number, number] {
@@ -678,7 +708,12 @@ export const OBSERVERS: Readonly<Record<ObserverName, ObserverEntry>> = Object.f
   mse: { name: 'mse', needs: 'histogram', weightRange: weightMse, activationRange: actMse },
   'ema-mse': { name: 'ema-mse', needs: 'histogram', weightRange: weightMse, activationRange: actEmaMse },
   percentile: { name: 'percentile', needs: 'histogram', weightRange: weightPercentile, activationRange: actPercentile },
-  'ema-quantile': { name: 'ema-quantile', needs: 'histogram', weightRange: weightEmaQuantile, activationRange: actEmaQuantile },
+  'ema-quantile': {
+    name: 'ema-quantile',
+    needs: 'histogram',
+    weightRange: weightEmaQuantile,
+    activationRange: actEmaQuantile,
+  },
   clipstd: { name: 'clipstd', needs: 'moments', weightRange: weightClipStd, activationRange: actClipStd },
   kl: { name: 'kl', needs: 'histogram', weightRange: weightKl, activationRange: actKl },
 });
@@ -691,7 +726,10 @@ export function observerEntry(name: ObserverName): ObserverEntry {
 }
 
 /** What the calibration pass must collect so every one of `activationObservers` can run. */
-export function calibrationNeeds(activationObservers: Iterable<ObserverName>): { histogram: boolean; moments: boolean } {
+export function calibrationNeeds(activationObservers: Iterable<ObserverName>): {
+  histogram: boolean;
+  moments: boolean;
+} {
   let histogram = false;
   let moments = false;
   for (const name of activationObservers) {

@@ -135,7 +135,10 @@ export function computeQParams(range: Range, spec: QuantSpec): QParams {
   const { qmin, qmax } = qRange(spec);
   const n = range.min.length;
   if (range.max.length !== n || n === 0) {
-    throw new QpError('INTERNAL', `A clipping range needs equal, non-empty min and max arrays (got ${n} and ${range.max.length}).`);
+    throw new QpError(
+      'INTERNAL',
+      `A clipping range needs equal, non-empty min and max arrays (got ${n} and ${range.max.length}).`,
+    );
   }
   const perChannel = spec.granularity === 'per-channel';
   if (!perChannel && n !== 1) {

@@ -4,7 +4,13 @@
 
 // The name lists live in protocol/names.ts (written once for every layer); re-exported here
 // so quantization code keeps importing its vocabulary from one place.
-export { BACKEND_NAMES, OBSERVER_NAMES, type BackendName, type Granularity, type ObserverName } from '../protocol/names.ts';
+export {
+  BACKEND_NAMES,
+  OBSERVER_NAMES,
+  type BackendName,
+  type Granularity,
+  type ObserverName,
+} from '../protocol/names.ts';
 import type { Granularity } from '../protocol/names.ts';
 
 /**

@@ -13,7 +13,11 @@ import { orderLayers, type LayerOrder, type MetricKey } from './analysis-view.ts
 export type DetailState = 'empty' | 'loading' | 'ready' | 'unavailable' | 'error';
 
 export interface DetailSource {
-  layerDetail(configHash: string, layer: string, opts?: { bins?: number; sampleImages?: number }): Promise<Result<LayerDetailView>>;
+  layerDetail(
+    configHash: string,
+    layer: string,
+    opts?: { bins?: number; sampleImages?: number },
+  ): Promise<Result<LayerDetailView>>;
 }
 
 export class AnalysisState {

@@ -25,7 +25,13 @@ import { ExperimentState } from './experiment.svelte.ts';
 import { AnalysisState } from './analysis.svelte.ts';
 import { InstantState } from './instant.svelte.ts';
 import { getModelEntry } from '../models/registry.ts';
-import { parseLink, serializeLink, type DataSourceRef, type LinkExtras, type ModelSourceRef } from '../experiment/link.ts';
+import {
+  parseLink,
+  serializeLink,
+  type DataSourceRef,
+  type LinkExtras,
+  type ModelSourceRef,
+} from '../experiment/link.ts';
 import { DEV_SAMPLE, modelSourceOf, planData, planModel } from './link-resolve.ts';
 
 /** How long a cancelled run may take to reach a batch boundary before its worker is ended (ms). */
@@ -133,7 +139,9 @@ export class AppState {
   storageError = $state<ErrorInfo | undefined>(undefined);
 
   get runnable(): boolean {
-    return this.modelState === 'ready' && this.dataState === 'ready' && this.runState !== 'running' && !this.exp.invalid;
+    return (
+      this.modelState === 'ready' && this.dataState === 'ready' && this.runState !== 'running' && !this.exp.invalid
+    );
   }
 
   /** `client` defaults to the quantization worker; tests pass a fake QuantApi. */
@@ -145,7 +153,10 @@ export class AppState {
   ) {
     this.exp = new ExperimentState('');
     this.openLink(hash);
-    this.analysis = new AnalysisState(() => this.result, () => this.api);
+    this.analysis = new AnalysisState(
+      () => this.result,
+      () => this.api,
+    );
     this.instant = new InstantState(() => this.api);
     this.analysis.nameOf = (key) => this.instant.nameOf(key);
     onWorkerCrash((e) => void this.workerCrashed(e));
@@ -188,7 +199,12 @@ export class AppState {
     const env = await this.api.env();
     if (env.ok) this.env = env.value;
     if (this.env && !this.env.webgpu.available && this.enginePref === 'webgpu') this.enginePref = 'auto';
-    await Promise.all([this.refreshHistory(), this.refreshCache(), this.loadSharedModelList(), this.refreshCachedModels()]);
+    await Promise.all([
+      this.refreshHistory(),
+      this.refreshCache(),
+      this.loadSharedModelList(),
+      this.refreshCachedModels(),
+    ]);
     await this.restoreFromConfig();
   }
 
@@ -213,7 +229,8 @@ export class AppState {
     if (want.data && this.dataset?.fingerprint !== want.data.fingerprint) {
       const step = planData(want.data, !!this.env?.sharedData);
       if (step.kind === 'dev') await this.loadSharedSample();
-      else if (step.kind === 'url') await this.loadData({ kind: 'url', baseUrl: step.baseUrl }, `url:${step.baseUrl}`, step.source);
+      else if (step.kind === 'url')
+        await this.loadData({ kind: 'url', baseUrl: step.baseUrl }, `url:${step.baseUrl}`, step.source);
       else this.askData = { name: step.name, fingerprint: step.fingerprint };
     }
     const c = this.exp.config;
@@ -228,7 +245,8 @@ export class AppState {
     }
     if (!want.data && this.dataState !== 'ready') {
       if (c.dataset === 'imagenet-sample' && this.env?.sharedData) await this.loadSharedSample();
-      else if (c.dataset.startsWith('url:')) await this.loadData({ kind: 'url', baseUrl: c.dataset.slice(4) }, c.dataset);
+      else if (c.dataset.startsWith('url:'))
+        await this.loadData({ kind: 'url', baseUrl: c.dataset.slice(4) }, c.dataset);
     }
   }
 
@@ -253,7 +271,7 @@ export class AppState {
   async loadModel(src: ModelSource, opts: { cacheOnly?: boolean } = {}, source?: ModelSourceRef): Promise<boolean> {
     if (opts.cacheOnly && src.kind === 'registry') {
       // Only use a cached copy silently; downloading waits for the user's click.
-      
+
       let sha: string;
       try {
         sha = getModelEntry(src.id).downloads[src.download ?? 0].sha256;
@@ -269,7 +287,9 @@ export class AppState {
       this.download = p;
     });
     const r =
-      src.kind === 'bytes' ? await this.api.loadModel(moveBytes(src, src.bytes), onProgress) : await this.api.loadModel(src, onProgress);
+      src.kind === 'bytes'
+        ? await this.api.loadModel(moveBytes(src, src.bytes), onProgress)
+        : await this.api.loadModel(src, onProgress);
     this.download = undefined;
     if (!r.ok) {
       this.modelState = 'error';
@@ -278,7 +298,10 @@ export class AppState {
     }
     this.model = r.value;
     this.modelState = 'ready';
-    this.modelRef = r.value.verified === 'match' ? { kind: 'registry', id: r.value.id } : (source ?? modelSourceOf(src, r.value.name));
+    this.modelRef =
+      r.value.verified === 'match'
+        ? { kind: 'registry', id: r.value.id }
+        : (source ?? modelSourceOf(src, r.value.name));
     if (this.wanted.model) this.wanted = { ...this.wanted, model: undefined };
     this.askModel = undefined;
     if (this.exp.config.model !== r.value.id) this.exp.set('model', r.value.id);
@@ -302,7 +325,10 @@ export class AppState {
   }
 
   async loadSharedSample(): Promise<boolean> {
-    return this.loadData({ kind: 'url', baseUrl: '/shared-data/imagenet-sample/' }, DEV_SAMPLE, { kind: 'dev', name: DEV_SAMPLE });
+    return this.loadData({ kind: 'url', baseUrl: '/shared-data/imagenet-sample/' }, DEV_SAMPLE, {
+      kind: 'dev',
+      name: DEV_SAMPLE,
+    });
   }
 
   /**
@@ -332,7 +358,8 @@ export class AppState {
     }
     this.dataset = r.value;
     this.dataState = 'ready';
-    this.dataRef = source ?? (src.kind === 'url' ? { kind: 'url', url: src.baseUrl } : { kind: 'folder', name: r.value.name });
+    this.dataRef =
+      source ?? (src.kind === 'url' ? { kind: 'url', url: src.baseUrl } : { kind: 'folder', name: r.value.name });
     this.wanted = { ...this.wanted, data: undefined };
     this.askData = undefined;
     const id = datasetId ?? r.value.name;

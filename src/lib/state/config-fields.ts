@@ -62,7 +62,9 @@ export interface PanelField {
 }
 
 /** The groups the ConfigPanel shows (the model and data panels own the 'source' group). */
-export const PANEL_GROUPS: readonly { id: FieldGroup; label: string; fields: PanelField[] }[] = FIELD_GROUPS.filter((g) => g.id !== 'source').map((g) => ({
+export const PANEL_GROUPS: readonly { id: FieldGroup; label: string; fields: PanelField[] }[] = FIELD_GROUPS.filter(
+  (g) => g.id !== 'source',
+).map((g) => ({
   ...g,
   fields: CONFIG_FIELDS.filter((f) => f.group === g.id).map((f) => ({
     field: f,

@@ -10,7 +10,14 @@ export type { ExperimentResult } from '../protocol/results.ts';
 export type { EnginePref } from '../protocol/api.ts';
 export type { ErrorInfo } from '../protocol/errors.ts';
 export { GLOSSARY, glossaryEntry } from '../help/glossary.ts';
-export { gridLines, gridRange, histogram, paramsFromRange, paramsFromScale, quantizationError } from '../intro/quant-widget.ts';
+export {
+  gridLines,
+  gridRange,
+  histogram,
+  paramsFromRange,
+  paramsFromScale,
+  quantizationError,
+} from '../intro/quant-widget.ts';
 export type { TensorSample } from '../intro/first-conv.ts';
 export type { QParams } from '../quant/types.ts';
 export { LESSONS } from '../../lessons/index.ts';

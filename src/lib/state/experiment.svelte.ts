@@ -128,7 +128,10 @@ export class ExperimentState {
   setFieldText(f: ConfigField, text: string): void {
     const v = f.type.kind === 'bitsMap' ? (text.trim() === '' ? {} : parseBitsMapText(text)) : text;
     if (v === undefined) {
-      this.fieldErrors = { ...this.fieldErrors, [f.name]: `The ${f.label.toLowerCase()} must be ${describeDomain(f.type)}, got "${text.length > 40 ? `${text.slice(0, 40)}…` : text}".` };
+      this.fieldErrors = {
+        ...this.fieldErrors,
+        [f.name]: `The ${f.label.toLowerCase()} must be ${describeDomain(f.type)}, got "${text.length > 40 ? `${text.slice(0, 40)}…` : text}".`,
+      };
       return;
     }
     this.setField(f, v);

@@ -12,7 +12,10 @@ import type { ExperimentConfig } from '../protocol/config.ts';
 import { ESTIMATE_IMAGES, type AccuracyEstimate, type LayerGraphView, type WeightView } from '../protocol/instant.ts';
 import type { ExperimentResult } from '../protocol/results.ts';
 
-type InstantApi = Pick<QuantApi, 'weightView' | 'layerGraph' | 'estimate' | 'cancelEstimate' | 'prepareEstimate' | 'getRun'>;
+type InstantApi = Pick<
+  QuantApi,
+  'weightView' | 'layerGraph' | 'estimate' | 'cancelEstimate' | 'prepareEstimate' | 'getRun'
+>;
 
 export type EstimateState = 'off' | 'waiting' | 'running' | 'ready' | 'error';
 
@@ -77,7 +80,9 @@ export class InstantState {
     if (r.ok) {
       this.graph = r.value;
       // eslint-disable-next-line svelte/prefer-svelte-reactivity -- raw state replaced whole
-      this.labels = new Map(r.value.nodes.filter((n) => n.kind === 'layer').map((n) => [n.id, { label: n.label, onnx: n.onnx }]));
+      this.labels = new Map(
+        r.value.nodes.filter((n) => n.kind === 'layer').map((n) => [n.id, { label: n.label, onnx: n.onnx }]),
+      );
     }
   }
 
@@ -114,7 +119,11 @@ export class InstantState {
     }
     const t0 = performance.now();
     // the shown estimate answers these settings and this image count already
-    if (configHash && this.estimate?.configHash === configHash && this.estimatedFor === `${configHash}|${this.estimateImages}`) {
+    if (
+      configHash &&
+      this.estimate?.configHash === configHash &&
+      this.estimatedFor === `${configHash}|${this.estimateImages}`
+    ) {
       this.estimateState = 'ready';
       return;
     }
@@ -161,7 +170,8 @@ export class InstantState {
   async stopEstimate(): Promise<void> {
     clearTimeout(this.timer);
     this.estimateToken++;
-    if (this.estimateState === 'running' || this.estimateState === 'waiting') this.estimateState = this.estimate ? 'ready' : 'off';
+    if (this.estimateState === 'running' || this.estimateState === 'waiting')
+      this.estimateState = this.estimate ? 'ready' : 'off';
     await this.api().cancelEstimate();
   }
 }

@@ -39,16 +39,30 @@ export function planModel(
 ): ModelStep {
   const { sha256, source } = want;
   const src: ModelSourceRef = source ?? { kind: 'file', name: 'the model file' };
-  if (have.cached.some((m) => m.sha256 === sha256)) return { kind: 'load', src: { kind: 'cached', sha256 }, via: 'cache', source: src };
+  if (have.cached.some((m) => m.sha256 === sha256))
+    return { kind: 'load', src: { kind: 'cached', sha256 }, via: 'cache', source: src };
   for (const e of MODEL_REGISTRY) {
     const d = e.downloads.find((x) => x.sha256 === sha256);
     // a direct, checked download: a registry load could pick a cached copy with other bytes
-    if (d) return { kind: 'load', src: { kind: 'url', url: d.url, name: e.label, expect: { bytes: d.bytes, sha256 } }, via: 'registry', source: { kind: 'registry', id: e.id } };
+    if (d)
+      return {
+        kind: 'load',
+        src: { kind: 'url', url: d.url, name: e.label, expect: { bytes: d.bytes, sha256 } },
+        via: 'registry',
+        source: { kind: 'registry', id: e.id },
+      };
   }
   const name = sourceFileName(source);
   const dev = name ? have.devFiles.find((f) => f.name === name) : undefined;
-  if (dev) return { kind: 'load', src: { kind: 'url', url: dev.url, name: dev.name, expectSha256: sha256 }, via: 'dev', source: { kind: 'dev', name: dev.name } };
-  if (source?.kind === 'url') return { kind: 'load', src: { kind: 'url', url: source.url, expectSha256: sha256 }, via: 'url', source };
+  if (dev)
+    return {
+      kind: 'load',
+      src: { kind: 'url', url: dev.url, name: dev.name, expectSha256: sha256 },
+      via: 'dev',
+      source: { kind: 'dev', name: dev.name },
+    };
+  if (source?.kind === 'url')
+    return { kind: 'load', src: { kind: 'url', url: source.url, expectSha256: sha256 }, via: 'url', source };
   return { kind: 'ask', name: name ?? 'the model file', sha256 };
 }
 
@@ -72,7 +86,9 @@ export function modelSourceOf(src: ModelSource, loadedName: string): ModelSource
     case 'registry':
       return { kind: 'registry', id: src.id };
     case 'url':
-      return src.url.startsWith(DEV_MODELS) ? { kind: 'dev', name: src.name ?? loadedName } : { kind: 'url', url: src.url };
+      return src.url.startsWith(DEV_MODELS)
+        ? { kind: 'dev', name: src.name ?? loadedName }
+        : { kind: 'url', url: src.url };
     case 'bytes':
       return { kind: 'file', name: src.name };
     case 'cached':

@@ -77,7 +77,12 @@ const plain = (a: ArrayLike<number>) => Array.from(a);
 export function packLayers(layers: LayerAnalysis[]): PackedLayer[] {
   return layers.map((l) => {
     const d = l.channelDrift;
-    const drift = { fpMean: f32(d.fpMean), fpStd: f32(d.fpStd), qMean: f32(d.qMean), qStd: f32(d.qStd) } as PackedLayer['channelDrift'];
+    const drift = {
+      fpMean: f32(d.fpMean),
+      fpStd: f32(d.fpStd),
+      qMean: f32(d.qMean),
+      qStd: f32(d.qStd),
+    } as PackedLayer['channelDrift'];
     if (d.runningMean) drift.runningMean = f32(d.runningMean);
     if (d.runningStd) drift.runningStd = f32(d.runningStd);
     return { ...l, weightRanges: { min: f32(l.weightRanges.min), max: f32(l.weightRanges.max) }, channelDrift: drift };
@@ -88,10 +93,19 @@ export function packLayers(layers: LayerAnalysis[]): PackedLayer[] {
 export function unpackLayers(layers: PackedLayer[] | LayerAnalysis[]): LayerAnalysis[] {
   return layers.map((l) => {
     const d = l.channelDrift;
-    const drift: ChannelDrift = { fpMean: plain(d.fpMean), fpStd: plain(d.fpStd), qMean: plain(d.qMean), qStd: plain(d.qStd) };
+    const drift: ChannelDrift = {
+      fpMean: plain(d.fpMean),
+      fpStd: plain(d.fpStd),
+      qMean: plain(d.qMean),
+      qStd: plain(d.qStd),
+    };
     if (d.runningMean) drift.runningMean = plain(d.runningMean);
     if (d.runningStd) drift.runningStd = plain(d.runningStd);
-    return { ...l, weightRanges: { min: plain(l.weightRanges.min), max: plain(l.weightRanges.max) }, channelDrift: drift };
+    return {
+      ...l,
+      weightRanges: { min: plain(l.weightRanges.min), max: plain(l.weightRanges.max) },
+      channelDrift: drift,
+    };
   });
 }
 
@@ -127,7 +141,6 @@ function blockedError(): QpError {
     true,
   );
 }
-
 
 function isQuotaError(e: unknown): boolean {
   const name = (e as { name?: string } | null)?.name;
@@ -224,7 +237,11 @@ export class QpStorage {
     if (!this.conn) {
       if (typeof indexedDB === 'undefined') {
         return Promise.reject(
-          new QpError('STORAGE_FAILED', 'This browser does not offer IndexedDB (private mode?), so models and results cannot be cached.', true),
+          new QpError(
+            'STORAGE_FAILED',
+            'This browser does not offer IndexedDB (private mode?), so models and results cannot be cached.',
+            true,
+          ),
         );
       }
       let blockedTimer: ReturnType<typeof setTimeout> | undefined;
@@ -293,7 +310,9 @@ export class QpStorage {
   /** Store model bytes. `rec.sha256` must already be computed (never inside the transaction). */
   async putModel(rec: Omit<StoredModel, 'size' | 'addedAt'> & { addedAt?: number }): Promise<void> {
     const full: StoredModel = { ...rec, size: rec.bytes.byteLength, addedAt: rec.addedAt ?? Date.now() };
-    await this.write(['models'], `the model "${rec.name}" (${(full.size / 1e6).toFixed(1)} MB)`, (tx) => [tx.objectStore('models').put(full)]);
+    await this.write(['models'], `the model "${rec.name}" (${(full.size / 1e6).toFixed(1)} MB)`, (tx) => [
+      tx.objectStore('models').put(full),
+    ]);
   }
 
   /** Model metadata without the bytes (walks a cursor so big buffers are not kept). */
@@ -357,7 +376,10 @@ export class QpStorage {
   /** One stored run with its per-layer rows (when it was analysed). */
   async getRun(configHash: string): Promise<ExperimentResult | undefined> {
     const tx = (await this.db()).transaction(['runs', 'runLayers']);
-    const [run, layers] = await Promise.all([tx.objectStore('runs').get(configHash), tx.objectStore('runLayers').get(configHash)]);
+    const [run, layers] = await Promise.all([
+      tx.objectStore('runs').get(configHash),
+      tx.objectStore('runLayers').get(configHash),
+    ]);
     await tx.done;
     if (!run) return undefined;
     return layers ? { ...run, layers: unpackLayers(layers.layers) } : run;
@@ -369,7 +391,9 @@ export class QpStorage {
    */
   async putRun(r: ExperimentResult): Promise<void> {
     const { layers, ...rest } = r;
-    const packed: StoredLayers | undefined = layers ? { configHash: r.configHash, layers: packLayers(layers) } : undefined;
+    const packed: StoredLayers | undefined = layers
+      ? { configHash: r.configHash, layers: packLayers(layers) }
+      : undefined;
     await this.write(['runs', 'runLayers'], 'the run result', (tx) => [
       tx.objectStore('runs').put(rest),
       packed ? tx.objectStore('runLayers').put(packed, r.configHash) : tx.objectStore('runLayers').delete(r.configHash),
@@ -418,12 +442,23 @@ export class QpStorage {
     const cropBytes = firstCrop ? crops * firstCrop.value.byteLength : 0;
     const runs = await tx.objectStore('runs').count();
     await tx.done;
-    const est = this.options.estimate ?? (typeof navigator !== 'undefined' ? navigator.storage?.estimate?.bind(navigator.storage) : undefined);
+    const est =
+      this.options.estimate ??
+      (typeof navigator !== 'undefined' ? navigator.storage?.estimate?.bind(navigator.storage) : undefined);
     if (est) {
       try {
         const e = await est();
         if (typeof e.usage === 'number') {
-          return { usage: e.usage, quota: e.quota, models, modelBytes, crops, cropBytes, runs, source: 'navigator.storage' };
+          return {
+            usage: e.usage,
+            quota: e.quota,
+            models,
+            modelBytes,
+            crops,
+            cropBytes,
+            runs,
+            source: 'navigator.storage',
+          };
         }
       } catch {
         /* fall back to summed sizes */
