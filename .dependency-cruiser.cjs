@@ -8,8 +8,9 @@
 
 /** Lowest first. Folders on one line share a rank and must not import each other. */
 const LAYERS = [
-  ['src/lib/protocol'],
   ['src/lib/util', 'src/lib/help'],
+  ['src/lib/config'],
+  ['src/lib/protocol'],
   ['src/lib/quant'],
   ['src/lib/onnx'],
   ['src/lib/data'],

@@ -22,7 +22,7 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
-import { resolveConfig } from '../src/lib/experiment/config.ts';
+import { resolveConfig } from '../src/lib/config/resolve.ts';
 import { runExperiments } from '../src/lib/pipeline/run.ts';
 import { createNodeWasmEngine } from '../src/lib/engine/node.ts';
 import { loadImageFolder } from '../src/lib/data/dataset.node.ts';

@@ -27,7 +27,7 @@ import { decodeImageJpegJs } from '../src/lib/data/decode-jpegjs.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
 import { batches } from '../src/lib/experiment/batches.ts';
 import { collectActivationStats, DEFAULT_BINS } from '../src/lib/experiment/calibrate.ts';
-import { resolveConfig } from '../src/lib/experiment/config.ts';
+import { resolveConfig } from '../src/lib/config/resolve.ts';
 import { evaluate } from '../src/lib/experiment/evaluate.ts';
 import { quantizeActivations, quantizeWeights } from '../src/lib/experiment/quantize.ts';
 import { table } from '../src/lib/experiment/report.ts';

@@ -12,11 +12,11 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
-import { resolveConfig } from '../src/lib/experiment/config.ts';
+import { resolveConfig } from '../src/lib/config/resolve.ts';
 import { buildResNet18 } from '../src/lib/models/builders.ts';
 import { getModelEntry, toModelSpec } from '../src/lib/models/registry.ts';
 import { runExperiments } from '../src/lib/pipeline/run.ts';
-import type { PtqMethod } from '../src/lib/protocol/names.ts';
+import type { PtqMethod } from '../src/lib/config/names.ts';
 
 const shared = resolve(import.meta.dirname, '../../shared/data');
 const { values: v } = parseArgs({

@@ -14,11 +14,11 @@ import { parseArgs } from 'node:util';
 import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
-import { DEFAULT_PTQ_ITERS, resolveConfig } from '../src/lib/experiment/config.ts';
+import { DEFAULT_PTQ_ITERS, resolveConfig } from '../src/lib/config/resolve.ts';
 import { table } from '../src/lib/experiment/report.ts';
 import { DEFAULT_STAGES } from '../src/lib/pipeline/run.ts';
 import { runPipeline } from '../src/lib/experiment/run.ts';
-import { PTQ_INPUTS, PTQ_METHODS, type PtqInputs, type PtqMethod } from '../src/lib/protocol/names.ts';
+import { PTQ_INPUTS, PTQ_METHODS, type PtqInputs, type PtqMethod } from '../src/lib/config/names.ts';
 
 const shared = resolve(import.meta.dirname, '../../shared/data');
 const { values: v } = parseArgs({
@@ -52,28 +52,26 @@ const dataset = await loadImageFolder(v.data, v.labels);
 const calib = Number(v.calib);
 const evalN = v.eval ? Number(v.eval) : dataset.items.length - calib;
 const bn = v['bn-reestimate'].split(',').map((x) => x === '1' || x === 'true');
-const configs = v['w-bits']
-  .split(',')
-  .flatMap((b) =>
-    methods.flatMap((ptq) =>
-      (ptq === 'none' ? inputs.slice(0, 1) : inputs).flatMap((ptqInputs) =>
-        bn.map((bnReestimate) =>
-          resolveConfig({
-            backend: 'academic',
-            wBits: Number(b),
-            aBits: 8,
-            ptq,
-            ptqIters: Number(v['ptq-iters']),
-            ptqInputs,
-            bnReestimate,
-            calib,
-            eval: evalN,
-            seed: 0,
-          }),
-        ),
+const configs = v['w-bits'].split(',').flatMap((b) =>
+  methods.flatMap((ptq) =>
+    (ptq === 'none' ? inputs.slice(0, 1) : inputs).flatMap((ptqInputs) =>
+      bn.map((bnReestimate) =>
+        resolveConfig({
+          backend: 'academic',
+          wBits: Number(b),
+          aBits: 8,
+          ptq,
+          ptqIters: Number(v['ptq-iters']),
+          ptqInputs,
+          bnReestimate,
+          calib,
+          eval: evalN,
+          seed: 0,
+        }),
       ),
     ),
-  );
+  ),
+);
 const engine = await createNodeEngine(engineKind, v.threads ? Number(v.threads) : undefined);
 process.stderr.write(
   `MobileNet-V2, Academic WxA8, ${calib} calibration / ${evalN} evaluation images, layer inputs ${v.inputs}, engine ${engine.description}\n`,

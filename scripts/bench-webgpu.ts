@@ -156,13 +156,11 @@ try {
     } else {
       const synthetic = argv.includes('--synthetic');
       const name = synthetic ? 'synthetic-mobilenet-v2.onnx' : 'tiny-classifier.onnx';
-      await page
-        .locator('[data-testid=model-file]')
-        .setInputFiles({
-          name,
-          mimeType: 'application/octet-stream',
-          buffer: Buffer.from(synthetic ? buildMobileNetV2(1) : tinyClassifier()),
-        });
+      await page.locator('[data-testid=model-file]').setInputFiles({
+        name,
+        mimeType: 'application/octet-stream',
+        buffer: Buffer.from(synthetic ? buildMobileNetV2(1) : tinyClassifier()),
+      });
       await page.waitForSelector(`section[data-state=ready] [data-testid=model-current]:has-text("${name}")`, {
         timeout: 120_000,
       });

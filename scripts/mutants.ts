@@ -155,7 +155,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'activation-sign-auto',
-    file: 'src/lib/quant/presets.ts',
+    file: 'src/lib/quant/spec.ts',
     search: "const signed = cfg.aSign === 'signed' || (cfg.aSign === 'auto' && !nonNegative);",
     replace: "const signed = cfg.aSign === 'signed' || (cfg.aSign === 'auto' && nonNegative);",
     description: "activation sign choice: 'auto' picks signed for non-negative ranges",
@@ -289,7 +289,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'hash-ignores-field',
-    file: 'src/lib/experiment/config.ts',
+    file: 'src/lib/config/hash.ts',
     search: 'const keys = Object.keys(x as object).sort();',
     replace: "const keys = Object.keys(x as object).sort().filter((k) => k !== 'seed');",
     description: 'config hash ignores one field (seed)',

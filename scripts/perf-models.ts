@@ -13,7 +13,7 @@ import type { PreprocessSpec } from '../src/lib/data/types.ts';
 import type { Engine } from '../src/lib/engine/types.ts';
 import { batches } from '../src/lib/experiment/batches.ts';
 import { collectActivationStats, DEFAULT_BINS } from '../src/lib/experiment/calibrate.ts';
-import { resolveConfig } from '../src/lib/experiment/config.ts';
+import { resolveConfig } from '../src/lib/config/resolve.ts';
 import { evaluate } from '../src/lib/experiment/evaluate.ts';
 import { quantizeActivations, quantizeWeights } from '../src/lib/experiment/quantize.ts';
 import { table } from '../src/lib/experiment/report.ts';

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
-import { resolveConfig } from '../src/lib/experiment/config.ts';
+import { resolveConfig } from '../src/lib/config/resolve.ts';
 import { loadSplitCrops } from '../src/lib/experiment/run.ts';
 import { quantizeWeights } from '../src/lib/experiment/quantize.ts';
 import { foldBatchNorm } from '../src/lib/onnx/fold-bn.ts';

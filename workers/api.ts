@@ -14,8 +14,8 @@
  * manifests, pipeline steps): it only gathers inputs and keeps the session's state.
  */
 import { transfer } from 'comlink';
-import { asResult, QpError, throwIfAborted, toErrorInfo, type Result } from '../src/lib/protocol/errors.ts';
-import { configHash } from '../src/lib/experiment/config.ts';
+import { asResult, QpError, throwIfAborted, toErrorInfo, type Result } from '../src/lib/util/errors.ts';
+import { configHash } from '../src/lib/config/hash.ts';
 import type {
   DataSource,
   DatasetInfo,
@@ -31,7 +31,7 @@ import type {
   RunRequestOptions,
 } from '../src/lib/protocol/api.ts';
 import type { AnalyzedExperiment, LayerDetail } from '../src/lib/analysis/index.ts';
-import type { ExperimentConfig } from '../src/lib/protocol/config.ts';
+import type { ExperimentConfig } from '../src/lib/config/types.ts';
 import type { Dataset } from '../src/lib/data/types.ts';
 import type {
   ExperimentResult,

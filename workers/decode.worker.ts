@@ -5,7 +5,7 @@
 import { decodeImage } from '../src/lib/data/decode.ts';
 import { initBrowserJpegDecoder } from '../src/lib/data/jpeg-wasm.browser.ts';
 import { preprocessToCrop } from '../src/lib/data/preprocess.ts';
-import { QpError } from '../src/lib/protocol/errors.ts';
+import { QpError } from '../src/lib/util/errors.ts';
 import type { DecodeReply, DecodeRequest } from '../src/lib/data/decode-pool.ts';
 
 const ready = initBrowserJpegDecoder();

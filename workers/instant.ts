@@ -8,9 +8,9 @@
  * Must not: implement core logic (src/lib/analysis/weight-view.ts, src/lib/onnx/layer-graph.ts
  * and src/lib/pipeline/estimate.ts do).
  */
-import { asResult, QpError, type Result } from '../src/lib/protocol/errors.ts';
+import { asResult, QpError, type Result } from '../src/lib/util/errors.ts';
 import type { EnginePref } from '../src/lib/protocol/api.ts';
-import type { ExperimentConfig } from '../src/lib/protocol/config.ts';
+import type { ExperimentConfig } from '../src/lib/config/types.ts';
 import type { AccuracyEstimate, LayerGraphView, WeightView } from '../src/lib/protocol/instant.ts';
 import type { Dataset } from '../src/lib/data/types.ts';
 import type { ModelSpec } from '../src/lib/experiment/types.ts';

@@ -1,13 +1,13 @@
 /**
  * Command-line arguments of `npm run bench`, parsed into the cartesian product of
  * configs. The config flags, their domains and the `--help` text come from the config
- * schema (protocol/schema.ts); every config flag takes a comma list, and lists multiply
+ * schema (config/schema.ts); every config flag takes a comma list, and lists multiply
  * (`--backend tensorrt,snpe --w-bits 8,4` is four runs).
  * Throws QpError('ARG_INVALID') with a one-line message on anything malformed.
  */
 import { parseArgs } from 'node:util';
-import { QpError } from '../lib/protocol/errors.ts';
-import type { ExperimentConfig } from '../lib/protocol/config.ts';
+import { QpError } from '../lib/util/errors.ts';
+import type { ExperimentConfig } from '../lib/config/types.ts';
 import {
   CONFIG_FIELDS,
   describeDomain,
@@ -15,8 +15,8 @@ import {
   inDomain,
   parseBitsMapText,
   type ConfigField,
-} from '../lib/protocol/schema.ts';
-import { resolveConfig } from '../lib/experiment/config.ts';
+} from '../lib/config/schema.ts';
+import { resolveConfig } from '../lib/config/resolve.ts';
 
 /** How many evaluation images: a count, or every image the calibration split leaves. */
 export type EvalCount = number | 'rest';

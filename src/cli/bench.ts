@@ -5,7 +5,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { QpError, toErrorInfo } from '../lib/protocol/errors.ts';
+import { QpError, toErrorInfo } from '../lib/util/errors.ts';
 import { DiskCropStore, loadImageFolder } from '../lib/data/dataset.node.ts';
 import { EFFICIENTNET_LITE_SPEC, TORCHVISION_SPEC } from '../lib/data/preprocess.ts';
 import { createNodeEngine } from '../lib/engine/node.ts';
@@ -20,7 +20,7 @@ import {
 import { runExperiments } from '../lib/pipeline/run.ts';
 import { loadSplitCrops } from '../lib/experiment/run.ts';
 import type { ExperimentResult, ModelSpec, Progress, RunInputs } from '../lib/experiment/types.ts';
-import type { ExperimentConfig } from '../lib/protocol/config.ts';
+import type { ExperimentConfig } from '../lib/config/types.ts';
 import { measureSensitivity } from '../lib/analysis/sensitivity-run.ts';
 import { keepMostSensitive, modelWeightBits, rankBySensitivity } from '../lib/analysis/sensitivity.ts';
 import type { Graph } from '../lib/onnx/ir.ts';
@@ -31,7 +31,7 @@ import { parseBenchArgs, withImageCount, type BenchArgs } from './args.ts';
 import { planJobs, runJobs, withoutFlags } from './jobs.ts';
 import { ExportWriter, exportSummary } from './export.ts';
 import { appendJsonl, mergeJsonl, readJsonl, repairJsonl, selectShard, splitSweepArgs } from './sweep.ts';
-import { configHash } from '../lib/experiment/config.ts';
+import { configHash } from '../lib/config/hash.ts';
 import { fingerprintOf } from '../lib/data/fingerprint.ts';
 import { cliLink } from './links.ts';
 import { StageTimer } from '../lib/experiment/stage-timer.ts';

@@ -8,11 +8,11 @@
 import { mkdir, mkdtemp, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Engine } from '../lib/engine/types.ts';
-import { configHash } from '../lib/experiment/config.ts';
+import { configHash } from '../lib/config/hash.ts';
 import type { QuantizedRun } from '../lib/experiment/types.ts';
 import { exportRun } from '../lib/export/bundle.ts';
 import { simulatedTop1, verifyExport } from '../lib/export/verify.ts';
-import { QpError, type ErrorInfo } from '../lib/protocol/errors.ts';
+import { QpError, type ErrorInfo } from '../lib/util/errors.ts';
 
 export interface ExportCheck {
   folder: string;

@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QpError } from '../lib/protocol/errors.ts';
+import { QpError } from '../lib/util/errors.ts';
 import type { ExperimentResult } from '../lib/experiment/types.ts';
 import { readJsonl, type Shard } from './sweep.ts';
 

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { QpError, toErrorInfo } from '../lib/protocol/errors.ts';
+import { QpError, toErrorInfo } from '../lib/util/errors.ts';
 import { DiskCropStore, loadImageFolder } from '../lib/data/dataset.node.ts';
 import { createNodeEngine } from '../lib/engine/node.ts';
 import { findModelBySha256 } from '../lib/models/registry.ts';

@@ -8,8 +8,8 @@
  * The engine is wasm: the CPU build that gives the CLI's numbers.
  */
 import path from 'node:path';
-import type { ExperimentConfig } from '../lib/protocol/config.ts';
-import { serializeLink, type LinkExtras } from '../lib/experiment/link.ts';
+import type { ExperimentConfig } from '../lib/config/types.ts';
+import { serializeLink, type LinkExtras } from '../lib/config/link.ts';
 import { getModelEntry } from '../lib/models/registry.ts';
 
 export interface CliLinkInputs {

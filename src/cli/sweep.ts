@@ -10,7 +10,7 @@
  * (cli/args.ts), and the JSONL handling is plain file I/O that the pipeline must not know.
  */
 import { appendFile, readFile } from 'node:fs/promises';
-import { QpError } from '../lib/protocol/errors.ts';
+import { QpError } from '../lib/util/errors.ts';
 import type { ExperimentResult } from '../lib/experiment/types.ts';
 
 export interface Shard {

@@ -3,8 +3,9 @@
  * needs (deduplicated, so lessons share runs), the numbers a check reads from a result,
  * and whether each check holds. Pure; the runner (run-claims.ts) supplies the results.
  */
-import type { ExperimentConfig } from '../lib/protocol/config.ts';
-import { canonicalJson, resolveConfig } from '../lib/experiment/config.ts';
+import type { ExperimentConfig } from '../lib/config/types.ts';
+import { resolveConfig } from '../lib/config/resolve.ts';
+import { canonicalJson } from '../lib/config/hash.ts';
 import type { ExperimentResult } from '../lib/experiment/types.ts';
 import type { LayerAnalysis } from '../lib/analysis/types.ts';
 import type { Check, ClaimRun, Lesson, Metric, Quantity } from './types.ts';

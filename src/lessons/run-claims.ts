@@ -5,7 +5,7 @@
  * are shared, weights quantized once per weight scheme, and only the runs a claim
  * analyses pay for the per-layer analysis.
  */
-import { canonicalJson } from '../lib/experiment/config.ts';
+import { canonicalJson } from '../lib/config/hash.ts';
 import { weightKey, type WeightQuant } from '../lib/experiment/quantize.ts';
 import { configWeights, DEFAULT_TUNING, prepareGroup, resolveModelInput, runConfig } from '../lib/pipeline/run.ts';
 import type { ExperimentResult, ProgressFn, RunInputs } from '../lib/experiment/types.ts';

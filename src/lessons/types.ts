@@ -3,7 +3,7 @@
  * and a claim about the real MobileNet-V2 that `npm run lessons` checks. Pure data types,
  * so lessons stay plain data files and the runner, the UI and the tests read one format.
  */
-import type { ExperimentConfig } from '../lib/protocol/config.ts';
+import type { ExperimentConfig } from '../lib/config/types.ts';
 import type { BackendName } from '../lib/quant/types.ts';
 
 /** Overrides on a backend preset (resolved with resolveConfig; calib 128 / eval 872 / seed 0 unless set). */
@@ -88,7 +88,7 @@ export interface Lesson {
   notice: string;
   /** why it happens, at most 200 words */
   why: string;
-  /** URL hash (without '#') in the codec of src/lib/state/url.ts, with `_hide` keys */
+  /** URL hash (without '#') in the codec of src/lib/config/url.ts, with `_hide` keys */
   link: string;
   /** which claim run the link shows */
   linkRun: string;

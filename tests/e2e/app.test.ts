@@ -11,7 +11,7 @@ import { makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/on
 import { readFileSync } from 'node:fs';
 import { strFromU8, unzipSync } from 'fflate';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
-import { CONFIG_FIELDS } from '../../src/lib/protocol/schema.ts';
+import { CONFIG_FIELDS } from '../../src/lib/config/schema.ts';
 import { ARTIFACTS, launch, setNumber, skipReason as missing, type E2eSession } from './helpers.ts';
 
 if (missing) console.warn(`[e2e] skipped: ${missing}.`);

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LESSONS } from '../../src/lessons/index.ts';
-import { parse, serialize } from '../../src/lib/state/url.ts';
+import { parse, serialize } from '../../src/lib/config/url.ts';
 import { launch, loadSharedMobileNet, skipReason as missing, type E2eSession } from './helpers.ts';
 
 if (missing) console.warn(`[e2e] skipped: ${missing}.`);

@@ -13,7 +13,7 @@ import { channelRanges, vanishedChannels } from '../../src/lib/analysis/metrics.
 import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { quantizeActivations, quantizeWeights } from '../../src/lib/experiment/quantize.ts';
 import { layersTable, worstLayers } from '../../src/lib/experiment/report.ts';
 import {

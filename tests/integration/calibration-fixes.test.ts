@@ -12,7 +12,7 @@ import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { prepareCrops } from '../../src/lib/data/crops.ts';
 import { sampleSplits } from '../../src/lib/data/dataset.ts';
 import { createNodeEngine, createNodeWasmEngine } from '../../src/lib/engine/node.ts';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { evaluate } from '../../src/lib/experiment/evaluate.ts';
 import { runExperiments } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';

@@ -11,7 +11,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { createNodeEngine } from '../../src/lib/engine/node.ts';
-import { configHash, resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
+import { configHash } from '../../src/lib/config/hash.ts';
 import { evaluate } from '../../src/lib/experiment/evaluate.ts';
 import { agreement } from '../../src/lib/quant/metrics.ts';
 import { runExperiments } from '../../src/lib/pipeline/run.ts';
@@ -19,7 +20,7 @@ import type { QuantizedRun, RunInputs } from '../../src/lib/experiment/types.ts'
 import { exportRun } from '../../src/lib/export/bundle.ts';
 import { parseModel } from '../../src/lib/onnx/model.ts';
 import { validateClassifier } from '../../src/lib/models/validate.ts';
-import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
+import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from './helpers.ts';
 
 const CALIB = Number(process.env.EXPORT_CALIB ?? 24);

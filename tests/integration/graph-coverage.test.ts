@@ -13,7 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import type { Engine } from '../../src/lib/engine/types.ts';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { runExperiments } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
 import {
@@ -26,7 +26,7 @@ import {
   type TensorData,
 } from '../../src/lib/onnx/ir.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';
-import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
+import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import { sqnrDb } from '../../src/lib/quant/metrics.ts';
 import { concat, memoryDataset, spyEngine, syntheticImages, type SessionRecord } from './pipeline-helpers.ts';
 import { mulberry32 as seeded } from '../../src/lib/util/random.ts';

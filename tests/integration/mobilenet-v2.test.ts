@@ -11,12 +11,12 @@ import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { prepareCrops } from '../../src/lib/data/crops.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { evaluate, toAccuracy } from '../../src/lib/experiment/evaluate.ts';
 import { runExperiments } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
 import type { Dataset } from '../../src/lib/data/types.ts';
-import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
+import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from './helpers.ts';
 
 describe.skipIf(!HAVE_SHARED_DATA)('real MobileNet-V2 on the ImageNet sample', () => {

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { runExperiments } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
 import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from './helpers.ts';

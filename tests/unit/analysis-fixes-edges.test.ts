@@ -13,7 +13,7 @@ import { applyFixes } from '../../src/lib/analysis/fixes.ts';
 import type { PreprocessSpec } from '../../src/lib/data/types.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { collectActivationStats } from '../../src/lib/experiment/calibrate.ts';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { quantizeActivations, quantizeWeights } from '../../src/lib/experiment/quantize.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { type Graph, cloneGraph, makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';

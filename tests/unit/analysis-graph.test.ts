@@ -17,7 +17,7 @@ import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { batches } from '../../src/lib/experiment/batches.ts';
 import { quantizeActivations, quantizeWeights, type WeightQuant } from '../../src/lib/experiment/quantize.ts';
 import { collectActivationStats } from '../../src/lib/experiment/calibrate.ts';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { addOutputs, insertFakeQuant } from '../../src/lib/onnx/fake-quant.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { type Graph, cloneGraph, makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';

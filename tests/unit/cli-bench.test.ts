@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseBenchArgs, withImageCount } from '../../src/cli/args.ts';
 import { main } from '../../src/cli/bench.ts';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 
 describe('parseBenchArgs', () => {
   it('multiplies comma lists into the cartesian product of resolved configs', () => {

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from '../../src/cli/args.ts';
 import { ExportWriter, exportSummary } from '../../src/cli/export.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { simulate } from './export-helpers.ts';
 
 describe('--export', () => {

@@ -13,7 +13,7 @@ import {
   splitSweepArgs,
 } from '../../src/cli/sweep.ts';
 import type { ExperimentResult } from '../../src/lib/experiment/types.ts';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 
 const rec = (h: string) => ({ configHash: h, fp32: { top1: 0.5 } }) as unknown as ExperimentResult;
 

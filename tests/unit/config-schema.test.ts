@@ -5,7 +5,7 @@
  * and configHash is sensitive to every single field but stable for equal configs and
  * for fields added later at their neutral value.
  */
-import { sameFieldValue } from '../../src/lib/protocol/schema.ts';
+import { sameFieldValue } from '../../src/lib/config/schema.ts';
 import { describe, expect, it } from 'vitest';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
@@ -17,21 +17,16 @@ import {
   withField,
   type ConfigField,
   type FieldKind,
-} from '../../src/lib/protocol/schema.ts';
-import { BACKEND_NAMES } from '../../src/lib/protocol/names.ts';
-import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
-import {
-  PRESET_FIELDS,
-  canonicalJson,
-  configHash,
-  defaultConfig,
-  validateConfig,
-} from '../../src/lib/experiment/config.ts';
-import { BACKEND_PRESETS } from '../../src/lib/quant/presets.ts';
-import { parse, serialize } from '../../src/lib/state/url.ts';
+} from '../../src/lib/config/schema.ts';
+import { BACKEND_NAMES } from '../../src/lib/config/names.ts';
+import type { ExperimentConfig } from '../../src/lib/config/types.ts';
+import { PRESET_FIELDS, defaultConfig, validateConfig } from '../../src/lib/config/resolve.ts';
+import { canonicalJson, configHash } from '../../src/lib/config/hash.ts';
+import { BACKEND_PRESETS } from '../../src/lib/config/presets.ts';
+import { parse, serialize } from '../../src/lib/config/url.ts';
 import { formatFieldValue, parseBenchArgs } from '../../src/cli/args.ts';
 import { configControls } from '../../src/lib/state/config-fields.ts';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 
 function rng(seed: number) {
   const g = xoroshiro128plus(seed);

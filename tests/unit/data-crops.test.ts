@@ -12,7 +12,7 @@ beforeAll(() => initJpegDecoder());
 import { preprocessToCrop, specKey, TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
 import type { CropStore, ImageSource, PreprocessSpec } from '../../src/lib/data/types.ts';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 
 const SHARED = fileURLToPath(new URL('../../../shared/data/', import.meta.url));
 const SAMPLE = SHARED + 'imagenet-sample/';

@@ -10,7 +10,7 @@ import {
   wnidOfFileName,
   type NamedFile,
 } from '../../src/lib/data/dataset.ts';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 
 const SHARED = fileURLToPath(new URL('../../../shared/data/', import.meta.url));
 const hasShared = existsSync(SHARED + 'imagenet_class_index.json');

@@ -6,7 +6,7 @@ import jpeg from 'jpeg-js';
 import { encode as encodePng } from 'fast-png';
 import { decodeImage, initJpegDecoder, jpegDimensions } from '../../src/lib/data/decode.ts';
 import { decodeImageJpegJs, upsampleFancy } from '../../src/lib/data/decode-jpegjs.ts';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 
 const SHARED = fileURLToPath(new URL('../../../shared/data/', import.meta.url));
 const SAMPLE = SHARED + 'imagenet-sample/';

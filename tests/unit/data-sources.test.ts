@@ -12,7 +12,7 @@ import {
   downloadModel,
   type Fetcher,
 } from '../../src/lib/data/sources.ts';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 
 const CLASS_INDEX = { '0': ['n01440764', 'tench'], '1': ['n01443537', 'goldfish'] };
 const enc = (s: string) => new TextEncoder().encode(s);

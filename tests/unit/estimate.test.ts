@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import type { RunInputs } from '../../src/lib/experiment/types.ts';
 import { runExperiments } from '../../src/lib/pipeline/run.ts';
 import {

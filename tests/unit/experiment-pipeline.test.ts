@@ -23,7 +23,7 @@ import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import type { Engine, EngineSession, FloatTensor } from '../../src/lib/engine/types.ts';
 import { batches } from '../../src/lib/experiment/batches.ts';
 import { collectActivationStats } from '../../src/lib/experiment/calibrate.ts';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import * as quantize from '../../src/lib/experiment/quantize.ts';
 import { runConfig, runPipeline, type PreparedGroup } from '../../src/lib/experiment/run.ts';
 import type { PipelineStages } from '../../src/lib/experiment/stages.ts';

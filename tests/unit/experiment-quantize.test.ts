@@ -10,7 +10,7 @@
  *   uncorrected model.
  */
 import { describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import {
   includeActivation,
   quantKey,
@@ -20,7 +20,7 @@ import {
 } from '../../src/lib/experiment/quantize.ts';
 import type { ActivationPoint, QuantPoints } from '../../src/lib/onnx/placement.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
-import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
+import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import type { ActivationStats } from '../../src/lib/quant/types.ts';
 import { smallCnn } from './onnx-helpers.ts';
 

@@ -10,12 +10,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import type { Engine } from '../../src/lib/engine/types.ts';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { runPipeline } from '../../src/lib/experiment/run.ts';
 import type { PipelineStages } from '../../src/lib/experiment/stages.ts';
 import type { RunInputs } from '../../src/lib/experiment/types.ts';
 import { runExperiments } from '../../src/lib/pipeline/run.ts';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 import { memoryDataset, syntheticImages } from '../integration/pipeline-helpers.ts';
 
 const MODEL = new Uint8Array(readFileSync(join(import.meta.dirname, '../fixtures/bad-inputs/valid-tiny.onnx'))); // 10 classes

@@ -12,8 +12,8 @@ import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { type Graph, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
-import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
-import { activationSpec } from '../../src/lib/quant/presets.ts';
+import type { ExperimentConfig } from '../../src/lib/config/types.ts';
+import { activationSpec } from '../../src/lib/quant/spec.ts';
 import { computeQParams } from '../../src/lib/quant/quantizer.ts';
 import { mulberry32, randn, smallCnn } from './onnx-helpers.ts';
 

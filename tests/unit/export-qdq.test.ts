@@ -7,12 +7,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { strFromU8, unzipSync } from 'fflate';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { buildQdq, exportRun, raiseOpset, toDeployable, weightsOnGrid, zipBundle } from '../../src/lib/export/index.ts';
 import { makeGraph, makeNode, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
-import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import type { ExperimentConfig } from '../../src/lib/config/types.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 import { computeQParams, fakeQuantize } from '../../src/lib/quant/quantizer.ts';
 import { ALL, input, run, simulate } from './export-helpers.ts';
 

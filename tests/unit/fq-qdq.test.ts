@@ -7,10 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import type { FloatTensor } from '../../src/lib/engine/types.ts';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { fakeQuantAsQdq, QDQ_SESSION_CONFIG } from '../../src/lib/onnx/fq-qdq.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';
-import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
+import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import { ALL, simulate } from './export-helpers.ts';
 import { mulberry32, randn } from './onnx-helpers.ts';
 

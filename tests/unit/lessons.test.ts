@@ -13,7 +13,7 @@ import {
 } from '../../src/lessons/claims.ts';
 import type { Lesson } from '../../src/lessons/types.ts';
 import { METRICS } from '../../src/lessons/types.ts';
-import { parse, serialize } from '../../src/lib/state/url.ts';
+import { parse, serialize } from '../../src/lib/config/url.ts';
 import type { Accuracy, ExperimentResult } from '../../src/lib/experiment/types.ts';
 import type { LayerAnalysis } from '../../src/lib/analysis/types.ts';
 

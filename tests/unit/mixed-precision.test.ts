@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, configHash, defaultConfig, resolveConfig } from '../../src/lib/experiment/config.ts';
+import { defaultConfig, resolveConfig } from '../../src/lib/config/resolve.ts';
+import { canonicalJson, configHash } from '../../src/lib/config/hash.ts';
 import { quantizeWeights, weightBitsOf } from '../../src/lib/experiment/quantize.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
-import { formatLayerBits, parseLayerBits } from '../../src/lib/protocol/layer-bits.ts';
+import { formatLayerBits, parseLayerBits } from '../../src/lib/config/layer-bits.ts';
 import {
   keepMostSensitive,
   mixedPrecisionChoices,
@@ -10,7 +11,7 @@ import {
   rankBySensitivity,
   type LayerSensitivity,
 } from '../../src/lib/analysis/sensitivity.ts';
-import { parse, serialize } from '../../src/lib/state/url.ts';
+import { parse, serialize } from '../../src/lib/config/url.ts';
 import { parseBenchArgs } from '../../src/cli/args.ts';
 import { smallCnn } from './onnx-helpers.ts';
 

@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from '../../src/cli/args.ts';
 import { cliModel } from '../../src/cli/bench.ts';
-import { configHash } from '../../src/lib/experiment/config.ts';
+import { configHash } from '../../src/lib/config/hash.ts';
 import { identifyModel, sha256Hex, sniffOnnx, verifyExpected } from '../../src/lib/models/identify.ts';
 import { parseModel } from '../../src/lib/onnx/model.ts';
-import { QpError } from '../../src/lib/protocol/errors.ts';
-import { parse, serialize } from '../../src/lib/state/url.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
+import { parse, serialize } from '../../src/lib/config/url.ts';
 import { createQuantApi } from '../../workers/api.ts';
 
 const FIXTURE = join(import.meta.dirname, '../fixtures/bad-inputs/valid-tiny.onnx'); // [N,3,32,32] → [N,10]

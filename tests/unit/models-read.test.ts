@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { readModelBody, readModelFile } from '../../src/lib/data/read-model.ts';
 import { checkModelSize, declaredBytes, MAX_GRAPH_NODES, MAX_MODEL_BYTES } from '../../src/lib/onnx/limits.ts';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 
 async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
   try {

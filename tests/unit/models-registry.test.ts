@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { ACCEPTED_VARIANTS, getModelEntry, MODEL_REGISTRY, toModelSpec } from '../../src/lib/models/registry.ts';
 import { EFFICIENTNET_LITE_TIMM_SPEC, TORCHVISION_SPEC, validateSpec } from '../../src/lib/data/preprocess.ts';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 
 describe('MODEL_REGISTRY', () => {
   it('holds the three named models with unique ids', () => {

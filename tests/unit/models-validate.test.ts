@@ -12,7 +12,7 @@ import { decodeImage, initJpegDecoder } from '../../src/lib/data/decode.ts';
 beforeAll(() => initJpegDecoder());
 import { loadClassIndex } from '../../src/lib/data/dataset.ts';
 import { loadImageFolder } from '../../src/lib/data/dataset.node.ts';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 
 const DIR = join(import.meta.dirname, '../fixtures/bad-inputs');
 

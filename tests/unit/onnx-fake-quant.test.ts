@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 import type { QParams } from '../../src/lib/quant/types.ts';
 import { buildStatsGraph } from '../../src/lib/onnx/calibration.ts';
 import { addOutputs, insertFakeQuant } from '../../src/lib/onnx/fake-quant.ts';

@@ -5,7 +5,7 @@ import type { PreprocessSpec } from '../../src/lib/data/types.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { batches } from '../../src/lib/experiment/batches.ts';
 import { collectActivationStats } from '../../src/lib/experiment/calibrate.ts';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { quantizeActivations, quantizeWeights } from '../../src/lib/experiment/quantize.ts';
 import { insertFakeQuant } from '../../src/lib/onnx/fake-quant.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';

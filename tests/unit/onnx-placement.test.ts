@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { PlacementRules } from '../../src/lib/protocol/config.ts';
+import type { PlacementRules } from '../../src/lib/config/types.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { parseModel } from '../../src/lib/onnx/model.ts';

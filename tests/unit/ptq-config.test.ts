@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from '../../src/cli/args.ts';
-import { configHash, defaultConfig, resolveConfig } from '../../src/lib/experiment/config.ts';
+import { defaultConfig, resolveConfig } from '../../src/lib/config/resolve.ts';
+import { configHash } from '../../src/lib/config/hash.ts';
 import { weightKey } from '../../src/lib/experiment/quantize.ts';
-import { parse, serialize } from '../../src/lib/state/url.ts';
+import { parse, serialize } from '../../src/lib/config/url.ts';
 
 describe('ptq config fields', () => {
   it('leave the hash of existing configs unchanged while neutral', async () => {

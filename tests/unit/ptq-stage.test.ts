@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { collectGrams, reconstructFromQuantizedPrefix } from '../../src/lib/ptq/reconstruct.ts';
 import { buildCrossGramGraph, gramLayout, positionsOf, type GramLayout } from '../../src/lib/ptq/gram-graph.ts';
 import { batches } from '../../src/lib/experiment/batches.ts';

@@ -9,7 +9,7 @@ import {
   histogramTotal,
   sumHistograms,
 } from '../../src/lib/quant/histogram.ts';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 import { gaussian } from './quant-helpers.ts';
 
 describe('accumulateHistogram', () => {

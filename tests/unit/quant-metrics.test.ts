@@ -8,7 +8,7 @@ import {
   topK,
   wilsonInterval,
 } from '../../src/lib/quant/metrics.ts';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 
 describe('topK', () => {
   it('orders by value, ties to the lower index', () => {

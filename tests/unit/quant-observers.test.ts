@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 import { histogramOf } from '../../src/lib/quant/histogram.ts';
 import {
   DEFAULT_OBSERVER_OPTIONS,

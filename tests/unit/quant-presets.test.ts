@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
-import { activationSpec, BACKEND_PRESETS, weightSpec } from '../../src/lib/quant/presets.ts';
+import type { ExperimentConfig } from '../../src/lib/config/types.ts';
+import { BACKEND_PRESETS } from '../../src/lib/config/presets.ts';
+import { activationSpec, weightSpec } from '../../src/lib/quant/spec.ts';
 import { qRange } from '../../src/lib/quant/quantizer.ts';
 import { BACKEND_NAMES, OBSERVER_NAMES } from '../../src/lib/quant/types.ts';
 

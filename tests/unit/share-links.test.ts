@@ -5,9 +5,11 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadImageFolder } from '../../src/lib/data/dataset.node.ts';
-import { datasetFingerprint, fingerprintImages, fingerprintOf } from '../../src/lib/data/fingerprint.ts';
-import { parseLink, serializeLink } from '../../src/lib/experiment/link.ts';
-import { defaultConfig, configHash } from '../../src/lib/experiment/config.ts';
+import { datasetFingerprint, fingerprintOf } from '../../src/lib/data/fingerprint.ts';
+import { fingerprintImages } from '../../src/lib/config/link.ts';
+import { parseLink, serializeLink } from '../../src/lib/config/link.ts';
+import { defaultConfig } from '../../src/lib/config/resolve.ts';
+import { configHash } from '../../src/lib/config/hash.ts';
 import { cliLink, cliModelSource } from '../../src/cli/links.ts';
 import { MODEL_REGISTRY } from '../../src/lib/models/registry.ts';
 

@@ -6,9 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InstantState, ESTIMATE_DEBOUNCE_MS } from '../../src/lib/state/instant.svelte.ts';
-import { defaultConfig } from '../../src/lib/experiment/config.ts';
+import { defaultConfig } from '../../src/lib/config/resolve.ts';
 import type { AccuracyEstimate, LayerGraphView, WeightView } from '../../src/lib/protocol/instant.ts';
-import type { Result } from '../../src/lib/protocol/errors.ts';
+import type { Result } from '../../src/lib/util/errors.ts';
 
 const ok = <T>(value: T): Result<T> => ({ ok: true, value });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

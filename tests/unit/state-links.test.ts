@@ -8,10 +8,10 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { Remote } from 'comlink';
 import { AppState, CANCEL_GRACE_MS } from '../../src/lib/state/app.svelte.ts';
-import { parseLink } from '../../src/lib/experiment/link.ts';
+import { parseLink } from '../../src/lib/config/link.ts';
 import { getModelEntry } from '../../src/lib/models/registry.ts';
 import type { DatasetInfo, LoadedModel, ModelSource, QuantApi, DataSource } from '../../src/lib/protocol/api.ts';
-import type { Result } from '../../src/lib/protocol/errors.ts';
+import type { Result } from '../../src/lib/util/errors.ts';
 
 const ok = <T>(value: T): Result<T> => ({ ok: true, value });
 const DEV_SHA = 'f00130594d83447f5f46429a6c3b2f886036567cb61fe573fd171e7da07eab04';

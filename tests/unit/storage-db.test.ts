@@ -6,7 +6,7 @@ import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDB } from 'idb';
 import { QpStorage, DB_VERSION } from '../../src/lib/storage/db.ts';
-import { QpError } from '../../src/lib/protocol/errors.ts';
+import { QpError } from '../../src/lib/util/errors.ts';
 import type { ExperimentResult } from '../../src/lib/experiment/types.ts';
 import type { LayerAnalysis } from '../../src/lib/analysis/types.ts';
 

@@ -5,10 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
-import { parse, serialize, FIELDS } from '../../src/lib/state/url.ts';
-import { defaultConfig, validateConfig } from '../../src/lib/experiment/config.ts';
+import { parse, serialize, FIELDS } from '../../src/lib/config/url.ts';
+import { defaultConfig, validateConfig } from '../../src/lib/config/resolve.ts';
 import { BACKEND_NAMES, OBSERVER_NAMES } from '../../src/lib/quant/types.ts';
-import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
+import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 
 function rng(seed: number) {
   const g = xoroshiro128plus(seed);

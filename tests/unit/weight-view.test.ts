@@ -3,11 +3,11 @@ import { buildMobileNetV2 } from '../../src/lib/models/builders.ts';
 import { parseModel } from '../../src/lib/onnx/model.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { quantizeWeights } from '../../src/lib/experiment/quantize.ts';
 import { errorMetrics, errorSumsOf, vanishedChannels } from '../../src/lib/analysis/metrics.ts';
 import { prepareWeightModel, weightView } from '../../src/lib/analysis/weight-view.ts';
-import type { ExperimentConfig } from '../../src/lib/protocol/config.ts';
+import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 
 const graph = parseModel(buildMobileNetV2());
 const model = prepareWeightModel(graph, true);

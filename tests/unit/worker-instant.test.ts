@@ -13,7 +13,7 @@ import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { decodeImage, initJpegDecoder } from '../../src/lib/data/decode.ts';
 import { preprocessToCrop } from '../../src/lib/data/preprocess.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
-import { resolveConfig } from '../../src/lib/experiment/config.ts';
+import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import type { Cropper } from '../../src/lib/data/crops.ts';
 import { memoryDataset, syntheticImages } from '../integration/pipeline-helpers.ts';
 

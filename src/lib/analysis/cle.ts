@@ -29,7 +29,7 @@
  *
  * Must not: import ORT, DOM, Svelte or node: modules.
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import {
   cloneGraph,
   consumersOf,

@@ -6,7 +6,7 @@
  * pipeline made them; otherwise fetches that one tensor on a few calibration images.
  * Plain arrays out (JSON/comlink friendly). Must not change any pipeline state.
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Engine } from '../engine/types.ts';
 import { batches } from '../experiment/batches.ts';

@@ -3,8 +3,8 @@
  * needs, so selecting a layer costs at most one small fetch. Same pipeline and numbers
  * as runExperiments; this module only keeps the intermediate state around.
  */
-import type { ExperimentConfig } from '../protocol/config.ts';
-import { configHash } from '../experiment/config.ts';
+import type { ExperimentConfig } from '../config/types.ts';
+import { configHash } from '../config/hash.ts';
 import { quantizeActivations, quantizeWeights } from '../experiment/quantize.ts';
 import {
   DEFAULT_TUNING,

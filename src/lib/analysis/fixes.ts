@@ -36,7 +36,7 @@
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Engine } from '../engine/types.ts';
 import type { ActivationQuant, WeightQuant } from '../experiment/quantize.ts';
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { ensureOpset, insertFakeQuant } from '../onnx/fake-quant.ts';
 import { type Graph, type Node, NameAllocator, makeNode, makeTensor } from '../onnx/ir.ts';
 import type { QuantPoints } from '../onnx/placement.ts';

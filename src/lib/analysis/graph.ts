@@ -12,7 +12,7 @@
  * the listed order can free each activation early.
  * Pure graph work: builds, never runs; never mutates its inputs.
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { insertFakeQuant, ensureOpset } from '../onnx/fake-quant.ts';
 import {
   type Graph,

@@ -5,7 +5,7 @@
  * weights into a graph copy. Pure graph work: never runs anything, never mutates the
  * graph it is given (callers pass a copy to `setLayerParams`).
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { type Graph, type Node, NameAllocator, makeTensor, pruneInitializers } from '../onnx/ir.ts';
 import type { WeightPoint } from '../onnx/placement.ts';
 

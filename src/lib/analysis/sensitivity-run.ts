@@ -4,8 +4,8 @@
  * activations and every other layer stay FP32), evaluated on the first `images`
  * evaluation images against the FP32 predictions. One session per layer.
  */
-import { QpError, throwIfAborted } from '../protocol/errors.ts';
-import type { ExperimentConfig } from '../protocol/config.ts';
+import { QpError, throwIfAborted } from '../util/errors.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 import { prepareCrops } from '../data/crops.ts';
 import { sampleSplits } from '../data/dataset.ts';
 import { foldBatchNorm } from '../onnx/fold-bn.ts';

@@ -7,7 +7,7 @@
  * and keeping the worst at 8 bits buys most of the accuracy back for little model size.
  * The measuring (one fake-quant model per layer) lives in sensitivity-run.ts.
  */
-import type { LayerBits } from '../protocol/layer-bits.ts';
+import type { LayerBits } from '../config/layer-bits.ts';
 
 /** One layer quantized alone at the low bit width, everything else FP32. */
 export interface LayerSensitivity {

@@ -8,17 +8,17 @@
  * Uses the project's observers and quantizer, so the numbers equal those of a Run.
  * Pure: no engine, no I/O.
  */
-import type { ExperimentConfig } from '../protocol/config.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 import type { WeightHistogram } from '../protocol/analysis.ts';
 import type { WeightLayerView, WeightView } from '../protocol/instant.ts';
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { foldBatchNorm } from '../onnx/fold-bn.ts';
 import type { Graph } from '../onnx/ir.ts';
 import { layerNames } from '../onnx/layer-names.ts';
 import { findQuantPoints } from '../onnx/placement.ts';
 import { histogramOf } from '../quant/histogram.ts';
 import { observeWeight } from '../quant/observers.ts';
-import { weightSpec } from '../quant/presets.ts';
+import { weightSpec } from '../quant/spec.ts';
 import { channelLayout, computeQParams, fakeQuantize } from '../quant/quantizer.ts';
 import { roundHalfToEven } from '../quant/round.ts';
 import type { QParams, QuantSpec } from '../quant/types.ts';

@@ -12,7 +12,7 @@
  */
 import { proxy, transfer, wrap, type Remote } from 'comlink';
 import type { QuantApi } from '../protocol/api.ts';
-import type { ErrorInfo, Result } from '../protocol/errors.ts';
+import type { ErrorInfo, Result } from '../util/errors.ts';
 import { lifelineName, watchLifeline } from './lifeline.ts';
 
 interface Running {

@@ -14,7 +14,7 @@
 import type { CropStore, ImageSource, PreprocessSpec } from './types.ts';
 import { DECODER_ID, decodeImage, initJpegDecoder } from './decode.ts';
 import { preprocessToCrop, specKey, validateSpec } from './preprocess.ts';
-import { QpError, throwIfAborted } from '../protocol/errors.ts';
+import { QpError, throwIfAborted } from '../util/errors.ts';
 
 export interface SkippedImage {
   id: string;

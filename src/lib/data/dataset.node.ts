@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { Dirent } from 'node:fs';
 import type { CropStore } from './types.ts';
 import { datasetFromFiles, loadClassIndex, type FileDataset, type NamedFile } from './dataset.ts';
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 
 export const CLASS_INDEX_FILE = 'imagenet_class_index.json';
 

@@ -10,7 +10,7 @@
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import type { Dataset, ImageSource } from './types.ts';
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 
 /** File extensions treated as images (case-insensitive). */
 export const IMAGE_EXTENSIONS = ['.jpeg', '.jpg', '.png'] as const;

@@ -17,7 +17,7 @@
  */
 import jpeg from 'jpeg-js';
 import { decode as decodePng, convertIndexedToRgb } from 'fast-png';
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 
 export interface DecodedImage {
   width: number;

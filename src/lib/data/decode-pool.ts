@@ -10,7 +10,7 @@
  */
 import type { Cropper } from './crops.ts';
 import type { PreprocessSpec } from './types.ts';
-import { QpError, type ErrorCode } from '../protocol/errors.ts';
+import { QpError, type ErrorCode } from '../util/errors.ts';
 
 export interface DecodeRequest {
   id: number;

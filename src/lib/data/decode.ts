@@ -26,7 +26,7 @@ import {
   type DecodeLimits,
   type DecodedImage,
 } from './decode-jpegjs.ts';
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 
 export {
   DEFAULT_DECODE_LIMITS,

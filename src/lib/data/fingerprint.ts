@@ -23,9 +23,3 @@ export async function datasetFingerprint(items: readonly { id: string; label: nu
 export function fingerprintOf(ds: Pick<Dataset, 'items'>): Promise<string> {
   return datasetFingerprint(ds.items);
 }
-
-/** The image count a fingerprint states, or undefined when it is not one. */
-export function fingerprintImages(fp: string): number | undefined {
-  const m = /^(\d{1,9})-[0-9a-f]{16}$/.exec(fp);
-  return m ? Number(m[1]) : undefined;
-}

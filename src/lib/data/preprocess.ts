@@ -21,7 +21,7 @@
  */
 import type { PreprocessSpec } from './types.ts';
 import type { DecodedImage } from './decode.ts';
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { roundHalfToEven } from '../quant/round.ts'; // Python's round() of torchvision's CenterCrop
 
 /** torchvision ImageNet eval transform (ResNet, MobileNet-V2): Resize(256) bilinear, CenterCrop(224). */

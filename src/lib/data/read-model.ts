@@ -8,7 +8,7 @@
  * cache. The caller stores nothing unless this returns.
  * Must not: cache, hash or parse (the caller does, with the complete bytes only).
  */
-import { QpError, throwIfAborted } from '../protocol/errors.ts';
+import { QpError, throwIfAborted } from '../util/errors.ts';
 import { checkModelSize, MAX_MODEL_BYTES } from '../onnx/limits.ts';
 
 export interface BodyProgress {

@@ -6,7 +6,7 @@
  * Node reads folders with dataset.node.ts. Both end in datasetFromFiles.
  */
 import { readModelBody } from './read-model.ts';
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import type { DownloadProgress } from '../protocol/api.ts';
 import { datasetFromFiles, loadClassIndex, type FileDataset, type NamedFile } from './dataset.ts';
 

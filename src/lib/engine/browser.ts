@@ -14,7 +14,7 @@
  * Must not: know about quantization, datasets or the DOM.
  */
 import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { FallbackEngine } from './fallback.ts';
 import { createOrtEngine, type OrtModule } from './ort.ts';
 import type { Engine, EngineKind } from './types.ts';

@@ -4,7 +4,7 @@
  * Optional: onnxruntime-node (about 4× faster, slightly different numerics).
  */
 import { availableParallelism } from 'node:os';
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { createOrtEngine, type OrtModule } from './ort.ts';
 import type { Engine } from './types.ts';
 

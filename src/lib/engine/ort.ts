@@ -5,7 +5,7 @@
  * `onnxruntime-node`. Session calls are queued: ORT-web does not allow concurrent
  * `run` on one session, and overlapping runs only fight for the same threads.
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import type { Engine, EngineKind, EngineSession, FloatTensor, SessionOptions } from './types.ts';
 
 /** The subset of the ORT API we use (shared by onnxruntime-web and onnxruntime-node). */

@@ -3,14 +3,14 @@
  * numbers that go into the fake-quant graph: fake-quantized weight values and the
  * QParams of every activation point. Pure: no engine, no I/O.
  */
-import type { ExperimentConfig } from '../protocol/config.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 import type { Graph } from '../onnx/ir.ts';
 import type { ActivationPoint, QuantPoints, WeightPoint } from '../onnx/placement.ts';
 import { observeActivation, observeWeight } from '../quant/observers.ts';
-import { activationSpec, weightSpec } from '../quant/presets.ts';
+import { activationSpec, weightSpec } from '../quant/spec.ts';
 import { computeQParams, fakeQuantize } from '../quant/quantizer.ts';
 import type { ActivationStats, QParams } from '../quant/types.ts';
-import { formatLayerBits } from '../protocol/layer-bits.ts';
+import { formatLayerBits } from '../config/layer-bits.ts';
 
 export interface WeightQuant {
   point: WeightPoint;

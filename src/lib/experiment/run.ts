@@ -9,8 +9,8 @@
  * once per (foldBn, calib, eval, seed) group and reuses them; weight quantization is
  * reused across configs that quantize weights the same way.
  */
-import { QpError, throwIfAborted } from '../protocol/errors.ts';
-import type { ExperimentConfig, PlacementRules } from '../protocol/config.ts';
+import { QpError, throwIfAborted } from '../util/errors.ts';
+import type { ExperimentConfig, PlacementRules } from '../config/types.ts';
 import { prepareCrops } from '../data/crops.ts';
 import { sampleSplits } from '../data/dataset.ts';
 import type { Engine, SessionOptions } from '../engine/types.ts';
@@ -28,7 +28,7 @@ import type { FixReport, LayerAnalysis, ModelAnalysis } from '../protocol/analys
 import type { PtqReport } from '../protocol/ptq.ts';
 import { Eta } from './batches.ts';
 import { collectActivationStats, DEFAULT_BINS } from './calibrate.ts';
-import { configHash } from './config.ts';
+import { configHash } from '../config/hash.ts';
 import { evaluate, toAccuracy, type EvalOutcome } from './evaluate.ts';
 import { agreement } from '../quant/metrics.ts';
 import { quantKey, quantizeActivations, quantizeWeights, weightKey, type WeightQuant } from './quantize.ts';

@@ -8,7 +8,7 @@ import type { Engine } from '../engine/types.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Graph } from '../onnx/ir.ts';
 import type { QuantPoints } from '../onnx/placement.ts';
-import type { ExperimentConfig } from '../protocol/config.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 import type { FixReport, LayerAnalysis, ModelAnalysis } from '../protocol/analysis.ts';
 import type { PtqReport } from '../protocol/ptq.ts';
 import type { ActivationQuant, WeightQuant } from './quantize.ts';

@@ -2,7 +2,7 @@
  * Inputs and options of the experiment pipeline. The result and progress shapes live in
  * protocol/results.ts and are re-exported here.
  */
-import type { ExperimentConfig } from '../protocol/config.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 import type { ExperimentResult, ProgressFn } from '../protocol/results.ts';
 import type { CropStore, Dataset } from '../data/types.ts';
 import type { Engine } from '../engine/types.ts';

@@ -6,8 +6,8 @@
  * Pure: bytes out, no file system.
  */
 import { strToU8, zipSync } from 'fflate';
-import { QpError, toErrorInfo, type ErrorInfo } from '../protocol/errors.ts';
-import type { ExperimentConfig } from '../protocol/config.ts';
+import { QpError, toErrorInfo, type ErrorInfo } from '../util/errors.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 import type { QuantizedRun } from '../experiment/types.ts';
 import { serializeModel } from '../onnx/model.ts';
 import { toDeployable } from './deployable.ts';

@@ -7,8 +7,8 @@
  *
  * Pure: graph IR and typed arrays in, the same out; no I/O.
  */
-import type { ExperimentConfig } from '../protocol/config.ts';
-import { QpError } from '../protocol/errors.ts';
+import type { ExperimentConfig } from '../config/types.ts';
+import { QpError } from '../util/errors.ts';
 import type { QuantizedRun } from '../experiment/types.ts';
 import { type Graph, cloneGraph } from '../onnx/ir.ts';
 import { dequantize, quantizeToInt } from '../quant/quantizer.ts';

@@ -4,7 +4,7 @@
  * changed on the way (attributes that became inputs). Ops not known to keep their meaning
  * are refused rather than guessed. Edits the graph in place (call it on a copy).
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { type Graph, NameAllocator, makeTensor, shapeOf } from '../onnx/ir.ts';
 import { ensureOpset } from '../onnx/fake-quant.ts';
 

@@ -22,7 +22,7 @@
  * images). So each quantized layer's bias is added by a separate Add after it, in float32
  * as simulated; runtimes that want an int32 bias fold that Add back themselves.
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import {
   type Graph,
   type Node,

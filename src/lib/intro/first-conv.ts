@@ -3,7 +3,7 @@
  * convolution, with BatchNorm folded in as the pipeline quantizes them. Kept out of the
  * worker so it is testable and the worker API only forwards it.
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { foldBatchNorm } from '../onnx/fold-bn.ts';
 import { topoSort } from '../onnx/ir.ts';
 import { parseModel } from '../onnx/model.ts';

@@ -6,7 +6,7 @@
  * It uses the project's quantizer (src/lib/quant/quantizer.ts) so the widget shows the
  * exact numbers the fake-quant graphs compute. Pure: no DOM, no Svelte.
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { computeQParams, fakeQuantize, qRange } from '../quant/quantizer.ts';
 import type { QParams, QuantSpec } from '../quant/types.ts';
 

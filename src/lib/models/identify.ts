@@ -5,7 +5,7 @@
  * `sha256:<full hex>` — so a config made by the CLI names the same model (and gets the
  * same configHash) as one made in the browser.
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { TORCHVISION_SPEC } from '../data/preprocess.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Graph } from '../onnx/ir.ts';

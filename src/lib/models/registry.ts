@@ -10,7 +10,7 @@
  */
 import type { PreprocessSpec } from '../data/types.ts';
 import type { ModelSpec } from './types.ts';
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { EFFICIENTNET_LITE_TIMM_SPEC, TORCHVISION_SPEC } from '../data/preprocess.ts';
 
 export type ModelId = 'resnet18' | 'mobilenet-v2' | 'efficientnet-lite0';

@@ -9,7 +9,7 @@
  */
 import type { Graph, Node, ValueInfo } from '../onnx/ir.ts';
 import { producerOf } from '../onnx/ir.ts';
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 
 export interface ClassifierInfo {
   inputName: string;

@@ -8,7 +8,7 @@
  * millions of elements carry float32 accumulation error (relative ~1e-6..1e-4), which
  * observers must tolerate; accumulate across batches in float64 in JS.
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { type Graph, type Node, NameAllocator, cloneGraph, makeNode, makeTensor } from './ir.ts';
 
 export interface StatsOutputs {

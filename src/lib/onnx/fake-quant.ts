@@ -8,7 +8,7 @@
  * point into the clip bounds is exact). Returns new graphs; never mutates its input.
  * It must not choose quantization parameters (src/lib/quant does).
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import type { QParams } from '../quant/types.ts';
 import { type Graph, type Node, NameAllocator, cloneGraph, makeNode, makeTensor, shapeOf } from './ir.ts';
 

@@ -7,7 +7,7 @@
  * Conventions: transforms never mutate their input graph; they `cloneGraph` and then
  * replace (never write into) initializer TensorData. Missing optional inputs are ''.
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 
 export type DType = 'float32' | 'float16' | 'float64' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool' | 'other';
 

@@ -11,7 +11,7 @@
  * Must not: decode tensors, run models, or touch the DOM.
  */
 import type onnxProto from 'onnx-proto';
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 
 /** Largest model file accepted (bytes): 256 MiB. VGG-16 (528 MB) is refused; ResNet-50 (98 MB) is not. */
 export const MAX_MODEL_BYTES = 256 * 1024 * 1024;

@@ -8,7 +8,7 @@
  * browser and Node platform we target).
  */
 import onnxProto from 'onnx-proto';
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { checkModelSize, checkModelStructure } from './limits.ts';
 import {
   type AttrType,

@@ -4,7 +4,7 @@
  * (PlacementRules). Pure graph analysis: reads the graph, never edits it, and knows
  * nothing about bit widths or observers (the pipeline decides those per point).
  */
-import type { PlacementRules } from '../protocol/config.ts';
+import type { PlacementRules } from '../config/types.ts';
 import { type Graph, type Node, consumersOf, dtypeOf } from './ir.ts';
 
 export interface ActivationPoint {

@@ -10,9 +10,9 @@
  * runConfig with the fix stages), so the estimate differs from the full run only by its
  * image count (the unit tests compare the two).
  */
-import { QpError, throwIfAborted } from '../protocol/errors.ts';
+import { QpError, throwIfAborted } from '../util/errors.ts';
 import { yieldMacrotask } from '../util/checkpoint.ts';
-import type { ExperimentConfig } from '../protocol/config.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 import { ESTIMATE_IMAGES, type AccuracyEstimate } from '../protocol/instant.ts';
 import { parseModel } from '../onnx/model.ts';
 import { foldBatchNorm } from '../onnx/fold-bn.ts';
@@ -23,7 +23,7 @@ import type { ActivationStats } from '../quant/types.ts';
 import type { Graph } from '../onnx/ir.ts';
 import { calibrationNeeds } from '../quant/observers.ts';
 import { wilsonInterval } from '../quant/metrics.ts';
-import { configHash } from '../experiment/config.ts';
+import { configHash } from '../config/hash.ts';
 import { quantizeWeights, type WeightMemo, type WeightQuant } from '../experiment/quantize.ts';
 import type { RunInputs } from '../experiment/types.ts';
 import type { Engine } from '../engine/types.ts';

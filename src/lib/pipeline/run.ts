@@ -17,7 +17,7 @@ import {
 } from '../experiment/run.ts';
 import type { RunExperiments, RunInputs } from '../experiment/types.ts';
 import type { Engine } from '../engine/types.ts';
-import type { ExperimentConfig } from '../protocol/config.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 import type { WeightQuant } from '../experiment/quantize.ts';
 
 export {

@@ -5,8 +5,8 @@
  * aborts the work in progress. Big buffers go in with `Comlink.transfer`.
  * Must not: contain logic; import Svelte, idb or ORT.
  */
-import type { Result } from './errors.ts';
-import type { ExperimentConfig } from './config.ts';
+import type { Result } from '../util/errors.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 import type { ExperimentResult, Progress } from './results.ts';
 import type { ActivationHistogram, WeightHistogram } from './analysis.ts';
 import type { AccuracyEstimate, LayerGraphView, WeightView } from './instant.ts';
@@ -124,7 +124,7 @@ export interface ExportedRun {
   /** what the user should know (e.g. why model.qdq.onnx is missing and only ranges were written) */
   notes: string[];
   /** set when the QDQ model could not be written (the zip still holds the range files) */
-  qdqError?: import('./errors.ts').ErrorInfo;
+  qdqError?: import('../util/errors.ts').ErrorInfo;
 }
 
 export interface CacheEstimate {

@@ -2,7 +2,7 @@
  * What a reconstruction run (AdaRound / GPTQ, src/lib/ptq) reports per layer, for the
  * result, the CLI table and the results chart. Pure types, here so results can name them.
  */
-import type { PtqMethod } from './names.ts';
+import type { PtqMethod } from '../config/names.ts';
 
 export interface PtqLayerReport {
   /** the layer's node and weight initializer */

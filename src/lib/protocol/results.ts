@@ -2,7 +2,7 @@
  * Results and progress of experiments: the shapes the CLI prints, the worker returns,
  * the UI stores and the URL restores. Pure types, shared by every layer.
  */
-import type { ExperimentConfig } from './config.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 import type { FixReport, LayerAnalysis, ModelAnalysis } from './analysis.ts';
 import type { Accuracy } from './accuracy.ts';
 import type { PtqReport } from './ptq.ts';

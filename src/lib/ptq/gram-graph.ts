@@ -17,7 +17,7 @@
  * under a budget (`planGramChunks`), e.g. ResNet-18's 3×3 convs (K up to 4,608, 85 MB
  * of float32 each) go in separate passes. All positions are used; none are subsampled.
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { type Graph, type Node, NameAllocator, cloneGraph, makeNode, makeTensor } from '../onnx/ir.ts';
 import type { WeightPoint } from '../onnx/placement.ts';
 

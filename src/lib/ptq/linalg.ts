@@ -3,7 +3,7 @@
  * Every inner loop walks a row, never a column: at K = 4,608 (ResNet-18's widest 3×3 convs)
  * a column walk misses the cache on every step and was several times slower.
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 
 /** In-place lower Cholesky factor of a symmetric positive definite n×n matrix (upper part zeroed). */
 export function cholesky(a: Float64Array, n: number): Float64Array {

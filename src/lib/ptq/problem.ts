@@ -6,7 +6,7 @@
  * ‖WX − W̃X‖² = Σ_rows Δw·G·Δwᵀ. Conversions from and to the initializer layout live
  * here too. No engine, no graph.
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { roundHalfToEven } from '../quant/round.ts';
 import type { QParams } from '../quant/types.ts';
 import { cholesky, choleskySolve } from './linalg.ts';

@@ -10,8 +10,8 @@
  * (at 8 bits its error is already small, and the classifier alone would cost more than
  * all the other layers).
  */
-import { throwIfAborted } from '../protocol/errors.ts';
-import type { ExperimentConfig } from '../protocol/config.ts';
+import { throwIfAborted } from '../util/errors.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Engine, FloatTensor } from '../engine/types.ts';
 import { ensureOpset, insertFakeQuant } from '../onnx/fake-quant.ts';

@@ -4,7 +4,7 @@
  * src/lib/pipeline/run.ts plugs it in, so experiment/ never imports ptq/.
  */
 import type { PipelineStages, WeightContext } from '../experiment/stages.ts';
-import type { ExperimentConfig } from '../protocol/config.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 import { collectGrams, reconstructFromQuantizedPrefix, reconstructWeights, type LayerGram } from './reconstruct.ts';
 import type { PtqReport } from './types.ts';
 import type { WeightQuant } from '../experiment/quantize.ts';

@@ -12,7 +12,7 @@
  * [lo + k*w, lo + (k+1)*w) with w = (hi - lo) / bins, the last bin includes hi.
  * Must not: import ORT, DOM, Svelte, idb or node: modules.
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 
 /**
  * Add the values of `data` to `hist` (counts, incremented in place): `hist.length`

@@ -6,7 +6,7 @@
  * from here, so both front doors agree. Deterministic: ties in top-k go to the lower
  * class index. Must not: import ORT, DOM, Svelte, idb or node: modules.
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 
 function mismatch(a: ArrayLike<number>, b: ArrayLike<number>): void {
   if (a.length !== b.length) {

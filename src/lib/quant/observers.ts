@@ -15,7 +15,7 @@
  * Must not: import ORT, DOM, Svelte, idb or node: modules. Ranges are raw clipping
  * bounds; computeQParams widens them to contain 0 and applies the spec.
  */
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import { foldAbsHistogram, histogramOf, histogramQuantile, histogramTotal, sumHistograms } from './histogram.ts';
 import { channelLayout, computeQParams, forEachChannelRun } from './quantizer.ts';
 import { roundHalfToEven } from './round.ts';
@@ -700,7 +700,7 @@ export interface ObserverEntry {
 
 /**
  * Every observer, one entry each (the Record type makes a missing one a compile error).
- * Adding an observer: its name in protocol/names.ts OBSERVER_NAMES and its entry here.
+ * Adding an observer: its name in config/names.ts OBSERVER_NAMES and its entry here.
  */
 export const OBSERVERS: Readonly<Record<ObserverName, ObserverEntry>> = Object.freeze({
   minmax: { name: 'minmax', needs: 'minmax', weightRange: weightMinMax, activationRange: actMinMax },

@@ -18,8 +18,8 @@
  *
  * Must not: import ORT, DOM, Svelte, idb or node: modules; allocate per element.
  */
-import { QpError } from '../protocol/errors.ts';
-import { BIT_RANGE } from '../protocol/names.ts';
+import { QpError } from '../util/errors.ts';
+import { BIT_RANGE } from '../config/names.ts';
 import { roundHalfToEven } from './round.ts';
 import type { QParams, QuantSpec, Range } from './types.ts';
 

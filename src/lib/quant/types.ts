@@ -2,7 +2,7 @@
  * Types of the quantization math. Pure data: no ORT, no DOM, no graph types.
  */
 
-// The name lists live in protocol/names.ts (written once for every layer); re-exported here
+// The name lists live in config/names.ts (written once for every layer); re-exported here
 // so quantization code keeps importing its vocabulary from one place.
 export {
   BACKEND_NAMES,
@@ -10,8 +10,8 @@ export {
   type BackendName,
   type Granularity,
   type ObserverName,
-} from '../protocol/names.ts';
-import type { Granularity } from '../protocol/names.ts';
+} from '../config/names.ts';
+import type { Granularity } from '../config/names.ts';
 
 /**
  * How one tensor is quantized. Integer range:

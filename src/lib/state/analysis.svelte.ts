@@ -4,7 +4,7 @@
  * (kept there for the last analysed run only; a stored result from an earlier visit has
  * its per-layer rows but no histograms). Rune class. Must not: import components.
  */
-import type { ErrorInfo, Result } from '../protocol/errors.ts';
+import type { ErrorInfo, Result } from '../util/errors.ts';
 import type { LayerDetailView } from '../protocol/api.ts';
 import type { ExperimentResult } from '../experiment/types.ts';
 import type { LayerAnalysis } from '../analysis/types.ts';

@@ -4,7 +4,7 @@
  * worker through the typed client; every worker answer is a Result, shown as data.
  * Must not: import components or do pipeline work.
  */
-import { toErrorInfo, type ErrorInfo, type Result } from '../protocol/errors.ts';
+import { toErrorInfo, type ErrorInfo, type Result } from '../util/errors.ts';
 import { readModelFile } from '../data/read-model.ts';
 import type {
   CacheEstimate,
@@ -25,13 +25,7 @@ import { ExperimentState } from './experiment.svelte.ts';
 import { AnalysisState } from './analysis.svelte.ts';
 import { InstantState } from './instant.svelte.ts';
 import { getModelEntry } from '../models/registry.ts';
-import {
-  parseLink,
-  serializeLink,
-  type DataSourceRef,
-  type LinkExtras,
-  type ModelSourceRef,
-} from '../experiment/link.ts';
+import { parseLink, serializeLink, type DataSourceRef, type LinkExtras, type ModelSourceRef } from '../config/link.ts';
 import { DEV_SAMPLE, modelSourceOf, planData, planModel } from './link-resolve.ts';
 
 /** How long a cancelled run may take to reach a batch boundary before its worker is ended (ms). */

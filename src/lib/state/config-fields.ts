@@ -5,15 +5,15 @@
  * descriptions. Components reach the schema and presets only through here.
  * Pure: no Svelte, no DOM.
  */
-import type { BackendName } from '../protocol/names.ts';
-import { CONFIG_FIELDS, FIELD_GROUPS, presetKey, type ConfigField, type FieldGroup } from '../protocol/schema.ts';
-import type { PresetFields } from '../protocol/config.ts';
-import { BACKEND_PRESETS } from '../quant/presets.ts';
+import type { BackendName } from '../config/names.ts';
+import { CONFIG_FIELDS, FIELD_GROUPS, presetKey, type ConfigField, type FieldGroup } from '../config/schema.ts';
+import type { PresetFields } from '../config/types.ts';
+import { BACKEND_PRESETS } from '../config/presets.ts';
 
-export type { ConfigField, FieldGroup } from '../protocol/schema.ts';
-export { fieldText } from '../protocol/schema.ts';
-export type { BackendName } from '../protocol/names.ts';
-export type { PresetFields } from '../protocol/config.ts';
+export type { ConfigField, FieldGroup } from '../config/schema.ts';
+export { fieldText } from '../config/schema.ts';
+export type { BackendName } from '../config/names.ts';
+export type { PresetFields } from '../config/types.ts';
 
 export type ConfigControl =
   | { kind: 'checkbox' }

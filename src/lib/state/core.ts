@@ -8,7 +8,7 @@ export { MODEL_REGISTRY } from '../models/registry.ts';
 export type { Accuracy } from '../protocol/accuracy.ts';
 export type { ExperimentResult } from '../protocol/results.ts';
 export type { EnginePref } from '../protocol/api.ts';
-export type { ErrorInfo } from '../protocol/errors.ts';
+export type { ErrorInfo } from '../util/errors.ts';
 export { GLOSSARY, glossaryEntry } from '../help/glossary.ts';
 export {
   gridLines,

@@ -4,7 +4,7 @@
  * the button (an error, or notes such as a refused QDQ model), never throws.
  */
 import { quantClient } from '../clients/quant.ts';
-import type { ErrorInfo } from '../protocol/errors.ts';
+import type { ErrorInfo } from '../util/errors.ts';
 
 export interface DownloadOutcome {
   error?: ErrorInfo;

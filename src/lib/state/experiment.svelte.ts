@@ -5,11 +5,12 @@
  * app shell reads and writes the hash and calls loadHash.
  * Must not: talk to the worker (AppState does) or import components.
  */
-import type { ExperimentConfig, PresetFields } from '../protocol/config.ts';
-import { configHash, defaultConfig, overriddenFields, presetFields, validateConfig } from '../experiment/config.ts';
+import type { ExperimentConfig, PresetFields } from '../config/types.ts';
+import { defaultConfig, overriddenFields, presetFields, validateConfig } from '../config/resolve.ts';
+import { configHash } from '../config/hash.ts';
 import type { BackendName } from '../quant/types.ts';
-import { parse, serialize, type ParsedHash } from './url.ts';
-import { describeDomain, parseBitsMapText, withField, type ConfigField } from '../protocol/schema.ts';
+import { parse, serialize, type ParsedHash } from '../config/url.ts';
+import { describeDomain, parseBitsMapText, withField, type ConfigField } from '../config/schema.ts';
 
 export class ExperimentState {
   config = $state<ExperimentConfig>(defaultConfig());

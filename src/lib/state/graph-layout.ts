@@ -43,13 +43,11 @@ export function layoutGraph(view: LayerGraphView): GraphLayout {
     const n = info.get(id)!;
     return { id, kind: n.kind, label: n.label, onnx: n.onnx, x: p.x, y: p.y, width: p.width, height: p.height };
   });
-  const edges = g
-    .edges()
-    .map((e) => ({
-      from: e.v,
-      to: e.w,
-      points: (g.edge(e).points ?? []).map((p: { x: number; y: number }) => ({ x: p.x, y: p.y })),
-    }));
+  const edges = g.edges().map((e) => ({
+    from: e.v,
+    to: e.w,
+    points: (g.edge(e).points ?? []).map((p: { x: number; y: number }) => ({ x: p.x, y: p.y })),
+  }));
   const gl = g.graph();
   return { width: gl.width ?? 0, height: gl.height ?? 0, nodes, edges };
 }

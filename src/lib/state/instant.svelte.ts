@@ -6,9 +6,9 @@
  * Must not: import components or compute anything itself (the worker does).
  */
 import type { Remote } from 'comlink';
-import type { ErrorInfo, Result } from '../protocol/errors.ts';
+import type { ErrorInfo, Result } from '../util/errors.ts';
 import type { EnginePref, QuantApi } from '../protocol/api.ts';
-import type { ExperimentConfig } from '../protocol/config.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 import { ESTIMATE_IMAGES, type AccuracyEstimate, type LayerGraphView, type WeightView } from '../protocol/instant.ts';
 import type { ExperimentResult } from '../protocol/results.ts';
 

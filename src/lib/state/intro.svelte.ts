@@ -4,7 +4,7 @@
  * src/lib/intro/quant-widget.ts.
  */
 import type { TensorSample } from '../intro/first-conv.ts';
-import type { ErrorInfo } from '../protocol/errors.ts';
+import type { ErrorInfo } from '../util/errors.ts';
 import { quantClient } from '../clients/quant.ts';
 
 export class IntroState {

@@ -6,7 +6,7 @@
  * or the manifest URL the link names (checked against its fingerprint); a local folder is
  * asked for. Pure: the plan is data, AppState carries it out.
  */
-import type { DataSourceRef, LinkExtras, ModelSourceRef } from '../experiment/link.ts';
+import type { DataSourceRef, LinkExtras, ModelSourceRef } from '../config/link.ts';
 import type { ModelSource } from '../protocol/api.ts';
 import { MODEL_REGISTRY } from '../models/registry.ts';
 

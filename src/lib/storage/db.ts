@@ -12,7 +12,7 @@
  * Must not: fetch, hash, decode or touch the DOM.
  */
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
-import { QpError } from '../protocol/errors.ts';
+import { QpError } from '../util/errors.ts';
 import type { CropStore } from '../data/types.ts';
 import type { ExperimentResult } from '../protocol/results.ts';
 import type { ChannelDrift, LayerAnalysis } from '../protocol/analysis.ts';

@@ -6,7 +6,7 @@
  * last yield, then throws CANCELLED if the signal fired: a cancel stops the run at the
  * next batch boundary, at a cost of one task switch every ~50 ms.
  */
-import { throwIfAborted } from '../protocol/errors.ts';
+import { throwIfAborted } from './errors.ts';
 
 /** Longest stretch of work between two yields (ms); a cancel waits at most this plus one batch. */
 export const YIELD_EVERY_MS = 50;

@@ -6,7 +6,7 @@
  * mixed-precision scheme; the config carries it as layer (ONNX node name) → bits.
  * Pure: no engine, no I/O.
  */
-import { QpError } from './errors.ts';
+import { QpError } from '../util/errors.ts';
 
 export type LayerBits = Record<string, number>;
 

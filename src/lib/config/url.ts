@@ -1,7 +1,7 @@
 /**
  * Shareable URL codec: ExperimentConfig <-> location.hash. Pure (no DOM, no Svelte).
  *
- * The fields, their URL keys and domains come from the config schema (protocol/schema.ts).
+ * The fields, their URL keys and domains come from the config schema (config/schema.ts).
  * The hash is readable `key=value` pairs (tensorflow/playground style) so a teacher can
  * edit a link by hand and add `<field>_hide` keys that hide controls (teaching views).
  * Compactness comes from writing only fields that differ from the chosen backend
@@ -12,8 +12,8 @@
  * the defaults and are reported as notices (full sentences) for the UI to show.
  * Must not: touch window/location, import Svelte, or decide anything about runs.
  */
-import { CONFIG_VERSION, type ExperimentConfig } from '../protocol/config.ts';
-import { BACKEND_NAMES, type BackendName } from '../protocol/names.ts';
+import { CONFIG_VERSION, type ExperimentConfig } from './types.ts';
+import { BACKEND_NAMES, type BackendName } from './names.ts';
 import {
   CONFIG_FIELDS,
   describeDomain,
@@ -23,8 +23,8 @@ import {
   parseBitsMapText,
   sameFieldValue,
   type FieldKind,
-} from '../protocol/schema.ts';
-import { defaultConfig, validateConfig } from './config.ts';
+} from './schema.ts';
+import { defaultConfig, validateConfig } from './resolve.ts';
 
 type FieldType = FieldKind;
 

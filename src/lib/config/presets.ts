@@ -1,6 +1,6 @@
 /**
  * Backend presets: the quantization scheme and activation placement of each deployment
- * target, and the step from a resolved ExperimentConfig to QuantSpecs.
+ * target.
  *
  * Why it exists: "quantize for TensorRT" must mean one fixed, documented scheme. Values
  * follow MQBench `mqbench/prepare_by_platform.py` (ParamsTable: QuantizeScheme symmetry /
@@ -13,10 +13,10 @@
  * [0, 255]; so asymmetric presets here are unsigned (the sign of an asymmetric range only
  * shifts the zero point, the grid is the same).
  *
- * Must not: import ORT, DOM, Svelte, idb or node: modules.
+ * Pure data: imports only the config types.
  */
-import type { BackendPreset, ExperimentConfig, PlacementRules } from '../protocol/config.ts';
-import type { BackendName, QuantSpec } from './types.ts';
+import type { BackendName } from './names.ts';
+import type { BackendPreset, PlacementRules } from './types.ts';
 
 /** MQBench ModelQuantizer.module/function_type_to_quant_input: conv, linear, add, mul, pooling. */
 const MODEL_QUANTIZER: PlacementRules = {
@@ -235,45 +235,3 @@ export const BACKEND_PRESETS: Readonly<Record<BackendName, BackendPreset>> = Obj
     firstLast8bit: false,
   },
 } satisfies Record<BackendName, BackendPreset>);
-
-type WeightFields = Pick<ExperimentConfig, 'wBits' | 'wGranularity' | 'wSymmetric' | 'wNarrowRange' | 'wPowerOfTwo'>;
-type ActivationFields = Pick<ExperimentConfig, 'aBits' | 'aSymmetric' | 'aNarrowRange' | 'aPowerOfTwo' | 'aSign'>;
-
-/**
- * QuantSpec of a weight tensor under a resolved config. `axis` is the output-channel
- * axis of that weight (0 for Conv and Gemm with transB, 1 for MatMul [in, out]); it is
- * kept as spec.axis only for per-channel. `bitsOverride` replaces wBits (first/last
- * layer at 8 bits). Symmetric weights are signed; asymmetric ones unsigned (MQBench quint8).
- * Never throws; bits are checked when the spec is used (qRange).
- */
-export function weightSpec(cfg: WeightFields, axis: number, bitsOverride?: number): QuantSpec {
-  const perChannel = cfg.wGranularity === 'per-channel';
-  return {
-    bits: bitsOverride ?? cfg.wBits,
-    signed: cfg.wSymmetric,
-    symmetric: cfg.wSymmetric,
-    narrowRange: cfg.wNarrowRange,
-    granularity: cfg.wGranularity,
-    axis: perChannel ? axis : -1,
-    powerOfTwo: cfg.wPowerOfTwo,
-  };
-}
-
-/**
- * QuantSpec of an activation (always per-tensor) under a resolved config.
- * aSign 'signed' / 'unsigned' as given; 'auto' is unsigned iff `nonNegative` (the
- * calibrated range has min >= 0, e.g. after ReLU: OpenVINO). `bitsOverride` replaces aBits.
- * Never throws; bits are checked when the spec is used (qRange).
- */
-export function activationSpec(cfg: ActivationFields, nonNegative: boolean, bitsOverride?: number): QuantSpec {
-  const signed = cfg.aSign === 'signed' || (cfg.aSign === 'auto' && !nonNegative);
-  return {
-    bits: bitsOverride ?? cfg.aBits,
-    signed,
-    symmetric: cfg.aSymmetric,
-    narrowRange: cfg.aNarrowRange,
-    granularity: 'per-tensor',
-    axis: -1,
-    powerOfTwo: cfg.aPowerOfTwo,
-  };
-}

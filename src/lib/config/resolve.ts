@@ -2,21 +2,13 @@
  * Building, validating and hashing ExperimentConfig. A config is resolved from a
  * backend preset plus the user's overrides; the resolved object (every field set)
  * is what runs, what is hashed, and what the URL carries. Defaults and domains come
- * from the config schema (protocol/schema.ts); preset values from quant/presets.ts.
+ * from the config schema (config/schema.ts); preset values from config/presets.ts.
  */
-import { CONFIG_VERSION, type ExperimentConfig, type PresetFields } from '../protocol/config.ts';
-import { QpError } from '../protocol/errors.ts';
-import { BACKEND_NAMES, type BackendName } from '../protocol/names.ts';
-import {
-  CONFIG_FIELDS,
-  describeDomain,
-  fieldTitle,
-  getField,
-  hashedForm,
-  inDomain,
-  presetKey,
-} from '../protocol/schema.ts';
-import { BACKEND_PRESETS } from '../quant/presets.ts';
+import { CONFIG_VERSION, type ExperimentConfig, type PresetFields } from './types.ts';
+import { QpError } from '../util/errors.ts';
+import { BACKEND_NAMES, type BackendName } from './names.ts';
+import { CONFIG_FIELDS, describeDomain, fieldTitle, getField, inDomain, presetKey } from './schema.ts';
+import { BACKEND_PRESETS } from './presets.ts';
 
 /** The fields a backend preset sets, in schema order (placement once, for all its rules). */
 export const PRESET_FIELDS: readonly (keyof PresetFields)[] = [
@@ -32,7 +24,7 @@ export function presetFields(backend: BackendName): PresetFields {
 }
 
 /** AdaRound steps per layer by default: see README (PTQ) for the accuracy/time trade-off. */
-export { DEFAULT_PTQ_ITERS } from '../protocol/names.ts';
+export { DEFAULT_PTQ_ITERS } from './names.ts';
 
 export function defaultConfig(backend: BackendName = 'tensorrt'): ExperimentConfig {
   const out: Record<string, unknown> = { v: CONFIG_VERSION };
@@ -84,28 +76,4 @@ export function validateConfig(cfg: ExperimentConfig): void {
     const shown = typeof v === 'string' ? `"${v.length > 40 ? `${v.slice(0, 40)}…` : v}"` : String(v);
     bad(`The ${fieldTitle(f)} (${f.name}) must be ${describeDomain(f.type)}, got ${shown}.`);
   }
-}
-
-/** JSON with sorted keys at every level: the canonical form that is hashed. */
-export function canonicalJson(x: unknown): string {
-  if (Array.isArray(x)) return `[${x.map(canonicalJson).join(',')}]`;
-  if (x && typeof x === 'object') {
-    const keys = Object.keys(x as object).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((x as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(x);
-}
-
-/**
- * Stable hash of a resolved config: first 16 hex digits of SHA-256 of the canonical JSON
- * of its hashed form (fields added after the first release are left out while neutral,
- * so adding a field does not change the hash of existing configs; see protocol/schema.ts).
- */
-export async function configHash(cfg: ExperimentConfig): Promise<string> {
-  const bytes = new TextEncoder().encode(canonicalJson(hashedForm(cfg)));
-  const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes);
-  return [...new Uint8Array(digest)]
-    .map((b) => b.toString(16).padStart(2, '0'))
-    .join('')
-    .slice(0, 16);
 }

@@ -1,7 +1,7 @@
 /**
  * The config schema: one typed entry per ExperimentConfig field — its kind and domain,
  * default, URL key, CLI flag, UI label and group, and a paragraph of help a student can
- * read. Validation (experiment/config.ts), the URL codec (state/url.ts), the bench CLI
+ * read. Validation (config/resolve.ts), the URL codec (config/url.ts), the bench CLI
  * (cli/args.ts) and the ConfigPanel controls are all derived from this table, so adding
  * a field is one entry here plus its use in the pipeline.
  *
@@ -15,7 +15,7 @@
  *
  * A leaf module: pure data and tiny accessors; imports only other protocol modules.
  */
-import type { ExperimentConfig, PlacementRules, PresetFields } from './config.ts';
+import type { ExperimentConfig, PlacementRules, PresetFields } from './types.ts';
 import { formatLayerBits, parseLayerBits } from './layer-bits.ts';
 import {
   ACTIVATION_SIGNS,
@@ -70,7 +70,7 @@ export interface ConfigField {
   name: string;
   path: FieldPath;
   type: FieldKind;
-  /** 'preset': the backend preset sets it (quant/presets.ts); otherwise the value itself */
+  /** 'preset': the backend preset sets it (config/presets.ts); otherwise the value itself */
   default: 'preset' | boolean | number | string | Readonly<Record<string, number>>;
   /** key in the shareable link */
   url: string;

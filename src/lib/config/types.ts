@@ -1,7 +1,7 @@
 /**
  * ExperimentConfig: the one versioned, serializable object that fully determines a run.
  * The CLI, the worker and the URL hash all carry this type. Pure data, no logic here
- * beyond the type (resolution from presets lives in src/lib/experiment/config.ts).
+ * beyond the type (resolution from presets lives in src/lib/config/resolve.ts).
  */
 import type { ActivationSign, BackendName, Granularity, ObserverName, PtqInputs, PtqMethod } from './names.ts';
 

@@ -5,7 +5,7 @@
  * A leaf module: imports nothing.
  */
 
-/** Deployment targets with a preset (see quant/presets.ts for what each one sets). */
+/** Deployment targets with a preset (see config/presets.ts for what each one sets). */
 export const BACKEND_NAMES = [
   'academic',
   'tensorrt',

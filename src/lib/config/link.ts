@@ -1,5 +1,5 @@
 /**
- * The full shareable link: the config (state/url.ts) plus what a run depends on beyond
+ * The full shareable link: the config (config/url.ts) plus what a run depends on beyond
  * it — which model file (sha256 and where it came from), which images (fingerprint and
  * where they came from), the engine choice and the analysis option. Pure (no DOM); the
  * CLI writes links with it and the app reads and writes location.hash with it.
@@ -14,8 +14,7 @@
  * Values are checked here; a garbled one is dropped with a notice, never guessed.
  */
 import { parse, serialize, type ParsedHash } from './url.ts';
-import type { ExperimentConfig } from '../protocol/config.ts';
-import { fingerprintImages } from '../data/fingerprint.ts';
+import type { ExperimentConfig } from './types.ts';
 
 export type ModelSourceRef =
   | { kind: 'registry'; id: string }
@@ -38,6 +37,12 @@ export interface LinkExtras {
 
 export interface ParsedLink extends ParsedHash {
   extras: LinkExtras;
+}
+
+/** The image count a data fingerprint (data/fingerprint.ts) states, or undefined when it is not one. */
+export function fingerprintImages(fp: string): number | undefined {
+  const m = /^(\d{1,9})-[0-9a-f]{16}$/.exec(fp);
+  return m ? Number(m[1]) : undefined;
 }
 
 const KEYS = ['msha', 'msrc', 'dfp', 'dsrc', 'engine', 'analyze'] as const;
