@@ -25,7 +25,7 @@ import {
 } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
 import { parseModel } from '../../src/lib/onnx/model.ts';
-import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from './helpers.ts';
+import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
 
 type Result = Omit<ExperimentResult, 'configHash' | 'seconds' | 'createdAt'>;
 

@@ -24,8 +24,8 @@ import type { Graph } from '../../src/lib/onnx/ir.ts';
 import { parseModel } from '../../src/lib/onnx/model.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import { sqnrDb } from '../../src/lib/quant/metrics.ts';
-import { CLASS_INDEX, SAMPLE_DIR } from './helpers.ts';
-import { concat, spyEngine, type SessionRecord } from './pipeline-helpers.ts';
+import { CLASS_INDEX, SAMPLE_DIR } from '../support/shared-data.ts';
+import { concat, spyEngine, type SessionRecord } from '../support/pipeline-helpers.ts';
 import { existsSync } from 'node:fs';
 
 // The per-layer analysis (src/lib/analysis, RunOptions.analyze) is being written alongside:

@@ -28,7 +28,7 @@ import { serializeModel } from '../../src/lib/onnx/model.ts';
 import { ERROR_CODES, QpError, toErrorInfo, type ErrorInfo } from '../../src/lib/util/errors.ts';
 import { readModelFile } from '../../src/lib/data/read-model.ts';
 import { MAX_MODEL_BYTES } from '../../src/lib/onnx/limits.ts';
-import { memoryDataset, syntheticImages, type MemoryImage } from './pipeline-helpers.ts';
+import { memoryDataset, syntheticImages, type MemoryImage } from '../support/pipeline-helpers.ts';
 
 const DIR = resolve(import.meta.dirname, '../fixtures/bad-inputs');
 

@@ -22,7 +22,7 @@ import { mixedPrecisionChoices, rankBySensitivity } from '../../src/lib/analysis
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
 import type { Graph } from '../../src/lib/onnx/ir.ts';
-import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from './helpers.ts';
+import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
 
 const CALIB = 32;
 const EVAL = 100;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ExperimentResult } from '../../src/lib/experiment/types.ts';
-import { HAVE_SHARED_DATA, MOBILENET_V2, SAMPLE_DIR } from './helpers.ts';
+import { HAVE_SHARED_DATA, MOBILENET_V2, SAMPLE_DIR } from '../support/shared-data.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 

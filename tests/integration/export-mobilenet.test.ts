@@ -21,7 +21,7 @@ import { exportRun } from '../../src/lib/export/bundle.ts';
 import { parseModel } from '../../src/lib/onnx/model.ts';
 import { validateClassifier } from '../../src/lib/models/validate.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
-import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from './helpers.ts';
+import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
 
 const CALIB = Number(process.env.EXPORT_CALIB ?? 24);
 const EVAL = Number(process.env.EXPORT_EVAL ?? 48);

@@ -28,7 +28,7 @@ import {
 import { serializeModel } from '../../src/lib/onnx/model.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import { sqnrDb } from '../../src/lib/quant/metrics.ts';
-import { concat, memoryDataset, spyEngine, syntheticImages, type SessionRecord } from './pipeline-helpers.ts';
+import { concat, memoryDataset, spyEngine, syntheticImages, type SessionRecord } from '../support/pipeline-helpers.ts';
 import { mulberry32 as seeded } from '../../src/lib/util/random.ts';
 
 const CLASSES = 10;

@@ -12,7 +12,7 @@ import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { createNodeEngine, createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { findLesson } from '../../src/lessons/index.ts';
 import { lessonsTable, runLessonClaims } from '../../src/lessons/run-claims.ts';
-import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from './helpers.ts';
+import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
 
 describe.skipIf(!HAVE_SHARED_DATA)('lesson claims on the real MobileNet-V2 (cheap subset)', () => {
   it('bit-width, activation-sign and deploy hold on 100 evaluation images', async () => {

@@ -17,7 +17,7 @@ import { runExperiments } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
 import type { Dataset } from '../../src/lib/data/types.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
-import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from './helpers.ts';
+import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
 
 describe.skipIf(!HAVE_SHARED_DATA)('real MobileNet-V2 on the ImageNet sample', () => {
   let inputs: RunInputs;

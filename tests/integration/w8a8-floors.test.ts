@@ -19,7 +19,7 @@ import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import type { ExperimentResult } from '../../src/lib/experiment/types.ts';
 import { runExperiments } from '../../src/lib/pipeline/run.ts';
 import { BACKEND_NAMES, OBSERVER_NAMES } from '../../src/lib/config/names.ts';
-import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from './helpers.ts';
+import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
 
 /**
  * Floors, from one measured run of this exact matrix (calib 32, eval 32, seed 1; FP32

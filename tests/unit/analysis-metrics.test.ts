@@ -16,7 +16,7 @@ import {
   vanishedChannels,
 } from '../../src/lib/analysis/metrics.ts';
 import { cosineSimilarity, meanSquaredError, sqnrDb } from '../../src/lib/quant/metrics.ts';
-import { mulberry32, randn } from './onnx-helpers.ts';
+import { mulberry32, randn } from '../support/onnx-helpers.ts';
 
 describe('error metrics from reduction sums', () => {
   it('match hand-computed values', () => {

@@ -1,9 +1,8 @@
-// prepareCrops (skip, cache, abort), DiskCropStore, loadImageFolder, and a printed timing.
+// prepareCrops (skip, cache, abort), DiskCropStore and loadImageFolder on synthetic folders.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import jpeg from 'jpeg-js';
 import { prepareCrops, cropCacheKey } from '../../src/lib/data/crops.ts';
 import { DECODER_ID, decodeImage, initJpegDecoder } from '../../src/lib/data/decode.ts';
@@ -13,11 +12,6 @@ import { preprocessToCrop, specKey, TORCHVISION_SPEC } from '../../src/lib/data/
 import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
 import type { CropStore, ImageSource, PreprocessSpec } from '../../src/lib/data/types.ts';
 import { QpError } from '../../src/lib/util/errors.ts';
-
-const SHARED = fileURLToPath(new URL('../../../shared/data/', import.meta.url));
-const SAMPLE = SHARED + 'imagenet-sample/';
-const hasShared = existsSync(SAMPLE);
-if (!hasShared) console.warn(`[data-crops] ${SHARED} is absent: real-folder tests and the timing are skipped.`);
 
 const SPEC: PreprocessSpec = { ...TORCHVISION_SPEC, resizeShorter: 16, crop: 14 };
 
@@ -187,38 +181,5 @@ describe('loadImageFolder', () => {
     } finally {
       rmSync(lonely, { recursive: true, force: true });
     }
-  });
-
-  it.skipIf(!hasShared)('loads the real sample folder (labels from the parent folder)', async () => {
-    const ds = await loadImageFolder(SAMPLE);
-    expect(ds.items.length).toBe(1000);
-    expect(ds.classes).toBe(1000);
-    expect(ds.ignored).toBe(0);
-    expect(ds.items[0]).toMatchObject({ id: 'n01440764.JPEG', label: 0 });
-  });
-});
-
-describe.skipIf(!hasShared)('timing (printed, not asserted)', () => {
-  it('decode + preprocess of 50 real images', () => {
-    const names = readdirSync(SAMPLE)
-      .sort()
-      .filter((_, i) => i % 20 === 0)
-      .slice(0, 50);
-    const bytes = names.map((n) => new Uint8Array(readFileSync(SAMPLE + n)));
-    let tDec = 0;
-    let tPre = 0;
-    for (let i = 0; i < bytes.length; i++) {
-      const t0 = performance.now();
-      const img = decodeImage(bytes[i], names[i]);
-      const t1 = performance.now();
-      preprocessToCrop(img, TORCHVISION_SPEC);
-      tPre += performance.now() - t1;
-      tDec += t1 - t0;
-    }
-    const n = bytes.length;
-    console.log(
-      `[data timing] ${n} images: decode ${(tDec / n).toFixed(1)} ms + preprocess ${(tPre / n).toFixed(1)} ms = ${((tDec + tPre) / n).toFixed(1)} ms per image`,
-    );
-    expect(n).toBe(50);
   });
 });

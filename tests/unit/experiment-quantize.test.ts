@@ -22,7 +22,7 @@ import type { ActivationPoint, QuantPoints } from '../../src/lib/onnx/placement.
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import type { ActivationStats } from '../../src/lib/quant/types.ts';
-import { smallCnn } from './onnx-helpers.ts';
+import { smallCnn } from '../support/onnx-helpers.ts';
 
 const point = (tensor: string, rules: ActivationPoint['rules'], first = false, last = false): ActivationPoint => ({
   tensor,

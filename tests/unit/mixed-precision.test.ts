@@ -13,7 +13,7 @@ import {
 } from '../../src/lib/analysis/sensitivity.ts';
 import { parse, serialize } from '../../src/lib/config/url.ts';
 import { parseBenchArgs } from '../../src/cli/args.ts';
-import { smallCnn } from './onnx-helpers.ts';
+import { smallCnn } from '../support/onnx-helpers.ts';
 
 describe('layer bits text', () => {
   it('parses NODE=BITS lists, formats them canonically and rejects bad entries with a sentence', () => {

@@ -12,7 +12,6 @@ import {
 import { MODEL_REGISTRY } from '../../src/lib/models/registry.ts';
 import { validateClassifier } from '../../src/lib/models/validate.ts';
 import { parseModel } from '../../src/lib/onnx/model.ts';
-import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 
 const { onnx } = onnxProto;
 
@@ -97,32 +96,5 @@ describe('synthetic model builders', () => {
     expect(Buffer.from(a).equals(Buffer.from(built.get('mobilenet-v2')!))).toBe(true);
     expect(Buffer.from(buildMobileNetV2(8)).equals(Buffer.from(a))).toBe(false);
     expect(Object.keys(SYNTHETIC_BUILDERS).sort()).toEqual(MODEL_REGISTRY.map((e) => e.id).sort());
-  });
-
-  it('runs in onnxruntime-web (wasm) at batch 1 with finite, non-constant [1,1000] logits', async () => {
-    const engine = await createNodeWasmEngine();
-    // deterministic pseudo-image in roughly the normalized-ImageNet range
-    const input = new Float32Array(3 * 224 * 224);
-    for (let i = 0; i < input.length; i++) input[i] = Math.sin(i * 0.37) * 1.5;
-    for (const c of cases) {
-      const session = await engine.createSession(built.get(c.id)!);
-      try {
-        const out = await session.run({ input: { data: input, dims: [1, 3, 224, 224] } });
-        const logits = out.logits;
-        expect(logits.dims, c.id).toEqual([1, 1000]);
-        expect(logits.data.every(Number.isFinite), c.id).toBe(true);
-        let min = Infinity;
-        let max = -Infinity;
-        for (const v of logits.data) {
-          min = Math.min(min, v);
-          max = Math.max(max, v);
-        }
-        // O(1) activations: spread out but not exploding
-        expect(max - min, c.id).toBeGreaterThan(0.5);
-        expect(Math.max(-min, max), c.id).toBeLessThan(100);
-      } finally {
-        await session.release();
-      }
-    }
   });
 });

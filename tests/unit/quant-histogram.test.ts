@@ -10,7 +10,7 @@ import {
   sumHistograms,
 } from '../../src/lib/quant/histogram.ts';
 import { QpError } from '../../src/lib/util/errors.ts';
-import { gaussian } from './quant-helpers.ts';
+import { gaussian } from '../support/quant-helpers.ts';
 
 describe('accumulateHistogram', () => {
   it('bins values into equal bins, clamps outliers, ignores NaN', () => {

@@ -11,7 +11,7 @@ import { foldAbsHistogram } from '../../src/lib/quant/histogram.ts';
 import { klThreshold, observeActivation } from '../../src/lib/quant/observers.ts';
 import { computeQParams, fakeQuantizeValue } from '../../src/lib/quant/quantizer.ts';
 import type { ActivationStats, ObserverName } from '../../src/lib/quant/types.ts';
-import { spec } from './quant-helpers.ts';
+import { spec } from '../support/quant-helpers.ts';
 
 const fx = JSON.parse(readFileSync(new URL('../fixtures/quant/relu6-Conv_14.json', import.meta.url), 'utf8')) as {
   min: number;

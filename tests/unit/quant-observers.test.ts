@@ -11,7 +11,7 @@ import {
   observeWeight,
 } from '../../src/lib/quant/observers.ts';
 import { OBSERVER_NAMES, type ActivationStats, type BatchStats } from '../../src/lib/quant/types.ts';
-import { gaussian, laplace, spec, uniform } from './quant-helpers.ts';
+import { gaussian, laplace, spec, uniform } from '../support/quant-helpers.ts';
 
 /** BatchStats of a data batch with a histogram over [lo, hi]. */
 function batch(data: Float32Array, lo: number, hi: number, bins = 2048): BatchStats {

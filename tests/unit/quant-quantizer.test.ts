@@ -12,7 +12,7 @@ import {
 } from '../../src/lib/quant/quantizer.ts';
 import { roundHalfToEven } from '../../src/lib/quant/round.ts';
 import type { QParams, QuantSpec } from '../../src/lib/quant/types.ts';
-import { expectExact, spec } from './quant-helpers.ts';
+import { expectExact, spec } from '../support/quant-helpers.ts';
 
 interface GoldenCase {
   name: string;

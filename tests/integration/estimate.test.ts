@@ -18,7 +18,7 @@ import {
   type EstimateCache,
   type StoredGroupStats,
 } from '../../src/lib/pipeline/estimate.ts';
-import { memoryDataset, syntheticImages } from '../integration/pipeline-helpers.ts';
+import { memoryDataset, syntheticImages } from '../support/pipeline-helpers.ts';
 
 const MODEL = new Uint8Array(readFileSync(join(import.meta.dirname, '../fixtures/bad-inputs/valid-tiny.onnx')));
 const cfg = (extra = {}) =>

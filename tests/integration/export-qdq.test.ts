@@ -14,7 +14,7 @@ import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import { QpError } from '../../src/lib/util/errors.ts';
 import { computeQParams, fakeQuantize } from '../../src/lib/quant/quantizer.ts';
-import { ALL, input, run, simulate } from './export-helpers.ts';
+import { ALL, input, run, simulate } from '../support/export-helpers.ts';
 
 const cases: [string, Partial<ExperimentConfig>][] = [
   ['TensorRT (narrow signed symmetric)', { backend: 'tensorrt' }],

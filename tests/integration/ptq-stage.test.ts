@@ -11,7 +11,7 @@ import { quantizeWeights } from '../../src/lib/experiment/quantize.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
-import { mulberry32, smallCnn } from './onnx-helpers.ts';
+import { mulberry32, smallCnn } from '../support/onnx-helpers.ts';
 
 const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 const spec = { ...TORCHVISION_SPEC, resizeShorter: 8, crop: 8 };

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
-import { runGraph } from './onnx-helpers.ts';
+import { runGraph } from '../support/onnx-helpers.ts';
 
 describe('serializeModel with tensor views', () => {
   const backing = Float32Array.from({ length: 20 }, (_, i) => i * 0.5 - 3); // -3, -2.5, ...

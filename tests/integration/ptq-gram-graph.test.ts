@@ -12,7 +12,7 @@ import {
   type GramLayout,
 } from '../../src/lib/ptq/gram-graph.ts';
 import { insertFakeQuant } from '../../src/lib/onnx/fake-quant.ts';
-import { mulberry32, randn, runGraph, smallCnn } from './onnx-helpers.ts';
+import { mulberry32, randn, runGraph, smallCnn } from '../support/onnx-helpers.ts';
 
 const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildChannelStatsGraph, buildStatsGraph } from '../../src/lib/onnx/calibration.ts';
 import { addOutputs } from '../../src/lib/onnx/fake-quant.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
-import { mulberry32, randn, runGraph, smallCnn } from './onnx-helpers.ts';
+import { mulberry32, randn, runGraph, smallCnn } from '../support/onnx-helpers.ts';
 
 const N = 3;
 const feeds = () => ({ input: { data: randn(mulberry32(123), N * 3 * 64, 2, 0.3), dims: [N, 3, 8, 8] } });

@@ -22,7 +22,7 @@ import { addOutputs, insertFakeQuant } from '../../src/lib/onnx/fake-quant.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { type Graph, cloneGraph, makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
-import { mulberry32, randn, runGraph, smallCnn, uniform } from './onnx-helpers.ts';
+import { mulberry32, randn, runGraph, smallCnn, uniform } from '../support/onnx-helpers.ts';
 
 const SPEC: PreprocessSpec = {
   resizeShorter: 8,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
-import { maxAbs, maxAbsDiff, mulberry32, randn, runGraph, smallCnn, uniform } from './onnx-helpers.ts';
+import { maxAbs, maxAbsDiff, mulberry32, randn, runGraph, smallCnn, uniform } from '../support/onnx-helpers.ts';
 
 // Tolerance: folding reorders float32 arithmetic (W·k instead of BN after conv), so outputs
 // move by a few float32 ulps of the output scale. 1e-4 × max(1, max|y|) is ~1000 ulps.

@@ -33,8 +33,8 @@ import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';
 import { accumulateCounts } from '../../src/lib/quant/histogram.ts';
-import { memoryDataset, spyEngine, syntheticImages, type MemoryImage } from '../integration/pipeline-helpers.ts';
-import { mulberry32, smallCnn } from './onnx-helpers.ts';
+import { memoryDataset, spyEngine, syntheticImages, type MemoryImage } from '../support/pipeline-helpers.ts';
+import { mulberry32, smallCnn } from '../support/onnx-helpers.ts';
 
 // count calls of quantizeWeights while keeping what it computes
 vi.mock('../../src/lib/experiment/quantize.ts', async (orig) => {

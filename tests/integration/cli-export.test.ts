@@ -11,7 +11,7 @@ import { parseBenchArgs } from '../../src/cli/args.ts';
 import { ExportWriter, exportSummary } from '../../src/cli/export.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
-import { simulate } from './export-helpers.ts';
+import { simulate } from '../support/export-helpers.ts';
 
 describe('--export', () => {
   it('parses into exportDir', () => {

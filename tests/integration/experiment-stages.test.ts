@@ -16,7 +16,7 @@ import type { PipelineStages } from '../../src/lib/experiment/stages.ts';
 import type { RunInputs } from '../../src/lib/experiment/types.ts';
 import { runExperiments } from '../../src/lib/pipeline/run.ts';
 import { QpError } from '../../src/lib/util/errors.ts';
-import { memoryDataset, syntheticImages } from '../integration/pipeline-helpers.ts';
+import { memoryDataset, syntheticImages } from '../support/pipeline-helpers.ts';
 
 const MODEL = new Uint8Array(readFileSync(join(import.meta.dirname, '../fixtures/bad-inputs/valid-tiny.onnx'))); // 10 classes
 const cfg = (extra = {}) =>

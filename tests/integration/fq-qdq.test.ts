@@ -11,8 +11,8 @@ import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { fakeQuantAsQdq, QDQ_SESSION_CONFIG } from '../../src/lib/onnx/fq-qdq.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
-import { ALL, simulate } from './export-helpers.ts';
-import { mulberry32, randn } from './onnx-helpers.ts';
+import { ALL, simulate } from '../support/export-helpers.ts';
+import { mulberry32, randn } from '../support/onnx-helpers.ts';
 
 async function outputs(bytes: Uint8Array, feeds: Record<string, FloatTensor>, qdq: boolean): Promise<Float32Array> {
   const engine = await createNodeWasmEngine(2);

@@ -11,7 +11,7 @@ import { insertFakeQuant } from '../../src/lib/onnx/fake-quant.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { foldFakeQuantScales } from '../../src/lib/onnx/fold-fq-scales.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
-import { mulberry32, runGraph, smallCnn } from './onnx-helpers.ts';
+import { mulberry32, runGraph, smallCnn } from '../support/onnx-helpers.ts';
 
 const SPEC: PreprocessSpec = {
   resizeShorter: 8,

@@ -3,7 +3,7 @@ import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { adaround, adaroundWith, jsGramProduct } from '../../src/lib/ptq/adaround.ts';
 import { ENGINE_MIN_COLS, gramProduct } from '../../src/lib/ptq/gram-matmul.ts';
 import { nearestCodes, type LayerProblem } from '../../src/lib/ptq/problem.ts';
-import { mulberry32 } from './onnx-helpers.ts';
+import { mulberry32 } from '../support/onnx-helpers.ts';
 
 /** A random ungrouped layer with a positive semi-definite Gram matrix from random inputs. */
 function layer(rows: number, K: number, seed: number): LayerProblem {

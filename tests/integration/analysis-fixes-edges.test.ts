@@ -18,7 +18,7 @@ import { quantizeActivations, quantizeWeights } from '../../src/lib/experiment/q
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { type Graph, cloneGraph, makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
-import { mulberry32, randn, smallCnn } from './onnx-helpers.ts';
+import { mulberry32, randn, smallCnn } from '../support/onnx-helpers.ts';
 
 const SPEC: PreprocessSpec = {
   resizeShorter: 8,

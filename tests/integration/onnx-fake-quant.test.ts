@@ -17,7 +17,7 @@ import {
   randn,
   runGraph,
   smallCnn,
-} from './onnx-helpers.ts';
+} from '../support/onnx-helpers.ts';
 
 /** Local JS reference of the inserted node sequence (independent of src/lib/quant). */
 function roundHalfToEven(x: number): number {

@@ -15,7 +15,7 @@ import { preprocessToCrop } from '../../src/lib/data/preprocess.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import type { Cropper } from '../../src/lib/data/crops.ts';
-import { memoryDataset, syntheticImages } from '../integration/pipeline-helpers.ts';
+import { memoryDataset, syntheticImages } from '../support/pipeline-helpers.ts';
 
 const MODEL = new Uint8Array(readFileSync(join(import.meta.dirname, '../fixtures/bad-inputs/valid-tiny.onnx')));
 const spec = { id: 'test:instant', label: 'tiny', preprocess: TORCHVISION_SPEC, classes: 10 };
