@@ -9,7 +9,9 @@ describe('the unit tier', () => {
   it('reads no real data: such tests belong in tests/integration', () => {
     const offenders = readdirSync(DIR)
       .filter((f) => f.endsWith('.ts'))
-      .filter((f) => /shared\/data|support\/shared-data/.test(readFileSync(new URL(f, DIR), 'utf8').replace(/\/\/.*$/gm, '')));
+      .filter((f) =>
+        /shared\/data|support\/shared-data/.test(readFileSync(new URL(f, DIR), 'utf8').replace(/\/\/.*$/gm, '')),
+      );
     expect(offenders).toEqual([]);
   });
 });
