@@ -20,7 +20,7 @@ export function presetFields(backend: BackendName): PresetFields {
   const p = BACKEND_PRESETS[backend];
   const out = {} as Record<string, unknown>;
   for (const k of PRESET_FIELDS) out[k] = k === 'placement' ? { ...p.placement } : p[k];
-  return out as unknown as PresetFields;
+  return out as PresetFields;
 }
 
 /** AdaRound steps per layer by default: see README (PTQ) for the accuracy/time trade-off. */
@@ -45,12 +45,13 @@ export function resolveConfig(overrides: Partial<ExperimentConfig> & { backend?:
     throw new QpError('CONFIG_INVALID', `Unknown backend "${backend}". Choose one of: ${BACKEND_NAMES.join(', ')}.`);
   }
   const base = defaultConfig(backend);
-  const cfg: ExperimentConfig = { ...base };
+  const values: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(overrides)) {
     if (v !== undefined)
-      (cfg as unknown as Record<string, unknown>)[k] =
+      values[k] =
         k === 'placement' ? { ...base.placement, ...(v as object) } : k === 'layerBits' ? { ...(v as object) } : v;
   }
+  const cfg = values as ExperimentConfig;
   validateConfig(cfg);
   return cfg;
 }

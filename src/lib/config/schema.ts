@@ -13,9 +13,11 @@
  * older configs keep their hash; only configs that really use the new field hash
  * differently. (Its URL key is omitted at its default as well, so old links stay valid.)
  *
- * A leaf module: pure data and tiny accessors; imports only other protocol modules.
+ * The ExperimentConfig type itself is derived from this table (each field's kind gives its
+ * value type), so a field is declared once.
+ *
+ * A leaf module: pure data and tiny accessors; imports only other config modules.
  */
-import type { ExperimentConfig, PlacementRules, PresetFields } from './types.ts';
 import { formatLayerBits, parseLayerBits } from './layer-bits.ts';
 import {
   ACTIVATION_SIGNS,
@@ -28,6 +30,25 @@ import {
   PTQ_METHODS,
 } from './names.ts';
 
+/** The version every config carries (`v`); links and stored results of another version are refused. */
+export const CONFIG_VERSION = 1 as const;
+
+/** Which tensors get an activation fake-quantizer, per MQBench backend placement rules. */
+export interface PlacementRules {
+  /** inputs of Conv (incl. depthwise/grouped) — always true in every preset */
+  conv: boolean;
+  /** inputs of Gemm / MatMul (the classifier) */
+  gemm: boolean;
+  /** both inputs of elementwise Add (residual joins) */
+  add: boolean;
+  /** inputs of MaxPool / AveragePool / GlobalAveragePool */
+  pool: boolean;
+  /** inputs of Concat */
+  concat: boolean;
+  /** the model input itself, even where no quantized op reads it directly */
+  modelInput: boolean;
+}
+
 export type FieldKind =
   | { kind: 'bool' }
   | { kind: 'int'; min: number; max: number }
@@ -36,6 +57,19 @@ export type FieldKind =
   | { kind: 'string'; maxLength: number }
   /** per-layer bit widths: ONNX node name → bits (text form `Conv_94=8,Conv_2=6`) */
   | { kind: 'bitsMap'; min: number; max: number };
+
+/** The value type of a field kind: what ExperimentConfig holds for it. */
+export type ValueOfKind<T extends FieldKind> = T extends { kind: 'bool' }
+  ? boolean
+  : T extends { kind: 'int' }
+    ? number
+    : T extends { kind: 'enum'; values: readonly (infer V)[] }
+      ? V
+      : T extends { kind: 'string' }
+        ? string
+        : T extends { kind: 'bitsMap' }
+          ? Record<string, number>
+          : never;
 
 /** Where a control sits in the ConfigPanel; 'source' fields are set by the model and data panels. */
 export type FieldGroup = 'backend' | 'source' | 'weights' | 'activations' | 'placement' | 'model' | 'images';
@@ -51,7 +85,10 @@ export const FIELD_GROUPS: readonly { id: FieldGroup; label: string }[] = [
 ];
 
 /** Top-level key, or ['placement', rule] for the nested placement rules. */
-export type FieldPath = readonly [keyof ExperimentConfig] | readonly ['placement', keyof PlacementRules];
+export type FieldPath = readonly [string] | readonly ['placement', keyof PlacementRules];
+
+/** What `usedWhen` reads: any config's values by field name (typed loosely, as the type derives from this table). */
+export type ConfigValues = { readonly [field: string]: unknown };
 
 export interface CliFlag {
   /** long option name without the dashes */
@@ -65,13 +102,13 @@ export interface CliFlag {
   role: 'value' | 'input';
 }
 
-export interface ConfigField {
+export interface ConfigField<N extends string = string, T extends FieldKind = FieldKind> {
   /** dotted name: the ExperimentConfig key, or `placement.<rule>` */
-  name: string;
+  name: N;
   path: FieldPath;
-  type: FieldKind;
+  type: T;
   /** 'preset': the backend preset sets it (config/presets.ts); otherwise the value itself */
-  default: 'preset' | boolean | number | string | Readonly<Record<string, number>>;
+  default: 'preset' | Readonly<ValueOfKind<T>>;
   /** key in the shareable link */
   url: string;
   cli: CliFlag;
@@ -82,14 +119,14 @@ export interface ConfigField {
   /** schema revision that introduced the field (1 for everything of the first release) */
   since: number;
   /** for since > 1: the value that behaves like configs made before the field existed */
-  neutral?: boolean | number | string | Readonly<Record<string, number>>;
+  neutral?: Readonly<ValueOfKind<T>>;
   /** the CLI value is one item, never split at commas (its text form contains commas) */
   cliSingle?: boolean;
   /**
    * for since > 1: false when another field makes this one irrelevant (ptqIters without
    * AdaRound); the hash then leaves it out whatever its value, like a neutral one
    */
-  usedWhen?: (c: ExperimentConfig) => boolean;
+  usedWhen?: (c: ConfigValues) => boolean;
 }
 
 const BOOL = { kind: 'bool' } as const;
@@ -104,11 +141,15 @@ const OBSERVER_HELP =
   'percentile and ema-quantile clip rare outliers; clipstd widens min/max to at least mean ± 2.6 standard deviations (it never clips); ' +
   'kl minimizes the KL divergence of the histograms (TensorRT entropy calibration).';
 
-type Entry = Omit<ConfigField, 'path' | 'url' | 'since'> & { path?: FieldPath; url?: string; since?: number };
+type Entry<N extends string, T extends FieldKind> = Omit<ConfigField<N, T>, 'path' | 'url' | 'since'> & {
+  path?: FieldPath;
+  url?: string;
+  since?: number;
+};
 
-function entry(e: Entry): ConfigField {
-  const path = e.path ?? ([e.name] as unknown as FieldPath);
-  return { ...e, path, url: e.url ?? e.name, since: e.since ?? 1 };
+/** A field with its literal name and kind kept, so ExperimentConfig can be derived from the table. */
+function entry<const N extends string, const T extends FieldKind>(e: Entry<N, T>): ConfigField<N, T> {
+  return { ...e, path: e.path ?? [e.name], url: e.url ?? e.name, since: e.since ?? 1 };
 }
 
 const PLACEMENT_HELP: Record<keyof PlacementRules, [string, string]> = {
@@ -148,7 +189,7 @@ const PLACEMENT_FLAG: Record<keyof PlacementRules, string> = {
 };
 
 /** Every ExperimentConfig field except the version `v`, in URL order (`backend` first). */
-export const CONFIG_FIELDS: readonly ConfigField[] = [
+export const CONFIG_FIELDS = [
   entry({
     name: 'backend',
     type: { kind: 'enum', values: BACKEND_NAMES },
@@ -422,9 +463,40 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     neutral: 'fp32',
     usedWhen: (c) => c.ptq !== 'none',
   }),
-];
+] as const;
 
-const BY_NAME = new Map(CONFIG_FIELDS.map((f) => [f.name, f]));
+type TopLevelField = Exclude<(typeof CONFIG_FIELDS)[number], { name: `placement.${string}` }>;
+
+/**
+ * ExperimentConfig: the one versioned, serializable object that fully determines a run —
+ * the CLI, the worker, stored results and the link all carry it. One key per field of
+ * CONFIG_FIELDS (see each entry's help for its meaning), the placement rules nested.
+ */
+export type ExperimentConfig = {
+  v: typeof CONFIG_VERSION;
+  placement: PlacementRules;
+} & { -readonly [F in TopLevelField as F['name']]: ValueOfKind<F['type']> };
+
+/** The fields a backend preset sets (config/presets.ts). Everything else comes from defaults. */
+export type PresetFields = Pick<
+  ExperimentConfig,
+  | 'wBits'
+  | 'wGranularity'
+  | 'wSymmetric'
+  | 'wNarrowRange'
+  | 'wPowerOfTwo'
+  | 'wObserver'
+  | 'aBits'
+  | 'aSymmetric'
+  | 'aNarrowRange'
+  | 'aPowerOfTwo'
+  | 'aSign'
+  | 'aObserver'
+  | 'placement'
+  | 'firstLast8bit'
+>;
+
+const BY_NAME = new Map<string, ConfigField>(CONFIG_FIELDS.map((f) => [f.name, f]));
 
 /** The schema entry of a field name (dotted for placement). */
 export function configField(name: string): ConfigField | undefined {
@@ -433,7 +505,7 @@ export function configField(name: string): ConfigField | undefined {
 
 /** A field's value in a config. */
 export function getField(c: ExperimentConfig, f: ConfigField): unknown {
-  return f.path.length === 2 ? c.placement[f.path[1]] : c[f.path[0]];
+  return f.path.length === 2 ? c.placement[f.path[1]] : (c as ConfigValues)[f.path[0]];
 }
 
 /** A copy of `c` with one field set (placement copied, never shared). */

@@ -61,7 +61,7 @@ export const FIELDS: readonly FieldDef[] = CONFIG_FIELDS.map((f): FieldDef => ({
   get: (c) => getField(c, f),
   set: (c, v) => {
     if (f.path.length === 2) c.placement = { ...c.placement, [f.path[1]]: v as boolean };
-    else (c as unknown as Record<string, unknown>)[f.path[0]] = v;
+    else (c as Record<string, unknown>)[f.path[0]] = v;
   },
   ...(f.since > 1 && f.neutral !== undefined && f.default !== 'preset' && !sameFieldValue(f.neutral, f.default)
     ? { absentMeans: (c: ExperimentConfig) => ((f.usedWhen?.(c) ?? true) ? f.neutral : undefined) }
