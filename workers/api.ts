@@ -1,19 +1,21 @@
 /**
  * The quantization worker's API as a plain object (QuantApi): dispatches each call to
- * the shared core — model identity (src/lib/models/identify.ts), data sources
+ * the shared core — adopting models (src/lib/models/adopt.ts), data sources
  * (src/lib/data/sources.ts), the pipeline (src/lib/pipeline/run.ts) on the browser
  * engine with an IndexedDB crop cache — and stores results by config hash.
  * `quant.worker.ts` only exposes it; tests call `createQuantApi()` directly.
  *
  * Every method returns `Result<T>`; nothing throws across the boundary. One piece of
  * work at a time: a new load or run cancels nothing by itself, `cancel()` does.
- * An analysed run of one config (`analyzeExperiment`) leaves its analysis context here
- * (graph, quantizers, calibration crops: tens of MB) so `layerDetail` answers without
- * re-running anything; the next run or model/data load drops it.
+ * An analysed run leaves the analysis context of its last config here (the pipeline's
+ * keepContext hook: graph, quantizers, calibration crops, tens of MB) so `layerDetail`
+ * answers without re-running anything; the next run or model/data load drops it.
  * Must not: hold UI state, import Svelte, or implement core logic (parsing, hashing,
  * manifests, pipeline steps): it only gathers inputs and keeps the session's state.
  */
 import { transfer } from 'comlink';
+import { runOption } from '../src/lib/config/run-options.ts';
+import { describeDomain, inDomain } from '../src/lib/config/schema.ts';
 import { asResult, QpError, throwIfAborted, toErrorInfo, type Result } from '../src/lib/util/errors.ts';
 import { configHash } from '../src/lib/config/hash.ts';
 import type {
@@ -30,17 +32,11 @@ import type {
   RunOutcome,
   RunRequestOptions,
 } from '../src/lib/protocol/api.ts';
-import type { AnalyzedExperiment, LayerDetail } from '../src/lib/analysis/index.ts';
+import type { LayerDetail, LayerDetailContext } from '../src/lib/analysis/index.ts';
+import type { runPipeline } from '../src/lib/pipeline/run.ts';
 import type { ExperimentConfig } from '../src/lib/config/types.ts';
 import type { Dataset } from '../src/lib/data/types.ts';
-import type {
-  ExperimentResult,
-  ModelSpec,
-  Progress,
-  RunExperiments,
-  RunInputs,
-  RunOptions,
-} from '../src/lib/experiment/types.ts';
+import type { ExperimentResult, ModelSpec, Progress, RunInputs, RunOptions } from '../src/lib/experiment/types.ts';
 import type { FileDataset } from '../src/lib/data/dataset.ts';
 import {
   classIndexFromUrl,
@@ -49,13 +45,11 @@ import {
   downloadModel,
   type Fetcher,
 } from '../src/lib/data/sources.ts';
-import { identifyModel, sha256Hex, sniffOnnx, verifyExpected, verifyLinkedModel } from '../src/lib/models/identify.ts';
+import { adoptModel, type AdoptOptions } from '../src/lib/models/adopt.ts';
 import { fingerprintOf } from '../src/lib/data/fingerprint.ts';
 import { getModelEntry, knownHashes } from '../src/lib/models/registry.ts';
 import { sharedDecodePool } from '../src/lib/data/decode-pool.ts';
-import { validateClassifier } from '../src/lib/models/validate.ts';
-import { parseModel } from '../src/lib/onnx/model.ts';
-import { checkModelSize } from '../src/lib/onnx/limits.ts';
+import type { Cropper } from '../src/lib/data/crops.ts';
 import { QpStorage, getStorage } from '../src/lib/storage/db.ts';
 import type { BrowserEngine } from '../src/lib/engine/browser.ts';
 import { instantMethods } from './instant.ts';
@@ -64,29 +58,29 @@ export interface QuantApiDeps {
   storage: QpStorage;
   fetch: typeof fetch;
   createEngine: (pref: EnginePref) => Promise<BrowserEngine & { laterFallback?: () => string | undefined }>;
-  runExperiments: () => Promise<RunExperiments>;
-  /** one config with analysis, keeping the context for layerDetail */
-  analyzeExperiment: () => Promise<
-    (config: ExperimentConfig, inputs: RunInputs, opts: RunOptions) => Promise<AnalyzedExperiment>
-  >;
+  runPipeline: () => Promise<typeof runPipeline>;
+  /** decode + preprocess off the worker's thread (the page's decode pool; tests decode in place) */
+  cropper: () => Cropper | undefined;
   env: () => Promise<Omit<EnvInfo, 'sharedData'>>;
   /** base URL that relative URLs resolve against (the page's origin in a worker) */
   base: string;
 }
 
-/** Evaluation batch of runs in the browser (see RunOptions.evalBatch). */
-export const BROWSER_EVAL_BATCH = 16;
+/** Evaluation batch of runs in the browser (the run option's app default). */
+export const BROWSER_EVAL_BATCH = runOption('evalBatch').app!.default as number;
 
 /** URL of the dev server's copy of ../shared/data (absent in production builds). */
 export const SHARED_DATA = '/shared-data/';
 
-/** Analysis images asked for: a whole number from 1 to 10,000 (default 64). */
+const ANALYSIS_IMAGES = runOption('analysisImages').app!;
+
+/** Analysis images asked for, checked against the run option's domain (its default when not given). */
 function analysisImages(n: number | undefined): number {
-  if (n === undefined) return 64;
-  if (!Number.isInteger(n) || n < 1 || n > 10_000)
+  if (n === undefined) return ANALYSIS_IMAGES.default as number;
+  if (!inDomain(ANALYSIS_IMAGES.type, n))
     throw new QpError(
       'ARG_INVALID',
-      `The number of analysis images must be a whole number from 1 to 10,000, got ${n}.`,
+      `The number of analysis images must be ${describeDomain(ANALYSIS_IMAGES.type)}, got ${n}.`,
     );
   return n;
 }
@@ -128,11 +122,8 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     createEngine:
       overrides.createEngine ??
       (async (pref) => (await import('../src/lib/engine/browser.ts')).createBrowserEngine(pref)),
-    runExperiments:
-      overrides.runExperiments ?? (async () => (await import('../src/lib/pipeline/run.ts')).runExperiments),
-    analyzeExperiment:
-      overrides.analyzeExperiment ??
-      (async () => (await import('../src/lib/analysis/experiment.ts')).analyzeExperiment),
+    cropper: overrides.cropper ?? (() => sharedDecodePool()),
+    runPipeline: overrides.runPipeline ?? (async () => (await import('../src/lib/pipeline/run.ts')).runPipeline),
     env:
       overrides.env ??
       (async () => {
@@ -146,7 +137,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   let dataset: Dataset | undefined;
   let sharedData: boolean | undefined;
   /** the last analysed run of one config: what layerDetail answers from */
-  let analyzed: { hash: string; run: AnalyzedExperiment } | undefined;
+  let analyzed: { hash: string; context: LayerDetailContext } | undefined;
   /** deployable exports of the last run, by configHash (zips are small next to the model) */
   let exports = new Map<string, Result<ExportedRun>>();
 
@@ -166,7 +157,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     dataset: () => dataset,
     createEngine: (pref) => deps.createEngine(pref),
     cropStore: () => deps.storage.cropStore(),
-    cropper: () => sharedDecodePool(),
+    cropper: () => deps.cropper(),
     meta: deps.storage,
   });
 
@@ -183,41 +174,17 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     return sharedData;
   }
 
-  /** Sniff, hash, validate, cache; the one path all model sources end in. */
+  /** Adopt (models/adopt.ts), then cache and keep: the one path all model sources end in. */
   async function adopt(
     bytes: Uint8Array,
     name: string,
-    opts: {
-      url?: string;
-      expect?: { bytes: number; sha256: string };
-      expectSha256?: string;
-      fromCache: boolean;
-      sha256?: string;
-    },
+    opts: AdoptOptions & { url?: string; fromCache: boolean },
   ): Promise<LoadedModel> {
-    sniffOnnx(bytes, name);
-    checkModelSize(bytes.byteLength, name);
-    const sha256 = opts.sha256 ?? (await sha256Hex(bytes));
-    if (opts.expect) verifyExpected(bytes, sha256, opts.expect, name);
-    if (opts.expectSha256) verifyLinkedModel(sha256, opts.expectSha256, name);
-    const graph = parseModel(bytes);
-    const cls = validateClassifier(graph);
-    const { entry, spec } = await identifyModel(bytes, graph, cls.classes, { name, sha256 });
-    const id = spec.id;
-    const info: LoadedModel = {
-      id,
-      name: entry ? entry.label : name,
-      sha256,
-      size: bytes.byteLength,
-      verified: !entry ? 'unknown' : entry.downloads.some((d) => d.sha256 === sha256) ? 'match' : 'copy',
-      fromCache: opts.fromCache,
-      inputName: cls.inputName,
-      outputName: cls.outputName,
-      classes: cls.classes,
-    };
+    const { info: adopted, spec } = await adoptModel(bytes, name, opts);
+    const info: LoadedModel = { ...adopted, fromCache: opts.fromCache };
     if (!opts.fromCache) {
       // Caching is a convenience: a full quota must not stop the user from using the model.
-      await deps.storage.putModel({ sha256, bytes, name, url: opts.url }).catch(() => undefined);
+      await deps.storage.putModel({ sha256: info.sha256, bytes, name, url: opts.url }).catch(() => undefined);
     }
     model = { info, bytes, spec };
     return info;
@@ -326,7 +293,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
           model: model.spec,
           dataset,
           cropStore,
-          cropper: sharedDecodePool(),
+          cropper: deps.cropper(),
         };
         const runOpts: RunOptions = {
           signal,
@@ -357,14 +324,13 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
           );
         };
         const analyze = opts?.analyze ? { images: analysisImages(opts.analyze.images) } : undefined;
-        let results: ExperimentResult[];
-        if (analyze && configs.length === 1) {
-          const a = await (await deps.analyzeExperiment())(configs[0], inputs, { ...runOpts, analyze });
-          results = [a.result];
-          analyzed = { hash: a.result.configHash, run: a };
-        } else {
-          results = await (await deps.runExperiments())(configs, inputs, { ...runOpts, analyze });
-        }
+        // the layer detail of an analysed run answers from its context, kept for the last config
+        const keepContext = (r: ExperimentResult, context: LayerDetailContext) => {
+          analyzed = { hash: r.configHash, context };
+        };
+        const results = await (
+          await deps.runPipeline()
+        )(configs, inputs, { ...runOpts, analyze, hooks: { keepContext } });
         // a cancel that came in after the last batch still wins: nothing is stored
         throwIfAborted(signal);
         const warnings: string[] = [];
@@ -406,7 +372,8 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
             'The histograms of this result are no longer in memory (they are kept only for the last run analysed in this tab). Run these settings again with the analysis on to see them.',
           );
         }
-        return toDetailView(configHash, await analyzed.run.detail(layer, opts));
+        const { layerDetail } = await import('../src/lib/analysis/detail.ts');
+        return toDetailView(configHash, await layerDetail(analyzed.context, layer, opts));
       });
       return r.ok ? transfer(r, detailBuffers(r.value)) : r;
     },

@@ -7,7 +7,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { QpError, toErrorInfo } from '../lib/util/errors.ts';
 import { DiskCropStore, loadImageFolder } from '../lib/data/dataset.node.ts';
-import { EFFICIENTNET_LITE_SPEC, TORCHVISION_SPEC } from '../lib/data/preprocess.ts';
 import { createNodeEngine } from '../lib/engine/node.ts';
 import {
   configLabel,
@@ -17,11 +16,11 @@ import {
   resultsTable,
   worstLayers,
 } from '../lib/experiment/report.ts';
-import { runExperiments } from '../lib/pipeline/run.ts';
-import { loadSplitCrops } from '../lib/experiment/run.ts';
+import { runPipeline } from '../lib/pipeline/run.ts';
+import { loadSplitCrops } from '../lib/experiment/inputs.ts';
 import type { ExperimentResult, ModelSpec, Progress, RunInputs } from '../lib/experiment/types.ts';
 import type { ExperimentConfig } from '../lib/config/types.ts';
-import { measureSensitivity } from '../lib/analysis/sensitivity-run.ts';
+import { measureSensitivity } from '../lib/pipeline/sensitivity.ts';
 import { keepMostSensitive, modelWeightBits, rankBySensitivity } from '../lib/analysis/sensitivity.ts';
 import type { Graph } from '../lib/onnx/ir.ts';
 import { parseModel } from '../lib/onnx/model.ts';
@@ -48,28 +47,20 @@ async function readInput(path: string, what: string): Promise<Uint8Array> {
 }
 
 /**
- * The CLI's model: sniffed, parsed, validated against the data set's labels, and named
- * by src/lib/models/identify.ts — the same id (registry id or `sha256:<full hex>`) the
- * browser gives the same file. `--preprocess` overrides the registry's preprocessing.
+ * The CLI's model: parsed, validated against the data set's labels, and named by
+ * src/lib/models/identify.ts — the same id (registry id or `sha256:<full hex>`) the browser
+ * gives the same file. The configs' `--input-size` serves graphs with a symbolic image size
+ * (their preprocessing, `--preprocess`, is applied by the pipeline per config).
  */
 export async function cliModel(
   modelBytes: Uint8Array,
   graph: Graph,
   labels: number,
-  args: { preprocess?: string; inputSize?: number },
+  inputSize: number,
 ): Promise<ModelSpec> {
-  const info = validateClassifier(graph, { labels, inputSize: args.inputSize });
-  const preprocess =
-    args.preprocess === 'efficientnet-lite'
-      ? EFFICIENTNET_LITE_SPEC
-      : args.preprocess === 'torchvision'
-        ? TORCHVISION_SPEC
-        : undefined;
-  return (await identifyModel(modelBytes, graph, info.classes, { preprocess, inputSize: args.inputSize })).spec;
+  const info = validateClassifier(graph, { labels, inputSize: inputSize > 0 ? inputSize : undefined });
+  return (await identifyModel(modelBytes, graph, info.classes)).spec;
 }
-
-/** Analysis images of the pipeline's default (experiment/run.ts) when --analyze is on. */
-const CLI_ANALYSIS_IMAGES = 64;
 
 function progressPrinter() {
   let last = 0;
@@ -207,7 +198,7 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     sniffOnnx(modelBytes, args.model);
     const graph = parseModel(modelBytes);
     const dataset = await loadImageFolder(args.data, args.labels);
-    const model = await cliModel(modelBytes, graph, dataset.classes, args);
+    const model = await cliModel(modelBytes, graph, dataset.classes, args.configs[0].inputSize);
     const n = dataset.items.length;
     const all = selectShard(args.configs, sweep.shard).map((c) =>
       withImageCount({ ...c, model: model.id, dataset: dataset.name }, n),
@@ -250,7 +241,7 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
       modelId: model.id,
       dataDir: args.data,
       fingerprint: await fingerprintOf(dataset),
-      analyze: args.analyze ? CLI_ANALYSIS_IMAGES : undefined,
+      analyze: args.analyze,
     };
     if (jobs > 1) {
       const threadsPerJob = Math.max(1, Math.floor((args.threads ?? Math.min(4, cores)) / jobs));
@@ -289,20 +280,19 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     );
     const runInputs = { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() };
     const keep = args.keepSensitive
-      ? await keepSensitiveConfigs(configs, runInputs, args.keepSensitive, args.sensitivity ?? 64)
+      ? await keepSensitiveConfigs(configs, runInputs, args.keepSensitive, args.sensitivity)
       : undefined;
     const runConfigs = keep ? keep.configs : configs;
     if (args.exportDir) exporter = new ExportWriter(args.exportDir, engine);
     const timer = new StageTimer();
     const printer = progressPrinter();
-    const results = await runExperiments(runConfigs, runInputs, {
+    const results = await runPipeline(runConfigs, runInputs, {
       onProgress: (p) => {
         timer.observe(p);
         printer(p);
       },
-      analyze: args.analyze,
-      cleRelu6: args.cleRelu6,
-      cleAbsorb: args.cleAbsorb,
+      analyze: args.analyze ? { images: args.analyze } : undefined,
+      evalBatch: args.evalBatch,
       onQuantized: exporter?.add,
       onResult: sweep.jsonl ? (r) => appendJsonl(sweep.jsonl!, r) : undefined,
     });

@@ -14,10 +14,10 @@ import { sampleSplits } from '../../src/lib/data/dataset.ts';
 import { createNodeEngine, createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { evaluate } from '../../src/lib/experiment/evaluate.ts';
-import { runExperiments } from '../../src/lib/pipeline/run.ts';
+import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
-import { applyCle } from '../../src/lib/analysis/cle-run.ts';
-import { measureSensitivity } from '../../src/lib/analysis/sensitivity-run.ts';
+import { applyCle } from '../../src/lib/corrections/cle-run.ts';
+import { measureSensitivity } from '../../src/lib/pipeline/sensitivity.ts';
 import { mixedPrecisionChoices, rankBySensitivity } from '../../src/lib/analysis/sensitivity.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
@@ -62,7 +62,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('activation observers on the real MobileNet-V
       const configs = (['kl', 'mse', 'percentile'] as const).map((aObserver) =>
         resolveConfig({ backend, aObserver, calib: CALIB, eval: EVAL, seed: 0 }),
       );
-      const out = await runExperiments(configs, inputs, {});
+      const out = await runPipeline(configs, inputs, {});
       out.forEach(show);
       for (const r of out) {
         expect(pts(r), `${backend} ${r.config.aObserver}`).toBeLessThanOrEqual(OBSERVER_TOL);
@@ -108,7 +108,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('cross-layer equalization on the real MobileN
   // 85.0%). At full size (872 images): plain 81.0%, cle + bc 82.2% (lesson cross-layer-equalization).
   it('SNPE W8A8: cle + bias correction agrees with FP32 more often than the plain model', async () => {
     const base = { backend: 'snpe' as const, calib: CALIB, eval: EVAL, seed: 0 };
-    const out = await runExperiments(
+    const out = await runPipeline(
       [resolveConfig(base), resolveConfig({ ...base, cle: true, biasCorrection: true })],
       inputs,
       {},

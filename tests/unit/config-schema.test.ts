@@ -25,7 +25,7 @@ import { canonicalJson, configHash } from '../../src/lib/config/hash.ts';
 import { BACKEND_PRESETS } from '../../src/lib/config/presets.ts';
 import { parse, serialize } from '../../src/lib/config/url.ts';
 import { formatFieldValue, parseBenchArgs } from '../../src/cli/args.ts';
-import { configControls } from '../../src/lib/state/config-fields.ts';
+import { controlFor } from '../../src/lib/state/config-fields.ts';
 import { QpError } from '../../src/lib/util/errors.ts';
 
 function rng(seed: number) {
@@ -75,7 +75,7 @@ describe('config schema', () => {
   });
 
   it('gives every entry a UI control, a CLI flag, a label and a readable help paragraph', () => {
-    const controls = configControls();
+    const controls = new Map(CONFIG_FIELDS.map((f) => [f.name, controlFor(f)]));
     for (const f of CONFIG_FIELDS) {
       expect(f.cli.flag, f.name).toMatch(/^[a-z][a-z0-9-]*$/);
       expect(f.label.length, f.name).toBeGreaterThan(2);
@@ -252,6 +252,12 @@ describe('config schema', () => {
   });
 });
 
+/** `c` changed so that field `f` is in use (AdaRound for its steps, equalization for its modes). */
+function usedIn(c: ExperimentConfig, f: ConfigField): ExperimentConfig {
+  const enablers: Partial<ExperimentConfig>[] = [{}, { ptq: 'adaround' }, { cle: true }];
+  return enablers.map((e) => ({ ...c, ...e })).find((x) => f.usedWhen!(x)) ?? c;
+}
+
 describe('configHash', () => {
   it('keeps the hashes of the first release (stored results and links keep matching)', async () => {
     // Recorded before the schema existed.
@@ -281,7 +287,7 @@ describe('configHash', () => {
       for (let i = 0; i < 8; i++) {
         // a field another one can make irrelevant (ptqIters without AdaRound) is tested where it is used
         const plain = defaultConfig(r.pick(BACKEND_NAMES));
-        const base = f.usedWhen && !f.usedWhen(plain) ? { ...plain, ptq: 'adaround' as const } : plain;
+        const base = f.usedWhen ? usedIn(plain, f) : plain;
         expect(f.usedWhen?.(base) ?? true, `${f.name} is used in the base config`).toBe(true);
         let v = randomValue(r, f.type);
         for (let k = 0; k < 50 && sameFieldValue(v, getField(base, f)); k++) v = randomValue(r, f.type);

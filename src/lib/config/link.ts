@@ -15,6 +15,8 @@
  */
 import { parse, serialize, type ParsedHash } from './url.ts';
 import type { ExperimentConfig } from './types.ts';
+import { describeDomain, parseFieldText, type FieldKind } from './schema.ts';
+import { runOption, type AppEngine, type RunOptionField, type RunOptionName } from './run-options.ts';
 
 export type ModelSourceRef =
   | { kind: 'registry'; id: string }
@@ -25,7 +27,7 @@ export type ModelSourceRef =
 export type DataSourceRef =
   { kind: 'dev'; name: string } | { kind: 'url'; url: string } | { kind: 'folder'; name: string };
 
-export type LinkEngine = 'auto' | 'webgpu' | 'wasm';
+export type LinkEngine = AppEngine;
 
 export interface LinkExtras {
   model?: { sha256: string; source?: ModelSourceRef };
@@ -45,7 +47,16 @@ export function fingerprintImages(fp: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-const KEYS = ['msha', 'msrc', 'dfp', 'dsrc', 'engine', 'analyze'] as const;
+/** The run options a link carries, from the run-option table. */
+const ENGINE = appPart('engine');
+const ANALYSIS = appPart('analysisImages');
+
+function appPart(name: RunOptionName): { link: string; type: FieldKind; default: string | number } {
+  const app = (runOption(name) as RunOptionField).app!;
+  return { link: app.link!, type: app.type, default: app.default };
+}
+
+const KEYS = ['msha', 'msrc', 'dfp', 'dsrc', ENGINE.link, ANALYSIS.link];
 const MAX_TEXT = 2000;
 
 function sourceText(s: ModelSourceRef | DataSourceRef): string {
@@ -104,8 +115,8 @@ export function serializeLink(config: ExperimentConfig, hidden: Iterable<string>
     parts.push(`dfp=${x.data.fingerprint}`);
     if (x.data.source) parts.push(`dsrc=${enc(sourceText(x.data.source))}`);
   }
-  if (x.engine && x.engine !== 'auto') parts.push(`engine=${x.engine}`);
-  if (x.analyze !== undefined) parts.push(`analyze=${x.analyze}`);
+  if (x.engine && x.engine !== ENGINE.default) parts.push(`${ENGINE.link}=${x.engine}`);
+  if (x.analyze !== undefined) parts.push(`${ANALYSIS.link}=${x.analyze}`);
   return parts.join('&');
 }
 
@@ -126,7 +137,7 @@ export function parseLink(hash: string): ParsedLink {
   for (const piece of h.split('&')) {
     const eq = piece.indexOf('=');
     const k = decode(eq < 0 ? piece : piece.slice(0, eq));
-    if ((KEYS as readonly string[]).includes(k)) raw.set(k, decode(eq < 0 ? '' : piece.slice(eq + 1)));
+    if (KEYS.includes(k)) raw.set(k, decode(eq < 0 ? '' : piece.slice(eq + 1)));
     else if (piece) rest.push(piece);
   }
   const parsed = parse(rest.join('&'));
@@ -162,21 +173,22 @@ export function parseLink(hash: string): ParsedLink {
       );
     }
   }
-  const engine = raw.get('engine');
+  const engine = raw.get(ENGINE.link);
   if (engine !== undefined) {
-    if (engine === 'auto' || engine === 'webgpu' || engine === 'wasm') extras.engine = engine;
+    const v = parseFieldText(ENGINE.type, engine);
+    if (v !== undefined) extras.engine = v as LinkEngine;
     else
       notices.push(
-        `The link asks for engine "${engine.slice(0, 20)}", which is not auto, webgpu or wasm; Auto is used.`,
+        `The link asks for engine "${engine.slice(0, 20)}", which is not ${describeDomain(ENGINE.type).replace('one of ', '')}; Auto is used.`,
       );
   }
-  const analyze = raw.get('analyze');
+  const analyze = raw.get(ANALYSIS.link);
   if (analyze !== undefined) {
-    const n = /^\d{1,5}$/.test(analyze) ? Number(analyze) : NaN;
-    if (n >= 1 && n <= 10_000) extras.analyze = n;
+    const n = parseFieldText(ANALYSIS.type, analyze);
+    if (n !== undefined) extras.analyze = n as number;
     else
       notices.push(
-        `The link asks for an analysis of "${analyze.slice(0, 20)}" images, which is not a whole number from 1 to 10,000; the analysis is off.`,
+        `The link asks for an analysis of "${analyze.slice(0, 20)}" images, which is not ${describeDomain(ANALYSIS.type)}; the analysis is off.`,
       );
   }
   return { ...parsed, notices, extras };

@@ -60,3 +60,18 @@ export type PtqInputs = (typeof PTQ_INPUTS)[number];
  * layers' errors (Conv_37: 9.5e-4 after 300, 7.2e-4 after 1,000, step 0.1, polished).
  */
 export const DEFAULT_PTQ_ITERS = 300;
+
+/**
+ * How cross-layer equalization treats a ReLU6 between a pair of layers: 'clip' turns it into
+ * a ReLU followed by a per-channel clip (exact), 'relu' replaces it by a ReLU (exact while
+ * activations stay below 6), 'keep' leaves the clip at 6 (pairs through it are not rescaled).
+ */
+export const CLE_RELU6_MODES = ['clip', 'relu', 'keep'] as const;
+export type CleRelu6Mode = (typeof CLE_RELU6_MODES)[number];
+
+/**
+ * How images are prepared for the model: 'model' is the model's own preprocessing (the
+ * registry's for a known model, torchvision's for any other); the others name one.
+ */
+export const PREPROCESS_CHOICES = ['model', 'torchvision', 'efficientnet-lite'] as const;
+export type PreprocessChoice = (typeof PREPROCESS_CHOICES)[number];

@@ -23,9 +23,11 @@ import {
   ACTIVATION_SIGNS,
   BACKEND_NAMES,
   BIT_RANGE,
+  CLE_RELU6_MODES,
   DEFAULT_PTQ_ITERS,
   GRANULARITIES,
   OBSERVER_NAMES,
+  PREPROCESS_CHOICES,
   PTQ_INPUTS,
   PTQ_METHODS,
 } from './names.ts';
@@ -412,6 +414,64 @@ export const CONFIG_FIELDS = [
     neutral: false,
   }),
   entry({
+    name: 'cleRelu6',
+    type: {
+      kind: 'enum',
+      values: CLE_RELU6_MODES,
+      labels: { clip: 'per-channel clip (exact)', relu: 'replace by ReLU', keep: 'keep the clip at 6' },
+    },
+    default: 'clip',
+    cli: { flag: 'cle-relu6', arg: CLE_RELU6_MODES.join('|'), role: 'value' },
+    label: 'ReLU6 under equalization',
+    group: 'model',
+    help: 'Equalization rescales a channel by s on one side of an activation and by 1/s on the other, which a ReLU allows but a ReLU6 does not (its bound of 6 would move). "per-channel clip" turns each ReLU6 into a ReLU followed by a clip at 6·s per channel, so the float model is unchanged; "replace by ReLU" drops the bound, exact only while activations stay below 6; "keep" leaves ReLU6 layers unequalized.',
+    since: 2,
+    neutral: 'clip',
+    usedWhen: (c) => c.cle === true,
+  }),
+  entry({
+    name: 'cleAbsorb',
+    type: BOOL,
+    default: true,
+    cli: { flag: 'cle-absorb', arg: '1|0', role: 'value' },
+    label: 'Absorb high biases',
+    group: 'model',
+    help: "After equalization some channels carry large biases, which widen the next activation's range. High-bias absorption moves the part of each bias the ReLU never clips (mean minus three standard deviations on the calibration images) into the next layer's bias (Nagel et al. 2019). Ignored when ReLU6 is kept.",
+    since: 2,
+    neutral: true,
+    usedWhen: (c) => c.cle === true,
+  }),
+  entry({
+    name: 'preprocess',
+    type: {
+      kind: 'enum',
+      values: PREPROCESS_CHOICES,
+      labels: {
+        model: "the model's own",
+        torchvision: 'torchvision (resize 256, crop 224, ImageNet mean/std)',
+        'efficientnet-lite': 'EfficientNet-Lite (crop 87.5 %, bicubic, (x − 127)/128)',
+      },
+    },
+    default: 'model',
+    cli: { flag: 'preprocess', arg: PREPROCESS_CHOICES.join('|'), role: 'value' },
+    label: 'Preprocessing',
+    group: 'model',
+    help: "How each image is resized, cropped and normalised before it reaches the network. A model only works with the preprocessing it was trained with: the model's own is the registry's for a known model and torchvision's for any other ONNX file; choose another when you know your file was trained differently.",
+    since: 2,
+    neutral: 'model',
+  }),
+  entry({
+    name: 'inputSize',
+    type: { kind: 'int', min: 0, max: 4096 },
+    default: 0,
+    cli: { flag: 'input-size', arg: 'N', role: 'value' },
+    label: 'Input size (pixels)',
+    group: 'model',
+    help: 'The square image size fed to a model whose ONNX file leaves height and width open (symbolic); 0 takes the size the file declares. Most ImageNet models take 224.',
+    since: 2,
+    neutral: 0,
+  }),
+  entry({
     name: 'layerBits',
     type: { kind: 'bitsMap', min: BIT_RANGE.min, max: BIT_RANGE.max },
     default: {},
@@ -574,6 +634,19 @@ export function fieldText(t: FieldKind, v: unknown, bool: [string, string] = ['1
   if (t.kind === 'bool') return v ? bool[0] : bool[1];
   if (t.kind === 'bitsMap') return formatLayerBits(v as Record<string, number>);
   return String(v);
+}
+
+/**
+ * A value from its text form (links, the command line): 1/0 or true/false for booleans,
+ * whole numbers, enum names, `NODE=BITS` lists. Undefined when the text is not a value of
+ * the field's domain, so every front door refuses the same texts.
+ */
+export function parseFieldText(t: FieldKind, raw: string): unknown {
+  let v: unknown = raw;
+  if (t.kind === 'bool') v = raw === '1' || raw === 'true' ? true : raw === '0' || raw === 'false' ? false : undefined;
+  else if (t.kind === 'int') v = /^-?\d{1,10}$/.test(raw) ? Number(raw) : undefined;
+  else if (t.kind === 'bitsMap') v = parseBitsMapText(raw);
+  return inDomain(t, v) ? v : undefined;
 }
 
 /** A bitsMap from its text form, or undefined when the text is not one. */

@@ -104,10 +104,6 @@ export function initJpegDecoder(): Promise<void> {
   return modulePromise.then(() => undefined);
 }
 
-export function jpegDecoderReady(): boolean {
-  return !!ready;
-}
-
 /** Offset just past the first SOS marker's header start, or -1. */
 function firstScan(b: Uint8Array): number {
   let i = 2;
@@ -197,14 +193,4 @@ export function decodeImage(
     out[d + 2] = src[s + 2];
   }
   return { width: rgba.width, height: rgba.height, data: out };
-}
-
-/** initJpegDecoder + decodeImage. */
-export async function decodeImageAsync(
-  bytes: Uint8Array,
-  id?: string,
-  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
-): Promise<DecodedImage> {
-  if (!ready) await initJpegDecoder();
-  return decodeImage(bytes, id, limits);
 }

@@ -113,7 +113,7 @@ export interface ModelIdentity {
  * Identifies a parsed, validated classifier (`classes` from validateClassifier). Models
  * written by `npm run make-models` carry metadata synthetic=true and are labelled so.
  * Preprocessing of an unknown model is torchvision's; the pipeline adapts its layout and
- * input size to the graph (experiment/run.ts resolveModelInput).
+ * input size to the graph (experiment/inputs.ts resolveModelInput).
  */
 export async function identifyModel(
   bytes: Uint8Array,

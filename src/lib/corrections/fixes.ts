@@ -41,10 +41,10 @@ import { ensureOpset, insertFakeQuant } from '../onnx/fake-quant.ts';
 import { type Graph, type Node, NameAllocator, makeNode, makeTensor } from '../onnx/ir.ts';
 import type { QuantPoints } from '../onnx/placement.ts';
 import { fakeQuantize } from '../quant/quantizer.ts';
-import { findLayers, layerBias, scaleChannels, setLayerParams, type Layer } from './layers.ts';
-import { ChannelMoments } from './metrics.ts';
-import { channelMoments, forEachBatch } from './stats.ts';
-import type { FixPasses, FixReport } from './types.ts';
+import { findLayers, layerBias, scaleChannels, setLayerParams, type Layer } from '../analysis/layers.ts';
+import { ChannelMoments } from '../analysis/metrics.ts';
+import { channelMoments, forEachBatch } from '../analysis/stats.ts';
+import type { FixPasses, FixReport } from '../analysis/types.ts';
 
 export interface FixInputs {
   engine: Engine;

@@ -30,6 +30,7 @@
  * Must not: import ORT, DOM, Svelte or node: modules.
  */
 import { QpError } from '../util/errors.ts';
+import type { CleRelu6Mode } from '../config/names.ts';
 import {
   cloneGraph,
   consumersOf,
@@ -40,7 +41,7 @@ import {
   type TensorData,
 } from '../onnx/ir.ts';
 
-export type Relu6Mode = 'clip' | 'relu' | 'keep';
+export type Relu6Mode = CleRelu6Mode;
 
 /** conv1 → activation → conv2, by node name. */
 export interface ClePair {
