@@ -18,6 +18,7 @@ const LAYERS = [
   ['src/lib/engine'],
   ['src/lib/experiment'],
   ['src/lib/analysis', 'src/lib/ptq', 'src/lib/export', 'src/lib/intro'],
+  ['src/lib/imported', 'src/lib/search'],
   ['src/lib/pipeline'],
   ['src/lessons'],
   ['src/lib/storage'],

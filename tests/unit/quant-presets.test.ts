@@ -96,6 +96,7 @@ const cfg = (backend: keyof typeof BACKEND_PRESETS): ExperimentConfig => {
     ptq: 'none',
     ptqIters: 500,
     ptqInputs: 'quantized-prefix',
+    importedScheme: 'none',
   };
 };
 
