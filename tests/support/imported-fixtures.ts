@@ -61,7 +61,7 @@ export function ortStyleQdq(src: Graph, ranges: Ranges): Graph {
   raiseOpset(g, 13);
   const names = new NameAllocator(g);
   // Relu / Clip right after a Conv (its only reader) go: the Conv writes the activation's output
-  let cons = consumersOf(g);
+  const cons = consumersOf(g);
   const prod = producerOf(g);
   const drop = new Set<Node>();
   for (const n of g.nodes) {
@@ -72,7 +72,6 @@ export function ortStyleQdq(src: Graph, ranges: Ranges): Graph {
     drop.add(n);
   }
   g.nodes = g.nodes.filter((n) => !drop.has(n));
-  cons = consumersOf(g);
   const outputs = new Set(g.outputs.map((o) => o.name));
 
   const act = new Set<string>();
@@ -356,11 +355,10 @@ export function qdqToQOperator(src: Graph): Graph {
   }
   g.nodes = g.nodes.flatMap((n) => replace.get(n) ?? (drop.has(n) ? [] : [n]));
   // DequantizeLinear nodes nothing reads any more
-  for (let changed = true; changed;) {
-    changed = false;
+  for (;;) {
     const read = new Set([...g.nodes.flatMap((n) => n.inputs), ...outputs]);
     const keep = g.nodes.filter((n) => n.opType !== 'DequantizeLinear' || read.has(n.outputs[0]));
-    changed = keep.length !== g.nodes.length;
+    if (keep.length === g.nodes.length) break;
     g.nodes = keep;
   }
   pruneInitializers(g);
