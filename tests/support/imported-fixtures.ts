@@ -434,3 +434,11 @@ export function renameAll(src: Graph, prefix = 'x', map = new Map<string, string
   g.nodes = g.nodes.map((n, i) => ({ ...n, name: `node_${i}`, inputs: n.inputs.map(rn), outputs: n.outputs.map(rn) }));
   return g;
 }
+
+/** Fixed, distinct activation ranges for every tensor of the folded small CNN. */
+export function smallRanges(): Ranges {
+  const f = foldBatchNorm(smallCnn()).graph;
+  const ranges: Ranges = new Map([['input', { min: -2.1, max: 2.4 }]]);
+  f.nodes.forEach((n, i) => n.outputs.forEach((o) => ranges.set(o, { min: -1.5 - 0.1 * i, max: 2 + 0.2 * i })));
+  return ranges;
+}

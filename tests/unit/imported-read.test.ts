@@ -14,17 +14,10 @@ import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { type Graph, makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
 import { QpError } from '../../src/lib/util/errors.ts';
-import { engineFreeRun, ortStyleQdq, qdqToQOperator, type Ranges } from '../support/imported-fixtures.ts';
+import { engineFreeRun, ortStyleQdq, qdqToQOperator, smallRanges } from '../support/imported-fixtures.ts';
 import { smallCnn } from '../support/onnx-helpers.ts';
 
 const roundTrip = (g: Graph) => parseModel(serializeModel(g));
-
-export function smallRanges(): Ranges {
-  const f = foldBatchNorm(smallCnn()).graph;
-  const ranges: Ranges = new Map([['input', { min: -2.1, max: 2.4 }]]);
-  f.nodes.forEach((n, i) => n.outputs.forEach((o) => ranges.set(o, { min: -1.5 - 0.1 * i, max: 2 + 0.2 * i })));
-  return ranges;
-}
 
 describe('reading our own QDQ export', () => {
   const cases = [
