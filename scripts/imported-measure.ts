@@ -105,9 +105,7 @@ models.push({ label: 'QOperator (converted from the above)', bytes: serializeMod
 async function direct(pkg: 'onnxruntime-node' | 'onnxruntime-web', bytes: Uint8Array): Promise<Int32Array> {
   const ort = (await import(pkg)) as unknown as {
     InferenceSession: {
-      create(
-        b: Uint8Array,
-      ): Promise<{
+      create(b: Uint8Array): Promise<{
         inputNames: string[];
         outputNames: string[];
         run(f: unknown): Promise<Record<string, { data: Float32Array }>>;
@@ -152,4 +150,34 @@ for (const m of models) {
   console.log(
     `  re-simulated on the parent: top-1 ${pct(sim.top1Hits / sim.n)} (Δ ${((100 * (sim.top1Hits - asIs.top1Hits)) / sim.n).toFixed(2)} points); agreement with the file ${pct(agreement(asIs.preds, sim.preds))}%; ${((performance.now() - t0) / 1000).toFixed(0)} s`,
   );
+}
+
+if (process.env.SEARCH === '1') {
+  const { pipelineEvaluator } = await import('../src/lib/search/evaluator.ts');
+  const { accuracyControl } = await import('../src/lib/search/accuracy-control.ts');
+  const cfg = resolveConfig({ ...base, backend: 'tensorrt', wBits: Number(process.env.SEARCH_WBITS ?? 4) });
+  const t0 = performance.now();
+  const ev = await pipelineEvaluator(inputs, cfg, { rankImages: Number(process.env.RANK ?? 128) });
+  const r = await accuracyControl({
+    base: cfg,
+    layers: ev.layers,
+    reference: ev.reference,
+    maxDrop: 0.01,
+    evaluate: ev.evaluate,
+    onProgress: (m, d, t) => d === t && console.error(m),
+  });
+  const mib = (b: number) => (b / 8 / 2 ** 20).toFixed(3);
+  console.log(
+    `\nmax-drop 1 on TensorRT W${cfg.wBits}A${cfg.aBits} (FP32 ${pct(ev.reference.validate.top1)}; all layers at ${cfg.wBits} bits: top-1 ${pct(r.steps[0].top1)}, ${mib(r.baseSizeBits)} MiB):`,
+  );
+  console.log(
+    `  ${r.met ? 'met' : 'NOT met'}: ${r.kept.length} layer(s) kept at ${r.highBits} bits (${r.kept.join(', ')}), top-1 ${pct(r.top1)} (drop ${(100 * r.drop).toFixed(2)} points), weights ${mib(r.sizeBits)} MiB; ${r.evaluations} evaluations, ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+  );
+  console.log(
+    `  ranking (top 10): ${r.ranking
+      .slice(0, 10)
+      .map((l) => `${l.layer} +${(100 * l.gain).toFixed(1)}`)
+      .join(', ')}`,
+  );
+  console.log(`  path: ${r.steps.map((s) => `${s.kept.length}:${pct(s.top1)}`).join(' ')}`);
 }

@@ -120,6 +120,8 @@ export interface ImportedActivation {
   qparams: QParams;
   storage: IntType;
   origin: string;
+  /** the file's integer tensor holding the quantized values (what a DequantizeLinear tap reads) */
+  intTensor?: string;
 }
 
 export interface ImportedModel {
@@ -257,7 +259,7 @@ export function readImported(g: Graph): ImportedModel {
   const konst = (t: string | undefined) => (t ? consts.get(t) : undefined);
   const rankOf = (t: string) => konst(t)?.dims.length ?? shapeOf(g, t)?.length;
 
-  const addQuantizer = (tensor: string, q: ReadQuantizer, origin: string) => {
+  const addQuantizer = (tensor: string, q: ReadQuantizer, origin: string, intTensor?: string) => {
     const have = quantizers.get(tensor);
     if (have && !sameQParams(have.qparams, q.qparams)) {
       notes.push(
@@ -265,7 +267,7 @@ export function readImported(g: Graph): ImportedModel {
       );
       return;
     }
-    if (!have) quantizers.set(tensor, { tensor, qparams: q.qparams, storage: q.storage, origin });
+    if (!have) quantizers.set(tensor, { tensor, qparams: q.qparams, storage: q.storage, origin, intTensor });
   };
 
   /** A dequantized constant as a skeleton initializer; returns its name. */
@@ -365,7 +367,7 @@ export function readImported(g: Graph): ImportedModel {
             }
           }
         }
-        addQuantizer(tensor, q, n.name);
+        addQuantizer(tensor, q, n.name, out);
         alias.set(out, tensor);
         intParams.set(out, q);
         continue;
@@ -395,7 +397,7 @@ export function readImported(g: Graph): ImportedModel {
       if (known && !sameQParams(known.qparams, q.qparams) && known.qparams.qmin === q.qparams.qmin) {
         notes.push(`${n.name} dequantizes "${x}" with other parameters than the tensor was quantized with.`);
       }
-      if (!known) addQuantizer(R(x), q, n.name);
+      if (!known) addQuantizer(R(x), q, n.name, x);
       alias.set(out, R(x));
       continue;
     }
@@ -426,9 +428,9 @@ export function readImported(g: Graph): ImportedModel {
         skInits.set(b, makeTensor(b, [...bc.dims], bias));
         inputs.push(b);
       }
-      addQuantizer(R(x), qx, n.name);
+      addQuantizer(R(x), qx, n.name, x);
       const y = n.outputs[0];
-      addQuantizer(y, qy, n.name);
+      addQuantizer(y, qy, n.name, y);
       intParams.set(y, qy);
       emit(floatNode(n, 'Conv', inputs, [y], ['strides', 'pads', 'dilations', 'group', 'kernel_shape', 'auto_pad']));
       continue;
@@ -443,10 +445,10 @@ export function readImported(g: Graph): ImportedModel {
       const qb = bConst ? undefined : actQuant(n, 'input B', bs, bzp);
       const qy = actQuant(n, 'output', ys, yzp);
       if (!qy) continue;
-      if (qa) addQuantizer(R(a), qa, n.name);
-      if (qb) addQuantizer(R(b), qb, n.name);
+      if (qa) addQuantizer(R(a), qa, n.name, a);
+      if (qb) addQuantizer(R(b), qb, n.name, b);
       const y = n.outputs[0];
-      addQuantizer(y, qy, n.name);
+      addQuantizer(y, qy, n.name, y);
       intParams.set(y, qy);
       emit(floatNode(n, 'MatMul', [aConst ?? R(a), bConst ?? R(b)], [y], []));
       continue;
@@ -482,12 +484,12 @@ export function readImported(g: Graph): ImportedModel {
         skInits.set(c, makeTensor(c, [...cc.dims], bias));
         inputs.push(c);
       }
-      addQuantizer(R(a), qa, n.name);
+      addQuantizer(R(a), qa, n.name, a);
       const y = n.outputs[0];
       if (ys) {
         const qy = actQuant(n, 'output', ys, yzp);
         if (!qy) continue;
-        addQuantizer(y, qy, n.name);
+        addQuantizer(y, qy, n.name, y);
         intParams.set(y, qy);
       }
       emit(floatNode(n, 'Gemm', inputs, [y], ['transA', 'transB']));
@@ -498,17 +500,17 @@ export function readImported(g: Graph): ImportedModel {
       const [a, as, azp, b, bs, bzp, cs, czp] = n.inputs;
       const operand = (t: string, s: string, z: string) => {
         const c = konst(t);
-        if (c && intTypeOf(c)) return { name: intConst(n, t, s, z, undefined), q: undefined };
-        return { name: R(t), q: actQuant(n, 'input', s, z) };
+        if (c && intTypeOf(c)) return { name: intConst(n, t, s, z, undefined), q: undefined, int: undefined };
+        return { name: R(t), q: actQuant(n, 'input', s, z), int: t };
       };
       const A = operand(a, as, azp);
       const B = operand(b, bs, bzp);
       const qy = actQuant(n, 'output', cs, czp);
       if (!A.name || !B.name || !qy) continue;
-      if (A.q) addQuantizer(A.name, A.q, n.name);
-      if (B.q) addQuantizer(B.name, B.q, n.name);
+      if (A.q) addQuantizer(A.name, A.q, n.name, A.int);
+      if (B.q) addQuantizer(B.name, B.q, n.name, B.int);
       const y = n.outputs[0];
-      addQuantizer(y, qy, n.name);
+      addQuantizer(y, qy, n.name, y);
       intParams.set(y, qy);
       emit(floatNode(n, QLINEAR_BINARY[op], [A.name, B.name], [y], []));
       continue;
@@ -523,9 +525,9 @@ export function readImported(g: Graph): ImportedModel {
       const qx = actQuant(n, 'input', xs, xzp);
       const qy = actQuant(n, 'output', ys, yzp);
       if (!qx || !qy) continue;
-      addQuantizer(R(x), qx, n.name);
+      addQuantizer(R(x), qx, n.name, x);
       const y = n.outputs[0];
-      addQuantizer(y, qy, n.name);
+      addQuantizer(y, qy, n.name, y);
       intParams.set(y, qy);
       const keep = Object.keys(n.attrs).filter((k) => k !== 'channels_last' && k !== 'opset');
       emit(floatNode(n, QLINEAR_UNARY[op], [R(x)], [y], keep));
@@ -546,11 +548,11 @@ export function readImported(g: Graph): ImportedModel {
           continue;
         }
         const q = actQuant(n, `input ${k / 3}`, s, z);
-        if (q) addQuantizer(R(t), q, n.name);
+        if (q) addQuantizer(R(t), q, n.name, t);
         inputs.push(R(t));
       }
       const y = n.outputs[0];
-      addQuantizer(y, qy, n.name);
+      addQuantizer(y, qy, n.name, y);
       intParams.set(y, qy);
       emit(floatNode(n, 'Concat', inputs, [y], ['axis']));
       continue;
