@@ -14,11 +14,9 @@
  * Not a test file itself.
  */
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
-import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { quantizeWeights, includeActivation, type ActivationQuant } from '../../src/lib/experiment/quantize.ts';
 import type { QuantizedRun } from '../../src/lib/experiment/types.ts';
 import { raiseOpset } from '../../src/lib/export/opset.ts';
-import { insertFakeQuant } from '../../src/lib/onnx/fake-quant.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import {
   type Graph,
@@ -37,6 +35,7 @@ import { computeQParams } from '../../src/lib/quant/quantizer.ts';
 import { roundHalfToEven } from '../../src/lib/quant/round.ts';
 import { activationSpec } from '../../src/lib/quant/spec.ts';
 import { smallCnn } from './onnx-helpers.ts';
+import { quantizedRun } from './export-helpers.ts';
 
 export type Ranges = Map<string, { min: number; max: number }>;
 
@@ -367,11 +366,6 @@ export function qdqToQOperator(src: Graph): Graph {
   return g;
 }
 
-/** 8×8 RGB crops (HWC bytes) for the small CNN. */
-export const SMALL_CROPS = Array.from({ length: 6 }, (_, k) =>
-  Uint8Array.from({ length: 8 * 8 * 3 }, (_, i) => (i * 37 + k * 101) % 256),
-);
-
 /**
  * A simulated run of the small CNN under `cfg` without an engine: activation ranges fixed
  * (signed tensors [-3, 3], non-negative ones [0, 4]), so unit tests can export it.
@@ -398,23 +392,7 @@ export function engineFreeRun(cfg: ExperimentConfig): QuantizedRun {
       );
       return { point, qparams, min, max };
     });
-  const evaluated = insertFakeQuant(graph, {
-    weights: new Map(weights.map((w) => [w.point.initializer, w.values])),
-    activations: new Map(activations.map((a) => [a.point.tensor, a.qparams])),
-  });
-  return {
-    config: cfg,
-    graph,
-    evaluated,
-    weights,
-    activations,
-    evaluation: {
-      crops: SMALL_CROPS,
-      labels: SMALL_CROPS.map((_, i) => i % 5),
-      preds: new Int32Array(SMALL_CROPS.length),
-      spec: { ...TORCHVISION_SPEC, crop: 8, resizeShorter: 8 },
-    },
-  };
+  return quantizedRun(cfg, graph, weights, activations);
 }
 
 /** Every tensor of a graph renamed (nodes too): a parent "exported by another tool". `map` gets old → new. */

@@ -173,14 +173,15 @@ describe('config schema', () => {
   it('multiplies a comma list of any field into one config per value', () => {
     for (const f of CONFIG_FIELDS.filter((x) => x.cli.role === 'value')) {
       if (f.cliSingle) continue; // its one value holds commas (checked in the round-trip test)
-      const values =
+      const t: FieldKind = f.type;
+      const values: unknown[] =
         f.type.kind === 'bool'
           ? [true, false]
           : f.type.kind === 'enum'
             ? f.type.values.slice(0, 3)
             : f.type.kind === 'int'
               ? [f.type.min, f.type.min + 1]
-              : f.type.kind === 'string' && f.type.pattern
+              : t.kind === 'string' && t.pattern
                 ? ['none', IMPORTED]
                 : [];
       const a = parseBenchArgs([

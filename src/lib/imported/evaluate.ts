@@ -12,7 +12,7 @@
  */
 import type { ExperimentConfig } from '../config/types.ts';
 import type { PreprocessSpec } from '../data/types.ts';
-import type { Engine } from '../engine/types.ts';
+import type { Engine, SessionOptions } from '../engine/types.ts';
 import { collectActivationStats, DEFAULT_BINS } from '../experiment/calibrate.ts';
 import { evaluate, type EvalOutcome } from '../experiment/evaluate.ts';
 import {
@@ -37,9 +37,14 @@ export interface EvalSet {
   onBatch?: (done: number, total: number) => void;
 }
 
-/** The quantized file evaluated as it is (see module header). Throws the engine's QpError. */
-export async function evaluateAsIs(engine: Engine, bytes: Uint8Array, set: EvalSet): Promise<EvalOutcome> {
-  const session = await engine.createSession(bytes);
+/** One session over the set, released afterwards. */
+async function evaluateBytes(
+  engine: Engine,
+  bytes: Uint8Array,
+  options: SessionOptions | undefined,
+  set: EvalSet,
+): Promise<EvalOutcome> {
+  const session = await engine.createSession(bytes, options);
   try {
     return await evaluate(session, set.crops, set.labels, set.spec, {
       batchSize: set.batchSize ?? 32,
@@ -49,6 +54,11 @@ export async function evaluateAsIs(engine: Engine, bytes: Uint8Array, set: EvalS
   } finally {
     await session.release();
   }
+}
+
+/** The quantized file evaluated as it is (see module header): no session option added. Throws the engine's QpError. */
+export function evaluateAsIs(engine: Engine, bytes: Uint8Array, set: EvalSet): Promise<EvalOutcome> {
+  return evaluateBytes(engine, bytes, undefined, set);
 }
 
 /** Calibration statistics of the scheme's points on the parent, for observers other than 'imported'. */
@@ -97,14 +107,5 @@ export function resimulatedGraph(
 /** Evaluates a fake-quant graph as the pipeline does (bit-exact Q/DQ form on the CPU engines). */
 export async function evaluateSimulated(engine: Engine, fq: Graph, set: EvalSet): Promise<EvalOutcome> {
   const m = evaluationModel(engine, fq, {});
-  const session = await engine.createSession(m.bytes, m.options);
-  try {
-    return await evaluate(session, set.crops, set.labels, set.spec, {
-      batchSize: set.batchSize ?? 32,
-      signal: set.signal,
-      onBatch: set.onBatch,
-    });
-  } finally {
-    await session.release();
-  }
+  return evaluateBytes(engine, m.bytes, m.options, set);
 }

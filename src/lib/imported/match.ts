@@ -21,6 +21,7 @@
  * Pure graph reading on two float graphs (the imported one as imported/read.ts's skeleton).
  */
 import { type Graph, type Node, consumersOf, producerOf } from '../onnx/ir.ts';
+import { cosineSimilarity } from '../quant/metrics.ts';
 
 export interface LayerPair {
   /** skeleton node of the imported model */
@@ -142,17 +143,9 @@ function sources(v: View, n: Node): (Node | string | undefined)[] {
   return n.inputs.filter((i) => v.act.has(i)).map((i) => source(v, i));
 }
 
+/** Cosine similarity of two weight tensors; -1 when their sizes differ (no match). */
 function cosine(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) return -1;
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return aa && bb ? ab / Math.sqrt(aa * bb) : aa === bb ? 1 : 0;
+  return a.length === b.length ? cosineSimilarity(a, b) : -1;
 }
 
 /** The pass-through chain after a tensor: [tensor, …] with the op producing each (none for the first). */

@@ -306,6 +306,20 @@ export function readImported(g: Graph): ImportedModel {
 
   const emit = (n: Node) => nodes.push(n);
 
+  /** A QLinearConv / QGemm int32 bias as a float skeleton initializer at s_x·s_w (false: not read). */
+  const int32Bias = (n: Node, b: string, qx: ReadQuantizer, wname: string): boolean => {
+    const bc = konst(b);
+    if (!bc || bc.dtype !== 'int32') {
+      skip(n, `its bias "${b}" is not an int32 constant`);
+      return false;
+    }
+    const ws = deq.get(wname)!.q.qparams.scale;
+    const sx = qx.qparams.scale[0];
+    const bias = Float32Array.from(intValues(bc), (v, c) => v * Math.fround(sx * ws[ws.length > 1 ? c : 0]));
+    skInits.set(b, makeTensor(b, [...bc.dims], bias));
+    return true;
+  };
+
   for (const n of g.nodes) {
     const op = n.opType;
     const domainOk = n.domain === '' || n.domain === 'ai.onnx' || n.domain === 'com.microsoft';
@@ -414,18 +428,7 @@ export function readImported(g: Graph): ImportedModel {
       }
       const inputs = [R(x), wname];
       if (b) {
-        const bc = konst(b);
-        if (!bc || bc.dtype !== 'int32') {
-          skip(n, `its bias "${b}" is not an int32 constant`);
-          continue;
-        }
-        const wq = deq.get(wname)!.q.qparams;
-        const sx = qx.qparams.scale[0];
-        const bias = Float32Array.from(
-          intValues(bc),
-          (v, c) => v * Math.fround(sx * wq.scale[wq.scale.length > 1 ? c : 0]),
-        );
-        skInits.set(b, makeTensor(b, [...bc.dims], bias));
+        if (!int32Bias(n, b, qx, wname)) continue;
         inputs.push(b);
       }
       addQuantizer(R(x), qx, n.name, x);
@@ -470,18 +473,7 @@ export function readImported(g: Graph): ImportedModel {
       }
       const inputs = [R(a), bname];
       if (c) {
-        const cc = konst(c);
-        if (!cc || cc.dtype !== 'int32') {
-          skip(n, `its bias "${c}" is not an int32 constant`);
-          continue;
-        }
-        const bq = deq.get(bname)!.q.qparams;
-        const sa = qa.qparams.scale[0];
-        const bias = Float32Array.from(
-          intValues(cc),
-          (v, k) => v * Math.fround(sa * bq.scale[bq.scale.length > 1 ? k : 0]),
-        );
-        skInits.set(c, makeTensor(c, [...cc.dims], bias));
+        if (!int32Bias(n, c, qa, bname)) continue;
         inputs.push(c);
       }
       addQuantizer(R(a), qa, n.name, a);
