@@ -481,7 +481,7 @@ export const CONFIG_FIELDS = [
     default: NO_IMPORTED_SCHEME,
     cli: { flag: 'imported-scheme', arg: 'none|sha256:HEX', role: 'value' },
     label: 'Imported scheme',
-    group: 'model',
+    group: 'source',
     help: "Re-simulate the quantization of a quantized ONNX model made by another tool (onnxruntime's quantizer, a TensorRT-style QDQ export, this playground's export) on its float parent: every weight keeps the imported grid and every activation the imported range, while the observers are \"imported\". Change one thing — an observer, the granularity, one layer's bits — to see what that choice was worth. Named by the sha256 of the quantized file.",
     since: 2,
     neutral: NO_IMPORTED_SCHEME,
