@@ -233,7 +233,7 @@ export function parseCli(spec: CliSpec, argv: string[]): ParsedCli {
     if (text === undefined) continue;
     if (f.cli.role === 'input') config.set(f, [text]);
     else {
-      const raw = f.cliSingle || f.type.kind === 'string' ? [text.trim()] : splitList(f.cli.flag, text);
+      const raw = f.cliSingle ? [text.trim()] : splitList(f.cli.flag, text);
       config.set(
         f,
         raw.map((r) => parseFieldValue(f, r)),

@@ -37,6 +37,9 @@ function rng(seed: number) {
 type Rng = ReturnType<typeof rng>;
 
 /** A random value from a field's declared domain; ends of int ranges come up often. */
+/** An imported scheme for configs whose observer is 'imported'. */
+const IMPORTED = `sha256:${'0f'.repeat(32)}`;
+
 function randomValue(r: Rng, t: FieldKind): unknown {
   switch (t.kind) {
     case 'bool':
@@ -46,6 +49,9 @@ function randomValue(r: Rng, t: FieldKind): unknown {
     case 'enum':
       return r.pick(t.values);
     case 'string': {
+      // a field with a pattern (importedScheme): one of its values
+      if (t.pattern)
+        return r.pick(['none', `sha256:${Array.from({ length: 64 }, () => r.pick([...'0123456789abcdef'])).join('')}`]);
       const alphabet = 'abcXYZ019-_.:/?#&=%+ é';
       const n = r.pick([1, r.int(1, 30), t.maxLength]);
       return Array.from({ length: n }, () => r.pick([...alphabet])).join('');
@@ -131,7 +137,9 @@ describe('config schema', () => {
       for (let i = 0; i < 60; i++) {
         const backend = r.pick(BACKEND_NAMES);
         const v = randomValue(r, f.type);
-        const c = withField(defaultConfig(f.name === 'backend' ? 'tensorrt' : backend), f, v);
+        let c = withField(defaultConfig(f.name === 'backend' ? 'tensorrt' : backend), f, v);
+        // the observer 'imported' needs an imported scheme
+        if (v === 'imported') c = { ...c, importedScheme: IMPORTED };
         const back = parse(`#${serialize(c)}`);
         expect(back.notices, `${f.name}=${String(v)}`).toEqual([]);
         expect(getField(back.config, f), `${f.name}=${String(v)}`).toEqual(v);
@@ -154,6 +162,7 @@ describe('config schema', () => {
         const backend = r.pick(BACKEND_NAMES);
         const argv = ['--model', 'm', '--data', 'd', `--${f.cli.flag}`, formatFieldValue(f, v)];
         if (f.name !== 'backend') argv.push('--backend', backend);
+        if (v === 'imported') argv.push('--imported-scheme', IMPORTED);
         const a = parseBenchArgs(argv);
         expect(a.configs, argv.join(' ')).toHaveLength(1);
         expect(getField(a.configs[0] as ExperimentConfig, f), argv.join(' ')).toEqual(v);
@@ -164,14 +173,17 @@ describe('config schema', () => {
   it('multiplies a comma list of any field into one config per value', () => {
     for (const f of CONFIG_FIELDS.filter((x) => x.cli.role === 'value')) {
       if (f.cliSingle) continue; // its one value holds commas (checked in the round-trip test)
-      const values =
+      const t: FieldKind = f.type;
+      const values: unknown[] =
         f.type.kind === 'bool'
           ? [true, false]
           : f.type.kind === 'enum'
             ? f.type.values.slice(0, 3)
             : f.type.kind === 'int'
               ? [f.type.min, f.type.min + 1]
-              : [];
+              : t.kind === 'string' && t.pattern
+                ? ['none', IMPORTED]
+                : [];
       const a = parseBenchArgs([
         '--model',
         'm',
@@ -179,6 +191,7 @@ describe('config schema', () => {
         'd',
         `--${f.cli.flag}`,
         values.map((v) => formatFieldValue(f, v)).join(','),
+        ...(values.includes('imported') ? ['--imported-scheme', IMPORTED] : []),
       ]);
       expect(
         a.configs.map((c) => getField(c as ExperimentConfig, f)),

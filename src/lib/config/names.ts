@@ -32,6 +32,17 @@ export const OBSERVER_NAMES = [
 ] as const;
 export type ObserverName = (typeof OBSERVER_NAMES)[number];
 
+/**
+ * What a config's observer fields may name: an observer above, or 'imported', the ranges
+ * and grids of an imported quantized model (config field importedScheme; src/lib/imported).
+ * 'imported' is no statistic of calibration data, so it is not in OBSERVER_NAMES.
+ */
+export const OBSERVER_CHOICES = [...OBSERVER_NAMES, 'imported'] as const;
+export type ObserverChoice = (typeof OBSERVER_CHOICES)[number];
+
+/** The value of importedScheme that names no imported model. */
+export const NO_IMPORTED_SCHEME = 'none';
+
 export const GRANULARITIES = ['per-tensor', 'per-channel'] as const;
 export type Granularity = (typeof GRANULARITIES)[number];
 

@@ -26,7 +26,8 @@ import {
   CLE_RELU6_MODES,
   DEFAULT_PTQ_ITERS,
   GRANULARITIES,
-  OBSERVER_NAMES,
+  OBSERVER_CHOICES,
+  NO_IMPORTED_SCHEME,
   PREPROCESS_CHOICES,
   PTQ_INPUTS,
   PTQ_METHODS,
@@ -56,7 +57,8 @@ export type FieldKind =
   | { kind: 'int'; min: number; max: number }
   /** `labels` gives the UI text of values that need more than their name */
   | { kind: 'enum'; values: readonly string[]; labels?: Readonly<Record<string, string>> }
-  | { kind: 'string'; maxLength: number }
+  /** `pattern`: the values allowed, with `patternText` saying so in a sentence */
+  | { kind: 'string'; maxLength: number; pattern?: RegExp; patternText?: string }
   /** per-layer bit widths: ONNX node name → bits (text form `Conv_94=8,Conv_2=6`) */
   | { kind: 'bitsMap'; min: number; max: number };
 
@@ -133,7 +135,11 @@ export interface ConfigField<N extends string = string, T extends FieldKind = Fi
 
 const BOOL = { kind: 'bool' } as const;
 const BITS = { kind: 'int', min: BIT_RANGE.min, max: BIT_RANGE.max } as const;
-const OBSERVER = { kind: 'enum', values: OBSERVER_NAMES } as const;
+const OBSERVER = {
+  kind: 'enum',
+  values: OBSERVER_CHOICES,
+  labels: { imported: "imported model's ranges" },
+} as const;
 const IMAGES = { kind: 'int', min: 1, max: 1_000_000 } as const;
 const NAME = { kind: 'string', maxLength: 200 } as const;
 
@@ -141,7 +147,8 @@ const OBSERVER_HELP =
   'Observers (MQBench: observer) are run on the calibration images: min/max takes the extremes; ' +
   'ema- variants average per batch; mse searches the clipping range with the smallest squared error; ' +
   'percentile and ema-quantile clip rare outliers; clipstd widens min/max to at least mean ± 2.6 standard deviations (it never clips); ' +
-  'kl minimizes the KL divergence of the histograms (TensorRT entropy calibration).';
+  'kl minimizes the KL divergence of the histograms (TensorRT entropy calibration); ' +
+  'imported takes the ranges and grids of an imported quantized model (see Imported scheme).';
 
 type Entry<N extends string, T extends FieldKind> = Omit<ConfigField<N, T>, 'path' | 'url' | 'since'> & {
   path?: FieldPath;
@@ -523,6 +530,22 @@ export const CONFIG_FIELDS = [
     neutral: 'fp32',
     usedWhen: (c) => c.ptq !== 'none',
   }),
+  entry({
+    name: 'importedScheme',
+    type: {
+      kind: 'string',
+      maxLength: 71,
+      pattern: /^(none|sha256:[0-9a-f]{64})$/,
+      patternText: '"none" or "sha256:" and the 64 hexadecimal digits of a quantized ONNX file',
+    },
+    default: NO_IMPORTED_SCHEME,
+    cli: { flag: 'imported-scheme', arg: 'none|sha256:HEX', role: 'value' },
+    label: 'Imported scheme',
+    group: 'source',
+    help: "Re-simulate the quantization of a quantized ONNX model made by another tool (onnxruntime's quantizer, a TensorRT-style QDQ export, this playground's export) on its float parent: every weight keeps the imported grid and every activation the imported range, while the observers are \"imported\". Change one thing — an observer, the granularity, one layer's bits — to see what that choice was worth. Named by the sha256 of the quantized file.",
+    since: 2,
+    neutral: NO_IMPORTED_SCHEME,
+  }),
 ] as const;
 
 type TopLevelField = Exclude<(typeof CONFIG_FIELDS)[number], { name: `placement.${string}` }>;
@@ -602,7 +625,7 @@ export function inDomain(t: FieldKind, v: unknown): boolean {
     case 'enum':
       return typeof v === 'string' && t.values.includes(v);
     case 'string':
-      return typeof v === 'string' && v.length > 0 && v.length <= t.maxLength;
+      return typeof v === 'string' && v.length > 0 && v.length <= t.maxLength && (!t.pattern || t.pattern.test(v));
     case 'bitsMap':
       return (
         !!v &&
@@ -668,7 +691,7 @@ export function describeDomain(t: FieldKind, bool = 'true or false'): string {
     case 'enum':
       return `one of ${t.values.join(', ')}`;
     case 'string':
-      return `a non-empty text of at most ${t.maxLength} characters`;
+      return t.patternText ?? `a non-empty text of at most ${t.maxLength} characters`;
     case 'bitsMap':
       return `a list of NODE=BITS pairs with bits from ${t.min} to ${t.max} (e.g. Conv_0=8,Conv_94=8)`;
   }
