@@ -156,9 +156,9 @@ describe.skipIf(!HAVE_SHARED_DATA)('npm run mirror', () => {
     bytes[1000] ^= 1;
     writeFileSync(victim, bytes);
     const out = mkdtempSync(join(tmpdir(), 'qp-mirror-'));
-    const e = await writeMirror({ out, from, models: [] }).catch((x: unknown) => x as Error);
-    expect((e as { code: string }).code).toBe('DATA_SHA_MISMATCH');
-    expect((e as Error).message).toContain(
+    const e = (await writeMirror({ out, from, models: [] }).catch((x: unknown) => x)) as Error & { code: string };
+    expect(e.code).toBe('DATA_SHA_MISMATCH');
+    expect(e.message).toContain(
       `n01440764.JPEG has sha256 ${await sha256Hex(bytes)}, not 98f7e89b26142f7bdb61f3a627dee89729b0bb07a29e9e7f3be9d394c00c6f01`,
     );
   });
