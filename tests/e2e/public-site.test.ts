@@ -17,16 +17,15 @@ import { skipReason } from './helpers.ts';
 import {
   buildProbe,
   chromium,
+  tinyRunInChromium,
   DIST,
   ensureBuild,
   probeRoute,
-  readNumbers,
   runAndWait,
   sampleFiles,
   setNumber,
   SHARED,
   UI,
-  type Numbers,
 } from './site-helpers.ts';
 import { mirrorContent, mirrorRoute, serveMirror, serveSite, type Host } from '../support/static-hosts.ts';
 import { tinyClassifier } from '../support/tiny-model.ts';
@@ -46,25 +45,6 @@ async function probe(page: Page, wants: WantedFile[], useMeta = true): Promise<P
   // a string, so the test runner does not rewrite the page's import()
   const args = JSON.stringify([wants, { useMeta }]);
   return page.evaluate(`import('/__probe/probe.js').then((m) => m.download(...${args}))`) as Promise<ProbeResult>;
-}
-
-/** Loads the tiny model and the site's own mirror, runs W8A8 on 8 + 24 images on wasm. */
-export async function tinyRunInChromium(page: Page, site: string): Promise<Numbers> {
-  await page
-    .locator(UI.modelFile)
-    .setInputFiles({ name: 'tiny.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from(tinyClassifier()) });
-  await page.waitForSelector(`${UI.modelReady}:has-text("tiny.onnx")`, { timeout: 60_000 });
-  await page.locator(UI.dataUrl).fill(`${site}mirror/imagenet-sample/`);
-  await page.locator(UI.dataUrlSubmit).click();
-  await page.waitForSelector(UI.dataReady, { timeout: 60_000 });
-  await setNumber(page, 'calib', 8);
-  await setNumber(page, 'eval', 24);
-  await page.locator(UI.wasm).check();
-  await runAndWait(page);
-  return readNumbers(
-    (s) => page.locator(s).first().innerText(),
-    (s, n) => page.locator(s).first().getAttribute(n),
-  );
 }
 
 describe.skipIf(!!skipReason)('the production build on a static host (Chromium)', () => {
@@ -157,13 +137,11 @@ describe.skipIf(!!skipReason)('the production build on a static host (Chromium)'
       expect(await page.evaluate(() => navigator.onLine)).toBe(false);
       expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
       // the engine runs offline: the tiny model and picked images (local files need no network)
-      await page
-        .locator(UI.modelFile)
-        .setInputFiles({
-          name: 'tiny.onnx',
-          mimeType: 'application/octet-stream',
-          buffer: Buffer.from(tinyClassifier()),
-        });
+      await page.locator(UI.modelFile).setInputFiles({
+        name: 'tiny.onnx',
+        mimeType: 'application/octet-stream',
+        buffer: Buffer.from(tinyClassifier()),
+      });
       await page.waitForSelector(`${UI.modelReady}:has-text("tiny.onnx")`, { timeout: 60_000 });
       await page.locator(UI.pickImages).first().setInputFiles(sampleFiles(40));
       await page.waitForSelector(UI.dataReady, { timeout: 60_000 });

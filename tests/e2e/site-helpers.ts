@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { CHROMIUM, ROOT, SHARED } from './helpers.ts';
+import { tinyClassifier } from '../support/tiny-model.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export { CHROMIUM, ROOT, SHARED };
@@ -126,4 +127,23 @@ export function sampleFiles(n: number): string[] {
     .slice(0, n)
     .map((f) => join(dir, f));
   return [...imgs, join(SHARED, 'imagenet_class_index.json')];
+}
+
+/** Loads the tiny model and the site's own mirror, runs W8A8 on 8 + 24 images on wasm. */
+export async function tinyRunInChromium(page: Page, site: string): Promise<Numbers> {
+  await page
+    .locator(UI.modelFile)
+    .setInputFiles({ name: 'tiny.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from(tinyClassifier()) });
+  await page.waitForSelector(`${UI.modelReady}:has-text("tiny.onnx")`, { timeout: 60_000 });
+  await page.locator(UI.dataUrl).fill(`${site}mirror/imagenet-sample/`);
+  await page.locator(UI.dataUrlSubmit).click();
+  await page.waitForSelector(UI.dataReady, { timeout: 60_000 });
+  await setNumber(page, 'calib', 8);
+  await setNumber(page, 'eval', 24);
+  await page.locator(UI.wasm).check();
+  await runAndWait(page);
+  return readNumbers(
+    (s) => page.locator(s).first().innerText(),
+    (s, n) => page.locator(s).first().getAttribute(n),
+  );
 }
