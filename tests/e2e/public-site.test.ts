@@ -12,8 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { skipReason } from './helpers.ts';
+import { ROOT, skipReason } from './helpers.ts';
 import {
   buildProbe,
   chromium,
@@ -174,6 +175,31 @@ describe.skipIf(!!skipReason)('the production build on a static host (Chromium)'
       const r = await probe(page, wants(['n01440764_tench.JPEG'], mirror.url));
       expect(r.ok).toBe(false);
       expect(r.causes).toEqual(['policy']);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('under a sub-path without headers, as GitHub Pages serves a project site: loads, caches, runs on one thread', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qp-pages-'));
+    execFileSync('npx', ['vite', 'build', '--base', '/qp/', '--outDir', dir, '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
+    const content = await mirrorContent({ shared: SHARED });
+    const host = await serveSite(dir, { headers: false, prefix: '/qp/', extra: mirrorRoute(content, '/qp/mirror/') });
+    hosts.push(host);
+    const { context, page, logs } = await open(`${host.url}qp/`);
+    try {
+      expect(await page.evaluate(() => crossOriginIsolated)).toBe(false);
+      const scope = await page.evaluate(async () => (await navigator.serviceWorker.ready).scope);
+      expect(scope).toBe(`${host.url}qp/`);
+      const n = await tinyRunInChromium(page, `${host.url}qp/`);
+      expect(n.agreement).toMatch(/%/);
+      expect(await page.locator('[data-testid=run-panel] p.muted.small').first().innerText()).toContain('1 thread');
+      // nothing outside the site's path but the worker's probe for the dev server's sample
+      // (workers/api.ts SHARED_DATA is absolute; on a real Pages site it is one 404)
+      expect(host.requests.filter((p) => !p.startsWith('/qp/'))).toEqual(['/shared-data/imagenet-sample/manifest.json']);
+    } catch (e) {
+      console.log(logs.slice(-30).join('\n'));
+      throw e;
     } finally {
       await context.close();
     }

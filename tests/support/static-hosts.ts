@@ -82,8 +82,10 @@ function send(
 export interface SiteOptions {
   /** send the headers of `dir/_headers` (default true); false plays a host that sends none */
   headers?: boolean;
-  /** more routes, tried first (a mirror inside the site, test modules) */
+  /** more routes, tried first (a mirror inside the site, test modules); they see the full path */
   extra?: Handler;
+  /** serve the site under this path, as GitHub Pages serves a project site (`/repo/`); default `/` */
+  prefix?: string;
 }
 
 /**
@@ -95,9 +97,12 @@ export function serveSite(dir: string, opts: SiteOptions = {}): Promise<Host> {
   const root = resolve(dir);
   const rules = () =>
     opts.headers === false || !existsSync(join(root, '_headers')) ? '' : readFileSync(join(root, '_headers'), 'utf8');
+  const prefix = opts.prefix ?? '/';
   return listen(
-    async (req, res, path) => {
-      if (opts.extra && (await opts.extra(req, res, path))) return true;
+    async (req, res, full) => {
+      if (opts.extra && (await opts.extra(req, res, full))) return true;
+      if (!full.startsWith(prefix)) return false;
+      const path = `/${full.slice(prefix.length)}`;
       let file = resolve(root, `.${path}`);
       if (!(file === root || file.startsWith(root + sep))) return false;
       if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
