@@ -182,7 +182,10 @@ describe.skipIf(!!skipReason)('the production build on a static host (Chromium)'
 
   it('under a sub-path without headers, as GitHub Pages serves a project site: loads, caches, runs on one thread', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qp-pages-'));
-    execFileSync('npx', ['vite', 'build', '--base', '/qp/', '--outDir', dir, '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
+    execFileSync('npx', ['vite', 'build', '--base', '/qp/', '--outDir', dir, '--logLevel', 'warn'], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
     const content = await mirrorContent({ shared: SHARED });
     const host = await serveSite(dir, { headers: false, prefix: '/qp/', extra: mirrorRoute(content, '/qp/mirror/') });
     hosts.push(host);
@@ -196,7 +199,9 @@ describe.skipIf(!!skipReason)('the production build on a static host (Chromium)'
       expect(await page.locator('[data-testid=run-panel] p.muted.small').first().innerText()).toContain('1 thread');
       // nothing outside the site's path but the worker's probe for the dev server's sample
       // (workers/api.ts SHARED_DATA is absolute; on a real Pages site it is one 404)
-      expect(host.requests.filter((p) => !p.startsWith('/qp/'))).toEqual(['/shared-data/imagenet-sample/manifest.json']);
+      expect(host.requests.filter((p) => !p.startsWith('/qp/'))).toEqual([
+        '/shared-data/imagenet-sample/manifest.json',
+      ]);
     } catch (e) {
       console.log(logs.slice(-30).join('\n'));
       throw e;
@@ -222,23 +227,54 @@ describe.skipIf(!!skipReason)('the production build on a static host (Chromium)'
     }
   });
 
-  it('listed by `npm run site`: downloads verify through the service worker; a damaged, a missing file and a host without CORS are named', async () => {
+  it('listed by `npm run site` on a live site: a visitor gets the new policy with the update, then downloads verify through the service worker; a damaged, a missing file and a host without CORS are named', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qp-dist-'));
     cpSync(DIST, dir, { recursive: true });
     const noCors = await serveMirror({ shared: SHARED, cors: false });
     hosts.push(noCors);
-    const up = await updateSite(dir, [mirror.url, noCors.url]);
-    expect(up.connect).toEqual([mirror.origin, noCors.origin]);
     const host = await site(dir);
     const { context, page } = await open(host.url);
     try {
-      expect(headersFor(readFileSync(join(dir, '_headers'), 'utf8'), '/')['Content-Security-Policy']).toContain(
-        mirror.origin,
-      );
-      // let the service worker control the page, so the downloads pass through it
+      // a visitor of the site as built: the service worker controls the page, the mirror is refused
       await page.evaluate(() => navigator.serviceWorker.ready);
       await page.reload();
       await page.waitForSelector(UI.modelFile);
+      expect((await probe(page, wants(['n01440764_tench.JPEG'], mirror.url))).causes).toEqual(['policy']);
+
+      // the teacher lists the mirror on the live site
+      const up = await updateSite(dir, [mirror.url, noCors.url]);
+      expect(up.connect).toEqual([mirror.origin, noCors.origin]);
+      expect(up.changed.sort()).toEqual(['_headers', 'index.html', 'site.json', 'sw.js']);
+      expect(headersFor(readFileSync(join(dir, '_headers'), 'utf8'), '/')['Content-Security-Policy']).toContain(
+        mirror.origin,
+      );
+      // the next online visit finds the new version; it waits for the user (registerType 'prompt')
+      await page.reload();
+      await page.waitForSelector(UI.modelFile);
+      const waiting = await page.evaluate(async () => {
+        for (let i = 0; i < 300; i++) {
+          if ((await navigator.serviceWorker.getRegistration())?.waiting) return true;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return false;
+      });
+      expect(waiting).toBe(true);
+      expect((await probe(page, wants(['n01440764_tench.JPEG'], mirror.url))).causes).toEqual(['policy']);
+      // accepting it (what offlineStatus.applyUpdate() does) loads the new page and its policy
+      await page.evaluate(async () => {
+        const reg = await navigator.serviceWorker.getRegistration();
+        const changed = new Promise((r) =>
+          navigator.serviceWorker.addEventListener('controllerchange', r, { once: true }),
+        );
+        reg!.waiting!.postMessage({ type: 'SKIP_WAITING' });
+        await changed;
+      });
+      await page.reload();
+      await page.waitForSelector(UI.modelFile);
+      const meta = await page.evaluate(() =>
+        document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.getAttribute('content'),
+      );
+      expect(meta).toContain(mirror.origin);
       const good = ['n01440764_tench.JPEG', "n03590841_jack-o'-lantern.JPEG", 'n15075141_toilet_tissue.JPEG'];
       const ok = await probe(page, wants(good, mirror.url));
       expect(ok.controlled).toBe(true);
