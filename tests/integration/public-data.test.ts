@@ -27,6 +27,7 @@ import { getModelEntry, findModelBySha256 } from '../../src/lib/models/registry.
 import { getModelFile, modelCandidates } from '../../src/lib/models/sources.ts';
 import { DownloadError, type TransferProgress } from '../../src/lib/data/downloads.ts';
 import { sha256Hex } from '../../src/lib/util/sha256.ts';
+import { cliRegistryDownloads } from '../../src/cli/registry-downloads.ts';
 
 const RAW = `https://raw.githubusercontent.com/EliSchwartz/imagenet-sample-images/${SAMPLE_COMMIT}/`;
 const CDN = `https://cdn.jsdelivr.net/gh/EliSchwartz/imagenet-sample-images@${SAMPLE_COMMIT}/`;
@@ -180,5 +181,27 @@ describe.skipIf(!HAVE_SHARED_DATA)('npm run mirror', () => {
     expect((e as DownloadError).message).toContain(
       'https://huggingface.co has a file of 13,965,019 bytes there, not the 13,964,571 bytes expected',
     );
+  });
+
+  it('the CLI with QP_MIRROR (a folder) and QP_CACHE_DIR: images and the model from the mirror, into the cache, once', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'qp-mirror-'));
+    await writeMirror({ out, from: SHARED_DATA, models: ['mobilenet-v2'] });
+    const cache = mkdtempSync(join(tmpdir(), 'qp-cache-'));
+    const env = { QP_MIRROR: out, QP_CACHE_DIR: cache };
+    const r = cliRegistryDownloads(env);
+    expect(r.cacheDir).toBe(cache);
+    const images = await r.openImages('imagenet-sample');
+    const files = images.filesFor({ calib: 8, eval: 24, seed: 0 });
+    await images.prefetch(files);
+    expect(readdirSync(join(cache, 'sha256')).sort()).toEqual(files.map((f) => f.sha256).sort());
+    const m = await r.modelFile('mobilenet-v2');
+    expect(m).toMatchObject({ cached: false, registryFile: false });
+    expect(m.sha256).toBe('f00130594d83447f5f46429a6c3b2f886036567cb61fe573fd171e7da07eab04');
+    expect(m.url).toBe(`${pathToFileURL(out).href}/models/mobilenetv2-7-fp32.onnx`);
+    // a second run (a new process) finds both in the cache
+    const again = cliRegistryDownloads(env);
+    expect(await again.modelFile('mobilenet-v2', { sha256: m.sha256 })).toMatchObject({ cached: true });
+    const img = (await again.openImages('imagenet-sample')).dataset.items[files[0].label];
+    expect((await img.read()).byteLength).toBe(files[0].bytes);
   });
 });
