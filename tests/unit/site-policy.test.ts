@@ -4,7 +4,8 @@
  * the `_headers` file and the `<meta>` tag the build writes, and `npm run site`, which
  * rewrites a built site for new mirrors (src/cli/site.ts).
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -26,6 +27,7 @@ import {
 } from '../../security-headers.ts';
 import { mirrorConnectSources, parseSiteConfig } from '../../src/lib/data/mirrors.ts';
 import { updateSite } from '../../src/cli/site.ts';
+import { devMirrorList, devMirrors, siteMirrors, sitePolicy } from '../../site-build.ts';
 
 const SELF = 'https://qp.example/app/';
 
@@ -176,5 +178,64 @@ describe('npm run site', () => {
     writeFileSync(join(dist, 'site.json'), '{"mirrors": ["ftp://x/"]}');
     await expect(updateSite(dist)).rejects.toThrow(/a mirror must be an http: or https: address, not ftp:/);
     await expect(updateSite(join(dist, 'nope'))).rejects.toThrow(/has no index\.html/);
+  });
+});
+
+describe('the build and dev-server plugins (site-build.ts)', () => {
+  it('the build reads public/site.json: its plain-http origins go into _headers and the meta policy', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'qp-root-'));
+    expect(siteMirrors(root)).toEqual({ mirrors: [], connect: [] });
+    mkdirSync(join(root, 'public'));
+    writeFileSync(join(root, 'public/site.json'), '{"mirrors": ["./mirror/", "http://10.0.0.5:8080/qp/"]}');
+    const site = siteMirrors(root);
+    expect(site.connect).toEqual(['http://10.0.0.5:8080']);
+    const plugin = sitePolicy(site.connect);
+    const html = (plugin.transformIndexHtml as { handler: (h: string) => string }).handler(
+      '<html><head><meta charset="UTF-8" /></head></html>',
+    );
+    expect(metaPolicyOf(html)).toBe(contentSecurityPolicy({ meta: true, connect: ['http://10.0.0.5:8080'] }));
+    const emitted: { fileName: string; source: string }[] = [];
+    (plugin.generateBundle as (this: unknown) => void).call({ emitFile: (f: (typeof emitted)[0]) => emitted.push(f) });
+    expect(emitted.map((e) => e.fileName)).toEqual(['_headers']);
+    expect(emitted[0].source).toBe(headersFile({ connect: ['http://10.0.0.5:8080'] }));
+    writeFileSync(join(root, 'public/site.json'), '{"mirrors": "x"}');
+    expect(() => siteMirrors(root)).toThrow(/has "mirrors" that is not a list/);
+  });
+
+  it('the dev server answers /site.json from QP_MIRROR and serves a folder entry read-only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qp-devmirror-'));
+    mkdirSync(join(dir, 'imagenet-sample'));
+    writeFileSync(join(dir, 'imagenet-sample', "n03590841_jack-o'-lantern.JPEG"), 'jpeg');
+    expect(devMirrorList(`http://10.0.0.5/qp/,${dir}`)).toMatchObject({
+      urls: ['http://10.0.0.5/qp/', '/qp-mirror/1/'],
+      connect: ['http://10.0.0.5'],
+    });
+    let handler!: (req: unknown, res: unknown, next: () => void) => void;
+    const plugin = devMirrors(`http://10.0.0.5/qp/,${dir}`);
+    (plugin.configureServer as (s: unknown) => void)({ middlewares: { use: (h: typeof handler) => (handler = h) } });
+    const get = (url: string) =>
+      new Promise<{ status: number; headers: Record<string, string>; body: string; next?: true }>((resolve) => {
+        let status = 0;
+        let headers: Record<string, string> = {};
+        const chunks: Buffer[] = [];
+        const res = Object.assign(new PassThrough(), {
+          writeHead(s: number, h: Record<string, string>) {
+            status = s;
+            headers = h;
+          },
+        });
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('finish', () => resolve({ status, headers, body: Buffer.concat(chunks).toString() }));
+        handler({ url, method: 'GET' }, res, () => resolve({ status: 0, headers: {}, body: '', next: true }));
+      });
+    const site = await get('/site.json');
+    expect(JSON.parse(site.body)).toEqual({ mirrors: ['http://10.0.0.5/qp/', '/qp-mirror/1/'] });
+    expect(site.headers['Cross-Origin-Embedder-Policy']).toBe('require-corp');
+    const img = await get(`/qp-mirror/1/imagenet-sample/${encodeURIComponent("n03590841_jack-o'-lantern.JPEG")}`);
+    expect([img.status, img.body, img.headers['Content-Type']]).toEqual([200, 'jpeg', 'image/jpeg']);
+    expect((await get('/qp-mirror/1/nothing.JPEG')).status).toBe(404);
+    expect((await get('/qp-mirror/1/..%2F..%2Fetc%2Fpasswd')).status).toBe(404);
+    expect((await get('/qp-mirror/0/a.JPEG')).next).toBe(true); // a URL entry is not served here
+    expect((await get('/index.html')).next).toBe(true);
   });
 });
