@@ -185,8 +185,9 @@ async function classifyThrow(env: DownloadEnv, url: string, e: unknown, mark: nu
   if (sys) return fail(url, 'network', `${origin} could not be reached: ${SYSTEM_WORDS[sys] ?? sys}`);
   // A browser: CORS refusals and unreachable servers both throw a bare TypeError. A no-cors
   // request reaches a live server and yields an opaque response: then CORS was the cause.
+  // HEAD, so a large file is not sent a second time just to learn that.
   try {
-    const probe = await env.fetch(url, { mode: 'no-cors', signal, method: 'GET' });
+    const probe = await env.fetch(url, { mode: 'no-cors', signal, method: 'HEAD' });
     if (probe.type === 'opaque' || probe.ok)
       return fail(
         url,
