@@ -93,8 +93,8 @@ describe('opening a link', () => {
       },
     ]);
     expect(fake.datas).toEqual([{ kind: 'url', baseUrl: '/shared-data/imagenet-sample/' }]);
-    expect(a.modelState).toBe('ready');
-    expect(a.dataState).toBe('ready');
+    expect(a.model.state).toBe('ready');
+    expect(a.data.state).toBe('ready');
     expect(a.enginePref).toBe('wasm');
     expect(a.runnable).toBe(true);
     // the link now says what is in use, and reads back the same
@@ -122,8 +122,8 @@ describe('opening a link', () => {
     const a = app(`#v=1&msha=${DEV_SHA}&msrc=file:mobilenet.onnx`, fake);
     await a.restoreFromConfig();
     expect(fake.models).toEqual([]);
-    expect(a.askModel).toEqual({ name: 'mobilenet.onnx', sha256: DEV_SHA });
-    expect(a.modelState).toBe('empty');
+    expect(a.model.ask).toEqual({ name: 'mobilenet.onnx', sha256: DEV_SHA });
+    expect(a.model.state).toBe('empty');
     expect(a.runnable).toBe(false);
     // the file the user opens is checked against the link's hash by the worker
     const file = new File([new Uint8Array([8, 1])], 'mobilenet.onnx');
@@ -136,9 +136,9 @@ describe('opening a link', () => {
     fake.fingerprint = '999-ffffffffffffffff';
     const a = app(devLink, fake);
     await a.restoreFromConfig();
-    expect(a.dataState).toBe('error');
-    expect(a.dataError?.message).toMatch(/fingerprint 999-ffffffffffffffff, the link needs 1000-0123456789abcdef/);
-    expect(a.dataset).toBeUndefined();
+    expect(a.data.state).toBe('error');
+    expect(a.data.error?.message).toMatch(/fingerprint 999-ffffffffffffffff, the link needs 1000-0123456789abcdef/);
+    expect(a.data.value).toBeUndefined();
     a.forgetWanted('data');
     expect(await a.loadSharedSample()).toBe(true);
   });
@@ -148,7 +148,7 @@ describe('opening a link', () => {
     const a = app(`#v=1&dfp=${FP}&dsrc=folder:my-photos`, fake);
     await a.restoreFromConfig();
     expect(fake.datas).toEqual([]);
-    expect(a.askData).toEqual({ name: 'my-photos', fingerprint: FP });
+    expect(a.data.ask).toEqual({ name: 'my-photos', fingerprint: FP });
   });
 });
 
@@ -178,17 +178,17 @@ describe('cancel', () => {
       await b.restoreFromConfig();
       const running = b.run();
       void b.cancel();
-      expect(b.cancelling).toBe(true);
+      expect(b.runner.cancelling).toBe(true);
       expect(stopped).toBe(0);
       await vi.advanceTimersByTimeAsync(CANCEL_GRACE_MS + 10);
       await running;
       expect(stopped).toBe(1);
-      expect(b.runState).toBe('cancelled');
-      expect(b.cancelling).toBe(false);
+      expect(b.runner.state).toBe('cancelled');
+      expect(b.runner.cancelling).toBe(false);
       // reloaded by hash and fingerprint
-      expect(b.modelState).toBe('ready');
-      expect(b.dataState).toBe('ready');
-      expect(b.model?.sha256).toBe(DEV_SHA);
+      expect(b.model.state).toBe('ready');
+      expect(b.data.state).toBe('ready');
+      expect(b.model.value?.sha256).toBe(DEV_SHA);
       expect(b.runnable).toBe(true);
       expect(CANCEL_GRACE_MS).toBeLessThan(1000);
     } finally {
