@@ -17,7 +17,8 @@
  * inputs are not modified.
  */
 import { QpError, throwIfAborted } from '../util/errors.ts';
-import type { PtqInputs } from '../config/names.ts';
+import { learnsActivationRanges, type PtqInputs } from '../config/names.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Engine } from '../engine/types.ts';
 import { ensureOpset, insertFakeQuant } from '../onnx/fake-quant.ts';
@@ -76,6 +77,29 @@ export interface BlockReconResult {
   weights: WeightQuant[];
   activations: ActivationQuant[];
   report: PtqReport;
+}
+
+/**
+ * Whether a config's reconstruction runs here, on engine gradients: BRECQ and QDrop always,
+ * AdaRound when it learns activation step sizes (with calibrated ranges the Gram-matrix
+ * solver of reconstruct.ts is exact and faster).
+ */
+export function usesEngineGradients(cfg: ExperimentConfig): boolean {
+  return cfg.ptq === 'brecq' || cfg.ptq === 'qdrop' || (cfg.ptq === 'adaround' && learnsActivationRanges(cfg));
+}
+
+/** The options of a config that uses engine gradients (see usesEngineGradients). */
+export function blockReconOptions(cfg: ExperimentConfig): BlockReconOptions {
+  if (cfg.ptq !== 'adaround' && cfg.ptq !== 'brecq' && cfg.ptq !== 'qdrop')
+    throw new QpError('INTERNAL', `Reconstruction with engine gradients cannot run ${cfg.ptq}.`);
+  return {
+    method: cfg.ptq,
+    iters: cfg.ptqIters,
+    learnActivations: learnsActivationRanges(cfg),
+    dropProb: cfg.ptqDrop / 100,
+    inputs: cfg.ptqInputs,
+    seed: cfg.seed,
+  };
 }
 
 const LABEL: Record<BlockMethod, string> = { adaround: 'AdaRound', brecq: 'BRECQ', qdrop: 'QDrop' };
