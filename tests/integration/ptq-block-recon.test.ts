@@ -19,7 +19,7 @@ import { type Graph, makeGraph, makeNode, makeTensor, makeValueInfo } from '../.
 import { serializeModel } from '../../src/lib/onnx/model.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
 import { blockReconOptions, reconstructBlocks, usesEngineGradients } from '../../src/lib/ptq/block-recon.ts';
-import { PTQ_STAGES } from '../../src/lib/ptq/stage.ts';
+import { reconstructConfig } from '../../src/lib/ptq/stage.ts';
 import { mulberry32, randn } from '../support/onnx-helpers.ts';
 
 const SPEC: PreprocessSpec = {
@@ -210,7 +210,7 @@ describe('block-wise reconstruction on a tiny CNN (W4A4)', () => {
     });
   }
 
-  it('stops between steps when cancelled, and the stage hands back the learned step sizes', async () => {
+  it('stops between steps when cancelled, and reconstructConfig hands back the learned step sizes', async () => {
     const s = await setup('qdrop', 40);
     const ac = new AbortController();
     let steps = 0;
@@ -229,7 +229,7 @@ describe('block-wise reconstruction on a tiny CNN (W4A4)', () => {
     expect(steps).toBeLessThan(80);
 
     const messages: string[] = [];
-    const out = (await PTQ_STAGES.weights!.apply(
+    const out = await reconstructConfig(
       {
         engine: s.engine,
         graph: s.g,
@@ -243,7 +243,7 @@ describe('block-wise reconstruction on a tiny CNN (W4A4)', () => {
         onProgress: (m) => messages.push(m),
       },
       { ...s.cfg, ptqIters: 5 },
-    )) as Awaited<ReturnType<NonNullable<typeof PTQ_STAGES.weights>['apply']>> & { activations?: typeof s.acts };
+    );
     expect(out.report.method).toBe('qdrop');
     expect(out.report.dropProb).toBe(0.5);
     expect(out.activations?.map((a) => a.point.tensor)).toEqual(s.acts.map((a) => a.point.tensor));

@@ -1,9 +1,9 @@
 /**
  * QDrop's random masks: per element, keep the quantized activation with probability
  * `keep` (1) or the float one (0). Drawn from a seeded 32-bit generator (mulberry32's
- * integer core), two elements per draw at 16-bit resolution, so a reconstruction run is
- * reproducible from its seed and the masks of a large block (tens of millions of elements
- * per step) cost little. Pure math.
+ * integer core), two elements per draw at 16-bit resolution (32 per draw at QDrop's default
+ * of one half, one bit each), so a reconstruction run is reproducible from its seed and the
+ * masks of a block (millions of elements per step) cost little next to the step. Pure math.
  */
 
 /** A seeded generator of uint32 values and of masks. */
@@ -43,6 +43,15 @@ export class MaskRng {
     }
     const n = out.length;
     let i = 0;
+    if (threshold === 32768) {
+      // one half: each bit of a draw is a fair coin, 32 elements per draw
+      for (; i + 32 <= n; i += 32) {
+        const r = this.next();
+        for (let k = 0; k < 32; k++) out[i + k] = (r >>> k) & 1;
+      }
+      for (; i < n; i++) out[i] = this.next() & 1;
+      return;
+    }
     for (; i + 1 < n; i += 2) {
       const r = this.next();
       out[i] = (r & 0xffff) < threshold ? 1 : 0;

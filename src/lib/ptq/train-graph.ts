@@ -11,7 +11,8 @@
  *
  * Backward rules (dY: gradient of the node's output):
  * - Conv: dX = ConvTranspose(dY, W) with the conv's strides, pads, dilations and groups
- *   (output_padding makes the size match X); dW = per group Σ over images and positions of
+ *   (output_padding makes the size match X), for stride-1 depthwise convs a Conv of dY with
+ *   the flipped kernel; dW = per group Σ over images and positions of
  *   im2col(X)·dYᵀ, the im2col done by a grouped Conv with one-hot kernels (as gram-graph.ts).
  * - Gemm / MatMul: the two matrix products of the chain rule; Relu, Clip, Min, Max: dY masked
  *   where the input passed through; Add, Sub, Mul, Div by constants; GlobalAveragePool,
@@ -506,12 +507,32 @@ function nodeBackward(
         );
         if (outPad.some((p, a) => p < 0 || p >= Math.max(strides[a], dil[a])))
           throw new QpError('INTERNAL', `Cannot size the input gradient of ${n.name}.`);
-        const gx = b.op(
-          'ConvTranspose',
-          [gy, w],
-          { group, kernel_shape: [kh, kw], strides, pads, dilations: dil, output_padding: outPad },
-          'conv_gx',
-        );
+        const flipPads = [0, 1, 0, 1].map((a, i) => (wDims[2 + a] - 1) * dil[a] - pads[i]);
+        const depthwise = wDims[1] === 1 && group === wDims[0];
+        let gx: string;
+        if (depthwise && strides.every((v) => v === 1) && flipPads.every((v) => v >= 0)) {
+          // stride 1: the input gradient is a depthwise conv of dY with the flipped kernel,
+          // which onnxruntime runs about twice as fast as the equivalent ConvTranspose
+          const flipped = b.op(
+            'Slice',
+            [w, b.i64([-1, -1]), b.i64([-(2 ** 31), -(2 ** 31)]), b.i64([2, 3]), b.i64([-1, -1])],
+            {},
+            'w_flip',
+          );
+          gx = b.op(
+            'Conv',
+            [gy, flipped],
+            { group, kernel_shape: [kh, kw], pads: flipPads, dilations: dil },
+            'conv_gx',
+          );
+        } else {
+          gx = b.op(
+            'ConvTranspose',
+            [gy, w],
+            { group, kernel_shape: [kh, kw], strides, pads, dilations: dil, output_padding: outPad },
+            'conv_gx',
+          );
+        }
         addGrad(x, gx);
       }
       if (weightInputs.has(w)) {
