@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Adam, cosineLr } from '../../src/lib/ptq/adam.ts';
+import { reconHyper } from '../../src/lib/ptq/block-recon.ts';
 import { MaskRng } from '../../src/lib/ptq/drop-mask.ts';
 import { fakeQuantBackward, fakeQuantForward } from '../../src/lib/ptq/lsq.ts';
 import {
@@ -188,6 +189,17 @@ describe('Adam and the step-size schedule', () => {
     a.step(p, [0.5, 4], 0.1);
     // m = (0.1·(−4)·0.9 + 0.1·4) = 0.04 → m̂ = 0.04/0.19; v̂ = 16 → step 0.1·0.2105/4
     expect(p[1]).toBeCloseTo(-1.9 - (0.1 * (0.04 / 0.19)) / 4, 6);
+  });
+
+  it("scales the step sizes to the run's length, MQBench's at 20,000 steps", () => {
+    const mq = reconHyper(20_000);
+    expect(mq.lrRounding).toBeCloseTo(1e-3, 12);
+    expect(mq.lrScale).toBeCloseTo(4e-5, 12);
+    expect(mq.lambda).toBe(0.01);
+    expect([mq.betaStart, mq.betaEnd, mq.warmup]).toEqual([20, 2, 0.2]);
+    const short = reconHyper(500, { batch: 2 });
+    expect(short.lrRounding * 500).toBeCloseTo(20, 10);
+    expect(short.batch).toBe(2);
   });
 
   it('anneals with a cosine from the step size to 0', () => {

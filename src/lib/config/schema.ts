@@ -557,7 +557,7 @@ export const CONFIG_FIELDS = [
     default: 'auto',
     cli: { flag: 'ptq-act-ranges', arg: PTQ_ACT_RANGES.join('|'), role: 'value' },
     label: 'Activation ranges (AdaRound, BRECQ, QDrop)',
-    group: 'activations',
+    group: 'weights',
     help: 'Whether the reconstruction also learns each activation quantizer\'s step size, by the same gradient descent that learns the rounding (LSQ, Esser et al. 2020; MQBench: scale_lr), or keeps the range the observer chose. At 4-bit activations the observer\'s range is a guess made before any weight was rounded; learning it against the block\'s output is a large part of what BRECQ and QDrop gain. "learned for BRECQ and QDrop" keeps AdaRound on its fast calibrated-range solver; "learned" makes AdaRound learn them too (layer by layer, on the engine), "calibrated" turns learning off for every method.',
     since: 2,
     // reconstruction before the field existed kept the calibrated ranges (AdaRound: 'auto')
@@ -570,7 +570,7 @@ export const CONFIG_FIELDS = [
     default: 50,
     cli: { flag: 'ptq-drop', arg: '0-100', role: 'value' },
     label: 'Dropped activation quantization, % (QDrop)',
-    group: 'activations',
+    group: 'weights',
     help: "QDrop's probability, in percent, that an activation element is left unquantized at a reconstruction step (the float value passes instead; a fresh random choice for every element and step). Wei et al. 2022 and MQBench use 50. At 0 QDrop is BRECQ; at 100 the rounding is fitted without activation quantization at all.",
     since: 2,
     neutral: 50,
