@@ -381,7 +381,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         };
         const runOpts: RunOptions = {
           signal,
-          // batches of 16: a cancel reaches a batch boundary within ~0.3 s on wasm
+          // small batches, so a cancel soon reaches a batch boundary (docs/performance.md)
           evalBatch: BROWSER_EVAL_BATCH,
           onProgress: (p) => {
             if (

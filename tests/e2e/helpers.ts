@@ -47,8 +47,8 @@ export interface E2eSession {
 /**
  * Builds the app when dist/ is missing, serves it with vite preview and opens one page.
  * The preview server sends what vite.config.ts sets (security-headers.ts: cross-origin
- * isolation and the strict CSP), the same headers as the dev server and the README's
- * static hosting. `plugins` add test-only routes (before the SPA fallback).
+ * isolation and the strict CSP), the same headers as the dev server and the static hosting
+ * of docs/hosting.md. `plugins` add test-only routes (before the SPA fallback).
  */
 export async function launch(opts: { plugins?: Plugin[] } = {}): Promise<E2eSession> {
   mkdirSync(ARTIFACTS, { recursive: true });

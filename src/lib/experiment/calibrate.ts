@@ -10,8 +10,8 @@
  * histogram of every `sampleStride`-th value into 4× finer bins over the observer batch's
  * running range (re-binned when the range grows), re-binned at the end onto `bins` bins over
  * the global range (as PyTorch's HistogramObserver combines histograms). That is one forward
- * pass instead of two and a third of the binning work: measured 2.2× one FP32 pass instead of
- * 4.4× (bench:perf, noisy). `histogramMode: 'exact'` keeps the two-pass form (bin every value
+ * pass instead of two and a third of the binning work (bench:perf; docs/performance.md,
+ * "Histogram calibration"). `histogramMode: 'exact'` keeps the two-pass form (bin every value
  * over the global range of pass 1) for golden comparisons; scripts/calib-compare.ts measures
  * how far the sampled form moves the observers' ranges on MobileNet-V2.
  */

@@ -6,9 +6,9 @@
  * from the quantized prefix, targets from FP32, as MQBench (reconstructFromQuantizedPrefix:
  * one pass per layer, each resuming from a stored cut); 'fp32' — every layer's inputs from
  * the FP32 model, one Gram pass shared by all configs of a data split (BN re-estimation
- * afterwards removes most of the drift it leaves). README has both measured. Layers whose bit width is 8 or more keep round-to-nearest
- * (at 8 bits its error is already small, and the classifier alone would cost more than
- * all the other layers).
+ * afterwards removes most of the drift it leaves); docs/reconstruction.md has both measured.
+ * Layers whose bit width is 8 or more keep round-to-nearest (at 8 bits its error is already
+ * small, and the classifier alone would cost more than all the other layers).
  */
 import { throwIfAborted } from '../util/errors.ts';
 import type { ExperimentConfig } from '../config/types.ts';
@@ -295,9 +295,8 @@ async function cutSizes(
  * One layer per pass: a layer's quantized inputs must come from the prefix as it will be
  * evaluated, with every earlier layer already reconstructed. Gathering several layers in
  * one pass gave the later ones inputs through round-to-nearest weights of the earlier ones,
- * and their targets W* compensated errors the evaluated model no longer has (measured:
- * GPTQ W4A8 collapsed to 0 % top-1 with 14 layers per pass; 78 % with one, 32 calibration /
- * 200 evaluation images).
+ * and their targets W* compensated errors the evaluated model no longer has: GPTQ W4A8
+ * collapsed that way (docs/reconstruction.md, "Measurements behind the design").
  */
 export async function reconstructFromQuantizedPrefix(
   engine: Engine,

@@ -299,10 +299,10 @@ export interface KlSearchOptions {
  * Why the zero bin is flattened: after ReLU/ReLU6 most activations are exactly 0, so the
  * |x| histogram's bin 0 holds most of the mass. KL(P||Q) is then dominated by how well Q
  * reproduces that one spike, which the merge into `levels` groups does best at the
- * smallest candidate: thresholds collapse and clip most of the signal (MobileNet-V2,
- * TensorRT W8A8: 0.2% top-1). The zero value is represented exactly by every candidate
- * grid, so its count carries no information about the threshold; NVIDIA sets it to its
- * neighbour's count. Returns a copy.
+ * smallest candidate: thresholds collapse and clip most of the signal (TensorRT W8A8 on
+ * MobileNet-V2 lost nearly all its accuracy; docs/results.md). The zero value is
+ * represented exactly by every candidate grid, so its count carries no information about
+ * the threshold; NVIDIA sets it to its neighbour's count. Returns a copy.
  */
 function flattenZeroBin(hist: Float64Array): Float64Array {
   const h = Float64Array.from(hist);
