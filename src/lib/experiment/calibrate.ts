@@ -3,7 +3,8 @@
  * FP32 model (observers watch, fake-quant is off, as in MQBench's PTQ calibration).
  *
  * Without histogram observers: one pass computes min, max, Σx, Σx² inside the graph
- * (scalar outputs), so MinMax, EMA-MinMax and ClipStd never fetch a whole activation.
+ * (scalar outputs), so MinMax, EMA-MinMax and ClipStd never fetch a whole activation; the
+ * element counts come from one image run beforehand.
  *
  * With a histogram observer (MSE, percentile, KL, …), by default ONE pass fetches the
  * activations in small sub-batches: exact min/max/moments from in-graph reductions, and a
@@ -67,12 +68,13 @@ export async function collectActivationStats(
     return stats;
   }
 
-  // Pass 1: in-graph reductions.
+  // Pass 1: in-graph reductions; element counts from one image.
+  const perImage = await valuesPerImage(engine, graph, tensors, crops[0], spec);
   const { graph: sg, outputs } = buildStatsGraph(graph, tensors, { moments: opts.moments });
   const session = await engine.createSession(serializeModel(sg));
   const input = session.inputNames[0];
   const fetches = [...outputs.values()].flatMap((o) =>
-    o.sum && o.sumSq ? [o.min, o.max, o.dims, o.sum, o.sumSq] : [o.min, o.max, o.dims],
+    o.sum && o.sumSq ? [o.min, o.max, o.sum, o.sumSq] : [o.min, o.max],
   );
   // Engines fed one image at a time (fixed batch-1 graphs) still merge statistics per
   // observer batch, so EMA observers see the same batches either way.
@@ -91,7 +93,7 @@ export async function collectActivationStats(
           max: out[o.max].data[0],
           sum: o.sum ? out[o.sum].data[0] : NaN,
           sumSq: o.sumSq ? out[o.sumSq].data[0] : NaN,
-          count: out[o.dims].data.reduce((a, d) => a * d, 1),
+          count: perImage.get(t)! * b.rows.length,
         };
         const into = list[batchIndex];
         if (!into) list[batchIndex] = part;
@@ -149,6 +151,28 @@ export async function collectActivationStats(
     await tapSession.release();
   }
   return stats;
+}
+
+/**
+ * Values per image of each tensor, from one image through the graph with the tensors as
+ * outputs: a batch of n images holds n times as many (the tensors are activations, batch
+ * first). The statistics graph carries no Shape for this (see onnx/calibration.ts).
+ */
+async function valuesPerImage(
+  engine: Engine,
+  graph: Graph,
+  tensors: string[],
+  crop: Uint8Array,
+  spec: PreprocessSpec,
+): Promise<Map<string, number>> {
+  const session = await engine.createSession(serializeModel(addOutputs(graph, tensors)));
+  try {
+    const one = batches([crop], spec, 1).next().value!;
+    const out = await session.run({ [session.inputNames[0]]: one.tensor }, tensors);
+    return new Map(tensors.map((t) => [t, out[t].data.length]));
+  } finally {
+    await session.release();
+  }
 }
 
 interface RunningHist {

@@ -18,8 +18,6 @@ export interface StatsOutputs {
   /** Σx and Σx², only when moments were requested */
   sum?: string;
   sumSq?: string;
-  /** the tensor's shape as a float vector (exact: dims are small integers) */
-  dims: string;
 }
 
 export interface StatsGraphOptions {
@@ -48,8 +46,10 @@ function check(g: Graph, tensors: string[]): void {
 /**
  * Add ReduceMin, ReduceMax (and with `moments` ReduceSum, ReduceSumSquare) over all axes
  * (keepdims=0, no `axes` given: portable across opsets 1–21) of each tensor as scalar
- * graph outputs, plus its shape as floats so the caller knows element counts.
- * Throws QpError INTERNAL for an unknown tensor.
+ * graph outputs. No shapes: onnxruntime's WebGPU provider would run the Shape → Cast (and
+ * the Gather its layout change adds) on the CPU; callers count elements another way
+ * (experiment/calibrate.ts: one image through the graph). Throws QpError INTERNAL for an
+ * unknown tensor.
  */
 export function buildStatsGraph(
   g: Graph,
@@ -62,23 +62,12 @@ export function buildStatsGraph(
   const outputs = new Map<string, StatsOutputs>();
   const added: Node[] = [];
   for (const t of new Set(tensors)) {
-    const o: StatsOutputs = {
-      min: names.take(`${t}__min`),
-      max: names.take(`${t}__max`),
-      dims: names.take(`${t}__dims`),
-    };
-    const shape = names.take(`${t}__shape`);
+    const o: StatsOutputs = { min: names.take(`${t}__min`), max: names.take(`${t}__max`) };
     added.push(
       makeNode('ReduceMin', [t], [o.min], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceMin`) }),
       makeNode('ReduceMax', [t], [o.max], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceMax`) }),
-      makeNode('Shape', [t], [shape], {}, { name: names.take(`${t}__stats/Shape`) }),
-      makeNode('Cast', [shape], [o.dims], { to: 1 }, { name: names.take(`${t}__stats/Cast`) }),
     );
-    out.outputs.push(
-      { name: o.min, dtype: 'float32', shape: [] },
-      { name: o.max, dtype: 'float32', shape: [] },
-      { name: o.dims, dtype: 'float32', shape: [null] },
-    );
+    out.outputs.push({ name: o.min, dtype: 'float32', shape: [] }, { name: o.max, dtype: 'float32', shape: [] });
     if (opts.moments) {
       o.sum = names.take(`${t}__sum`);
       o.sumSq = names.take(`${t}__sumsq`);
