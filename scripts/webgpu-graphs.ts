@@ -21,6 +21,8 @@ import { serializeModel } from '../src/lib/onnx/model.ts';
 import { findQuantPoints } from '../src/lib/onnx/placement.ts';
 import { collectGrams, reconstructFromQuantizedPrefix } from '../src/lib/ptq/reconstruct.ts';
 import type { ActivationStats } from '../src/lib/quant/types.ts';
+import type { QuantizedRun } from '../src/lib/experiment/types.ts';
+import { buildQdq, toDeployable } from '../src/lib/export/index.ts';
 import type { OrtPage } from '../tests/e2e/ort-page.ts';
 
 export type GraphKind = 'fp32' | 'fakeQuant' | 'calibration' | 'reconstruction';
@@ -121,6 +123,36 @@ export async function recordWebGpuGraphs(
   await collectGrams(engine, graph, points, crops, spec, { batchSize: crops.length });
   await reconstructFromQuantizedPrefix(engine, graph, weights, acts, crops, spec, cfg, { batchSize: crops.length });
   return { graphs, fakeQuant, elementWise: serializeModel(fq), stats };
+}
+
+/**
+ * The W8A8 QDQ export (src/lib/export) of `graph` under the backend's defaults, with
+ * activation ranges from `stats`, as the app's "download deployable" writes it.
+ */
+export function qdqExport(
+  graph: Graph,
+  stats: Map<string, ActivationStats>,
+  backend: 'tensorrt' | 'academic',
+  crops: Uint8Array[],
+  spec: PreprocessSpec,
+): Uint8Array {
+  const cfg = resolveConfig({ backend, aObserver: 'minmax' });
+  const points = findQuantPoints(graph, cfg.placement);
+  const weights = quantizeWeights(graph, points, cfg);
+  const activations = quantizeActivations(points, stats, cfg);
+  const evaluated = insertFakeQuant(graph, {
+    weights: new Map(weights.map((w) => [w.point.initializer, w.values])),
+    activations: new Map(activations.map((a) => [a.point.tensor, a.qparams])),
+  });
+  const run: QuantizedRun = {
+    config: cfg,
+    graph,
+    evaluated,
+    weights,
+    activations,
+    evaluation: { crops, labels: crops.map(() => 0), preds: new Int32Array(crops.length), spec },
+  };
+  return serializeModel(buildQdq(toDeployable(run)).graph);
 }
 
 /** Conv → ReLU → pool → Gemm over 1,000 classes, seeded: runs in seconds on SwiftShader. */
