@@ -258,8 +258,8 @@ describe.skipIf(!HAVE_MOBILENET)(`MobileNet-V2 end to end${HAVE_MOBILENET ? '' :
     const x = { input: { data: randn(mulberry32(3), 2 * 3 * 224 * 224), dims: [2, 3, 224, 224] } };
     const { graph: sg, outputs } = buildStatsGraph(g, tensors);
     const stats = await runGraph(sg, x);
-    // logits + per tensor: min, max, Σx, Σx²
-    expect(Object.keys(stats).length).toBe(1 + 4 * 53);
+    // logits + per tensor: min, max, dims, Σx, Σx²
+    expect(Object.keys(stats).length).toBe(1 + 5 * 53);
     // 8-bit asymmetric per-tensor MinMax params from the in-graph stats
     const acts = new Map<string, QParams>();
     for (const t of tensors) {

@@ -3,8 +3,7 @@
  * FP32 model (observers watch, fake-quant is off, as in MQBench's PTQ calibration).
  *
  * Without histogram observers: one pass computes min, max, Σx, Σx² inside the graph
- * (scalar outputs), so MinMax, EMA-MinMax and ClipStd never fetch a whole activation; the
- * element counts come from one image run beforehand.
+ * (scalar outputs), so MinMax, EMA-MinMax and ClipStd never fetch a whole activation.
  *
  * With a histogram observer (MSE, percentile, KL, …), by default ONE pass fetches the
  * activations in small sub-batches: exact min/max/moments from in-graph reductions, and a
@@ -68,14 +67,19 @@ export async function collectActivationStats(
     return stats;
   }
 
-  // Pass 1: in-graph reductions; element counts from one image.
-  const perImage = await valuesPerImage(engine, graph, tensors, crops[0], spec);
-  const { graph: sg, outputs } = buildStatsGraph(graph, tensors, { moments: opts.moments });
+  // Pass 1: in-graph reductions. Element counts from the graph's Shape outputs, or on WebGPU
+  // (whose provider would run those on the CPU) from one image beforehand.
+  const shapes = engine.kind !== 'webgpu';
+  const perImage = shapes ? undefined : await valuesPerImage(engine, graph, tensors, crops[0], spec);
+  const { graph: sg, outputs } = buildStatsGraph(graph, tensors, { moments: opts.moments, shapes });
   const session = await engine.createSession(serializeModel(sg));
   const input = session.inputNames[0];
-  const fetches = [...outputs.values()].flatMap((o) =>
-    o.sum && o.sumSq ? [o.min, o.max, o.sum, o.sumSq] : [o.min, o.max],
-  );
+  const fetches = [...outputs.values()].flatMap((o) => [
+    o.min,
+    o.max,
+    ...(o.dims ? [o.dims] : []),
+    ...(o.sum && o.sumSq ? [o.sum, o.sumSq] : []),
+  ]);
   // Engines fed one image at a time (fixed batch-1 graphs) still merge statistics per
   // observer batch, so EMA observers see the same batches either way.
   const feed = opts.feedBatchSize ?? opts.batchSize;
@@ -93,7 +97,7 @@ export async function collectActivationStats(
           max: out[o.max].data[0],
           sum: o.sum ? out[o.sum].data[0] : NaN,
           sumSq: o.sumSq ? out[o.sumSq].data[0] : NaN,
-          count: perImage.get(t)! * b.rows.length,
+          count: o.dims ? out[o.dims].data.reduce((a, d) => a * d, 1) : perImage!.get(t)! * b.rows.length,
         };
         const into = list[batchIndex];
         if (!into) list[batchIndex] = part;
@@ -156,7 +160,7 @@ export async function collectActivationStats(
 /**
  * Values per image of each tensor, from one image through the graph with the tensors as
  * outputs: a batch of n images holds n times as many (the tensors are activations, batch
- * first). The statistics graph carries no Shape for this (see onnx/calibration.ts).
+ * first). For WebGPU, whose statistics graph carries no Shape (see onnx/calibration.ts).
  */
 async function valuesPerImage(
   engine: Engine,

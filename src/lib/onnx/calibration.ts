@@ -18,11 +18,19 @@ export interface StatsOutputs {
   /** Σx and Σx², only when moments were requested */
   sum?: string;
   sumSq?: string;
+  /** the tensor's shape (int64; the engine hands it over as float32), unless shapes were left out */
+  dims?: string;
 }
 
 export interface StatsGraphOptions {
   /** add ReduceSum / ReduceSumSquare (ClipStd needs them; each costs a pass over the tensor) */
   moments?: boolean;
+  /**
+   * add each tensor's Shape as an output (default true). Leave it out for onnxruntime's WebGPU
+   * provider, which runs the Shape's int64 helpers (the Gather its NHWC layout adds) on the
+   * CPU; the caller then counts elements another way (experiment/calibrate.ts).
+   */
+  shapes?: boolean;
 }
 
 export interface ChannelStatsOutputs {
@@ -46,10 +54,8 @@ function check(g: Graph, tensors: string[]): void {
 /**
  * Add ReduceMin, ReduceMax (and with `moments` ReduceSum, ReduceSumSquare) over all axes
  * (keepdims=0, no `axes` given: portable across opsets 1–21) of each tensor as scalar
- * graph outputs. No shapes: onnxruntime's WebGPU provider would run the Shape → Cast (and
- * the Gather its layout change adds) on the CPU; callers count elements another way
- * (experiment/calibrate.ts: one image through the graph). Throws QpError INTERNAL for an
- * unknown tensor.
+ * graph outputs, plus its shape (see StatsGraphOptions.shapes) so the caller knows element
+ * counts. Throws QpError INTERNAL for an unknown tensor.
  */
 export function buildStatsGraph(
   g: Graph,
@@ -68,6 +74,11 @@ export function buildStatsGraph(
       makeNode('ReduceMax', [t], [o.max], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceMax`) }),
     );
     out.outputs.push({ name: o.min, dtype: 'float32', shape: [] }, { name: o.max, dtype: 'float32', shape: [] });
+    if (opts.shapes ?? true) {
+      o.dims = names.take(`${t}__dims`);
+      added.push(makeNode('Shape', [t], [o.dims], {}, { name: names.take(`${t}__stats/Shape`) }));
+      out.outputs.push({ name: o.dims, dtype: 'int64', shape: [null] });
+    }
     if (opts.moments) {
       o.sum = names.take(`${t}__sum`);
       o.sumSq = names.take(`${t}__sumsq`);
