@@ -38,13 +38,15 @@ import type { Graph } from '../src/lib/onnx/ir.ts';
 import { parseModel, serializeModel } from '../src/lib/onnx/model.ts';
 import { agreement } from '../src/lib/quant/metrics.ts';
 import { launch, setNumber, runAndWait } from '../tests/e2e/helpers.ts';
-import { openOrtPage, type OrtPage } from '../tests/e2e/ort-page.ts';
+import { adapterInfo, openOrtPage, type OrtPage } from '../tests/e2e/ort-page.ts';
 import { startStagePoll, stopStagePoll } from './stage-poll.ts';
 import {
   GRAPH_KINDS,
   placeByKind,
   qdqExport,
   recordWebGpuGraphs,
+  w8a8Run,
+  webgpuEvaluated,
   syntheticCrops,
   tinyClassifier,
   type GraphKind,
@@ -75,27 +77,6 @@ interface Measured {
   fp32top1: string;
   qtop1: string;
   agreement: string;
-}
-
-/** What the page's WebGPU adapter is; software: SwiftShader or a fallback adapter. */
-async function adapterInfo(page: Page): Promise<{ found: boolean; software: boolean; text: string }> {
-  return page.evaluate(async () => {
-    const gpu = (
-      navigator as Navigator & {
-        gpu?: { requestAdapter(): Promise<null | { info?: Record<string, string>; isFallbackAdapter?: boolean }> };
-      }
-    ).gpu;
-    if (!gpu) return { found: false, software: true, text: 'navigator.gpu is missing' };
-    const a = await gpu.requestAdapter();
-    if (!a) return { found: false, software: true, text: 'no adapter' };
-    const info = a.info ?? {};
-    const text =
-      ['vendor', 'architecture', 'device', 'description']
-        .map((k) => info[k])
-        .filter(Boolean)
-        .join(' / ') || 'no adapter info';
-    return { found: true, software: !!a.isFallbackAdapter || /swiftshader|llvmpipe|software/i.test(text), text };
-  });
 }
 
 /** One run on one engine; stage times from polling the progress element's data-stage. */
@@ -283,18 +264,25 @@ async function placementAndResults(): Promise<void> {
       );
       const checks: ResultCheck[] = [fp];
       checks.push(
-        await compareEngines(ort, 'fake-quant as evaluated (W4A8, no Round)', rec.fakeQuant, fp.preds, m.checkCrops),
+        await compareEngines(ort, 'fake-quant as evaluated, W4A8 academic', rec.fakeQuant, fp.preds, m.checkCrops),
       );
+      const qdq: [string, Uint8Array][] = [];
       for (const backend of ['tensorrt', 'academic'] as const) {
-        const qdq = qdqExport(m.graph, rec.stats, backend, m.checkCrops, TORCHVISION_SPEC);
-        const label =
-          backend === 'tensorrt' ? 'QDQ export W8A8 TensorRT (int8)' : 'QDQ export W8A8 academic (uint8, zero point)';
+        const run = w8a8Run(m.graph, rec.stats, backend, m.checkCrops, TORCHVISION_SPEC);
+        const name = backend === 'tensorrt' ? 'W8A8 TensorRT (int8 activations)' : 'W8A8 academic (uint8 activations)';
         checks.push(
-          await compareEngines(ort, `${label}, as written`, qdq, fp.preds, m.checkCrops, {
+          await compareEngines(ort, `fake-quant as evaluated, ${name}`, webgpuEvaluated(run), fp.preds, m.checkCrops),
+        );
+        qdq.push([`QDQ export ${name}`, qdqExport(run)]);
+      }
+      const exports = checks.length;
+      for (const [label, model] of qdq) {
+        checks.push(
+          await compareEngines(ort, `${label}, as written`, model, fp.preds, m.checkCrops, {
             config: QDQ_SESSION_CONFIG,
           }),
         );
-        checks.push(await compareEngines(ort, `${label}, ORT defaults`, qdq, fp.preds, m.checkCrops));
+        checks.push(await compareEngines(ort, `${label}, ORT defaults`, model, fp.preds, m.checkCrops));
       }
       results[m.name] = checks;
       console.log(
@@ -313,7 +301,7 @@ async function placementAndResults(): Promise<void> {
         ),
       );
       // the simulation must agree; the exports are reported (upstream kernels may differ)
-      failed ||= checks.slice(0, 2).some((c) => c.sameTop1 < 1 || c.agreementWebGpu !== c.agreementWasm);
+      failed ||= checks.slice(0, exports).some((c) => c.sameTop1 < 1 || c.agreementWebGpu !== c.agreementWasm);
     }
     json.placement = placement;
     json.results = results;

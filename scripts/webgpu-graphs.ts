@@ -125,17 +125,14 @@ export async function recordWebGpuGraphs(
   return { graphs, fakeQuant, elementWise: serializeModel(fq), stats };
 }
 
-/**
- * The W8A8 QDQ export (src/lib/export) of `graph` under the backend's defaults, with
- * activation ranges from `stats`, as the app's "download deployable" writes it.
- */
-export function qdqExport(
+/** A W8A8 run of `graph` under the backend's defaults, activation ranges from `stats` (MinMax). */
+export function w8a8Run(
   graph: Graph,
   stats: Map<string, ActivationStats>,
   backend: 'tensorrt' | 'academic',
   crops: Uint8Array[],
   spec: PreprocessSpec,
-): Uint8Array {
+): QuantizedRun {
   const cfg = resolveConfig({ backend, aObserver: 'minmax' });
   const points = findQuantPoints(graph, cfg.placement);
   const weights = quantizeWeights(graph, points, cfg);
@@ -144,7 +141,7 @@ export function qdqExport(
     weights: new Map(weights.map((w) => [w.point.initializer, w.values])),
     activations: new Map(activations.map((a) => [a.point.tensor, a.qparams])),
   });
-  const run: QuantizedRun = {
+  return {
     config: cfg,
     graph,
     evaluated,
@@ -152,6 +149,16 @@ export function qdqExport(
     activations,
     evaluation: { crops, labels: crops.map(() => 0), preds: new Int32Array(crops.length), spec },
   };
+}
+
+/** The run's fake-quant model as a WebGPU engine evaluates it (experiment/evaluate.ts evaluationModel). */
+export function webgpuEvaluated(run: QuantizedRun): Uint8Array {
+  const kind: Pick<Engine, 'kind'> = { kind: 'webgpu' };
+  return evaluationModel(kind as Engine, run.evaluated, {}).bytes;
+}
+
+/** The run's QDQ export (src/lib/export), as the app's "download deployable" writes it. */
+export function qdqExport(run: QuantizedRun): Uint8Array {
   return serializeModel(buildQdq(toDeployable(run)).graph);
 }
 

@@ -48,6 +48,27 @@ export interface OrtPage {
   close(): Promise<void>;
 }
 
+/** What the page's WebGPU adapter is; software: SwiftShader or a fallback adapter. */
+export async function adapterInfo(page: Page): Promise<AdapterInfo> {
+  return page.evaluate(async () => {
+    const gpu = (
+      navigator as Navigator & {
+        gpu?: { requestAdapter(): Promise<null | { info?: Record<string, string>; isFallbackAdapter?: boolean }> };
+      }
+    ).gpu;
+    if (!gpu) return { found: false, software: true, text: 'navigator.gpu is missing' };
+    const a = await gpu.requestAdapter();
+    if (!a) return { found: false, software: true, text: 'no adapter' };
+    const info = a.info ?? {};
+    const text =
+      ['vendor', 'architecture', 'device', 'description']
+        .map((k) => info[k])
+        .filter(Boolean)
+        .join(' / ') || 'no adapter info';
+    return { found: true, software: !!a.isFallbackAdapter || /swiftshader|llvmpipe|software/i.test(text), text };
+  });
+}
+
 /** Parses ORT's "Node placements" log (session_state.cc) into counts per provider and op type. */
 export function parsePlacement(lines: string[]): Placement {
   const byProvider: Record<string, Record<string, number>> = {};
@@ -151,23 +172,7 @@ export async function openOrtPage(): Promise<OrtPage> {
     page.on('console', (m) => logs.push(m.text()));
     await page.goto(`http://127.0.0.1:${port}/`);
     await page.waitForFunction(() => (window as unknown as { qpReady?: boolean }).qpReady === true);
-    const adapter = await page.evaluate(async (): Promise<AdapterInfo> => {
-      const gpu = (
-        navigator as Navigator & {
-          gpu?: { requestAdapter(): Promise<null | { info?: Record<string, string>; isFallbackAdapter?: boolean }> };
-        }
-      ).gpu;
-      if (!gpu) return { found: false, software: true, text: 'navigator.gpu is missing' };
-      const a = await gpu.requestAdapter();
-      if (!a) return { found: false, software: true, text: 'no adapter' };
-      const info = a.info ?? {};
-      const text =
-        ['vendor', 'architecture', 'device', 'description']
-          .map((k) => info[k])
-          .filter(Boolean)
-          .join(' / ') || 'no adapter info';
-      return { found: true, software: !!a.isFallbackAdapter || /swiftshader|llvmpipe|software/i.test(text), text };
-    });
+    const adapter = await adapterInfo(page);
 
     type Session = {
       inputNames: readonly string[];
