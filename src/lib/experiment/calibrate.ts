@@ -201,7 +201,8 @@ async function singlePassHistograms(
   const running = new Map<string, RunningHist[]>(tensors.map((t) => [t, []]));
   // Min/max (and moments) come from in-graph reductions (wasm SIMD, exact for min/max)
   // instead of a JS loop over every value: JS touches only the sampled values.
-  const { graph: sg, outputs } = buildStatsGraph(graph, tensors, { moments: opts.moments });
+  // counts come from the fetched tensors: no Shape outputs (WebGPU would run their helpers on the CPU)
+  const { graph: sg, outputs } = buildStatsGraph(graph, tensors, { moments: opts.moments, shapes: false });
   const session = await engine.createSession(serializeModel(addOutputs(sg, tensors)));
   const input = session.inputNames[0];
   const fetches = [
