@@ -18,7 +18,7 @@
  * Exit code 1 when a graph places a node on the CPU, the engines disagree, or a run fails.
  *
  * Usage: npm run bench:webgpu -- [--images 128] [--check-images 4] [--force-gpu] [--synthetic]
- *   [--no-app] [--no-mobilenet] [--json FILE]   (builds dist/ when missing)
+ *   [--no-app] [--no-placement] [--no-mobilenet] [--json FILE]   (builds dist/ when missing)
  * --json writes {adapter, fallbackNodes: {fp32, fakeQuant, calibration, reconstruction} (of
  * MobileNet-V2 when present, else of the tiny classifier), placement, results}.
  */
@@ -222,37 +222,39 @@ async function placementAndResults(): Promise<void> {
     for (const m of await modelsUnderTest()) {
       const t0 = performance.now();
       const rec = await recordWebGpuGraphs(m.graph, m.recordCrops, TORCHVISION_SPEC);
-      const placed: Record<string, KindPlacement> = await placeByKind(ort, rec.graphs);
-      const before = await placeByKind(ort, {
-        fp32: [],
-        fakeQuant: [rec.elementWise],
-        calibration: [],
-        reconstruction: [],
-      });
-      placed['fakeQuant, element-wise with Round (not evaluated on WebGPU)'] = before.fakeQuant;
-      placement[m.name] = placed;
-      console.log(`\nNode placement on WebGPU, ${m.name} (${((performance.now() - t0) / 1000).toFixed(0)} s):`);
-      console.log(
-        table(
-          ['graphs', 'count', 'nodes', 'on WebGPU', 'on CPU', 'copies', 'CPU op types'],
-          Object.entries(placed).map(([kind, k]) => [
-            kind,
-            String(k.graphs),
-            String(k.nodes),
-            String(k.nodes - k.cpuNodes - k.copies),
-            String(k.cpuNodes),
-            String(k.copies),
-            Object.entries(k.cpuOps)
-              .map(([op, n]) => `${op} ${n}`)
-              .join(', ') || '-',
-          ]),
-        ),
-      );
-      for (const kind of GRAPH_KINDS) failed ||= placed[kind].cpuNodes > 0;
-      json.fallbackNodes = Object.fromEntries(GRAPH_KINDS.map((k) => [k, placed[k].cpuNodes])) as Record<
-        GraphKind,
-        number
-      >;
+      if (!argv.includes('--no-placement')) {
+        const placed: Record<string, KindPlacement> = await placeByKind(ort, rec.graphs);
+        const before = await placeByKind(ort, {
+          fp32: [],
+          fakeQuant: [rec.elementWise],
+          calibration: [],
+          reconstruction: [],
+        });
+        placed['fakeQuant, element-wise with Round (not evaluated on WebGPU)'] = before.fakeQuant;
+        placement[m.name] = placed;
+        console.log(`\nNode placement on WebGPU, ${m.name} (${((performance.now() - t0) / 1000).toFixed(0)} s):`);
+        console.log(
+          table(
+            ['graphs', 'count', 'nodes', 'on WebGPU', 'on CPU', 'copies', 'CPU op types'],
+            Object.entries(placed).map(([kind, k]) => [
+              kind,
+              String(k.graphs),
+              String(k.nodes),
+              String(k.nodes - k.cpuNodes - k.copies),
+              String(k.cpuNodes),
+              String(k.copies),
+              Object.entries(k.cpuOps)
+                .map(([op, n]) => `${op} ${n}`)
+                .join(', ') || '-',
+            ]),
+          ),
+        );
+        for (const kind of GRAPH_KINDS) failed ||= placed[kind].cpuNodes > 0;
+        json.fallbackNodes = Object.fromEntries(GRAPH_KINDS.map((k) => [k, placed[k].cpuNodes])) as Record<
+          GraphKind,
+          number
+        >;
+      }
 
       const t1 = performance.now();
       const fp = await compareEngines(
