@@ -27,6 +27,7 @@ import { foldBatchNorm } from '../src/lib/onnx/fold-bn.ts';
 import { parseModel, serializeModel } from '../src/lib/onnx/model.ts';
 import { findQuantPoints } from '../src/lib/onnx/placement.ts';
 import { accumulateCountsStrided } from '../src/lib/quant/histogram.ts';
+import { ALL } from '../tests/support/export-helpers.ts';
 import { roundRatios } from './cpu-load.ts';
 
 const shared = resolve(import.meta.dirname, '../../shared/data');
@@ -41,14 +42,7 @@ const { values: v } = parseArgs({
 });
 
 const graph = foldBatchNorm(parseModel(new Uint8Array(readFileSync(v.model!)))).graph;
-const tensors = findQuantPoints(graph, {
-  conv: true,
-  gemm: true,
-  add: true,
-  pool: true,
-  concat: true,
-  modelInput: true,
-}).activations.map((p) => p.tensor);
+const tensors = findQuantPoints(graph, ALL).activations.map((p) => p.tensor);
 const engine = await createNodeEngine('wasm', Number(v.threads));
 const dataset = await loadImageFolder(v.data!);
 const { crops } = await prepareCrops(dataset.items.slice(0, Number(v.images)), spec, new DiskCropStore(), {});

@@ -6,7 +6,7 @@
  * evaluated fake-quant graph (experiment/run.ts evaluationModel) and GPTQ reconstruction
  * (Gram passes with FP32 inputs, and the quantized-prefix passes). bench:webgpu and the e2e
  * placement test then ask onnxruntime in Chromium where it places each node (`placeByKind`).
- * Also the tiny seeded classifier both use.
+ * Also the tiny classifier (as a graph) and seeded crops for it.
  */
 import { resolveConfig } from '../src/lib/config/resolve.ts';
 import type { PreprocessSpec } from '../src/lib/data/types.ts';
@@ -16,14 +16,16 @@ import { collectActivationStats, DEFAULT_BINS } from '../src/lib/experiment/cali
 import { quantizeActivations, quantizeWeights } from '../src/lib/experiment/quantize.ts';
 import { evaluationModel } from '../src/lib/experiment/evaluate.ts';
 import { insertFakeQuant } from '../src/lib/onnx/fake-quant.ts';
-import { type Graph, makeGraph, makeNode, makeTensor, makeValueInfo } from '../src/lib/onnx/ir.ts';
-import { serializeModel } from '../src/lib/onnx/model.ts';
+import type { Graph } from '../src/lib/onnx/ir.ts';
+import { parseModel, serializeModel } from '../src/lib/onnx/model.ts';
 import { findQuantPoints } from '../src/lib/onnx/placement.ts';
 import { collectGrams, reconstructFromQuantizedPrefix } from '../src/lib/ptq/reconstruct.ts';
 import type { ActivationStats } from '../src/lib/quant/types.ts';
 import type { QuantizedRun } from '../src/lib/experiment/types.ts';
 import { buildQdq, toDeployable } from '../src/lib/export/index.ts';
 import type { OrtPage } from '../tests/e2e/ort-page.ts';
+import { ALL } from '../tests/support/export-helpers.ts';
+import { tinyClassifier as tinyClassifierModel } from '../tests/support/tiny-model.ts';
 
 export type GraphKind = 'fp32' | 'fakeQuant' | 'calibration' | 'reconstruction';
 export const GRAPH_KINDS: GraphKind[] = ['fp32', 'fakeQuant', 'calibration', 'reconstruction'];
@@ -71,8 +73,6 @@ export async function placeByKind(
   }
   return out;
 }
-
-const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 
 /**
  * Runs the building blocks of one W4A8 GPTQ experiment on `crops` (a handful is enough)
@@ -162,43 +162,9 @@ export function qdqExport(run: QuantizedRun): Uint8Array {
   return serializeModel(buildQdq(toDeployable(run)).graph);
 }
 
-/** Conv → ReLU → pool → Gemm over 1,000 classes, seeded: runs in seconds on SwiftShader. */
+/** The tiny seeded classifier of the browser tests (tests/support/tiny-model.ts) as a graph. */
 export function tinyClassifier(): Graph {
-  let a = 12345;
-  const rnd = () => {
-    a = (a * 1103515245 + 12345) >>> 0;
-    return a / 2 ** 32 - 0.5;
-  };
-  return makeGraph({
-    opset: 13,
-    inputs: [makeValueInfo('input', ['N', 3, 224, 224])],
-    outputs: [makeValueInfo('logits', ['N', 1000])],
-    initializers: [
-      makeTensor('w', [8, 3, 3, 3], Float32Array.from({ length: 8 * 27 }, rnd)),
-      makeTensor(
-        'b',
-        [8],
-        Float32Array.from({ length: 8 }, () => rnd() * 0.1),
-      ),
-      makeTensor(
-        'fw',
-        [1000, 8],
-        Float32Array.from({ length: 8000 }, () => rnd() * 4),
-      ),
-      makeTensor(
-        'fb',
-        [1000],
-        Float32Array.from({ length: 1000 }, () => rnd() * 0.1),
-      ),
-    ],
-    nodes: [
-      makeNode('Conv', ['input', 'w', 'b'], ['c'], { kernel_shape: [3, 3], strides: [4, 4], pads: [1, 1, 1, 1] }),
-      makeNode('Relu', ['c'], ['r']),
-      makeNode('GlobalAveragePool', ['r'], ['p']),
-      makeNode('Flatten', ['p'], ['f'], { axis: 1 }),
-      makeNode('Gemm', ['f', 'fw', 'fb'], ['logits'], { transB: 1 }),
-    ],
-  });
+  return parseModel(tinyClassifierModel());
 }
 
 /** `n` seeded 224×224 RGB crops (HWC bytes) for the tiny classifier. */

@@ -6,8 +6,7 @@
  * tiny classifier; the sizes are printed. Skips like the other e2e tests.
  */
 import { describe, expect, it } from 'vitest';
-import { serializeModel } from '../../src/lib/onnx/model.ts';
-import { tinyClassifier } from '../../scripts/webgpu-graphs.ts';
+import { tinyClassifier } from '../support/tiny-model.ts';
 import { launch, setNumber, runAndWait, skipReason as missing } from './helpers.ts';
 
 if (missing) console.warn(`[e2e] skipped: ${missing}.`);
@@ -31,7 +30,7 @@ describe.skipIf(!!missing)('which onnxruntime build a browser downloads', () => 
         await page.locator('[data-testid=model-file]').setInputFiles({
           name: 'tiny.onnx',
           mimeType: 'application/octet-stream',
-          buffer: Buffer.from(serializeModel(tinyClassifier())),
+          buffer: Buffer.from(tinyClassifier()),
         });
         await page.waitForSelector('section[data-state=ready] [data-testid=model-current]:has-text("tiny.onnx")');
         await page.locator('[data-testid=shared-data]').click();
