@@ -4,6 +4,8 @@
  * without --enable-unsafe-webgpu), the WebGPU build (which also runs wasm) where there is
  * one (SwiftShader). Read from the requests of the page and its workers during a run of the
  * tiny classifier; the sizes are printed. Skips like the other e2e tests.
+ * Not counted: the offline service worker's precache, which (vite.config.ts, workbox
+ * globPatterns) still downloads both .wasm files in the background on a first visit.
  */
 import { describe, expect, it } from 'vitest';
 import { tinyClassifier } from '../support/tiny-model.ts';
@@ -21,7 +23,8 @@ describe.skipIf(!!missing)('which onnxruntime build a browser downloads', () => 
         const { page, context } = session;
         const fetched: { url: string; bytes: number }[] = [];
         context.on('requestfinished', async (r) => {
-          if (!ORT_WASM.test(r.url())) return;
+          // the engine's own fetch, not the service worker's precache (see the header)
+          if (!ORT_WASM.test(r.url()) || r.serviceWorker()) return;
           const size = await r.sizes().catch(() => undefined);
           fetched.push({ url: r.url(), bytes: size?.responseBodySize ?? -1 });
         });
