@@ -15,6 +15,7 @@ import type { ExperimentConfig } from '../config/types.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Engine, FloatTensor } from '../engine/types.ts';
 import { ensureOpset, insertFakeQuant } from '../onnx/fake-quant.ts';
+import { fakeQuantWithoutRound } from '../onnx/fq-floor.ts';
 import { cloneGraph, type Graph, type ValueInfo } from '../onnx/ir.ts';
 import { serializeModel } from '../onnx/model.ts';
 import type { QuantPoints } from '../onnx/placement.ts';
@@ -316,13 +317,16 @@ export async function reconstructFromQuantizedPrefix(
   const fp = cloneGraph(graph, { shareInitializers: true });
   ensureOpset(fp, 11);
   const actMap = new Map(acts.map((a) => [a.point.tensor, a.qparams]));
+  // on WebGPU, Round built from Floor (no Round kernel there); decided once, so every pass
+  // runs the same nodes (the cuts are positions in quant0)
+  const roundFree = engine.kind === 'webgpu';
   const quantWith = (ws: WeightQuant[]) => {
     const q = insertFakeQuant(graph, {
       weights: new Map(ws.map((w) => [w.point.initializer, w.values])),
       activations: actMap,
     });
     ensureOpset(q, 11);
-    return q;
+    return roundFree ? fakeQuantWithoutRound(q).graph : q;
   };
 
   // the quantized graph has the same nodes for every layer (only weight values change)
