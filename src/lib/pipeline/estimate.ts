@@ -240,7 +240,8 @@ export async function estimateAccuracy(
     description: e.description,
     createSession: async (model, options) => {
       const session = await e.createSession(model, options);
-      tSession ??= performance.now();
+      // the evaluation's session: sessions made while collecting statistics come before it
+      if (tGraph !== undefined) tSession ??= performance.now();
       return session;
     },
   };
@@ -266,9 +267,10 @@ export async function estimateAccuracy(
   const n = group!.evalCrops.length;
   const hits = Math.round(r.quant.top1 * n);
   const agree = Math.round(r.agreement * n);
+  // each mark no earlier than the one before, so no part of the split is negative
   const stats = tStats ?? t0;
-  const graphAt = tGraph ?? stats;
-  const sessionAt = tSession ?? graphAt;
+  const graphAt = Math.max(tGraph ?? stats, stats);
+  const sessionAt = Math.max(tSession ?? graphAt, graphAt);
   return {
     configHash: await configHash(cfg),
     images: n,
