@@ -8,11 +8,9 @@
 import { describe, expect, it } from 'vitest';
 import { strFromU8, unzipSync } from 'fflate';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
-import { buildQdq, exportRun, raiseOpset, toDeployable, weightsOnGrid, zipBundle } from '../../src/lib/export/index.ts';
-import { makeGraph, makeNode, makeValueInfo } from '../../src/lib/onnx/ir.ts';
+import { buildQdq, exportRun, toDeployable, weightsOnGrid, zipBundle } from '../../src/lib/export/index.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
-import { QpError } from '../../src/lib/util/errors.ts';
 import { computeQParams, fakeQuantize } from '../../src/lib/quant/quantizer.ts';
 import { ALL, input, run, simulate } from '../support/export-helpers.ts';
 
@@ -226,31 +224,5 @@ describe('bad input', () => {
     expect(() => weightsOnGrid('w', Float32Array.of(0.5, -0.2513, 0.9), [3], qp, orig)).toThrow(
       /"w" are not on an integer grid/,
     );
-  });
-
-  it('an opset-11 Softmax of unknown rank cannot be raised to 13', () => {
-    const g = makeGraph({
-      opset: 11,
-      inputs: [makeValueInfo('x', null)],
-      outputs: [makeValueInfo('y', null)],
-      initializers: [],
-      nodes: [makeNode('Softmax', ['x'], ['y'], { axis: 1 })],
-    });
-    expect(() => raiseOpset(g, 13)).toThrow(QpError);
-    expect(() => raiseOpset(g, 13)).toThrow(/opset 11 and uses Softmax/);
-  });
-
-  it('opset-11 Unsqueeze gets its axes as an input', () => {
-    const g = makeGraph({
-      opset: 11,
-      inputs: [makeValueInfo('x', [2])],
-      outputs: [makeValueInfo('y', null)],
-      initializers: [],
-      nodes: [makeNode('Unsqueeze', ['x'], ['y'], { axes: [0] })],
-    });
-    raiseOpset(g, 13);
-    expect(g.opset).toBe(13);
-    expect(g.nodes[0].attrs.axes).toBeUndefined();
-    expect(Array.from(g.initializers.get(g.nodes[0].inputs[1])!.data as BigInt64Array)).toEqual([0n]);
   });
 });
