@@ -4,10 +4,13 @@
  * has none). Each op follows the ONNX operator spec; element-wise results are rounded to
  * float32 after every op as onnxruntime's float kernels store them, while Conv, Gemm and
  * MatMul sum in float64 (so results match the engine to float rounding, not bit for bit).
+ * Conv and Gemm add their bias to the float32-rounded product, as onnxruntime does, so a
+ * layer whose bias moved to a separate Add (the QDQ export) computes the same bits.
  * Only what the tests' graphs use: Conv (pads, strides, dilations, group), BatchNormalization,
  * Relu, Clip, Add/Sub/Mul/Div/Max/Min (NumPy broadcasting), Round (half to even), Sqrt,
- * GlobalAveragePool, Flatten, Gemm, MatMul (2-D), Reshape, Shape, Identity. An op it does
- * not know throws, so a test cannot pass by skipping one.
+ * GlobalAveragePool, Flatten, Gemm, MatMul (2-D), Reshape, Shape, Identity, and
+ * QuantizeLinear/DequantizeLinear (per tensor or per axis; int4/uint4, int8/uint8,
+ * int16/uint16 codes). An op it does not know throws, so a test cannot pass by skipping one.
  */
 import type { Graph, Node, TensorData } from '../../src/lib/onnx/ir.ts';
 import { roundHalfToEven } from '../../src/lib/quant/round.ts';
@@ -15,14 +18,55 @@ import { roundHalfToEven } from '../../src/lib/quant/round.ts';
 export interface RefTensor {
   dims: number[];
   data: Float64Array;
+  /** integer tensors: the range of their ONNX type (QuantizeLinear saturates to it) */
+  intRange?: [number, number];
 }
+
+const INT_RANGES: Record<string, [number, number]> = {
+  int8: [-128, 127],
+  uint8: [0, 255],
+  '5': [-32768, 32767],
+  '4': [0, 65535],
+  '22': [-8, 7],
+  '21': [0, 15],
+};
 
 const f32 = Math.fround;
 const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
 
 function fromInit(t: TensorData): RefTensor {
+  const dims = [...t.dims];
+  if (t.dtype === 'other') {
+    const type = String(t.onnxType);
+    const bytes = t.data as Uint8Array;
+    const n = size(dims);
+    let data: Float64Array;
+    if (type === '4' || type === '5') {
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      data = Float64Array.from({ length: n }, (_, i) =>
+        type === '5' ? view.getInt16(2 * i, true) : view.getUint16(2 * i, true),
+      );
+    } else if (type === '21' || type === '22') {
+      // two 4-bit values per byte, the first in the low nibble
+      data = Float64Array.from({ length: n }, (_, i) => {
+        const v = (bytes[i >> 1] >> ((i & 1) * 4)) & 0xf;
+        return type === '22' && v > 7 ? v - 16 : v;
+      });
+    } else throw new Error(`reference-eval cannot read ONNX type ${type} ("${t.name}")`);
+    return { dims, data, intRange: INT_RANGES[type] };
+  }
   const data = Float64Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v));
-  return { dims: [...t.dims], data };
+  return { dims, data, ...(INT_RANGES[t.dtype] ? { intRange: INT_RANGES[t.dtype] } : {}) };
+}
+
+/** Per-axis parameters of QuantizeLinear/DequantizeLinear: the channel of element i. */
+function channelIndex(n: Node, x: RefTensor, s: RefTensor): (i: number) => number {
+  if (s.data.length === 1) return () => 0;
+  const rank = x.dims.length;
+  const a = typeof n.attrs.axis === 'number' ? n.attrs.axis : 1;
+  const axis = a < 0 ? a + rank : a;
+  const inner = size(x.dims.slice(axis + 1));
+  return (i) => Math.floor(i / inner) % x.dims[axis];
 }
 
 function ints(v: unknown, fallback: number[]): number[] {
@@ -89,7 +133,7 @@ function conv(n: Node, x: RefTensor, w: RefTensor, b: RefTensor | undefined): Re
       const g0 = Math.floor(m / mPer) * Cg;
       for (let oy = 0; oy < Ho; oy++)
         for (let ox = 0; ox < Wo; ox++) {
-          let s = b ? b.data[m] : 0;
+          let s = 0;
           for (let c = 0; c < Cg; c++)
             for (let ky = 0; ky < kh; ky++) {
               const iy = oy * sh - pt + ky * dh;
@@ -100,7 +144,7 @@ function conv(n: Node, x: RefTensor, w: RefTensor, b: RefTensor | undefined): Re
                 s += x.data[((bi * C + g0 + c) * H + iy) * W + ix] * w.data[((m * Cg + c) * kh + ky) * kw + kx];
               }
             }
-          out[((bi * M + m) * Ho + oy) * Wo + ox] = f32(s);
+          out[((bi * M + m) * Ho + oy) * Wo + ox] = b ? f32(f32(s) + b.data[m]) : f32(s);
         }
     }
   return { dims: [N, M, Ho, Wo], data: out };
@@ -121,7 +165,7 @@ function gemm(n: Node, a: RefTensor, b: RefTensor, c: RefTensor | undefined): Re
     for (let j = 0; j < Nn; j++) {
       let s = 0;
       for (let k = 0; k < K; k++) s += A(i, k) * B(k, j);
-      out[i * Nn + j] = f32(alpha * s + (bias ? beta * bias.data[i * Nn + j] : 0));
+      out[i * Nn + j] = bias ? f32(f32(alpha * s) + f32(beta * bias.data[i * Nn + j])) : f32(alpha * s);
     }
   return { dims: [M, Nn], data: out };
 }
@@ -204,6 +248,25 @@ function run(n: Node, ins: (RefTensor | undefined)[]): RefTensor {
       return gemm(n, need(x), need(y), undefined);
     case 'Reshape':
       return reshape(need(x), need(y));
+    case 'QuantizeLinear': {
+      const t = need(x);
+      const s = need(y);
+      const zp = need(z);
+      const [lo, hi] = zp.intRange ?? [0, 255];
+      const ch = channelIndex(n, t, s);
+      const data = t.data.map((v, i) => {
+        const c = ch(i);
+        return Math.min(hi, Math.max(lo, roundHalfToEven(f32(v / s.data[c])) + zp.data[c]));
+      });
+      return { dims: [...t.dims], data, intRange: [lo, hi] };
+    }
+    case 'DequantizeLinear': {
+      const t = need(x);
+      const s = need(y);
+      const zp = z ?? { dims: [], data: new Float64Array(s.data.length) };
+      const ch = channelIndex(n, t, s);
+      return { dims: [...t.dims], data: t.data.map((v, i) => f32((v - zp.data[ch(i)]) * s.data[ch(i)])) };
+    }
     case 'Shape':
       return { dims: [need(x).dims.length], data: Float64Array.from(need(x).dims) };
     default:
