@@ -24,6 +24,8 @@ export default {
   // the machine has 2 cores shared with other work
   concurrency: 2,
   timeoutMS: 20_000,
+  // the initial run of the instrumented unit tests, on a loaded 2-core machine
+  dryRunTimeoutMinutes: 60,
   timeoutFactor: 2,
   incremental: true,
   incrementalFile: 'reports/stryker-incremental.json',
