@@ -166,7 +166,7 @@ async function modelError(
 
 describe('block-wise reconstruction on a tiny CNN (W4A4)', () => {
   for (const method of ['brecq', 'qdrop', 'adaround'] as const) {
-    it(`${method}: lowers every unit's error, keeps weights on the grid, and its model computes what it reports`, async () => {
+    it(`${method}: lowers every block's error (never raises a unit's), keeps weights on the grid, and its model computes what it reports`, async () => {
       const s = await setup(method, 60);
       expect(usesEngineGradients(s.cfg)).toBe(true);
       const progress: number[] = [];
@@ -185,9 +185,21 @@ describe('block-wise reconstruction on a tiny CNN (W4A4)', () => {
       );
       for (const u of units) {
         expect(u.skipped).toBeUndefined();
-        expect(u.errorAfter, u.name).toBeLessThan(u.errorBefore);
+        // lower, or (when the learned result ended above the entry) the entry kept as it was
+        if (u.keptEntry) expect(u.errorAfter, u.name).toBe(u.errorBefore);
+        else expect(u.errorAfter, u.name).toBeLessThan(u.errorBefore);
         expect(u.scales.length).toBeGreaterThan(0);
       }
+      console.log(
+        `${method}: entry kept in ${
+          units
+            .filter((u) => u.keptEntry)
+            .map((u) => u.name)
+            .join(', ') || 'no unit'
+        }`,
+      );
+      // the blocks of several layers, where reconstruction has room, are lowered
+      for (const u of units.filter((x) => x.layers.length > 1)) expect(u.keptEntry, u.name).toBeUndefined();
       expect(units.some((u) => u.scales.some((sc) => sc.after !== sc.before))).toBe(true);
       expect(progress.at(-1)).toBe(progress.length > 0 ? Math.max(...progress) : 0);
       expect(Math.max(...progress)).toBe((method === 'adaround' ? 8 : 4) * 60);

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Adam, cosineLr } from '../../src/lib/ptq/adam.ts';
-import { reconHyper } from '../../src/lib/ptq/block-recon.ts';
+import { MIN_SCALED_ITERS, reconHyper } from '../../src/lib/ptq/block-recon.ts';
 import { MaskRng } from '../../src/lib/ptq/drop-mask.ts';
 import { fakeQuantBackward, fakeQuantForward } from '../../src/lib/ptq/lsq.ts';
 import {
@@ -200,6 +200,8 @@ describe('Adam and the step-size schedule', () => {
     const short = reconHyper(500, { batch: 2 });
     expect(short.lrRounding * 500).toBeCloseTo(20, 10);
     expect(short.batch).toBe(2);
+    // below MIN_SCALED_ITERS the steps stop growing: 0.1 per step on the rounding variables
+    expect(reconHyper(60).lrRounding).toBeCloseTo(20 / MIN_SCALED_ITERS, 12);
   });
 
   it('anneals with a cosine from the step size to 0', () => {

@@ -33,6 +33,8 @@ export interface PtqUnitReport {
   seconds: number;
   /** why the unit kept its rounding, when it did */
   skipped?: string;
+  /** the learned rounding and step sizes ended above the entry's error, so the entry's were kept */
+  keptEntry?: boolean;
 }
 
 export interface PtqReport {

@@ -66,12 +66,21 @@ export const RECON_DEFAULTS: Omit<ReconHyper, 'lrRounding' | 'lrScale'> = {
   evalBatch: 8,
 };
 
+/**
+ * Runs shorter than this many steps keep its step sizes rather than grow them further:
+ * 0.1 per step on the rounding variables is the largest measured (above), and a very short
+ * run at 20/N overshoots (at 60 steps a single stem convolution ended above its
+ * round-to-nearest error).
+ */
+export const MIN_SCALED_ITERS = 200;
+
 /** The hyper-parameters of a run of `iters` steps per unit, `over` replacing any of them. */
 export function reconHyper(iters: number, over: Partial<ReconHyper> = {}): ReconHyper {
+  const n = Math.max(iters, MIN_SCALED_ITERS);
   return {
     ...RECON_DEFAULTS,
-    lrRounding: ROUNDING_DISTANCE / iters,
-    lrScale: SCALE_DISTANCE / iters,
+    lrRounding: ROUNDING_DISTANCE / n,
+    lrScale: SCALE_DISTANCE / n,
     ...over,
   };
 }
@@ -314,6 +323,7 @@ export async function reconstructBlocks(
       errorAfter: outcome.errorAfter,
       scales,
       seconds,
+      ...(outcome.keptEntry ? { keptEntry: true } : {}),
     });
     for (const p of unit.layers) {
       const w = current.get(p.initializer)!;

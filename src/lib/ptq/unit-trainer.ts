@@ -139,6 +139,8 @@ export interface UnitOutcome {
   /** mean training loss of the first and the last tenth of the steps */
   lossStart: number;
   lossEnd: number;
+  /** the learned result was worse than the entry's on the calibration images, so the entry's is kept */
+  keptEntry: boolean;
 }
 
 /** Draws `k` indices below `n`: distinct when k ≤ n, each image ⌊k/n⌋ or ⌈k/n⌉ times otherwise. */
@@ -254,8 +256,9 @@ export async function trainUnit(
       data,
       feedsOf((k) => weights.get(k)!.values),
       opts.signal,
-      false,
+      true,
     );
+    const startScales = new Map([...scales].map(([t, sc]) => [t, sc[0]]));
 
     const trainSession = await engine.createSession(serializeModel(trainGraph.graph));
     const losses: number[] = [];
@@ -351,6 +354,24 @@ export async function trainUnit(
     );
     const tenth = Math.max(1, Math.floor(losses.length / 10));
     const mean = (a: number[]) => (a.length ? a.reduce((x, v) => x + v, 0) / a.length : NaN);
+    const lossStart = mean(losses.slice(0, tenth));
+    const lossEnd = mean(losses.slice(-tenth));
+    if (after.sse > before.sse) {
+      // the optimisation ended above where it started (a short or noisy run on a unit
+      // already near its best): the unit keeps its entry rounding and step sizes, so a
+      // reconstruction never leaves a unit worse than it found it
+      return {
+        values: new Map(learned.map(([k]) => [k, weights.get(k)!.values])),
+        flips: new Map(learned.map(([k]) => [k, 0])),
+        scales: startScales,
+        errorBefore: before.sse / energy,
+        errorAfter: before.sse / energy,
+        output: before.output!,
+        lossStart,
+        lossEnd,
+        keptEntry: true,
+      };
+    }
     return {
       values,
       flips: new Map([...rounding].map(([k, r]) => [k, r.flips()])),
@@ -358,8 +379,9 @@ export async function trainUnit(
       errorBefore: before.sse / energy,
       errorAfter: after.sse / energy,
       output: after.output!,
-      lossStart: mean(losses.slice(0, tenth)),
-      lossEnd: mean(losses.slice(-tenth)),
+      lossStart,
+      lossEnd,
+      keptEntry: false,
     };
   } finally {
     await evalSession.release();
