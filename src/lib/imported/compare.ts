@@ -11,11 +11,13 @@
  *   imported grid (less than 100%: the exporter changed the weights, e.g. AdaRound).
  * Error sums and metrics are analysis/metrics.ts's.
  */
+import { throwIfAborted } from '../util/errors.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Engine } from '../engine/types.ts';
 import { analyzeQuantization } from '../analysis/analyze.ts';
 import { addErrorSums, emptyErrorSums, errorMetrics, errorSumsOf, type ErrorSums } from '../analysis/metrics.ts';
-import type { ErrorMetrics, LayerAnalysis, ModelAnalysis } from '../analysis/types.ts';
+import type { ErrorMetrics } from '../analysis/types.ts';
+import type { LayerComparison, ParentComparison, TensorComparison } from '../protocol/imported.ts';
 import { batches } from '../experiment/batches.ts';
 import type { ExperimentConfig } from '../config/types.ts';
 import { addOutputs } from '../onnx/fake-quant.ts';
@@ -27,33 +29,7 @@ import type { ImportedModel } from './read.ts';
 import type { ImportedScheme } from './resimulate.ts';
 import { resimulatedGraph } from './evaluate.ts';
 
-export interface TensorComparison {
-  /** skeleton tensor of the imported model and the parent tensor it was matched to */
-  imported: string;
-  parent: string;
-  /** the file's values against the parent's float values (accumulated error) */
-  accumulated: ErrorMetrics;
-}
-
-export interface LayerComparison {
-  parent: string;
-  imported: string;
-  label: string;
-  codeAgreement: number;
-  /** accumulated error of the file at the first quantizer after the layer, when matched */
-  fileAccumulated: ErrorMetrics | null;
-  /** the re-simulated scheme's row (standalone and accumulated error, weight SQNR …) */
-  simulated: LayerAnalysis | null;
-}
-
-export interface ParentComparison {
-  images: number;
-  /** top-1 agreement of the tapped imported session with the untapped one */
-  tapAgreement: number;
-  tensors: TensorComparison[];
-  layers: LayerComparison[];
-  analysis: ModelAnalysis;
-}
+export type { LayerComparison, ParentComparison, TensorComparison };
 
 /**
  * The imported model's file with a DequantizeLinear tap on the integer tensor of every
@@ -115,6 +91,7 @@ export async function compareWithParent(inp: CompareInputs): Promise<ParentCompa
   let n = 0;
   try {
     for (const b of batches(inp.crops, inp.spec, inp.batchSize ?? 8)) {
+      throwIfAborted(inp.signal);
       const feed = { [tapped.inputNames[0]]: b.tensor };
       const a = await tapped.run(feed);
       const p = await parent.run({ [parent.inputNames[0]]: b.tensor }, parentTensors);
