@@ -6,7 +6,7 @@
  * a field is one entry here plus its use in the pipeline.
  *
  * Hash stability. configHash is taken over a canonical form of the config. Fields of
- * schema revision 1 (every field today) are always part of it. A field added later must
+ * schema revision 1 (the first release) are always part of it. A field added later must
  * declare `since` > 1 and a `neutral` value — the value that reproduces the behaviour of
  * configs made before it existed (e.g. `cle: false`). The canonical form leaves such a
  * field out while it equals its neutral value, so stored results and shared links of
@@ -457,15 +457,15 @@ export const CONFIG_FIELDS = [
       values: PREPROCESS_CHOICES,
       labels: {
         model: "the model's own",
-        torchvision: 'torchvision (resize 256, crop 224, ImageNet mean/std)',
-        'efficientnet-lite': 'EfficientNet-Lite (crop 87.5 %, bicubic, (x − 127)/128)',
+        torchvision: 'torchvision',
+        'efficientnet-lite': 'EfficientNet-Lite',
       },
     },
     default: 'model',
     cli: { flag: 'preprocess', arg: PREPROCESS_CHOICES.join('|'), role: 'value' },
     label: 'Preprocessing',
     group: 'model',
-    help: "How each image is resized, cropped and normalised before it reaches the network. A model only works with the preprocessing it was trained with: the model's own is the registry's for a known model and torchvision's for any other ONNX file; choose another when you know your file was trained differently.",
+    help: "How each image is resized, cropped and normalised before it reaches the network. A model only works with the preprocessing it was trained with: the model's own is the registry's for a known model and torchvision's for any other ONNX file; choose another when you know your file was trained differently. torchvision: shorter side to 256 (bilinear), centre crop 224, ImageNet mean and standard deviation. EfficientNet-Lite: centre crop of 87.5 % (bicubic), (x − 127)/128.",
     since: 2,
     neutral: 'model',
   }),
