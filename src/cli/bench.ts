@@ -33,7 +33,7 @@ import { appendJsonl, mergeJsonl, readJsonl, repairJsonl, selectShard, splitSwee
 import { configHash } from '../lib/config/hash.ts';
 import { fingerprintOf } from '../lib/data/fingerprint.ts';
 import { cliLink } from './links.ts';
-import { cliInputs } from './inputs.ts';
+import { cliInputs, readInput, type CliInputs } from './inputs.ts';
 import { StageTimer } from '../lib/experiment/stage-timer.ts';
 import { isQuantizedGraph } from '../lib/imported/read.ts';
 import { benchImported, schemeFromFile, withScheme } from './imported.ts';
@@ -175,7 +175,7 @@ async function printReport(
 async function quantizedModel(
   args: BenchArgs,
   sweep: ReturnType<typeof splitSweepArgs>['sweep'],
-  m: { modelBytes: Uint8Array; graph: Graph; model: ModelSpec; dataset: Awaited<ReturnType<typeof loadImageFolder>> },
+  m: { graph: Graph; model: ModelSpec; inputs: CliInputs },
   configs: ExperimentConfig[],
 ): Promise<number> {
   const refuse = (what: string) => {
@@ -189,25 +189,26 @@ async function quantizedModel(
     refuse('--max-drop, --pareto, --keep-sensitive and --export change the quantization of a float model.');
   if (configs.length > 1 || sweep.jsonl || sweep.jobs !== undefined)
     refuse('it runs once (no comma lists, --jobs or --jsonl).');
+  const { modelBytes, dataset } = m.inputs;
+  // a registry image set: the split's files first
+  await m.inputs.prefetch(configs);
   const engine = await createNodeEngine(args.engine, args.threads);
-  process.stderr.write(
-    `quantized model ${m.model.id}, ${m.dataset.items.length} images, engine ${engine.description}\n`,
-  );
+  process.stderr.write(`quantized model ${m.model.id}, ${dataset.items.length} images, engine ${engine.description}\n`);
   const link = {
     modelPath: args.model,
-    modelSha256: await sha256Hex(m.modelBytes),
+    modelSha256: await sha256Hex(modelBytes),
     modelId: m.model.id,
-    dataDir: args.data,
-    fingerprint: await fingerprintOf(m.dataset),
+    dataSource: m.inputs.dataSource,
+    fingerprint: await fingerprintOf(dataset),
   };
   const record = await benchImported({
     args,
-    bytes: m.modelBytes,
+    bytes: modelBytes,
     graph: m.graph,
     spec: m.model,
     config: configs[0],
-    inputs: { engine, dataset: m.dataset, cropStore: new DiskCropStore() },
-    parentModel: (bytes, graph) => cliModel(bytes, graph, m.dataset.classes, configs[0].inputSize),
+    inputs: { engine, dataset, cropStore: new DiskCropStore() },
+    parentModel: (bytes, graph) => cliModel(bytes, graph, dataset.classes, configs[0].inputSize),
     readInput,
     link,
     write: (t) => process.stdout.write(t),
@@ -259,7 +260,7 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
         'DATA_TOO_FEW_IMAGES',
         `The folder has ${n} images; with --calib ${starved.calib} none are left to evaluate. Lower --calib.`,
       );
-    if (quantized) return await quantizedModel(args, sweep, { modelBytes, graph, model, dataset }, all);
+    if (quantized) return await quantizedModel(args, sweep, { graph, model, inputs }, all);
     if (args.floatParent)
       throw new QpError(
         'ARG_INVALID',
