@@ -14,14 +14,13 @@ import { parseCli, type CliSpec } from '../src/cli/options.ts';
 import { resolveConfig } from '../src/lib/config/resolve.ts';
 import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
-import { collectActivationStats, DEFAULT_BINS } from '../src/lib/experiment/calibrate.ts';
 import { loadSplitCrops, resolveModelInput, DEFAULT_TUNING } from '../src/lib/experiment/inputs.ts';
 import { identifyModel, sha256Hex } from '../src/lib/models/identify.ts';
 import { validateClassifier } from '../src/lib/models/validate.ts';
 import { foldBatchNorm } from '../src/lib/onnx/fold-bn.ts';
 import { parseModel, serializeModel } from '../src/lib/onnx/model.ts';
 import { toErrorInfo } from '../src/lib/util/errors.ts';
-import { ortStyleQdq, qdqToQOperator } from '../tests/support/imported-fixtures.ts';
+import { minMaxRanges, ortStyleQdq, qdqToQOperator } from '../tests/support/imported-fixtures.ts';
 
 const SPEC: CliSpec = {
   command: 'npx tsx scripts/ort-style-models.ts',
@@ -54,20 +53,7 @@ try {
   const { calibCrops } = await loadSplitCrops(inputs, cfg);
   const parent = foldBatchNorm(graph).graph;
   // min/max of every tensor over the calibration images: onnxruntime's default calibration
-  const tensors = [...parent.inputs.map((v) => v.name), ...parent.nodes.flatMap((n) => n.outputs)];
-  const stats = await collectActivationStats(engine, parent, tensors, calibCrops, inputs.model.preprocess, {
-    batchSize: 32,
-    histBatchSize: 8,
-    histogram: false,
-    moments: false,
-    bins: DEFAULT_BINS,
-  });
-  const ranges = new Map(
-    [...stats].map(([t, s]) => [
-      t,
-      { min: Math.min(...s.batches.map((b) => b.min)), max: Math.max(...s.batches.map((b) => b.max)) },
-    ]),
-  );
+  const ranges = await minMaxRanges(engine, parent, calibCrops, inputs.model.preprocess);
   const qdq = ortStyleQdq(parent, ranges);
   const out = values.out as string;
   mkdirSync(out, { recursive: true });

@@ -33,14 +33,13 @@ import { evaluateAsIs } from '../../src/lib/imported/evaluate.ts';
 import { matchGraphs } from '../../src/lib/imported/match.ts';
 import { readImported } from '../../src/lib/imported/read.ts';
 import { resimulationConfig, schemeOnParent } from '../../src/lib/imported/resimulate.ts';
-import { collectActivationStats, DEFAULT_BINS } from '../../src/lib/experiment/calibrate.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
 import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import { agreement } from '../../src/lib/quant/metrics.ts';
 import { accuracyControl, keepAt, sizeOf } from '../../src/lib/search/accuracy-control.ts';
 import { pipelineEvaluator } from '../../src/lib/search/evaluator.ts';
-import { engineFreeRun, ortStyleQdq, qdqToQOperator, smallRanges } from '../support/imported-fixtures.ts';
+import { engineFreeRun, minMaxRanges, ortStyleQdq, qdqToQOperator, smallRanges } from '../support/imported-fixtures.ts';
 import { mulberry32, randn, smallCnn } from '../support/onnx-helpers.ts';
 import { argmaxRows } from '../support/pipeline-helpers.ts';
 import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
@@ -111,20 +110,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('imported MobileNet-V2 models', () => {
         models.push({ label: 'own TensorRT export', bytes: bundle.files['model.qdq.onnx'], run });
       },
     });
-    const tensors = [...parent.inputs.map((v) => v.name), ...parent.nodes.flatMap((n) => n.outputs)];
-    const stats = await collectActivationStats(engine, parent, tensors, split.calibCrops, TORCHVISION_SPEC, {
-      batchSize: 32,
-      histBatchSize: 8,
-      histogram: false,
-      moments: false,
-      bins: DEFAULT_BINS,
-    });
-    const ranges = new Map(
-      [...stats].map(([t, s]) => [
-        t,
-        { min: Math.min(...s.batches.map((b) => b.min)), max: Math.max(...s.batches.map((b) => b.max)) },
-      ]),
-    );
+    const ranges = await minMaxRanges(engine, parent, split.calibCrops, TORCHVISION_SPEC);
     const ort = ortStyleQdq(parent, ranges);
     models.push({ label: 'onnxruntime-style QDQ', bytes: serializeModel(ort) });
     models.push({ label: 'QOperator', bytes: serializeModel(qdqToQOperator(ort)) });
