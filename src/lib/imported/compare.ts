@@ -160,13 +160,14 @@ function argmax(a: Float32Array, off: number, k: number): number {
 
 /** The comparison as text: one row per matched layer. */
 export function comparisonTable(c: ParentComparison): string {
-  const db = (m: ErrorMetrics | null | undefined) =>
-    m ? (Number.isFinite(m.sqnrDb) ? m.sqnrDb.toFixed(1) : 'inf') : '-';
+  // an SQNR is infinite where the error is zero (e.g. weights already on the imported grid)
+  const dbText = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'inf');
+  const db = (m: ErrorMetrics | null | undefined) => (m ? dbText(m.sqnrDb) : '-');
   const head =
     '  #  layer                                   file acc dB  sim standalone dB  sim acc dB  weight SQNR dB  codes = RTN';
   const rows = c.layers.map(
     (l, i) =>
-      `${String(i + 1).padStart(3)}  ${`${l.label} (${l.parent})`.slice(0, 38).padEnd(38)}  ${db(l.fileAccumulated).padStart(11)}  ${db(l.simulated?.standalone).padStart(17)}  ${db(l.simulated?.accumulated).padStart(10)}  ${(l.simulated ? l.simulated.weightSqnrDb.toFixed(1) : '-').padStart(14)}  ${(100 * l.codeAgreement).toFixed(1).padStart(10)}%`,
+      `${String(i + 1).padStart(3)}  ${`${l.label} (${l.parent})`.slice(0, 38).padEnd(38)}  ${db(l.fileAccumulated).padStart(11)}  ${db(l.simulated?.standalone).padStart(17)}  ${db(l.simulated?.accumulated).padStart(10)}  ${(l.simulated ? dbText(l.simulated.weightSqnrDb) : '-').padStart(14)}  ${(100 * l.codeAgreement).toFixed(1).padStart(10)}%`,
   );
   return [
     `Per-layer comparison with the float parent (${c.images} images; SQNR in dB; the tapped file agrees with the untapped one on ${(100 * c.tapAgreement).toFixed(1)}% of top-1 decisions):`,
