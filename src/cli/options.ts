@@ -19,8 +19,9 @@ import {
 } from '../lib/config/schema.ts';
 import { RUN_OPTIONS, type RunOptionField, type RunOptionName } from '../lib/config/run-options.ts';
 
-/** What an option's value is: a config-style kind, a path, free text, or a switch without value. */
-export type OptionKind = FieldKind | { kind: 'path' } | { kind: 'text' } | { kind: 'flag' };
+/** What an option's value is: a config-style kind, a decimal number, a path, free text, or a switch without value. */
+export type OptionKind =
+  FieldKind | { kind: 'real'; min: number; max: number } | { kind: 'path' } | { kind: 'text' } | { kind: 'flag' };
 
 export interface CliOption {
   flag: string;
@@ -77,6 +78,37 @@ export const CLI_OPTIONS = {
     default: 64,
   },
   only: { flag: 'only', arg: 'ID[,ID…]', type: TEXT, list: true, help: 'only these' },
+  floatParent: {
+    flag: 'float-parent',
+    arg: 'FILE',
+    type: PATH,
+    help: 'the float model a quantized --model was made from: its FP32 top-1, the agreement, the per-layer comparison and the imported scheme re-simulated on it',
+  },
+  maxDrop: {
+    flag: 'max-drop',
+    arg: 'POINTS',
+    type: { kind: 'real', min: 0, max: 100 },
+    help: 'accuracy-aware search: the fewest layers kept at higher precision for a top-1 drop of at most POINTS',
+  },
+  pareto: {
+    flag: 'pareto',
+    type: FLAG,
+    help: 'size-versus-top-1 front over per-layer weight bits (2–8), each point with its share link',
+  },
+  rankImages: {
+    flag: 'rank-images',
+    arg: 'N',
+    type: { kind: 'int', min: 1, max: 1_000_000 },
+    help: 'evaluation images that rank layers in --max-drop and --pareto (the first ones of the evaluation split)',
+    default: 128,
+  },
+  paretoPoints: {
+    flag: 'pareto-points',
+    arg: 'N',
+    type: { kind: 'int', min: 1, max: 1000 },
+    help: 'configurations of the --pareto front evaluated on every evaluation image',
+    default: 8,
+  },
 } as const satisfies Record<string, CliOption>;
 
 export type CliOptionName = keyof typeof CLI_OPTIONS;
@@ -122,6 +154,12 @@ export function splitList(flag: string, v: string): string[] {
 export function parseOptionValue(flag: string, type: OptionKind, raw: string): unknown {
   if (type.kind === 'path' || type.kind === 'text') return raw;
   if (type.kind === 'flag') return true;
+  if (type.kind === 'real') {
+    const x = /^[-+]?(\d+\.?\d*|\.\d+)$/.test(raw.trim()) ? Number(raw) : NaN;
+    if (!(x >= type.min && x <= type.max))
+      bad(`--${flag} must be a number from ${type.min} to ${type.max}, got "${raw}".`);
+    return x;
+  }
   const v = parseFieldText(type, raw);
   if (v !== undefined) return v;
   if (type.kind === 'enum') bad(`Unknown --${flag} "${raw}". Choose one of: ${type.values.join(', ')}.`);
@@ -193,7 +231,7 @@ export function usage(spec: CliSpec): string {
   const others = otherOptions(spec);
   const head = [
     `usage: ${spec.command}`,
-    ...inputs.map((f) => `--${f.cli.flag} ${f.cli.arg}`),
+    ...inputs.filter((f) => !f.cli.optional).map((f) => `--${f.cli.flag} ${f.cli.arg}`),
     ...others.filter(([n]) => required.has(n)).map(([, o]) => `--${o.flag}${o.arg ? ` ${o.arg}` : ''}`),
     '[options]',
   ].join(' ');
@@ -205,7 +243,15 @@ export function usage(spec: CliSpec): string {
     );
   }
   const rest = others.filter(([n]) => !required.has(n));
-  if (rest.length) parts.push('Options:', ...rest.map(([, o]) => optionLine(o)));
+  const optionalInputs = inputs.filter((f) => f.cli.optional);
+  if (rest.length || optionalInputs.length)
+    parts.push(
+      'Options:',
+      ...optionalInputs.map((f) =>
+        optionLine({ flag: f.cli.flag, arg: f.cli.arg, type: PATH, help: `${f.label} (the config keeps its sha256)` }),
+      ),
+      ...rest.map(([, o]) => optionLine(o)),
+    );
   if (spec.notes) parts.push(spec.notes);
   return parts.join('\n');
 }

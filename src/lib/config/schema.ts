@@ -105,6 +105,8 @@ export interface CliFlag {
    * 'input': the flag names a file or folder and the field gets that input's id.
    */
   role: 'value' | 'input';
+  /** an input a command may go without (shown in brackets in --help) */
+  optional?: boolean;
 }
 
 export interface ConfigField<N extends string = string, T extends FieldKind = FieldKind> {
@@ -540,7 +542,8 @@ export const CONFIG_FIELDS = [
       patternText: '"none" or "sha256:" and the 64 hexadecimal digits of a quantized ONNX file',
     },
     default: NO_IMPORTED_SCHEME,
-    cli: { flag: 'imported-scheme', arg: 'none|sha256:HEX', role: 'value' },
+    // the command line names the quantized file by path; the config keeps its sha256
+    cli: { flag: 'imported-scheme', arg: 'FILE', role: 'input', optional: true },
     label: 'Imported scheme',
     group: 'source',
     help: "Re-simulate the quantization of a quantized ONNX model made by another tool (onnxruntime's quantizer, a TensorRT-style QDQ export, this playground's export) on its float parent: every weight keeps the imported grid and every activation the imported range, while the observers are \"imported\". Change one thing — an observer, the granularity, one layer's bits — to see what that choice was worth. Named by the sha256 of the quantized file.",

@@ -7,7 +7,7 @@ import { learnsActivationRanges } from '../config/names.ts';
 
 const pct = (x: number) => (100 * x).toFixed(2);
 
-export function configLabel(r: ExperimentResult): string {
+export function configLabel(r: Pick<ExperimentResult, 'config'>): string {
   const c = r.config;
   const fixes = [
     c.cle ? '+cle' : '',

@@ -55,7 +55,7 @@ export async function configWeights(
   inputs: RunInputs,
   opts: ConfigRunOptions & { nearest?: WeightMemo },
 ): Promise<ConfigWeights> {
-  const rtn = quantizeWeights(group.graph, group.points, cfg, opts.nearest);
+  const rtn = quantizeWeights(group.graph, group.points, cfg, opts.nearest, group.fixed);
   if (cfg.ptq === 'none' || opts.nearest) return { weights: rtn };
   const eta = new Eta();
   const { weights, report } = await reconstructConfig(
@@ -64,7 +64,7 @@ export async function configWeights(
       graph: group.graph,
       points: group.points,
       weights: rtn,
-      activations: quantizeActivations(group.points, group.stats, cfg),
+      activations: quantizeActivations(group.points, group.stats, cfg, group.fixed),
       spec: inputs.model.preprocess,
       calibCrops: group.calibCrops,
       batchSize: opts.tuning.fixedBatch ? 1 : 4,
@@ -104,7 +104,7 @@ export async function runConfig(
   opts: RunConfigOptions,
 ): Promise<ConfigOutcome> {
   const { tuning } = opts;
-  const acts = quantizeActivations(group.points, group.stats, cfg);
+  const acts = quantizeActivations(group.points, group.stats, cfg, group.fixed);
   const fq = buildFakeQuant(group.graph, weights, acts);
   const spec = inputs.model.preprocess;
   const run = async (graph: Graph, label: string): Promise<EvalOutcome> => {
