@@ -3,10 +3,10 @@
  * top-1 × time — on the real MobileNet-V2, Academic preset (first and last layer 8-bit),
  * 128 calibration images, seed 0. Times are printed, not asserted: the machines are shared
  * and their load varies by several times.
- * Options: [--model FILE] [--data DIR] [--engine wasm|node] [--threads N]
+ * Options (`--help`; scripts/cli-specs.ts): [--model FILE] [--data DIR] [--engine wasm|node] [--threads N]
  *   [--ptq none,adaround,gptq,brecq,qdrop] [--ptq-iters N[,N…]] [--w-bits 4,3,2] [--a-bits 8,4]
  *   [--ptq-act-ranges auto,learned,calibrated] [--ptq-drop 50] [--calib N] [--eval N]
- *   [--inputs quantized-prefix,fp32] [--bn-reestimate 0,1] [--units]
+ *   [--ptq-inputs quantized-prefix,fp32] [--bn-reestimate 0,1] [--units]
  *   (--eval defaults to the 872 images left after calibration; --units prints each block's
  *   or layer's error and learned step sizes)
  *
@@ -15,9 +15,7 @@
  * and the pipeline's runConfig does not take them yet. Every other config runs through
  * runConfig, the pipeline's own per-config steps.
  */
-import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
@@ -33,66 +31,29 @@ import { insertFakeQuant } from '../src/lib/onnx/fake-quant.ts';
 import { parseModel } from '../src/lib/onnx/model.ts';
 import type { ExperimentConfig } from '../src/lib/config/types.ts';
 import type { PtqReport } from '../src/lib/protocol/ptq.ts';
-import {
-  PTQ_ACT_RANGES,
-  PTQ_INPUTS,
-  PTQ_METHODS,
-  learnsActivationRanges,
-  type PtqActRanges,
-  type PtqInputs,
-  type PtqMethod,
-} from '../src/lib/config/names.ts';
+import { learnsActivationRanges, type PtqActRanges, type PtqInputs, type PtqMethod } from '../src/lib/config/names.ts';
+import { configValue, configValues, parseCliOrExit } from '../src/cli/options.ts';
+import { BENCH_PTQ_CLI } from './cli-specs.ts';
 
-const shared = resolve(import.meta.dirname, '../../shared/data');
-const { values: v } = parseArgs({
-  options: {
-    model: { type: 'string', default: resolve(shared, 'models/mobilenetv2-7-fp32.onnx') },
-    data: { type: 'string', default: resolve(shared, 'imagenet-sample') },
-    labels: { type: 'string', default: resolve(shared, 'imagenet_class_index.json') },
-    engine: { type: 'string', default: 'wasm' },
-    threads: { type: 'string' },
-    ptq: { type: 'string', default: 'none,adaround,gptq' },
-    'ptq-iters': { type: 'string', default: String(DEFAULT_PTQ_ITERS) },
-    'ptq-act-ranges': { type: 'string', default: 'auto' },
-    'ptq-drop': { type: 'string', default: '50' },
-    'w-bits': { type: 'string', default: '4' },
-    'a-bits': { type: 'string', default: '8' },
-    calib: { type: 'string', default: '128' },
-    eval: { type: 'string' },
-    inputs: { type: 'string', default: 'quantized-prefix' },
-    'bn-reestimate': { type: 'string', default: '0' },
-    units: { type: 'boolean', default: false },
-  },
-});
-const list = <T extends string>(flag: string, text: string, allowed: readonly T[]): T[] =>
-  text.split(',').map((m) => {
-    if (!allowed.includes(m as T)) throw new Error(`Unknown --${flag} "${m}". Choose from ${allowed.join(', ')}.`);
-    return m as T;
-  });
-const numbers = (flag: string, text: string): number[] =>
-  text.split(',').map((s) => {
-    const n = Number(s);
-    if (!Number.isInteger(n)) throw new Error(`--${flag} takes whole numbers, got "${s}".`);
-    return n;
-  });
-const methods = list<PtqMethod>('ptq', v.ptq, PTQ_METHODS);
-const inputs = list<PtqInputs>('inputs', v.inputs, PTQ_INPUTS);
-const ranges = list<PtqActRanges>('ptq-act-ranges', v['ptq-act-ranges'], PTQ_ACT_RANGES);
-const engineKind = v.engine === 'node' ? 'node' : 'wasm';
-const dataset = await loadImageFolder(v.data, v.labels);
-const calib = Number(v.calib);
-const evalN = v.eval ? Number(v.eval) : dataset.items.length - calib;
-const bn = v['bn-reestimate'].split(',').map((x) => x === '1' || x === 'true');
+const cli = parseCliOrExit(BENCH_PTQ_CLI);
+const all = <T>(name: string) => configValues(cli, name) as T[];
+const methods = all<PtqMethod>('ptq');
+const inputs = all<PtqInputs>('ptqInputs');
+const ranges = all<PtqActRanges>('ptqActRanges');
+const engineKind = cli.values.engine as 'wasm' | 'node';
+const dataset = await loadImageFolder(configValue(cli, 'dataset') as string, cli.values.labels as string);
+const calib = configValue(cli, 'calib') as number;
+const evalCount = configValue(cli, 'eval') as number | 'rest';
+const evalN = evalCount === 'rest' ? dataset.items.length - calib : evalCount;
+const bn = all<boolean>('bnReestimate');
 const configs: ExperimentConfig[] = [];
 const seen = new Set<string>();
-for (const aBits of numbers('a-bits', v['a-bits']))
-  for (const wBits of numbers('w-bits', v['w-bits']))
+for (const aBits of all<number>('aBits'))
+  for (const wBits of all<number>('wBits'))
     for (const ptq of methods)
-      for (const ptqIters of ptq === 'none' || ptq === 'gptq'
-        ? [DEFAULT_PTQ_ITERS]
-        : numbers('ptq-iters', v['ptq-iters']))
+      for (const ptqIters of ptq === 'none' || ptq === 'gptq' ? [DEFAULT_PTQ_ITERS] : all<number>('ptqIters'))
         for (const ptqActRanges of ptq === 'none' || ptq === 'gptq' ? (['auto'] as const) : ranges)
-          for (const ptqDrop of ptq === 'qdrop' ? numbers('ptq-drop', v['ptq-drop']) : [50])
+          for (const ptqDrop of ptq === 'qdrop' ? all<number>('ptqDrop') : [50])
             for (const ptqInputs of ptq === 'none' ? inputs.slice(0, 1) : inputs)
               for (const bnReestimate of bn) {
                 const cfg = resolveConfig({
@@ -115,11 +76,11 @@ for (const aBits of numbers('a-bits', v['a-bits']))
                 seen.add(key);
               }
 
-const engine = await createNodeEngine(engineKind, v.threads ? Number(v.threads) : undefined);
+const engine = await createNodeEngine(engineKind, cli.values.threads as number | undefined);
 process.stderr.write(
-  `MobileNet-V2, Academic, ${calib} calibration / ${evalN} evaluation images, layer inputs ${v.inputs}, engine ${engine.description}\n`,
+  `MobileNet-V2, Academic, ${calib} calibration / ${evalN} evaluation images, layer inputs ${inputs.join(',')}, engine ${engine.description}\n`,
 );
-const modelBytes = new Uint8Array(readFileSync(v.model));
+const modelBytes = new Uint8Array(readFileSync(configValue(cli, 'model') as string));
 const base = parseModel(modelBytes);
 const raw = {
   engine,
@@ -198,7 +159,7 @@ for (const cfg of configs) {
   const row = { cfg, top1, fp32: group.fp32.top1Hits / group.fp32.n, ptq, seconds: (performance.now() - t0) / 1000 };
   rows.push(row);
   process.stderr.write(`${label(cfg)} W${cfg.wBits}A${cfg.aBits}: top-1 ${(100 * top1).toFixed(2)} %\n`);
-  if (v.units && ptq) process.stdout.write(`\n${label(cfg)} W${cfg.wBits}A${cfg.aBits}\n${ptqTable(ptq)}\n`);
+  if (cli.values.units && ptq) process.stdout.write(`\n${label(cfg)} W${cfg.wBits}A${cfg.aBits}\n${ptqTable(ptq)}\n`);
 }
 
 function label(c: ExperimentConfig): string {

@@ -39,6 +39,7 @@ import { isQuantizedGraph } from '../lib/imported/read.ts';
 import { benchImported, schemeFromFile, withScheme } from './imported.ts';
 import { benchSearch } from './search.ts';
 import type { ImportedScheme } from '../lib/imported/resimulate.ts';
+import { CliHelp, reportCliError } from './options.ts';
 
 /**
  * The CLI's model: parsed, validated against the data set's labels, and named by
@@ -395,11 +396,8 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     await exporter?.abort();
     const info = toErrorInfo(e);
     if (info.code === 'MODEL_INPUT_SIZE_UNKNOWN') info.message += ' Pass it with --input-size N.';
-    process.stderr.write(
-      info.code === 'ARG_INVALID' && info.message.startsWith('usage:')
-        ? `${info.message}\n`
-        : `error [${info.code}]: ${info.message}\n`,
-    );
+    if (e instanceof CliHelp) return reportCliError(e);
+    process.stderr.write(`error [${info.code}]: ${info.message}\n`);
     return info.userError ? 2 : 1;
   }
 }
