@@ -62,7 +62,7 @@ describe('layer bits text', () => {
 describe('configHash with the new fields', () => {
   it('is unchanged while cle and layerBits are neutral, and changes when they are not', async () => {
     const cfg = defaultConfig('snpe');
-    const { cle: _c, layerBits: _l, ptq: _p, ptqIters: _i, ptqInputs: _pi, ...old } = cfg;
+    const { cle: _c, layerBits: _l, ptq: _p, ptqIters: _i, ptqInputs: _pi, deployExact: _d, ...old } = cfg;
     const bytes = new TextEncoder().encode(canonicalJson(old));
     const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes);
     const before = [...new Uint8Array(digest)]
@@ -71,6 +71,7 @@ describe('configHash with the new fields', () => {
       .slice(0, 16);
     expect(await configHash(cfg)).toBe(before);
     expect(await configHash({ ...cfg, cle: true })).not.toBe(before);
+    expect(await configHash({ ...cfg, deployExact: true })).not.toBe(before);
     expect(await configHash({ ...cfg, layerBits: { Conv_0: 8 } })).not.toBe(before);
   });
 });

@@ -92,6 +92,7 @@ const cfg = (backend: keyof typeof BACKEND_PRESETS): ExperimentConfig => {
     biasCorrection: false,
     bnReestimate: false,
     cle: false,
+    deployExact: false,
     layerBits: {},
     ptq: 'none',
     ptqIters: 500,
