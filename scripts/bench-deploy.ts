@@ -82,7 +82,7 @@ await runExperiments(
       rows.push(deployRow(run, deployed));
       const f = deployed.fusions;
       process.stderr.write(
-        `[deploy] ${run.config.backend}: ${((performance.now() - t) / 1000).toFixed(0)} s${f ? `; fused ${f.kernels.map((k) => `${k.kernel} ${k.found}/${k.expected}`).join(', ')}${f.missing.length ? `; NOT fused: ${f.missing.join(', ')}` : ''}` : ''}\n`,
+        `[deploy] ${run.config.backend}: ${((performance.now() - t) / 1000).toFixed(0)} s${f ? `; fused ${f.kernels.map((k) => `${k.kernel} ${k.found}/${k.expected}`).join(', ')}${f.missing.length ? `; NOT fused: ${f.missing.join(', ')}` : ''}${f.unexpected.length ? `; fused but not planned: ${f.unexpected.join(', ')}` : ''}` : ''}\n`,
       );
     },
   },

@@ -14,6 +14,7 @@ import { exportRun } from '../lib/export/bundle.ts';
 import { verifyExport } from '../lib/export/verify.ts';
 import type { QuantizedRun } from '../lib/experiment/types.ts';
 import { evaluateClaim, planRuns, type ClaimResult, type PlannedRun } from './claims.ts';
+import { integerClaim } from './deploy-claims.ts';
 import type { Lesson } from './types.ts';
 
 export interface LessonOutcome {
@@ -35,7 +36,8 @@ export interface ClaimRunOptions {
   log?: (line: string) => void;
 }
 
-type Result = Omit<ExperimentResult, 'configHash' | 'seconds' | 'createdAt'> & Pick<ClaimResult, 'deployed'>;
+type Result = Omit<ExperimentResult, 'configHash' | 'seconds' | 'createdAt'> &
+  Pick<ClaimResult, 'deployed' | 'integer'>;
 
 export async function runLessonClaims(
   lessons: readonly Lesson[],
@@ -71,7 +73,10 @@ export async function runLessonClaims(
           (await configWeights(inputs.engine, prepared, cfg, inputs, { tuning, onProgress: opts.onProgress })).weights,
         );
       let deployed: ClaimResult['deployed'];
+      let integer: ClaimResult['integer'];
       const onQuantized = async (q: QuantizedRun) => {
+        if (r.deployInteger) integer = await integerClaim(inputs.engine, q);
+        if (!r.deploy) return;
         const model = exportRun(q, r.key).files['model.qdq.onnx'];
         if (!model)
           throw new Error(
@@ -84,9 +89,9 @@ export async function runLessonClaims(
         tuning,
         onProgress: opts.onProgress,
         analyze: r.analyze ? { images: opts.analysisImages ?? 32 } : undefined,
-        onQuantized: r.deploy ? onQuantized : undefined,
+        onQuantized: r.deploy || r.deployInteger ? onQuantized : undefined,
       });
-      results.set(r.key, { ...res, deployed });
+      results.set(r.key, { ...res, deployed, integer });
       opts.log?.(
         `${label(r)}: top-1 ${(100 * res.quant.top1).toFixed(1)}% (FP32 ${(100 * res.fp32.top1).toFixed(1)}%), ${((performance.now() - t0) / 1000).toFixed(0)} s`,
       );
@@ -110,6 +115,7 @@ function label(r: PlannedRun): string {
     c.firstLast8bit ? 'first/last 8-bit' : '',
     r.analyze ? '+analysis' : '',
     r.deploy ? '+export' : '',
+    r.deployInteger ? '+integer kernels' : '',
   ].filter(Boolean);
   return `${c.backend} W${c.wBits}A${c.aBits} ${extras.join(' ')}`;
 }

@@ -153,7 +153,8 @@ export async function fetchCodes(
       const out = await session.run({ [session.inputNames[0]]: b.tensor }, fetches);
       for (const [t, o] of probe.outputs) {
         const s = opts.scales?.get(t);
-        const data = s ? Float32Array.from(out[o].data, (v) => Math.round(v / s)) : Float32Array.from(out[o].data);
+        // + 0 turns a −0 code into 0
+        const data = Float32Array.from(out[o].data, s ? (v) => Math.round(v / s) + 0 : (v) => v + 0);
         parts.set(t, [...(parts.get(t) ?? []), data]);
       }
     }

@@ -115,7 +115,7 @@ export function fixedPointMultiplier(m: number): FixedPointMultiplier {
   return { m0, shift: -e, value: (m0 / 2 ** 31) * 2 ** e };
 }
 
-/** gemmlowp SaturatingRoundingDoublingHighMul(a, b) of two int32: round(a·b / 2^31), ties away from zero. */
+/** gemmlowp SaturatingRoundingDoublingHighMul(a, b) of two int32: round(a·b / 2^31), ties towards +∞ (its nudge). */
 export function roundingDoublingHighMul(a: number, b: number): number {
   if (a === -(2 ** 31) && b === -(2 ** 31)) return INT32_MAX;
   const ab = BigInt(a) * BigInt(b);
