@@ -27,6 +27,7 @@ import type { Deployable } from './deployable.ts';
 import type { ActQuant, IntegerPlan } from './integer-plan.ts';
 import { planIntegerKernels } from './integer-plan.ts';
 import { raiseOpset } from './opset.ts';
+import { type Chain, spliceChains } from './splice.ts';
 
 export interface IntegerQdqModel {
   graph: Graph;
@@ -104,29 +105,22 @@ export function buildIntegerQdq(d: Deployable, plan: IntegerPlan = planIntegerKe
   // Q/DQ pairs: every activation point, and the outputs the plan adds
   const quantized = new Map<string, ActQuant>(plan.activations);
   for (const l of plan.layers) if (l.insertedAt && l.output) quantized.set(l.insertedAt, l.output);
-  const rewire = new Map<string, string>();
-  const after = new Map<string, Node[]>();
+  const chains = new Map<string, Chain>();
   const codes = new Map<string, string>();
   for (const [t, q] of quantized) {
     const [s, z] = scalarQ(t, q);
     const qt = names.take(`${t}_quantized`);
     const dq = names.take(`${t}_dequantized`);
-    after.set(t, [
-      makeNode('QuantizeLinear', [t, s, z], [qt], {}, { name: names.take(`${t}_QuantizeLinear`) }),
-      makeNode('DequantizeLinear', [qt, s, z], [dq], {}, { name: names.take(`${t}_DequantizeLinear`) }),
-    ]);
-    rewire.set(t, dq);
+    chains.set(t, {
+      nodes: [
+        makeNode('QuantizeLinear', [t, s, z], [qt], {}, { name: names.take(`${t}_QuantizeLinear`) }),
+        makeNode('DequantizeLinear', [qt, s, z], [dq], {}, { name: names.take(`${t}_DequantizeLinear`) }),
+      ],
+      output: dq,
+    });
     codes.set(t, qt);
   }
-  for (const n of g.nodes) n.inputs = n.inputs.map((i) => rewire.get(i) ?? i);
-  const nodes: Node[] = [...head];
-  const emit = (t: string) => nodes.push(...(after.get(t) ?? []));
-  for (const v of g.inputs) emit(v.name);
-  for (const n of g.nodes) {
-    nodes.push(n);
-    for (const o of n.outputs) emit(o);
-  }
-  g.nodes = nodes;
+  spliceChains(g, chains, head);
   pruneInitializers(g);
   g.meta = {
     ...g.meta,
