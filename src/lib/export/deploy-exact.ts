@@ -12,7 +12,12 @@
  * - QLinearAdd and QLinearGlobalAveragePool follow their MLAS formulas (kernels.ts);
  * - every other op runs in float on the values, as onnxruntime runs it, and a quantized
  *   output of such an op is quantized to the full uint8 range (QuantizeLinear saturates
- *   to the type, not to a narrow range).
+ *   to the type, not to a narrow range). Values are made as the deployment makes them
+ *   (DequantizeLinear of the uint8 code) and a float layer's quantized weights come from a
+ *   DequantizeLinear of their codes, so onnxruntime picks the same float kernels for the
+ *   ops left in float as in the deployed session (with plain float weights it would pick
+ *   other ones, whose sums round differently: measured on Academic, whose projections stay
+ *   in float).
  * The per-channel factors are shaped [1, C, 1, 1] (Conv) or [1, N] (MatMul): onnxruntime
  * folds a Conv → Mul by a [C, 1, 1] constant into the Conv's weights (ConvMulFusion) and a
  * MatMul → Mul by a scalar into the MatMul, which would make the sums non-integer.
@@ -39,11 +44,13 @@ import { ACT_SIGNED, type ActQuant, type IntegerLayer, type IntegerPlan, planInt
 import { outputMultiplier, typeRange } from './kernels.ts';
 
 /**
- * Session options for deploy-exact graphs: no layout optimizations (level 'all'). On x86
- * onnxruntime's NCHWc transforms change how Conv → Mul is computed, and the integer sums
- * stop being exact (measured: one stem output in 1.6 million rounded the other way).
+ * Session options for deploy-exact graphs: the deployment's own (onnxruntime's defaults,
+ * QDQ transforms on). The ops that stay in float then get the kernels the deployed session
+ * gives them (a Conv whose weights come from a DequantizeLinear, fused with its residual Add),
+ * so their float sums round the same way; the fake-quant graph's QDQ_SESSION_CONFIG would
+ * fold those weights and pick other kernels.
  */
-export const DEPLOY_EXACT_SESSION: SessionOptions = { optimization: 'extended' };
+export const DEPLOY_EXACT_SESSION: SessionOptions = {};
 
 export interface DeployExactModel {
   graph: Graph;
@@ -94,8 +101,35 @@ export function deployExactFromDeployable(d: Deployable, plan: IntegerPlan): Dep
   /** Registers a tensor's codes and makes its value (codes · s) what consumers read. */
   const publish = (t: string, code: string, q: ActQuant) => {
     codes.set(t, code);
-    const s = constant(`${t}_de_dq_scale`, [], [q.scale]);
-    value.set(t, node('Mul', [code, s], `${t}_de_value`));
+    // the value as the deployment makes it: DequantizeLinear of the uint8 code (see header)
+    const z = names.take(`${t}_de_zero_point`);
+    g.initializers.set(z, makeTensor(z, [], [q.zeroPoint], 'uint8'));
+    const raw = node('Add', [code, constant(`${t}_de_zp`, [], [q.zeroPoint])], `${t}_de_raw`);
+    const byte = node('Cast', [raw], `${t}_de_byte`, { to: 2 });
+    value.set(t, node('DequantizeLinear', [byte, constant(`${t}_de_dq_scale`, [], [q.scale]), z], `${t}_de_value`));
+  };
+  /** A float layer's quantized weight as the deployment reads it: DequantizeLinear of its integer codes. */
+  const weightDq = (n: Node): Node => {
+    const w = d.weights.find((x) => x.node === n.name);
+    if (!w) return n;
+    const signed = w.qparams.qmin < 0;
+    const per = w.qparams.axis >= 0;
+    const dims = per ? [w.qparams.scale.length] : [];
+    const q = names.take(`${w.initializer}_de_codes`);
+    const z = names.take(`${w.initializer}_de_zero_point`);
+    g.initializers.set(q, makeTensor(q, w.dims, Array.from(w.codes), signed ? 'int8' : 'uint8'));
+    g.initializers.set(
+      z,
+      makeTensor(z, dims, Array.from(per ? w.qparams.zeroPoint : [w.qparams.zeroPoint[0]]), signed ? 'int8' : 'uint8'),
+    );
+    const sc = constant(`${w.initializer}_de_scale`, dims, per ? w.qparams.scale : [w.qparams.scale[0]]);
+    const out = names.take(`${w.initializer}_de_dequantized`);
+    nodes.push(
+      makeNode('DequantizeLinear', [q, sc, z], [out], per ? { axis: w.qparams.axis } : {}, {
+        name: names.take(`${w.initializer}_de_DequantizeLinear`),
+      }),
+    );
+    return { ...n, inputs: n.inputs.map((i) => (i === w.initializer ? out : i)) };
   };
   const codeOf = (t: string): string => {
     const c = codes.get(t);
@@ -124,7 +158,7 @@ export function deployExactFromDeployable(d: Deployable, plan: IntegerPlan): Dep
       integerLayer(n, layer);
       continue;
     }
-    const c = cloneNode(n);
+    const c = weightDq(cloneNode(n));
     c.inputs = c.inputs.map((i) => value.get(i) ?? i);
     nodes.push(c);
     for (const o of n.outputs) {
