@@ -2,8 +2,9 @@
  * MobileNet-V2 deployed on onnxruntime's integer kernels (issue "simulated versus deployed"):
  * - the deployed evaluation is onnxruntime running model.int8.onnx with its default
  *   optimizations (compared with a session made directly through onnxruntime-web);
- * - the optimized session runs the planned QLinearConv/QLinearAdd/… kernels (read back from
- *   onnxruntime-node's optimized graph; skipped when onnxruntime-node is not installed),
+ * - the optimized session runs the planned QLinearConv/QLinearAdd/… kernels, with and
+ *   without the probes that read codes back (read from onnxruntime-node's optimized graph;
+ *   skipped when onnxruntime-node is not installed),
  *   and on wasm the deployed codes are the integer kernels' arithmetic and not those of the
  *   same file with the QDQ fusions off;
  * - the divergence finder names a layer whose bias was deliberately rounded differently;
@@ -115,6 +116,10 @@ describe.skipIf(!HAVE_SHARED_DATA)('MobileNet-V2 W8A8 on onnxruntime integer ker
       expect(conv.found).toBe(conv.expected);
       expect(conv.found).toBeGreaterThanOrEqual(backend === 'academic' ? 40 : 52);
     }
+    // the probes that read the codes back (a second DequantizeLinear per QuantizeLinear) keep every fusion
+    const m = models.get('tensorrt')!;
+    const probed = checkFusions(m.plan, await optimizedGraph(native, serializeModel(deployedProbes(m).graph)));
+    expect(probed.missing).toEqual([]);
   }, 600_000);
 
   it('on wasm the deployed codes are the integer kernels’ arithmetic, not those of the unfused file', async () => {

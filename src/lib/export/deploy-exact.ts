@@ -38,10 +38,10 @@ import {
   makeTensor,
   pruneInitializers,
 } from '../onnx/ir.ts';
-import { ensureOpset } from '../onnx/fake-quant.ts';
 import { type Deployable, toDeployable } from './deployable.ts';
 import { ACT_SIGNED, type ActQuant, type IntegerLayer, type IntegerPlan, planIntegerKernels } from './integer-plan.ts';
 import { outputMultiplier, typeRange } from './kernels.ts';
+import { raiseOpset } from './opset.ts';
 
 /**
  * Session options for deploy-exact graphs: the deployment's own (onnxruntime's defaults,
@@ -72,8 +72,7 @@ export function deployExactGraph(run: QuantizedRun): DeployExactModel {
 export function deployExactFromDeployable(d: Deployable, plan: IntegerPlan): DeployExactModel {
   const src = d.graph;
   const g = cloneGraph(src, { shareInitializers: true });
-  ensureOpset(g, 13); // ReduceSum takes its axes as an input from 13
-  if (g.opset < 13) g.opset = 13;
+  raiseOpset(g, 13); // per-axis DequantizeLinear, and ReduceSum's axes as an input
   const names = new NameAllocator(g);
   const nodes: Node[] = [];
   const { lo: tLo, hi: tHi } = typeRange(ACT_SIGNED);
