@@ -8,7 +8,7 @@
 
 /** Lowest first. Folders on one line share a rank and must not import each other. */
 const LAYERS = [
-  ['src/lib/util', 'src/lib/help'],
+  ['src/lib/util', 'src/lib/help', 'src/lib/offline'],
   ['src/lib/config'],
   ['src/lib/protocol'],
   ['src/lib/quant'],
@@ -17,8 +17,11 @@ const LAYERS = [
   ['src/lib/models'],
   ['src/lib/engine'],
   ['src/lib/experiment'],
-  ['src/lib/analysis', 'src/lib/ptq', 'src/lib/export', 'src/lib/intro'],
+  ['src/lib/analysis'],
+  ['src/lib/corrections', 'src/lib/ptq', 'src/lib/export', 'src/lib/intro'],
+  ['src/lib/imported'],
   ['src/lib/pipeline'],
+  ['src/lib/search'],
   ['src/lessons'],
   ['src/lib/storage'],
   ['src/cli', 'workers'],
@@ -26,6 +29,7 @@ const LAYERS = [
   ['src/lib/state'],
   ['src/components'],
   ['src/App.svelte'],
+  ['src/pwa.ts'],
   ['src/main.ts'],
 ];
 
@@ -78,8 +82,8 @@ module.exports = {
       severity: 'error',
       comment: 'An import that cannot be resolved is a typo or a missing file.',
       from: { path: '^(src|workers)/' },
-      // Vite asset imports (`…?url`) resolve at build time
-      to: { couldNotResolve: true, pathNot: '\\?(url|raw)$' },
+      // Vite asset imports (`…?url`) and plugin virtual modules resolve at build time
+      to: { couldNotResolve: true, pathNot: '\\?(url|raw)$|^virtual:' },
     },
   ],
   options: {

@@ -1,9 +1,12 @@
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { extname, join, resolve, sep } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { defineConfig, type Plugin } from 'vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { VitePWA } from 'vite-plugin-pwa';
 import { ISOLATION_HEADERS as isolation, securityHeaders } from './security-headers.ts';
+import { devMirrorList, devMirrors, siteMirrors, sitePolicy } from './site-build.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.json': 'application/json; charset=utf-8',
@@ -17,11 +20,23 @@ const CONTENT_TYPES: Record<string, string> = {
 /**
  * Dev/preview only: serve ../shared/data (or $QP_SHARED_DATA) read-only under /shared-data/,
  * with generated manifests (`imagenet-sample/manifest.json` {files, classIndex} and
- * `models/manifest.json` {files: [{name, size}]}), real content types, isolation headers
+ * `models/manifest.json` {files: [{name, size, sha256}]}), real content types, isolation headers
  * (the page is cross-origin isolated) and a real 404 — never Vite's SPA fallback
  * (index.html with 200), which would reach the model loader as a bogus ".onnx".
  * Nothing of it goes into a production build.
  */
+/** Size and sha256 of a file, hashed once per modification (the app names registry copies by sha256). */
+const facts = new Map<string, { mtime: number; size: number; sha256: string }>();
+function fileFacts(file: string): { size: number; sha256: string } {
+  const st = statSync(file);
+  let f = facts.get(file);
+  if (!f || f.mtime !== st.mtimeMs) {
+    f = { mtime: st.mtimeMs, size: st.size, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
+    facts.set(file, f);
+  }
+  return { size: f.size, sha256: f.sha256 };
+}
+
 function sharedData(): Plugin {
   let dir = '';
   const handler = (req: IncomingMessage, res: ServerResponse, next: () => void) => {
@@ -49,7 +64,7 @@ function sharedData(): Plugin {
     if (rel === 'models/manifest.json') {
       const files = listing('models')
         .filter((f) => f.endsWith('.onnx'))
-        .map((name) => ({ name, size: statSync(join(dir, 'models', name)).size }));
+        .map((name) => ({ name, ...fileFacts(join(dir, 'models', name)) }));
       return send(200, CONTENT_TYPES['.json'], JSON.stringify({ files }));
     }
     const file = resolve(dir, rel);
@@ -82,12 +97,50 @@ function sharedData(): Plugin {
   };
 }
 
+/**
+ * The service worker (vite-plugin-pwa's generateSW: Workbox, not hand-written). It
+ * precaches the app shell and the engine's .js and .wasm (26.8 MB: hence the raised size
+ * limit) so a reload works offline; models and images live in IndexedDB, never here, and
+ * it leaves every other request alone: the dev server's /shared-data/, mirror folders and
+ * cross-origin mirrors reach the network untouched, so downloads are verified as sent.
+ * site.json goes to the network first (a teacher's new mirror is seen at once) and falls
+ * back to its last copy offline. A new version waits for the user ('prompt'; src/pwa.ts).
+ */
+const serviceWorker = VitePWA({
+  registerType: 'prompt',
+  injectRegister: false,
+  manifest: false,
+  filename: 'sw.js',
+  workbox: {
+    globPatterns: ['**/*.{js,css,html,wasm,svg}'],
+    globIgnores: ['mirror/**', 'qp-mirror/**'],
+    maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
+    navigateFallback: 'index.html',
+    navigateFallbackDenylist: [/\/shared-data\//, /\/qp-mirror\//, /\/mirror\//, /\.(json|onnx|jpe?g|png)$/i],
+    clientsClaim: true,
+    cleanupOutdatedCaches: true,
+    runtimeCaching: [
+      {
+        urlPattern: ({ url, sameOrigin }) => sameOrigin && url.pathname.endsWith('/site.json'),
+        handler: 'NetworkFirst',
+        options: { cacheName: 'qp-site-config', networkTimeoutSeconds: 5 },
+      },
+    ],
+  },
+  devOptions: { enabled: false },
+});
+
+// Mirrors: public/site.json for the build and preview, QP_MIRROR for dev and preview; the
+// origins of plain-http ones join connect-src (security-headers.ts).
+const site = siteMirrors(import.meta.dirname);
+const dev = devMirrorList(process.env.QP_MIRROR);
+
 export default defineConfig({
-  plugins: [svelte(), sharedData()],
+  plugins: [svelte(), sharedData(), devMirrors(process.env.QP_MIRROR), sitePolicy(site.connect), serviceWorker],
   worker: { format: 'es' },
   // Cross-origin isolation (wasm threads) and the strict CSP on dev *and* preview servers.
-  server: { headers: securityHeaders(true) },
-  preview: { headers: securityHeaders(false) },
+  server: { headers: securityHeaders({ dev: true, connect: dev.connect }) },
+  preview: { headers: securityHeaders({ connect: [...site.connect, ...dev.connect] }) },
   // ORT's bundle locates its .wasm and its pthread worker script relative to its own
   // module URL: pre-bundling would move it. The .wasm is imported with `?url` in
   // src/lib/engine/browser.ts, so Vite serves it in dev and emits it in the build.

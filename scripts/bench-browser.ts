@@ -1,7 +1,7 @@
 /**
  * `npm run bench:browser`: the same experiment (real MobileNet-V2, the same sample images)
  * evaluated in the built app in Chromium (worker, onnxruntime-web wasm) and in Node by the
- * CLI's path (runExperiments + onnxruntime-web wasm, same thread count), plus the browser's
+ * CLI's path (runPipeline + onnxruntime-web wasm, same thread count), plus the browser's
  * first-run vs cached-run (IndexedDB crops and model) time to the first batch, and the
  * first-visit preparation (decode pool: decode, resize, crop, cache) of the whole 1,000-image
  * sample in a fresh browser profile, with the time per image (`--prepare 0` skips it).
@@ -23,7 +23,7 @@ import { resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
 import { resolveConfig } from '../src/lib/config/resolve.ts';
-import { runExperiments } from '../src/lib/pipeline/run.ts';
+import { runPipeline } from '../src/lib/pipeline/run.ts';
 import { createNodeWasmEngine } from '../src/lib/engine/node.ts';
 import { loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
@@ -262,7 +262,7 @@ try {
     const engine = await createNodeWasmEngine(threads);
     const cfg = resolveConfig({ model: `sha256:${sha}`, calib, eval: evalN });
     const t0 = performance.now();
-    const [node] = await runExperiments([cfg], {
+    const [node] = await runPipeline([cfg], {
       engine,
       modelBytes,
       model: { id: cfg.model, label: 'mobilenetv2-7-fp32', preprocess: TORCHVISION_SPEC, classes: 1000 },

@@ -19,7 +19,7 @@ import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
 import { resolveConfig } from '../src/lib/config/resolve.ts';
 import { BACKEND_NAMES, type BackendName } from '../src/lib/config/names.ts';
-import { runExperiments } from '../src/lib/pipeline/run.ts';
+import { runPipeline } from '../src/lib/pipeline/run.ts';
 import { deployRecord, deployRow, deployTable, type DeployRow } from '../src/cli/deploy.ts';
 
 const shared = resolve(import.meta.dirname, '../../shared/data');
@@ -57,7 +57,7 @@ process.stderr.write(
 const rows: DeployRow[] = [];
 const t0 = performance.now();
 let last = '';
-await runExperiments(
+await runPipeline(
   configs,
   {
     engine,

@@ -15,7 +15,7 @@ import { createNodeEngine } from '../src/lib/engine/node.ts';
 import { resolveConfig } from '../src/lib/config/resolve.ts';
 import { buildResNet18 } from '../src/lib/models/builders.ts';
 import { getModelEntry, toModelSpec } from '../src/lib/models/registry.ts';
-import { runExperiments } from '../src/lib/pipeline/run.ts';
+import { runPipeline } from '../src/lib/pipeline/run.ts';
 import type { PtqMethod } from '../src/lib/config/names.ts';
 
 const shared = resolve(import.meta.dirname, '../../shared/data');
@@ -53,7 +53,7 @@ process.stderr.write(
   `ResNet-18 (SYNTHETIC weights), ${cfg.ptq} with ${cfg.ptqInputs} inputs, W${cfg.wBits}A8, ${cfg.calib} calibration images, ${engine.description}\n`,
 );
 let last = '';
-const [r] = await runExperiments(
+const [r] = await runPipeline(
   [cfg],
   { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() },
   {

@@ -16,8 +16,7 @@ import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
 import { DEFAULT_PTQ_ITERS, resolveConfig } from '../src/lib/config/resolve.ts';
 import { table } from '../src/lib/experiment/report.ts';
-import { DEFAULT_STAGES } from '../src/lib/pipeline/run.ts';
-import { runPipeline } from '../src/lib/experiment/run.ts';
+import { runPipeline } from '../src/lib/pipeline/run.ts';
 import { PTQ_INPUTS, PTQ_METHODS, type PtqInputs, type PtqMethod } from '../src/lib/config/names.ts';
 
 const shared = resolve(import.meta.dirname, '../../shared/data');
@@ -87,7 +86,6 @@ const results = await runPipeline(
     cropStore: new DiskCropStore(),
   },
   {
-    stages: DEFAULT_STAGES,
     onProgress: (p) => {
       if (p.message.split(' ').slice(0, 2).join(' ') !== last) process.stderr.write(`[${p.stage}] ${p.message}\n`);
       last = p.message.split(' ').slice(0, 2).join(' ');

@@ -215,11 +215,11 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'agreement-self',
-    file: 'src/lib/experiment/run.ts',
+    file: 'src/lib/pipeline/config-run.ts',
     search: 'agreement: agreement(group.fp32.preds, q.preds),',
     replace: 'agreement: agreement(group.fp32.preds, group.fp32.preds),',
     description: 'agreement compares FP32 with itself',
-    tests: ['experiment-pipeline', 'experiment-stages'],
+    tests: ['experiment-pipeline', 'pipeline-combinations'],
   },
   {
     id: 'eval-labels-in-batch',
@@ -239,7 +239,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'split-boundary',
-    file: 'src/lib/experiment/run.ts',
+    file: 'src/lib/experiment/inputs.ts',
     search: 'if (i < split.calib.length) calibCrops.push(c);',
     replace: 'if (i <= split.calib.length) calibCrops.push(c);',
     description: 'split handling: the first evaluation image goes to calibration',
@@ -247,10 +247,9 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'weights-requantized',
-    file: 'src/lib/experiment/run.ts',
-    search:
-      'if (!weightCache.has(wk)) weightCache.set(wk, await configWeights(inputs.engine, prepared, cfg, inputs, opts));',
-    replace: 'weightCache.set(wk, await configWeights(inputs.engine, prepared, cfg, inputs, opts));',
+    file: 'src/lib/pipeline/run.ts',
+    search: 'if (!w) {',
+    replace: 'if (w || !w) {',
     description: 'weight quantization redone for every config',
     tests: ['experiment-pipeline'],
   },

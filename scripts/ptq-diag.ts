@@ -16,7 +16,7 @@ import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts'
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
 import { resolveConfig } from '../src/lib/config/resolve.ts';
-import { loadSplitCrops } from '../src/lib/experiment/run.ts';
+import { loadSplitCrops } from '../src/lib/experiment/inputs.ts';
 import { quantizeWeights } from '../src/lib/experiment/quantize.ts';
 import { foldBatchNorm } from '../src/lib/onnx/fold-bn.ts';
 import { parseModel } from '../src/lib/onnx/model.ts';

@@ -1,19 +1,21 @@
 /**
  * The quantization worker's API as a plain object (QuantApi): dispatches each call to
- * the shared core — model identity (src/lib/models/identify.ts), data sources
+ * the shared core — adopting models (src/lib/models/adopt.ts), data sources
  * (src/lib/data/sources.ts), the pipeline (src/lib/pipeline/run.ts) on the browser
  * engine with an IndexedDB crop cache — and stores results by config hash.
  * `quant.worker.ts` only exposes it; tests call `createQuantApi()` directly.
  *
  * Every method returns `Result<T>`; nothing throws across the boundary. One piece of
  * work at a time: a new load or run cancels nothing by itself, `cancel()` does.
- * An analysed run of one config (`analyzeExperiment`) leaves its analysis context here
- * (graph, quantizers, calibration crops: tens of MB) so `layerDetail` answers without
- * re-running anything; the next run or model/data load drops it.
+ * An analysed run leaves the analysis context of its last config here (the pipeline's
+ * keepContext hook: graph, quantizers, calibration crops, tens of MB) so `layerDetail`
+ * answers without re-running anything; the next run or model/data load drops it.
  * Must not: hold UI state, import Svelte, or implement core logic (parsing, hashing,
  * manifests, pipeline steps): it only gathers inputs and keeps the session's state.
  */
 import { transfer } from 'comlink';
+import { runOption } from '../src/lib/config/run-options.ts';
+import { describeDomain, inDomain } from '../src/lib/config/schema.ts';
 import { asResult, QpError, throwIfAborted, toErrorInfo, type Result } from '../src/lib/util/errors.ts';
 import { configHash } from '../src/lib/config/hash.ts';
 import type {
@@ -30,17 +32,11 @@ import type {
   RunOutcome,
   RunRequestOptions,
 } from '../src/lib/protocol/api.ts';
-import type { AnalyzedExperiment, LayerDetail } from '../src/lib/analysis/index.ts';
+import type { LayerDetail, LayerDetailContext } from '../src/lib/analysis/index.ts';
+import type { runPipeline } from '../src/lib/pipeline/run.ts';
 import type { ExperimentConfig } from '../src/lib/config/types.ts';
 import type { Dataset } from '../src/lib/data/types.ts';
-import type {
-  ExperimentResult,
-  ModelSpec,
-  Progress,
-  RunExperiments,
-  RunInputs,
-  RunOptions,
-} from '../src/lib/experiment/types.ts';
+import type { ExperimentResult, ModelSpec, Progress, RunInputs, RunOptions } from '../src/lib/experiment/types.ts';
 import type { FileDataset } from '../src/lib/data/dataset.ts';
 import {
   classIndexFromUrl,
@@ -49,13 +45,16 @@ import {
   downloadModel,
   type Fetcher,
 } from '../src/lib/data/sources.ts';
-import { identifyModel, sha256Hex, sniffOnnx, verifyExpected, verifyLinkedModel } from '../src/lib/models/identify.ts';
+import { adoptModel, type AdoptOptions } from '../src/lib/models/adopt.ts';
+import { registryDownloads, type RegistryDownloads } from '../src/lib/models/registry-downloads.ts';
+import type { RegistryImages } from '../src/lib/data/registry-images.ts';
+import { progressText, violationLog, type DownloadEnv } from '../src/lib/data/downloads.ts';
+import { loadSiteConfig } from '../src/lib/data/mirrors.ts';
+import { connectCheck } from '../src/lib/util/csp.ts';
 import { fingerprintOf } from '../src/lib/data/fingerprint.ts';
 import { getModelEntry, knownHashes } from '../src/lib/models/registry.ts';
 import { sharedDecodePool } from '../src/lib/data/decode-pool.ts';
-import { validateClassifier } from '../src/lib/models/validate.ts';
-import { parseModel } from '../src/lib/onnx/model.ts';
-import { checkModelSize } from '../src/lib/onnx/limits.ts';
+import type { Cropper } from '../src/lib/data/crops.ts';
 import { QpStorage, getStorage } from '../src/lib/storage/db.ts';
 import type { BrowserEngine } from '../src/lib/engine/browser.ts';
 import { instantMethods } from './instant.ts';
@@ -64,29 +63,29 @@ export interface QuantApiDeps {
   storage: QpStorage;
   fetch: typeof fetch;
   createEngine: (pref: EnginePref) => Promise<BrowserEngine & { laterFallback?: () => string | undefined }>;
-  runExperiments: () => Promise<RunExperiments>;
-  /** one config with analysis, keeping the context for layerDetail */
-  analyzeExperiment: () => Promise<
-    (config: ExperimentConfig, inputs: RunInputs, opts: RunOptions) => Promise<AnalyzedExperiment>
-  >;
+  runPipeline: () => Promise<typeof runPipeline>;
+  /** decode + preprocess off the worker's thread (the page's decode pool; tests decode in place) */
+  cropper: () => Cropper | undefined;
   env: () => Promise<Omit<EnvInfo, 'sharedData'>>;
   /** base URL that relative URLs resolve against (the page's origin in a worker) */
   base: string;
 }
 
-/** Evaluation batch of runs in the browser (see RunOptions.evalBatch). */
-export const BROWSER_EVAL_BATCH = 16;
+/** Evaluation batch of runs in the browser (the run option's app default). */
+export const BROWSER_EVAL_BATCH = runOption('evalBatch').app!.default as number;
 
 /** URL of the dev server's copy of ../shared/data (absent in production builds). */
 export const SHARED_DATA = '/shared-data/';
 
-/** Analysis images asked for: a whole number from 1 to 10,000 (default 64). */
+const ANALYSIS_IMAGES = runOption('analysisImages').app!;
+
+/** Analysis images asked for, checked against the run option's domain (its default when not given). */
 function analysisImages(n: number | undefined): number {
-  if (n === undefined) return 64;
-  if (!Number.isInteger(n) || n < 1 || n > 10_000)
+  if (n === undefined) return ANALYSIS_IMAGES.default as number;
+  if (!inDomain(ANALYSIS_IMAGES.type, n))
     throw new QpError(
       'ARG_INVALID',
-      `The number of analysis images must be a whole number from 1 to 10,000, got ${n}.`,
+      `The number of analysis images must be ${describeDomain(ANALYSIS_IMAGES.type)}, got ${n}.`,
     );
   return n;
 }
@@ -128,11 +127,8 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     createEngine:
       overrides.createEngine ??
       (async (pref) => (await import('../src/lib/engine/browser.ts')).createBrowserEngine(pref)),
-    runExperiments:
-      overrides.runExperiments ?? (async () => (await import('../src/lib/pipeline/run.ts')).runExperiments),
-    analyzeExperiment:
-      overrides.analyzeExperiment ??
-      (async () => (await import('../src/lib/analysis/experiment.ts')).analyzeExperiment),
+    cropper: overrides.cropper ?? (() => sharedDecodePool()),
+    runPipeline: overrides.runPipeline ?? (async () => (await import('../src/lib/pipeline/run.ts')).runPipeline),
     env:
       overrides.env ??
       (async () => {
@@ -146,7 +142,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   let dataset: Dataset | undefined;
   let sharedData: boolean | undefined;
   /** the last analysed run of one config: what layerDetail answers from */
-  let analyzed: { hash: string; run: AnalyzedExperiment } | undefined;
+  let analyzed: { hash: string; context: LayerDetailContext } | undefined;
   /** deployable exports of the last run, by configHash (zips are small next to the model) */
   let exports = new Map<string, Result<ExportedRun>>();
 
@@ -160,13 +156,50 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
 
   const fetcher: Fetcher = { fetch: (...a) => deps.fetch(...a), base: deps.base };
 
+  /** the site (configureSite): its root, policy and mirrors; the registry's files come through it */
+  let site: { root: string; policy?: string; mirrors?: Promise<{ mirrors: string[]; notices: string[] }> } = {
+    root: new URL('./', deps.base).href,
+  };
+  let downloads: RegistryDownloads | undefined;
+  /** the registry image set loaded as the data set, if it is one: a run fetches its split first */
+  let registryImages: RegistryImages | undefined;
+  const violations = typeof self !== 'undefined' && 'addEventListener' in self ? violationLog(self) : {};
+
+  function siteMirrors() {
+    site.mirrors ??= loadSiteConfig(deps.fetch, site.root).then(
+      (r) => ({ mirrors: r.mirrors, notices: r.notice ? [r.notice] : [] }),
+      (e: unknown) => ({ mirrors: [], notices: [toErrorInfo(e).message] }),
+    );
+    return site.mirrors;
+  }
+
+  /** The downloader of the registry's files: the site's mirrors first, verified into IndexedDB. */
+  async function registry(): Promise<RegistryDownloads> {
+    if (downloads) return downloads;
+    const { mirrors } = await siteMirrors();
+    const env: DownloadEnv = {
+      fetch: (...a) => deps.fetch(...a),
+      pageUrl: site.root,
+      online: () => globalThis.navigator?.onLine ?? true,
+      policyAllows: connectCheck(site.policy, site.root),
+      ...violations,
+    };
+    downloads = registryDownloads({
+      env,
+      imageStore: deps.storage.byteStore('image'),
+      modelStore: deps.storage.byteStore('model'),
+      mirrors,
+    });
+    return downloads;
+  }
+
   // instant views: weight view, layer graph, background estimate (workers/instant.ts)
   const { quiesce: quiesceEstimate, ...instant } = instantMethods({
     model: () => model && { sha256: model.info.sha256, bytes: model.bytes, spec: model.spec },
     dataset: () => dataset,
     createEngine: (pref) => deps.createEngine(pref),
     cropStore: () => deps.storage.cropStore(),
-    cropper: () => sharedDecodePool(),
+    cropper: () => deps.cropper(),
     meta: deps.storage,
   });
 
@@ -183,41 +216,18 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     return sharedData;
   }
 
-  /** Sniff, hash, validate, cache; the one path all model sources end in. */
+  /** Adopt (models/adopt.ts), then cache and keep: the one path all model sources end in. */
   async function adopt(
     bytes: Uint8Array,
     name: string,
-    opts: {
-      url?: string;
-      expect?: { bytes: number; sha256: string };
-      expectSha256?: string;
-      fromCache: boolean;
-      sha256?: string;
-    },
+    /** fromCache: read from this browser's cache; stored: already kept there by the downloader */
+    opts: AdoptOptions & { url?: string; fromCache: boolean; stored?: boolean },
   ): Promise<LoadedModel> {
-    sniffOnnx(bytes, name);
-    checkModelSize(bytes.byteLength, name);
-    const sha256 = opts.sha256 ?? (await sha256Hex(bytes));
-    if (opts.expect) verifyExpected(bytes, sha256, opts.expect, name);
-    if (opts.expectSha256) verifyLinkedModel(sha256, opts.expectSha256, name);
-    const graph = parseModel(bytes);
-    const cls = validateClassifier(graph);
-    const { entry, spec } = await identifyModel(bytes, graph, cls.classes, { name, sha256 });
-    const id = spec.id;
-    const info: LoadedModel = {
-      id,
-      name: entry ? entry.label : name,
-      sha256,
-      size: bytes.byteLength,
-      verified: !entry ? 'unknown' : entry.downloads.some((d) => d.sha256 === sha256) ? 'match' : 'copy',
-      fromCache: opts.fromCache,
-      inputName: cls.inputName,
-      outputName: cls.outputName,
-      classes: cls.classes,
-    };
-    if (!opts.fromCache) {
+    const { info: adopted, spec } = await adoptModel(bytes, name, opts);
+    const info: LoadedModel = { ...adopted, fromCache: opts.fromCache };
+    if (!opts.fromCache && !opts.stored) {
       // Caching is a convenience: a full quota must not stop the user from using the model.
-      await deps.storage.putModel({ sha256, bytes, name, url: opts.url }).catch(() => undefined);
+      await deps.storage.putModel({ sha256: info.sha256, bytes, name, url: opts.url }).catch(() => undefined);
     }
     model = { info, bytes, spec };
     return info;
@@ -238,6 +248,13 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   const api: QuantApi = {
     env: () => asResult(async () => ({ ...(await deps.env()), sharedData: await hasSharedData() })),
 
+    configureSite: (info) =>
+      asResult(async () => {
+        site = { root: new URL('./', new URL(info.root, deps.base)).href, policy: info.policy };
+        downloads = undefined;
+        return siteMirrors();
+      }),
+
     loadModel: (src: ModelSource, onProgress?: (p: DownloadProgress) => void): Promise<Result<LoadedModel>> =>
       asResult(async () => {
         const signal = begin();
@@ -256,12 +273,20 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
           }
           case 'registry': {
             const entry = getModelEntry(src.id);
-            const d = entry.downloads[src.download ?? 0] ?? entry.downloads[0];
-            for (const sha of knownHashes(entry)) {
+            // any known copy already in this browser serves "Try it"; a link's exact file only itself
+            for (const sha of src.sha256 ? [src.sha256] : knownHashes(entry)) {
               const cached = await deps.storage.getModel(sha);
               if (cached) return adopt(cached.bytes, entry.label, { fromCache: true, sha256: cached.sha256 });
             }
-            return fetchModel(d.url, entry.label, signal, { bytes: d.bytes, sha256: d.sha256 }, onProgress);
+            const f = await (
+              await registry()
+            ).modelFile(src.id, {
+              sha256: src.sha256,
+              signal,
+              onBytes: (loaded) => onProgress?.({ loaded }),
+            });
+            // the downloader verified and stored the file
+            return adopt(f.bytes, entry.label, { sha256: f.sha256, url: f.url, fromCache: f.cached, stored: true });
           }
           case 'url': {
             const name =
@@ -274,17 +299,26 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     loadDataset: (src: DataSource): Promise<Result<DatasetInfo>> =>
       asResult(async () => {
         const signal = begin();
-        const ds: FileDataset =
-          src.kind === 'files'
+        registryImages = undefined;
+        if (src.kind === 'registry') {
+          registryImages = await (await registry()).openImages(src.id, () => controller?.signal);
+        }
+        const ds: FileDataset = registryImages
+          ? registryImages.dataset
+          : src.kind === 'files'
             ? await datasetFromPickedFiles(src.files, async () =>
                 (await hasSharedData())
                   ? classIndexFromUrl(fetcher, `${SHARED_DATA}imagenet_class_index.json`, signal)
                   : undefined,
               )
-            : await datasetFromManifest(fetcher, src.baseUrl, signal, {
-                classIndexUrl: src.classIndexUrl,
-                imageSignal: () => controller?.signal,
-              });
+            : src.kind === 'url'
+              ? await datasetFromManifest(fetcher, src.baseUrl, signal, {
+                  classIndexUrl: src.classIndexUrl,
+                  imageSignal: () => controller?.signal,
+                })
+              : (() => {
+                  throw new QpError('ARG_INVALID', 'Unknown image source.');
+                })();
         dataset = ds;
         return {
           name: ds.name,
@@ -316,6 +350,23 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         }
         // a background estimate gives way to the full run (one engine user at a time)
         await quiesceEstimate();
+        // a registry image set: the files of the runs' splits come first, verified, with progress
+        const images = registryImages;
+        if (images) {
+          const files = [...new Map(configs.flatMap((c) => images.filesFor(c)).map((f) => [f.sha256, f])).values()];
+          await images.prefetch(files, {
+            signal,
+            onProgress: (p) =>
+              void Promise.resolve(
+                onProgress?.({
+                  stage: 'download',
+                  done: p.files,
+                  total: p.totalFiles,
+                  message: `Downloading images: ${progressText(p, 'images')}`,
+                }),
+              ).catch(() => undefined),
+          });
+        }
         const t0 = performance.now();
         let msToFirstBatch: number | undefined;
         const { engine, fallbackReason, laterFallback } = await deps.createEngine(enginePref);
@@ -326,11 +377,11 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
           model: model.spec,
           dataset,
           cropStore,
-          cropper: sharedDecodePool(),
+          cropper: deps.cropper(),
         };
         const runOpts: RunOptions = {
           signal,
-          // batches of 16: a cancel reaches a batch boundary within ~0.3 s on wasm
+          // small batches, so a cancel soon reaches a batch boundary (docs/performance.md)
           evalBatch: BROWSER_EVAL_BATCH,
           onProgress: (p) => {
             if (
@@ -357,14 +408,13 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
           );
         };
         const analyze = opts?.analyze ? { images: analysisImages(opts.analyze.images) } : undefined;
-        let results: ExperimentResult[];
-        if (analyze && configs.length === 1) {
-          const a = await (await deps.analyzeExperiment())(configs[0], inputs, { ...runOpts, analyze });
-          results = [a.result];
-          analyzed = { hash: a.result.configHash, run: a };
-        } else {
-          results = await (await deps.runExperiments())(configs, inputs, { ...runOpts, analyze });
-        }
+        // the layer detail of an analysed run answers from its context, kept for the last config
+        const keepContext = (r: ExperimentResult, context: LayerDetailContext) => {
+          analyzed = { hash: r.configHash, context };
+        };
+        const results = await (
+          await deps.runPipeline()
+        )(configs, inputs, { ...runOpts, analyze, hooks: { keepContext } });
         // a cancel that came in after the last batch still wins: nothing is stored
         throwIfAborted(signal);
         const warnings: string[] = [];
@@ -406,7 +456,8 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
             'The histograms of this result are no longer in memory (they are kept only for the last run analysed in this tab). Run these settings again with the analysis on to see them.',
           );
         }
-        return toDetailView(configHash, await analyzed.run.detail(layer, opts));
+        const { layerDetail } = await import('../src/lib/analysis/detail.ts');
+        return toDetailView(configHash, await layerDetail(analyzed.context, layer, opts));
       });
       return r.ok ? transfer(r, detailBuffers(r.value)) : r;
     },

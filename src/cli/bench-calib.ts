@@ -2,7 +2,7 @@
  * `npm run bench:calib`: the calibration methods of issue 12 on the real MobileNet-V2 at
  * full size (128 calibration / 872 evaluation images, seed 0), printed as one
  * method × bits × top-1 × time table. The integration test runs a few of these on a small
- * subset; this script gives the figures quoted in the README.
+ * subset; this script gives the figures in docs/results.md.
  *
  *   npm run bench:calib -- [--engine node|wasm] [--only observers,cle,mixed] [--eval N]
  *
@@ -14,8 +14,8 @@ import { DiskCropStore, loadImageFolder } from '../lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../lib/data/preprocess.ts';
 import { createNodeEngine } from '../lib/engine/node.ts';
 import { resolveConfig } from '../lib/config/resolve.ts';
-import type { ExperimentResult, RunInputs, RunOptions } from '../lib/experiment/types.ts';
-import { runExperiments } from '../lib/pipeline/run.ts';
+import type { ExperimentResult, RunInputs } from '../lib/experiment/types.ts';
+import { runPipeline } from '../lib/pipeline/run.ts';
 import type { ExperimentConfig } from '../lib/config/types.ts';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -26,7 +26,6 @@ const DATA = resolve(import.meta.dirname, '../../../shared/data');
 interface Row {
   method: string;
   configs: Partial<ExperimentConfig>[];
-  opts?: Partial<RunOptions>;
 }
 
 function rows(only: Set<string>): Row[] {
@@ -48,13 +47,11 @@ function rows(only: Set<string>): Row[] {
     });
     out.push({
       method: 'snpe +cle without absorption',
-      configs: [{ ...snpe, cle: true, biasCorrection: true }],
-      opts: { cleAbsorb: false },
+      configs: [{ ...snpe, cle: true, cleAbsorb: false, biasCorrection: true }],
     });
     out.push({
       method: 'snpe +cle, ReLU6 → ReLU',
-      configs: [{ ...snpe, cle: true, biasCorrection: true }],
-      opts: { cleRelu6: 'relu' },
+      configs: [{ ...snpe, cle: true, cleRelu6: 'relu', biasCorrection: true }],
     });
   }
   if (only.has('mixed')) {
@@ -112,7 +109,7 @@ export async function main(argv: string[]): Promise<number> {
   ];
   for (const row of rows(only)) {
     const configs = row.configs.map((c) => resolveConfig({ ...c, calib: 128, eval: evalN, seed: 0 }));
-    const results = await runExperiments(configs, inputs, { ...row.opts });
+    const results = await runPipeline(configs, inputs);
     for (const r of results) {
       const pct = (x: number) => (100 * x).toFixed(2);
       const line = `| ${row.method} | ${label(r)} | W${r.config.wBits}A${r.config.aBits} | ${pct(r.quant.top1)} | ${r.beforeFixes ? pct(r.beforeFixes.top1) : ''} | ${pct(r.fp32.top1 - r.quant.top1)} | ${r.seconds.toFixed(0)} |`;

@@ -3,11 +3,10 @@
  * disk and runs the same pipeline as the browser worker, printing an MQBench-style
  * table (stdout) and progress (stderr). Errors: one line, non-zero exit.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { QpError, toErrorInfo } from '../lib/util/errors.ts';
-import { DiskCropStore, loadImageFolder } from '../lib/data/dataset.node.ts';
-import { EFFICIENTNET_LITE_SPEC, TORCHVISION_SPEC } from '../lib/data/preprocess.ts';
+import { DiskCropStore } from '../lib/data/dataset.node.ts';
 import { createNodeEngine } from '../lib/engine/node.ts';
 import {
   configLabel,
@@ -17,15 +16,15 @@ import {
   resultsTable,
   worstLayers,
 } from '../lib/experiment/report.ts';
-import { runExperiments } from '../lib/pipeline/run.ts';
-import { loadSplitCrops } from '../lib/experiment/run.ts';
+import { runPipeline } from '../lib/pipeline/run.ts';
+import { loadSplitCrops } from '../lib/experiment/inputs.ts';
 import type { ExperimentResult, ModelSpec, Progress, RunInputs } from '../lib/experiment/types.ts';
 import type { ExperimentConfig } from '../lib/config/types.ts';
-import { measureSensitivity } from '../lib/analysis/sensitivity-run.ts';
+import { measureSensitivity } from '../lib/pipeline/sensitivity.ts';
 import { keepMostSensitive, modelWeightBits, rankBySensitivity } from '../lib/analysis/sensitivity.ts';
 import type { Graph } from '../lib/onnx/ir.ts';
 import { parseModel } from '../lib/onnx/model.ts';
-import { identifyModel, sha256Hex, sniffOnnx } from '../lib/models/identify.ts';
+import { identifyModel, sha256Hex } from '../lib/models/identify.ts';
 import { validateClassifier } from '../lib/models/validate.ts';
 import { parseBenchArgs, withImageCount, type BenchArgs } from './args.ts';
 import { planJobs, runJobs, withoutFlags } from './jobs.ts';
@@ -34,42 +33,24 @@ import { appendJsonl, mergeJsonl, readJsonl, repairJsonl, selectShard, splitSwee
 import { configHash } from '../lib/config/hash.ts';
 import { fingerprintOf } from '../lib/data/fingerprint.ts';
 import { cliLink } from './links.ts';
+import { cliInputs } from './inputs.ts';
 import { StageTimer } from '../lib/experiment/stage-timer.ts';
 
-async function readInput(path: string, what: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new QpError('FILE_NOT_FOUND', `${what} "${path}" does not exist.`);
-    if (code === 'EISDIR') throw new QpError('FILE_NOT_FOUND', `${what} "${path}" is a folder; give the .onnx file.`);
-    throw new QpError('FILE_NOT_FOUND', `${what} "${path}" could not be read (${code ?? (e as Error).message}).`);
-  }
-}
-
 /**
- * The CLI's model: sniffed, parsed, validated against the data set's labels, and named
- * by src/lib/models/identify.ts — the same id (registry id or `sha256:<full hex>`) the
- * browser gives the same file. `--preprocess` overrides the registry's preprocessing.
+ * The CLI's model: parsed, validated against the data set's labels, and named by
+ * src/lib/models/identify.ts — the same id (registry id or `sha256:<full hex>`) the browser
+ * gives the same file. The configs' `--input-size` serves graphs with a symbolic image size
+ * (their preprocessing, `--preprocess`, is applied by the pipeline per config).
  */
 export async function cliModel(
   modelBytes: Uint8Array,
   graph: Graph,
   labels: number,
-  args: { preprocess?: string; inputSize?: number },
+  inputSize: number,
 ): Promise<ModelSpec> {
-  const info = validateClassifier(graph, { labels, inputSize: args.inputSize });
-  const preprocess =
-    args.preprocess === 'efficientnet-lite'
-      ? EFFICIENTNET_LITE_SPEC
-      : args.preprocess === 'torchvision'
-        ? TORCHVISION_SPEC
-        : undefined;
-  return (await identifyModel(modelBytes, graph, info.classes, { preprocess, inputSize: args.inputSize })).spec;
+  const info = validateClassifier(graph, { labels, inputSize: inputSize > 0 ? inputSize : undefined });
+  return (await identifyModel(modelBytes, graph, info.classes)).spec;
 }
-
-/** Analysis images of the pipeline's default (experiment/run.ts) when --analyze is on. */
-const CLI_ANALYSIS_IMAGES = 64;
 
 function progressPrinter() {
   let last = 0;
@@ -203,11 +184,10 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
       return 0;
     }
     const args = parseBenchArgs(rest);
-    const modelBytes = await readInput(args.model, 'Model file');
-    sniffOnnx(modelBytes, args.model);
+    const inputs = await cliInputs(args);
+    const { modelBytes, dataset } = inputs;
     const graph = parseModel(modelBytes);
-    const dataset = await loadImageFolder(args.data, args.labels);
-    const model = await cliModel(modelBytes, graph, dataset.classes, args);
+    const model = await cliModel(modelBytes, graph, dataset.classes, args.configs[0].inputSize);
     const n = dataset.items.length;
     const all = selectShard(args.configs, sweep.shard).map((c) =>
       withImageCount({ ...c, model: model.id, dataset: dataset.name }, n),
@@ -244,13 +224,15 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
           : '--jobs needs the bench command (npm run bench).',
       );
     }
+    // a registry image set: every split's files first, verified, into the cache folder
+    await inputs.prefetch(configs);
     const linkInputs = {
       modelPath: args.model,
       modelSha256: await sha256Hex(modelBytes),
       modelId: model.id,
-      dataDir: args.data,
+      dataSource: inputs.dataSource,
       fingerprint: await fingerprintOf(dataset),
-      analyze: args.analyze ? CLI_ANALYSIS_IMAGES : undefined,
+      analyze: args.analyze,
     };
     if (jobs > 1) {
       const threadsPerJob = Math.max(1, Math.floor((args.threads ?? Math.min(4, cores)) / jobs));
@@ -289,20 +271,19 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     );
     const runInputs = { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() };
     const keep = args.keepSensitive
-      ? await keepSensitiveConfigs(configs, runInputs, args.keepSensitive, args.sensitivity ?? 64)
+      ? await keepSensitiveConfigs(configs, runInputs, args.keepSensitive, args.sensitivity)
       : undefined;
     const runConfigs = keep ? keep.configs : configs;
     if (args.exportDir) exporter = new ExportWriter(args.exportDir, engine);
     const timer = new StageTimer();
     const printer = progressPrinter();
-    const results = await runExperiments(runConfigs, runInputs, {
+    const results = await runPipeline(runConfigs, runInputs, {
       onProgress: (p) => {
         timer.observe(p);
         printer(p);
       },
-      analyze: args.analyze,
-      cleRelu6: args.cleRelu6,
-      cleAbsorb: args.cleAbsorb,
+      analyze: args.analyze ? { images: args.analyze } : undefined,
+      evalBatch: args.evalBatch,
       onQuantized: exporter?.add,
       onResult: sweep.jsonl ? (r) => appendJsonl(sweep.jsonl!, r) : undefined,
     });

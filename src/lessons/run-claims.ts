@@ -1,18 +1,15 @@
 /**
  * Runs the experiments of a set of lessons on one model and data set and checks every
- * claim. Uses the pipeline of `npm run bench` (prepareGroup / runConfig): runs are
- * deduplicated across lessons, grouped by data split so FP32 evaluation and calibration
- * are shared, weights quantized once per weight scheme, and only the runs a claim
- * analyses pay for the per-layer analysis.
+ * claim. Runs go through the one pipeline loop, as `npm run bench` does: they are
+ * deduplicated across lessons, and one call of the loop shares the FP32 evaluation and the
+ * calibration statistics between runs of one data split and weights between runs of one
+ * weight scheme; only the runs a claim analyses pay for the per-layer analysis.
  */
-import { canonicalJson } from '../lib/config/hash.ts';
-import { weightKey, type WeightQuant } from '../lib/experiment/quantize.ts';
-import { configWeights, DEFAULT_TUNING, prepareGroup, resolveModelInput, runConfig } from '../lib/pipeline/run.ts';
-import type { ExperimentResult, ProgressFn, RunInputs } from '../lib/experiment/types.ts';
-import { parseModel } from '../lib/onnx/model.ts';
+import type { ExperimentConfig } from '../lib/config/types.ts';
+import { runPipeline } from '../lib/pipeline/run.ts';
+import type { ExperimentResult, ProgressFn, QuantizedRun, RunInputs } from '../lib/experiment/types.ts';
 import { exportRun } from '../lib/export/bundle.ts';
 import { verifyExport } from '../lib/export/verify.ts';
-import type { QuantizedRun } from '../lib/experiment/types.ts';
 import { evaluateClaim, planRuns, type ClaimResult, type PlannedRun } from './claims.ts';
 import { integerClaim } from './deploy-claims.ts';
 import type { Lesson } from './types.ts';
@@ -36,70 +33,53 @@ export interface ClaimRunOptions {
   log?: (line: string) => void;
 }
 
-type Result = Omit<ExperimentResult, 'configHash' | 'seconds' | 'createdAt'> &
-  Pick<ClaimResult, 'deployed' | 'integer'>;
+type Deployed = ClaimResult['deployed'];
+type Integer = ClaimResult['integer'];
 
 export async function runLessonClaims(
   lessons: readonly Lesson[],
-  rawInputs: RunInputs,
+  inputs: RunInputs,
   opts: ClaimRunOptions = {},
 ): Promise<LessonOutcome[]> {
   const { runs, keys } = planRuns(lessons, opts.evalLimit);
-  const base = parseModel(rawInputs.modelBytes);
-  const { inputs, tuning } = resolveModelInput(base, rawInputs, DEFAULT_TUNING);
-  const groups = new Map<string, PlannedRun[]>();
-  for (const r of runs) {
-    const c = r.config;
-    const k = canonicalJson([c.foldBn, c.calib, c.eval, c.seed]);
-    groups.set(k, [...(groups.get(k) ?? []), r]);
-  }
-  const results = new Map<string, Result>();
-  for (const group of groups.values()) {
-    const prepared = await prepareGroup(
-      base,
-      group.map((r) => ({ ...r.config, model: inputs.model.id })),
-      inputs,
-      { tuning, onProgress: opts.onProgress },
-    );
-    const weights = new Map<string, WeightQuant[]>();
-    for (const r of group) {
-      const t0 = performance.now();
-      const cfg = { ...r.config, model: inputs.model.id };
-      const wk = weightKey(cfg);
-      // round-to-nearest, or AdaRound/GPTQ for configs that ask for them
-      if (!weights.has(wk))
-        weights.set(
-          wk,
-          (await configWeights(inputs.engine, prepared, cfg, inputs, { tuning, onProgress: opts.onProgress })).weights,
-        );
-      let deployed: ClaimResult['deployed'];
-      let integer: ClaimResult['integer'];
-      const onQuantized = async (q: QuantizedRun) => {
-        if (r.deployInteger) integer = await integerClaim(inputs.engine, q);
-        if (!r.deploy) return;
-        const model = exportRun(q, r.key).files['model.qdq.onnx'];
-        if (!model)
-          throw new Error(
-            `Lesson run ${label(r)} asks for a deployed model, but its settings cannot be exported as QDQ ONNX.`,
-          );
-        const c = await verifyExport(inputs.engine, q, model, { fusions: false });
-        deployed = { top1: c.deployedTop1, agreement: c.agreement };
-      };
-      const res = await runConfig(inputs.engine, prepared, cfg, inputs, weights.get(wk)!, {
-        tuning,
-        onProgress: opts.onProgress,
-        analyze: r.analyze ? { images: opts.analysisImages ?? 32 } : undefined,
-        onQuantized: r.deploy || r.deployInteger ? onQuantized : undefined,
-      });
-      results.set(r.key, { ...res, deployed, integer });
+  const byConfig = new Map<ExperimentConfig, PlannedRun>();
+  const configs = runs.map((r) => {
+    const cfg = { ...r.config, model: inputs.model.id };
+    byConfig.set(cfg, r);
+    return cfg;
+  });
+  const deployed = new Map<string, Deployed>();
+  const integer = new Map<string, Integer>();
+  const onQuantized = async (q: QuantizedRun) => {
+    const r = byConfig.get(q.config)!;
+    if (r.deployInteger) integer.set(r.key, await integerClaim(inputs.engine, q));
+    if (!r.deploy) return;
+    const model = exportRun(q, r.key).files['model.qdq.onnx'];
+    if (!model)
+      throw new Error(
+        `Lesson run ${label(r)} asks for a deployed model, but its settings cannot be exported as QDQ ONNX.`,
+      );
+    const c = await verifyExport(inputs.engine, q, model, { fusions: false });
+    deployed.set(r.key, { top1: c.deployedTop1, agreement: c.agreement });
+  };
+  let t0 = performance.now();
+  const results = new Map<string, ClaimResult>();
+  await runPipeline(configs, inputs, {
+    onProgress: opts.onProgress,
+    onQuantized,
+    hooks: { analyzeFor: (cfg) => (byConfig.get(cfg)!.analyze ? { images: opts.analysisImages ?? 32 } : undefined) },
+    onResult: (res: ExperimentResult) => {
+      const r = byConfig.get(res.config)!;
+      results.set(r.key, { ...res, deployed: deployed.get(r.key), integer: integer.get(r.key) });
       opts.log?.(
         `${label(r)}: top-1 ${(100 * res.quant.top1).toFixed(1)}% (FP32 ${(100 * res.fp32.top1).toFixed(1)}%), ${((performance.now() - t0) / 1000).toFixed(0)} s`,
       );
-    }
-  }
+      t0 = performance.now();
+    },
+  });
   return lessons.map((l) => {
     const names = keys.get(l.id)!;
-    const outcome = evaluateClaim(l, (name) => results.get(names.get(name)!) as ClaimResult);
+    const outcome = evaluateClaim(l, (name) => results.get(names.get(name)!)!);
     return { id: l.id, title: l.title, claim: l.claim.text, ...outcome };
   });
 }

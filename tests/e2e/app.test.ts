@@ -7,46 +7,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { readFileSync } from 'node:fs';
 import { strFromU8, unzipSync } from 'fflate';
-import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
+import { parseModel } from '../../src/lib/onnx/model.ts';
+import { tinyClassifier } from '../support/tiny-model.ts';
 import { CONFIG_FIELDS } from '../../src/lib/config/schema.ts';
 import { ARTIFACTS, launch, setNumber, skipReason as missing, type E2eSession } from './helpers.ts';
 
 if (missing) console.warn(`[e2e] skipped: ${missing}.`);
 
-/** A tiny seeded classifier: Conv(3→8, 3×3, stride 4) → Relu → GAP → Flatten → Gemm(8→1000). */
-function tinyModel(): Uint8Array {
-  let a = 12345;
-  const rnd = () => {
-    a = (a * 1103515245 + 12345) >>> 0;
-    return a / 2 ** 32 - 0.5;
-  };
-  const w = Float32Array.from({ length: 8 * 3 * 3 * 3 }, rnd);
-  const b = Float32Array.from({ length: 8 }, () => rnd() * 0.1);
-  const fw = Float32Array.from({ length: 1000 * 8 }, () => rnd() * 4);
-  const fb = Float32Array.from({ length: 1000 }, () => rnd() * 0.1);
-  const g = makeGraph({
-    opset: 13,
-    inputs: [makeValueInfo('input', ['N', 3, 224, 224])],
-    outputs: [makeValueInfo('logits', ['N', 1000])],
-    initializers: [
-      makeTensor('w', [8, 3, 3, 3], w),
-      makeTensor('b', [8], b),
-      makeTensor('fw', [1000, 8], fw),
-      makeTensor('fb', [1000], fb),
-    ],
-    nodes: [
-      makeNode('Conv', ['input', 'w', 'b'], ['c'], { kernel_shape: [3, 3], strides: [4, 4], pads: [1, 1, 1, 1] }),
-      makeNode('Relu', ['c'], ['r']),
-      makeNode('GlobalAveragePool', ['r'], ['p']),
-      makeNode('Flatten', ['p'], ['f'], { axis: 1 }),
-      makeNode('Gemm', ['f', 'fw', 'fb'], ['logits'], { transB: 1 }),
-    ],
-  });
-  return serializeModel(g);
-}
+const tinyModel = () => tinyClassifier();
 
 interface Numbers {
   fp32top1: string;

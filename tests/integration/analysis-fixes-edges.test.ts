@@ -9,7 +9,7 @@
  *   layers are corrected, the MatMul keeps its fake-quantized weights, nothing throws.
  */
 import { describe, expect, it } from 'vitest';
-import { applyFixes } from '../../src/lib/analysis/fixes.ts';
+import { applyFixes } from '../../src/lib/corrections/fixes.ts';
 import type { PreprocessSpec } from '../../src/lib/data/types.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { collectActivationStats } from '../../src/lib/experiment/calibrate.ts';

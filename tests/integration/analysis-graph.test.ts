@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { analyzeQuantization } from '../../src/lib/analysis/analyze.ts';
-import { applyFixes } from '../../src/lib/analysis/fixes.ts';
+import { applyFixes } from '../../src/lib/corrections/fixes.ts';
 import { findLayers, setLayerParams } from '../../src/lib/analysis/layers.ts';
 import { errorMetrics, errorSumsOf } from '../../src/lib/analysis/metrics.ts';
 import type { PreprocessSpec } from '../../src/lib/data/types.ts';

@@ -14,28 +14,19 @@ import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
-import { quantizeActivations, quantizeWeights } from '../../src/lib/experiment/quantize.ts';
+import { quantizeWeights } from '../../src/lib/experiment/quantize.ts';
 import { layersTable, worstLayers } from '../../src/lib/experiment/report.ts';
-import {
-  DEFAULT_TUNING,
-  prepareGroup,
-  resolveModelInput,
-  runConfig,
-  type PreparedGroup,
-} from '../../src/lib/pipeline/run.ts';
+import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
-import { parseModel } from '../../src/lib/onnx/model.ts';
+import type { LayerDetailContext } from '../../src/lib/analysis/detail.ts';
 import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
-
-type Result = Omit<ExperimentResult, 'configHash' | 'seconds' | 'createdAt'>;
 
 describe.skipIf(!HAVE_SHARED_DATA)(
   'per-layer analysis and fixes on the real MobileNet-V2 (W4A8 per-channel MinMax)',
   () => {
-    let inputs: RunInputs;
-    let group: PreparedGroup;
-    let bc: Result;
-    let bn: Result;
+    let context: LayerDetailContext;
+    let bc: ExperimentResult;
+    let bn: ExperimentResult;
     const base = {
       backend: 'tensorrt' as const,
       wBits: 4,
@@ -53,26 +44,23 @@ describe.skipIf(!HAVE_SHARED_DATA)(
       const t0 = performance.now();
       const dataset = await loadImageFolder(SAMPLE_DIR, CLASS_INDEX);
       const engine = await createNodeWasmEngine(2);
-      const raw: RunInputs = {
+      const inputs: RunInputs = {
         engine,
         modelBytes: readModel(),
         model: { id: 'mobilenet-v2', label: 'MobileNet-V2', preprocess: TORCHVISION_SPEC, classes: 1000 },
         dataset,
         cropStore: new DiskCropStore(),
       };
-      const graph = parseModel(raw.modelBytes);
-      const r = resolveModelInput(graph, raw, DEFAULT_TUNING);
-      inputs = r.inputs;
-      group = await prepareGroup(graph, [bcCfg, bnCfg], inputs, { tuning: r.tuning });
-      const weights = quantizeWeights(group.graph, group.points, bcCfg);
-      let t = performance.now();
-      bc = await runConfig(engine, group, bcCfg, inputs, weights, { tuning: r.tuning, analyze: { images: 32 } });
+      // one loop: both configs share the prepared group; only the bias-corrected one is analysed
+      [bc, bn] = await runPipeline([bcCfg, bnCfg], inputs, {
+        hooks: {
+          analyzeFor: (c) => (c === bcCfg ? { images: 32 } : undefined),
+          keepContext: (_r, c) => (context = c),
+        },
+      });
       console.log(
-        `bias correction + analysis: ${((performance.now() - t) / 1000).toFixed(0)} s (fixes ${bc.fixes!.seconds.toFixed(0)} s, analysis ${bc.analysis!.seconds.toFixed(0)} s)`,
+        `bias correction + analysis: ${bc.seconds.toFixed(0)} s (fixes ${bc.fixes!.seconds.toFixed(0)} s, analysis ${bc.analysis!.seconds.toFixed(0)} s); BN re-estimation: ${bn.seconds.toFixed(0)} s`,
       );
-      t = performance.now();
-      bn = await runConfig(engine, group, bnCfg, inputs, weights, { tuning: r.tuning });
-      console.log(`BN re-estimation: ${((performance.now() - t) / 1000).toFixed(0)} s`);
       const p = (x: number) => (100 * x).toFixed(1);
       console.log(
         `FP32 ${p(bc.fp32.top1)}; W4A8 ${p(bc.beforeFixes!.top1)} → bias correction ${p(bc.quant.top1)}, BN re-estimation ${p(bn.quant.top1)} (before ${p(bn.beforeFixes!.top1)})`,
@@ -114,8 +102,8 @@ describe.skipIf(!HAVE_SHARED_DATA)(
 
     it('the per-layer table covers every quantized layer in network order and names the worst layers', () => {
       const layers = bc.layers!;
-      expect(layers).toHaveLength(group.points.weights.length);
-      expect(layers.map((l) => l.weight)).toEqual(group.points.weights.map((w) => w.initializer));
+      expect(layers).toHaveLength(context.points.weights.length);
+      expect(layers.map((l) => l.weight)).toEqual(context.points.weights.map((w) => w.initializer));
       expect(layers.map((l) => l.index)).toEqual(layers.map((_, i) => i));
       for (const l of layers) {
         expect(Number.isFinite(l.weightSqnrDb)).toBe(true);
@@ -144,9 +132,9 @@ describe.skipIf(!HAVE_SHARED_DATA)(
 
     it('per-tensor int8 weights round whole channels of the first depthwise conv to zero (reference: 5 of 32)', () => {
       const pt = resolveConfig({ ...base, wBits: 8, wGranularity: 'per-tensor' });
-      const w = quantizeWeights(group.graph, group.points, pt);
-      const i = group.points.weights.findIndex((p) => p.depthwise);
-      const init = group.graph.initializers.get(w[i].point.initializer)!;
+      const w = quantizeWeights(context.graph, context.points, pt);
+      const i = context.points.weights.findIndex((p) => p.depthwise);
+      const init = context.graph.initializers.get(w[i].point.initializer)!;
       const fp = init.data as Float32Array;
       const vanished = vanishedChannels(fp, w[i].values, init.dims, 0);
       const r = channelRanges(fp, init.dims, 0);
@@ -173,20 +161,9 @@ describe.skipIf(!HAVE_SHARED_DATA)(
     });
 
     it('layerDetail gives the weight histogram with its grid and the activation histogram with the calibrated range', async () => {
-      const weights = quantizeWeights(group.graph, group.points, bcCfg);
-      const ctx = {
-        engine: inputs.engine,
-        graph: group.graph,
-        points: group.points,
-        weights,
-        activations: quantizeActivations(group.points, group.stats, bcCfg),
-        stats: group.stats,
-        calibCrops: group.calibCrops,
-        spec: inputs.model.preprocess,
-      };
       const dw = bc.layers!.find((l) => l.depthwise)!;
-      const d = await layerDetail(ctx, dw.name, { bins: 64, sampleImages: 4 });
-      expect(d.weight.counts.reduce((s, x) => s + x, 0)).toBe(group.graph.initializers.get(dw.weight)!.data.length);
+      const d = await layerDetail(context, dw.name, { bins: 64, sampleImages: 4 });
+      expect(d.weight.counts.reduce((s, x) => s + x, 0)).toBe(context.graph.initializers.get(dw.weight)!.data.length);
       expect(d.weight.scale).toHaveLength(dw.channels);
       expect(d.weight.clipMax.every((m, c) => m >= dw.weightRanges.max[c] * (1 - 1e-6))).toBe(true);
       expect(d.activation!.source).toBe('sample');

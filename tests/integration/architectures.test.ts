@@ -1,7 +1,7 @@
 /**
  * The three exact-architecture models (ResNet-18, MobileNet-V2 1.0, EfficientNet-Lite0)
  * through the whole pipeline — fold BN, calibrate, fake-quant, evaluate — on real sample
- * images, for several backend presets, one `runExperiments` sweep per model.
+ * images, for several backend presets, one `runPipeline` sweep per model.
  *
  * The weights are SYNTHETIC (seeded, untrained): nothing here is an accuracy claim. On
  * these nets the FP32 top-1 prediction collapses onto a handful of classes (measured: 1–4
@@ -16,7 +16,7 @@ import type { Dataset } from '../../src/lib/data/types.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import type { Engine } from '../../src/lib/engine/types.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
-import { runExperiments } from '../../src/lib/pipeline/run.ts';
+import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
 import { buildEfficientNetLite0, buildMobileNetV2, buildResNet18 } from '../../src/lib/models/builders.ts';
 import { getModelEntry, toModelSpec, type ModelId } from '../../src/lib/models/registry.ts';
@@ -139,7 +139,7 @@ describe.skipIf(!HAVE_SAMPLE)(
           sessions = spy.sessions;
           inputs = { engine: spy.engine, modelBytes: bytes, model: toModelSpec(getModelEntry(c.id)), dataset };
           const t0 = performance.now();
-          results = await runExperiments(
+          results = await runPipeline(
             configsFor(
               c.id,
               SWEEP.map((s) => s.cfg),
@@ -222,7 +222,7 @@ describe.skipIf(!HAVE_SAMPLE)(
             // evaluation images; same seed, so the same images and statistics as the sweep.
             const K = 8;
             const spy = spyEngine(base, 'logits');
-            const [r] = await runExperiments(
+            const [r] = await runPipeline(
               configsFor(c.id, [{ backend: 'tensorrt' }]),
               { ...inputs, engine: spy.engine },
               { analyze: { images: K } },
@@ -252,7 +252,7 @@ describe.skipIf(!HAVE_SAMPLE)(
         if (c.id === 'mobilenet-v2') {
           it('is deterministic for the same seed, and runs with explicit BN when foldBn is false', async () => {
             const spy = spyEngine(base, 'logits');
-            const [again, unfolded] = await runExperiments(
+            const [again, unfolded] = await runPipeline(
               [
                 ...configsFor(c.id, [{ backend: 'tensorrt' }]),
                 ...configsFor(c.id, [{ backend: 'tensorrt', foldBn: false }]),

@@ -1,6 +1,6 @@
 /**
  * The bad-input corpus (tests/fixtures/bad-inputs/expected.json) through the core
- * pipeline, `runExperiments`, rather than through each layer alone (the unit tests do
+ * pipeline, `runPipeline`, rather than through each layer alone (the unit tests do
  * that): model files arrive as modelBytes, bad images sit in a data set among good
  * ones, label files and folders come through the Node loaders. Every failure must be a
  * QpError with the corpus's stable code (and survive `toErrorInfo` as data); every bad
@@ -21,7 +21,7 @@ import type { Dataset } from '../../src/lib/data/types.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import type { Engine } from '../../src/lib/engine/types.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
-import { runExperiments } from '../../src/lib/pipeline/run.ts';
+import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, ModelSpec } from '../../src/lib/experiment/types.ts';
 import { makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';
@@ -98,12 +98,12 @@ function thousandClassModel(): Uint8Array {
   );
 }
 
-describe('bad-input corpus through runExperiments', () => {
+describe('bad-input corpus through runPipeline', () => {
   let engine: Engine;
   const good = syntheticImages(GOOD, CLASSES, 7);
   const validTiny = bytesOf('valid-tiny.onnx');
   const run = (modelBytes: Uint8Array, dataset: Dataset, spec = model()): Promise<ExperimentResult[]> =>
-    runExperiments(configs(dataset.items.length), { engine, modelBytes, model: spec, dataset });
+    runPipeline(configs(dataset.items.length), { engine, modelBytes, model: spec, dataset });
 
   beforeAll(async () => {
     engine = await createNodeWasmEngine(2);
@@ -203,7 +203,7 @@ describe('bad-input corpus through runExperiments', () => {
   it('asking for more images than the data set holds gives DATA_TOO_FEW_IMAGES', async () => {
     const dataset = memoryDataset(good, CLASSES, 'few');
     const cfg = resolveConfig({ backend: 'tensorrt', model: 'test:bad-inputs', calib: 8, eval: GOOD, seed: 1 });
-    const info = await errorOf(() => runExperiments([cfg], { engine, modelBytes: validTiny, model: model(), dataset }));
+    const info = await errorOf(() => runPipeline([cfg], { engine, modelBytes: validTiny, model: model(), dataset }));
     expect(info.code).toBe('DATA_TOO_FEW_IMAGES');
   });
 });

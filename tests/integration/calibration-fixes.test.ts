@@ -4,7 +4,7 @@
  * derived from what this subset measured (figures in the comments). The full-size
  * figures (128 calibration / 872 evaluation images; KL, MSE and percentile lose ≤ 2.5
  * points, no observer more than 6, SNPE cle + bias correction ≥ 82.0%) are printed by
- * `npm run bench:calib` and quoted in the README.
+ * `npm run bench:calib` and recorded in docs/results.md.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
@@ -14,10 +14,10 @@ import { sampleSplits } from '../../src/lib/data/dataset.ts';
 import { createNodeEngine, createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { evaluate } from '../../src/lib/experiment/evaluate.ts';
-import { runExperiments } from '../../src/lib/pipeline/run.ts';
+import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
-import { applyCle } from '../../src/lib/analysis/cle-run.ts';
-import { measureSensitivity } from '../../src/lib/analysis/sensitivity-run.ts';
+import { applyCle } from '../../src/lib/corrections/cle-run.ts';
+import { measureSensitivity } from '../../src/lib/pipeline/sensitivity.ts';
 import { mixedPrecisionChoices, rankBySensitivity } from '../../src/lib/analysis/sensitivity.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
@@ -55,14 +55,14 @@ const show = (r: ExperimentResult) =>
 describe.skipIf(!HAVE_SHARED_DATA)('activation observers on the real MobileNet-V2 (W8A8, small subset)', () => {
   // Measured on this subset (FP32 89.0; drop in points, agreement with FP32): TensorRT KL 6
   // (89%), MSE 4 (90%), percentile 5 (90%); Academic KL 5 (88%), MSE 0 (95%), percentile 0
-  // (97%). At full size all six lose ≤ 1.8 points (README). Before the zero-bin fix KL
+  // (97%). At full size all six lose ≤ 1.8 points (docs/results.md). Before the zero-bin fix KL
   // gave 0.2% (TensorRT) and 47.0% (Academic) top-1 at full size.
   for (const backend of ['tensorrt', 'academic'] as const) {
     it(`${backend}: KL, MSE and percentile stay within a few points of FP32`, async () => {
       const configs = (['kl', 'mse', 'percentile'] as const).map((aObserver) =>
         resolveConfig({ backend, aObserver, calib: CALIB, eval: EVAL, seed: 0 }),
       );
-      const out = await runExperiments(configs, inputs, {});
+      const out = await runPipeline(configs, inputs, {});
       out.forEach(show);
       for (const r of out) {
         expect(pts(r), `${backend} ${r.config.aObserver}`).toBeLessThanOrEqual(OBSERVER_TOL);
@@ -108,7 +108,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('cross-layer equalization on the real MobileN
   // 85.0%). At full size (872 images): plain 81.0%, cle + bc 82.2% (lesson cross-layer-equalization).
   it('SNPE W8A8: cle + bias correction agrees with FP32 more often than the plain model', async () => {
     const base = { backend: 'snpe' as const, calib: CALIB, eval: EVAL, seed: 0 };
-    const out = await runExperiments(
+    const out = await runPipeline(
       [resolveConfig(base), resolveConfig({ ...base, cle: true, biasCorrection: true })],
       inputs,
       {},

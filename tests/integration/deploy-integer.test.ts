@@ -22,7 +22,7 @@ import { createNodeNativeEngine, createNodeWasmEngine } from '../../src/lib/engi
 import type { Engine } from '../../src/lib/engine/types.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import type { BackendName } from '../../src/lib/config/names.ts';
-import { runExperiments } from '../../src/lib/pipeline/run.ts';
+import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import type { QuantizedRun } from '../../src/lib/experiment/types.ts';
 import { batches } from '../../src/lib/experiment/batches.ts';
 import { evaluate } from '../../src/lib/experiment/evaluate.ts';
@@ -61,7 +61,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('MobileNet-V2 W8A8 on onnxruntime integer ker
     const configs = PRESETS.map((backend) =>
       resolveConfig({ backend, model: 'mobilenet-v2', calib: CALIB, eval: EVAL, seed: 0 }),
     );
-    await runExperiments(
+    await runPipeline(
       configs,
       {
         engine,

@@ -10,7 +10,7 @@ import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import type { RunInputs } from '../../src/lib/experiment/types.ts';
-import { runExperiments } from '../../src/lib/pipeline/run.ts';
+import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import {
   ESTIMATE_BATCH,
   estimateAccuracy,
@@ -38,7 +38,7 @@ describe('background estimate', () => {
   it('equals a full run of the same config on its first images, then reuses the statistics', async () => {
     const cache: EstimateCache = new Map();
     const e = await estimateAccuracy(cfg({ wBits: 4 }), inputs, cache, { images: 6 });
-    const [full] = await runExperiments([cfg({ wBits: 4, eval: 6 })], inputs);
+    const [full] = await runPipeline([cfg({ wBits: 4, eval: 6 })], inputs);
     expect(e.images).toBe(6);
     expect(e.top1).toBe(full.quant.top1);
     expect(e.agreement).toBe(full.agreement);
@@ -47,7 +47,7 @@ describe('background estimate', () => {
     expect(e.top1Interval[1]).toBeGreaterThanOrEqual(e.top1);
     const again = await estimateAccuracy(cfg({ wBits: 6 }), inputs, cache, { images: 6 });
     expect(again.statsCached).toBe(true);
-    const [full6] = await runExperiments([cfg({ wBits: 6, eval: 6 })], inputs);
+    const [full6] = await runPipeline([cfg({ wBits: 6, eval: 6 })], inputs);
     expect(again.top1).toBe(full6.quant.top1);
   });
 
@@ -55,7 +55,7 @@ describe('background estimate', () => {
     const cache: EstimateCache = new Map();
     const n = ESTIMATE_BATCH + 2; // two batches: one full, one partial
     const e = await estimateAccuracy(cfg({ wBits: 5, eval: 12 }), inputs, cache, { images: n });
-    const [full] = await runExperiments([cfg({ wBits: 5, eval: n })], inputs);
+    const [full] = await runPipeline([cfg({ wBits: 5, eval: n })], inputs);
     expect(e.images).toBe(n);
     expect(e.top1).toBe(full.quant.top1);
     expect(e.agreement).toBe(full.agreement);
@@ -67,7 +67,7 @@ describe('background estimate', () => {
     // the same weights again, other activation bits: the statistics and the weights come from memory
     const again = await estimateAccuracy(cfg({ wBits: 5, aBits: 6, eval: 12 }), inputs, cache, { images: n });
     expect(again.statsCached).toBe(true);
-    const [full6] = await runExperiments([cfg({ wBits: 5, aBits: 6, eval: n })], inputs);
+    const [full6] = await runPipeline([cfg({ wBits: 5, aBits: 6, eval: n })], inputs);
     expect(again.top1).toBe(full6.quant.top1);
     expect(again.agreement).toBe(full6.agreement);
   });
@@ -86,7 +86,7 @@ describe('background estimate', () => {
     expect(await prepareEstimate(cfg({ wBits: 3 }), inputs.dataset.name, cache, { images: 5 })).toBe(false);
     expect(await prepareEstimate(cfg({ wBits: 3, calib: 5 }), inputs.dataset.name, cache, { images: 6 })).toBe(false);
     const prepared = await estimateAccuracy(cfg({ wBits: 3 }), inputs, cache, { images: 6 });
-    const [full] = await runExperiments([cfg({ wBits: 3, eval: 6 })], inputs);
+    const [full] = await runPipeline([cfg({ wBits: 3, eval: 6 })], inputs);
     expect(prepared.top1).toBe(full.quant.top1);
     expect(prepared.agreement).toBe(full.agreement);
     expect(prepared.fp32Top1).toBe(first.fp32Top1);

@@ -25,8 +25,10 @@ import { batches } from '../../src/lib/experiment/batches.ts';
 import { collectActivationStats } from '../../src/lib/experiment/calibrate.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import * as quantize from '../../src/lib/experiment/quantize.ts';
-import { runConfig, runPipeline, type PreparedGroup } from '../../src/lib/experiment/run.ts';
-import type { PipelineStages } from '../../src/lib/experiment/stages.ts';
+import { runConfig } from '../../src/lib/pipeline/config-run.ts';
+import type { PreparedGroup } from '../../src/lib/pipeline/prepare.ts';
+import { runPipeline } from '../../src/lib/pipeline/run.ts';
+import * as fixes from '../../src/lib/corrections/fixes.ts';
 import type { RunInputs } from '../../src/lib/experiment/types.ts';
 import { addOutputs } from '../../src/lib/onnx/fake-quant.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
@@ -40,6 +42,11 @@ import { mulberry32, smallCnn } from '../support/onnx-helpers.ts';
 vi.mock('../../src/lib/experiment/quantize.ts', async (orig) => {
   const m = await orig<typeof import('../../src/lib/experiment/quantize.ts')>();
   return { ...m, quantizeWeights: vi.fn(m.quantizeWeights) };
+});
+// see which configs the fixes are applied to (the real fixes run unless a test replaces them)
+vi.mock('../../src/lib/corrections/fixes.ts', async (orig) => {
+  const m = await orig<typeof import('../../src/lib/corrections/fixes.ts')>();
+  return { ...m, applyFixes: vi.fn(m.applyFixes) };
 });
 
 const SPEC: PreprocessSpec = {
@@ -341,18 +348,16 @@ describe('splits, reuse and sharing in runPipeline', () => {
       c({ wBits: 4, biasCorrection: true }), //          weights B, quant 3 + fix
     ];
     const applied: boolean[] = [];
-    const stages: PipelineStages = {
-      fix: {
-        wanted: (x) => x.biasCorrection || x.bnReestimate,
-        apply: async (ctx, x) => {
-          applied.push(x.biasCorrection);
-          return { graph: ctx.graph, report: { seconds: 0 } }; // the FP32 graph stands in for a corrected one
-        },
-      },
-    };
+    // the FP32 graph stands in for a corrected one
+    vi.mocked(fixes.applyFixes).mockImplementation(async (inp, o) => {
+      applied.push(o.biasCorrection);
+      return { graph: inp.graph, report: { seconds: 0 } };
+    });
     const spy = vi.mocked(quantize.quantizeWeights);
     spy.mockClear();
-    const results = await runPipeline(configs, inputsFor(engine, syntheticImages(12, 10, 7), 'reuse'), { stages });
+    const results = await runPipeline(configs, inputsFor(engine, syntheticImages(12, 10, 7), 'reuse')).finally(() =>
+      vi.mocked(fixes.applyFixes).mockReset(),
+    );
     expect(spy).toHaveBeenCalledTimes(2);
     expect(applied).toEqual([true, false, true]);
     // fake-quant sessions: one per quantization key (3), never one per config (6)

@@ -15,7 +15,7 @@ import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { configHash } from '../../src/lib/config/hash.ts';
 import { evaluate } from '../../src/lib/experiment/evaluate.ts';
 import { agreement } from '../../src/lib/quant/metrics.ts';
-import { runExperiments } from '../../src/lib/pipeline/run.ts';
+import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import type { QuantizedRun, RunInputs } from '../../src/lib/experiment/types.ts';
 import { exportRun } from '../../src/lib/export/bundle.ts';
 import { parseModel } from '../../src/lib/onnx/model.ts';
@@ -74,7 +74,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('exported MobileNet-V2 QDQ models match the s
         model,
       };
     };
-    await runExperiments(configs, inputs, { onQuantized });
+    await runPipeline(configs, inputs, { onQuantized });
     for (const c of checks) {
       console.log(
         `${c.label} (${CALIB} calib / ${EVAL} eval, ${ENGINE}): simulated top-1 ${(100 * c.simulated).toFixed(2)}, exported ${(100 * c.deployed).toFixed(2)}, agreement ${(100 * c.agreement).toFixed(2)}%`,

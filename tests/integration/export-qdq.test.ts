@@ -8,7 +8,15 @@
 import { describe, expect, it } from 'vitest';
 import { strFromU8, unzipSync } from 'fflate';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
-import { buildQdq, exportRun, raiseOpset, toDeployable, weightsOnGrid, zipBundle } from '../../src/lib/export/index.ts';
+import {
+  buildQdq,
+  exportRun,
+  INT8_WEBGPU_NOTE,
+  raiseOpset,
+  toDeployable,
+  weightsOnGrid,
+  zipBundle,
+} from '../../src/lib/export/index.ts';
 import { makeGraph, makeNode, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
@@ -198,6 +206,14 @@ describe('range files and the bundle', () => {
     const ranges = JSON.parse(strFromU8(b.files['ranges.json']));
     expect(Object.values(ranges.activations).some((a) => (a as { bits: number }).bits === 3)).toBe(true);
     expect(ranges.notes.join(' ')).toMatch(/not written/);
+  });
+
+  it('int8 activations carry the WebGPU note (measured upstream fault), uint8 ones do not', async () => {
+    const int8 = exportRun(await simulate(resolveConfig({ backend: 'tensorrt' })), '2222222222222222');
+    expect(int8.notes).toContain(INT8_WEBGPU_NOTE);
+    expect(strFromU8(int8.files['README.txt'])).toContain('int8 activations');
+    const uint8 = exportRun(await simulate(resolveConfig({ backend: 'academic' })), '3333333333333333');
+    expect(uint8.notes).not.toContain(INT8_WEBGPU_NOTE);
   });
 
   it('TensorRT with asymmetric activations: no tensorrt.json, with the reason', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chain, f32 } from '../support/cle-chain.ts';
-import { absorbHighBias, equalize } from '../../src/lib/analysis/cle.ts';
+import { absorbHighBias, equalize } from '../../src/lib/corrections/cle.ts';
 import { makeValueInfo, type Graph } from '../../src/lib/onnx/ir.ts';
 import { maxAbs, maxAbsDiff, mulberry32, randn, runGraph } from '../support/onnx-helpers.ts';
 

@@ -3,7 +3,7 @@
  * lists (Conv grouped/depthwise, Gemm, MatMul, BatchNormalization, Relu, Clip,
  * HardSigmoid, HardSwish, Sigmoid·Mul (SiLU), Add, Concat, MaxPool, AveragePool,
  * GlobalAveragePool, Flatten, Reshape, Transpose, Dropout, Softmax, Identity) go through
- * `runExperiments` on an in-memory set of synthetic JPEGs (input 32×32: the pipeline
+ * `runPipeline` on an in-memory set of synthetic JPEGs (input 32×32: the pipeline
  * adapts preprocessing to the declared size). Also: an op the quantizer does not know
  * (Softsign) stays in float and is listed, and an export-style variant with an NHWC
  * input (Transpose inside), a MatMul+Add classifier, a trailing Softmax and a fixed
@@ -14,7 +14,7 @@ import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import type { Engine } from '../../src/lib/engine/types.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
-import { runExperiments } from '../../src/lib/pipeline/run.ts';
+import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
 import {
   makeGraph,
@@ -201,7 +201,7 @@ describe('graph coverage: every listed op through the pipeline', () => {
     const configs = sweep.map((s) =>
       resolveConfig({ ...s, model: model.id, dataset: dataset.name, calib: CALIB, eval: EVAL, seed: 3 }),
     );
-    return { results: await runExperiments(configs, inputs), sessions: spy.sessions };
+    return { results: await runPipeline(configs, inputs), sessions: spy.sessions };
   }
 
   beforeAll(async () => {

@@ -13,7 +13,7 @@ import { prepareCrops } from '../../src/lib/data/crops.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { evaluate, toAccuracy } from '../../src/lib/experiment/evaluate.ts';
-import { runExperiments } from '../../src/lib/pipeline/run.ts';
+import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
 import type { Dataset } from '../../src/lib/data/types.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
@@ -46,7 +46,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('real MobileNet-V2 on the ImageNet sample', (
       cropStore: new DiskCropStore(),
     };
     const configs = sweep.map((s) => resolveConfig({ ...s, model: 'mobilenet-v2', calib: 128, eval: 872, seed: 0 }));
-    const out = await runExperiments(configs, inputs, {});
+    const out = await runPipeline(configs, inputs, {});
     sweep.forEach((s, i) => results.set(key(s), out[i]));
     for (const r of out) {
       console.log(

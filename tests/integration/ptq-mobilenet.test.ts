@@ -9,7 +9,7 @@ import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
-import { runExperiments } from '../../src/lib/pipeline/run.ts';
+import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
 import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
 
@@ -40,7 +40,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('AdaRound and GPTQ on the real MobileNet-V2',
       dataset: await loadImageFolder(SAMPLE_DIR, CLASS_INDEX),
       cropStore: new DiskCropStore(),
     };
-    [rtn, ada, gq, adaBn] = await runExperiments(
+    [rtn, ada, gq, adaBn] = await runPipeline(
       [cfg('none'), cfg('adaround'), cfg('gptq'), cfg('adaround', true)],
       inputs,
       {},
@@ -90,7 +90,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('AdaRound and GPTQ on the real MobileNet-V2',
   it('stops at a layer boundary when cancelled', async () => {
     const ctl = new AbortController();
     let layersSeen = 0;
-    const run = runExperiments([resolveConfig({ ...cfg('gptq'), wBits: 3, calib: 8, eval: 8 })], inputs, {
+    const run = runPipeline([resolveConfig({ ...cfg('gptq'), wBits: 3, calib: 8, eval: 8 })], inputs, {
       signal: ctl.signal,
       onProgress: (p) => {
         if (p.message.startsWith('GPTQ layer') && ++layersSeen === 3) ctl.abort();

@@ -4,7 +4,7 @@
  * best-configuration test in mobilenet-v2.test.ts cannot see one backend collapsing
  * (a wrong activation-sign choice once took OpenVINO W8A8 from 82% to 0% unnoticed).
  *
- * One runExperiments call: FP32 evaluation, calibration statistics (histograms
+ * One runPipeline call: FP32 evaluation, calibration statistics (histograms
  * included) and weight quantization are shared by all 72 configs, so only the
  * fake-quant evaluations grow with the matrix. To keep CI short this runs on 32
  * calibration and 32 evaluation images (the full-size figures are `npm run bench`'s);
@@ -17,7 +17,7 @@ import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import type { ExperimentResult } from '../../src/lib/experiment/types.ts';
-import { runExperiments } from '../../src/lib/pipeline/run.ts';
+import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import { BACKEND_NAMES, OBSERVER_NAMES } from '../../src/lib/config/names.ts';
 import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
 
@@ -59,7 +59,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('every W8A8 preset × observer on the real Mo
       ),
     );
     const t0 = performance.now();
-    results = await runExperiments(configs, {
+    results = await runPipeline(configs, {
       engine,
       modelBytes: readModel(),
       model: { id: 'mobilenet-v2', label: 'MobileNet-V2', preprocess: TORCHVISION_SPEC, classes: 1000 },

@@ -5,7 +5,12 @@
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import type { FloatTensor } from '../../src/lib/engine/types.ts';
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
-import { quantizeWeights, includeActivation, type ActivationQuant } from '../../src/lib/experiment/quantize.ts';
+import {
+  quantizeWeights,
+  includeActivation,
+  type ActivationQuant,
+  type WeightQuant,
+} from '../../src/lib/experiment/quantize.ts';
 import type { QuantizedRun } from '../../src/lib/experiment/types.ts';
 import { insertFakeQuant } from '../../src/lib/onnx/fake-quant.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
@@ -72,6 +77,16 @@ export async function simulate(
       );
       return { point, qparams, min, max };
     });
+  return quantizedRun(cfg, graph, weights, activations);
+}
+
+/** The QuantizedRun of a simulated small-CNN run (evaluation on the fixed 8×8 crops). */
+export function quantizedRun(
+  cfg: ExperimentConfig,
+  graph: Graph,
+  weights: WeightQuant[],
+  activations: ActivationQuant[],
+): QuantizedRun {
   const evaluated = insertFakeQuant(graph, {
     weights: new Map(weights.map((w) => [w.point.initializer, w.values])),
     activations: new Map(activations.map((a) => [a.point.tensor, a.qparams])),

@@ -65,11 +65,17 @@ export function smallCnn(opts: { seed?: number; opset?: number; relu6Clip?: bool
       { epsilon: 1e-5 },
       { name: p },
     );
+  const opset = opts.opset ?? 13;
+  // ReLU6 as Clip: bounds are attributes before opset 11, inputs from it on
+  const clipInputs = opset >= 11;
+  if (opts.relu6Clip && clipInputs) inits.push(makeTensor('relu6_min', [], [0]), makeTensor('relu6_max', [], [6]));
   const act = opts.relu6Clip
-    ? makeNode('Clip', ['c1bn'], ['r1'], { min: 0, max: 6 }, { name: 'relu1' })
+    ? clipInputs
+      ? makeNode('Clip', ['c1bn', 'relu6_min', 'relu6_max'], ['r1'], {}, { name: 'relu1' })
+      : makeNode('Clip', ['c1bn'], ['r1'], { min: 0, max: 6 }, { name: 'relu1' })
     : makeNode('Relu', ['c1bn'], ['r1'], {}, { name: 'relu1' });
   return makeGraph({
-    opset: opts.opset ?? 13,
+    opset,
     inputs: [makeValueInfo('input', ['N', 3, 8, 8])],
     outputs: [makeValueInfo('output', ['N', 5])],
     initializers: inits,

@@ -1,5 +1,5 @@
 /**
- * Helpers for integration tests that drive `runExperiments` end to end:
+ * Helpers for integration tests that drive `runPipeline` end to end:
  * - a spying Engine that records every graph the pipeline hands to the runtime and the
  *   class scores each session produced, so tests can check what actually ran (BN folded,
  *   fake-quant nodes inserted, weights on the grid) and compare FP32 and quantized logits;

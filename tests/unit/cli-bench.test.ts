@@ -56,7 +56,7 @@ describe('parseBenchArgs', () => {
     [['--data', 'd'], /--model/],
     [['--model', 'm'], /--data/],
     [['--model', 'm', '--data', 'd', '--backend', 'tpu'], /Unknown --backend "tpu"/],
-    [['--model', 'm', '--data', 'd', '--w-bits', '1'], /between 2 and 16/],
+    [['--model', 'm', '--data', 'd', '--w-bits', '1'], /must be a whole number from 2 to 16, got "1"/],
     [['--model', 'm', '--data', 'd', '--a-observer', 'magic'], /Unknown --a-observer/],
     [['--model', 'm', '--data', 'd', '--calib', 'x'], /whole number/],
     [['--model', 'm', '--data', 'd', '--frobnicate'], /frobnicate/],
@@ -93,7 +93,7 @@ describe('bench main: one-line errors and exit codes', () => {
 
   it('bad argument', async () => {
     expect(await main(['--model', 'x.onnx', '--data', 'd', '--w-bits', '99'])).not.toBe(0);
-    expect(oneLine()).toMatch(/^error \[ARG_INVALID\]: --w-bits must be between 2 and 16/);
+    expect(oneLine()).toMatch(/^error \[ARG_INVALID\]: --w-bits must be a whole number from 2 to 16, got "99"/);
   });
 
   it('missing model file', async () => {

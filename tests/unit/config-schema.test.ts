@@ -25,7 +25,7 @@ import { canonicalJson, configHash } from '../../src/lib/config/hash.ts';
 import { BACKEND_PRESETS } from '../../src/lib/config/presets.ts';
 import { parse, serialize } from '../../src/lib/config/url.ts';
 import { formatFieldValue, parseBenchArgs } from '../../src/cli/args.ts';
-import { configControls } from '../../src/lib/state/config-fields.ts';
+import { controlFor } from '../../src/lib/state/config-fields.ts';
 import { QpError } from '../../src/lib/util/errors.ts';
 
 function rng(seed: number) {
@@ -37,6 +37,9 @@ function rng(seed: number) {
 type Rng = ReturnType<typeof rng>;
 
 /** A random value from a field's declared domain; ends of int ranges come up often. */
+/** An imported scheme for configs whose observer is 'imported'. */
+const IMPORTED = `sha256:${'0f'.repeat(32)}`;
+
 function randomValue(r: Rng, t: FieldKind): unknown {
   switch (t.kind) {
     case 'bool':
@@ -46,6 +49,9 @@ function randomValue(r: Rng, t: FieldKind): unknown {
     case 'enum':
       return r.pick(t.values);
     case 'string': {
+      // a field with a pattern (importedScheme): one of its values
+      if (t.pattern)
+        return r.pick(['none', `sha256:${Array.from({ length: 64 }, () => r.pick([...'0123456789abcdef'])).join('')}`]);
       const alphabet = 'abcXYZ019-_.:/?#&=%+ é';
       const n = r.pick([1, r.int(1, 30), t.maxLength]);
       return Array.from({ length: n }, () => r.pick([...alphabet])).join('');
@@ -75,7 +81,7 @@ describe('config schema', () => {
   });
 
   it('gives every entry a UI control, a CLI flag, a label and a readable help paragraph', () => {
-    const controls = configControls();
+    const controls = new Map(CONFIG_FIELDS.map((f) => [f.name, controlFor(f)]));
     for (const f of CONFIG_FIELDS) {
       expect(f.cli.flag, f.name).toMatch(/^[a-z][a-z0-9-]*$/);
       expect(f.label.length, f.name).toBeGreaterThan(2);
@@ -131,7 +137,9 @@ describe('config schema', () => {
       for (let i = 0; i < 60; i++) {
         const backend = r.pick(BACKEND_NAMES);
         const v = randomValue(r, f.type);
-        const c = withField(defaultConfig(f.name === 'backend' ? 'tensorrt' : backend), f, v);
+        let c = withField(defaultConfig(f.name === 'backend' ? 'tensorrt' : backend), f, v);
+        // the observer 'imported' needs an imported scheme
+        if (v === 'imported') c = { ...c, importedScheme: IMPORTED };
         const back = parse(`#${serialize(c)}`);
         expect(back.notices, `${f.name}=${String(v)}`).toEqual([]);
         expect(getField(back.config, f), `${f.name}=${String(v)}`).toEqual(v);
@@ -154,6 +162,7 @@ describe('config schema', () => {
         const backend = r.pick(BACKEND_NAMES);
         const argv = ['--model', 'm', '--data', 'd', `--${f.cli.flag}`, formatFieldValue(f, v)];
         if (f.name !== 'backend') argv.push('--backend', backend);
+        if (v === 'imported') argv.push('--imported-scheme', IMPORTED);
         const a = parseBenchArgs(argv);
         expect(a.configs, argv.join(' ')).toHaveLength(1);
         expect(getField(a.configs[0] as ExperimentConfig, f), argv.join(' ')).toEqual(v);
@@ -164,14 +173,17 @@ describe('config schema', () => {
   it('multiplies a comma list of any field into one config per value', () => {
     for (const f of CONFIG_FIELDS.filter((x) => x.cli.role === 'value')) {
       if (f.cliSingle) continue; // its one value holds commas (checked in the round-trip test)
-      const values =
+      const t: FieldKind = f.type;
+      const values: unknown[] =
         f.type.kind === 'bool'
           ? [true, false]
           : f.type.kind === 'enum'
             ? f.type.values.slice(0, 3)
             : f.type.kind === 'int'
               ? [f.type.min, f.type.min + 1]
-              : [];
+              : t.kind === 'string' && t.pattern
+                ? ['none', IMPORTED]
+                : [];
       const a = parseBenchArgs([
         '--model',
         'm',
@@ -179,6 +191,7 @@ describe('config schema', () => {
         'd',
         `--${f.cli.flag}`,
         values.map((v) => formatFieldValue(f, v)).join(','),
+        ...(values.includes('imported') ? ['--imported-scheme', IMPORTED] : []),
       ]);
       expect(
         a.configs.map((c) => getField(c as ExperimentConfig, f)),
@@ -252,6 +265,12 @@ describe('config schema', () => {
   });
 });
 
+/** `c` changed so that field `f` is in use (AdaRound for its steps, equalization for its modes). */
+function usedIn(c: ExperimentConfig, f: ConfigField): ExperimentConfig {
+  const enablers: Partial<ExperimentConfig>[] = [{}, { ptq: 'adaround' }, { cle: true }];
+  return enablers.map((e) => ({ ...c, ...e })).find((x) => f.usedWhen!(x)) ?? c;
+}
+
 describe('configHash', () => {
   it('keeps the hashes of the first release (stored results and links keep matching)', async () => {
     // Recorded before the schema existed.
@@ -281,7 +300,7 @@ describe('configHash', () => {
       for (let i = 0; i < 8; i++) {
         // a field another one can make irrelevant (ptqIters without AdaRound) is tested where it is used
         const plain = defaultConfig(r.pick(BACKEND_NAMES));
-        const base = f.usedWhen && !f.usedWhen(plain) ? { ...plain, ptq: 'adaround' as const } : plain;
+        const base = f.usedWhen ? usedIn(plain, f) : plain;
         expect(f.usedWhen?.(base) ?? true, `${f.name} is used in the base config`).toBe(true);
         let v = randomValue(r, f.type);
         for (let k = 0; k < 50 && sameFieldValue(v, getField(base, f)); k++) v = randomValue(r, f.type);

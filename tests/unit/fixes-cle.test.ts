@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chain, f32 } from '../support/cle-chain.ts';
-import { absorbHighBias, equalize, findClePairs } from '../../src/lib/analysis/cle.ts';
+import { absorbHighBias, equalize, findClePairs } from '../../src/lib/corrections/cle.ts';
 import { makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { maxAbs } from '../support/onnx-helpers.ts';
 

@@ -84,7 +84,7 @@ describe('layer checker (dependency-cruiser)', () => {
       'src/lib/quant/planted-type.ts':
         "import type { RunInputs } from '../experiment/types.ts';\nexport type X = RunInputs;\n",
       'src/lib/onnx/planted-inline.ts': "export type Y = import('../analysis/types.ts').FixReport;\n",
-      'src/lib/experiment/planted-value.ts': "export { ANALYSIS_STAGES } from '../analysis/stages.ts';\n",
+      'src/lib/experiment/planted-value.ts': "export { analyzeQuantization } from '../analysis/analyze.ts';\n",
     };
     const r = withPlanted(planted, () => cruise(...Object.keys(planted)));
     const found = r.summary.violations.map((v) => `${v.rule.name} ${v.from}`);

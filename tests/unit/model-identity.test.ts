@@ -35,14 +35,14 @@ describe('model identity', () => {
 
   it('the CLI and the worker give a user file the same id: the full sha256', async () => {
     const full = createHash('sha256').update(bytes).digest('hex');
-    const cli = await cliModel(bytes, parseModel(bytes), 10, {});
+    const cli = await cliModel(bytes, parseModel(bytes), 10, 0);
     const worker = await workerModelId(bytes, 'valid-tiny.onnx');
     expect(cli.id).toBe(`sha256:${full}`);
     expect(worker).toBe(cli.id);
   });
 
   it("a config made by the CLI has the same configHash as the browser's, also after a share link", async () => {
-    const cli = await cliModel(bytes, parseModel(bytes), 10, {});
+    const cli = await cliModel(bytes, parseModel(bytes), 10, 0);
     const worker = await workerModelId(bytes, 'valid-tiny.onnx');
     const args = parseBenchArgs([
       '--model',

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import { BACKEND_PRESETS } from '../../src/lib/config/presets.ts';
+import { defaultConfig } from '../../src/lib/config/resolve.ts';
 import { activationSpec, weightSpec } from '../../src/lib/quant/spec.ts';
 import { qRange } from '../../src/lib/quant/quantizer.ts';
 import { BACKEND_NAMES, OBSERVER_NAMES } from '../../src/lib/quant/types.ts';
@@ -77,28 +78,11 @@ describe('BACKEND_PRESETS', () => {
   });
 });
 
-const cfg = (backend: keyof typeof BACKEND_PRESETS): ExperimentConfig => {
-  const { name, label: _l, description: _d, ...fields } = BACKEND_PRESETS[backend];
-  return {
-    v: 1,
-    model: 'mobilenet-v2',
-    dataset: 'imagenet-sample',
-    backend: name,
-    ...fields,
-    foldBn: true,
-    calib: 32,
-    eval: 100,
-    seed: 0,
-    biasCorrection: false,
-    bnReestimate: false,
-    cle: false,
-    deployExact: false,
-    layerBits: {},
-    ptq: 'none',
-    ptqIters: 500,
-    ptqInputs: 'quantized-prefix',
-  };
-};
+const cfg = (backend: keyof typeof BACKEND_PRESETS): ExperimentConfig => ({
+  ...defaultConfig(backend),
+  calib: 32,
+  eval: 100,
+});
 
 describe('weightSpec / activationSpec', () => {
   it('TensorRT weights: per-channel narrow int8 [-127, 127] on the given axis', () => {

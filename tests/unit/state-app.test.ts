@@ -71,6 +71,10 @@ class FakeApi {
     const self = this;
     const log = (name: string) => self.calls.push(name);
     const impl: Partial<QuantApi> = {
+      async configureSite() {
+        log('configureSite');
+        return ok({ mirrors: [], notices: [] });
+      },
       async env() {
         log('env');
         return ok({ webgpu: { available: false }, threads: 2, crossOriginIsolated: true, sharedData: true });
@@ -192,9 +196,9 @@ describe('AppState against a fake worker', () => {
     fake.cached = [{ sha256: MODEL.sha256, name: 'mobilenet-v2.onnx', size: 1, addedAt: 0 }];
     const a = app('#v=1&backend=snpe&calib=32&eval=64', fake);
     await a.init();
-    expect(a.modelState).toBe('ready');
-    expect(a.dataState).toBe('ready');
-    expect(a.dataset).toEqual(DATA);
+    expect(a.model.state).toBe('ready');
+    expect(a.data.state).toBe('ready');
+    expect(a.data.value).toEqual(DATA);
     expect(fake.calls).toContain('loadModel registry');
     expect(fake.calls).toContain('loadDataset url');
     expect(a.exp.config).toMatchObject({ backend: 'snpe', calib: 32, eval: 64, model: 'mobilenet-v2' });
@@ -206,7 +210,7 @@ describe('AppState against a fake worker', () => {
     const a = app('#v=1', fake);
     await a.init();
     expect(fake.calls.some((c) => c.startsWith('loadModel'))).toBe(false);
-    expect(a.modelState).toBe('empty');
+    expect(a.model.state).toBe('empty');
     expect(a.runnable).toBe(false);
   });
 
@@ -216,11 +220,11 @@ describe('AppState against a fake worker', () => {
     fake.dataAnswer = fail('DATA_EMPTY', 'The folder has no images.');
     const a = app('', fake);
     expect(await a.loadModel({ kind: 'url', url: 'x' })).toBe(false);
-    expect(a.modelState).toBe('error');
-    expect(a.modelError?.code).toBe('MODEL_NOT_ONNX');
+    expect(a.model.state).toBe('error');
+    expect(a.model.error?.code).toBe('MODEL_NOT_ONNX');
     expect(await a.loadSharedSample()).toBe(false);
-    expect(a.dataState).toBe('error');
-    expect(a.dataError?.message).toBe('The folder has no images.');
+    expect(a.data.state).toBe('error');
+    expect(a.data.error?.message).toBe('The folder has no images.');
     expect(a.runnable).toBe(false);
   });
 
@@ -244,11 +248,11 @@ describe('AppState against a fake worker', () => {
     await a.run();
     expect(fake.runs).toHaveLength(1);
     expect(fake.runs[0][0]).toEqual(a.exp.snapshot());
-    expect(a.runState).toBe('done');
+    expect(a.runner.state).toBe('done');
     expect(a.resultSource).toBe('fresh');
     expect(a.result?.configHash).toBe(await configHash(a.exp.config));
-    expect(a.outcome?.engine).toBe('wasm (fake)');
-    expect(a.progress).toEqual(seen[0]);
+    expect(a.runner.outcome?.engine).toBe('wasm (fake)');
+    expect(a.runner.progress).toEqual(seen[0]);
     // the finished run is stored: a later visit with the same link finds it
     fake.stored.set(a.result!.configHash, a.result!);
     const b = app(`#${serialize(a.exp.config)}`, fake);
@@ -272,14 +276,14 @@ describe('AppState against a fake worker', () => {
     await a.loadModel({ kind: 'url', url: 'm.onnx' });
     await a.loadSharedSample();
     const running = a.run();
-    expect(a.runState).toBe('running');
+    expect(a.runner.state).toBe('running');
     expect(a.runnable).toBe(false);
     await a.run(); // a second click while running does nothing
     expect(fake.runs).toHaveLength(1);
     await a.cancel();
     await running;
-    expect(a.runState).toBe('cancelled');
-    expect(a.runError).toBeUndefined();
+    expect(a.runner.state).toBe('cancelled');
+    expect(a.runner.error).toBeUndefined();
     expect(a.runnable).toBe(true);
   });
 
@@ -289,8 +293,8 @@ describe('AppState against a fake worker', () => {
     const a = app('#v=1&calib=64', fake);
     const before = a.exp.snapshot();
     await a.run();
-    expect(a.runState).toBe('error');
-    expect(a.runError).toEqual({
+    expect(a.runner.state).toBe('error');
+    expect(a.runner.error).toEqual({
       code: 'DATA_TOO_FEW_IMAGES',
       message: 'The data set has 100 images; lower the counts.',
       userError: true,

@@ -55,6 +55,7 @@ class Fake {
   api(): Remote<QuantApi> {
     const impl: Partial<QuantApi> = {
       env: async () => ok({ webgpu: { available: false }, threads: 2, crossOriginIsolated: true, sharedData: true }),
+      configureSite: async () => ok({ mirrors: [], notices: [] }),
       listModels: async () => ok(this.cached.map((c) => ({ ...c, addedAt: 0 }))),
       listRuns: async () => ok([]),
       cacheEstimate: async () =>
@@ -93,8 +94,8 @@ describe('opening a link', () => {
       },
     ]);
     expect(fake.datas).toEqual([{ kind: 'url', baseUrl: '/shared-data/imagenet-sample/' }]);
-    expect(a.modelState).toBe('ready');
-    expect(a.dataState).toBe('ready');
+    expect(a.model.state).toBe('ready');
+    expect(a.data.state).toBe('ready');
     expect(a.enginePref).toBe('wasm');
     expect(a.runnable).toBe(true);
     // the link now says what is in use, and reads back the same
@@ -103,7 +104,7 @@ describe('opening a link', () => {
     expect(back.extras.data).toEqual({ fingerprint: FP, source: { kind: 'dev', name: 'imagenet-sample' } });
   });
 
-  it('prefers the cache by hash, then a registry download with that hash', async () => {
+  it('prefers the cache by hash, then the registry file with exactly that hash (mirrors, then its URL)', async () => {
     const fake = new Fake();
     fake.cached = [{ sha256: DEV_SHA, name: 'x.onnx', size: 1 }];
     const a = app(devLink, fake);
@@ -114,21 +115,27 @@ describe('opening a link', () => {
     const fake2 = new Fake();
     const b = app(`#v=1&msha=${d.sha256}&msrc=registry:mobilenet-v2`, fake2);
     await b.restoreFromConfig();
-    expect(fake2.models[0]).toMatchObject({ kind: 'url', url: d.url, expect: { sha256: d.sha256, bytes: d.bytes } });
+    expect(fake2.models[0]).toEqual({ kind: 'registry', id: 'mobilenet-v2', sha256: d.sha256 });
   });
 
-  it('never takes a registry model for a listed copy with another hash; asks for the local file', async () => {
+  it('asks the registry for exactly the listed copy, never another hash, and else asks for the local file', async () => {
     const fake = new Fake();
+    // no mirror of this site has the copy
+    fake.answerModel = () => ({
+      ok: false,
+      error: { code: 'MODEL_DOWNLOAD_FAILED', message: 'not on any mirror', userError: true },
+    });
     const a = app(`#v=1&msha=${DEV_SHA}&msrc=file:mobilenet.onnx`, fake);
     await a.restoreFromConfig();
-    expect(fake.models).toEqual([]);
-    expect(a.askModel).toEqual({ name: 'mobilenet.onnx', sha256: DEV_SHA });
-    expect(a.modelState).toBe('empty');
+    expect(fake.models).toEqual([{ kind: 'registry', id: 'mobilenet-v2', sha256: DEV_SHA }]);
+    // the file is asked for, and the registry's own copy offered in its place
+    expect(a.model.ask).toEqual({ name: 'mobilenet.onnx', sha256: DEV_SHA, registry: 'mobilenet-v2' });
+    expect(a.model.state).toBe('error');
     expect(a.runnable).toBe(false);
     // the file the user opens is checked against the link's hash by the worker
     const file = new File([new Uint8Array([8, 1])], 'mobilenet.onnx');
     await a.loadModelFile(file);
-    expect(fake.models[0]).toMatchObject({ kind: 'bytes', name: 'mobilenet.onnx', expectSha256: DEV_SHA });
+    expect(fake.models[1]).toMatchObject({ kind: 'bytes', name: 'mobilenet.onnx', expectSha256: DEV_SHA });
   });
 
   it('refuses images with another fingerprint, saying both', async () => {
@@ -136,9 +143,9 @@ describe('opening a link', () => {
     fake.fingerprint = '999-ffffffffffffffff';
     const a = app(devLink, fake);
     await a.restoreFromConfig();
-    expect(a.dataState).toBe('error');
-    expect(a.dataError?.message).toMatch(/fingerprint 999-ffffffffffffffff, the link needs 1000-0123456789abcdef/);
-    expect(a.dataset).toBeUndefined();
+    expect(a.data.state).toBe('error');
+    expect(a.data.error?.message).toMatch(/fingerprint 999-ffffffffffffffff, the link needs 1000-0123456789abcdef/);
+    expect(a.data.value).toBeUndefined();
     a.forgetWanted('data');
     expect(await a.loadSharedSample()).toBe(true);
   });
@@ -148,7 +155,7 @@ describe('opening a link', () => {
     const a = app(`#v=1&dfp=${FP}&dsrc=folder:my-photos`, fake);
     await a.restoreFromConfig();
     expect(fake.datas).toEqual([]);
-    expect(a.askData).toEqual({ name: 'my-photos', fingerprint: FP });
+    expect(a.data.ask).toEqual({ name: 'my-photos', fingerprint: FP });
   });
 });
 
@@ -178,17 +185,17 @@ describe('cancel', () => {
       await b.restoreFromConfig();
       const running = b.run();
       void b.cancel();
-      expect(b.cancelling).toBe(true);
+      expect(b.runner.cancelling).toBe(true);
       expect(stopped).toBe(0);
       await vi.advanceTimersByTimeAsync(CANCEL_GRACE_MS + 10);
       await running;
       expect(stopped).toBe(1);
-      expect(b.runState).toBe('cancelled');
-      expect(b.cancelling).toBe(false);
+      expect(b.runner.state).toBe('cancelled');
+      expect(b.runner.cancelling).toBe(false);
       // reloaded by hash and fingerprint
-      expect(b.modelState).toBe('ready');
-      expect(b.dataState).toBe('ready');
-      expect(b.model?.sha256).toBe(DEV_SHA);
+      expect(b.model.state).toBe('ready');
+      expect(b.data.state).toBe('ready');
+      expect(b.model.value?.sha256).toBe(DEV_SHA);
       expect(b.runnable).toBe(true);
       expect(CANCEL_GRACE_MS).toBeLessThan(1000);
     } finally {

@@ -320,3 +320,57 @@ describe('storage db', () => {
     expect((await s.listRuns()).map((r) => r.configHash)).toEqual(['new']);
   });
 });
+
+describe('downloaded files (v4)', () => {
+  it('a v3 database gains the files store and keeps what it had', async () => {
+    const name = freshName();
+    const v3 = await openDB(name, 3, {
+      upgrade(db) {
+        db.createObjectStore('models', { keyPath: 'sha256' }).createIndex('addedAt', 'addedAt');
+        db.createObjectStore('runs', { keyPath: 'configHash' }).createIndex('createdAt', 'createdAt');
+        db.createObjectStore('crops');
+        db.createObjectStore('meta');
+        db.createObjectStore('runLayers');
+      },
+    });
+    await v3.put('crops', new Uint8Array([1, 2]), 'spec/a');
+    v3.close();
+    const s = storage(name);
+    expect(await s.getCrop('spec/a')).toEqual(new Uint8Array([1, 2]));
+    expect(await s.getFile('f'.repeat(64))).toBeUndefined();
+    expect((await s.db()).objectStoreNames.contains('files')).toBe(true);
+  });
+
+  it('keeps images in files and models in models by sha256; clear() empties both', async () => {
+    const s = storage();
+    const images = s.byteStore('image');
+    const models = s.byteStore('model');
+    await images.put('a'.repeat(64), new Uint8Array([1, 2, 3]), { name: 'n01440764_tench.JPEG', url: 'https://x/a' });
+    await models.put('b'.repeat(64), new Uint8Array([8, 1]), { name: 'mobilenetv2-12.onnx', url: 'https://hf/m' });
+    expect(await images.get('a'.repeat(64))).toEqual(new Uint8Array([1, 2, 3]));
+    expect(await models.get('b'.repeat(64))).toEqual(new Uint8Array([8, 1]));
+    expect(await s.getModel('b'.repeat(64))).toMatchObject({
+      name: 'mobilenetv2-12.onnx',
+      url: 'https://hf/m',
+      size: 2,
+    });
+    // a second realm (a reload) reads them
+    expect(await storage(s.name).byteStore('image').get('a'.repeat(64))).toEqual(new Uint8Array([1, 2, 3]));
+    await s.clear();
+    expect(await images.get('a'.repeat(64))).toBeUndefined();
+    expect(await models.get('b'.repeat(64))).toBeUndefined();
+  });
+
+  it('a full quota stops storing downloads without failing the run', async () => {
+    const s = storage();
+    const images = s.byteStore('image');
+    const restore = simulateQuota(100);
+    try {
+      await images.put('c'.repeat(64), new Uint8Array(500), { name: 'big.JPEG', url: 'https://x/big' });
+      expect(images.quotaHit).toBe(true);
+      expect(await images.get('c'.repeat(64))).toBeUndefined();
+    } finally {
+      restore();
+    }
+  });
+});

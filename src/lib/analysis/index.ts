@@ -1,10 +1,9 @@
 /**
- * Public surface of the "why does accuracy drop" analysis (issue 4): per-layer error,
- * BN statistic drift, fixes and histogram data. See each module's header.
+ * Public surface of the "why does accuracy drop" analysis: per-layer error,
+ * BN statistic drift and histogram data. See each module's header.
  */
 export type * from './types.ts';
 export { analyzeQuantization, type AnalysisInputs, type AnalysisOutput } from './analyze.ts';
-export { analyzeExperiment, type AnalyzedExperiment } from './experiment.ts';
 export {
   layerDetail,
   type LayerDetail,
@@ -12,4 +11,3 @@ export {
   type WeightHistogram,
   type ActivationHistogram,
 } from './detail.ts';
-export { applyFixes, type FixInputs, type FixOptions } from './fixes.ts';

@@ -45,7 +45,7 @@ export interface WeightModel {
 const MEMO_LIMIT = 8;
 
 /** Observers whose weight range is the plain min/max (observers.ts weightMinMax): the cached channel ranges serve them. */
-const MINMAX_WEIGHT = new Set(['minmax', 'ema-minmax']);
+const MINMAX_WEIGHT = new Set<string>(['minmax', 'ema-minmax']);
 
 /** The clipping range of a layer: from the cached channel ranges for min/max observers, else the observer. */
 function rangeOf(p: PreparedLayer, cfg: ExperimentConfig, spec: QuantSpec): { min: Float32Array; max: Float32Array } {

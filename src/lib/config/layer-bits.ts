@@ -59,9 +59,3 @@ export function validateLayerBits(bits: unknown): void {
     }
   }
 }
-
-/** Weight bits of a layer: its override when present, else the config's. */
-export function layerWeightBits(bits: LayerBits | undefined, node: string, fallback: number): number {
-  const b = bits?.[node];
-  return b === undefined ? fallback : b;
-}

@@ -8,13 +8,15 @@
  *   msha   full sha256 of the model file
  *   msrc   registry:<id> | url:<address> | dev:<file name on the dev server> | file:<local file name>
  *   dfp    data fingerprint "<images>-<hash>" (data/fingerprint.ts)
- *   dsrc   dev:imagenet-sample | url:<manifest folder address> | folder:<local folder name>
+ *   dsrc   registry:<image set> | dev:imagenet-sample | url:<manifest folder address> | folder:<local folder name>
  *   engine auto | webgpu | wasm (omitted for auto)
  *   analyze  number of analysis images when the analysis is on (omitted when off)
  * Values are checked here; a garbled one is dropped with a notice, never guessed.
  */
 import { parse, serialize, type ParsedHash } from './url.ts';
 import type { ExperimentConfig } from './types.ts';
+import { describeDomain, parseFieldText, type FieldKind } from './schema.ts';
+import { runOption, type AppEngine, type RunOptionField, type RunOptionName } from './run-options.ts';
 
 export type ModelSourceRef =
   | { kind: 'registry'; id: string }
@@ -23,9 +25,13 @@ export type ModelSourceRef =
   | { kind: 'file'; name: string };
 
 export type DataSourceRef =
-  { kind: 'dev'; name: string } | { kind: 'url'; url: string } | { kind: 'folder'; name: string };
+  | { kind: 'dev'; name: string }
+  | { kind: 'url'; url: string }
+  | { kind: 'folder'; name: string }
+  /** a registry image set (data/image-sets.ts): the same files wherever the site finds them */
+  | { kind: 'registry'; id: string };
 
-export type LinkEngine = 'auto' | 'webgpu' | 'wasm';
+export type LinkEngine = AppEngine;
 
 export interface LinkExtras {
   model?: { sha256: string; source?: ModelSourceRef };
@@ -45,7 +51,16 @@ export function fingerprintImages(fp: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-const KEYS = ['msha', 'msrc', 'dfp', 'dsrc', 'engine', 'analyze'] as const;
+/** The run options a link carries, from the run-option table. */
+const ENGINE = appPart('engine');
+const ANALYSIS = appPart('analysisImages');
+
+function appPart(name: RunOptionName): { link: string; type: FieldKind; default: string | number } {
+  const app = (runOption(name) as RunOptionField).app!;
+  return { link: app.link!, type: app.type, default: app.default };
+}
+
+const KEYS = ['msha', 'msrc', 'dfp', 'dsrc', ENGINE.link, ANALYSIS.link];
 const MAX_TEXT = 2000;
 
 function sourceText(s: ModelSourceRef | DataSourceRef): string {
@@ -88,6 +103,7 @@ function dataSource(raw: string): DataSourceRef | undefined {
   if (k === 'dev') return { kind: 'dev', name: v };
   if (k === 'url') return { kind: 'url', url: v };
   if (k === 'folder') return { kind: 'folder', name: v };
+  if (k === 'registry') return { kind: 'registry', id: v };
   return undefined;
 }
 
@@ -104,8 +120,8 @@ export function serializeLink(config: ExperimentConfig, hidden: Iterable<string>
     parts.push(`dfp=${x.data.fingerprint}`);
     if (x.data.source) parts.push(`dsrc=${enc(sourceText(x.data.source))}`);
   }
-  if (x.engine && x.engine !== 'auto') parts.push(`engine=${x.engine}`);
-  if (x.analyze !== undefined) parts.push(`analyze=${x.analyze}`);
+  if (x.engine && x.engine !== ENGINE.default) parts.push(`${ENGINE.link}=${x.engine}`);
+  if (x.analyze !== undefined) parts.push(`${ANALYSIS.link}=${x.analyze}`);
   return parts.join('&');
 }
 
@@ -126,7 +142,7 @@ export function parseLink(hash: string): ParsedLink {
   for (const piece of h.split('&')) {
     const eq = piece.indexOf('=');
     const k = decode(eq < 0 ? piece : piece.slice(0, eq));
-    if ((KEYS as readonly string[]).includes(k)) raw.set(k, decode(eq < 0 ? '' : piece.slice(eq + 1)));
+    if (KEYS.includes(k)) raw.set(k, decode(eq < 0 ? '' : piece.slice(eq + 1)));
     else if (piece) rest.push(piece);
   }
   const parsed = parse(rest.join('&'));
@@ -162,21 +178,22 @@ export function parseLink(hash: string): ParsedLink {
       );
     }
   }
-  const engine = raw.get('engine');
+  const engine = raw.get(ENGINE.link);
   if (engine !== undefined) {
-    if (engine === 'auto' || engine === 'webgpu' || engine === 'wasm') extras.engine = engine;
+    const v = parseFieldText(ENGINE.type, engine);
+    if (v !== undefined) extras.engine = v as LinkEngine;
     else
       notices.push(
-        `The link asks for engine "${engine.slice(0, 20)}", which is not auto, webgpu or wasm; Auto is used.`,
+        `The link asks for engine "${engine.slice(0, 20)}", which is not ${describeDomain(ENGINE.type).replace('one of ', '')}; Auto is used.`,
       );
   }
-  const analyze = raw.get('analyze');
+  const analyze = raw.get(ANALYSIS.link);
   if (analyze !== undefined) {
-    const n = /^\d{1,5}$/.test(analyze) ? Number(analyze) : NaN;
-    if (n >= 1 && n <= 10_000) extras.analyze = n;
+    const n = parseFieldText(ANALYSIS.type, analyze);
+    if (n !== undefined) extras.analyze = n as number;
     else
       notices.push(
-        `The link asks for an analysis of "${analyze.slice(0, 20)}" images, which is not a whole number from 1 to 10,000; the analysis is off.`,
+        `The link asks for an analysis of "${analyze.slice(0, 20)}" images, which is not ${describeDomain(ANALYSIS.type)}; the analysis is off.`,
       );
   }
   return { ...parsed, notices, extras };

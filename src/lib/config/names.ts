@@ -32,6 +32,17 @@ export const OBSERVER_NAMES = [
 ] as const;
 export type ObserverName = (typeof OBSERVER_NAMES)[number];
 
+/**
+ * What a config's observer fields may name: an observer above, or 'imported', the ranges
+ * and grids of an imported quantized model (config field importedScheme; src/lib/imported).
+ * 'imported' is no statistic of calibration data, so it is not in OBSERVER_NAMES.
+ */
+export const OBSERVER_CHOICES = [...OBSERVER_NAMES, 'imported'] as const;
+export type ObserverChoice = (typeof OBSERVER_CHOICES)[number];
+
+/** The value of importedScheme that names no imported model. */
+export const NO_IMPORTED_SCHEME = 'none';
+
 export const GRANULARITIES = ['per-tensor', 'per-channel'] as const;
 export type Granularity = (typeof GRANULARITIES)[number];
 
@@ -55,8 +66,23 @@ export const PTQ_INPUTS = ['quantized-prefix', 'fp32'] as const;
 export type PtqInputs = (typeof PTQ_INPUTS)[number];
 
 /**
- * AdaRound optimisation steps per layer unless the config says otherwise. 300 keep
- * MobileNet-V2's reconstruction at 4 minutes on wasm (README); more steps still lower some
- * layers' errors (Conv_37: 9.5e-4 after 300, 7.2e-4 after 1,000, step 0.1, polished).
+ * AdaRound optimisation steps per layer unless the config says otherwise: enough to keep
+ * MobileNet-V2's reconstruction within a few minutes on wasm, though more steps still lower
+ * some layers' errors (docs/reconstruction.md, "300 steps").
  */
 export const DEFAULT_PTQ_ITERS = 300;
+
+/**
+ * How cross-layer equalization treats a ReLU6 between a pair of layers: 'clip' turns it into
+ * a ReLU followed by a per-channel clip (exact), 'relu' replaces it by a ReLU (exact while
+ * activations stay below 6), 'keep' leaves the clip at 6 (pairs through it are not rescaled).
+ */
+export const CLE_RELU6_MODES = ['clip', 'relu', 'keep'] as const;
+export type CleRelu6Mode = (typeof CLE_RELU6_MODES)[number];
+
+/**
+ * How images are prepared for the model: 'model' is the model's own preprocessing (the
+ * registry's for a known model, torchvision's for any other); the others name one.
+ */
+export const PREPROCESS_CHOICES = ['model', 'torchvision', 'efficientnet-lite'] as const;
+export type PreprocessChoice = (typeof PREPROCESS_CHOICES)[number];

@@ -6,7 +6,7 @@
  */
 import { CONFIG_VERSION, type ExperimentConfig, type PresetFields } from './types.ts';
 import { QpError } from '../util/errors.ts';
-import { BACKEND_NAMES, type BackendName } from './names.ts';
+import { BACKEND_NAMES, NO_IMPORTED_SCHEME, type BackendName } from './names.ts';
 import { CONFIG_FIELDS, describeDomain, fieldTitle, getField, inDomain, presetKey } from './schema.ts';
 import { BACKEND_PRESETS } from './presets.ts';
 
@@ -23,7 +23,7 @@ export function presetFields(backend: BackendName): PresetFields {
   return out as PresetFields;
 }
 
-/** AdaRound steps per layer by default: see README (PTQ) for the accuracy/time trade-off. */
+/** AdaRound steps per layer by default: docs/reconstruction.md has the accuracy/time trade-off. */
 export { DEFAULT_PTQ_ITERS } from './names.ts';
 
 export function defaultConfig(backend: BackendName = 'tensorrt'): ExperimentConfig {
@@ -77,4 +77,8 @@ export function validateConfig(cfg: ExperimentConfig): void {
     const shown = typeof v === 'string' ? `"${v.length > 40 ? `${v.slice(0, 40)}…` : v}"` : String(v);
     bad(`The ${fieldTitle(f)} (${f.name}) must be ${describeDomain(f.type)}, got ${shown}.`);
   }
+  if ((cfg.wObserver === 'imported' || cfg.aObserver === 'imported') && cfg.importedScheme === NO_IMPORTED_SCHEME)
+    bad(
+      'The "imported" observer takes its ranges from an imported quantized model, but the config names none (importedScheme is "none"). Open the quantized model, or choose another observer.',
+    );
 }

@@ -6,7 +6,7 @@
  * a field is one entry here plus its use in the pipeline.
  *
  * Hash stability. configHash is taken over a canonical form of the config. Fields of
- * schema revision 1 (every field today) are always part of it. A field added later must
+ * schema revision 1 (the first release) are always part of it. A field added later must
  * declare `since` > 1 and a `neutral` value — the value that reproduces the behaviour of
  * configs made before it existed (e.g. `cle: false`). The canonical form leaves such a
  * field out while it equals its neutral value, so stored results and shared links of
@@ -23,9 +23,12 @@ import {
   ACTIVATION_SIGNS,
   BACKEND_NAMES,
   BIT_RANGE,
+  CLE_RELU6_MODES,
   DEFAULT_PTQ_ITERS,
   GRANULARITIES,
-  OBSERVER_NAMES,
+  OBSERVER_CHOICES,
+  NO_IMPORTED_SCHEME,
+  PREPROCESS_CHOICES,
   PTQ_INPUTS,
   PTQ_METHODS,
 } from './names.ts';
@@ -54,7 +57,8 @@ export type FieldKind =
   | { kind: 'int'; min: number; max: number }
   /** `labels` gives the UI text of values that need more than their name */
   | { kind: 'enum'; values: readonly string[]; labels?: Readonly<Record<string, string>> }
-  | { kind: 'string'; maxLength: number }
+  /** `pattern`: the values allowed, with `patternText` saying so in a sentence */
+  | { kind: 'string'; maxLength: number; pattern?: RegExp; patternText?: string }
   /** per-layer bit widths: ONNX node name → bits (text form `Conv_94=8,Conv_2=6`) */
   | { kind: 'bitsMap'; min: number; max: number };
 
@@ -131,7 +135,11 @@ export interface ConfigField<N extends string = string, T extends FieldKind = Fi
 
 const BOOL = { kind: 'bool' } as const;
 const BITS = { kind: 'int', min: BIT_RANGE.min, max: BIT_RANGE.max } as const;
-const OBSERVER = { kind: 'enum', values: OBSERVER_NAMES } as const;
+const OBSERVER = {
+  kind: 'enum',
+  values: OBSERVER_CHOICES,
+  labels: { imported: "imported model's ranges" },
+} as const;
 const IMAGES = { kind: 'int', min: 1, max: 1_000_000 } as const;
 const NAME = { kind: 'string', maxLength: 200 } as const;
 
@@ -139,7 +147,8 @@ const OBSERVER_HELP =
   'Observers (MQBench: observer) are run on the calibration images: min/max takes the extremes; ' +
   'ema- variants average per batch; mse searches the clipping range with the smallest squared error; ' +
   'percentile and ema-quantile clip rare outliers; clipstd widens min/max to at least mean ± 2.6 standard deviations (it never clips); ' +
-  'kl minimizes the KL divergence of the histograms (TensorRT entropy calibration).';
+  'kl minimizes the KL divergence of the histograms (TensorRT entropy calibration); ' +
+  'imported takes the ranges and grids of an imported quantized model (see Imported scheme).';
 
 type Entry<N extends string, T extends FieldKind> = Omit<ConfigField<N, T>, 'path' | 'url' | 'since'> & {
   path?: FieldPath;
@@ -423,6 +432,64 @@ export const CONFIG_FIELDS = [
     neutral: false,
   }),
   entry({
+    name: 'cleRelu6',
+    type: {
+      kind: 'enum',
+      values: CLE_RELU6_MODES,
+      labels: { clip: 'per-channel clip (exact)', relu: 'replace by ReLU', keep: 'keep the clip at 6' },
+    },
+    default: 'clip',
+    cli: { flag: 'cle-relu6', arg: CLE_RELU6_MODES.join('|'), role: 'value' },
+    label: 'ReLU6 under equalization',
+    group: 'model',
+    help: 'Equalization rescales a channel by s on one side of an activation and by 1/s on the other, which a ReLU allows but a ReLU6 does not (its bound of 6 would move). "per-channel clip" turns each ReLU6 into a ReLU followed by a clip at 6·s per channel, so the float model is unchanged; "replace by ReLU" drops the bound, exact only while activations stay below 6; "keep" leaves ReLU6 layers unequalized.',
+    since: 2,
+    neutral: 'clip',
+    usedWhen: (c) => c.cle === true,
+  }),
+  entry({
+    name: 'cleAbsorb',
+    type: BOOL,
+    default: true,
+    cli: { flag: 'cle-absorb', arg: '1|0', role: 'value' },
+    label: 'Absorb high biases',
+    group: 'model',
+    help: "After equalization some channels carry large biases, which widen the next activation's range. High-bias absorption moves the part of each bias the ReLU never clips (mean minus three standard deviations on the calibration images) into the next layer's bias (Nagel et al. 2019). Ignored when ReLU6 is kept.",
+    since: 2,
+    neutral: true,
+    usedWhen: (c) => c.cle === true,
+  }),
+  entry({
+    name: 'preprocess',
+    type: {
+      kind: 'enum',
+      values: PREPROCESS_CHOICES,
+      labels: {
+        model: "the model's own",
+        torchvision: 'torchvision',
+        'efficientnet-lite': 'EfficientNet-Lite',
+      },
+    },
+    default: 'model',
+    cli: { flag: 'preprocess', arg: PREPROCESS_CHOICES.join('|'), role: 'value' },
+    label: 'Preprocessing',
+    group: 'model',
+    help: "How each image is resized, cropped and normalised before it reaches the network. A model only works with the preprocessing it was trained with: the model's own is the registry's for a known model and torchvision's for any other ONNX file; choose another when you know your file was trained differently. torchvision: shorter side to 256 (bilinear), centre crop 224, ImageNet mean and standard deviation. EfficientNet-Lite: centre crop of 87.5 % (bicubic), (x − 127)/128.",
+    since: 2,
+    neutral: 'model',
+  }),
+  entry({
+    name: 'inputSize',
+    type: { kind: 'int', min: 0, max: 4096 },
+    default: 0,
+    cli: { flag: 'input-size', arg: 'N', role: 'value' },
+    label: 'Input size (pixels)',
+    group: 'model',
+    help: 'The square image size fed to a model whose ONNX file leaves height and width open (symbolic); 0 takes the size the file declares. Most ImageNet models take 224.',
+    since: 2,
+    neutral: 0,
+  }),
+  entry({
     name: 'layerBits',
     type: { kind: 'bitsMap', min: BIT_RANGE.min, max: BIT_RANGE.max },
     default: {},
@@ -473,6 +540,22 @@ export const CONFIG_FIELDS = [
     // links and results made before the field existed reconstructed from FP32 inputs
     neutral: 'fp32',
     usedWhen: (c) => c.ptq !== 'none',
+  }),
+  entry({
+    name: 'importedScheme',
+    type: {
+      kind: 'string',
+      maxLength: 71,
+      pattern: /^(none|sha256:[0-9a-f]{64})$/,
+      patternText: '"none" or "sha256:" and the 64 hexadecimal digits of a quantized ONNX file',
+    },
+    default: NO_IMPORTED_SCHEME,
+    cli: { flag: 'imported-scheme', arg: 'none|sha256:HEX', role: 'value' },
+    label: 'Imported scheme',
+    group: 'source',
+    help: "Re-simulate the quantization of a quantized ONNX model made by another tool (onnxruntime's quantizer, a TensorRT-style QDQ export, this playground's export) on its float parent: every weight keeps the imported grid and every activation the imported range, while the observers are \"imported\". Change one thing — an observer, the granularity, one layer's bits — to see what that choice was worth. Named by the sha256 of the quantized file.",
+    since: 2,
+    neutral: NO_IMPORTED_SCHEME,
   }),
 ] as const;
 
@@ -553,7 +636,7 @@ export function inDomain(t: FieldKind, v: unknown): boolean {
     case 'enum':
       return typeof v === 'string' && t.values.includes(v);
     case 'string':
-      return typeof v === 'string' && v.length > 0 && v.length <= t.maxLength;
+      return typeof v === 'string' && v.length > 0 && v.length <= t.maxLength && (!t.pattern || t.pattern.test(v));
     case 'bitsMap':
       return (
         !!v &&
@@ -587,6 +670,19 @@ export function fieldText(t: FieldKind, v: unknown, bool: [string, string] = ['1
   return String(v);
 }
 
+/**
+ * A value from its text form (links, the command line): 1/0 or true/false for booleans,
+ * whole numbers, enum names, `NODE=BITS` lists. Undefined when the text is not a value of
+ * the field's domain, so every front door refuses the same texts.
+ */
+export function parseFieldText(t: FieldKind, raw: string): unknown {
+  let v: unknown = raw;
+  if (t.kind === 'bool') v = raw === '1' || raw === 'true' ? true : raw === '0' || raw === 'false' ? false : undefined;
+  else if (t.kind === 'int') v = /^-?\d{1,10}$/.test(raw) ? Number(raw) : undefined;
+  else if (t.kind === 'bitsMap') v = parseBitsMapText(raw);
+  return inDomain(t, v) ? v : undefined;
+}
+
 /** A bitsMap from its text form, or undefined when the text is not one. */
 export function parseBitsMapText(raw: string): Record<string, number> | undefined {
   try {
@@ -606,7 +702,7 @@ export function describeDomain(t: FieldKind, bool = 'true or false'): string {
     case 'enum':
       return `one of ${t.values.join(', ')}`;
     case 'string':
-      return `a non-empty text of at most ${t.maxLength} characters`;
+      return t.patternText ?? `a non-empty text of at most ${t.maxLength} characters`;
     case 'bitsMap':
       return `a list of NODE=BITS pairs with bits from ${t.min} to ${t.max} (e.g. Conv_0=8,Conv_94=8)`;
   }

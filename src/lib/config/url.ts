@@ -19,19 +19,16 @@ import {
   describeDomain,
   fieldText,
   getField,
-  inDomain,
-  parseBitsMapText,
+  parseFieldText,
   sameFieldValue,
   type FieldKind,
 } from './schema.ts';
 import { defaultConfig, validateConfig } from './resolve.ts';
 
-type FieldType = FieldKind;
-
 export interface FieldDef {
   /** key in the URL; `placement.x` for the nested placement rules */
   name: string;
-  type: FieldType;
+  type: FieldKind;
   /** default when not given by the preset (preset fields take the backend's value) */
   default: (backend: BackendName) => unknown;
   get(c: ExperimentConfig): unknown;
@@ -84,21 +81,11 @@ export interface ParsedHash {
   hidden: Set<string>;
 }
 
-function encodeValue(type: FieldType, v: unknown): string {
+function encodeValue(type: FieldKind, v: unknown): string {
   return fieldText(type, v);
 }
 
-/** Decode one value; undefined means "not valid for this type". */
-function decodeValue(type: FieldType, raw: string): unknown {
-  let v: unknown = raw;
-  if (type.kind === 'bool')
-    v = raw === '1' || raw === 'true' ? true : raw === '0' || raw === 'false' ? false : undefined;
-  else if (type.kind === 'int') v = /^-?\d{1,10}$/.test(raw) ? Number(raw) : undefined;
-  else if (type.kind === 'bitsMap') v = parseBitsMapText(raw);
-  return inDomain(type, v) ? v : undefined;
-}
-
-function describe(type: FieldType): string {
+function describe(type: FieldKind): string {
   return describeDomain(type, '1 or 0').replace('a whole number', 'an integer');
 }
 
@@ -214,7 +201,7 @@ export function parse(hash: string): ParsedHash {
         notices.push(`The link contains an unknown setting "${clip(k)}"; it was ignored.`);
         continue;
       }
-      const v = decodeValue(f.type, raw);
+      const v = parseFieldText(f.type, raw);
       if (v === undefined) {
         notices.push(
           `The link sets ${f.name} to "${clip(raw)}", but it must be ${describe(f.type)}; the default (${encodeValue(f.type, f.default(backend)) || 'none'}) was used.`,

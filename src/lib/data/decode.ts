@@ -4,7 +4,8 @@
  *
  * Why: Pillow decodes JPEG with libjpeg-turbo (islow IDCT, "fancy" chroma upsampling); the
  * same library compiled to wasm (@jsquash/jpeg's MozJPEG build) gives the same pixels in
- * Node and in every browser, about four times faster than jpeg-js. CMYK/YCCK JPEGs (which
+ * Node and in every browser, and much faster than jpeg-js (bench:perf decodeSpeedup;
+ * docs/performance.md). CMYK/YCCK JPEGs (which
  * libjpeg-turbo will not convert to RGB) and PNG go through the pure-JavaScript path in
  * decode-jpegjs.ts.
  * The wasm is instantiated once per thread by `initJpegDecoder()` (async); `decodeImage` is
@@ -104,10 +105,6 @@ export function initJpegDecoder(): Promise<void> {
   return modulePromise.then(() => undefined);
 }
 
-export function jpegDecoderReady(): boolean {
-  return !!ready;
-}
-
 /** Offset just past the first SOS marker's header start, or -1. */
 function firstScan(b: Uint8Array): number {
   let i = 2;
@@ -197,14 +194,4 @@ export function decodeImage(
     out[d + 2] = src[s + 2];
   }
   return { width: rgba.width, height: rgba.height, data: out };
-}
-
-/** initJpegDecoder + decodeImage. */
-export async function decodeImageAsync(
-  bytes: Uint8Array,
-  id?: string,
-  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
-): Promise<DecodedImage> {
-  if (!ready) await initJpegDecoder();
-  return decodeImage(bytes, id, limits);
 }

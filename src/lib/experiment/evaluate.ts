@@ -4,6 +4,13 @@
  * image (agreement). Only the logits of one batch are alive at a time.
  */
 import { checkpoint } from '../util/checkpoint.ts';
+import type { Engine, SessionOptions } from '../engine/types.ts';
+import { foldFakeQuantScales } from '../onnx/fold-fq-scales.ts';
+import { fakeQuantAsQdq, QDQ_SESSION_CONFIG } from '../onnx/fq-qdq.ts';
+import { fakeQuantWithoutRound } from '../onnx/fq-floor.ts';
+import type { Graph } from '../onnx/ir.ts';
+import { serializeModel } from '../onnx/model.ts';
+import type { PipelineTuning } from './inputs.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { EngineSession } from '../engine/types.ts';
 import { AccuracyCounter, wilsonInterval } from '../quant/metrics.ts';
@@ -61,4 +68,20 @@ export function toAccuracy(o: EvalOutcome): Accuracy {
     top1Ci: wilsonInterval(o.top1Hits, o.n),
     top5Ci: wilsonInterval(o.top5Hits, o.n),
   };
+}
+
+/**
+ * The fake-quant graph as evaluated: bit-exact QuantizeLinear → DequantizeLinear pairs on
+ * the CPU engines (onnx/fq-qdq.ts, two passes instead of four), the element-wise form with
+ * Round built from Floor on WebGPU (onnx/fq-floor.ts: its provider has kernels for neither
+ * Round nor QuantizeLinear), or the folded scales when the tuning asks for them.
+ */
+export function evaluationModel(
+  engine: Engine,
+  fq: Graph,
+  tuning: Pick<PipelineTuning, 'foldScales'>,
+): { bytes: Uint8Array; options: SessionOptions } {
+  if (tuning.foldScales) return { bytes: serializeModel(foldFakeQuantScales(fq).graph), options: {} };
+  if (engine.kind === 'webgpu') return { bytes: serializeModel(fakeQuantWithoutRound(fq).graph), options: {} };
+  return { bytes: serializeModel(fakeQuantAsQdq(fq).graph), options: { config: QDQ_SESSION_CONFIG } };
 }

@@ -8,9 +8,24 @@ import type { Graph } from '../onnx/ir.ts';
 import type { ActivationPoint, QuantPoints, WeightPoint } from '../onnx/placement.ts';
 import { observeActivation, observeWeight } from '../quant/observers.ts';
 import { activationSpec, weightSpec } from '../quant/spec.ts';
-import { computeQParams, fakeQuantize } from '../quant/quantizer.ts';
-import type { ActivationStats, QParams } from '../quant/types.ts';
+import { computeQParams, fakeQuantize, qRange } from '../quant/quantizer.ts';
+import type { ActivationStats, QParams, QuantSpec, Range } from '../quant/types.ts';
 import { formatLayerBits } from '../config/layer-bits.ts';
+import { QpError } from '../util/errors.ts';
+
+/**
+ * Fixed grids and ranges of an imported quantized model, in the layout of the graph being
+ * quantized (src/lib/imported/resimulate.ts makes them). With the observer 'imported' a
+ * quantizer takes them instead of observing: the grid itself when the config's spec for
+ * that tensor is the grid's (bits, sign, symmetry, granularity, narrow range), otherwise the
+ * real range the grid represents, re-gridded to the config's spec.
+ */
+export interface FixedQuant {
+  /** weight initializer → its imported grid */
+  weights: ReadonlyMap<string, QParams>;
+  /** activation tensor → its imported quantizer */
+  activations: ReadonlyMap<string, QParams>;
+}
 
 export interface WeightQuant {
   point: WeightPoint;
@@ -46,6 +61,7 @@ export function weightKey(cfg: ExperimentConfig): string {
     formatLayerBits(cfg.layerBits ?? {}),
     !!cfg.cle,
     ...ptq,
+    ...(cfg.importedScheme && cfg.importedScheme !== 'none' ? [cfg.importedScheme] : []),
   ]);
 }
 
@@ -93,16 +109,19 @@ export function quantizeWeights(
   points: QuantPoints,
   cfg: ExperimentConfig,
   memo?: WeightMemo,
+  fixed?: FixedQuant,
 ): WeightQuant[] {
   return points.weights.map((point) => {
     const spec = weightSpec(cfg, point.axis, weightBitsOf(point, cfg));
-    const key = memo && JSON.stringify([point.initializer, cfg.wObserver, spec]);
+    const key = memo && JSON.stringify([point.initializer, cfg.wObserver, cfg.importedScheme, spec]);
     const known = key !== undefined ? memo?.get(key) : undefined;
     if (known) return known;
     const init = graph.initializers.get(point.initializer)!;
     const data = init.data as Float32Array;
-    const range = observeWeight(cfg.wObserver, data, init.dims, spec);
-    const qparams = computeQParams(range, spec);
+    const qparams =
+      cfg.wObserver === 'imported'
+        ? fromGrid(fixedFor(fixed?.weights, point.initializer, 'weights'), spec, init.dims[point.axis])
+        : computeQParams(observeWeight(cfg.wObserver, data, init.dims, spec), spec);
     const q = { point, qparams, values: fakeQuantize(data, init.dims, qparams) };
     if (key !== undefined) memo?.set(key, q);
     return q;
@@ -113,9 +132,18 @@ export function quantizeActivations(
   points: QuantPoints,
   stats: Map<string, ActivationStats>,
   cfg: ExperimentConfig,
+  fixed?: FixedQuant,
 ): ActivationQuant[] {
   const active = points.activations.filter((p) => includeActivation(p, cfg));
   return active.map((point) => {
+    if (cfg.aObserver === 'imported') {
+      const grid = fixedFor(fixed?.activations, point.tensor, 'activations');
+      const r = gridRange(grid, 1);
+      const bits =
+        cfg.firstLast8bit && (point.firstLayerInput || point.lastLayerInput) ? Math.max(8, cfg.aBits) : undefined;
+      const qparams = fromGrid(grid, activationSpec(cfg, r.min[0] >= 0, bits), 1);
+      return { point, qparams, min: r.min[0], max: r.max[0] };
+    }
     const s = stats.get(point.tensor);
     if (!s || s.batches.length === 0) throw new Error(`no calibration statistics for ${point.tensor}`);
     const nonNegative = Math.min(...s.batches.map((b) => b.min)) >= 0;
@@ -134,4 +162,54 @@ export function quantizeActivations(
  */
 export function includeActivation(p: ActivationPoint, cfg: ExperimentConfig): boolean {
   return p.rules.some((rule) => cfg.placement[rule]);
+}
+
+function fixedFor(m: ReadonlyMap<string, QParams> | undefined, name: string, what: string): QParams {
+  const g = m?.get(name);
+  if (!g)
+    throw new QpError(
+      'CONFIG_INVALID',
+      `The "imported" observer needs the imported model's ${what} grid for "${name}", and the imported scheme has none. Load the quantized model the config names (importedScheme), or choose another observer.`,
+    );
+  return g;
+}
+
+/**
+ * The real range a grid represents per channel, [(qmin − zp)·s, (qmax − zp)·s]; with
+ * `channels` 1 the union over channels (a per-channel grid seen per tensor), with more a
+ * per-tensor grid repeated per channel.
+ */
+export function gridRange(grid: QParams, channels: number): Range {
+  const C = grid.scale.length;
+  const lo = Array.from(grid.scale, (s, c) => Math.fround((grid.qmin - grid.zeroPoint[c]) * s));
+  const hi = Array.from(grid.scale, (s, c) => Math.fround((grid.qmax - grid.zeroPoint[c]) * s));
+  if (channels === 1 || C === channels) {
+    if (channels === 1 && C > 1)
+      return { min: Float32Array.of(Math.min(...lo)), max: Float32Array.of(Math.max(...hi)) };
+    return { min: Float32Array.from(lo), max: Float32Array.from(hi) };
+  }
+  return { min: new Float32Array(channels).fill(lo[0]), max: new Float32Array(channels).fill(hi[0]) };
+}
+
+/**
+ * Whether a spec describes this grid, so the grid is used as it is: same bits and sign,
+ * per-channel on the same axis or per-tensor as the grid, zero point 0 where the spec is
+ * symmetric, power-of-two scales where it asks for them. A narrow range ([-127, 127]) and the
+ * full one differ only in the most negative code, so either spec takes the grid (with the
+ * spec's own integer range).
+ */
+export function specIsGrid(grid: QParams, spec: QuantSpec): boolean {
+  const { qmin, qmax } = qRange(spec);
+  if (qmax !== grid.qmax || Math.abs(qmin - grid.qmin) > (qmin < 0 ? 1 : 0)) return false;
+  if ((spec.granularity === 'per-channel') !== grid.axis >= 0) return false;
+  if (grid.axis >= 0 && spec.axis !== grid.axis) return false;
+  if (spec.symmetric && !grid.zeroPoint.every((z) => z === 0)) return false;
+  if (spec.powerOfTwo && !grid.scale.every((s) => Number.isInteger(Math.log2(s)))) return false;
+  return true;
+}
+
+/** The grid as it is when the spec is the grid's, else the grid's range re-gridded to the spec. */
+function fromGrid(grid: QParams, spec: QuantSpec, channels: number): QParams {
+  if (specIsGrid(grid, spec)) return { ...grid, ...qRange(spec) };
+  return computeQParams(gridRange(grid, spec.granularity === 'per-channel' ? channels : 1), spec);
 }

@@ -31,10 +31,6 @@ export interface RunOptions {
    * split). Does not change the run's accuracy numbers.
    */
   analyze?: boolean | { images?: number };
-  /** how configs with `cle` treat ReLU6 (src/lib/analysis/cle.ts); default 'clip' */
-  cleRelu6?: 'clip' | 'relu' | 'keep';
-  /** whether configs with `cle` also absorb high biases (default true) */
-  cleAbsorb?: boolean;
   /**
    * images per evaluation batch (default 32). Results do not depend on it; a smaller batch
    * lets a cancel stop at a batch boundary sooner (the browser uses 16).
@@ -68,13 +64,3 @@ export interface QuantizedRun {
     spec: import('../data/types.ts').PreprocessSpec;
   };
 }
-
-/**
- * Implemented in src/lib/pipeline/run.ts: runs every config, sharing the FP32
- * evaluation and the calibration statistics between configs of one model and dataset.
- */
-export type RunExperiments = (
-  configs: ExperimentConfig[],
-  inputs: RunInputs,
-  opts?: RunOptions,
-) => Promise<ExperimentResult[]>;

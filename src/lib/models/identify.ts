@@ -6,6 +6,7 @@
  * same configHash) as one made in the browser.
  */
 import { QpError } from '../util/errors.ts';
+import { sha256Hex } from '../util/sha256.ts';
 import { TORCHVISION_SPEC } from '../data/preprocess.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Graph } from '../onnx/ir.ts';
@@ -13,10 +14,7 @@ import { findModelBySha256, toModelSpec, type ModelEntry } from './registry.ts';
 import type { ModelSpec } from './types.ts';
 
 /** Hex sha256 of `bytes` (Web Crypto: the same in Node and in a worker). */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const d = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
+export { sha256Hex };
 
 /** The model id of a file that is not in the registry. */
 export function userModelId(sha256: string): string {
@@ -113,7 +111,7 @@ export interface ModelIdentity {
  * Identifies a parsed, validated classifier (`classes` from validateClassifier). Models
  * written by `npm run make-models` carry metadata synthetic=true and are labelled so.
  * Preprocessing of an unknown model is torchvision's; the pipeline adapts its layout and
- * input size to the graph (experiment/run.ts resolveModelInput).
+ * input size to the graph (experiment/inputs.ts resolveModelInput).
  */
 export async function identifyModel(
   bytes: Uint8Array,

@@ -2,7 +2,7 @@
  * The background accuracy estimate: top-1 and FP32 agreement of a config on a small fixed
  * subset of its evaluation images (the evaluation split drawn for `images` images, a seeded
  * subset of every larger evaluation split of the same seed, so every estimate of one model
- * and data split looks at the same images), reusing the FP32
+ * and data split looks at the same images), through the one pipeline loop, reusing the FP32
  * outputs and calibration statistics already collected for that model, data split and
  * fold setting (`EstimateCache`). With them cached, a change costs only the weight layers
  * whose quantizer changed (the rest come from the previous two estimates), one graph build
@@ -13,37 +13,37 @@
 import { QpError, throwIfAborted } from '../util/errors.ts';
 import { yieldMacrotask } from '../util/checkpoint.ts';
 import type { ExperimentConfig } from '../config/types.ts';
-import { ESTIMATE_IMAGES, type AccuracyEstimate } from '../protocol/instant.ts';
-import { parseModel } from '../onnx/model.ts';
-import { foldBatchNorm } from '../onnx/fold-bn.ts';
-import { findQuantPoints } from '../onnx/placement.ts';
-import type { EvalOutcome } from '../experiment/evaluate.ts';
-import { loadSplitCrops } from '../experiment/run.ts';
-import type { ActivationStats } from '../quant/types.ts';
-import type { Graph } from '../onnx/ir.ts';
-import { calibrationNeeds } from '../quant/observers.ts';
-import { wilsonInterval } from '../quant/metrics.ts';
 import { configHash } from '../config/hash.ts';
+import { ESTIMATE_IMAGES, type AccuracyEstimate } from '../protocol/instant.ts';
+import type { Graph } from '../onnx/ir.ts';
+import type { EvalOutcome } from '../experiment/evaluate.ts';
 import { quantizeWeights, type WeightMemo, type WeightQuant } from '../experiment/quantize.ts';
 import type { RunInputs } from '../experiment/types.ts';
 import type { Engine } from '../engine/types.ts';
-import { DEFAULT_TUNING, prepareGroup, resolveModelInput, runConfig, type PreparedGroup } from './run.ts';
+import type { ActivationStats } from '../quant/types.ts';
+import { calibrationNeeds } from '../quant/observers.ts';
+import { wilsonInterval } from '../quant/metrics.ts';
+import { groupKey, rebuildGroup, type PreparedGroup } from './prepare.ts';
+import { runPipeline, type GroupSource } from './run.ts';
 
 export { ESTIMATE_IMAGES } from '../protocol/instant.ts';
 
 /**
  * Images per batch of the estimate's evaluation. A newer change cancels an older estimate
  * at a batch boundary, and the engine runs one batch at a time, so this bounds how long a
- * newer estimate waits for an older one to let go of the engine (8 × 100–200 ms measured on
- * two wasm threads for MobileNet-V2 on a loaded machine). The price: batches of 32 ran the same images up to
- * about 20% faster in a noisy measurement on a loaded two-core machine.
+ * newer estimate waits for an older one to let go of the engine. The price: larger batches
+ * run the same images somewhat faster (docs/performance.md, "In the browser").
  */
 export const ESTIMATE_BATCH = 8;
 
 /** Prepared groups (FP32 outputs, calibration statistics, crops) by estimateKey; bounded by the caller. */
 export type EstimateCache = Map<string, PreparedGroup>;
 
-/** What the cached statistics depend on: model, data split, fold setting, and whether histograms were collected. */
+/**
+ * What the cached statistics depend on: model, data set, the group of configs they serve
+ * (split, fold setting, equalization) at the estimate's image count, and whether histograms
+ * were collected.
+ */
 export function estimateKey(
   modelId: string,
   dataset: string,
@@ -51,10 +51,8 @@ export function estimateKey(
   images: number,
   histogram: boolean,
 ): string {
-  return JSON.stringify([modelId, dataset, cfg.foldBn, !!cfg.cle, cfg.calib, cfg.seed, images, histogram]);
+  return JSON.stringify([modelId, dataset, groupKey({ ...cfg, eval: images }), histogram]);
 }
-
-const parsed = new WeakMap<Uint8Array, Graph>();
 
 /**
  * Quantized weights per prepared group, by layer and quantizer: the layers quantized for the
@@ -66,22 +64,15 @@ const weightMemo = new WeakMap<
   { latest: Map<string, WeightQuant>; previous: Map<string, WeightQuant> }
 >();
 
-/** Weights quantized between two yields of prepareEstimate (about 20–60 ms of work). */
-const PREPARE_CHUNK = 200_000;
-
 /**
- * The weights of `cfg`, from the memo where the quantizer did not change. With `between`,
- * the layers are quantized in chunks of about PREPARE_CHUNK values and `between` is awaited
- * after each (it yields to other messages, and throws to stop: then nothing is remembered).
+ * A WeightMemo over a group's latest two estimates, and `commit` to make what this
+ * estimate used the latest (call it only once the weights are complete).
  */
-async function memoWeights(
-  group: PreparedGroup,
-  cfg: ExperimentConfig,
-  between?: () => Promise<void>,
-): Promise<WeightQuant[]> {
+function memoOf(group: PreparedGroup): { memo: WeightMemo; commit(): void } {
   let m = weightMemo.get(group);
   if (!m) weightMemo.set(group, (m = { latest: new Map(), previous: new Map() }));
-  const known = new Map([...m.previous, ...m.latest]);
+  const state = m;
+  const known = new Map([...state.previous, ...state.latest]);
   const used = new Map<string, WeightQuant>();
   // record what this estimate used: a lookup in `known`, else a fresh quantization
   const memo: WeightMemo = {
@@ -92,23 +83,19 @@ async function memoWeights(
     },
     set: (k, q) => used.set(k, q),
   };
-  const all = group.points.weights;
-  const weights: WeightQuant[] = [];
-  for (let i = 0; i < all.length;) {
-    let j = i;
-    let size = 0;
-    do size += group.graph.initializers.get(all[j++].initializer)?.data.length ?? 0;
-    while (j < all.length && (!between || size < PREPARE_CHUNK));
-    weights.push(...quantizeWeights(group.graph, { ...group.points, weights: all.slice(i, j) }, cfg, memo));
-    i = j;
-    if (between && i < all.length) await between();
-  }
-  if (!sameKeys(used, m.latest)) {
-    m.previous = m.latest;
-    m.latest = used;
-  }
-  return weights;
+  const commit = () => {
+    if (sameKeys(used, state.latest)) return;
+    state.previous = state.latest;
+    state.latest = used;
+  };
+  return { memo, commit };
 }
+
+/**
+ * Weights quantized between two yields of prepareEstimate: a short stretch of work, so a
+ * weight view of the next change waits little (docs/performance.md).
+ */
+const PREPARE_CHUNK = 200_000;
 
 function sameKeys(a: Map<string, unknown>, b: Map<string, unknown>): boolean {
   if (a.size !== b.size) return false;
@@ -128,42 +115,6 @@ export interface StoredGroupStats {
 export interface StatsStore {
   load(key: string): Promise<StoredGroupStats | undefined>;
   save(s: StoredGroupStats): Promise<void>;
-}
-
-const ALL_PLACEMENT = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
-
-/**
- * A prepared group from stored statistics: the graph, points and crops are rebuilt (crops
- * come from the crop cache), FP32 outputs and calibration statistics are not recomputed.
- * Undefined when the stored record does not fit these images (then the caller prepares anew).
- */
-async function rebuildGroup(
-  base: Graph,
-  cfg: ExperimentConfig,
-  inputs: RunInputs,
-  stored: StoredGroupStats,
-  signal?: AbortSignal,
-): Promise<PreparedGroup | undefined> {
-  // a transform stage (cross-layer equalization) changes the graph the statistics belong to
-  if (cfg.cle) return undefined;
-  const graph = cfg.foldBn ? foldBatchNorm(base).graph : base;
-  const points = findQuantPoints(graph, ALL_PLACEMENT);
-  const { calibCrops, evalCrops, evalLabels } = await loadSplitCrops(inputs, cfg, { signal });
-  const stats = new Map(stored.stats);
-  if (evalCrops.length !== stored.fp32.n || points.activations.some((p) => !stats.has(p.tensor))) return undefined;
-  return {
-    graph,
-    points,
-    calibCrops,
-    evalCrops,
-    evalLabels,
-    skipped: stored.skipped,
-    fp32: stored.fp32,
-    stats,
-    seconds: 0,
-    uncorrected: new Map(),
-    stageShared: new Map(),
-  };
 }
 
 /** The keys of the prepared groups that can serve `cfg` (with histograms first). */
@@ -199,12 +150,27 @@ export async function prepareEstimate(
   };
   // first let a newer change already queued stop this one before it starts
   await between();
-  await memoWeights(group, { ...cfg, eval: images }, between);
+  const { memo, commit } = memoOf(group);
+  const sub = { ...cfg, eval: images };
+  const all = group.points.weights;
+  for (let i = 0; i < all.length;) {
+    let j = i;
+    let size = 0;
+    do size += group.graph.initializers.get(all[j++].initializer)?.data.length ?? 0;
+    while (j < all.length && size < PREPARE_CHUNK);
+    quantizeWeights(group.graph, { ...group.points, weights: all.slice(i, j) }, sub, memo);
+    i = j;
+    if (i < all.length) await between();
+  }
+  commit();
   return true;
 }
 
 /**
- * Estimate `cfg` on `images` evaluation images (capped by cfg.eval). Throws CANCELLED when
+ * Estimate `cfg` on `images` evaluation images (capped by cfg.eval), through the pipeline
+ * loop with the estimate's hooks: prepared groups from `cache` (or rebuilt from `store`),
+ * round-to-nearest weights through the group's memo (a reconstruction method is skipped and
+ * named in `ptqSkipped`), evaluation in batches of ESTIMATE_BATCH. Throws CANCELLED when
  * `signal` aborts, and the pipeline's errors otherwise.
  */
 export async function estimateAccuracy(
@@ -217,60 +183,94 @@ export async function estimateAccuracy(
   const images = Math.min(opts.images ?? ESTIMATE_IMAGES, cfg.eval);
   if (!Number.isInteger(images) || images < 1)
     throw new QpError('ARG_INVALID', `The estimate needs a whole number of images from 1 up, got ${images}.`);
-  let base = parsed.get(rawInputs.modelBytes);
-  if (!base) parsed.set(rawInputs.modelBytes, (base = parseModel(rawInputs.modelBytes)));
-  const { inputs, tuning } = resolveModelInput(base, rawInputs, DEFAULT_TUNING);
   const sub: ExperimentConfig = { ...cfg, eval: images };
-  const needs = calibrationNeeds([cfg.aObserver]);
   const keys = groupKeys(cfg, rawInputs.dataset.name, images);
-  let group = keys.map((k) => cache.get(k)).find((g) => g !== undefined);
-  if (!group && opts.store) {
-    for (const k of keys) {
-      const stored = await opts.store.load(k).catch(() => undefined);
-      if (stored?.key === k) group = await rebuildGroup(base, sub, inputs, stored, opts.signal);
-      if (group) {
-        cache.set(k, group);
-        break;
-      }
-    }
-  }
-  const statsCached = !!group;
-  if (!group) {
+
+  // timing marks: statistics ready, evaluation opened (weights and graph done), session made
+  let tStats: number | undefined;
+  let tGraph: number | undefined;
+  let tSession: number | undefined;
+  let group: PreparedGroup | undefined;
+  let statsCached = false;
+  let memo: ReturnType<typeof memoOf> | undefined;
+  const use = (g: PreparedGroup) => {
+    group = g;
+    memo = memoOf(g);
+    tStats = performance.now();
+  };
+  const groups: GroupSource = {
     // collect moments too, so a later switch to ClipStd reuses this group
-    group = await prepareGroup(base, [sub, { ...sub, aObserver: 'clipstd' }], inputs, { signal: opts.signal, tuning });
-    const key = estimateKey(cfg.model, rawInputs.dataset.name, cfg, images, needs.histogram);
-    cache.set(key, group);
-    // kept for the next visit; a full quota only costs that
-    await opts.store
-      ?.save({ key, stats: [...group.stats], fp32: group.fp32, skipped: group.skipped })
-      .catch(() => undefined);
-    while (cache.size > (opts.maxCached ?? 2)) cache.delete(cache.keys().next().value!);
-  }
-  const tWeights = performance.now();
-  const weights = await memoWeights(group, sub);
-  const tBuild = performance.now();
-  // the evaluation starts once its session exists
-  let tEval: number | undefined;
-  const e = inputs.engine;
+    extra: { moments: true },
+    get: async (_configs, graph: Graph, inputs, signal) => {
+      let g = keys.map((k) => cache.get(k)).find((x) => x !== undefined);
+      for (const k of opts.store && !g ? keys : []) {
+        const stored = await opts.store!.load(k).catch(() => undefined);
+        if (stored?.key === k) {
+          g = await rebuildGroup(graph, sub, inputs, { ...stored, stats: new Map(stored.stats) }, signal);
+          if (g) {
+            cache.set(k, g);
+            break;
+          }
+        }
+      }
+      if (!g) return undefined;
+      statsCached = true;
+      use(g);
+      // a fresh evaluation memo: the estimate's own evaluations are not kept in the group
+      return { ...g, uncorrected: new Map() };
+    },
+    put: async (_configs, g) => {
+      const key = estimateKey(
+        cfg.model,
+        rawInputs.dataset.name,
+        cfg,
+        images,
+        calibrationNeeds([cfg.aObserver]).histogram,
+      );
+      cache.set(key, g);
+      use(g);
+      // kept for the next visit; a full quota only costs that
+      await opts.store?.save({ key, stats: [...g.stats], fp32: g.fp32, skipped: g.skipped }).catch(() => undefined);
+      while (cache.size > (opts.maxCached ?? 2)) cache.delete(cache.keys().next().value!);
+    },
+  };
+  const e = rawInputs.engine;
   const engine: Engine = {
     kind: e.kind,
     description: e.description,
     createSession: async (model, options) => {
       const session = await e.createSession(model, options);
-      tEval ??= performance.now();
+      // the evaluation's session: sessions made while collecting statistics come before it
+      if (tGraph !== undefined) tSession ??= performance.now();
       return session;
     },
   };
-  // a fresh map: the estimate must not reuse an evaluation of another image count
-  const evalTuning = { ...tuning, evalBatch: Math.min(tuning.evalBatch, ESTIMATE_BATCH) };
-  const r = await runConfig(engine, { ...group, uncorrected: new Map() }, sub, inputs, weights, {
-    signal: opts.signal,
-    tuning: evalTuning,
-  });
+  // the memo of the group the loop settles on: the loop asks `groups` before it quantizes
+  const nearestWeights: WeightMemo = {
+    get: (k) => memo?.memo.get(k),
+    set: (k, q) => memo?.memo.set(k, q),
+  };
+  const [r] = await runPipeline(
+    [sub],
+    { ...rawInputs, engine },
+    {
+      signal: opts.signal,
+      evalBatch: ESTIMATE_BATCH,
+      onProgress: (p) => {
+        if (p.stage === 'evaluate') tGraph ??= performance.now();
+      },
+      hooks: { groups, nearestWeights },
+    },
+  );
+  memo?.commit();
   const tEnd = performance.now();
-  const n = group.evalCrops.length;
+  const n = group!.evalCrops.length;
   const hits = Math.round(r.quant.top1 * n);
   const agree = Math.round(r.agreement * n);
+  // each mark no earlier than the one before, so no part of the split is negative
+  const stats = tStats ?? t0;
+  const graphAt = Math.max(tGraph ?? stats, stats);
+  const sessionAt = Math.max(tSession ?? graphAt, graphAt);
   return {
     configHash: await configHash(cfg),
     images: n,
@@ -283,10 +283,10 @@ export async function estimateAccuracy(
     ...(cfg.ptq !== 'none' ? { ptqSkipped: cfg.ptq } : {}),
     seconds: (tEnd - t0) / 1000,
     split: {
-      statistics: (tWeights - t0) / 1000,
-      weights: (tBuild - tWeights) / 1000,
-      build: ((tEval ?? tBuild) - tBuild) / 1000,
-      evaluate: (tEnd - (tEval ?? tBuild)) / 1000,
+      statistics: (stats - t0) / 1000,
+      weights: (graphAt - stats) / 1000,
+      build: (sessionAt - graphAt) / 1000,
+      evaluate: (tEnd - sessionAt) / 1000,
     },
   };
 }

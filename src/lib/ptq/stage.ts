@@ -1,13 +1,35 @@
 /**
- * The reconstruction stage in the shape experiment/stages.ts asks for: AdaRound or GPTQ
- * replace the round-to-nearest weights between the statistics and the fake-quant graph.
- * src/lib/pipeline/run.ts plugs it in, so experiment/ never imports ptq/.
+ * Reconstruction as the pipeline (src/lib/pipeline) calls it: AdaRound or GPTQ replace a
+ * config's round-to-nearest weights between the calibration statistics and the fake-quant
+ * graph, with the layers' inputs from the quantized prefix or from the FP32 model as the
+ * config says (see reconstruct.ts).
  */
-import type { PipelineStages, WeightContext } from '../experiment/stages.ts';
 import type { ExperimentConfig } from '../config/types.ts';
+import type { PreprocessSpec } from '../data/types.ts';
+import type { Engine } from '../engine/types.ts';
+import type { Graph } from '../onnx/ir.ts';
+import type { QuantPoints } from '../onnx/placement.ts';
+import type { ActivationQuant, WeightQuant } from '../experiment/quantize.ts';
 import { collectGrams, reconstructFromQuantizedPrefix, reconstructWeights, type LayerGram } from './reconstruct.ts';
 import type { PtqReport } from './types.ts';
-import type { WeightQuant } from '../experiment/quantize.ts';
+
+/** What reconstruction sees of one config: its round-to-nearest weights, its activation quantizers, the calibration images. */
+export interface WeightContext {
+  engine: Engine;
+  /** the FP32 graph the quantization points were found on (BN folded when the config folds) */
+  graph: Graph;
+  points: QuantPoints;
+  /** round-to-nearest weights on the observers' grids */
+  weights: WeightQuant[];
+  activations: ActivationQuant[];
+  spec: PreprocessSpec;
+  calibCrops: Uint8Array[];
+  batchSize: number;
+  /** per data split: what configs of one group share (the FP32 Gram matrices) */
+  shared: Map<string, unknown>;
+  signal?: AbortSignal;
+  onProgress: (message: string, done: number, total: number) => void;
+}
 
 /** Key of the FP32 Gram matrices in WeightContext.shared (one pass per data split). */
 const GRAMS = 'ptq:grams';
@@ -17,7 +39,8 @@ interface SharedGrams {
   seconds: number;
 }
 
-async function apply(
+/** The reconstructed weights of a config that asks for AdaRound or GPTQ, with the report. */
+export async function reconstructConfig(
   ctx: WeightContext,
   cfg: ExperimentConfig,
 ): Promise<{ weights: WeightQuant[]; report: PtqReport }> {
@@ -59,6 +82,3 @@ async function apply(
   });
   return { weights, report: { ...report, gramSeconds: grams.seconds } };
 }
-
-/** The stage, with the layers' inputs from the quantized prefix or the FP32 model as the config says (see reconstruct.ts). */
-export const PTQ_STAGES: PipelineStages = { weights: { wanted: (cfg) => cfg.ptq !== 'none', apply } };

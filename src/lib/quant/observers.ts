@@ -20,6 +20,7 @@ import { foldAbsHistogram, histogramOf, histogramQuantile, histogramTotal, sumHi
 import { channelLayout, computeQParams, forEachChannelRun } from './quantizer.ts';
 import { roundHalfToEven } from './round.ts';
 import type { ActivationStats, BatchStats, ObserverName, QuantSpec, Range } from './types.ts';
+import type { ObserverChoice } from '../config/names.ts';
 
 /** Tunables of the observers (all unitless). */
 export interface ObserverOptions {
@@ -298,10 +299,10 @@ export interface KlSearchOptions {
  * Why the zero bin is flattened: after ReLU/ReLU6 most activations are exactly 0, so the
  * |x| histogram's bin 0 holds most of the mass. KL(P||Q) is then dominated by how well Q
  * reproduces that one spike, which the merge into `levels` groups does best at the
- * smallest candidate: thresholds collapse and clip most of the signal (MobileNet-V2,
- * TensorRT W8A8: 0.2% top-1). The zero value is represented exactly by every candidate
- * grid, so its count carries no information about the threshold; NVIDIA sets it to its
- * neighbour's count. Returns a copy.
+ * smallest candidate: thresholds collapse and clip most of the signal (TensorRT W8A8 on
+ * MobileNet-V2 lost nearly all its accuracy; docs/results.md). The zero value is
+ * represented exactly by every candidate grid, so its count carries no information about
+ * the threshold; NVIDIA sets it to its neighbour's count. Returns a copy.
  */
 function flattenZeroBin(hist: Float64Array): Float64Array {
   const h = Float64Array.from(hist);
@@ -471,7 +472,7 @@ function weightKl({ v, lo, spec, o }: WeightChannel): [number, number] {
  * Throws QpError INTERNAL on a shape mismatch, CONFIG_INVALID on bad options/bits.
  */
 export function observeWeight(
-  name: ObserverName,
+  name: ObserverChoice,
   data: Float32Array,
   dims: readonly number[],
   spec: QuantSpec,
@@ -573,7 +574,7 @@ function batchMse(
  * INTERNAL when there are no batches or a histogram observer has no histograms.
  */
 export function observeActivation(
-  name: ObserverName,
+  name: ObserverChoice,
   stats: ActivationStats,
   spec: QuantSpec,
   opts?: Partial<ObserverOptions>,
@@ -590,7 +591,8 @@ export function observeActivation(
     if (b.min < gmin) gmin = b.min;
     if (b.max > gmax) gmax = b.max;
   }
-  const [lo, hi] = observerEntry(name).activationRange({ name, stats, batches, gmin, gmax, spec, o });
+  const e = observerEntry(name);
+  const [lo, hi] = e.activationRange({ name: e.name, stats, batches, gmin, gmax, spec, o });
   return rangeOf([lo], [hi]);
 }
 
@@ -718,21 +720,30 @@ export const OBSERVERS: Readonly<Record<ObserverName, ObserverEntry>> = Object.f
   kl: { name: 'kl', needs: 'histogram', weightRange: weightKl, activationRange: actKl },
 });
 
-/** The registry entry of `name`. Throws CONFIG_INVALID for an unknown observer. */
-export function observerEntry(name: ObserverName): ObserverEntry {
+/**
+ * The registry entry of `name`. Throws CONFIG_INVALID for an unknown observer and for
+ * 'imported', whose ranges come from an imported model, not from statistics (the quantize
+ * step, experiment/quantize.ts, takes them from the imported scheme before any observer).
+ */
+export function observerEntry(name: ObserverChoice): ObserverEntry {
+  if (name === 'imported')
+    bad(
+      'The "imported" observer takes its ranges from an imported quantized model, and none was given here. Open the quantized model (config field importedScheme), or choose another observer.',
+    );
   const e = (OBSERVERS as Record<string, ObserverEntry | undefined>)[name];
   if (!e) bad(`Unknown observer "${name}". Use one of: ${Object.keys(OBSERVERS).join(', ')}.`);
   return e;
 }
 
 /** What the calibration pass must collect so every one of `activationObservers` can run. */
-export function calibrationNeeds(activationObservers: Iterable<ObserverName>): {
+export function calibrationNeeds(activationObservers: Iterable<ObserverChoice>): {
   histogram: boolean;
   moments: boolean;
 } {
   let histogram = false;
   let moments = false;
   for (const name of activationObservers) {
+    if (name === 'imported') continue; // fixed ranges: min/max suffice (aSign 'auto' reads them)
     const need = observerEntry(name).needs;
     histogram ||= need === 'histogram';
     moments ||= need === 'moments';

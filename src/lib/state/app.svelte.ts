@@ -1,10 +1,12 @@
 /**
- * Application state as rune classes: environment, model, data source, the run in
- * progress, the stored result of the current config, history and cache. Talks to the
- * worker through the typed client; every worker answer is a Result, shown as data.
+ * Application state as rune classes, in parts: the config (ExperimentState), one load slot
+ * each for the model and the images (LoadSlot), the run (RunController), the stored runs
+ * (HistoryState), the analysis and the instant views; AppState ties them to the link and
+ * to each other. Talks to the worker through the typed client; every worker answer is a
+ * Result, shown as data.
  * Must not: import components or do pipeline work.
  */
-import { toErrorInfo, type ErrorInfo, type Result } from '../util/errors.ts';
+import { toErrorInfo, type ErrorInfo } from '../util/errors.ts';
 import { readModelFile } from '../data/read-model.ts';
 import type {
   CacheEstimate,
@@ -16,27 +18,51 @@ import type {
   LoadedModel,
   ModelSource,
   QuantApi,
-  RunOutcome,
+  SiteInfo,
 } from '../protocol/api.ts';
 import type { Remote } from 'comlink';
-import type { ExperimentResult, Progress } from '../experiment/types.ts';
+import type { ExperimentResult } from '../experiment/types.ts';
 import { callback, moveBytes, onWorkerCrash, quantClient, stopWorker } from '../clients/quant.ts';
+import { runOption } from '../config/run-options.ts';
+import { inDomain, type FieldKind } from '../config/schema.ts';
+import { LoadSlot } from './load-slot.svelte.ts';
+import { offlineStatus, type OfflineStatus } from '../offline/status.ts';
+import { TRY_IT } from '../config/try-it.ts';
+import { resolveConfig } from '../config/resolve.ts';
+import { downloadCost, type DownloadCost } from './download-cost.ts';
+import { RunController } from './run-controller.svelte.ts';
+import { HistoryState } from './history.svelte.ts';
 import { ExperimentState } from './experiment.svelte.ts';
 import { AnalysisState } from './analysis.svelte.ts';
 import { InstantState } from './instant.svelte.ts';
-import { getModelEntry } from '../models/registry.ts';
+import { getModelEntry, knownHashes } from '../models/registry.ts';
 import { parseLink, serializeLink, type DataSourceRef, type LinkExtras, type ModelSourceRef } from '../config/link.ts';
-import { DEV_SAMPLE, modelSourceOf, planData, planModel } from './link-resolve.ts';
+import { DEV_SAMPLE, dataSourceName, modelSourceOf, planData, planModel, sourceFileName } from './link-resolve.ts';
 
-/** How long a cancelled run may take to reach a batch boundary before its worker is ended (ms). */
-export const CANCEL_GRACE_MS = 500;
+export type { LoadState } from './load-slot.svelte.ts';
 
-export type LoadState = 'empty' | 'loading' | 'ready' | 'error';
-export type RunState = 'idle' | 'loading' | 'running' | 'done' | 'error' | 'cancelled';
+const ANALYSIS_IMAGES = runOption('analysisImages').app! as { type: FieldKind; default: number };
+export { CANCEL_GRACE_MS, type RunState } from './run-controller.svelte.ts';
+
+/** Where the site is (for site.json) and the policy its page carries, for the worker's downloads. */
+function siteInfo(): SiteInfo {
+  if (typeof document === 'undefined') return { root: 'http://localhost/' };
+  const policy = document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.getAttribute('content');
+  return { root: new URL(import.meta.env.BASE_URL ?? '/', location.href).href, ...(policy ? { policy } : {}) };
+}
+
+/** The link's model file, asked for; `registry`: a registry model the user may load instead (another copy of its weights). */
+export interface ModelAsk {
+  name: string;
+  sha256: string;
+  registry?: string;
+}
 
 export interface SharedModelFile {
   name: string;
   size: number;
+  /** the dev server hashes its files, so a copy of a registry model is recognised */
+  sha256?: string;
   url: string;
 }
 
@@ -59,39 +85,67 @@ export class AppState {
   readonly analysis: AnalysisState;
   /** views that need no Run: weight view, background estimate, layer graph and names */
   readonly instant: InstantState;
+  /** the model: loaded, its source as a link names it, or the file a link asks for */
+  readonly model = new LoadSlot<LoadedModel, ModelSourceRef, ModelAsk>();
+  /** the images, likewise */
+  readonly data = new LoadSlot<DatasetInfo, DataSourceRef, { name: string; fingerprint: string }>();
+  readonly runner: RunController;
+  readonly history: HistoryState;
+
   env = $state<EnvInfo | undefined>(undefined);
   enginePref = $state<EnginePref>('auto');
-
-  modelState = $state<LoadState>('empty');
-  model = $state<LoadedModel | undefined>(undefined);
-  modelError = $state<ErrorInfo | undefined>(undefined);
+  /** a model download in progress */
   download = $state<DownloadProgress | undefined>(undefined);
   sharedModels = $state<SharedModelFile[]>([]);
   cachedModels = $state<{ sha256: string; name: string; size: number }[]>([]);
-
-  dataState = $state<LoadState>('empty');
-  dataset = $state<DatasetInfo | undefined>(undefined);
-  dataError = $state<ErrorInfo | undefined>(undefined);
-
-  /** where the loaded model and images came from, as a link names them */
-  modelRef = $state<ModelSourceRef | undefined>(undefined);
-  dataRef = $state<DataSourceRef | undefined>(undefined);
   /** what the opened link asks for (model, images) and is not loaded yet */
   wanted = $state<LinkExtras>({});
-  /** the link names a local file: the user is asked for it ("Open mobilenet.onnx, sha256 f0013059…") */
-  askModel = $state<{ name: string; sha256: string } | undefined>(undefined);
-  askData = $state<{ name: string; fingerprint: string } | undefined>(undefined);
+
+  /** run option (not part of the config): also analyse why accuracy drops */
+  analyze = $state(false);
+  /** evaluation images the per-layer analysis uses (the first ones of the evaluation split) */
+  analysisImages = $state(ANALYSIS_IMAGES.default);
+
+  /** result shown: the current config's stored result or the run just finished */
+  result = $state.raw<ExperimentResult | undefined>(undefined);
+  resultSource = $state<'none' | 'stored' | 'fresh'>('none');
+
+  cache = $state.raw<CacheEstimate | undefined>(undefined);
+  storageError = $state<ErrorInfo | undefined>(undefined);
+  /** sentences about the site's mirrors (a site.json that could not be read) */
+  siteNotices = $state<string[]>([]);
+  /** the offline cache: ready, a new version waiting, or why it is unavailable */
+  offline = $state<OfflineStatus>(offlineStatus.get());
+
+  /** what "Try it" downloads on a first visit */
+  tryItCost = $state<DownloadCost | undefined>(undefined);
+
+  /** Switch to the new version of the app that waits (the page reloads). */
+  applyUpdate(): Promise<void> {
+    return offlineStatus.applyUpdate();
+  }
+
+  /** wasm runs on one thread: the page is not cross-origin isolated (the host sends no isolation headers) */
+  get singleThread(): boolean {
+    return !!this.env && !this.env.crossOriginIsolated;
+  }
 
   /** The shareable hash: the config plus the model, images, engine and analysis in use (or still wanted). */
   get link(): string {
-    const model = this.model ? { sha256: this.model.sha256, source: this.modelRef } : this.wanted.model;
-    const data = this.dataset ? { fingerprint: this.dataset.fingerprint, source: this.dataRef } : this.wanted.data;
+    const m = this.model.value;
+    const d = this.data.value;
     return serializeLink(this.exp.config, this.exp.hidden, {
-      model,
-      data,
+      model: m ? { sha256: m.sha256, source: this.model.ref } : this.wanted.model,
+      data: d ? { fingerprint: d.fingerprint, source: this.data.ref } : this.wanted.data,
       engine: this.enginePref,
-      analyze: this.analyze ? Math.max(1, Math.round(this.analysisImages) || 64) : undefined,
+      analyze: this.analyze ? this.analysisImageCount : undefined,
     });
+  }
+
+  /** the analysis image count as asked for, inside the run option's domain */
+  private get analysisImageCount(): number {
+    const n = Math.round(this.analysisImages);
+    return inDomain(ANALYSIS_IMAGES.type, n) ? n : ANALYSIS_IMAGES.default;
   }
 
   /** Open a link (first load, hash edited): settings now, model and images by restoreFromConfig. */
@@ -108,34 +162,8 @@ export class AppState {
     }
   }
 
-  /** run option (not part of the config): also analyse why accuracy drops */
-  analyze = $state(false);
-  /** evaluation images the per-layer analysis uses (the first ones of the evaluation split) */
-  analysisImages = $state(64);
-  /** the run in progress was asked to analyse */
-  analyzing = $state(false);
-
-  runState = $state<RunState>('idle');
-  /** Cancel was pressed and the run has not stopped yet ("Cancelling…") */
-  cancelling = $state(false);
-  /** how the last cancelled run ended: at a batch boundary, or its worker was ended */
-  cancelEnd = $state<'boundary' | 'stopped' | undefined>(undefined);
-  progress = $state<Progress | undefined>(undefined);
-  runError = $state<ErrorInfo | undefined>(undefined);
-  outcome = $state.raw<Omit<RunOutcome, 'results'> | undefined>(undefined);
-  /** result shown: the current config's stored result or the run just finished */
-  result = $state.raw<ExperimentResult | undefined>(undefined);
-  resultSource = $state<'none' | 'stored' | 'fresh'>('none');
-
-  history = $state.raw<ExperimentResult[]>([]);
-  compare = $state<string[]>([]);
-  cache = $state.raw<CacheEstimate | undefined>(undefined);
-  storageError = $state<ErrorInfo | undefined>(undefined);
-
   get runnable(): boolean {
-    return (
-      this.modelState === 'ready' && this.dataState === 'ready' && this.runState !== 'running' && !this.exp.invalid
-    );
+    return this.model.ready && this.data.ready && !this.runner.running && !this.exp.invalid;
   }
 
   /** `client` defaults to the quantization worker; tests pass a fake QuantApi. */
@@ -143,9 +171,18 @@ export class AppState {
     hash: string,
     private readonly client: () => Remote<QuantApi> = quantClient,
     /** ends a worker that ignores a cancel (tests pass a fake) */
-    private readonly stop: () => boolean = stopWorker,
+    stop: () => boolean = stopWorker,
   ) {
     this.exp = new ExperimentState('');
+    this.runner = new RunController(
+      () => this.api,
+      stop,
+      () => {
+        this.dropLoaded();
+        this.reloadAfterStop = true;
+      },
+    );
+    this.history = new HistoryState(() => this.api);
     this.openLink(hash);
     this.analysis = new AnalysisState(
       () => this.result,
@@ -154,6 +191,37 @@ export class AppState {
     this.instant = new InstantState(() => this.api);
     this.analysis.nameOf = (key) => this.instant.nameOf(key);
     onWorkerCrash((e) => void this.workerCrashed(e));
+    offlineStatus.subscribe((s) => (this.offline = s));
+  }
+
+  /**
+   * Load the model and images the config names if they are not loaded: the model from this
+   * browser's cache, the dev server's copy, or the registry (site mirrors, then its public
+   * URL); the images from the dev server's sample or the registry's. What a lesson or
+   * "Try it" does on a click, so the student chooses nothing.
+   */
+  async ensureInputs(): Promise<boolean> {
+    const c = this.exp.config;
+    if (this.model.value?.id !== c.model && !c.model.startsWith('sha256:')) {
+      const known = knownHashes(getModelEntry(c.model));
+      const dev = this.sharedModels.find((f) => f.sha256 && known.includes(f.sha256));
+      const ok = dev
+        ? await this.loadModel({ kind: 'url', url: dev.url, name: dev.name }, {}, { kind: 'dev', name: dev.name })
+        : await this.loadModel({ kind: 'registry', id: c.model });
+      if (!ok) return false;
+    }
+    if (this.data.value === undefined || this.exp.config.dataset !== c.dataset || !this.data.ready) {
+      if (c.dataset === DEV_SAMPLE && this.env?.sharedData) return this.loadSharedSample();
+      if (c.dataset === DEV_SAMPLE) return this.loadRegistryImages(DEV_SAMPLE);
+    }
+    return this.model.ready && this.data.ready;
+  }
+
+  /** "Try it": the first experiment (config/try-it.ts) with the model and sample loaded, run. */
+  async tryIt(): Promise<void> {
+    this.exp.config = resolveConfig(TRY_IT);
+    this.wanted = {};
+    if (await this.ensureInputs()) await this.run();
   }
 
   /**
@@ -163,38 +231,38 @@ export class AppState {
    * untouched. The message is shown where the run's errors are.
    */
   private async workerCrashed(e: ErrorInfo): Promise<void> {
-    if (this.runState !== 'running') {
-      this.runError = e;
-      this.runState = 'error';
-    }
+    this.runner.failIdle(e);
     this.dropLoaded();
     await this.restoreFromConfig();
   }
 
   /** The worker's model and images are gone: want them again, by hash and fingerprint. */
   private dropLoaded(): void {
+    const m = this.model.value;
+    const d = this.data.value;
     this.wanted = {
       ...this.wanted,
-      ...(this.model ? { model: { sha256: this.model.sha256, source: this.modelRef } } : {}),
-      ...(this.dataset ? { data: { fingerprint: this.dataset.fingerprint, source: this.dataRef } } : {}),
+      ...(m ? { model: { sha256: m.sha256, source: this.model.ref } } : {}),
+      ...(d ? { data: { fingerprint: d.fingerprint, source: this.data.ref } } : {}),
     };
-    this.model = undefined;
-    this.modelState = 'empty';
-    this.dataset = undefined;
-    this.dataState = 'empty';
+    this.model.drop();
+    this.data.drop();
   }
 
   private get api(): Remote<QuantApi> {
     return this.client();
   }
 
-  /** First load: environment, shared files, history, and the model/data the link names. */
+  /** First load: the site, environment, shared files, history, and the model/data the link names. */
   async init(): Promise<void> {
+    const site = await this.api.configureSite(siteInfo());
+    if (site.ok) this.siteNotices = site.value.notices;
+    void downloadCost(resolveConfig(TRY_IT)).then((c) => (this.tryItCost = c));
     const env = await this.api.env();
     if (env.ok) this.env = env.value;
     if (this.env && !this.env.webgpu.available && this.enginePref === 'webgpu') this.enginePref = 'auto';
     await Promise.all([
-      this.refreshHistory(),
+      this.history.refresh(),
       this.refreshCache(),
       this.loadSharedModelList(),
       this.refreshCachedModels(),
@@ -211,34 +279,43 @@ export class AppState {
    */
   async restoreFromConfig(): Promise<void> {
     const want = this.wanted;
-    if (want.model && this.model?.sha256 !== want.model.sha256) {
+    if (want.model && this.model.value?.sha256 !== want.model.sha256) {
       const step = planModel(want.model, { cached: this.cachedModels, devFiles: this.sharedModels });
       if (step.kind === 'load') {
-        this.askModel = undefined;
-        await this.loadModel(step.src, {}, step.source);
+        this.model.ask = undefined;
+        const loaded = await this.loadModel(step.src, {}, step.source);
+        // no mirror has the link's copy of a registry model: ask for the file, or offer the registry's own
+        if (!loaded && step.via === 'registry' && step.src.kind === 'registry')
+          this.model.ask = {
+            name: sourceFileName(step.source) ?? `the link's copy of ${step.src.id}`,
+            sha256: want.model.sha256,
+            registry: step.src.id,
+          };
       } else {
-        this.askModel = { name: step.name, sha256: step.sha256 };
+        this.model.ask = { name: step.name, sha256: step.sha256 };
       }
     }
-    if (want.data && this.dataset?.fingerprint !== want.data.fingerprint) {
+    if (want.data && this.data.value?.fingerprint !== want.data.fingerprint) {
       const step = planData(want.data, !!this.env?.sharedData);
       if (step.kind === 'dev') await this.loadSharedSample();
+      else if (step.kind === 'registry') await this.loadRegistryImages(step.id);
       else if (step.kind === 'url')
         await this.loadData({ kind: 'url', baseUrl: step.baseUrl }, `url:${step.baseUrl}`, step.source);
-      else this.askData = { name: step.name, fingerprint: step.fingerprint };
+      else this.data.ask = { name: step.name, fingerprint: step.fingerprint };
     }
     const c = this.exp.config;
-    if (!want.model && this.model?.id !== c.model) {
+    if (!want.model && this.model.value?.id !== c.model) {
       if (c.model.startsWith('sha256:')) {
         const sha = c.model.slice(7);
         if (this.cachedModels.some((m) => m.sha256 === sha)) await this.loadModel({ kind: 'cached', sha256: sha });
       } else {
-        const r = await this.loadModel({ kind: 'registry', id: c.model }, { cacheOnly: true });
-        void r;
+        await this.loadModel({ kind: 'registry', id: c.model }, { cacheOnly: true });
       }
     }
-    if (!want.data && this.dataState !== 'ready') {
-      if (c.dataset === 'imagenet-sample' && this.env?.sharedData) await this.loadSharedSample();
+    if (!want.data && !this.data.ready) {
+      if (c.dataset === DEV_SAMPLE && this.env?.sharedData) await this.loadSharedSample();
+      // opening the registry's sample reads its embedded manifest only: files come when a run needs them
+      else if (c.dataset === DEV_SAMPLE) await this.loadRegistryImages(DEV_SAMPLE);
       else if (c.dataset.startsWith('url:'))
         await this.loadData({ kind: 'url', baseUrl: c.dataset.slice(4) }, c.dataset);
     }
@@ -249,7 +326,7 @@ export class AppState {
     try {
       const r = await fetch('/shared-data/models/manifest.json');
       if (!r.ok) return;
-      const m = (await r.json()) as { files: { name: string; size: number }[] };
+      const m = (await r.json()) as { files: { name: string; size: number; sha256?: string }[] };
       this.sharedModels = m.files.map((f) => ({ ...f, url: `/shared-data/models/${encodeURIComponent(f.name)}` }));
     } catch {
       /* no dev data: the list stays empty */
@@ -265,17 +342,15 @@ export class AppState {
   async loadModel(src: ModelSource, opts: { cacheOnly?: boolean } = {}, source?: ModelSourceRef): Promise<boolean> {
     if (opts.cacheOnly && src.kind === 'registry') {
       // Only use a cached copy silently; downloading waits for the user's click.
-
-      let sha: string;
+      let known: string[];
       try {
-        sha = getModelEntry(src.id).downloads[src.download ?? 0].sha256;
+        known = src.sha256 ? [src.sha256] : knownHashes(getModelEntry(src.id));
       } catch {
         return false;
       }
-      if (!this.cachedModels.some((m) => m.sha256 === sha)) return false;
+      if (!this.cachedModels.some((m) => known.includes(m.sha256))) return false;
     }
-    this.modelState = 'loading';
-    this.modelError = undefined;
+    this.model.begin();
     this.download = undefined;
     const onProgress = callback((p: DownloadProgress) => {
       this.download = p;
@@ -286,18 +361,14 @@ export class AppState {
         : await this.api.loadModel(src, onProgress);
     this.download = undefined;
     if (!r.ok) {
-      this.modelState = 'error';
-      this.modelError = r.error;
+      this.model.fail(r.error);
       return false;
     }
-    this.model = r.value;
-    this.modelState = 'ready';
-    this.modelRef =
-      r.value.verified === 'match'
-        ? { kind: 'registry', id: r.value.id }
-        : (source ?? modelSourceOf(src, r.value.name));
+    this.model.succeed(
+      r.value,
+      r.value.verified === 'match' ? { kind: 'registry', id: r.value.id } : (source ?? modelSourceOf(src, r.value)),
+    );
     if (this.wanted.model) this.wanted = { ...this.wanted, model: undefined };
-    this.askModel = undefined;
     if (this.exp.config.model !== r.value.id) this.exp.set('model', r.value.id);
     void this.refreshCachedModels();
     void this.refreshCache();
@@ -309,13 +380,17 @@ export class AppState {
     try {
       bytes = await readModelFile(file); // refused by size before it is read
     } catch (e) {
-      this.modelState = 'error';
-      this.modelError = toErrorInfo(e);
+      this.model.fail(toErrorInfo(e));
       return false;
     }
     // a link that asked for this file: refuse one with another hash (the worker checks)
-    const expectSha256 = this.askModel?.sha256;
+    const expectSha256 = this.model.ask?.sha256;
     return this.loadModel({ kind: 'bytes', bytes, name: file.name, ...(expectSha256 ? { expectSha256 } : {}) });
+  }
+
+  /** A registry image set (the public ImageNet sample): its files come from the site's mirrors or the public sources. */
+  async loadRegistryImages(id: string): Promise<boolean> {
+    return this.loadData({ kind: 'registry', id }, id, { kind: 'registry', id });
   }
 
   async loadSharedSample(): Promise<boolean> {
@@ -331,31 +406,29 @@ export class AppState {
    * others are refused, saying both, rather than run under the link's name.
    */
   async loadData(src: DataSource, datasetId?: string, source?: DataSourceRef): Promise<boolean> {
-    this.dataState = 'loading';
-    this.dataError = undefined;
+    this.data.begin();
     const r = await this.api.loadDataset(src);
     if (!r.ok) {
-      this.dataState = 'error';
-      this.dataError = r.error;
+      this.data.fail(r.error);
       return false;
     }
     const want = this.wanted.data;
     if (want && r.value.fingerprint !== want.fingerprint) {
-      this.dataset = undefined;
-      this.dataState = 'error';
-      this.dataError = {
-        code: 'DATA_NOT_FOUND',
-        userError: true,
-        message: `These images are not the ones the link was made with: ${r.value.images} images with fingerprint ${r.value.fingerprint}, the link needs ${want.fingerprint} (${want.fingerprint.split('-')[0]} images${want.source ? ` from "${want.source.kind === 'url' ? want.source.url : want.source.name}"` : ''}). Load those images, or choose "Use other images" to run on these anyway (the results will then differ from the link's).`,
-      };
+      this.data.fail(
+        {
+          code: 'DATA_NOT_FOUND',
+          userError: true,
+          message: `These images are not the ones the link was made with: ${r.value.images} images with fingerprint ${r.value.fingerprint}, the link needs ${want.fingerprint} (${want.fingerprint.split('-')[0]} images${want.source ? ` from "${dataSourceName(want.source)}"` : ''}). Load those images, or choose "Use other images" to run on these anyway (the results will then differ from the link's).`,
+        },
+        true,
+      );
       return false;
     }
-    this.dataset = r.value;
-    this.dataState = 'ready';
-    this.dataRef =
-      source ?? (src.kind === 'url' ? { kind: 'url', url: src.baseUrl } : { kind: 'folder', name: r.value.name });
+    this.data.succeed(
+      r.value,
+      source ?? (src.kind === 'url' ? { kind: 'url', url: src.baseUrl } : { kind: 'folder', name: r.value.name }),
+    );
     this.wanted = { ...this.wanted, data: undefined };
-    this.askData = undefined;
     const id = datasetId ?? r.value.name;
     if (this.exp.config.dataset !== id) this.exp.set('dataset', id);
     return true;
@@ -364,11 +437,10 @@ export class AppState {
   /** Give up on the link's images or model: choose freely (the results may differ from the link's). */
   forgetWanted(what: 'model' | 'data'): void {
     this.wanted = { ...this.wanted, [what]: undefined };
-    if (what === 'model') this.askModel = undefined;
+    if (what === 'model') this.model.ask = undefined;
     else {
-      this.askData = undefined;
-      this.dataError = undefined;
-      if (this.dataState === 'error') this.dataState = 'empty';
+      this.data.ask = undefined;
+      this.data.clearError();
     }
   }
 
@@ -376,7 +448,7 @@ export class AppState {
   async lookupStored(key: string | undefined): Promise<void> {
     if (!key) return;
     if (this.result?.configHash === key) return;
-    if (this.runState === 'running') return;
+    if (this.runner.running) return;
     const r = await this.api.getRun(key);
     if (key !== this.exp.key) return; // config changed meanwhile
     if (r.ok && r.value) {
@@ -388,95 +460,42 @@ export class AppState {
     }
   }
 
+  /** Run the current config (with the analysis when asked); the result shows when it is stored. */
   async run(): Promise<void> {
-    if (this.runState === 'running') return;
-    this.runSeq++;
-    this.cancelling = false;
-    this.cancelEnd = undefined;
-    this.runState = 'running';
-    this.runError = undefined;
-    this.outcome = undefined;
-    this.progress = { stage: 'load', done: 0, total: 1, message: 'Starting the engine' };
-    const config = this.exp.snapshot();
-    this.analyzing = this.analyze;
-    const images = Math.max(1, Math.round(this.analysisImages) || 64);
-    const r: Result<RunOutcome> = await this.api.run(
-      [config],
-      this.enginePref,
-      callback((p: Progress) => {
-        this.progress = p;
-      }),
-      this.analyze ? { analyze: { images } } : undefined,
+    if (this.runner.running) return;
+    const result = await this.runner.run(
+      {
+        config: this.exp.snapshot(),
+        engine: this.enginePref,
+        analyze: this.analyze ? { images: this.analysisImageCount } : undefined,
+      },
+      async (r) => {
+        this.result = r;
+        this.resultSource = 'fresh';
+        // the history lists this run by the time the run shows as done
+        await this.history.refresh();
+      },
     );
-    this.analyzing = false;
-    if (r.ok) {
-      const { results, ...rest } = r.value;
-      this.outcome = rest;
-      this.result = results[0];
-      this.resultSource = 'fresh';
-      // the history lists this run by the time the run shows as done
-      await this.refreshHistory();
-      this.runState = 'done';
-    } else if (r.error.code === 'CANCELLED') {
-      this.cancelEnd ??= 'boundary';
-      this.runState = 'cancelled';
+    if (!result && this.runner.state === 'cancelled') {
       this.result = undefined;
       this.resultSource = 'none';
-    } else {
-      this.runError = r.error;
-      this.runState = 'error';
     }
-    this.cancelling = false;
     if (this.reloadAfterStop) {
       this.reloadAfterStop = false;
       await this.refreshCachedModels();
       await this.restoreFromConfig();
     }
-    await Promise.all([r.ok ? undefined : this.refreshHistory(), this.refreshCache()]);
+    await Promise.all([result ? undefined : this.history.refresh(), this.refreshCache()]);
     void this.lookupStored(this.exp.key);
   }
 
-  /**
-   * Cancel the run: acknowledged at once (`cancelling`), the worker stops at its next
-   * batch boundary. If it has not stopped after CANCEL_GRACE_MS (a stage without batch
-   * boundaries), the worker is ended, the run answers CANCELLED, and the model and images
-   * are loaded again from the cache, so the app stays usable either way.
-   */
-  async cancel(): Promise<void> {
-    if (this.runState !== 'running' || this.cancelling) return;
-    this.cancelling = true;
-    const run = this.runSeq;
-    const timer = setTimeout(() => {
-      if (this.runSeq !== run || this.runState !== 'running') return;
-      if (this.stop()) {
-        this.cancelEnd = 'stopped';
-        this.dropLoaded();
-        this.reloadAfterStop = true;
-      }
-    }, CANCEL_GRACE_MS);
-    await this.api.cancel();
-    void timer;
+  /** Cancel the run (see RunController.cancel). */
+  cancel(): Promise<void> {
+    return this.runner.cancel();
   }
 
-  private runSeq = 0;
+  /** the worker was ended by a cancel: load the model and images again once the run has answered */
   private reloadAfterStop = false;
-
-  async refreshHistory(): Promise<void> {
-    const r = await this.api.listRuns();
-    if (r.ok) this.history = r.value;
-    else this.storageError = r.error;
-  }
-
-  async deleteRun(hash: string): Promise<void> {
-    await this.api.deleteRun(hash);
-    this.compare = this.compare.filter((h) => h !== hash);
-    await this.refreshHistory();
-  }
-
-  toggleCompare(hash: string): void {
-    if (this.compare.includes(hash)) this.compare = this.compare.filter((h) => h !== hash);
-    else this.compare = [...this.compare, hash].slice(-2);
-  }
 
   async refreshCache(): Promise<void> {
     const r = await this.api.cacheEstimate();

@@ -11,7 +11,7 @@ import type { PresetFields } from '../config/types.ts';
 import { BACKEND_PRESETS } from '../config/presets.ts';
 
 export type { ConfigField, FieldGroup } from '../config/schema.ts';
-export { fieldText } from '../config/schema.ts';
+export { fieldText, getField } from '../config/schema.ts';
 export type { BackendName } from '../config/names.ts';
 export type { PresetFields } from '../config/types.ts';
 
@@ -47,11 +47,6 @@ export function controlFor(f: ConfigField): ConfigControl {
     case 'bitsMap':
       return { kind: 'bits-map' };
   }
-}
-
-/** Every field's control, by field name. */
-export function configControls(): Map<string, ConfigControl> {
-  return new Map(CONFIG_FIELDS.map((f) => [f.name, controlFor(f)]));
 }
 
 export interface PanelField {

@@ -138,10 +138,6 @@ export class ExperimentState {
     this.setField(f, v);
   }
 
-  setPlacement(k: keyof ExperimentConfig['placement'], v: boolean): void {
-    this.config = { ...this.config, placement: { ...this.config.placement, [k]: v } };
-  }
-
   snapshot(): ExperimentConfig {
     return $state.snapshot(this.config) as ExperimentConfig;
   }

@@ -1,5 +1,6 @@
 /**
  * The one typed IndexedDB module of the app (idb). Stores model bytes (by sha256),
+ * downloaded registry files (image bytes by sha256, verified before they are stored),
  * preprocessed crops (uint8 HWC, by `${specKey}/${imageId}`), run results (by config
  * hash; an analysed run's per-layer rows apart, in `runLayers`) and small metadata. Only
  * the worker imports it; the UI reads runs, the cache size and clears through QuantApi.
@@ -14,6 +15,7 @@
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { QpError } from '../util/errors.ts';
 import type { CropStore } from '../data/types.ts';
+import type { ByteStore } from '../data/downloads.ts';
 import type { ExperimentResult } from '../protocol/results.ts';
 import type { ChannelDrift, LayerAnalysis } from '../protocol/analysis.ts';
 import type { CacheEstimate } from '../protocol/api.ts';
@@ -26,12 +28,14 @@ export const DB_NAME = 'quant-playground';
  * - v1: `models` {sha256, bytes, name, url, addedAt}, `runs` {configHash → result}.
  * - v2: `models` gain `size` (backfilled) and an `addedAt` index; new `crops`
  *   (key → Uint8Array) and `meta` stores; `runs` get a `createdAt` index.
- * - v3: an analysed run's `layers` (per-layer rows with per-channel arrays, ~0.5 MB for
- *   MobileNet-V2) move to `runLayers` (configHash → StoredLayers), so listing the history
+ * - v3: an analysed run's `layers` (per-layer rows with per-channel arrays, large next to
+ *   the rest of a run) move to `runLayers` (configHash → StoredLayers), so listing the history
  *   does not read them; their per-channel arrays are stored as Float32Array (half the size
  *   of doubles; they are statistics of float32 tensors). Runs stored inline are moved.
+ * - v4: `files` (sha256 → Uint8Array): registry images downloaded for a run, so a
+ *   second visit (or another model, which needs other crops) downloads nothing.
  */
-export const DB_VERSION = 3;
+export const DB_VERSION = 4;
 
 export interface StoredModel {
   sha256: string;
@@ -66,9 +70,10 @@ export interface QpSchema extends DBSchema {
   runs: { key: string; value: ExperimentResult; indexes: { createdAt: string } };
   runLayers: { key: string; value: StoredLayers };
   meta: { key: string; value: unknown };
+  files: { key: string; value: Uint8Array };
 }
 
-type StoreName = 'models' | 'crops' | 'runs' | 'runLayers' | 'meta';
+type StoreName = 'models' | 'crops' | 'runs' | 'runLayers' | 'meta' | 'files';
 
 const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
 const plain = (a: ArrayLike<number>) => Array.from(a);
@@ -201,6 +206,7 @@ function upgrade(
       return step(await cursor.continue());
     });
   }
+  if (oldVersion < 4) db.createObjectStore('files');
 }
 
 /**
@@ -371,6 +377,48 @@ export class QpStorage {
     };
   }
 
+  // ---- downloaded registry files ----
+
+  async getFile(sha256: string): Promise<Uint8Array | undefined> {
+    return (await this.db()).get('files', sha256);
+  }
+
+  /** Stores verified bytes under their sha256 (downloads.ts checks them before). */
+  async putFile(sha256: string, bytes: Uint8Array, name: string): Promise<void> {
+    await this.write(['files'], `the file "${name}"`, (tx) => [tx.objectStore('files').put(bytes, sha256)]);
+  }
+
+  /**
+   * The ByteStore of verified downloads: images in `files`, a model's bytes in `models`
+   * (with its name and URL, as a model loaded by URL is). Like the crop store it stops
+   * writing when the quota is full (`quotaHit`); reads still hit.
+   */
+  byteStore(kind: 'image' | 'model'): ByteStore & { readonly quotaHit: boolean } {
+    const getModel = (sha: string) => this.getModel(sha);
+    const putModel = (rec: Parameters<QpStorage['putModel']>[0]) => this.putModel(rec);
+    const getFile = (sha: string) => this.getFile(sha);
+    const putFile = (sha: string, b: Uint8Array, name: string) => this.putFile(sha, b, name);
+    const state = { quotaHit: false };
+    return {
+      get quotaHit() {
+        return state.quotaHit;
+      },
+      async get(sha256) {
+        return kind === 'model' ? (await getModel(sha256))?.bytes : getFile(sha256);
+      },
+      async put(sha256, bytes, info) {
+        if (state.quotaHit) return;
+        try {
+          if (kind === 'model') await putModel({ sha256, bytes, name: info.name, url: info.url });
+          else await putFile(sha256, bytes, info.name);
+        } catch (e) {
+          if (e instanceof QpError && e.code === 'STORAGE_QUOTA') state.quotaHit = true;
+          else throw e;
+        }
+      },
+    };
+  }
+
   // ---- runs ----
 
   /** One stored run with its per-layer rows (when it was analysed). */
@@ -467,8 +515,10 @@ export class QpStorage {
     return { usage: modelBytes + cropBytes, models, modelBytes, crops, cropBytes, runs, source: 'summed' };
   }
 
-  /** Delete cached data. Default: models and crops (runs are the user's history, kept). Clearing runs clears their layers. */
-  async clear(stores: ('models' | 'crops' | 'runs' | 'meta')[] = ['models', 'crops']): Promise<void> {
+  /** Delete cached data. Default: models, downloaded files and crops (runs are the user's history, kept). Clearing runs clears their layers. */
+  async clear(
+    stores: ('models' | 'crops' | 'files' | 'runs' | 'meta')[] = ['models', 'crops', 'files'],
+  ): Promise<void> {
     const all: StoreName[] = stores.includes('runs') ? [...stores, 'runLayers'] : stores;
     await this.write(all, 'the cache clearing', (tx) => all.map((s) => tx.objectStore(s).clear()));
   }

@@ -22,6 +22,10 @@ export const ERROR_CODES = [
   'MODEL_TOO_LARGE',
   'MODEL_SHA_MISMATCH',
   'MODEL_DOWNLOAD_FAILED',
+  // downloads of registry files (images and models) from mirrors and public sources
+  'DOWNLOAD_BLOCKED',
+  'DOWNLOAD_OFFLINE',
+  'DATA_SHA_MISMATCH',
   // data problems
   'DATA_EMPTY',
   'DATA_NOT_FOUND',

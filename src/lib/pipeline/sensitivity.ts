@@ -16,8 +16,8 @@ import type { Graph } from '../onnx/ir.ts';
 import { evaluate } from '../experiment/evaluate.ts';
 import { quantizeWeights, weightBitsOf } from '../experiment/quantize.ts';
 import type { ProgressFn, RunInputs } from '../experiment/types.ts';
-import { applyCle } from './cle-run.ts';
-import type { LayerSensitivity } from './sensitivity.ts';
+import { applyCle } from '../corrections/cle-run.ts';
+import type { LayerSensitivity } from '../analysis/sensitivity.ts';
 
 export interface SensitivityOptions {
   /** evaluation images used (from the start of the config's evaluation split; default 64) */

@@ -6,7 +6,7 @@
 import type { Engine } from '../engine/types.ts';
 import type { Graph } from '../onnx/ir.ts';
 import type { PreprocessSpec } from '../data/types.ts';
-import { channelMoments } from './stats.ts';
+import { channelMoments } from '../analysis/stats.ts';
 import { absorbHighBias, equalize, type ChannelDistribution, type Relu6Mode } from './cle.ts';
 
 export interface CleRunOptions {

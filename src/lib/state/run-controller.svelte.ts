@@ -1,0 +1,118 @@
+/**
+ * The run in progress as a rune class: its state, progress, error and outcome, and the
+ * cancel that is acknowledged at once and stops the worker at its next batch boundary —
+ * or, when the worker does not get there within CANCEL_GRACE_MS (a step without batch
+ * boundaries), ends the worker so the app stays usable either way.
+ */
+import type { Remote } from 'comlink';
+import type { ErrorInfo, Result } from '../util/errors.ts';
+import type { ExperimentConfig } from '../config/types.ts';
+import type { EnginePref, QuantApi, RunOutcome } from '../protocol/api.ts';
+import type { ExperimentResult, Progress } from '../experiment/types.ts';
+import { callback } from '../clients/quant.ts';
+
+/** How long a cancelled run may take to reach a batch boundary before its worker is ended (ms). */
+export const CANCEL_GRACE_MS = 500;
+
+export type RunState = 'idle' | 'loading' | 'running' | 'done' | 'error' | 'cancelled';
+
+export interface RunRequest {
+  config: ExperimentConfig;
+  engine: EnginePref;
+  /** analyse why accuracy drops, on this many evaluation images */
+  analyze?: { images: number };
+}
+
+export class RunController {
+  state = $state<RunState>('idle');
+  /** Cancel was pressed and the run has not stopped yet ("Cancelling…") */
+  cancelling = $state(false);
+  /** how the last cancelled run ended: at a batch boundary, or its worker was ended */
+  cancelEnd = $state<'boundary' | 'stopped' | undefined>(undefined);
+  progress = $state<Progress | undefined>(undefined);
+  error = $state<ErrorInfo | undefined>(undefined);
+  outcome = $state.raw<Omit<RunOutcome, 'results'> | undefined>(undefined);
+  /** the run in progress was asked to analyse */
+  analyzing = $state(false);
+  private seq = 0;
+
+  constructor(
+    private readonly api: () => Remote<QuantApi>,
+    /** ends a worker that ignores a cancel; true when it did (tests pass a fake) */
+    private readonly stop: () => boolean,
+    /** the worker was ended: what it had loaded is gone */
+    private readonly onWorkerStopped: () => void,
+  ) {}
+
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  /**
+   * Runs one config. `onResult` is awaited before the run shows as done (so the history
+   * lists it by then). Resolves with the result, or undefined when the run failed or was
+   * cancelled (then `state`, `error` and `cancelEnd` say which).
+   */
+  async run(req: RunRequest, onResult: (r: ExperimentResult) => Promise<void>): Promise<ExperimentResult | undefined> {
+    if (this.running) return undefined;
+    this.seq++;
+    this.cancelling = false;
+    this.cancelEnd = undefined;
+    this.state = 'running';
+    this.error = undefined;
+    this.outcome = undefined;
+    this.progress = { stage: 'load', done: 0, total: 1, message: 'Starting the engine' };
+    this.analyzing = !!req.analyze;
+    const r: Result<RunOutcome> = await this.api().run(
+      [req.config],
+      req.engine,
+      callback((p: Progress) => {
+        this.progress = p;
+      }),
+      req.analyze ? { analyze: req.analyze } : undefined,
+    );
+    this.analyzing = false;
+    let result: ExperimentResult | undefined;
+    if (r.ok) {
+      const { results, ...rest } = r.value;
+      this.outcome = rest;
+      result = results[0];
+      await onResult(result);
+      this.state = 'done';
+    } else if (r.error.code === 'CANCELLED') {
+      this.cancelEnd ??= 'boundary';
+      this.state = 'cancelled';
+    } else {
+      this.error = r.error;
+      this.state = 'error';
+    }
+    this.cancelling = false;
+    return result;
+  }
+
+  /** A failure outside a run (the worker crashed while idle) shown where the run's errors are. */
+  failIdle(e: ErrorInfo): void {
+    if (this.running) return;
+    this.error = e;
+    this.state = 'error';
+  }
+
+  /**
+   * Cancel the run: acknowledged at once (`cancelling`), the worker stops at its next
+   * batch boundary. If it has not stopped after CANCEL_GRACE_MS, the worker is ended and
+   * the run answers CANCELLED.
+   */
+  async cancel(): Promise<void> {
+    if (!this.running || this.cancelling) return;
+    this.cancelling = true;
+    const run = this.seq;
+    setTimeout(() => {
+      if (this.seq !== run || !this.running) return;
+      if (this.stop()) {
+        this.cancelEnd = 'stopped';
+        this.onWorkerStopped();
+      }
+    }, CANCEL_GRACE_MS);
+    await this.api().cancel();
+  }
+}
