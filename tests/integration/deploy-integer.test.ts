@@ -11,8 +11,8 @@
  * - the deploy-exact simulation agrees with the deployment on ≥ 99% of images for TensorRT,
  *   FBGEMM and Academic W8A8;
  * - one output pixel computed by hand (integer-arithmetic.ts) is the kernel's output.
- * Wasm engine; 32 calibration / 100 evaluation images unless DEPLOY_CALIB / DEPLOY_EVAL say
- * otherwise. Skips without ../shared/data.
+ * Wasm engine; 16 calibration / 32 evaluation images unless DEPLOY_CALIB / DEPLOY_EVAL say
+ * otherwise (each preset's deployed model is evaluated once). Skips without ../shared/data.
  */
 import * as ort from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +25,6 @@ import type { BackendName } from '../../src/lib/config/names.ts';
 import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import type { QuantizedRun } from '../../src/lib/experiment/types.ts';
 import { batches } from '../../src/lib/experiment/batches.ts';
-import { evaluate } from '../../src/lib/experiment/evaluate.ts';
 import { toDeployable } from '../../src/lib/export/deployable.ts';
 import { buildIntegerQdq, type IntegerQdqModel } from '../../src/lib/export/integer-qdq.ts';
 import { DEPLOY_EXACT_SESSION, deployExactFromDeployable } from '../../src/lib/export/deploy-exact.ts';
@@ -46,20 +45,35 @@ import { roundHalfToEven } from '../../src/lib/quant/round.ts';
 import { optimizedGraph } from '../../src/cli/deploy.ts';
 import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
 
-const CALIB = Number(process.env.DEPLOY_CALIB ?? 32);
-const EVAL = Number(process.env.DEPLOY_EVAL ?? 100);
+// small on purpose (the file runs in CI): full-size figures come from `npm run bench:deploy`
+const CALIB = Number(process.env.DEPLOY_CALIB ?? 16);
+const EVAL = Number(process.env.DEPLOY_EVAL ?? 32);
 const PRESETS: BackendName[] = ['tensorrt', 'fbgemm', 'academic'];
 
 describe.skipIf(!HAVE_SHARED_DATA)('MobileNet-V2 W8A8 on onnxruntime integer kernels', () => {
   const runs = new Map<string, QuantizedRun>();
+  /** the same presets with deployExact: the pipeline evaluates the deploy-exact graph */
+  const exactRuns = new Map<string, QuantizedRun>();
   const models = new Map<string, IntegerQdqModel>();
   let engine: Engine;
+  /** each preset's deployed evaluation, made once and shared by the tests that read it */
+  const deployedEvals = new Map<string, ReturnType<typeof evaluateDeployed>>();
+  const deployedOf = (backend: string) => {
+    if (!deployedEvals.has(backend))
+      deployedEvals.set(
+        backend,
+        evaluateDeployed(engine, runs.get(backend)!, serializeModel(models.get(backend)!.graph)),
+      );
+    return deployedEvals.get(backend)!;
+  };
 
   beforeAll(async () => {
     engine = await createNodeWasmEngine(2);
     const dataset = await loadImageFolder(SAMPLE_DIR, CLASS_INDEX);
-    const configs = PRESETS.map((backend) =>
-      resolveConfig({ backend, model: 'mobilenet-v2', calib: CALIB, eval: EVAL, seed: 0 }),
+    const configs = [false, true].flatMap((deployExact) =>
+      PRESETS.map((backend) =>
+        resolveConfig({ backend, model: 'mobilenet-v2', calib: CALIB, eval: EVAL, seed: 0, deployExact }),
+      ),
     );
     await runPipeline(
       configs,
@@ -72,6 +86,10 @@ describe.skipIf(!HAVE_SHARED_DATA)('MobileNet-V2 W8A8 on onnxruntime integer ker
       },
       {
         onQuantized: (run) => {
+          if (run.config.deployExact) {
+            exactRuns.set(run.config.backend, run);
+            return;
+          }
           runs.set(run.config.backend, run);
           models.set(run.config.backend, buildIntegerQdq(toDeployable(run)));
         },
@@ -82,7 +100,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('MobileNet-V2 W8A8 on onnxruntime integer ker
   it('the deployed evaluation is onnxruntime running model.int8.onnx with its default optimizations', async () => {
     const run = runs.get('tensorrt')!;
     const bytes = serializeModel(models.get('tensorrt')!.graph);
-    const dep = await evaluateDeployed(engine, run, bytes);
+    const dep = await deployedOf('tensorrt');
     // the same file in a session made directly, with onnxruntime's defaults
     const session = await ort.InferenceSession.create(bytes);
     const preds: number[] = [];
@@ -125,7 +143,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('MobileNet-V2 W8A8 on onnxruntime integer ker
   it('on wasm the deployed codes are the integer kernels’ arithmetic, not those of the unfused file', async () => {
     const run = runs.get('fbgemm')!;
     const m = models.get('fbgemm')!;
-    const data = { crops: run.evaluation.crops.slice(0, 2), spec: run.evaluation.spec };
+    const data = { crops: run.evaluation.crops.slice(0, 1), spec: run.evaluation.spec };
     const scales = new Map(quantizedTensors(m.plan, run.graph).map((t) => [t.tensor, t.q.scale] as const));
     const fused = await fetchCodes(engine, deployedProbes(m), data, { scales });
     const unfused = await fetchCodes(engine, deployedProbes(m), data, {
@@ -163,7 +181,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('MobileNet-V2 W8A8 on onnxruntime integer ker
       run,
       deployed: { ...m, graph },
       reference: { kind: 'deploy-exact', model: deployExactFromDeployable(d, m.plan) },
-      images: 2,
+      images: 1,
     });
     expect(div.origin?.layer).toBe(layer.node);
     expect(div.first?.layer).toBe(layer.node);
@@ -175,16 +193,13 @@ describe.skipIf(!HAVE_SHARED_DATA)('MobileNet-V2 W8A8 on onnxruntime integer ker
   }, 600_000);
 
   for (const backend of PRESETS) {
-    it(`${backend}: the deploy-exact simulation agrees with the deployment on ≥ 99% of images`, async () => {
+    it(`${backend}: the deploy-exact simulation (config deployExact) agrees with the deployment on ≥ 99% of images`, async () => {
       const run = runs.get(backend)!;
-      const m = models.get(backend)!;
-      const dep = await evaluateDeployed(engine, run, serializeModel(m.graph));
-      const exact = deployExactFromDeployable(toDeployable(run), m.plan);
-      const s = await engine.createSession(serializeModel(exact.graph), DEPLOY_EXACT_SESSION);
-      const { crops, labels, spec } = run.evaluation;
-      const o = await evaluate(s, crops, labels, spec, { batchSize: 32 });
-      await s.release();
-      const a = agreement(o.preds, dep.preds);
+      const dep = await deployedOf(backend);
+      // the pipeline's own evaluation of the deployExact config, on the same images
+      const exact = exactRuns.get(backend)!;
+      expect(exact.evaluation.crops).toEqual(run.evaluation.crops);
+      const a = agreement(exact.evaluation.preds, dep.preds);
       console.log(
         `${backend} W8A8 (${CALIB}/${EVAL}, wasm): simulated ${(100 * dep.agreement).toFixed(1)}% agreement with the deployment, deploy-exact ${(100 * a).toFixed(1)}%`,
       );

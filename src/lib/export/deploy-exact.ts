@@ -60,7 +60,7 @@ export interface DeployExactModel {
 }
 
 /** The deploy-exact graph of a simulated run (see module header). */
-export function deployExactGraph(run: QuantizedRun): DeployExactModel {
+export function deployExactGraph(run: Omit<QuantizedRun, 'evaluation'>): DeployExactModel {
   const d = toDeployable(run);
   return deployExactFromDeployable(d, planIntegerKernels(d));
 }
