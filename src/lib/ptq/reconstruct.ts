@@ -138,7 +138,7 @@ export async function reconstructWeights(
     await new Promise((r) => setTimeout(r, 0));
     const t1 = performance.now();
     const lg = grams.get(wq.point.initializer);
-    const skip = !lg ? 'no Gram matrix for this layer' : bitsOf(wq) >= 8 ? EIGHT_BIT : undefined;
+    const skip = !lg ? 'no Gram matrix for this layer' : eightBit(wq);
     if (skip || !lg) {
       layers.push(skippedReport(wq, skip));
       result.push(wq);
@@ -187,6 +187,11 @@ function bitsOf(wq: WeightQuant): number {
 }
 
 const EIGHT_BIT = '8-bit layers keep round-to-nearest';
+
+/** Why a layer keeps round-to-nearest by its bit width (8 bits or more), in both input modes. */
+function eightBit(wq: WeightQuant): string | undefined {
+  return bitsOf(wq) >= 8 ? EIGHT_BIT : undefined;
+}
 
 function skippedReport(wq: WeightQuant, skipped: string | undefined): PtqLayerReport {
   return {
@@ -336,7 +341,7 @@ export async function reconstructFromQuantizedPrefix(
   const todo: { index: number; layout: GramLayout }[] = [];
   weights.forEach((wq, index) => {
     const layout = gramLayout(graph, wq.point);
-    const skipped = typeof layout === 'string' ? layout : bitsOf(wq) >= 8 ? EIGHT_BIT : undefined;
+    const skipped = typeof layout === 'string' ? layout : eightBit(wq);
     if (skipped || typeof layout === 'string') layers[index] = skippedReport(wq, skipped);
     else todo.push({ index, layout });
   });

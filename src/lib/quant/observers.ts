@@ -341,6 +341,17 @@ function quantileClip(absHist: Float64Array, absMax: number, threshold: number):
   return absMax;
 }
 
+/**
+ * [lo, hi] clipped to [-clip, clip]. A clip below every |x| (all values on one side of 0,
+ * closer together than half a bin of the |x| histogram) would turn the range around
+ * (min > max); the range is then kept as it is.
+ */
+function clipAt(lo: number, hi: number, clip: number): [number, number] {
+  const l = Math.max(lo, -clip);
+  const h = Math.min(hi, clip);
+  return l <= h ? [l, h] : [lo, hi];
+}
+
 // ---------------------------------------------------------------------------
 // Weights
 // ---------------------------------------------------------------------------
@@ -428,7 +439,7 @@ function weightEmaQuantile({ v, lo, hi }: WeightChannel): [number, number] {
   const { hist, absMax } = absHistogramOf(v, EMA_QUANTILE_BINS);
   if (absMax === 0) return [0, 0];
   const clip = quantileClip(hist, absMax, EMA_QUANTILE_THRESHOLD);
-  return [Math.max(lo, -clip), Math.min(hi, clip)];
+  return clipAt(lo, hi, clip);
 }
 
 function weightClipStd({ v, lo, hi, o }: WeightChannel): [number, number] {
@@ -648,7 +659,7 @@ function actEmaQuantile({ name, stats, batches, o }: ActivationInput): [number, 
     if (absMax === 0) return [b.min, b.max];
     const ah = foldAbsHistogram(b.hist!, lo, hi, EMA_QUANTILE_BINS, absMax);
     const clip = quantileClip(ah, absMax, EMA_QUANTILE_THRESHOLD);
-    return [Math.max(b.min, -clip), Math.min(b.max, clip)];
+    return clipAt(b.min, b.max, clip);
   });
   return ema(per, o.emaRatio);
 }
