@@ -267,7 +267,7 @@ describe('config schema', () => {
 
 /** `c` changed so that field `f` is in use (AdaRound for its steps, equalization for its modes). */
 function usedIn(c: ExperimentConfig, f: ConfigField): ExperimentConfig {
-  const enablers: Partial<ExperimentConfig>[] = [{}, { ptq: 'adaround' }, { cle: true }];
+  const enablers: Partial<ExperimentConfig>[] = [{}, { ptq: 'adaround' }, { ptq: 'qdrop' }, { cle: true }];
   return enablers.map((e) => ({ ...c, ...e })).find((x) => f.usedWhen!(x)) ?? c;
 }
 
