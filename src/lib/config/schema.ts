@@ -424,6 +424,17 @@ export const CONFIG_FIELDS = [
     neutral: false,
   }),
   entry({
+    name: 'deployExact',
+    type: BOOL,
+    default: false,
+    cli: { flag: 'deploy-exact', arg: '1|0', role: 'value' },
+    label: 'Simulate the integer kernels (deploy-exact)',
+    group: 'model',
+    help: "Off: MQBench's simulation — fake quantization in float, with a float bias and a float sum before each rounding. On: simulate what onnxruntime's integer kernels compute when the model is deployed — the bias rounded to an int32 at scale s_x·s_w, the int32 sum requantized by the kernel's multiplier s_x·s_w/s_y and rounded once, ReLU6 absorbed into the output range, 8-bit values saturating at the type's limits. MQBench's point is that the two can disagree: compare the two numbers to see the deployment gap of a preset.",
+    since: 2,
+    neutral: false,
+  }),
+  entry({
     name: 'cleRelu6',
     type: {
       kind: 'enum',
