@@ -16,7 +16,7 @@ import { Eta } from '../experiment/batches.ts';
 import { collectActivationStats, DEFAULT_BINS } from '../experiment/calibrate.ts';
 import { evaluate, type EvalOutcome } from '../experiment/evaluate.ts';
 import { loadSplitCrops, type PipelineTuning } from '../experiment/inputs.ts';
-import type { ProgressFn, RunInputs, Stage } from '../experiment/types.ts';
+import type { Progress, ProgressFn, RunInputs, Stage } from '../experiment/types.ts';
 import { applyCle } from '../corrections/cle-run.ts';
 
 /** Everything a group of configs with the same data split shares. */
@@ -61,8 +61,9 @@ export function progress(
   done: number,
   total: number,
   message: string,
+  count?: Progress['count'],
 ) {
-  onProgress?.({ stage, done, total, etaSeconds: eta.estimate(done, total), message });
+  onProgress?.({ stage, done, total, etaSeconds: eta.estimate(done, total), message, ...(count ? { count } : {}) });
 }
 
 /**

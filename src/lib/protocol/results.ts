@@ -45,6 +45,12 @@ export interface Progress {
   /** seconds left in this stage, when it can be estimated */
   etaSeconds?: number;
   message: string;
+  /**
+   * The counter a person reads, when done/total measure finer work than it: AdaRound and
+   * GPTQ report their work as fractional layers (reading a layer's inputs is part of it)
+   * and count whole layers here.
+   */
+  count?: { done: number; total: number; of: string };
 }
 
 export type ProgressFn = (p: Progress) => void;
