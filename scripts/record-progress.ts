@@ -6,8 +6,9 @@
  *   npx tsx scripts/record-progress.ts OUT.json [name ...]
  *
  * Names: plain, analyze, fixes, adaround, gptq (default: all). Needs ../shared/data.
- * Reports closer together than 50 ms in one stage are thinned (the first and last of each
- * stage are always kept), so a trace stays a small file.
+ * Reports closer together than 50 ms with the same message form are thinned (a new stage,
+ * a new kind of message — Gram reading vs a layer's solve — and each stage's last report
+ * are always kept), so a trace stays a small file. Each run is written as soon as it ends.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -28,7 +29,7 @@ const RUNS: Record<string, { config: Partial<ExperimentConfig>; analyze?: { imag
   plain: { config: { backend: 'tensorrt', ...small } },
   analyze: { config: { backend: 'tensorrt', ...small }, analyze: { images: 16 } },
   fixes: { config: { backend: 'tensorrt', wBits: 4, biasCorrection: true, ...small } },
-  adaround: { config: { backend: 'academic', wBits: 4, ptq: 'adaround', ptqIters: 200, ...small } },
+  adaround: { config: { backend: 'academic', wBits: 4, ptq: 'adaround', ptqIters: 50, ...small } },
   gptq: { config: { backend: 'academic', wBits: 4, ptq: 'gptq', ...small } },
 };
 
@@ -42,7 +43,7 @@ for (const name of names.length ? names : Object.keys(RUNS)) {
   const config = resolveConfig({ ...run.config, model: entry.id } as Partial<ExperimentConfig>);
   const events: (Progress & { t: number })[] = [];
   const t0 = performance.now();
-  let last: { stage: string; t: number } | undefined;
+  let last: { kind: string; t: number } | undefined;
   await runPipeline(
     [config],
     {
@@ -59,8 +60,9 @@ for (const name of names.length ? names : Object.keys(RUNS)) {
       onProgress: (p) => {
         const t = (performance.now() - t0) / 1000;
         const end = p.done >= p.total;
-        if (last && last.stage === p.stage && t - last.t < 0.05 && !end) return;
-        last = { stage: p.stage, t };
+        const kind = `${p.stage}:${p.message.replace(/[\d/.]+/g, '#').slice(0, 30)}`;
+        if (last && last.kind === kind && t - last.t < 0.05 && !end) return;
+        last = { kind, t };
         const { etaSeconds: _eta, ...rest } = p;
         void _eta;
         events.push({ ...rest, t: Math.round(t * 1000) / 1000 });
@@ -70,8 +72,6 @@ for (const name of names.length ? names : Object.keys(RUNS)) {
   const seconds = (performance.now() - t0) / 1000;
   traces[name] = { config, analyze: run.analyze, seconds: Math.round(seconds * 1000) / 1000, events };
   process.stderr.write(`${name}: ${seconds.toFixed(1)} s, ${events.length} reports\n`);
+  const doc = { engine: engine.description, recorded: new Date().toISOString().slice(0, 10), traces };
+  await writeFile(out, `${JSON.stringify(doc)}\n`);
 }
-await writeFile(
-  out,
-  `${JSON.stringify({ engine: engine.description, recorded: new Date().toISOString().slice(0, 10), traces }, null, 1)}\n`,
-);

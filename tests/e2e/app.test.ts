@@ -12,7 +12,7 @@ import { strFromU8, unzipSync } from 'fflate';
 import { parseModel } from '../../src/lib/onnx/model.ts';
 import { tinyClassifier } from '../support/tiny-model.ts';
 import { CONFIG_FIELDS } from '../../src/lib/config/schema.ts';
-import { ARTIFACTS, launch, setNumber, skipReason as missing, type E2eSession } from './helpers.ts';
+import { ARTIFACTS, launch, setNumber, skipReason as missing, type E2eSession, showView } from './helpers.ts';
 
 if (missing) console.warn(`[e2e] skipped: ${missing}.`);
 
@@ -121,6 +121,7 @@ describe.skipIf(!!missing)('the playground in the browser (e2e)', () => {
     expect(await p2.locator('[data-field=calib]').inputValue()).toBe('32');
     expect(await p2.locator('[data-field=eval]').inputValue()).toBe('64');
     expect(await readNumbers(p2)).toEqual(first);
+    await showView(p2, 'history');
     expect(await p2.locator('[data-testid=history] tbody tr').count()).toBeGreaterThanOrEqual(1);
     await p2.screenshot({ path: `${ARTIFACTS}/04-restored.png`, fullPage: true });
     await p2.close();

@@ -122,3 +122,12 @@ export async function runAndWait(page: Page, timeout = 540_000): Promise<void> {
     throw new Error(`run failed: ${await page.locator('[data-testid=run-panel] [role=alert]').innerText()}`);
   }
 }
+
+/**
+ * Shows a section below the workbench (its tab): learn | analysis | graph | history. The
+ * analysis, the graph, the weight view and the history are drawn only on their tab.
+ */
+export async function showView(page: Page, view: 'learn' | 'analysis' | 'graph' | 'history'): Promise<void> {
+  await page.locator(`[role=tab][data-view=${view}]`).click();
+  await page.locator(`[data-testid=view-${view}]`).waitFor();
+}

@@ -74,18 +74,28 @@ export class RunController {
       available: req.available,
     });
     this.overall = tracker.update(this.progress, performance.now() / 1000);
+    // between reports (a long layer solve) the time left follows the clock
+    const ticker = setInterval(() => {
+      if (this.seq === run && this.running && this.progress)
+        this.overall = tracker.update(this.progress, performance.now() / 1000);
+    }, 1000);
     this.analyzing = !!req.analyze;
-    const r: Result<RunOutcome> = await this.api().run(
-      [req.config],
-      req.engine,
-      callback((p: Progress) => {
-        // a report that comes in after the run has answered (comlink does not wait) is dropped
-        if (this.seq !== run || !this.running) return;
-        this.progress = p;
-        this.overall = tracker.update(p, performance.now() / 1000);
-      }),
-      req.analyze ? { analyze: req.analyze } : undefined,
-    );
+    let r: Result<RunOutcome>;
+    try {
+      r = await this.api().run(
+        [req.config],
+        req.engine,
+        callback((p: Progress) => {
+          // a report that comes in after the run has answered (comlink does not wait) is dropped
+          if (this.seq !== run || !this.running) return;
+          this.progress = p;
+          this.overall = tracker.update(p, performance.now() / 1000);
+        }),
+        req.analyze ? { analyze: req.analyze } : undefined,
+      );
+    } finally {
+      clearInterval(ticker);
+    }
     this.analyzing = false;
     let result: ExperimentResult | undefined;
     if (r.ok) {

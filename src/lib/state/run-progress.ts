@@ -39,26 +39,31 @@ const ORDER: readonly Phase[] = [
  * phase reads, plus a fixed part.
  */
 export const PHASE_COST = {
-  /** engine start and session creation */
+  /** engine start */
   start: 8,
   /** decode + crop, per image (calibration + evaluation); near 0 when the crops are cached */
-  decodePerImage: 0.35,
+  decodePerImage: 0.5,
+  /** the FP32 model's session */
+  fp32Fixed: 4,
   fp32PerImage: 1,
-  /** one pass over the calibration images collecting the observers' statistics */
-  calibratePerPass: 1.6,
-  /** round-to-nearest weights */
-  weights: 3,
-  /** bias correction / BN re-estimation, per calibration image */
-  fixesPerImage: 3,
-  evaluatePerImage: 1.3,
-  /** the analysis: per-layer error per analysis image, plus weight-only and activation-only evaluations */
-  analyzePerImage: 6,
-  /** AdaRound, per calibration image and 100 iterations */
-  adaroundPer100Iters: 2.5,
-  /** GPTQ, per calibration image */
-  gptqPerImage: 6,
-  /** GPTQ's solves, independent of the images */
-  gptqFixed: 40,
+  /** the statistics graph's session, and one pass per calibration image */
+  calibrateFixed: 6,
+  calibratePerPass: 1.5,
+  /** round-to-nearest weights (and building what the next steps share) */
+  weights: 8,
+  /** bias correction / BN re-estimation: their sessions, and per calibration image */
+  fixesFixed: 20,
+  fixesPerImage: 4,
+  /** a fake-quant graph and its session, then per evaluation image */
+  evaluateFixed: 12,
+  evaluatePerImage: 1.2,
+  /** the analysis' per-layer error, per analysis image */
+  analyzePerImage: 4,
+  /** AdaRound, per 100 iterations (its solves do not depend on the images), plus reading inputs per image */
+  adaroundPer100Iters: 600,
+  ptqPerImage: 6,
+  /** GPTQ's solves */
+  gptqFixed: 200,
 } as const;
 
 export interface RunPlanInput {
@@ -72,8 +77,27 @@ export interface RunPlanInput {
   available?: number;
 }
 
+/**
+ * A phase's planned work: a fixed part done before its first report of progress (a
+ * session to create), then parts that its reports count through in order (done 0…1 is the
+ * first part, 1…2 the second: the analysis reports its per-layer error, then two
+ * evaluations; most phases have one part).
+ */
+export interface PhasePlan {
+  fixed: number;
+  parts: number[];
+}
+
+const work = (p: PhasePlan) => p.fixed + p.parts.reduce((s, x) => s + x, 0);
+
 /** The planned work of each phase, in image units (0: the phase does not occur). */
 export function planRun(p: RunPlanInput): Record<Phase, number> {
+  const plans = planPhases(p);
+  return Object.fromEntries(ORDER.map((k) => [k, work(plans[k])])) as Record<Phase, number>;
+}
+
+export function planPhases(p: RunPlanInput): Record<Phase, PhasePlan> {
+  const C = PHASE_COST;
   const c = p.config;
   const cap = (n: number) => (p.available !== undefined ? Math.min(n, p.available) : n);
   const calib = cap(c.calib);
@@ -82,21 +106,49 @@ export function planRun(p: RunPlanInput): Record<Phase, number> {
   const fixes = c.biasCorrection || c.bnReestimate;
   const ptq =
     c.ptq === 'adaround'
-      ? PHASE_COST.adaroundPer100Iters * calib * (c.ptqIters / 100)
+      ? C.adaroundPer100Iters * (c.ptqIters / 100) + C.ptqPerImage * calib
       : c.ptq === 'gptq'
-        ? PHASE_COST.gptqPerImage * calib + PHASE_COST.gptqFixed
+        ? C.gptqFixed + C.ptqPerImage * calib
         : 0;
+  const none = { fixed: 0, parts: [0] };
+  const evaluation = { fixed: C.evaluateFixed, parts: [C.evaluatePerImage * ev] };
   return {
-    start: PHASE_COST.start,
-    decode: PHASE_COST.decodePerImage * (calib + ev),
-    fp32: PHASE_COST.fp32PerImage * ev,
-    calibrate: PHASE_COST.calibratePerPass * calib * (histogram ? 2 : 1) + (c.cle ? calib : 0),
-    weights: PHASE_COST.weights + ptq,
-    fixes: fixes ? PHASE_COST.fixesPerImage * calib : 0,
-    evaluate: PHASE_COST.evaluatePerImage * ev,
-    before: fixes ? PHASE_COST.evaluatePerImage * ev : 0,
-    analyze: p.analyzeImages ? PHASE_COST.analyzePerImage * p.analyzeImages + 2 * PHASE_COST.evaluatePerImage * ev : 0,
+    start: { fixed: C.start, parts: [0] },
+    decode: { fixed: 0, parts: [C.decodePerImage * (calib + ev)] },
+    fp32: { fixed: C.fp32Fixed, parts: [C.fp32PerImage * ev] },
+    calibrate: {
+      fixed: C.calibrateFixed,
+      parts: [C.calibratePerPass * calib * (histogram ? 2 : 1) + (c.cle ? C.fp32PerImage * calib : 0)],
+    },
+    weights: { fixed: C.weights, parts: [ptq] },
+    fixes: fixes ? { fixed: C.fixesFixed, parts: [C.fixesPerImage * calib] } : none,
+    evaluate: evaluation,
+    before: fixes ? evaluation : none,
+    analyze: p.analyzeImages
+      ? {
+          fixed: 0,
+          parts: [C.analyzePerImage * p.analyzeImages, work(evaluation), work(evaluation)],
+        }
+      : none,
   };
+}
+
+/** The share of a phase's work a report says is done. */
+export function phaseShare(plan: PhasePlan, p: Progress): number {
+  const total = work(plan);
+  if (total <= 0 || p.total <= 0 || p.done <= 0) return 0;
+  const done = Math.min(p.total, p.done);
+  const parts = plan.parts.length === p.total ? plan.parts : [plan.parts.reduce((s, x) => s + x, 0)];
+  const scale = parts.length === p.total ? 1 : p.total;
+  let at = done / scale;
+  let w = plan.fixed;
+  for (const part of parts) {
+    const f = Math.min(1, at);
+    w += part * f;
+    at -= f;
+    if (at <= 0) break;
+  }
+  return Math.min(1, w / total);
 }
 
 /** Which phase a worker report belongs to (the pipeline's stage names and message prefixes). */
@@ -155,16 +207,12 @@ const UNIT: Partial<Record<Phase, string>> = {
   before: 'images',
 };
 
-/** A report's fraction of its own phase, 0…1. */
-function phaseFraction(p: Progress): number {
-  return p.total > 0 ? Math.min(1, Math.max(0, p.done / p.total)) : 0;
-}
-
 /**
  * Follows one run. `update` takes each report with the time it arrived (seconds, any
  * origin; the first call's time is the start) and returns what to show.
  */
 export class RunProgress {
+  private readonly plans: Record<Phase, PhasePlan>;
   private readonly plan: Record<Phase, number>;
   private readonly total: number;
   private t0: number | undefined;
@@ -174,11 +222,10 @@ export class RunProgress {
   /** work done in phases that are over */
   private doneBefore = 0;
   private best = 0;
-  /** seconds per unit measured on the FP32 evaluation */
-  private fp32Rate: number | undefined;
   private readonly ptqLabel: string | undefined;
 
   constructor(input: RunPlanInput) {
+    this.plans = planPhases(input);
     this.plan = planRun(input);
     this.total = ORDER.reduce((s, k) => s + this.plan[k], 0);
     const m = input.config.ptq;
@@ -200,7 +247,8 @@ export class RunProgress {
       this.phaseStart = now;
       this.phaseFrac = 0;
     }
-    if (at === ORDER.indexOf(this.phase)) this.phaseFrac = Math.max(this.phaseFrac, phaseFraction(p));
+    if (at === ORDER.indexOf(this.phase))
+      this.phaseFrac = Math.max(this.phaseFrac, phaseShare(this.plans[this.phase], p));
     const curWork = this.plan[this.phase];
     const doneWork = this.doneBefore + curWork * this.phaseFrac;
     const fraction = this.total > 0 ? Math.min(1, doneWork / this.total) : 0;
@@ -208,10 +256,7 @@ export class RunProgress {
 
     const elapsed = now - this.t0;
     const inPhase = now - this.phaseStart;
-    if (this.phase === 'fp32' && this.phaseFrac >= 0.1 && inPhase > 0.5) {
-      this.fp32Rate = inPhase / (curWork * this.phaseFrac);
-    }
-    const rate = this.fp32Rate ?? (doneWork > 0 && elapsed > 0 ? elapsed / doneWork : undefined);
+    const rate = doneWork > 0 && elapsed > 0 ? elapsed / doneWork : undefined;
     let eta: number | undefined;
     if (rate !== undefined && elapsed > 0) {
       const after = ORDER.slice(ORDER.indexOf(this.phase) + 1).reduce((s, k) => s + this.plan[k], 0);
@@ -258,4 +303,17 @@ export class RunProgress {
     d = d.replace(/^[\s·:,.-]+/, '').replace(/[\s·:,]+$/, '');
     return d ? d[0].toUpperCase() + d.slice(1) : '';
   }
+}
+
+/** Below this many seconds left, an estimate counts as right when it is this close in seconds. */
+export const ETA_SLACK_S = 3;
+
+/**
+ * The promise the estimate keeps once a tenth of the run has passed: within a factor of two
+ * of the time really left, or within ETA_SLACK_S seconds of it (in the last seconds a factor
+ * means nothing: 0.4 s left shown as 1 s is not wrong).
+ */
+export function etaWithin(estimate: number, truth: number): boolean {
+  if (Math.abs(estimate - truth) <= ETA_SLACK_S) return true;
+  return estimate >= truth / 2 && estimate <= truth * 2;
 }
