@@ -100,11 +100,10 @@ async function checkToggletips(page: Page, label: string): Promise<number> {
 }
 
 /** Samples of the run's progress (fraction, eta, seconds since the first sample) until it is over. */
-async function sampleProgress(
-  page: Page,
-): Promise<{ t: number; fraction: number; eta: number | null; stage: string }[]> {
+type Sample = { t: number; fraction: number; eta: number | null; stage: string; phase: string };
+async function sampleProgress(page: Page): Promise<Sample[]> {
   return page.evaluate(async () => {
-    const out: { t: number; fraction: number; eta: number | null; stage: string }[] = [];
+    const out: Sample[] = [];
     const t0 = performance.now();
     for (;;) {
       const panel = document.querySelector('[data-testid=run-panel]')!;
