@@ -38,7 +38,7 @@ const ORDER: readonly Phase[] = [
  * numbers and how they were measured are in docs/ui.md). Per image of the split the
  * phase reads, plus a fixed part.
  */
-export const PHASE_COST = {
+export const PHASE_COST = Object.freeze({
   /** engine start */
   start: 8,
   /** decode + crop, per image (calibration + evaluation); near 0 when the crops are cached */
@@ -64,7 +64,9 @@ export const PHASE_COST = {
   ptqPerImage: 6,
   /** GPTQ's solves */
   gptqFixed: 200,
-} as const;
+});
+
+export type PhaseCosts = typeof PHASE_COST;
 
 export interface RunPlanInput {
   config: Pick<
@@ -91,13 +93,13 @@ export interface PhasePlan {
 const work = (p: PhasePlan) => p.fixed + p.parts.reduce((s, x) => s + x, 0);
 
 /** The planned work of each phase, in image units (0: the phase does not occur). */
-export function planRun(p: RunPlanInput): Record<Phase, number> {
-  const plans = planPhases(p);
+export function planRun(p: RunPlanInput, costs: PhaseCosts = PHASE_COST): Record<Phase, number> {
+  const plans = planPhases(p, costs);
   return Object.fromEntries(ORDER.map((k) => [k, work(plans[k])])) as Record<Phase, number>;
 }
 
-export function planPhases(p: RunPlanInput): Record<Phase, PhasePlan> {
-  const C = PHASE_COST;
+export function planPhases(p: RunPlanInput, costs: PhaseCosts = PHASE_COST): Record<Phase, PhasePlan> {
+  const C = costs;
   const c = p.config;
   const cap = (n: number) => (p.available !== undefined ? Math.min(n, p.available) : n);
   const calib = cap(c.calib);
@@ -224,9 +226,9 @@ export class RunProgress {
   private best = 0;
   private readonly ptqLabel: string | undefined;
 
-  constructor(input: RunPlanInput) {
-    this.plans = planPhases(input);
-    this.plan = planRun(input);
+  constructor(input: RunPlanInput, costs: PhaseCosts = PHASE_COST) {
+    this.plans = planPhases(input, costs);
+    this.plan = planRun(input, costs);
     this.total = ORDER.reduce((s, k) => s + this.plan[k], 0);
     const m = input.config.ptq;
     this.ptqLabel = m === 'adaround' ? 'AdaRound' : m === 'gptq' ? 'GPTQ' : undefined;
@@ -260,11 +262,14 @@ export class RunProgress {
     let eta: number | undefined;
     if (rate !== undefined && elapsed > 0) {
       const after = ORDER.slice(ORDER.indexOf(this.phase) + 1).reduce((s, k) => s + this.plan[k], 0);
-      const ownPace = this.phaseFrac >= 0.1 && inPhase > 0.5;
-      const curLeft = ownPace
-        ? (inPhase * (1 - this.phaseFrac)) / this.phaseFrac
-        : Math.max(0, curWork * (1 - this.phaseFrac) * rate - (this.phaseFrac > 0 ? 0 : inPhase));
-      eta = Math.max(0, curLeft + after * rate);
+      const f = this.phaseFrac;
+      // the prior: the phase's planned work left at the run's pace (a phase slower than
+      // planned before its first report keeps a quarter of its plan, not zero)
+      const prior = f > 0 ? curWork * (1 - f) * rate : Math.max(curWork * rate - inPhase, 0.25 * curWork * rate);
+      // its own pace, trusted more as more of it is done (fully from half of it on)
+      const own = f > 0 && inPhase > 0.5 ? (inPhase * (1 - f)) / f : prior;
+      const trust = Math.min(1, f / OWN_PACE_FULL);
+      eta = Math.max(0, (1 - trust) * prior + trust * own + after * rate);
     }
 
     return {
@@ -304,6 +309,9 @@ export class RunProgress {
     return d ? d[0].toUpperCase() + d.slice(1) : '';
   }
 }
+
+/** From this share of a phase done on, its time left comes from its own pace alone (blended before). */
+export const OWN_PACE_FULL = 0.5;
 
 /** Below this many seconds left, an estimate counts as right when it is this close in seconds. */
 export const ETA_SLACK_S = 3;
