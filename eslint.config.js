@@ -7,7 +7,18 @@ import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 
 export default ts.config(
-  { ignores: ['dist/', 'node_modules/', '.cache/', 'test-artifacts/', 'tests/fixtures/'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      '.cache/',
+      'test-artifacts/',
+      'tests/fixtures/',
+      '.stryker-tmp/',
+      'reports/',
+      'coverage/',
+    ],
+  },
   js.configs.recommended,
   ...ts.configs.recommended,
   ...svelte.configs.recommended,

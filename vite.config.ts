@@ -1,4 +1,5 @@
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { extname, join, resolve, sep } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { defineConfig, type Plugin } from 'vite';
@@ -19,11 +20,23 @@ const CONTENT_TYPES: Record<string, string> = {
 /**
  * Dev/preview only: serve ../shared/data (or $QP_SHARED_DATA) read-only under /shared-data/,
  * with generated manifests (`imagenet-sample/manifest.json` {files, classIndex} and
- * `models/manifest.json` {files: [{name, size}]}), real content types, isolation headers
+ * `models/manifest.json` {files: [{name, size, sha256}]}), real content types, isolation headers
  * (the page is cross-origin isolated) and a real 404 — never Vite's SPA fallback
  * (index.html with 200), which would reach the model loader as a bogus ".onnx".
  * Nothing of it goes into a production build.
  */
+/** Size and sha256 of a file, hashed once per modification (the app names registry copies by sha256). */
+const facts = new Map<string, { mtime: number; size: number; sha256: string }>();
+function fileFacts(file: string): { size: number; sha256: string } {
+  const st = statSync(file);
+  let f = facts.get(file);
+  if (!f || f.mtime !== st.mtimeMs) {
+    f = { mtime: st.mtimeMs, size: st.size, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
+    facts.set(file, f);
+  }
+  return { size: f.size, sha256: f.sha256 };
+}
+
 function sharedData(): Plugin {
   let dir = '';
   const handler = (req: IncomingMessage, res: ServerResponse, next: () => void) => {
@@ -51,7 +64,7 @@ function sharedData(): Plugin {
     if (rel === 'models/manifest.json') {
       const files = listing('models')
         .filter((f) => f.endsWith('.onnx'))
-        .map((name) => ({ name, size: statSync(join(dir, 'models', name)).size }));
+        .map((name) => ({ name, ...fileFacts(join(dir, 'models', name)) }));
       return send(200, CONTENT_TYPES['.json'], JSON.stringify({ files }));
     }
     const file = resolve(dir, rel);

@@ -16,16 +16,30 @@ const noEngine = fileURLToPath(new URL('./tests/support/no-engine.ts', import.me
 const unitAlias = { 'onnxruntime-web': noEngine, 'onnxruntime-node': noEngine };
 const serial = { fileParallelism: false, testTimeout: 600_000, hookTimeout: 600_000 };
 
+/** The unit tier on its own; Stryker's runs use it too (vitest.stryker.config.ts). */
+export const unitProject = {
+  resolve: { alias: unitAlias },
+  test: { name: 'unit', include: ['tests/unit/**/*.test.ts'], exclude: [STATE_TESTS], testTimeout: 30_000 },
+};
+
 export default defineConfig({
   test: {
     reporters: ['default'],
     // vitest keeps one core free by default; the unit tier is CPU-bound and may use them all
     maxWorkers: '100%',
+    // `npm run test:fast` turns coverage on (--coverage): V8's own counters, cheap enough
+    // for the fast tier. Every source file counts, loaded by a test or not, so a file no
+    // unit test reaches shows (scripts/coverage-gaps.ts lists those after the summary);
+    // the engine-bound ones are covered by the integration tier instead.
+    coverage: {
+      provider: 'v8',
+      include: ['src/**/*.ts', 'workers/**/*.ts'],
+      exclude: ['src/lib/data/manifests/**', '**/*.d.ts'],
+      reporter: ['text-summary', 'json-summary', ['html', { subdir: 'html' }]],
+      reportsDirectory: 'coverage',
+    },
     projects: [
-      {
-        resolve: { alias: unitAlias },
-        test: { name: 'unit', include: ['tests/unit/**/*.test.ts'], exclude: [STATE_TESTS], testTimeout: 30_000 },
-      },
+      unitProject,
       {
         // The rune state classes (*.svelte.ts) need the Svelte compiler, and Svelte's
         // client runtime (the 'browser' condition) so $state/$derived/$effect really

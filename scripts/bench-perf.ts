@@ -9,14 +9,21 @@
  *     form and the folded scales are timed beside it, with their top-1 decisions compared)
  *   JPEG decoding: jpeg-js time / wasm libjpeg-turbo time       ≥ 3.5×   decodeSpeedup
  * (with the whole decode+resize+crop time per image beside the last).
- * Ratios, not absolute times, are the claim: these machines are noisy.
+ * Ratios, not absolute times, are the claim: these machines are noisy. Each round measures
+ * everything once, interleaved; each ratio is taken within a round (the round's measurement
+ * over the same round's baseline), and the report gives the median of the rounds' ratios
+ * with their range, so load that comes and goes moves single rounds, not one side of a ratio.
+ * `--load N` starts N other CPU-bound processes for the whole measurement (scripts/cpu-load.ts)
+ * and stops them after: the targets must hold on a machine that is doing other things too.
  * Options: --model FILE --data DIR [--images N] [--engine wasm|node] [--threads N]
- *   [--models all|none|id,id] [--model-images N] [--json FILE] (writes
- *   {productRatio, minmaxRatio, histogramRatio, fakeQuantRatio, decodeSpeedup})
+ *   [--repeats N (rounds, default 5)] [--load N] [--models all|none|id,id] [--model-images N]
+ *   [--json FILE] (writes {productRatio, minmaxRatio, histogramRatio, fakeQuantRatio,
+ *   decodeSpeedup} as medians of per-round ratios, plus load and rounds)
  * Then, unless --models none: evaluation throughput (images/s) of the three synthetic
  * exact architectures next to the same-session raw ORT figure (scripts/perf-models.ts).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { prepareCrops } from '../src/lib/data/crops.ts';
@@ -39,6 +46,7 @@ import { evaluationModel } from '../src/lib/experiment/evaluate.ts';
 import { parseModel, serializeModel } from '../src/lib/onnx/model.ts';
 import { findQuantPoints } from '../src/lib/onnx/placement.ts';
 import { measureModel, parseModelList, throughputTable } from './perf-models.ts';
+import { roundRatios, startCpuLoad } from './cpu-load.ts';
 
 const shared = resolve(import.meta.dirname, '../../shared/data');
 const { values: v } = parseArgs({
@@ -48,7 +56,8 @@ const { values: v } = parseArgs({
     images: { type: 'string', default: '128' },
     engine: { type: 'string', default: 'wasm' },
     threads: { type: 'string' },
-    repeats: { type: 'string', default: '3' },
+    repeats: { type: 'string', default: '5' },
+    load: { type: 'string', default: '0' },
     models: { type: 'string', default: 'all' },
     'model-images': { type: 'string', default: '64' },
     json: { type: 'string' },
@@ -59,6 +68,11 @@ const N = Number(v.images);
 const spec = TORCHVISION_SPEC;
 const B = 32;
 const REPEATS = Number(v.repeats);
+const LOAD = Number(v.load);
+if (!(REPEATS >= 1) || !(LOAD >= 0) || !Number.isInteger(LOAD)) {
+  console.error('bench:perf: --repeats needs a positive number of rounds and --load a whole number of processes.');
+  process.exit(2);
+}
 
 async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
   const t0 = performance.now();
@@ -129,6 +143,11 @@ async function main() {
     if (a.width !== c.width || a.height !== c.height)
       throw new Error('The two JPEG decoders disagree on an image size.');
   }
+  const load = startCpuLoad(LOAD);
+  const loadBefore = loadavg()[0];
+  console.error(
+    `load: ${LOAD} other CPU-bound process${LOAD === 1 ? '' : 'es'} started; 1-minute load average ${loadBefore.toFixed(2)}`,
+  );
   let foldAgreement = '';
   let qdqAgreement = '';
   const samples: Record<string, number[]> = {
@@ -144,6 +163,40 @@ async function main() {
     prep: [],
   };
   for (let rep = 0; rep < REPEATS; rep++) {
+    // each ratio's two sides back to back: raw → calibrations, FP32 evaluation → fake-quant ones
+    samples.raw.push(
+      (
+        await time(async () => {
+          for (const b of tensors) await fpSession.run({ [fpSession.inputNames[0]]: b.tensor });
+        })
+      )[0],
+    );
+    samples.minmax.push(
+      (
+        await time(() =>
+          collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, { ...calibOpts, histogram: false }),
+        )
+      )[0],
+    );
+    samples.hist.push(
+      (
+        await time(() =>
+          collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, { ...calibOpts, histogram: true }),
+        )
+      )[0],
+    );
+    samples.product.push((await time(() => evaluate(fpSession, imgs, labels, spec, { batchSize: B })))[0]);
+    const [tExact, exactOut] = await time(() => evaluate(fqSession, imgs, labels, spec, { batchSize: B }));
+    samples.fqExact.push(tExact);
+    const [tFold, foldOut] = await time(() => evaluate(fqFoldSession, imgs, labels, spec, { batchSize: B }));
+    samples.fqFold.push(tFold);
+    const [tQdq, qdqOut] = await time(() => evaluate(fqQdqSession, imgs, labels, spec, { batchSize: B }));
+    samples.fq.push(tQdq);
+    if (rep === 0) {
+      const same = (o: typeof foldOut) => exactOut.preds.reduce((n, p, i) => n + (p === o.preds[i] ? 1 : 0), 0);
+      foldAgreement = `${same(foldOut)}/${exactOut.preds.length} top-1 predictions equal, top-1 hits ${exactOut.top1Hits} exact vs ${foldOut.top1Hits} folded`;
+      qdqAgreement = `${same(qdqOut)}/${exactOut.preds.length} top-1 predictions equal, top-1 hits ${exactOut.top1Hits} element-wise vs ${qdqOut.top1Hits} Q/DQ`;
+    }
     samples.jpegjs.push(
       (
         await time(async () => {
@@ -165,99 +218,81 @@ async function main() {
         })
       )[0],
     );
-    samples.raw.push(
-      (
-        await time(async () => {
-          for (const b of tensors) await fpSession.run({ [fpSession.inputNames[0]]: b.tensor });
-        })
-      )[0],
-    );
-    samples.product.push((await time(() => evaluate(fpSession, imgs, labels, spec, { batchSize: B })))[0]);
-    const [tExact, exactOut] = await time(() => evaluate(fqSession, imgs, labels, spec, { batchSize: B }));
-    samples.fqExact.push(tExact);
-    const [tFold, foldOut] = await time(() => evaluate(fqFoldSession, imgs, labels, spec, { batchSize: B }));
-    samples.fqFold.push(tFold);
-    const [tQdq, qdqOut] = await time(() => evaluate(fqQdqSession, imgs, labels, spec, { batchSize: B }));
-    samples.fq.push(tQdq);
-    if (rep === 0) {
-      const same = (o: typeof foldOut) => exactOut.preds.reduce((n, p, i) => n + (p === o.preds[i] ? 1 : 0), 0);
-      foldAgreement = `${same(foldOut)}/${exactOut.preds.length} top-1 predictions equal, top-1 hits ${exactOut.top1Hits} exact vs ${foldOut.top1Hits} folded`;
-      qdqAgreement = `${same(qdqOut)}/${exactOut.preds.length} top-1 predictions equal, top-1 hits ${exactOut.top1Hits} element-wise vs ${qdqOut.top1Hits} Q/DQ`;
-    }
-    samples.minmax.push(
-      (
-        await time(() =>
-          collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, { ...calibOpts, histogram: false }),
-        )
-      )[0],
-    );
-    samples.hist.push(
-      (
-        await time(() =>
-          collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, { ...calibOpts, histogram: true }),
-        )
-      )[0],
-    );
     console.error(
       `round ${rep + 1}/${REPEATS}: ${Object.entries(samples)
         .map(([k, v]) => `${k} ${v[rep].toFixed(2)} s`)
         .join(', ')}`,
     );
   }
+  await load.stop();
+  const loadAfter = loadavg()[0];
   await fpSession.release();
   await fqSession.release();
   await fqFoldSession.release();
   await fqQdqSession.release();
+  const r = {
+    product: roundRatios(samples.product, samples.raw),
+    minmax: roundRatios(samples.minmax, samples.raw),
+    hist: roundRatios(samples.hist, samples.raw),
+    fq: roundRatios(samples.fq, samples.product),
+    fqExact: roundRatios(samples.fqExact, samples.product),
+    fqFold: roundRatios(samples.fqFold, samples.product),
+    decode: roundRatios(samples.jpegjs, samples.wasm),
+  };
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const raw = median(samples.raw);
-  const product = median(samples.product);
-  const minmax = median(samples.minmax);
-  const hist = median(samples.hist);
-  const fqEval = median(samples.fq);
-  const fqExact = median(samples.fqExact);
-  const fqFoldEval = median(samples.fqFold);
-  const fpEval = product;
-  const jpegjs = median(samples.jpegjs);
-  const wasm = median(samples.wasm);
   const prepPerImage = (1000 * median(samples.prep)) / jpegBytes.length;
   const ratios = {
-    productRatio: product / raw,
-    minmaxRatio: minmax / raw,
-    histogramRatio: hist / raw,
-    fakeQuantRatio: fqEval / fpEval,
-    decodeSpeedup: jpegjs / wasm,
+    productRatio: r.product.median,
+    minmaxRatio: r.minmax.median,
+    histogramRatio: r.hist.median,
+    fakeQuantRatio: r.fq.median,
+    decodeSpeedup: r.decode.median,
   };
 
-  const row = (what: string, a: number, b: number, target: number) => [
+  const secs = (xs: number[]) => `${median(xs).toFixed(2)}`;
+  const range = (q: { min: number; max: number }) => `${q.min.toFixed(2)}–${q.max.toFixed(2)}`;
+  const row = (what: string, a: number[], b: number[], q: typeof r.hist, target: number) => [
     what,
-    a.toFixed(2),
-    b.toFixed(2),
-    (a / b).toFixed(2) + '×',
+    secs(a),
+    secs(b),
+    q.median.toFixed(2) + '×',
+    range(q),
     `≤ ${target}×`,
-    a / b <= target ? 'met' : 'NOT met',
+    q.median <= target ? 'met' : 'NOT met',
   ];
   console.log(
+    `${REPEATS} rounds, ${LOAD} other CPU-bound process${LOAD === 1 ? '' : 'es'}; 1-minute load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after (2 cores here)`,
+  );
+  console.log(
     table(
-      ['measurement', 'seconds', 'baseline s', 'ratio', 'target', ''],
+      ['measurement', 'median s', 'baseline s', 'ratio (median of rounds)', 'rounds', 'target', ''],
       [
-        row('product evaluation vs raw session.run', product, raw, 1.15),
-        row('MinMax calibration vs one FP32 pass', minmax, raw, 2),
-        row('histogram calibration vs one FP32 pass', hist, raw, 2),
+        row('product evaluation vs raw session.run', samples.product, samples.raw, r.product, 1.15),
+        row('MinMax calibration vs one FP32 pass', samples.minmax, samples.raw, r.minmax, 2),
+        row('histogram calibration vs one FP32 pass', samples.hist, samples.raw, r.hist, 2),
         row(
           `fake-quant eval as evaluated: Q/DQ pairs, bit-exact (${acts.length} act points) vs FP32 eval`,
-          fqEval,
-          fpEval,
+          samples.fq,
+          samples.product,
+          r.fq,
           1.3,
         ),
-        row('fake-quant eval, element-wise Div/Round/Clip/Mul (reference)', fqExact, fpEval, 1.5),
-        row('fake-quant eval, scales folded (opt-in foldScales)', fqFoldEval, fpEval, 1.3),
+        row(
+          'fake-quant eval, element-wise Div/Round/Clip/Mul (reference)',
+          samples.fqExact,
+          samples.product,
+          r.fqExact,
+          1.5,
+        ),
+        row('fake-quant eval, scales folded (opt-in foldScales)', samples.fqFold, samples.product, r.fqFold, 1.3),
         [
           `JPEG decode, jpeg-js vs wasm libjpeg-turbo (${jpegBytes.length} images)`,
-          jpegjs.toFixed(2),
-          wasm.toFixed(2),
-          ratios.decodeSpeedup.toFixed(2) + '× faster',
+          secs(samples.jpegjs),
+          secs(samples.wasm),
+          r.decode.median.toFixed(2) + '× faster',
+          range(r.decode),
           '≥ 3.5×',
-          ratios.decodeSpeedup >= 3.5 ? 'met' : 'NOT met',
+          r.decode.median >= 3.5 ? 'met' : 'NOT met',
         ],
       ],
     ),
@@ -266,7 +301,8 @@ async function main() {
   console.log(`folded vs element-wise fake-quant: ${foldAgreement}`);
   console.log(`decode+resize+crop: ${prepPerImage.toFixed(1)} ms per image (wasm decoder, one thread)`);
   if (v.json) {
-    writeFileSync(v.json, JSON.stringify(ratios, null, 2) + '\n');
+    const perRound = Object.fromEntries(Object.entries(r).map(([k, q]) => [k, q.rounds]));
+    writeFileSync(v.json, JSON.stringify({ ...ratios, load: LOAD, rounds: REPEATS, perRound }, null, 2) + '\n');
     console.error(`wrote ${v.json}`);
   }
 

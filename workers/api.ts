@@ -46,6 +46,11 @@ import {
   type Fetcher,
 } from '../src/lib/data/sources.ts';
 import { adoptModel, type AdoptOptions } from '../src/lib/models/adopt.ts';
+import { registryDownloads, type RegistryDownloads } from '../src/lib/models/registry-downloads.ts';
+import type { RegistryImages } from '../src/lib/data/registry-images.ts';
+import { progressText, violationLog, type DownloadEnv } from '../src/lib/data/downloads.ts';
+import { loadSiteConfig } from '../src/lib/data/mirrors.ts';
+import { connectCheck } from '../src/lib/util/csp.ts';
 import { fingerprintOf } from '../src/lib/data/fingerprint.ts';
 import { getModelEntry, knownHashes } from '../src/lib/models/registry.ts';
 import { sharedDecodePool } from '../src/lib/data/decode-pool.ts';
@@ -151,6 +156,43 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
 
   const fetcher: Fetcher = { fetch: (...a) => deps.fetch(...a), base: deps.base };
 
+  /** the site (configureSite): its root, policy and mirrors; the registry's files come through it */
+  let site: { root: string; policy?: string; mirrors?: Promise<{ mirrors: string[]; notices: string[] }> } = {
+    root: new URL('./', deps.base).href,
+  };
+  let downloads: RegistryDownloads | undefined;
+  /** the registry image set loaded as the data set, if it is one: a run fetches its split first */
+  let registryImages: RegistryImages | undefined;
+  const violations = typeof self !== 'undefined' && 'addEventListener' in self ? violationLog(self) : {};
+
+  function siteMirrors() {
+    site.mirrors ??= loadSiteConfig(deps.fetch, site.root).then(
+      (r) => ({ mirrors: r.mirrors, notices: r.notice ? [r.notice] : [] }),
+      (e: unknown) => ({ mirrors: [], notices: [toErrorInfo(e).message] }),
+    );
+    return site.mirrors;
+  }
+
+  /** The downloader of the registry's files: the site's mirrors first, verified into IndexedDB. */
+  async function registry(): Promise<RegistryDownloads> {
+    if (downloads) return downloads;
+    const { mirrors } = await siteMirrors();
+    const env: DownloadEnv = {
+      fetch: (...a) => deps.fetch(...a),
+      pageUrl: site.root,
+      online: () => globalThis.navigator?.onLine ?? true,
+      policyAllows: connectCheck(site.policy, site.root),
+      ...violations,
+    };
+    downloads = registryDownloads({
+      env,
+      imageStore: deps.storage.byteStore('image'),
+      modelStore: deps.storage.byteStore('model'),
+      mirrors,
+    });
+    return downloads;
+  }
+
   // instant views: weight view, layer graph, background estimate (workers/instant.ts)
   const { quiesce: quiesceEstimate, ...instant } = instantMethods({
     model: () => model && { sha256: model.info.sha256, bytes: model.bytes, spec: model.spec },
@@ -178,11 +220,12 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   async function adopt(
     bytes: Uint8Array,
     name: string,
-    opts: AdoptOptions & { url?: string; fromCache: boolean },
+    /** fromCache: read from this browser's cache; stored: already kept there by the downloader */
+    opts: AdoptOptions & { url?: string; fromCache: boolean; stored?: boolean },
   ): Promise<LoadedModel> {
     const { info: adopted, spec } = await adoptModel(bytes, name, opts);
     const info: LoadedModel = { ...adopted, fromCache: opts.fromCache };
-    if (!opts.fromCache) {
+    if (!opts.fromCache && !opts.stored) {
       // Caching is a convenience: a full quota must not stop the user from using the model.
       await deps.storage.putModel({ sha256: info.sha256, bytes, name, url: opts.url }).catch(() => undefined);
     }
@@ -205,6 +248,13 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   const api: QuantApi = {
     env: () => asResult(async () => ({ ...(await deps.env()), sharedData: await hasSharedData() })),
 
+    configureSite: (info) =>
+      asResult(async () => {
+        site = { root: new URL('./', new URL(info.root, deps.base)).href, policy: info.policy };
+        downloads = undefined;
+        return siteMirrors();
+      }),
+
     loadModel: (src: ModelSource, onProgress?: (p: DownloadProgress) => void): Promise<Result<LoadedModel>> =>
       asResult(async () => {
         const signal = begin();
@@ -223,12 +273,20 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
           }
           case 'registry': {
             const entry = getModelEntry(src.id);
-            const d = entry.downloads[src.download ?? 0] ?? entry.downloads[0];
-            for (const sha of knownHashes(entry)) {
+            // any known copy already in this browser serves "Try it"; a link's exact file only itself
+            for (const sha of src.sha256 ? [src.sha256] : knownHashes(entry)) {
               const cached = await deps.storage.getModel(sha);
               if (cached) return adopt(cached.bytes, entry.label, { fromCache: true, sha256: cached.sha256 });
             }
-            return fetchModel(d.url, entry.label, signal, { bytes: d.bytes, sha256: d.sha256 }, onProgress);
+            const f = await (
+              await registry()
+            ).modelFile(src.id, {
+              sha256: src.sha256,
+              signal,
+              onBytes: (loaded) => onProgress?.({ loaded }),
+            });
+            // the downloader verified and stored the file
+            return adopt(f.bytes, entry.label, { sha256: f.sha256, url: f.url, fromCache: f.cached, stored: true });
           }
           case 'url': {
             const name =
@@ -241,17 +299,26 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     loadDataset: (src: DataSource): Promise<Result<DatasetInfo>> =>
       asResult(async () => {
         const signal = begin();
-        const ds: FileDataset =
-          src.kind === 'files'
+        registryImages = undefined;
+        if (src.kind === 'registry') {
+          registryImages = await (await registry()).openImages(src.id, () => controller?.signal);
+        }
+        const ds: FileDataset = registryImages
+          ? registryImages.dataset
+          : src.kind === 'files'
             ? await datasetFromPickedFiles(src.files, async () =>
                 (await hasSharedData())
                   ? classIndexFromUrl(fetcher, `${SHARED_DATA}imagenet_class_index.json`, signal)
                   : undefined,
               )
-            : await datasetFromManifest(fetcher, src.baseUrl, signal, {
-                classIndexUrl: src.classIndexUrl,
-                imageSignal: () => controller?.signal,
-              });
+            : src.kind === 'url'
+              ? await datasetFromManifest(fetcher, src.baseUrl, signal, {
+                  classIndexUrl: src.classIndexUrl,
+                  imageSignal: () => controller?.signal,
+                })
+              : (() => {
+                  throw new QpError('ARG_INVALID', 'Unknown image source.');
+                })();
         dataset = ds;
         return {
           name: ds.name,
@@ -283,6 +350,23 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         }
         // a background estimate gives way to the full run (one engine user at a time)
         await quiesceEstimate();
+        // a registry image set: the files of the runs' splits come first, verified, with progress
+        const images = registryImages;
+        if (images) {
+          const files = [...new Map(configs.flatMap((c) => images.filesFor(c)).map((f) => [f.sha256, f])).values()];
+          await images.prefetch(files, {
+            signal,
+            onProgress: (p) =>
+              void Promise.resolve(
+                onProgress?.({
+                  stage: 'download',
+                  done: p.files,
+                  total: p.totalFiles,
+                  message: `Downloading images: ${progressText(p, 'images')}`,
+                }),
+              ).catch(() => undefined),
+          });
+        }
         const t0 = performance.now();
         let msToFirstBatch: number | undefined;
         const { engine, fallbackReason, laterFallback } = await deps.createEngine(enginePref);
@@ -297,7 +381,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         };
         const runOpts: RunOptions = {
           signal,
-          // batches of 16: a cancel reaches a batch boundary within ~0.3 s on wasm
+          // small batches, so a cancel soon reaches a batch boundary (docs/performance.md)
           evalBatch: BROWSER_EVAL_BATCH,
           onProgress: (p) => {
             if (

@@ -64,7 +64,7 @@ export const BENCH_CLI: CliSpec = {
   notes: [
     `backends: ${enumValues('backend')}`,
     `observers: ${enumValues('wObserver')}`,
-    'Sweeps: --jobs N|auto, --shard K/N, --jsonl FILE, --merge FILE[,FILE…] (see docs/cli.md).',
+    'Sweeps: --jobs N|auto, --shard K/N, --jsonl FILE, --merge FILE [FILE…] (see docs/cli.md).',
   ].join('\n'),
 };
 

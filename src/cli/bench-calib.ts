@@ -2,7 +2,7 @@
  * `npm run bench:calib`: the calibration methods of issue 12 on the real MobileNet-V2 at
  * full size (128 calibration / 872 evaluation images, seed 0), printed as one
  * method × bits × top-1 × time table. The integration test runs a few of these on a small
- * subset; this script gives the figures quoted in the README.
+ * subset; this script gives the figures in docs/results.md.
  *
  *   npm run bench:calib -- [--engine node|wasm] [--only observers,cle,mixed] [--eval N]
  *

@@ -3,10 +3,10 @@
  * disk and runs the same pipeline as the browser worker, printing an MQBench-style
  * table (stdout) and progress (stderr). Errors: one line, non-zero exit.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { QpError, toErrorInfo } from '../lib/util/errors.ts';
-import { DiskCropStore, loadImageFolder } from '../lib/data/dataset.node.ts';
+import { DiskCropStore } from '../lib/data/dataset.node.ts';
 import { createNodeEngine } from '../lib/engine/node.ts';
 import {
   configLabel,
@@ -24,7 +24,7 @@ import { measureSensitivity } from '../lib/pipeline/sensitivity.ts';
 import { keepMostSensitive, modelWeightBits, rankBySensitivity } from '../lib/analysis/sensitivity.ts';
 import type { Graph } from '../lib/onnx/ir.ts';
 import { parseModel } from '../lib/onnx/model.ts';
-import { identifyModel, sha256Hex, sniffOnnx } from '../lib/models/identify.ts';
+import { identifyModel, sha256Hex } from '../lib/models/identify.ts';
 import { validateClassifier } from '../lib/models/validate.ts';
 import { parseBenchArgs, withImageCount, type BenchArgs } from './args.ts';
 import { planJobs, runJobs, withoutFlags } from './jobs.ts';
@@ -33,18 +33,8 @@ import { appendJsonl, mergeJsonl, readJsonl, repairJsonl, selectShard, splitSwee
 import { configHash } from '../lib/config/hash.ts';
 import { fingerprintOf } from '../lib/data/fingerprint.ts';
 import { cliLink } from './links.ts';
+import { cliInputs } from './inputs.ts';
 import { StageTimer } from '../lib/experiment/stage-timer.ts';
-
-async function readInput(path: string, what: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new QpError('FILE_NOT_FOUND', `${what} "${path}" does not exist.`);
-    if (code === 'EISDIR') throw new QpError('FILE_NOT_FOUND', `${what} "${path}" is a folder; give the .onnx file.`);
-    throw new QpError('FILE_NOT_FOUND', `${what} "${path}" could not be read (${code ?? (e as Error).message}).`);
-  }
-}
 
 /**
  * The CLI's model: parsed, validated against the data set's labels, and named by
@@ -194,10 +184,9 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
       return 0;
     }
     const args = parseBenchArgs(rest);
-    const modelBytes = await readInput(args.model, 'Model file');
-    sniffOnnx(modelBytes, args.model);
+    const inputs = await cliInputs(args);
+    const { modelBytes, dataset } = inputs;
     const graph = parseModel(modelBytes);
-    const dataset = await loadImageFolder(args.data, args.labels);
     const model = await cliModel(modelBytes, graph, dataset.classes, args.configs[0].inputSize);
     const n = dataset.items.length;
     const all = selectShard(args.configs, sweep.shard).map((c) =>
@@ -235,11 +224,13 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
           : '--jobs needs the bench command (npm run bench).',
       );
     }
+    // a registry image set: every split's files first, verified, into the cache folder
+    await inputs.prefetch(configs);
     const linkInputs = {
       modelPath: args.model,
       modelSha256: await sha256Hex(modelBytes),
       modelId: model.id,
-      dataDir: args.data,
+      dataSource: inputs.dataSource,
       fingerprint: await fingerprintOf(dataset),
       analyze: args.analyze,
     };

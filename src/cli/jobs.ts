@@ -3,9 +3,8 @@
  * each running every N-th configuration (`--shard`) with its share of the threads and
  * appending its records to one JSONL file, which the parent then reads back in the
  * configurations' order. onnxruntime uses a second thread poorly on the fake-quant graphs
- * (measured on MobileNet-V2, onnxruntime-node: 1.7 s per 128 images on 2 threads, 2.4 s
- * each for two 1-thread processes side by side, i.e. 1.4× the throughput), so on a
- * 2-core machine two 1-thread jobs finish a sweep sooner than one 2-thread run. Each job
+ * (docs/performance.md, "Why --jobs"), so on a 2-core machine two 1-thread jobs finish a
+ * sweep sooner than one 2-thread run. Each job
  * repeats what the configurations share (the FP32 pass, the calibration statistics); the
  * crops are decoded once, by the parent, into the crop cache the jobs read.
  */

@@ -47,10 +47,11 @@ export interface E2eSession {
 /**
  * Builds the app when dist/ is missing, serves it with vite preview and opens one page.
  * The preview server sends what vite.config.ts sets (security-headers.ts: cross-origin
- * isolation and the strict CSP), the same headers as the dev server and the README's
- * static hosting. `plugins` add test-only routes (before the SPA fallback).
+ * isolation and the strict CSP), the same headers as the dev server and the static hosting
+ * of docs/hosting.md. `plugins` add test-only routes (before the SPA fallback); `webgpu: false`
+ * starts Chromium without WebGPU.
  */
-export async function launch(opts: { plugins?: Plugin[] } = {}): Promise<E2eSession> {
+export async function launch(opts: { plugins?: Plugin[]; webgpu?: boolean } = {}): Promise<E2eSession> {
   mkdirSync(ARTIFACTS, { recursive: true });
   if (!existsSync(resolve(ROOT, 'dist/index.html'))) {
     execFileSync('npx', ['vite', 'build'], { cwd: ROOT, stdio: 'inherit' });
@@ -68,7 +69,8 @@ export async function launch(opts: { plugins?: Plugin[] } = {}): Promise<E2eSess
     executablePath: CHROMIUM,
     args: [
       '--no-sandbox',
-      '--enable-unsafe-webgpu',
+      // without it Chromium offers navigator.gpu but no adapter here: a browser without WebGPU
+      ...(opts.webgpu === false ? [] : ['--enable-unsafe-webgpu']),
       '--disable-background-networking',
       '--disable-component-update',
       '--no-first-run',

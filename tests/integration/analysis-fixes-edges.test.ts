@@ -6,7 +6,10 @@
  * - an all-zero channel (weights and bias zero in FP32): both fixes leave it zero and
  *   every corrected weight and bias finite;
  * - bias correction meeting a MatMul classifier (no bias input to correct): the conv
- *   layers are corrected, the MatMul keeps its fake-quantized weights, nothing throws.
+ *   layers are corrected, the MatMul keeps its fake-quantized weights, nothing throws;
+ * - BN re-estimation folds y' = a·y + c as W' = a·W and b' = a·b + c: a first conv given
+ *   W/8 as its weights comes back as exactly W and b, after one pass and after two passes
+ *   whose scale the clamp splits (4, then 2).
  */
 import { describe, expect, it } from 'vitest';
 import { applyFixes } from '../../src/lib/corrections/fixes.ts';
@@ -106,6 +109,44 @@ describe('fix edge cases', () => {
         expect(a).toBeGreaterThan(0.8);
         expect(a).toBeLessThan(1.25);
       }
+    }
+  });
+
+  it('folds the BN re-estimation bias with its scale: W/8 comes back as W and b', async () => {
+    // No activation quantization, so the first conv sees the same input in both models and
+    // its quantized output is (W·x)/8 + b exactly: a = σ_fp/σ_q = 8 and c = μ_fp − 8·μ_q = −7b,
+    // so the folded layer is a·W/8 = W with bias a·b + c = b. Folding c without the scale
+    // (b + c), or refining c without it in a later pass, gives another bias.
+    const g = foldBatchNorm(smallCnn({ seed: 7 })).graph;
+    const images = crops(16, 5);
+    const s = await setup(g, images);
+    const conv = g.nodes.find((n) => n.opType === 'Conv')!;
+    const w = g.initializers.get(conv.inputs[1])!.data as Float32Array;
+    const b = g.initializers.get(conv.inputs[2])!.data as Float32Array;
+    expect(s.weights[0].point.initializer).toBe(conv.inputs[1]);
+    expect(Math.min(...Array.from(b, Math.abs))).toBeGreaterThan(0.01);
+    const planted = s.weights.map((q, i) => (i === 0 ? { ...q, values: w.map((v) => v / 8) } : q));
+    const inp = {
+      engine: s.engine,
+      graph: g,
+      points: s.points,
+      weights: planted,
+      activations: [],
+      crops: images,
+      spec: SPEC,
+      batchSize: 8,
+    };
+    for (const [passes, maxScale] of [
+      [1, 16],
+      [2, 4],
+    ]) {
+      const { graph, report } = await applyFixes(inp, { biasCorrection: false, bnReestimate: true, passes, maxScale });
+      const fixed = graph.nodes.find((n) => n.opType === 'Conv')!;
+      const fw = graph.initializers.get(fixed.inputs[1])!.data as Float32Array;
+      const fb = graph.initializers.get(fixed.inputs[2])!.data as Float32Array;
+      for (let k = 0; k < w.length; k++) expect(fw[k], `passes ${passes}, w[${k}]`).toBeCloseTo(w[k], 4);
+      for (let c = 0; c < b.length; c++) expect(fb[c], `passes ${passes}, b[${c}]`).toBeCloseTo(b[c], 4);
+      expect(report.bnReestimate!.residual).toHaveLength(passes + 1);
     }
   });
 

@@ -4,7 +4,7 @@
  * derived from what this subset measured (figures in the comments). The full-size
  * figures (128 calibration / 872 evaluation images; KL, MSE and percentile lose ≤ 2.5
  * points, no observer more than 6, SNPE cle + bias correction ≥ 82.0%) are printed by
- * `npm run bench:calib` and quoted in the README.
+ * `npm run bench:calib` and recorded in docs/results.md.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
@@ -55,7 +55,7 @@ const show = (r: ExperimentResult) =>
 describe.skipIf(!HAVE_SHARED_DATA)('activation observers on the real MobileNet-V2 (W8A8, small subset)', () => {
   // Measured on this subset (FP32 89.0; drop in points, agreement with FP32): TensorRT KL 6
   // (89%), MSE 4 (90%), percentile 5 (90%); Academic KL 5 (88%), MSE 0 (95%), percentile 0
-  // (97%). At full size all six lose ≤ 1.8 points (README). Before the zero-bin fix KL
+  // (97%). At full size all six lose ≤ 1.8 points (docs/results.md). Before the zero-bin fix KL
   // gave 0.2% (TensorRT) and 47.0% (Academic) top-1 at full size.
   for (const backend of ['tensorrt', 'academic'] as const) {
     it(`${backend}: KL, MSE and percentile stay within a few points of FP32`, async () => {

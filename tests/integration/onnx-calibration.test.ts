@@ -14,7 +14,7 @@ describe('buildStatsGraph', () => {
     const { graph, outputs } = buildStatsGraph(addOutputs(g, TENSORS), TENSORS);
     expect(g.outputs.length).toBe(1); // input graph untouched
     expect([...outputs.keys()]).toEqual(TENSORS);
-    const fetch = [...TENSORS, ...[...outputs.values()].flatMap((o) => [o.min, o.max, o.sum!, o.sumSq!, o.dims])];
+    const fetch = [...TENSORS, ...[...outputs.values()].flatMap((o) => [o.min, o.max, o.sum!, o.sumSq!, o.dims!])];
     const out = await runGraph(graph, feeds(), fetch);
     for (const t of TENSORS) {
       const x = out[t].data;
@@ -37,7 +37,7 @@ describe('buildStatsGraph', () => {
       // float32 sums of ≤ 600 terms: relative error well under 1e-5 of Σ|x|
       expect(Math.abs(out[o.sum!].data[0] - s), `${t} sum`).toBeLessThanOrEqual(1e-5 * sAbs + 1e-6);
       expect(Math.abs(out[o.sumSq!].data[0] - sq), `${t} sumSq`).toBeLessThanOrEqual(1e-5 * sq + 1e-6);
-      expect([...out[o.dims].data], `${t} dims`).toEqual(out[t].dims);
+      expect([...out[o.dims!].data], `${t} dims`).toEqual(out[t].dims);
     }
   });
 
@@ -46,6 +46,14 @@ describe('buildStatsGraph', () => {
     const { graph, outputs } = buildStatsGraph(g, TENSORS, { moments: false });
     expect(graph.nodes.some((n) => n.opType === 'ReduceSum' || n.opType === 'ReduceSumSquare')).toBe(false);
     expect([...outputs.values()].every((o) => o.sum === undefined && o.sumSq === undefined)).toBe(true);
+  });
+
+  it('with shapes: false, adds only reductions (no Shape, whose int64 helpers WebGPU runs on the CPU)', () => {
+    const g = foldBatchNorm(smallCnn({ seed: 8 })).graph;
+    const { graph, outputs } = buildStatsGraph(g, TENSORS, { moments: true, shapes: false });
+    expect([...outputs.values()].every((o) => o.dims === undefined)).toBe(true);
+    const added = graph.nodes.slice(g.nodes.length).map((n) => n.opType);
+    expect(new Set(added)).toEqual(new Set(['ReduceMin', 'ReduceMax', 'ReduceSum', 'ReduceSumSquare']));
   });
 });
 

@@ -1,6 +1,8 @@
 /**
  * Shared set-up for the export tests: a simulated run (the pipeline's onQuantized payload)
- * of the small CNN of onnx-helpers, without data sets. Not a test file itself.
+ * of the small CNN of onnx-helpers, without data sets and without an engine (the FP32
+ * activations that set the ranges come from the TypeScript reference evaluator), so the
+ * unit tier can use it too. Not a test file itself.
  */
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import type { FloatTensor } from '../../src/lib/engine/types.ts';
@@ -14,15 +16,28 @@ import {
 import type { QuantizedRun } from '../../src/lib/experiment/types.ts';
 import { insertFakeQuant } from '../../src/lib/onnx/fake-quant.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
-import { type Graph, makeValueInfo } from '../../src/lib/onnx/ir.ts';
-import { serializeModel } from '../../src/lib/onnx/model.ts';
+import type { Graph } from '../../src/lib/onnx/ir.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import { activationSpec } from '../../src/lib/quant/spec.ts';
 import { computeQParams } from '../../src/lib/quant/quantizer.ts';
 import { mulberry32, randn, smallCnn } from './onnx-helpers.ts';
+import { evalGraph } from './reference-eval.ts';
 
 export const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
+
+/** One config per quantizer flavour the QDQ export must reproduce. */
+export const QDQ_CASES: [string, Partial<ExperimentConfig>][] = [
+  ['TensorRT (narrow signed symmetric)', { backend: 'tensorrt' }],
+  ['Academic (asymmetric unsigned, per-channel weights)', { backend: 'academic', placement: ALL }],
+  ['SNPE (asymmetric per-tensor weights)', { backend: 'snpe' }],
+  [
+    'power-of-two scales',
+    { backend: 'academic', wPowerOfTwo: true, aPowerOfTwo: true, aSign: 'signed', placement: ALL },
+  ],
+  ['W4A4 (int4/uint4, opset 21)', { backend: 'academic', wBits: 4, aBits: 4, firstLast8bit: false, placement: ALL }],
+  ['W8A16 (int16 activations, opset 21)', { backend: 'tensorrt', aBits: 16 }],
+];
 
 export async function run(
   bytes: Uint8Array,
@@ -48,29 +63,24 @@ const CROPS = Array.from({ length: 6 }, (_, k) =>
   Uint8Array.from({ length: 8 * 8 * 3 }, (_, i) => (i * 37 + k * 101) % 256),
 );
 
-export async function simulate(
-  cfg: ExperimentConfig,
-  net: { relu6Clip?: boolean; opset?: number } = {},
-): Promise<QuantizedRun> {
+export function simulate(cfg: ExperimentConfig, net: { relu6Clip?: boolean; opset?: number } = {}): QuantizedRun {
   const graph = foldBatchNorm(smallCnn(net)).graph;
   const points = findQuantPoints(graph, ALL);
   const weights = quantizeWeights(graph, points, cfg);
-  const engine = await createNodeWasmEngine(2);
   const tensors = points.activations.filter((p) => includeActivation(p, cfg)).map((p) => p.tensor);
-  const probe: Graph = {
-    ...graph,
-    outputs: [...graph.outputs, ...tensors.filter((t) => t !== 'input').map((t) => makeValueInfo(t, null))],
-  };
-  const s = await engine.createSession(serializeModel(probe));
   const feeds = input();
-  const out: Record<string, FloatTensor> = { ...(await s.run(feeds)), input: feeds.input };
-  await s.release();
+  const fp = evalGraph(
+    graph,
+    { input: { dims: feeds.input.dims, data: Float64Array.from(feeds.input.data) } },
+    tensors,
+  );
+  const out: Record<string, { data: ArrayLike<number> }> = { ...fp, input: feeds.input };
   const activations: ActivationQuant[] = points.activations
     .filter((p) => includeActivation(p, cfg))
     .map((point) => {
       const d = out[point.tensor].data;
-      const min = Math.min(...d) * 0.8; // clip a little so saturation is exercised
-      const max = Math.max(...d) * 0.8;
+      const min = Math.min(...Array.from(d)) * 0.8; // clip a little so saturation is exercised
+      const max = Math.max(...Array.from(d)) * 0.8;
       const qparams = computeQParams(
         { min: Float32Array.of(min), max: Float32Array.of(max) },
         activationSpec(cfg, min >= 0),

@@ -111,7 +111,7 @@ describe('CLI links', () => {
       modelPath: 'm.onnx',
       modelSha256: SHA,
       modelId: config.model,
-      dataDir: '/a/imagenet-sample',
+      dataSource: { kind: 'folder', name: 'imagenet-sample' },
       fingerprint: '1000-0123456789abcdef',
     });
     expect(url.startsWith('#v=1&')).toBe(true);

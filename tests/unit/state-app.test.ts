@@ -71,6 +71,10 @@ class FakeApi {
     const self = this;
     const log = (name: string) => self.calls.push(name);
     const impl: Partial<QuantApi> = {
+      async configureSite() {
+        log('configureSite');
+        return ok({ mirrors: [], notices: [] });
+      },
       async env() {
         log('env');
         return ok({ webgpu: { available: false }, threads: 2, crossOriginIsolated: true, sharedData: true });

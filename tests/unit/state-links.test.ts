@@ -58,6 +58,7 @@ class Fake {
   api(): Remote<QuantApi> {
     const impl: Partial<QuantApi> = {
       env: async () => ok({ webgpu: { available: false }, threads: 2, crossOriginIsolated: true, sharedData: true }),
+      configureSite: async () => ok({ mirrors: [], notices: [] }),
       listModels: async () => ok(this.cached.map((c) => ({ ...c, addedAt: 0 }))),
       listRuns: async () => ok([]),
       cacheEstimate: async () =>
@@ -106,7 +107,7 @@ describe('opening a link', () => {
     expect(back.extras.data).toEqual({ fingerprint: FP, source: { kind: 'dev', name: 'imagenet-sample' } });
   });
 
-  it('prefers the cache by hash, then a registry download with that hash', async () => {
+  it('prefers the cache by hash, then the registry file with exactly that hash (mirrors, then its URL)', async () => {
     const fake = new Fake();
     fake.cached = [{ sha256: DEV_SHA, name: 'x.onnx', size: 1 }];
     const a = app(devLink, fake);
@@ -117,21 +118,27 @@ describe('opening a link', () => {
     const fake2 = new Fake();
     const b = app(`#v=1&msha=${d.sha256}&msrc=registry:mobilenet-v2`, fake2);
     await b.restoreFromConfig();
-    expect(fake2.models[0]).toMatchObject({ kind: 'url', url: d.url, expect: { sha256: d.sha256, bytes: d.bytes } });
+    expect(fake2.models[0]).toEqual({ kind: 'registry', id: 'mobilenet-v2', sha256: d.sha256 });
   });
 
-  it('never takes a registry model for a listed copy with another hash; asks for the local file', async () => {
+  it('asks the registry for exactly the listed copy, never another hash, and else asks for the local file', async () => {
     const fake = new Fake();
+    // no mirror of this site has the copy
+    fake.answerModel = () => ({
+      ok: false,
+      error: { code: 'MODEL_DOWNLOAD_FAILED', message: 'not on any mirror', userError: true },
+    });
     const a = app(`#v=1&msha=${DEV_SHA}&msrc=file:mobilenet.onnx`, fake);
     await a.restoreFromConfig();
-    expect(fake.models).toEqual([]);
-    expect(a.model.ask).toEqual({ name: 'mobilenet.onnx', sha256: DEV_SHA });
-    expect(a.model.state).toBe('empty');
+    expect(fake.models).toEqual([{ kind: 'registry', id: 'mobilenet-v2', sha256: DEV_SHA }]);
+    // the file is asked for, and the registry's own copy offered in its place
+    expect(a.model.ask).toEqual({ name: 'mobilenet.onnx', sha256: DEV_SHA, registry: 'mobilenet-v2' });
+    expect(a.model.state).toBe('error');
     expect(a.runnable).toBe(false);
     // the file the user opens is checked against the link's hash by the worker
     const file = new File([new Uint8Array([8, 1])], 'mobilenet.onnx');
     await a.loadModelFile(file);
-    expect(fake.models[0]).toMatchObject({ kind: 'bytes', name: 'mobilenet.onnx', expectSha256: DEV_SHA });
+    expect(fake.models[1]).toMatchObject({ kind: 'bytes', name: 'mobilenet.onnx', expectSha256: DEV_SHA });
   });
 
   it('refuses images with another fingerprint, saying both', async () => {

@@ -12,7 +12,7 @@ import { evaluate, toAccuracy } from '../experiment/evaluate.ts';
 import type { ActivationQuant, WeightQuant } from '../experiment/quantize.ts';
 import { insertFakeQuant } from '../onnx/fake-quant.ts';
 import { type Graph, consumersOf } from '../onnx/ir.ts';
-import { serializeModel } from '../onnx/model.ts';
+import { evaluationModel } from '../experiment/evaluate.ts';
 import type { QuantPoints } from '../onnx/placement.ts';
 import { sqnrDb } from '../quant/metrics.ts';
 import { buildAnalysisGraph, type CompareOutputs } from './graph.ts';
@@ -190,7 +190,9 @@ export async function analyzeQuantization(inp: AnalysisInputs): Promise<Analysis
     ];
     const accs = [];
     for (const [k, g] of variants.entries()) {
-      const session = await inp.engine.createSession(serializeModel(g));
+      // the form every evaluation runs in (Q/DQ on the CPU engines, Round-free on WebGPU)
+      const m = evaluationModel(inp.engine, g, {});
+      const session = await inp.engine.createSession(m.bytes, m.options);
       try {
         const o = await evaluate(session, inp.evalCrops, inp.evalLabels, inp.spec, {
           batchSize: inp.evalBatch ?? 32,

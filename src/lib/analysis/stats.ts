@@ -10,6 +10,7 @@ import type { Engine, FloatTensor } from '../engine/types.ts';
 import { buildChannelStatsGraph } from '../onnx/calibration.ts';
 import type { Graph } from '../onnx/ir.ts';
 import { serializeModel } from '../onnx/model.ts';
+import { fakeQuantWithoutRound } from '../onnx/fq-floor.ts';
 import { batches } from '../experiment/batches.ts';
 import { ChannelMoments } from './metrics.ts';
 
@@ -29,7 +30,10 @@ export async function forEachBatch(
   opts: BatchRunOptions,
   each: (out: Record<string, FloatTensor>, images: number) => void,
 ): Promise<void> {
-  const session = await engine.createSession(serializeModel(graph));
+  // WebGPU has no Round kernel: the same fake-quant from ops it implements (onnx/fq-floor.ts)
+  const session = await engine.createSession(
+    serializeModel(engine.kind === 'webgpu' ? fakeQuantWithoutRound(graph).graph : graph),
+  );
   try {
     const input = session.inputNames[0];
     let done = 0;

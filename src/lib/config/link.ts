@@ -8,7 +8,7 @@
  *   msha   full sha256 of the model file
  *   msrc   registry:<id> | url:<address> | dev:<file name on the dev server> | file:<local file name>
  *   dfp    data fingerprint "<images>-<hash>" (data/fingerprint.ts)
- *   dsrc   dev:imagenet-sample | url:<manifest folder address> | folder:<local folder name>
+ *   dsrc   registry:<image set> | dev:imagenet-sample | url:<manifest folder address> | folder:<local folder name>
  *   engine auto | webgpu | wasm (omitted for auto)
  *   analyze  number of analysis images when the analysis is on (omitted when off)
  *   lesson the guided lesson open on the page (its id); opening the link opens the lesson
@@ -30,7 +30,11 @@ export type ModelSourceRef =
   | { kind: 'file'; name: string };
 
 export type DataSourceRef =
-  { kind: 'dev'; name: string } | { kind: 'url'; url: string } | { kind: 'folder'; name: string };
+  | { kind: 'dev'; name: string }
+  | { kind: 'url'; url: string }
+  | { kind: 'folder'; name: string }
+  /** a registry image set (data/image-sets.ts): the same files wherever the site finds them */
+  | { kind: 'registry'; id: string };
 
 export type LinkEngine = AppEngine;
 
@@ -113,6 +117,7 @@ function dataSource(raw: string): DataSourceRef | undefined {
   if (k === 'dev') return { kind: 'dev', name: v };
   if (k === 'url') return { kind: 'url', url: v };
   if (k === 'folder') return { kind: 'folder', name: v };
+  if (k === 'registry') return { kind: 'registry', id: v };
   return undefined;
 }
 

@@ -66,9 +66,9 @@ export const PTQ_INPUTS = ['quantized-prefix', 'fp32'] as const;
 export type PtqInputs = (typeof PTQ_INPUTS)[number];
 
 /**
- * AdaRound optimisation steps per layer unless the config says otherwise. 300 keep
- * MobileNet-V2's reconstruction at 4 minutes on wasm (README); more steps still lower some
- * layers' errors (Conv_37: 9.5e-4 after 300, 7.2e-4 after 1,000, step 0.1, polished).
+ * AdaRound optimisation steps per layer unless the config says otherwise: enough to keep
+ * MobileNet-V2's reconstruction within a few minutes on wasm, though more steps still lower
+ * some layers' errors (docs/reconstruction.md, "300 steps").
  */
 export const DEFAULT_PTQ_ITERS = 300;
 

@@ -23,7 +23,7 @@ export function presetFields(backend: BackendName): PresetFields {
   return out as PresetFields;
 }
 
-/** AdaRound steps per layer by default: see README (PTQ) for the accuracy/time trade-off. */
+/** AdaRound steps per layer by default: docs/reconstruction.md has the accuracy/time trade-off. */
 export { DEFAULT_PTQ_ITERS } from './names.ts';
 
 export function defaultConfig(backend: BackendName = 'tensorrt'): ExperimentConfig {

@@ -6,7 +6,7 @@
  * a field is one entry here plus its use in the pipeline.
  *
  * Hash stability. configHash is taken over a canonical form of the config. Fields of
- * schema revision 1 (every field today) are always part of it. A field added later must
+ * schema revision 1 (the first release) are always part of it. A field added later must
  * declare `since` > 1 and a `neutral` value — the value that reproduces the behaviour of
  * configs made before it existed (e.g. `cle: false`). The canonical form leaves such a
  * field out while it equals its neutral value, so stored results and shared links of

@@ -17,7 +17,7 @@
  * scalar bounds; Min broadcasts). Mode 'relu' (DFQ, AIMET, MQBench) replaces the Clip by
  * ReLU, which changes the float network wherever activations exceeded 6; mode 'keep'
  * leaves Clip(0, 6) in place, so channels scaled up (s_i < 1) clip early and channels
- * scaled down clip late (measured in the README: the network breaks).
+ * scaled down clip late (measured in docs/results.md: the network breaks).
  *
  * High-bias absorption (DFQ §4.1): a pre-activation channel x_i whose distribution
  * stays above c_i = max(0, β_i − 3γ_i) passes ReLU unchanged, so c_i can be subtracted

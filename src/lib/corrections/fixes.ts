@@ -16,8 +16,8 @@
  * Both are defined layer by layer: each layer is measured with the upstream corrections
  * in place. One pass per layer would cost ~50 forward passes on MobileNet-V2, and plain
  * whole-network Jacobi passes (measure every layer on the current model, subtract all
- * residuals at once) diverge there: measured, the mean |Δμ|/σ residual went 0.27 → 1.3
- * → 3.6 → 7.5 → 12 over four passes, because each layer also "corrects" the shift its
+ * residuals at once) diverge there (the residual grew with every pass; docs/results.md,
+ * "Bias correction and BN re-estimation"), because each layer also "corrects" the shift its
  * upstream layers are fixing at the same time, and that overshoot compounds with depth.
  * So each pass instead works like train-mode BatchNorm: after every layer the graph
  * itself corrects the output with the statistics of the current batch (y − m_b + μ_fp,

@@ -4,7 +4,8 @@
  *
  * Why: Pillow decodes JPEG with libjpeg-turbo (islow IDCT, "fancy" chroma upsampling); the
  * same library compiled to wasm (@jsquash/jpeg's MozJPEG build) gives the same pixels in
- * Node and in every browser, about four times faster than jpeg-js. CMYK/YCCK JPEGs (which
+ * Node and in every browser, and much faster than jpeg-js (bench:perf decodeSpeedup;
+ * docs/performance.md). CMYK/YCCK JPEGs (which
  * libjpeg-turbo will not convert to RGB) and PNG go through the pure-JavaScript path in
  * decode-jpegjs.ts.
  * The wasm is instantiated once per thread by `initJpegDecoder()` (async); `decodeImage` is

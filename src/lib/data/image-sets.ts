@@ -10,7 +10,7 @@
  * data fingerprint and the same calibration/evaluation split, so a link made from a folder
  * and one made from the registry name the same images.
  *
- * Pure data plus lookups; the manifest module is imported lazily (about 100 KB).
+ * Pure data plus lookups; the manifest module (one row per image) is imported lazily.
  * Must not: fetch (downloads.ts does), or touch the file system.
  */
 import { QpError } from '../util/errors.ts';

@@ -2,8 +2,8 @@
  * Preprocessing: resize-shorter-side + center-crop to a uint8 crop, and crops → normalized
  * float32 batch tensors.
  *
- * Why: published accuracies (e.g. MobileNet-V2 83.1% sample top-1) were measured with
- * torchvision `Resize(256)` + `CenterCrop(224)` on PIL images, so the resize reproduces
+ * Why: published accuracies were measured with torchvision `Resize(256)` +
+ * `CenterCrop(224)` on PIL images, so the resize reproduces
  * Pillow's ImagingResample (Resample.c) exactly: separable antialiased convolution
  * (bilinear = triangle, support 1×scale; bicubic a = −0.5, support 2×scale), horizontal pass
  * first into an 8-bit intermediate, then vertical, coefficients in 22-bit fixed point with

@@ -1,11 +1,14 @@
 /**
- * The browser engine (runs inside the worker): onnxruntime-web's WebGPU build, which
- * also carries the wasm execution provider. The default `onnxruntime-web` import is NOT
- * used: its WebGPU path computes our fake-quant graphs wrongly (measured).
+ * The browser engine (runs inside the worker), on one of two onnxruntime-web builds picked
+ * at runtime: where a WebGPU adapter exists, the WebGPU build (`onnxruntime-web/webgpu`, its
+ * 26.8 MB .wasm also carries the wasm execution provider); elsewhere the plain wasm build
+ * (`onnxruntime-web/wasm`, 14.2 MB), so a browser without WebGPU never downloads the larger
+ * file. The default `onnxruntime-web` import is NOT used: its WebGPU path computes our
+ * fake-quant graphs wrongly (measured).
  *
  * Configures `env.wasm` once, before the first session: thread count (needs
- * cross-origin isolation, else 1) and the URL of the .wasm binary as Vite serves it.
- * ORT is imported dynamically so it becomes its own chunk: ORT starts its pthread
+ * cross-origin isolation, else 1) and the URL of the build's .wasm binary as Vite serves it.
+ * ORT is imported dynamically so each build becomes its own chunk: ORT starts its pthread
  * workers from its own module URL, and that chunk must contain ORT only.
  *
  * WebGPU failures never end a run: no adapter, a session that cannot be created, or a
@@ -13,7 +16,8 @@
  * the run, and `fallbackReason` / `description` say so.
  * Must not: know about quantization, datasets or the DOM.
  */
-import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
+import webgpuWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
+import plainWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
 import { QpError } from '../util/errors.ts';
 import { FallbackEngine } from './fallback.ts';
 import { createOrtEngine, type OrtModule } from './ort.ts';
@@ -42,6 +46,9 @@ type OrtWeb = OrtModule & {
   };
 };
 
+/** Which onnxruntime-web build this worker loaded. */
+export type OrtBuild = 'webgpu' | 'wasm';
+
 const MAX_THREADS = 4;
 let ortPromise: Promise<OrtWeb> | undefined;
 let threads = 1;
@@ -53,18 +60,30 @@ export function wasmThreadCount(): number {
   return isolated ? Math.max(1, Math.min(MAX_THREADS, hc)) : 1;
 }
 
-/** Import ORT once and set env.wasm before any session exists. */
-function loadOrt(): Promise<OrtWeb> {
-  ortPromise ??= import('onnxruntime-web/webgpu').then((m) => {
+/**
+ * Import ORT once (the build asked for by the first call; later calls get the same one) and
+ * set env.wasm before any session exists.
+ */
+function loadOrt(build: OrtBuild): Promise<OrtWeb> {
+  ortPromise ??= (build === 'webgpu' ? import('onnxruntime-web/webgpu') : import('onnxruntime-web/wasm')).then((m) => {
     const ort = ((m as { default?: unknown }).default ?? m) as OrtWeb;
     threads = wasmThreadCount();
     ort.env.wasm.numThreads = threads;
     // The bundle inlines the JS glue; only the .wasm binary is fetched, from Vite's URL.
-    ort.env.wasm.wasmPaths = { wasm: new URL(wasmUrl, globalThis.location?.href).href };
+    const url = build === 'webgpu' ? webgpuWasmUrl : plainWasmUrl;
+    ort.env.wasm.wasmPaths = { wasm: new URL(url, globalThis.location?.href).href };
     ort.env.logLevel = 'error';
     return ort;
   });
   return ortPromise;
+}
+
+/**
+ * The build for this browser: WebGPU's where an adapter exists (also when the run asks for
+ * wasm, so a later WebGPU run needs no second ORT in the worker), else the plain wasm one.
+ */
+export function ortBuildFor(gpu: GpuInfo): OrtBuild {
+  return gpu.available ? 'webgpu' : 'wasm';
 }
 
 let gpuInfo: Promise<GpuInfo> | undefined;
@@ -114,15 +133,15 @@ function plainEngine(ort: OrtWeb, kind: Exclude<EngineKind, 'node'>, extra = '')
 export async function createBrowserEngine(
   pref: EnginePref,
 ): Promise<BrowserEngine & { laterFallback: () => string | undefined }> {
+  const gpu = await detectWebGpu();
   let ort: OrtWeb;
   try {
-    ort = await loadOrt();
+    ort = await loadOrt(ortBuildFor(gpu));
   } catch (e) {
     throw new QpError('ENGINE_FAILED', `onnxruntime-web could not be loaded: ${(e as Error).message}`);
   }
   const wasm = plainEngine(ort, 'wasm');
   if (pref === 'wasm') return { engine: wasm, laterFallback: () => undefined };
-  const gpu = await detectWebGpu();
   if (!gpu.available) {
     return { engine: wasm, fallbackReason: `${gpu.reason} The run uses wasm instead.`, laterFallback: () => undefined };
   }

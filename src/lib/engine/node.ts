@@ -1,7 +1,7 @@
 /**
  * Engines for Node (CLI, tests). Default: onnxruntime-web's wasm build, bit-identical
  * to the browser's wasm engine, so a CLI run reproduces a shared URL's numbers.
- * Optional: onnxruntime-node (about 4× faster, slightly different numerics).
+ * Optional: onnxruntime-node (faster, slightly different numerics; docs/performance.md).
  */
 import { availableParallelism } from 'node:os';
 import { QpError } from '../util/errors.ts';

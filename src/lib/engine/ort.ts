@@ -48,6 +48,30 @@ class Queue {
   }
 }
 
+/**
+ * An output's values as float32: float32 as it is; int64 (a Shape output: graphs hand shapes
+ * over without a Cast, which WebGPU runs on the CPU) converted when every value is a whole
+ * number float32 holds exactly (|v| ≤ 2^24). Throws QpError ENGINE_FAILED otherwise.
+ */
+function asFloat32(name: string, t: OrtTensor): Float32Array {
+  if (t.type === 'float32') return t.data as Float32Array;
+  if (t.type === 'int64') {
+    const src = t.data as BigInt64Array;
+    const out = new Float32Array(src.length);
+    for (let i = 0; i < src.length; i++) {
+      const v = Number(src[i]);
+      if (Math.abs(v) > 2 ** 24)
+        throw new QpError('ENGINE_FAILED', `Output "${name}" holds ${v}, too large to pass on as float32 exactly.`);
+      out[i] = v;
+    }
+    return out;
+  }
+  throw new QpError(
+    'ENGINE_FAILED',
+    `Output "${name}" has type ${t.type}; only float32 and int64 outputs are supported.`,
+  );
+}
+
 export function createOrtEngine(ort: OrtModule, opts: OrtEngineOptions): Engine {
   const queue = new Queue();
   return {
@@ -89,15 +113,7 @@ export function createOrtEngine(ort: OrtModule, opts: OrtEngineOptions): Engine 
               );
             }
             const res: Record<string, FloatTensor> = {};
-            for (const [k, t] of Object.entries(out)) {
-              if (t.type !== 'float32') {
-                throw new QpError(
-                  'ENGINE_FAILED',
-                  `Output "${k}" has type ${t.type}; only float32 outputs are supported.`,
-                );
-              }
-              res[k] = { data: t.data as Float32Array, dims: [...t.dims] };
-            }
+            for (const [k, t] of Object.entries(out)) res[k] = { data: asFloat32(k, t), dims: [...t.dims] };
             return res;
           });
         },

@@ -10,8 +10,8 @@
  * histogram of every `sampleStride`-th value into 4× finer bins over the observer batch's
  * running range (re-binned when the range grows), re-binned at the end onto `bins` bins over
  * the global range (as PyTorch's HistogramObserver combines histograms). That is one forward
- * pass instead of two and a third of the binning work: measured 2.2× one FP32 pass instead of
- * 4.4× (bench:perf, noisy). `histogramMode: 'exact'` keeps the two-pass form (bin every value
+ * pass instead of two and a third of the binning work (bench:perf; docs/performance.md,
+ * "Histogram calibration"). `histogramMode: 'exact'` keeps the two-pass form (bin every value
  * over the global range of pass 1) for golden comparisons; scripts/calib-compare.ts measures
  * how far the sampled form moves the observers' ranges on MobileNet-V2.
  */
@@ -67,13 +67,19 @@ export async function collectActivationStats(
     return stats;
   }
 
-  // Pass 1: in-graph reductions.
-  const { graph: sg, outputs } = buildStatsGraph(graph, tensors, { moments: opts.moments });
+  // Pass 1: in-graph reductions. Element counts from the graph's Shape outputs, or on WebGPU
+  // (whose provider would run those on the CPU) from one image beforehand.
+  const shapes = engine.kind !== 'webgpu';
+  const perImage = shapes ? undefined : await valuesPerImage(engine, graph, tensors, crops[0], spec);
+  const { graph: sg, outputs } = buildStatsGraph(graph, tensors, { moments: opts.moments, shapes });
   const session = await engine.createSession(serializeModel(sg));
   const input = session.inputNames[0];
-  const fetches = [...outputs.values()].flatMap((o) =>
-    o.sum && o.sumSq ? [o.min, o.max, o.dims, o.sum, o.sumSq] : [o.min, o.max, o.dims],
-  );
+  const fetches = [...outputs.values()].flatMap((o) => [
+    o.min,
+    o.max,
+    ...(o.dims ? [o.dims] : []),
+    ...(o.sum && o.sumSq ? [o.sum, o.sumSq] : []),
+  ]);
   // Engines fed one image at a time (fixed batch-1 graphs) still merge statistics per
   // observer batch, so EMA observers see the same batches either way.
   const feed = opts.feedBatchSize ?? opts.batchSize;
@@ -91,7 +97,7 @@ export async function collectActivationStats(
           max: out[o.max].data[0],
           sum: o.sum ? out[o.sum].data[0] : NaN,
           sumSq: o.sumSq ? out[o.sumSq].data[0] : NaN,
-          count: out[o.dims].data.reduce((a, d) => a * d, 1),
+          count: o.dims ? out[o.dims].data.reduce((a, d) => a * d, 1) : perImage!.get(t)! * b.rows.length,
         };
         const into = list[batchIndex];
         if (!into) list[batchIndex] = part;
@@ -151,6 +157,28 @@ export async function collectActivationStats(
   return stats;
 }
 
+/**
+ * Values per image of each tensor, from one image through the graph with the tensors as
+ * outputs: a batch of n images holds n times as many (the tensors are activations, batch
+ * first). For WebGPU, whose statistics graph carries no Shape (see onnx/calibration.ts).
+ */
+async function valuesPerImage(
+  engine: Engine,
+  graph: Graph,
+  tensors: string[],
+  crop: Uint8Array,
+  spec: PreprocessSpec,
+): Promise<Map<string, number>> {
+  const session = await engine.createSession(serializeModel(addOutputs(graph, tensors)));
+  try {
+    const one = batches([crop], spec, 1).next().value!;
+    const out = await session.run({ [session.inputNames[0]]: one.tensor }, tensors);
+    return new Map(tensors.map((t) => [t, out[t].data.length]));
+  } finally {
+    await session.release();
+  }
+}
+
 interface RunningHist {
   lo: number;
   hi: number;
@@ -173,7 +201,8 @@ async function singlePassHistograms(
   const running = new Map<string, RunningHist[]>(tensors.map((t) => [t, []]));
   // Min/max (and moments) come from in-graph reductions (wasm SIMD, exact for min/max)
   // instead of a JS loop over every value: JS touches only the sampled values.
-  const { graph: sg, outputs } = buildStatsGraph(graph, tensors, { moments: opts.moments });
+  // counts come from the fetched tensors: no Shape outputs (WebGPU would run their helpers on the CPU)
+  const { graph: sg, outputs } = buildStatsGraph(graph, tensors, { moments: opts.moments, shapes: false });
   const session = await engine.createSession(serializeModel(addOutputs(sg, tensors)));
   const input = session.inputNames[0];
   const fetches = [

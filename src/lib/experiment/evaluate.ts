@@ -7,6 +7,7 @@ import { checkpoint } from '../util/checkpoint.ts';
 import type { Engine, SessionOptions } from '../engine/types.ts';
 import { foldFakeQuantScales } from '../onnx/fold-fq-scales.ts';
 import { fakeQuantAsQdq, QDQ_SESSION_CONFIG } from '../onnx/fq-qdq.ts';
+import { fakeQuantWithoutRound } from '../onnx/fq-floor.ts';
 import type { Graph } from '../onnx/ir.ts';
 import { serializeModel } from '../onnx/model.ts';
 import type { PipelineTuning } from './inputs.ts';
@@ -71,9 +72,9 @@ export function toAccuracy(o: EvalOutcome): Accuracy {
 
 /**
  * The fake-quant graph as evaluated: bit-exact QuantizeLinear → DequantizeLinear pairs on
- * the CPU engines (onnx/fq-qdq.ts, two passes instead of four), the element-wise form on
- * WebGPU (its Q/DQ kernels are not verified to round the same way), or the folded scales
- * when the tuning asks for them.
+ * the CPU engines (onnx/fq-qdq.ts, two passes instead of four), the element-wise form with
+ * Round built from Floor on WebGPU (onnx/fq-floor.ts: its provider has kernels for neither
+ * Round nor QuantizeLinear), or the folded scales when the tuning asks for them.
  */
 export function evaluationModel(
   engine: Engine,
@@ -81,6 +82,6 @@ export function evaluationModel(
   tuning: Pick<PipelineTuning, 'foldScales'>,
 ): { bytes: Uint8Array; options: SessionOptions } {
   if (tuning.foldScales) return { bytes: serializeModel(foldFakeQuantScales(fq).graph), options: {} };
-  if (engine.kind === 'webgpu') return { bytes: serializeModel(fq), options: {} };
+  if (engine.kind === 'webgpu') return { bytes: serializeModel(fakeQuantWithoutRound(fq).graph), options: {} };
   return { bytes: serializeModel(fakeQuantAsQdq(fq).graph), options: { config: QDQ_SESSION_CONFIG } };
 }

@@ -22,18 +22,18 @@ export interface PipelineTuning {
   fixedBatch?: boolean;
   /**
    * evaluate the fake-quant graph with activation scales folded into the convolutions
-   * (onnx/fold-fq-scales.ts: measured 1.05× instead of 1.35× FP32 evaluation). Off by default:
-   * last-bit differences flip rounding ties and add up (4 of 128 MobileNet-V2 top-1 decisions
-   * changed), and runs, shared links and exports promise the bit-exact simulation.
+   * (onnx/fold-fq-scales.ts), which is faster. Off by default: last-bit differences flip
+   * rounding ties and change some top-1 decisions, and runs, shared links and exports promise
+   * the bit-exact simulation (docs/performance.md, "The fake-quant forms").
    */
   foldScales?: boolean;
 }
 
 /**
  * Batch sizes: 32 matches MQBench's calibration batches. The histogram pass fetches whole
- * activations, so it goes smaller. Since min/max are reduced in the graph, 8 measured
- * 1.82x one FP32 pass against 2.32x for 4 and 1.56x for 16 (wasm, MobileNet-V2, 64 images,
- * median of 3, heavy load); 16 doubles the memory held by fetched activations.
+ * activations, so it goes smaller: 8 was clearly faster than 4, and 16 only a little faster
+ * than 8 while doubling the memory held by fetched activations (docs/performance.md,
+ * "Histogram calibration").
  */
 export const DEFAULT_TUNING: PipelineTuning = { evalBatch: 32, calibBatch: 32, histBatch: 8 };
 

@@ -9,6 +9,7 @@ import type { Progress } from './types.ts';
 
 export const TIMED_STAGES = [
   'load',
+  'download',
   'decode',
   'fp32',
   'calibrate',

@@ -10,7 +10,7 @@ import { QpError, toErrorInfo, type ErrorInfo } from '../util/errors.ts';
 import type { ExperimentConfig } from '../config/types.ts';
 import type { QuantizedRun } from '../experiment/types.ts';
 import { serializeModel } from '../onnx/model.ts';
-import { toDeployable } from './deployable.ts';
+import { rangeBits, toDeployable } from './deployable.ts';
 import { buildQdq } from './qdq.ts';
 import { pplCudaRanges, rangesJson, snpeJson, tengineScale, tensorrtJson, vitisJson } from './ranges.ts';
 
@@ -36,6 +36,15 @@ const json = (v: unknown) => strToU8(`${JSON.stringify(v, null, 2)}\n`);
  * Export one simulated run (see module header). Throws QpError EXPORT_UNSUPPORTED /
  * INTERNAL only when not even the range files can be made (weights off any grid).
  */
+/**
+ * Measured by bench:webgpu (docs/performance.md): onnxruntime-web 1.30 on WebGPU gave other
+ * top-1 decisions than wasm for MobileNet-V2's int8-activation export run with its QDQ graph
+ * optimizations off (every image, logits off by up to 42), and the same with its defaults;
+ * uint8 activations agreed both ways (upstream: onnxruntime issue 32578).
+ */
+export const INT8_WEBGPU_NOTE =
+  'model.qdq.onnx has int8 activations. onnxruntime-web 1.30 on WebGPU computed such a model wrongly when its QDQ graph optimizations were turned off (disable_quant_qdq); with its default session options, and on wasm, it gave the simulated results. On WebGPU, run it with the default options.';
+
 export function exportRun(run: QuantizedRun, configHash: string): ExportBundle {
   const d = toDeployable(run);
   const notes: string[] = [];
@@ -48,6 +57,8 @@ export function exportRun(run: QuantizedRun, configHash: string): ExportBundle {
       notes.push(
         `${clipped} activation(s) use a narrow integer range: a Clip before their QuantizeLinear keeps the codes in [qmin, qmax], as simulated.`,
       );
+    if (d.activations.some((a) => rangeBits(a.qparams).bits === 8 && rangeBits(a.qparams).signed))
+      notes.push(INT8_WEBGPU_NOTE);
   } catch (e) {
     if (!(e instanceof QpError) || e.code !== 'EXPORT_UNSUPPORTED') throw e;
     qdqError = toErrorInfo(e);

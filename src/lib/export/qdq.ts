@@ -18,8 +18,8 @@
  * Q/DQ pair at graph optimization level ≥ basic. A second such trap is the bias: given a
  * Conv/Gemm whose input and weight come from DequantizeLinear, onnxruntime (≥ basic)
  * quantizes a float bias to int32 at scale s_x·s_w, which the simulation does not do
- * (measured on MobileNet-V2 W8A8: top-1 agreement with the simulation fell to 84% on 64
- * images). So each quantized layer's bias is added by a separate Add after it, in float32
+ * (top-1 agreement with the simulation then falls well short: docs/results.md, "Export").
+ * So each quantized layer's bias is added by a separate Add after it, in float32
  * as simulated; runtimes that want an int32 bias fold that Add back themselves.
  */
 import { QpError } from '../util/errors.ts';

@@ -7,7 +7,7 @@
  * - true, onnxruntime's defaults, as a deployment would run it: its QDQ transforms may fuse
  *   pairs into integer kernels or keep DequantizeLinear-fed Convs in another memory layout
  *   than constant-weight Convs, so float sums round differently and rare rounding ties flip
- *   (wasm: 100% / 99.5% agreement on MobileNet-V2; onnxruntime-node: ~96%);
+ *   (agreement measured in docs/results.md, "Export");
  * - false, as written: QDQ transforms off (QDQ_SESSION_CONFIG), so DequantizeLinear of the
  *   integer weights is folded into float weights and every Q/DQ pair runs as specified. This
  *   isolates the export itself from the runtime's kernel choices: any difference left is a

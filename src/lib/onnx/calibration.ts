@@ -18,13 +18,19 @@ export interface StatsOutputs {
   /** Σx and Σx², only when moments were requested */
   sum?: string;
   sumSq?: string;
-  /** the tensor's shape as a float vector (exact: dims are small integers) */
-  dims: string;
+  /** the tensor's shape (int64; the engine hands it over as float32), unless shapes were left out */
+  dims?: string;
 }
 
 export interface StatsGraphOptions {
   /** add ReduceSum / ReduceSumSquare (ClipStd needs them; each costs a pass over the tensor) */
   moments?: boolean;
+  /**
+   * add each tensor's Shape as an output (default true). Leave it out for onnxruntime's WebGPU
+   * provider, which runs the Shape's int64 helpers (the Gather its NHWC layout adds) on the
+   * CPU; the caller then counts elements another way (experiment/calibrate.ts).
+   */
+  shapes?: boolean;
 }
 
 export interface ChannelStatsOutputs {
@@ -48,8 +54,8 @@ function check(g: Graph, tensors: string[]): void {
 /**
  * Add ReduceMin, ReduceMax (and with `moments` ReduceSum, ReduceSumSquare) over all axes
  * (keepdims=0, no `axes` given: portable across opsets 1–21) of each tensor as scalar
- * graph outputs, plus its shape as floats so the caller knows element counts.
- * Throws QpError INTERNAL for an unknown tensor.
+ * graph outputs, plus its shape (see StatsGraphOptions.shapes) so the caller knows element
+ * counts. Throws QpError INTERNAL for an unknown tensor.
  */
 export function buildStatsGraph(
   g: Graph,
@@ -62,23 +68,17 @@ export function buildStatsGraph(
   const outputs = new Map<string, StatsOutputs>();
   const added: Node[] = [];
   for (const t of new Set(tensors)) {
-    const o: StatsOutputs = {
-      min: names.take(`${t}__min`),
-      max: names.take(`${t}__max`),
-      dims: names.take(`${t}__dims`),
-    };
-    const shape = names.take(`${t}__shape`);
+    const o: StatsOutputs = { min: names.take(`${t}__min`), max: names.take(`${t}__max`) };
     added.push(
       makeNode('ReduceMin', [t], [o.min], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceMin`) }),
       makeNode('ReduceMax', [t], [o.max], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceMax`) }),
-      makeNode('Shape', [t], [shape], {}, { name: names.take(`${t}__stats/Shape`) }),
-      makeNode('Cast', [shape], [o.dims], { to: 1 }, { name: names.take(`${t}__stats/Cast`) }),
     );
-    out.outputs.push(
-      { name: o.min, dtype: 'float32', shape: [] },
-      { name: o.max, dtype: 'float32', shape: [] },
-      { name: o.dims, dtype: 'float32', shape: [null] },
-    );
+    out.outputs.push({ name: o.min, dtype: 'float32', shape: [] }, { name: o.max, dtype: 'float32', shape: [] });
+    if (opts.shapes ?? true) {
+      o.dims = names.take(`${t}__dims`);
+      added.push(makeNode('Shape', [t], [o.dims], {}, { name: names.take(`${t}__stats/Shape`) }));
+      out.outputs.push({ name: o.dims, dtype: 'int64', shape: [null] });
+    }
     if (opts.moments) {
       o.sum = names.take(`${t}__sum`);
       o.sumSq = names.take(`${t}__sumsq`);

@@ -3,14 +3,15 @@
  * quantizer into the neighbouring convolutions, so Div → Round → Clip → Mul shrinks to
  * Round → Clip where the graph allows it.
  *
- * Why: the four element-wise passes over every quantized activation cost 0.5–0.7× an FP32
- * pass on wasm. With t = act(Conv(x; W, B)) and act ∈ {Relu, Clip(lo, hi), none}:
+ * Why: the four element-wise passes over every quantized activation cost a large share of
+ * an FP32 pass on wasm (docs/performance.md). With t = act(Conv(x; W, B)) and
+ * act ∈ {Relu, Clip(lo, hi), none}:
  *   t / s = act'(Conv(x; W/s, B/s))        (Relu commutes with s > 0; Clip bounds become lo/s, hi/s)
  *   Conv(c · s; V, b) = Conv(c; V·s, b)    (convolution is linear in its input; zero padding stays 0)
  * The result is not bit-exact with insertFakeQuant's form (weights and sums round
  * differently at the last float bit, so a value within ~1 ulp of a .5 tie can round the
  * other way: rare single-step flips); the exact form stays the default of insertFakeQuant
- * for golden tests, and the pipeline measures agreement between the two (see README).
+ * for golden tests, and bench:perf measures agreement between the two (docs/performance.md).
  * Returns a new graph; never mutates its input.
  */
 import {

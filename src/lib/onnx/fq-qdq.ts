@@ -14,8 +14,8 @@
  *   lo·s after DequantizeLinear, which maps that code back onto lo·s exactly (the same
  *   float32 product);
  * - other widths (2–7, 9–16 bits) keep the element-wise chain.
- * Why it is faster: two passes instead of four, and the intermediate is one byte wide (on
- * wasm, MobileNet-V2: fake-quant evaluation from ~1.45× to ~1.15× FP32; bench:perf prints it).
+ * Why it is faster: two passes instead of four, and the intermediate is one byte wide
+ * (bench:perf prints the ratio; docs/performance.md, "The fake-quant forms").
  * Sessions must be created with QDQ_SESSION_CONFIG: onnxruntime's QDQ fusions would turn
  * DequantizeLinear → Conv → QuantizeLinear into integer kernels, which round differently.
  * QuantizeLinear/DequantizeLinear with a scalar scale exist since opset 10, below the opset

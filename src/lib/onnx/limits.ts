@@ -36,20 +36,35 @@ export function checkModelSize(byteLength: number, name = 'The model file'): voi
 type LongLike = number | { toNumber(): number };
 const num = (v: LongLike | null | undefined): number => (v == null ? 0 : typeof v === 'number' ? v : v.toNumber());
 
-const BYTES: Record<number, number> = {
-  1: 4,
-  2: 1,
-  3: 1,
-  4: 2,
-  5: 2,
-  6: 4,
-  7: 8,
-  9: 1,
-  10: 2,
-  11: 8,
-  12: 4,
-  13: 8,
-  16: 2,
+/**
+ * Bits per element of every fixed-size ONNX element type (onnx.proto TensorProto.DataType):
+ * FLOAT, UINT8, INT8, UINT16, INT16, INT32, INT64, BOOL, FLOAT16, DOUBLE, UINT32, UINT64,
+ * COMPLEX64, COMPLEX128, BFLOAT16, the four FLOAT8 types, and UINT4, INT4 and FLOAT4E2M1
+ * (packed two to a byte). STRING (8) has no fixed size.
+ */
+export const ELEMENT_BITS: Readonly<Record<number, number>> = {
+  1: 32,
+  2: 8,
+  3: 8,
+  4: 16,
+  5: 16,
+  6: 32,
+  7: 64,
+  9: 8,
+  10: 16,
+  11: 64,
+  12: 32,
+  13: 64,
+  14: 64,
+  15: 128,
+  16: 16,
+  17: 8,
+  18: 8,
+  19: 8,
+  20: 8,
+  21: 4,
+  22: 4,
+  23: 4,
 };
 
 /**
@@ -57,15 +72,15 @@ const BYTES: Record<number, number> = {
  * negative or not a whole number, Infinity beyond 2^53. undefined for types of no fixed size.
  */
 export function declaredBytes(t: onnxProto.onnx.ITensorProto): number | undefined {
-  const per = BYTES[t.dataType ?? 0];
-  if (per === undefined) return undefined;
-  let n = per;
+  const bits = ELEMENT_BITS[t.dataType ?? 0];
+  if (bits === undefined) return undefined;
+  let n = bits;
   for (const d of t.dims ?? []) {
     const v = num(d as LongLike);
     if (!Number.isInteger(v) || v < 0) return NaN;
     n *= v;
   }
-  return Number.isSafeInteger(n) ? n : Infinity;
+  return Number.isSafeInteger(n) ? Math.ceil(n / 8) : Infinity;
 }
 
 /**
@@ -107,7 +122,7 @@ export function checkModelStructure(m: onnxProto.onnx.IModelProto): void {
     if (total > MAX_MODEL_BYTES) {
       throw new QpError(
         'MODEL_TOO_LARGE',
-        `The model's weights declare more than ${MB(MAX_MODEL_BYTES)} ("${name}" alone declares ${Number.isFinite(need) ? MB(need) : 'more than 9 petabytes'}), more than a browser tab can safely hold. Use a smaller classifier, or check that the file is not damaged.`,
+        `The model's weights declare more than ${MB(MAX_MODEL_BYTES)} ("${name}" alone declares ${Number.isFinite(need) ? MB(need) : 'more than a petabyte'}), more than a browser tab can safely hold. Use a smaller classifier, or check that the file is not damaged.`,
       );
     }
   }

@@ -9,11 +9,10 @@
  */
 import onnxProto from 'onnx-proto';
 import { QpError } from '../util/errors.ts';
-import { checkModelSize, checkModelStructure } from './limits.ts';
+import { checkModelSize, checkModelStructure, declaredBytes } from './limits.ts';
 import {
   type AttrType,
   type AttrValue,
-  type DType,
   type Graph,
   type ModelMeta,
   type Node,
@@ -77,16 +76,38 @@ function copyBytes(src: Uint8Array): ArrayBuffer {
   return out.buffer;
 }
 
-const BYTES_PER: Partial<Record<DType, number>> = {
-  float32: 4,
-  float64: 8,
-  int64: 8,
-  int32: 4,
-  int8: 1,
-  uint8: 1,
-  bool: 1,
-  float16: 2,
+/**
+ * Values a TensorProto of ONNX element type `t` keeps in its typed field (not raw_data), per
+ * element, by field (onnx.proto): int32_data for the small integer, float16, bfloat16 and
+ * float8 types, uint64_data for UINT32/UINT64, float_data for COMPLEX64 (two floats each),
+ * double_data for COMPLEX128; the 4-bit types pack two values into each int32. STRING is
+ * checked by its count below.
+ */
+const TYPED_FIELD: Partial<
+  Record<number, { field: 'int32Data' | 'uint64Data' | 'floatData' | 'doubleData'; per: number }>
+> = {
+  4: { field: 'int32Data', per: 1 },
+  5: { field: 'int32Data', per: 1 },
+  12: { field: 'uint64Data', per: 1 },
+  13: { field: 'uint64Data', per: 1 },
+  14: { field: 'floatData', per: 2 },
+  15: { field: 'doubleData', per: 2 },
+  16: { field: 'int32Data', per: 1 },
+  17: { field: 'int32Data', per: 1 },
+  18: { field: 'int32Data', per: 1 },
+  19: { field: 'int32Data', per: 1 },
+  20: { field: 'int32Data', per: 1 },
+  21: { field: 'int32Data', per: 0.5 },
+  22: { field: 'int32Data', per: 0.5 },
+  23: { field: 'int32Data', per: 0.5 },
 };
+
+function truncated(name: string, where: string, dims: number[], holds: string, needs: string): QpError {
+  return new QpError(
+    'MODEL_TRUNCATED',
+    `Tensor "${name}" (${where}) holds ${holds} but its shape [${dims}] needs ${needs}. The file is truncated or damaged: download or export it again.`,
+  );
+}
 
 /** Decode a TensorProto into TensorData (copying out of the protobuf buffer). */
 function decodeTensor(t: TP, where: string): TensorData {
@@ -104,13 +125,16 @@ function decodeTensor(t: TP, where: string): TensorData {
   const raw = t.rawData && t.rawData.length ? t.rawData : null;
   let data: TensorArray;
   if (raw) {
-    const per = BYTES_PER[dtype];
-    if (per !== undefined && raw.byteLength !== count * per) {
-      throw new QpError(
-        'MODEL_TRUNCATED',
-        `Tensor "${name}" (${where}) holds ${raw.byteLength} bytes but its shape [${dims}] needs ${count * per}. The file is truncated or damaged: download or export it again.`,
+    // every fixed-size element type, the ones kept as raw bytes ('other') included
+    const need = declaredBytes(t);
+    if (need !== undefined && raw.byteLength !== need)
+      throw truncated(
+        name,
+        where,
+        dims,
+        `${raw.byteLength} bytes`,
+        Number.isFinite(need) ? `${need}` : 'an impossible size',
       );
-    }
     const buf = copyBytes(raw);
     switch (dtype) {
       case 'float32':
@@ -159,20 +183,20 @@ function decodeTensor(t: TP, where: string): TensorData {
       break;
     case 'float16': {
       // float16 bits are stored one per int32 element
+      if (i32.length !== count) throw truncated(name, where, dims, `${i32.length} values`, `${count}`);
       const u16 = Uint16Array.from(i32);
-      data = new Uint8Array(u16.buffer);
-      break;
+      return { name, dtype, dims, data: new Uint8Array(u16.buffer) };
     }
-    default:
-      // strings, uint64, ...: keep the proto verbatim
+    default: {
+      // int16, uint64, strings, ...: keep the proto verbatim, once its typed field holds every value
+      const typed = TYPED_FIELD[onnxType];
+      const held = typed ? (t[typed.field]?.length ?? 0) : onnxType === 8 ? (t.stringData?.length ?? 0) : undefined;
+      const need = Math.ceil(count * (typed?.per ?? 1));
+      if (held !== undefined && held !== need) throw truncated(name, where, dims, `${held} values`, `${need}`);
       return { name, dtype, dims, data: new Uint8Array(0), onnxType, raw: t };
+    }
   }
-  if (dtype !== 'float16' && data.length !== count) {
-    throw new QpError(
-      'MODEL_TRUNCATED',
-      `Tensor "${name}" (${where}) holds ${data.length} values but its shape [${dims}] needs ${count}. The file is truncated or damaged: download or export it again.`,
-    );
-  }
+  if (data.length !== count) throw truncated(name, where, dims, `${data.length} values`, `${count}`);
   return { name, dtype, dims, data };
 }
 

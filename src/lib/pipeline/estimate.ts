@@ -31,9 +31,8 @@ export { ESTIMATE_IMAGES } from '../protocol/instant.ts';
 /**
  * Images per batch of the estimate's evaluation. A newer change cancels an older estimate
  * at a batch boundary, and the engine runs one batch at a time, so this bounds how long a
- * newer estimate waits for an older one to let go of the engine (8 × 100–200 ms measured on
- * two wasm threads for MobileNet-V2 on a loaded machine). The price: batches of 32 ran the same images up to
- * about 20% faster in a noisy measurement on a loaded two-core machine.
+ * newer estimate waits for an older one to let go of the engine. The price: larger batches
+ * run the same images somewhat faster (docs/performance.md, "In the browser").
  */
 export const ESTIMATE_BATCH = 8;
 
@@ -92,7 +91,10 @@ function memoOf(group: PreparedGroup): { memo: WeightMemo; commit(): void } {
   return { memo, commit };
 }
 
-/** Weights quantized between two yields of prepareEstimate (about 20–60 ms of work). */
+/**
+ * Weights quantized between two yields of prepareEstimate: a short stretch of work, so a
+ * weight view of the next change waits little (docs/performance.md).
+ */
 const PREPARE_CHUNK = 200_000;
 
 function sameKeys(a: Map<string, unknown>, b: Map<string, unknown>): boolean {
@@ -238,7 +240,8 @@ export async function estimateAccuracy(
     description: e.description,
     createSession: async (model, options) => {
       const session = await e.createSession(model, options);
-      tSession ??= performance.now();
+      // the evaluation's session: sessions made while collecting statistics come before it
+      if (tGraph !== undefined) tSession ??= performance.now();
       return session;
     },
   };
@@ -264,9 +267,10 @@ export async function estimateAccuracy(
   const n = group!.evalCrops.length;
   const hits = Math.round(r.quant.top1 * n);
   const agree = Math.round(r.agreement * n);
+  // each mark no earlier than the one before, so no part of the split is negative
   const stats = tStats ?? t0;
-  const graphAt = tGraph ?? stats;
-  const sessionAt = tSession ?? graphAt;
+  const graphAt = Math.max(tGraph ?? stats, stats);
+  const sessionAt = Math.max(tSession ?? graphAt, graphAt);
   return {
     configHash: await configHash(cfg),
     images: n,

@@ -28,8 +28,11 @@ export type ModelSource =
   | { kind: 'bytes'; bytes: Uint8Array; name: string; expectSha256?: string }
   /** a URL; `expect` is checked when given (registry facts), `expectSha256` (a shared link's) too */
   | { kind: 'url'; url: string; name?: string; expect?: { bytes: number; sha256: string }; expectSha256?: string }
-  /** a registry model: cached copy by sha256, else downloaded from its URL and checked */
-  | { kind: 'registry'; id: string; download?: number }
+  /**
+   * a registry model: any known copy of its weights (cached, else from the site's mirrors,
+   * else its public URL), or with `sha256` (a link's) exactly that file
+   */
+  | { kind: 'registry'; id: string; sha256?: string }
   /** a model already in this browser's cache */
   | { kind: 'cached'; sha256: string };
 
@@ -55,7 +58,17 @@ export type DataSource =
   /** files the user picked or dropped, named by WordNet id; a class index JSON may be among them */
   | { kind: 'files'; files: File[] }
   /** a folder URL with manifest.json {files: string[]} (and imagenet_class_index.json, optional) */
-  | { kind: 'url'; baseUrl: string; classIndexUrl?: string };
+  | { kind: 'url'; baseUrl: string; classIndexUrl?: string }
+  /** a registry image set (data/image-sets.ts): files from the site's mirrors, else the public sources, verified */
+  | { kind: 'registry'; id: string };
+
+/** What the page knows of the site the worker serves: where it is, and its policy. */
+export interface SiteInfo {
+  /** the site's root URL (where index.html and an optional site.json are) */
+  root: string;
+  /** the page's Content-Security-Policy as the <meta> tag carries it, if any */
+  policy?: string;
+}
 
 export interface DatasetInfo {
   name: string;
@@ -152,6 +165,8 @@ export interface TensorSample {
 
 export interface QuantApi {
   env(): Promise<Result<EnvInfo>>;
+  /** Tell the worker about the site (call once, before loading from the registry). */
+  configureSite(site: SiteInfo): Promise<Result<{ mirrors: string[]; notices: string[] }>>;
   loadModel(src: ModelSource, onProgress?: (p: DownloadProgress) => void): Promise<Result<LoadedModel>>;
   loadDataset(src: DataSource, onProgress?: (p: DownloadProgress) => void): Promise<Result<DatasetInfo>>;
   /**

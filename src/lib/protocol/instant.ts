@@ -47,10 +47,10 @@ export interface LayerGraphView {
 
 /**
  * Images of the background estimate by default. Its evaluation is nearly all of an estimate
- * once the calibration statistics are cached: on two wasm threads of a shared two-core
- * machine MobileNet-V2 took 100–200 ms per image (load 6–9): change → estimate took
- * 3.2–6.1 s with 24 images there, 4.1–6.6 s with 32. The price is precision: 20 of 24 right is
- * a 95% interval of 64–93%, where 28 of 32 gives 72–95%; the card lets one ask for more.
+ * once the calibration statistics are cached, so the image count sets how long a student
+ * waits after a change (measured in docs/performance.md, "In the browser"). The price is
+ * precision: 20 of 24 right is a 95% interval of 64–93%, where 28 of 32 gives 72–95%; the
+ * card lets one ask for more.
  */
 export const ESTIMATE_IMAGES = 24;
 

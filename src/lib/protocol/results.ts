@@ -36,7 +36,7 @@ export interface ExperimentResult {
   createdAt: string;
 }
 
-export type Stage = 'load' | 'decode' | 'fp32' | 'calibrate' | 'quantize' | 'evaluate' | 'analyze';
+export type Stage = 'load' | 'download' | 'decode' | 'fp32' | 'calibrate' | 'quantize' | 'evaluate' | 'analyze';
 
 export interface Progress {
   stage: Stage;

@@ -7,9 +7,9 @@
  * annealed linearly from 20 to 2 after a 20 % warm-up without the regulariser. Adam on V;
  * finally V ≥ 0 rounds up, and polishCodes moves single weights to the other end of their
  * interval where that lowers the exact loss (a V that saturated early, where the rectified
- * sigmoid's gradient is zero, cannot come back by itself: on MobileNet-V2's first depthwise
- * conv 8 such moves cut the error from 5.8e-2 to 1.1e-2; the optimum over all 2⁹ roundings
- * per channel is 8.7e-3). Rows are independent given G, so the whole layer is one
+ * sigmoid's gradient is zero, cannot come back by itself; a few such moves bring a layer
+ * close to the optimum over all roundings, docs/reconstruction.md). Rows are independent
+ * given G, so the whole layer is one
  * batched update per iteration (rows × K² multiply-adds).
  */
 import type { LayerProblem } from './problem.ts';
@@ -30,11 +30,10 @@ export interface AdaRoundOptions {
 
 /**
  * Adam's step size on V. MQBench uses 1e-3 over 20,000 mini-batch steps; with the exact
- * loss (full Gram matrix) and a few hundred steps, V has to move further per step. Measured
- * after polishing, 300 steps, 64 calibration images, summed over six MobileNet-V2 layers
- * (Conv_2, 23, 37, 38, 54, 61) relative to round-to-nearest: 1e-2 lost to 3e-2 and 0.1 on
- * every layer (e.g. Conv_37 1.08e-3, 1.03e-3, 0.95e-3); on the enumerated 3×3 channels of
- * ptq-solvers.test.ts 0.1 ends 1.6× the optimum on one of twelve, 3e-2 on none (2,000 steps).
+ * loss (full Gram matrix) and a few hundred steps, V has to move further per step. Chosen
+ * from measured errors (docs/reconstruction.md, "Adam's step"): a smaller step lost on every
+ * layer tried, and a larger one missed the optimum on some enumerated 3×3 channels of
+ * ptq-solvers.test.ts.
  */
 export const DEFAULT_LR = 0.03;
 

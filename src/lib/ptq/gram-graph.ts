@@ -10,7 +10,7 @@
  * K×K matrix per group (9×9 per channel for depthwise). 1×1 stride-1 convs skip the
  * im2col. Gemm/MatMul: the input viewed as [positions, K], G = XᵀX.
  *
- * Only opset-7 ops (Conv, Transpose, Reshape, MatMul, Shape, Cast), so any model works.
+ * Only opset-7 ops (Conv, Transpose, Reshape, MatMul, Shape), so any model works.
  *
  * Memory: the engine never holds more than one batch's im2col and the K×K results;
  * callers split layers into several graphs so that the Gram outputs of one graph stay
@@ -36,7 +36,7 @@ export interface GramOutputs {
   layout: GramLayout;
   /** [groups, cols, cols] */
   gram: string;
-  /** float shape of the [groups, cols, positions] (or [positions, cols]) view: positions per batch */
+  /** shape of the [groups, cols, positions] (or [positions, cols]) view (int64, fetched as float): positions per batch */
   shape: string;
 }
 
@@ -184,12 +184,14 @@ function product(b: Builder, l: GramLayout, va: string, vb: string, tag: string)
   return res;
 }
 
+/**
+ * The view's shape as an int64 output (the engine hands it over as float32): no Cast, which
+ * onnxruntime's WebGPU provider has no int64 kernel for and would run on the CPU.
+ */
 function shapeOutput(b: Builder, view: string, tag: string): string {
-  const shapeI = b.names.take(`${tag}/shape_i64`);
   const shape = b.names.take(`${tag}/shape`);
-  b.added.push(makeNode('Shape', [view], [shapeI], {}, { name: b.names.take(`${tag}/Shape`) }));
-  b.added.push(makeNode('Cast', [shapeI], [shape], { to: 1 }, { name: b.names.take(`${tag}/Cast`) }));
-  b.out.outputs.push({ name: shape, dtype: 'float32', shape: [null] });
+  b.added.push(makeNode('Shape', [view], [shape], {}, { name: b.names.take(`${tag}/Shape`) }));
+  b.out.outputs.push({ name: shape, dtype: 'int64', shape: [null] });
   return shape;
 }
 

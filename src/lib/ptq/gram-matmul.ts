@@ -1,8 +1,8 @@
 /**
  * AdaRound's per-step product d·G on the engine: a one-node MatMul model with the layer's
  * Gram matrix as an initializer. For MobileNet-V2's 1×1 convs (K up to 960) this product is
- * nearly all of AdaRound's time, and onnxruntime's SIMD GEMM runs it several times faster
- * than a TypeScript loop. Float32 is enough: the product only steers a gradient step.
+ * nearly all of AdaRound's time, and onnxruntime's SIMD GEMM runs it much faster than a
+ * TypeScript loop (docs/reconstruction.md). Float32 is enough: the product only steers a gradient step.
  * Grouped layers (depthwise, K = 9) and small K stay in TypeScript, where a session
  * call would cost more than the product.
  */

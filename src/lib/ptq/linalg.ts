@@ -1,7 +1,7 @@
 /**
  * Dense symmetric positive definite linear algebra for the solvers (float64, row-major).
- * Every inner loop walks a row, never a column: at K = 4,608 (ResNet-18's widest 3×3 convs)
- * a column walk misses the cache on every step and was several times slower.
+ * Every inner loop walks a row, never a column: at K in the thousands (ResNet-18's widest
+ * 3×3 convs) a column walk misses the cache on every step (docs/reconstruction.md).
  */
 import { QpError } from '../util/errors.ts';
 

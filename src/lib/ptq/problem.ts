@@ -155,8 +155,9 @@ export function codesToInitializer(p: LayerProblem, codes: Int32Array, axis: num
  * input) and G̃ = X̃X̃ᵀ: the float weights that best reproduce the FP32 output from the
  * quantized input. Computed as W + W·(C − G̃)·(G̃ + damp·mean(diag)·I)⁻¹ so that damping
  * (needed where X̃ is rank deficient) only shrinks the correction: with X̃ = X, W* = W.
- * Damping the whole product instead moves W far along low-variance directions (measured
- * on MobileNet-V2: half the weights leave their round-to-nearest code, top-1 collapses).
+ * Damping the whole product instead moves W far along low-variance directions, so many
+ * weights leave their round-to-nearest code and top-1 collapses (docs/reconstruction.md,
+ * "Measurements behind the design").
  */
 export function targetWeights(p: LayerProblem, cross: Float64Array, damp = 0.01): Float64Array {
   const K = p.cols;

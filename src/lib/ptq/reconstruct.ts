@@ -6,15 +6,16 @@
  * from the quantized prefix, targets from FP32, as MQBench (reconstructFromQuantizedPrefix:
  * one pass per layer, each resuming from a stored cut); 'fp32' — every layer's inputs from
  * the FP32 model, one Gram pass shared by all configs of a data split (BN re-estimation
- * afterwards removes most of the drift it leaves). README has both measured. Layers whose bit width is 8 or more keep round-to-nearest
- * (at 8 bits its error is already small, and the classifier alone would cost more than
- * all the other layers).
+ * afterwards removes most of the drift it leaves); docs/reconstruction.md has both measured.
+ * Layers whose bit width is 8 or more keep round-to-nearest (at 8 bits its error is already
+ * small, and the classifier alone would cost more than all the other layers).
  */
 import { throwIfAborted } from '../util/errors.ts';
 import type { ExperimentConfig } from '../config/types.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Engine, FloatTensor } from '../engine/types.ts';
 import { ensureOpset, insertFakeQuant } from '../onnx/fake-quant.ts';
+import { fakeQuantWithoutRound } from '../onnx/fq-floor.ts';
 import { cloneGraph, type Graph, type ValueInfo } from '../onnx/ir.ts';
 import { serializeModel } from '../onnx/model.ts';
 import type { QuantPoints } from '../onnx/placement.ts';
@@ -137,7 +138,7 @@ export async function reconstructWeights(
     await new Promise((r) => setTimeout(r, 0));
     const t1 = performance.now();
     const lg = grams.get(wq.point.initializer);
-    const skip = !lg ? 'no Gram matrix for this layer' : bitsOf(wq) >= 8 ? EIGHT_BIT : undefined;
+    const skip = !lg ? 'no Gram matrix for this layer' : eightBit(wq);
     if (skip || !lg) {
       layers.push(skippedReport(wq, skip));
       result.push(wq);
@@ -186,6 +187,11 @@ function bitsOf(wq: WeightQuant): number {
 }
 
 const EIGHT_BIT = '8-bit layers keep round-to-nearest';
+
+/** Why a layer keeps round-to-nearest by its bit width (8 bits or more), in both input modes. */
+function eightBit(wq: WeightQuant): string | undefined {
+  return bitsOf(wq) >= 8 ? EIGHT_BIT : undefined;
+}
 
 function skippedReport(wq: WeightQuant, skipped: string | undefined): PtqLayerReport {
   return {
@@ -295,9 +301,8 @@ async function cutSizes(
  * One layer per pass: a layer's quantized inputs must come from the prefix as it will be
  * evaluated, with every earlier layer already reconstructed. Gathering several layers in
  * one pass gave the later ones inputs through round-to-nearest weights of the earlier ones,
- * and their targets W* compensated errors the evaluated model no longer has (measured:
- * GPTQ W4A8 collapsed to 0 % top-1 with 14 layers per pass; 78 % with one, 32 calibration /
- * 200 evaluation images).
+ * and their targets W* compensated errors the evaluated model no longer has: GPTQ W4A8
+ * collapsed that way (docs/reconstruction.md, "Measurements behind the design").
  */
 export async function reconstructFromQuantizedPrefix(
   engine: Engine,
@@ -317,13 +322,16 @@ export async function reconstructFromQuantizedPrefix(
   const fp = cloneGraph(graph, { shareInitializers: true });
   ensureOpset(fp, 11);
   const actMap = new Map(acts.map((a) => [a.point.tensor, a.qparams]));
+  // on WebGPU, Round built from Floor (no Round kernel there); decided once, so every pass
+  // runs the same nodes (the cuts are positions in quant0)
+  const roundFree = engine.kind === 'webgpu';
   const quantWith = (ws: WeightQuant[]) => {
     const q = insertFakeQuant(graph, {
       weights: new Map(ws.map((w) => [w.point.initializer, w.values])),
       activations: actMap,
     });
     ensureOpset(q, 11);
-    return q;
+    return roundFree ? fakeQuantWithoutRound(q).graph : q;
   };
 
   // the quantized graph has the same nodes for every layer (only weight values change)
@@ -333,7 +341,7 @@ export async function reconstructFromQuantizedPrefix(
   const todo: { index: number; layout: GramLayout }[] = [];
   weights.forEach((wq, index) => {
     const layout = gramLayout(graph, wq.point);
-    const skipped = typeof layout === 'string' ? layout : bitsOf(wq) >= 8 ? EIGHT_BIT : undefined;
+    const skipped = typeof layout === 'string' ? layout : eightBit(wq);
     if (skipped || typeof layout === 'string') layers[index] = skippedReport(wq, skipped);
     else todo.push({ index, layout });
   });

@@ -28,8 +28,8 @@ export function accumulateHistogram(data: Float32Array, lo: number, hi: number, 
 }
 
 /**
- * Same binning as accumulateHistogram into integer counts: about 25% faster on the
- * calibration hot path (integer increments instead of float64 read-modify-write). Each
+ * Same binning as accumulateHistogram into integer counts: faster on the calibration hot
+ * path (integer increments instead of float64 read-modify-write; docs/performance.md). Each
  * bin holds < 2^32 counts, i.e. one call per activation batch. Add the counts into a
  * Float64Array histogram with addCounts when the batch is done.
  */

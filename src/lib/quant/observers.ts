@@ -299,10 +299,10 @@ export interface KlSearchOptions {
  * Why the zero bin is flattened: after ReLU/ReLU6 most activations are exactly 0, so the
  * |x| histogram's bin 0 holds most of the mass. KL(P||Q) is then dominated by how well Q
  * reproduces that one spike, which the merge into `levels` groups does best at the
- * smallest candidate: thresholds collapse and clip most of the signal (MobileNet-V2,
- * TensorRT W8A8: 0.2% top-1). The zero value is represented exactly by every candidate
- * grid, so its count carries no information about the threshold; NVIDIA sets it to its
- * neighbour's count. Returns a copy.
+ * smallest candidate: thresholds collapse and clip most of the signal (TensorRT W8A8 on
+ * MobileNet-V2 lost nearly all its accuracy; docs/results.md). The zero value is
+ * represented exactly by every candidate grid, so its count carries no information about
+ * the threshold; NVIDIA sets it to its neighbour's count. Returns a copy.
  */
 function flattenZeroBin(hist: Float64Array): Float64Array {
   const h = Float64Array.from(hist);
@@ -339,6 +339,17 @@ function quantileClip(absHist: Float64Array, absMax: number, threshold: number):
     cum += absHist[i];
   }
   return absMax;
+}
+
+/**
+ * [lo, hi] clipped to [-clip, clip]. A clip below every |x| (all values on one side of 0,
+ * closer together than half a bin of the |x| histogram) would turn the range around
+ * (min > max); the range is then kept as it is.
+ */
+function clipAt(lo: number, hi: number, clip: number): [number, number] {
+  const l = Math.max(lo, -clip);
+  const h = Math.min(hi, clip);
+  return l <= h ? [l, h] : [lo, hi];
 }
 
 // ---------------------------------------------------------------------------
@@ -428,7 +439,7 @@ function weightEmaQuantile({ v, lo, hi }: WeightChannel): [number, number] {
   const { hist, absMax } = absHistogramOf(v, EMA_QUANTILE_BINS);
   if (absMax === 0) return [0, 0];
   const clip = quantileClip(hist, absMax, EMA_QUANTILE_THRESHOLD);
-  return [Math.max(lo, -clip), Math.min(hi, clip)];
+  return clipAt(lo, hi, clip);
 }
 
 function weightClipStd({ v, lo, hi, o }: WeightChannel): [number, number] {
@@ -648,7 +659,7 @@ function actEmaQuantile({ name, stats, batches, o }: ActivationInput): [number, 
     if (absMax === 0) return [b.min, b.max];
     const ah = foldAbsHistogram(b.hist!, lo, hi, EMA_QUANTILE_BINS, absMax);
     const clip = quantileClip(ah, absMax, EMA_QUANTILE_THRESHOLD);
-    return [Math.max(b.min, -clip), Math.min(b.max, clip)];
+    return clipAt(b.min, b.max, clip);
   });
   return ema(per, o.emaRatio);
 }

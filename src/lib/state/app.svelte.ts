@@ -18,6 +18,7 @@ import type {
   LoadedModel,
   ModelSource,
   QuantApi,
+  SiteInfo,
 } from '../protocol/api.ts';
 import type { Remote } from 'comlink';
 import type { ExperimentResult } from '../experiment/types.ts';
@@ -25,12 +26,16 @@ import { callback, moveBytes, onWorkerCrash, quantClient, stopWorker } from '../
 import { runOption } from '../config/run-options.ts';
 import { inDomain, type FieldKind } from '../config/schema.ts';
 import { LoadSlot } from './load-slot.svelte.ts';
+import { offlineStatus, type OfflineStatus } from '../offline/status.ts';
+import { TRY_IT } from '../config/try-it.ts';
+import { resolveConfig } from '../config/resolve.ts';
+import { downloadCost, type DownloadCost } from './download-cost.ts';
 import { RunController } from './run-controller.svelte.ts';
 import { HistoryState } from './history.svelte.ts';
 import { ExperimentState } from './experiment.svelte.ts';
 import { AnalysisState } from './analysis.svelte.ts';
 import { InstantState } from './instant.svelte.ts';
-import { getModelEntry } from '../models/registry.ts';
+import { getModelEntry, knownHashes } from '../models/registry.ts';
 import {
   parseLink,
   serializeLink,
@@ -40,16 +45,32 @@ import {
   type ModelSourceRef,
 } from '../config/link.ts';
 import { findLesson } from '../../lessons/index.ts';
-import { DEV_SAMPLE, modelSourceOf, planData, planModel } from './link-resolve.ts';
+import { DEV_SAMPLE, dataSourceName, modelSourceOf, planData, planModel, sourceFileName } from './link-resolve.ts';
 
 export type { LoadState } from './load-slot.svelte.ts';
 
 const ANALYSIS_IMAGES = runOption('analysisImages').app! as { type: FieldKind; default: number };
 export { CANCEL_GRACE_MS, type RunState } from './run-controller.svelte.ts';
 
+/** Where the site is (for site.json) and the policy its page carries, for the worker's downloads. */
+function siteInfo(): SiteInfo {
+  if (typeof document === 'undefined') return { root: 'http://localhost/' };
+  const policy = document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.getAttribute('content');
+  return { root: new URL(import.meta.env.BASE_URL ?? '/', location.href).href, ...(policy ? { policy } : {}) };
+}
+
+/** The link's model file, asked for; `registry`: a registry model the user may load instead (another copy of its weights). */
+export interface ModelAsk {
+  name: string;
+  sha256: string;
+  registry?: string;
+}
+
 export interface SharedModelFile {
   name: string;
   size: number;
+  /** the dev server hashes its files, so a copy of a registry model is recognised */
+  sha256?: string;
   url: string;
 }
 
@@ -73,7 +94,7 @@ export class AppState {
   /** views that need no Run: weight view, background estimate, layer graph and names */
   readonly instant: InstantState;
   /** the model: loaded, its source as a link names it, or the file a link asks for */
-  readonly model = new LoadSlot<LoadedModel, ModelSourceRef, { name: string; sha256: string }>();
+  readonly model = new LoadSlot<LoadedModel, ModelSourceRef, ModelAsk>();
   /** the images, likewise */
   readonly data = new LoadSlot<DatasetInfo, DataSourceRef, { name: string; fingerprint: string }>();
   readonly runner: RunController;
@@ -106,6 +127,23 @@ export class AppState {
 
   cache = $state.raw<CacheEstimate | undefined>(undefined);
   storageError = $state<ErrorInfo | undefined>(undefined);
+  /** sentences about the site's mirrors (a site.json that could not be read) */
+  siteNotices = $state<string[]>([]);
+  /** the offline cache: ready, a new version waiting, or why it is unavailable */
+  offline = $state<OfflineStatus>(offlineStatus.get());
+
+  /** what "Try it" downloads on a first visit */
+  tryItCost = $state<DownloadCost | undefined>(undefined);
+
+  /** Switch to the new version of the app that waits (the page reloads). */
+  applyUpdate(): Promise<void> {
+    return offlineStatus.applyUpdate();
+  }
+
+  /** wasm runs on one thread: the page is not cross-origin isolated (the host sends no isolation headers) */
+  get singleThread(): boolean {
+    return !!this.env && !this.env.crossOriginIsolated;
+  }
 
   /** The shareable hash: the config plus the model, images, engine and analysis in use (or still wanted). */
   get link(): string {
@@ -179,6 +217,37 @@ export class AppState {
     this.instant = new InstantState(() => this.api);
     this.analysis.nameOf = (key) => this.instant.nameOf(key);
     onWorkerCrash((e) => void this.workerCrashed(e));
+    offlineStatus.subscribe((s) => (this.offline = s));
+  }
+
+  /**
+   * Load the model and images the config names if they are not loaded: the model from this
+   * browser's cache, the dev server's copy, or the registry (site mirrors, then its public
+   * URL); the images from the dev server's sample or the registry's. What a lesson or
+   * "Try it" does on a click, so the student chooses nothing.
+   */
+  async ensureInputs(): Promise<boolean> {
+    const c = this.exp.config;
+    if (this.model.value?.id !== c.model && !c.model.startsWith('sha256:')) {
+      const known = knownHashes(getModelEntry(c.model));
+      const dev = this.sharedModels.find((f) => f.sha256 && known.includes(f.sha256));
+      const ok = dev
+        ? await this.loadModel({ kind: 'url', url: dev.url, name: dev.name }, {}, { kind: 'dev', name: dev.name })
+        : await this.loadModel({ kind: 'registry', id: c.model });
+      if (!ok) return false;
+    }
+    if (this.data.value === undefined || this.exp.config.dataset !== c.dataset || !this.data.ready) {
+      if (c.dataset === DEV_SAMPLE && this.env?.sharedData) return this.loadSharedSample();
+      if (c.dataset === DEV_SAMPLE) return this.loadRegistryImages(DEV_SAMPLE);
+    }
+    return this.model.ready && this.data.ready;
+  }
+
+  /** "Try it": the first experiment (config/try-it.ts) with the model and sample loaded, run. */
+  async tryIt(): Promise<void> {
+    this.exp.config = resolveConfig(TRY_IT);
+    this.wanted = {};
+    if (await this.ensureInputs()) await this.run();
   }
 
   /**
@@ -210,8 +279,11 @@ export class AppState {
     return this.client();
   }
 
-  /** First load: environment, shared files, history, and the model/data the link names. */
+  /** First load: the site, environment, shared files, history, and the model/data the link names. */
   async init(): Promise<void> {
+    const site = await this.api.configureSite(siteInfo());
+    if (site.ok) this.siteNotices = site.value.notices;
+    void downloadCost(resolveConfig(TRY_IT)).then((c) => (this.tryItCost = c));
     const env = await this.api.env();
     if (env.ok) this.env = env.value;
     if (this.env && !this.env.webgpu.available && this.enginePref === 'webgpu') this.enginePref = 'auto';
@@ -237,7 +309,14 @@ export class AppState {
       const step = planModel(want.model, { cached: this.cachedModels, devFiles: this.sharedModels });
       if (step.kind === 'load') {
         this.model.ask = undefined;
-        await this.loadModel(step.src, {}, step.source);
+        const loaded = await this.loadModel(step.src, {}, step.source);
+        // no mirror has the link's copy of a registry model: ask for the file, or offer the registry's own
+        if (!loaded && step.via === 'registry' && step.src.kind === 'registry')
+          this.model.ask = {
+            name: sourceFileName(step.source) ?? `the link's copy of ${step.src.id}`,
+            sha256: want.model.sha256,
+            registry: step.src.id,
+          };
       } else {
         this.model.ask = { name: step.name, sha256: step.sha256 };
       }
@@ -245,6 +324,7 @@ export class AppState {
     if (want.data && this.data.value?.fingerprint !== want.data.fingerprint) {
       const step = planData(want.data, !!this.env?.sharedData);
       if (step.kind === 'dev') await this.loadSharedSample();
+      else if (step.kind === 'registry') await this.loadRegistryImages(step.id);
       else if (step.kind === 'url')
         await this.loadData({ kind: 'url', baseUrl: step.baseUrl }, `url:${step.baseUrl}`, step.source);
       else this.data.ask = { name: step.name, fingerprint: step.fingerprint };
@@ -259,7 +339,9 @@ export class AppState {
       }
     }
     if (!want.data && !this.data.ready) {
-      if (c.dataset === 'imagenet-sample' && this.env?.sharedData) await this.loadSharedSample();
+      if (c.dataset === DEV_SAMPLE && this.env?.sharedData) await this.loadSharedSample();
+      // opening the registry's sample reads its embedded manifest only: files come when a run needs them
+      else if (c.dataset === DEV_SAMPLE) await this.loadRegistryImages(DEV_SAMPLE);
       else if (c.dataset.startsWith('url:'))
         await this.loadData({ kind: 'url', baseUrl: c.dataset.slice(4) }, c.dataset);
     }
@@ -270,7 +352,7 @@ export class AppState {
     try {
       const r = await fetch('/shared-data/models/manifest.json');
       if (!r.ok) return;
-      const m = (await r.json()) as { files: { name: string; size: number }[] };
+      const m = (await r.json()) as { files: { name: string; size: number; sha256?: string }[] };
       this.sharedModels = m.files.map((f) => ({ ...f, url: `/shared-data/models/${encodeURIComponent(f.name)}` }));
     } catch {
       /* no dev data: the list stays empty */
@@ -286,13 +368,13 @@ export class AppState {
   async loadModel(src: ModelSource, opts: { cacheOnly?: boolean } = {}, source?: ModelSourceRef): Promise<boolean> {
     if (opts.cacheOnly && src.kind === 'registry') {
       // Only use a cached copy silently; downloading waits for the user's click.
-      let sha: string;
+      let known: string[];
       try {
-        sha = getModelEntry(src.id).downloads[src.download ?? 0].sha256;
+        known = src.sha256 ? [src.sha256] : knownHashes(getModelEntry(src.id));
       } catch {
         return false;
       }
-      if (!this.cachedModels.some((m) => m.sha256 === sha)) return false;
+      if (!this.cachedModels.some((m) => known.includes(m.sha256))) return false;
     }
     this.model.begin();
     this.download = undefined;
@@ -310,9 +392,7 @@ export class AppState {
     }
     this.model.succeed(
       r.value,
-      r.value.verified === 'match'
-        ? { kind: 'registry', id: r.value.id }
-        : (source ?? modelSourceOf(src, r.value.name)),
+      r.value.verified === 'match' ? { kind: 'registry', id: r.value.id } : (source ?? modelSourceOf(src, r.value)),
     );
     if (this.wanted.model) this.wanted = { ...this.wanted, model: undefined };
     if (this.exp.config.model !== r.value.id) this.exp.set('model', r.value.id);
@@ -332,6 +412,11 @@ export class AppState {
     // a link that asked for this file: refuse one with another hash (the worker checks)
     const expectSha256 = this.model.ask?.sha256;
     return this.loadModel({ kind: 'bytes', bytes, name: file.name, ...(expectSha256 ? { expectSha256 } : {}) });
+  }
+
+  /** A registry image set (the public ImageNet sample): its files come from the site's mirrors or the public sources. */
+  async loadRegistryImages(id: string): Promise<boolean> {
+    return this.loadData({ kind: 'registry', id }, id, { kind: 'registry', id });
   }
 
   async loadSharedSample(): Promise<boolean> {
@@ -359,7 +444,7 @@ export class AppState {
         {
           code: 'DATA_NOT_FOUND',
           userError: true,
-          message: `These images are not the ones the link was made with: ${r.value.images} images with fingerprint ${r.value.fingerprint}, the link needs ${want.fingerprint} (${want.fingerprint.split('-')[0]} images${want.source ? ` from "${want.source.kind === 'url' ? want.source.url : want.source.name}"` : ''}). Load those images, or choose "Use other images" to run on these anyway (the results will then differ from the link's).`,
+          message: `These images are not the ones the link was made with: ${r.value.images} images with fingerprint ${r.value.fingerprint}, the link needs ${want.fingerprint} (${want.fingerprint.split('-')[0]} images${want.source ? ` from "${dataSourceName(want.source)}"` : ''}). Load those images, or choose "Use other images" to run on these anyway (the results will then differ from the link's).`,
         },
         true,
       );

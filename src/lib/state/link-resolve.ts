@@ -8,7 +8,7 @@
  */
 import type { DataSourceRef, LinkExtras, ModelSourceRef } from '../config/link.ts';
 import type { ModelSource } from '../protocol/api.ts';
-import { MODEL_REGISTRY } from '../models/registry.ts';
+import { findModelBySha256 } from '../models/registry.ts';
 
 export const DEV_MODELS = '/shared-data/models/';
 export const DEV_SAMPLE = 'imagenet-sample';
@@ -32,7 +32,13 @@ export function sourceFileName(s: ModelSourceRef | undefined): string | undefine
   return s.name;
 }
 
-/** The first step that can load the linked model with no click, else the file to ask for. */
+/**
+ * The first step that can load the linked model with no click, else the file to ask for:
+ * this browser's cache → the dev server's file of the link's name → the registry (the exact
+ * file, from the site's mirrors or its public URL; any known copy of a registry model's
+ * weights qualifies) → the link's URL → ask. A registry step can still fail where no mirror
+ * has that copy; the ask then offers the registry's own copy (`registry`).
+ */
 export function planModel(
   want: NonNullable<LinkExtras['model']>,
   have: { cached: readonly { sha256: string }[]; devFiles: readonly { name: string; url: string }[] },
@@ -41,17 +47,6 @@ export function planModel(
   const src: ModelSourceRef = source ?? { kind: 'file', name: 'the model file' };
   if (have.cached.some((m) => m.sha256 === sha256))
     return { kind: 'load', src: { kind: 'cached', sha256 }, via: 'cache', source: src };
-  for (const e of MODEL_REGISTRY) {
-    const d = e.downloads.find((x) => x.sha256 === sha256);
-    // a direct, checked download: a registry load could pick a cached copy with other bytes
-    if (d)
-      return {
-        kind: 'load',
-        src: { kind: 'url', url: d.url, name: e.label, expect: { bytes: d.bytes, sha256 } },
-        via: 'registry',
-        source: { kind: 'registry', id: e.id },
-      };
-  }
   const name = sourceFileName(source);
   const dev = name ? have.devFiles.find((f) => f.name === name) : undefined;
   if (dev)
@@ -61,6 +56,14 @@ export function planModel(
       via: 'dev',
       source: { kind: 'dev', name: dev.name },
     };
+  const entry = findModelBySha256(sha256);
+  if (entry)
+    return {
+      kind: 'load',
+      src: { kind: 'registry', id: entry.id, sha256 },
+      via: 'registry',
+      source: source ?? { kind: 'registry', id: entry.id },
+    };
   if (source?.kind === 'url')
     return { kind: 'load', src: { kind: 'url', url: source.url, expectSha256: sha256 }, via: 'url', source };
   return { kind: 'ask', name: name ?? 'the model file', sha256 };
@@ -68,20 +71,43 @@ export function planModel(
 
 export type DataStep =
   | { kind: 'dev'; source: DataSourceRef }
+  | { kind: 'registry'; id: string; source: DataSourceRef }
   | { kind: 'url'; baseUrl: string; source: DataSourceRef }
   | { kind: 'ask'; name: string; fingerprint: string };
 
-/** How to get the linked images: the dev sample, a manifest URL, or ask for the folder. */
+/** A data source's name in a sentence. */
+export function dataSourceName(s: DataSourceRef | undefined): string {
+  if (!s) return 'the image folder';
+  return s.kind === 'url' ? s.url : s.kind === 'registry' ? s.id : s.name;
+}
+
+/**
+ * How to get the linked images: the sample from the dev server where it has one (the
+ * registry's ImageNet sample and the dev server's are the same files, one fingerprint),
+ * else the registry image set, a manifest URL, or ask for the folder. A folder named like
+ * the sample is taken for it: the images are refused unless the fingerprint matches.
+ */
 export function planData(want: NonNullable<LinkExtras['data']>, devSample: boolean): DataStep {
   const s = want.source;
   if (s?.kind === 'url') return { kind: 'url', baseUrl: s.url, source: s };
-  const name = s?.name ?? 'the image folder';
-  if (devSample && name === DEV_SAMPLE) return { kind: 'dev', source: { kind: 'dev', name } };
-  return { kind: 'ask', name, fingerprint: want.fingerprint };
+  // the CLI names a folder of the sample `folder:imagenet-sample`; loading checks the fingerprint either way
+  const sample = s?.kind === 'registry' ? s.id === DEV_SAMPLE : s?.name === DEV_SAMPLE;
+  if (sample && devSample) return { kind: 'dev', source: { kind: 'dev', name: DEV_SAMPLE } };
+  if (s?.kind === 'registry' || sample) {
+    const id = s?.kind === 'registry' ? s.id : DEV_SAMPLE;
+    return { kind: 'registry', id, source: { kind: 'registry', id } };
+  }
+  return { kind: 'ask', name: dataSourceName(s), fingerprint: want.fingerprint };
 }
 
-/** What a loaded model's source is called in a link. */
-export function modelSourceOf(src: ModelSource, loadedName: string): ModelSourceRef {
+/**
+ * What a loaded model's source is called in a link. A registry model (or a known copy of its
+ * weights) is named by the registry, wherever this browser got it, so the link loads it on any
+ * site (the sha256 beside it keeps the exact file).
+ */
+export function modelSourceOf(src: ModelSource, loaded: { name: string; sha256: string }): ModelSourceRef {
+  const entry = findModelBySha256(loaded.sha256);
+  const loadedName = loaded.name;
   switch (src.kind) {
     case 'registry':
       return { kind: 'registry', id: src.id };
@@ -92,6 +118,6 @@ export function modelSourceOf(src: ModelSource, loadedName: string): ModelSource
     case 'bytes':
       return { kind: 'file', name: src.name };
     case 'cached':
-      return { kind: 'file', name: loadedName };
+      return entry ? { kind: 'registry', id: entry.id } : { kind: 'file', name: loadedName };
   }
 }

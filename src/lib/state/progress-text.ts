@@ -9,6 +9,7 @@ import type { Progress } from '../experiment/types.ts';
 
 export const STAGE_NAMES: Readonly<Record<string, string>> = {
   load: 'Loading',
+  download: 'Downloading images',
   decode: 'Decoding images',
   fp32: 'FP32 evaluation',
   calibrate: 'Calibrating',

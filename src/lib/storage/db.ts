@@ -28,8 +28,8 @@ export const DB_NAME = 'quant-playground';
  * - v1: `models` {sha256, bytes, name, url, addedAt}, `runs` {configHash → result}.
  * - v2: `models` gain `size` (backfilled) and an `addedAt` index; new `crops`
  *   (key → Uint8Array) and `meta` stores; `runs` get a `createdAt` index.
- * - v3: an analysed run's `layers` (per-layer rows with per-channel arrays, ~0.5 MB for
- *   MobileNet-V2) move to `runLayers` (configHash → StoredLayers), so listing the history
+ * - v3: an analysed run's `layers` (per-layer rows with per-channel arrays, large next to
+ *   the rest of a run) move to `runLayers` (configHash → StoredLayers), so listing the history
  *   does not read them; their per-channel arrays are stored as Float32Array (half the size
  *   of doubles; they are statistics of float32 tensors). Runs stored inline are moved.
  * - v4: `files` (sha256 → Uint8Array): registry images downloaded for a run, so a

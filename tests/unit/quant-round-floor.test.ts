@@ -1,0 +1,130 @@
+/**
+ * The Round-free rounding steps of the WebGPU fake-quant form (quant/round-floor.ts) against
+ * roundHalfToEven: ties at ±0.5, 1.5, 2.5, values a few float32 steps either side of every
+ * tie, integer and binade edges, saturation (clamp first, then round), and random float32
+ * values, under round-to-nearest and under the always-down / always-up rounding WGSL allows.
+ */
+import { describe, expect, it } from 'vitest';
+import { roundHalfToEven } from '../../src/lib/quant/round.ts';
+import {
+  ROUND_FLOOR_LIMIT,
+  ROUND_CONSTANTS,
+  ROUND_STEPS,
+  roundByFloorSteps,
+  type Float32Rounding,
+} from '../../src/lib/quant/round-floor.ts';
+import { mulberry32 } from '../../src/lib/util/random.ts';
+
+const MODES: Float32Rounding[] = ['nearest', 'down', 'up'];
+const f32 = new Float32Array(1);
+const i32 = new Int32Array(f32.buffer);
+
+/** The float32 `k` steps away from float32 x (k may be negative), for x > 0. */
+function stepsAway(x: number, k: number): number {
+  f32[0] = x;
+  i32[0] += k;
+  return f32[0];
+}
+
+/** Equal as numbers (the steps give +0 for [−½, 0), where Round gives −0); NaN equals NaN. */
+const same = (a: number, b: number) => a === b || (a !== a && b !== b);
+
+function expectSame(values: number[]) {
+  for (const how of MODES) {
+    const bad = values.filter((c) => !same(roundByFloorSteps(c, how), roundHalfToEven(Math.fround(c))));
+    expect(bad.slice(0, 5), `${bad.length} wrong under ${how} rounding`).toEqual([]);
+  }
+}
+
+describe('round half to even from Floor/Add/Sub/Mul/Equal/Greater/Where', () => {
+  it('rounds ties to the even neighbour', () => {
+    const ties: [number, number][] = [
+      [0.5, 0],
+      [-0.5, 0],
+      [1.5, 2],
+      [-1.5, -2],
+      [2.5, 2],
+      [-2.5, -2],
+      [3.5, 4],
+      [126.5, 126],
+      [127.5, 128],
+      [-127.5, -128],
+      [-128.5, -128],
+      [32767.5, 32768],
+      [-32768.5, -32768],
+    ];
+    for (const how of MODES)
+      for (const [c, r] of ties) expect(roundByFloorSteps(c, how), `round(${c}), ${how}`).toBe(r);
+  });
+
+  it('gives +0 (not −0) for values in [−½, 0), as QuantizeLinear → DequantizeLinear', () => {
+    for (const how of MODES)
+      for (const c of [-0.5, -0.3, -(2 ** -25), -1e-30])
+        expect(Object.is(roundByFloorSteps(c, how), 0), `${c}`).toBe(true);
+    expect(Object.is(roundByFloorSteps(-0), -0)).toBe(true); // Floor keeps −0, as Round does
+    expect(Object.is(roundHalfToEven(-0.3), -0)).toBe(true); // what Round gives; equal as numbers
+  });
+
+  it('agrees a few float32 steps either side of every tie and every whole number up to 300', () => {
+    const values: number[] = [];
+    for (let n = 0; n <= 300; n++) {
+      for (const centre of [n, n + 0.5]) {
+        if (centre === 0) continue;
+        for (let k = -3; k <= 3; k++) values.push(stepsAway(centre, k), -stepsAway(centre, k));
+      }
+    }
+    expectSame(values);
+  });
+
+  it('agrees at binade edges, at tiny values and up to the limit', () => {
+    const values: number[] = [
+      0,
+      2 ** -149,
+      -(2 ** -149),
+      1e-40,
+      -1e-40,
+      0.5 + 2 ** -24,
+      0.5 - 2 ** -25,
+      -(0.5 - 2 ** -25),
+    ];
+    for (let e = -30; e <= 22; e++) {
+      for (let k = -3; k <= 3; k++) values.push(stepsAway(2 ** e, k), -stepsAway(2 ** e, k));
+    }
+    for (let k = 0; k < 8; k++) values.push(stepsAway(ROUND_FLOOR_LIMIT, -k), -stepsAway(ROUND_FLOOR_LIMIT, -k));
+    expectSame(values);
+  });
+
+  it('agrees on random float32 values of every magnitude below the limit', () => {
+    const rng = mulberry32(7);
+    const values: number[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const mag = 2 ** (rng() * 52 - 30); // 2^-30 … 2^22
+      values.push(Math.fround((rng() < 0.5 ? -1 : 1) * Math.min(mag, ROUND_FLOOR_LIMIT)));
+    }
+    // values on the quarter grid: every tie and every whole number of the 16-bit range
+    for (let i = 0; i < 5_000; i++) values.push((Math.floor(rng() * 4 * 65536) - 2 * 65536) / 4);
+    expectSame(values);
+  });
+
+  it('saturates like Round followed by the clamp when the clamp comes first', () => {
+    // the fake-quant chain: clamp to the integer bounds [lo, hi], then round (commutes with rounding)
+    const [lo, hi] = [-128, 127];
+    const clamp = (c: number) => Math.min(Math.max(c, lo), hi);
+    for (const c of [-1e9, -128.6, -128.5, -128.4, 126.5, 127.4, 127.5, 127.6, 1e9, Infinity, -Infinity]) {
+      expect(roundByFloorSteps(clamp(c)), `${c}`).toBe(clamp(roundHalfToEven(c)));
+    }
+  });
+
+  it('passes NaN through', () => {
+    expect(roundByFloorSteps(NaN)).toBeNaN();
+  });
+
+  it('uses only ops the WebGPU provider implements, each step reading earlier outputs', () => {
+    const known = new Set(['c', ...Object.keys(ROUND_CONSTANTS)]);
+    for (const s of ROUND_STEPS) {
+      expect(['Add', 'Sub', 'Mul', 'Floor', 'Equal', 'Greater', 'Where']).toContain(s.op);
+      for (const i of s.inputs) expect(known.has(i), `${s.output} reads ${i}`).toBe(true);
+      known.add(s.output);
+    }
+  });
+});
