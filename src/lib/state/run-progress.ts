@@ -39,31 +39,36 @@ const ORDER: readonly Phase[] = [
  * phase reads, plus a fixed part.
  */
 export const PHASE_COST = Object.freeze({
-  /** engine start */
-  start: 8,
-  /** decode + crop, per image (calibration + evaluation); near 0 when the crops are cached */
-  decodePerImage: 0.5,
-  /** the FP32 model's session */
-  fp32Fixed: 4,
+  /** engine start (its time is left out of the measured pace) */
+  start: 1,
+  /** decode + crop, per image (calibration + evaluation); nothing when the crops are cached */
+  decodePerImage: 0.1,
+  /** the FP32 model's session and its first batch's warm-up */
+  fp32Fixed: 5,
   fp32PerImage: 1,
   /** the statistics graph's session, and one pass per calibration image */
   calibrateFixed: 6,
-  calibratePerPass: 1.5,
+  calibratePerPass: 1,
   /** round-to-nearest weights (and building what the next steps share) */
-  weights: 8,
+  weights: 5,
   /** bias correction / BN re-estimation: their sessions, and per calibration image */
   fixesFixed: 20,
-  fixesPerImage: 4,
+  fixesPerImage: 6,
   /** a fake-quant graph and its session, then per evaluation image */
-  evaluateFixed: 12,
-  evaluatePerImage: 1.2,
+  evaluateFixed: 2,
+  evaluatePerImage: 1.4,
   /** the analysis' per-layer error, per analysis image */
-  analyzePerImage: 4,
-  /** AdaRound, per 100 iterations (its solves do not depend on the images), plus reading inputs per image */
-  adaroundPer100Iters: 600,
+  analyzePerImage: 11,
+  /** the analysis' two evaluations (weights only, activations only), per evaluation image each */
+  analyzeEvalPerImage: 1.1,
+  /**
+   * AdaRound and GPTQ: their solves (GPTQ's, and AdaRound's at 50 iterations), AdaRound's
+   * iterations beyond that, and reading each layer's inputs per calibration image
+   */
+  ptqFixed: 800,
+  adaroundPer100Iters: 400,
+  adaroundFixed: 600,
   ptqPerImage: 6,
-  /** GPTQ's solves */
-  gptqFixed: 200,
 });
 
 export type PhaseCosts = typeof PHASE_COST;
@@ -108,9 +113,9 @@ export function planPhases(p: RunPlanInput, costs: PhaseCosts = PHASE_COST): Rec
   const fixes = c.biasCorrection || c.bnReestimate;
   const ptq =
     c.ptq === 'adaround'
-      ? C.adaroundPer100Iters * (c.ptqIters / 100) + C.ptqPerImage * calib
+      ? C.adaroundFixed + C.adaroundPer100Iters * (c.ptqIters / 100) + C.ptqPerImage * calib
       : c.ptq === 'gptq'
-        ? C.gptqFixed + C.ptqPerImage * calib
+        ? C.ptqFixed + C.ptqPerImage * calib
         : 0;
   const none = { fixed: 0, parts: [0] };
   const evaluation = { fixed: C.evaluateFixed, parts: [C.evaluatePerImage * ev] };
@@ -129,28 +134,37 @@ export function planPhases(p: RunPlanInput, costs: PhaseCosts = PHASE_COST): Rec
     analyze: p.analyzeImages
       ? {
           fixed: 0,
-          parts: [C.analyzePerImage * p.analyzeImages, work(evaluation), work(evaluation)],
+          parts: [C.analyzePerImage * p.analyzeImages, C.analyzeEvalPerImage * ev, C.analyzeEvalPerImage * ev],
         }
       : none,
   };
 }
 
-/** The share of a phase's work a report says is done. */
-export function phaseShare(plan: PhasePlan, p: Progress): number {
+/** Where a report says a phase is: the part under way and the share of it done. */
+export interface PhasePosition {
+  /** of the phase's whole work, 0…1 */
+  share: number;
+  part: number;
+  /** of that part, 0…1 */
+  partShare: number;
+}
+
+export function phasePosition(plan: PhasePlan, p: Progress): PhasePosition {
   const total = work(plan);
-  if (total <= 0 || p.total <= 0 || p.done <= 0) return 0;
+  if (total <= 0 || p.total <= 0 || p.done <= 0) return { share: 0, part: 0, partShare: 0 };
   const done = Math.min(p.total, p.done);
   const parts = plan.parts.length === p.total ? plan.parts : [plan.parts.reduce((s, x) => s + x, 0)];
   const scale = parts.length === p.total ? 1 : p.total;
-  let at = done / scale;
-  let w = plan.fixed;
-  for (const part of parts) {
-    const f = Math.min(1, at);
-    w += part * f;
-    at -= f;
-    if (at <= 0) break;
-  }
-  return Math.min(1, w / total);
+  const at = done / scale;
+  const part = Math.min(parts.length - 1, Math.floor(at));
+  const partShare = Math.min(1, at - part);
+  const w = plan.fixed + parts.slice(0, part).reduce((s, x) => s + x, 0) + parts[part] * partShare;
+  return { share: Math.min(1, w / total), part, partShare };
+}
+
+/** The share of a phase's work a report says is done. */
+export function phaseShare(plan: PhasePlan, p: Progress): number {
+  return phasePosition(plan, p).share;
 }
 
 /** Which phase a worker report belongs to (the pipeline's stage names and message prefixes). */
@@ -219,11 +233,21 @@ export class RunProgress {
   private readonly total: number;
   private t0: number | undefined;
   private phase: Phase = 'start';
-  private phaseStart = 0;
-  private phaseFrac = 0;
+  /** where the phase under way is (part -1: it has not reported yet) */
+  private pos: PhasePosition = { share: 0, part: -1, partShare: 0 };
+  /** when the part under way began (seconds since the start) */
+  private partStart = 0;
+  /** the part's reports: when, and the share of it done */
+  private partMarks: { t: number; f: number }[] = [];
   /** work done in phases that are over */
   private doneBefore = 0;
   private best = 0;
+  /** the last report that moved the run on: its time, the work done, the time in its phase */
+  private mark: { t: number; work: number } | undefined;
+  /** seconds per unit between batches of the evaluations (averaged, the latest counting half) */
+  private steady: number | undefined;
+  /** where the run's pace is measured from: the first report after the start */
+  private paceFrom: { t: number; work: number } | undefined;
   private readonly ptqLabel: string | undefined;
 
   constructor(input: RunPlanInput, costs: PhaseCosts = PHASE_COST) {
@@ -235,42 +259,45 @@ export class RunProgress {
   }
 
   update(p: Progress, now: number): RunProgressView {
-    if (this.t0 === undefined) {
-      this.t0 = now;
-      this.phaseStart = now;
-    }
+    if (this.t0 === undefined) this.t0 = now;
+    const elapsed = now - this.t0;
     const phase = phaseOf(p);
     const at = ORDER.indexOf(phase);
     const cur = ORDER.indexOf(this.phase);
+    let moved = false;
     if (at > cur) {
       // every phase up to this one is over (some report nothing, e.g. a cached decode)
       this.doneBefore = ORDER.slice(0, at).reduce((s, k) => s + this.plan[k], 0);
+      if (cur === 0) this.paceFrom = { t: elapsed, work: this.doneBefore };
       this.phase = phase;
-      this.phaseStart = now;
-      this.phaseFrac = 0;
+      this.pos = { share: 0, part: -1, partShare: 0 };
+      moved = true;
     }
-    if (at === ORDER.indexOf(this.phase))
-      this.phaseFrac = Math.max(this.phaseFrac, phaseShare(this.plans[this.phase], p));
+    if (at === ORDER.indexOf(this.phase)) {
+      const pos = phasePosition(this.plans[this.phase], p);
+      if (pos.share > this.pos.share || moved) {
+        if (pos.part !== this.pos.part) {
+          // a report at a part's very start marks it; one that already counts work (the
+          // calibration's 16/16) comes later: the part began with the report before it
+          this.partStart = pos.partShare > 0 && this.mark ? this.mark.t : elapsed;
+          this.partMarks = [{ t: this.partStart, f: 0 }];
+        }
+        this.partMarks.push({ t: elapsed, f: pos.partShare });
+        const steady = STEADY.has(this.phase) && pos.part === this.pos.part && pos.partShare > this.pos.partShare;
+        this.pos = pos;
+        moved = true;
+        const w = this.doneBefore + this.plan[this.phase] * pos.share;
+        if (steady && this.mark && w > this.mark.work) {
+          const pace = (elapsed - this.mark.t) / (w - this.mark.work);
+          this.steady = this.steady === undefined ? pace : (this.steady + pace) / 2;
+        }
+      }
+    }
     const curWork = this.plan[this.phase];
-    const doneWork = this.doneBefore + curWork * this.phaseFrac;
+    const doneWork = this.doneBefore + curWork * this.pos.share;
     const fraction = this.total > 0 ? Math.min(1, doneWork / this.total) : 0;
     this.best = Math.max(this.best, fraction);
-
-    const elapsed = now - this.t0;
-    const inPhase = now - this.phaseStart;
-    const rate = doneWork > 0 && elapsed > 0 ? elapsed / doneWork : undefined;
-    let eta: number | undefined;
-    if (rate !== undefined && elapsed > 0) {
-      const after = ORDER.slice(ORDER.indexOf(this.phase) + 1).reduce((s, k) => s + this.plan[k], 0);
-      const f = this.phaseFrac;
-      // the prior: the phase's planned work left at the run's pace (a phase slower than
-      // planned before its first report keeps a quarter of its plan, not zero)
-      const prior = f > 0 ? curWork * (1 - f) * rate : Math.max(curWork * rate - inPhase, 0.25 * curWork * rate);
-      // its own pace, trusted more as more of it is done (fully from half of it on)
-      const own = f > 0 && inPhase > 0.5 ? (inPhase * (1 - f)) / f : prior;
-      const trust = Math.min(1, f / OWN_PACE_FULL);
-      eta = Math.max(0, (1 - trust) * prior + trust * own + after * rate);
-    }
+    if (moved) this.mark = { t: elapsed, work: doneWork };
 
     return {
       fraction: this.best,
@@ -278,9 +305,59 @@ export class RunProgress {
       stage: this.stageName(),
       counter: this.counter(p),
       detail: this.detail(p),
-      etaSeconds: eta,
+      etaSeconds: this.eta(elapsed),
       elapsed,
     };
+  }
+
+  /**
+   * Seconds left, from the last report that moved the run on (`mark`): what the reports
+   * said then, less the time since. Between reports the clock runs on while the work done
+   * stands still, so the pace is never taken at `now` (a phase that reports only at its
+   * end would otherwise make every later phase look slower the longer it runs).
+   */
+  private eta(elapsed: number): number | undefined {
+    const m = this.mark;
+    if (!m || m.work <= 0 || m.t <= 0) return undefined;
+    // seconds per unit: the steady pace of the latest evaluation (the unit's own measure,
+    // batch to batch, so it follows the machine's load); before the first, the run's pace
+    // since the engine started (its start is a one-off of unknown length)
+    const from = this.paceFrom;
+    const rate =
+      this.steady ??
+      (from && m.t > from.t && m.work > from.work ? (m.t - from.t) / (m.work - from.work) : m.t / m.work);
+    const i = ORDER.indexOf(this.phase);
+    const plan = this.plans[this.phase];
+    const { part, partShare: f } = this.pos;
+    // the part under way: its planned work left at the run's pace, and once it has
+    // reported its own pace, trusted more as more of it is done (fully from OWN_PACE_FULL on);
+    // the phase's later parts (the analysis' evaluations after its per-layer error) at the run's pace
+    const partWork = part < 0 ? work(plan) : plan.parts[part];
+    const prior = partWork * (1 - f) * rate;
+    // its own pace over the latter half of its time so far: a reconstruction's layers, or a
+    // machine whose load changes, make the recent pace the better guide
+    const inPart = m.t - this.partStart;
+    const ref = this.partMarks.find((x) => x.t >= this.partStart + inPart / 2 && x.f < f) ?? this.partMarks[0];
+    const own = f > 0 && inPart > 0.5 && ref && f > ref.f ? ((m.t - ref.t) * (1 - f)) / (f - ref.f) : prior;
+    const trust = Math.min(1, f / OWN_PACE_FULL);
+    const laterParts = part < 0 ? 0 : plan.parts.slice(part + 1).reduce((s, x) => s + x, 0);
+    const left = [
+      (1 - trust) * prior + trust * own,
+      laterParts * rate,
+      ...ORDER.slice(i + 1).map((k) => this.plan[k] * rate),
+    ];
+    // the time since the mark went into the first phase with work left; one slower than
+    // planned keeps a quarter of its plan (it is not done until it says so)
+    let since = elapsed - m.t;
+    let eta = 0;
+    for (const s of left) {
+      if (s <= 0) continue;
+      if (since > 0) {
+        eta += Math.max(s - since, 0.25 * s);
+        since = 0;
+      } else eta += s;
+    }
+    return eta;
   }
 
   private stageName(): string {
@@ -309,6 +386,9 @@ export class RunProgress {
     return d ? d[0].toUpperCase() + d.slice(1) : '';
   }
 }
+
+/** Phases that count images batch by batch: their pace between batches is the unit's measure. */
+const STEADY: ReadonlySet<Phase> = new Set(['fp32', 'evaluate', 'before']);
 
 /** From this share of a phase done on, its time left comes from its own pace alone (blended before). */
 export const OWN_PACE_FULL = 0.5;
