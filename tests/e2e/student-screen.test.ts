@@ -42,8 +42,14 @@ async function seriousViolations(page: Page, what: string): Promise<string[]> {
 async function widths(page: Page): Promise<number[]> {
   const [sw, cw, wide] = await page.evaluate(() => {
     const cw = document.documentElement.clientWidth;
+    // what sticks out of the page, not what scrolls inside a box of its own
+    const clipped = (e: Element) => {
+      for (let p = e.parentElement; p && p !== document.body; p = p.parentElement)
+        if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(p).overflowX)) return true;
+      return false;
+    };
     const wide = [...document.querySelectorAll('body *')]
-      .filter((e) => e.getBoundingClientRect().right > cw + 0.5)
+      .filter((e) => e.getBoundingClientRect().right > cw + 0.5 && !clipped(e))
       .slice(0, 5)
       .map(
         (e) =>

@@ -44,7 +44,7 @@ export const PHASE_COST = Object.freeze({
   /** decode + crop, per image (calibration + evaluation); nothing when the crops are cached */
   decodePerImage: 0.1,
   /** the FP32 model's session and its first batch's warm-up */
-  fp32Fixed: 5,
+  fp32Fixed: 13,
   fp32PerImage: 1,
   /** the statistics graph's session, and one pass per calibration image */
   calibrateFixed: 6,
