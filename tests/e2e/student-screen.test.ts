@@ -42,18 +42,20 @@ async function seriousViolations(page: Page, what: string): Promise<string[]> {
 async function widths(page: Page): Promise<number[]> {
   const [sw, cw, wide] = await page.evaluate(() => {
     const cw = document.documentElement.clientWidth;
-    // what sticks out of the page, not what scrolls inside a box of its own
+    // what sticks out furthest; "(in a box)" when an ancestor scrolls or clips it
     const clipped = (e: Element) => {
       for (let p = e.parentElement; p && p !== document.body; p = p.parentElement)
         if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(p).overflowX)) return true;
       return false;
     };
     const wide = [...document.querySelectorAll('body *')]
-      .filter((e) => e.getBoundingClientRect().right > cw + 0.5 && !clipped(e))
+      .map((e) => ({ e, right: e.getBoundingClientRect().right }))
+      .filter((x) => x.right > cw + 0.5)
+      .sort((x, y) => Number(clipped(x.e)) - Number(clipped(y.e)) || y.right - x.right)
       .slice(0, 5)
       .map(
-        (e) =>
-          `${e.tagName.toLowerCase()}.${[...e.classList].join('.')}[${e.getAttribute('data-testid') ?? ''}] right ${Math.round(e.getBoundingClientRect().right)}`,
+        ({ e, right }) =>
+          `${e.tagName.toLowerCase()}.${[...e.classList].join('.')}[${e.getAttribute('data-testid') ?? ''}] right ${Math.round(right)}${clipped(e) ? ' (in a box)' : ''}`,
       );
     return [document.documentElement.scrollWidth, cw, wide] as const;
   });
