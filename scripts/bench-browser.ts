@@ -11,7 +11,7 @@
  * from a change to the background estimate of W8A8 with the calibration statistics cached,
  * with `estimateSplit`, where the worker's part of it went (statistics, weights, build, evaluate).
  *
- * Usage: npm run bench:browser -- [--calib 32] [--eval 64] [--json FILE] [--instant-only] [--prepare 1000]
+ * Usage (`--help`; scripts/cli-specs.ts): npm run bench:browser -- [--calib 32] [--eval 64] [--json FILE] [--instant-only] [--prepare 1000]
  * (--instant-only skips the full-run comparison; --prepare N times the first-visit preparation of N
  * sample images in a fresh profile, 0 skips it). Needs /usr/bin/chromium and
  * ../shared/data; builds dist/ when missing.
@@ -29,19 +29,19 @@ import { loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { sha256Hex } from '../src/lib/models/identify.ts';
 import { currentStage, startStagePoll, stopStagePoll } from './stage-poll.ts';
+import { configValue, parseCliOrExit } from '../src/cli/options.ts';
+import { BENCH_BROWSER_CLI } from './cli-specs.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SHARED = resolve(ROOT, '../shared/data');
-const arg = (name: string, d: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : d;
-};
-const calib = arg('calib', 32);
-const evalN = arg('eval', 64);
-const jsonAt = process.argv.indexOf('--json');
-const jsonFile = jsonAt > 0 ? process.argv[jsonAt + 1] : undefined;
-const instantOnly = process.argv.includes('--instant-only');
-const prepareN = arg('prepare', 1000);
+const cli = parseCliOrExit(BENCH_BROWSER_CLI);
+const calib = configValue(cli, 'calib') as number;
+// "rest": every image of the 1,000-image sample that calibration leaves
+const evalCount = configValue(cli, 'eval') as number | 'rest';
+const evalN = evalCount === 'rest' ? 1000 - calib : evalCount;
+const jsonFile = cli.values.json as string | undefined;
+const instantOnly = cli.values.instantOnly as boolean;
+const prepareN = cli.values.prepare as number;
 
 if (!existsSync('/usr/bin/chromium') || !existsSync(SHARED)) {
   console.error('bench:browser needs /usr/bin/chromium and ../shared/data.');

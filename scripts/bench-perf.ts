@@ -15,7 +15,7 @@
  * with their range, so load that comes and goes moves single rounds, not one side of a ratio.
  * `--load N` starts N other CPU-bound processes for the whole measurement (scripts/cpu-load.ts)
  * and stops them after: the targets must hold on a machine that is doing other things too.
- * Options: --model FILE --data DIR [--images N] [--engine wasm|node] [--threads N]
+ * Options (`--help`; scripts/cli-specs.ts): --model FILE --data DIR [--images N] [--engine wasm|node] [--threads N]
  *   [--repeats N (rounds, default 5)] [--load N] [--models all|none|id,id] [--model-images N]
  *   [--json FILE] (writes {productRatio, minmaxRatio, histogramRatio, fakeQuantRatio,
  *   decodeSpeedup} as medians of per-round ratios, plus load and rounds)
@@ -24,8 +24,6 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { prepareCrops } from '../src/lib/data/crops.ts';
 import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC, preprocessToCrop } from '../src/lib/data/preprocess.ts';
@@ -47,32 +45,24 @@ import { parseModel, serializeModel } from '../src/lib/onnx/model.ts';
 import { findQuantPoints } from '../src/lib/onnx/placement.ts';
 import { measureModel, parseModelList, throughputTable } from './perf-models.ts';
 import { roundRatios, startCpuLoad } from './cpu-load.ts';
+import { configValue, parseCliOrExit } from '../src/cli/options.ts';
+import { BENCH_PERF_CLI } from './cli-specs.ts';
 
-const shared = resolve(import.meta.dirname, '../../shared/data');
-const { values: v } = parseArgs({
-  options: {
-    model: { type: 'string', default: resolve(shared, 'models/mobilenetv2-7-fp32.onnx') },
-    data: { type: 'string', default: resolve(shared, 'imagenet-sample') },
-    images: { type: 'string', default: '128' },
-    engine: { type: 'string', default: 'wasm' },
-    threads: { type: 'string' },
-    repeats: { type: 'string', default: '5' },
-    load: { type: 'string', default: '0' },
-    models: { type: 'string', default: 'all' },
-    'model-images': { type: 'string', default: '64' },
-    json: { type: 'string' },
-  },
-});
+const cli = parseCliOrExit(BENCH_PERF_CLI);
+const v = {
+  ...(cli.values as { images: number; repeats: number; load: number; models: string; modelImages: number }),
+  engine: cli.values.engine as 'wasm' | 'node',
+  threads: cli.values.threads as number | undefined,
+  json: cli.values.json as string | undefined,
+  model: configValue(cli, 'model') as string,
+  data: configValue(cli, 'dataset') as string,
+};
 const MODELS = parseModelList(v.models);
-const N = Number(v.images);
+const N = v.images;
 const spec = TORCHVISION_SPEC;
 const B = 32;
-const REPEATS = Number(v.repeats);
-const LOAD = Number(v.load);
-if (!(REPEATS >= 1) || !(LOAD >= 0) || !Number.isInteger(LOAD)) {
-  console.error('bench:perf: --repeats needs a positive number of rounds and --load a whole number of processes.');
-  process.exit(2);
-}
+const REPEATS = v.repeats;
+const LOAD = v.load;
 
 async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
   const t0 = performance.now();
@@ -85,13 +75,13 @@ function batchesOf(crops: Uint8Array[]) {
 }
 
 async function main() {
-  const engine = await createNodeEngine(v.engine as 'wasm' | 'node', v.threads ? Number(v.threads) : undefined);
-  const dataset = await loadImageFolder(v.data!);
+  const engine = await createNodeEngine(v.engine, v.threads);
+  const dataset = await loadImageFolder(v.data);
   const items = dataset.items.slice(0, N);
   const { crops } = await prepareCrops(items, spec, new DiskCropStore(), {});
   const imgs = crops.filter((c): c is Uint8Array => !!c);
   const labels = items.map((i) => i.label);
-  const graph = foldBatchNorm(parseModel(new Uint8Array(readFileSync(v.model!)))).graph;
+  const graph = foldBatchNorm(parseModel(new Uint8Array(readFileSync(v.model)))).graph;
   const fp32Bytes = serializeModel(graph);
   const tensors = batchesOf(imgs);
   console.error(`engine: ${engine.description}; ${imgs.length} images, batch ${B}`);
@@ -307,7 +297,7 @@ async function main() {
   }
 
   if (MODELS.length) {
-    const n = Math.min(Number(v['model-images']), imgs.length);
+    const n = Math.min(v.modelImages, imgs.length);
     console.error(`synthetic architectures: ${MODELS.join(', ')}; ${n} images, batch ${B}, median of ${REPEATS}`);
     const rows = [];
     for (const id of MODELS) {

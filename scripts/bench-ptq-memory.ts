@@ -5,11 +5,9 @@
  * inputs (the default), on the exact-architecture ResNet-18 with SYNTHETIC seeded weights —
  * the shapes are ResNet-18's, the accuracy means nothing — and prints the peak resident
  * memory of the process and the time of the Gram passes and the solver.
- * Options: [--data DIR] [--engine wasm|node] [--ptq gptq|adaround] [--ptq-iters N]
+ * Options (`--help`; scripts/cli-specs.ts): [--data DIR] [--engine wasm|node] [--ptq gptq|adaround] [--ptq-iters N]
  *   [--calib N] [--eval N] [--w-bits N]
  */
-import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
 import { resolveConfig } from '../src/lib/config/resolve.ts';
@@ -17,34 +15,24 @@ import { buildResNet18 } from '../src/lib/models/builders.ts';
 import { getModelEntry, toModelSpec } from '../src/lib/models/registry.ts';
 import { runPipeline } from '../src/lib/pipeline/run.ts';
 import type { PtqMethod } from '../src/lib/config/names.ts';
+import { configValue, parseCliOrExit } from '../src/cli/options.ts';
+import { BENCH_PTQ_MEMORY_CLI } from './cli-specs.ts';
 
-const shared = resolve(import.meta.dirname, '../../shared/data');
-const { values: v } = parseArgs({
-  options: {
-    data: { type: 'string', default: resolve(shared, 'imagenet-sample') },
-    labels: { type: 'string', default: resolve(shared, 'imagenet_class_index.json') },
-    engine: { type: 'string', default: 'wasm' },
-    ptq: { type: 'string', default: 'gptq' },
-    'ptq-iters': { type: 'string', default: '300' },
-    calib: { type: 'string', default: '128' },
-    eval: { type: 'string', default: '8' },
-    'w-bits': { type: 'string', default: '4' },
-  },
-});
-
+const cli = parseCliOrExit(BENCH_PTQ_MEMORY_CLI);
+const arg = (name: string) => configValue(cli, name);
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-const dataset = await loadImageFolder(v.data, v.labels);
-const engine = await createNodeEngine(v.engine === 'node' ? 'node' : 'wasm');
+const dataset = await loadImageFolder(arg('dataset') as string, cli.values.labels as string);
+const engine = await createNodeEngine(cli.values.engine as 'wasm' | 'node');
 const modelBytes = buildResNet18(1);
 const model = { ...toModelSpec(getModelEntry('resnet18')), label: 'SYNTHETIC ResNet-18 (seeded weights)' };
 const cfg = resolveConfig({
   backend: 'academic',
-  wBits: Number(v['w-bits']),
+  wBits: arg('wBits') as number,
   aBits: 8,
-  ptq: v.ptq as PtqMethod,
-  ptqIters: Number(v['ptq-iters']),
-  calib: Number(v.calib),
-  eval: Number(v.eval),
+  ptq: arg('ptq') as PtqMethod,
+  ptqIters: arg('ptqIters') as number,
+  calib: arg('calib') as number,
+  eval: arg('eval') === 'rest' ? dataset.items.length - (arg('calib') as number) : (arg('eval') as number),
   seed: 0,
   model: 'resnet18',
 });

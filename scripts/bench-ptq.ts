@@ -1,114 +1,195 @@
 /**
- * `npm run bench:ptq`: the reconstruction table of issue 12 — method × weight bit width
- * × top-1 × time — on the real MobileNet-V2, Academic preset (first and last layer
- * 8-bit), A8, 128 calibration images, seed 0. Times are printed, not asserted: the
- * machines are shared and their load varies by several times.
- * Options: [--model FILE] [--data DIR] [--engine wasm|node] [--threads N]
- *   [--ptq adaround,gptq] [--ptq-iters N] [--w-bits 4,3,2] [--calib N] [--eval N]
- *   [--inputs quantized-prefix,fp32] [--bn-reestimate 0,1]
- *   (--eval defaults to the 872 images left after calibration)
+ * `npm run bench:ptq`: the reconstruction table — method × weight/activation bit width ×
+ * top-1 × time — on the real MobileNet-V2, Academic preset (first and last layer 8-bit),
+ * 128 calibration images, seed 0. Times are printed, not asserted: the machines are shared
+ * and their load varies by several times.
+ * Options (`--help`; scripts/cli-specs.ts): [--model FILE] [--data DIR] [--engine wasm|node] [--threads N]
+ *   [--ptq none,adaround,gptq,brecq,qdrop] [--ptq-iters N[,N…]] [--w-bits 4,3,2] [--a-bits 8,4]
+ *   [--ptq-act-ranges auto,learned,calibrated] [--ptq-drop 50] [--calib N] [--eval N]
+ *   [--ptq-inputs quantized-prefix,fp32] [--bn-reestimate 0,1] [--units]
+ *   (--eval defaults to the 872 images left after calibration; --units prints each block's
+ *   or layer's error and learned step sizes)
+ *
+ * Configs whose reconstruction learns activation step sizes (BRECQ, QDrop, AdaRound with
+ * learned ranges) are evaluated here with those step sizes: reconstructConfig returns them,
+ * and the pipeline's runConfig does not take them yet. Every other config runs through
+ * runConfig, the pipeline's own per-config steps.
  */
-import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
 import { DEFAULT_PTQ_ITERS, resolveConfig } from '../src/lib/config/resolve.ts';
-import { table } from '../src/lib/experiment/report.ts';
-import { runPipeline } from '../src/lib/pipeline/run.ts';
-import { PTQ_INPUTS, PTQ_METHODS, type PtqInputs, type PtqMethod } from '../src/lib/config/names.ts';
+import { ptqTable, table } from '../src/lib/experiment/report.ts';
+import { DEFAULT_TUNING, resolveModelInput } from '../src/lib/experiment/inputs.ts';
+import { evaluate, evaluationModel } from '../src/lib/experiment/evaluate.ts';
+import { quantizeActivations, quantizeWeights, type ActivationQuant } from '../src/lib/experiment/quantize.ts';
+import { prepareGroup } from '../src/lib/pipeline/prepare.ts';
+import { runConfig } from '../src/lib/pipeline/config-run.ts';
+import { reconstructConfig } from '../src/lib/ptq/stage.ts';
+import { insertFakeQuant } from '../src/lib/onnx/fake-quant.ts';
+import { parseModel } from '../src/lib/onnx/model.ts';
+import type { ExperimentConfig } from '../src/lib/config/types.ts';
+import type { PtqReport } from '../src/lib/protocol/ptq.ts';
+import { learnsActivationRanges, type PtqActRanges, type PtqInputs, type PtqMethod } from '../src/lib/config/names.ts';
+import { configValue, configValues, parseCliOrExit } from '../src/cli/options.ts';
+import { BENCH_PTQ_CLI } from './cli-specs.ts';
 
-const shared = resolve(import.meta.dirname, '../../shared/data');
-const { values: v } = parseArgs({
-  options: {
-    model: { type: 'string', default: resolve(shared, 'models/mobilenetv2-7-fp32.onnx') },
-    data: { type: 'string', default: resolve(shared, 'imagenet-sample') },
-    labels: { type: 'string', default: resolve(shared, 'imagenet_class_index.json') },
-    engine: { type: 'string', default: 'wasm' },
-    threads: { type: 'string' },
-    ptq: { type: 'string', default: 'none,adaround,gptq' },
-    'ptq-iters': { type: 'string', default: String(DEFAULT_PTQ_ITERS) },
-    'w-bits': { type: 'string', default: '4' },
-    calib: { type: 'string', default: '128' },
-    eval: { type: 'string' },
-    inputs: { type: 'string', default: 'quantized-prefix' },
-    'bn-reestimate': { type: 'string', default: '0' },
-  },
-});
-const methods = v.ptq.split(',').map((m) => {
-  if (!PTQ_METHODS.includes(m as PtqMethod))
-    throw new Error(`Unknown --ptq "${m}". Choose from ${PTQ_METHODS.join(', ')}.`);
-  return m as PtqMethod;
-});
-const inputs = v.inputs.split(',').map((m) => {
-  if (!PTQ_INPUTS.includes(m as PtqInputs))
-    throw new Error(`Unknown --inputs "${m}". Choose from ${PTQ_INPUTS.join(', ')}.`);
-  return m as PtqInputs;
-});
-const engineKind = v.engine === 'node' ? 'node' : 'wasm';
-const dataset = await loadImageFolder(v.data, v.labels);
-const calib = Number(v.calib);
-const evalN = v.eval ? Number(v.eval) : dataset.items.length - calib;
-const bn = v['bn-reestimate'].split(',').map((x) => x === '1' || x === 'true');
-const configs = v['w-bits'].split(',').flatMap((b) =>
-  methods.flatMap((ptq) =>
-    (ptq === 'none' ? inputs.slice(0, 1) : inputs).flatMap((ptqInputs) =>
-      bn.map((bnReestimate) =>
-        resolveConfig({
-          backend: 'academic',
-          wBits: Number(b),
-          aBits: 8,
-          ptq,
-          ptqIters: Number(v['ptq-iters']),
-          ptqInputs,
-          bnReestimate,
-          calib,
-          eval: evalN,
-          seed: 0,
-        }),
-      ),
-    ),
-  ),
-);
-const engine = await createNodeEngine(engineKind, v.threads ? Number(v.threads) : undefined);
+const cli = parseCliOrExit(BENCH_PTQ_CLI);
+const all = <T>(name: string) => configValues(cli, name) as T[];
+const methods = all<PtqMethod>('ptq');
+const inputs = all<PtqInputs>('ptqInputs');
+const ranges = all<PtqActRanges>('ptqActRanges');
+const engineKind = cli.values.engine as 'wasm' | 'node';
+const dataset = await loadImageFolder(configValue(cli, 'dataset') as string, cli.values.labels as string);
+const calib = configValue(cli, 'calib') as number;
+const evalCount = configValue(cli, 'eval') as number | 'rest';
+const evalN = evalCount === 'rest' ? dataset.items.length - calib : evalCount;
+const bn = all<boolean>('bnReestimate');
+const configs: ExperimentConfig[] = [];
+const seen = new Set<string>();
+for (const aBits of all<number>('aBits'))
+  for (const wBits of all<number>('wBits'))
+    for (const ptq of methods)
+      for (const ptqIters of ptq === 'none' || ptq === 'gptq' ? [DEFAULT_PTQ_ITERS] : all<number>('ptqIters'))
+        for (const ptqActRanges of ptq === 'none' || ptq === 'gptq' ? (['auto'] as const) : ranges)
+          for (const ptqDrop of ptq === 'qdrop' ? all<number>('ptqDrop') : [50])
+            for (const ptqInputs of ptq === 'none' ? inputs.slice(0, 1) : inputs)
+              for (const bnReestimate of bn) {
+                const cfg = resolveConfig({
+                  backend: 'academic',
+                  wBits,
+                  aBits,
+                  ptq,
+                  ptqIters,
+                  ptqActRanges,
+                  ptqDrop,
+                  ptqInputs,
+                  bnReestimate,
+                  calib,
+                  eval: evalN,
+                  seed: 0,
+                });
+                // 'auto' and 'learned' are the same run for BRECQ and QDrop
+                const key = JSON.stringify({ ...cfg, ptqActRanges: learnsActivationRanges(cfg) });
+                if (!seen.has(key)) configs.push(cfg);
+                seen.add(key);
+              }
+
+const engine = await createNodeEngine(engineKind, cli.values.threads as number | undefined);
 process.stderr.write(
-  `MobileNet-V2, Academic WxA8, ${calib} calibration / ${evalN} evaluation images, layer inputs ${v.inputs}, engine ${engine.description}\n`,
+  `MobileNet-V2, Academic, ${calib} calibration / ${evalN} evaluation images, layer inputs ${inputs.join(',')}, engine ${engine.description}\n`,
 );
+const modelBytes = new Uint8Array(readFileSync(configValue(cli, 'model') as string));
+const base = parseModel(modelBytes);
+const raw = {
+  engine,
+  modelBytes,
+  model: { id: 'mobilenet-v2', label: 'MobileNet-V2', preprocess: TORCHVISION_SPEC, classes: 1000 },
+  dataset,
+  cropStore: new DiskCropStore(),
+};
+const { inputs: runInputs, tuning } = resolveModelInput(base, raw, DEFAULT_TUNING);
 let last = '';
-const results = await runPipeline(
-  configs,
-  {
-    engine,
-    modelBytes: new Uint8Array(readFileSync(v.model)),
-    model: { id: 'mobilenet-v2', label: 'MobileNet-V2', preprocess: TORCHVISION_SPEC, classes: 1000 },
-    dataset,
-    cropStore: new DiskCropStore(),
-  },
-  {
-    onProgress: (p) => {
-      if (p.message.split(' ').slice(0, 2).join(' ') !== last) process.stderr.write(`[${p.stage}] ${p.message}\n`);
-      last = p.message.split(' ').slice(0, 2).join(' ');
-    },
-  },
-);
-const rows = results.map((r) => [
-  (r.config.ptq === 'adaround'
-    ? `adaround (${r.config.ptqIters} it)`
-    : r.config.ptq === 'gptq'
-      ? 'gptq'
-      : 'round-to-nearest') +
-    (r.config.ptq !== 'none' ? `, ${r.config.ptqInputs} inputs` : '') +
-    (r.config.bnReestimate ? ' + BN re-estimation' : ''),
-  `W${r.config.wBits}A8`,
-  (100 * r.quant.top1).toFixed(2),
-  r.ptq ? r.ptq.gramSeconds.toFixed(1) : '-',
-  r.ptq ? r.ptq.solveSeconds.toFixed(1) : '-',
-  r.ptq ? (r.ptq.gramSeconds + r.ptq.solveSeconds).toFixed(1) : '-',
-  r.seconds.toFixed(1),
-]);
-process.stdout.write(`\nFP32 top-1 ${(100 * results[0].fp32.top1).toFixed(2)}%\n`);
-process.stdout.write(`${table(['method', 'bits', 'top-1 %', 'Gram s', 'solve s', 'PTQ s', 'config s'], rows)}\n`);
+const onProgress = (p: { stage: string; message: string }) => {
+  const head = p.message.split(/[,:]/)[0];
+  if (head !== last) process.stderr.write(`[${p.stage}] ${p.message}\n`);
+  last = head;
+};
+const opts = { tuning, onProgress };
+// every config here shares calib/eval/seed/foldBn: one prepared group (FP32 evaluation, statistics)
+const group = await prepareGroup(base, configs, runInputs, opts);
+
+interface Row {
+  cfg: ExperimentConfig;
+  top1: number;
+  fp32: number;
+  ptq?: PtqReport;
+  seconds: number;
+}
+const rows: Row[] = [];
+for (const cfg of configs) {
+  const t0 = performance.now();
+  const rtn = quantizeWeights(group.graph, group.points, cfg);
+  const calibrated = quantizeActivations(group.points, group.stats, cfg);
+  let weights = rtn;
+  let learned: ActivationQuant[] | undefined;
+  let ptq: PtqReport | undefined;
+  if (cfg.ptq !== 'none') {
+    const out = await reconstructConfig(
+      {
+        engine,
+        graph: group.graph,
+        points: group.points,
+        weights: rtn,
+        activations: calibrated,
+        spec: runInputs.model.preprocess,
+        calibCrops: group.calibCrops,
+        batchSize: 4,
+        shared: group.stageShared,
+        onProgress: (message) => onProgress({ stage: 'quantize', message }),
+      },
+      cfg,
+    );
+    weights = out.weights;
+    learned = out.activations;
+    ptq = out.report;
+  }
+  let top1: number;
+  if (learned) {
+    if (cfg.bnReestimate || cfg.biasCorrection)
+      throw new Error('Fixes after reconstruction with learned step sizes are not wired yet; drop --bn-reestimate.');
+    const fq = insertFakeQuant(group.graph, {
+      weights: new Map(weights.map((w) => [w.point.initializer, w.values])),
+      activations: new Map(learned.map((a) => [a.point.tensor, a.qparams])),
+    });
+    const m = evaluationModel(engine, fq, tuning);
+    const session = await engine.createSession(m.bytes, m.options);
+    try {
+      const o = await evaluate(session, group.evalCrops, group.evalLabels, runInputs.model.preprocess, {
+        batchSize: tuning.evalBatch,
+      });
+      top1 = o.top1Hits / o.n;
+    } finally {
+      await session.release();
+    }
+  } else {
+    top1 = (await runConfig(engine, group, cfg, runInputs, weights, opts)).quant.top1;
+  }
+  const row = { cfg, top1, fp32: group.fp32.top1Hits / group.fp32.n, ptq, seconds: (performance.now() - t0) / 1000 };
+  rows.push(row);
+  process.stderr.write(`${label(cfg)} W${cfg.wBits}A${cfg.aBits}: top-1 ${(100 * top1).toFixed(2)} %\n`);
+  if (cli.values.units && ptq) process.stdout.write(`\n${label(cfg)} W${cfg.wBits}A${cfg.aBits}\n${ptqTable(ptq)}\n`);
+}
+
+function label(c: ExperimentConfig): string {
+  if (c.ptq === 'none') return 'round-to-nearest';
+  const name = { adaround: 'AdaRound', gptq: 'GPTQ', brecq: 'BRECQ', qdrop: 'QDrop' }[c.ptq];
+  const parts = [
+    c.ptq === 'gptq' ? name : `${name} (${c.ptqIters} it)`,
+    c.ptq !== 'gptq' ? (learnsActivationRanges(c) ? 'learned ranges' : 'calibrated ranges') : '',
+    c.ptq === 'qdrop' && c.ptqDrop !== 50 ? `drop ${c.ptqDrop} %` : '',
+    `${c.ptqInputs} inputs`,
+    c.bnReestimate ? '+ BN re-estimation' : '',
+  ];
+  return parts.filter(Boolean).join(', ');
+}
+
+process.stdout.write(`\nFP32 top-1 ${(100 * rows[0].fp32).toFixed(2)}%\n`);
 process.stdout.write(
-  'PTQ s = Gram matrices (with fp32 inputs shared by every config of the run and counted in each row; with quantized-prefix inputs one pass per layer of the config) + solving; config s = the whole config (its share of decoding, FP32 and calibration, PTQ, fixes, evaluation); the machine load at the time inflates all of them.\n',
+  `${table(
+    ['method', 'bits', 'top-1 %', 'passes s', 'solve s', 'PTQ s', 'config s'],
+    rows.map((r) => [
+      label(r.cfg),
+      `W${r.cfg.wBits}A${r.cfg.aBits}`,
+      (100 * r.top1).toFixed(2),
+      r.ptq ? r.ptq.gramSeconds.toFixed(1) : '-',
+      r.ptq ? r.ptq.solveSeconds.toFixed(1) : '-',
+      r.ptq ? (r.ptq.gramSeconds + r.ptq.solveSeconds).toFixed(1) : '-',
+      r.seconds.toFixed(1),
+    ]),
+  )}\n`,
+);
+process.stdout.write(
+  "passes s = Gram matrices (AdaRound/GPTQ; with fp32 inputs shared by every config and counted in each row) or the forward passes that gather each unit's inputs and targets (BRECQ, QDrop, AdaRound with learned ranges); solve s = the optimisation; config s = reconstruction and evaluation of the config (decoding, FP32 evaluation and calibration are shared and not counted); the machine load at the time inflates all of them.\n",
 );

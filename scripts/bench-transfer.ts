@@ -2,7 +2,9 @@
 import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { main } from '../src/cli/transfer.ts';
+import { parseCliOrExit } from '../src/cli/options.ts';
+import { BENCH_TRANSFER_CLI } from './cli-specs.ts';
 
-const dist = process.argv.slice(2).find((a) => !a.startsWith('-')) ?? 'dist';
+const dist = parseCliOrExit(BENCH_TRANSFER_CLI).positionals[0] ?? 'dist';
 if (!existsSync(`${dist}/sw.js`)) execFileSync('npx', ['vite', 'build', '--outDir', dist], { stdio: 'inherit' });
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await main([dist]);

@@ -17,7 +17,7 @@
  *    MobileNet-V2 of `npm run make-models`, many minutes on 2 cores).
  * Exit code 1 when a graph places a node on the CPU, the engines disagree, or a run fails.
  *
- * Usage: npm run bench:webgpu -- [--images 128] [--check-images 4] [--force-gpu] [--synthetic]
+ * Usage (`--help`; scripts/cli-specs.ts): npm run bench:webgpu -- [--images 128] [--check-images 4] [--force-gpu] [--synthetic]
  *   [--no-app] [--no-placement] [--no-mobilenet] [--json FILE]   (builds dist/ when missing)
  * --json writes {adapter, fallbackNodes: {fp32, fakeQuant, calibration, reconstruction} (of
  * MobileNet-V2 when present, else of the tiny classifier), placement, results}.
@@ -52,19 +52,24 @@ import {
   type GraphKind,
   type KindPlacement,
 } from './webgpu-graphs.ts';
+import { parseCliOrExit } from '../src/cli/options.ts';
+import { BENCH_WEBGPU_CLI } from './cli-specs.ts';
 
 const SHARED = resolve(import.meta.dirname, '../../shared/data');
-const argv = process.argv.slice(2);
-const option = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
-const images = Number(option('--images') ?? 128);
-const checkImages = Number(option('--check-images') ?? 4);
-const jsonFile = option('--json');
-if (!(images >= 1) || !(checkImages >= 1)) {
-  console.error('bench:webgpu: --images and --check-images need a positive number of images, e.g. --images 128.');
-  process.exit(2);
-}
+const opts = parseCliOrExit(BENCH_WEBGPU_CLI).values as {
+  images: number;
+  checkImages: number;
+  json?: string;
+  forceGpu: boolean;
+  synthetic: boolean;
+  noApp: boolean;
+  noPlacement: boolean;
+  noMobilenet: boolean;
+};
+const { images, checkImages } = opts;
+const jsonFile = opts.json;
 const MOBILENET = resolve(SHARED, 'models/mobilenetv2-7-fp32.onnx');
-const withMobileNet = !argv.includes('--no-mobilenet') && existsSync(MOBILENET);
+const withMobileNet = !opts.noMobilenet && existsSync(MOBILENET);
 if (!existsSync('/usr/bin/chromium')) {
   console.error('bench:webgpu needs Chromium at /usr/bin/chromium.');
   process.exit(1);
@@ -222,7 +227,7 @@ async function placementAndResults(): Promise<void> {
     for (const m of await modelsUnderTest()) {
       const t0 = performance.now();
       const rec = await recordWebGpuGraphs(m.graph, m.recordCrops, TORCHVISION_SPEC);
-      if (!argv.includes('--no-placement')) {
+      if (!opts.noPlacement) {
         const placed: Record<string, KindPlacement> = await placeByKind(ort, rec.graphs);
         const before = await placeByKind(ort, {
           fp32: [],
@@ -329,7 +334,7 @@ async function appRuns(): Promise<void> {
     await page.goto(session.base);
     await page.waitForSelector('main[data-ready=true]');
     const gpu = await adapterInfo(page);
-    const real = gpu.found && (!gpu.software || argv.includes('--force-gpu'));
+    const real = gpu.found && (!gpu.software || opts.forceGpu);
     console.log(`WebGPU adapter: ${gpu.text}${gpu.software ? ' (software)' : ''}`);
     if (!real) {
       console.log(
@@ -339,7 +344,7 @@ async function appRuns(): Promise<void> {
         console.log('No WebGPU adapter at all: nothing to compare.');
         process.exitCode = 0;
       } else {
-        const synthetic = argv.includes('--synthetic');
+        const synthetic = opts.synthetic;
         const name = synthetic ? 'synthetic-mobilenet-v2.onnx' : 'tiny-classifier.onnx';
         await page.locator('[data-testid=model-file]').setInputFiles({
           name,
@@ -411,5 +416,5 @@ async function appRuns(): Promise<void> {
   }
 }
 
-if (!argv.includes('--no-app')) await appRuns();
+if (!opts.noApp) await appRuns();
 if (failed) process.exitCode = 1;

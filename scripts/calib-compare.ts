@@ -1,5 +1,5 @@
 /**
- * `npx tsx scripts/calib-compare.ts [--images N] [--stride S]`: how far the single-pass,
+ * `npx tsx scripts/calib-compare.ts [--images N] [--stride N]`: how far the single-pass,
  * sampled histogram calibration moves the ranges that histogram observers choose, against
  * the exact two-pass form, on the real MobileNet-V2 (every activation quantization point).
  * Prints, per observer, the median and largest change of the range's width (relative) and
@@ -7,28 +7,23 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { prepareCrops } from '../src/lib/data/crops.ts';
 import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
-import { collectActivationStats, DEFAULT_BINS, SAMPLE_STRIDE } from '../src/lib/experiment/calibrate.ts';
+import { collectActivationStats, DEFAULT_BINS } from '../src/lib/experiment/calibrate.ts';
 import { foldBatchNorm } from '../src/lib/onnx/fold-bn.ts';
 import { parseModel } from '../src/lib/onnx/model.ts';
 import { findQuantPoints } from '../src/lib/onnx/placement.ts';
 import { observeActivation } from '../src/lib/quant/observers.ts';
+import { parseCliOrExit } from '../src/cli/options.ts';
+import { CALIB_COMPARE_CLI } from './cli-specs.ts';
 
 const shared = resolve(import.meta.dirname, '../../shared/data');
-const { values: v } = parseArgs({
-  options: {
-    images: { type: 'string', default: '128' },
-    stride: { type: 'string', default: String(SAMPLE_STRIDE) },
-    engine: { type: 'string', default: 'wasm' },
-  },
-});
+const { values: v } = parseCliOrExit(CALIB_COMPARE_CLI);
 const engine = await createNodeEngine(v.engine as 'wasm' | 'node');
 const dataset = await loadImageFolder(resolve(shared, 'imagenet-sample'));
-const items = dataset.items.slice(0, Number(v.images));
+const items = dataset.items.slice(0, v.images as number);
 const { crops } = await prepareCrops(items, TORCHVISION_SPEC, new DiskCropStore(), {});
 const imgs = crops.filter((c): c is Uint8Array => !!c);
 const graph = foldBatchNorm(
@@ -50,7 +45,7 @@ const exact = await collectActivationStats(engine, graph, tensors, imgs, TORCHVI
 });
 const fast = await collectActivationStats(engine, graph, tensors, imgs, TORCHVISION_SPEC, {
   ...base,
-  sampleStride: Number(v.stride),
+  sampleStride: v.stride as number,
 });
 const aSpec = {
   bits: 8,

@@ -9,7 +9,10 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildSampleManifest, manifestModule } from '../src/cli/image-manifest.ts';
+import { parseCliOrExit } from '../src/cli/options.ts';
+import { MAKE_IMAGE_MANIFEST_CLI } from './cli-specs.ts';
 
+parseCliOrExit(MAKE_IMAGE_MANIFEST_CLI);
 const shared = resolve(process.env.QP_SHARED_DATA ?? resolve(import.meta.dirname, '../../shared/data'));
 const out = resolve(import.meta.dirname, '../src/lib/data/manifests/imagenet-sample.ts');
 const rows = await buildSampleManifest(shared);

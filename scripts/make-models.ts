@@ -11,47 +11,19 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { countParams, SYNTHETIC_BUILDERS } from '../src/lib/models/builders.ts';
 import { MODEL_REGISTRY, type ModelId } from '../src/lib/models/registry.ts';
+import { parseCliOrExit } from '../src/cli/options.ts';
+import { MAKE_MODELS_CLI } from './cli-specs.ts';
 
-const USAGE = 'usage: npm run make-models -- --out DIR [--seed N] [--only resnet18,mobilenet-v2,efficientnet-lite0]';
+const { values } = parseCliOrExit(MAKE_MODELS_CLI);
+const out = values.out as string;
+const seed = values.seed as number;
+const only = (values.only as ModelId[] | undefined) ?? MODEL_REGISTRY.map((e) => e.id);
 
 function fail(msg: string): never {
-  process.stderr.write(`make-models: ${msg} (${USAGE})\n`);
+  process.stderr.write(`make-models: ${msg}\n`);
   process.exit(2);
 }
 
-function parseArgs(argv: string[]): { out: string; seed: number; only: ModelId[] } {
-  let out: string | undefined;
-  let seed = 1;
-  let only: ModelId[] = MODEL_REGISTRY.map((e) => e.id);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith('--')) fail(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--out') out = value();
-    else if (a === '--seed') {
-      const v = value();
-      seed = Number(v);
-      if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
-        fail(`--seed must be an integer from 0 to 4294967295, got "${v}"`);
-    } else if (a === '--only') {
-      const ids = value().split(',');
-      const known = MODEL_REGISTRY.map((e) => e.id as string);
-      const bad = ids.filter((id) => !known.includes(id));
-      if (bad.length) fail(`unknown model "${bad[0]}"; known: ${known.join(', ')}`);
-      only = ids as ModelId[];
-    } else if (a === '--help' || a === '-h') {
-      process.stdout.write(`${USAGE}\n`);
-      process.exit(0);
-    } else fail(`unknown argument "${a}"`);
-  }
-  if (!out) fail('--out DIR is required');
-  return { out, seed, only };
-}
-
-const { out, seed, only } = parseArgs(process.argv.slice(2));
 try {
   mkdirSync(out, { recursive: true });
 } catch (e) {

@@ -15,6 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseCli, reportCliError, type CliSpec } from '../src/cli/options.ts';
 
 /** The pure core's folders, smallest first within each priority group. */
 export const CORE: Record<string, string> = {
@@ -105,16 +106,22 @@ export function mutateGlobs(target: string, root: string, base: readonly string[
   return [own, ...base.filter((g) => g.startsWith('!'))];
 }
 
+/** The command line of `npm run test:mutation`. */
+export const MUTATION_CLI: CliSpec = {
+  command: 'npm run test:mutation --',
+  positionals: { arg: 'FOLDER|PATH', min: 0, max: 1000 },
+  notes: `Folders: ${Object.keys(CORE).join(', ')} (default: all, in this order), or a file or folder under src/.`,
+};
+
 async function main(): Promise<number> {
   const root = resolve(import.meta.dirname, '..');
   const config = ((await import(pathToFileURL(resolve(root, 'stryker.config.mjs')).href)) as { default: StrykerConfig })
     .default;
-  const args = process.argv.slice(2);
-  if (args.includes('--help')) {
-    console.log(
-      `Usage: npm run test:mutation -- [folder|path ...]\nFolders: ${Object.keys(CORE).join(', ')} (default: all, in this order).`,
-    );
-    return 0;
+  let args: string[];
+  try {
+    args = parseCli(MUTATION_CLI, process.argv.slice(2)).positionals;
+  } catch (e) {
+    return reportCliError(e);
   }
   const names = args.length ? args : Object.keys(CORE);
   const targets: [string, string][] = [];

@@ -9,11 +9,9 @@
  *   + min/max              the histogram graph as run: fetched tensors and the reductions
  *   + binning              the same plus the sampled binning into fine histograms
  * Rounds are interleaved; the median of per-round ratios is printed with the range.
- * Options: --model FILE --data DIR [--images 64] [--rounds 3] [--threads 1]
+ * Options (`--help`; scripts/cli-specs.ts): --model FILE --data DIR [--images 64] [--rounds 3] [--threads 1]
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { prepareCrops } from '../src/lib/data/crops.ts';
 import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC as spec } from '../src/lib/data/preprocess.ts';
@@ -29,23 +27,23 @@ import { findQuantPoints } from '../src/lib/onnx/placement.ts';
 import { accumulateCountsStrided } from '../src/lib/quant/histogram.ts';
 import { ALL } from '../tests/support/export-helpers.ts';
 import { roundRatios } from './cpu-load.ts';
+import { configValue, parseCliOrExit } from '../src/cli/options.ts';
+import { PROFILE_CALIBRATION_CLI } from './cli-specs.ts';
 
-const shared = resolve(import.meta.dirname, '../../shared/data');
-const { values: v } = parseArgs({
-  options: {
-    model: { type: 'string', default: resolve(shared, 'models/mobilenetv2-7-fp32.onnx') },
-    data: { type: 'string', default: resolve(shared, 'imagenet-sample') },
-    images: { type: 'string', default: '64' },
-    rounds: { type: 'string', default: '3' },
-    threads: { type: 'string', default: '1' },
-  },
-});
+const cli = parseCliOrExit(PROFILE_CALIBRATION_CLI);
+const v = {
+  model: configValue(cli, 'model') as string,
+  data: configValue(cli, 'dataset') as string,
+  images: cli.values.images as number,
+  rounds: cli.values.rounds as number,
+  threads: cli.values.threads as number,
+};
 
-const graph = foldBatchNorm(parseModel(new Uint8Array(readFileSync(v.model!)))).graph;
+const graph = foldBatchNorm(parseModel(new Uint8Array(readFileSync(v.model)))).graph;
 const tensors = findQuantPoints(graph, ALL).activations.map((p) => p.tensor);
-const engine = await createNodeEngine('wasm', Number(v.threads));
-const dataset = await loadImageFolder(v.data!);
-const { crops } = await prepareCrops(dataset.items.slice(0, Number(v.images)), spec, new DiskCropStore(), {});
+const engine = await createNodeEngine('wasm', v.threads);
+const dataset = await loadImageFolder(v.data);
+const { crops } = await prepareCrops(dataset.items.slice(0, v.images), spec, new DiskCropStore(), {});
 const imgs = crops.filter((c): c is Uint8Array => !!c);
 const { graph: sg, outputs } = buildStatsGraph(graph, tensors, { moments: false, shapes: false });
 const minmax = [...outputs.values()].flatMap((o) => [o.min, o.max]);
@@ -66,7 +64,7 @@ async function cpuMs(fn: () => Promise<unknown>): Promise<number> {
 
 const parts = ['fp32 at batch 8', 'min/max in the graph', 'fetch activations', '+ min/max', '+ binning'] as const;
 const samples: Record<string, number[]> = Object.fromEntries(['fp32', ...parts].map((k) => [k, []]));
-for (let r = 0; r < Number(v.rounds); r++) {
+for (let r = 0; r < v.rounds; r++) {
   samples['fp32'].push(
     await cpuMs(async () => {
       for (const b of b32) await fp.run({ input: b.tensor });

@@ -5,13 +5,13 @@
  * and after its final polish, and for layers with K ≤ 12 (depthwise 3×3) the optimum over
  * all 2^K floor/ceil roundings per channel. A layer where AdaRound ends above
  * round-to-nearest is marked WORSE.
- * Options: [--calib N] [--engine node|wasm] [--bits N] [--iters N] [--lr X] [--lambda X]
+ * Options (`--help`; scripts/cli-specs.ts): [--calib N] [--engine node|wasm] [--w-bits N]
+ *   [--ptq-iters N] [--lr X] [--lambda X]
  *   [--layers N (first N layers)] [--only NODE,…] [--runs ITERS:LR[:LAMBDA],… (more AdaRound
  *   settings per layer, polished)]
  */
 import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
@@ -26,27 +26,18 @@ import { codesError, layerProblem, nearestCodes, outputEnergy } from '../src/lib
 import { gptq } from '../src/lib/ptq/gptq.ts';
 import { adaroundWith, polishCodes } from '../src/lib/ptq/adaround.ts';
 import { gramProduct } from '../src/lib/ptq/gram-matmul.ts';
+import { configValue, parseCliOrExit } from '../src/cli/options.ts';
+import { PTQ_DIAG_CLI } from './cli-specs.ts';
 
 const shared = resolve(import.meta.dirname, '../../shared/data');
-const { values: v } = parseArgs({
-  options: {
-    calib: { type: 'string', default: '32' },
-    engine: { type: 'string', default: 'node' },
-    iters: { type: 'string', default: '500' },
-    lr: { type: 'string', default: '0.01' },
-    lambda: { type: 'string', default: '0.01' },
-    bits: { type: 'string', default: '4' },
-    layers: { type: 'string', default: '1000' },
-    only: { type: 'string', default: '' },
-    runs: { type: 'string', default: '' },
-  },
-});
-const engine = await createNodeEngine(v.engine === 'node' ? 'node' : 'wasm', 2);
+const cli = parseCliOrExit(PTQ_DIAG_CLI);
+const v = cli.values as { lr: string; lambda: string; layers: number; only?: string[]; runs?: string[] };
+const engine = await createNodeEngine(cli.values.engine as 'wasm' | 'node', 2);
 const cfg = resolveConfig({
   backend: 'academic',
-  wBits: Number(v.bits),
+  wBits: configValue(cli, 'wBits') as number,
   aBits: 8,
-  calib: Number(v.calib),
+  calib: configValue(cli, 'calib') as number,
   eval: 1,
   seed: 0,
 });
@@ -66,14 +57,14 @@ let t = performance.now();
 const grams = await collectGrams(engine, graph, points, calibCrops, TORCHVISION_SPEC, { batchSize: 4 });
 console.log(`grams ${((performance.now() - t) / 1000).toFixed(1)} s`);
 let n = 0;
-const only = v.only ? new Set(v.only.split(',')) : undefined;
+const only = v.only ? new Set(v.only) : undefined;
 const tot = { rtn: 0, gptq: 0, ada: 0, ada0: 0 };
 for (const wq of weights) {
   const bits = Math.round(Math.log2(wq.qparams.qmax - wq.qparams.qmin + 1));
   const lg = grams.get(wq.point.initializer);
   if (!lg || bits >= 8) continue;
   if (only && !only.has(wq.point.node)) continue;
-  if (n++ >= Number(v.layers)) break;
+  if (n++ >= v.layers) break;
   const init = graph.initializers.get(wq.point.initializer)!;
   const p = layerProblem(
     init.data as Float32Array,
@@ -91,14 +82,18 @@ for (const wq of weights) {
   const tg = (performance.now() - t) / 1000;
   t = performance.now();
   const { product, release } = await gramProduct(engine, p);
-  const codes = await adaroundWith(p, { iters: Number(v.iters), lr: Number(v.lr), lambda: Number(v.lambda) }, product);
+  const codes = await adaroundWith(
+    p,
+    { iters: configValue(cli, 'ptqIters') as number, lr: Number(v.lr), lambda: Number(v.lambda) },
+    product,
+  );
   await release();
   const a0 = codesError(p, codes) / e;
   const moved = polishCodes(p, codes);
   const a = codesError(p, codes) / e;
   const ta = (performance.now() - t) / 1000;
   const extra: string[] = [];
-  for (const run of v.runs ? v.runs.split(',') : []) {
+  for (const run of v.runs ?? []) {
     const [it, lr, lam] = run.split(':').map(Number);
     const t2 = performance.now();
     const pr = await gramProduct(engine, p);

@@ -40,7 +40,24 @@ export interface BenchArgs {
   sensitivity: number;
   /** every combination to run; model/dataset ids are filled in once the inputs are read */
   configs: BenchConfig[];
+  /** config fields given on the command line (an imported scheme sets the others) */
+  given: Set<string>;
+  /** --imported-scheme FILE: the configs re-simulate this quantized file's scheme on --model */
+  importedScheme?: string;
+  /** --float-parent FILE: the float model a quantized --model was made from */
+  floatParent?: string;
+  /** --max-drop: largest top-1 drop of the accuracy-aware search, in points */
+  maxDrop?: number;
+  pareto: boolean;
+  rankImages: number;
+  paretoPoints: number;
 }
+
+/**
+ * The importedScheme of configs parsed with --imported-scheme FILE until the file is read
+ * (cli/bench.ts puts its sha256 there, withSchemeId): a valid id that names no file.
+ */
+export const SCHEME_PENDING = `sha256:${'0'.repeat(64)}`;
 
 /** The config a BenchConfig stands for once the folder's image count is known. */
 export function withImageCount(c: BenchConfig, images: number): ExperimentConfig {
@@ -60,7 +77,22 @@ export const BENCH_CLI: CliSpec = {
   command: 'npm run bench --',
   config: 'all',
   run: ['engine', 'threads', 'evalBatch', 'analysisImages'],
-  cli: ['labels', 'fix', 'noFoldBn', 'keepSensitive', 'sensitivity', 'analyze', 'json', 'links', 'export'],
+  cli: [
+    'labels',
+    'fix',
+    'noFoldBn',
+    'keepSensitive',
+    'sensitivity',
+    'analyze',
+    'json',
+    'links',
+    'export',
+    'floatParent',
+    'maxDrop',
+    'pareto',
+    'rankImages',
+    'paretoPoints',
+  ],
   notes: [
     `backends: ${enumValues('backend')}`,
     `observers: ${enumValues('wObserver')}`,
@@ -90,6 +122,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   const input = (name: string) => [...config].find(([f]) => f.name === name)?.[1][0] as string | undefined;
   const model = input('model');
   const data = input('dataset');
+  const importedScheme = input('importedScheme');
   if (!model) bad('Missing --model FILE (an ONNX image classifier).');
   if (!data) bad('Missing --data DIR (a folder of images named by WordNet id).');
 
@@ -127,13 +160,30 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     // The numeric count is checked with the rest; "rest" is checked once the image count is known.
     const cfg = resolveConfig({
       ...(overrides as Partial<ExperimentConfig>),
+      ...(importedScheme ? { importedScheme: SCHEME_PENDING } : {}),
       eval: evalCount === 'rest' ? undefined : evalCount,
     });
     return { ...cfg, eval: evalCount };
   });
+  const floatParent = o.floatParent as string | undefined;
+  const maxDrop = o.maxDrop as number | undefined;
+  const pareto = o.pareto as boolean;
+  if (floatParent && importedScheme)
+    bad(
+      '--float-parent goes with a quantized --model, --imported-scheme with a float --model (the parent); give one of them.',
+    );
+  if ((maxDrop !== undefined || pareto) && (keepSensitive || o.export))
+    bad('--max-drop and --pareto choose layer bit widths themselves; leave out --keep-sensitive and --export.');
   return {
     model,
     data,
+    importedScheme,
+    floatParent,
+    maxDrop,
+    pareto,
+    rankImages: o.rankImages as number,
+    paretoPoints: o.paretoPoints as number,
+    given: new Set(lists.map(([f]) => f.name)),
     labels: o.labels as string | undefined,
     json: o.json as string | undefined,
     links: o.links as boolean,

@@ -9,7 +9,6 @@
  * Times are wall seconds per configuration (shared FP32 / calibration work counted once
  * per group), so they depend on the machine's load.
  */
-import { parseArgs } from 'node:util';
 import { DiskCropStore, loadImageFolder } from '../lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../lib/data/preprocess.ts';
 import { createNodeEngine } from '../lib/engine/node.ts';
@@ -20,8 +19,12 @@ import type { ExperimentConfig } from '../lib/config/types.ts';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { OBSERVER_NAMES } from '../lib/quant/types.ts';
+import { QpError } from '../lib/util/errors.ts';
+import { configValue, parseCli, reportCliError, type CliSpec } from './options.ts';
 
 const DATA = resolve(import.meta.dirname, '../../../shared/data');
+/** the sample's 1,000 images less the 128 calibration images */
+const FULL_EVAL = 872;
 
 interface Row {
   method: string;
@@ -83,17 +86,42 @@ function label(r: ExperimentResult): string {
     .join(' ');
 }
 
+const TABLES = ['observers', 'cle', 'mixed'] as const;
+
+/** The command line of `npm run bench:calib`. */
+export const BENCH_CALIB_CLI: CliSpec = {
+  command: 'npm run bench:calib --',
+  config: ['eval'],
+  lists: [],
+  run: ['engine'],
+  extra: {
+    only: {
+      flag: 'only',
+      arg: TABLES.join(','),
+      type: { kind: 'enum', values: TABLES },
+      list: true,
+      help: 'only these parts of the table',
+    },
+  },
+  defaults: { engine: 'node', eval: String(FULL_EVAL), only: TABLES.join(',') },
+  notes:
+    'MobileNet-V2 on the sample images of ../shared/data, 128 calibration images, seed 0; about an hour on two cores.',
+};
+
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { engine: { type: 'string' }, only: { type: 'string' }, eval: { type: 'string' } },
-  });
-  const engineKind = values.engine === 'wasm' ? 'wasm' : 'node';
-  const only = new Set((values.only ?? 'observers,cle,mixed').split(','));
-  const evalN = values.eval ? Number(values.eval) : 872;
-  if (!Number.isInteger(evalN) || evalN < 1 || evalN > 872) {
-    process.stderr.write(`--eval must be a whole number from 1 to 872 (got "${values.eval}").\n`);
-    return 2;
+  let engineKind: 'wasm' | 'node';
+  let only: Set<string>;
+  let evalN: number;
+  try {
+    const parsed = parseCli(BENCH_CALIB_CLI, argv);
+    engineKind = parsed.values.engine as 'wasm' | 'node';
+    only = new Set(parsed.values.only as string[]);
+    const evalCount = configValue(parsed, 'eval');
+    evalN = evalCount === 'rest' ? FULL_EVAL : (evalCount as number);
+    if (evalN > FULL_EVAL)
+      throw new QpError('ARG_INVALID', `--eval must be a whole number from 1 to ${FULL_EVAL}, got "${evalN}".`);
+  } catch (e) {
+    return reportCliError(e);
   }
   const engine = await createNodeEngine(engineKind);
   const inputs: RunInputs = {

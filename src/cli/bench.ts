@@ -33,8 +33,13 @@ import { appendJsonl, mergeJsonl, readJsonl, repairJsonl, selectShard, splitSwee
 import { configHash } from '../lib/config/hash.ts';
 import { fingerprintOf } from '../lib/data/fingerprint.ts';
 import { cliLink } from './links.ts';
-import { cliInputs } from './inputs.ts';
+import { cliInputs, readInput, type CliInputs } from './inputs.ts';
 import { StageTimer } from '../lib/experiment/stage-timer.ts';
+import { isQuantizedGraph } from '../lib/imported/read.ts';
+import { benchImported, schemeFromFile, withScheme } from './imported.ts';
+import { benchSearch } from './search.ts';
+import type { ImportedScheme } from '../lib/imported/resimulate.ts';
+import { CliHelp, reportCliError } from './options.ts';
 
 /**
  * The CLI's model: parsed, validated against the data set's labels, and named by
@@ -163,6 +168,57 @@ async function printReport(
   if (args.json) await writeFile(args.json, JSON.stringify(records, null, 2));
 }
 
+/**
+ * A quantized --model (src/cli/imported.ts): evaluated as it is, its per-layer quantization
+ * printed; with --float-parent compared with its parent. One data split: the config flags
+ * other than the split's (--calib, --eval, --seed, --preprocess, --input-size) mean nothing here.
+ */
+async function quantizedModel(
+  args: BenchArgs,
+  sweep: ReturnType<typeof splitSweepArgs>['sweep'],
+  m: { graph: Graph; model: ModelSpec; inputs: CliInputs },
+  configs: ExperimentConfig[],
+): Promise<number> {
+  const refuse = (what: string) => {
+    throw new QpError(
+      'ARG_INVALID',
+      `"${args.model}" is a quantized model, which is evaluated as it is; ${what} To search or sweep with its scheme, run on its float parent with --imported-scheme ${args.model}.`,
+    );
+  };
+  if (args.importedScheme) refuse('--imported-scheme re-simulates a quantized file on a float --model.');
+  if (args.maxDrop !== undefined || args.pareto || args.keepSensitive || args.exportDir)
+    refuse('--max-drop, --pareto, --keep-sensitive and --export change the quantization of a float model.');
+  if (configs.length > 1 || sweep.jsonl || sweep.jobs !== undefined)
+    refuse('it runs once (no comma lists, --jobs or --jsonl).');
+  const { modelBytes, dataset } = m.inputs;
+  // a registry image set: the split's files first
+  await m.inputs.prefetch(configs);
+  const engine = await createNodeEngine(args.engine, args.threads);
+  process.stderr.write(`quantized model ${m.model.id}, ${dataset.items.length} images, engine ${engine.description}\n`);
+  const link = {
+    modelPath: args.model,
+    modelSha256: await sha256Hex(modelBytes),
+    modelId: m.model.id,
+    dataSource: m.inputs.dataSource,
+    fingerprint: await fingerprintOf(dataset),
+  };
+  const record = await benchImported({
+    args,
+    bytes: modelBytes,
+    graph: m.graph,
+    spec: m.model,
+    config: configs[0],
+    inputs: { engine, dataset, cropStore: new DiskCropStore() },
+    parentModel: (bytes, graph) => cliModel(bytes, graph, dataset.classes, configs[0].inputSize),
+    readInput,
+    link,
+    write: (t) => process.stdout.write(t),
+    progress: { onProgress: progressPrinter(), evalBatch: args.evalBatch },
+  });
+  if (args.json) await writeFile(args.json, JSON.stringify([record], null, 2));
+  return 0;
+}
+
 export interface MainOptions {
   /**
    * The CLI's entry script: with it a sweep may spread over several processes of it
@@ -189,14 +245,27 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     const graph = parseModel(modelBytes);
     const model = await cliModel(modelBytes, graph, dataset.classes, args.configs[0].inputSize);
     const n = dataset.items.length;
-    const all = selectShard(args.configs, sweep.shard).map((c) =>
-      withImageCount({ ...c, model: model.id, dataset: dataset.name }, n),
-    );
+    const quantized = isQuantizedGraph(graph);
+    let scheme: ImportedScheme | undefined;
+    if (args.importedScheme && !quantized) {
+      const bytes = await readInput(args.importedScheme, 'Quantized model (--imported-scheme)');
+      scheme = schemeFromFile(bytes, args.importedScheme, graph, await sha256Hex(bytes)).scheme;
+    }
+    const all = selectShard(args.configs, sweep.shard).map((c) => {
+      const cfg = withImageCount({ ...c, model: model.id, dataset: dataset.name }, n);
+      return scheme ? withScheme(cfg, scheme, args.given) : cfg;
+    });
     const starved = all.find((c) => c.eval < 1);
     if (starved)
       throw new QpError(
         'DATA_TOO_FEW_IMAGES',
         `The folder has ${n} images; with --calib ${starved.calib} none are left to evaluate. Lower --calib.`,
+      );
+    if (quantized) return await quantizedModel(args, sweep, { graph, model, inputs }, all);
+    if (args.floatParent)
+      throw new QpError(
+        'ARG_INVALID',
+        `--float-parent goes with a quantized --model, and "${args.model}" holds no quantization. To re-simulate a quantized file on this float model, give it with --imported-scheme.`,
       );
     let configs = all;
     const hashes = await Promise.all(all.map((c) => configHash(c)));
@@ -215,12 +284,16 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
       }
     }
     const cores = availableParallelism();
-    const jobs = opts.entry && !args.exportDir && !args.keepSensitive ? planJobs(sweep.jobs, configs.length, cores) : 1;
+    const searching = args.maxDrop !== undefined || args.pareto;
+    const jobs =
+      opts.entry && !args.exportDir && !args.keepSensitive && !searching
+        ? planJobs(sweep.jobs, configs.length, cores)
+        : 1;
     if (typeof sweep.jobs === 'number' && sweep.jobs > 1 && jobs === 1) {
       throw new QpError(
         'ARG_INVALID',
-        args.exportDir || args.keepSensitive
-          ? '--jobs runs one process when --export or --keep-sensitive is given; drop one of them.'
+        args.exportDir || args.keepSensitive || searching
+          ? '--jobs runs one process when --export, --keep-sensitive, --max-drop or --pareto is given; drop one of them.'
           : '--jobs needs the bench command (npm run bench).',
       );
     }
@@ -270,6 +343,23 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
       `model ${model.id} (${model.label}), ${n} images, ${configs.length} config(s), engine ${engine.description}\n`,
     );
     const runInputs = { engine, modelBytes, model, dataset, cropStore: new DiskCropStore() };
+    if (searching) {
+      const records = await benchSearch({
+        configs,
+        inputs: runInputs,
+        maxDrop: args.maxDrop,
+        pareto: args.pareto,
+        rankImages: args.rankImages,
+        paretoPoints: args.paretoPoints,
+        scheme,
+        link: linkInputs,
+        write: (t) => process.stdout.write(t),
+        note: progressPrinter(),
+      });
+      if (args.json) await writeFile(args.json, JSON.stringify(records, null, 2));
+      process.stdout.write(`time: ${((performance.now() - wall) / 1000).toFixed(1)} s\n`);
+      return 0;
+    }
     const keep = args.keepSensitive
       ? await keepSensitiveConfigs(configs, runInputs, args.keepSensitive, args.sensitivity)
       : undefined;
@@ -284,6 +374,7 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
       },
       analyze: args.analyze ? { images: args.analyze } : undefined,
       evalBatch: args.evalBatch,
+      hooks: scheme ? { scheme } : undefined,
       onQuantized: exporter?.add,
       onResult: sweep.jsonl ? (r) => appendJsonl(sweep.jsonl!, r) : undefined,
     });
@@ -305,11 +396,8 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     await exporter?.abort();
     const info = toErrorInfo(e);
     if (info.code === 'MODEL_INPUT_SIZE_UNKNOWN') info.message += ' Pass it with --input-size N.';
-    process.stderr.write(
-      info.code === 'ARG_INVALID' && info.message.startsWith('usage:')
-        ? `${info.message}\n`
-        : `error [${info.code}]: ${info.message}\n`,
-    );
+    if (e instanceof CliHelp) return reportCliError(e);
+    process.stderr.write(`error [${info.code}]: ${info.message}\n`);
     return info.userError ? 2 : 1;
   }
 }

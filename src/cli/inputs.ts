@@ -27,7 +27,8 @@ export interface CliInputs {
   prefetch(splits: readonly { calib: number; eval: number; seed: number }[]): Promise<void>;
 }
 
-async function readInput(path: string, what: string): Promise<Uint8Array> {
+/** A file the command line names, read whole; FILE_NOT_FOUND naming `what` and the path. */
+export async function readInput(path: string, what: string): Promise<Uint8Array> {
   try {
     return new Uint8Array(await readFile(path));
   } catch (e) {

@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { QpError, toErrorInfo } from '../lib/util/errors.ts';
+import { QpError } from '../lib/util/errors.ts';
+import { CLI_OPTIONS, configValue, parseCli, reportCliError, usage, type CliSpec } from './options.ts';
 import { DiskCropStore, loadImageFolder } from '../lib/data/dataset.node.ts';
 import { createNodeEngine } from '../lib/engine/node.ts';
 import { findModelBySha256 } from '../lib/models/registry.ts';
@@ -17,10 +17,30 @@ import { lessonsTable, runLessonClaims } from '../lessons/run-claims.ts';
 
 const SHARED = resolve(import.meta.dirname, '../../../shared/data');
 
-export const LESSONS_USAGE = `usage: npm run lessons -- [--json FILE] [--engine wasm|node] [--threads N] [--only ID[,ID…]]
-  [--eval N] [--model FILE] [--data DIR]
-Defaults: the MobileNet-V2 and the sample images in ${SHARED}. --eval N evaluates on fewer
-images (quick look; the claims are stated for 872).`;
+/** The command line of `npm run lessons`. */
+export const LESSONS_CLI: CliSpec = {
+  command: 'npm run lessons --',
+  config: ['model', 'dataset', 'eval'],
+  defaults: {
+    model: resolve(SHARED, 'models/mobilenetv2-7-fp32.onnx'),
+    dataset: resolve(SHARED, 'imagenet-sample'),
+  },
+  lists: [],
+  run: ['engine', 'threads'],
+  extra: {
+    json: { ...CLI_OPTIONS.json, help: 'write [{id, title, claim, holds, measured}] as JSON' },
+    only: {
+      flag: 'only',
+      arg: 'ID[,ID…]',
+      type: { kind: 'enum', values: LESSONS.map((l) => l.id) },
+      list: true,
+      help: 'only these lessons',
+    },
+  },
+  notes: '--eval N evaluates on fewer images (a quick look; the claims are stated for 872).',
+};
+
+export const LESSONS_USAGE = usage(LESSONS_CLI);
 
 export interface LessonsArgs {
   json?: string;
@@ -32,54 +52,19 @@ export interface LessonsArgs {
   data: string;
 }
 
-function bad(msg: string): never {
-  throw new QpError('ARG_INVALID', msg);
-}
-
 export function parseLessonsArgs(argv: string[]): LessonsArgs {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      options: {
-        json: { type: 'string' },
-        engine: { type: 'string' },
-        threads: { type: 'string' },
-        only: { type: 'string' },
-        eval: { type: 'string' },
-        model: { type: 'string' },
-        data: { type: 'string' },
-        help: { type: 'boolean' },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    bad(`${(e as Error).message}\n${LESSONS_USAGE}`);
-  }
-  if (v.help) bad(LESSONS_USAGE);
-  const engine = v.engine ?? 'wasm';
-  if (engine !== 'wasm' && engine !== 'node') bad(`Unknown --engine "${engine}". Choose wasm or node.`);
-  const posInt = (name: string, s: string | undefined) => {
-    if (s === undefined) return undefined;
-    if (!/^\d+$/.test(s) || Number(s) < 1) bad(`--${name} must be a whole number of at least 1, got "${s}".`);
-    return Number(s);
-  };
-  const only = v.only
-    ?.split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const id of only ?? []) {
-    if (!LESSONS.some((l) => l.id === id))
-      bad(`There is no lesson "${id}". Lessons: ${LESSONS.map((l) => l.id).join(', ')}.`);
-  }
+  const parsed = parseCli(LESSONS_CLI, argv);
+  const v = parsed.values;
+  const evalCount = configValue(parsed, 'eval');
   return {
-    json: v.json,
-    engine,
-    threads: posInt('threads', v.threads),
-    only,
-    evalLimit: posInt('eval', v.eval),
-    model: v.model ?? resolve(SHARED, 'models/mobilenetv2-7-fp32.onnx'),
-    data: v.data ?? resolve(SHARED, 'imagenet-sample'),
+    json: v.json as string | undefined,
+    engine: v.engine as 'wasm' | 'node',
+    threads: v.threads as number | undefined,
+    only: v.only as string[] | undefined,
+    // "rest" is every image the calibration split leaves, which is no limit
+    evalLimit: evalCount === 'rest' ? undefined : (evalCount as number | undefined),
+    model: configValue(parsed, 'model') as string,
+    data: configValue(parsed, 'dataset') as string,
   };
 }
 
@@ -149,12 +134,6 @@ export async function main(argv: string[]): Promise<number> {
     );
     return failed.length ? 1 : 0;
   } catch (e) {
-    const info = toErrorInfo(e);
-    process.stderr.write(
-      info.code === 'ARG_INVALID' && info.message.startsWith('usage:')
-        ? `${info.message}\n`
-        : `error [${info.code}]: ${info.message}\n`,
-    );
-    return info.userError ? 2 : 1;
+    return reportCliError(e);
   }
 }

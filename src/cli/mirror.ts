@@ -18,6 +18,7 @@ import { bytesOf, classIndexText, IMAGE_SET_REGISTRY, imageUrls, type ImageSetEn
 import { knownHashes, MODEL_REGISTRY, type ModelEntry } from '../lib/models/registry.ts';
 import { publicModelFileName } from '../lib/models/sources.ts';
 import { QpError } from '../lib/util/errors.ts';
+import { parseCli, PATH, reportCliError, TEXT, usage, type CliSpec } from './options.ts';
 
 export interface MirrorOptions {
   /** the folder to write (created when missing) */
@@ -246,64 +247,60 @@ export async function writeMirror(opts: MirrorOptions): Promise<MirrorReport> {
   return { files: m.files, bytes: bytesOf(m.files), written: m.written, missingModels };
 }
 
-export const MIRROR_USAGE = `Usage: npm run mirror -- --out DIR [--from DIR] [--models ID,ID|none]
-
-Writes a self-contained mirror of the registry's image sets and models to DIR, with
+/** The command line of `npm run mirror`. */
+export const MIRROR_CLI: CliSpec = {
+  command: 'npm run mirror --',
+  extra: {
+    out: {
+      flag: 'out',
+      arg: 'DIR',
+      type: PATH,
+      help: 'the mirror folder (created; files already there that verify are kept)',
+    },
+    from: {
+      flag: 'from',
+      arg: 'DIR',
+      type: PATH,
+      help: 'take the files from a local copy laid out like ../shared/data (models/*.onnx, imagenet-sample/{wnid}.JPEG) instead of downloading',
+    },
+    models: {
+      flag: 'models',
+      arg: 'ID,ID|none',
+      type: TEXT,
+      list: true,
+      help: 'registry models to include, or "none" (default: all)',
+    },
+  },
+  required: ['out'],
+  notes: `Writes a self-contained mirror of the registry's image sets and models to DIR, with
 catalog.json listing every file's size and sha256. Serve DIR from any web server (with
 CORS for another origin: docs/hosting.md) and list its URL in the site's site.json, or
-give it to the CLI as QP_MIRROR.
-  --out DIR       the mirror folder (created; files already there that verify are kept)
-  --from DIR      take the files from a local copy laid out like ../shared/data
-                  (models/*.onnx, imagenet-sample/{wnid}.JPEG) instead of downloading
-  --models LIST   registry models to include, comma-separated, or "none" (default: all)`;
+give it to the CLI as QP_MIRROR.`,
+};
+
+export const MIRROR_USAGE = usage(MIRROR_CLI);
 
 /** The command line of `npm run mirror`. Returns the exit code. */
 export async function main(argv: string[], log: (line: string) => void = console.log): Promise<number> {
-  const { parseArgs } = await import('node:util');
-  let values: { out?: string; from?: string; models?: string; help?: boolean };
+  let values: { out?: string; from?: string; models?: string[] };
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        out: { type: 'string' },
-        from: { type: 'string' },
-        models: { type: 'string' },
-        help: { type: 'boolean' },
-      },
-      strict: true,
-    }));
+    values = parseCli(MIRROR_CLI, argv).values;
   } catch (e) {
-    console.error(`${(e as Error).message}\n\n${MIRROR_USAGE}`);
-    return 2;
+    return reportCliError(e, log);
   }
-  if (values.help) {
-    log(MIRROR_USAGE);
-    return 0;
-  }
-  if (!values.out) {
-    console.error(`--out DIR is required: the folder to write the mirror to.\n\n${MIRROR_USAGE}`);
-    return 2;
-  }
-  const models =
-    values.models === undefined
-      ? undefined
-      : values.models === 'none'
-        ? []
-        : values.models
-            .split(',')
-            .map((s) => s.trim())
-            .filter(Boolean);
+  const out = values.out!;
+  const models = values.models?.length === 1 && values.models[0] === 'none' ? [] : values.models;
   const { fetchWithFiles } = await import('../lib/data/file-store.node.ts');
   try {
     const r = await writeMirror({
-      out: path.resolve(values.out),
+      out: path.resolve(out),
       from: values.from ? path.resolve(values.from) : undefined,
       models,
       env: { fetch: fetchWithFiles() },
       log,
     });
     log(
-      `${path.resolve(values.out)}: ${r.files.length} files, ${MB(r.bytes)} (${r.written} written now), all verified; catalog in ${CATALOG_FILE}.`,
+      `${path.resolve(out)}: ${r.files.length} files, ${MB(r.bytes)} (${r.written} written now), all verified; catalog in ${CATALOG_FILE}.`,
     );
     if (r.missingModels.length)
       log(`Not in the mirror (clients download these from their public source): ${r.missingModels.join(', ')}.`);

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { headersFile, withMetaPolicy } from '../../security-headers.ts';
 import { checkMirrorUrl, mirrorConnectSources, parseSiteConfig, SITE_CONFIG_FILE } from '../lib/data/mirrors.ts';
 import { QpError } from '../lib/util/errors.ts';
+import { parseCli, reportCliError, TEXT, usage, type CliSpec } from './options.ts';
 
 export interface SiteUpdate {
   mirrors: string[];
@@ -70,39 +71,38 @@ export async function updateSite(dist: string, add: readonly string[] = []): Pro
   return { mirrors, connect, changed };
 }
 
-export const SITE_USAGE = `Usage: npm run site -- [--mirror URL]... DIST
-
-Adds each mirror URL to DIST/site.json and rewrites the site's policy (DIST/_headers and
+/** The command line of `npm run site`. */
+export const SITE_CLI: CliSpec = {
+  command: 'npm run site --',
+  extra: {
+    mirror: {
+      flag: 'mirror',
+      arg: 'URL',
+      type: TEXT,
+      multiple: true,
+      help: 'add this mirror to DIST/site.json (repeat for several)',
+    },
+  },
+  positionals: { arg: 'DIST', min: 1, max: 1 },
+  notes: `Adds each mirror URL to DIST/site.json and rewrites the site's policy (DIST/_headers and
 the <meta> policy of its pages) so connect-src admits every plain-http mirror listed in
 site.json. Run it after editing DIST/site.json by hand, too. DIST is the folder
-\`npm run build\` wrote (dist/).`;
+\`npm run build\` wrote (dist/).`,
+};
+
+export const SITE_USAGE = usage(SITE_CLI);
 
 /** The command line of `npm run site`. Returns the exit code. */
 export async function main(argv: string[], log: (line: string) => void = console.log): Promise<number> {
-  const { parseArgs } = await import('node:util');
-  let parsed: { values: { mirror?: string[]; help?: boolean }; positionals: string[] };
+  let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      options: { mirror: { type: 'string', multiple: true }, help: { type: 'boolean' } },
-      allowPositionals: true,
-      strict: true,
-    });
+    parsed = parseCli(SITE_CLI, argv);
   } catch (e) {
-    console.error(`${(e as Error).message}\n\n${SITE_USAGE}`);
-    return 2;
-  }
-  if (parsed.values.help) {
-    log(SITE_USAGE);
-    return 0;
-  }
-  if (parsed.positionals.length !== 1) {
-    console.error(`Give exactly one DIST folder.\n\n${SITE_USAGE}`);
-    return 2;
+    return reportCliError(e, log);
   }
   try {
     const dist = path.resolve(parsed.positionals[0]);
-    const r = await updateSite(dist, parsed.values.mirror ?? []);
+    const r = await updateSite(dist, (parsed.values.mirror as string[] | undefined) ?? []);
     log(`Mirrors: ${r.mirrors.length ? r.mirrors.join(', ') : 'none (public sources only)'}.`);
     log(
       `connect-src adds: ${r.connect.length ? r.connect.join(' ') : 'nothing (https: and this site are allowed already)'}.`,

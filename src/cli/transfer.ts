@@ -50,7 +50,7 @@ export function appGroups(dist: string): FileGroup[] {
   const engine = (f: string) => /(^|\/)ort[.-]/.test(f);
   const decoder = (f: string) => /mozjpeg|decode\.worker/.test(f);
   return [
-    group('engine (onnxruntime-web: WebGPU and wasm, one build for every browser)', engine),
+    group('engine (onnxruntime-web: the WebGPU build and the plain wasm build; a browser runs one)', engine),
     group('JPEG decoder (mozjpeg wasm and its worker)', decoder),
     group('app (pages, scripts, styles, service worker)', (f) => !engine(f) && !decoder(f)),
   ];

@@ -15,10 +15,23 @@ export interface PlannedRun {
   config: ExperimentConfig;
   analyze: boolean;
   deploy: boolean;
+  deployInteger: boolean;
+}
+
+/** What a `deployInteger` run measures (fractions; see deploy-claims.ts). */
+export interface IntegerClaim {
+  top1: number;
+  agreement: number;
+  exactAgreement: number;
+  pixelMatch: number;
+  fixedPointMatch: number;
 }
 
 /** A run's result with, for `deploy` runs, the exported model's check (fractions). */
-export type ClaimResult = ExperimentResult & { deployed?: { top1: number; agreement: number } };
+export type ClaimResult = ExperimentResult & {
+  deployed?: { top1: number; agreement: number };
+  integer?: IntegerClaim;
+};
 
 /** Resolved config of a claim run, with an optional evaluation-image limit (cheap CI runs). */
 export function runConfig(run: ClaimRun, evalLimit?: number): ExperimentConfig {
@@ -49,7 +62,15 @@ export function planRuns(
       if (p) {
         p.analyze ||= !!run.analyze;
         p.deploy ||= !!run.deploy;
-      } else byKey.set(key, { key, config, analyze: !!run.analyze, deploy: !!run.deploy });
+        p.deployInteger ||= !!run.deployInteger;
+      } else
+        byKey.set(key, {
+          key,
+          config,
+          analyze: !!run.analyze,
+          deploy: !!run.deploy,
+          deployInteger: !!run.deployInteger,
+        });
       names.set(name, key);
     }
     keys.set(l.id, names);
@@ -116,6 +137,16 @@ export function metricValue(r: ClaimResult, metric: Metric): number {
       return pct(need(r.deployed, 'deploy: true').top1);
     case 'deployedAgreement':
       return pct(need(r.deployed, 'deploy: true').agreement);
+    case 'integerTop1':
+      return pct(need(r.integer, 'deployInteger: true').top1);
+    case 'integerAgreement':
+      return pct(need(r.integer, 'deployInteger: true').agreement);
+    case 'exactAgreement':
+      return pct(need(r.integer, 'deployInteger: true').exactAgreement);
+    case 'pixelMatch':
+      return pct(need(r.integer, 'deployInteger: true').pixelMatch);
+    case 'fixedPointMatch':
+      return pct(need(r.integer, 'deployInteger: true').fixedPointMatch);
   }
 }
 

@@ -17,6 +17,8 @@ import { lesson as cle } from './cross-layer-equalization.ts';
 import { lesson as mixedPrecision } from './mixed-precision.ts';
 import { lesson as adaround } from './adaround.ts';
 import { lesson as deploy } from './deploy.ts';
+import { lesson as deploymentGap } from './deployment-gap.ts';
+import { lesson as integerArithmetic } from './integer-arithmetic.ts';
 
 export type { Lesson } from './types.ts';
 
@@ -35,6 +37,8 @@ export const LESSONS: readonly Lesson[] = [
   mixedPrecision,
   adaround,
   deploy,
+  deploymentGap,
+  integerArithmetic,
 ];
 
 export function findLesson(id: string): Lesson | undefined {

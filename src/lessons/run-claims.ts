@@ -11,6 +11,7 @@ import type { ExperimentResult, ProgressFn, QuantizedRun, RunInputs } from '../l
 import { exportRun } from '../lib/export/bundle.ts';
 import { verifyExport } from '../lib/export/verify.ts';
 import { evaluateClaim, planRuns, type ClaimResult, type PlannedRun } from './claims.ts';
+import { integerClaim } from './deploy-claims.ts';
 import type { Lesson } from './types.ts';
 
 export interface LessonOutcome {
@@ -33,6 +34,7 @@ export interface ClaimRunOptions {
 }
 
 type Deployed = ClaimResult['deployed'];
+type Integer = ClaimResult['integer'];
 
 export async function runLessonClaims(
   lessons: readonly Lesson[],
@@ -47,8 +49,10 @@ export async function runLessonClaims(
     return cfg;
   });
   const deployed = new Map<string, Deployed>();
+  const integer = new Map<string, Integer>();
   const onQuantized = async (q: QuantizedRun) => {
     const r = byConfig.get(q.config)!;
+    if (r.deployInteger) integer.set(r.key, await integerClaim(inputs.engine, q));
     if (!r.deploy) return;
     const model = exportRun(q, r.key).files['model.qdq.onnx'];
     if (!model)
@@ -66,7 +70,7 @@ export async function runLessonClaims(
     hooks: { analyzeFor: (cfg) => (byConfig.get(cfg)!.analyze ? { images: opts.analysisImages ?? 32 } : undefined) },
     onResult: (res: ExperimentResult) => {
       const r = byConfig.get(res.config)!;
-      results.set(r.key, { ...res, deployed: deployed.get(r.key) });
+      results.set(r.key, { ...res, deployed: deployed.get(r.key), integer: integer.get(r.key) });
       opts.log?.(
         `${label(r)}: top-1 ${(100 * res.quant.top1).toFixed(1)}% (FP32 ${(100 * res.fp32.top1).toFixed(1)}%), ${((performance.now() - t0) / 1000).toFixed(0)} s`,
       );
@@ -91,6 +95,7 @@ function label(r: PlannedRun): string {
     c.firstLast8bit ? 'first/last 8-bit' : '',
     r.analyze ? '+analysis' : '',
     r.deploy ? '+export' : '',
+    r.deployInteger ? '+integer kernels' : '',
   ].filter(Boolean);
   return `${c.backend} W${c.wBits}A${c.aBits} ${extras.join(' ')}`;
 }

@@ -14,12 +14,15 @@ export type ConfigOverrides = Partial<Omit<ExperimentConfig, 'v' | 'model' | 'da
 
 /**
  * One experiment a claim needs; `analyze` adds the per-layer analysis (slower), `deploy`
- * exports the run as QDQ ONNX and evaluates the exported model on the same images.
+ * exports the run as QDQ ONNX and evaluates the exported model on the same images,
+ * `deployInteger` runs model.int8.onnx on onnxruntime's integer kernels (and the
+ * deploy-exact simulation, and one layer's integer arithmetic by hand).
  */
 export interface ClaimRun {
   config: ConfigOverrides;
   analyze?: boolean;
   deploy?: boolean;
+  deployInteger?: boolean;
 }
 
 /**
@@ -35,6 +38,12 @@ export interface ClaimRun {
  * - deployedTop1: top-1 of the exported model.qdq.onnx run as written (onnxruntime's QDQ fusions
  *   off, see export/verify.ts); deployedAgreement: its top-1 agreement with the simulation, on
  *   the same images (deploy)
+ * - integerTop1: top-1 of model.int8.onnx on onnxruntime's integer kernels; integerAgreement: its
+ *   top-1 agreement with the simulation; exactAgreement: the deploy-exact simulation's top-1
+ *   agreement with it (deployInteger)
+ * - pixelMatch, fixedPointMatch: share (%) of one layer's outputs (block 1's depthwise conv, one
+ *   image) where the hand computation of export/integer-arithmetic.ts with the float32 multiplier,
+ *   or with the fixed-point multiplier M0·2^−n, gives the integer kernel's code (deployInteger)
  */
 export const METRICS = [
   'top1',
@@ -50,6 +59,11 @@ export const METRICS = [
   'driftLateOverEarly',
   'deployedTop1',
   'deployedAgreement',
+  'integerTop1',
+  'integerAgreement',
+  'exactAgreement',
+  'pixelMatch',
+  'fixedPointMatch',
 ] as const;
 export type Metric = (typeof METRICS)[number];
 

@@ -39,6 +39,7 @@ describe('--export', () => {
     expect(folder).toMatch(/^tensorrt-w8a8-[0-9a-f]{8}$/);
     expect(readdirSync(join(dir, folder)).sort()).toEqual([
       'README.txt',
+      'model.int8.onnx',
       'model.qdq.onnx',
       'ranges.json',
       'tensorrt.json',

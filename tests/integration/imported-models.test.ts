@@ -5,9 +5,12 @@
  *   conversion, up to the int32 bias the conversion introduces);
  * - evaluation as it is equals onnxruntime running the file, every top-1 decision, on the
  *   wasm engine against onnxruntime-web and on the node engine against onnxruntime-node;
- * - re-simulating our own export on the parent gives the simulation's top-1 back (within
- *   0.1 point, every decision); the comparison with the parent runs;
- * - the accuracy-aware search meets a one-point budget on MobileNet-V2 W4A8.
+ * - re-simulating our own export on the parent, as a run of the pipeline with the scheme
+ *   hook, gives the simulation's top-1 back (within 0.1 point, every decision), with the
+ *   imported activation ranges and with activations calibrated anew by the preset's
+ *   observer; the comparison with the parent runs;
+ * - the accuracy-aware search meets a one-point budget on MobileNet-V2 W4A8 (its own image
+ *   counts: a budget below one validation image would mean "no image may change").
  * MobileNet-V2 parts use small image counts (IMPORTED_CALIB / IMPORTED_EVAL) and skip
  * without ../shared/data.
  */
@@ -15,6 +18,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
+import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import { configHash } from '../../src/lib/config/hash.ts';
 import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
@@ -25,18 +29,17 @@ import { loadSplitCrops } from '../../src/lib/experiment/inputs.ts';
 import type { QuantizedRun, RunInputs } from '../../src/lib/experiment/types.ts';
 import { buildQdq, exportRun, toDeployable } from '../../src/lib/export/index.ts';
 import { compareWithParent } from '../../src/lib/imported/compare.ts';
-import { evaluateAsIs, evaluateSimulated, resimulatedGraph } from '../../src/lib/imported/evaluate.ts';
+import { evaluateAsIs } from '../../src/lib/imported/evaluate.ts';
 import { matchGraphs } from '../../src/lib/imported/match.ts';
 import { readImported } from '../../src/lib/imported/read.ts';
 import { resimulationConfig, schemeOnParent } from '../../src/lib/imported/resimulate.ts';
-import { collectActivationStats, DEFAULT_BINS } from '../../src/lib/experiment/calibrate.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
 import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import { agreement } from '../../src/lib/quant/metrics.ts';
-import { accuracyControl, keepAt } from '../../src/lib/search/accuracy-control.ts';
+import { accuracyControl, keepAt, sizeOf } from '../../src/lib/search/accuracy-control.ts';
 import { pipelineEvaluator } from '../../src/lib/search/evaluator.ts';
-import { engineFreeRun, ortStyleQdq, qdqToQOperator, smallRanges } from '../support/imported-fixtures.ts';
+import { engineFreeRun, minMaxRanges, ortStyleQdq, qdqToQOperator, smallRanges } from '../support/imported-fixtures.ts';
 import { mulberry32, randn, smallCnn } from '../support/onnx-helpers.ts';
 import { argmaxRows } from '../support/pipeline-helpers.ts';
 import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
@@ -107,20 +110,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('imported MobileNet-V2 models', () => {
         models.push({ label: 'own TensorRT export', bytes: bundle.files['model.qdq.onnx'], run });
       },
     });
-    const tensors = [...parent.inputs.map((v) => v.name), ...parent.nodes.flatMap((n) => n.outputs)];
-    const stats = await collectActivationStats(engine, parent, tensors, split.calibCrops, TORCHVISION_SPEC, {
-      batchSize: 32,
-      histBatchSize: 8,
-      histogram: false,
-      moments: false,
-      bins: DEFAULT_BINS,
-    });
-    const ranges = new Map(
-      [...stats].map(([t, s]) => [
-        t,
-        { min: Math.min(...s.batches.map((b) => b.min)), max: Math.max(...s.batches.map((b) => b.max)) },
-      ]),
-    );
+    const ranges = await minMaxRanges(engine, parent, split.calibCrops, TORCHVISION_SPEC);
     const ort = ortStyleQdq(parent, ranges);
     models.push({ label: 'onnxruntime-style QDQ', bytes: serializeModel(ort) });
     models.push({ label: 'QOperator', bytes: serializeModel(qdqToQOperator(ort)) });
@@ -153,7 +143,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('imported MobileNet-V2 models', () => {
     });
   }
 
-  it('re-simulating our own export gives the simulated top-1 back, decision for decision', async () => {
+  it('re-simulating our own export through the pipeline gives the simulation back, decision for decision', async () => {
     const m = models[0];
     const imported = readImported(parseModel(m.bytes));
     const match = matchGraphs(imported.skeleton, parent);
@@ -161,12 +151,22 @@ describe.skipIf(!HAVE_SHARED_DATA)('imported MobileNet-V2 models', () => {
     expect([match.unmatchedImported, match.unmatchedParent]).toEqual([[], []]);
     const scheme = schemeOnParent(imported, parent, match, 'cd'.repeat(32));
     expect(scheme.unmatched.activations).toEqual([]);
-    const cfg = resimulationConfig(scheme, base);
-    const sim = await evaluateSimulated(inputs.engine, resimulatedGraph(scheme, cfg).graph, set);
+    const asImported = resimulationConfig(scheme, base);
+    // one thing changed: the activations calibrated anew with the preset's observer
+    const recalibrated = { ...asImported, aObserver: base.aObserver };
+    const preds = new Map<ExperimentConfig, Int32Array>();
+    const results = await runPipeline([asImported, recalibrated], inputs, {
+      hooks: { scheme },
+      onQuantized: (q) => void preds.set(q.config, q.evaluation.preds),
+    });
     const simulated = m.run!.evaluation.preds;
     const hits = simulated.reduce((n, p, i) => n + (p === set.labels[i] ? 1 : 0), 0);
-    expect(Math.abs(sim.top1Hits - hits) / sim.n).toBeLessThanOrEqual(0.001);
-    expect(agreement(sim.preds, simulated)).toBe(1);
+    for (const [k, r] of results.entries()) {
+      expect(Math.abs(r.quant.top1 - hits / simulated.length), `config ${k}`).toBeLessThanOrEqual(0.001);
+      expect(agreement(preds.get(r.config)!, simulated), `config ${k}`).toBe(1);
+    }
+    // without the scheme the pipeline refuses the config rather than run something else
+    await expect(runPipeline([asImported], inputs)).rejects.toThrow(/not loaded/);
   });
 
   it('compares an onnxruntime-style model with its parent layer by layer', async () => {
@@ -192,24 +192,52 @@ describe.skipIf(!HAVE_SHARED_DATA)('imported MobileNet-V2 models', () => {
     expect(c.layers.every((l) => l.simulated && Number.isFinite(l.simulated.standalone.sqnrDb))).toBe(true);
     expect(c.tapAgreement).toBeGreaterThan(0.8);
   });
+});
 
+/**
+ * The search's CI case, on its own image counts: layers ranked on 32 images, the budget
+ * checked on 200 (one image is half a point, so a one-point budget lets two images change),
+ * on onnxruntime-node. Academic W4A8, since its 8-bit activations alone stay within a point
+ * of FP32 (TensorRT's min/max activations drop about three points at W8A8, so no choice of
+ * weight bits meets one point). The pruning pass is left out here (one validation per kept
+ * layer); the CLI runs it.
+ */
+describe.skipIf(!HAVE_SHARED_DATA)('accuracy-aware search on MobileNet-V2', () => {
   it('--max-drop 1 on W4A8 meets its budget', async () => {
-    const cfg = resolveConfig({ ...base, wBits: 4 });
-    const ev = await pipelineEvaluator(inputs, cfg, { rankImages: 16 });
+    const dataset = await loadImageFolder(SAMPLE_DIR, CLASS_INDEX);
+    const inputs: RunInputs = {
+      engine: await createNodeEngine('node', 2),
+      modelBytes: readModel(),
+      model: { id: 'mobilenet-v2', label: 'MobileNet-V2', preprocess: TORCHVISION_SPEC, classes: 1000 },
+      dataset,
+      cropStore: new DiskCropStore(),
+    };
+    const cfg = resolveConfig({ backend: 'academic', model: 'mobilenet-v2', wBits: 4, calib: 32, eval: 200, seed: 0 });
+    const t0 = performance.now();
+    const ev = await pipelineEvaluator(inputs, cfg, { rankImages: 32 });
     const r = await accuracyControl({
       base: cfg,
       layers: ev.layers,
       reference: ev.reference,
       maxDrop: 0.01,
       evaluate: ev.evaluate,
+      prune: false,
     });
+    const all8 = sizeOf(
+      ev.layers,
+      keepAt(
+        cfg,
+        ev.layers.map((l) => l.layer),
+        8,
+      ),
+    );
     console.log(
-      `max-drop 1, W4A8, ${CALIB}/${EVAL} images: kept ${r.kept.length} (${r.kept.join(',')}), top-1 ${(100 * r.top1).toFixed(1)} vs FP32 ${(100 * ev.reference.validate.top1).toFixed(1)}, ${(r.sizeBits / 8 / 2 ** 20).toFixed(2)} MiB of ${(r.baseSizeBits / 8 / 2 ** 20).toFixed(2)} at 4 bits; ${r.evaluations} evaluations`,
+      `max-drop 1, Academic W4A8, 32/200 images, rank 32: kept ${r.kept.length} of ${ev.layers.length}, top-1 ${(100 * r.top1).toFixed(1)} vs FP32 ${(100 * ev.reference.validate.top1).toFixed(1)} (all at 4 bits ${(100 * r.steps[0].top1).toFixed(1)}), ${(r.sizeBits / 8 / 2 ** 20).toFixed(3)} MiB (4 bits ${(r.baseSizeBits / 8 / 2 ** 20).toFixed(3)}, 8 bits ${(all8 / 8 / 2 ** 20).toFixed(3)}); ${r.evaluations} evaluations, ${((performance.now() - t0) / 1000).toFixed(0)} s`,
     );
     expect(r.met).toBe(true);
     expect(r.drop).toBeLessThanOrEqual(0.01);
     const again = await ev.evaluate(keepAt(cfg, r.kept, r.highBits), 'validate');
     expect(again.top1).toBe(r.top1);
-    expect(r.sizeBits).toBeLessThan(2 * r.baseSizeBits);
-  }, 1_800_000); // ~60 sessions: past the project's 600 s under a loaded machine
+    expect(r.sizeBits).toBeLessThan(all8);
+  }, 900_000); // about 3 min on an idle 2-core machine (60 evaluations); the limit allows for a loaded one
 });

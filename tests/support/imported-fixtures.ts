@@ -14,6 +14,9 @@
  * Not a test file itself.
  */
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
+import type { PreprocessSpec } from '../../src/lib/data/types.ts';
+import type { Engine } from '../../src/lib/engine/types.ts';
+import { collectActivationStats, DEFAULT_BINS } from '../../src/lib/experiment/calibrate.ts';
 import { quantizeWeights, includeActivation, type ActivationQuant } from '../../src/lib/experiment/quantize.ts';
 import type { QuantizedRun } from '../../src/lib/experiment/types.ts';
 import { raiseOpset } from '../../src/lib/export/opset.ts';
@@ -38,6 +41,32 @@ import { smallCnn } from './onnx-helpers.ts';
 import { quantizedRun } from './export-helpers.ts';
 
 export type Ranges = Map<string, { min: number; max: number }>;
+
+/**
+ * Min/max of every tensor of `graph` (its inputs and every node output) over `crops`:
+ * onnxruntime's default calibration, the ranges ortStyleQdq takes.
+ */
+export async function minMaxRanges(
+  engine: Engine,
+  graph: Graph,
+  crops: Uint8Array[],
+  spec: PreprocessSpec,
+): Promise<Ranges> {
+  const tensors = [...graph.inputs.map((v) => v.name), ...graph.nodes.flatMap((n) => n.outputs)];
+  const stats = await collectActivationStats(engine, graph, tensors, crops, spec, {
+    batchSize: 32,
+    histBatchSize: 8,
+    histogram: false,
+    moments: false,
+    bins: DEFAULT_BINS,
+  });
+  return new Map(
+    [...stats].map(([t, s]) => [
+      t,
+      { min: Math.min(...s.batches.map((b) => b.min)), max: Math.max(...s.batches.map((b) => b.max)) },
+    ]),
+  );
+}
 
 const ACT_OPS = new Set(['Conv', 'Gemm', 'MatMul', 'Add', 'GlobalAveragePool']);
 

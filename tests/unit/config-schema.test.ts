@@ -11,6 +11,7 @@ import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import {
   CONFIG_FIELDS,
+  configField,
   getField,
   hashedForm,
   inDomain,
@@ -18,14 +19,14 @@ import {
   type ConfigField,
   type FieldKind,
 } from '../../src/lib/config/schema.ts';
-import { BACKEND_NAMES } from '../../src/lib/config/names.ts';
+import { BACKEND_NAMES, NO_IMPORTED_SCHEME } from '../../src/lib/config/names.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import { PRESET_FIELDS, defaultConfig, validateConfig } from '../../src/lib/config/resolve.ts';
 import { canonicalJson, configHash } from '../../src/lib/config/hash.ts';
 import { BACKEND_PRESETS } from '../../src/lib/config/presets.ts';
 import { parse, serialize } from '../../src/lib/config/url.ts';
-import { formatFieldValue, parseBenchArgs } from '../../src/cli/args.ts';
-import { controlFor } from '../../src/lib/state/config-fields.ts';
+import { formatFieldValue, parseBenchArgs, SCHEME_PENDING } from '../../src/cli/args.ts';
+import { controlFor, selectOptions } from '../../src/lib/state/config-fields.ts';
 import { QpError } from '../../src/lib/util/errors.ts';
 
 function rng(seed: number) {
@@ -97,6 +98,29 @@ describe('config schema', () => {
       if (f.type.kind === 'string') expect(['model-panel', 'data-panel']).toContain(ctl!.kind);
       if (f.type.kind === 'bitsMap') expect(ctl!.kind).toBe('bits-map');
     }
+    // the imported scheme is set by opening models, not by the data panel
+    expect([controls.get('dataset')!.kind, controls.get('importedScheme')!.kind]).toEqual([
+      'data-panel',
+      'model-panel',
+    ]);
+  });
+
+  it('offers the "imported" observer only while the config names an imported scheme', () => {
+    const scheme = `sha256:${'ab'.repeat(32)}`;
+    for (const name of ['wObserver', 'aObserver'] as const) {
+      const f = configField(name)!;
+      const ctl = controlFor(f);
+      if (ctl.kind !== 'select') throw new Error(`${name} is not a select`);
+      const values = (importedScheme: string) => selectOptions(ctl, f, { importedScheme }).map((o) => o.value);
+      expect(values(scheme)).toContain('imported');
+      expect(values(NO_IMPORTED_SCHEME)).not.toContain('imported');
+      expect(values(NO_IMPORTED_SCHEME)).toEqual(values(scheme).filter((v) => v !== 'imported'));
+    }
+    // other selects keep every option
+    const backend = configField('backend')!;
+    const ctl = controlFor(backend);
+    if (ctl.kind !== 'select') throw new Error('backend is not a select');
+    expect(selectOptions(ctl, backend, { importedScheme: NO_IMPORTED_SCHEME })).toEqual(ctl.options);
   });
 
   it('marks exactly the fields every backend preset sets as preset fields', () => {
@@ -154,9 +178,19 @@ describe('config schema', () => {
       for (let i = 0; i < 60; i++) {
         const v = randomValue(r, f.type);
         if (f.cli.role === 'input') {
-          const other = f.name === 'model' ? ['--data', 'd'] : ['--model', 'm'];
+          // an input flag names a file or folder; the config gets its id once it is read
+          const other = [
+            ...(f.name === 'model' ? [] : ['--model', 'm']),
+            ...(f.name === 'dataset' ? [] : ['--data', 'd']),
+          ];
           const a = parseBenchArgs([`--${f.cli.flag}=${String(v)}`, ...other]);
-          expect(f.name === 'model' ? a.model : a.data).toBe(v);
+          const given: Record<string, string | undefined> = {
+            model: a.model,
+            dataset: a.data,
+            importedScheme: a.importedScheme,
+          };
+          expect(given[f.name]).toBe(v);
+          if (f.name === 'importedScheme') expect(a.configs[0].importedScheme).toBe(SCHEME_PENDING);
           continue;
         }
         const backend = r.pick(BACKEND_NAMES);
@@ -267,7 +301,7 @@ describe('config schema', () => {
 
 /** `c` changed so that field `f` is in use (AdaRound for its steps, equalization for its modes). */
 function usedIn(c: ExperimentConfig, f: ConfigField): ExperimentConfig {
-  const enablers: Partial<ExperimentConfig>[] = [{}, { ptq: 'adaround' }, { cle: true }];
+  const enablers: Partial<ExperimentConfig>[] = [{}, { ptq: 'adaround' }, { ptq: 'qdrop' }, { cle: true }];
   return enablers.map((e) => ({ ...c, ...e })).find((x) => f.usedWhen!(x)) ?? c;
 }
 

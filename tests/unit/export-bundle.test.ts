@@ -94,7 +94,9 @@ describe('range files and the bundle', () => {
     expect(b.folder).toBe('tensorrt-w8a8-abcdef01');
     const files = unzipSync(zipBundle(b));
     expect(Object.keys(files).sort()).toEqual(
-      ['README.txt', 'model.qdq.onnx', 'ranges.json', 'tensorrt.json'].map((f) => `${b.folder}/${f}`),
+      ['README.txt', 'model.int8.onnx', 'model.qdq.onnx', 'ranges.json', 'tensorrt.json'].map(
+        (f) => `${b.folder}/${f}`,
+      ),
     );
     const trt = JSON.parse(strFromU8(files[`${b.folder}/tensorrt.json`]));
     const ranges = JSON.parse(strFromU8(files[`${b.folder}/ranges.json`]));

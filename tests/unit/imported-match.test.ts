@@ -10,7 +10,9 @@ import { resolveConfig, validateConfig } from '../../src/lib/config/resolve.ts';
 import { configHash } from '../../src/lib/config/hash.ts';
 import { buildQdq, toDeployable } from '../../src/lib/export/index.ts';
 import { quantizeActivations, quantizeWeights } from '../../src/lib/experiment/quantize.ts';
+import { comparisonTable, type LayerComparison, type ParentComparison } from '../../src/lib/imported/compare.ts';
 import { matchGraphs } from '../../src/lib/imported/match.ts';
+import type { ErrorMetrics, LayerAnalysis } from '../../src/lib/protocol/analysis.ts';
 import { readImported } from '../../src/lib/imported/read.ts';
 import { resimulationConfig, schemeOnParent } from '../../src/lib/imported/resimulate.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
@@ -117,5 +119,40 @@ describe('the imported scheme on the parent', () => {
     void _drop;
     expect(await configHash(plain)).toBe(await configHash(older as typeof plain));
     expect(() => quantizeWeights(scheme.graph, scheme.points, cfg)).toThrow(/imported scheme has none/);
+  });
+});
+
+describe('the comparison table', () => {
+  it('writes an infinite SQNR as "inf" and an unmatched layer as "-"', () => {
+    const metrics = (sqnrDb: number) => ({ sqnrDb }) as ErrorMetrics;
+    const layer = (weightSqnrDb: number, matched: boolean): LayerComparison => ({
+      parent: 'fc',
+      imported: 'fc_q',
+      label: 'classifier · fully connected',
+      codeAgreement: 1,
+      fileAccumulated: matched ? metrics(13.8) : null,
+      simulated: { standalone: metrics(48.8), accumulated: metrics(Infinity), weightSqnrDb } as LayerAnalysis,
+    });
+    const text = comparisonTable({
+      images: 4,
+      tapAgreement: 1,
+      tensors: [],
+      layers: [layer(Infinity, true), layer(42.04, false)],
+      analysis: {} as ParentComparison['analysis'],
+    });
+    const [first, second] = text.split('\n').filter((l) => /^\s+\d+\s/.test(l));
+    expect(text).not.toMatch(/Infinity|NaN/);
+    expect(
+      first
+        .trim()
+        .split(/\s{2,}/)
+        .slice(2),
+    ).toEqual(['13.8', '48.8', 'inf', 'inf', '100.0%']);
+    expect(
+      second
+        .trim()
+        .split(/\s{2,}/)
+        .slice(2),
+    ).toEqual(['-', '48.8', 'inf', '42.0', '100.0%']);
   });
 });

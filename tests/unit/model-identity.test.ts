@@ -29,8 +29,20 @@ async function workerModelId(b: Uint8Array, name: string): Promise<string> {
 }
 
 describe('model identity', () => {
-  it('sha256Hex is the standard sha256', async () => {
-    expect(await sha256Hex(bytes)).toBe(createHash('sha256').update(bytes).digest('hex'));
+  it('sha256Hex is the standard sha256, also without Web Crypto (a page outside a secure context)', async () => {
+    const want = createHash('sha256').update(bytes).digest('hex');
+    expect(await sha256Hex(bytes)).toBe(want);
+    const subtle = Object.getOwnPropertyDescriptor(globalThis.crypto, 'subtle');
+    Object.defineProperty(globalThis.crypto, 'subtle', { value: undefined, configurable: true });
+    try {
+      expect(globalThis.crypto.subtle).toBeUndefined();
+      expect(await sha256Hex(bytes)).toBe(want);
+      expect(await sha256Hex(new Uint8Array(0))).toBe(createHash('sha256').digest('hex'));
+    } finally {
+      if (subtle) Object.defineProperty(globalThis.crypto, 'subtle', subtle);
+      else delete (globalThis.crypto as { subtle?: unknown }).subtle;
+    }
+    expect(globalThis.crypto.subtle).toBeDefined();
   });
 
   it('the CLI and the worker give a user file the same id: the full sha256', async () => {

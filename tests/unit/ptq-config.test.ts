@@ -4,6 +4,7 @@ import { defaultConfig, resolveConfig } from '../../src/lib/config/resolve.ts';
 import { configHash } from '../../src/lib/config/hash.ts';
 import { weightKey } from '../../src/lib/experiment/quantize.ts';
 import { parse, serialize } from '../../src/lib/config/url.ts';
+import { learnsActivationRanges } from '../../src/lib/config/names.ts';
 
 describe('ptq config fields', () => {
   it('leave the hash of existing configs unchanged while neutral', async () => {
@@ -30,11 +31,11 @@ describe('ptq config fields', () => {
   });
 
   it('reject unknown methods and bad iteration counts with a sentence', () => {
-    expect(() => resolveConfig({ ptq: 'brecq' as never })).toThrow(
-      /The weight rounding \(ptq\) must be one of none, adaround, gptq, got "brecq"\./,
+    expect(() => resolveConfig({ ptq: 'lsq' as never })).toThrow(
+      /The weight rounding \(ptq\) must be one of none, adaround, gptq, brecq, qdrop, got "lsq"\./,
     );
     expect(() => resolveConfig({ ptqIters: 0 })).toThrow(
-      /The weight rounding steps \(adaround\) \(ptqIters\) must be a whole number from 1 to 100000, got 0\./,
+      /The weight rounding steps \(adaround, brecq, qdrop\) \(ptqIters\) must be a whole number from 1 to 100000, got 0\./,
     );
   });
 
@@ -119,5 +120,58 @@ describe('ptqInputs', () => {
     ]);
     expect(a.configs.map((c) => c.ptqInputs)).toEqual(['quantized-prefix', 'fp32']);
     expect(() => parseBenchArgs(['--model', 'm', '--data', 'd', '--ptq-inputs', 'int8'])).toThrow(/--ptq-inputs/);
+  });
+});
+
+describe('block reconstruction config fields (ptqActRanges, ptqDrop)', () => {
+  it('keep every older config hash, and count only where their method uses them', async () => {
+    const ada = resolveConfig({ backend: 'academic', wBits: 4, ptq: 'adaround' });
+    // 'auto' is AdaRound's old behaviour (calibrated ranges): neutral, out of the hash
+    expect(ada.ptqActRanges).toBe('auto');
+    expect(learnsActivationRanges(ada)).toBe(false);
+    expect(await configHash({ ...ada, ptqDrop: 10 })).toBe(await configHash(ada));
+    expect(await configHash({ ...ada, ptqActRanges: 'calibrated' })).not.toBe(await configHash(ada));
+    expect(weightKey({ ...ada, ptqActRanges: 'learned' })).not.toBe(weightKey(ada));
+    const gq = resolveConfig({ backend: 'academic', wBits: 4, ptq: 'gptq' });
+    expect(await configHash({ ...gq, ptqActRanges: 'learned' })).toBe(await configHash(gq));
+    expect(learnsActivationRanges({ ...gq, ptqActRanges: 'learned' })).toBe(false);
+  });
+
+  it('learn ranges by default for BRECQ and QDrop; the drop share counts for QDrop only', async () => {
+    const q = resolveConfig({ backend: 'academic', wBits: 4, aBits: 4, ptq: 'qdrop' });
+    const b = resolveConfig({ backend: 'academic', wBits: 4, aBits: 4, ptq: 'brecq' });
+    expect(learnsActivationRanges(q) && learnsActivationRanges(b)).toBe(true);
+    expect(learnsActivationRanges({ ...b, ptqActRanges: 'calibrated' })).toBe(false);
+    expect(q.ptqDrop).toBe(50);
+    expect(weightKey({ ...q, ptqDrop: 25 })).not.toBe(weightKey(q));
+    expect(weightKey({ ...b, ptqDrop: 25 })).toBe(weightKey(b));
+    expect(await configHash({ ...b, ptqDrop: 25 })).toBe(await configHash(b));
+    expect(await configHash({ ...q, ptqDrop: 25 })).not.toBe(await configHash(q));
+    expect(new Set([q, b, { ...b, ptqIters: 1000 }].map(weightKey)).size).toBe(3);
+    const link = serialize({ ...q, ptqDrop: 30, ptqActRanges: 'calibrated' });
+    expect(link).toMatch(/ptqDrop=30/);
+    expect(parse(link).config).toMatchObject({ ptq: 'qdrop', ptqDrop: 30, ptqActRanges: 'calibrated' });
+    expect(() => resolveConfig({ ptq: 'qdrop', ptqDrop: 101 })).toThrow(/ptqDrop/);
+  });
+
+  it('come from the CLI as sweepable lists', () => {
+    const a = parseBenchArgs([
+      '--model',
+      'm.onnx',
+      '--data',
+      'd',
+      '--ptq',
+      'brecq,qdrop',
+      '--ptq-act-ranges',
+      'learned,calibrated',
+      '--ptq-drop',
+      '50',
+    ]);
+    expect(a.configs.map((c) => `${c.ptq}/${c.ptqActRanges}`)).toEqual([
+      'brecq/learned',
+      'brecq/calibrated',
+      'qdrop/learned',
+      'qdrop/calibrated',
+    ]);
   });
 });

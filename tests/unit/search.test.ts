@@ -84,6 +84,34 @@ describe('accuracy-aware search', () => {
     expect(r.ranking[0].gain).toBeCloseTo(0.03, 12);
   });
 
+  it('finds the shortest prefix of the ranking by bisection: logarithmic validations without the pruning pass', async () => {
+    // 16 layers, layer i costs (16 − i) × 0.001, so the ranking is l0, l1, …; the shortest
+    // prefix within budget is found by summing the costs of the layers left at low bits
+    const many: SearchLayer[] = Array.from({ length: 16 }, (_, i) => ({ layer: `l${i}`, params: 100, bits: 4 }));
+    const cost = Object.fromEntries(many.map((l, i) => [l.layer, (16 - i) * 0.001]));
+    const maxDrop = 0.01;
+    const left = (k: number) => many.slice(k).reduce((sum, l) => sum + cost[l.layer], 0);
+    let want = 0;
+    while (left(want) > maxDrop + 1e-12) want++;
+    const { evaluate, calls } = synthetic(cost);
+    const r = await accuracyControl({
+      base,
+      layers: many,
+      reference: { validate: { top1: FP32, preds: new Int32Array(4) } },
+      maxDrop,
+      evaluate,
+      prune: false,
+    });
+    expect(r.met).toBe(true);
+    expect(r.kept).toEqual(many.slice(0, want).map((l) => l.layer));
+    expect(r.drop).toBeLessThanOrEqual(maxDrop + 1e-12);
+    // one validation of all at low bits, the base and 16 layers ranked, then the full prefix
+    // and ⌈log2 16⌉ halvings (one per layer, as NNCF does, would be up to 16)
+    const bisection = calls() - 2 - many.length;
+    expect(bisection).toBeLessThanOrEqual(1 + Math.ceil(Math.log2(many.length)));
+    expect(r.evaluations).toBe(calls());
+  });
+
   it('keeps nothing when the quantized model is already within budget, and says when the budget cannot be met', async () => {
     const { evaluate, calls } = synthetic(damage);
     const ok = await accuracyControl({

@@ -270,6 +270,23 @@ describe('AppState against a fake worker', () => {
     expect(b.resultSource).toBe('stored'); // untouched by the stale answer
   });
 
+  it('Try it with other images loaded loads the sample it names before it runs', async () => {
+    const fake = new FakeApi();
+    fake.runAnswer = async (configs) =>
+      ok({ results: [await fakeResult(configs[0], 0.7)], engine: 'wasm (fake)', engineKind: 'wasm', warnings: [] });
+    const a = app('', fake);
+    await a.loadModel({ kind: 'url', url: 'm.onnx' });
+    fake.dataAnswer = ok({ ...DATA, name: 'holiday-photos', images: 40, fingerprint: '40-fedcba9876543210' });
+    await a.loadData({ kind: 'url', baseUrl: 'https://example.org/photos/' });
+    expect(a.exp.config.dataset).toBe('holiday-photos');
+    fake.dataAnswer = ok(DATA);
+    fake.calls = [];
+    await a.tryIt();
+    expect(fake.calls.filter((c) => c.startsWith('loadDataset'))).toEqual(['loadDataset registry']);
+    expect(a.data.value).toEqual(DATA);
+    expect(fake.runs.at(-1)![0].dataset).toBe('imagenet-sample');
+  });
+
   it('cancel ends the run as cancelled, leaves no error and the app runnable again', async () => {
     const fake = new FakeApi();
     const a = app('', fake);

@@ -5,6 +5,7 @@
  */
 import type { ExperimentConfig } from './types.ts';
 import { hashedForm } from './schema.ts';
+import { sha256Hex } from '../util/sha256.ts';
 
 /** JSON with sorted keys at every level: the canonical form that is hashed. */
 export function canonicalJson(x: unknown): string {
@@ -23,9 +24,5 @@ export function canonicalJson(x: unknown): string {
  */
 export async function configHash(cfg: ExperimentConfig): Promise<string> {
   const bytes = new TextEncoder().encode(canonicalJson(hashedForm(cfg)));
-  const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes);
-  return [...new Uint8Array(digest)]
-    .map((b) => b.toString(16).padStart(2, '0'))
-    .join('')
-    .slice(0, 16);
+  return (await sha256Hex(bytes)).slice(0, 16);
 }

@@ -53,8 +53,11 @@ export type ActivationSign = (typeof ACTIVATION_SIGNS)[number];
 /** Integer bit widths the quantizer supports (inclusive). */
 export const BIT_RANGE = { min: 2, max: 16 } as const;
 
-/** How weights are rounded: to nearest, or by layer-wise reconstruction (src/lib/ptq). */
-export const PTQ_METHODS = ['none', 'adaround', 'gptq'] as const;
+/**
+ * How weights are rounded: to nearest, by layer-wise reconstruction (AdaRound, GPTQ), or
+ * by block-wise reconstruction with learned activation step sizes (BRECQ, QDrop); src/lib/ptq.
+ */
+export const PTQ_METHODS = ['none', 'adaround', 'gptq', 'brecq', 'qdrop'] as const;
 export type PtqMethod = (typeof PTQ_METHODS)[number];
 
 /**
@@ -64,6 +67,21 @@ export type PtqMethod = (typeof PTQ_METHODS)[number];
  */
 export const PTQ_INPUTS = ['quantized-prefix', 'fp32'] as const;
 export type PtqInputs = (typeof PTQ_INPUTS)[number];
+
+/**
+ * Activation step sizes during reconstruction: learned by LSQ's gradient together with the
+ * rounding, or kept as the observers calibrated them. 'auto' learns them for the block
+ * methods (BRECQ, QDrop, as MQBench does) and keeps them for AdaRound, whose fixed-range
+ * form solves on Gram matrices in a few minutes.
+ */
+export const PTQ_ACT_RANGES = ['auto', 'learned', 'calibrated'] as const;
+export type PtqActRanges = (typeof PTQ_ACT_RANGES)[number];
+
+/** Whether a config's reconstruction learns activation step sizes (see PTQ_ACT_RANGES). */
+export function learnsActivationRanges(c: { ptq: PtqMethod; ptqActRanges: PtqActRanges }): boolean {
+  if (c.ptq === 'none' || c.ptq === 'gptq') return false;
+  return c.ptqActRanges === 'learned' || (c.ptqActRanges === 'auto' && c.ptq !== 'adaround');
+}
 
 /**
  * AdaRound optimisation steps per layer unless the config says otherwise: enough to keep

@@ -29,6 +29,7 @@ import {
   OBSERVER_CHOICES,
   NO_IMPORTED_SCHEME,
   PREPROCESS_CHOICES,
+  PTQ_ACT_RANGES,
   PTQ_INPUTS,
   PTQ_METHODS,
 } from './names.ts';
@@ -104,6 +105,8 @@ export interface CliFlag {
    * 'input': the flag names a file or folder and the field gets that input's id.
    */
   role: 'value' | 'input';
+  /** an input a command may go without (shown in brackets in --help) */
+  optional?: boolean;
 }
 
 export interface ConfigField<N extends string = string, T extends FieldKind = FieldKind> {
@@ -421,6 +424,17 @@ export const CONFIG_FIELDS = [
     neutral: false,
   }),
   entry({
+    name: 'deployExact',
+    type: BOOL,
+    default: false,
+    cli: { flag: 'deploy-exact', arg: '1|0', role: 'value' },
+    label: 'Simulate the integer kernels (deploy-exact)',
+    group: 'model',
+    help: "Off: MQBench's simulation — fake quantization in float, with a float bias and a float sum before each rounding. On: simulate what onnxruntime's integer kernels compute when the model is deployed — the bias rounded to an int32 at scale s_x·s_w, the int32 sum requantized by the kernel's multiplier s_x·s_w/s_y and rounded once, ReLU6 absorbed into the output range, 8-bit values saturating at the type's limits. MQBench's point is that the two can disagree: compare the two numbers to see the deployment gap of a preset.",
+    since: 2,
+    neutral: false,
+  }),
+  entry({
     name: 'cleRelu6',
     type: {
       kind: 'enum',
@@ -494,10 +508,10 @@ export const CONFIG_FIELDS = [
     name: 'ptq',
     type: { kind: 'enum', values: PTQ_METHODS },
     default: 'none',
-    cli: { flag: 'ptq', arg: 'none|adaround|gptq', role: 'value' },
+    cli: { flag: 'ptq', arg: PTQ_METHODS.join('|'), role: 'value' },
     label: 'Rounding',
     group: 'weights',
-    help: 'How weights are rounded to the grid. "none" rounds each weight to the nearest level. AdaRound (Nagel et al. 2020; MQBench: AdaRound) learns, layer by layer, whether each weight rounds up or down so that the layer\'s output on the calibration images changes least; GPTQ (Frantar et al. 2022) rounds one input column at a time and spreads the error onto the columns not yet rounded. Both matter most at 4 bits and below, where round-to-nearest loses much of the accuracy.',
+    help: "How weights are rounded to the grid. \"none\" rounds each weight to the nearest level. AdaRound (Nagel et al. 2020; MQBench: AdaRound) learns, layer by layer, whether each weight rounds up or down so that the layer's output on the calibration images changes least; GPTQ (Frantar et al. 2022) rounds one input column at a time and spreads the error onto the columns not yet rounded. BRECQ (Li et al. 2021) learns the rounding of a whole block (a residual block, or up to three layers in a row) at once against the block's output, with the activation step sizes; QDrop (Wei et al. 2022) does the same while leaving a random half of the activations unquantized at each step, so the rounding does not overfit to one pattern of activation errors — MQBench's best method at 4-bit activations. All of them matter most at 4 bits and below, where round-to-nearest loses much of the accuracy.",
     since: 2,
     neutral: 'none',
   }),
@@ -506,12 +520,12 @@ export const CONFIG_FIELDS = [
     type: { kind: 'int', min: 1, max: 100_000 },
     default: DEFAULT_PTQ_ITERS,
     cli: { flag: 'ptq-iters', arg: 'N', role: 'value' },
-    label: 'Rounding steps (AdaRound)',
+    label: 'Rounding steps (AdaRound, BRECQ, QDrop)',
     group: 'weights',
-    help: 'Optimisation steps per layer of AdaRound (ignored by the other rounding methods). More steps settle more weights on the better side of the rounding, at the cost of time.',
+    help: 'Optimisation steps per layer (AdaRound) or per block (BRECQ, QDrop); GPTQ has none. More steps settle more weights on the better side of the rounding, at the cost of time: a block step runs the block forward and backward on a few images. MQBench runs 20,000 steps per block on a GPU; a few hundred to a few thousand fit a browser (see the lesson on the low-bit frontier for what each costs).',
     since: 2,
     neutral: DEFAULT_PTQ_ITERS,
-    usedWhen: (c) => c.ptq === 'adaround',
+    usedWhen: (c) => c.ptq === 'adaround' || c.ptq === 'brecq' || c.ptq === 'qdrop',
   }),
   entry({
     name: 'ptqInputs',
@@ -539,12 +553,42 @@ export const CONFIG_FIELDS = [
       patternText: '"none" or "sha256:" and the 64 hexadecimal digits of a quantized ONNX file',
     },
     default: NO_IMPORTED_SCHEME,
-    cli: { flag: 'imported-scheme', arg: 'none|sha256:HEX', role: 'value' },
+    // the command line names the quantized file by path; the config keeps its sha256
+    cli: { flag: 'imported-scheme', arg: 'FILE', role: 'input', optional: true },
     label: 'Imported scheme',
     group: 'source',
     help: "Re-simulate the quantization of a quantized ONNX model made by another tool (onnxruntime's quantizer, a TensorRT-style QDQ export, this playground's export) on its float parent: every weight keeps the imported grid and every activation the imported range, while the observers are \"imported\". Change one thing — an observer, the granularity, one layer's bits — to see what that choice was worth. Named by the sha256 of the quantized file.",
     since: 2,
     neutral: NO_IMPORTED_SCHEME,
+  }),
+  entry({
+    name: 'ptqActRanges',
+    type: {
+      kind: 'enum',
+      values: PTQ_ACT_RANGES,
+      labels: { auto: 'learned for BRECQ and QDrop', learned: 'learned (LSQ)', calibrated: 'calibrated' },
+    },
+    default: 'auto',
+    cli: { flag: 'ptq-act-ranges', arg: PTQ_ACT_RANGES.join('|'), role: 'value' },
+    label: 'Activation ranges (AdaRound, BRECQ, QDrop)',
+    group: 'weights',
+    help: 'Whether the reconstruction also learns each activation quantizer\'s step size, by the same gradient descent that learns the rounding (LSQ, Esser et al. 2020; MQBench: scale_lr), or keeps the range the observer chose. At 4-bit activations the observer\'s range is a guess made before any weight was rounded; learning it against the block\'s output is a large part of what BRECQ and QDrop gain. "learned for BRECQ and QDrop" keeps AdaRound on its fast calibrated-range solver; "learned" makes AdaRound learn them too (layer by layer, on the engine), "calibrated" turns learning off for every method.',
+    since: 2,
+    // reconstruction before the field existed kept the calibrated ranges (AdaRound: 'auto')
+    neutral: 'auto',
+    usedWhen: (c) => c.ptq === 'adaround' || c.ptq === 'brecq' || c.ptq === 'qdrop',
+  }),
+  entry({
+    name: 'ptqDrop',
+    type: { kind: 'int', min: 0, max: 100 },
+    default: 50,
+    cli: { flag: 'ptq-drop', arg: '0-100', role: 'value' },
+    label: 'Dropped activation quantization, % (QDrop)',
+    group: 'weights',
+    help: "QDrop's probability, in percent, that an activation element is left unquantized at a reconstruction step (the float value passes instead; a fresh random choice for every element and step). Wei et al. 2022 and MQBench use 50. At 0 QDrop is BRECQ; at 100 the rounding is fitted without activation quantization at all.",
+    since: 2,
+    neutral: 50,
+    usedWhen: (c) => c.ptq === 'qdrop',
   }),
 ] as const;
 

@@ -7,6 +7,7 @@
  * root with "/" separators. Pure; Web Crypto only.
  */
 import type { Dataset } from './types.ts';
+import { sha256Hex } from '../util/sha256.ts';
 
 /** Hex digits of the hash kept in the fingerprint (64 bits: collisions are not a concern here). */
 const HASH_HEX = 16;
@@ -15,9 +16,7 @@ const HASH_HEX = 16;
 export async function datasetFingerprint(items: readonly { id: string; label: number }[]): Promise<string> {
   const lines = items.map((i) => `${i.id.replace(/\\/g, '/')}\t${i.label}\n`).sort();
   const bytes = new TextEncoder().encode(lines.join(''));
-  const d = await crypto.subtle.digest('SHA-256', bytes);
-  const hex = [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
-  return `${items.length}-${hex.slice(0, HASH_HEX)}`;
+  return `${items.length}-${(await sha256Hex(bytes)).slice(0, HASH_HEX)}`;
 }
 
 export function fingerprintOf(ds: Pick<Dataset, 'items'>): Promise<string> {

@@ -78,6 +78,11 @@ export function createOrtEngine(ort: OrtModule, opts: OrtEngineOptions): Engine 
     kind: opts.kind,
     description: opts.description,
     async createSession(model: Uint8Array, options: SessionOptions = {}): Promise<EngineSession> {
+      if (options.optimizedModelPath && opts.kind !== 'node')
+        throw new QpError(
+          'ARG_INVALID',
+          `The ${opts.kind} engine cannot write the optimized model to a file; use the node engine (onnxruntime-node) for that.`,
+        );
       let session: OrtSession;
       try {
         session = await queue.push(() =>
@@ -86,6 +91,7 @@ export function createOrtEngine(ort: OrtModule, opts: OrtEngineOptions): Engine 
             // 3 = errors only: graph-optimizer notes (e.g. removed initializers) are not faults
             logSeverityLevel: 3,
             ...(options.config ? { extra: options.config } : {}),
+            ...(options.optimizedModelPath ? { optimizedModelFilePath: options.optimizedModelPath } : {}),
             ...(opts.executionProviders ? { executionProviders: opts.executionProviders } : {}),
             ...opts.sessionOptions,
           }),

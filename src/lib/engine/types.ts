@@ -28,6 +28,11 @@ export interface SessionOptions {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** onnxruntime session config entries, e.g. { session: { disable_quant_qdq: '1' } } */
   config?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /**
+   * Write the graph as onnxruntime optimized it to this file (onnxruntime-node only: the
+   * wasm build has no file system to write to). Used to check which kernels a session runs.
+   */
+  optimizedModelPath?: string;
 }
 
 export interface Engine {

@@ -11,6 +11,7 @@ import { activationSpec, weightSpec } from '../quant/spec.ts';
 import { computeQParams, fakeQuantize, qRange } from '../quant/quantizer.ts';
 import type { ActivationStats, QParams, QuantSpec, Range } from '../quant/types.ts';
 import { formatLayerBits } from '../config/layer-bits.ts';
+import { learnsActivationRanges } from '../config/names.ts';
 import { QpError } from '../util/errors.ts';
 
 /**
@@ -42,14 +43,20 @@ export interface ActivationQuant {
   max: number;
 }
 
-/** The fields of a config that change weight quantization (cache key for sweeps). */
+/**
+ * The fields of a config that change weight quantization (cache key for sweeps). With learned
+ * activation ranges the reconstruction also changes activation step sizes; quantKey includes
+ * this key, so those configs never share an uncorrected evaluation either.
+ */
 export function weightKey(cfg: ExperimentConfig): string {
   const ptq =
     cfg.ptq === 'adaround'
-      ? [cfg.ptq, cfg.ptqIters, cfg.ptqInputs]
+      ? [cfg.ptq, cfg.ptqIters, cfg.ptqInputs, ...(learnsActivationRanges(cfg) ? ['learned ranges'] : [])]
       : cfg.ptq === 'gptq'
         ? [cfg.ptq, cfg.ptqInputs]
-        : [];
+        : cfg.ptq === 'brecq' || cfg.ptq === 'qdrop'
+          ? [cfg.ptq, cfg.ptqIters, cfg.ptqInputs, learnsActivationRanges(cfg), cfg.ptq === 'qdrop' ? cfg.ptqDrop : 0]
+          : [];
   return JSON.stringify([
     cfg.wBits,
     cfg.wGranularity,

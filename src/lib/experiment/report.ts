@@ -3,17 +3,20 @@
  */
 import type { ExperimentResult } from './types.ts';
 import type { LayerAnalysis } from '../protocol/analysis.ts';
+import { learnsActivationRanges } from '../config/names.ts';
 
 const pct = (x: number) => (100 * x).toFixed(2);
 
-export function configLabel(r: ExperimentResult): string {
+export function configLabel(r: Pick<ExperimentResult, 'config'>): string {
   const c = r.config;
   const fixes = [
     c.cle ? '+cle' : '',
     c.biasCorrection ? '+bc' : '',
     c.bnReestimate ? '+bn' : '',
     Object.keys(c.layerBits ?? {}).length ? `+${Object.keys(c.layerBits).length}L` : '',
-    c.ptq === 'adaround' ? `+adaround${c.ptqIters}` : c.ptq === 'gptq' ? '+gptq' : '',
+    c.ptq === 'gptq' ? '+gptq' : c.ptq !== 'none' ? `+${c.ptq}${c.ptqIters}` : '',
+    c.ptq === 'qdrop' && c.ptqDrop !== 50 ? `(drop ${c.ptqDrop}%)` : '',
+    c.ptq !== 'none' && c.ptq !== 'gptq' && learnsActivationRanges(c) ? '+lsq' : '',
     c.ptq !== 'none' && c.ptqInputs === 'fp32' ? '(fp32 inputs)' : '',
   ].join('');
   return `${c.backend} W${c.wBits}A${c.aBits} ${c.wGranularity === 'per-channel' ? 'pc' : 'pt'} ${c.wObserver}/${c.aObserver}${fixes}`;
@@ -95,8 +98,24 @@ export function fixesAndAnalysisSummary(results: ExperimentResult[]): string {
   return lines.join('\n');
 }
 
-/** Per-layer reconstruction table: error relative to ‖WX‖² before/after, rounding flips. */
+/**
+ * Reconstruction table. Per layer: error relative to ‖WX‖² before/after, rounding flips; for
+ * the methods with engine gradients, per unit (block or layer): its output error relative
+ * to the FP32 output before/after and the step sizes it learned.
+ */
 export function ptqTable(report: import('../protocol/ptq.ts').PtqReport): string {
+  if (report.units) {
+    const header = ['unit', 'layers', 'err before', `err ${report.method}`, 'step sizes before → after', 'sec'];
+    const rows = report.units.map((u) => [
+      u.name,
+      String(u.layers.length),
+      u.skipped ? '-' : u.errorBefore.toExponential(2),
+      u.skipped ? (u.skipped.length > 40 ? `${u.skipped.slice(0, 39)}…` : u.skipped) : u.errorAfter.toExponential(2),
+      u.scales.map((s) => `${s.before.toPrecision(3)}→${s.after.toPrecision(3)}`).join(' '),
+      u.seconds.toFixed(1),
+    ]);
+    return table(header, rows);
+  }
   const header = ['layer', 'W bits', 'err RTN', `err ${report.method}`, 'flips %', 'sec'];
   const rows = report.layers
     .filter((l) => !l.skipped)

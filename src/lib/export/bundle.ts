@@ -1,6 +1,8 @@
 /**
- * One config's export as named files (model.qdq.onnx, ranges.json, the backend's range
- * file, README.txt) and as one zip, for the CLI (`--export DIR`) and the app's download.
+ * One config's export as named files (model.qdq.onnx, model.int8.onnx, ranges.json, the
+ * backend's range file, README.txt) and as one zip, for the CLI (`--export DIR`) and the
+ * app's download. model.int8.onnx (8-bit runs only) is the layout onnxruntime runs on
+ * integer kernels (integer-qdq.ts).
  * A run the QDQ format cannot express still gets its range files; the reason is kept as
  * `qdqError` and written into the README and ranges.json notes.
  * Pure: bytes out, no file system.
@@ -12,6 +14,7 @@ import type { QuantizedRun } from '../experiment/types.ts';
 import { serializeModel } from '../onnx/model.ts';
 import { rangeBits, toDeployable } from './deployable.ts';
 import { buildQdq } from './qdq.ts';
+import { buildIntegerQdq } from './integer-qdq.ts';
 import { pplCudaRanges, rangesJson, snpeJson, tengineScale, tensorrtJson, vitisJson } from './ranges.ts';
 
 export interface ExportBundle {
@@ -64,6 +67,18 @@ export function exportRun(run: QuantizedRun, configHash: string): ExportBundle {
     qdqError = toErrorInfo(e);
     notes.push(`model.qdq.onnx was not written: ${e.message}`);
   }
+  try {
+    const { graph, plan } = buildIntegerQdq(d);
+    files['model.int8.onnx'] = serializeModel(graph);
+    const integer = plan.layers.filter((l) => l.kernel !== 'float').length;
+    const float = plan.layers.filter((l) => l.kernel === 'float').map((l) => l.node);
+    notes.push(
+      `model.int8.onnx: onnxruntime runs ${integer} op(s) as integer kernels${float.length ? `; ${float.length} quantized op(s) stay in float (${float.slice(0, 3).join(', ')}${float.length > 3 ? ', …' : ''})` : ''}.`,
+    );
+  } catch (e) {
+    if (!(e instanceof QpError) || e.code !== 'EXPORT_UNSUPPORTED') throw e;
+    notes.push(`model.int8.onnx was not written: ${e.message}`);
+  }
   const inexact = d.weights.filter((w) => w.maxAbsError > 0);
   if (inexact.length) {
     const worst = Math.max(...inexact.map((w) => w.maxAbsError));
@@ -87,6 +102,11 @@ export function exportRun(run: QuantizedRun, configHash: string): ExportBundle {
     files['model.qdq.onnx']
       ? 'model.qdq.onnx: the model with integer weights + DequantizeLinear and QuantizeLinear/DequantizeLinear at every simulated activation point.'
       : 'model.qdq.onnx: not written (see below).',
+    ...(files['model.int8.onnx']
+      ? [
+          'model.int8.onnx: the same quantizers in the layout onnxruntime fuses into integer kernels (QLinearConv, QLinearAdd, ...): int32 biases at scale s_x·s_w, uint8 activations saturating at the type. What a deployment on onnxruntime computes; it can differ from the simulation (see the notes).',
+        ]
+      : []),
     'ranges.json: scale, zero point, bits, signedness and axis of every quantized tensor.',
     ...(files['tensorrt.json'] ? ['tensorrt.json: TensorRT dynamic ranges (amax per activation tensor).'] : []),
     ...(files['snpe_encodings.json']

@@ -117,7 +117,7 @@ export function weightsOnGrid(
  * EXPORT_UNSUPPORTED for weights off any grid, INTERNAL when the evaluated graph lacks
  * a quantized layer.
  */
-export function toDeployable(run: QuantizedRun): Deployable {
+export function toDeployable(run: Omit<QuantizedRun, 'evaluation'>): Deployable {
   const graph = cloneGraph(run.graph, { shareInitializers: true });
   const byName = new Map(graph.nodes.map((n) => [n.name, n] as const));
   const evaluatedByOutput = new Map(run.evaluated.nodes.map((n) => [n.outputs[0], n] as const));

@@ -36,6 +36,7 @@ import {
 import type { QParams } from '../quant/types.ts';
 import { type Deployable, rangeBits } from './deployable.ts';
 import { raiseOpset } from './opset.ts';
+import { type Chain, spliceChains } from './splice.ts';
 
 /** ONNX TensorProto data types of the integer storage types. */
 const INT_TYPES = {
@@ -169,8 +170,7 @@ export function buildQdq(d: Deployable): QdqModel {
     biasAdds.set(n.name, makeNode('Add', [raw, b], [out], {}, { name: names.take(`${n.name}_BiasAdd`) }));
   }
 
-  const rewire = new Map<string, string>();
-  const after = new Map<string, Node[]>();
+  const chains = new Map<string, Chain>();
   let clipped = 0;
   for (const a of d.activations) {
     const qp = a.qparams;
@@ -197,23 +197,9 @@ export function buildQdq(d: Deployable): QdqModel {
       makeNode('QuantizeLinear', [x, s, z], [q], {}, { name: names.take(`${t}_QuantizeLinear`) }),
       makeNode('DequantizeLinear', [q, s, z], [dq], {}, { name: names.take(`${t}_DequantizeLinear`) }),
     );
-    rewire.set(t, dq);
-    after.set(t, chain);
+    chains.set(t, { nodes: chain, output: dq });
   }
-  for (const n of g.nodes) n.inputs = n.inputs.map((i) => rewire.get(i) ?? i);
-  const nodes: Node[] = [...weightNodes];
-  const emit = (t: string) => {
-    const l = after.get(t);
-    if (l) nodes.push(...l);
-  };
-  for (const v of g.inputs) emit(v.name);
-  for (const n of g.nodes) {
-    nodes.push(n);
-    const add = biasAdds.get(n.name);
-    if (add) nodes.push(add);
-    for (const o of [...n.outputs, ...(add ? add.outputs : [])]) emit(o);
-  }
-  g.nodes = nodes;
+  spliceChains(g, chains, weightNodes, biasAdds);
   pruneInitializers(g); // the replaced biases
   g.meta = {
     ...g.meta,

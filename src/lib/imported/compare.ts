@@ -11,11 +11,13 @@
  *   imported grid (less than 100%: the exporter changed the weights, e.g. AdaRound).
  * Error sums and metrics are analysis/metrics.ts's.
  */
+import { throwIfAborted } from '../util/errors.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Engine } from '../engine/types.ts';
 import { analyzeQuantization } from '../analysis/analyze.ts';
 import { addErrorSums, emptyErrorSums, errorMetrics, errorSumsOf, type ErrorSums } from '../analysis/metrics.ts';
-import type { ErrorMetrics, LayerAnalysis, ModelAnalysis } from '../analysis/types.ts';
+import type { ErrorMetrics } from '../analysis/types.ts';
+import type { LayerComparison, ParentComparison, TensorComparison } from '../protocol/imported.ts';
 import { batches } from '../experiment/batches.ts';
 import type { ExperimentConfig } from '../config/types.ts';
 import { addOutputs } from '../onnx/fake-quant.ts';
@@ -27,33 +29,7 @@ import type { ImportedModel } from './read.ts';
 import type { ImportedScheme } from './resimulate.ts';
 import { resimulatedGraph } from './evaluate.ts';
 
-export interface TensorComparison {
-  /** skeleton tensor of the imported model and the parent tensor it was matched to */
-  imported: string;
-  parent: string;
-  /** the file's values against the parent's float values (accumulated error) */
-  accumulated: ErrorMetrics;
-}
-
-export interface LayerComparison {
-  parent: string;
-  imported: string;
-  label: string;
-  codeAgreement: number;
-  /** accumulated error of the file at the first quantizer after the layer, when matched */
-  fileAccumulated: ErrorMetrics | null;
-  /** the re-simulated scheme's row (standalone and accumulated error, weight SQNR …) */
-  simulated: LayerAnalysis | null;
-}
-
-export interface ParentComparison {
-  images: number;
-  /** top-1 agreement of the tapped imported session with the untapped one */
-  tapAgreement: number;
-  tensors: TensorComparison[];
-  layers: LayerComparison[];
-  analysis: ModelAnalysis;
-}
+export type { LayerComparison, ParentComparison, TensorComparison };
 
 /**
  * The imported model's file with a DequantizeLinear tap on the integer tensor of every
@@ -115,6 +91,7 @@ export async function compareWithParent(inp: CompareInputs): Promise<ParentCompa
   let n = 0;
   try {
     for (const b of batches(inp.crops, inp.spec, inp.batchSize ?? 8)) {
+      throwIfAborted(inp.signal);
       const feed = { [tapped.inputNames[0]]: b.tensor };
       const a = await tapped.run(feed);
       const p = await parent.run({ [parent.inputNames[0]]: b.tensor }, parentTensors);
@@ -183,13 +160,14 @@ function argmax(a: Float32Array, off: number, k: number): number {
 
 /** The comparison as text: one row per matched layer. */
 export function comparisonTable(c: ParentComparison): string {
-  const db = (m: ErrorMetrics | null | undefined) =>
-    m ? (Number.isFinite(m.sqnrDb) ? m.sqnrDb.toFixed(1) : 'inf') : '-';
+  // an SQNR is infinite where the error is zero (e.g. weights already on the imported grid)
+  const dbText = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'inf');
+  const db = (m: ErrorMetrics | null | undefined) => (m ? dbText(m.sqnrDb) : '-');
   const head =
     '  #  layer                                   file acc dB  sim standalone dB  sim acc dB  weight SQNR dB  codes = RTN';
   const rows = c.layers.map(
     (l, i) =>
-      `${String(i + 1).padStart(3)}  ${`${l.label} (${l.parent})`.slice(0, 38).padEnd(38)}  ${db(l.fileAccumulated).padStart(11)}  ${db(l.simulated?.standalone).padStart(17)}  ${db(l.simulated?.accumulated).padStart(10)}  ${(l.simulated ? l.simulated.weightSqnrDb.toFixed(1) : '-').padStart(14)}  ${(100 * l.codeAgreement).toFixed(1).padStart(10)}%`,
+      `${String(i + 1).padStart(3)}  ${`${l.label} (${l.parent})`.slice(0, 38).padEnd(38)}  ${db(l.fileAccumulated).padStart(11)}  ${db(l.simulated?.standalone).padStart(17)}  ${db(l.simulated?.accumulated).padStart(10)}  ${(l.simulated ? dbText(l.simulated.weightSqnrDb) : '-').padStart(14)}  ${(100 * l.codeAgreement).toFixed(1).padStart(10)}%`,
   );
   return [
     `Per-layer comparison with the float parent (${c.images} images; SQNR in dB; the tapped file agrees with the untapped one on ${(100 * c.tapAgreement).toFixed(1)}% of top-1 decisions):`,

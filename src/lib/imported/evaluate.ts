@@ -7,13 +7,12 @@
  * option is added that onnxruntime's own defaults do not have.
  *
  * Re-simulated: the parent's fake-quant graph with the imported grids and ranges
- * (imported/resimulate.ts), built and evaluated like any simulated run (experiment/quantize,
- * onnx/fake-quant, the pipeline's evaluation model).
+ * (imported/resimulate.ts), built like any simulated run (experiment/quantize,
+ * onnx/fake-quant); runs of it go through the pipeline's `scheme` hook.
  */
 import type { ExperimentConfig } from '../config/types.ts';
 import type { PreprocessSpec } from '../data/types.ts';
-import type { Engine, SessionOptions } from '../engine/types.ts';
-import { collectActivationStats, DEFAULT_BINS } from '../experiment/calibrate.ts';
+import type { Engine } from '../engine/types.ts';
 import { evaluate, type EvalOutcome } from '../experiment/evaluate.ts';
 import {
   type ActivationQuant,
@@ -21,10 +20,8 @@ import {
   quantizeActivations,
   quantizeWeights,
 } from '../experiment/quantize.ts';
-import { evaluationModel } from '../experiment/evaluate.ts';
 import { insertFakeQuant } from '../onnx/fake-quant.ts';
 import type { Graph } from '../onnx/ir.ts';
-import { calibrationNeeds } from '../quant/observers.ts';
 import type { ActivationStats } from '../quant/types.ts';
 import type { ImportedScheme } from './resimulate.ts';
 
@@ -37,14 +34,9 @@ export interface EvalSet {
   onBatch?: (done: number, total: number) => void;
 }
 
-/** One session over the set, released afterwards. */
-async function evaluateBytes(
-  engine: Engine,
-  bytes: Uint8Array,
-  options: SessionOptions | undefined,
-  set: EvalSet,
-): Promise<EvalOutcome> {
-  const session = await engine.createSession(bytes, options);
+/** The quantized file evaluated as it is (see module header): no session option added. Throws the engine's QpError. */
+export async function evaluateAsIs(engine: Engine, bytes: Uint8Array, set: EvalSet): Promise<EvalOutcome> {
+  const session = await engine.createSession(bytes);
   try {
     return await evaluate(session, set.crops, set.labels, set.spec, {
       batchSize: set.batchSize ?? 32,
@@ -56,32 +48,6 @@ async function evaluateBytes(
   }
 }
 
-/** The quantized file evaluated as it is (see module header): no session option added. Throws the engine's QpError. */
-export function evaluateAsIs(engine: Engine, bytes: Uint8Array, set: EvalSet): Promise<EvalOutcome> {
-  return evaluateBytes(engine, bytes, undefined, set);
-}
-
-/** Calibration statistics of the scheme's points on the parent, for observers other than 'imported'. */
-export async function schemeStats(
-  engine: Engine,
-  scheme: ImportedScheme,
-  configs: readonly ExperimentConfig[],
-  calibCrops: Uint8Array[],
-  spec: PreprocessSpec,
-  signal?: AbortSignal,
-): Promise<Map<string, ActivationStats>> {
-  const needs = calibrationNeeds(configs.map((c) => c.aObserver));
-  if (configs.every((c) => c.aObserver === 'imported')) return new Map();
-  return collectActivationStats(
-    engine,
-    scheme.graph,
-    scheme.points.activations.map((p) => p.tensor),
-    calibCrops,
-    spec,
-    { batchSize: 32, histBatchSize: 8, bins: DEFAULT_BINS, ...needs, signal },
-  );
-}
-
 export interface Resimulated {
   weights: WeightQuant[];
   activations: ActivationQuant[];
@@ -89,7 +55,12 @@ export interface Resimulated {
   graph: Graph;
 }
 
-/** The scheme under `cfg` as a fake-quant graph on the parent (stats: see schemeStats). */
+/**
+ * The scheme under `cfg` as a fake-quant graph on the parent, for the per-layer comparison
+ * (imported/compare.ts). `stats`: calibration statistics of the scheme's points, needed for
+ * observers other than 'imported'. A run of the scheme goes through the pipeline instead
+ * (its `scheme` hook), which builds the same graph.
+ */
 export function resimulatedGraph(
   scheme: ImportedScheme,
   cfg: ExperimentConfig,
@@ -102,10 +73,4 @@ export function resimulatedGraph(
     activations: new Map(activations.map((a) => [a.point.tensor, a.qparams])),
   });
   return { weights, activations, graph };
-}
-
-/** Evaluates a fake-quant graph as the pipeline does (bit-exact Q/DQ form on the CPU engines). */
-export async function evaluateSimulated(engine: Engine, fq: Graph, set: EvalSet): Promise<EvalOutcome> {
-  const m = evaluationModel(engine, fq, {});
-  return evaluateBytes(engine, m.bytes, m.options, set);
 }

@@ -7,7 +7,9 @@ import { QpError } from '../util/errors.ts';
 import type { TensorData } from '../onnx/ir.ts';
 import type { QParams } from '../quant/types.ts';
 
-export type IntType = 'int4' | 'uint4' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32';
+import type { IntType } from '../protocol/imported.ts';
+
+export type { IntType };
 
 /** ONNX TensorProto data type → integer storage type. */
 const BY_ONNX: Readonly<Record<number, IntType>> = {

@@ -54,52 +54,9 @@ import {
   sameQParams,
   storageRange,
 } from './ints.ts';
+import type { ActivationInfo, ImportedFormat, ImportedLayerInfo, QuantDescription } from '../protocol/imported.ts';
 
-export type ImportedFormat = 'qdq' | 'qoperator' | 'float';
-
-/** A quantizer in words and numbers (serializable; what the table and the app show). */
-export interface QuantDescription {
-  storage: IntType;
-  bits: number;
-  signed: boolean;
-  /** every zero point 0 (or the midpoint of an unsigned range) */
-  symmetric: boolean;
-  /** integer range narrower than the storage type's (e.g. [-127, 127] in int8) */
-  narrow: boolean;
-  qmin: number;
-  qmax: number;
-  granularity: 'per-tensor' | 'per-channel';
-  axis: number | null;
-  channels: number;
-  scale: { min: number; max: number };
-  zeroPoint: { min: number; max: number };
-  /** the real range the quantizer represents, [(qmin − zp)·s, (qmax − zp)·s] (per channel: their union) */
-  range: { min: number; max: number };
-}
-
-export interface ActivationInfo extends QuantDescription {
-  /** skeleton tensor it quantizes */
-  tensor: string;
-  /** the node of the file that quantizes it (QuantizeLinear, or the QLinear op whose output it is) */
-  origin: string;
-}
-
-/** One weighted layer of the imported model (serializable). */
-export interface ImportedLayerInfo {
-  /** node name in the skeleton (the file's node name: QLinearConv's, or the Conv's in QDQ) */
-  node: string;
-  /** op as written in the file, e.g. QLinearConv, QGemm, Conv */
-  opType: string;
-  /** "block 3 · depthwise 3×3", from the skeleton's structure (onnx/layer-names.ts) */
-  label: string;
-  weight: (QuantDescription & { tensor: string; dims: number[]; storedAs: 'integer' | 'float' }) | null;
-  /** quantizer of the layer's data input */
-  input: ActivationInfo | null;
-  /** first quantizer after the layer (through activations and bias adds) */
-  output: ActivationInfo | null;
-  /** how the bias is stored: int32 at scale s_x·s_w (onnxruntime), float, or none */
-  bias: 'int32' | 'float' | 'none';
-}
+export type { ActivationInfo, ImportedFormat, ImportedLayerInfo, QuantDescription };
 
 /** A weight's grid and codes, in the skeleton's layout. */
 export interface ImportedWeight {

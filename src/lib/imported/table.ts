@@ -1,8 +1,9 @@
 /**
- * The per-layer table of an imported quantized model, as the CLI's `--analyze` prints it:
- * one row per weighted layer with its weight grid (bits, sign, symmetry, granularity, scale
- * range, zero points), its input and output quantizers, and how the bias is stored; then
- * what the reader did not understand and its notes. Pure text formatting.
+ * The per-layer table of an imported quantized model as the CLI prints it: one row per
+ * weighted layer with its weight grid (bits, sign, symmetry, granularity) and where its
+ * input and output are quantized; the full form (`--analyze`) adds scale ranges, zero
+ * points, the activations' real ranges and how the bias is stored. Then what the reader did
+ * not understand and its notes. Pure text formatting.
  */
 import type { ActivationInfo, ImportedModel, QuantDescription } from './read.ts';
 
@@ -18,22 +19,32 @@ export function quantText(q: QuantDescription): string {
   return `${q.storage}${q.narrow ? ` [${q.qmin},${q.qmax}]` : ''} ${sym} ${grain} ${s} ${z}`;
 }
 
-function actText(a: ActivationInfo | null): string {
+/** "int8 sym pc(0)" */
+function shortText(q: QuantDescription): string {
+  const grain = q.granularity === 'per-channel' ? `pc(${q.axis})` : 'pt';
+  return `${q.storage}${q.narrow ? ` [${q.qmin},${q.qmax}]` : ''} ${q.symmetric ? 'sym' : 'asym'} ${grain}`;
+}
+
+function actText(a: ActivationInfo | null, full: boolean): string {
   if (!a) return 'float';
+  if (!full) return `${a.storage}${a.narrow ? ` [${a.qmin},${a.qmax}]` : ''}`;
   return `${a.storage}${a.narrow ? ` [${a.qmin},${a.qmax}]` : ''} [${g3(a.range.min)}, ${g3(a.range.max)}] zp ${a.zeroPoint.min}`;
 }
 
-/** The whole table (see module header), lines joined by '\n'. */
-export function importedTable(m: ImportedModel): string {
-  const head = ['#', 'layer', 'op', 'weights', 'input', 'output', 'bias'];
+/** The table (see module header; `full`: every parameter), lines joined by '\n'. */
+export function importedTable(m: ImportedModel, opts: { full?: boolean } = {}): string {
+  const full = opts.full ?? true;
+  const head = ['#', 'layer', 'op', 'weights', 'input', 'output', ...(full ? ['bias'] : [])];
   const rows = m.layers.map((l, i) => [
     String(i + 1),
     l.label === l.node ? l.node : `${l.label} (${l.node})`,
     l.opType,
-    l.weight ? `${quantText(l.weight)}${l.weight.storedAs === 'float' ? ' (float+QDQ)' : ''}` : 'float',
-    actText(l.input),
-    actText(l.output),
-    l.bias,
+    l.weight
+      ? `${full ? quantText(l.weight) : shortText(l.weight)}${l.weight.storedAs === 'float' ? ' (float+QDQ)' : ''}`
+      : 'float',
+    actText(l.input, full),
+    actText(l.output, full),
+    ...(full ? [l.bias] : []),
   ]);
   const widths = head.map((h, k) => Math.max(h.length, ...rows.map((r) => r[k].length)));
   const line = (r: string[]) =>

@@ -3,11 +3,14 @@
  * or reconstructed by AdaRound / GPTQ when the config asks), the activation quantizers,
  * the fake-quant graph, the fixes (bias correction, BN re-estimation), the evaluation, and
  * the per-layer analysis when asked. Every config option is honoured here, in one place:
- * no caller can skip a step a config asks for.
+ * no caller can skip a step a config asks for. With `deployExact` the evaluated model is the
+ * deploy-exact graph (export/deploy-exact.ts: what onnxruntime's integer kernels compute)
+ * built from the same weights and quantizers; the analysis still reads the fake-quant model.
  */
 import type { ExperimentConfig } from '../config/types.ts';
 import type { Engine } from '../engine/types.ts';
 import type { Graph } from '../onnx/ir.ts';
+import { serializeModel } from '../onnx/model.ts';
 import { insertFakeQuant } from '../onnx/fake-quant.ts';
 import { agreement } from '../quant/metrics.ts';
 import type { FixReport, LayerAnalysis, ModelAnalysis } from '../protocol/analysis.ts';
@@ -28,6 +31,7 @@ import { analyzeQuantization } from '../analysis/analyze.ts';
 import type { LayerDetailContext } from '../analysis/detail.ts';
 import { applyFixes } from '../corrections/fixes.ts';
 import { reconstructConfig } from '../ptq/stage.ts';
+import { DEPLOY_EXACT_SESSION, deployExactGraph } from '../export/deploy-exact.ts';
 import { progress, type PreparedGroup } from './prepare.ts';
 
 /** A config's weights as evaluated, with the reconstruction's report when it ran. */
@@ -55,7 +59,7 @@ export async function configWeights(
   inputs: RunInputs,
   opts: ConfigRunOptions & { nearest?: WeightMemo },
 ): Promise<ConfigWeights> {
-  const rtn = quantizeWeights(group.graph, group.points, cfg, opts.nearest);
+  const rtn = quantizeWeights(group.graph, group.points, cfg, opts.nearest, group.fixed);
   if (cfg.ptq === 'none' || opts.nearest) return { weights: rtn };
   const eta = new Eta();
   const { weights, report } = await reconstructConfig(
@@ -64,7 +68,7 @@ export async function configWeights(
       graph: group.graph,
       points: group.points,
       weights: rtn,
-      activations: quantizeActivations(group.points, group.stats, cfg),
+      activations: quantizeActivations(group.points, group.stats, cfg, group.fixed),
       spec: inputs.model.preprocess,
       calibCrops: group.calibCrops,
       batchSize: opts.tuning.fixedBatch ? 1 : 4,
@@ -104,13 +108,26 @@ export async function runConfig(
   opts: RunConfigOptions,
 ): Promise<ConfigOutcome> {
   const { tuning } = opts;
-  const acts = quantizeActivations(group.points, group.stats, cfg);
+  const acts = quantizeActivations(group.points, group.stats, cfg, group.fixed);
   const fq = buildFakeQuant(group.graph, weights, acts);
   const spec = inputs.model.preprocess;
-  const run = async (graph: Graph, label: string): Promise<EvalOutcome> => {
+  // deployExact: what the integer kernels compute for this config's quantizers, with the final
+  // weights and biases read from the simulated graph (fixes included), in the deployment's
+  // session options (export/deploy-exact.ts)
+  const evaluated = (simulated: Graph) =>
+    cfg.deployExact
+      ? {
+          bytes: serializeModel(
+            deployExactGraph({ config: cfg, graph: group.graph, evaluated: simulated, weights, activations: acts })
+              .graph,
+          ),
+          options: DEPLOY_EXACT_SESSION,
+        }
+      : evaluationModel(engine, simulated, tuning);
+  const run = async (simulated: Graph, label: string): Promise<EvalOutcome> => {
     // opens the stage, so session creation counts as evaluation (experiment/stage-timer.ts)
     progress(opts.onProgress, 'evaluate', new Eta(), 0, group.evalCrops.length, `${label} 0/${group.evalCrops.length}`);
-    const m = evaluationModel(engine, graph, tuning);
+    const m = evaluated(simulated);
     const session = await engine.createSession(m.bytes, m.options);
     const eta = new Eta();
     try {
@@ -144,7 +161,8 @@ export async function runConfig(
     );
   }
 
-  const key = quantKey(cfg);
+  // the deploy-exact evaluation of the same quantizers is another outcome
+  const key = cfg.deployExact ? `${quantKey(cfg)}|deploy-exact` : quantKey(cfg);
   const uncorrected = async (label: string) => {
     let o = group.uncorrected.get(key);
     if (!o) group.uncorrected.set(key, (o = await run(fq, label)));

@@ -3,6 +3,11 @@
  * crops, the FP32 evaluation, cross-layer equalization when the configs ask for it, the
  * quantization points and the calibration statistics. Everything here is shared by the
  * configs of the group (src/lib/pipeline/run.ts groups them).
+ *
+ * A group whose configs name an imported scheme (config importedScheme) is prepared on the
+ * scheme's graph (the parent as matched, BN folded) and quantization points, and carries
+ * the scheme's fixed grids and ranges for the 'imported' observer (the `scheme` option,
+ * the pipeline's `hooks.scheme`).
  */
 import { QpError, throwIfAborted } from '../util/errors.ts';
 import type { ExperimentConfig, PlacementRules } from '../config/types.ts';
@@ -18,6 +23,12 @@ import { evaluate, type EvalOutcome } from '../experiment/evaluate.ts';
 import { loadSplitCrops, type PipelineTuning } from '../experiment/inputs.ts';
 import type { Progress, ProgressFn, RunInputs, Stage } from '../experiment/types.ts';
 import { applyCle } from '../corrections/cle-run.ts';
+import type { FixedQuant } from '../experiment/quantize.ts';
+import type { ImportedScheme } from '../imported/resimulate.ts';
+import { NO_IMPORTED_SCHEME } from '../config/names.ts';
+
+/** What the pipeline needs of an imported scheme (imported/resimulate.ts schemeOnParent). */
+export type SchemeSource = Pick<ImportedScheme, 'id' | 'graph' | 'points' | 'fixed'>;
 
 /** Everything a group of configs with the same data split shares. */
 export interface PreparedGroup {
@@ -37,6 +48,8 @@ export interface PreparedGroup {
   uncorrected: Map<string, EvalOutcome>;
   /** what reconstruction shares within the group (the FP32 Gram matrices) */
   stageShared: Map<string, unknown>;
+  /** the imported scheme's grids and ranges, when the group's configs name one */
+  fixed?: FixedQuant;
 }
 
 /** What the calibration collects beyond what the configs' observers need. */
@@ -50,6 +63,8 @@ export interface PrepareOptions {
   signal?: AbortSignal;
   onProgress?: ProgressFn;
   extra?: ExtraStatistics;
+  /** the imported scheme the configs name (config importedScheme), if any */
+  scheme?: SchemeSource;
 }
 
 const ALL_PLACEMENT: PlacementRules = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
@@ -81,7 +96,30 @@ export function groupKey(c: ExperimentConfig): string {
     c.inputSize,
     c.cle,
     ...(c.cle ? [c.cleRelu6, c.cleAbsorb] : []),
+    // kept out of the key while "none", so the keys of earlier groups stay as they were
+    ...(c.importedScheme !== NO_IMPORTED_SCHEME ? [c.importedScheme] : []),
   ]);
+}
+
+/**
+ * The scheme a config's group runs on: undefined for a config that names none; throws
+ * QpError CONFIG_INVALID when it names one that was not given, or asks for what the
+ * imported grids cannot follow (equalization changes the weights; the grids were matched
+ * to the BN-folded parent).
+ */
+export function schemeFor(cfg: ExperimentConfig, scheme: SchemeSource | undefined): SchemeSource | undefined {
+  if (cfg.importedScheme === NO_IMPORTED_SCHEME) return undefined;
+  if (!scheme || scheme.id !== cfg.importedScheme)
+    throw new QpError(
+      'CONFIG_INVALID',
+      `The settings re-simulate the imported scheme ${cfg.importedScheme.slice(0, 19)}…, but that quantized model is not loaded. Open the quantized model again (with its float parent), or set the imported scheme to "none".`,
+    );
+  if (cfg.cle || !cfg.foldBn)
+    throw new QpError(
+      'CONFIG_INVALID',
+      `An imported scheme is re-simulated on the parent with BatchNorm folded and without equalization (its grids were made for those weights); turn ${cfg.cle ? 'cross-layer equalization off' : 'BN folding on'}.`,
+    );
+  return scheme;
 }
 
 /** The FP32 graph of a group (BN folded when its configs fold), before equalization. */
@@ -100,7 +138,8 @@ export async function prepareGroup(
   const { tuning } = opts;
   const { engine, model, dataset } = inputs;
   const cfg = configs[0];
-  const folded = foldedGraph(base, cfg);
+  const scheme = schemeFor(cfg, opts.scheme);
+  const folded = scheme ? scheme.graph : foldedGraph(base, cfg);
 
   if (dataset.items.length === 0) {
     throw new QpError(
@@ -150,7 +189,7 @@ export async function prepareGroup(
     });
     graph = cle.graph;
   }
-  const points = findQuantPoints(graph, ALL_PLACEMENT);
+  const points = scheme ? scheme.points : findQuantPoints(graph, ALL_PLACEMENT);
 
   // the observer registry says what each activation observer needs collected
   const needs = calibrationNeeds(configs.map((c) => c.aObserver));
@@ -191,6 +230,7 @@ export async function prepareGroup(
     seconds: (performance.now() - t0) / 1000,
     uncorrected: new Map(),
     stageShared: new Map(),
+    ...(scheme ? { fixed: scheme.fixed } : {}),
   };
 }
 
@@ -207,8 +247,9 @@ export async function rebuildGroup(
   kept: { stats: Map<string, ActivationStats>; fp32: EvalOutcome; skipped: number },
   signal?: AbortSignal,
 ): Promise<PreparedGroup | undefined> {
-  // equalization changes the graph the statistics belong to and needs the engine: prepare anew
-  if (cfg.cle) return undefined;
+  // equalization changes the graph the statistics belong to and needs the engine, and an
+  // imported scheme brings its own graph and points: prepare anew
+  if (cfg.cle || cfg.importedScheme !== NO_IMPORTED_SCHEME) return undefined;
   const graph = foldedGraph(base, cfg);
   const points = findQuantPoints(graph, ALL_PLACEMENT);
   const { calibCrops, evalCrops, evalLabels } = await loadSplitCrops(inputs, cfg, { signal });

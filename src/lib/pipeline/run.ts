@@ -27,7 +27,14 @@ import { weightKey, type WeightMemo } from '../experiment/quantize.ts';
 import type { ExperimentResult, RunInputs, RunOptions } from '../experiment/types.ts';
 import type { LayerDetailContext } from '../analysis/detail.ts';
 import { configWeights, runConfig, type ConfigWeights } from './config-run.ts';
-import { groupKey, prepareGroup, type ExtraStatistics, type PreparedGroup } from './prepare.ts';
+import {
+  groupKey,
+  prepareGroup,
+  schemeFor,
+  type ExtraStatistics,
+  type PreparedGroup,
+  type SchemeSource,
+} from './prepare.ts';
 
 /** Analysis images when RunOptions.analyze does not say (the first ones of the evaluation split). */
 export const DEFAULT_ANALYSIS_IMAGES = 64;
@@ -60,6 +67,11 @@ export interface PipelineHooks {
    * background estimate, which reports the skipped method in its answer
    */
   nearestWeights?: WeightMemo;
+  /**
+   * the imported scheme that configs naming it (config importedScheme) re-simulate: its
+   * graph, points and fixed grids replace the parent's own (imported/resimulate.ts)
+   */
+  scheme?: SchemeSource;
 }
 
 const parsed = new WeakMap<Uint8Array, Graph>();
@@ -108,9 +120,11 @@ export async function runPipeline(
     // the model's input as the graph declares it, with the group's preprocessing
     const { inputs, tuning } = resolveModelInput(base, withConfigModel(rawInputs, group[0]), baseTuning);
     const step = { tuning, signal: opts.signal, onProgress: opts.onProgress };
+    // refuse a config whose scheme is missing before any work, even for a kept group
+    const scheme = schemeFor(group[0], hooks.scheme);
     let prepared = await hooks.groups?.get(group, base, inputs, opts.signal);
     if (!prepared) {
-      prepared = await prepareGroup(base, group, inputs, { ...step, extra: hooks.groups?.extra });
+      prepared = await prepareGroup(base, group, inputs, { ...step, extra: hooks.groups?.extra, scheme });
       await hooks.groups?.put(group, prepared);
     }
     const shared = prepared.seconds / group.length;

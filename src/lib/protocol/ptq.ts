@@ -19,12 +19,41 @@ export interface PtqLayerReport {
   skipped?: string;
 }
 
+/** One unit of a reconstruction with engine gradients (a block for BRECQ and QDrop, a layer for AdaRound). */
+export interface PtqUnitReport {
+  /** first…last node of the unit */
+  name: string;
+  /** the weight layers optimised together */
+  layers: string[];
+  /** ‖y − y_fp‖² / ‖y_fp‖² of the unit's output on the calibration images, on entry and after */
+  errorBefore: number;
+  errorAfter: number;
+  /** activation step sizes learned in this unit */
+  scales: { tensor: string; before: number; after: number }[];
+  seconds: number;
+  /** why the unit kept its rounding, when it did */
+  skipped?: string;
+  /** the learned rounding and step sizes ended above the entry's error, so the entry's were kept */
+  keptEntry?: boolean;
+}
+
 export interface PtqReport {
   method: Exclude<PtqMethod, 'none'>;
-  /** AdaRound steps per layer (absent for GPTQ) */
+  /** optimisation steps per layer or block (absent for GPTQ) */
   iters?: number;
   layers: PtqLayerReport[];
-  /** seconds for the Gram matrices (shared by configs of one data split) and for solving */
+  /** per unit (methods with engine gradients: BRECQ, QDrop, AdaRound with learned activation ranges) */
+  units?: PtqUnitReport[];
+  /** whether activation step sizes were learned */
+  learnActivations?: boolean;
+  /** QDrop's probability of dropping an element's activation quantization */
+  dropProb?: number;
+  /** images per optimisation step */
+  batch?: number;
+  /**
+   * seconds for the Gram matrices (shared by configs of one data split) or, with engine
+   * gradients, for the forward passes that gather each unit's inputs and targets; and for solving
+   */
   gramSeconds: number;
   solveSeconds: number;
 }

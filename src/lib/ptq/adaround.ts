@@ -13,6 +13,7 @@
  * batched update per iteration (rows × K² multiply-adds).
  */
 import type { LayerProblem } from './problem.ts';
+import { GAMMA, ZETA, beta } from './soft-rounding.ts';
 
 export interface AdaRoundOptions {
   iters: number;
@@ -36,22 +37,6 @@ export interface AdaRoundOptions {
  * ptq-solvers.test.ts.
  */
 export const DEFAULT_LR = 0.03;
-
-const ZETA = 1.1;
-const GAMMA = -0.1;
-
-/** β at iteration t: MQBench's LinearTempDecay. */
-export function beta(t: number, iters: number, start: number, end: number, warmup: number): number {
-  const w = warmup * iters;
-  if (t < w) return start;
-  const rel = (t - w) / Math.max(1, iters - w);
-  return end + (start - end) * Math.max(0, 1 - rel);
-}
-
-function rectSigmoid(v: number): number {
-  const h = (1 / (1 + Math.exp(-v))) * (ZETA - GAMMA) + GAMMA;
-  return h < 0 ? 0 : h > 1 ? 1 : h;
-}
 
 /**
  * The gradient's matrix product: out = d·G row by row (each row with its group's K×K Gram
@@ -272,8 +257,6 @@ export async function adaroundWith(p: LayerProblem, opts: AdaRoundOptions, produ
   }
   return finish(p, st.codes(), opts);
 }
-
-export { rectSigmoid };
 
 /**
  * Greedy refinement of hard codes on the exact loss Σ_rows d·G·dᵀ (d = dequantized − target):

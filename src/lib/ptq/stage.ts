@@ -1,8 +1,10 @@
 /**
- * Reconstruction as the pipeline (src/lib/pipeline) calls it: AdaRound or GPTQ replace a
- * config's round-to-nearest weights between the calibration statistics and the fake-quant
- * graph, with the layers' inputs from the quantized prefix or from the FP32 model as the
- * config says (see reconstruct.ts).
+ * Reconstruction as the pipeline (src/lib/pipeline) calls it: AdaRound, GPTQ, BRECQ or
+ * QDrop replace a config's round-to-nearest weights between the calibration statistics and
+ * the fake-quant graph, with the layers' inputs from the quantized prefix or from the FP32
+ * model as the config says (see reconstruct.ts and block-recon.ts). The methods that learn
+ * activation step sizes also return them (`activations`): the fake-quant graph must then be
+ * built with those instead of the calibrated ones.
  */
 import type { ExperimentConfig } from '../config/types.ts';
 import type { PreprocessSpec } from '../data/types.ts';
@@ -18,6 +20,7 @@ import {
   type LayerGram,
 } from './reconstruct.ts';
 import { gramLayout } from './gram-graph.ts';
+import { blockReconOptions, reconstructBlocks, usesEngineGradients } from './block-recon.ts';
 import type { PtqReport } from './types.ts';
 
 /** What reconstruction sees of one config: its round-to-nearest weights, its activation quantizers, the calibration images. */
@@ -117,11 +120,24 @@ interface SharedGrams {
   seconds: number;
 }
 
-/** The reconstructed weights of a config that asks for AdaRound or GPTQ, with the report. */
+/**
+ * The reconstructed weights of a config that asks for AdaRound, GPTQ, BRECQ or QDrop, with the
+ * report, and the learned activation step sizes when the method learned them.
+ */
 export async function reconstructConfig(
   ctx: WeightContext,
   cfg: ExperimentConfig,
-): Promise<{ weights: WeightQuant[]; report: PtqReport }> {
+): Promise<{ weights: WeightQuant[]; report: PtqReport; activations?: ActivationQuant[] }> {
+  if (usesEngineGradients(cfg)) {
+    // BRECQ, QDrop, AdaRound with learned ranges: `activations` carries the learned step sizes
+    const fixed = ctx.batchSize === 1 ? { hyper: { batch: 1, evalBatch: 1 } } : {};
+    return reconstructBlocks(ctx.engine, ctx.graph, ctx.weights, ctx.activations, ctx.calibCrops, ctx.spec, {
+      ...blockReconOptions(cfg),
+      ...fixed,
+      signal: ctx.signal,
+      onProgress: (d, t, m) => ctx.onProgress(m, d, t),
+    });
+  }
   const label = cfg.ptq === 'adaround' ? 'AdaRound' : 'GPTQ';
   const count = (done: number, total: number) => ({ done, total, of: 'layers' });
   const meter = new LayerMeter(ctx, cfg);

@@ -2,9 +2,11 @@
  * Accuracy-aware mixed precision: given a largest allowed top-1 drop, find a small model
  * that stays within it, as NNCF's quantize_with_accuracy_control does: measure what each
  * layer costs (the top-1 gained on a ranking subset when that layer alone is reverted to a
- * higher precision), then revert the most costly layers one by one until the drop on the
- * validation images is within budget. A last pass tries to quantize each kept layer again,
- * largest first, and keeps it quantized when the budget still holds, so no kept layer is
+ * higher precision), then revert the most costly layers until the drop on the validation
+ * images is within budget. NNCF reverts them one at a time; here the shortest prefix of the
+ * ranking within budget is found by bisection over its length (a handful of validations
+ * instead of one per layer). A last pass tries to quantize each kept layer again, largest
+ * first, and keeps it quantized when the budget still holds, so no kept layer is
  * superfluous (NNCF stops at the first config within budget).
  *
  * Only the layers' weight bits change (config.layerBits); "higher precision" is 8 bits for
@@ -115,12 +117,19 @@ export async function accuracyControl(o: AccuracyControlOptions): Promise<Accura
   const check = () => {
     if (o.signal?.aborted) throw o.signal.reason ?? new Error('aborted');
   };
+  // a set of kept layers validated once (the pruning pass may meet a prefix the bisection tried)
+  const validated = new Map<string, SearchStep>();
   const validate = async (kept: string[]): Promise<SearchStep> => {
+    const key = [...kept].sort().join('\n');
+    const seen = validated.get(key);
+    if (seen) return { ...seen, kept };
     check();
     const cfg = keepAt(o.base, kept, highBits);
     const v = await o.evaluate(cfg, 'validate');
     evaluations++;
-    return { kept, top1: v.top1, drop: o.reference.validate.top1 - v.top1, sizeBits: sizeOf(o.layers, cfg) };
+    const step = { kept, top1: v.top1, drop: o.reference.validate.top1 - v.top1, sizeBits: sizeOf(o.layers, cfg) };
+    validated.set(key, step);
+    return step;
   };
   const steps: SearchStep[] = [];
   const first = await validate([]);
@@ -148,13 +157,29 @@ export async function accuracyControl(o: AccuracyControlOptions): Promise<Accura
         a.params * (highBits - a.bits) - b.params * (highBits - b.bits) ||
         a.layer.localeCompare(b.layer),
     );
-    const kept: string[] = [];
-    for (const [i, l] of ranking.entries()) {
-      kept.push(l.layer);
-      o.onProgress?.(`Keeping ${kept.length} layer(s) at ${highBits} bits`, i + 1, ranking.length);
-      current = await validate([...kept]);
-      steps.push(current);
-      if (within(current)) break;
+    // the shortest prefix of the ranking within budget, by bisection over its length: the
+    // drop falls as layers are kept, so O(log n) validations instead of one per layer
+    // (where it does not fall monotonically the prefix found may be longer than needed, and
+    // the pruning pass below removes what is superfluous)
+    const prefix = (k: number) => ranking.slice(0, k).map((l) => l.layer);
+    const byLength = new Map<number, SearchStep>([[0, first]]);
+    const tryLength = async (k: number) => {
+      o.onProgress?.(`Keeping ${k} layer(s) at ${highBits} bits`, byLength.size, total);
+      const st = await validate(prefix(k));
+      steps.push(st);
+      byLength.set(k, st);
+      return st;
+    };
+    let hi = ranking.length;
+    current = await tryLength(hi);
+    if (within(current)) {
+      let lo = 0; // lo: not within budget; hi: within
+      while (hi - lo > 1) {
+        const mid = (lo + hi) >> 1;
+        if (within(await tryLength(mid))) hi = mid;
+        else lo = mid;
+      }
+      current = byLength.get(hi)!;
     }
     if (within(current) && (o.prune ?? true)) {
       const cost = (name: string) => {

@@ -10,8 +10,8 @@
 import { QpError } from '../util/errors.ts';
 import type { ExperimentConfig } from '../config/types.ts';
 import { weightBitsOf, type WeightQuant } from '../experiment/quantize.ts';
-import type { RunInputs } from '../experiment/types.ts';
-import { groupKey, type PreparedGroup } from '../pipeline/prepare.ts';
+import type { RunInputs, RunOptions } from '../experiment/types.ts';
+import { groupKey, type PreparedGroup, type SchemeSource } from '../pipeline/prepare.ts';
 import { runPipeline, type GroupSource } from '../pipeline/run.ts';
 import type { Evaluate, Evaluation, SearchLayer } from './accuracy-control.ts';
 
@@ -27,7 +27,13 @@ export interface PipelineEvaluator {
 export async function pipelineEvaluator(
   inputs: RunInputs,
   base: ExperimentConfig,
-  opts: { rankImages?: number; signal?: AbortSignal } = {},
+  opts: {
+    rankImages?: number;
+    signal?: AbortSignal;
+    /** the imported scheme the configs re-simulate (pipeline hook `scheme`) */
+    scheme?: SchemeSource;
+    onProgress?: RunOptions['onProgress'];
+  } = {},
 ): Promise<PipelineEvaluator> {
   if (base.ptq !== 'none')
     throw new QpError(
@@ -45,8 +51,9 @@ export async function pipelineEvaluator(
     let preds: Int32Array | undefined;
     const [r] = await runPipeline([cfg], inputs, {
       signal: opts.signal,
+      onProgress: opts.onProgress,
       onQuantized: (q) => void (preds = q.evaluation.preds),
-      hooks: { groups, nearestWeights: memo },
+      hooks: { groups, nearestWeights: memo, scheme: opts.scheme },
     });
     return { top1: r.quant.top1, preds: preds!, group: prepared.get(groupKey(cfg))! };
   };

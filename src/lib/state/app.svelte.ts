@@ -236,7 +236,7 @@ export class AppState {
         : await this.loadModel({ kind: 'registry', id: c.model });
       if (!ok) return false;
     }
-    if (this.data.value === undefined || this.exp.config.dataset !== c.dataset || !this.data.ready) {
+    if (this.data.value === undefined || this.loadedDataset !== c.dataset || !this.data.ready) {
       if (c.dataset === DEV_SAMPLE && this.env?.sharedData) return this.loadSharedSample();
       if (c.dataset === DEV_SAMPLE) return this.loadRegistryImages(DEV_SAMPLE);
     }
@@ -364,6 +364,12 @@ export class AppState {
     if (r.ok) this.cachedModels = r.value;
   }
 
+  /**
+   * The `dataset` name of the images the worker holds (a lesson or Try it may set the config
+   * to other images while these stay loaded; then they load the ones it names).
+   */
+  private loadedDataset: string | undefined;
+
   /** Load a model; on success the config's `model` names it. */
   async loadModel(src: ModelSource, opts: { cacheOnly?: boolean } = {}, source?: ModelSourceRef): Promise<boolean> {
     if (opts.cacheOnly && src.kind === 'registry') {
@@ -456,6 +462,7 @@ export class AppState {
     );
     this.wanted = { ...this.wanted, data: undefined };
     const id = datasetId ?? r.value.name;
+    this.loadedDataset = id;
     if (this.exp.config.dataset !== id) this.exp.set('dataset', id);
     return true;
   }

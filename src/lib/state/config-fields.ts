@@ -5,7 +5,7 @@
  * descriptions. Components reach the schema and presets only through here.
  * Pure: no Svelte, no DOM.
  */
-import type { BackendName } from '../config/names.ts';
+import { NO_IMPORTED_SCHEME, type BackendName } from '../config/names.ts';
 import { CONFIG_FIELDS, FIELD_GROUPS, presetKey, type ConfigField, type FieldGroup } from '../config/schema.ts';
 import type { PresetFields } from '../config/types.ts';
 import { BACKEND_PRESETS } from '../config/presets.ts';
@@ -43,10 +43,28 @@ export function controlFor(f: ConfigField): ConfigControl {
       return { kind: 'select', options: f.type.values.map((v) => ({ value: v, label: label(v) })) };
     }
     case 'string':
-      return { kind: f.name === 'model' ? 'model-panel' : 'data-panel' };
+      // the model and an imported scheme are set by opening models; the images by the data panel
+      return { kind: f.name === 'dataset' ? 'data-panel' : 'model-panel' };
     case 'bitsMap':
       return { kind: 'bits-map' };
   }
+}
+
+/** The value an observer field takes from an imported quantized model (config/names.ts OBSERVER_CHOICES). */
+const IMPORTED_OBSERVER = 'imported';
+
+/**
+ * The options a select shows under `config`: the observers offer "imported model's ranges"
+ * only while the config names an imported scheme (validation refuses it otherwise).
+ */
+export function selectOptions(
+  control: Extract<ConfigControl, { kind: 'select' }>,
+  field: ConfigField,
+  config: { importedScheme: string },
+): { value: string; label: string }[] {
+  const observer = field.name === 'wObserver' || field.name === 'aObserver';
+  if (!observer || config.importedScheme !== NO_IMPORTED_SCHEME) return control.options;
+  return control.options.filter((o) => o.value !== IMPORTED_OBSERVER);
 }
 
 export interface PanelField {

@@ -1,0 +1,190 @@
+/**
+ * What a stranger gets from a static host, in a fresh Chromium profile: the production
+ * build (tests/support/static-hosts.ts, with its `_headers`) whose `site.json` lists the
+ * site's own `./mirror/` (the registry's MobileNet-V2 and ImageNet sample, served from
+ * ../shared/data as `npm run mirror -- --from` would write them). Nothing is picked by hand:
+ * - "Try it" downloads what its first result needs — at most 40 MB beyond the app, counted
+ *   from the mirror's requests — and shows a result; its link, reloaded offline, loads the
+ *   model and images from this browser and runs again to the same numbers;
+ * - a link the CLI wrote (`npm run bench -- --model mobilenet-v2 --data imagenet-sample`,
+ *   QP_MIRROR on the same mirror) opens with the model and images loaded and gives the
+ *   CLI's exact numbers and config hash;
+ * - a lesson opened from the list loads its model and images and runs.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { ARTIFACTS, ROOT, skipReason } from './helpers.ts';
+import { chromium, DIST, ensureBuild, readNumbers, runAndWait, setNumber, SHARED, UI } from './site-helpers.ts';
+import { mirrorContent, mirrorRoute, serveSite, type Host, type MirrorContent } from '../support/static-hosts.ts';
+import { HAVE_SHARED_DATA } from '../support/shared-data.ts';
+
+if (skipReason) console.warn(`[e2e] skipped: ${skipReason}.`);
+
+/** The issue's budget for Try it's first result, beyond the app and the engine. */
+const TRY_IT_BUDGET = 40e6;
+
+describe.skipIf(!!skipReason || !HAVE_SHARED_DATA)('zero set-up on the production build (Chromium)', () => {
+  let browser: Browser;
+  let host: Host;
+  let content: MirrorContent;
+
+  beforeAll(async () => {
+    ensureBuild();
+    browser = await chromium();
+    content = await mirrorContent({ shared: SHARED });
+    const mirror = mirrorRoute(content, '/mirror/');
+    host = await serveSite(DIST, {
+      extra: (req, res, path) => {
+        if (path !== '/site.json') return mirror(req, res, path);
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ mirrors: ['./mirror/'] }));
+        return true;
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await host?.close();
+  });
+
+  async function open(url: string): Promise<{ context: BrowserContext; page: Page; logs: string[] }> {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    const page = await context.newPage();
+    const logs: string[] = [];
+    page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
+    page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
+    await page.goto(url);
+    await page.waitForSelector(UI.modelFile);
+    return { context, page, logs };
+  }
+
+  const numbers = (page: Page) =>
+    readNumbers(
+      (s) => page.locator(s).first().innerText(),
+      (s, n) => page.locator(s).first().getAttribute(n),
+    );
+
+  /** Bytes the mirror served since request number `from` (each file counted once). */
+  function mirrorBytes(from: number): number {
+    const paths = new Set(host.requests.slice(from).filter((p) => p.startsWith('/mirror/')));
+    let n = 0;
+    for (const p of paths) n += content.get(p.slice('/mirror/'.length))?.body.byteLength ?? 0;
+    return n;
+  }
+
+  it('Try it gives a first result within 40 MB of downloads; its link reloads offline and runs again', async () => {
+    const before = host.requests.length;
+    const { context, page, logs } = await open(host.url);
+    try {
+      await page.locator('[data-testid=try-it]').click();
+      await page.locator(UI.runEnded).first().waitFor({ timeout: 540_000 });
+      if ((await page.locator('[data-testid=run-panel]').getAttribute('data-state')) === 'error')
+        throw new Error(`run failed: ${await page.locator(UI.runError).innerText()}`);
+      const online = await numbers(page);
+      expect(online.qtop1).toMatch(/\d/);
+      const bytes = mirrorBytes(before);
+      console.log(`[try-it] ${(bytes / 1e6).toFixed(1)} MB from the mirror; top-1 ${online.qtop1}`);
+      expect(bytes).toBeGreaterThan(0);
+      expect(bytes).toBeLessThanOrEqual(TRY_IT_BUDGET);
+      await page.screenshot({ path: `${ARTIFACTS}/zero-setup-01-try-it.png`, fullPage: true });
+
+      // offline, a fresh load of the same link: model and images from this browser, Run only
+      const link = page.url();
+      expect(link).toContain('msrc=registry');
+      expect(link).toContain('dsrc=registry');
+      await context.setOffline(true);
+      await page.goto(link);
+      await page.waitForSelector(UI.modelReady, { timeout: 120_000 });
+      await page.waitForSelector(UI.dataReady, { timeout: 120_000 });
+      await runAndWait(page, 540_000);
+      const offline = await numbers(page);
+      expect(offline).toEqual(online);
+    } catch (e) {
+      console.log(logs.slice(-30).join('\n'));
+      throw e;
+    } finally {
+      await context.close();
+    }
+  }, 1_200_000);
+
+  it("a link the CLI wrote opens with nothing to pick and gives the CLI's numbers", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qp-zero-setup-'));
+    const out = join(dir, 'records.json');
+    // asynchronously: the mirror it downloads from is served by this process
+    await promisify(execFile)(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules/tsx/dist/cli.mjs'),
+        'scripts/bench.ts',
+        '--model',
+        'mobilenet-v2',
+        '--data',
+        'imagenet-sample',
+        '--backend',
+        'tensorrt',
+        '--calib',
+        '8',
+        '--eval',
+        '24',
+        '--json',
+        out,
+      ],
+      {
+        cwd: ROOT,
+        env: { ...process.env, QP_MIRROR: `${host.url}mirror/`, QP_CACHE_DIR: join(dir, 'cache') },
+        timeout: 600_000,
+      },
+    );
+    const [rec] = JSON.parse(readFileSync(out, 'utf8')) as {
+      url: string;
+      configHash: string;
+      quant: { top1: number; top5: number };
+      fp32: { top1: number };
+      agreement: number;
+    }[];
+    expect(rec.url.startsWith('#')).toBe(true);
+    const { context, page, logs } = await open(`${host.url}${rec.url}`);
+    try {
+      // no click but Run: the registry names in the link load the model and the images
+      await page.waitForSelector(UI.modelReady, { timeout: 300_000 });
+      await page.waitForSelector(UI.dataReady, { timeout: 300_000 });
+      await runAndWait(page, 540_000);
+      const got = await numbers(page);
+      expect(got.configHash).toBe(rec.configHash);
+      const pct = (s: string) => Number.parseFloat(s.replace(/[^0-9.]/g, ''));
+      expect(pct(got.qtop1)).toBeCloseTo(100 * rec.quant.top1, 1);
+      expect(pct(got.qtop5)).toBeCloseTo(100 * rec.quant.top5, 1);
+      expect(pct(got.fp32top1)).toBeCloseTo(100 * rec.fp32.top1, 1);
+      expect(pct(got.agreement)).toBeCloseTo(100 * rec.agreement, 1);
+    } catch (e) {
+      console.log(logs.slice(-30).join('\n'));
+      throw e;
+    } finally {
+      await context.close();
+    }
+  }, 1_200_000);
+
+  it('a lesson opened from the list loads its model and images: Run is the only click', async () => {
+    const { context, page, logs } = await open(host.url);
+    try {
+      await page.locator('[data-testid=lessons] button', { hasText: /calibration/i }).first().click();
+      await page.waitForSelector(UI.modelReady, { timeout: 300_000 });
+      await page.waitForSelector(UI.dataReady, { timeout: 300_000 });
+      // a smaller evaluation split than the lesson's, to keep the suite short
+      await setNumber(page, 'eval', 24);
+      await runAndWait(page, 540_000);
+      expect((await numbers(page)).qtop1).toMatch(/\d/);
+    } catch (e) {
+      console.log(logs.slice(-30).join('\n'));
+      throw e;
+    } finally {
+      await context.close();
+    }
+  }, 1_200_000);
+});
