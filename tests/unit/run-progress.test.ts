@@ -54,7 +54,12 @@ describe('one progress bar for the whole run', () => {
     const bad = checked.filter((x) => !etaWithin(x.v.etaSeconds!, total - x.t));
     expect(checked.length).toBeGreaterThan(10);
     expect(
-      bad.slice(0, 5).map((x) => `at ${x.t.toFixed(1)} s (${x.v.phase}): ${x.v.etaSeconds!.toFixed(1)} s left, truly ${(total - x.t).toFixed(1)}`),
+      bad
+        .slice(0, 5)
+        .map(
+          (x) =>
+            `at ${x.t.toFixed(1)} s (${x.v.phase}): ${x.v.etaSeconds!.toFixed(1)} s left, truly ${(total - x.t).toFixed(1)}`,
+        ),
     ).toEqual([]);
   });
 
@@ -79,6 +84,10 @@ describe('one progress bar for the whole run', () => {
     expect(phaseOf({ stage: 'quantize', done: 1, total: 3, message: 'Fixes: bias correction' })).toBe('fixes');
     expect(phaseOf({ stage: 'evaluate', done: 1, total: 3, message: 'Evaluation before fixes 1/3' })).toBe('before');
     expect(phaseOf({ stage: 'evaluate', done: 1, total: 3, message: 'Quantized evaluation 1/3' })).toBe('evaluate');
+    // the browser's worker saves the result after the pipeline: a last phase of its own
+    expect(planRun({ config: base }).finish).toBe(0);
+    expect(planRun({ config: base, saves: true }).finish).toBeGreaterThan(0);
+    expect(phaseOf({ stage: 'finish', done: 0, total: 1, message: 'Saving the result' })).toBe('finish');
   });
 
   it('the promise: a factor of two, or 3 s near the end', () => {

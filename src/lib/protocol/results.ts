@@ -36,7 +36,9 @@ export interface ExperimentResult {
   createdAt: string;
 }
 
-export type Stage = 'load' | 'download' | 'decode' | 'fp32' | 'calibrate' | 'quantize' | 'evaluate' | 'analyze';
+/** `finish`: the browser's worker saving the results once the pipeline is done (the pipeline itself never reports it) */
+export type Stage =
+  'load' | 'download' | 'decode' | 'fp32' | 'calibrate' | 'quantize' | 'evaluate' | 'analyze' | 'finish';
 
 export interface Progress {
   stage: Stage;

@@ -72,6 +72,7 @@ export class RunController {
       config: req.config,
       analyzeImages: req.analyze?.images,
       available: req.available,
+      saves: true,
     });
     this.overall = tracker.update(this.progress, performance.now() / 1000);
     // between reports (a long layer solve) the time left follows the clock

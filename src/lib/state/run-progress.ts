@@ -6,7 +6,8 @@
  * (tests/unit/run-progress.test.ts). Weights and their measurement: docs/ui.md.
  *
  * How it works. A run is a fixed sequence of phases (start, decode, FP32 evaluation,
- * calibration, weights, fixes, quantized evaluation, evaluation before fixes, analysis);
+ * calibration, weights, fixes, quantized evaluation, evaluation before fixes, analysis,
+ * saving the result);
  * the config says which occur and how much work each is, in "image units": one FP32
  * forward pass of one image (PHASE_COST). The fraction done is the work done over the
  * planned work; it never goes back. The time left is the work left times the measured
@@ -19,7 +20,8 @@
 import type { ExperimentConfig } from '../config/types.ts';
 import type { Progress } from '../protocol/results.ts';
 
-export type Phase = 'start' | 'decode' | 'fp32' | 'calibrate' | 'weights' | 'fixes' | 'evaluate' | 'before' | 'analyze';
+export type Phase =
+  'start' | 'decode' | 'fp32' | 'calibrate' | 'weights' | 'fixes' | 'evaluate' | 'before' | 'analyze' | 'finish';
 
 const ORDER: readonly Phase[] = [
   'start',
@@ -31,6 +33,7 @@ const ORDER: readonly Phase[] = [
   'evaluate',
   'before',
   'analyze',
+  'finish',
 ];
 
 /**
@@ -56,7 +59,7 @@ export const PHASE_COST = Object.freeze({
   fixesPerImage: 6,
   /** a fake-quant graph and its session, then per evaluation image */
   evaluateFixed: 2,
-  evaluatePerImage: 1.4,
+  evaluatePerImage: 1.1,
   /** the analysis' per-layer error, per analysis image */
   analyzePerImage: 11,
   /** the analysis' two evaluations (weights only, activations only), per evaluation image each */
@@ -69,6 +72,13 @@ export const PHASE_COST = Object.freeze({
   adaroundPer100Iters: 400,
   adaroundFixed: 600,
   ptqPerImage: 6,
+  /**
+   * after the last evaluation, before the worker's "saving" report: the deployable model's
+   * export (built as soon as the quantized evaluation ends) and the sessions' release
+   */
+  finishFixed: 8,
+  /** from that report until the page shows the result: storing it, its transfer, its first render */
+  finish: 7,
 });
 
 export type PhaseCosts = typeof PHASE_COST;
@@ -82,6 +92,8 @@ export interface RunPlanInput {
   analyzeImages?: number;
   /** images the data set holds (a split never asks for more) */
   available?: number;
+  /** the run ends by saving its results (the browser's worker; not a run in Node) */
+  saves?: boolean;
 }
 
 /**
@@ -131,6 +143,7 @@ export function planPhases(p: RunPlanInput, costs: PhaseCosts = PHASE_COST): Rec
     fixes: fixes ? { fixed: C.fixesFixed, parts: [C.fixesPerImage * calib] } : none,
     evaluate: evaluation,
     before: fixes ? evaluation : none,
+    finish: p.saves ? { fixed: C.finishFixed, parts: [C.finish] } : none,
     analyze: p.analyzeImages
       ? {
           fixed: 0,
@@ -184,6 +197,8 @@ export function phaseOf(p: Progress): Phase {
       return p.message.startsWith('Evaluation before fixes') ? 'before' : 'evaluate';
     case 'analyze':
       return 'analyze';
+    case 'finish':
+      return 'finish';
   }
   return 'weights';
 }
@@ -198,6 +213,7 @@ export const PHASE_NAMES: Readonly<Record<Phase, string>> = {
   evaluate: 'Quantized evaluation',
   before: 'Evaluation before fixes',
   analyze: 'Analysing',
+  finish: 'Saving the result',
 };
 
 export interface RunProgressView {
