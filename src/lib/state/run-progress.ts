@@ -76,9 +76,9 @@ export const PHASE_COST = Object.freeze({
    * after the last evaluation, before the worker's "saving" report: the deployable model's
    * export (built as soon as the quantized evaluation ends) and the sessions' release
    */
-  finishFixed: 8,
+  finishFixed: 13,
   /** from that report until the page shows the result: storing it, its transfer, its first render */
-  finish: 7,
+  finish: 2,
 });
 
 export type PhaseCosts = typeof PHASE_COST;
