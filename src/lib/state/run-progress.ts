@@ -12,7 +12,8 @@
  * forward pass of one image (PHASE_COST). The fraction done is the work done over the
  * planned work; it never goes back. The time left is the work left times the measured
  * seconds per unit — taken from the FP32 evaluation once it has run a few batches (the
- * cleanest measure of this engine on this machine), before that from all the time so far —
+ * cleanest measure of this engine on this machine), before that from all the time since the
+ * engine started (and none while images are decoded: their pace is not the model's) —
  * except for the phase under way, which, once a tenth of it is done, extrapolates its own
  * pace. So a wrong prior for one phase costs accuracy only until that phase has started.
  * Must not: touch the DOM or the clock itself.
@@ -335,6 +336,10 @@ export class RunProgress {
   private eta(elapsed: number): number | undefined {
     const m = this.mark;
     if (!m || m.work <= 0 || m.t <= 0) return undefined;
+    // decoding is image files, not the model: its pace says little about the model's (in the
+    // browser it ran at twice the seconds per unit of the evaluations), so the first basis
+    // is the FP32 evaluation's first report
+    if (ORDER.indexOf(this.phase) < ORDER.indexOf('fp32')) return undefined;
     // seconds per unit: the steady pace of the latest evaluation (the unit's own measure,
     // batch to batch, so it follows the machine's load); before the first, the run's pace
     // since the engine started (its start is a one-off of unknown length)
