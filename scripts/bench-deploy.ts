@@ -7,47 +7,34 @@
  * top-1 and its agreement with the deployment, the deployed speed against FP32 on the same
  * engine, integer/float op counts, and the first layer where the default simulation and the
  * deployment differ by more than one integer step, with its reason.
- * Options: [--model FILE] [--data DIR] [--labels FILE] [--engine node|wasm] [--threads N]
- *   [--backends tensorrt,fbgemm,snpe,academic] [--calib N] [--eval N] [--images N]
- *   [--speed-rounds N] [--json FILE]   (--eval defaults to the images left after calibration)
+ * Options: `npm run bench:deploy -- --help` (scripts/cli-specs.ts, BENCH_DEPLOY_CLI).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
 import { resolveConfig } from '../src/lib/config/resolve.ts';
-import { BACKEND_NAMES, type BackendName } from '../src/lib/config/names.ts';
+import type { BackendName } from '../src/lib/config/names.ts';
+import { configValue, configValues, parseCliOrExit } from '../src/cli/options.ts';
+import { BENCH_DEPLOY_CLI } from './cli-specs.ts';
 import { runPipeline } from '../src/lib/pipeline/run.ts';
 import { deployRecord, deployRow, deployTable, type DeployRow } from '../src/cli/deploy.ts';
 
-const shared = resolve(import.meta.dirname, '../../shared/data');
-const { values: v } = parseArgs({
-  options: {
-    model: { type: 'string', default: resolve(shared, 'models/mobilenetv2-7-fp32.onnx') },
-    data: { type: 'string', default: resolve(shared, 'imagenet-sample') },
-    labels: { type: 'string', default: resolve(shared, 'imagenet_class_index.json') },
-    engine: { type: 'string', default: 'node' },
-    threads: { type: 'string' },
-    backends: { type: 'string', default: 'tensorrt,fbgemm,snpe,academic' },
-    calib: { type: 'string', default: '128' },
-    eval: { type: 'string' },
-    images: { type: 'string', default: '8' },
-    'speed-rounds': { type: 'string', default: '5' },
-    json: { type: 'string' },
-  },
-});
-const backends = v.backends.split(',').map((b) => {
-  if (!BACKEND_NAMES.includes(b as BackendName))
-    throw new Error(`Unknown backend "${b}". Choose from ${BACKEND_NAMES.join(', ')}.`);
-  return b as BackendName;
-});
-if (v.engine !== 'node' && v.engine !== 'wasm') throw new Error(`Unknown --engine "${v.engine}". Choose node or wasm.`);
-const dataset = await loadImageFolder(v.data, v.labels);
-const calib = Number(v.calib);
-const evalN = v.eval ? Number(v.eval) : dataset.items.length - calib;
-const engine = await createNodeEngine(v.engine, v.threads ? Number(v.threads) : undefined);
+const cli = parseCliOrExit(BENCH_DEPLOY_CLI);
+const v = cli.values as {
+  engine: 'node' | 'wasm';
+  threads?: number;
+  labels: string;
+  images: number;
+  speedRounds: number;
+  json?: string;
+};
+const backends = configValues(cli, 'backend') as BackendName[];
+const dataset = await loadImageFolder(configValue(cli, 'dataset') as string, v.labels);
+const calib = configValue(cli, 'calib') as number;
+const evalCount = configValue(cli, 'eval') as number | 'rest';
+const evalN = evalCount === 'rest' ? dataset.items.length - calib : evalCount;
+const engine = await createNodeEngine(v.engine, v.threads);
 const configs = backends.map((backend) =>
   resolveConfig({ backend, model: 'mobilenet-v2', wBits: 8, aBits: 8, calib, eval: evalN, seed: 0 }),
 );
@@ -61,7 +48,7 @@ await runPipeline(
   configs,
   {
     engine,
-    modelBytes: new Uint8Array(readFileSync(v.model)),
+    modelBytes: new Uint8Array(readFileSync(configValue(cli, 'model') as string)),
     model: { id: 'mobilenet-v2', label: 'MobileNet-V2', preprocess: TORCHVISION_SPEC, classes: 1000 },
     dataset,
     cropStore: new DiskCropStore(),
@@ -74,9 +61,9 @@ await runPipeline(
     onQuantized: async (run) => {
       const t = performance.now();
       const deployed = await deployRecord(engine, run, {
-        divergenceImages: Number(v.images),
+        divergenceImages: v.images,
         exact: true,
-        speedRounds: Number(v['speed-rounds']),
+        speedRounds: v.speedRounds,
         fusionCheck: engine.kind === 'node',
       });
       rows.push(deployRow(run, deployed));

@@ -212,11 +212,35 @@ export const MAKE_IMAGE_MANIFEST_CLI: CliSpec = {
     'Rewrites src/lib/data/manifests/imagenet-sample.ts from ../shared/data (QP_SHARED_DATA overrides the folder).',
 };
 
+export const BENCH_DEPLOY_CLI: CliSpec = {
+  command: 'npm run bench:deploy --',
+  config: ['model', 'dataset', 'backend', 'calib', 'eval'],
+  lists: ['backend'],
+  run: ['engine', 'threads'],
+  cli: ['labels'],
+  extra: {
+    images: count('images', 'evaluation images of the code comparison and the divergence finder', 8),
+    speedRounds: count('speed-rounds', 'rounds of the deployed-versus-FP32 speed measurement (median)', 5),
+    json: json('write the rows (one per preset) as JSON'),
+  },
+  defaults: {
+    model: MOBILENET,
+    dataset: SAMPLE,
+    labels: CLASS_INDEX,
+    backend: 'tensorrt,fbgemm,snpe,academic',
+    calib: '128',
+    eval: 'rest',
+    engine: 'node',
+  },
+  notes: 'W8A8 per preset, seed 0, MobileNet-V2.',
+};
+
 /** Every script's command line, by its npm script name (or its file when it has none). */
 export const SCRIPT_SPECS: Readonly<Record<string, CliSpec>> = {
   'bench:perf': BENCH_PERF_CLI,
   'bench:ptq': BENCH_PTQ_CLI,
   'bench:ptq-memory': BENCH_PTQ_MEMORY_CLI,
+  'bench:deploy': BENCH_DEPLOY_CLI,
   'bench:browser': BENCH_BROWSER_CLI,
   'bench:webgpu': BENCH_WEBGPU_CLI,
   'bench:transfer': BENCH_TRANSFER_CLI,
