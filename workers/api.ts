@@ -417,6 +417,10 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         )(configs, inputs, { ...runOpts, analyze, hooks: { keepContext } });
         // a cancel that came in after the last batch still wins: nothing is stored
         throwIfAborted(signal);
+        // the last step has no batches of its own: one report opens it, so the time left covers it
+        const finish = (done: number) =>
+          runOpts.onProgress?.({ stage: 'finish', done, total: 1, message: 'Saving the result' });
+        finish(0);
         const warnings: string[] = [];
         for (const r of results) {
           try {
@@ -426,6 +430,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
             break;
           }
         }
+        finish(1);
         // storage deleted or cleared while the app was open: it was re-created; say what was lost
         const lost = deps.storage.takeLossNotice?.();
         if (lost) warnings.push(lost);

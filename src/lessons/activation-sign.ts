@@ -12,7 +12,7 @@ export const lesson: Lesson = {
   ],
   notice: 'Signed activations lose more top-1 points than automatic (unsigned after ReLU) ones at the same bit width.',
   why: 'A symmetric signed grid is centred on zero: half of its levels are for negative values. After ReLU (ReLU6 in MobileNet-V2) no activation is negative, so those levels are never used and the step size is twice what an unsigned grid of the same width would need: effectively one bit is lost. At 8 bits the loss is small; at 6 bits it is clearly visible. OpenVINO therefore switches activations that follow a ReLU to the unsigned range [0, 255], and asymmetric schemes avoid the problem with a zero point. The lesson uses 6 bits so the effect stands well above the sampling noise of 872 images.',
-  link: 'v=1&backend=tensorrt&aBits=6&history_hide=1&placement_hide=1',
+  link: 'v=1&backend=tensorrt&aBits=6&placement_hide=1',
   linkRun: 'signed',
   claim: {
     text: 'At TensorRT W8A6, signed symmetric activations lose more top-1 points than unsigned-after-ReLU ("auto") activations.',

@@ -15,7 +15,7 @@ export const lesson: Lesson = {
   notice:
     "AdaRound lifts W4A8 from single digits to about 80% top-1, a couple of points under FP32; flipping only a fraction of the roundings does it. Fitted on FP32 inputs it lands around 70%: each layer's small error goes uncorrected into the next.",
   why: "Round-to-nearest makes each weight as close as possible to its float value, one weight at a time. But a layer's output sums many weights times inputs, so neighbouring errors can cancel or add up. What matters is the output error ‖WX − ŴX‖², which depends on the inputs' correlations G = XXᵀ. AdaRound (Nagel et al. 2020) relaxes each up-or-down choice into a soft variable and minimises that error plus a term pushing every variable to 0 or 1; the gradient is 2·ΔW·G, a matrix product, so no autograd is needed. GPTQ rounds one input column at a time and moves its error onto the columns not yet rounded. Neither changes the grid: the model stays the same integers. Which inputs a layer is fitted on matters too. Fitted on what the quantized model really feeds it (earlier layers already rounded, as MQBench does), a layer also cancels what the layers before it got wrong; fitted on FP32 inputs, it prepares for a situation the quantized model never reaches, and the errors add up.",
-  link: 'v=1&backend=academic&wBits=4&ptq=adaround&ptqInputs=quantized-prefix&history_hide=1&placement_hide=1',
+  link: 'v=1&backend=academic&wBits=4&ptq=adaround&ptqInputs=quantized-prefix&placement_hide=1',
   linkRun: 'adaround',
   claim: {
     text: "At Academic W4A8, AdaRound on the quantized model's inputs adds at least 40 top-1 points over round-to-nearest, and at least 5 over AdaRound fitted on FP32 inputs.",

@@ -11,7 +11,7 @@ export const lesson: Lesson = {
   ],
   notice: 'Bias correction adds at least 40 top-1 points over the uncorrected W4A8 model.',
   why: "Rounding a filter's weights changes the filter's average response: the quantized layer's output mean drifts away from the FP32 mean, channel by channel. A bias is exactly the knob that moves a channel's mean. Bias correction runs the calibration images through both models, measures each channel's mean output error, and subtracts it from that channel's bias, layer by layer so each layer sees its corrected predecessors. It costs a few forward passes, needs no labels and no gradients, and removes the systematic part of the error that compounded through the network. What it cannot remove is the random part (the variance change), so the corrected model is still below FP32.",
-  link: 'v=1&backend=tensorrt&wBits=4&biasCorrection=1&history_hide=1&placement_hide=1',
+  link: 'v=1&backend=tensorrt&wBits=4&biasCorrection=1&placement_hide=1',
   linkRun: 'corrected',
   claim: {
     text: 'At TensorRT W4A8 (MinMax weights), bias correction adds at least 40 top-1 points.',

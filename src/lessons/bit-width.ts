@@ -12,7 +12,7 @@ export const lesson: Lesson = {
   notice:
     'Accuracy falls by several points from 8 to 6 bits, then collapses at 4 bits (below 25%): the step from 6 to 4 bits costs far more than the step from 8 to 6.',
   why: 'The rounding error of a uniform grid is proportional to its step, and the step doubles with each bit removed, so the noise power grows fourfold (6 dB per bit). A network tolerates noise up to a point: while the noise is small compared with the margin between the top classes, most predictions do not change, so 8 and 6 bits lose a few points (MinMax ranges make 6 bits costlier than it needs to be). Past that point the errors change the features themselves, they compound through the layers, and accuracy falls off a cliff rather than a slope. Where the cliff lies depends on the range of the weights, which is why better observers, per-channel scales and bias correction move it.',
-  link: 'v=1&backend=tensorrt&wBits=6&history_hide=1&placement_hide=1',
+  link: 'v=1&backend=tensorrt&wBits=6&placement_hide=1',
   linkRun: 'w6',
   claim: {
     text: 'With TensorRT (MinMax per-channel weights, 8-bit activations), W8 > W6 > W4 in top-1, W6 is at least 30 points above W4, and W4 falls below 25%.',

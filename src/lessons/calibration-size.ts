@@ -13,7 +13,7 @@ export const lesson: Lesson = {
   notice:
     'With 8 calibration images the drop is no worse than with 128 (here it is even smaller: MinMax ranges only widen as more images are seen).',
   why: 'Calibration only has to estimate one range per activation tensor. The EMA MinMax observer averages the minimum and maximum over batches; activation ranges of a trained network are similar from image to image, so a handful of images already pins them down to within a few percent, and a few percent of a range moves the 8-bit step size by a few percent — too little to change many predictions. More images matter more for observers that estimate tails (percentile, KL, MSE on a histogram) and at low bit widths, where each step is coarse and a slightly wrong range clips or wastes levels. Calibration images need no labels, but they must look like the deployment data.',
-  link: 'v=1&backend=tensorrt&calib=8&history_hide=1&placement_hide=1',
+  link: 'v=1&backend=tensorrt&calib=8&placement_hide=1',
   linkRun: 'calib8',
   claim: {
     text: 'At TensorRT W8A8, calibrating on 8 images gives a top-1 drop no more than 2 points larger than calibrating on 128 (both evaluated on 872 images).',

@@ -15,7 +15,7 @@ export const lesson: Lesson = {
   notice:
     'The exported model agrees with the simulation on at least 97% of the images and its top-1 is within half a point.',
   why: 'Simulation ("fake quantization") rounds and clips in float: x̂ = (clamp(round(x/s) + z) − z)·s. A QDQ model says the same thing in ONNX: QuantizeLinear(x, s, z) makes the integer, DequantizeLinear turns it back. Weights are stored as integers followed by DequantizeLinear, so no runtime can re-round them differently, and every activation quantizer sits exactly where it was simulated. A runtime that fuses the pairs into integer kernels, or lays out its sums differently, keeps the same grid; only float sums in another order can tip a value sitting on a rounding tie (onnxruntime-node: about 4% of decisions; the check runs the file as written, its fusions off). The range files (TensorRT, SNPE, PPL-CUDA, Tengine) carry the same scales for toolchains that take ranges instead of a QDQ graph.',
-  link: 'v=1&backend=tensorrt&aObserver=mse&history_hide=1&placement_hide=1',
+  link: 'v=1&backend=tensorrt&aObserver=mse&placement_hide=1',
   linkRun: 'simulated',
   claim: {
     text: 'The exported TensorRT W8A8 (MSE activations) QDQ model, run as written, keeps at least 97% top-1 agreement with the simulation, and its top-1 is within 0.5 points of the simulated top-1.',

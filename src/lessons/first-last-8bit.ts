@@ -14,7 +14,7 @@ export const lesson: Lesson = {
   notice:
     'On MobileNet-V2 with bias correction, keeping the first convolution and the classifier at 8 bits changes top-1 by less than 2 points: the damage is in the middle layers.',
   why: "The first convolution sees raw pixels with only three input channels, so each output depends on few weights and a rounding error in one of them is not averaged away. The classifier decides directly between 1,000 classes: its errors move logits without any later layer to absorb them. Together they hold a small share of the weights, so keeping them at 8 bits costs little memory. On MobileNet-V2, though, the 4-bit damage sits in the depthwise and bottleneck layers, so this exception buys little here. MQBench's academic setting does this by default, which is why published low-bit numbers are not directly comparable with fully quantized deployments.",
-  link: 'v=1&backend=tensorrt&wBits=4&firstLast8bit=1&biasCorrection=1&history_hide=1&placement_hide=1',
+  link: 'v=1&backend=tensorrt&wBits=4&firstLast8bit=1&biasCorrection=1&placement_hide=1',
   linkRun: 'kept',
   claim: {
     text: 'At TensorRT W4A8 with bias correction, keeping the first and last layer at 8 bits changes top-1 by less than 2 points.',

@@ -13,7 +13,7 @@ export const lesson: Lesson = {
   notice:
     'Top-1 falls below 25%. With only the weights quantized the model is just as broken; with only the activations quantized it is close to FP32.',
   why: "A 4-bit grid has only 15 steps. MinMax sets each channel's scale from its largest weight, so in a channel with one large weight every other weight is rounded to one of a few levels, many to zero. The errors are not small noise any more: they shift each layer's output mean and variance, and the shift compounds through 50 layers until the final features carry little of the image. Splitting the error answers whose fault it is: quantizing only the weights reproduces the collapse, quantizing only the activations (still 8 bits) barely matters. The fixes must therefore target the weights: better ranges (MSE), bias correction, or more bits for the sensitive layers.",
-  link: 'v=1&backend=tensorrt&wBits=4&history_hide=1&placement_hide=1',
+  link: 'v=1&backend=tensorrt&wBits=4&placement_hide=1',
   linkRun: 'w4a8',
   claim: {
     text: 'TensorRT W4A8 with MinMax weights falls below 25% top-1; weight-only quantization is also below 25% while activation-only stays within 5 points of FP32.',

@@ -14,7 +14,7 @@ export const lesson: Lesson = {
   notice:
     'Keeping the three most sensitive layers at 8 bits adds at least 15 top-1 points for under 0.1% more weight memory.',
   why: 'Sensitivity measures how much the model changes when only one layer is quantized to 4 bits. In MobileNet-V2 the most sensitive layers are the first depthwise conv and a few early projection convs: small layers (hundreds to a few thousand weights) whose channels have very different ranges, so a 16-level grid wipes out whole channels, and every later layer inherits the damage. Because they are small, keeping them at 8 bits costs almost nothing in model size, while it removes a large share of the 4-bit error. The rest of the loss is spread thinly over many layers, so each further layer kept at 8 bits gains less. This is the idea behind mixed-precision search: spend bits where the sensitivity is.',
-  link: 'v=1&backend=academic&wBits=4&wObserver=minmax&aObserver=minmax&layerBits=Conv_2%3D8%2CConv_4%3D8%2CConv_9%3D8&history_hide=1&placement_hide=1',
+  link: 'v=1&backend=academic&wBits=4&wObserver=minmax&aObserver=minmax&layerBits=Conv_2%3D8%2CConv_4%3D8%2CConv_9%3D8&placement_hide=1',
   linkRun: 'kept',
   claim: {
     text: 'At Academic W4A8 (MinMax), keeping the three most sensitive layers (Conv_2, Conv_9, Conv_4) at 8 bits adds at least 15 top-1 points.',

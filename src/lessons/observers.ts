@@ -12,7 +12,7 @@ export const lesson: Lesson = {
   ],
   notice: 'MSE and percentile ranges both beat MinMax at 6-bit activations.',
   why: 'An observer chooses the clipping range of a tensor. MinMax takes the extremes seen during calibration, so a single rare outlier stretches the grid and every common value is rounded coarsely. Clipping trades a large error on a few outliers for a smaller rounding error on everything else. The MSE observer searches for the range with the lowest squared error over the calibration histogram; percentile simply drops the top 0.01% or so. At 8 bits there are enough levels that MinMax is usually fine; with fewer bits the rounding error dominates and clipping wins.',
-  link: 'v=1&backend=tensorrt&aBits=6&aObserver=minmax&history_hide=1&placement_hide=1',
+  link: 'v=1&backend=tensorrt&aBits=6&aObserver=minmax&placement_hide=1',
   linkRun: 'minmax',
   claim: {
     text: 'At TensorRT W8A6, the MSE and the percentile activation observers each give a higher top-1 than MinMax.',

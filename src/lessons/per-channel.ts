@@ -14,7 +14,7 @@ export const lesson: Lesson = {
   notice:
     'At 6 bits per-tensor weights collapse (about 11% top-1) while per-channel weights keep about 72%; at 8 bits the two are within a point or two of each other, so the damage hides in a few layers (see the vanished channels lesson) until the bit width drops.',
   why: "A weight tensor's channels can have very different ranges, especially in depthwise convolutions after batch norm is folded into them. One scale per tensor must cover the widest channel, so narrow channels get only a few of the levels and lose most of their precision, or round to zero. At 8 bits there are 255 levels and most channels survive; every bit less halves the levels, and at 6 bits the narrow channels of MobileNet-V2 are gone. Per-channel quantization costs nothing at inference time on hardware that supports it: the per-channel scale folds into the output rescaling of the integer convolution. That is why TensorRT, OpenVINO and FBGEMM use it for weights, while per-tensor backends (SNPE, Vitis) suffer on depthwise networks like MobileNet-V2.",
-  link: 'v=1&backend=tensorrt&wBits=6&wGranularity=per-tensor&history_hide=1&placement_hide=1',
+  link: 'v=1&backend=tensorrt&wBits=6&wGranularity=per-tensor&placement_hide=1',
   linkRun: 'perTensor6',
   claim: {
     text: 'At 6-bit weights (TensorRT otherwise), per-tensor weights lose at least 40 top-1 points more than per-channel weights; at 8 bits the two drops are within 2 points of each other.',

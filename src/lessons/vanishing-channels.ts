@@ -13,7 +13,7 @@ export const lesson: Lesson = {
   ],
   notice: 'At least 3 of the 32 channels of the first depthwise convolution are rounded to all zeros, even at 8 bits.',
   why: 'With one scale for the whole tensor, the step size is set by the largest weight anywhere in it. Depthwise convolutions have one 3×3 filter per channel and, after batch norm is folded in, their channel ranges differ by two orders of magnitude. A channel whose largest weight is below half a step is rounded to zero entirely: its feature map disappears, and every later layer loses that input. Per-channel scales (the TensorRT default) fit a grid to each filter, so no channel vanishes.',
-  link: 'v=1&backend=tensorrt&wGranularity=per-tensor&history_hide=1&placement_hide=1',
+  link: 'v=1&backend=tensorrt&wGranularity=per-tensor&placement_hide=1',
   linkRun: 'perTensor',
   claim: {
     text: 'With per-tensor 8-bit weights (TensorRT otherwise), at least 3 channels of the first depthwise convolution are rounded to zero.',

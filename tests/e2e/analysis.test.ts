@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
-import { ARTIFACTS, launch, loadSharedMobileNet, setNumber, skipReason, type E2eSession } from './helpers.ts';
+import { ARTIFACTS, launch, loadSharedMobileNet, setNumber, skipReason, type E2eSession, showView } from './helpers.ts';
 
 if (skipReason) console.warn(`[e2e analysis] skipped: ${skipReason}.`);
 
@@ -64,6 +64,7 @@ describe.skipIf(!!skipReason)('why accuracy drops, in the browser (e2e)', () => 
     await page.locator('[data-engine=wasm]').check();
     await page.locator('[data-field=analyze]').check();
     await page.locator('[data-field=analysisImages]').fill('16');
+    await showView(page, 'analysis');
     await page.locator('[data-testid=analysis][data-state=empty]').waitFor();
 
     await page.locator('[data-testid=run]').click();
@@ -171,6 +172,7 @@ describe.skipIf(!!skipReason)('why accuracy drops, in the browser (e2e)', () => 
     await p2.goto(link);
     await p2.waitForSelector('main[data-ready=true]');
     await p2.locator('[data-testid=results][data-state=stored]').waitFor({ timeout: 30_000 });
+    await showView(p2, 'analysis');
     await p2.locator('[data-testid=analysis][data-state=ready]').waitFor();
     expect(Number(await p2.locator('[data-testid=layer-chart]').getAttribute('data-bars'))).toBe(bars);
     await p2.locator('[data-testid=layer-bars] rect[data-layer]').nth(1).click();

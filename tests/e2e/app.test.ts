@@ -12,7 +12,7 @@ import { strFromU8, unzipSync } from 'fflate';
 import { parseModel } from '../../src/lib/onnx/model.ts';
 import { tinyClassifier } from '../support/tiny-model.ts';
 import { CONFIG_FIELDS } from '../../src/lib/config/schema.ts';
-import { ARTIFACTS, launch, setNumber, skipReason as missing, type E2eSession } from './helpers.ts';
+import { ARTIFACTS, launch, setNumber, skipReason as missing, type E2eSession, showView } from './helpers.ts';
 
 if (missing) console.warn(`[e2e] skipped: ${missing}.`);
 
@@ -121,6 +121,7 @@ describe.skipIf(!!missing)('the playground in the browser (e2e)', () => {
     expect(await p2.locator('[data-field=calib]').inputValue()).toBe('32');
     expect(await p2.locator('[data-field=eval]').inputValue()).toBe('64');
     expect(await readNumbers(p2)).toEqual(first);
+    await showView(p2, 'history');
     expect(await p2.locator('[data-testid=history] tbody tr').count()).toBeGreaterThanOrEqual(1);
     await p2.screenshot({ path: `${ARTIFACTS}/04-restored.png`, fullPage: true });
     await p2.close();
@@ -143,6 +144,8 @@ describe.skipIf(!!missing)('the playground in the browser (e2e)', () => {
     const p3 = await context.newPage();
     await p3.goto(base);
     await p3.waitForSelector('main[data-ready=true]');
+    // the other ways to load a model are folded away once one is loaded
+    if (!(await p3.locator('#model-url').isVisible())) await p3.locator('details:has(#model-url) > summary').click();
     // outside /shared-data/ the preview server's SPA fallback answers index.html with 200
     await p3.locator('#model-url').fill(`${base}models/missing.onnx`);
     await p3.locator('#model-url').press('Enter');

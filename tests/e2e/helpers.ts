@@ -107,7 +107,11 @@ export async function setNumber(page: Page, field: string, v: number): Promise<v
 
 /** Picks the shared MobileNet-V2 and the shared sample images, waiting until both are ready. */
 export async function loadSharedMobileNet(page: Page): Promise<void> {
-  await page.locator('[data-testid=shared-model]', { hasText: 'mobilenetv2-7-fp32.onnx' }).click();
+  const choice = page.locator('[data-testid=shared-model]', { hasText: 'mobilenetv2-7-fp32.onnx' });
+  // with a model already loaded (a lesson loads its own), the choices are folded away
+  await page.waitForSelector('main[data-ready=true]');
+  if (!(await choice.isVisible())) await page.locator('details:has([data-testid=shared-model]) > summary').click();
+  await choice.click();
   await page.waitForSelector('section[data-state=ready] [data-testid=model-current]', { timeout: 60_000 });
   await page.locator('[data-testid=shared-data]').click();
   await page.waitForSelector('section[data-state=ready] [data-testid=data-current]', { timeout: 60_000 });
@@ -123,4 +127,13 @@ export async function runAndWait(page: Page, timeout = 540_000): Promise<void> {
   if ((await page.locator('[data-testid=run-panel]').getAttribute('data-state')) === 'error') {
     throw new Error(`run failed: ${await page.locator('[data-testid=run-panel] [role=alert]').innerText()}`);
   }
+}
+
+/**
+ * Shows a section below the workbench (its tab): learn | analysis | graph | history. The
+ * analysis, the graph, the weight view and the history are drawn only on their tab.
+ */
+export async function showView(page: Page, view: 'learn' | 'analysis' | 'graph' | 'history'): Promise<void> {
+  await page.locator(`[role=tab][data-view=${view}]`).click();
+  await page.locator(`[data-testid=view-${view}]`).waitFor();
 }

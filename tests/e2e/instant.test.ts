@@ -16,6 +16,7 @@ import {
   setNumber,
   skipReason,
   type E2eSession,
+  showView,
 } from './helpers.ts';
 
 if (skipReason) console.warn(`[e2e instant] skipped: ${skipReason}.`);
@@ -49,6 +50,7 @@ describe.skipIf(!!skipReason)('instant views, in the browser (e2e)', () => {
   });
 
   it('updates the weight chart at once when the weight bits change, with no Run', async () => {
+    await showView(page, 'graph');
     const view = page.locator('[data-testid=weight-view][data-state=ready]');
     await view.waitFor({ timeout: 60_000 });
     await page.locator('[data-testid=weight-bars] rect[data-layer]').first().waitFor();
@@ -106,7 +108,7 @@ describe.skipIf(!!skipReason)('instant views, in the browser (e2e)', () => {
     expect(await nodes.count()).toBe(53);
     const node = graph.locator('g.node.layer[data-layer]').nth(4);
     const id = (await node.getAttribute('data-layer'))!;
-    expect(await node.locator('text.l1').textContent()).toBe('block 2 · depthwise 3×3');
+    expect((await node.locator('text.l1').textContent())?.trim()).toBe('block 2 · depthwise 3×3');
     await node.click();
     await page.locator(`[data-testid=graph-view][data-selected="${id}"]`).waitFor();
     await page.locator('[data-testid=weight-layer]').waitFor();
@@ -127,6 +129,7 @@ describe.skipIf(!!skipReason)('instant views, in the browser (e2e)', () => {
     await runAndWait(page);
     await setNumber(page, 'wBits', 8);
     await runAndWait(page);
+    await showView(page, 'history');
     const boxes = page.locator('[data-testid=history] input[type=checkbox]');
     await boxes.nth(0).check();
     await boxes.nth(1).check();

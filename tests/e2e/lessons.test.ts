@@ -24,7 +24,7 @@ describe.skipIf(!!missing)('lessons, introduction and help in the browser', () =
     await s?.close();
   });
 
-  it('opens every lesson from the panel: its link becomes the page settings and its text shows beside the result', async () => {
+  it('opens every lesson from the panel: its link becomes the page settings and its text shows beside the controls', async () => {
     const page = s.page;
     for (const l of LESSONS) {
       await page.locator(`[data-testid=lessons] [data-lesson="${l.id}"]`).click();
@@ -39,8 +39,10 @@ describe.skipIf(!!missing)('lessons, introduction and help in the browser', () =
       expect((await page.evaluate(() => location.hash)).startsWith(`#${l.link}`)).toBe(true);
       expect(await page.locator('[data-testid=lesson-notice]').innerText()).toBe(l.notice);
       expect(await page.locator('[data-testid=notices]').count()).toBe(0);
-      // the lesson's hidden controls are hidden: the history panel is hidden by every lesson
-      expect(await page.locator('#hist-h, [data-testid=history]').count()).toBe(0);
+      // a lesson hides only controls its steps do not use (the placement rules); the history stays
+      expect(await page.locator('[data-field="placement.add"]').count()).toBe(0);
+      expect(await page.locator('[role=tab][data-view=history]').count()).toBe(1);
+      expect(await page.evaluate(() => location.hash)).toMatch(new RegExp(`&lesson=${l.id}(&|$)`));
     }
     expect(
       await page.locator(`[data-testid=lessons] [data-lesson="${LESSONS.at(-1)!.id}"][aria-current=true]`).count(),

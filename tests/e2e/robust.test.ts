@@ -17,7 +17,7 @@ import type { Plugin } from 'vite';
 import { makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';
 import { contentSecurityPolicy } from '../../security-headers.ts';
-import { ARTIFACTS, SHARED, launch, setNumber, skipReason as missing, type E2eSession } from './helpers.ts';
+import { ARTIFACTS, SHARED, launch, setNumber, skipReason as missing, type E2eSession, showView } from './helpers.ts';
 
 if (missing) console.warn(`[e2e] skipped: ${missing}.`);
 
@@ -250,6 +250,7 @@ describe.skipIf(!!missing)('failure modes and hostile input (e2e)', () => {
     await page.waitForSelector('section[data-state=ready] [data-testid=data-current]', { timeout: 60_000 });
     const after = await stored(page);
     expect(after).toEqual(before); // nothing lost, nothing half-written
+    await showView(page, 'history');
     expect(await page.locator('[data-testid=history] tbody tr').count()).toBe(before.runs);
     await page.screenshot({ path: `${ARTIFACTS}/robust-02-worker-crash.png`, fullPage: true });
     await setNumber(page, 'eval', 16);
@@ -357,6 +358,7 @@ describe.skipIf(!!missing)('failure modes and hostile input (e2e)', () => {
     ).toMatch(
       /cached models, preprocessed images and earlier runs are gone\. Storage was re-created empty; this run was saved\./,
     );
+    await showView(page, 'history');
     expect(await page.locator('[data-testid=history] tbody tr').count()).toBe(1);
     expect((await stored(page)).runs).toBe(1);
     expect(session.logs.filter((l) => l.startsWith('[pageerror]')).length).toBe(errorsBefore);

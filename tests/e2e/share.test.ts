@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { main as bench } from '../../src/cli/bench.ts';
-import { ARTIFACTS, SHARED, launch, setNumber, skipReason as missing, type E2eSession } from './helpers.ts';
+import { ARTIFACTS, SHARED, launch, setNumber, skipReason as missing, type E2eSession, showView } from './helpers.ts';
 
 if (missing) console.warn(`[e2e] skipped: ${missing}.`);
 
@@ -167,6 +167,7 @@ describe.skipIf(!!missing)('shared links, cancel, form and phone layout (e2e)', 
       await page.locator('[data-testid=run]:not([disabled])').waitFor({ timeout: 60_000 });
     }
     console.log(`[e2e] cancel per stage: ${seen.join('; ')}`);
+    await showView(page, 'history');
     expect(await page.locator('[data-testid=history] tbody tr').count()).toBe(0);
     expect(await page.locator('[data-testid=results]').getAttribute('data-state')).toBe('empty');
     await page.context().close();

@@ -9,6 +9,9 @@ import { describe, expect, it, vi } from 'vitest';
 import type { Remote } from 'comlink';
 import { AppState, CANCEL_GRACE_MS } from '../../src/lib/state/app.svelte.ts';
 import { parseLink } from '../../src/lib/config/link.ts';
+import { runBlocker } from '../../src/lib/state/run-focus.ts';
+import { LessonsState } from '../../src/lib/state/lessons.svelte.ts';
+import { LESSONS } from '../../src/lessons/index.ts';
 import { getModelEntry } from '../../src/lib/models/registry.ts';
 import type { DatasetInfo, LoadedModel, ModelSource, QuantApi, DataSource } from '../../src/lib/protocol/api.ts';
 import type { Result } from '../../src/lib/util/errors.ts';
@@ -201,5 +204,88 @@ describe('cancel', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('while the model comes back after a stopped worker, Run says it is reloading, and is ready when it is back', async () => {
+    vi.useFakeTimers();
+    try {
+      const fake = new Fake();
+      let answer!: (r: Result<never>) => void;
+      let release!: () => void;
+      const api = fake.api();
+      (api as unknown as { run: unknown }).run = () => new Promise((r) => (answer = r));
+      const b = new AppState(
+        devLink,
+        () => api,
+        () => {
+          answer({ ok: false, error: { code: 'CANCELLED', message: 'The run was cancelled.', userError: true } });
+          return true;
+        },
+      );
+      b.env = { webgpu: { available: false }, threads: 2, crossOriginIsolated: true, sharedData: true };
+      b.sharedModels = [
+        { name: 'mobilenetv2-7-fp32.onnx', size: 1, url: '/shared-data/models/mobilenetv2-7-fp32.onnx' },
+      ];
+      await b.restoreFromConfig();
+      const load = api.loadModel;
+      (api as unknown as { loadModel: unknown }).loadModel = (...args: Parameters<typeof load>) =>
+        new Promise((r) => (release = () => r(load(...args))));
+      const running = b.run();
+      void b.cancel();
+      await vi.advanceTimersByTimeAsync(CANCEL_GRACE_MS + 10);
+      expect(b.runner.state).toBe('cancelled');
+      expect(b.reloading).toBe(true);
+      expect(b.runnable).toBe(false);
+      expect(runBlocker(b)).toMatch(/Reloading the model/);
+      release();
+      await running;
+      expect(b.reloading).toBe(false);
+      expect(b.runnable).toBe(true);
+      expect(runBlocker(b)).toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('lessons in the link', () => {
+  const observers = LESSONS.find((l) => l.id === 'observers')!;
+
+  it('opening a lesson puts it in the link; a link with it opens it; closing shows every control again', () => {
+    const fake = new Fake();
+    const a = app('', fake);
+    const lessons = new LessonsState(a);
+    lessons.open(observers);
+    expect(lessons.current?.id).toBe('observers');
+    expect(a.link).toMatch(/&lesson=observers$/);
+    expect(a.exp.isHidden('placement')).toBe(true);
+    expect(a.exp.isHidden('history')).toBe(false);
+
+    const b = app(`#${a.link}`, new Fake());
+    expect(new LessonsState(b).current?.id).toBe('observers');
+    expect(b.exp.config.aBits).toBe(6);
+
+    lessons.close();
+    expect(lessons.current).toBeUndefined();
+    expect(a.exp.hidden.size).toBe(0);
+    expect(a.link).not.toMatch(/lesson=|_hide=/);
+    // the settings stay
+    expect(a.exp.config.aBits).toBe(6);
+  });
+
+  it('a link naming a lesson this version lacks loads the settings and says so', () => {
+    const a = app('#v=1&aBits=6&lesson=no-such-lesson', new Fake());
+    expect(a.lessonId).toBeUndefined();
+    expect(a.exp.config.aBits).toBe(6);
+    expect(a.exp.notices.join(' ')).toMatch(/lesson "no-such-lesson", which this version does not have/);
+  });
+
+  it('the section below the controls travels in the link', () => {
+    const a = app('#v=1&view=graph', new Fake());
+    expect(a.view).toBe('graph');
+    a.view = 'history';
+    expect(a.link).toMatch(/view=history/);
+    a.view = 'learn';
+    expect(a.link).not.toMatch(/view=/);
   });
 });

@@ -11,6 +11,11 @@
  *   dsrc   registry:<image set> | dev:imagenet-sample | url:<manifest folder address> | folder:<local folder name>
  *   engine auto | webgpu | wasm (omitted for auto)
  *   analyze  number of analysis images when the analysis is on (omitted when off)
+ *   lesson the guided lesson open on the page (its id); opening the link opens the lesson
+ *   view   the page's section below the controls (learn | analysis | graph | history;
+ *          omitted for learn)
+ * The last two change no number: they say what the page shows, so a link copied while a
+ * lesson is open gives a classmate the same question beside the same settings.
  * Values are checked here; a garbled one is dropped with a notice, never guessed.
  */
 import { parse, serialize, type ParsedHash } from './url.ts';
@@ -39,7 +44,16 @@ export interface LinkExtras {
   engine?: LinkEngine;
   /** analysis images when the analysis is on */
   analyze?: number;
+  /** id of the open lesson (checked against the lessons by the app) */
+  lesson?: string;
+  /** the page's section below the controls */
+  view?: LinkView;
 }
+
+/** The page's sections below the controls; the first is the default. */
+export const LINK_VIEWS = ['learn', 'analysis', 'graph', 'history'] as const;
+export type LinkView = (typeof LINK_VIEWS)[number];
+const LESSON_ID = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 
 export interface ParsedLink extends ParsedHash {
   extras: LinkExtras;
@@ -60,7 +74,7 @@ function appPart(name: RunOptionName): { link: string; type: FieldKind; default:
   return { link: app.link!, type: app.type, default: app.default };
 }
 
-const KEYS = ['msha', 'msrc', 'dfp', 'dsrc', ENGINE.link, ANALYSIS.link];
+const KEYS = ['msha', 'msrc', 'dfp', 'dsrc', ENGINE.link, ANALYSIS.link, 'lesson', 'view'];
 const MAX_TEXT = 2000;
 
 function sourceText(s: ModelSourceRef | DataSourceRef): string {
@@ -122,6 +136,8 @@ export function serializeLink(config: ExperimentConfig, hidden: Iterable<string>
   }
   if (x.engine && x.engine !== ENGINE.default) parts.push(`${ENGINE.link}=${x.engine}`);
   if (x.analyze !== undefined) parts.push(`${ANALYSIS.link}=${x.analyze}`);
+  if (x.lesson) parts.push(`lesson=${enc(x.lesson)}`);
+  if (x.view && x.view !== LINK_VIEWS[0]) parts.push(`view=${x.view}`);
   return parts.join('&');
 }
 
@@ -194,6 +210,19 @@ export function parseLink(hash: string): ParsedLink {
     else
       notices.push(
         `The link asks for an analysis of "${analyze.slice(0, 20)}" images, which is not ${describeDomain(ANALYSIS.type)}; the analysis is off.`,
+      );
+  }
+  const lesson = raw.get('lesson');
+  if (lesson !== undefined) {
+    if (lesson.length <= 80 && LESSON_ID.test(lesson)) extras.lesson = lesson;
+    else notices.push(`The link names a lesson "${lesson.slice(0, 40)}" that is not a lesson id; no lesson is opened.`);
+  }
+  const view = raw.get('view');
+  if (view !== undefined) {
+    if ((LINK_VIEWS as readonly string[]).includes(view)) extras.view = view as LinkView;
+    else
+      notices.push(
+        `The link asks to show the section "${view.slice(0, 20)}", which is not one of ${LINK_VIEWS.join(', ')}; the first is shown.`,
       );
   }
   return { ...parsed, notices, extras };

@@ -17,6 +17,7 @@ export const TIMED_STAGES = [
   'evaluate',
   'fixes',
   'analyze',
+  'finish',
 ] as const;
 export type TimedStage = (typeof TIMED_STAGES)[number];
 

@@ -74,7 +74,7 @@ export async function configWeights(
       batchSize: opts.tuning.fixedBatch ? 1 : 4,
       shared: group.stageShared,
       signal: opts.signal,
-      onProgress: (m, d, t) => progress(opts.onProgress, 'quantize', eta, d, t, m),
+      onProgress: (m, d, t, count) => progress(opts.onProgress, 'quantize', eta, d, t, m, count),
     },
     cfg,
   );

@@ -21,7 +21,7 @@ import { Eta } from '../experiment/batches.ts';
 import { collectActivationStats, DEFAULT_BINS } from '../experiment/calibrate.ts';
 import { evaluate, type EvalOutcome } from '../experiment/evaluate.ts';
 import { loadSplitCrops, type PipelineTuning } from '../experiment/inputs.ts';
-import type { ProgressFn, RunInputs, Stage } from '../experiment/types.ts';
+import type { Progress, ProgressFn, RunInputs, Stage } from '../experiment/types.ts';
 import { applyCle } from '../corrections/cle-run.ts';
 import type { FixedQuant } from '../experiment/quantize.ts';
 import type { ImportedScheme } from '../imported/resimulate.ts';
@@ -76,8 +76,9 @@ export function progress(
   done: number,
   total: number,
   message: string,
+  count?: Progress['count'],
 ) {
-  onProgress?.({ stage, done, total, etaSeconds: eta.estimate(done, total), message });
+  onProgress?.({ stage, done, total, etaSeconds: eta.estimate(done, total), message, ...(count ? { count } : {}) });
 }
 
 /**

@@ -36,7 +36,9 @@ export interface ExperimentResult {
   createdAt: string;
 }
 
-export type Stage = 'load' | 'download' | 'decode' | 'fp32' | 'calibrate' | 'quantize' | 'evaluate' | 'analyze';
+/** `finish`: the browser's worker saving the results once the pipeline is done (the pipeline itself never reports it) */
+export type Stage =
+  'load' | 'download' | 'decode' | 'fp32' | 'calibrate' | 'quantize' | 'evaluate' | 'analyze' | 'finish';
 
 export interface Progress {
   stage: Stage;
@@ -45,6 +47,12 @@ export interface Progress {
   /** seconds left in this stage, when it can be estimated */
   etaSeconds?: number;
   message: string;
+  /**
+   * The counter a person reads, when done/total measure finer work than it: AdaRound and
+   * GPTQ report their work as fractional layers (reading a layer's inputs is part of it)
+   * and count whole layers here.
+   */
+  count?: { done: number; total: number; of: string };
 }
 
 export type ProgressFn = (p: Progress) => void;

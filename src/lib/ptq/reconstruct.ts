@@ -189,7 +189,7 @@ function bitsOf(wq: WeightQuant): number {
 const EIGHT_BIT = '8-bit layers keep round-to-nearest';
 
 /** Why a layer keeps round-to-nearest by its bit width (8 bits or more), in both input modes. */
-function eightBit(wq: WeightQuant): string | undefined {
+export function eightBit(wq: WeightQuant): string | undefined {
   return bitsOf(wq) >= 8 ? EIGHT_BIT : undefined;
 }
 

@@ -183,3 +183,28 @@ export function symlogTicks(max: number, min = 0, decades = 5): number[] {
   out.push(0);
   return out.sort((a, b) => a - b);
 }
+
+/** The abbreviations shortLayerName uses, for the legend under a chart. */
+export const LAYER_ABBREVIATIONS = 'b = block, dw = depthwise, exp = expand, proj = project, fc = fully connected';
+
+/**
+ * A readable abbreviation of a layer's name for a chart axis, where the full name
+ * ("block 16 · project 1×1 (Conv_94)") does not fit: "b16 proj 1×1". The full name stays in
+ * the tooltip and in the selected layer's detail.
+ */
+export function shortLayerName(name: string): string {
+  return name
+    .replace(/ \(.*\)$/, '')
+    .replace(/^block (\d+) · /, 'b$1 ')
+    .replace(/ · /g, ' ')
+    .replace('depthwise', 'dw')
+    .replace('project', 'proj')
+    .replace('expand', 'exp')
+    .replace('shortcut', 'short')
+    .replace('fully connected', 'fc');
+}
+
+/** Pixels an axis needs for tick labels of `chars` characters at an 11 px font (rotated labels). */
+export function labelRoom(chars: number): number {
+  return Math.ceil(chars * 6.3) + 8;
+}

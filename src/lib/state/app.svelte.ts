@@ -36,7 +36,15 @@ import { ExperimentState } from './experiment.svelte.ts';
 import { AnalysisState } from './analysis.svelte.ts';
 import { InstantState } from './instant.svelte.ts';
 import { getModelEntry, knownHashes } from '../models/registry.ts';
-import { parseLink, serializeLink, type DataSourceRef, type LinkExtras, type ModelSourceRef } from '../config/link.ts';
+import {
+  parseLink,
+  serializeLink,
+  type DataSourceRef,
+  type LinkExtras,
+  type LinkView,
+  type ModelSourceRef,
+} from '../config/link.ts';
+import { findLesson } from '../../lessons/index.ts';
 import { DEV_SAMPLE, dataSourceName, modelSourceOf, planData, planModel, sourceFileName } from './link-resolve.ts';
 
 export type { LoadState } from './load-slot.svelte.ts';
@@ -106,6 +114,13 @@ export class AppState {
   /** evaluation images the per-layer analysis uses (the first ones of the evaluation split) */
   analysisImages = $state(ANALYSIS_IMAGES.default);
 
+  /** the open guided lesson (its id; LessonsState opens and closes it); the link carries it */
+  lessonId = $state<string | undefined>(undefined);
+  /** the page's section below the controls; the link carries it */
+  view = $state<LinkView>('learn');
+  /** the worker was ended by a cancel and the model and images are being loaded again */
+  reloading = $state(false);
+
   /** result shown: the current config's stored result or the run just finished */
   result = $state.raw<ExperimentResult | undefined>(undefined);
   resultSource = $state<'none' | 'stored' | 'fresh'>('none');
@@ -139,6 +154,8 @@ export class AppState {
       data: d ? { fingerprint: d.fingerprint, source: this.data.ref } : this.wanted.data,
       engine: this.enginePref,
       analyze: this.analyze ? this.analysisImageCount : undefined,
+      lesson: this.lessonId,
+      view: this.view,
     });
   }
 
@@ -160,6 +177,14 @@ export class AppState {
     } else if (p.extras.model) {
       this.analyze = false; // a full link says the analysis was off
     }
+    this.view = p.extras.view ?? 'learn';
+    if (p.extras.lesson && !findLesson(p.extras.lesson)) {
+      this.exp.notices = [
+        ...this.exp.notices,
+        `The link opens the lesson "${p.extras.lesson}", which this version does not have; the settings are loaded without it.`,
+      ];
+    }
+    this.lessonId = p.extras.lesson && findLesson(p.extras.lesson) ? p.extras.lesson : undefined;
   }
 
   get runnable(): boolean {
@@ -180,6 +205,7 @@ export class AppState {
       () => {
         this.dropLoaded();
         this.reloadAfterStop = true;
+        this.reloading = true;
       },
     );
     this.history = new HistoryState(() => this.api);
@@ -475,6 +501,7 @@ export class AppState {
         config: this.exp.snapshot(),
         engine: this.enginePref,
         analyze: this.analyze ? { images: this.analysisImageCount } : undefined,
+        available: this.data.value?.images,
       },
       async (r) => {
         this.result = r;
@@ -489,8 +516,12 @@ export class AppState {
     }
     if (this.reloadAfterStop) {
       this.reloadAfterStop = false;
-      await this.refreshCachedModels();
-      await this.restoreFromConfig();
+      try {
+        await this.refreshCachedModels();
+        await this.restoreFromConfig();
+      } finally {
+        this.reloading = false;
+      }
     }
     await Promise.all([result ? undefined : this.history.refresh(), this.refreshCache()]);
     void this.lookupStored(this.exp.key);

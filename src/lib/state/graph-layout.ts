@@ -67,3 +67,60 @@ export function normaliseMetric(values: Map<string, number>, worse: 'low' | 'hig
   }
   return out;
 }
+
+/**
+ * The layout cut into columns side by side, so a long chain (MobileNet-V2 is one column
+ * about 3,000 px tall) fills the width it is given instead of a thin tall strip. Cuts fall
+ * only between rows of nodes (no node is split); an edge that crosses a cut is drawn in two
+ * parts, leaving the bottom of one column and entering the top of the next. `columns` 1
+ * gives the layout back unchanged.
+ */
+export function wrapColumns(layout: GraphLayout, columns: number, gap = 28): GraphLayout & { columns: number } {
+  const n = Math.max(1, Math.floor(columns));
+  if (n === 1 || layout.nodes.length < 2) return { ...layout, columns: 1 };
+  const target = layout.height / n;
+  // the rows' extents, top to bottom; a cut may fall only in a gap between them
+  const spans = layout.nodes.map((p) => [p.y - p.height / 2, p.y + p.height / 2] as const).sort((a, b) => a[0] - b[0]);
+  const cuts: number[] = [];
+  let reach = spans[0][1];
+  for (let i = 1; i < spans.length && cuts.length < n - 1; i++) {
+    const [top, bottom] = spans[i];
+    if (top > reach && top >= target * (cuts.length + 1)) cuts.push((reach + top) / 2);
+    reach = Math.max(reach, bottom);
+  }
+  const bounds = [0, ...cuts, layout.height];
+  const col = (y: number) => {
+    let c = 0;
+    while (c < cuts.length && y > cuts[c]) c++;
+    return c;
+  };
+  const height = Math.max(...bounds.slice(1).map((b, i) => b - bounds[i])) + 16;
+  const step = layout.width + gap;
+  const at = (x: number, y: number) => {
+    const c = col(y);
+    return { x: x + c * step, y: y - bounds[c] + (c ? 8 : 0) };
+  };
+  const nodes = layout.nodes.map((p) => ({ ...p, ...at(p.x, p.y) }));
+  const edges: GraphLayout['edges'] = [];
+  for (const e of layout.edges) {
+    // split the polyline where it changes column: each part is drawn on its own
+    let part: { x: number; y: number }[] = [];
+    let c = e.points.length ? col(e.points[0].y) : 0;
+    for (const p of e.points) {
+      const pc = col(p.y);
+      if (pc !== c && part.length) {
+        const last = part[part.length - 1];
+        edges.push({
+          from: e.from,
+          to: e.to,
+          points: [...part, { x: last.x, y: bounds[c + 1] - bounds[c] + (c ? 8 : 0) }],
+        });
+        part = [{ ...at(p.x, p.y), y: pc ? 2 : 0 }];
+        c = pc;
+      }
+      part.push(at(p.x, p.y));
+    }
+    if (part.length > 1) edges.push({ from: e.from, to: e.to, points: part });
+  }
+  return { width: step * (cuts.length + 1) - gap, height, nodes, edges, columns: cuts.length + 1 };
+}

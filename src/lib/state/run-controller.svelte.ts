@@ -10,6 +10,7 @@ import type { ExperimentConfig } from '../config/types.ts';
 import type { EnginePref, QuantApi, RunOutcome } from '../protocol/api.ts';
 import type { ExperimentResult, Progress } from '../experiment/types.ts';
 import { callback } from '../clients/quant.ts';
+import { RunProgress, type RunProgressView } from './run-progress.ts';
 
 /** How long a cancelled run may take to reach a batch boundary before its worker is ended (ms). */
 export const CANCEL_GRACE_MS = 500;
@@ -21,6 +22,8 @@ export interface RunRequest {
   engine: EnginePref;
   /** analyse why accuracy drops, on this many evaluation images */
   analyze?: { images: number };
+  /** images the loaded data set holds (the plan of the progress bar caps the splits at it) */
+  available?: number;
 }
 
 export class RunController {
@@ -29,7 +32,10 @@ export class RunController {
   cancelling = $state(false);
   /** how the last cancelled run ended: at a batch boundary, or its worker was ended */
   cancelEnd = $state<'boundary' | 'stopped' | undefined>(undefined);
+  /** the last report of the stage under way */
   progress = $state<Progress | undefined>(undefined);
+  /** the whole run: one fraction, the stage's name, one counter, the time left (run-progress.ts) */
+  overall = $state<RunProgressView | undefined>(undefined);
   error = $state<ErrorInfo | undefined>(undefined);
   outcome = $state.raw<Omit<RunOutcome, 'results'> | undefined>(undefined);
   /** the run in progress was asked to analyse */
@@ -55,22 +61,42 @@ export class RunController {
    */
   async run(req: RunRequest, onResult: (r: ExperimentResult) => Promise<void>): Promise<ExperimentResult | undefined> {
     if (this.running) return undefined;
-    this.seq++;
+    const run = ++this.seq;
     this.cancelling = false;
     this.cancelEnd = undefined;
     this.state = 'running';
     this.error = undefined;
     this.outcome = undefined;
     this.progress = { stage: 'load', done: 0, total: 1, message: 'Starting the engine' };
+    const tracker = new RunProgress({
+      config: req.config,
+      analyzeImages: req.analyze?.images,
+      available: req.available,
+      saves: true,
+    });
+    this.overall = tracker.update(this.progress, performance.now() / 1000);
+    // between reports (a long layer solve) the time left follows the clock
+    const ticker = setInterval(() => {
+      if (this.seq === run && this.running && this.progress)
+        this.overall = tracker.update(this.progress, performance.now() / 1000);
+    }, 1000);
     this.analyzing = !!req.analyze;
-    const r: Result<RunOutcome> = await this.api().run(
-      [req.config],
-      req.engine,
-      callback((p: Progress) => {
-        this.progress = p;
-      }),
-      req.analyze ? { analyze: req.analyze } : undefined,
-    );
+    let r: Result<RunOutcome>;
+    try {
+      r = await this.api().run(
+        [req.config],
+        req.engine,
+        callback((p: Progress) => {
+          // a report that comes in after the run has answered (comlink does not wait) is dropped
+          if (this.seq !== run || !this.running) return;
+          this.progress = p;
+          this.overall = tracker.update(p, performance.now() / 1000);
+        }),
+        req.analyze ? { analyze: req.analyze } : undefined,
+      );
+    } finally {
+      clearInterval(ticker);
+    }
     this.analyzing = false;
     let result: ExperimentResult | undefined;
     if (r.ok) {
