@@ -343,9 +343,10 @@ describe('activation observers (property)', () => {
       fc.property(batchesArb, (batches) => {
         const stats = statsOf(batches);
         let [lo, hi] = [stats.batches[0].min, stats.batches[0].max];
+        // MQBench's form, old·r + batch·(1 − r) with r = 0.9 (0.1·x is not always x·(1 − 0.9) in floats)
         for (const b of stats.batches.slice(1)) {
-          lo = 0.9 * lo + 0.1 * b.min;
-          hi = 0.9 * hi + 0.1 * b.max;
+          lo = lo * 0.9 + b.min * (1 - 0.9);
+          hi = hi * 0.9 + b.max * (1 - 0.9);
         }
         const r = observeActivation('ema-minmax', stats, {
           bits: 8,
