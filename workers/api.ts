@@ -426,6 +426,9 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
           try {
             await deps.storage.putRun(r);
           } catch (e) {
+            // another tab upgraded or holds the stored data: this tab must reload, so the run
+            // ends with that sentence rather than a result shown as if it were kept
+            if (e instanceof QpError && (e.code === 'STORAGE_OUTDATED' || e.code === 'STORAGE_BLOCKED')) throw e;
             warnings.push(`The result could not be saved in this browser: ${(e as Error).message}`);
             break;
           }

@@ -103,7 +103,7 @@ describe.skipIf(!!missing)('the playground in the browser (e2e)', () => {
     const zip = unzipSync(new Uint8Array(readFileSync(await download.path())));
     const folder = download.suggestedFilename().replace(/\.zip$/, '');
     expect(Object.keys(zip).sort()).toEqual(
-      ['README.txt', 'model.qdq.onnx', 'ranges.json', 'tensorrt.json'].map((f) => `${folder}/${f}`),
+      ['README.txt', 'model.int8.onnx', 'model.qdq.onnx', 'ranges.json', 'tensorrt.json'].map((f) => `${folder}/${f}`),
     );
     const ranges = JSON.parse(strFromU8(zip[`${folder}/ranges.json`]));
     expect(ranges.configHash).toBe(first.hash);
@@ -177,7 +177,14 @@ describe.skipIf(!!missing)('the playground in the browser (e2e)', () => {
 
   it('renders a control with its help for every config field, the help opening by click and by keyboard', async () => {
     const p5 = await context.newPage();
+    // a setting another one makes irrelevant is shown only where it applies (schema usedWhen)
     await p5.goto(`${base}#v=1&backend=academic`);
+    await p5.waitForSelector('main[data-ready=true]');
+    for (const f of CONFIG_FIELDS.filter((x) => x.group !== 'source' && x.usedWhen))
+      expect(await p5.locator(`[data-field="${f.name}"]`).count(), f.name).toBe(0);
+    // with equalization on and QDrop, every setting applies
+    await p5.goto(`${base}#v=1&backend=academic&cle=1&ptq=qdrop`);
+    await p5.reload();
     await p5.waitForSelector('main[data-ready=true]');
     for (const f of CONFIG_FIELDS.filter((x) => x.group !== 'source')) {
       expect(await p5.locator(`[data-field="${f.name}"]`).count(), f.name).toBe(1);

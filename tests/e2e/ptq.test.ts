@@ -13,6 +13,7 @@ import {
   loadSharedMobileNet,
   runAndWait,
   setNumber,
+  showView,
   skipReason,
   type E2eSession,
 } from './helpers.ts';
@@ -120,4 +121,27 @@ describe.skipIf(!!skipReason)('weight rounding in the browser (e2e)', () => {
     expect(await page.locator('[data-testid=run]').isEnabled()).toBe(true);
     expect(await page.locator('[data-testid=results][data-state=empty]').count()).toBe(1);
   });
+
+  // the bug the one pipeline loop fixed: with the analysis ticked, AdaRound and GPTQ ended in
+  // "the pipeline was started without the reconstruction stage … INTERNAL"
+  for (const method of ['adaround', 'gptq'] as const) {
+    it(`Analyze with ${method === 'adaround' ? 'AdaRound' : 'GPTQ'}: the run and its per-layer analysis of the rounded model`, async () => {
+      await page.locator('[data-field=ptq]').selectOption(method);
+      if (method === 'adaround') await setNumber(page, 'ptqIters', 20);
+      await setNumber(page, 'seed', method === 'adaround' ? 4 : 5);
+      const analyze = page.locator('[data-field=analyze]');
+      if (!(await analyze.isChecked())) await analyze.check();
+      await page.locator('[data-field=analysisImages]').fill('8');
+      await runAndWait(page);
+      expect(page.url()).toContain(`ptq=${method}`);
+      await showView(page, 'analysis');
+      const analysis = page.locator('[data-testid=analysis][data-state=ready]');
+      await analysis.waitFor({ timeout: 120_000 });
+      expect(await analysis.getAttribute('data-config-hash')).toBe(
+        await page.locator('[data-testid=results]').getAttribute('data-config-hash'),
+      );
+      expect(await page.locator('[role=alert][data-code=INTERNAL]').count()).toBe(0);
+      await showView(page, 'learn');
+    });
+  }
 });

@@ -127,6 +127,12 @@ export class AppState {
 
   cache = $state.raw<CacheEstimate | undefined>(undefined);
   storageError = $state<ErrorInfo | undefined>(undefined);
+
+  /** the storage error concerns the whole tab (another tab upgraded or holds the stored data) */
+  get storageBlocksTab(): boolean {
+    const c = this.storageError?.code;
+    return c === 'STORAGE_OUTDATED' || c === 'STORAGE_BLOCKED';
+  }
   /** sentences about the site's mirrors (a site.json that could not be read) */
   siteNotices = $state<string[]>([]);
   /** the offline cache: ready, a new version waiting, or why it is unavailable */
