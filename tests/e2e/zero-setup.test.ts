@@ -173,7 +173,10 @@ describe.skipIf(!!skipReason || !HAVE_SHARED_DATA)('zero set-up on the productio
   it('a lesson opened from the list loads its model and images: Run is the only click', async () => {
     const { context, page, logs } = await open(host.url);
     try {
-      await page.locator('[data-testid=lessons] button', { hasText: /calibration/i }).first().click();
+      await page
+        .locator('[data-testid=lessons] button', { hasText: /calibration/i })
+        .first()
+        .click();
       await page.waitForSelector(UI.modelReady, { timeout: 300_000 });
       await page.waitForSelector(UI.dataReady, { timeout: 300_000 });
       // a smaller evaluation split than the lesson's, to keep the suite short
