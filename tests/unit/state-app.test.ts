@@ -214,6 +214,16 @@ describe('AppState against a fake worker', () => {
     expect(a.runnable).toBe(false);
   });
 
+  it("a lesson's link loads the lesson's model and images, as opening the lesson does", async () => {
+    const fake = new FakeApi();
+    const a = app('#v=1&backend=tensorrt&wBits=6&lesson=bit-width', fake);
+    await a.init();
+    expect(a.lessonId).toBe('bit-width');
+    expect(fake.calls).toContain('loadModel registry');
+    expect(a.model.state).toBe('ready');
+    expect(a.data.state).toBe('ready');
+  });
+
   it('shows a model or data load failure as data', async () => {
     const fake = new FakeApi();
     fake.modelAnswer = fail('MODEL_NOT_ONNX', 'The file is not an ONNX model.');

@@ -351,6 +351,8 @@ export class AppState {
       else if (c.dataset.startsWith('url:'))
         await this.loadData({ kind: 'url', baseUrl: c.dataset.slice(4) }, c.dataset);
     }
+    // a lesson's link opens as the lesson does from the list: its model and images load, Run is the only click
+    if (this.lessonId && !want.model && !want.data && !(this.model.ready && this.data.ready)) await this.ensureInputs();
   }
 
   async loadSharedModelList(): Promise<void> {
