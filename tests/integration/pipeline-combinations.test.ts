@@ -13,6 +13,7 @@ import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main as benchMain } from '../../src/cli/bench.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
+import { configField } from '../../src/lib/config/schema.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { createNodeNativeEngine } from '../../src/lib/engine/node.ts';
@@ -120,9 +121,10 @@ describe('every combination of stage switches runs to a result', () => {
      * a field is listed only where it is used (a rounding method's inputs, equalization's modes),
      * and together they cover every combination once, each analysed.
      */
+    const methods = (configField('ptq')!.type as { values: readonly string[] }).values.filter((m) => m !== 'none');
     const ROUNDING = [
       ['--ptq', 'none'],
-      ['--ptq', 'adaround,gptq', '--ptq-inputs', 'quantized-prefix,fp32'],
+      ['--ptq', methods.join(','), '--ptq-inputs', 'quantized-prefix,fp32'],
     ];
     const EQUALIZATION = [
       ['--cle', '0'],
