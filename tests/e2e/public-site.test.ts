@@ -114,6 +114,10 @@ describe.skipIf(!!skipReason)('the production build on a static host (Chromium)'
       // the service worker installs (precaching the app and the engine) and activates
       const sw = await page.evaluate(async () => {
         const reg = await navigator.serviceWorker.ready;
+        // ready resolves once a worker is active, which may still be 'activating'
+        const w = reg.active!;
+        if (w.state !== 'activated')
+          await new Promise<void>((r) => w.addEventListener('statechange', () => w.state === 'activated' && r()));
         const keys = await caches.keys();
         const precache = await caches.open(keys.find((k) => k.includes('precache'))!);
         const urls = (await precache.keys()).map((r) => new URL(r.url).pathname);
