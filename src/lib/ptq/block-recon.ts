@@ -17,6 +17,7 @@
  * inputs are not modified.
  */
 import { QpError, throwIfAborted } from '../util/errors.ts';
+import { bitsOf, EIGHT_BIT, skippedReport } from './reconstruct.ts';
 import { learnsActivationRanges, type PtqInputs } from '../config/names.ts';
 import type { ExperimentConfig } from '../config/types.ts';
 import type { PreprocessSpec } from '../data/types.ts';
@@ -132,11 +133,6 @@ export function blockReconOptions(cfg: ExperimentConfig): BlockReconOptions {
 
 const LABEL: Record<BlockMethod, string> = { adaround: 'AdaRound', brecq: 'BRECQ', qdrop: 'QDrop' };
 
-/** Bit width of a weight grid. */
-function bitsOf(wq: WeightQuant): number {
-  return Math.round(Math.log2(wq.qparams.qmax - wq.qparams.qmin + 1));
-}
-
 /** See the module header. `weights` are round-to-nearest on the observers' grids. */
 export async function reconstructBlocks(
   engine: Engine,
@@ -235,7 +231,7 @@ export async function reconstructBlocks(
     const layerNames = unit.layers.map((p) => p.node);
     if (!learnable(unit)) {
       const why = unit.skipped ?? '8-bit layers keep round-to-nearest';
-      for (const p of unit.layers) layerReports.set(p.initializer, skipped(weightOf.get(p.initializer)!, why));
+      for (const p of unit.layers) layerReports.set(p.initializer, skippedReport(weightOf.get(p.initializer)!, why));
       unitReports.push({
         name: unit.name,
         layers: layerNames,
@@ -331,7 +327,7 @@ export async function reconstructBlocks(
       layerReports.set(
         p.initializer,
         flips === undefined
-          ? skipped(w, '8-bit layers keep round-to-nearest')
+          ? skippedReport(w, EIGHT_BIT)
           : {
               node: p.node,
               initializer: p.initializer,
@@ -354,7 +350,8 @@ export async function reconstructBlocks(
       method: opts.method,
       iters: opts.iters,
       layers: weights.map(
-        (w) => layerReports.get(w.point.initializer) ?? skipped(w, 'not inside a unit the backward pass can handle'),
+        (w) =>
+          layerReports.get(w.point.initializer) ?? skippedReport(w, 'not inside a unit the backward pass can handle'),
       ),
       gramSeconds: passSeconds,
       solveSeconds: seconds - passSeconds,
@@ -363,19 +360,6 @@ export async function reconstructBlocks(
       ...(drop ? { dropProb: opts.dropProb } : {}),
       batch: hyper.batch,
     },
-  };
-}
-
-function skipped(wq: WeightQuant, why: string): PtqLayerReport {
-  return {
-    node: wq.point.node,
-    initializer: wq.point.initializer,
-    bits: bitsOf(wq),
-    errorBefore: NaN,
-    errorAfter: NaN,
-    flips: 0,
-    seconds: 0,
-    skipped: why,
   };
 }
 

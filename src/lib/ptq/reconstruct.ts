@@ -182,18 +182,19 @@ async function solveAdaRound(engine: Engine | undefined, p: LayerProblem, iters:
 }
 
 /** Bit width of a layer's weight grid. */
-function bitsOf(wq: WeightQuant): number {
+export function bitsOf(wq: WeightQuant): number {
   return Math.round(Math.log2(wq.qparams.qmax - wq.qparams.qmin + 1));
 }
 
-const EIGHT_BIT = '8-bit layers keep round-to-nearest';
+export const EIGHT_BIT = '8-bit layers keep round-to-nearest';
 
 /** Why a layer keeps round-to-nearest by its bit width (8 bits or more), in both input modes. */
 export function eightBit(wq: WeightQuant): string | undefined {
   return bitsOf(wq) >= 8 ? EIGHT_BIT : undefined;
 }
 
-function skippedReport(wq: WeightQuant, skipped: string | undefined): PtqLayerReport {
+/** The report of a layer that kept its round-to-nearest weights, and why. */
+export function skippedReport(wq: WeightQuant, skipped: string | undefined): PtqLayerReport {
   return {
     node: wq.point.node,
     initializer: wq.point.initializer,
