@@ -64,6 +64,19 @@ describe.skipIf(!!skipReason || !HAVE_SHARED_DATA)('zero set-up on the productio
     return { context, page, logs };
   }
 
+  /** Runs `body` on a fresh profile at `url`; on failure prints the page's last console lines. */
+  async function inFreshProfile(url: string, body: (context: BrowserContext, page: Page) => Promise<void>) {
+    const { context, page, logs } = await open(url);
+    try {
+      await body(context, page);
+    } catch (e) {
+      console.log(logs.slice(-30).join('\n'));
+      throw e;
+    } finally {
+      await context.close();
+    }
+  }
+
   const numbers = (page: Page) =>
     readNumbers(
       (s) => page.locator(s).first().innerText(),
@@ -80,8 +93,7 @@ describe.skipIf(!!skipReason || !HAVE_SHARED_DATA)('zero set-up on the productio
 
   it('Try it gives a first result within 40 MB of downloads; its link reloads offline and runs again', async () => {
     const before = host.requests.length;
-    const { context, page, logs } = await open(host.url);
-    try {
+    await inFreshProfile(host.url, async (context, page) => {
       await page.locator('[data-testid=try-it]').click();
       await page.locator(UI.runEnded).first().waitFor({ timeout: 540_000 });
       if ((await page.locator('[data-testid=run-panel]').getAttribute('data-state')) === 'error')
@@ -105,12 +117,7 @@ describe.skipIf(!!skipReason || !HAVE_SHARED_DATA)('zero set-up on the productio
       await runAndWait(page, 540_000);
       const offline = await numbers(page);
       expect(offline).toEqual(online);
-    } catch (e) {
-      console.log(logs.slice(-30).join('\n'));
-      throw e;
-    } finally {
-      await context.close();
-    }
+    });
   }, 1_200_000);
 
   it("a link the CLI wrote opens with nothing to pick and gives the CLI's numbers", async () => {
@@ -149,8 +156,7 @@ describe.skipIf(!!skipReason || !HAVE_SHARED_DATA)('zero set-up on the productio
       agreement: number;
     }[];
     expect(rec.url.startsWith('#')).toBe(true);
-    const { context, page, logs } = await open(`${host.url}${rec.url}`);
-    try {
+    await inFreshProfile(`${host.url}${rec.url}`, async (_context, page) => {
       // no click but Run: the registry names in the link load the model and the images
       await page.waitForSelector(UI.modelReady, { timeout: 300_000 });
       await page.waitForSelector(UI.dataReady, { timeout: 300_000 });
@@ -162,17 +168,11 @@ describe.skipIf(!!skipReason || !HAVE_SHARED_DATA)('zero set-up on the productio
       expect(pct(got.qtop5)).toBeCloseTo(100 * rec.quant.top5, 1);
       expect(pct(got.fp32top1)).toBeCloseTo(100 * rec.fp32.top1, 1);
       expect(pct(got.agreement)).toBeCloseTo(100 * rec.agreement, 1);
-    } catch (e) {
-      console.log(logs.slice(-30).join('\n'));
-      throw e;
-    } finally {
-      await context.close();
-    }
+    });
   }, 1_200_000);
 
   it('a lesson opened from the list loads its model and images: Run is the only click', async () => {
-    const { context, page, logs } = await open(host.url);
-    try {
+    await inFreshProfile(host.url, async (_context, page) => {
       await page
         .locator('[data-testid=lessons] button', { hasText: /calibration/i })
         .first()
@@ -183,11 +183,6 @@ describe.skipIf(!!skipReason || !HAVE_SHARED_DATA)('zero set-up on the productio
       await setNumber(page, 'eval', 24);
       await runAndWait(page, 540_000);
       expect((await numbers(page)).qtop1).toMatch(/\d/);
-    } catch (e) {
-      console.log(logs.slice(-30).join('\n'));
-      throw e;
-    } finally {
-      await context.close();
-    }
+    });
   }, 1_200_000);
 });
