@@ -3,7 +3,9 @@
  * puppeteer-core (never a downloaded browser): on a static host with the headers of
  * `_headers` it is cross-origin isolated, runs the tiny model on images from the site's
  * own mirror with the same numbers as Chromium, and reloads from its service worker when
- * the host is gone. Skips with a message when /usr/bin/firefox-esr is absent.
+ * the host is gone; a link the CLI wrote (registry MobileNet-V2 and ImageNet sample, the
+ * site's `site.json` listing its `./mirror/`) needs no click but Run and gives the CLI's
+ * numbers. Skips with a message when /usr/bin/firefox-esr is absent.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -14,8 +16,10 @@ import type { Browser as PBrowser, Page as PPage } from 'puppeteer-core';
 import { ARTIFACTS, skipReason } from './helpers.ts';
 import {
   chromium,
+  cliRun,
   DIST,
   ensureBuild,
+  expectCliNumbers,
   FIREFOX,
   readNumbers,
   SHARED,
@@ -88,7 +92,15 @@ describe.skipIf(!!missing)('the production build in Firefox ESR (WebDriver BiDi)
   beforeAll(async () => {
     ensureBuild();
     const content = await mirrorContent({ shared: SHARED });
-    host = await serveSite(DIST, { extra: mirrorRoute(content, '/mirror/') });
+    const mirror = mirrorRoute(content, '/mirror/');
+    host = await serveSite(DIST, {
+      extra: (req, res, path) => {
+        if (path !== '/site.json') return mirror(req, res, path);
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ mirrors: ['./mirror/'] }));
+        return true;
+      },
+    });
     const puppeteer = await import('puppeteer-core');
     firefox = await puppeteer.launch({
       browser: 'firefox',
@@ -102,6 +114,34 @@ describe.skipIf(!!missing)('the production build in Firefox ESR (WebDriver BiDi)
     await firefox?.close();
     await host?.close();
   });
+
+  // before the reload test below, which takes the host away
+  it("a link the CLI wrote needs no click but Run and gives the CLI's numbers", async () => {
+    const rec = await cliRun(`${host.url}mirror/`, ['--backend', 'tensorrt', '--calib', '8', '--eval', '16']);
+    const page = await firefox.newPage();
+    const logs: string[] = [];
+    page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
+    try {
+      await page.goto(`${host.url}${rec.url}`);
+      await page.waitForSelector(UI.modelReady, { timeout: 300_000 });
+      await page.waitForSelector(UI.dataReady, { timeout: 300_000 });
+      await page.click(UI.run);
+      await page.waitForSelector(UI.runEnded, { timeout: 540_000 });
+      const state = await page.$eval('[data-testid=run-panel]', (el) => el.getAttribute('data-state'));
+      if (state !== 'done') throw new Error(`run failed in Firefox: ${await textOf(page, UI.runError)}`);
+      const got = await readNumbers(
+        (s) => textOf(page, s),
+        (s, n) => page.$eval(s, (el, name) => el.getAttribute(name), n),
+      );
+      console.log(`[e2e firefox] CLI link: ${JSON.stringify(got)}`);
+      expectCliNumbers(got, rec);
+    } catch (e) {
+      console.log(logs.slice(-30).join('\n'));
+      throw e;
+    } finally {
+      await page.close().catch(() => undefined);
+    }
+  }, 1_200_000);
 
   it('is cross-origin isolated, runs the tiny model with the numbers of Chromium, and reloads from its cache', async () => {
     const page = await firefox.newPage();

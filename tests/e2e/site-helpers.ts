@@ -5,10 +5,12 @@
  * model, images from the site's own mirror) with the numbers it shows.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { expect } from 'vitest';
 import { CHROMIUM, ROOT, SHARED } from './helpers.ts';
 import { tinyClassifier } from '../support/tiny-model.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -146,4 +148,44 @@ export async function tinyRunInChromium(page: Page, site: string): Promise<Numbe
     (s) => page.locator(s).first().innerText(),
     (s, n) => page.locator(s).first().getAttribute(n),
   );
+}
+
+/** What `npm run bench -- --json` records of one run, as the link tests compare it. */
+export interface CliRecord {
+  url: string;
+  configHash: string;
+  quant: { top1: number; top5: number };
+  fp32: { top1: number };
+  agreement: number;
+}
+
+/**
+ * Runs `npm run bench` on the registry's MobileNet-V2 and ImageNet sample through the site's
+ * mirror (QP_MIRROR, a cache folder of its own) and returns its one record. Asynchronous:
+ * the mirror it downloads from is served by the calling process.
+ */
+export async function cliRun(mirror: string, args: string[]): Promise<CliRecord> {
+  const dir = mkdtempSync(join(tmpdir(), 'qp-cli-link-'));
+  const out = join(dir, 'records.json');
+  await promisify(execFile)(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules/tsx/dist/cli.mjs'),
+      'scripts/bench.ts',
+      ...['--model', 'mobilenet-v2', '--data', 'imagenet-sample', ...args, '--json', out],
+    ],
+    { cwd: ROOT, env: { ...process.env, QP_MIRROR: mirror, QP_CACHE_DIR: join(dir, 'cache') }, timeout: 600_000 },
+  );
+  const [rec] = JSON.parse(readFileSync(out, 'utf8')) as CliRecord[];
+  return rec;
+}
+
+/** Asserts that the numbers a page shows are the CLI record's (to the shown 0.1 point). */
+export function expectCliNumbers(got: Numbers, rec: CliRecord): void {
+  const pct = (s: string) => Number.parseFloat(s.replace(/[^0-9.]/g, ''));
+  expect(got.configHash).toBe(rec.configHash);
+  expect(pct(got.qtop1)).toBeCloseTo(100 * rec.quant.top1, 1);
+  expect(pct(got.qtop5)).toBeCloseTo(100 * rec.quant.top5, 1);
+  expect(pct(got.fp32top1)).toBeCloseTo(100 * rec.fp32.top1, 1);
+  expect(pct(got.agreement)).toBeCloseTo(100 * rec.agreement, 1);
 }

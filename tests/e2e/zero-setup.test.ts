@@ -12,14 +12,20 @@
  * - a lesson opened from the list loads its model and images and runs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { ARTIFACTS, ROOT, skipReason } from './helpers.ts';
-import { chromium, DIST, ensureBuild, readNumbers, runAndWait, setNumber, SHARED, UI } from './site-helpers.ts';
+import { ARTIFACTS, skipReason } from './helpers.ts';
+import {
+  chromium,
+  cliRun,
+  DIST,
+  ensureBuild,
+  expectCliNumbers,
+  readNumbers,
+  runAndWait,
+  setNumber,
+  SHARED,
+  UI,
+} from './site-helpers.ts';
 import { mirrorContent, mirrorRoute, serveSite, type Host, type MirrorContent } from '../support/static-hosts.ts';
 import { HAVE_SHARED_DATA } from '../support/shared-data.ts';
 
@@ -121,53 +127,14 @@ describe.skipIf(!!skipReason || !HAVE_SHARED_DATA)('zero set-up on the productio
   }, 1_200_000);
 
   it("a link the CLI wrote opens with nothing to pick and gives the CLI's numbers", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'qp-zero-setup-'));
-    const out = join(dir, 'records.json');
-    // asynchronously: the mirror it downloads from is served by this process
-    await promisify(execFile)(
-      process.execPath,
-      [
-        join(ROOT, 'node_modules/tsx/dist/cli.mjs'),
-        'scripts/bench.ts',
-        '--model',
-        'mobilenet-v2',
-        '--data',
-        'imagenet-sample',
-        '--backend',
-        'tensorrt',
-        '--calib',
-        '8',
-        '--eval',
-        '24',
-        '--json',
-        out,
-      ],
-      {
-        cwd: ROOT,
-        env: { ...process.env, QP_MIRROR: `${host.url}mirror/`, QP_CACHE_DIR: join(dir, 'cache') },
-        timeout: 600_000,
-      },
-    );
-    const [rec] = JSON.parse(readFileSync(out, 'utf8')) as {
-      url: string;
-      configHash: string;
-      quant: { top1: number; top5: number };
-      fp32: { top1: number };
-      agreement: number;
-    }[];
+    const rec = await cliRun(`${host.url}mirror/`, ['--backend', 'tensorrt', '--calib', '8', '--eval', '24']);
     expect(rec.url.startsWith('#')).toBe(true);
     await inFreshProfile(`${host.url}${rec.url}`, async (_context, page) => {
       // no click but Run: the registry names in the link load the model and the images
       await page.waitForSelector(UI.modelReady, { timeout: 300_000 });
       await page.waitForSelector(UI.dataReady, { timeout: 300_000 });
       await runAndWait(page, 540_000);
-      const got = await numbers(page);
-      expect(got.configHash).toBe(rec.configHash);
-      const pct = (s: string) => Number.parseFloat(s.replace(/[^0-9.]/g, ''));
-      expect(pct(got.qtop1)).toBeCloseTo(100 * rec.quant.top1, 1);
-      expect(pct(got.qtop5)).toBeCloseTo(100 * rec.quant.top5, 1);
-      expect(pct(got.fp32top1)).toBeCloseTo(100 * rec.fp32.top1, 1);
-      expect(pct(got.agreement)).toBeCloseTo(100 * rec.agreement, 1);
+      expectCliNumbers(await numbers(page), rec);
     });
   }, 1_200_000);
 
