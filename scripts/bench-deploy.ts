@@ -18,7 +18,7 @@ import type { BackendName } from '../src/lib/config/names.ts';
 import { configValue, configValues, parseCliOrExit } from '../src/cli/options.ts';
 import { BENCH_DEPLOY_CLI } from './cli-specs.ts';
 import { runPipeline } from '../src/lib/pipeline/run.ts';
-import { deployRecord, deployRow, deployTable, type DeployRow } from '../src/cli/deploy.ts';
+import { cliDeployRecord, deployRow, deployTable, type DeployRow } from '../src/cli/deploy.ts';
 
 const cli = parseCliOrExit(BENCH_DEPLOY_CLI);
 const v = cli.values as {
@@ -60,7 +60,7 @@ await runPipeline(
     },
     onQuantized: async (run) => {
       const t = performance.now();
-      const deployed = await deployRecord(engine, run, {
+      const deployed = await cliDeployRecord(engine, run, {
         divergenceImages: v.images,
         exact: true,
         speedRounds: v.speedRounds,

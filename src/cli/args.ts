@@ -32,6 +32,8 @@ export interface BenchArgs {
   engine: 'wasm' | 'node';
   threads?: number;
   evalBatch?: number;
+  /** --deploy: each record gets `deployed` (the run on onnxruntime's integer kernels) */
+  deploy: boolean;
   /** analyse each config on this many evaluation images (--analyze) */
   analyze?: number;
   /** keep the K layers most sensitive to wBits at 8 bits (chosen by a sensitivity pass); a list multiplies the configs */
@@ -87,6 +89,7 @@ export const BENCH_CLI: CliSpec = {
     'json',
     'links',
     'export',
+    'deploy',
     'floatParent',
     'maxDrop',
     'pareto',
@@ -174,6 +177,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     );
   if ((maxDrop !== undefined || pareto) && (keepSensitive || o.export))
     bad('--max-drop and --pareto choose layer bit widths themselves; leave out --keep-sensitive and --export.');
+  if ((maxDrop !== undefined || pareto) && o.deploy)
+    bad('--deploy checks the configurations of a run; --max-drop and --pareto report a search, so leave out --deploy.');
   return {
     model,
     data,
@@ -194,6 +199,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     keepSensitive,
     sensitivity: o.sensitivity as number,
     exportDir: o.export as string | undefined,
+    deploy: o.deploy as boolean,
     configs,
   };
 }

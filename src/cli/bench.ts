@@ -40,6 +40,7 @@ import { benchImported, schemeFromFile, withScheme } from './imported.ts';
 import { benchSearch } from './search.ts';
 import type { ImportedScheme } from '../lib/imported/resimulate.ts';
 import { CliHelp, reportCliError } from './options.ts';
+import { DeployCollector, deployTable } from './deploy.ts';
 
 /**
  * The CLI's model: parsed, validated against the data set's labels, and named by
@@ -131,9 +132,24 @@ async function printReport(
   args: BenchArgs,
   linkInputs: LinkInputs,
   model: ModelSpec,
+  deploy?: DeployCollector,
 ): Promise<void> {
-  const records = results.map((r) => ({ ...r, url: cliLink(r.config, linkInputs) }));
+  const records = results.map((r) => ({
+    ...r,
+    url: cliLink(r.config, linkInputs),
+    ...(deploy ? { deployed: deploy.byHash.get(r.configHash)?.field ?? null } : {}),
+  }));
   process.stdout.write(`\n${resultsTable(results)}\n`);
+  if (deploy) {
+    const rows = deploy.rows(results.map((r) => r.configHash));
+    process.stdout.write(
+      `\nSimulated versus deployed on onnxruntime's integer kernels (same evaluation images; layer comparison on ${rows[0]?.deployed.divergenceImages ?? 0} image(s)):\n${rows.length ? deployTable(rows) : '(no configuration could be deployed)'}\n`,
+    );
+    for (const r of results) {
+      const f = deploy.byHash.get(r.configHash)?.field;
+      if (f && 'error' in f) process.stdout.write(`${configLabel(r)}: not deployed: ${f.error}\n`);
+    }
+  }
   if (args.links) {
     process.stdout.write('\nLinks (open in the app after its address, e.g. http://localhost:5173/#v=1&…):\n');
     for (const r of records) process.stdout.write(`${configLabel(r)}  ${r.url}\n`);
@@ -186,8 +202,8 @@ async function quantizedModel(
     );
   };
   if (args.importedScheme) refuse('--imported-scheme re-simulates a quantized file on a float --model.');
-  if (args.maxDrop !== undefined || args.pareto || args.keepSensitive || args.exportDir)
-    refuse('--max-drop, --pareto, --keep-sensitive and --export change the quantization of a float model.');
+  if (args.maxDrop !== undefined || args.pareto || args.keepSensitive || args.exportDir || args.deploy)
+    refuse('--max-drop, --pareto, --keep-sensitive, --export and --deploy work on the quantization of a float model.');
   if (configs.length > 1 || sweep.jsonl || sweep.jobs !== undefined)
     refuse('it runs once (no comma lists, --jobs or --jsonl).');
   const { modelBytes, dataset } = m.inputs;
@@ -286,14 +302,14 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     const cores = availableParallelism();
     const searching = args.maxDrop !== undefined || args.pareto;
     const jobs =
-      opts.entry && !args.exportDir && !args.keepSensitive && !searching
+      opts.entry && !args.exportDir && !args.deploy && !args.keepSensitive && !searching
         ? planJobs(sweep.jobs, configs.length, cores)
         : 1;
     if (typeof sweep.jobs === 'number' && sweep.jobs > 1 && jobs === 1) {
       throw new QpError(
         'ARG_INVALID',
-        args.exportDir || args.keepSensitive || searching
-          ? '--jobs runs one process when --export, --keep-sensitive, --max-drop or --pareto is given; drop one of them.'
+        args.exportDir || args.deploy || args.keepSensitive || searching
+          ? '--jobs runs one process when --export, --deploy, --keep-sensitive, --max-drop or --pareto is given; drop one of them.'
           : '--jobs needs the bench command (npm run bench).',
       );
     }
@@ -365,6 +381,16 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
       : undefined;
     const runConfigs = keep ? keep.configs : configs;
     if (args.exportDir) exporter = new ExportWriter(args.exportDir, engine);
+    const deploy = args.deploy
+      ? new DeployCollector(engine, { note: (l) => process.stderr.write(`${l}\n`) })
+      : undefined;
+    const onQuantized =
+      exporter || deploy
+        ? async (q: Parameters<NonNullable<typeof exporter>['add']>[0]) => {
+            await exporter?.add(q);
+            await deploy?.add(q);
+          }
+        : undefined;
     const timer = new StageTimer();
     const printer = progressPrinter();
     const results = await runPipeline(runConfigs, runInputs, {
@@ -375,12 +401,18 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
       analyze: args.analyze ? { images: args.analyze } : undefined,
       evalBatch: args.evalBatch,
       hooks: scheme ? { scheme } : undefined,
-      onQuantized: exporter?.add,
-      onResult: sweep.jsonl ? (r) => appendJsonl(sweep.jsonl!, r) : undefined,
+      onQuantized,
+      onResult: sweep.jsonl
+        ? (r) =>
+            appendJsonl(
+              sweep.jsonl!,
+              deploy ? Object.assign({}, r, { deployed: deploy.byHash.get(r.configHash)?.field ?? null }) : r,
+            )
+        : undefined,
     });
     await exporter?.commit();
     if (keep) process.stdout.write(`\n${mixedPrecisionTable(results, keep.params)}\n`);
-    await printReport(results, args, linkInputs, model);
+    await printReport(results, args, linkInputs, model, deploy);
     const total = timer.finish();
     process.stdout.write(`time: ${total.toFixed(1)} s for ${results.length} config(s) (${timer.summary()})\n`);
     if (exporter && args.exportDir) {

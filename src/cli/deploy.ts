@@ -11,62 +11,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Engine } from '../lib/engine/types.ts';
-import { evaluate } from '../lib/experiment/evaluate.ts';
 import type { QuantizedRun } from '../lib/experiment/types.ts';
-import { toDeployable } from '../lib/export/deployable.ts';
-import { DEPLOY_EXACT_SESSION, deployExactFromDeployable } from '../lib/export/deploy-exact.ts';
-import { type FusionCheck, type SpeedComparison, checkFusions, evaluateDeployed } from '../lib/export/deploy-check.ts';
-import { findDivergence } from '../lib/export/divergence.ts';
-import { buildIntegerQdq } from '../lib/export/integer-qdq.ts';
+import { type DeployOptions, type DeployedRecord, deployRecord } from '../lib/export/deploy-record.ts';
 import { simulatedTop1 } from '../lib/export/verify.ts';
-import { parseModel, serializeModel } from '../lib/onnx/model.ts';
-import { agreement } from '../lib/quant/metrics.ts';
+import { configHash } from '../lib/config/hash.ts';
+import { toErrorInfo } from '../lib/util/errors.ts';
+import { parseModel } from '../lib/onnx/model.ts';
 
-export interface FirstDivergence {
-  /** ONNX node name and readable label of the layer that writes the tensor */
-  layer: string;
-  label: string;
-  tensor: string;
-  /** largest code difference there, in integer steps */
-  maxSteps: number;
-  /** share of that tensor's elements that differ */
-  share: number;
-  reasons: string[];
-}
-
-export interface DeployedRecord {
-  /** fractions, on the run's evaluation images */
-  top1: number;
-  top5: number;
-  /** share of images whose deployed top-1 equals the simulated top-1 */
-  agreement: number;
-  /** the first layer where the deployment differs from the simulation by more than one step (null: none on the probed images) */
-  firstDivergence: FirstDivergence | null;
-  /** the first layer where any code differs: where the differences start */
-  firstDifference: FirstDivergence | null;
-  /** images the layer comparison used */
-  divergenceImages: number;
-  /** ops run as integer kernels, and quantized ops that stay in float */
-  integerOps: number;
-  floatOps: string[];
-  speed?: SpeedComparison;
-  /** the deploy-exact simulation: its top-1 and its top-1 agreement with the deployment */
-  exact?: { top1: number; agreement: number };
-  /** the kernels onnxruntime-node's optimized session runs against the plan */
-  fusions?: FusionCheck;
-}
-
-export interface DeployOptions {
-  /** images for the layer-by-layer comparison (default 8) */
-  divergenceImages?: number;
-  /** also evaluate the deploy-exact simulation */
-  exact?: boolean;
-  /** also time the deployed model against FP32 (rounds of one batch) */
-  speedRounds?: number;
-  /** also read back the optimized graph (engine 'node' only) */
-  fusionCheck?: boolean;
-  signal?: AbortSignal;
-}
+export type { DeployedRecord, FirstDivergence } from '../lib/export/deploy-record.ts';
 
 /** The optimized graph onnxruntime-node builds for a model (written to a temporary file and read back). */
 export async function optimizedGraph(engine: Engine, model: Uint8Array) {
@@ -82,64 +34,20 @@ export async function optimizedGraph(engine: Engine, model: Uint8Array) {
 }
 
 /**
- * The deployment check of one run (see module header). Throws QpError EXPORT_UNSUPPORTED
- * when the run has quantizers other than 8 bits.
+ * The deployment check of one run (src/lib/export/deploy-record.ts); with `fusionCheck` on
+ * onnxruntime-node, also the kernels its optimized session runs. Throws QpError
+ * EXPORT_UNSUPPORTED when the run has quantizers other than 8 bits.
  */
-export async function deployRecord(
+export function cliDeployRecord(
   engine: Engine,
   run: QuantizedRun,
-  opts: DeployOptions = {},
+  opts: Omit<DeployOptions, 'optimizedGraph'> & { fusionCheck?: boolean } = {},
 ): Promise<DeployedRecord> {
-  const d = toDeployable(run);
-  const model = buildIntegerQdq(d);
-  const bytes = serializeModel(model.graph);
-  const dep = await evaluateDeployed(engine, run, bytes, {
-    signal: opts.signal,
-    speed: opts.speedRounds ? { rounds: opts.speedRounds } : undefined,
+  const { fusionCheck, ...rest } = opts;
+  return deployRecord(engine, run, {
+    ...rest,
+    ...(fusionCheck && engine.kind === 'node' ? { optimizedGraph: (m: Uint8Array) => optimizedGraph(engine, m) } : {}),
   });
-  const div = await findDivergence({
-    engine,
-    run,
-    deployed: model,
-    reference: { kind: 'simulation' },
-    images: opts.divergenceImages,
-  });
-  const summary = (f: typeof div.first): FirstDivergence | null =>
-    f
-      ? {
-          layer: f.layer,
-          label: f.label,
-          tensor: f.tensor,
-          maxSteps: f.maxSteps,
-          share: f.differing / f.elements,
-          reasons: f.reasons.map((r) => r.text),
-        }
-      : null;
-  const record: DeployedRecord = {
-    top1: dep.top1,
-    top5: dep.top5,
-    agreement: dep.agreement,
-    firstDivergence: summary(div.first),
-    firstDifference: summary(div.origin),
-    divergenceImages: div.images,
-    integerOps: model.plan.layers.filter((l) => l.kernel !== 'float').length,
-    floatOps: model.plan.layers.filter((l) => l.kernel === 'float').map((l) => l.node),
-    ...(dep.speed ? { speed: dep.speed } : {}),
-  };
-  if (opts.exact) {
-    const exact = deployExactFromDeployable(d, model.plan);
-    const s = await engine.createSession(serializeModel(exact.graph), DEPLOY_EXACT_SESSION);
-    try {
-      const { crops, labels, spec } = run.evaluation;
-      const o = await evaluate(s, crops, labels, spec, { batchSize: 32, signal: opts.signal });
-      record.exact = { top1: o.top1Hits / o.n, agreement: agreement(o.preds, dep.preds) };
-    } finally {
-      await s.release();
-    }
-  }
-  if (opts.fusionCheck && engine.kind === 'node')
-    record.fusions = checkFusions(model.plan, await optimizedGraph(engine, bytes));
-  return record;
 }
 
 const pct = (x: number | undefined, digits = 1) => (x === undefined ? '-' : `${(100 * x).toFixed(digits)}%`);
@@ -187,4 +95,47 @@ export function deployTable(rows: readonly DeployRow[]): string {
 export function deployRow(run: QuantizedRun, deployed: DeployedRecord): DeployRow {
   const c = run.config;
   return { label: `${c.backend} W${c.wBits}A${c.aBits}`, simulatedTop1: simulatedTop1(run), deployed };
+}
+
+/** `deployed` of a bench record: the check, or why it could not run (e.g. 4-bit weights). */
+export type DeployedField = DeployedRecord | { error: string };
+
+/**
+ * `npm run bench -- --deploy`: the deployment check of each config as its run finishes
+ * (the pipeline's onQuantized), kept by config hash for the record and the table.
+ * A config that cannot be deployed (not 8 bits) gets `{ error }` and does not stop the sweep.
+ */
+export class DeployCollector {
+  readonly byHash = new Map<string, { row?: DeployRow; field: DeployedField }>();
+  constructor(
+    private readonly engine: Engine,
+    private readonly opts: { divergenceImages?: number; note?: (line: string) => void } = {},
+  ) {}
+
+  readonly add = async (run: QuantizedRun): Promise<void> => {
+    const hash = await configHash(run.config);
+    const t0 = performance.now();
+    try {
+      const record = await cliDeployRecord(this.engine, run, { divergenceImages: this.opts.divergenceImages });
+      this.byHash.set(hash, { row: deployRow(run, record), field: record });
+      this.opts.note?.(
+        `[deploy] ${deployRow(run, record).label}: deployed top-1 ${pct(record.top1)}, agreement ${pct(record.agreement)} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+      );
+    } catch (e) {
+      const info = toErrorInfo(e);
+      if (info.code === 'CANCELLED') throw e;
+      this.byHash.set(hash, { field: { error: info.message } });
+      this.opts.note?.(
+        `[deploy] ${run.config.backend} W${run.config.wBits}A${run.config.aBits}: not deployed: ${info.message}`,
+      );
+    }
+  };
+
+  /** The rows of the configs that were deployed, in the order given. */
+  rows(hashes: readonly string[]): DeployRow[] {
+    return hashes.flatMap((h) => {
+      const row = this.byHash.get(h)?.row;
+      return row ? [row] : [];
+    });
+  }
 }

@@ -60,6 +60,11 @@ export const CLI_OPTIONS = {
     help: 'write deployable files per config (QDQ ONNX, ranges.json, backend range files)',
   },
   analyze: { flag: 'analyze', type: FLAG, help: 'also analyse why accuracy drops, layer by layer' },
+  deploy: {
+    flag: 'deploy',
+    type: FLAG,
+    help: "also run each config's integer export on onnxruntime's integer kernels (QDQ fusions on): deployed top-1/top-5, agreement with the simulation, first diverging layer (8-bit configs)",
+  },
   fix: {
     flag: 'fix',
     arg: 'cle,bias-correction,bn-reestimate',

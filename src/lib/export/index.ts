@@ -16,4 +16,5 @@ export * from './integer-qdq.ts';
 export * from './integer-arithmetic.ts';
 export * from './deploy-exact.ts';
 export * from './deploy-check.ts';
+export * from './deploy-record.ts';
 export * from './divergence.ts';
