@@ -58,6 +58,7 @@ import type { Cropper } from '../src/lib/data/crops.ts';
 import { QpStorage, getStorage } from '../src/lib/storage/db.ts';
 import type { BrowserEngine } from '../src/lib/engine/browser.ts';
 import { instantMethods } from './instant.ts';
+import type { DeployCheck, DeployProgress } from '../src/lib/protocol/deploy.ts';
 
 export interface QuantApiDeps {
   storage: QpStorage;
@@ -245,6 +246,48 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     return adopt(bytes, name, { url, expect, expectSha256, fromCache: false });
   }
 
+  /**
+   * What a run or a deployment check needs first: the loaded model and images (matching the
+   * configs), the background estimate out of the way (one engine user at a time), and the
+   * files of the configs' splits when the images come from the registry.
+   */
+  async function readyToRun(
+    configs: ExperimentConfig[],
+    signal: AbortSignal,
+    onProgress: (p: Progress) => unknown,
+  ): Promise<{ model: CurrentModel; dataset: Dataset }> {
+    if (!model) throw new QpError('ARG_INVALID', 'No model is loaded. Pick a model before running.');
+    if (!dataset) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source before running.');
+    for (const c of configs) {
+      if (c.model !== model.info.id) {
+        throw new QpError(
+          'ARG_INVALID',
+          `The settings name model "${c.model}", but the loaded model is "${model.info.id}". Load that model first.`,
+        );
+      }
+    }
+    const ready = { model, dataset };
+    await quiesceEstimate();
+    const images = registryImages;
+    if (images) {
+      const files = [...new Map(configs.flatMap((c) => images.filesFor(c)).map((f) => [f.sha256, f])).values()];
+      await images.prefetch(files, {
+        signal,
+        onProgress: (p) =>
+          // fire and forget: a comlink callback returns a promise we must not wait on
+          void Promise.resolve(
+            onProgress({
+              stage: 'download',
+              done: p.files,
+              total: p.totalFiles,
+              message: `Downloading images: ${progressText(p, 'images')}`,
+            }),
+          ).catch(() => undefined),
+      });
+    }
+    return ready;
+  }
+
   const api: QuantApi = {
     env: () => asResult(async () => ({ ...(await deps.env()), sharedData: await hasSharedData() })),
 
@@ -338,35 +381,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     ): Promise<Result<RunOutcome>> =>
       asResult(async () => {
         const signal = begin();
-        if (!model) throw new QpError('ARG_INVALID', 'No model is loaded. Pick a model before running.');
-        if (!dataset) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source before running.');
-        for (const c of configs) {
-          if (c.model !== model.info.id) {
-            throw new QpError(
-              'ARG_INVALID',
-              `The settings name model "${c.model}", but the loaded model is "${model.info.id}". Load that model first.`,
-            );
-          }
-        }
-        // a background estimate gives way to the full run (one engine user at a time)
-        await quiesceEstimate();
-        // a registry image set: the files of the runs' splits come first, verified, with progress
-        const images = registryImages;
-        if (images) {
-          const files = [...new Map(configs.flatMap((c) => images.filesFor(c)).map((f) => [f.sha256, f])).values()];
-          await images.prefetch(files, {
-            signal,
-            onProgress: (p) =>
-              void Promise.resolve(
-                onProgress?.({
-                  stage: 'download',
-                  done: p.files,
-                  total: p.totalFiles,
-                  message: `Downloading images: ${progressText(p, 'images')}`,
-                }),
-              ).catch(() => undefined),
-          });
-        }
+        const { model, dataset } = await readyToRun(configs, signal, (p) => onProgress?.(p));
         const t0 = performance.now();
         let msToFirstBatch: number | undefined;
         const { engine, fallbackReason, laterFallback } = await deps.createEngine(enginePref);
@@ -450,6 +465,93 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
           warnings,
           msToFirstBatch,
         };
+      }),
+
+    checkDeployed: (configs, onProgress, opts) =>
+      asResult(async () => {
+        const signal = begin();
+        // fire and forget: a comlink callback returns a promise we must not wait on
+        // the pipeline's stages each count from 0: the bar only moves forward
+        let last = 0;
+        const report = (p: DeployProgress) => {
+          last = Math.max(last, p.done);
+          void Promise.resolve(onProgress?.({ ...p, done: last })).catch(() => undefined);
+        };
+        const total = configs.length;
+        const { model, dataset } = await readyToRun(configs, signal, (p) =>
+          report({ done: 0, total, message: p.message }),
+        );
+        // the deployment runs on the CPU's integer kernels: onnxruntime-web's wasm engine, and
+        // the simulation it is compared with runs on the same engine and the same images
+        const { engine } = await deps.createEngine('wasm');
+        const [{ deployRecord }, { simulatedTop1 }, runPipeline] = await Promise.all([
+          import('../src/lib/export/deploy-record.ts'),
+          import('../src/lib/export/verify.ts'),
+          deps.runPipeline(),
+        ]);
+        const checks: DeployCheck[] = [];
+        const label = (c: ExperimentConfig) => `${c.backend} W${c.wBits}A${c.aBits}`;
+        const STEPS = {
+          export: 'writing the integer model',
+          evaluate: 'running it on the integer kernels',
+          divergence: 'comparing layer by layer',
+          exact: 'the deploy-exact simulation',
+          fusions: 'reading the fused kernels',
+        };
+        const results = await runPipeline(
+          configs,
+          {
+            engine,
+            modelBytes: model.bytes,
+            model: model.spec,
+            dataset,
+            cropStore: deps.storage.cropStore(),
+            cropper: deps.cropper(),
+          },
+          {
+            signal,
+            evalBatch: BROWSER_EVAL_BATCH,
+            onProgress: (p) =>
+              report({
+                done: checks.length + 0.5 * (p.total ? p.done / p.total : 0),
+                total,
+                message: `${label(configs[Math.min(checks.length, total - 1)])}, simulation: ${p.message}`,
+              }),
+            onQuantized: async (q) => {
+              const base = {
+                configHash: await configHash(q.config),
+                config: q.config,
+                simulated: { top1: simulatedTop1(q), top5: NaN },
+                images: q.evaluation.labels.length,
+                engine: engine.description,
+              };
+              try {
+                const d = await deployRecord(engine, q, {
+                  divergenceImages: opts?.divergenceImages ?? 4,
+                  speedRounds: opts?.speedRounds ?? 3,
+                  batchSize: BROWSER_EVAL_BATCH,
+                  signal,
+                  onStep: (step) =>
+                    report({ done: checks.length + 0.6, total, message: `${label(q.config)}: ${STEPS[step]}` }),
+                });
+                const { fusions: _, ...deployed } = d;
+                checks.push({ ...base, deployed });
+              } catch (e) {
+                const info = toErrorInfo(e);
+                if (info.code === 'CANCELLED') throw e;
+                checks.push({ ...base, error: info });
+              }
+            },
+          },
+        );
+        throwIfAborted(signal);
+        // top-5 of the simulation comes with the pipeline's result of the same config
+        for (const c of checks) {
+          const r = results.find((x) => x.configHash === c.configHash);
+          if (r) c.simulated = { top1: r.quant.top1, top5: r.quant.top5 };
+        }
+        report({ done: total, total, message: 'Done' });
+        return checks;
       }),
 
     cancel: async () => {

@@ -6,10 +6,13 @@
  * (default optimizations: QDQ fused into integer kernels) gives on the model.int8.onnx that
  * `--export` writes for the same config. A small CNN (BN, ReLU6, depthwise, residual join)
  * on synthetic images, wasm engine.
+ * The browser worker's "Check on integer kernels" (workers/api.ts checkDeployed) gives the
+ * same numbers for the same config, reports progress, and a cancel ends it with CANCELLED.
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main as benchMain, cliModel } from '../../src/cli/bench.ts';
 import type { DeployedField } from '../../src/cli/deploy.ts';
@@ -20,6 +23,9 @@ import { evaluate } from '../../src/lib/experiment/evaluate.ts';
 import { DEFAULT_TUNING, loadSplitCrops, resolveModelInput, withConfigModel } from '../../src/lib/experiment/inputs.ts';
 import type { ExperimentResult } from '../../src/lib/experiment/types.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
+import { QpStorage } from '../../src/lib/storage/db.ts';
+import type { DeployProgress } from '../../src/lib/protocol/deploy.ts';
+import { createQuantApi } from '../../workers/api.ts';
 import { smallCnn } from '../support/onnx-helpers.ts';
 import { syntheticImages } from '../support/pipeline-helpers.ts';
 
@@ -49,6 +55,7 @@ async function bench(argv: string[]): Promise<{ code: number; stdout: string; st
 
 describe('bench --deploy', () => {
   let dir: string;
+  let cliRecords: DeployedRecordJson[] = [];
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'qp-cli-deploy-'));
     writeFileSync(join(dir, 'tiny.onnx'), MODEL);
@@ -103,6 +110,7 @@ describe('bench --deploy', () => {
     const engine = await createNodeWasmEngine(1);
     const dataset = await loadImageFolder(dir, join(dir, 'imagenet_class_index.json'));
     const spec = await cliModel(MODEL, parseModel(MODEL), CLASSES, 0);
+    cliRecords = records;
     for (const rec of records.filter((x) => x.config.wBits === 8)) {
       const folder = readdirSync(exportDir).find((f) => f.startsWith(`${rec.config.backend}-w8a8-`))!;
       const bytes = new Uint8Array(readFileSync(join(exportDir, folder, 'model.int8.onnx')));
@@ -123,5 +131,60 @@ describe('bench --deploy', () => {
       expect(d.top1).toBe(o.top1Hits / o.n);
       expect(o.n).toBe(10);
     }
+  }, 60_000);
+
+  it("the worker's check gives the CLI's numbers for the same configs, with progress; cancel ends it", async () => {
+    expect(cliRecords.length).toBe(4);
+    const engine = await createNodeWasmEngine(1);
+    const api = createQuantApi({
+      storage: new QpStorage(`deploy-${Date.now()}`),
+      createEngine: async () => ({ engine, kind: 'wasm' }) as never,
+      cropper: () => undefined,
+      env: async () => ({ webgpu: { available: false }, threads: 1, crossOriginIsolated: false }),
+    });
+    const model = await api.loadModel({ kind: 'bytes', bytes: MODEL, name: 'tiny.onnx' });
+    if (!model.ok) throw new Error(model.error.message);
+    const files = [
+      ...IMAGES.map((im, i) => new File([new Uint8Array(im.bytes)], `${WNIDS[im.label]}_${i}.JPEG`)),
+      new File([JSON.stringify(CLASS_INDEX)], 'imagenet_class_index.json'),
+    ];
+    const data = await api.loadDataset({ kind: 'files', files });
+    if (!data.ok) throw new Error(data.error.message);
+    const configs = cliRecords.map((r) => ({ ...r.config, dataset: data.value.name }));
+    const progress: DeployProgress[] = [];
+    const r = await api.checkDeployed(configs, (p) => void progress.push(p), { divergenceImages: 8, speedRounds: 1 });
+    if (!r.ok) throw new Error(r.error.message);
+    expect(r.value).toHaveLength(4);
+    for (const [i, c] of r.value.entries()) {
+      const cli = cliRecords[i];
+      expect(c.config.backend).toBe(cli.config.backend);
+      expect(c.simulated.top1).toBe(cli.quant.top1);
+      expect(c.simulated.top5).toBe(cli.quant.top5);
+      expect(c.images).toBe(10);
+      const d = cli.deployed!;
+      if ('error' in d) {
+        expect(c.deployed).toBeUndefined();
+        expect(c.error?.message).toBe(d.error);
+        continue;
+      }
+      expect(c.error).toBeUndefined();
+      expect(c.deployed!.top1).toBe(d.top1);
+      expect(c.deployed!.top5).toBe(d.top5);
+      expect(c.deployed!.agreement).toBe(d.agreement);
+      expect(c.deployed!.firstDivergence?.layer ?? null).toBe(d.firstDivergence?.layer ?? null);
+      expect(c.deployed!.speed!.fp32MsPerImage).toBeGreaterThan(0);
+      expect(c.deployed!.speed!.deployedMsPerImage).toBeGreaterThan(0);
+    }
+    expect(progress.length).toBeGreaterThan(4);
+    const dones = progress.map((p) => p.done);
+    expect(dones).toEqual([...dones].sort((a, b) => a - b));
+    expect(progress.at(-1)).toMatchObject({ done: 4, total: 4 });
+    expect(progress.some((p) => /integer kernels/.test(p.message))).toBe(true);
+
+    const pending = api.checkDeployed(configs.slice(0, 1), (p) => {
+      if (/integer/.test(p.message)) void api.cancel();
+    });
+    const cancelled = await pending;
+    expect(cancelled.ok ? 'finished' : cancelled.error.code).toBe('CANCELLED');
   }, 60_000);
 });

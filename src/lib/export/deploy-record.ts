@@ -9,6 +9,7 @@
  * Engine work only through the Engine interface; no file system (a caller that can read
  * an optimized graph passes it in as `optimizedGraph`).
  */
+import type { DeployedSummary, FirstDivergence } from '../protocol/deploy.ts';
 import type { Engine } from '../engine/types.ts';
 import { evaluate } from '../experiment/evaluate.ts';
 import type { QuantizedRun } from '../experiment/types.ts';
@@ -22,36 +23,11 @@ import { type FusionCheck, type SpeedComparison, checkFusions, evaluateDeployed 
 import { type Divergence, findDivergence } from './divergence.ts';
 import { buildIntegerQdq } from './integer-qdq.ts';
 
-export interface FirstDivergence {
-  /** ONNX node name and readable label of the layer that writes the tensor */
-  layer: string;
-  label: string;
-  tensor: string;
-  /** largest code difference there, in integer steps */
-  maxSteps: number;
-  /** share of that tensor's elements that differ */
-  share: number;
-  reasons: string[];
-}
+export type { FirstDivergence } from '../protocol/deploy.ts';
 
-export interface DeployedRecord {
-  /** fractions, on the run's evaluation images */
-  top1: number;
-  top5: number;
-  /** share of images whose deployed top-1 equals the simulated top-1 */
-  agreement: number;
-  /** the first layer where the deployment differs from the simulation by more than one step (null: none on the probed images) */
-  firstDivergence: FirstDivergence | null;
-  /** the first layer where any code differs: where the differences start */
-  firstDifference: FirstDivergence | null;
-  /** images the layer comparison used */
-  divergenceImages: number;
-  /** ops run as integer kernels, and quantized ops that stay in float */
-  integerOps: number;
-  floatOps: string[];
+/** The check of one run: what the app shows, plus the fused kernels when an optimized graph was read. */
+export interface DeployedRecord extends DeployedSummary {
   speed?: SpeedComparison;
-  /** the deploy-exact simulation: its top-1 and its top-1 agreement with the deployment */
-  exact?: { top1: number; agreement: number };
   /** the kernels an optimized session runs against the plan */
   fusions?: FusionCheck;
 }

@@ -10,6 +10,7 @@ import type { ExperimentConfig } from '../config/types.ts';
 import type { ExperimentResult, Progress } from './results.ts';
 import type { ActivationHistogram, WeightHistogram } from './analysis.ts';
 import type { AccuracyEstimate, LayerGraphView, WeightView } from './instant.ts';
+import type { DeployCheck, DeployCheckOptions, DeployProgress } from './deploy.ts';
 
 export type EnginePref = 'auto' | 'webgpu' | 'wasm';
 
@@ -194,6 +195,18 @@ export interface QuantApi {
    * worker since the page loaded (its last run). ARG_INVALID for other results: run them again.
    */
   exportRun(configHash: string): Promise<Result<ExportedRun>>;
+  /**
+   * "Check on integer kernels": runs each config again on the wasm engine and its integer
+   * export (model.int8.onnx) with onnxruntime's QDQ fusions on, on the same evaluation
+   * images; per config the simulated and deployed accuracy, their agreement, the first
+   * diverging layer and the speed against FP32. A config that cannot be deployed gets
+   * `error` and the others go on. Cancelled by `cancel()`.
+   */
+  checkDeployed(
+    configs: ExperimentConfig[],
+    onProgress?: (p: DeployProgress) => void,
+    opts?: DeployCheckOptions,
+  ): Promise<Result<DeployCheck[]>>;
   /** configHash of the run whose layer details are available, if any. */
   analyzedRun(): Promise<Result<string | null>>;
   /** The loaded model's first convolution weights (BN folded): the introduction's example tensor. */
