@@ -122,6 +122,26 @@ export const GLOSSARY: readonly GlossaryEntry[] = [
     term: 'Bias correction / BN re-estimation',
     text: "Forward-only fixes: measure each channel's mean (and spread) error on calibration images and correct it in the bias (or re-estimate the BatchNorm statistics), layer by layer.",
   },
+  {
+    id: 'integer-kernels',
+    term: 'Check on integer kernels',
+    text: 'Runs these settings again on the wasm engine, writes the integer model (model.int8.onnx) and runs it the way a deployment does: onnxruntime fuses each quantize/dequantize group into an integer kernel (QLinearConv …, int32 bias, integer requantization). Both run on the same evaluation images.',
+  },
+  {
+    id: 'deployed-agreement',
+    term: 'Agreement with the simulation',
+    text: 'Share of evaluation images whose deployed top-1 class is the simulated top-1 class. Two models with the same top-1 can still disagree on many images.',
+  },
+  {
+    id: 'first-divergence',
+    term: 'First diverging layer',
+    text: "Comparing the simulation and the deployment layer by layer on a few images, in integer steps: the first layer whose codes differ by more than one step, and why (int32 bias rounding, requantization rounding, an operator left in float, a fusion the simulation does not model). 'none': no layer did on those images.",
+  },
+  {
+    id: 'deploy-gap',
+    term: 'Simulated versus deployed, per preset',
+    text: "MQBench's finding: a simulation's accuracy need not be the deployed backend's. Each preset onnxruntime can run (TensorRT, FBGEMM, SNPE, Academic) at these bits is simulated and deployed on the same images; the gap is deployed minus simulated top-1.",
+  },
 ];
 
 export function glossaryEntry(id: string): GlossaryEntry {

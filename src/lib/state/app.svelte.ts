@@ -7,6 +7,7 @@
  * Must not: import components or do pipeline work.
  */
 import { toErrorInfo, type ErrorInfo } from '../util/errors.ts';
+import { DeployCheckState } from './deploy-check.svelte.ts';
 import { readModelFile } from '../data/read-model.ts';
 import type {
   CacheEstimate,
@@ -98,6 +99,8 @@ export class AppState {
   /** the images, likewise */
   readonly data = new LoadSlot<DatasetInfo, DataSourceRef, { name: string; fingerprint: string }>();
   readonly runner: RunController;
+  /** "Check on integer kernels" and the gap table per preset */
+  readonly deploy: DeployCheckState;
   readonly history: HistoryState;
 
   env = $state<EnvInfo | undefined>(undefined);
@@ -194,7 +197,7 @@ export class AppState {
   }
 
   get runnable(): boolean {
-    return this.model.ready && this.data.ready && !this.runner.running && !this.exp.invalid;
+    return this.model.ready && this.data.ready && !this.runner.running && !this.deploy.running && !this.exp.invalid;
   }
 
   /** `client` defaults to the quantization worker; tests pass a fake QuantApi. */
@@ -215,6 +218,7 @@ export class AppState {
       },
     );
     this.history = new HistoryState(() => this.api);
+    this.deploy = new DeployCheckState(() => this.api);
     this.openLink(hash);
     this.analysis = new AnalysisState(
       () => this.result,
