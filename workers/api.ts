@@ -59,6 +59,7 @@ import { QpStorage, getStorage } from '../src/lib/storage/db.ts';
 import type { BrowserEngine } from '../src/lib/engine/browser.ts';
 import { instantMethods } from './instant.ts';
 import type { DeployCheck, DeployProgress } from '../src/lib/protocol/deploy.ts';
+import type { DeployStep } from '../src/lib/export/deploy-record.ts';
 
 export interface QuantApiDeps {
   storage: QpStorage;
@@ -491,10 +492,11 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         ]);
         const checks: DeployCheck[] = [];
         const label = (c: ExperimentConfig) => `${c.backend} W${c.wBits}A${c.aBits}`;
-        const STEPS = {
+        const STEPS: Record<DeployStep, string> = {
           export: 'writing the integer model',
           evaluate: 'running it on the integer kernels',
           divergence: 'comparing layer by layer',
+          arithmetic: 'recomputing one layer by hand',
           exact: 'the deploy-exact simulation',
           fusions: 'reading the fused kernels',
         };
@@ -529,6 +531,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
                 const d = await deployRecord(engine, q, {
                   divergenceImages: opts?.divergenceImages ?? 4,
                   speedRounds: opts?.speedRounds ?? 3,
+                  arithmetic: true,
                   batchSize: BROWSER_EVAL_BATCH,
                   signal,
                   onStep: (step) =>

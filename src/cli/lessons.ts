@@ -12,9 +12,7 @@ import { CLI_OPTIONS, configValue, parseCli, reportCliError, usage, type CliSpec
 import { DiskCropStore, loadImageFolder } from '../lib/data/dataset.node.ts';
 import { createNodeEngine } from '../lib/engine/node.ts';
 import { findModelBySha256 } from '../lib/models/registry.ts';
-import { COMMAND_LINE_LESSONS, LESSONS as APP_LESSONS } from '../lessons/index.ts';
-
-const LESSONS = [...APP_LESSONS, ...COMMAND_LINE_LESSONS];
+import { LESSONS } from '../lessons/index.ts';
 import { lessonsTable, runLessonClaims } from '../lessons/run-claims.ts';
 
 const SHARED = resolve(import.meta.dirname, '../../../shared/data');

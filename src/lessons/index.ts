@@ -37,14 +37,9 @@ export const LESSONS: readonly Lesson[] = [
   mixedPrecision,
   adaround,
   deploy,
+  deploymentGap,
+  integerArithmetic,
 ];
-
-/**
- * Lessons whose steps use the check of the exported model on onnxruntime's integer kernels,
- * which only the command line runs today (`npm run bench:deploy`, `npm run lessons`): their
- * claims are checked there, and the app lists them once it runs that check itself.
- */
-export const COMMAND_LINE_LESSONS: readonly Lesson[] = [deploymentGap, integerArithmetic];
 
 export function findLesson(id: string): Lesson | undefined {
   return LESSONS.find((l) => l.id === id);

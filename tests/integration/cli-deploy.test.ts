@@ -30,7 +30,8 @@ import { smallCnn } from '../support/onnx-helpers.ts';
 import { syntheticImages } from '../support/pipeline-helpers.ts';
 
 const CLASSES = 5;
-const MODEL = serializeModel(smallCnn({ seed: 5, relu6Clip: true }));
+const MODEL_GRAPH = smallCnn({ seed: 5, relu6Clip: true });
+const MODEL = serializeModel(MODEL_GRAPH);
 const IMAGES = syntheticImages(16, CLASSES, 7);
 const WNIDS = Array.from({ length: CLASSES }, (_, i) => `n0000000${i}`);
 const CLASS_INDEX = Object.fromEntries(WNIDS.map((w, i) => [String(i), [w, `class ${i}`]]));
@@ -173,6 +174,12 @@ describe('bench --deploy', () => {
       expect(c.deployed!.agreement).toBe(d.agreement);
       expect(c.deployed!.firstDivergence?.layer ?? null).toBe(d.firstDivergence?.layer ?? null);
       expect(c.deployed!.speed!.fp32MsPerImage).toBeGreaterThan(0);
+      // the depthwise convolution recomputed by hand gives the kernel's byte on every output
+      const a = c.deployed!.arithmetic!;
+      expect(a.layer).toBe(MODEL_GRAPH.nodes.find((n) => n.opType === 'Conv' && Number(n.attrs.group) > 1)!.name);
+      expect(a.outputs).toBeGreaterThan(0);
+      expect(a.floatMatches).toBe(a.outputs);
+      expect(a.example.total).toBe(a.example.accumulator + a.example.bias);
       expect(c.deployed!.speed!.deployedMsPerImage).toBeGreaterThan(0);
     }
     expect(progress.length).toBeGreaterThan(4);

@@ -16,7 +16,8 @@ import {
   roundingDoublingHighMul,
 } from '../../src/lib/export/kernels.ts';
 import { convPixel } from '../../src/lib/export/integer-arithmetic.ts';
-import { clipRedundant, planIntegerKernels } from '../../src/lib/export/integer-plan.ts';
+import { type IntegerPlan, clipRedundant, planIntegerKernels } from '../../src/lib/export/integer-plan.ts';
+import { arithmeticLayer } from '../../src/lib/export/deploy-check.ts';
 import { buildIntegerQdq } from '../../src/lib/export/integer-qdq.ts';
 import type { Deployable } from '../../src/lib/export/deployable.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
@@ -225,5 +226,31 @@ describe('integer plan and graph', () => {
     const d = tinyDeployable('unsigned');
     d.activations[1] = { ...d.activations[1], qparams: { ...d.activations[1].qparams, qmax: 15 } };
     expect(() => planIntegerKernels(d)).toThrow(/8-bit tensors/);
+  });
+});
+
+describe('arithmeticLayer (the layer followed by hand)', () => {
+  it('the first integer convolution of the plan, a grouped (depthwise) one first', () => {
+    const d = tinyDeployable('unsigned');
+    expect(arithmeticLayer(planIntegerKernels(d), d.graph)).toBe('conv1');
+    const conv = (name: string, group: number) =>
+      makeNode('Conv', ['x', `w_${name}`], [`y_${name}`], { group }, { name });
+    const graph = makeGraph({
+      opset: 13,
+      inputs: [makeValueInfo('x', ['N', 4, 8, 8])],
+      outputs: [makeValueInfo('y_c', ['N', 4, 8, 8])],
+      initializers: [
+        makeTensor('w_a', [4, 4, 1, 1], new Float32Array(16)),
+        makeTensor('w_b', [4, 1, 1, 1], new Float32Array(4)),
+        makeTensor('w_c', [4, 1, 1, 1], new Float32Array(4)),
+      ],
+      nodes: [conv('a', 1), conv('b', 4), conv('c', 4)],
+    });
+    const layer = (node: string, kernel: string) => ({ node, kernel, weight: {}, output: {} });
+    const plan = {
+      layers: [layer('f', 'float'), layer('a', 'QLinearConv'), layer('b', 'QLinearConv'), layer('c', 'QLinearConv')],
+    } as unknown as IntegerPlan;
+    expect(arithmeticLayer(plan, graph)).toBe('b');
+    expect(arithmeticLayer({ layers: [layer('f', 'float')] } as unknown as IntegerPlan, graph)).toBeUndefined();
   });
 });

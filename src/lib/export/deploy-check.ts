@@ -20,7 +20,9 @@ import { agreement } from '../quant/metrics.ts';
 import { checkpoint } from '../util/checkpoint.ts';
 import { QpError } from '../util/errors.ts';
 import { deployedProbes, fetchCodes } from './divergence.ts';
-import { type IntegerConv, type PixelArithmetic, convPixel } from './integer-arithmetic.ts';
+import { displayName, layerNames } from '../onnx/layer-names.ts';
+import type { LayerArithmetic } from '../protocol/deploy.ts';
+import { type IntegerConv, convPixel } from './integer-arithmetic.ts';
 import type { IntegerKernel, IntegerPlan } from './integer-plan.ts';
 import type { IntegerQdqModel } from './integer-qdq.ts';
 
@@ -169,19 +171,8 @@ export function checkFusions(plan: IntegerPlan, optimized: Graph): FusionCheck {
   return { kernels, missing, unexpected };
 }
 
-export interface LayerArithmeticCheck {
-  layer: string;
-  /** outputs compared (one image) */
-  outputs: number;
-  /** outputs where the hand computation with the float32 multiplier gives the kernel's code */
-  floatMatches: number;
-  /** outputs where integer-only requantization (M0, shift) gives the kernel's code */
-  fixedPointMatches: number;
-  /** largest |fixed-point code − kernel code| */
-  fixedPointMaxSteps: number;
-  /** the arithmetic of one output (the centre of channel 0), for showing */
-  example: PixelArithmetic;
-}
+/** One layer recomputed by hand against its kernel (protocol/deploy.ts LayerArithmetic). */
+export type LayerArithmeticCheck = LayerArithmetic;
 
 /**
  * Recomputes every output of one integer Conv of the deployed model by hand
@@ -253,10 +244,25 @@ export async function checkLayerArithmetic(
   const mid = Math.floor(oSide / 2);
   return {
     layer,
+    label: displayName(layerNames(run.graph).get(layer), layer),
     outputs: output.length,
     floatMatches,
     fixedPointMatches,
     fixedPointMaxSteps,
     example: convPixel(conv, 0, mid, mid),
   };
+}
+
+/**
+ * The layer a person follows by hand: the first integer convolution with groups (a
+ * depthwise one: few products per output), else the first integer convolution; undefined
+ * when the deployment runs none.
+ */
+export function arithmeticLayer(plan: IntegerPlan, graph: Graph): string | undefined {
+  const convs = plan.layers.filter((l) => l.kernel === 'QLinearConv' && l.weight && l.output).map((l) => l.node);
+  const grouped = convs.find((name) => {
+    const g = graph.nodes.find((n) => n.name === name)?.attrs.group;
+    return typeof g === 'number' && g > 1;
+  });
+  return grouped ?? convs[0];
 }

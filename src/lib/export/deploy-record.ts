@@ -19,7 +19,14 @@ import { agreement } from '../quant/metrics.ts';
 import { checkpoint } from '../util/checkpoint.ts';
 import { toDeployable } from './deployable.ts';
 import { DEPLOY_EXACT_SESSION, deployExactFromDeployable } from './deploy-exact.ts';
-import { type FusionCheck, type SpeedComparison, checkFusions, evaluateDeployed } from './deploy-check.ts';
+import {
+  type FusionCheck,
+  type SpeedComparison,
+  arithmeticLayer,
+  checkFusions,
+  checkLayerArithmetic,
+  evaluateDeployed,
+} from './deploy-check.ts';
 import { type Divergence, findDivergence } from './divergence.ts';
 import { buildIntegerQdq } from './integer-qdq.ts';
 
@@ -34,7 +41,7 @@ export interface DeployedRecord extends DeployedSummary {
 
 /** The part of the check that is under way, for progress reports. */
 /** (`evaluate` includes the speed measurement when asked for) */
-export type DeployStep = 'export' | 'evaluate' | 'divergence' | 'exact' | 'fusions';
+export type DeployStep = 'export' | 'evaluate' | 'divergence' | 'arithmetic' | 'exact' | 'fusions';
 
 export interface DeployOptions {
   /** images for the layer-by-layer comparison (default 8) */
@@ -45,6 +52,8 @@ export interface DeployOptions {
   speedRounds?: number;
   /** evaluation batch of the deployed model (default 32) */
   batchSize?: number;
+  /** also recompute one integer convolution by hand against its kernel (arithmeticLayer's choice) */
+  arithmetic?: boolean;
   /** the graph an engine optimized from the deployed model (onnxruntime-node can write it): checks the fusions */
   optimizedGraph?: (model: Uint8Array) => Promise<Graph>;
   /** called as each step starts */
@@ -107,6 +116,12 @@ export async function deployRecord(
     floatOps: model.plan.layers.filter((l) => l.kernel === 'float').map((l) => l.node),
     ...(dep.speed ? { speed: dep.speed } : {}),
   };
+  const layer = opts.arithmetic ? arithmeticLayer(model.plan, run.graph) : undefined;
+  if (layer) {
+    await checkpoint(opts.signal);
+    step('arithmetic');
+    record.arithmetic = await checkLayerArithmetic(engine, run, model, layer);
+  }
   if (opts.exact) {
     await checkpoint(opts.signal);
     step('exact');

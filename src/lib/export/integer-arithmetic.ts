@@ -9,14 +9,9 @@
  *
  * Pure: codes and parameters in, a plain record out (no graphs, no engine).
  */
+import type { PixelArithmetic, PixelTerm } from '../protocol/deploy.ts';
 import { QpError } from '../util/errors.ts';
-import {
-  type FixedPointMultiplier,
-  fixedPointMultiplier,
-  outputMultiplier,
-  requantize,
-  requantizeFixedPoint,
-} from './kernels.ts';
+import { fixedPointMultiplier, outputMultiplier, requantize, requantizeFixedPoint } from './kernels.ts';
 
 /** One convolution layer's integers (NCHW, weights OIHW, groups allowed). */
 export interface IntegerConv {
@@ -41,40 +36,7 @@ export interface IntegerConv {
   group: number;
 }
 
-export interface PixelTerm {
-  /** input channel and kernel position */
-  c: number;
-  ky: number;
-  kx: number;
-  /** x − z_x (0 for padding) and w − z_w */
-  x: number;
-  w: number;
-  /** their product, an int32 */
-  product: number;
-}
-
-export interface PixelArithmetic {
-  channel: number;
-  y: number;
-  x: number;
-  terms: PixelTerm[];
-  /** Σ products (int32) */
-  accumulator: number;
-  bias: number;
-  /** accumulator + bias (int32) */
-  total: number;
-  /** float32 s_x·s_w / s_y */
-  multiplier: number;
-  /** float32(total)·M before rounding */
-  scaled: number;
-  /** the output code onnxruntime's kernel writes (float32 requantization) */
-  code: number;
-  fixedPoint: FixedPointMultiplier;
-  /** the output code of integer-only requantization with M0 and the shift */
-  fixedPointCode: number;
-  /** the real value the code stands for: (code − z_y)·s_y */
-  value: number;
-}
+export type { PixelArithmetic, PixelTerm } from '../protocol/deploy.ts';
 
 /**
  * The arithmetic of output (channel, y, x) of an integer convolution (see module header).

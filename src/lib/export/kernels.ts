@@ -22,6 +22,7 @@
  *
  * Pure numbers in and out (JS doubles carrying float32 values); no graphs, no engine.
  */
+import type { FixedPointMultiplier } from '../protocol/deploy.ts';
 import { roundHalfToEven } from '../quant/round.ts';
 
 const f = Math.fround;
@@ -89,15 +90,7 @@ export function averagePoolScale(sx: number, sy: number, n: number): number {
   return f(f(sx) / f(f(sy) * n));
 }
 
-/** Fixed-point requantization multiplier: M ≈ M0·2^−shift with M0 an int32 in [2^30, 2^31). */
-export interface FixedPointMultiplier {
-  /** the integer multiplier (M0 as a Q31 number: M0 / 2^31 lies in [0.5, 1)) */
-  m0: number;
-  /** right shift n ≥ 0 (M = (M0 / 2^31) · 2^−n) */
-  shift: number;
-  /** (M0 / 2^31) · 2^−shift, the multiplier this pair represents */
-  value: number;
-}
+export type { FixedPointMultiplier } from '../protocol/deploy.ts';
 
 /**
  * gemmlowp / TFLite QuantizeMultiplier for 0 < M < 1: M = q·2^e with q in [0.5, 1),

@@ -138,6 +138,11 @@ export const GLOSSARY: readonly GlossaryEntry[] = [
     text: "Comparing the simulation and the deployment layer by layer on a few images, in integer steps: the first layer whose codes differ by more than one step, and why (int32 bias rounding, requantization rounding, an operator left in float, a fusion the simulation does not model). 'none': no layer did on those images.",
   },
   {
+    id: 'integer-arithmetic',
+    term: 'Integer arithmetic of one output',
+    text: 'What an 8-bit kernel computes: the int8 × uint8 products summed in an int32, plus an int32 bias, times M = s_x·s_w/s_y, rounded, plus the output zero point, saturated to a byte. TFLite writes M as an integer M0 and a shift instead of a float.',
+  },
+  {
     id: 'deploy-gap',
     term: 'Simulated versus deployed, per preset',
     text: "MQBench's finding: a simulation's accuracy need not be the deployed backend's. Each preset onnxruntime can run (TensorRT, FBGEMM, SNPE, Academic) at these bits is simulated and deployed on the same images; the gap is deployed minus simulated top-1.",

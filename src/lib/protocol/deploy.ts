@@ -7,6 +7,68 @@
 import type { ExperimentConfig } from '../config/types.ts';
 import type { ErrorInfo } from '../util/errors.ts';
 
+/** Fixed-point requantization multiplier: M ≈ M0·2^−shift with M0 an int32 in [2^30, 2^31). */
+export interface FixedPointMultiplier {
+  /** the integer multiplier (M0 as a Q31 number: M0 / 2^31 lies in [0.5, 1)) */
+  m0: number;
+  /** right shift n ≥ 0 (M = (M0 / 2^31) · 2^−n) */
+  shift: number;
+  /** (M0 / 2^31) · 2^−shift, the multiplier this pair represents */
+  value: number;
+}
+
+export interface PixelTerm {
+  /** input channel and kernel position */
+  c: number;
+  ky: number;
+  kx: number;
+  /** x − z_x (0 for padding) and w − z_w */
+  x: number;
+  w: number;
+  /** their product, an int32 */
+  product: number;
+}
+
+export interface PixelArithmetic {
+  channel: number;
+  y: number;
+  x: number;
+  terms: PixelTerm[];
+  /** Σ products (int32) */
+  accumulator: number;
+  bias: number;
+  /** accumulator + bias (int32) */
+  total: number;
+  /** float32 s_x·s_w / s_y */
+  multiplier: number;
+  /** float32(total)·M before rounding */
+  scaled: number;
+  /** the output code onnxruntime's kernel writes (float32 requantization) */
+  code: number;
+  fixedPoint: FixedPointMultiplier;
+  /** the output code of integer-only requantization with M0 and the shift */
+  fixedPointCode: number;
+  /** the real value the code stands for: (code − z_y)·s_y */
+  value: number;
+}
+
+/** One layer of the deployment recomputed by hand against the codes its kernel wrote (one image). */
+export interface LayerArithmetic {
+  /** ONNX node name and readable label */
+  layer: string;
+  label: string;
+  /** outputs compared */
+  outputs: number;
+  /** outputs where the hand computation with the float32 multiplier gives the kernel's code */
+  floatMatches: number;
+  /** outputs where integer-only requantization (M0, shift) gives the kernel's code */
+  fixedPointMatches: number;
+  /** largest |fixed-point code − kernel code| */
+  fixedPointMaxSteps: number;
+  /** the arithmetic of one output (the centre of channel 0), for showing */
+  example: PixelArithmetic;
+}
+
 export interface FirstDivergence {
   /** ONNX node name and readable label of the layer that writes the tensor */
   layer: string;
@@ -47,6 +109,8 @@ export interface DeployedSummary {
   speed?: DeployedSpeed;
   /** the deploy-exact simulation: its top-1 and its top-1 agreement with the deployment */
   exact?: { top1: number; agreement: number };
+  /** one integer convolution recomputed by hand (the first depthwise one, else the first) */
+  arithmetic?: LayerArithmetic;
 }
 
 /** One config's check: the simulation on the check's engine, and the deployment or why there is none. */
