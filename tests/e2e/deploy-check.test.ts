@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { main as bench } from '../../src/cli/bench.ts';
 import type { DeployedField } from '../../src/cli/deploy.ts';
-import { ARTIFACTS, SHARED, launch, skipReason as missing, type E2eSession } from './helpers.ts';
+import { ARTIFACTS, SHARED, launch, runAndWait, skipReason as missing, type E2eSession } from './helpers.ts';
 
 if (missing) console.warn(`[e2e] skipped: ${missing}.`);
 
@@ -50,11 +50,7 @@ describe.skipIf(!!missing)('Check on integer kernels (e2e)', () => {
       await page.waitForSelector('main[data-ready=true]');
       await page.locator('section[data-state=ready] [data-testid=model-current]').waitFor({ timeout: 60_000 });
       await page.locator('section[data-state=ready] [data-testid=data-current]').waitFor({ timeout: 60_000 });
-      await page.locator('[data-testid=run]').click();
-      await page
-        .locator('[data-testid=run-panel][data-state=done], [data-testid=run-panel][data-state=error]')
-        .waitFor({ timeout: 300_000 });
-      expect(await page.locator('[data-testid=run-panel]').getAttribute('data-state')).toBe('done');
+      await runAndWait(page, 300_000);
       await page.locator('[data-testid=results][data-state=fresh]').waitFor();
       expect(await page.locator('[data-testid=results]').getAttribute('data-config-hash')).toBe(rec.configHash);
 

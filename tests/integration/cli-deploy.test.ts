@@ -23,10 +23,9 @@ import { evaluate } from '../../src/lib/experiment/evaluate.ts';
 import { DEFAULT_TUNING, loadSplitCrops, resolveModelInput, withConfigModel } from '../../src/lib/experiment/inputs.ts';
 import type { ExperimentResult } from '../../src/lib/experiment/types.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
-import { QpStorage } from '../../src/lib/storage/db.ts';
 import type { DeployProgress } from '../../src/lib/protocol/deploy.ts';
-import { createQuantApi } from '../../workers/api.ts';
 import { smallCnn } from '../support/onnx-helpers.ts';
+import { inProcessQuantApi } from '../support/worker-helpers.ts';
 import { syntheticImages } from '../support/pipeline-helpers.ts';
 
 const CLASSES = 5;
@@ -137,12 +136,7 @@ describe('bench --deploy', () => {
   it("the worker's check gives the CLI's numbers for the same configs, with progress; cancel ends it", async () => {
     expect(cliRecords.length).toBe(4);
     const engine = await createNodeWasmEngine(1);
-    const api = createQuantApi({
-      storage: new QpStorage(`deploy-${Date.now()}`),
-      createEngine: async () => ({ engine, kind: 'wasm' }) as never,
-      cropper: () => undefined,
-      env: async () => ({ webgpu: { available: false }, threads: 1, crossOriginIsolated: false }),
-    });
+    const api = inProcessQuantApi(engine, 'deploy');
     const model = await api.loadModel({ kind: 'bytes', bytes: MODEL, name: 'tiny.onnx' });
     if (!model.ok) throw new Error(model.error.message);
     const files = [

@@ -22,9 +22,8 @@ import type { Engine } from '../../src/lib/engine/types.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';
 import { runPipeline } from '../../src/lib/pipeline/run.ts';
-import { QpStorage } from '../../src/lib/storage/db.ts';
-import { createQuantApi } from '../../workers/api.ts';
 import { smallCnn } from '../support/onnx-helpers.ts';
+import { inProcessQuantApi } from '../support/worker-helpers.ts';
 import { memoryDataset, syntheticImages, type MemoryImage } from '../support/pipeline-helpers.ts';
 import { stageCombinations } from '../support/stage-switches.ts';
 
@@ -80,12 +79,7 @@ describe('every combination of stage switches runs to a result', () => {
   });
 
   it('through the worker’s API (the app’s Run and analysed Run)', async () => {
-    const api = createQuantApi({
-      storage: new QpStorage(`combinations-${Date.now()}`),
-      createEngine: async () => ({ engine, kind: 'wasm' }) as never,
-      cropper: () => undefined,
-      env: async () => ({ webgpu: { available: false }, threads: 1, crossOriginIsolated: false }),
-    });
+    const api = inProcessQuantApi(engine, 'combinations');
     const model = await api.loadModel({ kind: 'bytes', bytes: MODEL, name: 'tiny.onnx' });
     if (!model.ok) throw new Error(model.error.message);
     const files = [

@@ -19,17 +19,9 @@ import type { QuantApi } from '../../src/lib/protocol/api.ts';
 import type { DeployCheck, DeployProgress } from '../../src/lib/protocol/deploy.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 
-const base = resolveConfig({
-  backend: 'openvino',
-  model: 'mobilenet-v2',
-  dataset: 'imagenet-sample',
-  wBits: 8,
-  aBits: 8,
-  calib: 32,
-  eval: 64,
-  seed: 3,
-  biasCorrection: true,
-});
+/** what the preset table keeps of the result */
+const KEPT = { model: 'mobilenet-v2', dataset: 'imagenet-sample', wBits: 8, aBits: 8, calib: 32, eval: 64, seed: 3 };
+const base = resolveConfig({ backend: 'openvino', ...KEPT, biasCorrection: true });
 
 function check(config: ExperimentConfig, over: Partial<DeployCheck> = {}): DeployCheck {
   return {
@@ -65,15 +57,7 @@ describe('presetConfigs', () => {
     const cs = presetConfigs(base);
     expect(cs.map((c) => c.backend)).toEqual([...DEPLOYABLE_PRESETS]);
     for (const c of cs) {
-      expect(c).toMatchObject({
-        model: 'mobilenet-v2',
-        dataset: 'imagenet-sample',
-        wBits: 8,
-        aBits: 8,
-        calib: 32,
-        eval: 64,
-        seed: 3,
-      });
+      expect(c).toMatchObject(KEPT);
       expect(c.wObserver).toBe(BACKEND_PRESETS[c.backend].wObserver);
       // fixes of the result are not carried over: the rows compare presets only
       expect(c.biasCorrection).toBe(false);
