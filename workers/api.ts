@@ -470,7 +470,9 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
 
     checkDeployed: (configs, onProgress, opts) =>
       asResult(async () => {
-        const signal = begin();
+        // unlike a run, a check leaves the last analysed run's context (and its exports) in place
+        controller = new AbortController();
+        const { signal } = controller;
         // fire and forget: a comlink callback returns a promise we must not wait on
         // the pipeline's stages each count from 0: the bar only moves forward
         let last = 0;

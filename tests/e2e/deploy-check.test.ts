@@ -3,7 +3,8 @@
  * opens to the same config; after Run, the check shows a simulated and a deployed top-1 in
  * [0, 100] %, an agreement and a first diverging layer (named, or 'none'), and they are the
  * numbers the CLI computed for the same config and images (both run onnxruntime-web's wasm
- * integer kernels). MobileNet-V2 on 8 calibration / 16 evaluation images keeps it short.
+ * integer kernels); the first depthwise convolution recomputed by hand matches its kernel.
+ * MobileNet-V2 on 8 calibration / 16 evaluation images keeps it short.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -70,6 +71,13 @@ describe.skipIf(!!missing)('Check on integer kernels (e2e)', () => {
       }
       expect(divergence === 'none' || /^.+: \d+ steps on [\d.]+% of its values — .+/.test(divergence)).toBe(true);
       expect(await t('deploy-speed')).toMatch(/× FP32 time/);
+      // one output of the first depthwise convolution by hand: the kernel's byte on every output
+      await page.locator('[data-testid=deploy-arithmetic] summary').click();
+      expect(await page.locator('[data-testid=deploy-arithmetic] summary').innerText()).toMatch(
+        /block 1 · depthwise 3×3 \(Conv_2\)/,
+      );
+      expect(await page.locator('[data-testid=deploy-arithmetic] tbody tr').count()).toBe(9);
+      expect(await t('arith-match')).toMatch(/gives the kernel's byte for (\d+) \(100\.00%\)/);
       // the CLI's numbers for the same config and images
       expect(simulated).toBe(pct(rec.quant.top1));
       expect(deployed).toBe(pct(cli.top1));
