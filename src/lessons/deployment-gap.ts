@@ -9,7 +9,7 @@ export const lesson: Lesson = {
   steps: [
     'Load the model and the sample images; the lesson sets the TensorRT W8A8 preset.',
     'Press Run, then "Check on integer kernels": model.int8.onnx runs with onnxruntime\'s QDQ fusions (QLinearConv, QLinearAdd, …) on the same images.',
-    'Compare the simulated and the deployed top-1, then the agreement: the share of images whose top-1 class is the same in both.',
+    'Read the simulated and the deployed top-1 side by side, then the agreement: the share of images whose top-1 class is the same in both.',
     'Read the first diverging layer: where the deployment first differs from the simulation by more than one integer step, and why.',
     'Switch on "Simulate the integer kernels (deploy-exact)" and run again: now the simulation predicts the deployment.',
   ],

@@ -11,7 +11,7 @@ export const lesson: Lesson = {
     'Press Run, then "Check on integer kernels", and open the integer arithmetic of block 1 · depthwise 3×3.',
     'For the centre output of channel 0, follow the nine int8 × uint8 products (each input minus its zero point), their int32 sum and the int32 bias.',
     'Multiply by M = s_x·s_w/s_y, round, add the output zero point; then do it again with the fixed-point multiplier M0 and the shift n.',
-    'Compare your integer with the one the kernel wrote.',
+    "Check your integer against the one the kernel wrote, and how many of the layer's outputs the hand computation matches.",
   ],
   notice:
     "The hand computation gives the kernel's byte for every output of the layer; the fixed-point version (M0·2^−n) is one step off on about one output in a hundred, where the value sits near a half step.",
