@@ -122,6 +122,26 @@ export const GLOSSARY: readonly GlossaryEntry[] = [
     term: 'Bias correction / BN re-estimation',
     text: "Forward-only fixes: measure each channel's mean (and spread) error on calibration images and correct it in the bias (or re-estimate the BatchNorm statistics), layer by layer.",
   },
+  {
+    id: 'imported-model',
+    term: 'Imported quantized model',
+    text: "An ONNX file already quantized by a tool (onnxruntime's quantizer, this playground's export): QDQ files keep QuantizeLinear/DequantizeLinear pairs around float ops, QOperator files use integer ops such as QLinearConv. Its scales and zero points are read, not simulated.",
+  },
+  {
+    id: 'evaluate-as-is',
+    term: 'Evaluate as it is',
+    text: 'Runs the quantized file itself on the engine, on the evaluation images of the current settings: the top-1/top-5 the file really gets, with its own integer arithmetic.',
+  },
+  {
+    id: 'float-parent',
+    term: 'Float parent',
+    text: "The FP32 model the quantized file was made from. Layers are paired by the graph's shape, not by names (exporters rename tensors); layers without a partner are listed. Agreement is the share of images where the file and its parent predict the same class.",
+  },
+  {
+    id: 'resimulate',
+    term: 'Re-simulate the imported scheme',
+    text: 'Runs the float parent through the playground with the imported weight grids and activation ranges (observer "imported"). Then change one setting, such as the activation observer or one bit width, and run again to see what that choice was worth.',
+  },
 ];
 
 export function glossaryEntry(id: string): GlossaryEntry {

@@ -35,6 +35,7 @@ import { HistoryState } from './history.svelte.ts';
 import { ExperimentState } from './experiment.svelte.ts';
 import { AnalysisState } from './analysis.svelte.ts';
 import { InstantState } from './instant.svelte.ts';
+import { ImportedState } from './imported.svelte.ts';
 import { getModelEntry, knownHashes } from '../models/registry.ts';
 import {
   parseLink,
@@ -93,6 +94,8 @@ export class AppState {
   readonly analysis: AnalysisState;
   /** views that need no Run: weight view, background estimate, layer graph and names */
   readonly instant: InstantState;
+  /** a quantized model opened by the user: its quantization, evaluation as it is, float parent */
+  readonly imported: ImportedState;
   /** the model: loaded, its source as a link names it, or the file a link asks for */
   readonly model = new LoadSlot<LoadedModel, ModelSourceRef, ModelAsk>();
   /** the images, likewise */
@@ -221,6 +224,7 @@ export class AppState {
       () => this.api,
     );
     this.instant = new InstantState(() => this.api);
+    this.imported = new ImportedState(this, () => this.api);
     this.analysis.nameOf = (key) => this.instant.nameOf(key);
     onWorkerCrash((e) => void this.workerCrashed(e));
     offlineStatus.subscribe((s) => (this.offline = s));
@@ -408,6 +412,7 @@ export class AppState {
       r.value,
       r.value.verified === 'match' ? { kind: 'registry', id: r.value.id } : (source ?? modelSourceOf(src, r.value)),
     );
+    this.imported.noteModel(r.value);
     if (this.wanted.model) this.wanted = { ...this.wanted, model: undefined };
     if (this.exp.config.model !== r.value.id) this.exp.set('model', r.value.id);
     void this.refreshCachedModels();
