@@ -441,6 +441,11 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
       asResult(async () => {
         const signal = begin();
         if (!model) throw new QpError('ARG_INVALID', 'No model is loaded. Pick a model before running.');
+        if (model.info.quantized)
+          throw new QpError(
+            'ARG_INVALID',
+            `"${model.info.name}" is already quantized, so settings do not apply to it. Use "Evaluate as it is" to measure it, or open its float parent to try settings on the parent.`,
+          );
         if (!dataset) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source before running.');
         for (const c of configs) {
           if (c.model !== model.info.id) {
@@ -450,11 +455,6 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
             );
           }
         }
-        if (model.info.quantized)
-          throw new QpError(
-            'ARG_INVALID',
-            `"${model.info.name}" is already quantized, so settings do not apply to it. Use "Evaluate as it is" to measure it, or open its float parent to try settings on the parent.`,
-          );
         // a config re-simulating an imported scheme needs that quantized file, opened before this parent
         const named = configs.find((c) => c.importedScheme !== NO_IMPORTED_SCHEME)?.importedScheme;
         if (named && (!imported || `sha256:${imported.sha256}` !== named))
@@ -584,10 +584,11 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
             'ARG_INVALID',
             'The loaded model is the quantized one. Open its float parent (the FP32 .onnx it was made from) to compare them.',
           );
-        if (!dataset) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source first.');
         const parent = model;
-        const ds = dataset;
+        // a parent that does not match says so before any image is read
         const pair = pairFor(file, parent);
+        if (!dataset) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source first.');
+        const ds = dataset;
         await quiesceEstimate();
         const base = { ...config, model: parent.spec.id };
         await fetchSplits([base], signal, onProgress);

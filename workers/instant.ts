@@ -104,12 +104,12 @@ export function instantMethods(deps: InstantDeps): InstantMethods & InstantContr
       const work = asResult(async () => {
         const m = deps.model() ?? noModel();
         const ds = deps.dataset();
-        if (!ds) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source first.');
         if (m.quantized)
           throw new QpError(
             'ARG_INVALID',
             'The loaded model is already quantized: it is evaluated as it is, with no estimate of settings. Open its float parent to try settings on it.',
           );
+        if (!ds) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source first.');
         if (config.model !== m.spec.id)
           throw new QpError(
             'ARG_INVALID',

@@ -8,24 +8,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
-import { tinyClassifier } from '../support/tiny-model.ts';
-import { ortStyleQdq } from '../support/imported-fixtures.ts';
+import { tinyQdqPair } from '../support/tiny-qdq.ts';
 import { ARTIFACTS, launch, setNumber, showView, skipReason, type E2eSession } from './helpers.ts';
 
 if (skipReason) console.warn(`[e2e imported] skipped: ${skipReason}.`);
 
-const parentBytes = tinyClassifier();
-/** activation ranges for every tensor of the tiny classifier (what a calibration would give, roughly) */
-const RANGES = new Map([
-  ['input', { min: -2.2, max: 2.7 }],
-  ['c', { min: 0, max: 6 }],
-  ['r', { min: 0, max: 6 }],
-  ['p', { min: 0, max: 3 }],
-  ['f', { min: 0, max: 3 }],
-  ['logits', { min: -30, max: 30 }],
-]);
-const qdqBytes = serializeModel(ortStyleQdq(parseModel(parentBytes), RANGES));
+const { parent: parentBytes, qdq: qdqBytes } = tinyQdqPair();
 
 const percent = async (page: Page, sel: string) => parseFloat(await page.locator(sel).innerText());
 
@@ -93,7 +81,7 @@ describe.skipIf(!!skipReason)('imported quantized model in the app', () => {
     expect(await page.locator('[data-testid=imported-comparison-table] tbody tr').count()).toBe(2);
     // the as-is figure is the same file on the same images
     expect(await percent(page, '[data-testid=imported-asis-top1]')).toBe(asIs);
-    await page.screenshot({ path: `${ARTIFACTS}/imported-compare.png`, fullPage: true });
+    await page.locator('[data-testid=imported-panel]').screenshot({ path: `${ARTIFACTS}/imported-compare.png` });
 
     // (d) re-simulate: the imported scheme as settings, run like any settings
     await page.locator('[data-testid=imported-resimulate]').click();

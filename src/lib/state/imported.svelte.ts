@@ -97,7 +97,16 @@ export class ImportedState {
   /** Open the float parent (it becomes the loaded model), then compare. */
   async openParent(file: File): Promise<void> {
     if (this.busy !== 'idle') return;
-    if (await this.host.loadModelFile(file)) await this.compare();
+    if (!(await this.host.loadModelFile(file))) return;
+    if (this.host.model.value?.quantized) {
+      this.error = {
+        code: 'ARG_INVALID',
+        userError: true,
+        message: `"${file.name}" is quantized too, so it is now the quantized model shown. A float parent is the FP32 .onnx the quantized file was made from; open that one.`,
+      };
+      return;
+    }
+    await this.compare();
   }
 
   /** Compare the quantized file with the loaded float model on the current images. */
