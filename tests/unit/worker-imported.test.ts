@@ -12,6 +12,7 @@ import { createQuantApi } from '../../workers/api.ts';
 import { defaultConfig } from '../../src/lib/config/resolve.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
 import { tinyQdqPair } from '../support/tiny-qdq.ts';
+import { qdqToQOperator } from '../support/imported-fixtures.ts';
 
 const OTHER = new Uint8Array(readFileSync(join(import.meta.dirname, '../fixtures/bad-inputs/valid-tiny.onnx')));
 
@@ -43,6 +44,12 @@ describe('worker: quantized models', () => {
     expect(layers[0].input?.storage).toBe('uint8');
     expect(layers[0].input!.range.min).toBeCloseTo(-2.2, 1);
     expect(layers[0].input!.range.max).toBeCloseTo(2.7, 1);
+    // the QOperator form of the same file reads the same
+    const qop = await load(worker(), serializeModel(qdqToQOperator(parseModel(qdq))), 'tiny-qop.onnx');
+    expect(qop.quantized?.format).toBe('qoperator');
+    expect(qop.quantized?.layers.map((l) => [l.weight?.bits, l.weight?.granularity])).toEqual(
+      layers.map((l) => [l.weight?.bits, l.weight?.granularity]),
+    );
     // a float model is not marked
     expect((await load(worker(), parent, 'tiny.onnx')).quantized).toBeUndefined();
   });
