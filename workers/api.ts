@@ -273,6 +273,23 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     return info;
   }
 
+  /** What the pipeline runs `m` with: its bytes and spec, the images, this browser's crop cache and decoders. */
+  function runInputs(
+    engine: Engine,
+    m: { bytes: Uint8Array; spec: ModelSpec },
+    ds: Dataset,
+    cropStore: RunInputs['cropStore'] = deps.storage.cropStore(),
+  ): RunInputs {
+    return {
+      engine,
+      modelBytes: m.bytes,
+      model: m.spec,
+      dataset: ds,
+      cropStore,
+      cropper: deps.cropper(),
+    };
+  }
+
   /** A registry image set: the files of the configs' splits, fetched and verified, with progress. */
   async function fetchSplits(configs: ExperimentConfig[], signal: AbortSignal, onProgress?: (p: Progress) => void) {
     const images = registryImages;
@@ -319,14 +336,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     if (file.asIs?.split === split) return file.asIs.outcome;
     const { runAsIs } = await import('../src/lib/pipeline/imported.ts');
     const outcome = await runAsIs(
-      {
-        engine,
-        modelBytes: file.bytes,
-        model: file.spec,
-        dataset: ds,
-        cropStore: deps.storage.cropStore(),
-        cropper: deps.cropper(),
-      },
+      runInputs(engine, file, ds),
       { ...config, model: file.spec.id },
       { signal, onProgress: report(onProgress), evalBatch: BROWSER_EVAL_BATCH },
     );
@@ -471,14 +481,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         let msToFirstBatch: number | undefined;
         const { engine, fallbackReason, laterFallback } = await deps.createEngine(enginePref);
         const cropStore = deps.storage.cropStore();
-        const inputs: RunInputs = {
-          engine,
-          modelBytes: model.bytes,
-          model: model.spec,
-          dataset,
-          cropStore,
-          cropper: deps.cropper(),
-        };
+        const inputs: RunInputs = runInputs(engine, model, dataset, cropStore);
         const runOpts: RunOptions = {
           signal,
           // small batches, so a cancel soon reaches a batch boundary (docs/performance.md)
@@ -596,14 +599,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         const asIs = await asIsOf(file, base, engine, ds, signal, onProgress);
         const { runAgainstParent } = await import('../src/lib/pipeline/imported.ts');
         const o = await runAgainstParent(
-          {
-            engine,
-            modelBytes: parent.bytes,
-            model: parent.spec,
-            dataset: ds,
-            cropStore: deps.storage.cropStore(),
-            cropper: deps.cropper(),
-          },
+          runInputs(engine, parent, ds),
           base,
           { bytes: file.bytes, imported: file.model, pair, asIs },
           {
