@@ -197,7 +197,15 @@ export class AppState {
   }
 
   get runnable(): boolean {
-    return this.model.ready && this.data.ready && !this.runner.running && !this.exp.invalid;
+    return (
+      this.model.ready &&
+      this.data.ready &&
+      !this.runner.running &&
+      !this.exp.invalid &&
+      // a quantized file is evaluated as it is (ImportedState), not run with settings
+      !this.model.value?.quantized &&
+      this.imported.busy === 'idle'
+    );
   }
 
   /** `client` defaults to the quantization worker; tests pass a fake QuantApi. */
