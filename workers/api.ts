@@ -138,7 +138,7 @@ interface ImportedFile {
   /** paired with a parent, by the parent's sha256 */
   pairs: Map<string, ImportedPair>;
   /** its last evaluation as it is, by data split (compareWithParent reuses its predictions) */
-  asIs?: { split: string; outcome: AsIsOutcome };
+  asIs?: { split: string; dataset: Dataset; outcome: AsIsOutcome };
 }
 
 /** What decides a config's images: everything but the model it names. */
@@ -290,6 +290,10 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     };
   }
 
+  /** Fire and forget: a comlink callback returns a promise we must not wait on. */
+  const report = (onProgress?: (p: Progress) => void) => (p: Progress) =>
+    void Promise.resolve(onProgress?.(p)).catch(() => undefined);
+
   /** A registry image set: the files of the configs' splits, fetched and verified, with progress. */
   async function fetchSplits(configs: ExperimentConfig[], signal: AbortSignal, onProgress?: (p: Progress) => void) {
     const images = registryImages;
@@ -298,20 +302,14 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     await images.prefetch(files, {
       signal,
       onProgress: (p) =>
-        void Promise.resolve(
-          onProgress?.({
-            stage: 'download',
-            done: p.files,
-            total: p.totalFiles,
-            message: `Downloading images: ${progressText(p, 'images')}`,
-          }),
-        ).catch(() => undefined),
+        report(onProgress)({
+          stage: 'download',
+          done: p.files,
+          total: p.totalFiles,
+          message: `Downloading images: ${progressText(p, 'images')}`,
+        }),
     });
   }
-
-  /** Fire and forget: a comlink callback returns a promise we must not wait on. */
-  const report = (onProgress?: (p: Progress) => void) => (p: Progress) =>
-    void Promise.resolve(onProgress?.(p)).catch(() => undefined);
 
   /** The quantized file paired with the float model `parent` (once per parent). */
   function pairFor(file: ImportedFile, parent: CurrentModel): ImportedPair {
@@ -333,7 +331,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     onProgress?: (p: Progress) => void,
   ): Promise<AsIsOutcome> {
     const split = splitKey(config);
-    if (file.asIs?.split === split) return file.asIs.outcome;
+    if (file.asIs?.split === split && file.asIs.dataset === ds) return file.asIs.outcome;
     const { runAsIs } = await import('../src/lib/pipeline/imported.ts');
     const outcome = await runAsIs(
       runInputs(engine, file, ds),
@@ -341,7 +339,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
       { signal, onProgress: report(onProgress), evalBatch: BROWSER_EVAL_BATCH },
     );
     throwIfAborted(signal);
-    file.asIs = { split, outcome };
+    file.asIs = { split, dataset: ds, outcome };
     return outcome;
   }
 
