@@ -2,12 +2,14 @@
  * A quantized ONNX file in the BUILT app (Chromium, wasm): the QDQ form onnxruntime's
  * quantizer writes (tests/support/imported-fixtures.ts ortStyleQdq) of the tiny classifier
  * is opened through the model picker, recognised as quantized, its per-layer table shown
- * with bits; it is evaluated as it is, compared with its float parent (agreement shown),
+ * with bits; it is evaluated as it is, refused with a sentence against a float model that is not its parent, compared with its parent (agreement shown),
  * and its scheme re-simulated on the parent as an ordinary run.
  * Skips with a message when /usr/bin/chromium or ../shared/data is absent.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { tinyQdqPair } from '../support/tiny-qdq.ts';
 import { ARTIFACTS, launch, setNumber, showView, skipReason, type E2eSession } from './helpers.ts';
 
@@ -63,12 +65,25 @@ describe.skipIf(!!skipReason)('imported quantized model in the app', () => {
     expect(asIs).toBeGreaterThanOrEqual(0);
     expect(await page.locator('[data-testid=imported-asis]').innerText()).toMatch(/on 32 images/);
 
+    // a float model that is not the parent: the cause and what to do, and the app goes on
+    await page.locator('[data-testid=imported-parent-file]').setInputFiles({
+      name: 'other.onnx',
+      mimeType: 'application/octet-stream',
+      buffer: readFileSync(join(import.meta.dirname, '../fixtures/bad-inputs/valid-tiny.onnx')),
+    });
+    const refusal = page.locator('[data-testid=imported-panel] [role=alert][data-code=MODEL_UNSUPPORTED]');
+    await refusal.waitFor({ timeout: 60_000 });
+    expect(await refusal.innerText()).toMatch(/not its parent.*Open the float model the quantized one was made from/s);
+
     // (c) the float parent: layers matched by topology, agreement shown
     await page
       .locator('[data-testid=imported-parent-file]')
       .setInputFiles({ name: 'tiny.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from(parentBytes) });
     await page
-      .locator('[data-testid=imported-comparison], [data-testid=imported-panel] [role=alert]')
+      // (the refusal above stays until the comparison starts: wait for another outcome)
+      .locator(
+        '[data-testid=imported-comparison], [data-testid=imported-panel] [role=alert]:not([data-code=MODEL_UNSUPPORTED])',
+      )
       .first()
       .waitFor({ timeout: 300_000 });
     const alerts = page.locator('[data-testid=imported-panel] [role=alert]');
