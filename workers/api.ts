@@ -60,6 +60,13 @@ import type { BrowserEngine } from '../src/lib/engine/browser.ts';
 import { instantMethods } from './instant.ts';
 import type { DeployCheck, DeployProgress } from '../src/lib/protocol/deploy.ts';
 import type { DeployStep } from '../src/lib/export/deploy-record.ts';
+import type { AsIsResult, ImportedComparison } from '../src/lib/protocol/imported.ts';
+import { isQuantizedGraph, readImported, type ImportedModel } from '../src/lib/imported/read.ts';
+import { pairWithParent, quantizedInfo, type ImportedPair } from '../src/lib/imported/pair.ts';
+import type { AsIsOutcome } from '../src/lib/pipeline/imported.ts';
+import type { Engine } from '../src/lib/engine/types.ts';
+import { parseModel, serializeModel } from '../src/lib/onnx/model.ts';
+import { NO_IMPORTED_SCHEME } from '../src/lib/config/names.ts';
 
 export interface QuantApiDeps {
   storage: QpStorage;
@@ -120,7 +127,24 @@ interface CurrentModel {
   info: LoadedModel;
   bytes: Uint8Array;
   spec: ModelSpec;
+  /** a quantized model: the float network underneath, what the instant views show */
+  skeleton?: Uint8Array;
 }
+
+/** The quantized model loaded last: kept when its float parent is loaded after it. */
+interface ImportedFile {
+  sha256: string;
+  bytes: Uint8Array;
+  spec: ModelSpec;
+  model: ImportedModel;
+  /** paired with a parent, by the parent's sha256 */
+  pairs: Map<string, ImportedPair>;
+  /** its last evaluation as it is, by data split (compareWithParent reuses its predictions) */
+  asIs?: { split: string; dataset: Dataset; outcome: AsIsOutcome };
+}
+
+/** What decides a config's images: everything but the model it names. */
+const splitKey = (c: ExperimentConfig) => JSON.stringify({ ...c, model: '' });
 
 export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi {
   const deps: QuantApiDeps = {
@@ -141,6 +165,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   };
   let controller: AbortController | undefined;
   let model: CurrentModel | undefined;
+  let imported: ImportedFile | undefined;
   let dataset: Dataset | undefined;
   let sharedData: boolean | undefined;
   /** the last analysed run of one config: what layerDetail answers from */
@@ -197,7 +222,13 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
 
   // instant views: weight view, layer graph, background estimate (workers/instant.ts)
   const { quiesce: quiesceEstimate, ...instant } = instantMethods({
-    model: () => model && { sha256: model.info.sha256, bytes: model.bytes, spec: model.spec },
+    model: () =>
+      model && {
+        sha256: model.info.sha256,
+        bytes: model.skeleton ?? model.bytes,
+        spec: model.spec,
+        quantized: !!model.info.quantized,
+      },
     dataset: () => dataset,
     createEngine: (pref) => deps.createEngine(pref),
     cropStore: () => deps.storage.cropStore(),
@@ -225,14 +256,93 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     /** fromCache: read from this browser's cache; stored: already kept there by the downloader */
     opts: AdoptOptions & { url?: string; fromCache: boolean; stored?: boolean },
   ): Promise<LoadedModel> {
-    const { info: adopted, spec } = await adoptModel(bytes, name, opts);
+    const { info: adopted, spec, graph } = await adoptModel(bytes, name, opts);
     const info: LoadedModel = { ...adopted, fromCache: opts.fromCache };
+    let skeleton: Uint8Array | undefined;
+    if (isQuantizedGraph(graph)) {
+      // a quantized file: read its quantization; it stays here when its parent is loaded
+      const read = readImported(graph);
+      info.quantized = quantizedInfo(read);
+      if (imported?.sha256 !== info.sha256)
+        imported = { sha256: info.sha256, bytes, spec, model: read, pairs: new Map() };
+      if (read.unsupported.length === 0) skeleton = serializeModel(read.skeleton);
+    }
     if (!opts.fromCache && !opts.stored) {
       // Caching is a convenience: a full quota must not stop the user from using the model.
       await deps.storage.putModel({ sha256: info.sha256, bytes, name, url: opts.url }).catch(() => undefined);
     }
-    model = { info, bytes, spec };
+    model = { info, bytes, spec, skeleton };
     return info;
+  }
+
+  /** What the pipeline runs `m` with: its bytes and spec, the images, this browser's crop cache and decoders. */
+  function runInputs(
+    engine: Engine,
+    m: { bytes: Uint8Array; spec: ModelSpec },
+    ds: Dataset,
+    cropStore: RunInputs['cropStore'] = deps.storage.cropStore(),
+  ): RunInputs {
+    return {
+      engine,
+      modelBytes: m.bytes,
+      model: m.spec,
+      dataset: ds,
+      cropStore,
+      cropper: deps.cropper(),
+    };
+  }
+
+  /** Fire and forget: a comlink callback returns a promise we must not wait on. */
+  const report = (onProgress?: (p: Progress) => void) => (p: Progress) =>
+    void Promise.resolve(onProgress?.(p)).catch(() => undefined);
+
+  /** A registry image set: the files of the configs' splits, fetched and verified, with progress. */
+  async function fetchSplits(configs: ExperimentConfig[], signal: AbortSignal, onProgress?: (p: Progress) => void) {
+    const images = registryImages;
+    if (!images) return;
+    const files = [...new Map(configs.flatMap((c) => images.filesFor(c)).map((f) => [f.sha256, f])).values()];
+    await images.prefetch(files, {
+      signal,
+      onProgress: (p) =>
+        report(onProgress)({
+          stage: 'download',
+          done: p.files,
+          total: p.totalFiles,
+          message: `Downloading images: ${progressText(p, 'images')}`,
+        }),
+    });
+  }
+
+  /** The quantized file paired with the float model `parent` (once per parent). */
+  function pairFor(file: ImportedFile, parent: CurrentModel): ImportedPair {
+    let pair = file.pairs.get(parent.info.sha256);
+    if (!pair) {
+      pair = pairWithParent(file.model, parseModel(parent.bytes), file.sha256);
+      file.pairs.set(parent.info.sha256, pair);
+    }
+    return pair;
+  }
+
+  /** The quantized file evaluated as it is on `config`'s split (kept: a comparison on the same split reuses it). */
+  async function asIsOf(
+    file: ImportedFile,
+    config: ExperimentConfig,
+    engine: Engine,
+    ds: Dataset,
+    signal: AbortSignal,
+    onProgress?: (p: Progress) => void,
+  ): Promise<AsIsOutcome> {
+    const split = splitKey(config);
+    if (file.asIs?.split === split && file.asIs.dataset === ds) return file.asIs.outcome;
+    const { runAsIs } = await import('../src/lib/pipeline/imported.ts');
+    const outcome = await runAsIs(
+      runInputs(engine, file, ds),
+      { ...config, model: file.spec.id },
+      { signal, onProgress: report(onProgress), evalBatch: BROWSER_EVAL_BATCH },
+    );
+    throwIfAborted(signal);
+    file.asIs = { split, dataset: ds, outcome };
+    return outcome;
   }
 
   async function fetchModel(
@@ -256,8 +366,13 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     configs: ExperimentConfig[],
     signal: AbortSignal,
     onProgress: (p: Progress) => unknown,
-  ): Promise<{ model: CurrentModel; dataset: Dataset }> {
+  ): Promise<{ model: CurrentModel; dataset: Dataset; scheme: ImportedPair['scheme'] | undefined }> {
     if (!model) throw new QpError('ARG_INVALID', 'No model is loaded. Pick a model before running.');
+    if (model.info.quantized)
+      throw new QpError(
+        'ARG_INVALID',
+        `"${model.info.name}" is already quantized, so settings do not apply to it. Use "Evaluate as it is" to measure it, or open its float parent to try settings on the parent.`,
+      );
     if (!dataset) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source before running.');
     for (const c of configs) {
       if (c.model !== model.info.id) {
@@ -267,7 +382,16 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         );
       }
     }
-    const ready = { model, dataset };
+    // a config re-simulating an imported scheme needs that quantized file, opened before this parent
+    const named = configs.find((c) => c.importedScheme !== NO_IMPORTED_SCHEME)?.importedScheme;
+    if (named && (!imported || `sha256:${imported.sha256}` !== named))
+      throw new QpError(
+        'ARG_INVALID',
+        `The settings re-simulate the quantized model ${named.slice(0, 19)}…, which is not open in this tab. Open that quantized file, then its float parent, and run again (or set the imported scheme to "none").`,
+      );
+    const scheme = named && imported ? pairFor(imported, model).scheme : undefined;
+    const ready = { model, dataset, scheme };
+    // a background estimate gives way to the full run (one engine user at a time)
     await quiesceEstimate();
     const images = registryImages;
     if (images) {
@@ -382,19 +506,12 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     ): Promise<Result<RunOutcome>> =>
       asResult(async () => {
         const signal = begin();
-        const { model, dataset } = await readyToRun(configs, signal, (p) => onProgress?.(p));
+        const { model, dataset, scheme } = await readyToRun(configs, signal, (p) => onProgress?.(p));
         const t0 = performance.now();
         let msToFirstBatch: number | undefined;
         const { engine, fallbackReason, laterFallback } = await deps.createEngine(enginePref);
         const cropStore = deps.storage.cropStore();
-        const inputs: RunInputs = {
-          engine,
-          modelBytes: model.bytes,
-          model: model.spec,
-          dataset,
-          cropStore,
-          cropper: deps.cropper(),
-        };
+        const inputs: RunInputs = runInputs(engine, model, dataset, cropStore);
         const runOpts: RunOptions = {
           signal,
           // small batches, so a cancel soon reaches a batch boundary (docs/performance.md)
@@ -430,7 +547,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         };
         const results = await (
           await deps.runPipeline()
-        )(configs, inputs, { ...runOpts, analyze, hooks: { keepContext } });
+        )(configs, inputs, { ...runOpts, analyze, hooks: { keepContext, scheme } });
         // a cancel that came in after the last batch still wins: nothing is stored
         throwIfAborted(signal);
         // the last step has no batches of its own: one report opens it, so the time left covers it
@@ -481,7 +598,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
           void Promise.resolve(onProgress?.({ ...p, done: last })).catch(() => undefined);
         };
         const total = configs.length;
-        const { model, dataset } = await readyToRun(configs, signal, (p) =>
+        const { model, dataset, scheme } = await readyToRun(configs, signal, (p) =>
           report({ done: 0, total, message: p.message }),
         );
         // the deployment runs on the CPU's integer kernels: onnxruntime-web's wasm engine, and
@@ -521,6 +638,7 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
                 total,
                 message: `${label(configs[Math.min(checks.length, total - 1)])}, simulation: ${p.message}`,
               }),
+            hooks: { scheme },
             onQuantized: async (q) => {
               const base = {
                 configHash: await configHash(q.config),
@@ -557,6 +675,78 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         }
         report({ done: total, total, message: 'Done' });
         return checks;
+      }),
+
+    evaluateImported: (config, enginePref, onProgress) =>
+      asResult(async (): Promise<AsIsResult> => {
+        const signal = begin();
+        const file = imported;
+        if (!model || !file || !model.info.quantized || model.info.sha256 !== file.sha256)
+          throw new QpError(
+            'ARG_INVALID',
+            'The loaded model is not a quantized one. Open a quantized ONNX file (QDQ or QOperator) to evaluate it as it is.',
+          );
+        if (!dataset) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source first.');
+        const ds = dataset;
+        await quiesceEstimate();
+        await fetchSplits([config], signal, onProgress);
+        const { engine } = await deps.createEngine(enginePref);
+        const o = await asIsOf(file, config, engine, ds, signal, onProgress);
+        return { sha256: file.sha256, accuracy: o.accuracy, images: o.images, seconds: o.seconds };
+      }),
+
+    compareWithParent: (config, enginePref, onProgress, opts) =>
+      asResult(async (): Promise<ImportedComparison> => {
+        const signal = begin();
+        const file = imported;
+        if (!file)
+          throw new QpError(
+            'ARG_INVALID',
+            'No quantized model was opened in this tab. Open the quantized ONNX file first, then its float parent.',
+          );
+        if (!model || model.info.quantized)
+          throw new QpError(
+            'ARG_INVALID',
+            'The loaded model is the quantized one. Open its float parent (the FP32 .onnx it was made from) to compare them.',
+          );
+        const parent = model;
+        // a parent that does not match says so before any image is read
+        const pair = pairFor(file, parent);
+        if (!dataset) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source first.');
+        const ds = dataset;
+        await quiesceEstimate();
+        const base = { ...config, model: parent.spec.id };
+        await fetchSplits([base], signal, onProgress);
+        const { engine } = await deps.createEngine(enginePref);
+        const asIs = await asIsOf(file, base, engine, ds, signal, onProgress);
+        const { runAgainstParent } = await import('../src/lib/pipeline/imported.ts');
+        const o = await runAgainstParent(
+          runInputs(engine, parent, ds),
+          base,
+          { bytes: file.bytes, imported: file.model, pair, asIs },
+          {
+            signal,
+            onProgress: report(onProgress),
+            evalBatch: BROWSER_EVAL_BATCH,
+            analysisImages: analysisImages(opts?.images),
+          },
+        );
+        throwIfAborted(signal);
+        return {
+          sha256: file.sha256,
+          parent: { sha256: parent.info.sha256, id: parent.spec.id },
+          matched: pair.match.layers.length,
+          unmatchedImported: pair.match.unmatchedImported,
+          unmatchedParent: pair.match.unmatchedParent,
+          unmatchedActivations: pair.scheme.unmatched.activations,
+          asIs: { sha256: file.sha256, accuracy: asIs.accuracy, images: asIs.images, seconds: asIs.seconds },
+          fp32: o.fp32,
+          agreement: o.agreement,
+          resimulated: o.resimulated.quant,
+          resimulatedAgreement: o.resimulatedAgreement,
+          fields: { ...pair.scheme.fields, importedScheme: pair.scheme.id },
+          comparison: o.comparison,
+        };
       }),
 
     cancel: async () => {

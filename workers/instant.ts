@@ -24,7 +24,11 @@ import { prepareWeightModel, weightView, type WeightModel } from '../src/lib/ana
 import type { EstimateCache, StatsStore, StoredGroupStats } from '../src/lib/pipeline/estimate.ts';
 
 export interface InstantDeps {
-  model: () => { sha256: string; bytes: Uint8Array; spec: ModelSpec } | undefined;
+  /**
+   * the loaded model; for a quantized one `bytes` is the float network underneath (its
+   * weights dequantized: what the layer graph and the weight view show) and `quantized` is set
+   */
+  model: () => { sha256: string; bytes: Uint8Array; spec: ModelSpec; quantized?: boolean } | undefined;
   dataset: () => Dataset | undefined;
   createEngine: (pref: EnginePref) => Promise<BrowserEngine>;
   cropStore: () => CropStore;
@@ -100,6 +104,11 @@ export function instantMethods(deps: InstantDeps): InstantMethods & InstantContr
       const work = asResult(async () => {
         const m = deps.model() ?? noModel();
         const ds = deps.dataset();
+        if (m.quantized)
+          throw new QpError(
+            'ARG_INVALID',
+            'The loaded model is already quantized: it is evaluated as it is, with no estimate of settings. Open its float parent to try settings on it.',
+          );
         if (!ds) throw new QpError('ARG_INVALID', 'No images are loaded. Pick a data source first.');
         if (config.model !== m.spec.id)
           throw new QpError(
@@ -149,7 +158,7 @@ export function instantMethods(deps: InstantDeps): InstantMethods & InstantContr
       const work = asResult(async () => {
         const m = deps.model();
         const ds = deps.dataset();
-        if (!m || !ds || config.model !== m.spec.id) return false;
+        if (!m || !ds || m.quantized || config.model !== m.spec.id) return false;
         const { prepareEstimate } = await import('../src/lib/pipeline/estimate.ts');
         try {
           return await prepareEstimate(config, ds.name, cache, { images: opts?.images, signal: ctl.signal });

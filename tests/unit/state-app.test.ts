@@ -7,6 +7,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { flushSync } from 'svelte';
 import type { Remote } from 'comlink';
 import { AppState, formatSeconds } from '../../src/lib/state/app.svelte.ts';
+import { runBlocker } from '../../src/lib/state/run-focus.ts';
 import { ExperimentState } from '../../src/lib/state/experiment.svelte.ts';
 import { serialize } from '../../src/lib/config/url.ts';
 import { defaultConfig } from '../../src/lib/config/resolve.ts';
@@ -222,6 +223,31 @@ describe('AppState against a fake worker', () => {
     expect(fake.calls).toContain('loadModel registry');
     expect(a.model.state).toBe('ready');
     expect(a.data.state).toBe('ready');
+  });
+
+  it('a quantized model is shown as the imported file and blocks Run with a sentence', async () => {
+    const fake = new FakeApi();
+    const quantized = {
+      format: 'qdq' as const,
+      layers: [],
+      activations: 2,
+      floatLayers: [],
+      unsupported: [],
+      notes: [],
+    };
+    fake.modelAnswer = ok({ ...MODEL, id: 'sha256:q', sha256: 'q', name: 'q.onnx', quantized });
+    const a = app('', fake);
+    expect(await a.loadModel({ kind: 'url', url: 'x' })).toBe(true);
+    expect(await a.loadSharedSample()).toBe(true);
+    expect(a.imported.file?.name).toBe('q.onnx');
+    expect(a.imported.isLoaded).toBe(true);
+    expect(a.runnable).toBe(false);
+    expect(runBlocker(a)).toMatch(/already quantized: evaluate it as it is, or open its float parent/);
+    // its float parent makes Run available again; the file stays
+    fake.modelAnswer = ok(MODEL);
+    expect(await a.loadModel({ kind: 'url', url: 'y' })).toBe(true);
+    expect(a.imported.parent?.sha256).toBe(MODEL.sha256);
+    expect(a.runnable).toBe(true);
   });
 
   it('shows a model or data load failure as data', async () => {

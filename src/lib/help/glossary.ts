@@ -147,6 +147,26 @@ export const GLOSSARY: readonly GlossaryEntry[] = [
     term: 'Simulated versus deployed, per preset',
     text: "MQBench's finding: a simulation's accuracy need not be the deployed backend's. Each preset onnxruntime can run (TensorRT, FBGEMM, SNPE, Academic) at these bits is simulated and deployed on the same images; the gap is deployed minus simulated top-1.",
   },
+  {
+    id: 'imported-model',
+    term: 'Imported quantized model',
+    text: "An ONNX file already quantized by a tool (onnxruntime's quantizer, this playground's export): QDQ files keep QuantizeLinear/DequantizeLinear pairs around float ops, QOperator files use integer ops such as QLinearConv. Its scales and zero points are read, not simulated.",
+  },
+  {
+    id: 'evaluate-as-is',
+    term: 'Evaluate as it is',
+    text: 'Runs the quantized file itself on the engine, on the evaluation images of the current settings: the top-1/top-5 the file really gets, with its own integer arithmetic.',
+  },
+  {
+    id: 'float-parent',
+    term: 'Float parent',
+    text: "The FP32 model the quantized file was made from. Layers are paired by the graph's shape, not by names (exporters rename tensors); layers without a partner are listed. Agreement is the share of images where the file and its parent predict the same class.",
+  },
+  {
+    id: 'resimulate',
+    term: 'Re-simulate the imported scheme',
+    text: 'Runs the float parent through the playground with the imported weight grids and activation ranges (observer "imported"). Then change one setting, such as the activation observer or one bit width, and run again to see what that choice was worth.',
+  },
 ];
 
 export function glossaryEntry(id: string): GlossaryEntry {

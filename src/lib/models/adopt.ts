@@ -7,6 +7,7 @@
  */
 import type { LoadedModel } from '../protocol/api.ts';
 import { checkModelSize } from '../onnx/limits.ts';
+import type { Graph } from '../onnx/ir.ts';
 import { parseModel } from '../onnx/model.ts';
 import { identifyModel, sha256Hex, sniffOnnx, verifyExpected, verifyLinkedModel } from './identify.ts';
 import type { ModelSpec } from './types.ts';
@@ -25,6 +26,8 @@ export interface AdoptOptions {
 export interface AdoptedModel {
   info: Omit<LoadedModel, 'fromCache'>;
   spec: ModelSpec;
+  /** the parsed model (callers that read more of it need not parse it again) */
+  graph: Graph;
 }
 
 /** Throws the QpError of the first check that fails (not ONNX, too large, wrong hash, not a classifier…). */
@@ -49,5 +52,6 @@ export async function adoptModel(bytes: Uint8Array, name: string, opts: AdoptOpt
       classes: cls.classes,
     },
     spec,
+    graph,
   };
 }

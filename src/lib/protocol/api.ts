@@ -11,6 +11,7 @@ import type { ExperimentResult, Progress } from './results.ts';
 import type { ActivationHistogram, WeightHistogram } from './analysis.ts';
 import type { AccuracyEstimate, LayerGraphView, WeightView } from './instant.ts';
 import type { DeployCheck, DeployCheckOptions, DeployProgress } from './deploy.ts';
+import type { AsIsResult, ImportedComparison, QuantizedInfo } from './imported.ts';
 
 export type EnginePref = 'auto' | 'webgpu' | 'wasm';
 
@@ -53,6 +54,13 @@ export interface LoadedModel {
   inputName: string;
   outputName: string;
   classes: number;
+  /**
+   * set when the file is quantized (QDQ or QOperator, made by onnxruntime's quantizer or
+   * exported here): how each layer is quantized. Such a model is evaluated as it is
+   * (evaluateImported), not run with settings; the worker keeps it when a float model (its
+   * parent) is loaded after it, for compareWithParent and for configs naming its scheme.
+   */
+  quantized?: QuantizedInfo;
 }
 
 export type DataSource =
@@ -235,6 +243,31 @@ export interface QuantApi {
   estimate(config: ExperimentConfig, engine: EnginePref, opts?: { images?: number }): Promise<Result<AccuracyEstimate>>;
   /** Cancels the estimate in progress, if any. */
   cancelEstimate(): Promise<void>;
+  /**
+   * The quantized model loaded (LoadedModel.quantized) evaluated as it is, its own bytes in
+   * one engine session, on the evaluation images of `config`'s data split. ARG_INVALID when
+   * the loaded model is not quantized; MODEL_UNSUPPORTED when the engine cannot run it.
+   * Cancelled by `cancel()`.
+   */
+  evaluateImported(
+    config: ExperimentConfig,
+    engine: EnginePref,
+    onProgress?: (p: Progress) => void,
+  ): Promise<Result<AsIsResult>>;
+  /**
+   * The quantized model opened last compared with the float model loaded now (its parent):
+   * layers matched by topology, the file as it is against the parent's FP32 outputs
+   * (agreement), the imported scheme re-simulated on the parent, per-layer comparison on the
+   * first `opts.images` evaluation images (default 64). ARG_INVALID without a quantized file
+   * or with a quantized model loaded; MODEL_UNSUPPORTED when the two do not match or the
+   * file holds ops the reader does not understand. Cancelled by `cancel()`.
+   */
+  compareWithParent(
+    config: ExperimentConfig,
+    engine: EnginePref,
+    onProgress?: (p: Progress) => void,
+    opts?: { images?: number },
+  ): Promise<Result<ImportedComparison>>;
   /**
    * Called at a change, before the debounce ends: does what the estimate of `config` can do
    * ahead (quantize its weights, when calibration statistics are in memory), so the estimate

@@ -4,6 +4,8 @@
  * and as they will cross the worker boundary. Pure types.
  */
 import type { ErrorMetrics, LayerAnalysis, ModelAnalysis } from './analysis.ts';
+import type { Accuracy } from './accuracy.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 
 /** ONNX integer storage types an imported quantizer may use. */
 export type IntType = 'int4' | 'uint4' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32';
@@ -94,4 +96,40 @@ export interface ParentComparison {
   tensors: TensorComparison[];
   layers: LayerComparison[];
   analysis: ModelAnalysis;
+}
+
+/** The quantized file evaluated as it is on the current images (QuantApi.evaluateImported). */
+export interface AsIsResult {
+  /** sha256 of the quantized file */
+  sha256: string;
+  accuracy: Accuracy;
+  images: { calib: number; eval: number; skipped: number };
+  seconds: number;
+}
+
+/** The quantized file against its float parent (QuantApi.compareWithParent). */
+export interface ImportedComparison {
+  /** sha256 of the quantized file */
+  sha256: string;
+  parent: { sha256: string; id: string };
+  /** weighted layers paired by topology */
+  matched: number;
+  /** weighted layers of the file without a parent layer, and of the parent without a file layer */
+  unmatchedImported: string[];
+  unmatchedParent: string[];
+  /** activation quantizers of the file with no parent tensor */
+  unmatchedActivations: string[];
+  /** the file as it is on the same evaluation images */
+  asIs: AsIsResult;
+  /** the parent's FP32 accuracy on the same evaluation images */
+  fp32: Accuracy;
+  /** top-1 agreement of the file with its parent */
+  agreement: number;
+  /** the imported scheme re-simulated on the parent (a pipeline run of `fields`) */
+  resimulated: Accuracy;
+  /** top-1 agreement of the re-simulation with the file */
+  resimulatedAgreement: number;
+  /** the config fields that re-simulate the imported scheme (importedScheme, observers 'imported', bits …) */
+  fields: Partial<ExperimentConfig>;
+  comparison: ParentComparison;
 }

@@ -36,6 +36,7 @@ import { HistoryState } from './history.svelte.ts';
 import { ExperimentState } from './experiment.svelte.ts';
 import { AnalysisState } from './analysis.svelte.ts';
 import { InstantState } from './instant.svelte.ts';
+import { ImportedState } from './imported.svelte.ts';
 import { getModelEntry, knownHashes } from '../models/registry.ts';
 import {
   parseLink,
@@ -94,6 +95,8 @@ export class AppState {
   readonly analysis: AnalysisState;
   /** views that need no Run: weight view, background estimate, layer graph and names */
   readonly instant: InstantState;
+  /** a quantized model opened by the user: its quantization, evaluation as it is, float parent */
+  readonly imported: ImportedState;
   /** the model: loaded, its source as a link names it, or the file a link asks for */
   readonly model = new LoadSlot<LoadedModel, ModelSourceRef, ModelAsk>();
   /** the images, likewise */
@@ -197,7 +200,16 @@ export class AppState {
   }
 
   get runnable(): boolean {
-    return this.model.ready && this.data.ready && !this.runner.running && !this.deploy.running && !this.exp.invalid;
+    return (
+      this.model.ready &&
+      this.data.ready &&
+      !this.runner.running &&
+      !this.deploy.running &&
+      !this.exp.invalid &&
+      // a quantized file is evaluated as it is (ImportedState), not run with settings
+      !this.model.value?.quantized &&
+      this.imported.busy === 'idle'
+    );
   }
 
   /** `client` defaults to the quantization worker; tests pass a fake QuantApi. */
@@ -225,6 +237,7 @@ export class AppState {
       () => this.api,
     );
     this.instant = new InstantState(() => this.api);
+    this.imported = new ImportedState(this, () => this.api);
     this.analysis.nameOf = (key) => this.instant.nameOf(key);
     onWorkerCrash((e) => void this.workerCrashed(e));
     offlineStatus.subscribe((s) => (this.offline = s));
@@ -412,6 +425,7 @@ export class AppState {
       r.value,
       r.value.verified === 'match' ? { kind: 'registry', id: r.value.id } : (source ?? modelSourceOf(src, r.value)),
     );
+    this.imported.noteModel(r.value);
     if (this.wanted.model) this.wanted = { ...this.wanted, model: undefined };
     if (this.exp.config.model !== r.value.id) this.exp.set('model', r.value.id);
     void this.refreshCachedModels();

@@ -12,6 +12,9 @@ export function runBlocker(app: AppState): string | undefined {
   if (app.model.state !== 'ready') return 'Choose a model first.';
   if (app.data.state === 'loading') return 'Loading the images…';
   if (app.data.state !== 'ready') return 'Choose images first.';
+  if (app.model.value?.quantized)
+    return 'This model is already quantized: evaluate it as it is, or open its float parent (Weights & graph).';
+  if (app.imported.busy !== 'idle') return 'Wait for the quantized model’s evaluation to finish, or cancel it.';
   if (app.exp.invalid) return 'Fix the settings marked in red first.';
   return undefined;
 }
