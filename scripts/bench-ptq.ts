@@ -10,10 +10,10 @@
  *   (--eval defaults to the 872 images left after calibration; --units prints each block's
  *   or layer's error and learned step sizes)
  *
- * Configs whose reconstruction learns activation step sizes (BRECQ, QDrop, AdaRound with
- * learned ranges) are evaluated here with those step sizes: reconstructConfig returns them,
- * and the pipeline's runConfig does not take them yet. Every other config runs through
- * runConfig, the pipeline's own per-config steps.
+ * Every config is evaluated by runConfig, the pipeline's own per-config steps; configs whose
+ * reconstruction learns activation step sizes (BRECQ, QDrop, AdaRound with learned ranges)
+ * pass those step sizes to it, as the pipeline does. A list of --ptq-iters gives the
+ * iterations-versus-accuracy curve (one row per count; docs/reconstruction-low-bit.md).
  */
 import { readFileSync } from 'node:fs';
 import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
@@ -22,16 +22,20 @@ import { createNodeEngine } from '../src/lib/engine/node.ts';
 import { DEFAULT_PTQ_ITERS, resolveConfig } from '../src/lib/config/resolve.ts';
 import { ptqTable, table } from '../src/lib/experiment/report.ts';
 import { DEFAULT_TUNING, resolveModelInput } from '../src/lib/experiment/inputs.ts';
-import { evaluate, evaluationModel } from '../src/lib/experiment/evaluate.ts';
 import { quantizeActivations, quantizeWeights, type ActivationQuant } from '../src/lib/experiment/quantize.ts';
 import { prepareGroup } from '../src/lib/pipeline/prepare.ts';
 import { runConfig } from '../src/lib/pipeline/config-run.ts';
 import { reconstructConfig } from '../src/lib/ptq/stage.ts';
-import { insertFakeQuant } from '../src/lib/onnx/fake-quant.ts';
 import { parseModel } from '../src/lib/onnx/model.ts';
 import type { ExperimentConfig } from '../src/lib/config/types.ts';
 import type { PtqReport } from '../src/lib/protocol/ptq.ts';
-import { learnsActivationRanges, type PtqActRanges, type PtqInputs, type PtqMethod } from '../src/lib/config/names.ts';
+import {
+  learnsActivationRanges,
+  PTQ_LABEL,
+  type PtqActRanges,
+  type PtqInputs,
+  type PtqMethod,
+} from '../src/lib/config/names.ts';
 import { configValue, configValues, parseCliOrExit } from '../src/cli/options.ts';
 import { BENCH_PTQ_CLI } from './cli-specs.ts';
 
@@ -135,27 +139,7 @@ for (const cfg of configs) {
     learned = out.activations;
     ptq = out.report;
   }
-  let top1: number;
-  if (learned) {
-    if (cfg.bnReestimate || cfg.biasCorrection)
-      throw new Error('Fixes after reconstruction with learned step sizes are not wired yet; drop --bn-reestimate.');
-    const fq = insertFakeQuant(group.graph, {
-      weights: new Map(weights.map((w) => [w.point.initializer, w.values])),
-      activations: new Map(learned.map((a) => [a.point.tensor, a.qparams])),
-    });
-    const m = evaluationModel(engine, fq, tuning);
-    const session = await engine.createSession(m.bytes, m.options);
-    try {
-      const o = await evaluate(session, group.evalCrops, group.evalLabels, runInputs.model.preprocess, {
-        batchSize: tuning.evalBatch,
-      });
-      top1 = o.top1Hits / o.n;
-    } finally {
-      await session.release();
-    }
-  } else {
-    top1 = (await runConfig(engine, group, cfg, runInputs, weights, opts)).quant.top1;
-  }
+  const top1 = (await runConfig(engine, group, cfg, runInputs, weights, { ...opts, activations: learned })).quant.top1;
   const row = { cfg, top1, fp32: group.fp32.top1Hits / group.fp32.n, ptq, seconds: (performance.now() - t0) / 1000 };
   rows.push(row);
   process.stderr.write(`${label(cfg)} W${cfg.wBits}A${cfg.aBits}: top-1 ${(100 * top1).toFixed(2)} %\n`);
@@ -164,7 +148,7 @@ for (const cfg of configs) {
 
 function label(c: ExperimentConfig): string {
   if (c.ptq === 'none') return 'round-to-nearest';
-  const name = { adaround: 'AdaRound', gptq: 'GPTQ', brecq: 'BRECQ', qdrop: 'QDrop' }[c.ptq];
+  const name = PTQ_LABEL[c.ptq];
   const parts = [
     c.ptq === 'gptq' ? name : `${name} (${c.ptqIters} it)`,
     c.ptq !== 'gptq' ? (learnsActivationRanges(c) ? 'learned ranges' : 'calibrated ranges') : '',

@@ -73,6 +73,46 @@ describe('one progress bar for the whole run', () => {
     }
   });
 
+  it('BRECQ and QDrop: planned work that grows with the steps, the method in the stage, a counter of blocks', () => {
+    const base = traces.plain.config;
+    const qdrop = { ...base, wBits: 4, aBits: 4, ptq: 'qdrop' as const, ptqIters: 200 };
+    expect(planRun({ config: qdrop }).weights).toBeGreaterThan(planRun({ config: base }).weights);
+    expect(planRun({ config: { ...qdrop, ptqIters: 400 } }).weights).toBeGreaterThan(
+      planRun({ config: qdrop }).weights,
+    );
+    // AdaRound with learned step sizes trains on engine gradients too: the same plan
+    expect(planRun({ config: { ...qdrop, ptq: 'adaround', ptqActRanges: 'learned' } }).weights).toBe(
+      planRun({ config: qdrop }).weights,
+    );
+    const rp = new RunProgress({ config: qdrop, available: 1000 });
+    rp.update({ stage: 'fp32', done: 1, total: 10, message: 'FP32 evaluation 1/10' }, 0);
+    const total = 18 * 200;
+    const v = rp.update(
+      {
+        stage: 'quantize',
+        done: 2 * 200 + 50,
+        total,
+        message: 'QDrop 3/18: Conv_10…Add_15, step 50/200',
+        count: { done: 2, total: 18, of: 'blocks' },
+      },
+      10,
+    );
+    expect(v.phase).toBe('weights');
+    expect(v.stage).toBe('Optimizing rounding (QDrop)');
+    expect(v.counter).toBe('block 2 / 18');
+    const later = rp.update(
+      {
+        stage: 'quantize',
+        done: 9 * 200,
+        total,
+        message: 'QDrop 10/18: Conv_50…Add_55',
+        count: { done: 9, total: 18, of: 'blocks' },
+      },
+      20,
+    );
+    expect(later.fraction).toBeGreaterThan(v.fraction);
+  });
+
   it('plans the phases the config asks for, and reads the stage of each report', () => {
     const base = traces.plain.config;
     expect(planRun({ config: base }).fixes).toBe(0);

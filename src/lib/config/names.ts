@@ -84,6 +84,23 @@ export function learnsActivationRanges(c: { ptq: PtqMethod; ptqActRanges: PtqAct
 }
 
 /**
+ * Whether a config's reconstruction runs on engine gradients (src/lib/ptq/block-recon.ts):
+ * BRECQ and QDrop always, AdaRound when it learns activation step sizes (with calibrated
+ * ranges the Gram-matrix solver is exact and faster).
+ */
+export function usesEngineGradients(c: { ptq: PtqMethod; ptqActRanges: PtqActRanges }): boolean {
+  return c.ptq === 'brecq' || c.ptq === 'qdrop' || (c.ptq === 'adaround' && learnsActivationRanges(c));
+}
+
+/** A reconstruction method's name as a person reads it. */
+export const PTQ_LABEL: Record<Exclude<PtqMethod, 'none'>, string> = {
+  adaround: 'AdaRound',
+  gptq: 'GPTQ',
+  brecq: 'BRECQ',
+  qdrop: 'QDrop',
+};
+
+/**
  * AdaRound optimisation steps per layer unless the config says otherwise: enough to keep
  * MobileNet-V2's reconstruction within a few minutes on wasm, though more steps still lower
  * some layers' errors (docs/reconstruction.md, "300 steps").

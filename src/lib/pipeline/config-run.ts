@@ -34,10 +34,15 @@ import { reconstructConfig } from '../ptq/stage.ts';
 import { DEPLOY_EXACT_SESSION, deployExactGraph } from '../export/deploy-exact.ts';
 import { progress, type PreparedGroup } from './prepare.ts';
 
-/** A config's weights as evaluated, with the reconstruction's report when it ran. */
+/**
+ * A config's weights as evaluated, with the reconstruction's report when it ran, and the
+ * activation quantizers with the step sizes it learned (BRECQ, QDrop, AdaRound with learned
+ * ranges): the fake-quant graph is then built with those, not with the calibrated ones.
+ */
 export interface ConfigWeights {
   weights: WeightQuant[];
   ptq?: PtqReport;
+  activations?: ActivationQuant[];
 }
 
 export interface ConfigRunOptions {
@@ -62,7 +67,7 @@ export async function configWeights(
   const rtn = quantizeWeights(group.graph, group.points, cfg, opts.nearest, group.fixed);
   if (cfg.ptq === 'none' || opts.nearest) return { weights: rtn };
   const eta = new Eta();
-  const { weights, report } = await reconstructConfig(
+  const { weights, report, activations } = await reconstructConfig(
     {
       engine,
       graph: group.graph,
@@ -78,7 +83,7 @@ export async function configWeights(
     },
     cfg,
   );
-  return { weights, ptq: report };
+  return { weights, ptq: report, ...(activations ? { activations } : {}) };
 }
 
 export interface RunConfigOptions extends ConfigRunOptions {
@@ -88,6 +93,8 @@ export interface RunConfigOptions extends ConfigRunOptions {
   onQuantized?: (run: QuantizedRun) => void | Promise<void>;
   /** called with what the layer detail needs, for an analysed config */
   keepContext?: (context: LayerDetailContext) => void;
+  /** activation quantizers learned by the reconstruction (ConfigWeights.activations), instead of the calibrated ones */
+  activations?: ActivationQuant[];
 }
 
 /** A result without the fields the loop adds (hash, time, date). */
@@ -108,7 +115,7 @@ export async function runConfig(
   opts: RunConfigOptions,
 ): Promise<ConfigOutcome> {
   const { tuning } = opts;
-  const acts = quantizeActivations(group.points, group.stats, cfg, group.fixed);
+  const acts = opts.activations ?? quantizeActivations(group.points, group.stats, cfg, group.fixed);
   const fq = buildFakeQuant(group.graph, weights, acts);
   const spec = inputs.model.preprocess;
   // deployExact: what the integer kernels compute for this config's quantizers, with the final

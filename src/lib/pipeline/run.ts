@@ -23,7 +23,8 @@ import {
   withEvalBatch,
   type PipelineTuning,
 } from '../experiment/inputs.ts';
-import { weightKey, type WeightMemo } from '../experiment/quantize.ts';
+import { quantKey, weightKey, type WeightMemo } from '../experiment/quantize.ts';
+import { usesEngineGradients } from '../config/names.ts';
 import type { ExperimentResult, RunInputs, RunOptions } from '../experiment/types.ts';
 import type { LayerDetailContext } from '../analysis/detail.ts';
 import { configWeights, runConfig, type ConfigWeights } from './config-run.ts';
@@ -138,7 +139,12 @@ export async function runPipeline(
         total: 1,
         message: `Quantizing weights for ${cfg.backend} W${cfg.wBits}A${cfg.aBits}`,
       });
-      const wk = weightKey(cfg);
+      // a reconstruction on the quantized model's inputs, or one that learns step sizes, also
+      // depends on the activation quantizers: W4A4 and W4A8 must not share it
+      const wk =
+        cfg.ptq !== 'none' && (cfg.ptqInputs === 'quantized-prefix' || usesEngineGradients(cfg))
+          ? quantKey(cfg)
+          : weightKey(cfg);
       let w = weightCache.get(wk);
       if (!w) {
         w = await configWeights(inputs.engine, prepared, cfg, inputs, { ...step, nearest: hooks.nearestWeights });
@@ -150,6 +156,7 @@ export async function runPipeline(
         analyze: analyzeFor(cfg),
         onQuantized: opts.onQuantized,
         keepContext: hooks.keepContext && ((c) => (context = c)),
+        activations: w.activations,
       });
       const result: ExperimentResult = {
         ...r,

@@ -18,7 +18,7 @@
  */
 import { QpError, throwIfAborted } from '../util/errors.ts';
 import { bitsOf, EIGHT_BIT, skippedReport } from './reconstruct.ts';
-import { learnsActivationRanges, type PtqInputs } from '../config/names.ts';
+import { learnsActivationRanges, PTQ_LABEL, type PtqInputs } from '../config/names.ts';
 import type { ExperimentConfig } from '../config/types.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Engine } from '../engine/types.ts';
@@ -98,8 +98,18 @@ export interface BlockReconOptions {
   seed?: number;
   hyper?: Partial<ReconHyper>;
   signal?: AbortSignal;
-  /** steps done of all units' steps, and a line saying where */
-  onProgress?: (done: number, total: number, message: string) => void;
+  /**
+   * steps done of all units' steps, a line saying where, and the units a person counts
+   * ("block 3 / 18"; layers for AdaRound)
+   */
+  onProgress?: (done: number, total: number, message: string, count: UnitCount) => void;
+}
+
+/** Whole units done of the units trained, and what a unit is. */
+export interface UnitCount {
+  done: number;
+  total: number;
+  of: 'blocks' | 'layers';
 }
 
 export interface BlockReconResult {
@@ -108,14 +118,7 @@ export interface BlockReconResult {
   report: PtqReport;
 }
 
-/**
- * Whether a config's reconstruction runs here, on engine gradients: BRECQ and QDrop always,
- * AdaRound when it learns activation step sizes (with calibrated ranges the Gram-matrix
- * solver of reconstruct.ts is exact and faster).
- */
-export function usesEngineGradients(cfg: ExperimentConfig): boolean {
-  return cfg.ptq === 'brecq' || cfg.ptq === 'qdrop' || (cfg.ptq === 'adaround' && learnsActivationRanges(cfg));
-}
+export { usesEngineGradients } from '../config/names.ts';
 
 /** The options of a config that uses engine gradients (see usesEngineGradients). */
 export function blockReconOptions(cfg: ExperimentConfig): BlockReconOptions {
@@ -131,8 +134,6 @@ export function blockReconOptions(cfg: ExperimentConfig): BlockReconOptions {
   };
 }
 
-const LABEL: Record<BlockMethod, string> = { adaround: 'AdaRound', brecq: 'BRECQ', qdrop: 'QDrop' };
-
 /** See the module header. `weights` are round-to-nearest on the observers' grids. */
 export async function reconstructBlocks(
   engine: Engine,
@@ -145,7 +146,7 @@ export async function reconstructBlocks(
 ): Promise<BlockReconResult> {
   const t0 = performance.now();
   const hyper = reconHyper(opts.iters, opts.hyper);
-  const label = LABEL[opts.method];
+  const label = PTQ_LABEL[opts.method];
   const fp = cloneGraph(graph, { shareInitializers: true });
   ensureOpset(fp, 11);
   if (fp.inputs.length !== 1)
@@ -162,6 +163,8 @@ export async function reconstructBlocks(
   const total = trainable.length * opts.iters;
   const cuts = singleTensorCuts(fp);
   const drop = opts.method === 'qdrop';
+  const of = opts.method === 'adaround' ? 'layers' : 'blocks';
+  const count = (n: number): UnitCount => ({ done: n, total: trainable.length, of });
 
   // both models start at the model input
   const inputName = fp.inputs[0].name;
@@ -244,7 +247,7 @@ export async function reconstructBlocks(
       continue;
     }
     trained++;
-    opts.onProgress?.(done, total, `${label} ${trained}/${trainable.length}: ${unit.name}`);
+    opts.onProgress?.(done, total, `${label} ${trained}/${trainable.length}: ${unit.name}`, count(trained - 1));
     const fpVals = await valuesAt('fp', [unit.input, unit.output]);
     const fpIn = fpVals.get(unit.input)!;
     const target = fpVals.get(unit.output)!;
@@ -290,6 +293,7 @@ export async function reconstructBlocks(
               done,
               total,
               `${label} ${trained}/${trainable.length}: ${unit.name}, step ${s}/${opts.iters}`,
+              count(trained - 1),
             );
         },
       },
@@ -341,7 +345,7 @@ export async function reconstructBlocks(
       );
     }
   }
-  opts.onProgress?.(total, total, `${label} done`);
+  opts.onProgress?.(total, total, `${label} done`, count(trainable.length));
   const seconds = (performance.now() - t0) / 1000;
   return {
     weights: weights.map((w) => current.get(w.point.initializer)!),

@@ -7,6 +7,7 @@
  * built with those instead of the calibrated ones.
  */
 import type { ExperimentConfig } from '../config/types.ts';
+import { PTQ_LABEL } from '../config/names.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Engine } from '../engine/types.ts';
 import type { Graph } from '../onnx/ir.ts';
@@ -135,10 +136,10 @@ export async function reconstructConfig(
       ...blockReconOptions(cfg),
       ...fixed,
       signal: ctx.signal,
-      onProgress: (d, t, m) => ctx.onProgress(m, d, t),
+      onProgress: (d, t, m, count) => ctx.onProgress(m, d, t, count),
     });
   }
-  const label = cfg.ptq === 'adaround' ? 'AdaRound' : 'GPTQ';
+  const label = cfg.ptq === 'adaround' ? PTQ_LABEL.adaround : PTQ_LABEL.gptq;
   const count = (done: number, total: number) => ({ done, total, of: 'layers' });
   const meter = new LayerMeter(ctx, cfg);
   if (cfg.ptqInputs === 'quantized-prefix') {

@@ -18,6 +18,7 @@
  * pace. So a wrong prior for one phase costs accuracy only until that phase has started.
  * Must not: touch the DOM or the clock itself.
  */
+import { PTQ_LABEL, usesEngineGradients } from '../config/names.ts';
 import type { ExperimentConfig } from '../config/types.ts';
 import type { Progress } from '../protocol/results.ts';
 
@@ -74,6 +75,13 @@ export const PHASE_COST = Object.freeze({
   adaroundFixed: 600,
   ptqPerImage: 6,
   /**
+   * BRECQ, QDrop and AdaRound with learned step sizes (engine gradients): each unit's
+   * training graphs and its passes before and after, and every unit's steps per 100
+   * (docs/reconstruction-low-bit.md, "Time")
+   */
+  blockReconFixed: 150,
+  blockReconPer100Iters: 1400,
+  /**
    * after the last evaluation, before the worker's "saving" report: the deployable model's
    * export (built as soon as the quantized evaluation ends) and the sessions' release
    */
@@ -87,7 +95,7 @@ export type PhaseCosts = typeof PHASE_COST;
 export interface RunPlanInput {
   config: Pick<
     ExperimentConfig,
-    'calib' | 'eval' | 'ptq' | 'ptqIters' | 'biasCorrection' | 'bnReestimate' | 'cle' | 'aObserver'
+    'calib' | 'eval' | 'ptq' | 'ptqIters' | 'ptqActRanges' | 'biasCorrection' | 'bnReestimate' | 'cle' | 'aObserver'
   >;
   /** analysis images when the analysis runs */
   analyzeImages?: number;
@@ -124,8 +132,9 @@ export function planPhases(p: RunPlanInput, costs: PhaseCosts = PHASE_COST): Rec
   const ev = cap(c.eval);
   const histogram = c.aObserver === 'mse' || c.aObserver === 'percentile';
   const fixes = c.biasCorrection || c.bnReestimate;
-  const ptq =
-    c.ptq === 'adaround'
+  const ptq = usesEngineGradients(c)
+    ? C.blockReconFixed + C.blockReconPer100Iters * (c.ptqIters / 100) + C.ptqPerImage * calib
+    : c.ptq === 'adaround'
       ? C.adaroundFixed + C.adaroundPer100Iters * (c.ptqIters / 100) + C.ptqPerImage * calib
       : c.ptq === 'gptq'
         ? C.ptqFixed + C.ptqPerImage * calib
@@ -272,7 +281,7 @@ export class RunProgress {
     this.plan = planRun(input, costs);
     this.total = ORDER.reduce((s, k) => s + this.plan[k], 0);
     const m = input.config.ptq;
-    this.ptqLabel = m === 'adaround' ? 'AdaRound' : m === 'gptq' ? 'GPTQ' : undefined;
+    this.ptqLabel = m === 'none' ? undefined : PTQ_LABEL[m];
   }
 
   update(p: Progress, now: number): RunProgressView {
@@ -389,7 +398,9 @@ export class RunProgress {
   private counter(p: Progress): string {
     if (phaseOf(p) !== this.phase) return '';
     if (p.count)
-      return `${p.count.of === 'layers' ? 'layer ' : ''}${p.count.done} / ${p.count.total}${p.count.of === 'layers' ? '' : ` ${p.count.of}`}`;
+      return ONE_OF[p.count.of]
+        ? `${ONE_OF[p.count.of]} ${p.count.done} / ${p.count.total}`
+        : `${p.count.done} / ${p.count.total} ${p.count.of}`;
     const whole = Number.isInteger(p.done) && Number.isInteger(p.total) && p.total > 1;
     if (!whole) return '';
     const unit = UNIT[this.phase];
@@ -407,6 +418,9 @@ export class RunProgress {
     return d ? d[0].toUpperCase() + d.slice(1) : '';
   }
 }
+
+/** Counters read as "layer 3 / 51", "block 3 / 18" rather than "3 / 18 blocks". */
+const ONE_OF: Record<string, string> = { layers: 'layer', blocks: 'block' };
 
 /** Phases that count images batch by batch: their pace between batches is the unit's measure. */
 const STEADY: ReadonlySet<Phase> = new Set(['fp32', 'evaluate', 'before']);
