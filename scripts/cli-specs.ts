@@ -91,7 +91,7 @@ export const BENCH_PTQ_CLI: CliSpec = {
     bnReestimate: '0',
   },
   notes:
-    'Academic preset, seed 0; lists multiply (--ptq-iters, --ptq-act-ranges and --ptq-drop only where the method uses them).',
+    'Academic preset, seed 0; lists multiply (--ptq-iters, --ptq-act-ranges and --ptq-drop only where the method uses them). A list of --ptq-iters (e.g. 50,100,200) is the iterations-versus-accuracy curve: one row per count.',
 };
 
 export const BENCH_PTQ_MEMORY_CLI: CliSpec = {
