@@ -79,8 +79,8 @@ export const PHASE_COST = Object.freeze({
    * training graphs and its passes before and after, and every unit's steps per 100
    * (docs/reconstruction-low-bit.md, "Time")
    */
-  blockReconFixed: 150,
-  blockReconPer100Iters: 1400,
+  blockReconFixed: 100,
+  blockReconPer100Iters: 2400,
   /**
    * after the last evaluation, before the worker's "saving" report: the deployable model's
    * export (built as soon as the quantized evaluation ends) and the sessions' release
