@@ -19,6 +19,7 @@ import { lesson as adaround } from './adaround.ts';
 import { lesson as deploy } from './deploy.ts';
 import { lesson as deploymentGap } from './deployment-gap.ts';
 import { lesson as integerArithmetic } from './integer-arithmetic.ts';
+import { lesson as lowBitFrontier } from './low-bit-frontier.ts';
 
 export type { Lesson } from './types.ts';
 
@@ -39,6 +40,7 @@ export const LESSONS: readonly Lesson[] = [
   deploy,
   deploymentGap,
   integerArithmetic,
+  lowBitFrontier,
 ];
 
 export function findLesson(id: string): Lesson | undefined {
