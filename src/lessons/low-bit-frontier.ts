@@ -11,7 +11,7 @@ export const lesson: Lesson = {
     'At 4-bit weights and 4-bit activations, does fitting whole blocks with learned activation step sizes beat fitting one layer at a time?',
   steps: [
     'Load the model and the sample images; the lesson sets the Academic preset at W4A4 with QDrop, 32 calibration images and 200 steps per block.',
-    "Press Run. QDrop reconstructs MobileNet-V2 block by block (18 blocks; the counter shows which, Cancel stops between steps). On onnxruntime-node on a busy 2-core machine one such run took about 15 to 20 minutes; a browser takes longer. The chart beside the result shows each block's output error on entry and after.",
+    "Press Run. QDrop reconstructs MobileNet-V2 block by block (18 blocks; the counter shows which, Cancel stops between steps). On onnxruntime-node on a shared 2-core machine one such run took 4 to 9 minutes; a browser takes longer. The chart beside the result shows each block's output error on entry and after.",
     'Set Rounding to BRECQ and run again: the same block reconstruction, without dropping activation quantization.',
     'Set Rounding to AdaRound (one layer at a time, calibrated activation ranges), then to none (round to nearest), and compare the four results in the history.',
   ],
