@@ -12,7 +12,6 @@ import { layerDetail } from '../../src/lib/analysis/detail.ts';
 import { channelRanges, vanishedChannels } from '../../src/lib/analysis/metrics.ts';
 import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
-import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { quantizeWeights } from '../../src/lib/experiment/quantize.ts';
 import { layersTable, worstLayers } from '../../src/lib/experiment/report.ts';
@@ -20,6 +19,7 @@ import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
 import type { LayerDetailContext } from '../../src/lib/analysis/detail.ts';
 import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
+import { figuresEngine } from '../support/test-engine.ts';
 
 describe.skipIf(!HAVE_SHARED_DATA)(
   'per-layer analysis and fixes on the real MobileNet-V2 (W4A8 per-channel MinMax)',
@@ -43,7 +43,7 @@ describe.skipIf(!HAVE_SHARED_DATA)(
     beforeAll(async () => {
       const t0 = performance.now();
       const dataset = await loadImageFolder(SAMPLE_DIR, CLASS_INDEX);
-      const engine = await createNodeWasmEngine(2);
+      const engine = await figuresEngine(2);
       const inputs: RunInputs = {
         engine,
         modelBytes: readModel(),

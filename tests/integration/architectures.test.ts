@@ -13,7 +13,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadImageFolder } from '../../src/lib/data/dataset.node.ts';
 import type { Dataset } from '../../src/lib/data/types.ts';
-import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import type { Engine } from '../../src/lib/engine/types.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { runPipeline } from '../../src/lib/pipeline/run.ts';
@@ -25,6 +24,7 @@ import { parseModel } from '../../src/lib/onnx/model.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import { sqnrDb } from '../../src/lib/quant/metrics.ts';
 import { CLASS_INDEX, SAMPLE_DIR } from '../support/shared-data.ts';
+import { figuresEngine } from '../support/test-engine.ts';
 import { concat, spyEngine, type SessionRecord } from '../support/pipeline-helpers.ts';
 import { existsSync } from 'node:fs';
 
@@ -123,7 +123,7 @@ describe.skipIf(!HAVE_SAMPLE)(
 
     beforeAll(async () => {
       dataset = await loadImageFolder(SAMPLE_DIR, CLASS_INDEX);
-      base = await createNodeWasmEngine(2);
+      base = await figuresEngine(2);
     });
 
     for (const c of CASES) {

@@ -10,7 +10,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { prepareCrops } from '../../src/lib/data/crops.ts';
-import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { evaluate, toAccuracy } from '../../src/lib/experiment/evaluate.ts';
 import { runPipeline } from '../../src/lib/pipeline/run.ts';
@@ -18,6 +17,7 @@ import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types
 import type { Dataset } from '../../src/lib/data/types.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
+import { figuresEngine } from '../support/test-engine.ts';
 
 describe.skipIf(!HAVE_SHARED_DATA)('real MobileNet-V2 on the ImageNet sample', () => {
   let inputs: RunInputs;
@@ -37,7 +37,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('real MobileNet-V2 on the ImageNet sample', (
 
   beforeAll(async () => {
     dataset = await loadImageFolder(SAMPLE_DIR, CLASS_INDEX);
-    const engine = await createNodeWasmEngine(2);
+    const engine = await figuresEngine(2);
     inputs = {
       engine,
       modelBytes: readModel(),

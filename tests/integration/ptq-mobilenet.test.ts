@@ -1,17 +1,17 @@
 /**
  * AdaRound and GPTQ on the real MobileNet-V2: Academic W4A8, first and last layer 8-bit,
  * layer inputs from the quantized prefix (the default, as MQBench). Fewer images and AdaRound
- * steps than the full figure (bench:ptq) so the test takes about 6 minutes; bounds come from
+ * steps than the full figure (bench:ptq) so the test takes about 5 minutes; bounds come from
  * the measured run (below) with a margin.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
-import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import type { ExperimentResult, RunInputs } from '../../src/lib/experiment/types.ts';
 import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
+import { figuresEngine } from '../support/test-engine.ts';
 
 const ITERS = 50;
 
@@ -34,7 +34,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('AdaRound and GPTQ on the real MobileNet-V2',
 
   beforeAll(async () => {
     inputs = {
-      engine: await createNodeWasmEngine(2),
+      engine: await figuresEngine(2),
       modelBytes: readModel(),
       model: { id: 'mobilenet-v2', label: 'MobileNet-V2', preprocess: TORCHVISION_SPEC, classes: 1000 },
       dataset: await loadImageFolder(SAMPLE_DIR, CLASS_INDEX),

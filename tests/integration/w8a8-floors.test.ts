@@ -14,12 +14,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
-import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import type { ExperimentResult } from '../../src/lib/experiment/types.ts';
 import { runPipeline } from '../../src/lib/pipeline/run.ts';
 import { BACKEND_NAMES, OBSERVER_NAMES } from '../../src/lib/config/names.ts';
 import { CLASS_INDEX, HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
+import { figuresEngine } from '../support/test-engine.ts';
 
 /**
  * Floors, from one measured run of this exact matrix (calib 32, eval 32, seed 1; FP32
@@ -43,7 +43,7 @@ describe.skipIf(!HAVE_SHARED_DATA)('every W8A8 preset × observer on the real Mo
 
   beforeAll(async () => {
     const dataset = await loadImageFolder(SAMPLE_DIR, CLASS_INDEX);
-    const engine = await createNodeWasmEngine(2);
+    const engine = await figuresEngine(2);
     const configs = BACKEND_NAMES.flatMap((backend) =>
       OBSERVER_NAMES.map((aObserver) =>
         resolveConfig({
