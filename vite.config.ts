@@ -144,6 +144,11 @@ export default defineConfig({
   // ORT's bundle locates its .wasm and its pthread worker script relative to its own
   // module URL: pre-bundling would move it. The .wasm is imported with `?url` in
   // src/lib/engine/browser.ts, so Vite serves it in dev and emits it in the build.
-  optimizeDeps: { exclude: ['onnxruntime-web'] },
+  optimizeDeps: {
+    exclude: ['onnxruntime-web'],
+    // the workers' dependencies too: found only when a run starts a worker, they would make
+    // the dev server re-optimize and reload the page under a student's first run
+    entries: ['index.html', 'workers/*.worker.ts'],
+  },
   build: { target: 'es2022', chunkSizeWarningLimit: 1500 },
 });
