@@ -250,29 +250,49 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   }
 
   /** Adopt (models/adopt.ts), then cache and keep: the one path all model sources end in. */
+  /** Model loads started so far: only the latest one may become the loaded model. */
+  let modelLoads = 0;
+
+  /**
+   * Reads and checks a model's bytes (and caches them); the caller commits it with
+   * `commitModel` once it knows no later load has started meanwhile.
+   */
   async function adopt(
     bytes: Uint8Array,
     name: string,
     /** fromCache: read from this browser's cache; stored: already kept there by the downloader */
     opts: AdoptOptions & { url?: string; fromCache: boolean; stored?: boolean },
-  ): Promise<LoadedModel> {
+  ): Promise<CurrentModel & { read?: ImportedModel }> {
     const { info: adopted, spec, graph } = await adoptModel(bytes, name, opts);
     const info: LoadedModel = { ...adopted, fromCache: opts.fromCache };
     let skeleton: Uint8Array | undefined;
+    let read: ImportedModel | undefined;
     if (isQuantizedGraph(graph)) {
-      // a quantized file: read its quantization; it stays here when its parent is loaded
-      const read = readImported(graph);
+      // a quantized file: read its quantization
+      read = readImported(graph);
       info.quantized = quantizedInfo(read);
-      if (imported?.sha256 !== info.sha256)
-        imported = { sha256: info.sha256, bytes, spec, model: read, pairs: new Map() };
       if (read.unsupported.length === 0) skeleton = serializeModel(read.skeleton);
     }
     if (!opts.fromCache && !opts.stored) {
       // Caching is a convenience: a full quota must not stop the user from using the model.
       await deps.storage.putModel({ sha256: info.sha256, bytes, name, url: opts.url }).catch(() => undefined);
     }
-    model = { info, bytes, spec, skeleton };
-    return info;
+    return { info, bytes, spec, skeleton, read };
+  }
+
+  /**
+   * The adopted model becomes the loaded one, unless a later load started while it was read:
+   * a link's silent restore must not replace the file the student opened meanwhile.
+   */
+  function commitModel(load: number, m: CurrentModel & { read?: ImportedModel }): LoadedModel {
+    if (load !== modelLoads)
+      throw new QpError('CANCELLED', `"${m.info.name}" was not opened: another model was opened while it loaded.`);
+    const { read, ...current } = m;
+    // a quantized file stays here when its parent is loaded
+    if (read && imported?.sha256 !== m.info.sha256)
+      imported = { sha256: m.info.sha256, bytes: m.bytes, spec: m.spec, model: read, pairs: new Map() };
+    model = current;
+    return m.info;
   }
 
   /** What the pipeline runs `m` with: its bytes and spec, the images, this browser's crop cache and decoders. */
@@ -343,6 +363,50 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     throwIfAborted(signal);
     file.asIs = { split, dataset: ds, outcome };
     return outcome;
+  }
+
+  /** A model's bytes from where `src` says, adopted but not yet the loaded model. */
+  async function readModelSource(
+    src: ModelSource,
+    signal: AbortSignal,
+    onProgress?: (p: DownloadProgress) => void,
+  ): Promise<CurrentModel & { read?: ImportedModel }> {
+    switch (src.kind) {
+      case 'bytes':
+        return adopt(src.bytes, src.name, { fromCache: false, expectSha256: src.expectSha256 });
+      case 'cached': {
+        const m = await deps.storage.getModel(src.sha256);
+        if (!m) {
+          throw new QpError(
+            'FILE_NOT_FOUND',
+            `The model with sha256 ${src.sha256.slice(0, 12)}… is not in this browser's cache. Open the same .onnx file again (the link only names it by its hash).`,
+          );
+        }
+        return adopt(m.bytes, m.name, { fromCache: true, sha256: m.sha256 });
+      }
+      case 'registry': {
+        const entry = getModelEntry(src.id);
+        // any known copy already in this browser serves "Try it"; a link's exact file only itself
+        for (const sha of src.sha256 ? [src.sha256] : knownHashes(entry)) {
+          const cached = await deps.storage.getModel(sha);
+          if (cached) return adopt(cached.bytes, entry.label, { fromCache: true, sha256: cached.sha256 });
+        }
+        const f = await (
+          await registry()
+        ).modelFile(src.id, {
+          sha256: src.sha256,
+          signal,
+          onBytes: (loaded) => onProgress?.({ loaded }),
+        });
+        // the downloader verified and stored the file
+        return adopt(f.bytes, entry.label, { sha256: f.sha256, url: f.url, fromCache: f.cached, stored: true });
+      }
+      case 'url': {
+        const name =
+          src.name ?? decodeURIComponent(new URL(src.url, deps.base).pathname.split('/').pop() || 'model.onnx');
+        return fetchModel(src.url, name, signal, src.expect, onProgress, src.expectSha256);
+      }
+    }
   }
 
   async function fetchModel(
@@ -426,42 +490,8 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     loadModel: (src: ModelSource, onProgress?: (p: DownloadProgress) => void): Promise<Result<LoadedModel>> =>
       asResult(async () => {
         const signal = begin();
-        switch (src.kind) {
-          case 'bytes':
-            return adopt(src.bytes, src.name, { fromCache: false, expectSha256: src.expectSha256 });
-          case 'cached': {
-            const m = await deps.storage.getModel(src.sha256);
-            if (!m) {
-              throw new QpError(
-                'FILE_NOT_FOUND',
-                `The model with sha256 ${src.sha256.slice(0, 12)}… is not in this browser's cache. Open the same .onnx file again (the link only names it by its hash).`,
-              );
-            }
-            return adopt(m.bytes, m.name, { fromCache: true, sha256: m.sha256 });
-          }
-          case 'registry': {
-            const entry = getModelEntry(src.id);
-            // any known copy already in this browser serves "Try it"; a link's exact file only itself
-            for (const sha of src.sha256 ? [src.sha256] : knownHashes(entry)) {
-              const cached = await deps.storage.getModel(sha);
-              if (cached) return adopt(cached.bytes, entry.label, { fromCache: true, sha256: cached.sha256 });
-            }
-            const f = await (
-              await registry()
-            ).modelFile(src.id, {
-              sha256: src.sha256,
-              signal,
-              onBytes: (loaded) => onProgress?.({ loaded }),
-            });
-            // the downloader verified and stored the file
-            return adopt(f.bytes, entry.label, { sha256: f.sha256, url: f.url, fromCache: f.cached, stored: true });
-          }
-          case 'url': {
-            const name =
-              src.name ?? decodeURIComponent(new URL(src.url, deps.base).pathname.split('/').pop() || 'model.onnx');
-            return fetchModel(src.url, name, signal, src.expect, onProgress, src.expectSha256);
-          }
-        }
+        const load = ++modelLoads;
+        return commitModel(load, await readModelSource(src, signal, onProgress));
       }),
 
     loadDataset: (src: DataSource): Promise<Result<DatasetInfo>> =>

@@ -395,6 +395,9 @@ export class AppState {
    */
   private loadedDataset: string | undefined;
 
+  /** Model loads started so far: only the latest one's outcome is shown. */
+  private modelLoads = 0;
+
   /** Load a model; on success the config's `model` names it. */
   async loadModel(src: ModelSource, opts: { cacheOnly?: boolean } = {}, source?: ModelSourceRef): Promise<boolean> {
     if (opts.cacheOnly && src.kind === 'registry') {
@@ -409,6 +412,7 @@ export class AppState {
     }
     this.model.begin();
     this.download = undefined;
+    const load = ++this.modelLoads;
     const onProgress = callback((p: DownloadProgress) => {
       this.download = p;
     });
@@ -416,6 +420,8 @@ export class AppState {
       src.kind === 'bytes'
         ? await this.api.loadModel(moveBytes(src, src.bytes), onProgress)
         : await this.api.loadModel(src, onProgress);
+    // a later load (the student's pick during a link's silent restore) decides what is shown
+    if (load !== this.modelLoads) return false;
     this.download = undefined;
     if (!r.ok) {
       this.model.fail(r.error);
