@@ -206,6 +206,26 @@ describe('AppState against a fake worker', () => {
     expect(a.runnable).toBe(true);
   });
 
+  it('a model and images the student opens while the page starts are not replaced by the restore', async () => {
+    const fake = new FakeApi();
+    fake.cached = [{ sha256: MODEL.sha256, name: 'mobilenet-v2.onnx', size: 1, addedAt: 0 }];
+    const mine: LoadedModel = { ...MODEL, id: 'sha256:mine', sha256: 'mine', name: 'mine.onnx' };
+    let release!: () => void;
+    // the student's file is still being read when init reaches its restore
+    fake.modelAnswer = new Promise<Result<LoadedModel>>((r) => (release = () => r(ok(mine)))) as never;
+    const a = app('#v=1&backend=snpe&calib=32&eval=64', fake);
+    const starting = a.init();
+    const picked = a.loadModel({ kind: 'bytes', bytes: new Uint8Array(8), name: 'mine.onnx' });
+    const images = a.loadData({ kind: 'url', baseUrl: 'https://example.org/imgs/' });
+    await new Promise((r) => setTimeout(r, 20));
+    release();
+    await Promise.all([picked, images, starting]);
+    expect(fake.calls.filter((c) => c.startsWith('loadModel'))).toEqual(['loadModel bytes']);
+    expect(fake.calls.filter((c) => c.startsWith('loadDataset'))).toEqual(['loadDataset url']);
+    expect(a.model.value?.name).toBe('mine.onnx');
+    expect(a.exp.config.model).toBe('sha256:mine');
+  });
+
   it('never downloads a model the link names unless it is cached', async () => {
     const fake = new FakeApi();
     const a = app('#v=1', fake);

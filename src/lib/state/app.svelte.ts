@@ -304,6 +304,8 @@ export class AppState {
 
   /** First load: the site, environment, shared files, history, and the model/data the link names. */
   async init(): Promise<void> {
+    // what the student opens while the page starts wins over what the link or config restores
+    const since = { models: this.modelLoads, data: this.dataLoads };
     const site = await this.api.configureSite(siteInfo());
     if (site.ok) this.siteNotices = site.value.notices;
     void downloadCost(resolveConfig(TRY_IT)).then((c) => (this.tryItCost = c));
@@ -316,7 +318,7 @@ export class AppState {
       this.loadSharedModelList(),
       this.refreshCachedModels(),
     ]);
-    await this.restoreFromConfig();
+    await this.restoreFromConfig(since);
   }
 
   /**
@@ -326,9 +328,12 @@ export class AppState {
    * Links without model and image names (older ones) load what the config names from the
    * cache or the dev server only.
    */
-  async restoreFromConfig(): Promise<void> {
+  async restoreFromConfig(since = { models: this.modelLoads, data: this.dataLoads }): Promise<void> {
     const want = this.wanted;
-    if (want.model && this.model.value?.sha256 !== want.model.sha256) {
+    // a model or images the student opened since `since` are kept: nothing is restored over them
+    const modelPicked = () => this.modelLoads !== since.models;
+    const dataPicked = () => this.dataLoads !== since.data;
+    if (want.model && !modelPicked() && this.model.value?.sha256 !== want.model.sha256) {
       const step = planModel(want.model, { cached: this.cachedModels, devFiles: this.sharedModels });
       if (step.kind === 'load') {
         this.model.ask = undefined;
@@ -344,7 +349,7 @@ export class AppState {
         this.model.ask = { name: step.name, sha256: step.sha256 };
       }
     }
-    if (want.data && this.data.value?.fingerprint !== want.data.fingerprint) {
+    if (want.data && !dataPicked() && this.data.value?.fingerprint !== want.data.fingerprint) {
       const step = planData(want.data, !!this.env?.sharedData);
       if (step.kind === 'dev') await this.loadSharedSample();
       else if (step.kind === 'registry') await this.loadRegistryImages(step.id);
@@ -353,7 +358,7 @@ export class AppState {
       else this.data.ask = { name: step.name, fingerprint: step.fingerprint };
     }
     const c = this.exp.config;
-    if (!want.model && this.model.value?.id !== c.model) {
+    if (!want.model && !modelPicked() && this.model.value?.id !== c.model) {
       if (c.model.startsWith('sha256:')) {
         const sha = c.model.slice(7);
         if (this.cachedModels.some((m) => m.sha256 === sha)) await this.loadModel({ kind: 'cached', sha256: sha });
@@ -361,7 +366,7 @@ export class AppState {
         await this.loadModel({ kind: 'registry', id: c.model }, { cacheOnly: true });
       }
     }
-    if (!want.data && !this.data.ready) {
+    if (!want.data && !dataPicked() && !this.data.ready) {
       if (c.dataset === DEV_SAMPLE && this.env?.sharedData) await this.loadSharedSample();
       // opening the registry's sample reads its embedded manifest only: files come when a run needs them
       else if (c.dataset === DEV_SAMPLE) await this.loadRegistryImages(DEV_SAMPLE);
@@ -397,6 +402,8 @@ export class AppState {
 
   /** Model loads started so far: only the latest one's outcome is shown. */
   private modelLoads = 0;
+  /** Image loads started so far. */
+  private dataLoads = 0;
 
   /** Load a model; on success the config's `model` names it. */
   async loadModel(src: ModelSource, opts: { cacheOnly?: boolean } = {}, source?: ModelSourceRef): Promise<boolean> {
@@ -471,6 +478,7 @@ export class AppState {
    */
   async loadData(src: DataSource, datasetId?: string, source?: DataSourceRef): Promise<boolean> {
     this.data.begin();
+    this.dataLoads++;
     const r = await this.api.loadDataset(src);
     if (!r.ok) {
       this.data.fail(r.error);
