@@ -17,17 +17,15 @@ import { ARTIFACTS, skipReason } from './helpers.ts';
 import {
   chromium,
   cliRun,
-  DIST,
-  ensureBuild,
+  serveSiteWithMirror,
   expectCliNumbers,
   FIREFOX,
   readNumbers,
-  SHARED,
   tinyRunInChromium,
   UI,
   type Numbers,
 } from './site-helpers.ts';
-import { mirrorContent, mirrorRoute, serveSite, type Host } from '../support/static-hosts.ts';
+import type { Host } from '../support/static-hosts.ts';
 import { tinyClassifier } from '../support/tiny-model.ts';
 
 const missing = skipReason || (existsSync(FIREFOX) ? '' : `${FIREFOX} is not installed (apt-get install firefox-esr)`);
@@ -90,17 +88,7 @@ describe.skipIf(!!missing)('the production build in Firefox ESR (WebDriver BiDi)
   let firefox: PBrowser;
 
   beforeAll(async () => {
-    ensureBuild();
-    const content = await mirrorContent({ shared: SHARED });
-    const mirror = mirrorRoute(content, '/mirror/');
-    host = await serveSite(DIST, {
-      extra: (req, res, path) => {
-        if (path !== '/site.json') return mirror(req, res, path);
-        res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify({ mirrors: ['./mirror/'] }));
-        return true;
-      },
-    });
+    ({ host } = await serveSiteWithMirror());
     const puppeteer = await import('puppeteer-core');
     firefox = await puppeteer.launch({
       browser: 'firefox',

@@ -13,6 +13,7 @@ import type { Browser, Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { CHROMIUM, ROOT, SHARED } from './helpers.ts';
 import { tinyClassifier } from '../support/tiny-model.ts';
+import { mirrorContent, mirrorRoute, serveSite, type Host, type MirrorContent } from '../support/static-hosts.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export { CHROMIUM, ROOT, SHARED };
@@ -188,4 +189,24 @@ export function expectCliNumbers(got: Numbers, rec: CliRecord): void {
   expect(pct(got.qtop5)).toBeCloseTo(100 * rec.quant.top5, 1);
   expect(pct(got.fp32top1)).toBeCloseTo(100 * rec.fp32.top1, 1);
   expect(pct(got.agreement)).toBeCloseTo(100 * rec.agreement, 1);
+}
+
+/**
+ * The production build on a plain static host whose `site.json` lists the site's own
+ * `./mirror/` (the registry's MobileNet-V2 and ImageNet sample from ../shared/data, as
+ * `npm run mirror -- --from` would write them); `content` is what the mirror serves.
+ */
+export async function serveSiteWithMirror(): Promise<{ host: Host; content: MirrorContent }> {
+  ensureBuild();
+  const content = await mirrorContent({ shared: SHARED });
+  const mirror = mirrorRoute(content, '/mirror/');
+  const host = await serveSite(DIST, {
+    extra: (req, res, path) => {
+      if (path !== '/site.json') return mirror(req, res, path);
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ mirrors: ['./mirror/'] }));
+      return true;
+    },
+  });
+  return { host, content };
 }

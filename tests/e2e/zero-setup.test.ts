@@ -17,16 +17,14 @@ import { ARTIFACTS, skipReason } from './helpers.ts';
 import {
   chromium,
   cliRun,
-  DIST,
-  ensureBuild,
+  serveSiteWithMirror,
   expectCliNumbers,
   readNumbers,
   runAndWait,
   setNumber,
-  SHARED,
   UI,
 } from './site-helpers.ts';
-import { mirrorContent, mirrorRoute, serveSite, type Host, type MirrorContent } from '../support/static-hosts.ts';
+import type { Host, MirrorContent } from '../support/static-hosts.ts';
 import { HAVE_SHARED_DATA } from '../support/shared-data.ts';
 
 if (skipReason) console.warn(`[e2e] skipped: ${skipReason}.`);
@@ -40,18 +38,8 @@ describe.skipIf(!!skipReason || !HAVE_SHARED_DATA)('zero set-up on the productio
   let content: MirrorContent;
 
   beforeAll(async () => {
-    ensureBuild();
     browser = await chromium();
-    content = await mirrorContent({ shared: SHARED });
-    const mirror = mirrorRoute(content, '/mirror/');
-    host = await serveSite(DIST, {
-      extra: (req, res, path) => {
-        if (path !== '/site.json') return mirror(req, res, path);
-        res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify({ mirrors: ['./mirror/'] }));
-        return true;
-      },
-    });
+    ({ host, content } = await serveSiteWithMirror());
   });
 
   afterAll(async () => {
