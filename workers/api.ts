@@ -457,23 +457,8 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
     const ready = { model, dataset, scheme };
     // a background estimate gives way to the full run (one engine user at a time)
     await quiesceEstimate();
-    const images = registryImages;
-    if (images) {
-      const files = [...new Map(configs.flatMap((c) => images.filesFor(c)).map((f) => [f.sha256, f])).values()];
-      await images.prefetch(files, {
-        signal,
-        onProgress: (p) =>
-          // fire and forget: a comlink callback returns a promise we must not wait on
-          void Promise.resolve(
-            onProgress({
-              stage: 'download',
-              done: p.files,
-              total: p.totalFiles,
-              message: `Downloading images: ${progressText(p, 'images')}`,
-            }),
-          ).catch(() => undefined),
-      });
-    }
+    // a registry image set: the files of the runs' splits come first, verified, with progress
+    await fetchSplits(configs, signal, onProgress);
     return ready;
   }
 
