@@ -3,11 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { QpError } from '../../src/lib/util/errors.ts';
 import {
   channelCount,
+  channelLayout,
   computeQParams,
+  dequantize,
   fakeQuantize,
   fakeQuantizeInPlace,
   fakeQuantizeValue,
+  forEachChannelRun,
   qRange,
+  quantizeToInt,
   SCALE_EPS,
 } from '../../src/lib/quant/quantizer.ts';
 import { roundHalfToEven } from '../../src/lib/quant/round.ts';
@@ -139,6 +143,32 @@ describe('computeQParams', () => {
     expect(() => computeQParams({ min: Float32Array.of(0, 1), max: Float32Array.of(1, 2) }, spec())).toThrow(QpError);
     expect(() => computeQParams({ min: Float32Array.of(NaN), max: Float32Array.of(1) }, spec())).toThrow(/NaN/);
   });
+
+  it('rejects a range whose min and max differ in length, or are empty, naming both lengths', () => {
+    const pc = spec({ granularity: 'per-channel', axis: 0 });
+    expect(() => computeQParams({ min: Float32Array.of(-1, -1), max: Float32Array.of(1) }, pc)).toThrow(
+      /non-empty min and max arrays \(got 2 and 1\)/,
+    );
+    expect(() => computeQParams({ min: Float32Array.of(-1), max: Float32Array.of(1, 1) }, pc)).toThrow(
+      /\(got 1 and 2\)/,
+    );
+    expect(() => computeQParams({ min: new Float32Array(0), max: new Float32Array(0) }, pc)).toThrow(/\(got 0 and 0\)/);
+  });
+});
+
+describe('forEachChannelRun', () => {
+  it('visits each contiguous run once, in memory order, and nothing past the tensor', () => {
+    const runs: [number, number, number][] = [];
+    forEachChannelRun(channelLayout([2, 3, 2], 1, 12), (c, start, end) => runs.push([c, start, end]));
+    expect(runs).toEqual([
+      [0, 0, 2],
+      [1, 2, 4],
+      [2, 4, 6],
+      [0, 6, 8],
+      [1, 8, 10],
+      [2, 10, 12],
+    ]);
+  });
 });
 
 describe('fakeQuantize', () => {
@@ -156,6 +186,11 @@ describe('fakeQuantize', () => {
     const pc: QParams = { ...qp, axis: 1 };
     expect(() => fakeQuantize(new Float32Array(6), [2, 3], pc)).toThrow(/1 scales for 3/);
     expect(() => fakeQuantize(new Float32Array(6), [2, 3], { ...qp, axis: 2 })).toThrow(/axis 2/);
+    // as many scales as channels but one zero point: refused too, by every entry point
+    const oneZp: QParams = { ...qp, axis: 1, scale: Float32Array.of(1, 1, 1) };
+    expect(() => fakeQuantize(new Float32Array(6), [2, 3], oneZp)).toThrow(QpError);
+    expect(() => quantizeToInt(new Float32Array(6), [2, 3], oneZp)).toThrow(QpError);
+    expect(() => dequantize(new Int32Array(6), [2, 3], oneZp)).toThrow(QpError);
   });
 
   it('uses per-channel strides on a 4-D conv weight (axis 0) and activation-like axis 1', () => {

@@ -146,6 +146,7 @@ export function computeQParams(range: Range, spec: QuantSpec): QParams {
   }
   const scale = new Float32Array(n);
   const zeroPoint = new Int32Array(n);
+  // Stryker disable next-line EqualityOperator: a pass at c = n writes past both typed arrays, which JS ignores
   for (let c = 0; c < n; c++) {
     const lo = range.min[c];
     const hi = range.max[c];
@@ -160,13 +161,17 @@ export function computeQParams(range: Range, spec: QuantSpec): QParams {
     } else {
       s = (maxPos - minNeg) / (qmax - qmin);
     }
+    // Stryker disable next-line EqualityOperator: at s = SCALE_EPS both branches give SCALE_EPS
     if (!(s > SCALE_EPS)) s = SCALE_EPS;
     let sf = Math.fround(s);
     if (spec.powerOfTwo) sf = Math.fround(2 ** roundHalfToEven(Math.log2(sf)));
     scale[c] = sf;
     if (!spec.symmetric) {
       let zp = qmin - roundHalfToEven(Math.fround(minNeg / sf));
+      // minNeg ≤ 0, so zp ≥ qmin: the first clamp only guards; a clamp at its bound changes nothing
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: see above
       if (zp < qmin) zp = qmin;
+      // Stryker disable next-line EqualityOperator: zp = qmax is kept either way
       else if (zp > qmax) zp = qmax;
       zeroPoint[c] = zp;
     }
@@ -243,9 +248,12 @@ export function quantizeToInt(data: Float32Array, dims: readonly number[], qp: Q
   forEachChannelRun(layout, (c, start, end) => {
     const s = qp.scale[c];
     const zp = qp.zeroPoint[c];
+    // runs come in memory order: an element past `end` is the next run's first, which that run overwrites
+    // Stryker disable next-line EqualityOperator: see above
     for (let i = start; i < end; i++) {
       const r = roundHalfToEven(Math.fround(data[i] / s));
       let q = (Number.isNaN(r) ? 0 : r) + zp;
+      // Stryker disable next-line EqualityOperator: a code at its bound is kept either way
       q = q < qp.qmin ? qp.qmin : q > qp.qmax ? qp.qmax : q;
       out[i] = q;
     }
@@ -264,6 +272,7 @@ export function dequantize(codes: Int32Array, dims: readonly number[], qp: QPara
   forEachChannelRun(layout, (c, start, end) => {
     const s = qp.scale[c];
     const zp = qp.zeroPoint[c];
+    // Stryker disable next-line EqualityOperator: as in quantizeToInt, the next run overwrites an element past `end`
     for (let i = start; i < end; i++) out[i] = (codes[i] - zp) * s;
   });
   return out;
