@@ -4,6 +4,7 @@
 import type { ExperimentResult } from './types.ts';
 import type { LayerAnalysis } from '../protocol/analysis.ts';
 import { learnsActivationRanges } from '../config/names.ts';
+import { learnedSteps, learnedStepsSummary } from './learned-steps.ts';
 
 const pct = (x: number) => (100 * x).toFixed(2);
 
@@ -114,7 +115,8 @@ export function ptqTable(report: import('../protocol/ptq.ts').PtqReport): string
       u.scales.map((s) => `${s.before.toPrecision(3)}→${s.after.toPrecision(3)}`).join(' '),
       u.seconds.toFixed(1),
     ]);
-    return table(header, rows);
+    const steps = learnedSteps(report);
+    return steps.length ? `${table(header, rows)}\n${learnedStepsSummary(steps)}` : table(header, rows);
   }
   const header = ['layer', 'W bits', 'err RTN', `err ${report.method}`, 'flips %', 'sec'];
   const rows = report.layers

@@ -367,11 +367,16 @@ export async function reconstructBlocks(
   };
 }
 
-/** The activation quantizer with a learned step size (zero point kept; its range follows). */
+/**
+ * The activation quantizer with a learned step size (zero point kept; its range follows).
+ * The calibrated step and range stay in `calibrated` (the first ones, when a later unit
+ * learns the point again), for the export's ranges file.
+ */
 function withScale(a: ActivationQuant, s: number): ActivationQuant {
   const qp = a.qparams;
   return {
     ...a,
+    calibrated: a.calibrated ?? { scale: qp.scale[0], min: a.min, max: a.max },
     qparams: { ...qp, scale: Float32Array.of(s), zeroPoint: Int32Array.from(qp.zeroPoint) },
     min: Math.fround((qp.qmin - qp.zeroPoint[0]) * s),
     max: Math.fround((qp.qmax - qp.zeroPoint[0]) * s),
