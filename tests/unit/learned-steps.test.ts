@@ -78,6 +78,11 @@ describe('learned activation step sizes per point', () => {
     ]);
     expect(stepSummary(report)).toBe(learnedStepsSummary(learnedSteps(report)));
     expect(ptqTable(report).split('\n').at(-1)).toBe(learnedStepsSummary(learnedSteps(report)));
+    // a unit's median step time in milliseconds, '-' where it was not timed
+    const timed = { ...report, units: [unit('Conv_1', [], { stepSeconds: 0.0425 })] };
+    expect(ptqTable(timed).split('\n')[0]).toMatch(/ms\/step$/);
+    expect(ptqTable(timed).split('\n')[2]).toMatch(/ 43$/);
+    expect(ptqTable(report).split('\n')[2]).toMatch(/ -$/);
     // no learned steps: the table ends with its last row, as before
     expect(ptqTable({ ...report, units: [report.units![0]] })).not.toContain('step sizes moved');
   });

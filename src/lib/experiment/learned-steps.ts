@@ -10,6 +10,7 @@
  * before this view existed show it too. Pure: plain data in and out.
  */
 import type { PtqReport } from '../protocol/ptq.ts';
+import { median } from '../util/median.ts';
 
 export interface LearnedStep {
   /** the activation tensor the quantizer sits on */
@@ -66,10 +67,8 @@ export function learnedStepsSummary(steps: readonly LearnedStep[]): string {
   const moved = steps.filter(stepMoved);
   if (!moved.length) return `${steps.length} activation step size(s) trained; none moved from its calibrated value.`;
   const pct = (r: number) => 100 * (r - 1);
-  const changes = moved.map((s) => Math.abs(pct(s.ratio))).sort((a, b) => a - b);
-  const mid = changes.length >> 1;
-  const median = changes.length % 2 ? changes[mid] : (changes[mid - 1] + changes[mid]) / 2;
+  const mid = median(moved.map((s) => Math.abs(pct(s.ratio))));
   const largest = moved.reduce((a, b) => (Math.abs(pct(b.ratio)) > Math.abs(pct(a.ratio)) ? b : a));
   const signed = pct(largest.ratio);
-  return `${moved.length} of ${steps.length} learned activation step sizes moved from calibration: median change ${median.toFixed(1)}%, largest ${signed >= 0 ? '+' : ''}${signed.toFixed(1)}% (${largest.tensor}).`;
+  return `${moved.length} of ${steps.length} learned activation step sizes moved from calibration: median change ${mid.toFixed(1)}%, largest ${signed >= 0 ? '+' : ''}${signed.toFixed(1)}% (${largest.tensor}).`;
 }

@@ -106,7 +106,15 @@ export function fixesAndAnalysisSummary(results: ExperimentResult[]): string {
  */
 export function ptqTable(report: import('../protocol/ptq.ts').PtqReport): string {
   if (report.units) {
-    const header = ['unit', 'layers', 'err before', `err ${report.method}`, 'step sizes before → after', 'sec'];
+    const header = [
+      'unit',
+      'layers',
+      'err before',
+      `err ${report.method}`,
+      'step sizes before → after',
+      'sec',
+      'ms/step',
+    ];
     const rows = report.units.map((u) => [
       u.name,
       String(u.layers.length),
@@ -114,6 +122,7 @@ export function ptqTable(report: import('../protocol/ptq.ts').PtqReport): string
       u.skipped ? (u.skipped.length > 40 ? `${u.skipped.slice(0, 39)}…` : u.skipped) : u.errorAfter.toExponential(2),
       u.scales.map((s) => `${s.before.toPrecision(3)}→${s.after.toPrecision(3)}`).join(' '),
       u.seconds.toFixed(1),
+      u.stepSeconds === undefined ? '-' : (1000 * u.stepSeconds).toFixed(0),
     ]);
     const steps = learnedSteps(report);
     return steps.length ? `${table(header, rows)}\n${learnedStepsSummary(steps)}` : table(header, rows);

@@ -17,6 +17,7 @@
  * inputs are not modified.
  */
 import { QpError, throwIfAborted } from '../util/errors.ts';
+import { median } from '../util/median.ts';
 import { bitsOf, EIGHT_BIT, skippedReport } from './reconstruct.ts';
 import { learnsActivationRanges, PTQ_LABEL, type PtqInputs } from '../config/names.ts';
 import type { ExperimentConfig } from '../config/types.ts';
@@ -273,6 +274,10 @@ export async function reconstructBlocks(
       if (a) unitActs.set(t, { qparams: a.qparams, learn: opts.learnActivations && a.qparams.scale.length === 1 });
     }
     const base = done;
+    // wall time between consecutive steps (batch, engine pass, update): its median is the
+    // unit's cost per step without the passes and session set-up around the loop
+    const stepMs: number[] = [];
+    let lastStep: number | undefined;
     const outcome = await trainUnit(
       engine,
       fp,
@@ -287,6 +292,9 @@ export async function reconstructBlocks(
         keep: drop ? 1 - opts.dropProb : null,
         signal: opts.signal,
         onStep: (s) => {
+          const now = performance.now();
+          if (lastStep !== undefined) stepMs.push(now - lastStep);
+          lastStep = now;
           done = base + s;
           if (s % 25 === 0 || s === opts.iters)
             opts.onProgress?.(
@@ -323,6 +331,7 @@ export async function reconstructBlocks(
       errorAfter: outcome.errorAfter,
       scales,
       seconds,
+      ...(stepMs.length ? { stepSeconds: median(stepMs) / 1000 } : {}),
       ...(outcome.keptEntry ? { keptEntry: true } : {}),
     });
     for (const p of unit.layers) {
