@@ -62,8 +62,9 @@ export class ExportWriter {
     const model = bundle.files['model.qdq.onnx'];
     const check: ExportCheck = { folder: bundle.folder, simulatedTop1: simulatedTop1(run), qdqError: bundle.qdqError };
     if (model) {
-      Object.assign(check, await verifyExport(this.engine, run, model));
-      const w = await verifyExport(this.engine, run, model, { fusions: false });
+      const optimization = bundle.qdqOptimization;
+      Object.assign(check, await verifyExport(this.engine, run, model, { optimization }));
+      const w = await verifyExport(this.engine, run, model, { fusions: false, optimization });
       check.asWritten = { deployedTop1: w.deployedTop1, agreement: w.agreement };
     }
     this.checks.push(check);

@@ -54,12 +54,13 @@ export async function runLessonClaims(
     const r = byConfig.get(q.config)!;
     if (r.deployInteger) integer.set(r.key, await integerClaim(inputs.engine, q));
     if (!r.deploy) return;
-    const model = exportRun(q, r.key).files['model.qdq.onnx'];
+    const bundle = exportRun(q, r.key);
+    const model = bundle.files['model.qdq.onnx'];
     if (!model)
       throw new Error(
         `Lesson run ${label(r)} asks for a deployed model, but its settings cannot be exported as QDQ ONNX.`,
       );
-    const c = await verifyExport(inputs.engine, q, model, { fusions: false });
+    const c = await verifyExport(inputs.engine, q, model, { fusions: false, optimization: bundle.qdqOptimization });
     deployed.set(r.key, { top1: c.deployedTop1, agreement: c.agreement });
   };
   let t0 = performance.now();

@@ -68,4 +68,26 @@ describe('--export', () => {
     expect(w.checks[0].qdqError?.code).toBe('EXPORT_UNSUPPORTED');
     expect(exportSummary(dir, w.checks)).toMatch(/ranges only \(model\.qdq\.onnx not written: .*at 3 bits/);
   });
+
+  it('4-bit activations after a ReLU6 Clip: the check loads the file at the level it names and agrees', async () => {
+    // onnxruntime 1.30 refuses this file at its default level (export/qdq.ts CLIP_INT4_NOTE):
+    // the check used to fail with ENGINE_FAILED
+    const dir = join(mkdtempSync(join(tmpdir(), 'qp-export-')), 'out');
+    const engine = await createNodeWasmEngine(2);
+    const w = new ExportWriter(dir, engine);
+    const cfg = resolveConfig({ backend: 'academic', wBits: 4, aBits: 4, firstLast8bit: false });
+    const sim = simulate(cfg, { relu6Clip: true });
+    const { evaluate } = await import('../../src/lib/experiment/evaluate.ts');
+    const { serializeModel } = await import('../../src/lib/onnx/model.ts');
+    const s = await engine.createSession(serializeModel(sim.evaluated));
+    sim.evaluation.preds = (
+      await evaluate(s, sim.evaluation.crops, sim.evaluation.labels, sim.evaluation.spec, { batchSize: 4 })
+    ).preds;
+    await s.release();
+    await w.add(sim);
+    await w.abort();
+    expect(w.checks[0].qdqError).toBeUndefined();
+    expect(w.checks[0].asWritten?.agreement).toBe(1);
+    expect(w.checks[0].deployedTop1).toBeDefined();
+  });
 });

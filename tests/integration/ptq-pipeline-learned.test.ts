@@ -53,6 +53,9 @@ describe('block reconstruction through the pipeline loop', () => {
         expect(evaluated.get(s.tensor), `A${cfg.aBits} ${s.tensor}`).toBe(Math.fround(s.after));
         if (cfg === a4) expect(s.before).toBeCloseTo(calibrated.get(s.tensor)!, 6);
       }
+      // each trained unit times its steps (12 steps: 11 intervals between them)
+      for (const u of (result.ptq?.units ?? []).filter((x) => !x.skipped))
+        expect(u.stepSeconds, `A${cfg.aBits} ${u.name}`).toBeGreaterThan(0);
       // at least one step size moved, so the check above tells learned from calibrated
       expect(learned.some((s) => Math.fround(s.after) !== Math.fround(s.before))).toBe(true);
     }

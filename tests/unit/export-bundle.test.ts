@@ -11,6 +11,7 @@ import { strFromU8, unzipSync } from 'fflate';
 import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import {
   buildQdq,
+  CLIP_INT4_NOTE,
   exportRun,
   INT8_WEBGPU_NOTE,
   toDeployable,
@@ -195,6 +196,60 @@ describe('range files and the bundle', () => {
     expect(strFromU8(int8.files['README.txt'])).toContain('int8 activations');
     const uint8 = exportRun(simulate(resolveConfig({ backend: 'academic' })), '3333333333333333');
     expect(uint8.notes).not.toContain(INT8_WEBGPU_NOTE);
+  });
+
+  it('4-bit activations read from a Clip name the optimization level onnxruntime loads them at', () => {
+    const a4 = resolveConfig(QDQ_CASES.find(([l]) => l.startsWith('W4A4'))![1]);
+    const clip = exportRun(simulate(a4, { relu6Clip: true }), '4444444444444444');
+    expect(clip.qdqOptimization).toBe('basic');
+    expect(clip.notes).toContain(CLIP_INT4_NOTE);
+    expect(buildQdq(toDeployable(simulate(a4, { relu6Clip: true }))).clipBeforeInt4).toEqual(['r1']);
+    // a ReLU before the 4-bit quantizer, or 8-bit activations after the Clip: no such trap
+    for (const b of [
+      exportRun(simulate(a4), '5555555555555555'),
+      exportRun(simulate({ ...a4, aBits: 8 }, { relu6Clip: true }), '6666666666666666'),
+    ]) {
+      expect(b.qdqOptimization).toBeUndefined();
+      expect(b.notes).not.toContain(CLIP_INT4_NOTE);
+    }
+  });
+
+  it('a learned activation step is exported as simulated, with the calibrated one beside it in ranges.json', () => {
+    const sim = simulate(resolveConfig({ backend: 'academic', wBits: 4, aBits: 4, ptq: 'qdrop' }));
+    const [first, ...rest] = sim.activations;
+    const qp = first.qparams;
+    const learned = Math.fround(qp.scale[0] * 1.25);
+    const run = {
+      ...sim,
+      activations: [
+        {
+          ...first,
+          qparams: { ...qp, scale: Float32Array.of(learned) },
+          min: Math.fround((qp.qmin - qp.zeroPoint[0]) * learned),
+          max: Math.fround((qp.qmax - qp.zeroPoint[0]) * learned),
+          calibrated: { scale: qp.scale[0], min: first.min, max: first.max },
+        },
+        ...rest,
+      ],
+    };
+    const b = exportRun(run, '7777777777777777');
+    const ranges = JSON.parse(strFromU8(b.files['ranges.json']));
+    const t = first.point.tensor;
+    expect(ranges.activations[t]).toMatchObject({
+      scale: learned,
+      scale_learned: true,
+      calibrated: { scale: qp.scale[0], min: first.min, max: first.max },
+    });
+    for (const a of rest) {
+      expect(ranges.activations[a.point.tensor].scale_learned).toBeUndefined();
+      expect(ranges.activations[a.point.tensor].calibrated).toEqual({ min: a.min, max: a.max });
+    }
+    expect(b.notes).toContain(
+      "1 activation scale(s) are the step sizes the reconstruction (qdrop) learned, as simulated; ranges.json keeps calibration's beside them (calibrated.scale).",
+    );
+    const g = parseModel(b.files['model.qdq.onnx']);
+    const q = g.nodes.find((n) => n.opType === 'QuantizeLinear' && n.inputs[0] === t)!;
+    expect((g.initializers.get(q.inputs[1])!.data as Float32Array)[0]).toBe(learned);
   });
 
   it('TensorRT with asymmetric activations: no tensorrt.json, with the reason', () => {

@@ -38,9 +38,14 @@ export interface WeightQuant {
 export interface ActivationQuant {
   point: ActivationPoint;
   qparams: QParams;
-  /** calibrated clipping range (before zero-point/scale rounding) */
+  /**
+   * clipping range (before zero-point/scale rounding): calibration's, or, where a
+   * reconstruction learned the step size, the learned grid's range
+   */
   min: number;
   max: number;
+  /** the calibrated quantizer's step and range, kept where a reconstruction learned the step size */
+  calibrated?: { scale: number; min: number; max: number };
 }
 
 /**

@@ -4,6 +4,7 @@
 import type { ExperimentResult } from './types.ts';
 import type { LayerAnalysis } from '../protocol/analysis.ts';
 import { learnsActivationRanges } from '../config/names.ts';
+import { learnedSteps, learnedStepsSummary } from './learned-steps.ts';
 
 const pct = (x: number) => (100 * x).toFixed(2);
 
@@ -105,7 +106,15 @@ export function fixesAndAnalysisSummary(results: ExperimentResult[]): string {
  */
 export function ptqTable(report: import('../protocol/ptq.ts').PtqReport): string {
   if (report.units) {
-    const header = ['unit', 'layers', 'err before', `err ${report.method}`, 'step sizes before → after', 'sec'];
+    const header = [
+      'unit',
+      'layers',
+      'err before',
+      `err ${report.method}`,
+      'step sizes before → after',
+      'sec',
+      'ms/step',
+    ];
     const rows = report.units.map((u) => [
       u.name,
       String(u.layers.length),
@@ -113,8 +122,10 @@ export function ptqTable(report: import('../protocol/ptq.ts').PtqReport): string
       u.skipped ? (u.skipped.length > 40 ? `${u.skipped.slice(0, 39)}…` : u.skipped) : u.errorAfter.toExponential(2),
       u.scales.map((s) => `${s.before.toPrecision(3)}→${s.after.toPrecision(3)}`).join(' '),
       u.seconds.toFixed(1),
+      u.stepSeconds === undefined ? '-' : (1000 * u.stepSeconds).toFixed(0),
     ]);
-    return table(header, rows);
+    const steps = learnedSteps(report);
+    return steps.length ? `${table(header, rows)}\n${learnedStepsSummary(steps)}` : table(header, rows);
   }
   const header = ['layer', 'W bits', 'err RTN', `err ${report.method}`, 'flips %', 'sec'];
   const rows = report.layers

@@ -13,7 +13,7 @@ import type { ExperimentConfig } from '../config/types.ts';
 import type { QuantizedRun } from '../experiment/types.ts';
 import { serializeModel } from '../onnx/model.ts';
 import { rangeBits, toDeployable } from './deployable.ts';
-import { buildQdq } from './qdq.ts';
+import { buildQdq, CLIP_INT4_NOTE } from './qdq.ts';
 import { buildIntegerQdq } from './integer-qdq.ts';
 import { pplCudaRanges, rangesJson, snpeJson, tengineScale, tensorrtJson, vitisJson } from './ranges.ts';
 
@@ -24,6 +24,8 @@ export interface ExportBundle {
   /** why model.qdq.onnx is missing, when it is */
   qdqError?: ErrorInfo;
   notes: string[];
+  /** the graph optimization level onnxruntime needs to load model.qdq.onnx, when its default fails (CLIP_INT4_NOTE) */
+  qdqOptimization?: 'basic';
 }
 
 /** Folder name of a config's export, e.g. `tensorrt-w8a8-bc-1a2b3c4d`. */
@@ -53,9 +55,14 @@ export function exportRun(run: QuantizedRun, configHash: string): ExportBundle {
   const notes: string[] = [];
   const files: Record<string, Uint8Array> = {};
   let qdqError: ErrorInfo | undefined;
+  let qdqOptimization: ExportBundle['qdqOptimization'];
   try {
-    const { graph, clipped } = buildQdq(d);
+    const { graph, clipped, clipBeforeInt4 } = buildQdq(d);
     files['model.qdq.onnx'] = serializeModel(graph);
+    if (clipBeforeInt4.length) {
+      notes.push(CLIP_INT4_NOTE);
+      qdqOptimization = 'basic';
+    }
     if (clipped)
       notes.push(
         `${clipped} activation(s) use a narrow integer range: a Clip before their QuantizeLinear keeps the codes in [qmin, qmax], as simulated.`,
@@ -86,6 +93,11 @@ export function exportRun(run: QuantizedRun, configHash: string): ExportBundle {
       `${inexact.length} layer(s) had their per-channel scales changed by BN re-estimation; their dequantized weights match the simulation to ${worst.toExponential(1)} (float32 rounding of the rescaled scale).`,
     );
   }
+  const learned = d.activations.filter((a) => a.calibratedScale !== undefined).length;
+  if (learned)
+    notes.push(
+      `${learned} activation scale(s) are the step sizes the reconstruction (${d.config.ptq}) learned, as simulated; ranges.json keeps calibration's beside them (calibrated.scale).`,
+    );
   if (d.config.backend === 'tensorrt') {
     const t = tensorrtJson(d);
     if (t.json) files['tensorrt.json'] = json(t.json);
@@ -127,7 +139,13 @@ export function exportRun(run: QuantizedRun, configHash: string): ExportBundle {
     '',
   ].join('\n');
   files['README.txt'] = strToU8(readme);
-  return { folder: exportFolderName(d.config, configHash), files, qdqError, notes };
+  return {
+    folder: exportFolderName(d.config, configHash),
+    files,
+    qdqError,
+    notes,
+    ...(qdqOptimization ? { qdqOptimization } : {}),
+  };
 }
 
 /** The bundle as one zip with its files under the bundle's folder name. */

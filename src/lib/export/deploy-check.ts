@@ -19,6 +19,7 @@ import { serializeModel } from '../onnx/model.ts';
 import { agreement } from '../quant/metrics.ts';
 import { checkpoint } from '../util/checkpoint.ts';
 import { QpError } from '../util/errors.ts';
+import { median } from '../util/median.ts';
 import { deployedProbes, fetchCodes } from './divergence.ts';
 import { displayName, layerNames } from '../onnx/layer-names.ts';
 import type { LayerArithmetic } from '../protocol/deploy.ts';
@@ -47,11 +48,6 @@ export interface DeployedEvaluation {
   preds: Int32Array;
   speed?: SpeedComparison;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /**
  * Median time per image of each model over `rounds` alternating runs of one batch (after

@@ -35,10 +35,13 @@ export interface DeployWeight {
 
 export interface DeployActivation {
   tensor: string;
+  /** the quantizer as simulated: a step size learned by the reconstruction included */
   qparams: QParams;
   /** calibrated clipping range before scale/zero-point rounding */
   min: number;
   max: number;
+  /** calibration's step size, where the reconstruction learned the one in qparams */
+  calibratedScale?: number;
 }
 
 export interface Deployable {
@@ -162,11 +165,12 @@ export function toDeployable(run: Omit<QuantizedRun, 'evaluation'>): Deployable 
       }
     }
   }
-  const activations = run.activations.map((a) => ({
+  const activations = run.activations.map((a): DeployActivation => ({
     tensor: a.point.tensor,
     qparams: a.qparams,
-    min: a.min,
-    max: a.max,
+    min: a.calibrated?.min ?? a.min,
+    max: a.calibrated?.max ?? a.max,
+    ...(a.calibrated ? { calibratedScale: a.calibrated.scale } : {}),
   }));
   return { config: run.config, graph, weights, activations };
 }

@@ -107,7 +107,23 @@ export interface QdqModel {
   graph: Graph;
   /** activation points that needed a Clip for a narrow integer range */
   clipped: number;
+  /**
+   * 4-bit activation points whose QuantizeLinear reads a Clip's output (a ReLU6, or a narrow
+   * range's Clip): onnxruntime 1.30 refuses such a file at graph optimization levels above
+   * basic (see CLIP_INT4_NOTE)
+   */
+  clipBeforeInt4: string[];
 }
+
+/**
+ * onnxruntime 1.30 (node and web) fails to load a QDQ file where a Clip feeds a QuantizeLinear
+ * with a 4-bit zero point, with its default (all) optimizations: its Clip→QuantizeLinear
+ * fusion reads 8-bit zero points only and throws "Unexpected data type for QuantizeLinear
+ * input y_zero_point of 21" (uint4; 22 for int4). At level basic the file loads and runs
+ * as written (tests/integration/export-learned.test.ts).
+ */
+export const CLIP_INT4_NOTE =
+  'model.qdq.onnx has 4-bit activations read from a Clip (ReLU6). onnxruntime 1.30 refuses to load such a file with its default graph optimizations (its Clip→QuantizeLinear fusion knows only 8-bit zero points: "Unexpected data type for QuantizeLinear input y_zero_point of 21"); load it with graph optimization level basic (onnxruntime: graphOptimizationLevel \'basic\').';
 
 /**
  * Build the QDQ graph (see module header). Throws QpError EXPORT_UNSUPPORTED for bit
@@ -172,6 +188,8 @@ export function buildQdq(d: Deployable): QdqModel {
 
   const chains = new Map<string, Chain>();
   let clipped = 0;
+  const producers = new Map(g.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+  const clipBeforeInt4: string[] = [];
   for (const a of d.activations) {
     const qp = a.qparams;
     const { bits, signed } = rangeBits(qp);
@@ -198,6 +216,7 @@ export function buildQdq(d: Deployable): QdqModel {
       makeNode('DequantizeLinear', [q, s, z], [dq], {}, { name: names.take(`${t}_DequantizeLinear`) }),
     );
     chains.set(t, { nodes: chain, output: dq });
+    if (sb === 4 && (x !== t || producers.get(t)?.opType === 'Clip')) clipBeforeInt4.push(t);
   }
   spliceChains(g, chains, weightNodes, biasAdds);
   pruneInitializers(g); // the replaced biases
@@ -209,5 +228,5 @@ export function buildQdq(d: Deployable): QdqModel {
       { key: 'quantization', value: 'QDQ export of a simulated run' },
     ],
   };
-  return { graph: g, clipped };
+  return { graph: g, clipped, clipBeforeInt4 };
 }

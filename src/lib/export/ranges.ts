@@ -56,7 +56,16 @@ export function rangesJson(d: Deployable, extra: { configHash: string; notes: st
   const activations: Record<string, unknown> = {};
   for (const a of d.activations) {
     const [min, max] = realRange(a.qparams, 0);
-    activations[a.tensor] = { ...describe(a.qparams), min, max, calibrated: { min: a.min, max: a.max } };
+    // a learned step size (BRECQ, QDrop, AdaRound with learned ranges) is the scale above;
+    // calibration's stays beside its range, so both can be compared
+    const learned = a.calibratedScale !== undefined;
+    activations[a.tensor] = {
+      ...describe(a.qparams),
+      min,
+      max,
+      ...(learned ? { scale_learned: true } : {}),
+      calibrated: { min: a.min, max: a.max, ...(learned ? { scale: a.calibratedScale } : {}) },
+    };
   }
   const weights: Record<string, unknown> = {};
   for (const w of d.weights) {

@@ -13,7 +13,7 @@
  *   isolates the export itself from the runtime's kernel choices: any difference left is a
  *   fault of the export.
  */
-import type { Engine } from '../engine/types.ts';
+import type { Engine, SessionOptions } from '../engine/types.ts';
 import { evaluate } from '../experiment/evaluate.ts';
 import type { QuantizedRun } from '../experiment/types.ts';
 import { QDQ_SESSION_CONFIG } from '../onnx/fq-qdq.ts';
@@ -35,10 +35,19 @@ export async function verifyExport(
   engine: Engine,
   run: QuantizedRun,
   model: Uint8Array,
-  opts: { fusions?: boolean; batchSize?: number; signal?: AbortSignal } = {},
+  opts: {
+    fusions?: boolean;
+    batchSize?: number;
+    signal?: AbortSignal;
+    /** graph optimization level, where the file needs one below the default (ExportBundle.qdqOptimization) */
+    optimization?: SessionOptions['optimization'];
+  } = {},
 ): Promise<DeployCheck> {
   const { crops, labels, preds, spec } = run.evaluation;
-  const session = await engine.createSession(model, opts.fusions === false ? { config: QDQ_SESSION_CONFIG } : {});
+  const session = await engine.createSession(model, {
+    ...(opts.fusions === false ? { config: QDQ_SESSION_CONFIG } : {}),
+    ...(opts.optimization ? { optimization: opts.optimization } : {}),
+  });
   try {
     const o = await evaluate(session, crops, labels, spec, { batchSize: opts.batchSize ?? 32, signal: opts.signal });
     return { deployedTop1: o.top1Hits / o.n, simulatedTop1: simulatedTop1(run), agreement: agreement(o.preds, preds) };

@@ -31,6 +31,8 @@ export interface PtqUnitReport {
   /** activation step sizes learned in this unit */
   scales: { tensor: string; before: number; after: number }[];
   seconds: number;
+  /** median wall seconds of one optimisation step (engine pass and update; absent under two steps) */
+  stepSeconds?: number;
   /** why the unit kept its rounding, when it did */
   skipped?: string;
   /** the learned rounding and step sizes ended above the entry's error, so the entry's were kept */

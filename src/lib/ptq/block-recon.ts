@@ -17,6 +17,7 @@
  * inputs are not modified.
  */
 import { QpError, throwIfAborted } from '../util/errors.ts';
+import { median } from '../util/median.ts';
 import { bitsOf, EIGHT_BIT, skippedReport } from './reconstruct.ts';
 import { learnsActivationRanges, PTQ_LABEL, type PtqInputs } from '../config/names.ts';
 import type { ExperimentConfig } from '../config/types.ts';
@@ -273,6 +274,10 @@ export async function reconstructBlocks(
       if (a) unitActs.set(t, { qparams: a.qparams, learn: opts.learnActivations && a.qparams.scale.length === 1 });
     }
     const base = done;
+    // wall time between consecutive steps (batch, engine pass, update): its median is the
+    // unit's cost per step without the passes and session set-up around the loop
+    const stepMs: number[] = [];
+    let lastStep: number | undefined;
     const outcome = await trainUnit(
       engine,
       fp,
@@ -287,6 +292,9 @@ export async function reconstructBlocks(
         keep: drop ? 1 - opts.dropProb : null,
         signal: opts.signal,
         onStep: (s) => {
+          const now = performance.now();
+          if (lastStep !== undefined) stepMs.push(now - lastStep);
+          lastStep = now;
           done = base + s;
           if (s % 25 === 0 || s === opts.iters)
             opts.onProgress?.(
@@ -323,6 +331,7 @@ export async function reconstructBlocks(
       errorAfter: outcome.errorAfter,
       scales,
       seconds,
+      ...(stepMs.length ? { stepSeconds: median(stepMs) / 1000 } : {}),
       ...(outcome.keptEntry ? { keptEntry: true } : {}),
     });
     for (const p of unit.layers) {
@@ -367,11 +376,16 @@ export async function reconstructBlocks(
   };
 }
 
-/** The activation quantizer with a learned step size (zero point kept; its range follows). */
+/**
+ * The activation quantizer with a learned step size (zero point kept; its range follows).
+ * The calibrated step and range stay in `calibrated` (the first ones, when a later unit
+ * learns the point again), for the export's ranges file.
+ */
 function withScale(a: ActivationQuant, s: number): ActivationQuant {
   const qp = a.qparams;
   return {
     ...a,
+    calibrated: a.calibrated ?? { scale: qp.scale[0], min: a.min, max: a.max },
     qparams: { ...qp, scale: Float32Array.of(s), zeroPoint: Int32Array.from(qp.zeroPoint) },
     min: Math.fround((qp.qmin - qp.zeroPoint[0]) * s),
     max: Math.fround((qp.qmax - qp.zeroPoint[0]) * s),

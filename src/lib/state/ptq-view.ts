@@ -3,9 +3,11 @@
  * GPTQ actually changed, or the units (blocks for BRECQ and QDrop, layers for AdaRound
  * with learned step sizes) a reconstruction with engine gradients trained, in network
  * order, with their error before/after and the share of weights rounded away from
- * nearest, plus one summary line. Plain data in and out.
+ * nearest, plus one summary line; and the activation step sizes such a reconstruction learned,
+ * per quantization point, against the calibrated ones. Plain data in and out.
  */
 import { PTQ_LABEL } from '../config/names.ts';
+import { learnedSteps, learnedStepsSummary, stepMoved } from '../experiment/learned-steps.ts';
 import type { PtqReport } from '../protocol/ptq.ts';
 
 export type { PtqReport } from '../protocol/ptq.ts';
@@ -105,4 +107,36 @@ export function ptqSummary(report: PtqReport, rows: readonly PtqRow[]): string {
     report.dropProb !== undefined ? `, activation quantization dropped at ${Math.round(100 * report.dropProb)}%` : '';
   const keptText = kept ? ` ${kept} kept their entry (no lower error found).` : '';
   return `${name} trained the rounding${learned} of ${rows.length} ${rows.length === 1 ? kind.one : kind.many}${drop}: their output error is ${(100 * ratio).toFixed(0)}% of the error on entry (geometric mean), with ${(100 * flips).toFixed(1)}% of weights rounded away from nearest on average.${keptText} ${time}`;
+}
+
+/** One activation point's step size, calibrated and learned (the step-size chart's row). */
+export interface StepRow {
+  tensor: string;
+  /** position in network order among the learned points */
+  index: number;
+  calibrated: number;
+  learned: number;
+  /** 100·(learned / calibrated − 1) */
+  changePct: number;
+  moved: boolean;
+  /** the units that trained it */
+  units: string[];
+}
+
+/** The learned activation step sizes (empty when the run learned none: the chart is hidden). */
+export function stepRows(report: PtqReport): StepRow[] {
+  return learnedSteps(report).map((s, index) => ({
+    tensor: s.tensor,
+    index,
+    calibrated: s.calibrated,
+    learned: s.learned,
+    changePct: 100 * (s.ratio - 1),
+    moved: stepMoved(s),
+    units: s.units,
+  }));
+}
+
+/** The step-size chart's caption: how many moved, the median and the largest change. */
+export function stepSummary(report: PtqReport): string {
+  return learnedStepsSummary(learnedSteps(report));
 }
