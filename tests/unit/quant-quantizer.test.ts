@@ -186,7 +186,11 @@ describe('fakeQuantize', () => {
     const pc: QParams = { ...qp, axis: 1 };
     expect(() => fakeQuantize(new Float32Array(6), [2, 3], pc)).toThrow(/1 scales for 3/);
     expect(() => fakeQuantize(new Float32Array(6), [2, 3], { ...qp, axis: 2 })).toThrow(/axis 2/);
-    // as many scales as channels but one zero point: refused too, by every entry point
+    // one scale for three channels with three zero points, and the reverse: refused by every entry point
+    const oneScale: QParams = { ...qp, axis: 1, zeroPoint: Int32Array.of(0, 0, 0) };
+    expect(() => fakeQuantize(new Float32Array(6), [2, 3], oneScale)).toThrow(/1 scales for 3/);
+    expect(() => quantizeToInt(new Float32Array(6), [2, 3], oneScale)).toThrow(QpError);
+    expect(() => dequantize(new Int32Array(6), [2, 3], oneScale)).toThrow(QpError);
     const oneZp: QParams = { ...qp, axis: 1, scale: Float32Array.of(1, 1, 1) };
     expect(() => fakeQuantize(new Float32Array(6), [2, 3], oneZp)).toThrow(QpError);
     expect(() => quantizeToInt(new Float32Array(6), [2, 3], oneZp)).toThrow(QpError);

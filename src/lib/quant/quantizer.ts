@@ -172,7 +172,7 @@ export function computeQParams(range: Range, spec: QuantSpec): QParams {
       // Stryker disable next-line ConditionalExpression,EqualityOperator: see above
       if (zp < qmin) zp = qmin;
       // Stryker disable next-line EqualityOperator: zp = qmax is kept either way
-      else if (zp > qmax) zp = qmax;
+      if (zp > qmax) zp = qmax;
       zeroPoint[c] = zp;
     }
   }
@@ -200,6 +200,7 @@ function fakeQuantizeInto(src: Float32Array, dst: Float32Array, dims: readonly n
   const { outer, channels, inner } = layout;
   const fround = Math.fround;
   let base = 0;
+  // Stryker disable next-line EqualityOperator: a pass at o = outer starts at the end of both arrays, where writes are ignored
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < channels; c++) {
       const s = qp.scale[c];
