@@ -61,6 +61,7 @@ import { instantMethods } from './instant.ts';
 import type { DeployCheck, DeployProgress } from '../src/lib/protocol/deploy.ts';
 import type { DeployStep } from '../src/lib/export/deploy-record.ts';
 import type { AsIsResult, ImportedComparison } from '../src/lib/protocol/imported.ts';
+import type { SearchOutcome, SearchProgress } from '../src/lib/protocol/search.ts';
 import { isQuantizedGraph, readImported, type ImportedModel } from '../src/lib/imported/read.ts';
 import { pairWithParent, quantizedInfo, type ImportedPair } from '../src/lib/imported/pair.ts';
 import type { AsIsOutcome } from '../src/lib/pipeline/imported.ts';
@@ -690,6 +691,28 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
         }
         report({ done: total, total, message: 'Done' });
         return checks;
+      }),
+
+    searchPrecision: (config, enginePref, request, onProgress) =>
+      asResult(async (): Promise<SearchOutcome> => {
+        // like a check, a search leaves the last analysed run's context (and its exports) in place
+        controller = new AbortController();
+        const { signal } = controller;
+        // fire and forget: a comlink callback returns a promise we must not wait on
+        const report = (p: SearchProgress) => void Promise.resolve(onProgress?.(p)).catch(() => undefined);
+        const { model, dataset, scheme } = await readyToRun([config], signal, (p) =>
+          report({ done: 0, total: 0, message: p.message }),
+        );
+        const { engine } = await deps.createEngine(enginePref);
+        const { runSearch } = await import('../src/lib/search/session.ts');
+        const o = await runSearch(runInputs(engine, model, dataset), config, request, {
+          signal,
+          scheme,
+          evalBatch: BROWSER_EVAL_BATCH,
+          onProgress: report,
+        });
+        throwIfAborted(signal);
+        return { ...o, engine: engine.description };
       }),
 
     evaluateImported: (config, enginePref, onProgress) =>

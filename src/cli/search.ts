@@ -33,6 +33,11 @@ const mib = (bits: number) =>
   bits >= 8 * 2 ** 20 ? `${(bits / 8 / 2 ** 20).toFixed(3)} MiB` : `${(bits / 8 / 2 ** 10).toFixed(2)} KiB`;
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
+/** The line the front's drops are read against: FP32 and every layer at the preset's bits. */
+export function paretoReference(fp32Top1: number, uniform: { top1: number; sizeBits: number }): string {
+  return `  reference: FP32 top-1 ${pct(fp32Top1)}; every layer at the preset's bits: top-1 ${pct(uniform.top1)} (drop ${(100 * (fp32Top1 - uniform.top1)).toFixed(2)} points), weights ${mib(uniform.sizeBits)}`;
+}
+
 /** Runs the searches asked for on every config (see module header). */
 export async function benchSearch(s: SearchBench): Promise<Record<string, unknown>[]> {
   const records: Record<string, unknown>[] = [];
@@ -115,11 +120,13 @@ export async function benchSearch(s: SearchBench): Promise<Record<string, unknow
         [
           '',
           `Size versus top-1, ${label}, per-layer weight bits 2–8 (cost of each choice on ${ev.reference.rank.preds.length} ranking images; top-1 on ${ref.preds.length}; * = on the front; ${p.evaluations} evaluations, ${seconds.toFixed(0)} s):`,
+          paretoReference(ref.top1, p.uniform),
           ...rows,
           '',
         ].join('\n'),
       );
       record.pareto = {
+        reference: { fp32: { top1: ref.top1 }, uniform: { ...p.uniform, url: cliLink(base, s.link) } },
         evaluated: p.evaluated.map((q) => ({ ...q, url: `#${q.url}`, front: p.front.includes(q) })),
         costs: p.costs,
         evaluations: p.evaluations,

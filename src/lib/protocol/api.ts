@@ -12,6 +12,7 @@ import type { ActivationHistogram, WeightHistogram } from './analysis.ts';
 import type { AccuracyEstimate, LayerGraphView, WeightView } from './instant.ts';
 import type { DeployCheck, DeployCheckOptions, DeployProgress } from './deploy.ts';
 import type { AsIsResult, ImportedComparison, QuantizedInfo } from './imported.ts';
+import type { SearchOutcome, SearchProgress, SearchRequest } from './search.ts';
 
 export type EnginePref = 'auto' | 'webgpu' | 'wasm';
 
@@ -268,6 +269,19 @@ export interface QuantApi {
     onProgress?: (p: Progress) => void,
     opts?: { images?: number },
   ): Promise<Result<ImportedComparison>>;
+  /**
+   * The accuracy-aware search from `config` (the fewest layers kept at higher precision for
+   * a top-1 drop of at most `request.maxDrop` points, src/lib/search/accuracy-control.ts)
+   * and, with `request.paretoBits`, the size-versus-top-1 front over those per-layer weight
+   * bits (search/pareto.ts), on the loaded float model and images. Progress counts
+   * evaluations; cancelled by `cancel()`. CONFIG_INVALID for a config with AdaRound/GPTQ.
+   */
+  searchPrecision(
+    config: ExperimentConfig,
+    engine: EnginePref,
+    request: SearchRequest,
+    onProgress?: (p: SearchProgress) => void,
+  ): Promise<Result<SearchOutcome>>;
   /**
    * Called at a change, before the debounce ends: does what the estimate of `config` can do
    * ahead (quantize its weights, when calibration statistics are in memory), so the estimate

@@ -109,6 +109,20 @@ export function sizeOf(layers: readonly SearchLayer[], cfg: ExperimentConfig): n
   );
 }
 
+/**
+ * Evaluations `accuracyControl` runs when the base config misses the budget (1 when it
+ * meets it): the base on both image sets, each candidate layer kept alone, every candidate
+ * kept, the bisection; the pruning pass adds at most one per kept layer (`perKept`).
+ */
+export function controlEvaluations(
+  layers: readonly SearchLayer[],
+  wBits: number,
+  highBits = wBits < 8 ? 8 : 16,
+): { planned: number; perKept: number; candidates: number } {
+  const n = layers.filter((l) => l.bits < highBits).length;
+  return { planned: 3 + n + Math.ceil(Math.log2(Math.max(1, n))), perKept: 1, candidates: n };
+}
+
 /** The accuracy-aware search (see module header). Throws what `evaluate` throws. */
 export async function accuracyControl(o: AccuracyControlOptions): Promise<AccuracyControlResult> {
   const highBits = o.highBits ?? (o.base.wBits < 8 ? 8 : 16);

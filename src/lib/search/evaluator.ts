@@ -33,6 +33,8 @@ export async function pipelineEvaluator(
     /** the imported scheme the configs re-simulate (pipeline hook `scheme`) */
     scheme?: SchemeSource;
     onProgress?: RunOptions['onProgress'];
+    /** evaluation batch (the browser's small batches let a cancel land soon) */
+    evalBatch?: number;
   } = {},
 ): Promise<PipelineEvaluator> {
   if (base.ptq !== 'none')
@@ -52,6 +54,7 @@ export async function pipelineEvaluator(
     const [r] = await runPipeline([cfg], inputs, {
       signal: opts.signal,
       onProgress: opts.onProgress,
+      evalBatch: opts.evalBatch,
       onQuantized: (q) => void (preds = q.evaluation.preds),
       hooks: { groups, nearestWeights: memo, scheme: opts.scheme },
     });

@@ -10,13 +10,18 @@
  *    dominated states are dropped, and beyond `maxStates` the nearest sizes are merged).
  * 3. `points` configs spread evenly over the model front's sizes are evaluated for real on
  *    the validation images; the measured front is what is returned, each point a config
- *    with its share link.
+ *    with its share link. The base config (every layer at the preset's bits) is validated
+ *    too, as the reference a point's drop is read against (`uniform`).
  * Like accuracy-control.ts it runs nothing itself: `evaluate` is injected.
  */
 import type { ExperimentConfig } from '../config/types.ts';
 import { type LinkExtras, serializeLink } from '../config/link.ts';
 import { agreement } from '../quant/metrics.ts';
 import { type Evaluate, type SearchLayer, sizeOf } from './accuracy-control.ts';
+
+/** Bit widths a front may use, and the app's default count of points evaluated. */
+export const FRONT_BITS = [2, 3, 4, 5, 6, 7, 8] as const;
+export const FRONT_POINTS = 6;
 
 export interface ParetoOptions {
   base: ExperimentConfig;
@@ -31,6 +36,7 @@ export interface ParetoOptions {
   /** what the share links carry beyond the config (model, data) */
   link?: LinkExtras;
   onProgress?: (message: string, done: number, total: number) => void;
+  signal?: AbortSignal;
 }
 
 export interface ModelPoint {
@@ -59,7 +65,22 @@ export interface ParetoResult {
   evaluated: ParetoPoint[];
   /** the non-dominated evaluated points (no other is smaller and at least as accurate) */
   front: ParetoPoint[];
+  /** the base config (every layer at the preset's bits) on the validation images */
+  uniform: { top1: number; sizeBits: number };
   evaluations: number;
+}
+
+/**
+ * Evaluations `paretoFront` runs at most: the base on both image sets, each layer's other
+ * choices, the points (fewer when the model front has fewer distinct sizes).
+ */
+export function paretoEvaluations(
+  layers: readonly { bits: number }[],
+  bits: readonly number[] = FRONT_BITS,
+  points = 8,
+): number {
+  const choices = layers.reduce((n, l) => n + bits.filter((b) => b !== l.bits).length, 0);
+  return 2 + choices + points;
 }
 
 /**
@@ -121,8 +142,11 @@ export function nonDominated<T extends { sizeBits: number; top1: number }>(pts: 
 
 /** The measured size-versus-top-1 front (see module header). Throws what `evaluate` throws. */
 export async function paretoFront(o: ParetoOptions): Promise<ParetoResult> {
-  const choices = [...(o.bits ?? [2, 3, 4, 5, 6, 7, 8])].sort((a, b) => a - b);
+  const choices = [...(o.bits ?? FRONT_BITS)].sort((a, b) => a - b);
   let evaluations = 0;
+  const check = () => {
+    if (o.signal?.aborted) throw o.signal.reason ?? new Error('aborted');
+  };
   const ref = await o.evaluate(o.base, 'rank');
   evaluations++;
   const costs: Record<string, Record<number, number>> = {};
@@ -136,6 +160,7 @@ export async function paretoFront(o: ParetoOptions): Promise<ParetoResult> {
         costs[l.layer][b] = 0;
         continue;
       }
+      check();
       o.onProgress?.(`Cost of ${l.layer} at ${b} bits`, done, total);
       const r = await o.evaluate({ ...o.base, layerBits: { ...o.base.layerBits, [l.layer]: b } }, 'rank');
       evaluations++;
@@ -158,6 +183,7 @@ export async function paretoFront(o: ParetoOptions): Promise<ParetoResult> {
   for (const [k, i] of [...picks].sort((a, b) => a - b).entries()) {
     const m = model[i];
     const config = { ...o.base, layerBits: { ...o.base.layerBits, ...m.bits } };
+    check();
     o.onProgress?.(`Evaluating point ${k + 1}/${picks.size}`, k + 1, picks.size);
     const v = await o.evaluate(config, 'validate');
     evaluations++;
@@ -169,5 +195,9 @@ export async function paretoFront(o: ParetoOptions): Promise<ParetoResult> {
       url: serializeLink(config, [], o.link ?? {}),
     });
   }
-  return { costs, model, evaluated, front: nonDominated(evaluated), evaluations };
+  check();
+  o.onProgress?.("Evaluating every layer at the preset's bits", picks.size, picks.size);
+  const uniform = { top1: (await o.evaluate(o.base, 'validate')).top1, sizeBits: sizeOf(o.layers, o.base) };
+  evaluations++;
+  return { costs, model, evaluated, front: nonDominated(evaluated), uniform, evaluations };
 }

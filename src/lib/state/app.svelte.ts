@@ -30,6 +30,7 @@ import { LoadSlot } from './load-slot.svelte.ts';
 import { offlineStatus, type OfflineStatus } from '../offline/status.ts';
 import { TRY_IT } from '../config/try-it.ts';
 import { resolveConfig } from '../config/resolve.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 import { downloadCost, type DownloadCost } from './download-cost.ts';
 import { RunController } from './run-controller.svelte.ts';
 import { HistoryState } from './history.svelte.ts';
@@ -37,6 +38,7 @@ import { ExperimentState } from './experiment.svelte.ts';
 import { AnalysisState } from './analysis.svelte.ts';
 import { InstantState } from './instant.svelte.ts';
 import { ImportedState } from './imported.svelte.ts';
+import { SearchState } from './search.svelte.ts';
 import { getModelEntry, knownHashes } from '../models/registry.ts';
 import {
   parseLink,
@@ -97,6 +99,8 @@ export class AppState {
   readonly instant: InstantState;
   /** a quantized model opened by the user: its quantization, evaluation as it is, float parent */
   readonly imported: ImportedState;
+  /** the accuracy-aware search and the size/top-1 front from a result */
+  readonly search: SearchState;
   /** the model: loaded, its source as a link names it, or the file a link asks for */
   readonly model = new LoadSlot<LoadedModel, ModelSourceRef, ModelAsk>();
   /** the images, likewise */
@@ -159,9 +163,14 @@ export class AppState {
 
   /** The shareable hash: the config plus the model, images, engine and analysis in use (or still wanted). */
   get link(): string {
+    return this.linkFor(this.exp.config, this.exp.hidden);
+  }
+
+  /** The shareable hash of another config (a search's point) with the model, images and engine in use. */
+  linkFor(config: ExperimentConfig, hidden: Iterable<string> = []): string {
     const m = this.model.value;
     const d = this.data.value;
-    return serializeLink(this.exp.config, this.exp.hidden, {
+    return serializeLink(config, hidden, {
       model: m ? { sha256: m.sha256, source: this.model.ref } : this.wanted.model,
       data: d ? { fingerprint: d.fingerprint, source: this.data.ref } : this.wanted.data,
       engine: this.enginePref,
@@ -205,6 +214,7 @@ export class AppState {
       this.data.ready &&
       !this.runner.running &&
       !this.deploy.running &&
+      !this.search.running &&
       !this.exp.invalid &&
       // a quantized file is evaluated as it is (ImportedState), not run with settings
       !this.model.value?.quantized &&
@@ -231,6 +241,10 @@ export class AppState {
     );
     this.history = new HistoryState(() => this.api);
     this.deploy = new DeployCheckState(() => this.api);
+    this.search = new SearchState(
+      () => this.api,
+      () => this.enginePref,
+    );
     this.openLink(hash);
     this.analysis = new AnalysisState(
       () => this.result,
