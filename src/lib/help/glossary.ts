@@ -148,6 +148,31 @@ export const GLOSSARY: readonly GlossaryEntry[] = [
     text: "MQBench's finding: a simulation's accuracy need not be the deployed backend's. Each preset onnxruntime can run (TensorRT, FBGEMM, SNPE, Academic) at these bits is simulated and deployed on the same images; the gap is deployed minus simulated top-1.",
   },
   {
+    id: 'accuracy-search',
+    term: 'Smallest model within a top-1 budget',
+    text: "From these settings, keep the fewest layers at higher precision (8 bits, or 16 for an 8-bit preset) so that top-1 drops by at most the budget, as NNCF's accuracy control does: rank the layers by the top-1 each gives back when kept alone, keep the shortest prefix of that ranking within budget, then re-quantize each kept layer the budget allows.",
+  },
+  {
+    id: 'max-drop',
+    term: 'Largest top-1 drop',
+    text: "The budget of the search: FP32 top-1 minus the searched model's top-1, in points, on the evaluation images of these settings. With 64 images one image is 1.6 points, so a budget under that asks for no lost image at all.",
+  },
+  {
+    id: 'rank-images',
+    term: 'Ranking images',
+    text: 'The first evaluation images, on which each layer is tried alone at higher precision (one evaluation per layer) to order the layers by cost. More images rank better and take longer; the budget itself is always checked on every evaluation image.',
+  },
+  {
+    id: 'layer-gain',
+    term: 'Gain kept alone',
+    text: "Top-1 points won back on the ranking images when only this layer is kept at higher precision and every other stays at the preset's bits. The most costly layers come first; equal gains are ordered by agreement with FP32, then by the smaller layer.",
+  },
+  {
+    id: 'pareto-front',
+    term: 'Size versus top-1 (Pareto front)',
+    text: 'Each layer is tried alone at each bit width chosen (its cost: the share of ranking images whose prediction changes); the cheapest mix for every weight size is found by adding costs, and a few mixes are evaluated for real. A point is on the front when no other is smaller and at least as accurate. Each point is a link to its settings.',
+  },
+  {
     id: 'imported-model',
     term: 'Imported quantized model',
     text: "An ONNX file already quantized by a tool (onnxruntime's quantizer, this playground's export): QDQ files keep QuantizeLinear/DequantizeLinear pairs around float ops, QOperator files use integer ops such as QLinearConv. Its scales and zero points are read, not simulated.",
