@@ -17,6 +17,7 @@ import { paretoFront } from '../../src/lib/search/pareto.ts';
 import {
   controlSummary,
   frontPoints,
+  planLayers,
   rankingRows,
   SEARCH_DEFAULTS,
   SearchState,
@@ -107,6 +108,7 @@ describe('SearchState', () => {
     );
     expect(s.maxDrop).toBe(1);
     expect(s.request).toEqual({
+      prune: false,
       maxDrop: 1,
       rankImages: SEARCH_DEFAULTS.rankImages,
       paretoBits: undefined,
@@ -115,11 +117,13 @@ describe('SearchState', () => {
     s.maxDrop = 0.5;
     s.rankImages = 16.4;
     s.withFront = true;
+    s.prune = true;
     s.frontBits = [8, 2, 4];
     await s.run(base, 'h1');
     expect(api.searchPrecision).toHaveBeenCalledOnce();
     expect(api.searchPrecision.mock.calls[0][1]).toBe('wasm');
     expect(asked).toEqual({
+      prune: true,
       maxDrop: 0.5,
       rankImages: 16,
       paretoBits: [2, 4, 8],
@@ -200,6 +204,10 @@ describe('search view', () => {
     expect(p.evaluations).toBe(plan.front - 3 + p.evaluated.length);
     expect(plan.text).toMatch(/^5 weight layers: .* about 11 .* the front at most 15 more$/);
     expect(searchPlan(undefined, 4, {})).toBeUndefined();
+    // without the weight view: the result's weight quantizers, first and last at 8 bits when the preset says so
+    expect(planLayers({ wBits: 4, firstLast8bit: true }, 5).map((l) => l.bits)).toEqual([8, 4, 4, 4, 8]);
+    expect(searchPlan(planLayers({ wBits: 4, firstLast8bit: true }, 5), 4, {})!.search).toBe(3 + 3 + 2);
+    expect(planLayers({ wBits: 4, firstLast8bit: true }, 5, layers)).toEqual(layers);
   });
 
   it('says what the outcome is, ranks the layers with their gain, and marks the kept ones', () => {

@@ -163,6 +163,11 @@ export const GLOSSARY: readonly GlossaryEntry[] = [
     text: 'The first evaluation images, on which each layer is tried alone at higher precision (one evaluation per layer) to order the layers by cost. More images rank better and take longer; the budget itself is always checked on every evaluation image.',
   },
   {
+    id: 'search-prune',
+    term: 'Re-quantize kept layers',
+    text: "After the search, try each kept layer at the preset's bits again, largest first, and leave it quantized when the budget still holds. It can only shrink the model, but costs one evaluation on every evaluation image per kept layer, the longest part of a search on a large model.",
+  },
+  {
     id: 'layer-gain',
     term: 'Gain kept alone',
     text: "Top-1 points won back on the ranking images when only this layer is kept at higher precision and every other stays at the preset's bits. The most costly layers come first; equal gains are ordered by agreement with FP32, then by the smaller layer.",

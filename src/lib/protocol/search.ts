@@ -10,6 +10,11 @@ export interface SearchRequest {
   maxDrop: number;
   /** evaluation images that rank the layers (the first ones of the evaluation split) */
   rankImages: number;
+  /**
+   * try to quantize each kept layer again afterwards (one validation on every evaluation
+   * image per kept layer: the longest part of a search on a large model; default false)
+   */
+  prune?: boolean;
   /** also the size-versus-top-1 front over these per-layer weight bit widths (none: no front) */
   paretoBits?: number[];
   /** configurations of the front evaluated on every evaluation image */

@@ -68,6 +68,7 @@ export async function runSearch(
     maxDrop: request.maxDrop / 100,
     evaluate,
     signal,
+    prune: request.prune ?? false,
     // the pruning pass (at most one validation per kept layer) goes beyond the plan: total follows done
     onProgress: (message) => report(message),
   });

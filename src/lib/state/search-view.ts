@@ -22,11 +22,29 @@ export function sizeText(bits: number): string {
   return bits >= 8 * 2 ** 20 ? `${(bits / 8 / 2 ** 20).toFixed(2)} MiB` : `${(bits / 8 / 2 ** 10).toFixed(1)} KiB`;
 }
 
+/**
+ * The layers a plan counts: the weight view's when it is drawn (each layer's bits), else
+ * the result's weight quantizers at the preset's bits (the first and last at 8 bits when
+ * the preset keeps them there; per-layer overrides are not known by index).
+ */
+export function planLayers(
+  config: Pick<ExperimentConfig, 'wBits' | 'firstLast8bit'>,
+  weightQuantizers: number,
+  weightLayers?: readonly { bits: number; params: number }[],
+): { bits: number; params: number }[] {
+  if (weightLayers?.length) return [...weightLayers];
+  const n = weightQuantizers;
+  return Array.from({ length: n }, (_, i) => ({
+    params: 0,
+    bits: config.firstLast8bit && (i === 0 || i === n - 1) ? Math.max(8, config.wBits) : config.wBits,
+  }));
+}
+
 /** Evaluations a request will take on these layers (the search's plan, the front's upper bound). */
 export function searchPlan(
   layers: readonly { bits: number; params: number; layer?: string }[] | undefined,
   wBits: number,
-  req: Pick<SearchRequest, 'paretoBits' | 'paretoPoints'>,
+  req: Pick<SearchRequest, 'paretoBits' | 'paretoPoints' | 'prune'>,
 ): { search: number; front: number; text: string } | undefined {
   if (!layers) return undefined;
   const c = controlEvaluations(
@@ -36,7 +54,8 @@ export function searchPlan(
   const front = req.paretoBits ? paretoEvaluations(layers, req.paretoBits, req.paretoPoints ?? FRONT_POINTS) : 0;
   const text =
     `${layers.length} weight layers: 1 evaluation when the preset already meets the budget, otherwise about ${c.planned} ` +
-    `(${c.candidates} layers ranked one by one, then a bisection) plus at most one per layer kept` +
+    `(${c.candidates} layers ranked one by one, then a bisection)` +
+    (req.prune ? ' plus at most one per layer kept' : '') +
     (front ? `; the front at most ${front} more` : '');
   return { search: c.planned, front, text };
 }
@@ -87,6 +106,7 @@ export function controlSummary(o: SearchOutcome): {
 
 export interface FrontPoint {
   kind: 'point' | 'uniform';
+  sizeBits: number;
   /** MiB */
   size: number;
   /** top-1, percent */
@@ -113,6 +133,7 @@ export function frontPoints(o: SearchOutcome, linkFor: (c: ExperimentConfig) => 
   return [
     ...f.points.map((p) => ({
       kind: 'point' as const,
+      sizeBits: p.sizeBits,
       size: mib(p.sizeBits),
       top1: 100 * p.top1,
       front: p.front,
@@ -121,6 +142,7 @@ export function frontPoints(o: SearchOutcome, linkFor: (c: ExperimentConfig) => 
     })),
     {
       kind: 'uniform' as const,
+      sizeBits: f.uniform.sizeBits,
       size: mib(f.uniform.sizeBits),
       top1: 100 * f.uniform.top1,
       front: false,
