@@ -50,6 +50,8 @@ export interface BenchArgs {
   floatParent?: string;
   /** --max-drop: largest top-1 drop of the accuracy-aware search, in points */
   maxDrop?: number;
+  /** --no-prune: leave out the search's re-quantizing pass */
+  noPrune: boolean;
   pareto: boolean;
   rankImages: number;
   paretoPoints: number;
@@ -92,6 +94,7 @@ export const BENCH_CLI: CliSpec = {
     'deploy',
     'floatParent',
     'maxDrop',
+    'noPrune',
     'pareto',
     'rankImages',
     'paretoPoints',
@@ -185,6 +188,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     importedScheme,
     floatParent,
     maxDrop,
+    noPrune: o.noPrune as boolean,
     pareto,
     rankImages: o.rankImages as number,
     paretoPoints: o.paretoPoints as number,

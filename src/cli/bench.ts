@@ -364,6 +364,7 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
         configs,
         inputs: runInputs,
         maxDrop: args.maxDrop,
+        prune: !args.noPrune,
         pareto: args.pareto,
         rankImages: args.rankImages,
         paretoPoints: args.paretoPoints,

@@ -100,6 +100,11 @@ export const CLI_OPTIONS = {
     type: { kind: 'real', min: 0, max: 100 },
     help: 'accuracy-aware search: the fewest layers kept at higher precision for a top-1 drop of at most POINTS',
   },
+  noPrune: {
+    flag: 'no-prune',
+    type: FLAG,
+    help: '--max-drop without its last pass (re-quantizing each kept layer the budget allows: one validation per kept layer), as the app runs it by default',
+  },
   pareto: {
     flag: 'pareto',
     type: FLAG,

@@ -19,6 +19,8 @@ export interface SearchBench {
   inputs: RunInputs;
   /** --max-drop in points */
   maxDrop?: number;
+  /** the re-quantizing pass of --max-drop (false: --no-prune) */
+  prune?: boolean;
   pareto: boolean;
   rankImages: number;
   paretoPoints: number;
@@ -62,6 +64,7 @@ export async function benchSearch(s: SearchBench): Promise<Record<string, unknow
         reference: ev.reference,
         maxDrop: s.maxDrop / 100,
         evaluate: ev.evaluate,
+        prune: s.prune,
         onProgress: progress,
       });
       const seconds = (performance.now() - t0) / 1000;
