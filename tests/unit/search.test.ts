@@ -9,6 +9,7 @@ import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import { accuracyControl, sizeOf, type Evaluate, type SearchLayer } from '../../src/lib/search/accuracy-control.ts';
 import { additiveFront, nonDominated, paretoFront } from '../../src/lib/search/pareto.ts';
 import { parseLink } from '../../src/lib/config/link.ts';
+import { checkSearchRequest } from '../../src/lib/search/session.ts';
 
 const base = resolveConfig({ backend: 'academic', wBits: 4, firstLast8bit: false });
 const FP32 = 0.8;
@@ -179,5 +180,31 @@ describe('size versus top-1 front', () => {
     }
     expect(r.evaluated[0].sizeBits).toBe(2 * 60);
     expect(r.evaluated[r.evaluated.length - 1].sizeBits).toBe(8 * 60);
+    // the reference: every layer at the preset's bits, validated
+    expect(r.uniform).toEqual({ top1: FP32, sizeBits: 8 * 60 });
+  });
+
+  it('stops at an aborted signal between evaluations', async () => {
+    const base8 = resolveConfig({ backend: 'academic', wBits: 8, firstLast8bit: false });
+    const ac = new AbortController();
+    let n = 0;
+    const evaluate: Evaluate = async () => {
+      if (++n === 3) ac.abort(new Error('stop'));
+      return { top1: FP32, preds: new Int32Array(4) };
+    };
+    await expect(paretoFront({ base: base8, layers, bits: choices, evaluate, signal: ac.signal })).rejects.toThrow(
+      'stop',
+    );
+    expect(n).toBe(3);
+  });
+});
+
+describe('checkSearchRequest', () => {
+  it('refuses a budget, ranking count or bit list the searches cannot use, naming it', () => {
+    expect(() => checkSearchRequest({ maxDrop: 1, rankImages: 32 })).not.toThrow();
+    expect(() => checkSearchRequest({ maxDrop: -1, rankImages: 32 })).toThrow(/between 0 and 100 points, got -1/);
+    expect(() => checkSearchRequest({ maxDrop: 1, rankImages: 0 })).toThrow(/at least 1, got 0/);
+    expect(() => checkSearchRequest({ maxDrop: 1, rankImages: 8, paretoBits: [4] })).toThrow(/two bit widths/);
+    expect(() => checkSearchRequest({ maxDrop: 1, rankImages: 8, paretoBits: [4, 16] })).toThrow(/between 2 and 8/);
   });
 });
