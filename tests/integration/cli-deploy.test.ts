@@ -13,8 +13,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import 'fake-indexeddb/auto';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main as benchMain, cliModel } from '../../src/cli/bench.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliModel } from '../../src/cli/bench.ts';
 import type { DeployedField } from '../../src/cli/deploy.ts';
 import { parseBenchArgs } from '../../src/cli/args.ts';
 import { DiskCropStore, loadImageFolder } from '../../src/lib/data/dataset.node.ts';
@@ -26,6 +26,7 @@ import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
 import type { DeployProgress } from '../../src/lib/protocol/deploy.ts';
 import { smallCnn } from '../support/onnx-helpers.ts';
 import { inProcessQuantApi } from '../support/worker-helpers.ts';
+import { captureBench as bench } from '../support/bench-capture.ts';
 import { syntheticImages } from '../support/pipeline-helpers.ts';
 
 const CLASSES = 5;
@@ -36,22 +37,6 @@ const WNIDS = Array.from({ length: CLASSES }, (_, i) => `n0000000${i}`);
 const CLASS_INDEX = Object.fromEntries(WNIDS.map((w, i) => [String(i), [w, `class ${i}`]]));
 
 type DeployedRecordJson = ExperimentResult & { deployed: DeployedField | null };
-
-async function bench(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  try {
-    const code = await benchMain(argv);
-    return {
-      code,
-      stdout: out.mock.calls.map((c) => String(c[0])).join(''),
-      stderr: err.mock.calls.map((c) => String(c[0])).join(''),
-    };
-  } finally {
-    err.mockRestore();
-    out.mockRestore();
-  }
-}
 
 describe('bench --deploy', () => {
   let dir: string;
