@@ -268,6 +268,12 @@ describe('AppState against a fake worker', () => {
     expect(await a.loadModel({ kind: 'url', url: 'y' })).toBe(true);
     expect(a.imported.parent?.sha256).toBe(MODEL.sha256);
     expect(a.runnable).toBe(true);
+    // a search from a result holds the worker: Run waits, and says why
+    a.search.running = true;
+    expect(a.runnable).toBe(false);
+    expect(runBlocker(a)).toMatch(/search under the result to finish, or cancel it/);
+    a.search.running = false;
+    expect(a.runnable).toBe(true);
   });
 
   it('shows a model or data load failure as data', async () => {

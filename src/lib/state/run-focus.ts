@@ -15,6 +15,7 @@ export function runBlocker(app: AppState): string | undefined {
   if (app.model.value?.quantized)
     return 'This model is already quantized: evaluate it as it is, or open its float parent (Weights & graph).';
   if (app.imported.busy !== 'idle') return 'Wait for the quantized model’s evaluation to finish, or cancel it.';
+  if (app.search.running) return 'Wait for the search under the result to finish, or cancel it.';
   if (app.exp.invalid) return 'Fix the settings marked in red first.';
   return undefined;
 }
