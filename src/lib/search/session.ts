@@ -41,13 +41,17 @@ export async function runSearch(
   let done = 0;
   let total = 0;
   const report = (message: string) => opts.onProgress?.({ done, total: Math.max(total, done), message });
+  /** what the evaluations under way are for; the pipeline's own messages come after it */
+  let step = 'Preparing';
+  /** the search's own message for the next evaluation ("Ranking layers: conv1") */
+  let phase = '';
   report('Preparing: FP32 outputs and calibration statistics');
   const ev = await pipelineEvaluator(inputs, base, {
     rankImages: request.rankImages,
     signal,
     scheme: opts.scheme,
     evalBatch: opts.evalBatch,
-    onProgress: (p) => report(`Preparing: ${p.message}`),
+    onProgress: (p) => report(`${step}: ${p.message}`),
   });
   const plan = controlEvaluations(ev.layers, base.wBits);
   const front = request.paretoBits
@@ -56,9 +60,12 @@ export async function runSearch(
   total = plan.planned + front;
   // every evaluation counts once, whichever search asks for it
   const evaluate: Evaluate = async (cfg, purpose) => {
+    step = `${phase || (purpose === 'rank' ? 'Ranking' : 'Checking the budget')} (evaluation ${done + 1})`;
+    phase = '';
+    report(step);
     const r = await ev.evaluate(cfg, purpose);
     done++;
-    report(`${purpose === 'rank' ? 'Ranking' : 'Validating'}: evaluation ${done}`);
+    report(step);
     return r;
   };
   const c = await accuracyControl({
@@ -70,7 +77,7 @@ export async function runSearch(
     signal,
     prune: request.prune ?? false,
     // the pruning pass (at most one validation per kept layer) goes beyond the plan: total follows done
-    onProgress: (message) => report(message),
+    onProgress: (message) => void (phase = message),
   });
   // the search ran what it ran: the rest of the plan is the front's
   total = done + front;
@@ -103,7 +110,7 @@ export async function runSearch(
       points: request.paretoPoints ?? FRONT_POINTS,
       evaluate,
       signal,
-      onProgress: (message) => report(message),
+      onProgress: (message) => void (phase = message),
     });
     frontOut = {
       bits: [...request.paretoBits].sort((a, b) => a - b),
