@@ -132,6 +132,14 @@ describe('bench --pareto reference', () => {
     expect(progress.at(-1)!.done).toBe(o.value.evaluations);
     for (const p of progress) expect(p.done).toBeLessThanOrEqual(p.total);
 
+    // the budget checked on the first 5 evaluation images: the searched configs say so
+    const fewer = await api.searchPrecision(base, 'wasm', { maxDrop: 0, rankImages: 4, checkImages: 5 });
+    if (!fewer.ok) throw new Error(fewer.error.message);
+    expect(fewer.value.fp32.images).toBe(5);
+    expect(fewer.value.rankImages).toBe(4);
+    expect(fewer.value.base.eval).toBe(5);
+    expect(fewer.value.control.config.eval).toBe(5);
+
     const cancelled = await api.searchPrecision(base, 'wasm', request, (p) => {
       if (p.done >= 3) void api.cancel();
     });

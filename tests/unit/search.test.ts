@@ -204,6 +204,7 @@ describe('checkSearchRequest', () => {
     expect(() => checkSearchRequest({ maxDrop: 1, rankImages: 32 })).not.toThrow();
     expect(() => checkSearchRequest({ maxDrop: -1, rankImages: 32 })).toThrow(/between 0 and 100 points, got -1/);
     expect(() => checkSearchRequest({ maxDrop: 1, rankImages: 0 })).toThrow(/at least 1, got 0/);
+    expect(() => checkSearchRequest({ maxDrop: 1, rankImages: 8, checkImages: 0.5 })).toThrow(/at least 1, got 0.5/);
     expect(() => checkSearchRequest({ maxDrop: 1, rankImages: 8, paretoBits: [4] })).toThrow(/two bit widths/);
     expect(() => checkSearchRequest({ maxDrop: 1, rankImages: 8, paretoBits: [4, 16] })).toThrow(/between 2 and 8/);
   });

@@ -111,11 +111,13 @@ describe('SearchState', () => {
       prune: false,
       maxDrop: 1,
       rankImages: SEARCH_DEFAULTS.rankImages,
+      checkImages: SEARCH_DEFAULTS.checkImages,
       paretoBits: undefined,
       paretoPoints: undefined,
     });
     s.maxDrop = 0.5;
     s.rankImages = 16.4;
+    s.checkImages = 100;
     s.withFront = true;
     s.prune = true;
     s.frontBits = [8, 2, 4];
@@ -126,6 +128,7 @@ describe('SearchState', () => {
       prune: true,
       maxDrop: 0.5,
       rankImages: 16,
+      checkImages: 100,
       paretoBits: [2, 4, 8],
       paretoPoints: SEARCH_DEFAULTS.frontPoints,
     });

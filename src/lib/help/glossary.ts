@@ -163,6 +163,11 @@ export const GLOSSARY: readonly GlossaryEntry[] = [
     text: 'The first evaluation images, on which each layer is tried alone at higher precision (one evaluation per layer) to order the layers by cost. More images rank better and take longer; the budget itself is always checked on every evaluation image.',
   },
   {
+    id: 'check-images',
+    term: 'Budget-check images',
+    text: 'The first evaluation images on which FP32 and each candidate model are compared against the budget. Every check runs all of them, so fewer images make the search faster and its top-1 coarser (one image of 200 is half a point). The searched settings keep this count as their evaluation images.',
+  },
+  {
     id: 'search-prune',
     term: 'Re-quantize kept layers',
     text: "After the search, try each kept layer at the preset's bits again, largest first, and leave it quantized when the budget still holds. It can only shrink the model, but costs one evaluation on every evaluation image per kept layer, the longest part of a search on a large model.",

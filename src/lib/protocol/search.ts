@@ -11,6 +11,11 @@ export interface SearchRequest {
   /** evaluation images that rank the layers (the first ones of the evaluation split) */
   rankImages: number;
   /**
+   * evaluation images the budget is checked on (the first ones of the evaluation split;
+   * default all): the searched configs carry this count as their `eval`
+   */
+  checkImages?: number;
+  /**
    * try to quantize each kept layer again afterwards (one validation on every evaluation
    * image per kept layer: the longest part of a search on a large model; default false)
    */
@@ -71,7 +76,7 @@ export interface SearchFront {
 }
 
 export interface SearchOutcome {
-  /** the config searched from */
+  /** the config searched from (its `eval` the budget-check images) */
   base: ExperimentConfig;
   fp32: { top1: number; images: number };
   rankImages: number;

@@ -20,6 +20,11 @@ export function checkSearchRequest(r: SearchRequest): void {
     throw new QpError('ARG_INVALID', `The largest top-1 drop must be between 0 and 100 points, got ${r.maxDrop}.`);
   if (!Number.isInteger(r.rankImages) || r.rankImages < 1)
     throw new QpError('ARG_INVALID', `The ranking images must be a whole number of at least 1, got ${r.rankImages}.`);
+  if (r.checkImages !== undefined && (!Number.isInteger(r.checkImages) || r.checkImages < 1))
+    throw new QpError(
+      'ARG_INVALID',
+      `The budget-check images must be a whole number of at least 1, got ${r.checkImages}.`,
+    );
   if (r.paretoBits && (r.paretoBits.length < 2 || r.paretoBits.some((b) => !FRONT_BITS.includes(b as 2))))
     throw new QpError('ARG_INVALID', 'The front needs at least two bit widths between 2 and 8.');
 }
@@ -36,6 +41,9 @@ export async function runSearch(
   } = {},
 ): Promise<Omit<SearchOutcome, 'engine'>> {
   checkSearchRequest(request);
+  // the budget is checked on the first checkImages evaluation images: the searched configs say so
+  if (request.checkImages !== undefined && request.checkImages < base.eval)
+    base = { ...base, eval: request.checkImages };
   const t0 = performance.now();
   const { signal } = opts;
   let done = 0;

@@ -9,11 +9,17 @@ import { controlEvaluations } from '../search/accuracy-control.ts';
 import { FRONT_POINTS, paretoEvaluations } from '../search/pareto.ts';
 
 /**
- * Defaults sized for the browser's wasm engine: ranking on 32 images and a front over
- * 2, 4 and 8 bits keep MobileNet-V2 (53 weight layers) to about 60 evaluations for the
- * search and about 110 for the front (docs/imported-models.md has the measured times).
+ * Defaults sized for the browser's wasm engine: ranking on 32 images, the budget checked on
+ * the first 200 evaluation images, no re-quantizing pass, and a front over 2, 4 and 8 bits
+ * (docs/imported-models.md has what MobileNet-V2 takes on wasm).
  */
-export const SEARCH_DEFAULTS = { maxDrop: 1, rankImages: 32, frontBits: [2, 4, 8], frontPoints: FRONT_POINTS } as const;
+export const SEARCH_DEFAULTS = {
+  maxDrop: 1,
+  rankImages: 32,
+  checkImages: 200,
+  frontBits: [2, 4, 8],
+  frontPoints: FRONT_POINTS,
+} as const;
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 

@@ -23,6 +23,8 @@ export class SearchState {
   maxDrop = $state<number>(SEARCH_DEFAULTS.maxDrop);
   /** evaluation images that rank the layers */
   rankImages = $state<number>(SEARCH_DEFAULTS.rankImages);
+  /** evaluation images the budget is checked on */
+  checkImages = $state<number>(SEARCH_DEFAULTS.checkImages);
   /** re-quantize kept layers afterwards (one validation per kept layer) */
   prune = $state(false);
   /** also draw the size-versus-top-1 front */
@@ -45,6 +47,7 @@ export class SearchState {
     return {
       maxDrop: this.maxDrop,
       rankImages: Math.max(1, Math.round(this.rankImages)),
+      checkImages: Math.max(1, Math.round(this.checkImages)),
       prune: this.prune,
       paretoBits: this.withFront ? [...this.frontBits].sort((a, b) => a - b) : undefined,
       paretoPoints: this.withFront ? SEARCH_DEFAULTS.frontPoints : undefined,
