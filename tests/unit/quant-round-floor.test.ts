@@ -11,7 +11,9 @@ import {
   ROUND_CONSTANTS,
   ROUND_STEPS,
   roundByFloorSteps,
+  runRoundSteps,
   type Float32Rounding,
+  type RoundStep,
 } from '../../src/lib/quant/round-floor.ts';
 import { mulberry32 } from '../../src/lib/util/random.ts';
 
@@ -126,5 +128,48 @@ describe('round half to even from Floor/Add/Sub/Mul/Equal/Greater/Where', () => 
       for (const i of s.inputs) expect(known.has(i), `${s.output} reads ${i}`).toBe(true);
       known.add(s.output);
     }
+  });
+});
+
+/**
+ * The float32 rounding model itself: were 'down' and 'up' to round like 'nearest', the tests
+ * above would hold for any recipe, exact or not. Expected values worked out by hand.
+ */
+describe('the float32 rounding the steps are checked under', () => {
+  const one = (op: RoundStep['op'], a: string, b: string): RoundStep[] => [{ op, inputs: [a, b], output: 'r' }];
+  const each = (steps: RoundStep[], c: number) => MODES.map((how) => runRoundSteps(steps, c, how));
+
+  it('rounds an inexact sum to nearest, down or up (positive, negative, a tail below float64)', () => {
+    // 1 + 2⁻³⁰: float32 neighbours 1 and 1 + 2⁻²³
+    expect(each(one('Add', 'one', 'c'), 2 ** -30)).toEqual([1, 1, 1 + 2 ** -23]);
+    expect(each(one('Add', 'one', 'c'), -(2 ** -30))).toEqual([1, 1 - 2 ** -24, 1]);
+    // −(2²⁴ + 1.5): float32 neighbours −(2²⁴ + 2) and −2²⁴
+    expect(each(one('Add', 'c', 'half'), -(2 ** 24 + 2))).toEqual([-(2 ** 24 + 2), -(2 ** 24 + 2), -(2 ** 24)]);
+    // 1 ± 2⁻⁶⁰ is 1 in float64 too: only the sum's exact tail says which way it lies
+    expect(each(one('Add', 'one', 'c'), 2 ** -60)).toEqual([1, 1, 1 + 2 ** -23]);
+    expect(each(one('Sub', 'one', 'c'), 2 ** -60)).toEqual([1, 1 - 2 ** -24, 1]);
+  });
+
+  it('rounds an inexact product, down to zero and past the float32 range as IEEE does', () => {
+    // (1 + 2⁻²³)² = 1 + 2⁻²² + 2⁻⁴⁶
+    expect(each(one('Mul', 'c', 'c'), 1 + 2 ** -23)).toEqual([1 + 2 ** -22, 1 + 2 ** -22, 1 + 2 ** -22 + 2 ** -23]);
+    // half of the smallest subnormal: a tie between 0 and 2⁻¹⁴⁹
+    expect(each(one('Mul', 'c', 'half'), 2 ** -149)).toEqual([0, 0, 2 ** -149]);
+    expect(each(one('Mul', 'c', 'half'), -(2 ** -149))).toEqual([-0, -(2 ** -149), -0]);
+    // 2²⁰⁰ overflows: to +∞ when rounding to nearest or up, to the largest float32 when down
+    const maxF32 = (2 - 2 ** -23) * 2 ** 127;
+    expect(each(one('Mul', 'c', 'c'), 2 ** 100)).toEqual([Infinity, maxF32, Infinity]);
+    expect(each(one('Mul', 'c', 'c'), 2 ** 100).map((x) => Math.fround(x) === x)).toEqual([true, true, true]);
+  });
+
+  it('shows a recipe that is not exact: floor(c + ½) rounds ½ − 2⁻²⁵ up to 1 unless the sum rounds down', () => {
+    const naive: RoundStep[] = [
+      { op: 'Add', inputs: ['c', 'half'], output: 't' },
+      { op: 'Floor', inputs: ['t'], output: 'r' },
+    ];
+    const c = 0.5 - 2 ** -25;
+    expect(roundHalfToEven(c)).toBe(0);
+    expect(each(naive, c)).toEqual([1, 0, 1]);
+    expect(MODES.map((how) => roundByFloorSteps(c, how))).toEqual([0, 0, 0]);
   });
 });

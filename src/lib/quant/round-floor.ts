@@ -64,10 +64,14 @@ function nextFloat32(x: number, dir: 1 | -1): number {
   return f32[0];
 }
 
-/** The exact value s + e (|e| tiny against s) rounded to a float32 the given way. */
+/**
+ * The exact value s + e (|e| tiny against s) rounded to a float32 the given way. Past the
+ * float32 range, rounding towards zero gives the largest finite float32, as IEEE does.
+ */
 function toFloat32(s: number, e: number, how: Float32Rounding): number {
   const f = Math.fround(s);
-  if (how === 'nearest' || !Number.isFinite(f)) return f;
+  // Stryker disable next-line ConditionalExpression: a shortcut; for 'nearest' the lines below return f as well
+  if (how === 'nearest') return f;
   const above = f > s || (f === s && e < 0);
   const below = f < s || (f === s && e > 0);
   if (how === 'down' && above) return nextFloat32(f, -1);
@@ -90,9 +94,18 @@ function add32(a: number, b: number, how: Float32Rounding): number {
  * Never throws.
  */
 export function roundByFloorSteps(c: number, how: Float32Rounding = 'nearest'): number {
+  return runRoundSteps(ROUND_STEPS, c, how);
+}
+
+/**
+ * Any list of steps (the shape of ROUND_STEPS) evaluated on float32 `c` as roundByFloorSteps
+ * does: how a recipe behaves under each float32 rounding, so one that is not exact shows.
+ * Returns the last step's output. Never throws.
+ */
+export function runRoundSteps(steps: readonly RoundStep[], c: number, how: Float32Rounding = 'nearest'): number {
   const v = new Map<string, number | boolean>([['c', Math.fround(c)], ...Object.entries(ROUND_CONSTANTS)]);
   const num = (name: string) => v.get(name) as number;
-  for (const s of ROUND_STEPS) {
+  for (const s of steps) {
     const [a, b, d] = s.inputs;
     switch (s.op) {
       case 'Add':
@@ -118,5 +131,5 @@ export function roundByFloorSteps(c: number, how: Float32Rounding = 'nearest'): 
         break;
     }
   }
-  return num(ROUND_STEPS[ROUND_STEPS.length - 1].output);
+  return num(steps[steps.length - 1].output);
 }
