@@ -148,6 +148,11 @@ describe('the float32 rounding the steps are checked under', () => {
     // 1 ± 2⁻⁶⁰ is 1 in float64 too: only the sum's exact tail says which way it lies
     expect(each(one('Add', 'one', 'c'), 2 ** -60)).toEqual([1, 1, 1 + 2 ** -23]);
     expect(each(one('Sub', 'one', 'c'), 2 ** -60)).toEqual([1, 1 - 2 ** -24, 1]);
+    // the float64 sum itself rounds, its tail the other way from where float32 rounds to:
+    // 1 + 2⁻³⁰ + 3·2⁻⁵³ ties in float64 onto 1 + 2⁻³⁰ + 2⁻⁵¹ (tail −2⁻⁵³), float32 gives 1
+    expect(each(one('Add', 'one', 'c'), (1 + 3 * 2 ** -23) * 2 ** -30)).toEqual([1, 1, 1 + 2 ** -23]);
+    // 1 − 2⁻³¹ − 3·2⁻⁵⁴ ties in float64 one 2⁻⁵⁴ lower (tail +2⁻⁵⁴), float32 gives 1
+    expect(each(one('Add', 'one', 'c'), -(1 + 3 * 2 ** -23) * 2 ** -31)).toEqual([1, 1 - 2 ** -24, 1]);
   });
 
   it('rounds an inexact product, down to zero and past the float32 range as IEEE does', () => {
