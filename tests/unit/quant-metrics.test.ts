@@ -105,6 +105,8 @@ describe('AccuracyCounter', () => {
     expect(Array.from(acc.predictions())).toEqual([5, 0, 0]);
     expect(() => acc.add(new Float32Array(5), [0], 1)).toThrow(QpError);
     expect(() => acc.add(new Float32Array(12), [0], 2)).toThrow(/needs 12 logits and 2 labels, got 12 and 1/);
+    // a batch whose first row is whole but second is not: refused before any row is counted
+    expect(() => acc.add(new Float32Array(7), [0, 0], 2)).toThrow(/needs 12 logits and 2 labels, got 7 and 2/);
     // a refused batch counts nothing
     expect([acc.n, acc.top1, acc.top5]).toEqual([3, 1, 2]);
   });
