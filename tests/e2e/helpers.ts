@@ -98,6 +98,14 @@ export async function launch(opts: { plugins?: Plugin[]; webgpu?: boolean } = {}
   };
 }
 
+/** Opens the app of a session, waits until it is ready and chooses the wasm engine. */
+export async function openOnWasm(s: E2eSession): Promise<Page> {
+  await s.page.goto(s.base);
+  await s.page.waitForSelector('main[data-ready=true]');
+  await s.page.locator('[data-engine=wasm]').check();
+  return s.page;
+}
+
 /** Type a number into a config field and commit it (the fields apply on change). */
 export async function setNumber(page: Page, field: string, v: number): Promise<void> {
   const input = page.locator(`[data-field="${field}"]`);

@@ -11,7 +11,7 @@ import type { Page } from 'playwright-core';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tinyQdqPair } from '../support/tiny-qdq.ts';
-import { ARTIFACTS, launch, setNumber, showView, skipReason, type E2eSession } from './helpers.ts';
+import { ARTIFACTS, launch, setNumber, showView, skipReason, type E2eSession, openOnWasm } from './helpers.ts';
 
 if (skipReason) console.warn(`[e2e imported] skipped: ${skipReason}.`);
 
@@ -24,10 +24,7 @@ describe.skipIf(!!skipReason)('imported quantized model in the app', () => {
   let page: Page;
   beforeAll(async () => {
     s = await launch();
-    page = s.page;
-    await page.goto(s.base);
-    await page.waitForSelector('main[data-ready=true]');
-    await page.locator('[data-engine=wasm]').check();
+    page = await openOnWasm(s);
     await setNumber(page, 'calib', 8);
     await setNumber(page, 'eval', 32);
     await page.locator('[data-testid=shared-data]').click();

@@ -17,6 +17,7 @@ import {
   skipReason,
   type E2eSession,
   showView,
+  openOnWasm,
 } from './helpers.ts';
 
 if (skipReason) console.warn(`[e2e instant] skipped: ${skipReason}.`);
@@ -35,10 +36,7 @@ describe.skipIf(!!skipReason)('instant views, in the browser (e2e)', () => {
 
   beforeAll(async () => {
     s = await launch();
-    page = s.page;
-    await page.goto(s.base);
-    await page.waitForSelector('main[data-ready=true]');
-    await page.locator('[data-engine=wasm]').check();
+    page = await openOnWasm(s);
     await page.locator('[data-field=backend]').selectOption('tensorrt');
     await setNumber(page, 'calib', 16);
     await setNumber(page, 'eval', 16);

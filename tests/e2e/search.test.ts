@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { tinyQdqPair } from '../support/tiny-qdq.ts';
-import { ARTIFACTS, launch, runAndWait, setNumber, skipReason, type E2eSession } from './helpers.ts';
+import { ARTIFACTS, launch, runAndWait, setNumber, skipReason, type E2eSession, openOnWasm } from './helpers.ts';
 
 if (skipReason) console.warn(`[e2e search] skipped: ${skipReason}.`);
 
@@ -21,10 +21,7 @@ describe.skipIf(!!skipReason)('search within a top-1 budget in the app', () => {
   let page: Page;
   beforeAll(async () => {
     s = await launch();
-    page = s.page;
-    await page.goto(s.base);
-    await page.waitForSelector('main[data-ready=true]');
-    await page.locator('[data-engine=wasm]').check();
+    page = await openOnWasm(s);
     await page
       .locator('[data-testid=model-file]')
       .setInputFiles({ name: 'tiny.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from(parent) });
