@@ -264,16 +264,13 @@ describe.skipIf(!!skipReason)('the production build on a static host (Chromium)'
       });
       expect(waiting).toBe(true);
       expect((await probe(page, wants(['n01440764_tench.JPEG'], mirror.url))).causes).toEqual(['policy']);
-      // accepting it (what offlineStatus.applyUpdate() does) loads the new page and its policy
-      await page.evaluate(async () => {
-        const reg = await navigator.serviceWorker.getRegistration();
-        const changed = new Promise((r) =>
-          navigator.serviceWorker.addEventListener('controllerchange', r, { once: true }),
-        );
-        reg!.waiting!.postMessage({ type: 'SKIP_WAITING' });
-        await changed;
-      });
-      await page.reload();
+      // the page says so; its button activates the new worker and the app reloads itself (a
+      // reload of our own here would race the app's and be aborted)
+      const notice = page.locator('[data-testid=update-notice]');
+      await notice.waitFor();
+      const reloaded = page.waitForEvent('load');
+      await notice.getByRole('button', { name: 'Reload to use it' }).click();
+      await reloaded;
       await page.waitForSelector(UI.modelFile);
       const meta = await page.evaluate(() =>
         document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.getAttribute('content'),
