@@ -1,9 +1,10 @@
 /**
- * End-to-end weight rounding (AdaRound / GPTQ) on the BUILT app in Debian's Chromium: the
+ * End-to-end weight rounding (AdaRound / GPTQ / QDrop) on the BUILT app in Debian's Chromium: the
  * real MobileNet-V2 from ../shared/data on wasm, Academic W4A8, few images (the full figures
  * are `npm run bench:ptq`). Checks that the method and its inputs are controls that go into
  * the link, that progress names each layer, that the chart of errors and flips renders, and
- * that Cancel stops AdaRound at a layer boundary with the app still usable.
+ * that Cancel stops AdaRound at a layer boundary with the app still usable, and that QDrop at
+ * W4A4 reports per block and shows the activation step sizes it learned.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
@@ -144,4 +145,52 @@ describe.skipIf(!!skipReason)('weight rounding in the browser (e2e)', () => {
       await showView(page, 'learn');
     });
   }
+  // the low-bit frontier in the browser: block reconstruction with learned activation step
+  // sizes on the engine's gradient graphs (few steps here; the figures are `npm run bench:ptq`)
+  it('QDrop at W4A4: per-block progress, the error chart per block and the learned activation step sizes', async () => {
+    await page.locator('[data-field=ptq]').selectOption('qdrop');
+    const analyze = page.locator('[data-field=analyze]');
+    if (await analyze.isChecked()) await analyze.uncheck();
+    await setNumber(page, 'aBits', 4);
+    await setNumber(page, 'ptqIters', 10);
+    await setNumber(page, 'seed', 6);
+    expect(await page.locator('[data-field=ptqActRanges]').inputValue()).toBe('auto');
+    await page.waitForFunction(() => location.hash.includes('ptq=qdrop'));
+    const seen = page.evaluate(
+      () =>
+        new Promise<string[]>((resolve) => {
+          // the panel still says 'done' from the run before until this one starts
+          const msgs = new Set<string>();
+          let started = false;
+          const tick = setInterval(() => {
+            const m = document.querySelector('[data-testid=run-panel] .progress')?.getAttribute('data-message');
+            if (m?.startsWith('QDrop ')) msgs.add(m);
+            const state = document.querySelector('[data-testid=run-panel]')?.getAttribute('data-state');
+            started ||= state === 'running';
+            if (started && (state === 'done' || state === 'error')) {
+              clearInterval(tick);
+              resolve([...msgs]);
+            }
+          }, 20);
+        }),
+    );
+    await runAndWait(page);
+    const msgs = await seen;
+    // one message per block at least, each naming the block and counting over the trainable ones
+    const blocks = new Set(msgs.map((m) => /^QDrop (\d+)\/(\d+): /.exec(m)?.[1]).filter(Boolean));
+    expect(blocks.size, msgs.join('\n')).toBeGreaterThanOrEqual(5);
+    expect(msgs.some((m) => /^QDrop \d+\/\d+: \S+, step 10\/10$/.test(m))).toBe(true);
+
+    const chart = page.locator('[data-testid=ptq-chart][data-method=qdrop][data-unit=block]');
+    await chart.waitFor();
+    expect(Number(await chart.getAttribute('data-layers'))).toBeGreaterThanOrEqual(10);
+    await page.locator('[data-testid=ptq-error-chart] svg').first().waitFor();
+    // every 4-bit activation point learned a step size, and ten steps of LSQ move some of them
+    const steps = page.locator('[data-testid=ptq-steps]');
+    await steps.waitFor();
+    expect(Number(await steps.getAttribute('data-points'))).toBeGreaterThanOrEqual(10);
+    expect(Number(await steps.getAttribute('data-moved'))).toBeGreaterThan(0);
+    await page.locator('[data-testid=ptq-steps-chart] svg').first().waitFor();
+    await steps.screenshot({ path: `${ARTIFACTS}/21-ptq-steps.png` });
+  });
 });
