@@ -7,7 +7,6 @@ import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
 import { ISOLATION_HEADERS as isolation, securityHeaders } from './security-headers.ts';
 import { devMirrorList, devMirrors, siteMirrors, sitePolicy } from './site-build.ts';
-import { ENGINE_CACHE } from './src/lib/offline/engine-cache.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.json': 'application/json; charset=utf-8',
@@ -114,26 +113,13 @@ const serviceWorker = VitePWA({
   filename: 'sw.js',
   workbox: {
     globPatterns: ['**/*.{js,css,html,wasm,svg}'],
-    // the engine's two .wasm builds are left out: each browser needs one, which the runtime
-    // route below keeps when the page first fetches it (src/lib/offline/engine-cache.ts)
-    globIgnores: ['mirror/**', 'qp-mirror/**', '**/ort-wasm-*.wasm'],
+    globIgnores: ['mirror/**', 'qp-mirror/**'],
     maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
     navigateFallback: 'index.html',
     navigateFallbackDenylist: [/\/shared-data\//, /\/qp-mirror\//, /\/mirror\//, /\.(json|onnx|jpe?g|png)$/i],
     clientsClaim: true,
     cleanupOutdatedCaches: true,
     runtimeCaching: [
-      {
-        // names carry Vite's content hash: a cached binary never goes stale, a new version's
-        // is another entry, and the oldest beyond two (one per build) are dropped
-        urlPattern: ({ url, sameOrigin }) => sameOrigin && /\/ort-wasm[^/]*\.wasm$/.test(url.pathname),
-        handler: 'CacheFirst',
-        options: {
-          cacheName: ENGINE_CACHE,
-          expiration: { maxEntries: 2 },
-          cacheableResponse: { statuses: [200] },
-        },
-      },
       {
         urlPattern: ({ url, sameOrigin }) => sameOrigin && url.pathname.endsWith('/site.json'),
         handler: 'NetworkFirst',

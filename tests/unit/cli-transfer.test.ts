@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   appGroups,
-  engineBinaries,
   halfWidthPoints,
   lessonCosts,
   precachedFiles,
@@ -50,23 +49,6 @@ describe('bench:transfer', () => {
       [['index.html', 'sw.js', 'workbox-ee9d8b34.js'], 100 + statSync(join(dist, 'sw.js')).size + 50],
     ]);
     expect(g[0].gzip).toBeLessThan(100); // zeros compress
-  });
-
-  it('names the engine binary of each kind of browser, and refuses a build that has none or two', () => {
-    const dist = mkdtempSync(join(tmpdir(), 'qp-dist-'));
-    mkdirSync(join(dist, 'assets'));
-    writeFileSync(join(dist, 'assets/ort-wasm-simd-threaded-Ab_1.wasm'), new Uint8Array(1000));
-    expect(() => engineBinaries(dist)).toThrow(
-      `${dist} has 0 files for onnxruntime's WebGPU build .wasm (expected one): run \`npm run build\` again.`,
-    );
-    writeFileSync(join(dist, 'assets/ort-wasm-simd-threaded.asyncify-Cd-2.wasm'), new Uint8Array(3000));
-    writeFileSync(join(dist, 'assets/mozjpeg_dec-x.wasm'), new Uint8Array(10));
-    const b = engineBinaries(dist);
-    expect([b.without.files, b.without.bytes]).toEqual([['assets/ort-wasm-simd-threaded-Ab_1.wasm'], 1000]);
-    expect([b.with.files, b.with.bytes]).toEqual([['assets/ort-wasm-simd-threaded.asyncify-Cd-2.wasm'], 3000]);
-    expect(b.with.gzip).toBeLessThan(100); // zeros compress
-    writeFileSync(join(dist, 'assets/ort-wasm-simd-threaded-Ef3.wasm'), new Uint8Array(1));
-    expect(() => engineBinaries(dist)).toThrow(/has 2 files for onnxruntime's plain \.wasm/);
   });
 
   it('counts the bytes of exactly the files a split reads', async () => {

@@ -70,16 +70,12 @@ function loadOrt(build: OrtBuild): Promise<OrtWeb> {
     threads = wasmThreadCount();
     ort.env.wasm.numThreads = threads;
     // The bundle inlines the JS glue; only the .wasm binary is fetched, from Vite's URL.
-    ort.env.wasm.wasmPaths = { wasm: engineWasmUrl(build) };
+    const url = build === 'webgpu' ? webgpuWasmUrl : plainWasmUrl;
+    ort.env.wasm.wasmPaths = { wasm: new URL(url, globalThis.location?.href).href };
     ort.env.logLevel = 'error';
     return ort;
   });
   return ortPromise;
-}
-
-/** The absolute URL of a build's .wasm binary as the app serves it (hashed by Vite). */
-export function engineWasmUrl(build: OrtBuild): string {
-  return new URL(build === 'webgpu' ? webgpuWasmUrl : plainWasmUrl, globalThis.location?.href).href;
 }
 
 /**
