@@ -199,9 +199,10 @@ export function foldAbsHistogram(
     const a = lo + j * sw;
     // Stryker disable next-line ConditionalExpression,ArithmeticOperator: a + sw is hi up to one rounding; hi keeps the end exact
     const b = j === n - 1 ? hi : a + sw;
-    // Stryker disable next-line EqualityOperator: a bin ending at 0 split at 0 puts c (up to one rounding) on the negative side
+    // Stryker disable EqualityOperator: a bin ending at 0, split at 0 below, puts c (up to one rounding) on the
+    // negative side; a bin starting at 0 puts -0 on the negative side and c on the other (a comment before
+    // `else` is not read, hence a range)
     if (b <= 0) spread(out, w, -b, -a, c);
-    // Stryker disable next-line EqualityOperator: a bin starting at 0 split at 0 puts -0 on the negative side and c on the other
     else if (a >= 0) spread(out, w, a, b, c);
     else {
       const neg = (c * -a) / (b - a);
@@ -209,6 +210,7 @@ export function foldAbsHistogram(
       spread(out, w, 0, b, c - neg);
     }
   }
+  // Stryker restore EqualityOperator
   return out;
 }
 
