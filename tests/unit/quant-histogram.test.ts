@@ -42,6 +42,12 @@ describe('accumulateHistogram', () => {
   it('rejects non-finite ranges and empty histograms', () => {
     expect(() => accumulateHistogram(Float32Array.of(1), 0, Infinity, new Float64Array(2))).toThrow(QpError);
     expect(() => accumulateHistogram(Float32Array.of(1), 0, 1, new Float64Array(0))).toThrow(QpError);
+    for (const [lo, hi] of [
+      [NaN, 1],
+      [-Infinity, 1],
+      [0, NaN],
+    ])
+      expect(() => accumulateCounts(Float32Array.of(1), lo, hi, new Uint32Array(2))).toThrow(QpError);
   });
 
   it('micro-benchmark: prints throughput on 6.7M floats (no timing assertion)', () => {
@@ -65,6 +71,7 @@ describe('histogram helpers', () => {
   it('sums histograms and rejects different lengths', () => {
     expect(Array.from(sumHistograms([Float64Array.of(1, 2), Float64Array.of(3, 4)]))).toEqual([4, 6]);
     expect(() => sumHistograms([new Float64Array(2), new Float64Array(3)])).toThrow(QpError);
+    expect(() => sumHistograms([])).toThrow(QpError);
   });
 
   it('quantiles of a uniform histogram interpolate linearly', () => {
@@ -83,6 +90,15 @@ describe('histogram helpers', () => {
     expect(histogramQuantile(h, 0, 5, 0.75)).toBe(4.5);
     expect(() => histogramQuantile(new Float64Array(3), 0, 1, 0.5)).toThrow(/empty/);
     expect(() => histogramQuantile(h, 0, 5, 1.5)).toThrow(QpError);
+    expect(() => histogramQuantile(h, 0, 5, -0.1)).toThrow(QpError);
+    expect(() => histogramQuantile(h, 0, 5, NaN)).toThrow(QpError);
+  });
+
+  it('quantiles are in data units when the range does not start at 0', () => {
+    const h = Float64Array.of(1, 1, 1, 1);
+    expect(histogramQuantile(h, 2, 6, 0.5)).toBe(4); // bins of width 1 from 2
+    expect(histogramQuantile(h, -3, 1, 0.25)).toBe(-2);
+    expect(histogramQuantile(h, -3, 1, 1)).toBe(1);
   });
 
   it('folds a signed histogram into |x| bins, splitting by overlap', () => {
@@ -100,6 +116,30 @@ describe('histogram helpers', () => {
     // smaller absHi: mass beyond it lands in the last bin, totals preserved
     const g = foldAbsHistogram(h, -2, 2, 2, 1);
     expect(Array.from(g)).toEqual([1.5, 8.5]);
+    // one |x| bin holds everything
+    expect(Array.from(foldAbsHistogram(h, -2, 2, 1))).toEqual([10]);
+  });
+
+  it('spreads each side of a bin over every |x| bin it covers, with wide |x| bins and past absHi', () => {
+    // 1 bin over [-2, 2] = 8 values: 4 at |x| in [0, 2] and 4 at x in [0, 2]; |x| bins of 0.5 get 1 + 1 each
+    expect(Array.from(foldAbsHistogram(Float64Array.of(8), -2, 2, 4))).toEqual([2, 2, 2, 2]);
+    // |x| bins of width 2 over [0, 8]: the source bin [2, 6] = 4 splits over [2,4) and [4,6)
+    expect(Array.from(foldAbsHistogram(Float64Array.of(0, 4), -2, 6, 4, 8))).toEqual([0, 2, 2, 0]);
+    // [0, 2] = 4 into |x| bins [0,.5) [.5,1]: the part past absHi = 1 joins the last bin
+    expect(Array.from(foldAbsHistogram(Float64Array.of(4), 0, 2, 2, 1))).toEqual([1, 3]);
+  });
+
+  it('folds a zero-width range into the bin of |lo|, and an all-zero range into bin 0', () => {
+    // every value is 2: |x| over [0, 2] in 4 bins, 2 is the upper end of the last bin
+    expect(Array.from(foldAbsHistogram(Float64Array.of(5), 2, 2, 4))).toEqual([0, 0, 0, 5]);
+    // every value is -1, |x| over [0, 2]: bin [1, 1.5)
+    expect(Array.from(foldAbsHistogram(Float64Array.of(2, 3), -1, -1, 4, 2))).toEqual([0, 0, 5, 0]);
+    expect(Array.from(foldAbsHistogram(Float64Array.of(2, 3), 0, 0, 3))).toEqual([5, 0, 0]);
+  });
+
+  it('rejects an |x| histogram without bins', () => {
+    expect(() => foldAbsHistogram(Float64Array.of(1), -1, 1, 0)).toThrow(QpError);
+    expect(() => foldAbsHistogram(Float64Array.of(1), -1, 1, NaN)).toThrow(QpError);
   });
 
   it('histogramOf counts a Gaussian sample symmetric around 0', () => {

@@ -48,16 +48,20 @@ export function accumulateCounts(data: Float32Array, lo: number, hi: number, cou
   }
   const inv = bins / (hi - lo);
   const last = bins - 1;
+  // Stryker disable next-line EqualityOperator: data[n] is undefined, whose t is NaN and counts nowhere
   for (let i = 0; i < n; i++) {
     const t = (data[i] - lo) * inv;
     // Same comparisons as accumulateHistogram: NaN fails both, huge values never reach `| 0`.
-    if (t < bins) counts[t >= 0 ? t | 0 : 0]++;
+    if (t < bins)
+      // Stryker disable next-line EqualityOperator: t = 0 is bin 0 through `t | 0` as well
+      counts[t >= 0 ? t | 0 : 0]++;
     else if (t >= bins) counts[last]++;
   }
 }
 
 /** hist += counts, bin by bin. */
 export function addCounts(hist: Float64Array, counts: Uint32Array): void {
+  // Stryker disable next-line EqualityOperator: a pass at i = hist.length writes past the end, which JS ignores
   for (let i = 0; i < hist.length; i++) hist[i] += counts[i];
 }
 
@@ -85,6 +89,7 @@ export function sumHistograms(hists: readonly Float64Array[]): Float64Array {
   for (const h of hists) {
     if (h.length !== out.length)
       throw new QpError('INTERNAL', `Histograms of ${out.length} and ${h.length} bins cannot be added.`);
+    // Stryker disable next-line EqualityOperator: as in addCounts, a write past the end is ignored
     for (let i = 0; i < h.length; i++) out[i] += h[i];
   }
   return out;
@@ -94,6 +99,7 @@ export function sumHistograms(hists: readonly Float64Array[]): Float64Array {
 export function binCenters(lo: number, hi: number, bins: number): Float64Array {
   const w = (hi - lo) / bins;
   const out = new Float64Array(bins);
+  // Stryker disable next-line EqualityOperator: as in addCounts, a write past the end is ignored
   for (let k = 0; k < bins; k++) out[k] = lo + (k + 0.5) * w;
   return out;
 }
@@ -113,6 +119,7 @@ export function histogramQuantile(hist: Float64Array, lo: number, hi: number, q:
   const w = (hi - lo) / bins;
   const target = q * total;
   let cum = 0;
+  // Stryker disable next-line EqualityOperator: the loop returns at the last non-empty bin at the latest (see below)
   for (let k = 0; k < bins; k++) {
     const c = hist[k];
     if (c <= 0) continue;
@@ -122,7 +129,10 @@ export function histogramQuantile(hist: Float64Array, lo: number, hi: number, q:
     }
     cum += c;
   }
-  // rounding left target a hair above the total: the top of the last non-empty bin
+  // Not reached for finite counts >= 0: q <= 1 makes target <= total, and cum adds the same non-zero
+  // counts in the same order as histogramTotal, so the last non-empty bin returns above. A count of
+  // Infinity (target NaN at q = 0) ends here: the top of the last non-empty bin.
+  // Stryker disable next-line all: unreachable for finite counts (see above)
   for (let k = bins - 1; k >= 0; k--) if (hist[k] > 0) return lo + (k + 1) * w;
   return hi;
 }
@@ -140,6 +150,7 @@ function spread(out: Float64Array, w: number, a: number, b: number, count: numbe
   }
   const density = count / (b - a);
   let k = Math.floor(a / w);
+  // Stryker disable next-line EqualityOperator: at k = last the loop adds (b - a) * density, the same count up to one rounding
   if (k > last) {
     out[last] += count;
     return;
@@ -148,7 +159,9 @@ function spread(out: Float64Array, w: number, a: number, b: number, count: numbe
     const binLo = k * w;
     const binHi = k === last ? Infinity : binLo + w;
     const overlap = Math.min(b, binHi) - Math.max(a, binLo);
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: every bin the loop reaches overlaps [a, b] (it stops at the bin holding b) but for a rounding of k * w; a zero overlap adds 0
     if (overlap > 0) out[k] += overlap * density;
+    // Stryker disable next-line EqualityOperator: at binHi = b the next bin's overlap is 0 and adds nothing
     if (binHi >= b) break;
     k++;
   }
@@ -178,11 +191,17 @@ export function foldAbsHistogram(
   }
   const w = absHi / bins;
   const sw = (hi - lo) / n;
+  // Stryker disable next-line EqualityOperator: hist[n] is undefined and skipped below
   for (let j = 0; j < n; j++) {
     const c = hist[j];
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: a shortcut; a zero count spreads nothing
     if (!(c > 0)) continue;
     const a = lo + j * sw;
+    // Stryker disable next-line ConditionalExpression,ArithmeticOperator: a + sw is hi up to one rounding; hi keeps the end exact
     const b = j === n - 1 ? hi : a + sw;
+    // Stryker disable EqualityOperator: a bin ending at 0, split at 0 below, puts c (up to one rounding) on the
+    // negative side; a bin starting at 0 puts -0 on the negative side and c on the other (a comment before
+    // `else` is not read, hence a range)
     if (b <= 0) spread(out, w, -b, -a, c);
     else if (a >= 0) spread(out, w, a, b, c);
     else {
@@ -191,6 +210,7 @@ export function foldAbsHistogram(
       spread(out, w, 0, b, c - neg);
     }
   }
+  // Stryker restore EqualityOperator
   return out;
 }
 
@@ -209,6 +229,7 @@ export function accumulateCountsStrided(
 ): number {
   if (!(stride >= 1) || !Number.isInteger(stride))
     throw new QpError('INTERNAL', `A sampling stride must be a positive integer, got ${stride}.`);
+  // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: a shortcut; the loop below bins the same for stride 1 (offset < stride)
   if (stride === 1 && offset === 0) {
     accumulateCounts(data, lo, hi, counts);
     return data.length;
@@ -228,7 +249,9 @@ export function accumulateCountsStrided(
   const last = bins - 1;
   for (let i = offset; i < n; i += stride) {
     const t = (data[i] - lo) * inv;
-    if (t < bins) counts[t >= 0 ? t | 0 : 0]++;
+    if (t < bins)
+      // Stryker disable next-line EqualityOperator: t = 0 is bin 0 through `t | 0` as well
+      counts[t >= 0 ? t | 0 : 0]++;
     else if (t >= bins) counts[last]++;
     taken++;
   }
@@ -255,7 +278,12 @@ export function rebinHistogram(
   if (B === 0) throw new QpError('INTERNAL', 'A histogram needs at least one bin.');
   const dstWidth = dstHi - dstLo;
   const pos = (x: number) => (dstWidth > 0 ? ((x - dstLo) / dstWidth) * B : 0);
-  const clampBin = (f: number) => (f < 0 ? 0 : f >= B ? last : Math.floor(f));
+  const clampBin = (f: number) => {
+    // Stryker disable next-line EqualityOperator: f = 0 is bin 0 through Math.floor as well
+    if (f < 0) return 0;
+    return f >= B ? last : Math.floor(f);
+  };
+  // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: a shortcut; for srcHi = srcLo (sw = 0) the loop below puts every count in the bin of srcLo too (calibration never passes srcHi < srcLo)
   if (!(srcHi > srcLo)) {
     let total = 0;
     for (let i = 0; i < src.length; i++) total += src[i];
@@ -263,8 +291,10 @@ export function rebinHistogram(
     return;
   }
   const sw = (srcHi - srcLo) / src.length;
+  // Stryker disable next-line EqualityOperator: src[src.length] is undefined and skipped below
   for (let i = 0; i < src.length; i++) {
     const c = src[i];
+    // Stryker disable next-line ConditionalExpression: a shortcut; a zero count adds 0
     if (!c) continue;
     let fa = pos(srcLo + i * sw);
     let fb = pos(srcLo + (i + 1) * sw);
@@ -272,7 +302,11 @@ export function rebinHistogram(
     fb = Math.min(Math.max(fb, 0), B);
     const ka = clampBin(fa);
     const kb = Math.min(last, Math.max(ka, Math.ceil(fb) - 1));
-    if (ka === kb || !(fb > fa)) {
+    if (
+      ka === kb ||
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: fb <= fa implies ka === kb (ceil(fb) - 1 <= floor(fa)); it guards the division below
+      !(fb > fa)
+    ) {
       dst[ka] += c;
       continue;
     }
