@@ -4,7 +4,7 @@ import { defaultConfig, resolveConfig } from '../../src/lib/config/resolve.ts';
 import { canonicalJson, configHash } from '../../src/lib/config/hash.ts';
 import { quantizeWeights, weightBitsOf } from '../../src/lib/experiment/quantize.ts';
 import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
-import { formatLayerBits, parseLayerBits } from '../../src/lib/config/layer-bits.ts';
+import { formatLayerBits, parseLayerBits, validateLayerBits } from '../../src/lib/config/layer-bits.ts';
 import {
   keepMostSensitive,
   mixedPrecisionChoices,
@@ -137,5 +137,24 @@ describe('sensitivity ranking and mixed-precision choices', () => {
       { k: 1, layers: ['c'], sizeBits: 4640 + 40 },
       { k: 3, layers: ['c', 'b', 'a'], sizeBits: 4640 + 40 + 4000 + 400 },
     ]);
+  });
+});
+
+describe('layer bits: the whole entry must be NODE=BITS', () => {
+  it('takes spaces around "=" and refuses a name with a space, text after the bits and three digits', () => {
+    expect(parseLayerBits(' Conv_1 = 8 , Conv_2:4')).toEqual({ Conv_1: 8, Conv_2: 4 });
+    for (const bad of ['Conv 1=8', 'Conv_1=8x', 'Conv_1=123'])
+      expect(() => parseLayerBits(bad)).toThrow(`The layer bit width "${bad}" is not of the form NODE=BITS`);
+  });
+
+  it('refuses what is not a map of names to whole bit widths from 2 to 16, naming the entry', () => {
+    for (const bad of [null, undefined, 'Conv_1=8', [], 0])
+      expect(() => validateLayerBits(bad)).toThrow('layerBits must map layer (ONNX node) names to bit widths');
+    expect(() => validateLayerBits({ '': 8 })).toThrow('A layer bit width names no layer');
+    for (const v of [1, 17, 2.5, '8', NaN])
+      expect(() => validateLayerBits({ Conv_1: v })).toThrow(
+        `The bit width of layer Conv_1 must be a whole number from 2 to 16, got ${String(v)}.`,
+      );
+    expect(() => validateLayerBits({ Conv_1: 2, Conv_2: 16 })).not.toThrow();
   });
 });

@@ -165,3 +165,63 @@ describe('url codec', () => {
     expect(bad.notices[0]).toMatch(/hide "nonsense"/);
   });
 });
+
+describe('what a link reader is told', () => {
+  const notices = (h: string) => parse(h).notices;
+
+  it('strips "#" and "/" before the settings, and an empty or missing hash is the defaults without a notice', () => {
+    expect(parse('#/v=1&calib=64')).toMatchObject({ notices: [], config: { calib: 64 } });
+    for (const h of ['#   ', '', undefined as unknown as string])
+      expect(parse(h)).toEqual({ config: defaultConfig(), notices: [], hidden: new Set() });
+  });
+
+  it('names a setting given twice, an unknown one (clipped at 40 characters) and a bad value with its default', () => {
+    expect(parse('v=1&calib=64&calib=32')).toMatchObject({
+      notices: ['The link sets "calib" more than once; the last value was used.'],
+      config: { calib: 32 },
+    });
+    // empty pieces are skipped; "=5" is a setting with an empty name, "+" is a space
+    expect(notices('v=1&&=5&backend=a+b')).toEqual([
+      'Unknown backend "a b" in the link; the TensorRT preset was used instead.',
+      'The link contains an unknown setting ""; it was ignored.',
+    ]);
+    const k40 = 'k'.repeat(40);
+    expect(notices(`v=1&${k40}=1&${k40}x=1`)).toEqual([
+      `The link contains an unknown setting "${k40}"; it was ignored.`,
+      `The link contains an unknown setting "${k40}…"; it was ignored.`,
+    ]);
+    expect(notices('v=1&calib=abc')).toEqual([
+      'The link sets calib to "abc", but it must be an integer from 1 to 1000000; the default (128) was used.',
+    ]);
+    // a field whose default writes as nothing says "none"
+    expect(notices('v=1&layerBits=zz')[0]).toMatch(
+      /^The link sets layerBits to "zz", .*; the default \(none\) was used\.$/,
+    );
+  });
+
+  it('reads a newer version with a warning, and refuses a version it cannot read, even one equal in value', () => {
+    expect(parse('v=2&calib=64')).toMatchObject({
+      notices: [
+        'The link was made by a newer version of the playground (settings version 2); the settings this version knows were read, check them before running.',
+      ],
+      config: { calib: 64 },
+    });
+    expect(parse('v=01&calib=64')).toEqual({
+      config: defaultConfig(),
+      notices: [
+        'The link uses settings version "01", which this version of the playground cannot read; the default settings are shown instead.',
+      ],
+      hidden: new Set(),
+    });
+  });
+
+  it('hides a control unless its _hide value is 0 or false, and writes hidden controls once, sorted', () => {
+    expect([...parse('v=1&calib_hide=0&wBits_hide=false&seed_hide=&eval_hide=1').hidden].sort()).toEqual([
+      'eval',
+      'seed',
+    ]);
+    expect(serialize(defaultConfig(), ['wBits', 'calib', 'wBits'])).toBe(
+      'v=1&backend=tensorrt&calib_hide=1&wBits_hide=1',
+    );
+  });
+});
