@@ -21,6 +21,32 @@ import {
 
 if (skipReason) console.warn(`[e2e ptq] skipped: ${skipReason}.`);
 
+/**
+ * The distinct progress messages starting with `prefix` that the run panel shows during the
+ * next run, resolved when that run ends (the panel still says 'done' from the run before
+ * until the next one starts).
+ */
+function progressMessages(page: Page, prefix: string): Promise<string[]> {
+  return page.evaluate(
+    (prefix) =>
+      new Promise<string[]>((resolve) => {
+        const msgs = new Set<string>();
+        let started = false;
+        const tick = setInterval(() => {
+          const m = document.querySelector('[data-testid=run-panel] .progress')?.getAttribute('data-message');
+          if (m?.startsWith(prefix)) msgs.add(m);
+          const state = document.querySelector('[data-testid=run-panel]')?.getAttribute('data-state');
+          started ||= state === 'running';
+          if (started && (state === 'done' || state === 'error')) {
+            clearInterval(tick);
+            resolve([...msgs]);
+          }
+        }, 20);
+      }),
+    prefix,
+  );
+}
+
 describe.skipIf(!!skipReason)('weight rounding in the browser (e2e)', () => {
   let s: E2eSession;
   let page: Page;
@@ -48,23 +74,7 @@ describe.skipIf(!!skipReason)('weight rounding in the browser (e2e)', () => {
       () => location.hash.includes('ptq=gptq') && location.hash.includes('ptqInputs=quantized-prefix'),
     );
 
-    // record the layer messages the progress shows while the run goes
-    const seen = page.evaluate(
-      () =>
-        new Promise<string[]>((resolve) => {
-          const msgs = new Set<string>();
-          const tick = setInterval(() => {
-            const p = document.querySelector('[data-testid=run-panel] .progress');
-            const m = p?.getAttribute('data-message');
-            if (m?.startsWith('GPTQ layer')) msgs.add(m);
-            const state = document.querySelector('[data-testid=run-panel]')?.getAttribute('data-state');
-            if (state === 'done' || state === 'error') {
-              clearInterval(tick);
-              resolve([...msgs]);
-            }
-          }, 20);
-        }),
-    );
+    const seen = progressMessages(page, 'GPTQ layer');
     await runAndWait(page);
     const msgs = await seen;
     // one message per layer, numbered over the 51 four-bit layers (first conv and classifier stay 8-bit)
@@ -156,24 +166,7 @@ describe.skipIf(!!skipReason)('weight rounding in the browser (e2e)', () => {
     await setNumber(page, 'seed', 6);
     expect(await page.locator('[data-field=ptqActRanges]').inputValue()).toBe('auto');
     await page.waitForFunction(() => location.hash.includes('ptq=qdrop'));
-    const seen = page.evaluate(
-      () =>
-        new Promise<string[]>((resolve) => {
-          // the panel still says 'done' from the run before until this one starts
-          const msgs = new Set<string>();
-          let started = false;
-          const tick = setInterval(() => {
-            const m = document.querySelector('[data-testid=run-panel] .progress')?.getAttribute('data-message');
-            if (m?.startsWith('QDrop ')) msgs.add(m);
-            const state = document.querySelector('[data-testid=run-panel]')?.getAttribute('data-state');
-            started ||= state === 'running';
-            if (started && (state === 'done' || state === 'error')) {
-              clearInterval(tick);
-              resolve([...msgs]);
-            }
-          }, 20);
-        }),
-    );
+    const seen = progressMessages(page, 'QDrop ');
     await runAndWait(page);
     const msgs = await seen;
     // one message per block at least, each naming the block and counting over the trainable ones
