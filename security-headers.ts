@@ -1,3 +1,5 @@
+import { ENGINE_KEEPER_FILE } from './src/lib/offline/engine-cache.ts';
+
 /**
  * The response headers the app needs, in one place for the dev server, the preview
  * server, the production build (its `_headers` file and `<meta>` policy), the e2e tests
@@ -57,8 +59,9 @@ export function securityHeaders(opts: boolean | PolicyOptions = false): Record<s
 /**
  * The `_headers` file of a production build (the format of Netlify and Cloudflare Pages):
  * the security headers on every path; hashed assets cached for good (so the service
- * worker's precache and the page share one download); the service worker and site.json
- * revalidated on every visit (so updates and new mirrors are seen).
+ * worker's precache and the page share one download); the service worker, the script it
+ * imports to keep the engine (it names the engine's hashed files) and site.json revalidated
+ * on every visit (so updates and new mirrors are seen).
  */
 export function headersFile(opts: Omit<PolicyOptions, 'dev' | 'meta'> = {}): string {
   const block = (path: string, headers: Record<string, string>) =>
@@ -69,6 +72,7 @@ export function headersFile(opts: Omit<PolicyOptions, 'dev' | 'meta'> = {}): str
     block('/*', { ...securityHeaders({ connect: opts.connect }), 'X-Content-Type-Options': 'nosniff' }),
     block('/assets/*', { 'Cache-Control': 'public, max-age=31536000, immutable' }),
     block('/sw.js', { 'Cache-Control': 'no-cache' }),
+    block(`/${ENGINE_KEEPER_FILE}`, { 'Cache-Control': 'no-cache' }),
     block('/site.json', { 'Cache-Control': 'no-cache' }),
     '',
   ].join('\n');

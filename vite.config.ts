@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { extname, join, resolve, sep } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -7,6 +7,7 @@ import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
 import { ISOLATION_HEADERS as isolation, securityHeaders } from './security-headers.ts';
 import { devMirrorList, devMirrors, siteMirrors, sitePolicy } from './site-build.ts';
+import { ENGINE_CACHE, ENGINE_KEEPER_FILE, ENGINE_WASM, engineKeeperScript } from './src/lib/offline/engine-cache.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.json': 'application/json; charset=utf-8',
@@ -106,6 +107,34 @@ function sharedData(): Plugin {
  * site.json goes to the network first (a teacher's new mirror is seen at once) and falls
  * back to its last copy offline. A new version waits for the user ('prompt'; src/pwa.ts).
  */
+/**
+ * Build only: writes ENGINE_KEEPER_FILE next to sw.js, naming the two engine binaries as
+ * emitted (content-hashed) so the service worker can store the one this browser loads
+ * (src/lib/offline/engine-cache.ts). Fails the build if either binary is missing.
+ */
+function engineKeeper(): Plugin {
+  return {
+    name: 'qp-engine-keeper',
+    apply: 'build',
+    writeBundle(options) {
+      const dir = options.dir ?? 'dist';
+      const assets = readdirSync(join(dir, 'assets')).map((f) => `assets/${f}`);
+      const one = (re: RegExp, what: string): string => {
+        const found = assets.filter((f) => ENGINE_WASM.test(`/${f}`) && re.test(f));
+        if (found.length !== 1)
+          throw new Error(`the build has ${found.length} files for onnxruntime's ${what} .wasm, expected one`);
+        return found[0];
+      };
+      const files = {
+        webgpu: one(/\.asyncify-[^/]*\.wasm$/, 'WebGPU build'),
+        wasm: one(/threaded-[^/]*\.wasm$/, 'plain'),
+        cacheName: ENGINE_CACHE,
+      };
+      writeFileSync(join(dir, ENGINE_KEEPER_FILE), engineKeeperScript(files));
+    },
+  };
+}
+
 const serviceWorker = VitePWA({
   registerType: 'prompt',
   injectRegister: false,
@@ -113,13 +142,27 @@ const serviceWorker = VitePWA({
   filename: 'sw.js',
   workbox: {
     globPatterns: ['**/*.{js,css,html,wasm,svg}'],
-    globIgnores: ['mirror/**', 'qp-mirror/**'],
+    // each browser needs one of the engine's two .wasm builds: the installing worker stores
+    // that one (ENGINE_KEEPER_FILE), the route below serves it and keeps any other it is asked for
+    globIgnores: ['mirror/**', 'qp-mirror/**', 'assets/ort-wasm-simd-threaded*.wasm', ENGINE_KEEPER_FILE],
+    importScripts: [ENGINE_KEEPER_FILE],
     maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
     navigateFallback: 'index.html',
     navigateFallbackDenylist: [/\/shared-data\//, /\/qp-mirror\//, /\/mirror\//, /\.(json|onnx|jpe?g|png)$/i],
-    clientsClaim: true,
+    // A first install does not take over open pages: in Firefox ESR a page whose run was
+    // starting its engine when the new worker claimed it hung (3 of 3 repeated first visits
+    // hung with the claim, 0 of 4 without; docs/hosting.md). The page the worker installed
+    // from is served by it from its next load on; an update still moves open pages over.
+    clientsClaim: false,
     cleanupOutdatedCaches: true,
     runtimeCaching: [
+      {
+        // names carry Vite's content hash: a kept binary never goes stale, a new version's is
+        // another entry, and the oldest beyond two (one per build) are dropped
+        urlPattern: ({ url, sameOrigin }) => sameOrigin && /\/ort-wasm-simd-threaded[^/]*\.wasm$/.test(url.pathname),
+        handler: 'CacheFirst',
+        options: { cacheName: ENGINE_CACHE, expiration: { maxEntries: 2 }, cacheableResponse: { statuses: [200] } },
+      },
       {
         urlPattern: ({ url, sameOrigin }) => sameOrigin && url.pathname.endsWith('/site.json'),
         handler: 'NetworkFirst',
@@ -136,7 +179,14 @@ const site = siteMirrors(import.meta.dirname);
 const dev = devMirrorList(process.env.QP_MIRROR);
 
 export default defineConfig({
-  plugins: [svelte(), sharedData(), devMirrors(process.env.QP_MIRROR), sitePolicy(site.connect), serviceWorker],
+  plugins: [
+    svelte(),
+    sharedData(),
+    devMirrors(process.env.QP_MIRROR),
+    sitePolicy(site.connect),
+    engineKeeper(),
+    serviceWorker,
+  ],
   worker: { format: 'es' },
   // Cross-origin isolation (wasm threads) and the strict CSP on dev *and* preview servers.
   server: { headers: securityHeaders({ dev: true, connect: dev.connect }) },

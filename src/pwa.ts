@@ -1,7 +1,8 @@
 /**
  * Registers the service worker that vite-plugin-pwa (Workbox) generates at build time: it
- * precaches the app shell and the engine's .js and .wasm so a reload works offline, and a
- * new version waits until the user accepts it (registerType 'prompt'). The outcome goes to
+ * precaches the app shell and the engine's .js and, as it installs, stores the one engine
+ * .wasm this browser loads (lib/offline/engine-cache.ts), so a reload works offline; a new
+ * version waits until the user accepts it (registerType 'prompt'). The outcome goes to
  * src/lib/offline/status.ts for the UI. In `npm run dev` the registration does nothing.
  */
 import { registerSW } from 'virtual:pwa-register';

@@ -1,14 +1,15 @@
 /**
  * `npm run bench:transfer`: what a first visit downloads, from the build and the embedded
  * manifests (nothing is fetched): the app (every file the service worker precaches, which
- * a first visit fetches whether or not it runs anything), split into the engine, the JPEG
- * decoder and the rest, raw and gzip-compressed; the model; and the images a given
+ * a first visit fetches whether or not it runs anything), split into the engine's scripts,
+ * the JPEG decoder and the rest, raw and gzip-compressed; the engine binary per kind of
+ * browser (with or without WebGPU); the model; and the images a given
  * experiment reads (its calibration and evaluation split). For the "Try it" experiment it
  * proposes the split that keeps model + images within a budget and shows the 95% Wilson
  * interval that evaluation size gives; for each lesson, what its link needs.
  * Must not: download anything, or guess sizes (all come from files or manifests).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { bytesOf, filesForSplit, getImageSet } from '../lib/data/image-sets.ts';
@@ -28,32 +29,72 @@ export interface FileGroup {
 
 const MB = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
-/** The files the service worker precaches (its manifest in sw.js), plus sw.js and its Workbox runtime. */
+/**
+ * The files the service worker precaches (its manifest in sw.js), plus sw.js, its Workbox
+ * runtime and the scripts it imports (the engine keeper).
+ */
 export function precachedFiles(dist: string): string[] {
   const sw = join(dist, 'sw.js');
   if (!existsSync(sw)) throw new QpError('FILE_NOT_FOUND', `${dist} has no sw.js: run \`npm run build\` first.`);
   const text = readFileSync(sw, 'utf8');
   const urls = [...text.matchAll(/\{url:"([^"]+)",revision:/g)].map((m) => m[1]);
   const runtime = [...text.matchAll(/"\.\/(workbox-[0-9a-f]+)"/g)].map((m) => `${m[1]}.js`);
-  return [...new Set([...urls, 'sw.js', ...runtime])];
+  const imported = [...text.matchAll(/importScripts\("([^"]+)"\)/g)].map((m) => m[1]);
+  return [...new Set([...urls, 'sw.js', ...runtime, ...imported])];
 }
 
-/** The app's first-visit files in groups: engine (onnxruntime), JPEG decoder, the rest. */
+function fileGroup(dist: string, name: string, files: string[]): FileGroup {
+  const bytes = files.reduce((s, f) => s + statSync(join(dist, f)).size, 0);
+  const gzip = files.reduce((s, f) => s + gzipSync(readFileSync(join(dist, f)), { level: 6 }).byteLength, 0);
+  return { name, files, bytes, gzip };
+}
+
+/** The app's precached files in groups: the engine's scripts (onnxruntime), JPEG decoder, the rest. */
 export function appGroups(dist: string): FileGroup[] {
   const files = precachedFiles(dist);
-  const group = (name: string, test: (f: string) => boolean): FileGroup => {
-    const fs = files.filter(test);
-    const bytes = fs.reduce((s, f) => s + statSync(join(dist, f)).size, 0);
-    const gzip = fs.reduce((s, f) => s + gzipSync(readFileSync(join(dist, f)), { level: 6 }).byteLength, 0);
-    return { name, files: fs, bytes, gzip };
-  };
   const engine = (f: string) => /(^|\/)ort[.-]/.test(f);
   const decoder = (f: string) => /mozjpeg|decode\.worker/.test(f);
   return [
-    group('engine (onnxruntime-web: the WebGPU build and the plain wasm build; a browser runs one)', engine),
-    group('JPEG decoder (mozjpeg wasm and its worker)', decoder),
-    group('app (pages, scripts, styles, service worker)', (f) => !engine(f) && !decoder(f)),
+    fileGroup(dist, 'engine scripts (onnxruntime-web)', files.filter(engine)),
+    fileGroup(dist, 'JPEG decoder (mozjpeg wasm and its worker)', files.filter(decoder)),
+    fileGroup(
+      dist,
+      'app (pages, scripts, styles, service worker)',
+      files.filter((f) => !engine(f) && !decoder(f)),
+    ),
   ];
+}
+
+/**
+ * The engine binary each kind of browser fetches on a first visit (src/lib/engine/browser.ts
+ * picks the build, the installing service worker stores the same one:
+ * src/lib/offline/engine-cache.ts): the plain wasm build without WebGPU, the WebGPU build
+ * (which also runs wasm) with it. Neither is precached.
+ */
+export function engineBinaries(dist: string): { without: FileGroup; with: FileGroup } {
+  const assets = join(dist, 'assets');
+  const names = existsSync(assets) ? readdirSync(assets).map((f) => `assets/${f}`) : [];
+  const one = (re: RegExp, what: string) => {
+    const found = names.filter((f) => re.test(f));
+    if (found.length !== 1)
+      throw new QpError(
+        'FILE_NOT_FOUND',
+        `${dist} has ${found.length} files for onnxruntime's ${what} .wasm (expected one): run \`npm run build\` again.`,
+      );
+    return found;
+  };
+  return {
+    without: fileGroup(
+      dist,
+      'browsers without WebGPU: the plain wasm build',
+      one(/\/ort-wasm-simd-threaded-[^.]+\.wasm$/, 'plain'),
+    ),
+    with: fileGroup(
+      dist,
+      'browsers with WebGPU: the WebGPU build',
+      one(/\/ort-wasm-simd-threaded\.asyncify-[^.]+\.wasm$/, 'WebGPU build'),
+    ),
+  };
 }
 
 export interface SplitCost {
@@ -127,6 +168,11 @@ export async function transferReport(dist: string, opts: { budgetMB?: number; p?
   lines.push('First visit, the app (all files the service worker precaches; raw / gzip -6):');
   for (const g of groups) lines.push(`  ${g.name}: ${g.files.length} files, ${MB(g.bytes)} / ${MB(g.gzip)}`);
   lines.push(`  total: ${MB(app.bytes)} / ${MB(app.gzip)}`);
+  lines.push('', 'and the one engine binary the browser loads (stored by the service worker as it installs):');
+  for (const b of Object.values(engineBinaries(dist)))
+    lines.push(
+      `  ${b.name}: ${MB(b.bytes)} / ${MB(b.gzip)}; with the app ${MB(app.bytes + b.bytes)} / ${MB(app.gzip + b.gzip)}`,
+    );
   const model = getModelEntry('mobilenet-v2').downloads[0];
   const set = getImageSet('imagenet-sample');
   lines.push(

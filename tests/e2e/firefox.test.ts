@@ -27,6 +27,7 @@ import {
 } from './site-helpers.ts';
 import type { Host } from '../support/static-hosts.ts';
 import { tinyClassifier } from '../support/tiny-model.ts';
+import { ENGINE_CACHE } from '../../src/lib/offline/engine-cache.ts';
 
 const missing = skipReason || (existsSync(FIREFOX) ? '' : `${FIREFOX} is not installed (apt-get install firefox-esr)`);
 if (missing) console.warn(`[e2e firefox] skipped: ${missing}.`);
@@ -155,6 +156,12 @@ describe.skipIf(!!missing)('the production build in Firefox ESR (WebDriver BiDi)
       console.log(`[e2e firefox] Firefox ${JSON.stringify(ff)}; Chromium ${JSON.stringify(cr)}`);
       expect(ff.configHash).toMatch(/^[0-9a-f]+$/);
       expect(ff).toEqual(cr);
+      // Firefox ESR has no WebGPU: its service worker holds the plain wasm build only
+      const kept = await page.evaluate(
+        async (name) => (await (await caches.open(name)).keys()).map((r) => new URL(r.url).pathname),
+        ENGINE_CACHE,
+      );
+      expect(kept).toEqual([expect.stringMatching(/^\/assets\/ort-wasm-simd-threaded-[\w-]+\.wasm$/)]);
 
       // the host goes away: the page reloads from the service worker's cache
       await page.evaluate(async () => void (await navigator.serviceWorker.ready));

@@ -2,7 +2,7 @@
  * The production build on plain static hosts (tests/support/static-hosts.ts, not Vite) in
  * Debian's Chromium: with the headers of its `_headers` it is cross-origin isolated and
  * runs an experiment on images from its own `./mirror/`; its Workbox service worker caches
- * the app and the engine so an offline reload still loads and runs; on a host without
+ * the app and the one engine binary this browser loads, so an offline reload still loads and runs; on a host without
  * headers it runs on one thread and says so; the downloader, in the page under the real
  * policy, names "the site's policy" for an http mirror the policy does not list, works
  * once `npm run site` lists it (through the service worker, verified), and names a damaged
@@ -35,6 +35,7 @@ import { updateSite } from '../../src/cli/site.ts';
 import type { WantedFile } from '../../src/lib/data/downloads.ts';
 import type { ProbeResult } from './probe/downloads-probe.ts';
 import { ARTIFACTS } from './helpers.ts';
+import { ENGINE_CACHE, ENGINE_KEEPER_FILE } from '../../src/lib/offline/engine-cache.ts';
 
 if (skipReason) console.warn(`[e2e] skipped: ${skipReason}.`);
 
@@ -124,10 +125,19 @@ describe.skipIf(!!skipReason)('the production build on a static host (Chromium)'
         return { state: reg.active?.state, urls };
       });
       expect(sw.state).toBe('activated');
-      expect(sw.urls.some((u) => /ort-wasm-simd-threaded\.asyncify-.*\.wasm/.test(u))).toBe(true);
       expect(sw.urls.some((u) => /ort\.webgpu\.bundle\.min-.*\.js/.test(u))).toBe(true);
       expect(sw.urls).toContain('/index.html');
       expect(sw.urls.some((u) => u.startsWith('/mirror/'))).toBe(false);
+      // neither engine binary is precached; the installed worker holds the one this browser
+      // loads (no WebGPU adapter here: the plain wasm build) before anything runs
+      expect(sw.urls.filter((u) => /ort-wasm/.test(u))).toEqual([]);
+      expect(sw.urls.some((u) => /mozjpeg_dec-.*\.wasm$/.test(u))).toBe(true); // the JPEG decoder is
+      const kept = await page.evaluate(
+        async (name) => (await (await caches.open(name)).keys()).map((r) => new URL(r.url).pathname),
+        ENGINE_CACHE,
+      );
+      expect(kept).toHaveLength(1);
+      expect(kept[0]).toMatch(/^\/assets\/ort-wasm-simd-threaded-[\w-]+\.wasm$/);
 
       const online = await tinyRunInChromium(page, host.url);
       expect(online.fp32top1).toMatch(/\d/);
@@ -157,8 +167,10 @@ describe.skipIf(!!skipReason)('the production build on a static host (Chromium)'
       expect(await page.locator(UI.metric('quant', 'top1')).first().innerText()).toMatch(/\d/);
       await page.screenshot({ path: `${ARTIFACTS}/site-02-offline.png`, fullPage: true });
       // nothing the app needs reached the host; the browser's own update check of the service
-      // worker (sw.js and the Workbox runtime it imports) is not held back by the emulation
-      expect(host.requests.slice(before).filter((p) => !/^\/(sw|workbox-[0-9a-f]+)\.js$/.test(p))).toEqual([]);
+      // worker (sw.js and the scripts it imports: the Workbox runtime, the engine keeper) is
+      // not held back by the emulation
+      const updateCheck = (p: string) => /^\/(sw|workbox-[0-9a-f]+)\.js$/.test(p) || p === `/${ENGINE_KEEPER_FILE}`;
+      expect(host.requests.slice(before).filter((p) => !updateCheck(p))).toEqual([]);
     } catch (e) {
       console.log(logs.slice(-30).join('\n'));
       throw e;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   appGroups,
+  engineBinaries,
   halfWidthPoints,
   lessonCosts,
   precachedFiles,
@@ -19,15 +20,16 @@ import { filesForSplit, getImageSet } from '../../src/lib/data/image-sets.ts';
 import { LESSONS } from '../../src/lessons/index.ts';
 
 describe('bench:transfer', () => {
-  it('reads the precache list of sw.js, with sw.js and its Workbox runtime, and groups it', () => {
+  it('reads the precache list of sw.js, with sw.js, its Workbox runtime and the scripts it imports, and groups it', () => {
     const dist = mkdtempSync(join(tmpdir(), 'qp-dist-'));
     writeFileSync(
       join(dist, 'sw.js'),
-      'define(["./workbox-ee9d8b34"],function(s){s.precacheAndRoute([{url:"index.html",revision:"ab"},{url:"assets/ort-wasm-x.wasm",revision:null},{url:"assets/mozjpeg_dec-y.wasm",revision:null}],{})});',
+      'define(["./workbox-ee9d8b34"],function(s){importScripts("engine-keeper.js"),s.precacheAndRoute([{url:"index.html",revision:"ab"},{url:"assets/ort-wasm-x.wasm",revision:null},{url:"assets/mozjpeg_dec-y.wasm",revision:null}],{})});',
     );
     for (const [f, n] of [
       ['index.html', 100],
       ['workbox-ee9d8b34.js', 50],
+      ['engine-keeper.js', 20],
     ] as const)
       writeFileSync(join(dist, f), 'x'.repeat(n));
     expect(precachedFiles(dist)).toEqual([
@@ -36,6 +38,7 @@ describe('bench:transfer', () => {
       'assets/mozjpeg_dec-y.wasm',
       'sw.js',
       'workbox-ee9d8b34.js',
+      'engine-keeper.js',
     ]);
     expect(() => precachedFiles(join(dist, 'none'))).toThrow(/has no sw\.js: run `npm run build` first/);
     // groups need the files themselves
@@ -46,9 +49,29 @@ describe('bench:transfer', () => {
     expect(g.map((x) => [x.files, x.bytes])).toEqual([
       [['assets/ort-wasm-x.wasm'], 1000],
       [['assets/mozjpeg_dec-y.wasm'], 10],
-      [['index.html', 'sw.js', 'workbox-ee9d8b34.js'], 100 + statSync(join(dist, 'sw.js')).size + 50],
+      [
+        ['index.html', 'sw.js', 'workbox-ee9d8b34.js', 'engine-keeper.js'],
+        100 + statSync(join(dist, 'sw.js')).size + 50 + 20,
+      ],
     ]);
     expect(g[0].gzip).toBeLessThan(100); // zeros compress
+  });
+
+  it('names the engine binary of each kind of browser, and refuses a build that has none or two', () => {
+    const dist = mkdtempSync(join(tmpdir(), 'qp-dist-'));
+    mkdirSync(join(dist, 'assets'));
+    writeFileSync(join(dist, 'assets/ort-wasm-simd-threaded-Ab_1.wasm'), new Uint8Array(1000));
+    expect(() => engineBinaries(dist)).toThrow(
+      `${dist} has 0 files for onnxruntime's WebGPU build .wasm (expected one): run \`npm run build\` again.`,
+    );
+    writeFileSync(join(dist, 'assets/ort-wasm-simd-threaded.asyncify-Cd-2.wasm'), new Uint8Array(3000));
+    writeFileSync(join(dist, 'assets/mozjpeg_dec-x.wasm'), new Uint8Array(10));
+    const b = engineBinaries(dist);
+    expect([b.without.files, b.without.bytes]).toEqual([['assets/ort-wasm-simd-threaded-Ab_1.wasm'], 1000]);
+    expect([b.with.files, b.with.bytes]).toEqual([['assets/ort-wasm-simd-threaded.asyncify-Cd-2.wasm'], 3000]);
+    expect(b.with.gzip).toBeLessThan(100); // zeros compress
+    writeFileSync(join(dist, 'assets/ort-wasm-simd-threaded-Ef3.wasm'), new Uint8Array(1));
+    expect(() => engineBinaries(dist)).toThrow(/has 2 files for onnxruntime's plain \.wasm/);
   });
 
   it('counts the bytes of exactly the files a split reads', async () => {

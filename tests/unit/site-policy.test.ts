@@ -126,6 +126,7 @@ describe('_headers and the meta tag', () => {
     expect(asset['Cache-Control']).toBe('public, max-age=31536000, immutable');
     expect(asset['Content-Security-Policy']).toBeDefined();
     expect(headersFor(file, '/sw.js')['Cache-Control']).toBe('no-cache');
+    expect(headersFor(file, '/engine-keeper.js')['Cache-Control']).toBe('no-cache');
   });
 
   it('writes the meta policy after <meta charset> and replaces an old one', () => {
