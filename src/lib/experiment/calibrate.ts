@@ -16,11 +16,12 @@
  * how far the sampled form moves the observers' ranges on MobileNet-V2.
  */
 import { checkpoint } from '../util/checkpoint.ts';
+import { QpError } from '../util/errors.ts';
 import type { PreprocessSpec } from '../data/types.ts';
 import type { Engine } from '../engine/types.ts';
-import { buildStatsGraph } from '../onnx/calibration.ts';
-import { addOutputs } from '../onnx/fake-quant.ts';
-import type { Graph } from '../onnx/ir.ts';
+import { addStridedSamples, buildStatsGraph, samplePhase, type StridedSamples } from '../onnx/calibration.ts';
+import { addOutputs, ensureOpset } from '../onnx/fake-quant.ts';
+import { cloneGraph, type Graph } from '../onnx/ir.ts';
 import { serializeModel } from '../onnx/model.ts';
 import { accumulateCounts, accumulateCountsStrided, addCounts, rebinHistogram } from '../quant/histogram.ts';
 import type { ActivationStats, BatchStats } from '../quant/types.ts';
@@ -179,6 +180,25 @@ async function valuesPerImage(
   }
 }
 
+/**
+ * The graph with strided-sample outputs (onnx/calibration.ts), raised to opset 11 first where
+ * it is older (Slice takes steps from 10; ensureOpset keeps every op's meaning). Undefined
+ * when the model cannot be raised: the caller then fetches whole tensors, as before.
+ */
+function stridedSampleGraph(graph: Graph, tensors: string[], stride: number): StridedSamples | undefined {
+  let g = graph;
+  if (g.opset < 10) {
+    g = cloneGraph(graph, { shareInitializers: true });
+    try {
+      ensureOpset(g, 11);
+    } catch (e) {
+      if (e instanceof QpError && e.code === 'MODEL_UNSUPPORTED') return undefined;
+      throw e;
+    }
+  }
+  return addStridedSamples(g, tensors, stride);
+}
+
 interface RunningHist {
   lo: number;
   hi: number;
@@ -199,33 +219,47 @@ async function singlePassHistograms(
   const fineBins = opts.bins * FINE_FACTOR;
   const counts = new Uint32Array(fineBins);
   const running = new Map<string, RunningHist[]>(tensors.map((t) => [t, []]));
-  // Min/max (and moments) come from in-graph reductions (wasm SIMD, exact for min/max)
-  // instead of a JS loop over every value: JS touches only the sampled values.
-  // counts come from the fetched tensors: no Shape outputs (WebGPU would run their helpers on the CPU)
-  const { graph: sg, outputs } = buildStatsGraph(graph, tensors, { moments: opts.moments, shapes: false });
-  const session = await engine.createSession(serializeModel(addOutputs(sg, tensors)));
+  // Min/max (and moments) come from in-graph reductions (exact for min/max) instead of a JS
+  // loop over every value: JS touches only the sampled values. On the CPU engines the graph
+  // also takes the sample (a strided Slice; onnx/calibration.ts addStridedSamples), so a
+  // third of each activation leaves the engine instead of all of it, and element counts come
+  // from Shape outputs. On WebGPU, whose provider runs those int64 index ops on the CPU, the
+  // whole tensors are fetched and counted.
+  const sampled = engine.kind !== 'webgpu' && stride > 1 ? stridedSampleGraph(graph, tensors, stride) : undefined;
+  const { graph: sg, outputs } = buildStatsGraph(sampled?.graph ?? graph, tensors, {
+    moments: opts.moments,
+    shapes: !!sampled,
+  });
+  const session = await engine.createSession(serializeModel(sampled ? sg : addOutputs(sg, tensors)));
   const input = session.inputNames[0];
   const fetches = [
-    ...tensors,
-    ...[...outputs.values()].flatMap((o) => (o.sum && o.sumSq ? [o.min, o.max, o.sum, o.sumSq] : [o.min, o.max])),
+    ...(sampled ? tensors.map((t) => sampled.outputs.get(t)!) : tensors),
+    ...[...outputs.values()].flatMap((o) => [
+      ...(o.sum && o.sumSq ? [o.min, o.max, o.sum, o.sumSq] : [o.min, o.max]),
+      ...(o.dims ? [o.dims] : []),
+    ]),
   ];
   let done = 0;
   let call = 0;
   try {
     for (const b of batches(crops, spec, opts.histBatchSize)) {
       await checkpoint(opts.signal);
-      const out = await session.run({ [input]: b.tensor }, fetches);
+      const offset = call % stride;
+      const feeds = sampled ? { [input]: b.tensor, [sampled.phase]: samplePhase(offset) } : { [input]: b.tensor };
+      const out = await session.run(feeds, fetches);
       const batchIndex = Math.floor(b.rows[0] / opts.batchSize);
       for (const t of tensors) {
-        const data = out[t].data;
         const o = outputs.get(t)!;
+        // the values binned: the sample taken in the graph, or the whole tensor to sample here
+        const data = out[sampled ? sampled.outputs.get(t)! : t].data;
+        const size = o.dims ? out[o.dims].data.reduce((a, d) => a * d, 1) : data.length;
         const mn = out[o.min].data[0];
         const mx = out[o.max].data[0];
         const sum = o.sum ? out[o.sum].data[0] : NaN;
         const sumSq = o.sumSq ? out[o.sumSq].data[0] : NaN;
         const list = stats.get(t)!.batches;
         const into = list[batchIndex];
-        const part: BatchStats = { min: mn, max: mx, sum, sumSq, count: data.length };
+        const part: BatchStats = { min: mn, max: mx, sum, sumSq, count: size };
         if (!into) list[batchIndex] = part;
         else {
           into.min = Math.min(into.min, mn);
@@ -248,9 +282,11 @@ async function singlePassHistograms(
           r.fine = grown;
         }
         counts.fill(0);
-        const taken = accumulateCountsStrided(data, r.lo, r.hi, counts, stride, call % stride);
+        const taken = sampled
+          ? accumulateCountsStrided(data, r.lo, r.hi, counts, 1, 0)
+          : accumulateCountsStrided(data, r.lo, r.hi, counts, stride, offset);
         // scale the sample up to the whole tensor, so counts stay comparable across batches
-        const w = taken > 0 ? data.length / taken : 0;
+        const w = taken > 0 ? size / taken : 0;
         for (let k = 0; k < fineBins; k++) if (counts[k]) r.fine[k] += counts[k] * w;
       }
       call++;

@@ -52,10 +52,15 @@ function check(g: Graph, tensors: string[]): void {
 }
 
 /**
- * Add ReduceMin, ReduceMax (and with `moments` ReduceSum, ReduceSumSquare) over all axes
- * (keepdims=0, no `axes` given: portable across opsets 1–21) of each tensor as scalar
- * graph outputs, plus its shape (see StatsGraphOptions.shapes) so the caller knows element
- * counts. Throws QpError INTERNAL for an unknown tensor.
+ * Add the minimum and maximum (and with `moments` ReduceSum, ReduceSumSquare over all axes,
+ * keepdims=0, no `axes`: portable across opsets 1–21) of each tensor as scalar graph
+ * outputs, plus its shape (see StatsGraphOptions.shapes) so the caller knows element counts.
+ * Min and max take two steps: per image (the tensor flattened to [N, rest], reduced over
+ * axis 1), then over the N values. The result is the same number (a minimum does not depend
+ * on the order), but onnxruntime splits the first step over its threads and reduces each
+ * row on a faster path than a reduction over all axes (docs/performance.md). The tensors
+ * must have a batch axis (rank ≥ 1), as every activation does.
+ * Throws QpError INTERNAL for an unknown tensor.
  */
 export function buildStatsGraph(
   g: Graph,
@@ -67,11 +72,27 @@ export function buildStatsGraph(
   const names = new NameAllocator(out);
   const outputs = new Map<string, StatsOutputs>();
   const added: Node[] = [];
+  const axesInput = out.opset >= 18;
+  let axesName = '';
+  if (axesInput) {
+    axesName = names.take('stats_row_axes');
+    out.initializers.set(axesName, makeTensor(axesName, [1], [1n], 'int64'));
+  }
+  const perRow = (op: 'ReduceMin' | 'ReduceMax', x: string, y: string, name: string) =>
+    axesInput
+      ? makeNode(op, [x, axesName], [y], { keepdims: 0 }, { name })
+      : makeNode(op, [x], [y], { keepdims: 0, axes: [1] }, { name });
   for (const t of new Set(tensors)) {
     const o: StatsOutputs = { min: names.take(`${t}__min`), max: names.take(`${t}__max`) };
+    const rows = names.take(`${t}__rows`);
+    const rowMin = names.take(`${t}__rowmin`);
+    const rowMax = names.take(`${t}__rowmax`);
     added.push(
-      makeNode('ReduceMin', [t], [o.min], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceMin`) }),
-      makeNode('ReduceMax', [t], [o.max], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceMax`) }),
+      makeNode('Flatten', [t], [rows], { axis: 1 }, { name: names.take(`${t}__stats/Flatten`) }),
+      perRow('ReduceMin', rows, rowMin, names.take(`${t}__stats/RowMin`)),
+      perRow('ReduceMax', rows, rowMax, names.take(`${t}__stats/RowMax`)),
+      makeNode('ReduceMin', [rowMin], [o.min], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceMin`) }),
+      makeNode('ReduceMax', [rowMax], [o.max], { keepdims: 0 }, { name: names.take(`${t}__stats/ReduceMax`) }),
     );
     out.outputs.push({ name: o.min, dtype: 'float32', shape: [] }, { name: o.max, dtype: 'float32', shape: [] });
     if (opts.shapes ?? true) {
@@ -147,4 +168,70 @@ export function buildChannelStatsGraph(
   }
   out.nodes.push(...added);
   return { graph: out, outputs };
+}
+
+export interface StridedSamples {
+  graph: Graph;
+  /**
+   * The float input that sets where sampling starts: feed it with `offset + 1` elements
+   * (any values) to take elements offset, offset + stride, … (the engine takes float inputs
+   * only, so the start travels as a length; see samplePhase).
+   */
+  phase: string;
+  /** per tensor, the output holding its sample (1-D) */
+  outputs: Map<string, string>;
+}
+
+/** The `phase` feed that makes addStridedSamples start at `offset`. */
+export function samplePhase(offset: number): { data: Float32Array; dims: number[] } {
+  return { data: new Float32Array(offset + 1), dims: [offset + 1] };
+}
+
+/**
+ * Add, for each tensor, an output with every `stride`-th element of it flattened in
+ * memory order, from a start chosen per run (`phase`): exactly the values
+ * accumulateCountsStrided(data, …, stride, offset) reads of the whole tensor, so a caller
+ * that bins a sample fetches a third of each activation instead of all of it. Needs opset
+ * ≥ 10 (Slice with steps); Reshape, Shape, Sub and Slice work on int64 index tensors, which
+ * onnxruntime's WebGPU provider runs on the CPU, so it is for the CPU engines. Returns a
+ * new graph; throws QpError INTERNAL for an unknown tensor or an older opset.
+ */
+export function addStridedSamples(g: Graph, tensors: string[], stride: number): StridedSamples {
+  check(g, tensors);
+  if (g.opset < 10) throw new QpError('INTERNAL', `Strided samples need opset 10 or newer, the graph has ${g.opset}.`);
+  if (!(Number.isInteger(stride) && stride >= 1))
+    throw new QpError('INTERNAL', `A sampling stride must be a positive integer, got ${stride}.`);
+  const out = cloneGraph(g, { shareInitializers: true });
+  const names = new NameAllocator(out);
+  const int64 = (base: string, v: bigint) => {
+    const name = names.take(base);
+    out.initializers.set(name, makeTensor(name, [1], [v], 'int64'));
+    return name;
+  };
+  const phase = names.take('sample_phase');
+  out.inputs.push({ name: phase, dtype: 'float32', shape: [null] });
+  const flat = int64('sample_flat', -1n);
+  const one = int64('sample_one', 1n);
+  const end = int64('sample_end', 9223372036854775807n);
+  const axis = int64('sample_axis', 0n);
+  const step = int64('sample_step', BigInt(stride));
+  const phaseLen = names.take('sample_phase_len');
+  const start = names.take('sample_start');
+  const added: Node[] = [
+    makeNode('Shape', [phase], [phaseLen], {}, { name: names.take('sample/Shape') }),
+    makeNode('Sub', [phaseLen, one], [start], {}, { name: names.take('sample/Start') }),
+  ];
+  const outputs = new Map<string, string>();
+  for (const t of new Set(tensors)) {
+    const f = names.take(`${t}__flat`);
+    const s = names.take(`${t}__sample`);
+    added.push(
+      makeNode('Reshape', [t, flat], [f], {}, { name: names.take(`${t}__sample/Reshape`) }),
+      makeNode('Slice', [f, start, end, axis, step], [s], {}, { name: names.take(`${t}__sample/Slice`) }),
+    );
+    out.outputs.push({ name: s, dtype: 'float32', shape: [null] });
+    outputs.set(t, s);
+  }
+  out.nodes.push(...added);
+  return { graph: out, phase, outputs };
 }
