@@ -106,6 +106,9 @@ describe.skipIf(!!skipReason)('the production build on a static host (Chromium)'
     const { context, page, logs } = await open(host.url);
     try {
       const headers = headersFor(readFileSync(join(DIST, '_headers'), 'utf8'), '/');
+      // a first install must not claim open pages: in Firefox ESR a claim while a run was
+      // starting its engine hung the page (vite.config.ts, docs/hosting.md)
+      expect(readFileSync(join(DIST, 'sw.js'), 'utf8')).not.toMatch(/clientsClaim\(\)/);
       expect(headers['Content-Security-Policy']).toBe(contentSecurityPolicy());
       expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
       const meta = await page.evaluate(() =>
