@@ -52,6 +52,23 @@ function check(g: Graph, tensors: string[]): void {
 }
 
 /**
+ * A maker of Reduce* nodes (keepdims=0) over fixed `axes`, in the form the graph's opset
+ * wants: the `axes` attribute before opset 18, an int64 input from 18 (its initializer,
+ * named from `base`, added to `out` once, here).
+ */
+function reducerOver(
+  out: Graph,
+  names: NameAllocator,
+  axes: number[],
+  base: string,
+): (op: 'ReduceMin' | 'ReduceMax' | 'ReduceMean', x: string, y: string, name: string) => Node {
+  if (out.opset < 18) return (op, x, y, name) => makeNode(op, [x], [y], { keepdims: 0, axes }, { name });
+  const axesName = names.take(base);
+  out.initializers.set(axesName, makeTensor(axesName, [axes.length], axes.map(BigInt), 'int64'));
+  return (op, x, y, name) => makeNode(op, [x, axesName], [y], { keepdims: 0 }, { name });
+}
+
+/**
  * Add the minimum and maximum (and with `moments` ReduceSum, ReduceSumSquare over all axes,
  * keepdims=0, no `axes`: portable across opsets 1–21) of each tensor as scalar graph
  * outputs, plus its shape (see StatsGraphOptions.shapes) so the caller knows element counts.
@@ -72,16 +89,7 @@ export function buildStatsGraph(
   const names = new NameAllocator(out);
   const outputs = new Map<string, StatsOutputs>();
   const added: Node[] = [];
-  const axesInput = out.opset >= 18;
-  let axesName = '';
-  if (axesInput) {
-    axesName = names.take('stats_row_axes');
-    out.initializers.set(axesName, makeTensor(axesName, [1], [1n], 'int64'));
-  }
-  const perRow = (op: 'ReduceMin' | 'ReduceMax', x: string, y: string, name: string) =>
-    axesInput
-      ? makeNode(op, [x, axesName], [y], { keepdims: 0 }, { name })
-      : makeNode(op, [x], [y], { keepdims: 0, axes: [1] }, { name });
+  const perRow = reducerOver(out, names, [1], 'stats_row_axes');
   for (const t of new Set(tensors)) {
     const o: StatsOutputs = { min: names.take(`${t}__min`), max: names.take(`${t}__max`) };
     const rows = names.take(`${t}__rows`);
@@ -139,16 +147,7 @@ export function buildChannelStatsGraph(
   const added: Node[] = [];
   const viewShape = names.take('chstats_view_shape');
   out.initializers.set(viewShape, makeTensor(viewShape, [3], [0n, 0n, -1n], 'int64'));
-  const axesInput = out.opset >= 18;
-  let axesName = '';
-  if (axesInput) {
-    axesName = names.take('chstats_axes');
-    out.initializers.set(axesName, makeTensor(axesName, [2], [0n, 2n], 'int64'));
-  }
-  const reduceMean = (x: string, y: string, name: string) =>
-    axesInput
-      ? makeNode('ReduceMean', [x, axesName], [y], { keepdims: 0 }, { name })
-      : makeNode('ReduceMean', [x], [y], { keepdims: 0, axes: [0, 2] }, { name });
+  const overAxes = reducerOver(out, names, [0, 2], 'chstats_axes');
 
   for (const t of new Set(tensors)) {
     const v = names.take(`${t}__chview`);
@@ -156,9 +155,9 @@ export function buildChannelStatsGraph(
     const o: ChannelStatsOutputs = { mean: names.take(`${t}__chmean`), meanSq: names.take(`${t}__chmeansq`) };
     added.push(
       makeNode('Reshape', [t, viewShape], [v], {}, { name: names.take(`${t}__chstats/Reshape`) }),
-      reduceMean(v, o.mean, names.take(`${t}__chstats/ReduceMean`)),
+      overAxes('ReduceMean', v, o.mean, names.take(`${t}__chstats/ReduceMean`)),
       makeNode('Mul', [v, v], [sq], {}, { name: names.take(`${t}__chstats/Square`) }),
-      reduceMean(sq, o.meanSq, names.take(`${t}__chstats/ReduceMeanSq`)),
+      overAxes('ReduceMean', sq, o.meanSq, names.take(`${t}__chstats/ReduceMeanSq`)),
     );
     out.outputs.push(
       { name: o.mean, dtype: 'float32', shape: [null] },
