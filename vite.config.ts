@@ -7,7 +7,12 @@ import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
 import { ISOLATION_HEADERS as isolation, securityHeaders } from './security-headers.ts';
 import { devMirrorList, devMirrors, siteMirrors, sitePolicy } from './site-build.ts';
-import { ENGINE_CACHE, ENGINE_KEEPER_FILE, ENGINE_WASM, engineKeeperScript } from './src/lib/offline/engine-cache.ts';
+import {
+  ENGINE_CACHE,
+  ENGINE_KEEPER_FILE,
+  engineKeeperScript,
+  findEngineBinaries,
+} from './src/lib/offline/engine-cache.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.json': 'application/json; charset=utf-8',
@@ -99,15 +104,6 @@ function sharedData(): Plugin {
 }
 
 /**
- * The service worker (vite-plugin-pwa's generateSW: Workbox, not hand-written). It
- * precaches the app shell and the engine's .js and .wasm (26.8 MB: hence the raised size
- * limit) so a reload works offline; models and images live in IndexedDB, never here, and
- * it leaves every other request alone: the dev server's /shared-data/, mirror folders and
- * cross-origin mirrors reach the network untouched, so downloads are verified as sent.
- * site.json goes to the network first (a teacher's new mirror is seen at once) and falls
- * back to its last copy offline. A new version waits for the user ('prompt'; src/pwa.ts).
- */
-/**
  * Build only: writes ENGINE_KEEPER_FILE next to sw.js, naming the two engine binaries as
  * emitted (content-hashed) so the service worker can store the one this browser loads
  * (src/lib/offline/engine-cache.ts). Fails the build if either binary is missing.
@@ -119,22 +115,28 @@ function engineKeeper(): Plugin {
     writeBundle(options) {
       const dir = options.dir ?? 'dist';
       const assets = readdirSync(join(dir, 'assets')).map((f) => `assets/${f}`);
-      const one = (re: RegExp, what: string): string => {
-        const found = assets.filter((f) => ENGINE_WASM.test(`/${f}`) && re.test(f));
-        if (found.length !== 1)
-          throw new Error(`the build has ${found.length} files for onnxruntime's ${what} .wasm, expected one`);
-        return found[0];
-      };
-      const files = {
-        webgpu: one(/\.asyncify-[^/]*\.wasm$/, 'WebGPU build'),
-        wasm: one(/threaded-[^/]*\.wasm$/, 'plain'),
-        cacheName: ENGINE_CACHE,
-      };
+      let found: { webgpu: string; wasm: string };
+      try {
+        found = findEngineBinaries(assets);
+      } catch (e) {
+        throw new Error(`the build has ${(e as Error).message}`, { cause: e });
+      }
+      const files = { ...found, cacheName: ENGINE_CACHE };
       writeFileSync(join(dir, ENGINE_KEEPER_FILE), engineKeeperScript(files));
     },
   };
 }
 
+/**
+ * The service worker (vite-plugin-pwa's generateSW: Workbox, not hand-written). It
+ * precaches the app shell and the engine's .js, and keeps the one engine .wasm this browser
+ * loads (engineKeeper above), so a reload works offline; models and images live in
+ * IndexedDB, never here, and
+ * it leaves every other request alone: the dev server's /shared-data/, mirror folders and
+ * cross-origin mirrors reach the network untouched, so downloads are verified as sent.
+ * site.json goes to the network first (a teacher's new mirror is seen at once) and falls
+ * back to its last copy offline. A new version waits for the user ('prompt'; src/pwa.ts).
+ */
 const serviceWorker = VitePWA({
   registerType: 'prompt',
   injectRegister: false,
@@ -146,7 +148,6 @@ const serviceWorker = VitePWA({
     // that one (ENGINE_KEEPER_FILE), the route below serves it and keeps any other it is asked for
     globIgnores: ['mirror/**', 'qp-mirror/**', 'assets/ort-wasm-simd-threaded*.wasm', ENGINE_KEEPER_FILE],
     importScripts: [ENGINE_KEEPER_FILE],
-    maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
     navigateFallback: 'index.html',
     navigateFallbackDenylist: [/\/shared-data\//, /\/qp-mirror\//, /\/mirror\//, /\.(json|onnx|jpe?g|png)$/i],
     // A first install does not take over open pages: in Firefox ESR a page whose run was

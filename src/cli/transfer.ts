@@ -18,6 +18,7 @@ import { parse } from '../lib/config/url.ts';
 import { wilsonInterval } from '../lib/quant/metrics.ts';
 import { LESSONS } from '../lessons/index.ts';
 import { QpError } from '../lib/util/errors.ts';
+import { findEngineBinaries } from '../lib/offline/engine-cache.ts';
 
 export interface FileGroup {
   name: string;
@@ -74,26 +75,15 @@ export function appGroups(dist: string): FileGroup[] {
 export function engineBinaries(dist: string): { without: FileGroup; with: FileGroup } {
   const assets = join(dist, 'assets');
   const names = existsSync(assets) ? readdirSync(assets).map((f) => `assets/${f}`) : [];
-  const one = (re: RegExp, what: string) => {
-    const found = names.filter((f) => re.test(f));
-    if (found.length !== 1)
-      throw new QpError(
-        'FILE_NOT_FOUND',
-        `${dist} has ${found.length} files for onnxruntime's ${what} .wasm (expected one): run \`npm run build\` again.`,
-      );
-    return found;
-  };
+  let found: { webgpu: string; wasm: string };
+  try {
+    found = findEngineBinaries(names);
+  } catch (e) {
+    throw new QpError('FILE_NOT_FOUND', `${dist} has ${(e as Error).message}: run \`npm run build\` again.`);
+  }
   return {
-    without: fileGroup(
-      dist,
-      'browsers without WebGPU: the plain wasm build',
-      one(/\/ort-wasm-simd-threaded-[^.]+\.wasm$/, 'plain'),
-    ),
-    with: fileGroup(
-      dist,
-      'browsers with WebGPU: the WebGPU build',
-      one(/\/ort-wasm-simd-threaded\.asyncify-[^.]+\.wasm$/, 'WebGPU build'),
-    ),
+    without: fileGroup(dist, 'browsers without WebGPU: the plain wasm build', [found.wasm]),
+    with: fileGroup(dist, 'browsers with WebGPU: the WebGPU build', [found.webgpu]),
   };
 }
 

@@ -10,6 +10,7 @@ import {
   ENGINE_CACHE,
   ENGINE_WASM,
   engineKeeperScript,
+  findEngineBinaries,
   installEngineKeeper,
   type EngineBinaries,
   type KeeperScope,
@@ -132,6 +133,25 @@ describe('the engine keeper of the service worker', () => {
       expect(await f.install()).toBe(GPU);
     },
   );
+
+  it("finds each build's binary among a build's files, and nothing that only starts like one", () => {
+    const others = [
+      'assets/ort-wasm-simd-threaded-Cd2.wasm.map',
+      'assets/ort-wasm-simd-threaded.asyncify-Ab1.wasm.map',
+      'assets/ort-wasm-simd-threaded-Cd2.mjs',
+      'assets/mozjpeg_dec-x.wasm',
+    ];
+    expect(findEngineBinaries([...others, FILES.webgpu, FILES.wasm])).toEqual({
+      webgpu: FILES.webgpu,
+      wasm: FILES.wasm,
+    });
+    expect(() => findEngineBinaries([...others, FILES.wasm])).toThrow(
+      "0 files for onnxruntime's WebGPU build .wasm (expected one)",
+    );
+    expect(() => findEngineBinaries([FILES.webgpu, FILES.wasm, 'assets/ort-wasm-simd-threaded-Ef3.wasm'])).toThrow(
+      "2 files for onnxruntime's plain .wasm (expected one)",
+    );
+  });
 
   it('both builds match the pattern the route and the build use, and nothing else does', () => {
     for (const p of [FILES.webgpu, FILES.wasm]) expect(ENGINE_WASM.test(`/${p}`)).toBe(true);

@@ -22,6 +22,22 @@ export const ENGINE_KEEPER_FILE = 'engine-keeper.js';
 /** An engine binary's path as Vite emits it (either build). */
 export const ENGINE_WASM = /\/ort-wasm-simd-threaded[^/]*\.wasm$/;
 
+/**
+ * The two builds' binaries among a build's files (paths from its root, as
+ * `assets/ort-wasm-simd-threaded-<hash>.wasm`): exactly one of each, the plain build checked
+ * first. Throws an Error saying how many files the first build without exactly one has;
+ * the callers (the build, bench:transfer) name the folder and what to do.
+ */
+export function findEngineBinaries(files: readonly string[]): { webgpu: string; wasm: string } {
+  const one = (re: RegExp, what: string): string => {
+    const found = files.filter((f) => re.test(f));
+    if (found.length !== 1) throw new Error(`${found.length} files for onnxruntime's ${what} .wasm (expected one)`);
+    return found[0];
+  };
+  const wasm = one(/\/ort-wasm-simd-threaded-[\w-]+\.wasm$/, 'plain');
+  return { wasm, webgpu: one(/\/ort-wasm-simd-threaded\.asyncify-[\w-]+\.wasm$/, 'WebGPU build') };
+}
+
 /** The two builds' .wasm, relative to the service worker's script. */
 export interface EngineBinaries {
   webgpu: string;
