@@ -6,39 +6,18 @@
  * over one FP32 pass of the same round, the three measured back to back in every round.
  * Prints each round and the medians of the rounds' ratios.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { prepareCrops } from '../src/lib/data/crops.ts';
-import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
 import type { Engine } from '../src/lib/engine/types.ts';
 import { batches } from '../src/lib/experiment/batches.ts';
 import { collectActivationStats, DEFAULT_BINS } from '../src/lib/experiment/calibrate.ts';
 import { DEFAULT_TUNING } from '../src/lib/experiment/inputs.ts';
-import { foldBatchNorm } from '../src/lib/onnx/fold-bn.ts';
-import { parseModel, serializeModel } from '../src/lib/onnx/model.ts';
-import { findQuantPoints } from '../src/lib/onnx/placement.ts';
+import { serializeModel } from '../src/lib/onnx/model.ts';
+import { mobileNetV2Sample } from './mobilenet-sample.ts';
 const spec = TORCHVISION_SPEC;
-const SHARED = process.env.QP_SHARED_DATA ?? join(import.meta.dirname, '../../shared/data');
 const ROUNDS = Number(process.argv[2] ?? 7);
 const engine = await createNodeEngine('wasm', 2);
-const ds = await loadImageFolder(join(SHARED, 'imagenet-sample'));
-const items = ds.items.slice(0, 64);
-const { crops } = await prepareCrops(items, spec, new DiskCropStore(), {});
-const imgs = crops.filter((c): c is Uint8Array => !!c);
-const graph = foldBatchNorm(
-  parseModel(new Uint8Array(readFileSync(join(SHARED, 'models/mobilenetv2-7-fp32.onnx')))),
-).graph;
-const points = findQuantPoints(graph, {
-  conv: true,
-  gemm: true,
-  add: true,
-  pool: true,
-  concat: true,
-  modelInput: true,
-});
-const tw = points.activations.map((p) => p.tensor);
+const { graph, crops: imgs, tensors: tw } = await mobileNetV2Sample(64);
 const opts = {
   batchSize: 32,
   histBatchSize: DEFAULT_TUNING.histBatch,

@@ -5,39 +5,17 @@
  * Prints, per observer, the median and largest change of the range's width (relative) and
  * of the range's ends (in bins of the exact histogram).
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { prepareCrops } from '../src/lib/data/crops.ts';
-import { DiskCropStore, loadImageFolder } from '../src/lib/data/dataset.node.ts';
 import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { createNodeEngine } from '../src/lib/engine/node.ts';
 import { collectActivationStats, DEFAULT_BINS } from '../src/lib/experiment/calibrate.ts';
-import { foldBatchNorm } from '../src/lib/onnx/fold-bn.ts';
-import { parseModel } from '../src/lib/onnx/model.ts';
-import { findQuantPoints } from '../src/lib/onnx/placement.ts';
 import { observeActivation } from '../src/lib/quant/observers.ts';
 import { parseCliOrExit } from '../src/cli/options.ts';
 import { CALIB_COMPARE_CLI } from './cli-specs.ts';
+import { mobileNetV2Sample } from './mobilenet-sample.ts';
 
-const shared = resolve(import.meta.dirname, '../../shared/data');
 const { values: v } = parseCliOrExit(CALIB_COMPARE_CLI);
 const engine = await createNodeEngine(v.engine as 'wasm' | 'node');
-const dataset = await loadImageFolder(resolve(shared, 'imagenet-sample'));
-const items = dataset.items.slice(0, v.images as number);
-const { crops } = await prepareCrops(items, TORCHVISION_SPEC, new DiskCropStore(), {});
-const imgs = crops.filter((c): c is Uint8Array => !!c);
-const graph = foldBatchNorm(
-  parseModel(new Uint8Array(readFileSync(resolve(shared, 'models/mobilenetv2-7-fp32.onnx')))),
-).graph;
-const points = findQuantPoints(graph, {
-  conv: true,
-  gemm: true,
-  add: true,
-  pool: true,
-  concat: true,
-  modelInput: true,
-});
-const tensors = points.activations.map((p) => p.tensor);
+const { graph, crops: imgs, tensors } = await mobileNetV2Sample(v.images as number);
 const base = { batchSize: 32, histBatchSize: 4, bins: DEFAULT_BINS, moments: false, histogram: true };
 const exact = await collectActivationStats(engine, graph, tensors, imgs, TORCHVISION_SPEC, {
   ...base,
