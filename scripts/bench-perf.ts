@@ -42,7 +42,7 @@ import { foldFakeQuantScales } from '../src/lib/onnx/fold-fq-scales.ts';
 import { DEFAULT_TUNING } from '../src/lib/experiment/inputs.ts';
 import { evaluationModel } from '../src/lib/experiment/evaluate.ts';
 import { parseModel, serializeModel } from '../src/lib/onnx/model.ts';
-import { findQuantPoints } from '../src/lib/onnx/placement.ts';
+import { findQuantPoints, ALL_PLACEMENT } from '../src/lib/onnx/placement.ts';
 import { measureModel, parseModelList, throughputTable } from './perf-models.ts';
 import { roundRatios, startCpuLoad } from './cpu-load.ts';
 import { configValue, parseCliOrExit } from '../src/cli/options.ts';
@@ -86,14 +86,7 @@ async function main() {
   const tensors = batchesOf(imgs);
   console.error(`engine: ${engine.description}; ${imgs.length} images, batch ${B}`);
 
-  const points = findQuantPoints(graph, {
-    conv: true,
-    gemm: true,
-    add: true,
-    pool: true,
-    concat: true,
-    modelInput: true,
-  });
+  const points = findQuantPoints(graph, ALL_PLACEMENT);
   const tensorsToWatch = points.activations.map((p) => p.tensor);
   const calibOpts = { batchSize: B, histBatchSize: DEFAULT_TUNING.histBatch, bins: DEFAULT_BINS, moments: false };
   const stats = await collectActivationStats(engine, graph, tensorsToWatch, imgs, spec, {

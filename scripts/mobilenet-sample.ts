@@ -12,7 +12,7 @@ import { TORCHVISION_SPEC } from '../src/lib/data/preprocess.ts';
 import { foldBatchNorm } from '../src/lib/onnx/fold-bn.ts';
 import type { Graph } from '../src/lib/onnx/ir.ts';
 import { parseModel } from '../src/lib/onnx/model.ts';
-import { findQuantPoints } from '../src/lib/onnx/placement.ts';
+import { findQuantPoints, ALL_PLACEMENT } from '../src/lib/onnx/placement.ts';
 
 export const SHARED = resolve(process.env.QP_SHARED_DATA ?? resolve(import.meta.dirname, '../../shared/data'));
 
@@ -24,14 +24,7 @@ export async function mobileNetV2Sample(
   const graph = foldBatchNorm(
     parseModel(new Uint8Array(readFileSync(resolve(SHARED, 'models/mobilenetv2-7-fp32.onnx')))),
   ).graph;
-  const points = findQuantPoints(graph, {
-    conv: true,
-    gemm: true,
-    add: true,
-    pool: true,
-    concat: true,
-    modelInput: true,
-  });
+  const points = findQuantPoints(graph, ALL_PLACEMENT);
   return {
     graph,
     crops: crops.filter((c): c is Uint8Array => !!c),

@@ -23,9 +23,8 @@ import { buildStatsGraph } from '../src/lib/onnx/calibration.ts';
 import { addOutputs } from '../src/lib/onnx/fake-quant.ts';
 import { foldBatchNorm } from '../src/lib/onnx/fold-bn.ts';
 import { parseModel, serializeModel } from '../src/lib/onnx/model.ts';
-import { findQuantPoints } from '../src/lib/onnx/placement.ts';
+import { findQuantPoints, ALL_PLACEMENT } from '../src/lib/onnx/placement.ts';
 import { accumulateCountsStrided } from '../src/lib/quant/histogram.ts';
-import { ALL } from '../tests/support/export-helpers.ts';
 import { roundRatios } from './cpu-load.ts';
 import { configValue, parseCliOrExit } from '../src/cli/options.ts';
 import { PROFILE_CALIBRATION_CLI } from './cli-specs.ts';
@@ -40,7 +39,7 @@ const v = {
 };
 
 const graph = foldBatchNorm(parseModel(new Uint8Array(readFileSync(v.model)))).graph;
-const tensors = findQuantPoints(graph, ALL).activations.map((p) => p.tensor);
+const tensors = findQuantPoints(graph, ALL_PLACEMENT).activations.map((p) => p.tensor);
 const engine = await createNodeEngine('wasm', v.threads);
 const dataset = await loadImageFolder(v.data);
 const { crops } = await prepareCrops(dataset.items.slice(0, v.images), spec, new DiskCropStore(), {});

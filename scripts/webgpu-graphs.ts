@@ -18,13 +18,12 @@ import { evaluationModel } from '../src/lib/experiment/evaluate.ts';
 import { insertFakeQuant } from '../src/lib/onnx/fake-quant.ts';
 import type { Graph } from '../src/lib/onnx/ir.ts';
 import { parseModel, serializeModel } from '../src/lib/onnx/model.ts';
-import { findQuantPoints } from '../src/lib/onnx/placement.ts';
+import { findQuantPoints, ALL_PLACEMENT } from '../src/lib/onnx/placement.ts';
 import { collectGrams, reconstructFromQuantizedPrefix } from '../src/lib/ptq/reconstruct.ts';
 import type { ActivationStats } from '../src/lib/quant/types.ts';
 import type { QuantizedRun } from '../src/lib/experiment/types.ts';
 import { buildQdq, toDeployable } from '../src/lib/export/index.ts';
 import type { OrtPage } from '../tests/e2e/ort-page.ts';
-import { ALL } from '../tests/support/export-helpers.ts';
 import { tinyClassifier as tinyClassifierModel } from '../tests/support/tiny-model.ts';
 
 export type GraphKind = 'fp32' | 'fakeQuant' | 'calibration' | 'reconstruction';
@@ -97,7 +96,7 @@ export async function recordWebGpuGraphs(
   const fp32 = serializeModel(graph);
   graphs.fp32.push(fp32);
 
-  const points = findQuantPoints(graph, ALL);
+  const points = findQuantPoints(graph, ALL_PLACEMENT);
   const tensors = points.activations.map((p) => p.tensor);
   const batch = { batchSize: crops.length, histBatchSize: crops.length, bins: DEFAULT_BINS };
   kind = 'calibration';

@@ -20,7 +20,7 @@ import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { quantizeActivations, quantizeWeights } from '../../src/lib/experiment/quantize.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { type Graph, cloneGraph, makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
-import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
+import { findQuantPoints, ALL_PLACEMENT } from '../../src/lib/onnx/placement.ts';
 import { mulberry32, randn, smallCnn } from '../support/onnx-helpers.ts';
 
 const SPEC: PreprocessSpec = {
@@ -31,7 +31,6 @@ const SPEC: PreprocessSpec = {
   std: [0.25, 0.25, 0.25],
   layout: 'NCHW',
 };
-const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 
 function crops(n: number, seed: number): Uint8Array[] {
   const rng = mulberry32(seed);
@@ -40,7 +39,7 @@ function crops(n: number, seed: number): Uint8Array[] {
 
 async function setup(g: Graph, images: Uint8Array[], granularity: 'per-tensor' | 'per-channel' = 'per-channel') {
   const engine = await createNodeWasmEngine(2);
-  const points = findQuantPoints(g, ALL);
+  const points = findQuantPoints(g, ALL_PLACEMENT);
   const cfg = resolveConfig({
     backend: 'tensorrt',
     wBits: 8,

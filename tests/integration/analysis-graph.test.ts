@@ -21,7 +21,7 @@ import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { addOutputs, insertFakeQuant } from '../../src/lib/onnx/fake-quant.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { type Graph, cloneGraph, makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
-import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
+import { findQuantPoints, ALL_PLACEMENT } from '../../src/lib/onnx/placement.ts';
 import { mulberry32, randn, runGraph, smallCnn, uniform } from '../support/onnx-helpers.ts';
 
 const SPEC: PreprocessSpec = {
@@ -32,7 +32,6 @@ const SPEC: PreprocessSpec = {
   std: [0.25, 0.25, 0.25],
   layout: 'NCHW',
 };
-const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 
 function crops(n: number, seed: number): Uint8Array[] {
   const rng = mulberry32(seed);
@@ -41,7 +40,7 @@ function crops(n: number, seed: number): Uint8Array[] {
 
 async function setup(g: Graph, wBits: number, images: Uint8Array[]) {
   const engine = await createNodeWasmEngine(2);
-  const points = findQuantPoints(g, ALL);
+  const points = findQuantPoints(g, ALL_PLACEMENT);
   const cfg = resolveConfig({
     backend: 'tensorrt',
     wBits,
@@ -155,7 +154,7 @@ function convBn(runningMeanOffset: number[]): { g: Graph; sigma: number[] } {
 describe('BN statistic drift', () => {
   const images = crops(16, 2);
   const identity = (g: Graph): WeightQuant[] =>
-    findQuantPoints(g, ALL).weights.map((point) => ({
+    findQuantPoints(g, ALL_PLACEMENT).weights.map((point) => ({
       point,
       qparams: { scale: Float32Array.of(1), zeroPoint: Int32Array.of(0), qmin: -128, qmax: 127, axis: -1 },
       values: g.initializers.get(point.initializer)!.data as Float32Array,
@@ -187,7 +186,7 @@ describe('BN statistic drift', () => {
         std.map((s) => s * s),
       ),
     );
-    const points = findQuantPoints(g, ALL);
+    const points = findQuantPoints(g, ALL_PLACEMENT);
     const weights = identity(g);
     // "quantized" model: FP32 with a planted per-channel bias offset of plant·σ on the conv
     const quantized = insertFakeQuant(g, { weights: new Map(), activations: new Map() });

@@ -5,7 +5,7 @@ import type { PreprocessSpec } from '../../src/lib/data/types.ts';
 import { createNodeWasmEngine } from '../../src/lib/engine/node.ts';
 import { collectActivationStats } from '../../src/lib/experiment/calibrate.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
-import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
+import { findQuantPoints, ALL_PLACEMENT } from '../../src/lib/onnx/placement.ts';
 import { histogramTotal, histogramQuantile } from '../../src/lib/quant/histogram.ts';
 import { observeActivation } from '../../src/lib/quant/observers.ts';
 import { mulberry32, smallCnn } from '../support/onnx-helpers.ts';
@@ -28,14 +28,7 @@ describe('single-pass histogram calibration vs the exact two-pass form', () => {
     const images = Array.from({ length: 24 }, () =>
       Uint8Array.from({ length: 8 * 8 * 3 }, () => Math.floor(rng() * 256)),
     );
-    const tensors = findQuantPoints(g, {
-      conv: true,
-      gemm: true,
-      add: true,
-      pool: true,
-      concat: true,
-      modelInput: true,
-    }).activations.map((p) => p.tensor);
+    const tensors = findQuantPoints(g, ALL_PLACEMENT).activations.map((p) => p.tensor);
     const base = { batchSize: 8, histBatchSize: 4, histogram: true, moments: true, bins: 256 };
     const exact = await collectActivationStats(engine, g, tensors, images, SPEC, { ...base, histogramMode: 'exact' });
     const fast = await collectActivationStats(engine, g, tensors, images, SPEC, base);

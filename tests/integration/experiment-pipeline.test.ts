@@ -32,7 +32,7 @@ import * as fixes from '../../src/lib/corrections/fixes.ts';
 import type { RunInputs } from '../../src/lib/experiment/types.ts';
 import { addOutputs } from '../../src/lib/onnx/fake-quant.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
-import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
+import { findQuantPoints, ALL_PLACEMENT } from '../../src/lib/onnx/placement.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';
 import { accumulateCounts } from '../../src/lib/quant/histogram.ts';
 import { memoryDataset, spyEngine, syntheticImages, type MemoryImage } from '../support/pipeline-helpers.ts';
@@ -57,7 +57,6 @@ const SPEC: PreprocessSpec = {
   std: [0.25, 0.25, 0.25],
   layout: 'NCHW',
 };
-const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 const TINY = new Uint8Array(readFileSync(join(import.meta.dirname, '../fixtures/bad-inputs/valid-tiny.onnx'))); // 10 classes, dynamic batch
 
 function crops(n: number, seed: number): Uint8Array[] {
@@ -68,7 +67,7 @@ function crops(n: number, seed: number): Uint8Array[] {
 describe('calibration statistics merging', () => {
   const g = foldBatchNorm(smallCnn({ seed: 2 })).graph;
   const images = crops(10, 11); // observer batches of 4: [0..3], [4..7], [8, 9]
-  const tensors = findQuantPoints(g, ALL).activations.map((p) => p.tensor);
+  const tensors = findQuantPoints(g, ALL_PLACEMENT).activations.map((p) => p.tensor);
   // the exact two-pass form: these checks compare every binned value (the sampled one-pass form has its own tests)
   const base = {
     batchSize: 4,
@@ -182,7 +181,7 @@ function scriptedEngine(
 describe('runConfig accuracy and agreement', () => {
   it('counts top-1, top-5 and agreement with FP32 from hand-made logits', async () => {
     const g = foldBatchNorm(smallCnn({ seed: 3 })).graph; // only its quantization points matter here
-    const points = findQuantPoints(g, ALL);
+    const points = findQuantPoints(g, ALL_PLACEMENT);
     const calib = crops(4, 1);
     const stats = await collectActivationStats(
       await createNodeWasmEngine(1),

@@ -22,8 +22,8 @@ import { fakeQuantAsQdq, QDQ_SESSION_CONFIG } from '../../src/lib/onnx/fq-qdq.ts
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import type { Graph } from '../../src/lib/onnx/ir.ts';
 import { parseModel, serializeModel } from '../../src/lib/onnx/model.ts';
-import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
-import { ALL, simulate } from '../support/export-helpers.ts';
+import { ALL_PLACEMENT, findQuantPoints } from '../../src/lib/onnx/placement.ts';
+import { simulate } from '../support/export-helpers.ts';
 import { mulberry32, randn, smallCnn } from '../support/onnx-helpers.ts';
 import { HAVE_SHARED_DATA, readModel, SAMPLE_DIR } from '../support/shared-data.ts';
 
@@ -62,12 +62,12 @@ const feeds = (k: number): Record<string, FloatTensor> => ({
 });
 
 const cases: [string, Partial<ExperimentConfig>][] = [
-  ['TensorRT, narrow signed symmetric', { backend: 'tensorrt', placement: ALL }],
-  ['Academic, asymmetric unsigned', { backend: 'academic', placement: ALL }],
-  ['signed asymmetric, full range', { backend: 'academic', placement: ALL, aSign: 'signed' }],
-  ['power-of-two scales, narrow', { backend: 'tensorrt', placement: ALL, aPowerOfTwo: true }],
-  ['W8A4', { backend: 'academic', placement: ALL, aBits: 4, firstLast8bit: false }],
-  ['W8A16', { backend: 'academic', placement: ALL, aBits: 16, firstLast8bit: false }],
+  ['TensorRT, narrow signed symmetric', { backend: 'tensorrt', placement: ALL_PLACEMENT }],
+  ['Academic, asymmetric unsigned', { backend: 'academic', placement: ALL_PLACEMENT }],
+  ['signed asymmetric, full range', { backend: 'academic', placement: ALL_PLACEMENT, aSign: 'signed' }],
+  ['power-of-two scales, narrow', { backend: 'tensorrt', placement: ALL_PLACEMENT, aPowerOfTwo: true }],
+  ['W8A4', { backend: 'academic', placement: ALL_PLACEMENT, aBits: 4, firstLast8bit: false }],
+  ['W8A16', { backend: 'academic', placement: ALL_PLACEMENT, aBits: 16, firstLast8bit: false }],
 ];
 
 describe('fake-quant without Round (WebGPU form) on wasm', () => {
@@ -122,7 +122,7 @@ describe('fake-quant without Round (WebGPU form) on wasm', () => {
   });
 
   it('leaves a Round that is not clamped to whole bounds, and never mutates its input', async () => {
-    const sim = await simulate(resolveConfig({ backend: 'tensorrt', placement: ALL }));
+    const sim = await simulate(resolveConfig({ backend: 'tensorrt', placement: ALL_PLACEMENT }));
     const g = structuredClone(sim.evaluated);
     const clip = g.nodes.find((n) => n.opType === 'Clip' && n.name.endsWith('_fq/Clip'))!;
     const lo = `${clip.name}_lo_frac`;
@@ -139,7 +139,7 @@ describe('fake-quant without Round (WebGPU form) on wasm', () => {
 describe.skipIf(!HAVE_SHARED_DATA)('fake-quant without Round on the real MobileNet-V2', () => {
   it('replaces all 65 quantizers and gives the same logits on 16 real images', async () => {
     const graph = foldBatchNorm(parseModel(readModel())).graph;
-    const points = findQuantPoints(graph, ALL);
+    const points = findQuantPoints(graph, ALL_PLACEMENT);
     const cfg = resolveConfig({ backend: 'tensorrt' });
     const dataset = await loadImageFolder(SAMPLE_DIR);
     const { crops } = await prepareCrops(dataset.items.slice(0, 16), TORCHVISION_SPEC, undefined, {});

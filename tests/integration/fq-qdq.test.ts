@@ -11,7 +11,8 @@ import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import { fakeQuantAsQdq, QDQ_SESSION_CONFIG } from '../../src/lib/onnx/fq-qdq.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
-import { ALL, simulate } from '../support/export-helpers.ts';
+import { ALL_PLACEMENT } from '../../src/lib/onnx/placement.ts';
+import { simulate } from '../support/export-helpers.ts';
 import { mulberry32, randn } from '../support/onnx-helpers.ts';
 
 async function outputs(bytes: Uint8Array, feeds: Record<string, FloatTensor>, qdq: boolean): Promise<Float32Array> {
@@ -31,21 +32,29 @@ const feeds = (k: number): Record<string, FloatTensor> => ({
 
 const cases: [string, Partial<ExperimentConfig>, { replaced: number; clipped: number; kept: number }][] = [
   // TensorRT: narrow signed [-127, 127]; the Relu output needs no Clip, the others do
-  ['TensorRT, narrow signed symmetric', { backend: 'tensorrt', placement: ALL }, { replaced: 5, clipped: 4, kept: 0 }],
-  ['Academic, asymmetric unsigned', { backend: 'academic', placement: ALL }, { replaced: 5, clipped: 0, kept: 0 }],
+  [
+    'TensorRT, narrow signed symmetric',
+    { backend: 'tensorrt', placement: ALL_PLACEMENT },
+    { replaced: 5, clipped: 4, kept: 0 },
+  ],
+  [
+    'Academic, asymmetric unsigned',
+    { backend: 'academic', placement: ALL_PLACEMENT },
+    { replaced: 5, clipped: 0, kept: 0 },
+  ],
   [
     'signed asymmetric, full range',
-    { backend: 'academic', placement: ALL, aSign: 'signed' },
+    { backend: 'academic', placement: ALL_PLACEMENT, aSign: 'signed' },
     { replaced: 5, clipped: 0, kept: 0 },
   ],
   [
     'power-of-two scales, narrow',
-    { backend: 'tensorrt', placement: ALL, aPowerOfTwo: true },
+    { backend: 'tensorrt', placement: ALL_PLACEMENT, aPowerOfTwo: true },
     { replaced: 5, clipped: 4, kept: 0 },
   ],
   [
     'W8A4: 4-bit chains kept',
-    { backend: 'academic', placement: ALL, aBits: 4, firstLast8bit: false },
+    { backend: 'academic', placement: ALL_PLACEMENT, aBits: 4, firstLast8bit: false },
     { replaced: 0, clipped: 0, kept: 5 },
   ],
 ];
@@ -72,7 +81,7 @@ describe('fake-quant as QuantizeLinear → DequantizeLinear', () => {
   }
 
   it('never mutates its input', async () => {
-    const sim = await simulate(resolveConfig({ backend: 'tensorrt', placement: ALL }));
+    const sim = await simulate(resolveConfig({ backend: 'tensorrt', placement: ALL_PLACEMENT }));
     const before = sim.evaluated.nodes.map((n) => n.opType).join();
     fakeQuantAsQdq(sim.evaluated);
     expect(sim.evaluated.nodes.map((n) => n.opType).join()).toBe(before);

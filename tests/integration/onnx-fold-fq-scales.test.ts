@@ -10,7 +10,7 @@ import { quantizeActivations, quantizeWeights } from '../../src/lib/experiment/q
 import { insertFakeQuant } from '../../src/lib/onnx/fake-quant.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { foldFakeQuantScales } from '../../src/lib/onnx/fold-fq-scales.ts';
-import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
+import { findQuantPoints, ALL_PLACEMENT } from '../../src/lib/onnx/placement.ts';
 import { mulberry32, runGraph, smallCnn } from '../support/onnx-helpers.ts';
 
 const SPEC: PreprocessSpec = {
@@ -21,7 +21,6 @@ const SPEC: PreprocessSpec = {
   std: [0.25, 0.25, 0.25],
   layout: 'NCHW',
 };
-const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 
 describe.each([false, true])('foldFakeQuantScales (ReLU6 as Clip: %s)', (relu6Clip) => {
   it('folds Div into producing Convs and Mul into consuming Convs; outputs match the exact graph', async () => {
@@ -30,7 +29,7 @@ describe.each([false, true])('foldFakeQuantScales (ReLU6 as Clip: %s)', (relu6Cl
     const images = Array.from({ length: 16 }, () =>
       Uint8Array.from({ length: 8 * 8 * 3 }, () => Math.floor(rng() * 256)),
     );
-    const points = findQuantPoints(g, ALL);
+    const points = findQuantPoints(g, ALL_PLACEMENT);
     const engine = await createNodeWasmEngine(2);
     const stats = await collectActivationStats(
       engine,

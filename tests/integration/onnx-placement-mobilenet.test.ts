@@ -2,11 +2,10 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { PlacementRules } from '../../src/lib/config/types.ts';
 import { parseModel } from '../../src/lib/onnx/model.ts';
-import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
+import { findQuantPoints, ALL_PLACEMENT } from '../../src/lib/onnx/placement.ts';
 import { HAVE_MOBILENET, MOBILENET, NO_MOBILENET_MSG } from '../support/onnx-helpers.ts';
 
 const CONV_GEMM: PlacementRules = { conv: true, gemm: true, add: false, pool: false, concat: false, modelInput: false };
-const ALL: PlacementRules = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 
 describe.skipIf(!HAVE_MOBILENET)(`placement on MobileNet-V2${HAVE_MOBILENET ? '' : ` (${NO_MOBILENET_MSG})`}`, () => {
   it('conv+gemm gives 53 activation and 53 weight points', () => {
@@ -30,6 +29,6 @@ describe.skipIf(!HAVE_MOBILENET)(`placement on MobileNet-V2${HAVE_MOBILENET ? ''
     expect(p.weights.filter((w) => w.isFirst).map((w) => w.node)).toEqual(['Conv_0']);
     expect(p.unquantizedOps).toEqual([]);
     // all rules: + 10 residual-branch Add inputs + the classifier bias Add input + the pool input
-    expect(findQuantPoints(g, ALL).activations.length).toBe(53 + 10 + 1 + 1);
+    expect(findQuantPoints(g, ALL_PLACEMENT).activations.length).toBe(53 + 10 + 1 + 1);
   });
 });

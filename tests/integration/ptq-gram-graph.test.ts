@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { addOutputs } from '../../src/lib/onnx/fake-quant.ts';
-import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
+import { findQuantPoints, ALL_PLACEMENT } from '../../src/lib/onnx/placement.ts';
 import {
   buildCrossGramGraph,
   buildGramGraph,
@@ -13,8 +13,6 @@ import {
 } from '../../src/lib/ptq/gram-graph.ts';
 import { insertFakeQuant } from '../../src/lib/onnx/fake-quant.ts';
 import { mulberry32, randn, runGraph, smallCnn } from '../support/onnx-helpers.ts';
-
-const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 
 /** im2col in JS: G[g][a][b] = Σ over images and output pixels of col_a·col_b. */
 function referenceGram(
@@ -56,7 +54,7 @@ function referenceGram(
 describe('buildGramGraph', () => {
   it('matches a JS im2col for a dense 3×3 conv, a depthwise conv and a Gemm', async () => {
     const g = foldBatchNorm(smallCnn({ seed: 4 })).graph;
-    const points = findQuantPoints(g, ALL);
+    const points = findQuantPoints(g, ALL_PLACEMENT);
     const layouts = points.weights.map((p) => gramLayout(g, p)).filter((l): l is GramLayout => typeof l !== 'string');
     expect(layouts.map((l) => [l.groups, l.cols])).toEqual([
       [1, 27],
@@ -94,7 +92,7 @@ describe('buildGramGraph', () => {
 
   it('runs the FP32 and a quantized model side by side: Gram of the quantized inputs and the FP32×quantized cross term', async () => {
     const g = foldBatchNorm(smallCnn({ seed: 4 })).graph;
-    const layouts = findQuantPoints(g, ALL)
+    const layouts = findQuantPoints(g, ALL_PLACEMENT)
       .weights.map((p) => gramLayout(g, p))
       .filter((l): l is GramLayout => typeof l !== 'string');
     // the "quantized" model: first conv's weights perturbed, so every later input differs

@@ -9,11 +9,10 @@ import { cloneGraph } from '../../src/lib/onnx/ir.ts';
 import { serializeModel } from '../../src/lib/onnx/model.ts';
 import { quantizeWeights } from '../../src/lib/experiment/quantize.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
-import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
+import { findQuantPoints, ALL_PLACEMENT } from '../../src/lib/onnx/placement.ts';
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { mulberry32, smallCnn } from '../support/onnx-helpers.ts';
 
-const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 const spec = { ...TORCHVISION_SPEC, resizeShorter: 8, crop: 8 };
 
 function gramLength(l: GramLayout): number {
@@ -28,7 +27,7 @@ function crops(n: number): Uint8Array[] {
 
 describe('reconstructFromQuantizedPrefix on a small CNN', () => {
   const g = foldBatchNorm(smallCnn({ seed: 6 })).graph;
-  const points = findQuantPoints(g, ALL);
+  const points = findQuantPoints(g, ALL_PLACEMENT);
   const cfg = (ptq: 'adaround' | 'gptq') =>
     resolveConfig({ backend: 'tensorrt', wBits: 3, wGranularity: 'per-channel', ptq, ptqIters: 300 });
 

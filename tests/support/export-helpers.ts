@@ -17,25 +17,26 @@ import type { QuantizedRun } from '../../src/lib/experiment/types.ts';
 import { insertFakeQuant } from '../../src/lib/onnx/fake-quant.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import type { Graph } from '../../src/lib/onnx/ir.ts';
-import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
+import { ALL_PLACEMENT, findQuantPoints } from '../../src/lib/onnx/placement.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 import { activationSpec } from '../../src/lib/quant/spec.ts';
 import { computeQParams } from '../../src/lib/quant/quantizer.ts';
 import { mulberry32, randn, smallCnn } from './onnx-helpers.ts';
 import { evalGraph } from './reference-eval.ts';
 
-export const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
-
 /** One config per quantizer flavour the QDQ export must reproduce. */
 export const QDQ_CASES: [string, Partial<ExperimentConfig>][] = [
   ['TensorRT (narrow signed symmetric)', { backend: 'tensorrt' }],
-  ['Academic (asymmetric unsigned, per-channel weights)', { backend: 'academic', placement: ALL }],
+  ['Academic (asymmetric unsigned, per-channel weights)', { backend: 'academic', placement: ALL_PLACEMENT }],
   ['SNPE (asymmetric per-tensor weights)', { backend: 'snpe' }],
   [
     'power-of-two scales',
-    { backend: 'academic', wPowerOfTwo: true, aPowerOfTwo: true, aSign: 'signed', placement: ALL },
+    { backend: 'academic', wPowerOfTwo: true, aPowerOfTwo: true, aSign: 'signed', placement: ALL_PLACEMENT },
   ],
-  ['W4A4 (int4/uint4, opset 21)', { backend: 'academic', wBits: 4, aBits: 4, firstLast8bit: false, placement: ALL }],
+  [
+    'W4A4 (int4/uint4, opset 21)',
+    { backend: 'academic', wBits: 4, aBits: 4, firstLast8bit: false, placement: ALL_PLACEMENT },
+  ],
   ['W8A16 (int16 activations, opset 21)', { backend: 'tensorrt', aBits: 16 }],
 ];
 
@@ -65,7 +66,7 @@ const CROPS = Array.from({ length: 6 }, (_, k) =>
 
 export function simulate(cfg: ExperimentConfig, net: { relu6Clip?: boolean; opset?: number } = {}): QuantizedRun {
   const graph = foldBatchNorm(smallCnn(net)).graph;
-  const points = findQuantPoints(graph, ALL);
+  const points = findQuantPoints(graph, ALL_PLACEMENT);
   const weights = quantizeWeights(graph, points, cfg);
   const tensors = points.activations.filter((p) => includeActivation(p, cfg)).map((p) => p.tensor);
   const feeds = input();

@@ -33,7 +33,7 @@ import {
   pruneInitializers,
   scalarOperand,
 } from '../../src/lib/onnx/ir.ts';
-import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
+import { findQuantPoints, ALL_PLACEMENT } from '../../src/lib/onnx/placement.ts';
 import { computeQParams } from '../../src/lib/quant/quantizer.ts';
 import { roundHalfToEven } from '../../src/lib/quant/round.ts';
 import { activationSpec } from '../../src/lib/quant/spec.ts';
@@ -401,14 +401,7 @@ export function qdqToQOperator(src: Graph): Graph {
  */
 export function engineFreeRun(cfg: ExperimentConfig): QuantizedRun {
   const graph = foldBatchNorm(smallCnn()).graph;
-  const points = findQuantPoints(graph, {
-    conv: true,
-    gemm: true,
-    add: true,
-    pool: true,
-    concat: true,
-    modelInput: true,
-  });
+  const points = findQuantPoints(graph, ALL_PLACEMENT);
   const weights = quantizeWeights(graph, points, cfg);
   const relu = new Set(graph.nodes.filter((n) => n.opType === 'Relu').map((n) => n.outputs[0]));
   const activations: ActivationQuant[] = points.activations

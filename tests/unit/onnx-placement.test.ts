@@ -2,11 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { PlacementRules } from '../../src/lib/config/types.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
 import { makeGraph, makeNode, makeTensor, makeValueInfo } from '../../src/lib/onnx/ir.ts';
-import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
+import { findQuantPoints, ALL_PLACEMENT } from '../../src/lib/onnx/placement.ts';
 import { smallCnn } from '../support/onnx-helpers.ts';
 
 const CONV_GEMM: PlacementRules = { conv: true, gemm: true, add: false, pool: false, concat: false, modelInput: false };
-const ALL: PlacementRules = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 
 describe('findQuantPoints on a small graph', () => {
   const g = foldBatchNorm(smallCnn()).graph;
@@ -32,7 +31,7 @@ describe('findQuantPoints on a small graph', () => {
   });
 
   it('all rules: adds Add inputs (deduped with the Conv input), pool input, in network order', () => {
-    const p = findQuantPoints(g, ALL);
+    const p = findQuantPoints(g, ALL_PLACEMENT);
     expect(p.activations.map((a) => a.tensor)).toEqual(['input', 'r1', 'b2', 'sumbn', 'flat']);
     const r1 = p.activations.find((a) => a.tensor === 'r1')!;
     expect(r1.consumers).toEqual(['dwconv', 'add']);
@@ -69,7 +68,7 @@ describe('findQuantPoints on a small graph', () => {
         makeNode('LSTM', ['xx'], ['unused'], {}, { name: 'lstm' }),
       ],
     });
-    const p = findQuantPoints(h, ALL);
+    const p = findQuantPoints(h, ALL_PLACEMENT);
     expect(p.activations.map((a) => a.tensor)).toEqual(['x', 'flat', 'flat2']);
     expect(p.activations[0].reasons).toEqual(['model input', 'Concat input']);
     expect(p.activations[0].rules).toEqual(['modelInput', 'concat']);

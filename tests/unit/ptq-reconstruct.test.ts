@@ -10,15 +10,14 @@ import { resolveConfig } from '../../src/lib/config/resolve.ts';
 import type { Engine } from '../../src/lib/engine/types.ts';
 import { quantizeWeights } from '../../src/lib/experiment/quantize.ts';
 import { foldBatchNorm } from '../../src/lib/onnx/fold-bn.ts';
-import { findQuantPoints } from '../../src/lib/onnx/placement.ts';
+import { findQuantPoints, ALL_PLACEMENT } from '../../src/lib/onnx/placement.ts';
 import { gramLayout, type GramLayout } from '../../src/lib/ptq/gram-graph.ts';
 import { reconstructFromQuantizedPrefix, reconstructWeights, type LayerGram } from '../../src/lib/ptq/reconstruct.ts';
 import { TORCHVISION_SPEC } from '../../src/lib/data/preprocess.ts';
 import { mulberry32, smallCnn } from '../support/onnx-helpers.ts';
 
-const ALL = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 const g = foldBatchNorm(smallCnn({ seed: 6 })).graph;
-const points = findQuantPoints(g, ALL);
+const points = findQuantPoints(g, ALL_PLACEMENT);
 const cfg = (wBits: number, ptq: 'gptq' | 'adaround' = 'gptq') =>
   resolveConfig({ backend: 'tensorrt', wBits, wGranularity: 'per-channel', firstLast8bit: false, ptq, ptqIters: 20 });
 const EIGHT = '8-bit layers keep round-to-nearest';

@@ -19,14 +19,12 @@ import type { PlacementRules } from '../config/schema.ts';
 import { QpError } from '../util/errors.ts';
 import type { FixedQuant } from '../experiment/quantize.ts';
 import { type Graph, type Node, NameAllocator, cloneGraph, consumersOf, makeNode, producerOf } from '../onnx/ir.ts';
-import { type ActivationPoint, type QuantPoints, findQuantPoints } from '../onnx/placement.ts';
+import { type ActivationPoint, type QuantPoints, findQuantPoints, ALL_PLACEMENT } from '../onnx/placement.ts';
 import { quantizeToInt } from '../quant/quantizer.ts';
 import type { QParams } from '../quant/types.ts';
 import type { GraphMatch } from './match.ts';
 import { type ImportedModel, describeQuantizer } from './read.ts';
 import { isSigned } from './ints.ts';
-
-const ALL: PlacementRules = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 
 export interface SchemeLayer {
   parent: string;
@@ -177,7 +175,7 @@ export function schemeOnParent(
       origin.set(t, a.origin);
     }
   }
-  const base = findQuantPoints(graph, ALL);
+  const base = findQuantPoints(graph, ALL_PLACEMENT);
   const known = new Map(base.activations.map((p) => [p.tensor, p] as const));
   const cons = consumersOf(graph);
   const prod = producerOf(graph);
@@ -224,7 +222,7 @@ export function schemeOnParent(
         ? 'unsigned'
         : 'auto',
     aObserver: 'imported',
-    placement: { ...ALL },
+    placement: { ...ALL_PLACEMENT },
     firstLast8bit: false,
     importedScheme: `sha256:${sha256}`,
   };

@@ -7,6 +7,16 @@
 import type { PlacementRules } from '../config/types.ts';
 import { type Graph, type Node, consumersOf, dtypeOf } from './ir.ts';
 
+/** Every rule on: a quantizer at every place any backend puts one (analysis, re-simulation, benches). */
+export const ALL_PLACEMENT: Readonly<PlacementRules> = Object.freeze({
+  conv: true,
+  gemm: true,
+  add: true,
+  pool: true,
+  concat: true,
+  modelInput: true,
+});
+
 export interface ActivationPoint {
   tensor: string;
   /** names of the nodes whose quantized input this is */

@@ -10,11 +10,11 @@
  * the pipeline's `hooks.scheme`).
  */
 import { QpError, throwIfAborted } from '../util/errors.ts';
-import type { ExperimentConfig, PlacementRules } from '../config/types.ts';
+import type { ExperimentConfig } from '../config/types.ts';
 import { foldBatchNorm } from '../onnx/fold-bn.ts';
 import type { Graph } from '../onnx/ir.ts';
 import { serializeModel } from '../onnx/model.ts';
-import { findQuantPoints, type QuantPoints } from '../onnx/placement.ts';
+import { findQuantPoints, type QuantPoints, ALL_PLACEMENT } from '../onnx/placement.ts';
 import { calibrationNeeds } from '../quant/observers.ts';
 import type { ActivationStats } from '../quant/types.ts';
 import { Eta } from '../experiment/batches.ts';
@@ -66,8 +66,6 @@ export interface PrepareOptions {
   /** the imported scheme the configs name (config importedScheme), if any */
   scheme?: SchemeSource;
 }
-
-const ALL_PLACEMENT: PlacementRules = { conv: true, gemm: true, add: true, pool: true, concat: true, modelInput: true };
 
 export function progress(
   onProgress: ProgressFn | undefined,
