@@ -18,7 +18,8 @@ export default {
   checkers: ['typescript'],
   plugins: ['@stryker-mutator/*', './stryker-ignorers.mjs'],
   ignorers: ['error-messages'],
-  tsconfigFile: 'tsconfig.json',
+  // the app's sources only (tsconfig.stryker.json says why)
+  tsconfigFile: 'tsconfig.stryker.json',
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
   coverageAnalysis: 'perTest',
   // the machine has 2 cores shared with other work

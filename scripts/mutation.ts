@@ -15,7 +15,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseCli, reportCliError, type CliSpec } from '../src/cli/options.ts';
+import { parseCli, reportCliError, TEXT, type CliSpec } from '../src/cli/options.ts';
+
+/** The environment variable that hands `--tests` to vitest.stryker.config.ts. */
+export const MUTATION_TESTS_ENV = 'QP_MUTATION_TESTS';
 
 /** The pure core's folders, smallest first within each priority group. */
 export const CORE: Record<string, string> = {
@@ -110,6 +113,15 @@ export function mutateGlobs(target: string, root: string, base: readonly string[
 export const MUTATION_CLI: CliSpec = {
   command: 'npm run test:mutation --',
   positionals: { arg: 'FOLDER|PATH', min: 0, max: 1000 },
+  extra: {
+    tests: {
+      flag: 'tests',
+      arg: 'GLOB',
+      type: TEXT,
+      multiple: true,
+      help: 'only the unit test files matching GLOB (e.g. tests/unit/quant-*.test.ts; repeat for more) try to kill the mutants: the tests that guard the files, instead of every unit test that reaches them (faster; the score can only be lower)',
+    },
+  },
   notes: `Folders: ${Object.keys(CORE).join(', ')} (default: all, in this order), or a file or folder under src/.`,
 };
 
@@ -118,8 +130,11 @@ async function main(): Promise<number> {
   const config = ((await import(pathToFileURL(resolve(root, 'stryker.config.mjs')).href)) as { default: StrykerConfig })
     .default;
   let args: string[];
+  let tests: string[];
   try {
-    args = parseCli(MUTATION_CLI, process.argv.slice(2)).positionals;
+    const cli = parseCli(MUTATION_CLI, process.argv.slice(2));
+    args = cli.positionals;
+    tests = (cli.values.tests as string[] | undefined) ?? [];
   } catch (e) {
     return reportCliError(e);
   }
@@ -139,8 +154,15 @@ async function main(): Promise<number> {
   const lines: string[] = [];
   for (const [name, target] of targets) {
     const mutate = mutateGlobs(target, root, config.mutate);
-    console.log(`\n=== ${name}: stryker run --mutate ${mutate.join(',')}`);
-    const r = spawnSync('npx', ['stryker', 'run', '--mutate', mutate.join(',')], { cwd: root, stdio: 'inherit' });
+    console.log(
+      `\n=== ${name}: stryker run --mutate ${mutate.join(',')}${tests.length ? ` (tests: ${tests.join(' ')})` : ''}`,
+    );
+    const r = spawnSync('npx', ['stryker', 'run', '--mutate', mutate.join(',')], {
+      cwd: root,
+      stdio: 'inherit',
+      // read by vitest.stryker.config.ts
+      env: tests.length ? { ...process.env, [MUTATION_TESTS_ENV]: tests.join('\n') } : process.env,
+    });
     if (r.status !== 0) {
       console.error(`Stryker failed on ${name} (exit ${r.status}); see the log above.`);
       return r.status ?? 1;
