@@ -4,7 +4,12 @@ import { defaultConfig, resolveConfig } from '../../src/lib/config/resolve.ts';
 import { configHash } from '../../src/lib/config/hash.ts';
 import { weightKey } from '../../src/lib/experiment/quantize.ts';
 import { parse, serialize } from '../../src/lib/config/url.ts';
-import { learnsActivationRanges } from '../../src/lib/config/names.ts';
+import {
+  learnsActivationRanges,
+  PTQ_ACT_RANGES,
+  PTQ_METHODS,
+  usesEngineGradients,
+} from '../../src/lib/config/names.ts';
 
 describe('ptq config fields', () => {
   it('leave the hash of existing configs unchanged while neutral', async () => {
@@ -124,6 +129,33 @@ describe('ptqInputs', () => {
 });
 
 describe('block reconstruction config fields (ptqActRanges, ptqDrop)', () => {
+  it('learned ranges and engine gradients: the whole table of method × ptqActRanges', () => {
+    // L: learns activation step sizes, G: runs on engine gradients (block-recon.ts)
+    const want: Record<string, string> = {
+      'none auto': '--',
+      'none learned': '--',
+      'none calibrated': '--',
+      'adaround auto': '--',
+      'adaround learned': 'LG',
+      'adaround calibrated': '--',
+      'gptq auto': '--',
+      'gptq learned': '--',
+      'gptq calibrated': '--',
+      'brecq auto': 'LG',
+      'brecq learned': 'LG',
+      'brecq calibrated': '-G',
+      'qdrop auto': 'LG',
+      'qdrop learned': 'LG',
+      'qdrop calibrated': '-G',
+    };
+    for (const ptq of PTQ_METHODS)
+      for (const ptqActRanges of PTQ_ACT_RANGES) {
+        const c = { ptq, ptqActRanges };
+        const got = `${learnsActivationRanges(c) ? 'L' : '-'}${usesEngineGradients(c) ? 'G' : '-'}`;
+        expect(got, `${ptq} ${ptqActRanges}`).toBe(want[`${ptq} ${ptqActRanges}`]);
+      }
+  });
+
   it('keep every older config hash, and count only where their method uses them', async () => {
     const ada = resolveConfig({ backend: 'academic', wBits: 4, ptq: 'adaround' });
     // 'auto' is AdaRound's old behaviour (calibrated ranges): neutral, out of the hash

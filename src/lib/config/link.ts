@@ -94,6 +94,7 @@ function sourceText(s: ModelSourceRef | DataSourceRef): string {
 
 function splitSource(raw: string): [string, string] | undefined {
   const i = raw.indexOf(':');
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: a colon first or missing (or after one letter) gives no kind the callers know, which they refuse as well
   if (i < 1 || raw.length > MAX_TEXT) return undefined;
   const rest = raw.slice(i + 1);
   return rest ? [raw.slice(0, i), rest] : undefined;
@@ -157,8 +158,11 @@ export function parseLink(hash: string): ParsedLink {
   const raw = new Map<string, string>();
   for (const piece of h.split('&')) {
     const eq = piece.indexOf('=');
+    // Stryker disable next-line EqualityOperator: at eq = 0 the key is '' either way or '=…', neither one of KEYS
     const k = decode(eq < 0 ? piece : piece.slice(0, eq));
+    // Stryker disable next-line EqualityOperator: a key of KEYS is not empty, so eq is never 0 here
     if (KEYS.includes(k)) raw.set(k, decode(eq < 0 ? '' : piece.slice(eq + 1)));
+    // empty pieces (a stray '&') are no config: a link of extras alone reads as no config at all
     else if (piece) rest.push(piece);
   }
   const parsed = parse(rest.join('&'));
