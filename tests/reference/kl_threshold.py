@@ -81,6 +81,11 @@ CASES = {
     "tail-stride3": dict(hist=[50, 40, 33, 0, 25, 20, 16, 0, 12, 9, 7, 5, 4, 3, 0, 2, 2, 1, 0, 1, 0, 0, 1, 1], abs_hi=2.4, levels=4, stride=3),
     # fractional counts (a folded histogram): smoothing must lower its eps
     "fractional": dict(hist=[3e-5, 2e-5, 0, 1.5e-5, 0, 1e-5, 0, 0, 5e-6, 0, 0, 0, 0, 0, 0, 2e-6], abs_hi=1.6, levels=2),
+    # the zero spike of a ReLU kept (MXNet) and flattened (NVIDIA), and a first candidate late
+    "spike-keep": dict(hist=[500, 40, 33, 0, 25, 20, 16, 0, 12, 9, 7, 5, 4, 3, 0, 2, 2, 1, 0, 1, 0, 0, 1, 1], abs_hi=2.4, levels=4),
+    "spike-late-start": dict(hist=[500, 40, 33, 0, 25, 20, 16, 0, 12, 9, 7, 5, 4, 3, 0, 2, 2, 1, 0, 1, 0, 0, 1, 1], abs_hi=2.4, levels=4, zero_bin="neighbour", start_bin=20),
+    # a flat histogram: nothing to cut, the full range wins
+    "flat": dict(hist=[10] * 16, abs_hi=3.2, levels=4),
     # two bumps: the threshold must keep the second
     "bimodal": dict(hist=[30, 20, 10, 5, 2, 1, 0, 0, 0, 0, 4, 9, 4, 1, 0, 0], abs_hi=16.0, levels=4),
 }

@@ -13,6 +13,7 @@ import {
   klThreshold,
   mseSearch,
   MSE_STEPS_PER_CHANNEL,
+  smooth,
   observeActivation,
   observerEntry,
   observeWeight,
@@ -24,6 +25,37 @@ import { spec } from '../support/quant-helpers.ts';
 const F = (a: number[]) => Float64Array.from(a);
 const batchOf = (over: Partial<BatchStats>): BatchStats => ({ min: 0, max: 1, sum: 0, sumSq: 0, count: 1, ...over });
 
+describe('smooth (MXNet’s _smooth_distribution)', () => {
+  it('moves eps to each empty bin, taken evenly from the others, keeping the sum', () => {
+    const h = F([0, 2, 0, 6]);
+    expect(smooth(h, 4)).toBe(true);
+    // 2 empty and 2 full bins: each full one gives eps · 2 / 2
+    expect(Array.from(h)).toEqual([1e-4, 2 - 1e-4, 1e-4, 6 - 1e-4]);
+    const three = F([0, 3, 3, 3, 9]);
+    smooth(three, 4, 0.03);
+    // 1 empty, 3 full: each full bin gives 0.01; bin 4 lies past n and stays
+    expect(Array.from(three)).toEqual([0.03, 2.99, 2.99, 2.99, 9]);
+  });
+
+  it('lowers eps where taking it would empty a bin, and refuses an all-zero histogram', () => {
+    // eps 1e-4 from one bin of 1e-4 would leave 0: take half of it instead
+    const h = F([0, 1e-4]);
+    expect(smooth(h, 2)).toBe(true);
+    expect(Array.from(h)).toEqual([5e-5, 5e-5]);
+    // 3 empty bins and one of 4e-4: taking 3 · 1e-4 would leave less than half of it, so half
+    // (2e-4) is taken and spread over the empty bins, 2e-4 / 3 each
+    const g = F([0, 0, 0, 4e-4]);
+    smooth(g, 4);
+    expect(g[3]).toBeCloseTo(2e-4, 15);
+    expect(g[0]).toBeCloseTo(2e-4 / 3, 15);
+    expect(g[0] + g[1] + g[2] + g[3]).toBeCloseTo(4e-4, 15);
+    const full = F([1, 2]);
+    expect(smooth(full, 2)).toBe(true);
+    expect(Array.from(full)).toEqual([1, 2]);
+    expect(smooth(F([0, 0, 5]), 2)).toBe(false);
+  });
+});
+
 describe('klThreshold against MXNet’s search (tests/reference/kl_threshold.py)', () => {
   // the thresholds the reference prints; each is a whole number of bins
   const TAIL = [50, 40, 33, 0, 25, 20, 16, 0, 12, 9, 7, 5, 4, 3, 0, 2, 2, 1, 0, 1, 0, 0, 1, 1];
@@ -32,9 +64,17 @@ describe('klThreshold against MXNet’s search (tests/reference/kl_threshold.py)
     ['tail-neighbour', F([500, ...TAIL.slice(1)]), 2.4, 4, 1, { zeroBin: 'neighbour', startBin: 8 } as const, 1.8],
     ['tail-stride3', F(TAIL), 2.4, 4, 3, {}, 1.9],
     ['fractional', F([3e-5, 2e-5, 0, 1.5e-5, 0, 1e-5, 0, 0, 5e-6, 0, 0, 0, 0, 0, 0, 2e-6]), 1.6, 2, 1, {}, 0.6],
+    ['spike-keep', F([500, ...TAIL.slice(1)]), 2.4, 4, 1, {}, 0.7],
+    ['spike-late-start', F([500, ...TAIL.slice(1)]), 2.4, 4, 1, { zeroBin: 'neighbour', startBin: 20 } as const, 2.3],
+    ['flat', F(new Array<number>(16).fill(10)), 3.2, 4, 1, {}, 3.2],
     ['bimodal', F([30, 20, 10, 5, 2, 1, 0, 0, 0, 0, 4, 9, 4, 1, 0, 0]), 16, 4, 1, {}, 13],
   ])('%s', (_name, hist, absHi, levels, stride, opts, want) => {
     expect(klThreshold(hist, absHi, levels, stride, opts)).toBeCloseTo(want, 12);
+  });
+
+  it('a first candidate below the levels starts at the levels', () => {
+    const h = F([500, ...TAIL.slice(1)]);
+    expect(klThreshold(h, 2.4, 4, 1, { zeroBin: 'neighbour', startBin: 2 })).toBeCloseTo(1.8, 12);
   });
 
   it('a candidate whose Q is all zero (its mass only in the outlier bin) never wins', () => {
@@ -140,6 +180,17 @@ describe('mseSearch against the integer quantizer (property)', () => {
     expect(all[1]).toBeGreaterThan(14);
   });
 
+  it('the power p of the error counts for weighted samples too', () => {
+    // a weighted bulk near 0 and one value at 9.5, 4-bit unsigned: |error| (p = 1) gives up
+    // the far value for a finer step; the square (p = 2) does not
+    const s4 = spec({ bits: 4, signed: false, symmetric: false });
+    const v = [0.5, 1.5, 2.5, 3.5, 9.5];
+    const w = [40, 20, 10, 5, 1];
+    expect(mseSearch(v, w, 0, 10, s4, 95, 1)).toEqual([0, 7.5]);
+    expect(mseSearch(v, w, 0, 10, s4, 95, 2)).toEqual([0, 10]);
+    expect(mseSearch(v, w, 0, 10, s4, 95, 1)).toEqual(mseReference(v, w, 0, 10, s4, 95, 1));
+  });
+
   it('an all-zero range is returned as is; an empty sample keeps the widest candidate', () => {
     expect(mseSearch([1, 2], null, 0, 0, spec(), 95, 2)).toEqual([0, 0]);
     // no values: every candidate scores 0, the strict < keeps the first
@@ -230,6 +281,28 @@ describe('weight observers by hand', () => {
     expect(two.max[0]).toBe(Math.fround(2 + Math.sqrt(8)));
   });
 
+  it('clipstd over three values: the unbiased spread divides by n − 1', () => {
+    // [0, 3, 6]: mean 3, Σ(x − mean)² = 18, variance 18 / 2 = 9, std 3; k = 2 → [−3, 9]
+    const r = observeWeight('clipstd', Float32Array.of(0, 3, 6), [3], spec(), { stdNum: 2 });
+    expect([r.min[0], r.max[0]]).toEqual([-3, 9]);
+  });
+
+  it('a per-tensor spec reads the whole tensor whatever its axis says', () => {
+    const w = Float32Array.of(-1, 2, 3, -4);
+    const r = observeWeight('minmax', w, [2, 2], { ...spec(), axis: 0 });
+    expect([Array.from(r.min), Array.from(r.max)]).toEqual([[-4], [3]]);
+  });
+
+  it('per-channel along a middle axis gathers each channel’s runs', () => {
+    // [2, 3, 2] along axis 1: channel c holds elements 2c, 2c + 1, 6 + 2c, 7 + 2c
+    const w = Float32Array.from({ length: 12 }, (_, k) => k);
+    const r = observeWeight('percentile', w, [2, 3, 2], spec({ granularity: 'per-channel', axis: 1 }), {
+      percentile: 1,
+    });
+    expect(Array.from(r.min)).toEqual([0, 2, 4]);
+    expect(Array.from(r.max)).toEqual([7, 9, 11]);
+  });
+
   it('percentile: numpy’s linear interpolation between the two nearest order statistics', () => {
     // sorted [0, 10, 20, 30]: q = 0.9 → position 2.7 → 20 + 0.7·10 = 27; 1 - q → 0.3 → 3
     const r = observeWeight('percentile', Float32Array.of(30, 0, 20, 10), [4], spec(), { percentile: 0.9 });
@@ -314,6 +387,28 @@ describe('activation observers by hand', () => {
     };
     const z = observeActivation('ema-quantile', zero, spec());
     expect([z.min[0], z.max[0]]).toEqual([0, 0]);
+  });
+
+  it('refuses per-channel activations, no batches, and a histogram missing from one batch', () => {
+    const b = batchOf({ min: -1, max: 1, hist: F([1, 1]) });
+    expect(() => observeActivation('minmax', { batches: [b] }, spec({ granularity: 'per-channel', axis: 1 }))).toThrow(
+      /^Activations are quantized per tensor; a per-channel activation scheme is not supported\.$/,
+    );
+    expect(() => observeActivation('minmax', { batches: [] }, spec())).toThrow(/No calibration batches/);
+    const partial: ActivationStats = { batches: [b, batchOf({ min: -1, max: 1 })], histLo: -1, histHi: 1 };
+    expect(() => observeActivation('percentile', partial, spec())).toThrow(
+      /The percentile observer needs histograms, but the calibration collected none/,
+    );
+  });
+
+  it('mse places bin centres on a histogram range that does not start at 0', () => {
+    // 4 bins over [-2, 4]: width 1.5, centres -1.25, 0.25, 1.75, 3.25
+    const hist = F([1, 6, 2, 1]);
+    const s: ActivationStats = { batches: [batchOf({ min: -2, max: 4, hist })], histLo: -2, histHi: 4 };
+    const s3 = spec({ bits: 3, signed: true, symmetric: false });
+    const want = mseSearch([-1.25, 0.25, 1.75, 3.25], [1, 6, 2, 1], -2, 4, s3, 95, 2);
+    const r = observeActivation('mse', s, s3);
+    expect([r.min[0], r.max[0]]).toEqual([Math.fround(want[0]), Math.fround(want[1])]);
   });
 
   it('mse evaluates the bin centres weighted by the pooled counts', () => {

@@ -93,10 +93,13 @@ function lpErrorPlain(v: Float64Array, s: number, qlo: number, qhi: number, p: n
   for (let i = 0; i < n; i++) {
     const x = v[i];
     let q = roundHalfToEven(fround(x / s));
+    // Stryker disable next-line EqualityOperator: a code at its bound is kept either way
     q = q < qlo ? qlo : q > qhi ? qhi : q;
     const e = Math.abs(fround(q * s) - x);
+    // Stryker disable next-line ConditionalExpression: a shortcut, e ** 2 is e * e
     err += p === 2 ? e * e : e ** p;
   }
+  // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator: only the order of the candidates' errors counts, and n is the same for all (no values: NaN or 0 alike keep the first candidate)
   return n > 0 ? err / n : 0;
 }
 
@@ -106,16 +109,20 @@ function lpErrorWeighted(v: Float64Array, w: Float64Array, s: number, qlo: numbe
   const n = v.length;
   let err = 0;
   let total = 0;
+  // Stryker disable next-line EqualityOperator: w[n] is undefined and skipped below
   for (let i = 0; i < n; i++) {
     const wi = w[i];
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: a weight of 0 adds nothing to either sum; skipping it only saves time
     if (!(wi > 0)) continue;
     const x = v[i];
     let q = roundHalfToEven(fround(x / s));
+    // Stryker disable next-line EqualityOperator: a code at its bound is kept either way
     q = q < qlo ? qlo : q > qhi ? qhi : q;
     const e = Math.abs(fround(q * s) - x);
     err += wi * (p === 2 ? e * e : e ** p);
     total += wi;
   }
+  // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator: as in lpErrorPlain, total is the same for every candidate
   return total > 0 ? err / total : 0;
 }
 
@@ -160,6 +167,7 @@ export function mseSearch(
   steps: number,
   p: number,
 ): [number, number] {
+  // Stryker disable next-line ConditionalExpression: a shortcut; every candidate of [0, 0] is [0, 0]
   if (min === 0 && max === 0) return [0, 0];
   const v = asF64(values);
   const w = weights ? asF64(weights) : null;
@@ -185,9 +193,10 @@ export function mseSearch(
  * MXNet `_smooth_distribution` (also TensorRT's entropy calibrator): move eps of mass
  * to each zero bin, taken evenly from the non-zero bins, in place. Returns false when
  * every bin is zero. Deviation: folded |x| histograms hold fractional counts, so eps is
- * lowered where taking it would make a bin non-positive.
+ * lowered where taking it would make a bin non-positive. Only the first n bins are read and
+ * written. Exported for its tests.
  */
-function smooth(h: Float64Array, n: number, eps = 0.0001): boolean {
+export function smooth(h: Float64Array, n: number, eps = 0.0001): boolean {
   let zeros = 0;
   let minNonZero = Infinity;
   for (let k = 0; k < n; k++) {
@@ -230,13 +239,17 @@ export function klThreshold(
 ): number {
   const bins = rawHist.length;
   if (!(histogramTotal(rawHist) > 0)) throw new QpError('INTERNAL', 'The KL observer got an empty histogram.');
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: a shortcut; with levels >= bins the only candidate is bins itself
   if (levels >= bins) return absHi;
   const absHist = opts.zeroBin === 'neighbour' ? flattenZeroBin(rawHist) : rawHist;
-  if (!(histogramTotal(absHist) > 0)) return absHi; // only exact zeros: nothing to clip
+  // only exact zeros: nothing to clip (the search below would skip every candidate as well)
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: see above
+  if (!(histogramTotal(absHist) > 0)) return absHi;
   const first = Math.min(bins, Math.max(levels, opts.startBin ?? levels));
   const w = absHi / bins;
   // suffix[i] = sum of hist[i..bins)
   const suffix = new Float64Array(bins + 1);
+  // Stryker disable next-line EqualityOperator: suffix[0] is never read (candidates start at 1 or more)
   for (let k = bins - 1; k >= 0; k--) suffix[k] = suffix[k + 1] + absHist[k];
   const p = new Float64Array(bins);
   const q = new Float64Array(bins);
@@ -244,6 +257,7 @@ export function klThreshold(
   let bestI = bins;
   const step = Math.max(1, Math.floor(stride));
   for (let i = first; i <= bins; i = i === bins ? bins + 1 : Math.min(bins, i + step)) {
+    // Stryker disable next-line EqualityOperator: p[i] lies past this candidate and is rewritten before a later one reads it
     for (let k = 0; k < i; k++) p[k] = absHist[k];
     p[i - 1] += suffix[i];
     const merged = Math.floor(i / levels);
@@ -256,7 +270,9 @@ export function klThreshold(
         sum += absHist[k];
         if (p[k] !== 0) nonZero++;
       }
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: with no non-zero bin every q[k] below is 0 whatever v is
       const v = nonZero > 0 ? sum / nonZero : 0;
+      // Stryker disable next-line EqualityOperator: q[stop] is the next group's first bin, which it rewrites (the last group's lies past i)
       for (let k = start; k < stop; k++) q[k] = p[k] !== 0 ? v : 0;
     }
     if (!smooth(p, i)) continue;
@@ -265,13 +281,17 @@ export function klThreshold(
     else {
       let ps = 0;
       let qs = 0;
+      // Stryker disable next-line EqualityOperator: p[i] and q[i] are 0 (no candidate writes past itself)
       for (let k = 0; k < i; k++) {
         ps += p[k];
         qs += q[k];
       }
       kl = 0;
+      // Stryker disable next-line EqualityOperator: as above
       for (let k = 0; k < i; k++) {
+        // Stryker disable next-line ArithmeticOperator: ps is the same for every candidate (outliers fold into P, smoothing keeps the sum), so p·ps only scales and shifts the KL
         const pk = p[k] / ps;
+        // Stryker disable next-line ConditionalExpression,EqualityOperator: after smoothing every pk is positive
         if (pk > 0) kl += pk * Math.log(pk / (q[k] / qs));
       }
     }
@@ -306,6 +326,7 @@ export interface KlSearchOptions {
  */
 function flattenZeroBin(hist: Float64Array): Float64Array {
   const h = Float64Array.from(hist);
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: klThreshold returns before flattening a histogram of fewer bins than levels (at least 1)
   if (h.length > 1) h[0] = h[1];
   return h;
 }
@@ -334,6 +355,7 @@ function quantileClip(absHist: Float64Array, absMax: number, threshold: number):
   const bins = absHist.length;
   const total = histogramTotal(absHist);
   let cum = 0;
+  // Stryker disable next-line EqualityOperator: absHist[bins] is undefined, and the loop ends with the return below
   for (let i = 0; i < bins; i++) {
     if (cum + absHist[i] >= threshold * total) return ((i + 0.5) * absMax) / bins;
     cum += absHist[i];
@@ -349,6 +371,7 @@ function quantileClip(absHist: Float64Array, absMax: number, threshold: number):
 function clipAt(lo: number, hi: number, clip: number): [number, number] {
   const l = Math.max(lo, -clip);
   const h = Math.min(hi, clip);
+  // Stryker disable next-line EqualityOperator: l = h only where lo = hi (the clip is then above |lo|): both answers are [lo, hi]
   return l <= h ? [l, h] : [lo, hi];
 }
 
@@ -360,6 +383,7 @@ function clipAt(lo: number, hi: number, clip: number): [number, number] {
 function gatherChannels(data: Float32Array, dims: readonly number[], spec: QuantSpec): Float32Array[] {
   const axis = spec.granularity === 'per-channel' ? spec.axis : -1;
   const layout = channelLayout(dims, axis, data.length);
+  // Stryker disable next-line ConditionalExpression: a shortcut; gathering one whole channel copies the data
   if (layout.channels === 1 && layout.outer === 1) return [data];
   const per = layout.outer * layout.inner;
   const out: Float32Array[] = [];
@@ -375,9 +399,12 @@ function gatherChannels(data: Float32Array, dims: readonly number[], spec: Quant
 function minMaxOf(v: Float32Array): [number, number] {
   let lo = Infinity;
   let hi = -Infinity;
+  // Stryker disable next-line EqualityOperator: v[length] is undefined and changes neither
   for (let i = 0; i < v.length; i++) {
     const x = v[i];
+    // Stryker disable next-line EqualityOperator: an equal value changes nothing
     if (x < lo) lo = x;
+    // Stryker disable next-line EqualityOperator: an equal value changes nothing
     if (x > hi) hi = x;
   }
   return lo <= hi ? [lo, hi] : [0, 0];
@@ -396,9 +423,11 @@ function sortedQuantile(sorted: Float32Array, q: number): number {
 function absHistogramOf(v: Float32Array, bins: number): { hist: Float64Array; absMax: number } {
   const abs = new Float32Array(v.length);
   let absMax = 0;
+  // Stryker disable next-line EqualityOperator: v[length] is undefined; abs[length] is past the array's end
   for (let i = 0; i < v.length; i++) {
     const a = Math.abs(v[i]);
     abs[i] = a;
+    // Stryker disable next-line EqualityOperator: an equal value changes nothing
     if (a > absMax) absMax = a;
   }
   return { hist: histogramOf(abs, 0, absMax, bins), absMax };
@@ -437,6 +466,7 @@ function weightPercentile({ v, o }: WeightChannel): [number, number] {
 
 function weightEmaQuantile({ v, lo, hi }: WeightChannel): [number, number] {
   const { hist, absMax } = absHistogramOf(v, EMA_QUANTILE_BINS);
+  // Stryker disable next-line ConditionalExpression: a shortcut; an all-zero channel's clip is 0 and its range [0, 0] anyway
   if (absMax === 0) return [0, 0];
   const clip = quantileClip(hist, absMax, EMA_QUANTILE_THRESHOLD);
   return clipAt(lo, hi, clip);
@@ -461,6 +491,7 @@ function weightKl({ v, lo, spec, o }: WeightChannel): [number, number] {
   // most KL_WEIGHT_CANDIDATES thresholds to keep thousands of channels cheap.
   const bins = Math.min(o.klBins, Math.max(256, 4 * levels));
   const { hist, absMax } = absHistogramOf(v, bins);
+  // Stryker disable next-line ConditionalExpression: a shortcut; the threshold of an all-zero channel is 0 times the bin width
   if (absMax === 0) return [0, 0];
   const stride = Math.max(1, Math.ceil((bins - levels) / KL_WEIGHT_CANDIDATES));
   const t = klThreshold(hist, absMax, levels, stride);
@@ -531,11 +562,13 @@ function ema(batches: readonly [number, number][], r: number): [number, number] 
 /** Bin centers and counts of the non-empty bins (the weighted sample MSE evaluates). */
 function histSample(hist: Float64Array, lo: number, hi: number): { values: Float64Array; weights: Float64Array } {
   let n = 0;
+  // Stryker disable next-line EqualityOperator,ConditionalExpression: an extra entry of weight 0 (or past the end) changes no error
   for (let k = 0; k < hist.length; k++) if (hist[k] > 0) n++;
   const values = new Float64Array(n);
   const weights = new Float64Array(n);
   const w = (hi - lo) / hist.length;
   let j = 0;
+  // Stryker disable next-line EqualityOperator: hist[length] is undefined and skipped
   for (let k = 0; k < hist.length; k++) {
     if (hist[k] > 0) {
       values[j] = lo + (k + 0.5) * w;
@@ -599,7 +632,9 @@ export function observeActivation(
   let gmin = Infinity;
   let gmax = -Infinity;
   for (const b of batches) {
+    // Stryker disable next-line EqualityOperator: an equal value changes nothing
     if (b.min < gmin) gmin = b.min;
+    // Stryker disable next-line EqualityOperator: an equal value changes nothing
     if (b.max > gmax) gmax = b.max;
   }
   const e = observerEntry(name);
@@ -683,6 +718,7 @@ function actClipStd({ batches, gmin, gmax, o }: ActivationInput): [number, numbe
 function actKl({ name, stats, batches, gmin, gmax, spec, o }: ActivationInput): [number, number] {
   const { lo, hi } = requireHist(stats, name);
   const absMax = Math.max(-gmin, gmax, 0);
+  // Stryker disable next-line ConditionalExpression: a shortcut; the threshold is then 0 times the bin width
   if (absMax === 0) return [0, 0];
   const h = sumHistograms(batches.map((b) => b.hist!));
   const ah = foldAbsHistogram(h, lo, hi, o.klBins, absMax);
