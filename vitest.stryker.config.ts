@@ -7,7 +7,7 @@ import { unitProject } from './vitest.config.ts';
  * the fast tier fits; code that needs the engine is covered by the integration tier and is
  * left out of mutation (see stryker.config.mjs).
  */
-// `npm run test:mutation -- --tests GLOBS` (scripts/mutation.ts): only the tests that guard
+// `npm run test:mutation -- --tests GLOB …` (scripts/mutation.ts): only the tests that guard
 // the mutated files, rather than every unit test that happens to reach them. Kept in step
 // with MUTATION_TESTS_ENV there (this config is loaded on its own, by Stryker's runner).
 const only = process.env.QP_MUTATION_TESTS?.split('\n').filter(Boolean);
