@@ -57,7 +57,8 @@ async function tinyRunInFirefox(page: PPage, site: string): Promise<Numbers> {
   await (input as unknown as { uploadFile(p: string): Promise<void> }).uploadFile(file);
   await page.waitForFunction(
     (sel) => document.querySelector(sel)?.textContent?.includes('tiny.onnx'),
-    { timeout: 60_000 },
+    // the page may first replace a worker whose image decoders did not start (docs/hosting.md)
+    { timeout: 150_000 },
     UI.modelReady,
   );
   await page.$eval(
@@ -96,6 +97,8 @@ describe.skipIf(!!missing)('the production build in Firefox ESR (WebDriver BiDi)
       executablePath: FIREFOX,
       headless: true,
       protocol: 'webDriverBiDi',
+      // waits of up to 9 minutes below are one protocol call each: the default 180 s would cut them
+      protocolTimeout: 600_000,
     });
   });
 

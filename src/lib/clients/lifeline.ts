@@ -17,7 +17,13 @@ export function lifelineName(prefix: string): string {
  * (call it before terminating the worker on purpose). Without Web Locks only start-up
  * failures are reported.
  */
-export function watchLifeline(worker: Worker, name: string, onDead: (reason: string) => void): () => void {
+export function watchLifeline(
+  worker: Worker,
+  name: string,
+  onDead: (reason: string) => void,
+  /** told once the worker's script runs (it holds its lock); at once without Web Locks */
+  onAlive: () => void = () => undefined,
+): () => void {
   let stopped = false;
   let alive = false;
   const die = (reason: string) => {
@@ -31,6 +37,7 @@ export function watchLifeline(worker: Worker, name: string, onDead: (reason: str
   worker.addEventListener('error', onError);
   const locks = globalThis.navigator?.locks;
   const stopWaiting = new AbortController();
+  if (!locks) onAlive();
   if (locks) {
     void (async () => {
       // Wait until the worker holds its lock; only then can being granted it mean death.
@@ -41,6 +48,7 @@ export function watchLifeline(worker: Worker, name: string, onDead: (reason: str
       }
       if (stopped) return;
       alive = true;
+      onAlive();
       await locks
         .request(name, { signal: stopWaiting.signal }, async () =>
           die('most likely it ran out of memory, or the browser ended it'),
