@@ -53,7 +53,7 @@ import { loadSiteConfig } from '../src/lib/data/mirrors.ts';
 import { connectCheck } from '../src/lib/util/csp.ts';
 import { fingerprintOf } from '../src/lib/data/fingerprint.ts';
 import { getModelEntry, knownHashes } from '../src/lib/models/registry.ts';
-import { sharedDecodePool, type DecodePool } from '../src/lib/data/decode-pool.ts';
+import { sharedDecodePool } from '../src/lib/data/decode-pool.ts';
 import type { Cropper } from '../src/lib/data/crops.ts';
 import { QpStorage, getStorage } from '../src/lib/storage/db.ts';
 import type { BrowserEngine } from '../src/lib/engine/browser.ts';
@@ -75,7 +75,7 @@ export interface QuantApiDeps {
   createEngine: (pref: EnginePref) => Promise<BrowserEngine & { laterFallback?: () => string | undefined }>;
   runPipeline: () => Promise<typeof runPipeline>;
   /** decode + preprocess off the worker's thread (the page's decode pool; tests decode in place) */
-  cropper: () => (Cropper & Partial<Pick<DecodePool, 'started'>>) | undefined;
+  cropper: () => Cropper | undefined;
   env: () => Promise<Omit<EnvInfo, 'sharedData'>>;
   /** base URL that relative URLs resolve against (the page's origin in a worker) */
   base: string;
@@ -83,12 +83,6 @@ export interface QuantApiDeps {
 
 /** Evaluation batch of runs in the browser (the run option's app default). */
 export const BROWSER_EVAL_BATCH = runOption('evalBatch').app!.default as number;
-
-/**
- * How long the image decoders may take to start (startWorkers): generous for a slow, busy
- * machine; a start that never happens is what it catches.
- */
-const DECODERS_START_MS = 15_000;
 
 /** URL of the dev server's copy of ../shared/data (absent in production builds). */
 export const SHARED_DATA = '/shared-data/';
@@ -470,17 +464,6 @@ export function createQuantApi(overrides: Partial<QuantApiDeps> = {}): QuantApi 
   }
 
   const api: QuantApi = {
-    startWorkers: (onStep?: (what: string) => void) =>
-      asResult(async () => {
-        const step = (what: string) => void Promise.resolve(onStep?.(what)).catch(() => undefined);
-        step('image decoders starting');
-        const decoders = deps.cropper();
-        if (decoders?.started && !(await decoders.started(DECODERS_START_MS)))
-          return { stalled: `the image decoding workers did not start within ${DECODERS_START_MS / 1000} s` };
-        step('image decoders started');
-        return {};
-      }),
-
     env: () => asResult(async () => ({ ...(await deps.env()), sharedData: await hasSharedData() })),
 
     configureSite: (info) =>

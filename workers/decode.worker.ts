@@ -6,11 +6,9 @@ import { decodeImage } from '../src/lib/data/decode.ts';
 import { initBrowserJpegDecoder } from '../src/lib/data/jpeg-wasm.browser.ts';
 import { preprocessToCrop } from '../src/lib/data/preprocess.ts';
 import { QpError } from '../src/lib/util/errors.ts';
-import { DECODE_WORKER_UP, type DecodeReply, type DecodeRequest } from '../src/lib/data/decode-pool.ts';
+import type { DecodeReply, DecodeRequest } from '../src/lib/data/decode-pool.ts';
 
 const ready = initBrowserJpegDecoder();
-// the pool waits for this before trusting the worker to answer (decode-pool.ts `started`)
-(self as unknown as Worker).postMessage(DECODE_WORKER_UP);
 
 self.onmessage = async (ev: MessageEvent<DecodeRequest>) => {
   const { id, bytes, name, spec } = ev.data;

@@ -57,8 +57,7 @@ async function tinyRunInFirefox(page: PPage, site: string): Promise<Numbers> {
   await (input as unknown as { uploadFile(p: string): Promise<void> }).uploadFile(file);
   await page.waitForFunction(
     (sel) => document.querySelector(sel)?.textContent?.includes('tiny.onnx'),
-    // the page may first replace a worker whose image decoders did not start (docs/hosting.md)
-    { timeout: 150_000 },
+    { timeout: 60_000 },
     UI.modelReady,
   );
   await page.$eval(

@@ -17,13 +17,7 @@ export function lifelineName(prefix: string): string {
  * (call it before terminating the worker on purpose). Without Web Locks only start-up
  * failures are reported.
  */
-export function watchLifeline(
-  worker: Worker,
-  name: string,
-  onDead: (reason: string) => void,
-  /** told once the worker's script runs (it holds its lock); at once without Web Locks */
-  onAlive: () => void = () => undefined,
-): () => void {
+export function watchLifeline(worker: Worker, name: string, onDead: (reason: string) => void): () => void {
   let stopped = false;
   let alive = false;
   const die = (reason: string) => {
@@ -37,7 +31,6 @@ export function watchLifeline(
   worker.addEventListener('error', onError);
   const locks = globalThis.navigator?.locks;
   const stopWaiting = new AbortController();
-  if (!locks) onAlive();
   if (locks) {
     void (async () => {
       // Wait until the worker holds its lock; only then can being granted it mean death.
@@ -48,7 +41,6 @@ export function watchLifeline(
       }
       if (stopped) return;
       alive = true;
-      onAlive();
       await locks
         .request(name, { signal: stopWaiting.signal }, async () =>
           die('most likely it ran out of memory, or the browser ended it'),

@@ -8,16 +8,11 @@
  * WORKER_CRASHED error instead of hanging, `onWorkerCrash` listeners are told, and the
  * next call starts a fresh worker. What the dead worker had loaded (model, images) is
  * gone; what it had stored in IndexedDB is not.
- *
- * A new worker is checked before any call reaches it: its script must run and its image
- * decoders must start, without it falling silent meanwhile; one that stalls is replaced
- * (checked-start.ts; docs/hosting.md on Firefox ESR).
  * Must not: hold UI state or import components.
  */
 import { proxy, transfer, wrap, type Remote } from 'comlink';
 import type { QuantApi } from '../protocol/api.ts';
 import type { ErrorInfo, Result } from '../util/errors.ts';
-import { startChecked } from './checked-start.ts';
 import { lifelineName, watchLifeline } from './lifeline.ts';
 
 interface Running {
@@ -27,13 +22,9 @@ interface Running {
   stopWatching: () => void;
   /** resolves with the crash error when this worker dies */
   dead: Promise<ErrorInfo>;
-  /** resolves once the worker's script runs */
-  alive: Promise<void>;
 }
 
 let current: Running | undefined;
-/** the worker calls go to, once its own workers are known to have started (checked-start.ts) */
-let ready: Promise<Running> | undefined;
 /** resolves a worker's `dead` promise when it is stopped on purpose (stopWorker) */
 const stopped = new WeakMap<Running, (e: ErrorInfo) => void>();
 const crashListeners = new Set<(e: ErrorInfo) => void>();
@@ -67,81 +58,22 @@ function start(): Running {
         ]);
     },
   });
-  let onAlive!: () => void;
-  const alive = new Promise<void>((r) => (onAlive = r));
-  const run: Running = { worker, remote, api, dead, alive, stopWatching: () => undefined };
+  const run: Running = { worker, remote, api, dead, stopWatching: () => undefined };
   stopped.set(run, onDead);
-  run.stopWatching = watchLifeline(
-    worker,
-    name,
-    (reason) => {
-      const error = crashError(reason);
-      if (current === run) {
-        // the next call starts a fresh worker
-        current = undefined;
-        ready = undefined;
-      }
-      onDead(error);
-      worker.terminate(); // a half-dead worker (failed start) must not linger
-      for (const l of crashListeners) l(error);
-    },
-    onAlive,
-  );
+  run.stopWatching = watchLifeline(worker, name, (reason) => {
+    const error = crashError(reason);
+    if (current === run) current = undefined; // the next call starts a fresh worker
+    onDead(error);
+    worker.terminate(); // a half-dead worker (failed start) must not linger
+    for (const l of crashListeners) l(error);
+  });
   return run;
 }
 
-/** How a new worker is checked (checked-start.ts). */
-const START_LIMITS = {
-  /** workers whose own workers stalled are replaced this many times, then one is kept unchecked */
-  attempts: 3,
-  /** longer than the worker's own limit (15 s), so its reason comes first */
-  silenceMs: 30_000,
-  /** a check still going lets calls through after this long */
-  patienceMs: 120_000,
-};
-
-function running(): Promise<Running> {
-  ready ??= startChecked<Running>(
-    {
-      start: () => (current = start()),
-      check: async (run, heard) => {
-        await run.alive;
-        heard('its script runs');
-        const r = await run.api.startWorkers(callback(heard)).catch(() => undefined);
-        // the worker died or refused: the call that follows reports it
-        if (!r?.ok) return undefined;
-        return r.value.stalled;
-      },
-      discard: (run) => {
-        run.stopWatching();
-        run.worker.terminate();
-        if (current === run) current = undefined;
-      },
-      onStall: (why, attempt) =>
-        console.warn(`The computation worker was replaced (start ${attempt} of ${START_LIMITS.attempts}): ${why}.`),
-    },
-    START_LIMITS,
-  );
-  return ready;
-}
-
-/**
- * The worker's API. The first call starts the worker, checks that its own workers started
- * (replacing it when they did not) and only then goes through; so does the first call after
- * a crash or a stop.
- */
-const gated = new Proxy({} as Remote<QuantApi>, {
-  get(_target, key) {
-    if (typeof key !== 'string' || key === 'then') return undefined;
-    return async (...args: unknown[]) => {
-      const run = await running();
-      return (run.api as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[key](...args);
-    };
-  },
-});
-
+/** The worker's API (starts the worker on first use, and again after a crash). */
 export function quantClient(): Remote<QuantApi> {
-  return gated;
+  current ??= start();
+  return current.api;
 }
 
 /**
@@ -154,7 +86,6 @@ export function stopWorker(): boolean {
   const run = current;
   if (!run) return false;
   current = undefined;
-  ready = undefined;
   run.stopWatching();
   run.worker.terminate();
   stopped.get(run)?.({ code: 'CANCELLED', message: 'The run was cancelled.', userError: true });

@@ -20,8 +20,6 @@ export interface DecodeRequest {
 }
 export type DecodeReply =
   { id: number; crop: Uint8Array } | { id: number; error: { code: ErrorCode; message: string } };
-/** What a decode worker posts once, as soon as its script runs. */
-export const DECODE_WORKER_UP = 'decode-worker-up';
 
 /** Workers for a machine with `cores` logical cores: leave one for the page/ORT, at most 4. */
 export function decodePoolSize(cores: number | undefined): number {
@@ -29,18 +27,9 @@ export function decodePoolSize(cores: number | undefined): number {
   return Math.max(1, Math.min(4, c - 1));
 }
 
-export interface DecodePool extends Cropper {
-  terminate(): void;
-  /**
-   * Whether every worker of the pool has started, within `timeoutMs`. Why: these workers are
-   * started from a worker, and Firefox ESR sometimes never starts such a worker when a
-   * service worker controls the page (docs/hosting.md); a pool that never started would
-   * leave every decode waiting.
-   */
-  started(timeoutMs: number): Promise<boolean>;
-}
-
-export function createDecodePool(size = decodePoolSize(globalThis.navigator?.hardwareConcurrency)): DecodePool {
+export function createDecodePool(
+  size = decodePoolSize(globalThis.navigator?.hardwareConcurrency),
+): Cropper & { terminate(): void } {
   const workers = Array.from(
     { length: size },
     (_, i) =>
@@ -52,21 +41,9 @@ export function createDecodePool(size = decodePoolSize(globalThis.navigator?.har
   const pending = new Map<number, { resolve: (c: Uint8Array) => void; reject: (e: unknown) => void; worker: number }>();
   const load = new Array<number>(size).fill(0);
   let nextId = 0;
-  const up = workers.map(
-    (w) =>
-      new Promise<void>((resolve) =>
-        w.addEventListener('message', function onUp(ev: MessageEvent) {
-          if (ev.data !== DECODE_WORKER_UP) return;
-          w.removeEventListener('message', onUp);
-          resolve();
-        }),
-      ),
-  );
-  const allUp = Promise.all(up).then(() => true);
   workers.forEach((w, wi) => {
-    w.onmessage = (ev: MessageEvent<DecodeReply | typeof DECODE_WORKER_UP>) => {
+    w.onmessage = (ev: MessageEvent<DecodeReply>) => {
       const r = ev.data;
-      if (r === DECODE_WORKER_UP) return;
       const p = pending.get(r.id);
       if (!p) return;
       pending.delete(r.id);
@@ -103,9 +80,6 @@ export function createDecodePool(size = decodePoolSize(globalThis.navigator?.har
         workers[wi].postMessage({ id, bytes: own, name, spec } satisfies DecodeRequest, [own.buffer]);
       });
     },
-    started(timeoutMs: number): Promise<boolean> {
-      return Promise.race([allUp, new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs))]);
-    },
     terminate() {
       for (const w of workers) w.terminate();
       for (const p of pending.values()) p.reject(new QpError('CANCELLED', 'Decoding was stopped.'));
@@ -114,10 +88,10 @@ export function createDecodePool(size = decodePoolSize(globalThis.navigator?.har
   };
 }
 
-let shared: DecodePool | undefined;
+let shared: (Cropper & { terminate(): void }) | undefined;
 
 /** One pool per page/worker, created on first use; undefined where Workers do not exist (Node, tests). */
-export function sharedDecodePool(): DecodePool | undefined {
+export function sharedDecodePool(): Cropper | undefined {
   if (typeof Worker === 'undefined') return undefined;
   shared ??= createDecodePool();
   return shared;

@@ -174,13 +174,6 @@ export interface TensorSample {
 }
 
 export interface QuantApi {
-  /**
-   * Start the worker's own image decoders and say whether they came up: `stalled` names
-   * what did not start in time, and the page then starts a fresh worker (clients/quant.ts).
-   * The page calls it first, before anything is loaded. `onStep` is told, in words, as the
-   * start gets on: a page that stops hearing it knows the worker is stuck.
-   */
-  startWorkers(onStep?: (what: string) => void): Promise<Result<{ stalled?: string }>>;
   env(): Promise<Result<EnvInfo>>;
   /** Tell the worker about the site (call once, before loading from the registry). */
   configureSite(site: SiteInfo): Promise<Result<{ mirrors: string[]; notices: string[] }>>;
