@@ -121,7 +121,10 @@ describe('raiseOpset: Split, Dropout, Softmax', () => {
       makeNode('Dropout', ['x', 'ratio'], ['y', 'mask'], { seed: 3 }, { name: 'do', attrTypes: { seed: 'int' } }),
     );
     raiseOpset(g, 13);
-    expect(g.nodes[0]).toMatchObject({ opType: 'Identity', inputs: ['x'], outputs: ['y'], attrs: {}, attrTypes: {} });
+    expect(g.nodes[0]).toMatchObject({ opType: 'Identity', inputs: ['x'], outputs: ['y'] });
+    // no attribute left, nor the type of one (a writer would otherwise look for `seed`)
+    expect(g.nodes[0].attrs).toEqual({});
+    expect(g.nodes[0].attrTypes).toEqual({});
   });
 
   it('an opset-11 Softmax on the last axis (or -1) is kept; on another axis, or of unknown rank, it is refused', () => {
@@ -182,6 +185,17 @@ describe('raiseOpset: what it refuses and leaves alone', () => {
     expect((err as QpError).message).toMatch(/needs opset 13, but the model is at opset 11 and uses TopK, Upsample,/);
   });
 
+  it('refuses such an op whatever the rank of its input (only Softmax is kept on its last axis)', () => {
+    const g = makeGraph({
+      opset: 11,
+      inputs: [makeValueInfo('x', [2, 5]), makeValueInfo('k', [1], 'int64')],
+      outputs: [makeValueInfo('y', null)],
+      initializers: [],
+      nodes: [makeNode('TopK', ['x', 'k'], ['y', 'i'])],
+    });
+    expect(() => raiseOpset(g, 13)).toThrow(/opset 11 and uses TopK, whose/);
+  });
+
   it('leaves nodes of other domains alone (no refusal, no rewrite)', () => {
     const g = oneNode(
       11,
@@ -209,6 +223,10 @@ describe('raiseOpset: what it refuses and leaves alone', () => {
     expect(g.nodes[0].attrs).toEqual({ axes: [0] });
     raiseOpset(g, 11);
     expect(g.opset).toBe(13);
+    // nothing is checked or rewritten either: a Dropout stays, an op outside the list passes
+    const h = oneNode(13, makeNode('Dropout', ['x'], ['y']), [makeNode('TopK', ['y', 'k'], ['z', 'i'])]);
+    raiseOpset(h, 13);
+    expect(h.nodes.map((n) => n.opType)).toEqual(['Dropout', 'TopK']);
   });
 
   it('raises an opset-9 graph through 11 first (Clip bounds become inputs), then to the target', () => {

@@ -7,6 +7,7 @@ import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { parse, serialize, FIELDS } from '../../src/lib/config/url.ts';
 import { defaultConfig, validateConfig } from '../../src/lib/config/resolve.ts';
+import { CONFIG_FIELDS } from '../../src/lib/config/schema.ts';
 import { BACKEND_NAMES, OBSERVER_NAMES } from '../../src/lib/quant/types.ts';
 import type { ExperimentConfig } from '../../src/lib/config/types.ts';
 
@@ -223,5 +224,34 @@ describe('what a link reader is told', () => {
     expect(serialize(defaultConfig(), ['wBits', 'calib', 'wBits'])).toBe(
       'v=1&backend=tensorrt&calib_hide=1&wBits_hide=1',
     );
+  });
+
+  it('reads a setting without "=" as one with an empty value, which its field refuses by name', () => {
+    expect(parse('v=1&wBits&calib=64')).toMatchObject({
+      notices: ['The link sets wBits to "", but it must be an integer from 2 to 16; the default (8) was used.'],
+      config: { wBits: 8, calib: 64 },
+    });
+  });
+
+  it('shows the defaults when every setting reads but together they are no experiment', () => {
+    // the imported observer needs an imported model's scheme, which a link cannot carry alone
+    const r = parse('v=1&backend=academic&wObserver=imported');
+    expect(r.config).toEqual(defaultConfig());
+    expect(r.notices).toEqual([
+      expect.stringMatching(
+        /^The settings in the link do not form a valid experiment \(The "imported" observer takes its ranges from an imported quantized model.*\); the defaults are shown instead\.$/,
+      ),
+    ]);
+    expect(r.hidden).toEqual(new Set());
+  });
+
+  it('gives an absent meaning only to fields that depend on another setting (usedWhen)', () => {
+    // url.ts relies on it: its `usedWhen?.(c) ?? true` never meets a field without usedWhen
+    const withAbsent = FIELDS.filter((f) => f.absentMeans).map((f) => f.name);
+    expect(withAbsent.length).toBeGreaterThan(0);
+    for (const name of withAbsent) {
+      const f = CONFIG_FIELDS.find((x) => x.url === name);
+      expect(f?.usedWhen, `${name} has usedWhen`).toBeTypeOf('function');
+    }
   });
 });

@@ -42,6 +42,7 @@ export interface IntegerQdqModel {
  * whose opset cannot be raised to 13.
  */
 export function buildIntegerQdq(d: Deployable, plan: IntegerPlan = planIntegerKernels(d)): IntegerQdqModel {
+  // Stryker disable next-line ObjectLiteral,BooleanLiteral: copying the initializers gives the same graph; sharing them saves memory only
   const g = cloneGraph(d.graph, { shareInitializers: true });
   raiseOpset(g, 13);
   const names = new NameAllocator(g);
@@ -96,10 +97,12 @@ export function buildIntegerQdq(d: Deployable, plan: IntegerPlan = planIntegerKe
       makeNode('DequantizeLinear', [b, s], [out], { axis: 0 }, { name: names.take(`${n.name}_bias_DequantizeLinear`) }),
     );
     n.inputs[2] = out;
+    // Stryker disable all: no plan gives a Gemm an int32 bias today (a Gemm runs in float, integer-plan.ts); kept for when QGemm is modelled, as integerBias already folds beta into the codes
     if (n.opType === 'Gemm' && 'beta' in n.attrs) {
       n.attrs = { ...n.attrs };
       delete n.attrs.beta;
     }
+    // Stryker restore all
   }
 
   // Q/DQ pairs: every activation point, and the outputs the plan adds
