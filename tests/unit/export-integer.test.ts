@@ -484,6 +484,24 @@ describe('the integer QDQ graph computes what the kernels compute', () => {
     });
   }
 
+  it('uint8 weights (zero point 128) are stored as uint8 and give the outputs of the same int8 weights', () => {
+    const signedW = tinyDeployable('unsigned');
+    const unsignedW = tinyDeployable('unsigned');
+    const w = unsignedW.weights[0];
+    unsignedW.weights[0] = {
+      ...w,
+      codes: Int32Array.from(w.codes, (c) => c + 128),
+      qparams: { ...w.qparams, zeroPoint: Int32Array.of(128, 128), qmin: 0, qmax: 255 },
+    };
+    const a = buildIntegerQdq(signedW).graph;
+    const b = buildIntegerQdq(unsignedW).graph;
+    expect(a.initializers.get('w1_quantized')!.dtype).toBe('int8');
+    expect(b.initializers.get('w1_quantized')!.dtype).toBe('uint8');
+    expect(b.initializers.get('w1_zero_point')!.dtype).toBe('uint8');
+    const input = { dims: [1, 1, 4, 4], data: Float64Array.from({ length: 16 }, (_, i) => -1.9 + i * 0.25) };
+    expect(Array.from(evalGraph(b, { input }).output.data)).toEqual(Array.from(evalGraph(a, { input }).output.data));
+  });
+
   it('a Gemm runs in float on its dequantized input (QGemm is not modelled): its beta and float bias stay', () => {
     const graph = makeGraph({
       inputs: [makeValueInfo('input', ['N', 3])],

@@ -54,6 +54,34 @@ describe('smooth (MXNet’s _smooth_distribution)', () => {
     expect(Array.from(full)).toEqual([1, 2]);
     expect(smooth(F([0, 0, 5]), 2)).toBe(false);
   });
+
+  it('caps eps by the smallest non-zero bin wherever it lies, and reads no bin past n', () => {
+    // 1 empty, 2 full, eps 1.5: each full bin would give 0.75, more than half of the smallest
+    // (1), so each gives 0.5 and the empty bin gets 0.5 · 2 / 1 = 1
+    const h = F([0, 1, 4]);
+    smooth(h, 3, 1.5);
+    expect(Array.from(h)).toEqual([1, 0.5, 3.5]);
+    // the same with the smallest bin last
+    const g = F([0, 4, 1]);
+    smooth(g, 3, 1.5);
+    expect(Array.from(g)).toEqual([1, 3.5, 0.5]);
+    // bin 2 lies past n: its 0.01 neither caps eps nor changes
+    const past = F([0, 4, 0.01]);
+    smooth(past, 2, 1);
+    expect(Array.from(past)).toEqual([1, 3, 0.01]);
+  });
+});
+
+describe('klThreshold: ties between candidates', () => {
+  // four equal bins and nothing above: every candidate from 4 bins on merges into groups
+  // whose non-zero bins are equal, so Q = P and KL = 0 for candidates 4 to 8
+  const h = F([1, 1, 1, 1, 0, 0, 0, 0]);
+  it('MXNet keeps the first minimum (the narrowest threshold)', () => {
+    expect(klThreshold(h, 8, 2)).toBe(4);
+  });
+  it("NVIDIA's calibrator (zero bin flattened) keeps the last one (the widest)", () => {
+    expect(klThreshold(h, 8, 2, 1, { zeroBin: 'neighbour' })).toBe(8);
+  });
 });
 
 describe('klThreshold against MXNet’s search (tests/reference/kl_threshold.py)', () => {
@@ -372,6 +400,52 @@ describe('activation observers by hand', () => {
       spec(),
     );
     expect([flat.min[0], flat.max[0]]).toEqual([Math.fround(0.1), Math.fround(0.1)]);
+  });
+
+  it('clipstd over two batches: the moments add up, the spread is the unbiased one', () => {
+    // 0, 3 | 6: n 3, mean 3, Σx² 45, variance (45 − 9·3) / 2 = 9, std 3; k = 2 → [−3, 9]
+    const r = observeActivation(
+      'clipstd',
+      {
+        batches: [
+          batchOf({ min: 0, max: 3, sum: 3, sumSq: 9, count: 2 }),
+          batchOf({ min: 6, max: 6, sum: 6, sumSq: 36, count: 1 }),
+        ],
+      },
+      spec(),
+      { stdNum: 2 },
+    );
+    expect([r.min[0], r.max[0]]).toEqual([-3, 9]);
+    // k = 0.5 → [1.5, 4.5], inside the data: the range keeps [0, 6]
+    const narrow = observeActivation(
+      'clipstd',
+      {
+        batches: [
+          batchOf({ min: 0, max: 3, sum: 3, sumSq: 9, count: 2 }),
+          batchOf({ min: 6, max: 6, sum: 6, sumSq: 36, count: 1 }),
+        ],
+      },
+      spec(),
+      { stdNum: 0.5 },
+    );
+    expect([narrow.min[0], narrow.max[0]]).toEqual([0, 6]);
+  });
+
+  it('ema-quantile clips a lone outlier on the negative side to where the mass ends', () => {
+    // a million values in [0, 1), one in [−10, −9): |x| spans [0, 10] in 2048 bins, the million
+    // spread evenly over the first 204.8 of them (4,882.8 each); 0.99999 of the total is reached
+    // in bin 204, so the clip is its centre, 204.5 · 10 / 2048, on both sides
+    const hist = new Float64Array(11);
+    hist[0] = 1;
+    hist[10] = 1e6;
+    const r = observeActivation(
+      'ema-quantile',
+      { batches: [batchOf({ min: -10, max: 1, hist })], histLo: -10, histHi: 1 },
+      spec(),
+    );
+    const clip = (204.5 * 10) / 2048;
+    expect(r.min[0]).toBeCloseTo(-clip, 9);
+    expect(r.max[0]).toBeCloseTo(clip, 9);
   });
 
   it('ema with ratio 0 is the last batch; ema-quantile keeps an all-zero batch as it is', () => {

@@ -194,6 +194,10 @@ describe('what a link reader is told', () => {
     expect(notices('v=1&calib=abc')).toEqual([
       'The link sets calib to "abc", but it must be an integer from 1 to 1000000; the default (128) was used.',
     ]);
+    // a switch is written 1 or 0 in a link, so that is what the reader is told
+    expect(notices('v=1&wSymmetric=yes')[0]).toMatch(
+      /^The link sets wSymmetric to "yes", but it must be 1 or 0; the default \(/,
+    );
     // a field whose default writes as nothing says "none"
     expect(notices('v=1&layerBits=zz')[0]).toMatch(
       /^The link sets layerBits to "zz", .*; the default \(none\) was used\.$/,

@@ -61,9 +61,9 @@ export const FIELDS: readonly FieldDef[] = CONFIG_FIELDS.map((f): FieldDef => ({
     if (f.path.length === 2) c.placement = { ...c.placement, [f.path[1]]: v as boolean };
     else (c as Record<string, unknown>)[f.path[0]] = v;
   },
-  // Stryker disable next-line LogicalOperator,BooleanLiteral: every field of the table that takes this branch has usedWhen (url-codec.test checks it), so `?? true` is never reached
   ...(f.since > 1 && f.neutral !== undefined && f.default !== 'preset' && !sameFieldValue(f.neutral, f.default)
-    ? { absentMeans: (c: ExperimentConfig) => ((f.usedWhen?.(c) ?? true) ? f.neutral : undefined) }
+    ? // Stryker disable next-line LogicalOperator,BooleanLiteral: every field of the table that takes this branch has usedWhen (url-codec.test checks it), so `?? true` is never reached
+      { absentMeans: (c: ExperimentConfig) => ((f.usedWhen?.(c) ?? true) ? f.neutral : undefined) }
     : {}),
 }));
 
@@ -228,13 +228,13 @@ export function parse(hash: string): ParsedHash {
       return { config: defaultConfig(), notices, hidden };
     }
     return { config, notices, hidden };
-    // Stryker disable all: unreachable (nothing above throws for any text); kept so a future field's reader cannot break the page
   } catch (e) {
     // Defensive: nothing above should throw, but a link must never break the page.
+    // Stryker disable all: unreachable (nothing above throws for any text); kept so a future field's reader cannot break the page
     notices.push(
       `The link could not be read (${(e as Error)?.message ?? String(e)}); the default settings are shown instead.`,
     );
     return { config: defaultConfig(), notices, hidden: new Set() };
+    // Stryker restore all
   }
-  // Stryker restore all
 }

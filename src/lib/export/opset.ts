@@ -140,11 +140,14 @@ export function raiseOpset(g: Graph, target: number): void {
     if (n.domain !== '' && n.domain !== 'ai.onnx') continue;
     // The `from <` tests below only skip work: a valid model at or past that opset has no such
     // attribute left, and toInput does nothing without one (Stryker's survivors there are equivalent).
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: see above
-    if (AXES_AT_13.has(n.opType) && from < 13) toInput(n, 'axes', 1);
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: see above
-    else if (AXES_AT_18.has(n.opType) && from < 18 && target >= 18) toInput(n, 'axes', 1);
-    else if (n.opType === 'Split') {
+    if (AXES_AT_13.has(n.opType)) {
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: see above
+      if (from < 13) toInput(n, 'axes', 1);
+    } else if (AXES_AT_18.has(n.opType)) {
+      if (target < 18) continue;
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: see above
+      if (from < 18) toInput(n, 'axes', 1);
+    } else if (n.opType === 'Split') {
       // Stryker disable next-line ConditionalExpression,EqualityOperator: see above
       if (from < 13) toInput(n, 'split', 1);
       if (target >= 18 && !n.inputs[1]) {

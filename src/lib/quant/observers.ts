@@ -82,6 +82,7 @@ function rangeOf(min: ArrayLike<number>, max: ArrayLike<number>): Range {
 
 /** A per-tensor copy of `spec` (observer searches evaluate one channel at a time). */
 function perTensor(spec: QuantSpec): QuantSpec {
+  // Stryker disable next-line UnaryOperator: a per-tensor spec reads no axis
   return { ...spec, granularity: 'per-tensor', axis: -1 };
 }
 
@@ -119,6 +120,7 @@ function lpErrorWeighted(v: Float64Array, w: Float64Array, s: number, qlo: numbe
     // Stryker disable next-line EqualityOperator: a code at its bound is kept either way
     q = q < qlo ? qlo : q > qhi ? qhi : q;
     const e = Math.abs(fround(q * s) - x);
+    // Stryker disable next-line ConditionalExpression: e ** 2 equals e * e in every bit (V8); the branch saves a pow call per bin
     err += wi * (p === 2 ? e * e : e ** p);
     total += wi;
   }
@@ -201,14 +203,20 @@ export function smooth(h: Float64Array, n: number, eps = 0.0001): boolean {
   let minNonZero = Infinity;
   for (let k = 0; k < n; k++) {
     const v = h[k];
-    if (v === 0) zeros++;
-    else if (v < minNonZero) minNonZero = v;
+    if (v === 0) {
+      zeros++;
+      continue;
+    }
+    // Stryker disable next-line EqualityOperator: an equal value changes nothing
+    if (v < minNonZero) minNonZero = v;
   }
   const nonZeros = n - zeros;
   if (nonZeros === 0) return false;
+  // Stryker disable next-line ConditionalExpression: a shortcut; with no empty bin e1 is 0 and the loop below changes nothing
   if (zeros === 0) return true;
   let e = eps;
   let e1 = (e * zeros) / nonZeros;
+  // Stryker disable next-line EqualityOperator: at equality the cap sets e1 to its own value (and e back to eps)
   if (e1 >= minNonZero * 0.5) {
     e1 = minNonZero * 0.5;
     e = (e1 * nonZeros) / zeros;
@@ -691,6 +699,7 @@ function actEmaQuantile({ name, stats, batches, o }: ActivationInput): [number, 
   const { lo, hi } = requireHist(stats, name);
   const per = batches.map((b): [number, number] => {
     const absMax = Math.max(-b.min, b.max, 0);
+    // Stryker disable next-line ConditionalExpression: a shortcut; absMax 0 means min = max = 0, which the clip at 0 returns as well
     if (absMax === 0) return [b.min, b.max];
     const ah = foldAbsHistogram(b.hist!, lo, hi, EMA_QUANTILE_BINS, absMax);
     const clip = quantileClip(ah, absMax, EMA_QUANTILE_THRESHOLD);
