@@ -207,6 +207,22 @@ function scatterConv(conv: IntegerConv): { acc: Float64Array; oH: number; oW: nu
 }
 
 describe('convPixel against a whole convolution', () => {
+  /** 2 channels of 2×2, 4 filters of 1×1 in 2 groups, one weight scale */
+  const base: IntegerConv = {
+    input: new Array(2 * 2 * 2).fill(1),
+    inputShape: [2, 2, 2],
+    inputScale: 0.1,
+    inputZeroPoint: 0,
+    weights: new Array(4 * 1 * 1 * 1).fill(1),
+    weightShape: [4, 1, 1, 1],
+    weightScale: [0.1],
+    weightZeroPoint: 0,
+    outputScale: 0.1,
+    outputZeroPoint: 0,
+    strides: [1, 1],
+    pads: [0, 0, 0, 0],
+    group: 2,
+  };
   it('every output of random grouped, strided, asymmetrically padded convolutions', () => {
     const rng = mulberry32(11);
     const int = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
@@ -266,21 +282,6 @@ describe('convPixel against a whole convolution', () => {
   });
 
   it('refuses inconsistent shapes: the input, the weights, the groups', () => {
-    const base: IntegerConv = {
-      input: new Array(2 * 2 * 2).fill(1),
-      inputShape: [2, 2, 2],
-      inputScale: 0.1,
-      inputZeroPoint: 0,
-      weights: new Array(4 * 1 * 1 * 1).fill(1),
-      weightShape: [4, 1, 1, 1],
-      weightScale: [0.1],
-      weightZeroPoint: 0,
-      outputScale: 0.1,
-      outputZeroPoint: 0,
-      strides: [1, 1],
-      pads: [0, 0, 0, 0],
-      group: 2,
-    };
     // one weight scale for every channel (per tensor)
     expect(convPixel(base, 3, 1, 1).multiplier).toBe(outputMultiplier(0.1, 0.1, 0.1));
     for (const bad of [{ input: new Array(7).fill(1) }, { weights: new Array(3).fill(1) }, { group: 1 }, { group: 4 }])
@@ -290,22 +291,10 @@ describe('convPixel against a whole convolution', () => {
   });
 
   it('writes an unsigned code above 127, its scaled value and its real value from the output scale', () => {
+    // one input channel of one pixel, one 1×1 filter: the base above cut down
+    const one: IntegerConv = { ...base, input: [20], inputShape: [1, 1, 1], weights: [8], weightShape: [1, 1, 1, 1] };
     const p = convPixel(
-      {
-        input: [20],
-        inputShape: [1, 1, 1],
-        inputScale: 0.5,
-        inputZeroPoint: 0,
-        weights: [8],
-        weightShape: [1, 1, 1, 1],
-        weightScale: [0.25],
-        weightZeroPoint: 0,
-        outputScale: 0.5,
-        outputZeroPoint: 200,
-        strides: [1, 1],
-        pads: [0, 0, 0, 0],
-        group: 1,
-      },
+      { ...one, inputScale: 0.5, weightScale: [0.25], outputScale: 0.5, outputZeroPoint: 200, group: 1 },
       0,
       0,
       0,

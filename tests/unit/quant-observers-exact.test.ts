@@ -403,32 +403,20 @@ describe('activation observers by hand', () => {
   });
 
   it('clipstd over two batches: the moments add up, the spread is the unbiased one', () => {
-    // 0, 3 | 6: n 3, mean 3, Σx² 45, variance (45 − 9·3) / 2 = 9, std 3; k = 2 → [−3, 9]
-    const r = observeActivation(
-      'clipstd',
-      {
-        batches: [
-          batchOf({ min: 0, max: 3, sum: 3, sumSq: 9, count: 2 }),
-          batchOf({ min: 6, max: 6, sum: 6, sumSq: 36, count: 1 }),
-        ],
-      },
-      spec(),
-      { stdNum: 2 },
-    );
-    expect([r.min[0], r.max[0]]).toEqual([-3, 9]);
+    // 0, 3 | 6: n 3, mean 3, Σx² 45, variance (45 − 9·3) / 2 = 9, std 3
+    const stats: ActivationStats = {
+      batches: [
+        batchOf({ min: 0, max: 3, sum: 3, sumSq: 9, count: 2 }),
+        batchOf({ min: 6, max: 6, sum: 6, sumSq: 36, count: 1 }),
+      ],
+    };
+    const range = (stdNum: number) => {
+      const r = observeActivation('clipstd', stats, spec(), { stdNum });
+      return [r.min[0], r.max[0]];
+    };
+    expect(range(2)).toEqual([-3, 9]);
     // k = 0.5 → [1.5, 4.5], inside the data: the range keeps [0, 6]
-    const narrow = observeActivation(
-      'clipstd',
-      {
-        batches: [
-          batchOf({ min: 0, max: 3, sum: 3, sumSq: 9, count: 2 }),
-          batchOf({ min: 6, max: 6, sum: 6, sumSq: 36, count: 1 }),
-        ],
-      },
-      spec(),
-      { stdNum: 0.5 },
-    );
-    expect([narrow.min[0], narrow.max[0]]).toEqual([0, 6]);
+    expect(range(0.5)).toEqual([0, 6]);
   });
 
   it('ema-quantile clips a lone outlier on the negative side to where the mass ends', () => {
