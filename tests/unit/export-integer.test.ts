@@ -533,7 +533,7 @@ describe('the integer QDQ graph computes what the kernels compute', () => {
     expect(fc.inputs).toEqual(['input_dequantized', 'w', 'b']);
     const xs = [0.3, 1.1, 1.9];
     const out = evalGraph(g, { input: { dims: [1, 3], data: Float64Array.from(xs) } }).output;
-    const xq = xs.map((x) => roundHalfToEven(f(x / f(2 / 255))) * f(2 / 255));
+    const xq = xs.map((x) => qdq(x, plan.activations.get('input')!));
     for (let o = 0; o < 2; o++) {
       const dot = [0, 1, 2].reduce((s, k) => s + (d.weights[0].codes[o * 3 + k] / 127) * xq[k], 0);
       expect(out.data[o], `output ${o}`).toBeCloseTo(dot + 0.5 * [0.4, -0.6][o], 5);
